@@ -1,0 +1,432 @@
+package ledger
+
+import (
+	"fmt"
+	"time"
+)
+
+// OpenAccount creates an account inside tx. Errors: invalid_id,
+// unknown_unit, invalid_request (bad guard), already_exists.
+func OpenAccount(tx Tx, s AccountSpec) (*Account, error) {
+	if err := CheckID("account id", s.ID); err != nil {
+		return nil, err
+	}
+	if _, ok := s.Unit.Scale(); !ok {
+		return nil, Errorf(CodeUnknownUnit, "unknown unit %q", truncate(string(s.Unit), 16))
+	}
+	switch s.Guard {
+	case GuardNoOverdraft, GuardNone:
+		s.CreditLimit = 0
+	case GuardCreditLimit:
+		if s.CreditLimit < 0 || s.CreditLimit > MaxAmountMinor {
+			return nil, Errorf(CodeInvalidAmount, "credit limit out of range")
+		}
+	default:
+		return nil, Errorf(CodeInvalidRequest, "unknown guard %q", truncate(string(s.Guard), 16))
+	}
+	if s.MaxBalance < 0 || s.MaxBalance > MaxAmountMinor {
+		return nil, Errorf(CodeInvalidAmount, "max balance out of range")
+	}
+	if _, err := tx.Account(s.ID); err == nil {
+		return nil, Errorf(CodeAlreadyExists, "account %s already exists", s.ID)
+	} else if !IsCode(err, CodeNotFound) {
+		return nil, err
+	}
+	a := &Account{
+		ID: s.ID, Unit: s.Unit, OwnerKind: s.OwnerKind, Owner: s.Owner, Kind: s.Kind,
+		Guard: s.Guard, CreditLimit: s.CreditLimit, MaxBalance: s.MaxBalance,
+		Status: StatusOpen, Created: tx.Now(), Seq: tx.Seq(),
+	}
+	if err := tx.PutAccount(a); err != nil {
+		return nil, err
+	}
+	tx.Effect(Effect{Op: EffectOpen, Account: a})
+	return a, nil
+}
+
+// SetAccountStatus freezes, closes or reopens an account. A closed account
+// stays closed. Errors: not_found, account_closed, invalid_request.
+func SetAccountStatus(tx Tx, id string, st Status) (*Account, error) {
+	a, err := tx.Account(id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case st != StatusOpen && st != StatusFrozen && st != StatusClosed:
+		return nil, Errorf(CodeInvalidRequest, "unknown status %q", truncate(string(st), 16))
+	case a.Status == StatusClosed:
+		return nil, Errorf(CodeAccountClosed, "account %s is closed", id)
+	case st == StatusClosed && (a.Balance() != 0 || a.DebitsPending != 0 || a.CreditsPending != 0):
+		return nil, Errorf(CodeConflict, "account %s has a balance or holds and cannot be closed", id)
+	}
+	a.Status = st
+	if err := tx.PutAccount(a); err != nil {
+		return nil, err
+	}
+	tx.Effect(Effect{Op: EffectStatus, Account: a})
+	return a, nil
+}
+
+// TransferSpec describes a new transaction.
+type TransferSpec struct {
+	Kind     string // "transfer" when empty
+	Postings []Posting
+	Memo     string
+	Pending  bool
+	Timeout  time.Duration // pending only; DefaultHoldTimeout when zero
+}
+
+// accounts is the set of accounts one transaction touches, loaded once and
+// changed in memory so that repeated accounts see each other's postings.
+type accounts map[string]*Account
+
+func (as accounts) get(tx Tx, id string) (*Account, error) {
+	if a, ok := as[id]; ok {
+		return a, nil
+	}
+	a, err := tx.Account(id)
+	if err != nil {
+		if IsCode(err, CodeNotFound) {
+			return nil, Errorf(CodeNotFound, "account %s not found", id)
+		}
+		return nil, err
+	}
+	as[id] = a
+	return a, nil
+}
+
+func (as accounts) save(tx Tx) error {
+	for _, a := range as {
+		if err := tx.PutAccount(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPostings validates shape only: count, ids, amounts, units.
+func checkPostings(ps []Posting) error {
+	if len(ps) == 0 || len(ps) > MaxPostings {
+		return Errorf(CodeInvalidRequest, "a transaction has 1 to %d postings", MaxPostings)
+	}
+	for i, p := range ps {
+		if !ValidID(p.From) || !ValidID(p.To) {
+			return Errorf(CodeInvalidID, "posting %d: from and to must be account ids", i)
+		}
+		if p.From == p.To {
+			return Errorf(CodeSameAccount, "posting %d: from and to are the same account", i)
+		}
+		if _, ok := p.Unit.Scale(); !ok {
+			return Errorf(CodeUnknownUnit, "posting %d: unknown unit", i)
+		}
+		if p.Amount <= 0 || p.Amount > MaxAmountMinor {
+			return Errorf(CodeInvalidAmount, "posting %d: amount out of range", i)
+		}
+	}
+	return nil
+}
+
+// Transfer records a posted or pending transaction inside tx and returns
+// it. Errors: invalid_request, invalid_id, invalid_amount, unknown_unit,
+// same_account, not_found, unit_mismatch, insufficient_funds,
+// max_balance_exceeded, account_frozen, account_closed, overflow.
+func Transfer(tx Tx, s TransferSpec) (*Transaction, error) {
+	if err := checkPostings(s.Postings); err != nil {
+		return nil, err
+	}
+	if err := CheckText("memo", s.Memo, MaxMemoLen); err != nil {
+		return nil, err
+	}
+	t := &Transaction{
+		ID: tx.NewID("tx"), Seq: tx.Seq(), Time: tx.Now(), Kind: s.Kind, Status: TxPosted,
+		Postings: s.Postings, Memo: s.Memo, Actor: tx.Actor().ID, OnBehalf: tx.Actor().OnBehalf,
+	}
+	if t.Kind == "" {
+		t.Kind = "transfer"
+	}
+	if s.Pending {
+		timeout := s.Timeout
+		if timeout == 0 {
+			timeout = DefaultHoldTimeout
+		}
+		if timeout < time.Second || timeout > MaxHoldTimeout {
+			return nil, Errorf(CodeInvalidRequest, "timeout must be between 1s and %s", MaxHoldTimeout)
+		}
+		t.Status = TxPending
+		t.Deadline = tx.Now().Add(timeout)
+	}
+	as := accounts{}
+	for i, p := range s.Postings {
+		if err := applyPosting(tx, as, t, i, p, s.Pending); err != nil {
+			return nil, err
+		}
+	}
+	if err := as.save(tx); err != nil {
+		return nil, err
+	}
+	if err := tx.PutTransaction(t); err != nil {
+		return nil, err
+	}
+	if s.Pending {
+		if err := tx.Schedule(t.Deadline, ExpiryKindHold, t.ID); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func applyPosting(tx Tx, as accounts, t *Transaction, i int, p Posting, pending bool) error {
+	from, err := as.get(tx, p.From)
+	if err != nil {
+		return err
+	}
+	to, err := as.get(tx, p.To)
+	if err != nil {
+		return err
+	}
+	if from.Unit != p.Unit || to.Unit != p.Unit {
+		return Errorf(CodeUnitMismatch, "posting %d: unit %s does not match the accounts' units", i, p.Unit)
+	}
+	if err := from.canDebit(p.Amount); err != nil {
+		return err
+	}
+	if err := to.canCredit(p.Amount); err != nil {
+		return err
+	}
+	kind, op := "posted", EffectMove
+	if pending {
+		kind, op = "pending", EffectHold
+		if from.DebitsPending, err = addChecked(from.DebitsPending, p.Amount); err != nil {
+			return err
+		}
+		if to.CreditsPending, err = addChecked(to.CreditsPending, p.Amount); err != nil {
+			return err
+		}
+	} else {
+		if from.DebitsPosted, err = addChecked(from.DebitsPosted, p.Amount); err != nil {
+			return err
+		}
+		if to.CreditsPosted, err = addChecked(to.CreditsPosted, p.Amount); err != nil {
+			return err
+		}
+	}
+	tx.Effect(Effect{Op: op, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount})
+	return addEntries(tx, t, kind, p, p.Amount)
+}
+
+func addEntries(tx Tx, t *Transaction, kind string, p Posting, amt int64) error {
+	base := Entry{Seq: t.Seq, Tx: t.ID, Time: t.Time, Kind: kind, Unit: p.Unit, Memo: t.Memo}
+	out, in := base, base
+	out.Amount, out.Counterparty = -amt, p.To
+	in.Amount, in.Counterparty = amt, p.From
+	if err := tx.AddEntry(p.From, out); err != nil {
+		return err
+	}
+	return tx.AddEntry(p.To, in)
+}
+
+// pendingTx loads a transaction that must still be pending.
+func pendingTx(tx Tx, id string) (*Transaction, error) {
+	t, err := tx.Transaction(id)
+	if err != nil {
+		return nil, err
+	}
+	if t.Status != TxPending {
+		return nil, Errorf(CodeNotPending, "transaction %s is %s, not pending", id, t.Status)
+	}
+	return t, nil
+}
+
+// release removes a hold's pending amounts from its accounts.
+func release(tx Tx, as accounts, t *Transaction, resolver *Transaction) error {
+	for _, p := range t.Postings {
+		from, err := as.get(tx, p.From)
+		if err != nil {
+			return err
+		}
+		to, err := as.get(tx, p.To)
+		if err != nil {
+			return err
+		}
+		if from.DebitsPending < p.Amount || to.CreditsPending < p.Amount {
+			return fmt.Errorf("ledger: hold %s exceeds the pending balances of its accounts", t.ID)
+		}
+		from.DebitsPending -= p.Amount
+		to.CreditsPending -= p.Amount
+		tx.Effect(Effect{Op: EffectRelease, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount})
+		if err := addEntries(tx, resolver, "released", p, -p.Amount); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PostPending settles a hold: in full when amount is nil, or for a smaller
+// amount (single-posting holds only); the rest is released. Errors:
+// not_found, not_pending, hold_expired, invalid_amount, account_frozen,
+// account_closed.
+func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, error) {
+	t, err := pendingTx(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !tx.Now().Before(t.Deadline) {
+		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s", id, t.Deadline.UTC().Format(time.RFC3339))
+	}
+	if err := CheckText("memo", memo, MaxMemoLen); err != nil {
+		return nil, err
+	}
+	posted := append([]Posting(nil), t.Postings...)
+	if amount != nil {
+		if len(posted) != 1 {
+			return nil, Errorf(CodeInvalidRequest, "a partial amount needs a single-posting hold")
+		}
+		if *amount <= 0 || *amount > posted[0].Amount {
+			return nil, Errorf(CodeInvalidAmount, "amount must be above zero and at most the held %s", FormatAmount(posted[0].Amount, posted[0].Unit))
+		}
+		posted[0].Amount = *amount
+	}
+	r := &Transaction{ID: tx.NewID("tx"), Seq: tx.Seq(), Time: tx.Now(), Kind: "post", Status: TxPosted,
+		Postings: posted, Memo: memo, Actor: tx.Actor().ID, OnBehalf: tx.Actor().OnBehalf, PendingID: t.ID}
+	as := accounts{}
+	if err := release(tx, as, t, r); err != nil {
+		return nil, err
+	}
+	for _, p := range posted {
+		from, to := as[p.From], as[p.To]
+		if err := from.open(); err != nil {
+			return nil, err
+		}
+		if err := to.open(); err != nil {
+			return nil, err
+		}
+		if from.DebitsPosted, err = addChecked(from.DebitsPosted, p.Amount); err != nil {
+			return nil, err
+		}
+		if to.CreditsPosted, err = addChecked(to.CreditsPosted, p.Amount); err != nil {
+			return nil, err
+		}
+		tx.Effect(Effect{Op: EffectMove, Tx: r.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount})
+		if err := addEntries(tx, r, "posted", p, p.Amount); err != nil {
+			return nil, err
+		}
+	}
+	return r, settle(tx, as, t, r)
+}
+
+// VoidPending releases a hold without moving anything. It is allowed on a
+// frozen account: it only gives back what was reserved. Errors: not_found,
+// not_pending.
+func VoidPending(tx Tx, id string, memo string) (*Transaction, error) {
+	t, err := pendingTx(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckText("memo", memo, MaxMemoLen); err != nil {
+		return nil, err
+	}
+	r := &Transaction{ID: tx.NewID("tx"), Seq: tx.Seq(), Time: tx.Now(), Kind: "void", Status: TxVoided,
+		Postings: t.Postings, Memo: memo, Actor: tx.Actor().ID, OnBehalf: tx.Actor().OnBehalf, PendingID: t.ID}
+	as := accounts{}
+	if err := release(tx, as, t, r); err != nil {
+		return nil, err
+	}
+	return r, settle(tx, as, t, r)
+}
+
+// settle saves the accounts, the resolving transaction, and the hold marked
+// with its outcome, and cancels the hold's expiry timer.
+func settle(tx Tx, as accounts, hold, r *Transaction) error {
+	if err := as.save(tx); err != nil {
+		return err
+	}
+	if err := tx.PutTransaction(r); err != nil {
+		return err
+	}
+	hold.Status, hold.ResolvedBy = r.Status, r.ID
+	if err := tx.PutTransaction(hold); err != nil {
+		return err
+	}
+	return tx.Unschedule(hold.Deadline, ExpiryKindHold, hold.ID)
+}
+
+// Reverse records a new transaction that undoes a posted one, naming it and
+// why. Guards apply: a reversal cannot overdraw. Errors: not_found,
+// not_pending (a hold: void it instead), already_reversed, invalid_request
+// (no reason), and Transfer's errors.
+func Reverse(tx Tx, id, reason string) (*Transaction, error) {
+	t, err := tx.Transaction(id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case t.Status == TxPending:
+		return nil, Errorf(CodeNotPending, "transaction %s is pending; void it instead", id)
+	case !t.Deadline.IsZero():
+		return nil, Errorf(CodeInvalidRequest, "transaction %s was a hold; reverse its post %s instead", id, t.ResolvedBy)
+	case t.Status != TxPosted:
+		return nil, Errorf(CodeInvalidRequest, "transaction %s is %s and moved nothing", id, t.Status)
+	case t.Kind == "reversal":
+		return nil, Errorf(CodeInvalidRequest, "a reversal is not reversed; make a new transfer")
+	case t.ResolvedBy != "":
+		return nil, Errorf(CodeAlreadyReversed, "transaction %s was already reversed by %s", id, t.ResolvedBy)
+	case reason == "":
+		return nil, Errorf(CodeInvalidRequest, "a reversal needs a reason")
+	}
+	back := make([]Posting, len(t.Postings))
+	for i, p := range t.Postings {
+		back[i] = Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}
+	}
+	r, err := Transfer(tx, TransferSpec{Kind: "reversal", Postings: back, Memo: reason})
+	if err != nil {
+		return nil, err
+	}
+	r.Reverses = t.ID
+	if err := tx.PutTransaction(r); err != nil {
+		return nil, err
+	}
+	t.ResolvedBy = r.ID
+	return r, tx.PutTransaction(t)
+}
+
+// ExpireHold is the timer handler of pending transactions: it voids the
+// hold if it is still pending once its deadline has passed.
+func ExpireHold(id string, at time.Time) Op {
+	return func(tx Tx) (any, error) {
+		t, err := tx.Transaction(id)
+		if err != nil && !IsCode(err, CodeNotFound) {
+			return nil, err
+		}
+		if err != nil || t.Status != TxPending || !t.Deadline.Equal(at) {
+			return nil, tx.Unschedule(at, ExpiryKindHold, id)
+		}
+		r, err := VoidPending(tx, id, "expired")
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit("tx.expire", TxFields(r))
+		return r, nil
+	}
+}
+
+// TxFields returns a transaction as audit content.
+func TxFields(t *Transaction) map[string]any {
+	ps := make([]any, len(t.Postings))
+	for i, p := range t.Postings {
+		ps[i] = map[string]any{"from": p.From, "to": p.To, "amount": p.Amount, "unit": string(p.Unit)}
+	}
+	m := map[string]any{"id": t.ID, "kind": t.Kind, "status": string(t.Status), "postings": ps}
+	if t.Memo != "" {
+		m["memo"] = t.Memo
+	}
+	if !t.Deadline.IsZero() {
+		m["deadline"] = t.Deadline.UnixNano()
+	}
+	if t.PendingID != "" {
+		m["pending_id"] = t.PendingID
+	}
+	if t.Reverses != "" {
+		m["reverses"] = t.Reverses
+	}
+	return m
+}

@@ -1,0 +1,46 @@
+package ledger
+
+import "unicode/utf8"
+
+// ValidID reports whether s is a usable id: 1..MaxIDLen characters of
+// letters, digits, '-', '_', '.', ':' (URL-safe, never '/').
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// CheckID returns invalid_id unless ValidID(s); what names the field.
+func CheckID(what, s string) error {
+	if !ValidID(s) {
+		return Errorf(CodeInvalidID, "%s must be 1-%d letters, digits, '-', '_', '.' or ':'", what, MaxIDLen)
+	}
+	return nil
+}
+
+// CheckText returns invalid_request unless s is valid UTF-8 of at most max
+// bytes with no control characters other than newline and tab.
+func CheckText(what, s string, max int) error {
+	if len(s) > max {
+		return Errorf(CodeInvalidRequest, "%s is longer than %d bytes", what, max)
+	}
+	if !utf8.ValidString(s) {
+		return Errorf(CodeInvalidRequest, "%s is not valid UTF-8", what)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return Errorf(CodeInvalidRequest, "%s contains control characters", what)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"tally/ledger"
+)
+
+// write is one pending change of an op: a set, or a delete when del.
+type write struct {
+	val []byte
+	del bool
+}
+
+// opTx is the ledger.Tx given to one Op. Its writes stay in an overlay
+// until the op succeeds, so a failing op leaves its batch untouched; reads
+// see the overlay first, then the batch transaction.
+type opTx struct {
+	reader
+	base    kv // the batch transaction
+	writes  map[string]write
+	order   []string
+	bytes   int
+	seq     uint64
+	now     time.Time
+	actor   ledger.Actor
+	ids     int
+	entries map[string]uint16
+	effects []ledger.Effect
+	action  string
+	fields  map[string]any
+}
+
+func newOpTx(base kv, pk *personalKeys, seq uint64, now time.Time, actor ledger.Actor) *opTx {
+	o := &opTx{base: base, writes: map[string]write{}, seq: seq, now: now, actor: actor, entries: map[string]uint16{}}
+	o.reader = reader{kv: o, pk: pk}
+	return o
+}
+
+func (o *opTx) get(key []byte) ([]byte, error) {
+	if w, ok := o.writes[string(key)]; ok {
+		if w.del {
+			return nil, errNotFound
+		}
+		return w.val, nil
+	}
+	return o.base.get(key)
+}
+
+// scan merges the overlay's keys under prefix with the batch's.
+func (o *opTx) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	var mine []string
+	for k := range o.writes {
+		kb := []byte(k)
+		if !hasPrefix(kb, prefix) || start != nil && (!reverse && bytes.Compare(kb, start) <= 0 || reverse && bytes.Compare(kb, start) >= 0) {
+			continue
+		}
+		mine = append(mine, k)
+	}
+	sort.Strings(mine)
+	if reverse {
+		for i, j := 0, len(mine)-1; i < j; i, j = i+1, j-1 {
+			mine[i], mine[j] = mine[j], mine[i]
+		}
+	}
+	before := func(a, b string) bool {
+		if reverse {
+			return a > b
+		}
+		return a < b
+	}
+	emit := func(k string) (bool, error) {
+		if w := o.writes[k]; !w.del {
+			return fn([]byte(k), w.val)
+		}
+		return true, nil
+	}
+	stopped := false
+	err := o.base.scan(prefix, start, reverse, func(k, v []byte) (bool, error) {
+		for len(mine) > 0 && before(mine[0], string(k)) {
+			more, err := emit(mine[0])
+			mine = mine[1:]
+			if err != nil || !more {
+				stopped = true
+				return false, err
+			}
+		}
+		if len(mine) > 0 && mine[0] == string(k) {
+			mine = mine[1:]
+			more, err := emit(string(k))
+			stopped = !more
+			return more, err
+		}
+		more, err := fn(k, v)
+		stopped = !more
+		return more, err
+	})
+	for err == nil && !stopped && len(mine) > 0 {
+		var more bool
+		more, err = emit(mine[0])
+		mine = mine[1:]
+		stopped = !more
+	}
+	return err
+}
+
+func (o *opTx) set(key []byte, val []byte) {
+	k := string(key)
+	if _, ok := o.writes[k]; !ok {
+		o.order = append(o.order, k)
+	}
+	o.writes[k] = write{val: val}
+	o.bytes += len(key) + len(val) + writeOverhead
+}
+
+func (o *opTx) del(key []byte) {
+	k := string(key)
+	if _, ok := o.writes[k]; !ok {
+		o.order = append(o.order, k)
+	}
+	o.writes[k] = write{del: true}
+	o.bytes += len(key) + writeOverhead
+}
+
+// writeOverhead approximates Badger's per-entry cost in a transaction, for
+// splitting batches well before ErrTxnTooBig.
+const writeOverhead = 64
+
+func (o *opTx) putJSON(key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode: %w", err)
+	}
+	o.set(key, b)
+	return nil
+}
+
+func (o *opTx) Seq() uint64          { return o.seq }
+func (o *opTx) Now() time.Time       { return o.now }
+func (o *opTx) Actor() ledger.Actor  { return o.actor }
+func (o *opTx) Effect(e ledger.Effect) { o.effects = append(o.effects, e) }
+
+func (o *opTx) NewID(prefix string) string {
+	o.ids++
+	id := prefix + "-" + strconv.FormatUint(o.seq, 10)
+	if o.ids > 1 {
+		id += "." + strconv.Itoa(o.ids-1)
+	}
+	return id
+}
+
+func (o *opTx) PutAccount(a *ledger.Account) error { return o.putJSON(accountKey(a.ID), a) }
+func (o *opTx) PutTransaction(t *ledger.Transaction) error {
+	return o.putJSON(txKey(t.ID), t)
+}
+
+func (o *opTx) AddEntry(account string, e ledger.Entry) error {
+	n := o.entries[account]
+	o.entries[account] = n + 1
+	return o.putJSON(entryKey(account, o.seq, n), e)
+}
+
+func (o *opTx) PutDoc(kind, id string, v any) error { return o.putJSON(docKey(kind, id), v) }
+func (o *opTx) PutIndex(key string, val []byte) error {
+	o.set(indexKey(key), append([]byte{}, val...))
+	return nil
+}
+func (o *opTx) DeleteIndex(key string) error { o.del(indexKey(key)); return nil }
+
+func (o *opTx) PutPersonal(member string, data map[string]string) error {
+	wrapped, box, err := o.pk.write(o, member, data)
+	if err != nil {
+		return err
+	}
+	o.set([]byte(pDataKey+member), wrapped)
+	o.set([]byte(pPersonal+member), box)
+	return nil
+}
+
+func (o *opTx) ErasePersonal(member string) error {
+	o.del([]byte(pDataKey + member))
+	o.del([]byte(pPersonal + member))
+	return nil
+}
+
+func (o *opTx) Schedule(at time.Time, kind, id string) error {
+	o.set(timerKey(at, kind, id), []byte{})
+	return nil
+}
+
+func (o *opTx) Unschedule(at time.Time, kind, id string) error {
+	o.del(timerKey(at, kind, id))
+	return nil
+}
+
+func (o *opTx) Audit(action string, fields map[string]any) {
+	o.action, o.fields = action, fields
+}
+
+// onlyTimerDeletes reports whether every write of the op deletes a timer:
+// the one kind of change that needs no audit record, since timers are a
+// schedule derived from records already in the chain.
+func (o *opTx) onlyTimerDeletes() bool {
+	for k, w := range o.writes {
+		if !w.del || !hasPrefix([]byte(k), []byte(pTimer)) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"tally/ledger"
+)
+
+// personalKeys encrypts personal data (names, phones, ID numbers, notes)
+// with one random data key per member; the data key is stored wrapped by
+// the master key of the data directory. Erasure deletes the wrapped data
+// key and the ciphertext, so the chain, which only names opaque ids, still
+// verifies while the person can no longer be read.
+type personalKeys struct {
+	master cipher.AEAD
+}
+
+func newPersonalKeys(master []byte) (*personalKeys, error) {
+	a, err := newAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	return &personalKeys{master: a}, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("store: key must be 32 bytes")
+	}
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return cipher.NewGCM(b)
+}
+
+func seal(a cipher.AEAD, plain, ad []byte) []byte {
+	nonce := make([]byte, a.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic("store: no randomness: " + err.Error())
+	}
+	return a.Seal(nonce, nonce, plain, ad)
+}
+
+func open(a cipher.AEAD, box, ad []byte) ([]byte, error) {
+	if len(box) < a.NonceSize() {
+		return nil, fmt.Errorf("store: sealed box too short")
+	}
+	return a.Open(nil, box[:a.NonceSize()], box[a.NonceSize():], ad)
+}
+
+func (pk *personalKeys) read(k kv, member string) (map[string]string, error) {
+	wrapped, err := k.get([]byte(pDataKey + member))
+	if errors.Is(err, errNotFound) {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "no personal data for %s", member)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dk, err := open(pk.master, wrapped, []byte(member))
+	if err != nil {
+		return nil, fmt.Errorf("store: unwrap data key: %w", err)
+	}
+	box, err := k.get([]byte(pPersonal + member))
+	if err != nil {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "no personal data for %s", member)
+	}
+	a, err := newAEAD(dk)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := open(a, box, []byte(member))
+	if err != nil {
+		return nil, fmt.Errorf("store: decrypt personal data: %w", err)
+	}
+	m := map[string]string{}
+	return m, json.Unmarshal(plain, &m)
+}
+
+// write returns the wrapped data key (new, or the existing one unwrapped
+// and kept) and the ciphertext to store.
+func (pk *personalKeys) write(k kv, member string, data map[string]string) (wrapped, box []byte, err error) {
+	var dk []byte
+	if w, err := k.get([]byte(pDataKey + member)); err == nil {
+		if dk, err = open(pk.master, w, []byte(member)); err != nil {
+			return nil, nil, fmt.Errorf("store: unwrap data key: %w", err)
+		}
+		wrapped = w
+	} else {
+		dk = make([]byte, 32)
+		if _, err := rand.Read(dk); err != nil {
+			return nil, nil, err
+		}
+		wrapped = seal(pk.master, dk, []byte(member))
+	}
+	plain, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := newAEAD(dk)
+	if err != nil {
+		return nil, nil, err
+	}
+	return wrapped, seal(a, plain, []byte(member)), nil
+}

@@ -1,0 +1,465 @@
+// Package store is Tally's Badger storage: the key layout (docs/STORAGE.md),
+// the single writer with group commit, balances, history indexes,
+// idempotency records, timers, encrypted personal data, and the audit
+// records and Merkle tree hashes written in the same transaction as the
+// change they record. It is the only importer of Badger.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"tally/audit"
+	"tally/ledger"
+)
+
+// Limits of the writer.
+const (
+	// MaxBatchOps bounds the requests committed by one fsync.
+	MaxBatchOps = 1024
+	// MaxBatchBytes bounds the approximate size of one Badger transaction;
+	// it is kept well under Badger's limit (15% of MemTableSize) so a batch
+	// is split before ErrTxnTooBig can happen.
+	MaxBatchBytes = 2 << 20
+	// QueueDepth bounds requests waiting for the writer.
+	QueueDepth = 4096
+	// TimerInterval is how often due timers (hold expiry, deadlines) run.
+	TimerInterval = time.Second
+)
+
+// Options configure a Store. Zero values take defaults.
+type Options struct {
+	// Clock returns the wall time; commit times never go backwards even if
+	// it does. Tests replace it.
+	Clock func() time.Time
+	// InMemory runs Badger without disk, for fuzzing and unit tests only.
+	InMemory bool
+}
+
+// Store is a ledger.Committer over Badger.
+type Store struct {
+	db     *badger.DB
+	pk     *personalKeys
+	clock  func() time.Time
+	reqs   chan *pending
+	mu     sync.RWMutex // guards closed against concurrent Submit
+	closed bool
+	quit   chan struct{}
+	done   chan struct{}
+	head   head // committed writer state; owned by the writer goroutine
+
+	timerMu sync.Mutex
+	timers  map[string]ledger.TimerHandler
+}
+
+type pending struct {
+	req  ledger.Request
+	done chan outcome
+}
+
+type outcome struct {
+	res ledger.Result
+	err error
+}
+
+// idemRecord is what an idempotency key remembers.
+type idemRecord struct {
+	Fingerprint [32]byte        `json:"fp"`
+	Seq         uint64          `json:"seq"`
+	Result      json.RawMessage `json:"result"`
+}
+
+// badgerOptions are set explicitly so that a district's server with 10^6
+// transactions stays under 400 MB RSS while keeping writes fast:
+//   - MemTableSize 32 MiB × NumMemtables 3: bounded write buffers; a
+//     transaction may be 15% of a memtable (4.8 MiB), above MaxBatchBytes.
+//   - BlockCacheSize 64 MiB, IndexCacheSize 32 MiB: hot balances and recent
+//     history stay cached without Badger's 256 MiB default block cache.
+//   - ValueLogFileSize 128 MiB: smaller vlog files mmap less memory.
+//   - DetectConflicts off: one writer means no conflicts, and tracking read
+//     keys costs memory and time on every commit.
+//   - SyncWrites on: an acknowledged write is on disk (the contract).
+func badgerOptions(dir string, inMemory bool) badger.Options {
+	o := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(nil).
+		WithDetectConflicts(false).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20).
+		WithValueLogFileSize(128 << 20).
+		WithNumCompactors(2).
+		WithNumVersionsToKeep(1)
+	if inMemory {
+		o = o.WithDir("").WithValueDir("").WithInMemory(true)
+	}
+	return o
+}
+
+// Open opens (creating if needed) the store in dir. The master key for
+// personal data lives in dir/master.key, created on first open.
+func Open(dir string, opt Options) (*Store, error) {
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	var master []byte
+	if opt.InMemory {
+		master = make([]byte, 32)
+		if _, err := rand.Read(master); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		var err error
+		if master, err = loadOrCreateKey(filepath.Join(dir, "master.key")); err != nil {
+			return nil, err
+		}
+	}
+	pk, err := newPersonalKeys(master)
+	if err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), opt.InMemory))
+	if err != nil {
+		return nil, fmt.Errorf("store: open badger: %w", err)
+	}
+	s := &Store{db: db, pk: pk, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
+		quit: make(chan struct{}), done: make(chan struct{}), timers: map[string]ledger.TimerHandler{}}
+	if err := db.View(func(txn *badger.Txn) error {
+		var err error
+		s.head, err = loadHead(badgerKV{txn})
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.timers[ledger.ExpiryKindHold] = ledger.ExpireHold
+	go s.run()
+	go s.runTimers()
+	return s, nil
+}
+
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) != 32 {
+			return nil, fmt.Errorf("store: %s is not a 32-byte key", path)
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return b, nil
+}
+
+// OnTimer registers the handler of a timer kind. Register before the
+// first timer of that kind can fall due.
+func (s *Store) OnTimer(kind string, h ledger.TimerHandler) {
+	s.timerMu.Lock()
+	defer s.timerMu.Unlock()
+	s.timers[kind] = h
+}
+
+// Close stops accepting requests, commits what is queued, and closes the
+// database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.quit)
+	<-s.done
+	return s.db.Close()
+}
+
+var errClosed = ledger.Errorf(ledger.CodeUnavailable, "the ledger is shutting down")
+
+// Submit implements ledger.Committer.
+func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, error) {
+	if req.Op == nil {
+		return ledger.Result{}, fmt.Errorf("store: nil op")
+	}
+	p := &pending{req: req, done: make(chan outcome, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ledger.Result{}, errClosed
+	}
+	select {
+	case s.reqs <- p:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ledger.Result{}, ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued the request will be decided; wait for it even if the
+	// caller goes away, so a 201 is never sent for an unknown outcome.
+	o := <-p.done
+	return o.res, o.err
+}
+
+// View implements ledger.Committer.
+func (s *Store) View(ctx context.Context, fn func(ledger.Reader) error) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		return fn(reader{kv: badgerKV{txn}, pk: s.pk})
+	})
+}
+
+// run is the single writer: it takes every request waiting, applies them
+// one after another inside one Badger transaction, and commits them with
+// one fsync (group commit).
+func (s *Store) run() {
+	defer close(s.done)
+	batch := make([]*pending, 0, MaxBatchOps)
+	for {
+		batch = batch[:0]
+		select {
+		case p := <-s.reqs:
+			batch = append(batch, p)
+		case <-s.quit:
+			for {
+				select {
+				case p := <-s.reqs:
+					s.commit([]*pending{p})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < MaxBatchOps {
+			select {
+			case p := <-s.reqs:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// group is the part of a batch sharing one Badger transaction.
+type group struct {
+	txn     *badger.Txn
+	state   head // tentative state after the group's ops
+	bytes   int
+	decided []*pending
+	results []ledger.Result
+}
+
+func (s *Store) commit(batch []*pending) {
+	g := s.newGroup()
+	for _, p := range batch {
+		o, res, err := s.apply(g, p)
+		if err != nil {
+			p.done <- outcome{err: err}
+			continue
+		}
+		if o != nil && g.bytes+o.bytes > MaxBatchBytes && len(g.decided) > 0 {
+			// Split: what is applied so far commits first; o read only
+			// state that this commit makes durable, so it stays valid
+			// unless the commit fails.
+			ok := s.finish(g)
+			g = s.newGroup()
+			if !ok {
+				p.done <- outcome{err: errWrite}
+				continue
+			}
+		}
+		if o != nil {
+			if err := flush(g.txn, o); err != nil {
+				s.fail(g)
+				p.done <- outcome{err: errWrite}
+				g = s.newGroup()
+				continue
+			}
+			g.bytes += o.bytes
+			g.state = o.next
+		}
+		g.decided = append(g.decided, p)
+		g.results = append(g.results, res)
+	}
+	s.finish(g)
+}
+
+func (s *Store) newGroup() *group {
+	return &group{txn: s.db.NewTransaction(true), state: s.head}
+}
+
+// errWrite is what callers see when the disk refuses a batch (full disk,
+// I/O error); the cause is internal, the code is stable.
+var errWrite = ledger.Errorf(ledger.CodeUnavailable, "the ledger could not write; try again")
+
+// finish commits the group's transaction (one fsync) and answers its
+// requests, or fails them all if the commit fails. It reports success.
+func (s *Store) finish(g *group) bool {
+	defer g.txn.Discard()
+	if len(g.decided) == 0 {
+		return true
+	}
+	if err := g.txn.Commit(); err != nil {
+		s.fail(g)
+		return false
+	}
+	s.head = g.state
+	for i, p := range g.decided {
+		p.done <- outcome{res: g.results[i]}
+	}
+	return true
+}
+
+// fail answers every request of the group with errWrite and discards its
+// transaction; nothing of it was written, and the writer state stays at
+// the last commit.
+func (s *Store) fail(g *group) {
+	for _, p := range g.decided {
+		p.done <- outcome{err: errWrite}
+	}
+	g.decided, g.results = nil, nil
+	g.txn.Discard()
+}
+
+func flush(txn *badger.Txn, o *applied) error {
+	for _, k := range o.tx.order {
+		w := o.tx.writes[k]
+		var err error
+		if w.del {
+			err = txn.Delete([]byte(k))
+		} else {
+			err = txn.Set([]byte(k), w.val)
+		}
+		if err != nil {
+			return fmt.Errorf("store: stage write: %w", err)
+		}
+	}
+	return nil
+}
+
+// applied is an op that succeeded, with its writes and the writer state
+// that follows it.
+type applied struct {
+	tx    *opTx
+	bytes int
+	next  head
+}
+
+// apply runs one request against the group. It returns the op's writes
+// (nil for an idempotent replay, which writes nothing) and its result.
+func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
+	base := badgerKV{g.txn}
+	req := p.req
+	var ik []byte
+	if req.IdemKey != "" {
+		ik = idemKey(req.Actor.ID, req.IdemKey)
+		if raw, err := base.get(ik); err == nil {
+			var rec idemRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return nil, ledger.Result{}, fmt.Errorf("store: idempotency record: %w", err)
+			}
+			if subtle.ConstantTimeCompare(rec.Fingerprint[:], req.Fingerprint[:]) != 1 {
+				return nil, ledger.Result{}, ledger.Errorf(ledger.CodeIdempotencyConflict,
+					"this Idempotency-Key was used with a different request")
+			}
+			return nil, ledger.Result{JSON: rec.Result, Seq: rec.Seq, Replayed: true}, nil
+		} else if !errors.Is(err, errNotFound) {
+			return nil, ledger.Result{}, err
+		}
+	}
+	st := g.state
+	now := s.clock().UTC()
+	if last := time.Unix(0, st.LastTime); !now.After(last) {
+		now = last.Add(time.Nanosecond).UTC()
+	}
+	o := newOpTx(base, s.pk, st.Size, now, req.Actor)
+	val, err := req.Op(o)
+	if err != nil {
+		return nil, ledger.Result{}, err
+	}
+	if o.action == "" {
+		if !o.onlyTimerDeletes() {
+			return nil, ledger.Result{}, fmt.Errorf("store: op changed state without an audit record")
+		}
+		return &applied{tx: o, bytes: o.bytes, next: st}, ledger.Result{Value: val}, nil
+	}
+	content := map[string]any{}
+	for k, v := range o.fields {
+		content[k] = v
+	}
+	if len(o.effects) > 0 {
+		effects := make([]any, len(o.effects))
+		for i, e := range o.effects {
+			effects[i] = e.Fields()
+		}
+		content["effects"] = effects
+	}
+	rec := &audit.Record{Seq: st.Size, Prev: st.Last, Time: now.UnixNano(),
+		Actor: req.Actor.ID, OnBehalf: req.Actor.OnBehalf, Action: o.action, Content: content}
+	data, err := audit.Encode(rec)
+	if err != nil {
+		return nil, ledger.Result{}, err
+	}
+	hashes, err := audit.StoredHashes(int64(st.Size), data, hashReader{o})
+	if err != nil {
+		return nil, ledger.Result{}, fmt.Errorf("store: tree hashes: %w", err)
+	}
+	o.set(recordKey(st.Size), data)
+	first := audit.StoredHashIndex(0, int64(st.Size))
+	for i, h := range hashes {
+		o.set(hashKey(first+int64(i)), append([]byte{}, h[:]...))
+	}
+	next := head{Size: st.Size + 1, Last: audit.LeafHash(data), LastTime: now.UnixNano()}
+	if err := o.putJSON([]byte(pHead), next); err != nil {
+		return nil, ledger.Result{}, err
+	}
+	res := ledger.Result{Value: val, Seq: st.Size}
+	if ik != nil {
+		if res.JSON, err = json.Marshal(val); err != nil {
+			return nil, ledger.Result{}, fmt.Errorf("store: encode result: %w", err)
+		}
+		if err := o.putJSON(ik, idemRecord{Fingerprint: req.Fingerprint, Seq: st.Size, Result: res.JSON}); err != nil {
+			return nil, ledger.Result{}, err
+		}
+	}
+	return &applied{tx: o, bytes: o.bytes, next: next}, res, nil
+}
+
+// hashReader reads stored tree hashes through a kv (the op's overlay, so
+// the hashes of earlier records in the same batch are seen).
+type hashReader struct{ k kv }
+
+func (h hashReader) ReadHashes(indexes []int64) ([]audit.Hash, error) {
+	out := make([]audit.Hash, len(indexes))
+	for i, idx := range indexes {
+		b, err := h.k.get(hashKey(idx))
+		if err != nil {
+			return nil, fmt.Errorf("store: tree hash %d: %w", idx, err)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"tally/ledger"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func submit(t *testing.T, s *Store, op ledger.Op) (ledger.Result, error) {
+	t.Helper()
+	return s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "admin"}, Op: op})
+}
+
+func openOp(specs ...ledger.AccountSpec) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		for _, sp := range specs {
+			if _, err := ledger.OpenAccount(tx, sp); err != nil {
+				return nil, err
+			}
+		}
+		tx.Audit("account.open", map[string]any{"count": len(specs)})
+		return nil, nil
+	}
+}
+
+func transferOp(s ledger.TransferSpec) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		t, err := ledger.Transfer(tx, s)
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit("tx.transfer", ledger.TxFields(t))
+		return t, nil
+	}
+}
+
+func balance(t *testing.T, s *Store, id string) (bal, avail int64) {
+	t.Helper()
+	err := s.View(context.Background(), func(r ledger.Reader) error {
+		a, err := r.Account(id)
+		if err != nil {
+			return err
+		}
+		bal, avail = a.Balance(), a.Available()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+func TestTransferHoldPostVoid(t *testing.T) {
+	s := openTest(t)
+	if _, err := submit(t, s, openOp(
+		ledger.AccountSpec{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone},
+		ledger.AccountSpec{ID: "alice", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft},
+		ledger.AccountSpec{ID: "bob", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft},
+	)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := submit(t, s, transferOp(ledger.TransferSpec{Postings: []ledger.Posting{{From: "issuance", To: "alice", Amount: 500, Unit: ledger.HOUR}}})); err != nil {
+		t.Fatal(err)
+	}
+	_, err := submit(t, s, transferOp(ledger.TransferSpec{Postings: []ledger.Posting{{From: "alice", To: "bob", Amount: 501, Unit: ledger.HOUR}}}))
+	if got := ledger.ErrorCode(err); got != ledger.CodeInsufficientFunds {
+		t.Fatalf("overdraft: got %q, want insufficient_funds", got)
+	}
+	res, err := submit(t, s, transferOp(ledger.TransferSpec{Pending: true, Postings: []ledger.Posting{{From: "alice", To: "bob", Amount: 300, Unit: ledger.HOUR}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := res.Value.(*ledger.Transaction)
+	if bal, avail := balance(t, s, "alice"); bal != 500 || avail != 200 {
+		t.Fatalf("after hold: balance %d available %d, want 500 200", bal, avail)
+	}
+	amt := int64(100)
+	if _, err := submit(t, s, func(tx ledger.Tx) (any, error) {
+		r, err := ledger.PostPending(tx, hold.ID, &amt, "")
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit("tx.post", ledger.TxFields(r))
+		return r, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if bal, avail := balance(t, s, "alice"); bal != 400 || avail != 400 {
+		t.Fatalf("after partial post: balance %d available %d, want 400 400", bal, avail)
+	}
+	if bal, _ := balance(t, s, "bob"); bal != 100 {
+		t.Fatalf("bob: balance %d, want 100", bal)
+	}
+	_, err = submit(t, s, func(tx ledger.Tx) (any, error) { return ledger.VoidPending(tx, hold.ID, "") })
+	if got := ledger.ErrorCode(err); got != ledger.CodeNotPending {
+		t.Fatalf("void after post: got %q, want not_pending", got)
+	}
+	var entries []ledger.Entry
+	s.View(context.Background(), func(r ledger.Reader) error {
+		entries, _, err = r.Entries("alice", ledger.Page{})
+		return err
+	})
+	if len(entries) != 4 {
+		t.Fatalf("alice history: %d entries, want 4 (credit, hold, release, post): %+v", len(entries), entries)
+	}
+}

@@ -1,0 +1,102 @@
+package ledger
+
+import "time"
+
+// TxStatus is the state of a transaction.
+type TxStatus string
+
+const (
+	TxPosted  TxStatus = "posted"
+	TxPending TxStatus = "pending"
+	TxVoided  TxStatus = "voided"
+)
+
+// Posting moves Amount minor units of Unit from one account (debited) to
+// another (credited). Debits equal credits per unit by construction.
+type Posting struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Amount int64  `json:"amount"`
+	Unit   Unit   `json:"unit"`
+}
+
+// Transaction is one atomic change of value. A post or void of a pending
+// transaction is a new Transaction naming it in PendingID; a reversal names
+// the transaction it reverses in Reverses.
+type Transaction struct {
+	ID        string    `json:"id"`
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Kind      string    `json:"kind"` // transfer, post, void, reversal, service, gift, ...
+	Status    TxStatus  `json:"status"`
+	Postings  []Posting `json:"postings"`
+	Memo      string    `json:"memo,omitempty"`
+	Actor     string    `json:"actor"`
+	OnBehalf  string    `json:"on_behalf,omitempty"`
+	Deadline  time.Time `json:"deadline,omitzero"`   // pending only
+	PendingID string    `json:"pending_id,omitempty"` // post/void: the hold
+	Reverses  string    `json:"reverses,omitempty"`   // reversal: the original
+	// Resolution: on a pending transaction, the post/void that settled it;
+	// on a posted one, the reversal that reversed it.
+	ResolvedBy string `json:"resolved_by,omitempty"`
+}
+
+// Entry is one line of an account's history.
+type Entry struct {
+	Seq          uint64    `json:"seq"`
+	Tx           string    `json:"tx"`
+	Time         time.Time `json:"time"`
+	Kind         string    `json:"kind"`  // posted, pending, voided (release of a hold)
+	Amount       int64     `json:"amount"` // signed: + credit, - debit
+	Unit         Unit      `json:"unit"`
+	Counterparty string    `json:"counterparty"`
+	Memo         string    `json:"memo,omitempty"`
+}
+
+// EffectOp names a balance change in an audit record. Replaying the effects
+// of every record rebuilds every balance.
+type EffectOp string
+
+const (
+	EffectOpen    EffectOp = "open"    // account opened
+	EffectMove    EffectOp = "move"    // posted: From debited, To credited
+	EffectHold    EffectOp = "hold"    // pending: From pending debit, To pending credit
+	EffectRelease EffectOp = "release" // a hold's pending amounts removed
+	EffectStatus  EffectOp = "status"  // account frozen/closed/reopened
+)
+
+// Effect is one balance change, carried in the audit record of the change.
+type Effect struct {
+	Op      EffectOp
+	Tx      string
+	From    string
+	To      string
+	Account *Account // EffectOpen/EffectStatus: the account as opened/changed
+	Unit    Unit
+	Amount  int64
+}
+
+// Fields returns the effect as an audit map: only strings, int64 and maps.
+func (e Effect) Fields() map[string]any {
+	m := map[string]any{"op": string(e.Op)}
+	switch e.Op {
+	case EffectOpen, EffectStatus:
+		a := e.Account
+		m["account"] = a.ID
+		m["unit"] = string(a.Unit)
+		m["owner_kind"] = string(a.OwnerKind)
+		m["owner"] = a.Owner
+		m["kind"] = a.Kind
+		m["guard"] = string(a.Guard)
+		m["credit_limit"] = a.CreditLimit
+		m["max_balance"] = a.MaxBalance
+		m["status"] = string(a.Status)
+	default:
+		m["tx"] = e.Tx
+		m["from"] = e.From
+		m["to"] = e.To
+		m["unit"] = string(e.Unit)
+		m["amount"] = e.Amount
+	}
+	return m
+}
