@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"runtime"
 	"testing"
 
 	"tally/ledger"
@@ -114,4 +115,101 @@ func TestTransferHoldPostVoid(t *testing.T) {
 	if len(entries) != 4 {
 		t.Fatalf("alice history: %d entries, want 4 (credit, hold, release, post): %+v", len(entries), entries)
 	}
+}
+
+// openWith opens a store in dir with an injected clock (nil: wall time).
+func openWith(t testing.TB, dir string, c *fakeClock) *Store {
+	t.Helper()
+	opt := Options{}
+	if c != nil {
+		opt.Clock = c.Now
+	}
+	s, err := Open(dir, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustSubmit(t testing.TB, s *Store, op ledger.Op) ledger.Result {
+	t.Helper()
+	res, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "admin"}, Op: op})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	return res
+}
+
+func wantCode(t testing.TB, what string, err error, want ledger.Code) {
+	t.Helper()
+	if got := ledger.ErrorCode(err); got != want {
+		t.Fatalf("%s: got code %q (%v), want %q", what, got, err, want)
+	}
+}
+
+func pay(from, to string, amt int64) ledger.TransferSpec {
+	return ledger.TransferSpec{Postings: []ledger.Posting{{From: from, To: to, Amount: amt, Unit: ledger.HOUR}}}
+}
+
+func postOp(id string, amt *int64) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		r, err := ledger.PostPending(tx, id, amt, "")
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit("tx.post", ledger.TxFields(r))
+		return r, nil
+	}
+}
+
+func voidOp(id string) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		r, err := ledger.VoidPending(tx, id, "")
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit("tx.void", ledger.TxFields(r))
+		return r, nil
+	}
+}
+
+func reverseOp(id string) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		r, err := ledger.Reverse(tx, id, "entered twice")
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit("tx.reverse", ledger.TxFields(r))
+		return r, nil
+	}
+}
+
+// gate holds the writer inside an op so that the requests submitted
+// meanwhile queue up and are then taken as one batch. It returns a
+// function that waits until n requests are queued and lets the writer go.
+func gate(t testing.TB, s *Store) (release func(n int)) {
+	t.Helper()
+	in, out := make(chan struct{}), make(chan struct{})
+	go s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "gate"}, Op: func(ledger.Tx) (any, error) {
+		close(in)
+		<-out
+		return nil, nil
+	}})
+	<-in
+	return func(n int) {
+		for len(s.reqs) < n {
+			runtime.Gosched()
+		}
+		close(out)
+	}
+}
+
+func txOf(t testing.TB, res ledger.Result) *ledger.Transaction {
+	t.Helper()
+	tr, ok := res.Value.(*ledger.Transaction)
+	if !ok {
+		t.Fatalf("result is %T, want *ledger.Transaction", res.Value)
+	}
+	return tr
 }
