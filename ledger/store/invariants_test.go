@@ -52,8 +52,15 @@ func (m memHashes) ReadHashes(idx []int64) ([]audit.Hash, error) {
 // It returns the number of records.
 func checkInvariants(t testing.TB, s *Store) uint64 {
 	t.Helper()
-	var size uint64
-	err := s.db.View(func(txn *badger.Txn) error {
+	size, err := invariants(s.db)
+	if err != nil {
+		t.Fatalf("invariants: %v", err)
+	}
+	return size
+}
+
+func invariants(db *badger.DB) (size uint64, err error) {
+	err = db.View(func(txn *badger.Txn) error {
 		kv := badgerKV{txn}
 		h, err := loadHead(kv)
 		if err != nil {
@@ -73,10 +80,7 @@ func checkInvariants(t testing.TB, s *Store) uint64 {
 		}
 		return checkEntries(kv, stored)
 	})
-	if err != nil {
-		t.Fatalf("invariants: %v", err)
-	}
-	return size
+	return size, err
 }
 
 // replayRecords walks the chain and applies every effect.

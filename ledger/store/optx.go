@@ -127,6 +127,24 @@ func (o *opTx) del(key []byte) {
 	o.bytes += len(key) + writeOverhead
 }
 
+// maxKeyLen is Badger's limit on a key (65000) less room to spare.
+const maxKeyLen = 60000
+
+// checkSize refuses, with limit_exceeded, an op that Badger could not
+// stage: a key over Badger's limit, or more than one batch can hold. It
+// runs before the op's writes reach the batch, so the op fails alone.
+func (o *opTx) checkSize() error {
+	if o.bytes > MaxBatchBytes {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "the change is too large for one commit")
+	}
+	for _, k := range o.order {
+		if len(k) > maxKeyLen {
+			return ledger.Errorf(ledger.CodeLimitExceeded, "a key of the change is too long")
+		}
+	}
+	return nil
+}
+
 // writeOverhead approximates Badger's per-entry cost in a transaction, for
 // splitting batches well before ErrTxnTooBig.
 const writeOverhead = 64
@@ -140,9 +158,9 @@ func (o *opTx) putJSON(key []byte, v any) error {
 	return nil
 }
 
-func (o *opTx) Seq() uint64          { return o.seq }
-func (o *opTx) Now() time.Time       { return o.now }
-func (o *opTx) Actor() ledger.Actor  { return o.actor }
+func (o *opTx) Seq() uint64            { return o.seq }
+func (o *opTx) Now() time.Time         { return o.now }
+func (o *opTx) Actor() ledger.Actor    { return o.actor }
 func (o *opTx) Effect(e ledger.Effect) { o.effects = append(o.effects, e) }
 
 func (o *opTx) NewID(prefix string) string {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -50,13 +51,23 @@ type Options struct {
 type Store struct {
 	db     *badger.DB
 	pk     *personalKeys
+	master []byte
 	clock  func() time.Time
 	reqs   chan *pending
 	mu     sync.RWMutex // guards closed against concurrent Submit
 	closed bool
 	quit   chan struct{}
-	done   chan struct{}
-	head   head // committed writer state; owned by the writer goroutine
+	done   chan struct{} // closed when the writer has stopped
+	tdone  chan struct{} // closed when the timer goroutine has stopped
+	head   head          // committed writer state; owned by the writer goroutine
+	// broken is set when a commit fails. Badger may by then have put part
+	// of the batch into its memtable, so the writer's state and the
+	// database's can no longer be trusted to agree: every later write is
+	// refused until the store is reopened, which replays only whole
+	// transactions from the WAL.
+	broken atomic.Bool
+	// commitTxn commits one batch; tests replace it to inject disk failures.
+	commitTxn func(*badger.Txn) error
 
 	timerMu sync.Mutex
 	timers  map[string]ledger.TimerHandler
@@ -136,8 +147,9 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger: %w", err)
 	}
-	s := &Store{db: db, pk: pk, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
-		quit: make(chan struct{}), done: make(chan struct{}), timers: map[string]ledger.TimerHandler{}}
+	s := &Store{db: db, pk: pk, master: master, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
+		quit: make(chan struct{}), done: make(chan struct{}), tdone: make(chan struct{}),
+		timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		s.head, err = loadHead(badgerKV{txn})
@@ -193,15 +205,34 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.quit)
 	<-s.done
+	// The timer goroutine reads the database; it must be gone before the
+	// database closes under it.
+	<-s.tdone
 	return s.db.Close()
 }
 
 var errClosed = ledger.Errorf(ledger.CodeUnavailable, "the ledger is shutting down")
 
-// Submit implements ledger.Committer.
+// Submit implements ledger.Committer. Besides the Op's own errors it
+// returns invalid_request (an idempotency key longer than
+// ledger.MaxIdempotencyKeyLen, or one from an actor whose id is not a
+// valid id, which could collide with another actor's key), limit_exceeded
+// (an op too large for one commit), idempotency_conflict, and unavailable
+// (closed, or the disk refused a commit).
 func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, error) {
 	if req.Op == nil {
 		return ledger.Result{}, fmt.Errorf("store: nil op")
+	}
+	if req.IdemKey != "" {
+		// The key is stored as k/<actor>/<key>: an actor id with a '/'
+		// could claim another actor's key.
+		if len(req.IdemKey) > ledger.MaxIdempotencyKeyLen || !ledger.ValidID(req.Actor.ID) {
+			return ledger.Result{}, ledger.Errorf(ledger.CodeInvalidRequest,
+				"an idempotency key has at most %d bytes and needs an actor with a valid id", ledger.MaxIdempotencyKeyLen)
+		}
+	}
+	if s.broken.Load() {
+		return ledger.Result{}, errWrite
 	}
 	p := &pending{req: req, done: make(chan outcome, 1)}
 	s.mu.RLock()
@@ -219,6 +250,15 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 	// Once queued the request will be decided; wait for it even if the
 	// caller goes away, so a 201 is never sent for an unknown outcome.
 	o := <-p.done
+	if o.err == nil && o.res.JSON == nil && !o.res.Replayed {
+		// Encoded here, in the caller's goroutine, rather than in the
+		// single writer, which only encodes results it must remember.
+		b, err := json.Marshal(o.res.Value)
+		if err != nil {
+			return o.res, fmt.Errorf("store: encode result: %w", err)
+		}
+		o.res.JSON = b
+	}
 	return o.res, o.err
 }
 
@@ -268,6 +308,7 @@ type group struct {
 	txn     *badger.Txn
 	state   head // tentative state after the group's ops
 	bytes   int
+	staged  []*applied // the ops whose writes are in txn, to restage them
 	decided []*pending
 	results []ledger.Result
 }
@@ -275,6 +316,10 @@ type group struct {
 func (s *Store) commit(batch []*pending) {
 	g := s.newGroup()
 	for _, p := range batch {
+		if s.broken.Load() {
+			p.done <- outcome{err: errWrite}
+			continue
+		}
 		o, res, err := s.apply(g, p)
 		if err != nil {
 			p.done <- outcome{err: err}
@@ -283,7 +328,7 @@ func (s *Store) commit(batch []*pending) {
 		if o != nil && g.bytes+o.bytes > MaxBatchBytes && len(g.decided) > 0 {
 			// Split: what is applied so far commits first; o read only
 			// state that this commit makes durable, so it stays valid
-			// unless the commit fails.
+			// unless the commit fails, which breaks the store.
 			ok := s.finish(g)
 			g = s.newGroup()
 			if !ok {
@@ -292,14 +337,10 @@ func (s *Store) commit(batch []*pending) {
 			}
 		}
 		if o != nil {
-			if err := flush(g.txn, o); err != nil {
-				s.fail(g)
-				p.done <- outcome{err: errWrite}
-				g = s.newGroup()
+			if err := s.stage(g, o); err != nil {
+				p.done <- outcome{err: err}
 				continue
 			}
-			g.bytes += o.bytes
-			g.state = o.next
 		}
 		g.decided = append(g.decided, p)
 		g.results = append(g.results, res)
@@ -309,6 +350,32 @@ func (s *Store) commit(batch []*pending) {
 
 func (s *Store) newGroup() *group {
 	return &group{txn: s.db.NewTransaction(true), state: s.head}
+}
+
+// stage puts o's writes into the group's transaction. If Badger refuses
+// them, the transaction holds part of o: it is replaced by a fresh one
+// holding only the ops staged before, so o fails alone.
+func (s *Store) stage(g *group, o *applied) error {
+	err := flush(g.txn, o)
+	if err == nil {
+		g.bytes += o.bytes
+		g.state = o.next
+		g.staged = append(g.staged, o)
+		return nil
+	}
+	g.txn.Discard()
+	g.txn = s.db.NewTransaction(true)
+	for _, prev := range g.staged {
+		if err := flush(g.txn, prev); err != nil {
+			s.fail(g)
+			g.txn = s.db.NewTransaction(true)
+			return errWrite
+		}
+	}
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "the change is too large for one commit")
+	}
+	return errWrite
 }
 
 // errWrite is what callers see when the disk refuses a batch (full disk,
@@ -322,7 +389,8 @@ func (s *Store) finish(g *group) bool {
 	if len(g.decided) == 0 {
 		return true
 	}
-	if err := g.txn.Commit(); err != nil {
+	if err := s.commitTxn(g.txn); err != nil {
+		s.broken.Store(true)
 		s.fail(g)
 		return false
 	}
@@ -330,17 +398,19 @@ func (s *Store) finish(g *group) bool {
 	for i, p := range g.decided {
 		p.done <- outcome{res: g.results[i]}
 	}
+	g.decided, g.results, g.staged = nil, nil, nil
 	return true
 }
 
 // fail answers every request of the group with errWrite and discards its
-// transaction; nothing of it was written, and the writer state stays at
-// the last commit.
+// transaction; nothing of it was acknowledged, and the writer state stays
+// at the last commit.
 func (s *Store) fail(g *group) {
 	for _, p := range g.decided {
 		p.done <- outcome{err: errWrite}
 	}
-	g.decided, g.results = nil, nil
+	g.decided, g.results, g.staged, g.bytes = nil, nil, nil, 0
+	g.state = s.head
 	g.txn.Discard()
 }
 
@@ -396,8 +466,11 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		now = last.Add(time.Nanosecond).UTC()
 	}
 	o := newOpTx(base, s.pk, st.Size, now, req.Actor)
-	val, err := req.Op(o)
+	val, err := runOp(req.Op, o)
 	if err != nil {
+		return nil, ledger.Result{}, err
+	}
+	if err := o.checkSize(); err != nil {
 		return nil, ledger.Result{}, err
 	}
 	if o.action == "" {
@@ -446,6 +519,18 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		}
 	}
 	return &applied{tx: o, bytes: o.bytes, next: next}, res, nil
+}
+
+// runOp runs op, turning a panic into an internal error of this op alone:
+// a bug in one workflow must not take down the writer and every request
+// waiting on it.
+func runOp(op ledger.Op, tx *opTx) (val any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			val, err = nil, fmt.Errorf("store: op panicked: %v", r)
+		}
+	}()
+	return op(tx)
 }
 
 // hashReader reads stored tree hashes through a kv (the op's overlay, so

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -18,6 +20,7 @@ const maxTimersPerTick = 1000
 // runTimers fires due timers every TimerInterval by submitting their
 // handlers' ops as the system actor, until the store closes.
 func (s *Store) runTimers() {
+	defer close(s.tdone)
 	t := time.NewTicker(TimerInterval)
 	defer t.Stop()
 	for {
@@ -54,7 +57,10 @@ func (s *Store) FireTimers(ctx context.Context) int {
 			return true, nil
 		})
 	})
-	n := 0
+	// Submitted together so that they share group commits instead of
+	// paying one fsync each.
+	var n atomic.Int64
+	var wg sync.WaitGroup
 	for _, d := range due {
 		s.timerMu.Lock()
 		h := s.timers[d.kind]
@@ -66,9 +72,12 @@ func (s *Store) FireTimers(ctx context.Context) int {
 		if op == nil {
 			continue
 		}
-		if _, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op}); err == nil {
-			n++
-		}
+		wg.Go(func() {
+			if _, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op}); err == nil {
+				n.Add(1)
+			}
+		})
 	}
-	return n
+	wg.Wait()
+	return int(n.Load())
 }

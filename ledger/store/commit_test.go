@@ -1,0 +1,260 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"tally/ledger"
+)
+
+// TestInvariantCheckerCatchesDamage makes sure the checker the other tests
+// rely on can fail: a balance changed behind the ledger's back, and a
+// record removed, are both caught.
+func TestInvariantCheckerCatchesDamage(t *testing.T) {
+	s := openTest(t)
+	fund(t, s, 500, "alice", "bob")
+	mustSubmit(t, s, transferOp(pay("alice", "bob", 200)))
+	if _, err := invariants(s.db); err != nil {
+		t.Fatalf("healthy store: %v", err)
+	}
+	damage := func(fn func(*badger.Txn) error) {
+		t.Helper()
+		if err := s.db.Update(fn); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := invariants(s.db); err == nil {
+			t.Fatal("damaged store: invariants passed, want an error")
+		}
+	}
+	var saved []byte
+	damage(func(txn *badger.Txn) error {
+		item, err := txn.Get(accountKey("bob"))
+		if err != nil {
+			return err
+		}
+		saved, _ = item.ValueCopy(nil)
+		return txn.Set(accountKey("bob"), []byte(strings.Replace(string(saved), `"credits_posted":200`, `"credits_posted":201`, 1)))
+	})
+	damage(func(txn *badger.Txn) error {
+		if err := txn.Set(accountKey("bob"), saved); err != nil {
+			return err
+		}
+		return txn.Delete(recordKey(1))
+	})
+}
+
+// TestCommitFailureBreaksStore injects a commit that reaches Badger's
+// memtable but reports failure (fsync error after the write): the callers
+// get unavailable, and no later write may build on a writer state that no
+// longer matches the database, so every later write is refused until the
+// store is reopened; the reopened store is whole.
+func TestCommitFailureBreaksStore(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fund(t, s, 1000, "alice", "bob")
+	s.commitTxn = func(txn *badger.Txn) error {
+		if err := txn.Commit(); err != nil {
+			return err
+		}
+		return errors.New("injected: fsync failed")
+	}
+	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
+	wantCode(t, "failed commit", err, ledger.CodeUnavailable)
+	s.commitTxn = (*badger.Txn).Commit
+	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
+	wantCode(t, "write after failed commit", err, ledger.CodeUnavailable)
+	if _, err := invariants(s.db); err != nil {
+		t.Fatalf("after failed commit: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, dir, nil)
+	checkInvariants(t, s)
+	mustSubmit(t, s, transferOp(pay("alice", "bob", 100)))
+	checkInvariants(t, s)
+}
+
+// TestFailingOpsLeaveBatchMates puts, in one batch, good transfers around
+// an op whose key Badger would refuse, an op too large for any batch, an
+// op that panics and an op that fails: only those fail, with their own
+// codes, and the others commit.
+func TestFailingOpsLeaveBatchMates(t *testing.T) {
+	s := openTest(t)
+	fund(t, s, 1000, "alice", "bob")
+	bad := map[string]struct {
+		op   ledger.Op
+		want ledger.Code
+	}{
+		"long key": {func(tx ledger.Tx) (any, error) {
+			tx.Audit("doc", nil)
+			return nil, tx.PutIndex(strings.Repeat("k", 70000), []byte("v"))
+		}, ledger.CodeLimitExceeded},
+		"too large": {func(tx ledger.Tx) (any, error) {
+			tx.Audit("doc", nil)
+			for i := range 40 {
+				if err := tx.PutDoc("blob", string(rune('a'+i)), strings.Repeat("x", 64<<10)); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		}, ledger.CodeLimitExceeded},
+		"panic":     {func(tx ledger.Tx) (any, error) { panic("boom") }, ledger.CodeInternal},
+		"overdraft": {transferOp(pay("bob", "alice", 100000)), ledger.CodeInsufficientFunds},
+	}
+	release := gate(t, s)
+	var wg sync.WaitGroup
+	good := make([]error, 6)
+	for i := range good {
+		wg.Go(func() { _, good[i] = submit(t, s, transferOp(pay("alice", "bob", 10))) })
+	}
+	for name, b := range bad {
+		wg.Go(func() {
+			_, err := submit(t, s, b.op)
+			if got := ledger.ErrorCode(err); got != b.want {
+				t.Errorf("%s: got %q (%v), want %q", name, got, err, b.want)
+			}
+		})
+	}
+	release(len(good) + len(bad))
+	wg.Wait()
+	for i, err := range good {
+		if err != nil {
+			t.Fatalf("good transfer %d: %v, want success", i, err)
+		}
+	}
+	if bal, _ := balance(t, s, "bob"); bal != 60 {
+		t.Fatalf("bob: got %d, want 60", bal)
+	}
+	checkInvariants(t, s)
+}
+
+// TestBatchSplit commits one batch of requests larger than MaxBatchBytes:
+// it is split into several Badger transactions, every request commits,
+// sequence numbers stay gap-free, and an idempotent retry in a later part
+// of the batch sees its original in an earlier part.
+func TestBatchSplit(t *testing.T) {
+	s := openTest(t)
+	fund(t, s, 100000, "alice", "bob")
+	before := headSize(t, s)
+	const n = 120 // 120 × 48 KiB ≈ 5.6 MiB: three parts
+	release := gate(t, s)
+	var wg sync.WaitGroup
+	results := make([]ledger.Result, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			op := func(tx ledger.Tx) (any, error) {
+				if err := tx.PutDoc("blob", tx.NewID("b"), strings.Repeat("x", 48<<10)); err != nil {
+					return nil, err
+				}
+				return transferOp(pay("alice", "bob", 1))(tx)
+			}
+			req := ledger.Request{Actor: ledger.Actor{ID: "u"}, Op: op}
+			if i%40 == 0 || i%40 == 39 {
+				req.IdemKey = "same" // the first and last of each 40 share a key
+			}
+			results[i], errs[i] = s.Submit(context.Background(), req)
+		})
+	}
+	release(n)
+	wg.Wait()
+	fresh := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if !results[i].Replayed {
+			fresh++
+		}
+	}
+	if want := n - 5; fresh != want {
+		t.Fatalf("fresh commits: got %d, want %d (5 replays of one key)", fresh, want)
+	}
+	if got := headSize(t, s); got != before+uint64(fresh) {
+		t.Fatalf("head: got %d, want %d", got, before+uint64(fresh))
+	}
+	checkInvariants(t, s)
+}
+
+func headSize(t testing.TB, s *Store) uint64 {
+	t.Helper()
+	var n uint64
+	if err := s.View(context.Background(), func(r ledger.Reader) error {
+		n, _ = r.Head()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestCommitTimeMonotonic turns the clock back: commit times still rise,
+// and the sequence stays gap-free across the failures in between.
+func TestCommitTimeMonotonic(t *testing.T) {
+	clock := newFakeClock()
+	dir := t.TempDir()
+	s := openWith(t, dir, clock)
+	fund(t, s, 1000, "alice", "bob")
+	var times []time.Time
+	var seqs []uint64
+	for i := range 6 {
+		if i%2 == 1 {
+			clock.Advance(-time.Hour)
+		}
+		_, err := submit(t, s, transferOp(pay("bob", "alice", 5000)))
+		wantCode(t, "overdraft", err, ledger.CodeInsufficientFunds)
+		tr := txOf(t, mustSubmit(t, s, transferOp(pay("alice", "bob", 1))))
+		times, seqs = append(times, tr.Time), append(seqs, tr.Seq)
+	}
+	for i := 1; i < len(times); i++ {
+		if !times[i].After(times[i-1]) || seqs[i] != seqs[i-1]+1 {
+			t.Fatalf("commit %d: time %v seq %d after time %v seq %d; want later time, next seq", i, times[i], seqs[i], times[i-1], seqs[i-1])
+		}
+	}
+	// And across a restart with the clock far behind.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(-24 * time.Hour)
+	s = openWith(t, dir, clock)
+	tr := txOf(t, mustSubmit(t, s, transferOp(pay("alice", "bob", 1))))
+	if !tr.Time.After(times[len(times)-1]) || tr.Seq != seqs[len(seqs)-1]+1 {
+		t.Fatalf("after reopen: time %v seq %d, want after %v and seq %d", tr.Time, tr.Seq, times[len(times)-1], seqs[len(seqs)-1]+1)
+	}
+	checkInvariants(t, s)
+}
+
+// TestClosedStore refuses writes with unavailable and answers everything
+// that was queued before Close.
+func TestClosedStore(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fund(t, s, 1000, "alice", "bob")
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := submit(t, s, transferOp(pay("alice", "bob", 1)))
+			if c := ledger.ErrorCode(err); c != "" && c != ledger.CodeUnavailable {
+				t.Errorf("submit during close: got %q, want success or unavailable", c)
+			}
+		})
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	_, err = submit(t, s, transferOp(pay("alice", "bob", 1)))
+	wantCode(t, "after close", err, ledger.CodeUnavailable)
+}
