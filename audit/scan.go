@@ -1,0 +1,258 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/binary"
+	"unicode/utf8"
+)
+
+// headerSize is the fixed part of a record: version, seq, prev, time.
+const headerSize = 1 + 8 + 32 + 8
+
+// MaxEffects bounds the effects one record may carry; the ledger's own
+// bound (64 postings, each a release and a move) is well under it.
+const MaxEffects = 1024
+
+// effect is one entry of a record's "effects" list, read in place: the
+// byte slices point into the record and live as long as it does.
+type effect struct {
+	op, tx, from, to, unit      []byte
+	account, guard, status      []byte
+	amount, creditLimit, maxBal int64
+}
+
+// scan is a record read without building values: the verifier's fast
+// path. It accepts exactly what Decode accepts (a fuzz test holds the two
+// together) and keeps only what the verifier needs.
+type scan struct {
+	b   []byte
+	off int
+	bad bool
+
+	seq      uint64
+	prev     Hash
+	time     int64
+	action   []byte
+	vkey     []byte
+	effects  []effect
+	badShape bool // effects present but not a list of maps of known types
+}
+
+// read parses data into s, reusing s's buffers. It reports whether data is
+// a canonical record.
+func (s *scan) read(data []byte) bool {
+	*s = scan{b: data, effects: s.effects[:0]}
+	if len(data) > MaxRecordSize || len(data) < headerSize || data[0] != Version {
+		return false
+	}
+	s.seq = binary.BigEndian.Uint64(data[1:])
+	copy(s.prev[:], data[9:41])
+	s.time = int64(binary.BigEndian.Uint64(data[41:]))
+	s.off = headerSize
+	s.str(MaxFieldLen) // actor
+	s.str(MaxFieldLen) // on behalf
+	s.action = s.str(MaxFieldLen)
+	if s.bad || s.tag() != TagMap {
+		return false
+	}
+	s.content()
+	return !s.bad && s.off == len(s.b)
+}
+
+func (s *scan) need(n int) bool {
+	if s.bad || n < 0 || len(s.b)-s.off < n {
+		s.bad = true
+		return false
+	}
+	return true
+}
+
+func (s *scan) tag() byte {
+	if !s.need(1) {
+		return 0
+	}
+	s.off++
+	return s.b[s.off-1]
+}
+
+func (s *scan) u32() uint32 {
+	if !s.need(4) {
+		return 0
+	}
+	s.off += 4
+	return binary.BigEndian.Uint32(s.b[s.off-4:])
+}
+
+func (s *scan) u64() uint64 {
+	if !s.need(8) {
+		return 0
+	}
+	s.off += 8
+	return binary.BigEndian.Uint64(s.b[s.off-8:])
+}
+
+func (s *scan) str(limit int) []byte {
+	n := s.u32()
+	if s.bad || int64(n) > int64(limit) || !s.need(int(n)) {
+		s.bad = true
+		return nil
+	}
+	v := s.b[s.off : s.off+int(n)]
+	s.off += int(n)
+	if !utf8.Valid(v) {
+		s.bad = true
+	}
+	return v
+}
+
+// count reads a list or map length; like Decode it refuses a count larger
+// than the bytes left.
+func (s *scan) count() int {
+	n := s.u32()
+	if int64(n) > int64(len(s.b)-s.off) {
+		s.bad = true
+		return 0
+	}
+	return int(n)
+}
+
+// keys walks a map's entries after its tag, checking the keys ascend, and
+// calls fn with each key; fn reads the value.
+func (s *scan) keys(fn func(k []byte)) {
+	n := s.count()
+	var prev []byte
+	for i := 0; i < n && !s.bad; i++ {
+		k := s.str(MaxRecordSize)
+		if i > 0 && bytes.Compare(k, prev) <= 0 {
+			s.bad = true
+		}
+		prev = k
+		fn(k)
+	}
+}
+
+// skip checks one value and steps over it.
+func (s *scan) skip(depth int) {
+	if depth > MaxDepth {
+		s.bad = true
+		return
+	}
+	switch s.tag() {
+	case TagInt:
+		s.u64()
+	case TagString:
+		s.str(MaxRecordSize)
+	case TagBytes:
+		if n := s.u32(); s.need(int(min(n, uint32(MaxRecordSize+1)))) {
+			s.off += int(n)
+		}
+	case TagBool:
+		if t := s.tag(); t > 1 {
+			s.bad = true
+		}
+	case TagList:
+		n := s.count()
+		for i := 0; i < n && !s.bad; i++ {
+			s.skip(depth + 1)
+		}
+	case TagMap:
+		s.keys(func([]byte) { s.skip(depth + 1) })
+	default:
+		s.bad = true
+	}
+}
+
+// content walks the top-level map (depth 0), keeping "effects" and, for
+// key records, "vkey".
+func (s *scan) content() {
+	s.keys(func(k []byte) {
+		switch string(k) {
+		case "effects":
+			s.effectList()
+		case "vkey":
+			start := s.off
+			s.skip(1)
+			if !s.bad && s.b[start] == TagString {
+				s.vkey = s.b[start+5 : s.off]
+			}
+		default:
+			s.skip(1)
+		}
+	})
+}
+
+func (s *scan) effectList() {
+	start := s.off
+	if s.tag() != TagList {
+		s.off = start
+		s.badShape = true
+		s.skip(1)
+		return
+	}
+	n := s.count()
+	if n > MaxEffects {
+		s.badShape = true
+	}
+	for i := 0; i < n && !s.bad; i++ {
+		s.effect()
+	}
+}
+
+// effect reads one effect map (depth 2); a value of another shape is
+// still checked for canonical form, and marks the record's effects bad.
+func (s *scan) effect() {
+	start := s.off
+	if s.tag() != TagMap {
+		s.off = start
+		s.badShape = true
+		s.skip(2)
+		return
+	}
+	var e effect
+	s.keys(func(k []byte) { s.effectField(&e, k) })
+	if len(s.effects) < MaxEffects {
+		s.effects = append(s.effects, e)
+	}
+}
+
+func (s *scan) effectField(e *effect, k []byte) {
+	var dst *[]byte
+	var num *int64
+	switch string(k) {
+	case "op":
+		dst = &e.op
+	case "tx":
+		dst = &e.tx
+	case "from":
+		dst = &e.from
+	case "to":
+		dst = &e.to
+	case "unit":
+		dst = &e.unit
+	case "account":
+		dst = &e.account
+	case "guard":
+		dst = &e.guard
+	case "status":
+		dst = &e.status
+	case "amount":
+		num = &e.amount
+	case "credit_limit":
+		num = &e.creditLimit
+	case "max_balance":
+		num = &e.maxBal
+	}
+	start := s.off
+	s.skip(3)
+	if s.bad || (dst == nil && num == nil) {
+		return
+	}
+	switch {
+	case dst != nil && s.b[start] == TagString:
+		*dst = s.b[start+5 : s.off]
+	case num != nil && s.b[start] == TagInt:
+		*num = int64(binary.BigEndian.Uint64(s.b[start+1:]))
+	default:
+		s.badShape = true
+	}
+}

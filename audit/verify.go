@@ -1,0 +1,317 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Actions of the records that create and rotate the checkpoint key; their
+// content carries the new verifier key as "vkey".
+const (
+	ActionKeyCreate = "key.create"
+	ActionKeyRotate = "key.rotate"
+)
+
+// VerifyOptions tune Verify.
+type VerifyOptions struct {
+	// Trusted is a signed checkpoint saved earlier (from this server, a
+	// witness, or a receipt). The log must contain its tree: this catches a
+	// log rewritten consistently and re-signed, which no check inside the
+	// log can.
+	Trusted []byte
+}
+
+// Report is what a successful verification covered.
+type Report struct {
+	Records     uint64
+	Checkpoints uint64
+	Accounts    uint64
+	Keys        uint64 // key.create and key.rotate records
+	Root        Hash   // root of the whole log's tree
+	Latest      uint64 // size of the latest checkpoint
+}
+
+// Verify reads src and checks, in one pass and in O(accounts + log₂ n)
+// memory: every record's encoding, sequence number, leaf hash (against
+// the stored tree hashes when the source has them), previous-hash link and
+// commit time; every stored tree hash; the root of the tree at every
+// checkpoint, its signature by the key in force at that size (the latest
+// key record inside the tree) and so its consistency with the checkpoints
+// before it; the trusted checkpoint, if any; the writer head; and the
+// replay of every record's effects against the ledger's guards and the
+// stored accounts. A failure is a *VerifyError (errors.Is ErrVerify)
+// naming the first bad sequence number; other errors are the source's.
+func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) {
+	v := newVerifier()
+	if len(opt.Trusted) > 0 {
+		c, err := CheckpointBody(opt.Trusted)
+		if err != nil {
+			return Report{}, fmt.Errorf("audit: trusted checkpoint: %w", err)
+		}
+		v.trusted, v.trustedNote = &c, opt.Trusted
+	}
+	if err := src.Walk(ctx, v); err != nil {
+		return v.report, err
+	}
+	if !v.begun {
+		return v.report, fmt.Errorf("audit: source ended before its head")
+	}
+	if err := v.finish(); err != nil {
+		return v.report, err
+	}
+	return v.report, nil
+}
+
+// frontier is a tlog.HashReader over the newest stored hash of each tree
+// level: all that appending a leaf (tlog.StoredHashesForRecordHash) and
+// computing the root of the whole tree (tlog.TreeHash) ever read.
+type frontier struct {
+	idx [maxStoredHashes]int64
+	h   [maxStoredHashes]Hash
+}
+
+func (f *frontier) ReadHashes(indexes []int64) ([]Hash, error) {
+	out := make([]Hash, len(indexes))
+	for i, x := range indexes {
+		level, _ := tlog.SplitStoredHashIndex(x)
+		if level >= maxStoredHashes || f.idx[level] != x {
+			return nil, fmt.Errorf("audit: tree hash %d is not on the frontier", x)
+		}
+		out[i] = f.h[level]
+	}
+	return out, nil
+}
+
+type verifier struct {
+	begun       bool
+	head        Head
+	n           uint64
+	prev        Hash
+	prevTime    int64
+	tree        frontier
+	vkey        string
+	lastCk      uint64
+	trusted     *Checkpoint
+	trustedNote []byte
+	rp          *replay
+	s           scan
+	seen        map[string]bool
+	balanceErr  *VerifyError
+	report      Report
+}
+
+func newVerifier() *verifier {
+	v := &verifier{rp: newReplay(), seen: map[string]bool{}}
+	for i := range v.tree.idx {
+		v.tree.idx[i] = -1
+	}
+	return v
+}
+
+func (v *verifier) Begin(h Head, keys []string) error {
+	v.begun, v.head = true, h
+	return nil
+}
+
+func (v *verifier) Record(key uint64, data []byte, stored []Hash) error {
+	if err := v.checkTrusted(); err != nil {
+		return err
+	}
+	n := v.n
+	if key != n {
+		return failAt(n, ReasonSeq, "record %d is missing (next stored record is %d)", n, key)
+	}
+	if !v.s.read(data) {
+		_, err := Decode(data)
+		return failAt(n, ReasonMalformed, "%v", err)
+	}
+	if v.s.seq != n {
+		return failAt(n, ReasonSeq, "record stored at %d says seq %d", n, v.s.seq)
+	}
+	leaf := LeafHash(data)
+	if err := v.appendLeaf(n, leaf, stored); err != nil {
+		return err
+	}
+	if v.s.prev != v.prev {
+		return failAt(n, ReasonPrev, "prev %x, want the hash of record %d %x", v.s.prev[:4], int64(n)-1, v.prev[:4])
+	}
+	if n > 0 && v.s.time <= v.prevTime {
+		return failAt(n, ReasonTime, "time %d not after %d", v.s.time, v.prevTime)
+	}
+	if err := v.keyRecord(n); err != nil {
+		return err
+	}
+	if v.s.badShape {
+		return failAt(n, ReasonEffects, "effects are not a list of effect maps")
+	}
+	if err := v.rp.apply(n, v.s.effects); err != nil {
+		return err
+	}
+	v.prev, v.prevTime, v.n = leaf, v.s.time, n+1
+	v.report.Records = v.n
+	return nil
+}
+
+// appendLeaf adds the leaf to the tree and checks the hashes the source
+// stored with it: a wrong leaf hash means this record changed; a wrong
+// interior hash means the stored tree (and the proofs served from it) is.
+func (v *verifier) appendLeaf(n uint64, leaf Hash, stored []Hash) error {
+	hs, err := tlog.StoredHashesForRecordHash(int64(n), leaf, &v.tree)
+	if err != nil {
+		return fmt.Errorf("audit: tree at %d: %w", n, err)
+	}
+	if stored != nil {
+		if len(stored) == 0 || stored[0] != leaf {
+			return failAt(n, ReasonLeafHash, "record hash differs from its stored leaf hash")
+		}
+		if len(stored) != len(hs) {
+			return failAt(n, ReasonTreeHash, "%d stored tree hashes, want %d", len(stored), len(hs))
+		}
+		for i := range hs {
+			if stored[i] != hs[i] {
+				return failAt(n, ReasonTreeHash, "stored tree hash at level %d is wrong", i)
+			}
+		}
+	}
+	for i, h := range hs {
+		v.tree.idx[i], v.tree.h[i] = tlog.StoredHashIndex(i, int64(n)>>i), h
+	}
+	return nil
+}
+
+// keyRecord takes the verifier key a key.create or key.rotate record
+// puts in force for every checkpoint whose tree contains it.
+func (v *verifier) keyRecord(n uint64) error {
+	a := string(v.s.action)
+	if a != ActionKeyCreate && a != ActionKeyRotate {
+		return nil
+	}
+	vkey := string(v.s.vkey)
+	if _, err := VerifierName(vkey); err != nil {
+		return failAt(n, ReasonKey, "%s record without a valid vkey", a)
+	}
+	v.vkey = vkey
+	v.report.Keys++
+	return nil
+}
+
+func (v *verifier) Checkpoint(size uint64, note []byte) error {
+	at := size - 1
+	if size == 0 || size > v.n {
+		return failAt(v.n, ReasonCheckpoint, "checkpoint of size %d but the log has %d records", size, v.n)
+	}
+	if size != v.n {
+		return failAt(at, ReasonCheckpoint, "checkpoint of size %d out of order", size)
+	}
+	if v.vkey == "" {
+		return failAt(at, ReasonKey, "checkpoint of size %d before any key record", size)
+	}
+	c, err := OpenCheckpoint(note, v.vkey)
+	if err != nil {
+		return failAt(at, ReasonSignature, "checkpoint of size %d: %v", size, err)
+	}
+	if c.Size != int64(size) {
+		return failAt(at, ReasonCheckpoint, "checkpoint stored for size %d says %d", size, c.Size)
+	}
+	root, err := tlog.TreeHash(int64(size), &v.tree)
+	if err != nil {
+		return fmt.Errorf("audit: root at %d: %w", size, err)
+	}
+	if root != c.Hash {
+		// The records since the previous checkpoint do not hash to this
+		// signed root; the root cannot say which of them changed.
+		return &VerifyError{Seq: v.lastCk, End: size, Reason: ReasonCheckpoint,
+			Detail: fmt.Sprintf("root of the tree of size %d differs from its signed checkpoint", size)}
+	}
+	v.lastCk = size
+	v.report.Checkpoints++
+	v.report.Latest = size
+	return nil
+}
+
+// checkTrusted compares the tree with the trusted checkpoint once the log
+// has reached its size.
+func (v *verifier) checkTrusted() error {
+	t := v.trusted
+	if t == nil || uint64(t.Size) != v.n {
+		return nil
+	}
+	v.trusted = nil
+	root, err := tlog.TreeHash(t.Size, &v.tree)
+	if err != nil {
+		return fmt.Errorf("audit: root at %d: %w", t.Size, err)
+	}
+	if root != t.Hash {
+		return &VerifyError{Seq: 0, End: v.n, Reason: ReasonTrusted,
+			Detail: fmt.Sprintf("the log's tree of size %d differs from the trusted checkpoint: records were rewritten", t.Size)}
+	}
+	if v.vkey == "" {
+		return failAt(v.n-1, ReasonTrusted, "no key in force at the trusted checkpoint's size")
+	}
+	if _, err := OpenCheckpoint(v.trustedNote, v.vkey); err != nil {
+		return failAt(v.n-1, ReasonTrusted, "trusted checkpoint is not signed by the log's key at its size: %v", err)
+	}
+	return nil
+}
+
+func (v *verifier) Account(a *Account) error {
+	v.report.Accounts++
+	r, ok := v.rp.accounts[a.ID]
+	if !ok {
+		v.balanceFail(v.n, a.ID, "stored account was never opened by a record")
+		return nil
+	}
+	v.seen[a.ID] = true
+	if r.Account != *a {
+		v.balanceFail(r.last, a.ID, fmt.Sprintf("stored %+v, replay gives %+v", *a, r.Account))
+	}
+	return nil
+}
+
+// balanceFail keeps the account failure with the smallest sequence
+// number: the record after which the store and the chain part ways.
+func (v *verifier) balanceFail(seq uint64, id, detail string) {
+	if v.balanceErr == nil || seq < v.balanceErr.Seq {
+		v.balanceErr = &VerifyError{Seq: seq, Reason: ReasonBalance, Account: id, Detail: detail}
+	}
+}
+
+// finish checks what only the end of the log can show.
+func (v *verifier) finish() error {
+	if err := v.checkTrusted(); err != nil {
+		return err
+	}
+	if v.trusted != nil {
+		return failAt(v.n, ReasonTrusted, "the log has %d records, the trusted checkpoint %d: records were removed", v.n, v.trusted.Size)
+	}
+	if v.head.Size != v.n {
+		return failAt(min(v.head.Size, v.n), ReasonHead, "head says %d records, the log has %d", v.head.Size, v.n)
+	}
+	if v.n > 0 && v.head.Last != v.prev {
+		return failAt(v.n-1, ReasonHead, "head's last hash is not the hash of the last record")
+	}
+	for id, r := range v.rp.accounts {
+		if !v.seen[id] {
+			v.balanceFail(r.last, id, "account opened by the chain is missing from the store")
+		}
+	}
+	if v.balanceErr != nil {
+		return v.balanceErr
+	}
+	root, err := tlog.TreeHash(int64(v.n), &v.tree)
+	if err != nil {
+		return fmt.Errorf("audit: root: %w", err)
+	}
+	v.report.Root = root
+	return nil
+}
+
+// IsVerifyError returns the *VerifyError in err's chain, if any.
+func IsVerifyError(err error) (*VerifyError, bool) {
+	var ve *VerifyError
+	ok := errors.As(err, &ve)
+	return ve, ok
+}

@@ -1,0 +1,455 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"tally/audit"
+	"tally/ledger"
+)
+
+// MaxRecordsPage bounds the records one Records call returns.
+const MaxRecordsPage = 1000
+
+// AuditDB reads the audit chain of a store over consistent snapshots:
+// records, proofs, checkpoints, receipts, exports, and the verifier's
+// walk. A running Store serves it through its own methods; OpenAudit
+// opens it over a stopped server's data directory.
+type AuditDB struct {
+	db  *badger.DB
+	own bool // opened by OpenAudit, closed by Close
+}
+
+// OpenAudit opens the database in dir for reading the audit chain, with
+// no writer and no timers. It opens read-only when Badger allows (a
+// cleanly closed database); after a crash Badger must replay its log
+// first, which needs a normal open. The server must be stopped.
+func OpenAudit(dir string) (*AuditDB, error) {
+	path := filepath.Join(dir, "db")
+	db, err := badger.Open(badgerOptions(path, false).WithReadOnly(true))
+	if err != nil {
+		db, err = badger.Open(badgerOptions(path, false))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return &AuditDB{db: db, own: true}, nil
+}
+
+// Close closes a database opened by OpenAudit.
+func (a *AuditDB) Close() error {
+	if !a.own {
+		return nil
+	}
+	return a.db.Close()
+}
+
+// Audit returns the store's audit reader.
+func (s *Store) Audit() *AuditDB { return &AuditDB{db: s.db} }
+
+func (a *AuditDB) view(fn func(k badgerKV) error) error {
+	return a.db.View(func(txn *badger.Txn) error { return fn(badgerKV{txn}) })
+}
+
+// AuditRecord is one record with its leaf hash.
+type AuditRecord struct {
+	Seq    uint64
+	Hash   audit.Hash
+	Record []byte
+}
+
+// Record returns the record at seq. Errors: not_found.
+func (a *AuditDB) Record(seq uint64) (AuditRecord, error) {
+	var r AuditRecord
+	err := a.view(func(k badgerKV) error {
+		b, err := k.get(recordKey(seq))
+		if errors.Is(err, errNotFound) {
+			return ledger.Errorf(ledger.CodeNotFound, "record %d not found", seq)
+		}
+		r = AuditRecord{Seq: seq, Hash: audit.LeafHash(b), Record: b}
+		return err
+	})
+	return r, err
+}
+
+// Records returns up to limit records from seq from (at most
+// MaxRecordsPage; ledger.DefaultPageSize when limit <= 0), and the seq to
+// ask for next, or 0 when there are no more.
+func (a *AuditDB) Records(from uint64, limit int) ([]AuditRecord, uint64, error) {
+	if limit <= 0 {
+		limit = ledger.DefaultPageSize
+	}
+	limit = min(limit, MaxRecordsPage)
+	var out []AuditRecord
+	var next uint64
+	err := a.view(func(k badgerKV) error {
+		h, err := loadHead(k)
+		if err != nil {
+			return err
+		}
+		for seq := from; seq < h.Size && len(out) < limit; seq++ {
+			b, err := k.get(recordKey(seq))
+			if err != nil {
+				return fmt.Errorf("store: record %d: %w", seq, err)
+			}
+			out = append(out, AuditRecord{Seq: seq, Hash: audit.LeafHash(b), Record: b})
+		}
+		if end := from + uint64(len(out)); end < h.Size {
+			next = end
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// Size returns the number of records and the root of their tree.
+func (a *AuditDB) Size() (uint64, audit.Hash, error) {
+	var size uint64
+	var root audit.Hash
+	err := a.view(func(k badgerKV) error {
+		h, err := loadHead(k)
+		if err != nil {
+			return err
+		}
+		size = h.Size
+		root, err = audit.TreeHash(int64(size), hashReader{k})
+		return err
+	})
+	return size, root, err
+}
+
+// InclusionProof proves record seq is in the tree of size records; size 0
+// means the tree of the latest checkpoint, so that the proof checks
+// against it. Errors: invalid_request (seq not below size, or size beyond
+// the log), not_found (size 0 and no checkpoint yet).
+func (a *AuditDB) InclusionProof(seq, size uint64) ([]audit.Hash, uint64, error) {
+	var proof []audit.Hash
+	err := a.view(func(k badgerKV) error {
+		var err error
+		if size, err = treeSize(k, size); err != nil {
+			return err
+		}
+		if seq >= size {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "record %d is not in a tree of size %d", seq, size)
+		}
+		proof, err = audit.ProveInclusion(int64(size), int64(seq), hashReader{k})
+		return err
+	})
+	return proof, size, err
+}
+
+// treeSize checks a tree size against the log, or picks the latest
+// checkpoint's when size is 0.
+func treeSize(k badgerKV, size uint64) (uint64, error) {
+	if size == 0 {
+		c, _, err := latestCheckpoint(k)
+		if err != nil {
+			return 0, err
+		}
+		return uint64(c.Size), nil
+	}
+	h, err := loadHead(k)
+	if err != nil {
+		return 0, err
+	}
+	if size > h.Size {
+		return 0, ledger.Errorf(ledger.CodeInvalidRequest, "the log has %d records, not %d", h.Size, size)
+	}
+	return size, nil
+}
+
+// ConsistencyProof proves the tree of size from is a prefix of the tree
+// of size to. Errors: invalid_request (from > to, or to beyond the log).
+func (a *AuditDB) ConsistencyProof(from, to uint64) ([]audit.Hash, error) {
+	var proof []audit.Hash
+	err := a.view(func(k badgerKV) error {
+		if from > to {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "from %d is after to %d", from, to)
+		}
+		if to > 0 {
+			if _, err := treeSize(k, to); err != nil {
+				return err
+			}
+		}
+		var err error
+		proof, err = audit.ProveConsistency(int64(from), int64(to), hashReader{k})
+		return err
+	})
+	return proof, err
+}
+
+// StoredCheckpoint is a signed checkpoint as stored at c/<size>.
+type StoredCheckpoint struct {
+	Size uint64
+	Note []byte
+}
+
+// LatestCheckpoint returns the newest signed checkpoint. Errors: not_found.
+func (a *AuditDB) LatestCheckpoint() (StoredCheckpoint, error) {
+	var sc StoredCheckpoint
+	err := a.view(func(k badgerKV) error {
+		c, note, err := latestCheckpoint(k)
+		sc = StoredCheckpoint{Size: uint64(c.Size), Note: note}
+		return err
+	})
+	return sc, err
+}
+
+func latestCheckpoint(k badgerKV) (audit.Checkpoint, []byte, error) {
+	var note []byte
+	err := k.scan([]byte(pCheckpt), nil, true, func(_, v []byte) (bool, error) {
+		note = v
+		return false, nil
+	})
+	if err != nil {
+		return audit.Checkpoint{}, nil, err
+	}
+	if note == nil {
+		return audit.Checkpoint{}, nil, ledger.Errorf(ledger.CodeNotFound, "no checkpoint yet")
+	}
+	c, err := audit.CheckpointBody(note)
+	if err != nil {
+		return c, nil, fmt.Errorf("store: latest checkpoint: %w", err)
+	}
+	return c, note, nil
+}
+
+// Checkpoints returns up to limit checkpoints of sizes after after, in
+// size order (at most MaxRecordsPage; ledger.DefaultPageSize when limit
+// <= 0).
+func (a *AuditDB) Checkpoints(after uint64, limit int) ([]StoredCheckpoint, error) {
+	if limit <= 0 {
+		limit = ledger.DefaultPageSize
+	}
+	limit = min(limit, MaxRecordsPage)
+	var out []StoredCheckpoint
+	err := a.view(func(k badgerKV) error {
+		return k.scan([]byte(pCheckpt), checkpointKey(after), false, func(key, v []byte) (bool, error) {
+			out = append(out, StoredCheckpoint{Size: binary.BigEndian.Uint64(key[len(pCheckpt):]), Note: v})
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
+// Receipt returns the proof a resident keeps of record seq: the record,
+// its inclusion proof and the latest checkpoint, which covers it.
+// Errors: not_found (no such record), unavailable (not in a checkpoint
+// yet: ask again after CheckpointInterval).
+func (a *AuditDB) Receipt(seq uint64) (*audit.Receipt, error) {
+	var rc *audit.Receipt
+	err := a.view(func(k badgerKV) error {
+		b, err := k.get(recordKey(seq))
+		if errors.Is(err, errNotFound) {
+			return ledger.Errorf(ledger.CodeNotFound, "record %d not found", seq)
+		} else if err != nil {
+			return err
+		}
+		c, note, err := latestCheckpoint(k)
+		if ledger.IsCode(err, ledger.CodeNotFound) || err == nil && uint64(c.Size) <= seq {
+			return ledger.Errorf(ledger.CodeUnavailable, "record %d is not in a signed checkpoint yet; ask again in a second", seq)
+		} else if err != nil {
+			return err
+		}
+		proof, err := audit.ProveInclusion(c.Size, int64(seq), hashReader{k})
+		rc = &audit.Receipt{Record: b, Index: int64(seq), Proof: proof, Checkpoint: string(note)}
+		return err
+	})
+	return rc, err
+}
+
+// VerifierKeys returns every checkpoint verifier key the store has used,
+// oldest first; the last is the current one. It is empty before
+// EnsureCheckpointKey.
+func (a *AuditDB) VerifierKeys() ([]string, error) {
+	var keys []string
+	err := a.view(func(k badgerKV) error {
+		var err error
+		keys, err = verifierKeys(k)
+		return err
+	})
+	return keys, err
+}
+
+func verifierKeys(k badgerKV) ([]string, error) {
+	ck, err := loadCheckpointKey(k)
+	if ledger.IsCode(err, ledger.CodeNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]string{}, ck.Previous...), ck.Verifier), nil
+}
+
+// Export writes the export format (docs/AUDIT.md) of one snapshot to w:
+// all records with their tree hashes, all checkpoints, the verifier keys
+// and every account. It holds a read snapshot for as long as w takes.
+func (a *AuditDB) Export(ctx context.Context, w io.Writer) error {
+	x := audit.NewExportWriter(w)
+	if err := a.Walk(ctx, x); err != nil {
+		return err
+	}
+	return x.Close()
+}
+
+// Verify runs audit.Verify over one snapshot of the store.
+func (a *AuditDB) Verify(ctx context.Context, opt audit.VerifyOptions) (audit.Report, error) {
+	return audit.Verify(ctx, a, opt)
+}
+
+// walkCheckInterval is how many records pass between checks of the walk's
+// context.
+const walkCheckInterval = 4096
+
+// Walk implements audit.Source over one snapshot: the head and keys, then
+// the records (each with the tree hashes stored beside it) interleaved
+// with the checkpoints, then the accounts.
+func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
+	return a.db.View(func(txn *badger.Txn) error {
+		k := badgerKV{txn}
+		h, err := loadHead(k)
+		if err != nil {
+			return err
+		}
+		keys, err := verifierKeys(k)
+		if err != nil {
+			return err
+		}
+		if err := v.Begin(audit.Head{Size: h.Size, Last: h.Last}, keys); err != nil {
+			return err
+		}
+		if err := walkRecords(ctx, txn, v); err != nil {
+			return err
+		}
+		return walkAccounts(k, v)
+	})
+}
+
+// iter is a Badger iterator over one prefix with a reused value buffer.
+type iter struct {
+	it     *badger.Iterator
+	prefix []byte
+	val    []byte
+}
+
+func newIter(txn *badger.Txn, prefix string, values bool) *iter {
+	opt := badger.DefaultIteratorOptions
+	opt.Prefix, opt.PrefetchValues = []byte(prefix), values
+	it := &iter{it: txn.NewIterator(opt), prefix: []byte(prefix)}
+	it.it.Rewind()
+	return it
+}
+
+func (i *iter) valid() bool { return i.it.ValidForPrefix(i.prefix) }
+
+// num is the u64 after the prefix; keys of another shape read as the
+// largest number, so they sort last and are reported missing.
+func (i *iter) num() uint64 {
+	k := i.it.Item().Key()[len(i.prefix):]
+	if len(k) != 8 {
+		return ^uint64(0)
+	}
+	return binary.BigEndian.Uint64(k)
+}
+
+func (i *iter) value() ([]byte, error) {
+	var err error
+	i.val, err = i.it.Item().ValueCopy(i.val[:0])
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s: %w", i.prefix, err)
+	}
+	return i.val, nil
+}
+
+func walkRecords(ctx context.Context, txn *badger.Txn, v audit.Visitor) error {
+	recs, hashes, cks := newIter(txn, pRecord, true), newIter(txn, pHash, true), newIter(txn, pCheckpt, true)
+	defer recs.it.Close()
+	defer hashes.it.Close()
+	defer cks.it.Close()
+	var stored []audit.Hash
+	for n := 0; recs.valid(); recs.it.Next() {
+		if n++; n%walkCheckInterval == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		seq := recs.num()
+		if err := walkCheckpoints(cks, seq, v); err != nil {
+			return err
+		}
+		var err error
+		if stored, err = storedHashes(hashes, seq, stored); err != nil {
+			return err
+		}
+		data, err := recs.value()
+		if err != nil {
+			return err
+		}
+		if err := v.Record(seq, data, stored); err != nil {
+			return err
+		}
+	}
+	return walkCheckpoints(cks, ^uint64(0), v)
+}
+
+// walkCheckpoints hands v the checkpoints of tree sizes up to upto: those
+// that must come before the record at upto.
+func walkCheckpoints(cks *iter, upto uint64, v audit.Visitor) error {
+	for ; cks.valid() && cks.num() <= upto; cks.it.Next() {
+		note, err := cks.value()
+		if err != nil {
+			return err
+		}
+		if err := v.Checkpoint(cks.num(), note); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// storedHashes collects the tree hashes stored with record seq: storage
+// indexes StoredHashIndex(0, seq) up to the first index of record seq+1.
+// A missing one is left zero, which the verifier reports.
+func storedHashes(hashes *iter, seq uint64, buf []audit.Hash) ([]audit.Hash, error) {
+	if seq >= 1<<62 {
+		return buf[:0], nil
+	}
+	lo, hi := uint64(audit.StoredHashIndex(0, int64(seq))), uint64(audit.StoredHashIndex(0, int64(seq)+1))
+	buf = buf[:0]
+	for i := lo; i < hi; i++ {
+		buf = append(buf, audit.Hash{})
+	}
+	for ; hashes.valid() && hashes.num() < hi; hashes.it.Next() {
+		idx := hashes.num()
+		if idx < lo {
+			continue
+		}
+		b, err := hashes.value()
+		if err != nil {
+			return nil, err
+		}
+		copy(buf[idx-lo][:], b)
+	}
+	return buf, nil
+}
+
+func walkAccounts(k badgerKV, v audit.Visitor) error {
+	return k.scan([]byte(pAccount), nil, false, func(_, raw []byte) (bool, error) {
+		var la ledger.Account
+		if err := json.Unmarshal(raw, &la); err != nil {
+			return false, fmt.Errorf("store: decode account: %w", err)
+		}
+		return true, v.Account(&audit.Account{
+			ID: la.ID, Unit: string(la.Unit), Guard: string(la.Guard), Status: string(la.Status),
+			CreditLimit: la.CreditLimit, MaxBalance: la.MaxBalance,
+			DebitsPosted: la.DebitsPosted, CreditsPosted: la.CreditsPosted,
+			DebitsPending: la.DebitsPending, CreditsPending: la.CreditsPending,
+		})
+	})
+}
