@@ -41,7 +41,8 @@ type Account struct {
 	Unit        Unit      `json:"unit"`
 	OwnerKind   OwnerKind `json:"owner_kind"`
 	Owner       string    `json:"owner"`
-	Kind        string    `json:"kind"` // member, issuance, pool, redemptions, clearing, external, fund, project, ...
+	Kind        string    `json:"kind"`                // member, issuance, pool, redemptions, clearing, external, fund, project, ...
+	Community   string    `json:"community,omitempty"` // scope: the community the account belongs to
 	Guard       Guard     `json:"guard"`
 	CreditLimit int64     `json:"credit_limit,omitempty"` // minor units, >= 0
 	MaxBalance  int64     `json:"max_balance,omitempty"`  // minor units, 0 = none
@@ -125,6 +126,7 @@ type AccountSpec struct {
 	OwnerKind   OwnerKind
 	Owner       string
 	Kind        string
+	Community   string
 	Guard       Guard
 	CreditLimit int64
 	MaxBalance  int64

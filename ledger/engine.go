@@ -8,7 +8,7 @@ import (
 // OpenAccount creates an account inside tx. Errors: invalid_id,
 // unknown_unit, invalid_request (bad guard), already_exists.
 func OpenAccount(tx Tx, s AccountSpec) (*Account, error) {
-	if err := CheckID("account id", s.ID); err != nil {
+	if err := CheckAccountID(s.ID); err != nil {
 		return nil, err
 	}
 	if _, ok := s.Unit.Scale(); !ok {
@@ -33,7 +33,7 @@ func OpenAccount(tx Tx, s AccountSpec) (*Account, error) {
 		return nil, err
 	}
 	a := &Account{
-		ID: s.ID, Unit: s.Unit, OwnerKind: s.OwnerKind, Owner: s.Owner, Kind: s.Kind,
+		ID: s.ID, Unit: s.Unit, OwnerKind: s.OwnerKind, Owner: s.Owner, Kind: s.Kind, Community: s.Community,
 		Guard: s.Guard, CreditLimit: s.CreditLimit, MaxBalance: s.MaxBalance,
 		Status: StatusOpen, Created: tx.Now(), Seq: tx.Seq(),
 	}

@@ -2,10 +2,10 @@ package ledger
 
 import "unicode/utf8"
 
-// ValidID reports whether s is a usable id: 1..MaxIDLen characters of
-// letters, digits, '-', '_', '.', ':' (URL-safe, never '/').
+// ValidID reports whether s is a usable account id: 1..MaxAccountIDLen
+// characters of letters, digits, '-', '_', '.', ':' (URL-safe, never '/').
 func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLen {
+	if len(s) == 0 || len(s) > MaxAccountIDLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -22,7 +22,7 @@ func ValidID(s string) bool {
 
 // CheckID returns invalid_id unless ValidID(s); what names the field.
 func CheckID(what, s string) error {
-	if !ValidID(s) {
+	if !ValidID(s) || len(s) > MaxIDLen {
 		return Errorf(CodeInvalidID, "%s must be 1-%d letters, digits, '-', '_', '.' or ':'", what, MaxIDLen)
 	}
 	return nil
@@ -41,6 +41,14 @@ func CheckText(what, s string, max int) error {
 		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
 			return Errorf(CodeInvalidRequest, "%s contains control characters", what)
 		}
+	}
+	return nil
+}
+
+// CheckAccountID returns invalid_id unless ValidID(s).
+func CheckAccountID(s string) error {
+	if !ValidID(s) {
+		return Errorf(CodeInvalidID, "account id must be 1-%d letters, digits, '-', '_', '.' or ':'", MaxAccountIDLen)
 	}
 	return nil
 }

@@ -7,8 +7,11 @@ import "time"
 const (
 	// MaxPostings bounds the postings of one transaction.
 	MaxPostings = 64
-	// MaxIDLen bounds every id (member, community, fund, account, ...).
-	MaxIDLen = 64
+	// MaxIDLen bounds the id of a member, community, fund, project, service
+	// or proposal; MaxAccountIDLen bounds account ids, which are an owner id
+	// and a suffix ("<community>:issuance").
+	MaxIDLen        = 64
+	MaxAccountIDLen = 96
 	// MaxMemoLen bounds a memo or reason, in bytes of UTF-8.
 	MaxMemoLen = 500
 	// MaxNameLen bounds display names and item names, in bytes of UTF-8.

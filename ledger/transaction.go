@@ -33,7 +33,7 @@ type Transaction struct {
 	Memo      string    `json:"memo,omitempty"`
 	Actor     string    `json:"actor"`
 	OnBehalf  string    `json:"on_behalf,omitempty"`
-	Deadline  time.Time `json:"deadline,omitzero"`   // pending only
+	Deadline  time.Time `json:"deadline,omitzero"`    // pending only
 	PendingID string    `json:"pending_id,omitempty"` // post/void: the hold
 	Reverses  string    `json:"reverses,omitempty"`   // reversal: the original
 	// Resolution: on a pending transaction, the post/void that settled it;
@@ -46,7 +46,7 @@ type Entry struct {
 	Seq          uint64    `json:"seq"`
 	Tx           string    `json:"tx"`
 	Time         time.Time `json:"time"`
-	Kind         string    `json:"kind"`  // posted, pending, voided (release of a hold)
+	Kind         string    `json:"kind"`   // posted, pending, voided (release of a hold)
 	Amount       int64     `json:"amount"` // signed: + credit, - debit
 	Unit         Unit      `json:"unit"`
 	Counterparty string    `json:"counterparty"`
@@ -87,6 +87,7 @@ func (e Effect) Fields() map[string]any {
 		m["owner_kind"] = string(a.OwnerKind)
 		m["owner"] = a.Owner
 		m["kind"] = a.Kind
+		m["community"] = a.Community
 		m["guard"] = string(a.Guard)
 		m["credit_limit"] = a.CreditLimit
 		m["max_balance"] = a.MaxBalance

@@ -1,0 +1,370 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+)
+
+// AccountView is an account's balances as decimal strings of its unit.
+type AccountView struct {
+	ID         string `json:"id"`
+	Unit       string `json:"unit"`
+	Balance    string `json:"balance"`
+	Available  string `json:"available"`
+	PendingIn  string `json:"pending_in"`
+	PendingOut string `json:"pending_out"`
+	Kind       string `json:"kind"`
+	OwnerKind  string `json:"owner_kind"`
+	Owner      string `json:"owner"`
+	Community  string `json:"community,omitempty"`
+	Guard      string `json:"guard"`
+	Status     string `json:"status"`
+}
+
+// AccountViewOf renders an account.
+func AccountViewOf(a *ledger.Account) AccountView {
+	f := func(v int64) string { return ledger.FormatAmount(v, a.Unit) }
+	return AccountView{ID: a.ID, Unit: string(a.Unit), Balance: f(a.Balance()), Available: f(a.Available()),
+		PendingIn: f(a.CreditsPending), PendingOut: f(a.DebitsPending), Kind: a.Kind,
+		OwnerKind: string(a.OwnerKind), Owner: a.Owner, Community: a.Community, Guard: string(a.Guard), Status: string(a.Status)}
+}
+
+// EntryView is one line of an account's history.
+type EntryView struct {
+	Seq          uint64    `json:"seq"`
+	Tx           string    `json:"tx"`
+	Time         time.Time `json:"time"`
+	Kind         string    `json:"kind"`
+	Amount       string    `json:"amount"` // signed: "-1.50" is a debit
+	Unit         string    `json:"unit"`
+	Counterparty string    `json:"counterparty"`
+	Memo         string    `json:"memo,omitempty"`
+}
+
+// PostingRequest is one posting of a transfer.
+type PostingRequest struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Amount string `json:"amount"`
+	Unit   string `json:"unit"`
+}
+
+// TransferRequest creates a transaction. Memo is about the transaction,
+// not a person: it enters the audit chain and is never erased.
+type TransferRequest struct {
+	Postings []PostingRequest `json:"postings"`
+	Memo     string           `json:"memo,omitempty"`
+	Pending  bool             `json:"pending,omitempty"`
+	Timeout  string           `json:"timeout,omitempty"`
+}
+
+// ToDomain parses the amounts and units. Errors: invalid_request,
+// invalid_amount, unknown_unit, invalid_id.
+func (r *TransferRequest) ToDomain() (ledger.TransferSpec, error) {
+	spec := ledger.TransferSpec{Memo: r.Memo, Pending: r.Pending}
+	if len(r.Postings) == 0 || len(r.Postings) > ledger.MaxPostings {
+		return spec, ledger.Errorf(ledger.CodeInvalidRequest, "a transfer has 1 to %d postings", ledger.MaxPostings)
+	}
+	for _, p := range r.Postings {
+		u, err := ledger.ParseUnit(p.Unit)
+		if err != nil {
+			return spec, err
+		}
+		amt, err := ledger.ParseAmount(p.Amount, u)
+		if err != nil {
+			return spec, err
+		}
+		if err := ledger.CheckAccountID(p.From); err != nil {
+			return spec, err
+		}
+		if err := ledger.CheckAccountID(p.To); err != nil {
+			return spec, err
+		}
+		spec.Postings = append(spec.Postings, ledger.Posting{From: p.From, To: p.To, Amount: amt, Unit: u})
+	}
+	if r.Timeout != "" {
+		if !r.Pending {
+			return spec, ledger.Errorf(ledger.CodeInvalidRequest, "timeout applies to pending transfers only")
+		}
+		d, err := parseDuration(r.Timeout)
+		if err != nil {
+			return spec, err
+		}
+		spec.Timeout = d
+	}
+	return spec, nil
+}
+
+// PostingView is a posting with a decimal amount.
+type PostingView struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Amount string `json:"amount"`
+	Unit   string `json:"unit"`
+}
+
+// TransactionView is a transaction as the API shows it.
+type TransactionView struct {
+	ID         string        `json:"id"`
+	Seq        uint64        `json:"seq"`
+	Status     string        `json:"status"`
+	Kind       string        `json:"kind"`
+	Time       time.Time     `json:"time"`
+	Postings   []PostingView `json:"postings"`
+	Memo       string        `json:"memo,omitempty"`
+	Actor      string        `json:"actor"`
+	OnBehalf   string        `json:"on_behalf,omitempty"`
+	Deadline   *time.Time    `json:"deadline,omitempty"`
+	PendingID  string        `json:"pending_id,omitempty"`
+	Reverses   string        `json:"reverses,omitempty"`
+	ResolvedBy string        `json:"resolved_by,omitempty"`
+}
+
+// TransactionViewOf renders a transaction.
+func TransactionViewOf(t *ledger.Transaction) TransactionView {
+	v := TransactionView{ID: t.ID, Seq: t.Seq, Status: string(t.Status), Kind: t.Kind, Time: t.Time,
+		Memo: t.Memo, Actor: t.Actor, OnBehalf: t.OnBehalf, PendingID: t.PendingID, Reverses: t.Reverses, ResolvedBy: t.ResolvedBy}
+	for _, p := range t.Postings {
+		v.Postings = append(v.Postings, PostingView{From: p.From, To: p.To, Amount: ledger.FormatAmount(p.Amount, p.Unit), Unit: string(p.Unit)})
+	}
+	if !t.Deadline.IsZero() {
+		d := t.Deadline
+		v.Deadline = &d
+	}
+	return v
+}
+
+// SettleRequest posts (optionally a smaller amount) or voids a hold.
+type SettleRequest struct {
+	Amount string `json:"amount,omitempty"`
+	Memo   string `json:"memo,omitempty"`
+}
+
+// ReverseRequest reverses a posted transaction; the reason is required.
+type ReverseRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) accountRoutes() []route {
+	return []route{
+		{method: "GET", path: "/v1/accounts/:id", summary: "An account's balances", tag: "ledger", auth: authenticated, resp: AccountView{}, status: 200, handle: s.getAccount},
+		{method: "GET", path: "/v1/accounts/:id/entries", summary: "An account's history, cursor paged (order=newest|oldest)", tag: "ledger", auth: authenticated, query: []string{"after", "limit", "order"}, resp: List[EntryView]{}, status: 200, handle: s.getEntries},
+		{method: "POST", path: "/v1/transfers", summary: "Create a transaction (posted, or pending as a hold)", tag: "ledger", auth: authenticated, roles: staff, req: TransferRequest{}, resp: TransactionView{}, status: 201, handle: s.createTransfer},
+		{method: "GET", path: "/v1/transfers/:id", summary: "A transaction", tag: "ledger", auth: authenticated, resp: TransactionView{}, status: 200, handle: s.getTransfer},
+		{method: "POST", path: "/v1/transfers/:id/post", summary: "Post a hold, in full or for a smaller amount", tag: "ledger", auth: authenticated, roles: staff, req: SettleRequest{}, resp: TransactionView{}, status: 200, handle: s.postTransfer},
+		{method: "POST", path: "/v1/transfers/:id/void", summary: "Void a hold", tag: "ledger", auth: authenticated, roles: staff, req: SettleRequest{}, resp: TransactionView{}, status: 200, handle: s.voidTransfer},
+		{method: "POST", path: "/v1/transfers/:id/reverse", summary: "Reverse a posted transaction with a new one naming it", tag: "ledger", auth: authenticated, roles: staff, req: ReverseRequest{}, resp: TransactionView{}, status: 201, handle: s.reverseTransfer},
+	}
+}
+
+func (s *Server) readAccount(c *gin.Context, r ledger.Reader) (*ledger.Account, error) {
+	id := c.Param("id")
+	if err := ledger.CheckAccountID(id); err != nil {
+		return nil, err
+	}
+	a, err := r.Account(id)
+	if err != nil {
+		return nil, err
+	}
+	return a, canReadAccount(r, principal(c), a)
+}
+
+func (s *Server) getAccount(c *gin.Context) {
+	var out AccountView
+	if s.view(c, func(r ledger.Reader) error {
+		a, err := s.readAccount(c, r)
+		if err == nil {
+			out = AccountViewOf(a)
+		}
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+func (s *Server) getEntries(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var out List[EntryView]
+	if s.view(c, func(r ledger.Reader) error {
+		a, err := s.readAccount(c, r)
+		if err != nil {
+			return err
+		}
+		es, next, err := r.Entries(a.ID, pg)
+		if err != nil {
+			return err
+		}
+		views := make([]EntryView, len(es))
+		for i, e := range es {
+			views[i] = EntryView{Seq: e.Seq, Tx: e.Tx, Time: e.Time, Kind: e.Kind, Amount: ledger.FormatAmount(e.Amount, e.Unit),
+				Unit: string(e.Unit), Counterparty: e.Counterparty, Memo: e.Memo}
+		}
+		out = newList(views, next)
+		return nil
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// accountsInScope refuses a transaction touching accounts outside the
+// caller's scope (checked inside the op, on the state it commits over).
+func accountsInScope(tx ledger.Tx, p *Principal, ids ...string) error {
+	for _, id := range ids {
+		a, err := tx.Account(id)
+		if err != nil {
+			return err
+		}
+		if a.Community == "" {
+			if p.Community != "" {
+				return ledger.Errorf(ledger.CodeForbidden, "account %s is outside your scope", id)
+			}
+			continue
+		}
+		if err := inScope(tx, p, a.Community); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func postingAccounts(ps []ledger.Posting) []string {
+	ids := make([]string, 0, 2*len(ps))
+	for _, p := range ps {
+		ids = append(ids, p.From, p.To)
+	}
+	return ids
+}
+
+func (s *Server) createTransfer(c *gin.Context) {
+	var req TransferRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	spec, err := req.ToDomain()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		if err := accountsInScope(tx, p, postingAccounts(spec.Postings)...); err != nil {
+			return nil, err
+		}
+		t, err := ledger.Transfer(tx, spec)
+		if err != nil {
+			return nil, err
+		}
+		action := "tx.transfer"
+		if spec.Pending {
+			action = "tx.hold"
+		}
+		tx.Audit(action, ledger.TxFields(t))
+		return TransactionViewOf(t), nil
+	})
+}
+
+func (s *Server) getTransfer(c *gin.Context) {
+	p := principal(c)
+	var out TransactionView
+	if s.view(c, func(r ledger.Reader) error {
+		t, err := r.Transaction(c.Param("id"))
+		if err != nil {
+			return err
+		}
+		// Whoever may read one of its accounts may read the transaction.
+		for _, id := range postingAccounts(t.Postings) {
+			if a, err := r.Account(id); err == nil && canReadAccount(r, p, a) == nil {
+				out = TransactionViewOf(t)
+				return nil
+			}
+		}
+		return ledger.Errorf(ledger.CodeNotFound, "transaction %s not found", t.ID)
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// settleOp wraps a post/void/reverse of transaction id in a scope check.
+func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx ledger.Tx, id string) (*ledger.Transaction, error)) {
+	p, id := principal(c), c.Param("id")
+	s.commit(c, status, func(tx ledger.Tx) (any, error) {
+		t, err := tx.Transaction(id)
+		if err != nil {
+			return nil, err
+		}
+		if err := accountsInScope(tx, p, postingAccounts(t.Postings)...); err != nil {
+			return nil, err
+		}
+		r, err := fn(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit(action, ledger.TxFields(r))
+		return TransactionViewOf(r), nil
+	})
+}
+
+func (s *Server) postTransfer(c *gin.Context) {
+	var req SettleRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	var amount *int64
+	if req.Amount != "" {
+		var unit ledger.Unit
+		if !s.view(c, func(r ledger.Reader) error {
+			t, err := r.Transaction(c.Param("id"))
+			if err == nil && len(t.Postings) > 0 {
+				unit = t.Postings[0].Unit
+			}
+			return err
+		}) {
+			return
+		}
+		amt, err := ledger.ParseAmount(req.Amount, unit)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		amount = &amt
+	}
+	s.settleOp(c, http.StatusOK, "tx.post", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+		return ledger.PostPending(tx, id, amount, req.Memo)
+	})
+}
+
+func (s *Server) voidTransfer(c *gin.Context) {
+	var req SettleRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.Amount != "" {
+		failCode(c, ledger.CodeInvalidRequest, "a void takes no amount")
+		return
+	}
+	s.settleOp(c, http.StatusOK, "tx.void", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+		return ledger.VoidPending(tx, id, req.Memo)
+	})
+}
+
+func (s *Server) reverseTransfer(c *gin.Context) {
+	var req ReverseRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	s.settleOp(c, http.StatusCreated, "tx.reverse", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+		return ledger.Reverse(tx, id, req.Reason)
+	})
+}

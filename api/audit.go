@@ -1,0 +1,255 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// AuditLog is what the audit endpoints need from the log; the store
+// provides it (wired in cmd/tally).
+type AuditLog interface {
+	// Checkpoint returns the latest signed checkpoint note (not_found
+	// before the first one).
+	Checkpoint(ctx context.Context) ([]byte, error)
+	// VerifierKey returns the current checkpoint verifier key (note format).
+	VerifierKey(ctx context.Context) (string, error)
+	// Records returns up to limit records from seq from, with leaf hashes.
+	Records(ctx context.Context, from uint64, limit int) ([]AuditRecord, error)
+	// Inclusion proves record seq in the tree of the given size.
+	Inclusion(ctx context.Context, seq, size uint64) ([][]byte, error)
+	// Consistency proves the tree of size from a prefix of size to.
+	Consistency(ctx context.Context, from, to uint64) ([][]byte, error)
+	// Receipt returns the receipt (record, inclusion proof, checkpoint) of
+	// record seq, JSON-encodable.
+	Receipt(ctx context.Context, seq uint64) (any, error)
+	// Export writes everything an offline verifier needs.
+	Export(ctx context.Context, w io.Writer) error
+}
+
+// AuditRecord is one record as served: leaf index, leaf hash, bytes.
+type AuditRecord struct {
+	Seq    uint64 `json:"seq"`
+	Hash   []byte `json:"hash"`
+	Record []byte `json:"record"`
+}
+
+// InclusionProof is the answer of the inclusion endpoint.
+type InclusionProof struct {
+	LeafIndex uint64   `json:"leaf_index"`
+	TreeSize  uint64   `json:"tree_size"`
+	Hashes    [][]byte `json:"hashes"`
+}
+
+// ConsistencyProof is the answer of the consistency endpoint.
+type ConsistencyProof struct {
+	From   uint64   `json:"from"`
+	To     uint64   `json:"to"`
+	Hashes [][]byte `json:"hashes"`
+}
+
+// AuditRecordList is a page of records; next is the seq to ask for next.
+type AuditRecordList struct {
+	Items []AuditRecord `json:"items"`
+	Next  *uint64       `json:"next"`
+}
+
+// VerifierKeyResponse documents the key endpoint (served as text/plain).
+type VerifierKeyResponse struct{}
+
+var auditReaders = []community.Role{community.RoleAuditor, community.RoleAdmin}
+
+func (s *Server) auditRoutes() []route {
+	return []route{
+		{method: "GET", path: "/v1/audit/checkpoint", summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note, text/plain); public", tag: "audit", status: 200, handle: s.auditCheckpoint},
+		{method: "GET", path: "/v1/audit/key", summary: "The checkpoint verifier key (note verifier string, text/plain); public", tag: "audit", status: 200, handle: s.auditKey},
+		{method: "GET", path: "/v1/audit/records", summary: "Audit records by range", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from", "limit"}, resp: AuditRecordList{}, status: 200, handle: s.auditRecords},
+		{method: "GET", path: "/v1/audit/records/:seq/inclusion", summary: "Inclusion proof of a record in the tree of a size", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"size"}, resp: InclusionProof{}, status: 200, handle: s.auditInclusion},
+		{method: "GET", path: "/v1/audit/records/:seq/receipt", summary: "Receipt: record, inclusion proof and signed checkpoint", tag: "audit", auth: authenticated, status: 200, handle: s.auditReceipt},
+		{method: "GET", path: "/v1/audit/consistency", summary: "Consistency proof between two tree sizes", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from", "to"}, resp: ConsistencyProof{}, status: 200, handle: s.auditConsistency},
+		{method: "GET", path: "/v1/audit/export", summary: "Everything `tally verify --export` needs", tag: "audit", auth: authenticated, roles: auditReaders, status: 200, handle: s.auditExport},
+		{method: "GET", path: "/v1/admin/backup", summary: "A consistent backup stream for `tally restore`", tag: "admin", auth: authenticated, roles: []community.Role{community.RoleAdmin}, status: 200, handle: s.backup},
+	}
+}
+
+func (s *Server) auditLog(c *gin.Context) AuditLog {
+	if s.cfg.Audit == nil {
+		failCode(c, ledger.CodeUnavailable, "the audit log is not available")
+	}
+	return s.cfg.Audit
+}
+
+func (s *Server) auditCheckpoint(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	note, err := a.Checkpoint(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", note)
+}
+
+func (s *Server) auditKey(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	key, err := a.VerifierKey(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(key+"\n"))
+}
+
+// MaxAuditPage bounds a page of audit records.
+const MaxAuditPage = 1000
+
+func uintQuery(c *gin.Context, name string, def uint64) (uint64, error) {
+	v := c.Query(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+func (s *Server) auditRecords(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	from, err := uintQuery(c, "from", 0)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	limit, err := uintQuery(c, "limit", 100)
+	if err == nil && (limit < 1 || limit > MaxAuditPage) {
+		err = ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", MaxAuditPage)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	recs, err := a.Records(c.Request.Context(), from, int(limit))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := AuditRecordList{Items: recs}
+	if out.Items == nil {
+		out.Items = []AuditRecord{}
+	}
+	if len(recs) == int(limit) {
+		n := recs[len(recs)-1].Seq + 1
+		out.Next = &n
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) auditInclusion(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	seq, err := strconv.ParseUint(c.Param("seq"), 10, 64)
+	if err != nil {
+		failCode(c, ledger.CodeInvalidRequest, "seq must be a non-negative integer")
+		return
+	}
+	size, err := uintQuery(c, "size", 0)
+	if err != nil || size == 0 {
+		failCode(c, ledger.CodeInvalidRequest, "size must be a positive integer")
+		return
+	}
+	hashes, err := a.Inclusion(c.Request.Context(), seq, size)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, InclusionProof{LeafIndex: seq, TreeSize: size, Hashes: nonNil(hashes)})
+}
+
+func (s *Server) auditConsistency(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	from, err1 := uintQuery(c, "from", 0)
+	to, err2 := uintQuery(c, "to", 0)
+	if err1 != nil || err2 != nil || from == 0 || to < from {
+		failCode(c, ledger.CodeInvalidRequest, "from and to must be tree sizes with 0 < from <= to")
+		return
+	}
+	hashes, err := a.Consistency(c.Request.Context(), from, to)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ConsistencyProof{From: from, To: to, Hashes: nonNil(hashes)})
+}
+
+func nonNil(h [][]byte) [][]byte {
+	if h == nil {
+		return [][]byte{}
+	}
+	return h
+}
+
+// auditReceipt serves any authenticated caller: a receipt only proves a
+// record is in the log, and records hold no personal data.
+func (s *Server) auditReceipt(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	seq, err := strconv.ParseUint(c.Param("seq"), 10, 64)
+	if err != nil {
+		failCode(c, ledger.CodeInvalidRequest, "seq must be a non-negative integer")
+		return
+	}
+	r, err := a.Receipt(c.Request.Context(), seq)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) auditExport(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	c.Header("Content-Type", "application/octet-stream")
+	c.Status(http.StatusOK)
+	if err := a.Export(c.Request.Context(), c.Writer); err != nil {
+		// Headers are gone; a truncated export fails verification.
+		c.Error(err)
+	}
+}
+
+func (s *Server) backup(c *gin.Context) {
+	if s.cfg.Backup == nil {
+		failCode(c, ledger.CodeUnavailable, "backup is not available")
+		return
+	}
+	c.Header("Content-Type", "application/octet-stream")
+	c.Status(http.StatusOK)
+	if err := s.cfg.Backup(c.Request.Context(), c.Writer); err != nil {
+		c.Error(err)
+	}
+}

@@ -1,0 +1,404 @@
+package api
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// Token lifetimes and login throttling.
+const (
+	AccessTTL  = 15 * time.Minute
+	RefreshTTL = 7 * 24 * time.Hour
+	// ClockLeeway tolerates small clock differences on exp/iat.
+	ClockLeeway = 5 * time.Second
+	// MaxFailedLogins per user and MaxFailedLoginsPerAddr per client
+	// address within LoginWindow; then logins answer 429.
+	MaxFailedLogins        = 5
+	MaxFailedLoginsPerAddr = 20
+	LoginWindow            = 15 * time.Minute
+	// maxThrottleEntries bounds the throttle's memory.
+	maxThrottleEntries = 100_000
+	// MaxTokenLen bounds a bearer token before it is parsed.
+	MaxTokenLen = 4096
+	// MaxPasswordLen is bcrypt's limit.
+	MaxPasswordLen = 72
+	MinPasswordLen = 8
+	// PasswordCost is the bcrypt cost of stored passwords.
+	PasswordCost = bcrypt.DefaultCost
+)
+
+const (
+	audAccess  = "tally-api"
+	audRefresh = "tally-refresh"
+)
+
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Roles []community.Role `json:"roles"`
+	Scope string           `json:"scope"`
+}
+
+// HashPassword hashes a password for storage. Errors: invalid_request.
+func HashPassword(pw string) ([]byte, error) {
+	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "a password has %d to %d bytes", MinPasswordLen, MaxPasswordLen)
+	}
+	return bcrypt.GenerateFromPassword([]byte(pw), PasswordCost)
+}
+
+// dummyHash keeps a login for an unknown user as slow as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("tally-not-a-password"), PasswordCost)
+
+func newJTI() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic("api: no randomness: " + err.Error())
+	}
+	return hex.EncodeToString(b)
+}
+
+func (s *Server) issue(m *community.Member, aud string, ttl time.Duration) (string, string, error) {
+	kid, priv := s.keys.signer()
+	now := s.now()
+	jti := newJTI()
+	claims := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: s.cfg.Issuer, Subject: m.ID, Audience: jwt.ClaimStrings{aud},
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), IssuedAt: jwt.NewNumericDate(now), ID: jti},
+		Roles: m.Roles, Scope: m.Community,
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	t.Header["kid"] = kid
+	signed, err := t.SignedString(priv)
+	return signed, jti, err
+}
+
+// parse verifies a token for the audience: EdDSA only, a known kid, and
+// exp, iat, iss, aud, sub and jti present and valid; revoked ids refused.
+func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
+	bad := ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+	if raw == "" || len(raw) > MaxTokenLen {
+		return nil, bad
+	}
+	claims := &tokenClaims{}
+	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		pub, ok := s.keys.verifier(kid)
+		if !ok {
+			return nil, errors.New("unknown kid")
+		}
+		return ed25519.PublicKey(pub), nil
+	}, jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithIssuer(s.cfg.Issuer),
+		jwt.WithAudience(aud), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(ClockLeeway),
+		jwt.WithTimeFunc(s.now))
+	if err != nil || claims.IssuedAt == nil || claims.ID == "" || claims.Subject == "" {
+		return nil, bad
+	}
+	if s.revoked.has(claims.ID) {
+		return nil, bad
+	}
+	return claims, nil
+}
+
+// authenticate is the middleware of every route that needs a token.
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		c.Header("WWW-Authenticate", `Bearer realm="tally"`)
+		failCode(c, ledger.CodeUnauthorized, "send Authorization: Bearer <access token>")
+		return
+	}
+	claims, err := s.parse(strings.TrimSpace(raw), audAccess)
+	if err != nil {
+		c.Header("WWW-Authenticate", `Bearer realm="tally", error="invalid_token"`)
+		fail(c, err)
+		return
+	}
+	p := &Principal{Member: claims.Subject, Community: claims.Scope, Roles: claims.Roles,
+		TokenID: claims.ID, Expires: claims.ExpiresAt.Time}
+	if ob := c.GetHeader(HeaderOnBehalf); ob != "" {
+		if err := s.onBehalf(c, p, ob); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.Request = c.Request.WithContext(WithPrincipal(c.Request.Context(), p))
+	c.Next()
+}
+
+// onBehalf lets a coordinator act for a member of their scope (代办).
+func (s *Server) onBehalf(c *gin.Context, p *Principal, member string) error {
+	if !p.Has(community.RoleCoordinator) {
+		return ledger.Errorf(ledger.CodeForbidden, "only a coordinator acts on behalf of a member")
+	}
+	if err := ledger.CheckID("member", member); err != nil {
+		return err
+	}
+	return s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
+		m, err := community.GetMember(r, member)
+		if err != nil {
+			return err
+		}
+		if err := inScope(r, p, m.Community); err != nil {
+			return err
+		}
+		p.OnBehalf = m.ID
+		return nil
+	})
+}
+
+// TokenRequest logs in.
+type TokenRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// TokenResponse carries the tokens.
+type TokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+func (s *Server) login(c *gin.Context) {
+	var req TokenRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	addr := c.ClientIP()
+	if !s.throttle.allow("u:"+req.Username, MaxFailedLogins) || !s.throttle.allow("a:"+addr, MaxFailedLoginsPerAddr) {
+		slog.Warn("login throttled", "log", "security", "username", req.Username, "addr", addr)
+		failCode(c, CodeTooManyAttempts, "too many failed logins; wait and try again")
+		return
+	}
+	var user *community.User
+	var member *community.Member
+	s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
+		if ledger.ValidID(req.Username) {
+			user, _ = community.GetUser(r, req.Username)
+		}
+		if user != nil {
+			member, _ = community.GetMember(r, user.Member)
+		}
+		return nil
+	})
+	hash := dummyHash
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	okPw := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) == nil && len(req.Password) <= MaxPasswordLen
+	if !okPw || user == nil || member == nil || member.Erased {
+		s.throttle.fail("u:" + req.Username)
+		s.throttle.fail("a:" + addr)
+		slog.Warn("login failed", "log", "security", "username", req.Username, "addr", addr)
+		failCode(c, ledger.CodeUnauthorized, "wrong username or password")
+		return
+	}
+	s.throttle.reset("u:" + req.Username)
+	s.tokens(c, member)
+}
+
+func (s *Server) tokens(c *gin.Context, m *community.Member) {
+	access, _, err := s.issue(m, audAccess, AccessTTL)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	refresh, _, err := s.issue(m, audRefresh, RefreshTTL)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+		ExpiresIn: int(AccessTTL / time.Second)})
+}
+
+// RefreshRequest trades a refresh token for a new access token.
+type RefreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (s *Server) refresh(c *gin.Context) {
+	var req RefreshRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	claims, err := s.parse(req.RefreshToken, audRefresh)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var m *community.Member
+	if !s.view(c, func(r ledger.Reader) error {
+		m, err = community.GetMember(r, claims.Subject)
+		return err
+	}) {
+		return
+	}
+	if m.Erased {
+		failCode(c, CodeInvalidToken, "the token is invalid or expired")
+		return
+	}
+	access, _, err := s.issue(m, audAccess, AccessTTL)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(AccessTTL / time.Second)})
+}
+
+// LogoutRequest optionally names the refresh token to revoke too.
+type LogoutRequest struct {
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+// LogoutResponse lists the revoked token ids.
+type LogoutResponse struct {
+	Revoked []string `json:"revoked"`
+}
+
+func (s *Server) logout(c *gin.Context) {
+	var req LogoutRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	ids := map[string]int64{p.TokenID: p.Expires.Unix()}
+	if req.RefreshToken != "" {
+		rc, err := s.parse(req.RefreshToken, audRefresh)
+		if err != nil || rc.Subject != p.Member {
+			failCode(c, CodeInvalidToken, "the refresh token is invalid or not yours")
+			return
+		}
+		ids[rc.ID] = rc.ExpiresAt.Unix()
+	}
+	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
+		out := LogoutResponse{}
+		for id, exp := range ids {
+			if err := tx.PutIndex(revokedPrefix+id, []byte(strconv.FormatInt(exp, 10))); err != nil {
+				return nil, err
+			}
+			out.Revoked = append(out.Revoked, id)
+		}
+		tx.Audit("auth.logout", map[string]any{"member": p.Member, "token_ids": out.Revoked})
+		return out, nil
+	})
+	if !ok {
+		return
+	}
+	for id, exp := range ids {
+		s.revoked.add(id, time.Unix(exp, 0))
+	}
+	if res.Replayed {
+		c.Data(http.StatusOK, "application/json; charset=utf-8", res.JSON)
+		return
+	}
+	c.JSON(http.StatusOK, res.Value)
+}
+
+const revokedPrefix = "revoked/"
+
+// revocations is the in-memory set of revoked token ids, loaded at start
+// from the index and kept until the tokens expire.
+type revocations struct {
+	mu  sync.RWMutex
+	ids map[string]time.Time
+	now func() time.Time
+}
+
+func (r *revocations) has(id string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.ids[id]
+	return ok
+}
+
+func (r *revocations) add(id string, exp time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for k, e := range r.ids { // drop what expired: the map stays small
+		if e.Add(ClockLeeway).Before(now) {
+			delete(r.ids, k)
+		}
+	}
+	r.ids[id] = exp
+}
+
+func (s *Server) loadRevocations(r ledger.Reader) error {
+	after := ""
+	for {
+		next, err := r.Index(revokedPrefix, ledger.Page{After: after, Limit: ledger.MaxPageSize}, func(k string, v []byte) error {
+			exp, _ := strconv.ParseInt(string(v), 10, 64)
+			if time.Unix(exp, 0).Add(ClockLeeway).After(s.now()) {
+				s.revoked.ids[k] = time.Unix(exp, 0)
+			}
+			return nil
+		})
+		if err != nil || next == "" {
+			return err
+		}
+		after = next
+	}
+}
+
+// throttle counts failed logins per key within LoginWindow.
+type throttle struct {
+	mu    sync.Mutex
+	fails map[string]*attempts
+	now   func() time.Time
+}
+
+type attempts struct {
+	n     int
+	since time.Time
+}
+
+func (t *throttle) allow(key string, max int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a := t.fails[key]
+	return a == nil || a.n < max || t.now().Sub(a.since) > LoginWindow
+}
+
+func (t *throttle) fail(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.fails) >= maxThrottleEntries {
+		t.fails = map[string]*attempts{}
+	}
+	a := t.fails[key]
+	if a == nil || t.now().Sub(a.since) > LoginWindow {
+		a = &attempts{since: t.now()}
+		t.fails[key] = a
+	}
+	a.n++
+}
+
+func (t *throttle) reset(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.fails, key)
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,190 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+)
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+// readBody reads the bounded raw body once; it is kept for the
+// idempotency fingerprint.
+func readBody(c *gin.Context) ([]byte, error) {
+	if raw, ok := c.Get(ctxBody); ok {
+		return raw.([]byte), nil
+	}
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return nil, ledger.Errorf(CodeUnsupportedType, "send application/json")
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, ledger.Errorf(CodeBodyTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "could not read the body")
+	}
+	c.Set(ctxBody, body)
+	return body, nil
+}
+
+const ctxBody = "tally.body"
+
+// bind decodes the JSON body into v strictly: unknown fields, trailing
+// data, wrong types and an empty body are refused.
+func bind(c *gin.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ledger.Errorf(CodeInvalidJSON, "a JSON body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if dec.More() {
+		return ledger.Errorf(CodeInvalidJSON, "trailing data after the JSON body")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return ledger.Errorf(CodeInvalidJSON, "trailing data after the JSON body")
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return ledger.Errorf(CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
+	case errors.As(err, &typeErr):
+		return ledger.Errorf(CodeInvalidJSON, "field %q must be %s", typeErr.Field, typeErr.Type.String())
+	case errors.As(err, &syntaxErr):
+		return ledger.Errorf(CodeInvalidJSON, "malformed JSON at offset %d", syntaxErr.Offset)
+	}
+	return ledger.Errorf(CodeInvalidJSON, "malformed JSON")
+}
+
+// bindOptional is bind for bodies that may be empty.
+func bindOptional(c *gin.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return bind(c, v)
+}
+
+// MaxIdempotencyKey is the longest Idempotency-Key accepted.
+const MaxIdempotencyKey = ledger.MaxIdempotencyKeyLen
+
+// commit submits op as the request's actor, with the request's
+// Idempotency-Key, and writes the result with status on success. A replay
+// answers the original result with the header Idempotent-Replayed: true.
+func (s *Server) commit(c *gin.Context, status int, op ledger.Op) {
+	res, ok := s.submit(c, op)
+	if !ok {
+		return
+	}
+	if res.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+		c.Data(status, "application/json; charset=utf-8", res.JSON)
+		return
+	}
+	c.JSON(status, res.Value)
+}
+
+// submit is commit without writing the response.
+func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
+	p := principal(c)
+	key := c.GetHeader("Idempotency-Key")
+	if len(key) > MaxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		failCode(c, CodeInvalidKey, "Idempotency-Key must be 1-%d printable ASCII characters", MaxIdempotencyKey)
+		return ledger.Result{}, false
+	}
+	body, err := readBody(c)
+	if err != nil {
+		fail(c, err)
+		return ledger.Result{}, false
+	}
+	h := sha256.New()
+	h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n" + c.GetHeader(HeaderOnBehalf) + "\n"))
+	h.Write(body)
+	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: op}
+	copy(req.Fingerprint[:], h.Sum(nil))
+	res, err := s.ledger.Submit(c.Request.Context(), req)
+	if err != nil {
+		fail(c, err)
+		return ledger.Result{}, false
+	}
+	return res, true
+}
+
+// view runs fn over a consistent snapshot, answering its error.
+func (s *Server) view(c *gin.Context, fn func(ledger.Reader) error) bool {
+	if err := s.ledger.View(c.Request.Context(), fn); err != nil {
+		fail(c, err)
+		return false
+	}
+	return true
+}
+
+// page reads ?after=&limit=&order= for a list.
+func page(c *gin.Context) (ledger.Page, error) {
+	p := ledger.Page{After: c.Query("after"), Limit: ledger.DefaultPageSize}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > ledger.MaxPageSize {
+			return p, ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)
+		}
+		p.Limit = n
+	}
+	switch c.Query("order") {
+	case "", "newest":
+		p.Reverse = true
+	case "oldest":
+	default:
+		return p, ledger.Errorf(ledger.CodeInvalidRequest, "order must be newest or oldest")
+	}
+	if len(p.After) > 2*ledger.MaxAccountIDLen {
+		return p, ledger.Errorf(ledger.CodeInvalidRequest, "bad cursor")
+	}
+	return p, nil
+}
+
+// List is the shape of every paged list.
+type List[T any] struct {
+	Items []T     `json:"items"`
+	Next  *string `json:"next"`
+}
+
+func newList[T any](items []T, next string) List[T] {
+	if items == nil {
+		items = []T{}
+	}
+	l := List[T]{Items: items}
+	if next != "" {
+		l.Next = &next
+	}
+	return l
+}

@@ -1,0 +1,121 @@
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"tally/ledger"
+)
+
+// Document kinds of the token signing keys. They are separate from the
+// checkpoint key: a leaked token key must not be able to sign the log.
+const (
+	kindJWTKey     = "jwt_key"
+	kindJWTCurrent = "jwt_key_current"
+)
+
+// jwtKey is one token signing key. Old keys stay so that tokens they
+// signed are honoured until they expire.
+type jwtKey struct {
+	Kid     string    `json:"kid"`
+	Seed    []byte    `json:"seed"`
+	Created time.Time `json:"created"`
+}
+
+type keyring struct {
+	mu      sync.RWMutex
+	current string
+	private map[string]ed25519.PrivateKey
+	public  map[string]ed25519.PublicKey
+}
+
+func (k *keyring) signer() (string, ed25519.PrivateKey) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.current, k.private[k.current]
+}
+
+func (k *keyring) verifier(kid string) (ed25519.PublicKey, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	pub, ok := k.public[kid]
+	return pub, ok
+}
+
+func (k *keyring) add(key jwtKey) {
+	priv := ed25519.NewKeyFromSeed(key.Seed)
+	k.private[key.Kid] = priv
+	k.public[key.Kid] = priv.Public().(ed25519.PublicKey)
+}
+
+// loadKeys reads every token key, creating the first one on a new ledger.
+func (s *Server) loadKeys(ctx context.Context) error {
+	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}}
+	err := s.ledger.View(ctx, func(r ledger.Reader) error {
+		if _, err := r.Docs(kindJWTKey, ledger.Page{Limit: ledger.MaxPageSize}, func(_ string, raw []byte) error {
+			var key jwtKey
+			if err := jsonUnmarshal(raw, &key); err != nil {
+				return err
+			}
+			k.add(key)
+			return nil
+		}); err != nil {
+			return err
+		}
+		var cur string
+		if err := r.Doc(kindJWTCurrent, "current", &cur); err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
+			return err
+		}
+		k.current = cur
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.keys = k
+	if k.current == "" {
+		_, err = s.RotateTokenKey(ctx)
+	}
+	return err
+}
+
+// RotateTokenKey makes a new token signing key current and records
+// "jwt.key.rotate" with its public key. Tokens signed by older keys stay
+// valid until they expire.
+func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return "", err
+	}
+	idb := make([]byte, 8)
+	if _, err := rand.Read(idb); err != nil {
+		return "", err
+	}
+	key := jwtKey{Kid: hex.EncodeToString(idb), Seed: seed}
+	_, err := s.ledger.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+		key.Created = tx.Now()
+		if err := tx.PutDoc(kindJWTKey, key.Kid, key); err != nil {
+			return nil, err
+		}
+		if err := tx.PutDoc(kindJWTCurrent, "current", key.Kid); err != nil {
+			return nil, err
+		}
+		pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+		tx.Audit("jwt.key.rotate", map[string]any{"kid": key.Kid, "public_key": base64.StdEncoding.EncodeToString(pub)})
+		return nil, nil
+	}})
+	if err != nil {
+		return "", fmt.Errorf("api: rotate token key: %w", err)
+	}
+	s.keys.mu.Lock()
+	s.keys.add(key)
+	s.keys.current = key.Kid
+	s.keys.mu.Unlock()
+	return key.Kid, nil
+}

@@ -1,0 +1,409 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// PolicyRequest is a community's time-bank policy as the API takes it:
+// amounts as decimal strings of HOUR, durations as Go durations ("72h").
+type PolicyRequest struct {
+	Earning         string            `json:"earning,omitempty"`
+	CreditLimit     string            `json:"credit_limit,omitempty"`
+	MaxBalance      string            `json:"max_balance,omitempty"`
+	SettlementDelay string            `json:"settlement_delay,omitempty"`
+	Weights         map[string]string `json:"weights,omitempty"`
+	MinAge          int               `json:"min_age,omitempty"`
+	HardshipMinAge  int               `json:"hardship_min_age,omitempty"`
+}
+
+// ToDomain converts and validates the policy's amounts and durations.
+func (p *PolicyRequest) ToDomain() (community.Policy, error) {
+	out := community.Policy{Earning: p.Earning, MinAge: p.MinAge, HardshipMinAge: p.HardshipMinAge}
+	var err error
+	if p.CreditLimit != "" {
+		if out.CreditLimit, err = ledger.ParseAmount(p.CreditLimit, ledger.HOUR); err != nil {
+			return out, err
+		}
+	}
+	if p.MaxBalance != "" {
+		if out.MaxBalance, err = ledger.ParseAmount(p.MaxBalance, ledger.HOUR); err != nil {
+			return out, err
+		}
+	}
+	if p.SettlementDelay != "" {
+		if out.SettlementDelay, err = parseDuration(p.SettlementDelay); err != nil {
+			return out, err
+		}
+	}
+	if len(p.Weights) > 0 {
+		out.Weights = map[string]int64{}
+		for k, v := range p.Weights {
+			w, err := ledger.ParseAmount(v, ledger.HOUR) // a weight is a decimal with two places
+			if err != nil {
+				return out, ledger.Errorf(ledger.CodeInvalidRequest, "weight of %s must be a decimal like \"1.50\"", k)
+			}
+			out.Weights[k] = w
+		}
+	}
+	return out, out.Validate()
+}
+
+// PolicyView is a policy as the API shows it.
+type PolicyView struct {
+	Earning         string            `json:"earning"`
+	CreditLimit     string            `json:"credit_limit,omitempty"`
+	MaxBalance      string            `json:"max_balance,omitempty"`
+	SettlementDelay string            `json:"settlement_delay,omitempty"`
+	Weights         map[string]string `json:"weights,omitempty"`
+	MinAge          int               `json:"min_age,omitempty"`
+	HardshipMinAge  int               `json:"hardship_min_age,omitempty"`
+}
+
+func policyView(p community.Policy) PolicyView {
+	v := PolicyView{Earning: p.Earning, MinAge: p.MinAge, HardshipMinAge: p.HardshipMinAge}
+	if p.CreditLimit > 0 {
+		v.CreditLimit = ledger.FormatAmount(p.CreditLimit, ledger.HOUR)
+	}
+	if p.MaxBalance > 0 {
+		v.MaxBalance = ledger.FormatAmount(p.MaxBalance, ledger.HOUR)
+	}
+	if p.SettlementDelay > 0 {
+		v.SettlementDelay = p.SettlementDelay.String()
+	}
+	if len(p.Weights) > 0 {
+		v.Weights = map[string]string{}
+		for k, w := range p.Weights {
+			v.Weights[k] = ledger.FormatAmount(w, ledger.HOUR)
+		}
+	}
+	return v
+}
+
+// parseDuration takes Go durations ("72h", "90m") and whole days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if n := len(s); n > 1 && s[n-1] == 'd' {
+		d, err := time.ParseDuration(s[:n-1] + "h")
+		return d * 24, durationErr(err, s)
+	}
+	d, err := time.ParseDuration(s)
+	return d, durationErr(err, s)
+}
+
+func durationErr(err error, s string) error {
+	if err != nil {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "%q is not a duration like \"72h\" or \"7d\"", truncateStr(s, 32))
+	}
+	return nil
+}
+
+func truncateStr(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// CommunityRequest creates a community.
+type CommunityRequest struct {
+	ID     string         `json:"id"`
+	Name   string         `json:"name"`
+	Parent string         `json:"parent,omitempty"`
+	Policy *PolicyRequest `json:"policy,omitempty"`
+}
+
+// CommunityView shows a community.
+type CommunityView struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Parent   string            `json:"parent,omitempty"`
+	Path     []string          `json:"path"`
+	Policy   PolicyView        `json:"policy"`
+	Accounts map[string]string `json:"accounts"`
+}
+
+func communityView(c *community.Community) CommunityView {
+	return CommunityView{ID: c.ID, Name: c.Name, Parent: c.Parent, Path: c.Path, Policy: policyView(c.Policy), Accounts: c.Accounts}
+}
+
+// MemberRequest registers a member. Personal data (display_name and the
+// optional personal fields) goes to the encrypted store, never the chain.
+type MemberRequest struct {
+	ID          string            `json:"id"`
+	Community   string            `json:"community"`
+	DisplayName string            `json:"display_name"`
+	Roles       []community.Role  `json:"roles"`
+	Username    string            `json:"username,omitempty"`
+	Password    string            `json:"password,omitempty"`
+	Relatives   []string          `json:"relatives,omitempty"`
+	Personal    map[string]string `json:"personal,omitempty"`
+}
+
+// MemberView shows a member; personal data only to who may see it.
+type MemberView struct {
+	ID          string            `json:"id"`
+	Community   string            `json:"community"`
+	Roles       []community.Role  `json:"roles"`
+	Relatives   []string          `json:"relatives"`
+	Accounts    map[string]string `json:"accounts"`
+	Login       bool              `json:"login"`
+	Erased      bool              `json:"erased,omitempty"`
+	DisplayName string            `json:"display_name,omitempty"`
+	Personal    map[string]string `json:"personal,omitempty"`
+}
+
+// RolesRequest replaces a member's roles.
+type RolesRequest struct {
+	Roles []community.Role `json:"roles"`
+}
+
+var staff = []community.Role{community.RoleCoordinator, community.RoleAdmin}
+
+func (s *Server) memberRoutes() []route {
+	admin := []community.Role{community.RoleAdmin}
+	return []route{
+		{method: "POST", path: "/v1/communities", summary: "Create a community (with its system accounts)", tag: "communities", auth: authenticated, roles: admin, req: CommunityRequest{}, resp: CommunityView{}, status: 201, handle: s.createCommunity},
+		{method: "GET", path: "/v1/communities/:id", summary: "A community and its policy", tag: "communities", auth: authenticated, resp: CommunityView{}, status: 200, handle: s.getCommunity},
+		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy", tag: "communities", auth: authenticated, roles: admin, req: PolicyRequest{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
+		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
+		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
+		{method: "PUT", path: "/v1/members/:id/roles", summary: "Replace a member's roles", tag: "members", auth: authenticated, roles: admin, req: RolesRequest{}, resp: MemberView{}, status: 200, handle: s.setRoles},
+		{method: "POST", path: "/v1/members/:id/erase", summary: "Erase a member's personal data (PIPL); the chain still verifies", tag: "members", auth: authenticated, roles: admin, resp: MemberView{}, status: 200, handle: s.eraseMember},
+	}
+}
+
+func (s *Server) createCommunity(c *gin.Context) {
+	var req CommunityRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	var pol community.Policy
+	if req.Policy != nil {
+		var err error
+		if pol, err = req.Policy.ToDomain(); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	p := principal(c)
+	if p.Community != "" && req.Parent == "" {
+		failCode(c, ledger.CodeForbidden, "a scoped admin creates communities under their own scope")
+		return
+	}
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		if req.Parent != "" {
+			if err := inScope(tx, p, req.Parent); err != nil {
+				return nil, err
+			}
+		}
+		cm, err := community.Create(tx, community.NewCommunity{ID: req.ID, Name: req.Name, Parent: req.Parent, Policy: pol})
+		if err != nil {
+			return nil, err
+		}
+		return communityView(cm), nil
+	})
+}
+
+func (s *Server) getCommunity(c *gin.Context) {
+	var out CommunityView
+	if s.view(c, func(r ledger.Reader) error {
+		cm, err := community.Get(r, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		out = communityView(cm)
+		return nil
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+func (s *Server) setPolicy(c *gin.Context) {
+	var req PolicyRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	pol, err := req.ToDomain()
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		if err := inScope(tx, p, id); err != nil {
+			return nil, err
+		}
+		cm, err := community.SetPolicy(tx, id, pol)
+		if err != nil {
+			return nil, err
+		}
+		return communityView(cm), nil
+	})
+}
+
+// coordinatorGrantable are the roles a coordinator may give; the rest
+// (coordinator, committee, auditor, admin) take an admin.
+var coordinatorGrantable = []community.Role{community.RoleResident, community.RoleVolunteer}
+
+func (s *Server) createMember(c *gin.Context) {
+	var req MemberRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	if !p.Has(community.RoleAdmin) {
+		for _, r := range req.Roles {
+			if !containsRole(coordinatorGrantable, r) {
+				failCode(c, ledger.CodeForbidden, "a coordinator registers residents and volunteers only")
+				return
+			}
+		}
+	}
+	if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil || req.DisplayName == "" {
+		failCode(c, ledger.CodeInvalidRequest, "display_name is required, at most %d bytes", ledger.MaxNameLen)
+		return
+	}
+	var hash []byte
+	if req.Username != "" || req.Password != "" {
+		if req.Username == "" || req.Password == "" {
+			failCode(c, ledger.CodeInvalidRequest, "username and password go together")
+			return
+		}
+		var err error
+		if hash, err = HashPassword(req.Password); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	personal := map[string]string{}
+	for k, v := range req.Personal {
+		personal[k] = v
+	}
+	personal["display_name"] = req.DisplayName
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		if err := ledger.CheckID("community", req.Community); err != nil {
+			return nil, err
+		}
+		if err := inScope(tx, p, req.Community); err != nil {
+			return nil, err
+		}
+		m, err := community.CreateMember(tx, community.NewMember{ID: req.ID, Community: req.Community,
+			Roles: req.Roles, Relatives: req.Relatives, Username: req.Username, PasswordHash: hash, Personal: personal})
+		if err != nil {
+			return nil, err
+		}
+		return memberView(m, personal), nil
+	})
+}
+
+func containsRole(rs []community.Role, r community.Role) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func memberView(m *community.Member, personal map[string]string) MemberView {
+	v := MemberView{ID: m.ID, Community: m.Community, Roles: m.Roles, Relatives: m.Relatives,
+		Accounts: m.Accounts, Login: m.Login, Erased: m.Erased}
+	if v.Relatives == nil {
+		v.Relatives = []string{}
+	}
+	if personal != nil {
+		v.DisplayName = personal["display_name"]
+		rest := map[string]string{}
+		for k, val := range personal {
+			if k != "display_name" {
+				rest[k] = val
+			}
+		}
+		if len(rest) > 0 {
+			v.Personal = rest
+		}
+	}
+	return v
+}
+
+// getMember: a member sees themself; staff and auditors see members of
+// their scope, with personal data for coordinators and admins only.
+func (s *Server) getMember(c *gin.Context) {
+	p := principal(c)
+	var out MemberView
+	if s.view(c, func(r ledger.Reader) error {
+		m, err := community.GetMember(r, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		self := m.ID == p.Acting()
+		if !self {
+			if !p.Has(community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor) {
+				return ledger.Errorf(ledger.CodeNotFound, "member %s not found", m.ID)
+			}
+			if m.Community != "" {
+				if err := inScope(r, p, m.Community); err != nil {
+					return err
+				}
+			} else if p.Community != "" {
+				return ledger.Errorf(ledger.CodeForbidden, "member %s is outside your scope", m.ID)
+			}
+		}
+		var personal map[string]string
+		if self || p.Has(community.RoleCoordinator, community.RoleAdmin) {
+			personal, _ = r.Personal(m.ID)
+		}
+		out = memberView(m, personal)
+		return nil
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+func (s *Server) memberOp(c *gin.Context, fn func(tx ledger.Tx, id string) (*community.Member, error)) {
+	p, id := principal(c), c.Param("id")
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		m, err := community.GetMember(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if m.Community == "" && p.Community != "" {
+			return nil, ledger.Errorf(ledger.CodeForbidden, "member %s is outside your scope", id)
+		}
+		if m.Community != "" {
+			if err := inScope(tx, p, m.Community); err != nil {
+				return nil, err
+			}
+		}
+		m, err = fn(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		return memberView(m, nil), nil
+	})
+}
+
+func (s *Server) setRoles(c *gin.Context) {
+	var req RolesRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) { return community.SetRoles(tx, id, req.Roles) })
+}
+
+func (s *Server) eraseMember(c *gin.Context) {
+	if _, err := readBody(c); err != nil {
+		fail(c, err)
+		return
+	}
+	s.memberOp(c, community.Erase)
+}

@@ -1,0 +1,205 @@
+package api
+
+import (
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// The OpenAPI document is generated from the same route table that
+// registers the handlers, and request/response schemas from the Go types
+// the handlers decode and encode, so it cannot drift from them; a test
+// walks the gin router to check that no route is undocumented.
+
+var (
+	docOnce sync.Once
+	docJSON map[string]any
+)
+
+func (s *Server) openapi(c *gin.Context) {
+	docOnce.Do(func() { docJSON = s.Document() })
+	c.JSON(http.StatusOK, docJSON)
+}
+
+// OpenAPIPath converts a gin path (/v1/x/:id) to an OpenAPI path (/v1/x/{id}).
+func OpenAPIPath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*") {
+			parts[i] = "{" + s[1:] + "}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// Document returns the OpenAPI 3.1 document of every route.
+func (s *Server) Document() map[string]any {
+	schemas := map[string]any{
+		"Problem": schemaOf(reflect.TypeOf(Problem{}), nil),
+	}
+	paths := map[string]any{}
+	for _, r := range s.routes {
+		p := OpenAPIPath(r.path)
+		item, _ := paths[p].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[p] = item
+		}
+		item[strings.ToLower(r.method)] = operation(r, schemas)
+	}
+	return map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{"title": "Tally API", "version": "1",
+			"description": "Volunteer time bank and community fund ledger. Amounts are decimal strings; times RFC 3339 UTC; errors RFC 9457 problems with a stable code; every write takes an Idempotency-Key header."},
+		"paths": paths,
+		"components": map[string]any{
+			"schemas":         schemas,
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+		},
+	}
+}
+
+func operation(r route, schemas map[string]any) map[string]any {
+	op := map[string]any{"summary": r.summary, "tags": []string{r.tag}, "operationId": r.method + " " + r.path}
+	var params []any
+	for _, seg := range strings.Split(r.path, "/") {
+		if strings.HasPrefix(seg, ":") {
+			params = append(params, map[string]any{"name": seg[1:], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+	}
+	for _, q := range r.query {
+		params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": map[string]any{"type": "string"}})
+	}
+	if r.method == http.MethodPost || r.method == http.MethodPut {
+		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": MaxIdempotencyKey}})
+	}
+	if r.auth != public {
+		op["security"] = []any{map[string]any{"bearer": []string{}}}
+		params = append(params, map[string]any{"name": HeaderOnBehalf, "in": "header", "required": false,
+			"description": "a coordinator acting for a member (代办)", "schema": map[string]any{"type": "string"}})
+		if len(r.roles) > 0 {
+			op["x-roles"] = r.roles
+		}
+	}
+	if params != nil {
+		op["parameters"] = params
+	}
+	if r.req != nil {
+		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+			"application/json": map[string]any{"schema": ref(reflect.TypeOf(r.req), schemas)}}}
+	}
+	ok := map[string]any{"description": http.StatusText(r.status)}
+	if r.resp != nil {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(reflect.TypeOf(r.resp), schemas)}}
+	}
+	problem := map[string]any{"description": "a problem", "content": map[string]any{
+		"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
+	op["responses"] = map[string]any{itoa(r.status): ok, "4XX": problem, "5XX": problem}
+	return op
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// schemaName names a type in components/schemas.
+func schemaName(t reflect.Type) string {
+	n := t.Name()
+	if i := strings.IndexByte(n, '['); i >= 0 { // List[EntryView] → EntryViewList
+		inner := n[i+1 : len(n)-1]
+		inner = inner[strings.LastIndexByte(inner, '.')+1:]
+		n = inner + n[:i]
+	}
+	return n
+}
+
+func ref(t reflect.Type, schemas map[string]any) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Struct && t != reflect.TypeOf(time.Time{}) {
+		name := schemaName(t)
+		if _, ok := schemas[name]; !ok {
+			schemas[name] = map[string]any{} // placeholder against recursion
+			schemas[name] = schemaOf(t, schemas)
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}
+	}
+	return schemaOf(t, schemas)
+}
+
+func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeOf(time.Time{}) {
+		return map[string]any{"type": "string", "format": "date-time"}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint64, reflect.Uint32, reflect.Uint:
+		return map[string]any{"type": "integer"}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return map[string]any{"type": "string", "format": "byte"}
+		}
+		return map[string]any{"type": "array", "items": ref(t.Elem(), schemas)}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": ref(t.Elem(), schemas)}
+	case reflect.Struct:
+		props, required := map[string]any{}, []string{}
+		for _, f := range Fields(t) {
+			props[f.Name] = ref(f.Type, schemas)
+			if f.Required {
+				required = append(required, f.Name)
+			}
+		}
+		s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		if len(required) > 0 {
+			s["required"] = required
+		}
+		return s
+	}
+	return map[string]any{}
+}
+
+// Field is one JSON field of a struct type.
+type Field struct {
+	Name     string
+	Type     reflect.Type
+	Required bool
+}
+
+// Fields lists the JSON fields of a struct type as encoding/json sees
+// them; a field is required unless it has omitempty/omitzero or is a
+// pointer.
+func Fields(t reflect.Type) []Field {
+	var out []Field
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			out = append(out, Fields(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		optional := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero") || f.Type.Kind() == reflect.Pointer
+		out = append(out, Field{Name: name, Type: f.Type, Required: !optional})
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// HeaderOnBehalf names the member a coordinator acts for (代办).
+const HeaderOnBehalf = "X-On-Behalf-Of"
+
+// Principal is the authenticated caller, from a verified access token.
+type Principal struct {
+	Member    string
+	Community string // scope: "" is the whole deployment
+	Roles     []community.Role
+	TokenID   string
+	Expires   time.Time
+	OnBehalf  string // set when a coordinator acts for a resident
+}
+
+// Has reports whether p holds any of roles.
+func (p *Principal) Has(roles ...community.Role) bool {
+	for _, r := range roles {
+		if slices.Contains(p.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Acting returns the member the request acts for: the on-behalf member,
+// or the caller.
+func (p *Principal) Acting() string {
+	if p.OnBehalf != "" {
+		return p.OnBehalf
+	}
+	return p.Member
+}
+
+func (p *Principal) actor() ledger.Actor {
+	if p == nil {
+		return ledger.Actor{ID: "anonymous"}
+	}
+	return ledger.Actor{ID: p.Member, OnBehalf: p.OnBehalf}
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p (and its ledger actor).
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return ledger.WithActor(context.WithValue(ctx, principalKey{}, p), p.actor())
+}
+
+// PrincipalFrom returns the caller carried by ctx, or nil.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+func principal(c *gin.Context) *Principal { return PrincipalFrom(c.Request.Context()) }
+
+// inScope is the one scope check: the caller's scope must contain the
+// community. Errors: not_found (community), forbidden.
+func inScope(r ledger.Reader, p *Principal, communityID string) error {
+	if p.Community == "" {
+		if _, err := community.Get(r, communityID); err != nil && communityID != "" {
+			return ledger.Errorf(ledger.CodeNotFound, "community %s not found", communityID)
+		}
+		return nil
+	}
+	c, err := community.Get(r, communityID)
+	if err != nil {
+		return ledger.Errorf(ledger.CodeNotFound, "community %s not found", communityID)
+	}
+	if !c.Within(p.Community) {
+		return ledger.Errorf(ledger.CodeForbidden, "community %s is outside your scope", communityID)
+	}
+	return nil
+}
+
+// Authorize reports whether p may act with one of roles over community
+// (the subtree rule), returning forbidden or not_found otherwise. It is
+// exported for the workflow handlers.
+func Authorize(r ledger.Reader, p *Principal, communityID string, roles ...community.Role) error {
+	if !p.Has(roles...) {
+		return ledger.Errorf(ledger.CodeForbidden, "this needs one of the roles %v", roles)
+	}
+	return inScope(r, p, communityID)
+}
+
+// canReadAccount: the owner, or staff (coordinator, admin, auditor) whose
+// scope holds the account's community. Errors: not_found, forbidden.
+func canReadAccount(r ledger.Reader, p *Principal, a *ledger.Account) error {
+	if a.OwnerKind == ledger.OwnerMember && a.Owner == p.Acting() {
+		return nil
+	}
+	if !p.Has(community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor) {
+		// Do not reveal that someone else's account exists.
+		return ledger.Errorf(ledger.CodeNotFound, "account %s not found", a.ID)
+	}
+	if a.Community == "" {
+		if p.Community == "" {
+			return nil
+		}
+		return ledger.Errorf(ledger.CodeForbidden, "account %s is outside your scope", a.ID)
+	}
+	return inScope(r, p, a.Community)
+}

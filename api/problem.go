@@ -1,0 +1,98 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+)
+
+// API-level error codes, beside the domain's (ledger.Code*).
+const (
+	CodeInvalidJSON     ledger.Code = "invalid_json"
+	CodeUnknownField    ledger.Code = "unknown_field"
+	CodeBodyTooLarge    ledger.Code = "body_too_large"
+	CodeUnsupportedType ledger.Code = "unsupported_media_type"
+	CodeInvalidKey      ledger.Code = "invalid_idempotency_key"
+	CodeTooManyAttempts ledger.Code = "too_many_attempts"
+	CodeMethodNotAllow  ledger.Code = "method_not_allowed"
+	CodeInvalidToken    ledger.Code = "invalid_token"
+)
+
+// statusOf is the one code → HTTP status table. Domain codes of the
+// workflows that are not listed are business-rule refusals: 422.
+var statusOf = map[ledger.Code]int{
+	ledger.CodeInvalidRequest:      http.StatusBadRequest,
+	ledger.CodeInvalidAmount:       http.StatusBadRequest,
+	ledger.CodeInvalidID:           http.StatusBadRequest,
+	ledger.CodeUnknownUnit:         http.StatusBadRequest,
+	ledger.CodeUnitMismatch:        http.StatusBadRequest,
+	ledger.CodeSameAccount:         http.StatusBadRequest,
+	CodeInvalidJSON:                http.StatusBadRequest,
+	CodeUnknownField:               http.StatusBadRequest,
+	CodeInvalidKey:                 http.StatusBadRequest,
+	ledger.CodeUnauthorized:        http.StatusUnauthorized,
+	CodeInvalidToken:               http.StatusUnauthorized,
+	ledger.CodeForbidden:           http.StatusForbidden,
+	ledger.CodeNotFound:            http.StatusNotFound,
+	CodeMethodNotAllow:             http.StatusMethodNotAllowed,
+	ledger.CodeAlreadyExists:       http.StatusConflict,
+	ledger.CodeIdempotencyConflict: http.StatusConflict,
+	ledger.CodeConflict:            http.StatusConflict,
+	ledger.CodeNotPending:          http.StatusConflict,
+	ledger.CodeAlreadyReversed:     http.StatusConflict,
+	ledger.CodeHoldExpired:         http.StatusConflict,
+	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,
+	CodeUnsupportedType:            http.StatusUnsupportedMediaType,
+	ledger.CodeInsufficientFunds:   http.StatusUnprocessableEntity,
+	ledger.CodeMaxBalanceExceeded:  http.StatusUnprocessableEntity,
+	ledger.CodeAccountFrozen:       http.StatusUnprocessableEntity,
+	ledger.CodeAccountClosed:       http.StatusUnprocessableEntity,
+	ledger.CodeOverflow:            http.StatusUnprocessableEntity,
+	ledger.CodeLimitExceeded:       http.StatusUnprocessableEntity,
+	CodeTooManyAttempts:            http.StatusTooManyRequests,
+	ledger.CodeUnavailable:         http.StatusServiceUnavailable,
+	ledger.CodeInternal:            http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status of a code.
+func Status(code ledger.Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusUnprocessableEntity
+}
+
+// Problem is an RFC 9457 problem document with Tally's stable code.
+type Problem struct {
+	Type   string      `json:"type"`
+	Title  string      `json:"title"`
+	Status int         `json:"status"`
+	Code   ledger.Code `json:"code"`
+	Detail string      `json:"detail,omitempty"`
+}
+
+// problemTypeBase prefixes every problem type URI.
+const problemTypeBase = "https://tally.community/problems/"
+
+// fail writes err as a problem and aborts the request. Internal errors are
+// logged with their cause and answered without it.
+func fail(c *gin.Context, err error) {
+	var e *ledger.Error
+	if !errors.As(err, &e) {
+		slog.Error("internal error", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		e = &ledger.Error{Code: ledger.CodeInternal, Message: "internal error"}
+	}
+	st := Status(e.Code)
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(st, Problem{Type: problemTypeBase + string(e.Code), Title: http.StatusText(st),
+		Status: st, Code: e.Code, Detail: e.Message})
+}
+
+// failCode writes a problem with the given code and message.
+func failCode(c *gin.Context, code ledger.Code, format string, args ...any) {
+	fail(c, ledger.Errorf(code, format, args...))
+}

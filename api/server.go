@@ -1,0 +1,221 @@
+// Package api is Tally's HTTP JSON API: routes, request and response types,
+// authentication (JWT, EdDSA) and authorization by role and scope,
+// RFC 9457 problems, idempotency, and the OpenAPI document generated from
+// the same route table that registers the handlers. It is the only
+// importer of gin and jwt.
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// Config configures a Server. Zero values take defaults.
+type Config struct {
+	Issuer string // JWT iss; default "tally"
+	Clock  func() time.Time
+	// Audit serves the audit endpoints; nil leaves them answering 503.
+	Audit AuditLog
+	// Backup streams a consistent backup; nil answers 503.
+	Backup func(ctx context.Context, w io.Writer) error
+	// Ready reports whether the server should take traffic.
+	Ready func() error
+	// Registry receives the metrics; default a new registry.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP API over a ledger.Committer.
+type Server struct {
+	ledger   ledger.Committer
+	cfg      Config
+	keys     *keyring
+	revoked  *revocations
+	throttle *throttle
+	engine   *gin.Engine
+	routes   []route
+	metrics  *metrics
+}
+
+// New builds the server: it loads (or on a new ledger creates) the token
+// keys and the revoked token ids, and registers every route.
+func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
+	if cfg.Issuer == "" {
+		cfg.Issuer = "tally"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{ledger: l, cfg: cfg,
+		revoked:  &revocations{ids: map[string]time.Time{}, now: cfg.Clock},
+		throttle: &throttle{fails: map[string]*attempts{}, now: cfg.Clock},
+		metrics:  newMetrics(cfg.Registry)}
+	if err := s.loadKeys(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.View(ctx, s.loadRevocations); err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.ContextWithFallback = true
+	e.Use(s.recover, s.observe)
+	e.NoRoute(func(c *gin.Context) { failCode(c, ledger.CodeNotFound, "no such route") })
+	e.NoMethod(func(c *gin.Context) { failCode(c, CodeMethodNotAllow, "method not allowed on this route") })
+	s.engine = e
+	s.routes = s.allRoutes()
+	for _, r := range s.routes {
+		handlers := []gin.HandlerFunc{}
+		if r.auth != public {
+			handlers = append(handlers, s.authenticate, s.gate(r.roles))
+		}
+		e.Handle(r.method, r.path, append(handlers, r.handle)...)
+	}
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	return s, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) now() time.Time { return s.cfg.Clock() }
+
+type access int
+
+const (
+	public access = iota
+	authenticated
+)
+
+// route is one entry of the table that both registers a handler and
+// documents it in /openapi.json.
+type route struct {
+	method, path string // gin path: /v1/accounts/:id
+	summary      string
+	tag          string
+	auth         access
+	roles        []community.Role // any of them; empty: any authenticated caller
+	query        []string         // documented query parameters
+	req, resp    any              // request/response body types for the document
+	status       int              // success status
+	handle       gin.HandlerFunc
+}
+
+// gate refuses callers that hold none of the route's roles.
+func (s *Server) gate(roles []community.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if len(roles) > 0 && !principal(c).Has(roles...) {
+			failCode(c, ledger.CodeForbidden, "this needs one of the roles %v", roles)
+			return
+		}
+		c.Next()
+	}
+}
+
+func (s *Server) allRoutes() []route {
+	var rs []route
+	rs = append(rs, s.systemRoutes()...)
+	rs = append(rs, s.authRoutes()...)
+	rs = append(rs, s.memberRoutes()...)
+	rs = append(rs, s.accountRoutes()...)
+	rs = append(rs, s.auditRoutes()...)
+	rs = append(rs, s.timebankRoutes()...)
+	rs = append(rs, s.fundRoutes()...)
+	return rs
+}
+
+// Health is the body of /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"`
+	Size   uint64 `json:"audit_size"`
+}
+
+func (s *Server) systemRoutes() []route {
+	return []route{
+		{method: "GET", path: "/healthz", summary: "Liveness", tag: "system", resp: Health{}, status: 200, handle: s.healthz},
+		{method: "GET", path: "/readyz", summary: "Readiness: the ledger answers reads", tag: "system", resp: Health{}, status: 200, handle: s.readyz},
+		{method: "GET", path: "/openapi.json", summary: "This document", tag: "system", status: 200, handle: s.openapi},
+	}
+}
+
+func (s *Server) authRoutes() []route {
+	return []route{
+		{method: "POST", path: "/v1/auth/token", summary: "Log in with username and password", tag: "auth", req: TokenRequest{}, resp: TokenResponse{}, status: 200, handle: s.login},
+		{method: "POST", path: "/v1/auth/refresh", summary: "Trade a refresh token for a new access token", tag: "auth", req: RefreshRequest{}, resp: TokenResponse{}, status: 200, handle: s.refresh},
+		{method: "POST", path: "/v1/auth/logout", summary: "Revoke the access token (and a refresh token)", tag: "auth", auth: authenticated, req: LogoutRequest{}, resp: LogoutResponse{}, status: 200, handle: s.logout},
+	}
+}
+
+func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, Health{Status: "ok"}) }
+
+func (s *Server) readyz(c *gin.Context) {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(); err != nil {
+			failCode(c, ledger.CodeUnavailable, "not ready")
+			return
+		}
+	}
+	var size uint64
+	if !s.view(c, func(r ledger.Reader) error { size, _ = r.Head(); return nil }) {
+		return
+	}
+	c.JSON(http.StatusOK, Health{Status: "ready", Size: size})
+}
+
+// recover turns a panic into a 500 problem without detail.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			fail(c, panicError{v})
+		}
+	}()
+	c.Next()
+}
+
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return "api: panic" }
+
+// metrics are the Prometheus series of the API.
+type metrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tally_http_requests_total",
+			Help: "HTTP requests by route and status."}, []string{"method", "route", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tally_http_request_seconds",
+			Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
+	s.metrics.latency.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+}

@@ -1,0 +1,236 @@
+// Package community keeps the district tree of communities with their
+// time-bank policies, and the members of each with their roles, relatives,
+// logins and HOUR accounts. The time bank and the fund build on it, and the
+// API asks it who may act where.
+package community
+
+import (
+	"slices"
+	"time"
+
+	"tally/ledger"
+)
+
+// Document kinds in the store.
+const (
+	KindCommunity = "community"
+	KindMember    = "member"
+	KindUser      = "user"
+	// KindEntity reserves an id across communities, members and funds, so
+	// that "<id>:<suffix>" account ids can never collide.
+	KindEntity = "entity"
+)
+
+// Earning models.
+const (
+	EarningDeposit      = "deposit"
+	EarningMutualCredit = "mutual_credit"
+)
+
+// Limits of the tree and policies.
+const (
+	MaxDepth           = 6 // district → street/town → community, with room
+	MaxCategoryWeights = 32
+	MaxWeightHundredth = 1000 // a category may weigh at most 10× an hour
+	MaxSettlementDelay = 90 * 24 * time.Hour
+	MaxAge             = 150
+)
+
+// Policy is a community's time-bank policy.
+type Policy struct {
+	Earning         string           `json:"earning"`
+	CreditLimit     int64            `json:"credit_limit,omitempty"`     // HOUR minor units, mutual credit
+	MaxBalance      int64            `json:"max_balance,omitempty"`      // HOUR minor units, 0 = none
+	SettlementDelay time.Duration    `json:"settlement_delay,omitempty"` // credits held pending
+	Weights         map[string]int64 `json:"weights,omitempty"`          // category → hundredths (100 = 1×)
+	MinAge          int              `json:"min_age,omitempty"`          // redemption eligibility
+	HardshipMinAge  int              `json:"hardship_min_age,omitempty"`
+}
+
+// Community is a node of the tree. Path lists its ancestors from the root
+// down to itself.
+type Community struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Parent   string            `json:"parent,omitempty"`
+	Path     []string          `json:"path"`
+	Policy   Policy            `json:"policy"`
+	Accounts map[string]string `json:"accounts"` // issuance, pool, redemptions, clearing
+	Created  time.Time         `json:"created"`
+}
+
+// Account suffixes of a community's system accounts.
+const (
+	AcctIssuance    = "issuance"
+	AcctPool        = "pool"
+	AcctRedemptions = "redemptions"
+	AcctClearing    = "clearing"
+)
+
+// AccountID returns the id of an entity's account with the given suffix.
+func AccountID(owner, suffix string) string { return owner + ":" + suffix }
+
+// Within reports whether the community c lies in the subtree of scope;
+// the empty scope is the whole deployment.
+func (c *Community) Within(scope string) bool {
+	return scope == "" || slices.Contains(c.Path, scope)
+}
+
+// Weight returns the weight of a category in hundredths (100 by default).
+func (p Policy) Weight(category string) int64 {
+	if w, ok := p.Weights[category]; ok {
+		return w
+	}
+	return 100
+}
+
+// Validate checks a policy. Errors: invalid_request, invalid_amount.
+func (p *Policy) Validate() error {
+	switch p.Earning {
+	case "":
+		p.Earning = EarningDeposit
+	case EarningDeposit, EarningMutualCredit:
+	default:
+		return ledger.Errorf(ledger.CodeInvalidRequest, "earning must be deposit or mutual_credit")
+	}
+	if p.CreditLimit < 0 || p.CreditLimit > ledger.MaxAmountMinor || p.MaxBalance < 0 || p.MaxBalance > ledger.MaxAmountMinor {
+		return ledger.Errorf(ledger.CodeInvalidAmount, "credit_limit and max_balance must be in range")
+	}
+	if p.Earning == EarningDeposit && p.CreditLimit != 0 {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "credit_limit applies to mutual_credit only")
+	}
+	if p.SettlementDelay < 0 || p.SettlementDelay > MaxSettlementDelay {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "settlement_delay must be between 0 and %s", MaxSettlementDelay)
+	}
+	if len(p.Weights) > MaxCategoryWeights {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "at most %d category weights", MaxCategoryWeights)
+	}
+	for c, w := range p.Weights {
+		if err := ledger.CheckID("category", c); err != nil {
+			return err
+		}
+		if w <= 0 || w > MaxWeightHundredth {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "weight of %s must be between 0.01 and %d", c, MaxWeightHundredth/100)
+		}
+	}
+	if p.MinAge < 0 || p.MinAge > MaxAge || p.HardshipMinAge < 0 || p.HardshipMinAge > MaxAge {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "ages must be between 0 and %d", MaxAge)
+	}
+	return nil
+}
+
+// Fields returns the policy as audit content.
+func (p Policy) Fields() map[string]any {
+	w := map[string]any{}
+	for k, v := range p.Weights {
+		w[k] = v
+	}
+	return map[string]any{
+		"earning": p.Earning, "credit_limit": p.CreditLimit, "max_balance": p.MaxBalance,
+		"settlement_delay_s": int64(p.SettlementDelay / time.Second), "weights": w,
+		"min_age": int64(p.MinAge), "hardship_min_age": int64(p.HardshipMinAge),
+	}
+}
+
+// Get returns a community or not_found.
+func Get(r ledger.Reader, id string) (*Community, error) {
+	c := &Community{}
+	if err := r.Doc(KindCommunity, id, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// reserve claims id in the shared entity namespace. Errors: invalid_id,
+// already_exists.
+func reserve(tx ledger.Tx, kind, id string) error {
+	if err := ledger.CheckID(kind+" id", id); err != nil {
+		return err
+	}
+	var owner string
+	if err := tx.Doc(KindEntity, id, &owner); err == nil {
+		return ledger.Errorf(ledger.CodeAlreadyExists, "id %s is already used by a %s", id, owner)
+	} else if !ledger.IsCode(err, ledger.CodeNotFound) {
+		return err
+	}
+	return tx.PutDoc(KindEntity, id, kind)
+}
+
+// Reserve claims id for an entity of another package (a fund).
+func Reserve(tx ledger.Tx, kind, id string) error { return reserve(tx, kind, id) }
+
+// NewCommunity describes a community to create.
+type NewCommunity struct {
+	ID     string
+	Name   string
+	Parent string
+	Policy Policy
+}
+
+// Create adds a community and its system HOUR accounts inside tx, and
+// records "community.create". Errors: invalid_id, invalid_request,
+// already_exists, not_found (parent), limit_exceeded (depth).
+func Create(tx ledger.Tx, n NewCommunity) (*Community, error) {
+	if err := ledger.CheckText("name", n.Name, ledger.MaxNameLen); err != nil {
+		return nil, err
+	}
+	if n.Name == "" {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "name is required")
+	}
+	if err := n.Policy.Validate(); err != nil {
+		return nil, err
+	}
+	path := []string{}
+	if n.Parent != "" {
+		parent, err := Get(tx, n.Parent)
+		if err != nil {
+			return nil, ledger.Errorf(ledger.CodeNotFound, "parent community %s not found", n.Parent)
+		}
+		if len(parent.Path) >= MaxDepth {
+			return nil, ledger.Errorf(ledger.CodeLimitExceeded, "communities nest at most %d deep", MaxDepth)
+		}
+		path = append(path, parent.Path...)
+	}
+	if err := reserve(tx, KindCommunity, n.ID); err != nil {
+		return nil, err
+	}
+	c := &Community{ID: n.ID, Name: n.Name, Parent: n.Parent, Path: append(path, n.ID),
+		Policy: n.Policy, Accounts: map[string]string{}, Created: tx.Now()}
+	for _, spec := range []struct {
+		suffix string
+		guard  ledger.Guard
+	}{{AcctIssuance, ledger.GuardNone}, {AcctPool, ledger.GuardNoOverdraft},
+		{AcctRedemptions, ledger.GuardNone}, {AcctClearing, ledger.GuardNone}} {
+		id := AccountID(n.ID, spec.suffix)
+		if _, err := ledger.OpenAccount(tx, ledger.AccountSpec{ID: id, Unit: ledger.HOUR,
+			OwnerKind: ledger.OwnerCommunity, Owner: n.ID, Community: n.ID, Kind: spec.suffix, Guard: spec.guard}); err != nil {
+			return nil, err
+		}
+		c.Accounts[spec.suffix] = id
+	}
+	if err := tx.PutDoc(KindCommunity, c.ID, c); err != nil {
+		return nil, err
+	}
+	tx.Audit("community.create", map[string]any{"id": c.ID, "name": c.Name, "parent": c.Parent,
+		"path": c.Path, "policy": c.Policy.Fields()})
+	return c, nil
+}
+
+// SetPolicy replaces a community's policy and records "policy.set". The
+// new guards apply to accounts opened afterwards and to the caps checked
+// by the workflows. Errors: not_found, invalid_request.
+func SetPolicy(tx ledger.Tx, id string, p Policy) (*Community, error) {
+	c, err := Get(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	c.Policy = p
+	if err := tx.PutDoc(KindCommunity, c.ID, c); err != nil {
+		return nil, err
+	}
+	tx.Audit("policy.set", map[string]any{"community": c.ID, "policy": p.Fields()})
+	return c, nil
+}

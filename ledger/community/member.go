@@ -1,0 +1,247 @@
+package community
+
+import (
+	"slices"
+	"time"
+
+	"tally/ledger"
+)
+
+// Role is what a member may do; see shared/SPEC.md §1.
+type Role string
+
+const (
+	RoleResident    Role = "resident"
+	RoleVolunteer   Role = "volunteer"
+	RoleCoordinator Role = "coordinator"
+	RoleCommittee   Role = "committee"
+	RoleAuditor     Role = "auditor"
+	RoleAdmin       Role = "admin"
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleResident, RoleVolunteer, RoleCoordinator, RoleCommittee, RoleAuditor, RoleAdmin}
+
+// Personal data fields accepted into the encrypted store. Nothing else
+// about a person is kept, and none of it enters the chain.
+var PersonalFields = []string{"display_name", "real_name", "phone", "id_number", "birth_date", "notes", "hardship"}
+
+// MaxPersonalLen bounds each personal field.
+const MaxPersonalLen = 500
+
+// Member is a registered person. The member document holds only opaque
+// ids; names and other personal data live in the encrypted store.
+type Member struct {
+	ID        string            `json:"id"`
+	Community string            `json:"community"` // "" only for the bootstrap admin: the whole deployment
+	Roles     []Role            `json:"roles"`
+	Relatives []string          `json:"relatives,omitempty"`
+	Accounts  map[string]string `json:"accounts"` // unit → account id
+	Login     bool              `json:"login"`
+	Erased    bool              `json:"erased,omitempty"`
+	Created   time.Time         `json:"created"`
+}
+
+// Has reports whether m holds any of roles.
+func (m *Member) Has(roles ...Role) bool {
+	for _, r := range roles {
+		if slices.Contains(m.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// User is a login: a username, the member it logs in as, and the password
+// hash (bcrypt). It lives outside the chain: usernames are often phone
+// numbers.
+type User struct {
+	Username     string `json:"username"`
+	Member       string `json:"member"`
+	PasswordHash []byte `json:"password_hash"`
+}
+
+// GetMember returns a member or not_found.
+func GetMember(r ledger.Reader, id string) (*Member, error) {
+	m := &Member{}
+	if err := r.Doc(KindMember, id, m); err != nil {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
+	}
+	return m, nil
+}
+
+// GetUser returns a login or not_found.
+func GetUser(r ledger.Reader, username string) (*User, error) {
+	u := &User{}
+	if err := r.Doc(KindUser, username, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// NewMember describes a member to register. PasswordHash is computed by
+// the caller (outside the writer: hashing is slow on purpose).
+type NewMember struct {
+	ID           string
+	Community    string
+	Roles        []Role
+	Relatives    []string
+	Username     string
+	PasswordHash []byte
+	Personal     map[string]string
+	// Global makes a member with no community: scope over the whole
+	// deployment. Only the first-start bootstrap of the admin uses it.
+	Global bool
+}
+
+func checkRoles(roles []Role) error {
+	if len(roles) == 0 || len(roles) > ledger.MaxRoles {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "a member has 1 to %d roles", ledger.MaxRoles)
+	}
+	for _, r := range roles {
+		if !slices.Contains(Roles, r) {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "unknown role %q", r)
+		}
+	}
+	return nil
+}
+
+func checkPersonal(p map[string]string) error {
+	for k, v := range p {
+		if !slices.Contains(PersonalFields, k) {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "unknown personal field %q", k)
+		}
+		if err := ledger.CheckText(k, v, MaxPersonalLen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateMember registers a member with a HOUR account guarded by the
+// community's policy, and records "member.create" (ids and roles only).
+// Errors: invalid_id, invalid_request, not_found (community, relative),
+// already_exists (id or username).
+func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
+	if err := checkRoles(n.Roles); err != nil {
+		return nil, err
+	}
+	if err := checkPersonal(n.Personal); err != nil {
+		return nil, err
+	}
+	c := &Community{Policy: Policy{Earning: EarningDeposit}}
+	if !n.Global {
+		var err error
+		if c, err = Get(tx, n.Community); err != nil {
+			return nil, ledger.Errorf(ledger.CodeNotFound, "community %s not found", n.Community)
+		}
+	} else if n.Community != "" {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "a global member has no community")
+	}
+	if len(n.Relatives) > ledger.MaxRelatives {
+		return nil, ledger.Errorf(ledger.CodeLimitExceeded, "at most %d relatives", ledger.MaxRelatives)
+	}
+	for _, rel := range n.Relatives {
+		if rel == n.ID {
+			return nil, ledger.Errorf(ledger.CodeInvalidRequest, "a member is not their own relative")
+		}
+		if _, err := GetMember(tx, rel); err != nil {
+			return nil, err
+		}
+	}
+	if err := reserve(tx, KindMember, n.ID); err != nil {
+		return nil, err
+	}
+	m := &Member{ID: n.ID, Community: n.Community, Roles: n.Roles, Relatives: n.Relatives,
+		Accounts: map[string]string{}, Created: tx.Now()}
+	if n.Username != "" {
+		if err := addUser(tx, n.Username, n.ID, n.PasswordHash); err != nil {
+			return nil, err
+		}
+		m.Login = true
+	}
+	spec := ledger.AccountSpec{ID: AccountID(n.ID, string(ledger.HOUR)), Unit: ledger.HOUR,
+		OwnerKind: ledger.OwnerMember, Owner: n.ID, Community: n.Community, Kind: "member", Guard: ledger.GuardNoOverdraft,
+		MaxBalance: c.Policy.MaxBalance}
+	if c.Policy.Earning == EarningMutualCredit {
+		spec.Guard, spec.CreditLimit = ledger.GuardCreditLimit, c.Policy.CreditLimit
+	}
+	a, err := ledger.OpenAccount(tx, spec)
+	if err != nil {
+		return nil, err
+	}
+	m.Accounts[string(ledger.HOUR)] = a.ID
+	if len(n.Personal) > 0 {
+		if err := tx.PutPersonal(n.ID, n.Personal); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
+		return nil, err
+	}
+	tx.Audit("member.create", map[string]any{"id": m.ID, "community": m.Community,
+		"roles": roleStrings(m.Roles), "relatives": m.Relatives, "login": m.Login})
+	return m, nil
+}
+
+func addUser(tx ledger.Tx, username, member string, hash []byte) error {
+	if err := ledger.CheckID("username", username); err != nil {
+		return err
+	}
+	if len(hash) == 0 {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "a username needs a password")
+	}
+	if _, err := GetUser(tx, username); err == nil {
+		return ledger.Errorf(ledger.CodeAlreadyExists, "username is taken")
+	}
+	return tx.PutDoc(KindUser, username, User{Username: username, Member: member, PasswordHash: hash})
+}
+
+func roleStrings(rs []Role) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// SetRoles replaces a member's roles and records "role.grant". Errors:
+// not_found, invalid_request.
+func SetRoles(tx ledger.Tx, id string, roles []Role) (*Member, error) {
+	if err := checkRoles(roles); err != nil {
+		return nil, err
+	}
+	m, err := GetMember(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	m.Roles = roles
+	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
+		return nil, err
+	}
+	tx.Audit("role.grant", map[string]any{"member": m.ID, "roles": roleStrings(roles)})
+	return m, nil
+}
+
+// Erase destroys a member's personal data key (PIPL erasure) and records
+// "member.erase". The chain, which names only ids, still verifies.
+func Erase(tx ledger.Tx, id string) (*Member, error) {
+	m, err := GetMember(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.ErasePersonal(id); err != nil {
+		return nil, err
+	}
+	m.Erased = true
+	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
+		return nil, err
+	}
+	tx.Audit("member.erase", map[string]any{"member": m.ID})
+	return m, nil
+}
+
+// AreRelatives reports whether either member lists the other.
+func AreRelatives(a, b *Member) bool {
+	return slices.Contains(a.Relatives, b.ID) || slices.Contains(b.Relatives, a.ID)
+}
