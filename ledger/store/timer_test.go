@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"tally/ledger"
+)
+
+func timerCount(t testing.TB, s *Store) int {
+	t.Helper()
+	n := 0
+	if err := s.db.View(func(txn *badger.Txn) error {
+		return badgerKV{txn}.scan([]byte(pTimer), nil, false, func(_, _ []byte) (bool, error) { n++; return true, nil })
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func txByID(t testing.TB, s *Store, id string) *ledger.Transaction {
+	t.Helper()
+	var tr *ledger.Transaction
+	if err := s.View(context.Background(), func(r ledger.Reader) error {
+		var err error
+		tr, err = r.Transaction(id)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// TestHoldExpiry drives hold timeouts with an injected clock and
+// FireTimers: nothing expires early, a hold cannot be posted at its
+// deadline, expiry voids it exactly once, and settled holds leave no timer.
+func TestHoldExpiry(t *testing.T) {
+	clock := newFakeClock()
+	s := openWith(t, t.TempDir(), clock)
+	ctx := context.Background()
+	fund(t, s, 1000, "alice", "bob")
+	hold := func(amt int64, timeout time.Duration) *ledger.Transaction {
+		sp := pay("alice", "bob", amt)
+		sp.Pending, sp.Timeout = true, timeout
+		return txOf(t, mustSubmit(t, s, transferOp(sp)))
+	}
+	a, b, c := hold(100, time.Hour), hold(200, time.Hour), hold(300, 2*time.Hour)
+	posted := hold(50, time.Hour)
+	mustSubmit(t, s, postOp(posted.ID, nil))
+	if n := timerCount(t, s); n != 3 {
+		t.Fatalf("timers after one hold posted: got %d, want 3", n)
+	}
+	if _, avail := balance(t, s, "alice"); avail != 1000-50-600 {
+		t.Fatalf("alice available: got %d, want %d", avail, 1000-50-600)
+	}
+
+	// Commit times of a stopped clock advance by a nanosecond per commit,
+	// so each hold has its own deadline; the clock is set to them exactly.
+	clock.Set(a.Deadline.Add(-time.Nanosecond))
+	if n := s.FireTimers(ctx); n != 0 {
+		t.Fatalf("just before the deadline: fired %d, want 0", n)
+	}
+	clock.Set(a.Deadline)
+	_, err := submit(t, s, postOp(a.ID, nil))
+	wantCode(t, "post at the deadline", err, ledger.CodeHoldExpired)
+	clock.Set(b.Deadline)
+	if n := s.FireTimers(ctx); n != 2 {
+		t.Fatalf("at the deadline: fired %d, want 2", n)
+	}
+	for _, h := range []*ledger.Transaction{a, b} {
+		got := txByID(t, s, h.ID)
+		if got.Status != ledger.TxVoided || got.ResolvedBy == "" {
+			t.Fatalf("hold %s after expiry: status %s resolved_by %q, want voided", h.ID, got.Status, got.ResolvedBy)
+		}
+		if r := txByID(t, s, got.ResolvedBy); r.Kind != "void" || r.Actor != ledger.SystemActor.ID {
+			t.Fatalf("expiry of %s: kind %s actor %s, want a void by the system", h.ID, r.Kind, r.Actor)
+		}
+	}
+	if n := s.FireTimers(ctx); n != 0 {
+		t.Fatalf("firing again: fired %d, want 0", n)
+	}
+	_, err = submit(t, s, voidOp(a.ID))
+	wantCode(t, "void after expiry", err, ledger.CodeNotPending)
+	if got := txByID(t, s, c.ID); got.Status != ledger.TxPending {
+		t.Fatalf("later hold: status %s, want pending", got.Status)
+	}
+	clock.Set(c.Deadline)
+	if n := s.FireTimers(ctx); n != 1 {
+		t.Fatalf("second deadline: fired %d, want 1", n)
+	}
+	if n := timerCount(t, s); n != 0 {
+		t.Fatalf("timers left: got %d, want 0", n)
+	}
+	if bal, avail := balance(t, s, "alice"); bal != 950 || avail != 950 {
+		t.Fatalf("alice: balance %d available %d, want 950 950", bal, avail)
+	}
+	checkInvariants(t, s)
+	checkHolds(t, s)
+}
+
+// TestExpiryRacesSettlement fires many due holds while posts and voids of
+// the same holds race them: each hold is settled exactly once.
+func TestExpiryRacesSettlement(t *testing.T) {
+	clock := newFakeClock()
+	s := openWith(t, t.TempDir(), clock)
+	fund(t, s, 100000, "alice", "bob")
+	var ids []string
+	for range 100 {
+		sp := pay("alice", "bob", 10)
+		sp.Pending, sp.Timeout = true, time.Hour
+		ids = append(ids, txOf(t, mustSubmit(t, s, transferOp(sp))).ID)
+	}
+	clock.Advance(time.Hour)
+	done := make(chan struct{})
+	go func() { s.FireTimers(context.Background()); close(done) }()
+	for i, id := range ids {
+		op := voidOp(id)
+		if i%2 == 0 {
+			op = postOp(id, nil)
+		}
+		_, err := submit(t, s, op)
+		if c := ledger.ErrorCode(err); c != "" && c != ledger.CodeNotPending && c != ledger.CodeHoldExpired {
+			t.Fatalf("settle %s: got %q, want success, not_pending or hold_expired", id, c)
+		}
+	}
+	<-done
+	s.FireTimers(context.Background())
+	checkInvariants(t, s)
+	if n := checkHolds(t, s); n != 0 {
+		t.Fatalf("pending holds: got %d, want 0", n)
+	}
+}
