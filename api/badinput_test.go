@@ -1,0 +1,101 @@
+package api
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBadInput sends hostile and malformed requests; each must answer a
+// 4xx problem with the expected code and write nothing.
+func TestBadInput(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.community("c2", "", nil)
+	coord := ts.member("coord", "c1", "coordinator")
+	ts.member("li", "c1", "resident")
+	resident := ts.member("zhang", "c1", "resident")
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "far", "community": "c2", "display_name": "远", "roles": []string{"resident"}})
+	ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"postings": []any{
+		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "5.00", "unit": "HOUR"}}})
+	post := func(amount, unit, from, to string) map[string]any {
+		return map[string]any{"postings": []any{map[string]any{"from": from, "to": to, "amount": amount, "unit": unit}}}
+	}
+	cases := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		code                      string
+		headers                   []string
+	}{
+		{"malformed json", "POST", "/v1/transfers", ts.admin, `{"postings": [`, 400, "invalid_json", nil},
+		{"empty body", "POST", "/v1/transfers", ts.admin, ``, 400, "invalid_json", nil},
+		{"trailing data", "POST", "/v1/transfers", ts.admin, `{"postings": []} {}`, 400, "invalid_json", nil},
+		{"unknown field", "POST", "/v1/transfers", ts.admin, `{"postings": [], "admin": true}`, 400, "unknown_field", nil},
+		{"wrong type", "POST", "/v1/transfers", ts.admin, `{"postings": "all"}`, 400, "invalid_json", nil},
+		{"oversize body", "POST", "/v1/transfers", ts.admin, `{"memo":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "body_too_large", nil},
+		{"not json", "POST", "/v1/transfers", ts.admin, "x", 415, "unsupported_media_type", []string{"Content-Type", "text/plain"}},
+		{"too many decimals", "POST", "/v1/transfers", ts.admin, post("1.001", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
+		{"zero", "POST", "/v1/transfers", ts.admin, post("0", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
+		{"negative", "POST", "/v1/transfers", ts.admin, post("-1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
+		{"exponent", "POST", "/v1/transfers", ts.admin, post("1e3", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
+		{"huge", "POST", "/v1/transfers", ts.admin, post("99999999999999999999999", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
+		{"NaN", "POST", "/v1/transfers", ts.admin, post("NaN", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
+		{"number not string", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":1.5,"unit":"HOUR"}]}`, 400, "invalid_json", nil},
+		{"unknown unit", "POST", "/v1/transfers", ts.admin, post("1.00", "BTC", "li:HOUR", "zhang:HOUR"), 400, "unknown_unit", nil},
+		{"wrong unit", "POST", "/v1/transfers", ts.admin, post("1.00", "CNY", "li:HOUR", "zhang:HOUR"), 400, "unit_mismatch", nil},
+		{"unknown account", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "nobody:HOUR"), 404, "not_found", nil},
+		{"bad account id", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "../etc"), 400, "invalid_id", nil},
+		{"same account", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "li:HOUR"), 400, "same_account", nil},
+		{"overdraft", "POST", "/v1/transfers", ts.admin, post("5.01", "HOUR", "li:HOUR", "zhang:HOUR"), 422, "insufficient_funds", nil},
+		{"resident makes transfer", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", nil},
+		{"coordinator out of scope", "POST", "/v1/transfers", coord, post("1.00", "HOUR", "c2:issuance", "far:HOUR"), 403, "forbidden", nil},
+		{"resident reads other account", "GET", "/v1/accounts/li:HOUR", resident, nil, 404, "not_found", nil},
+		{"coordinator grants admin", "POST", "/v1/members", coord, map[string]any{"id": "x1", "community": "c1", "display_name": "x", "roles": []string{"admin"}}, 403, "forbidden", nil},
+		{"coordinator adds member elsewhere", "POST", "/v1/members", coord, map[string]any{"id": "x2", "community": "c2", "display_name": "x", "roles": []string{"resident"}}, 403, "forbidden", nil},
+		{"duplicate member", "POST", "/v1/members", ts.admin, map[string]any{"id": "li", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 409, "already_exists", nil},
+		{"bad idempotency key", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_idempotency_key", []string{"Idempotency-Key", strings.Repeat("k", MaxIdempotencyKey+1)}},
+		{"bad limit", "GET", "/v1/accounts/li:HOUR/entries?limit=100000", ts.admin, nil, 400, "invalid_request", nil},
+		{"bad cursor", "GET", "/v1/accounts/li:HOUR/entries?after=zz", ts.admin, nil, 400, "invalid_request", nil},
+		{"unknown route", "GET", "/v1/nothing", ts.admin, nil, 404, "not_found", nil},
+		{"on behalf by resident", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
+		{"void a posted transfer", "POST", "/v1/transfers/tx-0/void", ts.admin, nil, 404, "not_found", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := ts.auditSize()
+			r := ts.do(c.method, c.path, c.token, c.body, c.headers...)
+			if r.Status != c.status || r.Code() != c.code {
+				t.Fatalf("got %d %q, want %d %q: %s", r.Status, r.Code(), c.status, c.code, r.Raw)
+			}
+			if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+				t.Fatalf("content type %q, want application/problem+json", ct)
+			}
+			if got := ts.auditSize(); got != before {
+				t.Fatalf("audit size %d after refused request, want %d", got, before)
+			}
+		})
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	body := map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.25", "unit": "HOUR"}}}
+	first := ts.must(201, "POST", "/v1/transfers", ts.admin, body, "Idempotency-Key", "k1")
+	size := ts.auditSize()
+	again := ts.must(201, "POST", "/v1/transfers", ts.admin, body, "Idempotency-Key", "k1")
+	if again.Str("id") != first.Str("id") || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: got id %q replayed %q, want id %q replayed true", again.Str("id"), again.Header.Get("Idempotent-Replayed"), first.Str("id"))
+	}
+	if got := ts.auditSize(); got != size {
+		t.Fatalf("replay wrote: audit size %d, want %d", got, size)
+	}
+	if got := ts.balance("li:HOUR"); got != "1.25" {
+		t.Fatalf("balance after replay %s, want 1.25", got)
+	}
+	body["memo"] = "different"
+	if r := ts.do("POST", "/v1/transfers", ts.admin, body, "Idempotency-Key", "k1"); r.Status != 409 || r.Code() != "idempotency_conflict" {
+		t.Fatalf("same key, other body: %d %s, want 409 idempotency_conflict", r.Status, r.Raw)
+	}
+}

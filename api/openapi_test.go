@@ -1,0 +1,80 @@
+package api
+
+import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// TestOpenAPIMatchesRouter walks gin's router: every registered route is
+// in /openapi.json and every documented operation is registered; every
+// documented request body lists exactly the JSON fields its Go type
+// decodes.
+func TestOpenAPIMatchesRouter(t *testing.T) {
+	ts := newTestServer(t)
+	r := ts.must(200, "GET", "/openapi.json", "", nil)
+	var doc struct {
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(r.Raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			documented[strings.ToUpper(m)+" "+p] = true
+		}
+	}
+	registered := map[string]bool{}
+	for _, ri := range ts.api.engine.Routes() {
+		if ri.Path == "/metrics" { // Prometheus text exposition, not JSON API
+			continue
+		}
+		registered[ri.Method+" "+OpenAPIPath(ri.Path)] = true
+	}
+	var missing, extra []string
+	for k := range registered {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !registered[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		t.Fatalf("undocumented routes %v; documented but not registered %v", missing, extra)
+	}
+	for _, rt := range ts.api.routes {
+		if rt.req == nil {
+			continue
+		}
+		typ := reflect.TypeOf(rt.req)
+		s, ok := doc.Components.Schemas[schemaName(typ)]
+		if !ok {
+			t.Fatalf("%s %s: request schema %s missing", rt.method, rt.path, schemaName(typ))
+		}
+		var want, got []string
+		for _, f := range Fields(typ) {
+			want = append(want, f.Name)
+		}
+		for k := range s.Properties {
+			got = append(got, k)
+		}
+		sort.Strings(want)
+		sort.Strings(got)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s %s: documented fields %v, decoded fields %v", rt.method, rt.path, got, want)
+		}
+	}
+}

@@ -1,0 +1,144 @@
+package api
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// forge builds tokens an attacker could make.
+func forgeHS256(t *testing.T, sub string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "iss": "tally", "aud": []string{audAccess},
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(), "jti": "x", "roles": []string{"admin"}})
+	s, err := tok.SignedString([]byte("secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func forgeNone(sub string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	h := enc([]byte(`{"alg":"none","typ":"JWT"}`))
+	c := enc([]byte(`{"sub":"` + sub + `","iss":"tally","aud":["tally-api"],"exp":9999999999,"iat":1,"jti":"x","roles":["admin"]}`))
+	return h + "." + c + "."
+}
+
+func forgeOtherKey(t *testing.T, kid string) string {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "admin", "iss": "tally", "aud": []string{audAccess},
+		"exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(), "jti": "y", "roles": []string{"admin"}})
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// changeClaims swaps the payload of a real token, keeping its signature.
+func changeClaims(tok string) string {
+	parts := strings.Split(tok, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	changed := strings.Replace(string(raw), `"resident"`, `"admin"`, 1)
+	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(changed))
+	return strings.Join(parts, ".")
+}
+
+func stripSignature(tok string) string {
+	return tok[:strings.LastIndexByte(tok, '.')+1]
+}
+
+func TestTokenAttacks(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	resident := ts.member("res", "c1", "resident")
+	kid, _ := ts.api.keys.signer()
+	cases := map[string]string{
+		"missing":           "",
+		"garbage":           "not.a.token",
+		"alg none":          forgeNone("admin"),
+		"hs256 guessed key": forgeHS256(t, "admin"),
+		"other ed25519 key": forgeOtherKey(t, kid),
+		"changed claims":    changeClaims(resident),
+		"stripped sig":      stripSignature(resident),
+		"too long":          strings.Repeat("a", MaxTokenLen+1),
+	}
+	for name, tok := range cases {
+		t.Run(name, func(t *testing.T) {
+			before := ts.auditSize()
+			r := ts.do("POST", "/v1/communities", tok, map[string]any{"id": "evil", "name": "x"})
+			if r.Status != 401 {
+				t.Fatalf("status %d, want 401: %s", r.Status, r.Raw)
+			}
+			if c := r.Code(); c != "unauthorized" && c != "invalid_token" {
+				t.Fatalf("code %q, want unauthorized or invalid_token", c)
+			}
+			if got := ts.auditSize(); got != before {
+				t.Fatalf("audit size %d after refused request, want %d", got, before)
+			}
+		})
+	}
+}
+
+func TestExpiredTokenAndLogout(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	tok := ts.member("res", "c1", "resident")
+	login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "res", "password": "password-res"})
+	refresh := login.Str("refresh_token")
+	if r := ts.must(200, "POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": refresh}); r.Str("access_token") == "" {
+		t.Fatalf("refresh gave no access token: %s", r.Raw)
+	}
+	// An access token is not a refresh token and vice versa.
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": tok}); r.Status != 401 {
+		t.Fatalf("access token used as refresh: status %d, want 401", r.Status)
+	}
+	if r := ts.do("GET", "/v1/accounts/res:HOUR", refresh, nil); r.Status != 401 {
+		t.Fatalf("refresh token used as access: status %d, want 401", r.Status)
+	}
+	access := login.Str("access_token")
+	ts.must(200, "POST", "/v1/auth/logout", access, map[string]any{"refresh_token": refresh})
+	if r := ts.do("GET", "/v1/accounts/res:HOUR", access, nil); r.Status != 401 || r.Code() != "invalid_token" {
+		t.Fatalf("token after logout: %d %s, want 401 invalid_token", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": refresh}); r.Status != 401 {
+		t.Fatalf("refresh after logout: status %d, want 401", r.Status)
+	}
+	// Expiry: move the server's clock past the token's lifetime.
+	ts.api.cfg.Clock = func() time.Time { return time.Now().Add(AccessTTL + time.Minute) }
+	if r := ts.do("GET", "/v1/accounts/res:HOUR", tok, nil); r.Status != 401 {
+		t.Fatalf("expired token: status %d, want 401", r.Status)
+	}
+}
+
+func TestLoginThrottle(t *testing.T) {
+	ts := newTestServer(t)
+	for i := 0; i < MaxFailedLogins; i++ {
+		if r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": "wrong-password"}); r.Status != 401 {
+			t.Fatalf("attempt %d: status %d, want 401", i, r.Status)
+		}
+	}
+	r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
+	if r.Status != 429 || r.Code() != "too_many_attempts" {
+		t.Fatalf("after %d failures: %d %s, want 429 too_many_attempts", MaxFailedLogins, r.Status, r.Raw)
+	}
+}
+
+func TestTokenKeyRotation(t *testing.T) {
+	ts := newTestServer(t)
+	old := ts.admin
+	if _, err := ts.api.RotateTokenKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ts.must(201, "POST", "/v1/communities", old, map[string]any{"id": "c1", "name": "old token still valid"})
+	fresh := ts.login("admin", testAdminPassword)
+	ts.must(201, "POST", "/v1/communities", fresh, map[string]any{"id": "c2", "name": "new key"})
+}
