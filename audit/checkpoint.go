@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -99,12 +101,24 @@ func ParseCheckpoint(text []byte) (Checkpoint, error) {
 // GenerateCheckpointKey makes a new Ed25519 note key named origin; skey is
 // the private signer key, vkey the public verifier key that residents and
 // auditors use.
+// Errors wrap ErrCheckpoint when origin cannot name a key (see ValidOrigin).
 func GenerateCheckpointKey(origin string) (skey, vkey string, err error) {
+	if !ValidOrigin(origin) {
+		return "", "", fmt.Errorf("%w: origin %q cannot name a key", ErrCheckpoint, origin)
+	}
 	skey, vkey, err = note.GenerateKey(rand.Reader, origin)
 	if err != nil {
 		return "", "", fmt.Errorf("audit: generate checkpoint key: %w", err)
 	}
 	return skey, vkey, nil
+}
+
+// ValidOrigin reports whether origin can name a log and its note key:
+// 1..MaxOriginLen bytes of UTF-8 with no spaces and no '+' (the note
+// format's rules for key names).
+func ValidOrigin(origin string) bool {
+	return origin != "" && len(origin) <= MaxOriginLen && utf8.ValidString(origin) &&
+		strings.IndexFunc(origin, unicode.IsSpace) < 0 && !strings.Contains(origin, "+")
 }
 
 // SignCheckpoint signs c with skey as a signed note. The key's name must

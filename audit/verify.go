@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -17,11 +18,17 @@ const (
 
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
-	// Trusted is a signed checkpoint saved earlier (from this server, a
-	// witness, or a receipt). The log must contain its tree: this catches a
-	// log rewritten consistently and re-signed, which no check inside the
-	// log can.
-	Trusted []byte
+	// Trusted are signed checkpoints saved earlier (from this server, a
+	// witness, or receipts). The log must contain each one's tree: this
+	// catches a log rewritten consistently and re-signed, which no check
+	// inside the log can. Several narrow down where a rewrite began.
+	Trusted [][]byte
+}
+
+// trustedCheckpoint is a checkpoint the user vouches for.
+type trustedCheckpoint struct {
+	Checkpoint
+	note []byte
 }
 
 // Report is what a successful verification covered.
@@ -46,13 +53,14 @@ type Report struct {
 // naming the first bad sequence number; other errors are the source's.
 func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) {
 	v := newVerifier()
-	if len(opt.Trusted) > 0 {
-		c, err := CheckpointBody(opt.Trusted)
+	for _, note := range opt.Trusted {
+		c, err := CheckpointBody(note)
 		if err != nil {
 			return Report{}, fmt.Errorf("audit: trusted checkpoint: %w", err)
 		}
-		v.trusted, v.trustedNote = &c, opt.Trusted
+		v.trusted = append(v.trusted, trustedCheckpoint{c, note})
 	}
+	sort.Slice(v.trusted, func(i, j int) bool { return v.trusted[i].Size < v.trusted[j].Size })
 	if err := src.Walk(ctx, v); err != nil {
 		return v.report, err
 	}
@@ -94,8 +102,8 @@ type verifier struct {
 	tree        frontier
 	vkey        string
 	lastCk      uint64
-	trusted     *Checkpoint
-	trustedNote []byte
+	trusted     []trustedCheckpoint // not yet reached, by size
+	trustedOK   uint64              // largest trusted size the log matched
 	rp          *replay
 	s           scan
 	seen        map[string]bool
@@ -232,26 +240,35 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 	return nil
 }
 
-// checkTrusted compares the tree with the trusted checkpoint once the log
-// has reached its size.
+// checkTrusted compares the tree with the trusted checkpoints of the size
+// the log has reached.
 func (v *verifier) checkTrusted() error {
-	t := v.trusted
-	if t == nil || uint64(t.Size) != v.n {
-		return nil
+	for len(v.trusted) > 0 && uint64(v.trusted[0].Size) == v.n {
+		t := v.trusted[0]
+		v.trusted = v.trusted[1:]
+		if err := v.checkTrustedOne(t); err != nil {
+			return err
+		}
+		v.trustedOK = v.n
 	}
-	v.trusted = nil
+	return nil
+}
+
+func (v *verifier) checkTrustedOne(t trustedCheckpoint) error {
 	root, err := tlog.TreeHash(t.Size, &v.tree)
 	if err != nil {
 		return fmt.Errorf("audit: root at %d: %w", t.Size, err)
 	}
 	if root != t.Hash {
-		return &VerifyError{Seq: 0, End: v.n, Reason: ReasonTrusted,
+		// A root does not say which leaf changed: only that one in
+		// [last trusted size that matched, this size) did.
+		return &VerifyError{Seq: v.trustedOK, End: v.n, Reason: ReasonTrusted,
 			Detail: fmt.Sprintf("the log's tree of size %d differs from the trusted checkpoint: records were rewritten", t.Size)}
 	}
 	if v.vkey == "" {
 		return failAt(v.n-1, ReasonTrusted, "no key in force at the trusted checkpoint's size")
 	}
-	if _, err := OpenCheckpoint(v.trustedNote, v.vkey); err != nil {
+	if _, err := OpenCheckpoint(t.note, v.vkey); err != nil {
 		return failAt(v.n-1, ReasonTrusted, "trusted checkpoint is not signed by the log's key at its size: %v", err)
 	}
 	return nil
@@ -284,8 +301,8 @@ func (v *verifier) finish() error {
 	if err := v.checkTrusted(); err != nil {
 		return err
 	}
-	if v.trusted != nil {
-		return failAt(v.n, ReasonTrusted, "the log has %d records, the trusted checkpoint %d: records were removed", v.n, v.trusted.Size)
+	if len(v.trusted) > 0 {
+		return failAt(v.n, ReasonTrusted, "the log has %d records, a trusted checkpoint %d: records were removed", v.n, v.trusted[0].Size)
 	}
 	if v.head.Size != v.n {
 		return failAt(min(v.head.Size, v.n), ReasonHead, "head says %d records, the log has %d", v.head.Size, v.n)

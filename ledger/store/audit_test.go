@@ -1,0 +1,270 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+
+	"tally/audit"
+	"tally/ledger"
+)
+
+// auditOp wraps a ledger operation with its audit record.
+func auditOp(action string, fn func(tx ledger.Tx) (*ledger.Transaction, error)) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		t, err := fn(tx)
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit(action, ledger.TxFields(t))
+		return t, nil
+	}
+}
+
+func auditSubmit(t *testing.T, s *Store, op ledger.Op) ledger.Result {
+	t.Helper()
+	res, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "admin"}, Op: op})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func auditTransfer(from, to string, amt int64, pending bool) ledger.Op {
+	return auditOp("tx.transfer", func(tx ledger.Tx) (*ledger.Transaction, error) {
+		return ledger.Transfer(tx, ledger.TransferSpec{Pending: pending,
+			Postings: []ledger.Posting{{From: from, To: to, Amount: amt, Unit: ledger.HOUR}}})
+	})
+}
+
+func auditCheckpoint(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	n, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// fixture is a store with every kind of record the ledger writes today:
+// a key, account opens, transfers, holds posted in part and voided, a
+// status change, a key rotation (when rotate), and checkpoints of sizes
+// 3, 10, 14 and 20. It returns the data directory and the open store.
+// Seqs: 0 key.create, 1 open, 2 transfer, 3-7 transfers alice→bob, 8
+// hold, 9 post, 10 hold, 11 void, 12 key.rotate (or a note), 13 status,
+// 14-19 transfers.
+func fixture(t *testing.T, rotate bool) (string, *Store) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if _, err := s.EnsureCheckpointKey(ctx, "tally.test/fixture"); err != nil {
+		t.Fatal(err)
+	}
+	auditSubmit(t, s, func(tx ledger.Tx) (any, error) {
+		for _, sp := range []ledger.AccountSpec{
+			{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone},
+			{ID: "alice", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft},
+			{ID: "bob", Unit: ledger.HOUR, Guard: ledger.GuardCreditLimit, CreditLimit: 1000},
+		} {
+			if _, err := ledger.OpenAccount(tx, sp); err != nil {
+				return nil, err
+			}
+		}
+		tx.Audit("account.open", map[string]any{"count": 3})
+		return nil, nil
+	})
+	auditSubmit(t, s, auditTransfer("issuance", "alice", 5000, false))
+	auditCheckpoint(t, s)
+	for i := 0; i < 5; i++ {
+		auditSubmit(t, s, auditTransfer("alice", "bob", int64(100+i), false))
+	}
+	hold := auditSubmit(t, s, auditTransfer("alice", "bob", 700, true)).Value.(*ledger.Transaction)
+	part := int64(300)
+	auditSubmit(t, s, auditOp("tx.post", func(tx ledger.Tx) (*ledger.Transaction, error) {
+		return ledger.PostPending(tx, hold.ID, &part, "")
+	}))
+	auditCheckpoint(t, s)
+	hold2 := auditSubmit(t, s, auditTransfer("bob", "alice", 400, true)).Value.(*ledger.Transaction)
+	auditSubmit(t, s, auditOp("tx.void", func(tx ledger.Tx) (*ledger.Transaction, error) {
+		return ledger.VoidPending(tx, hold2.ID, "")
+	}))
+	if rotate {
+		if _, err := s.RotateCheckpointKey(ctx); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		auditSubmit(t, s, func(tx ledger.Tx) (any, error) {
+			tx.Audit("note", map[string]any{"text": "no rotation"})
+			return nil, nil
+		})
+	}
+	auditSubmit(t, s, func(tx ledger.Tx) (any, error) {
+		a, err := ledger.SetAccountStatus(tx, "bob", ledger.StatusFrozen)
+		tx.Audit("account.status", map[string]any{"account": "bob", "status": "frozen"})
+		return a, err
+	})
+	auditCheckpoint(t, s)
+	for i := 0; i < 6; i++ {
+		auditSubmit(t, s, auditTransfer("issuance", "alice", 10, false))
+	}
+	auditCheckpoint(t, s)
+	return dir, s
+}
+
+// notes returns the stored checkpoint notes of the given sizes, as an
+// auditor would have saved them.
+func notes(t *testing.T, s *Store, sizes ...uint64) [][]byte {
+	t.Helper()
+	cks, err := s.Audit().Checkpoints(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, size := range sizes {
+		for _, c := range cks {
+			if c.Size == size {
+				out = append(out, c.Note)
+			}
+		}
+	}
+	if len(out) != len(sizes) {
+		t.Fatalf("checkpoints %v: found %d of them", sizes, len(out))
+	}
+	return out
+}
+
+func TestVerifyCleanStoreAndExport(t *testing.T) {
+	_, s := fixture(t, true)
+	trusted := notes(t, s, 3, 10)
+	ctx := context.Background()
+	rep, err := s.Audit().Verify(ctx, audit.VerifyOptions{Trusted: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, root, err := s.Audit().Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Records != size || rep.Root != root || rep.Checkpoints != 4 || rep.Keys != 2 || rep.Accounts != 3 {
+		t.Fatalf("report %+v; want %d records, root %v, 4 checkpoints, 2 keys, 3 accounts", rep, size, root)
+	}
+	var buf bytes.Buffer
+	if err := s.Audit().Export(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	rep2, err := audit.Verify(ctx, audit.NewExportReader(&buf), audit.VerifyOptions{Trusted: trusted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep2 != rep {
+		t.Fatalf("export report %+v, store report %+v", rep2, rep)
+	}
+}
+
+func TestExportTruncatedIsRefused(t *testing.T) {
+	_, s := fixture(t, true)
+	var buf bytes.Buffer
+	if err := s.Audit().Export(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, cut := range []int{1, 5, buf.Len() / 2, buf.Len() - 1} {
+		_, err := audit.Verify(context.Background(), audit.NewExportReader(bytes.NewReader(buf.Bytes()[:buf.Len()-cut])), audit.VerifyOptions{})
+		if !errors.Is(err, audit.ErrExport) {
+			t.Errorf("export cut by %d bytes: got %v, want ErrExport", cut, err)
+		}
+	}
+}
+
+func TestReceiptAndKeys(t *testing.T) {
+	_, s := fixture(t, true)
+	keys, err := s.Audit().VerifierKeys()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("verifier keys %v, %v; want 2", keys, err)
+	}
+	size, _, _ := s.Audit().Size()
+	for seq := uint64(0); seq < size; seq++ {
+		rc, err := s.Audit().Receipt(seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := rc.Verify(keys[1])
+		if err != nil || rec.Seq != seq {
+			t.Fatalf("receipt %d: %v", seq, err)
+		}
+		if _, err := rc.Verify(keys[0]); !errors.Is(err, audit.ErrSignature) {
+			t.Fatalf("receipt %d with the rotated-out key: got %v, want ErrSignature", seq, err)
+		}
+		rc.Record[len(rc.Record)-1] ^= 1
+		if _, err := rc.Verify(keys[1]); err == nil {
+			t.Fatalf("receipt %d with a changed record verified", seq)
+		}
+	}
+	auditSubmit(t, s, auditTransfer("issuance", "alice", 1, false))
+	if _, err := s.Audit().Receipt(size); ledger.ErrorCode(err) != ledger.CodeUnavailable {
+		t.Fatalf("receipt before its checkpoint: got %v, want unavailable", err)
+	}
+	if _, err := s.Audit().Receipt(size + 5); ledger.ErrorCode(err) != ledger.CodeNotFound {
+		t.Fatalf("receipt of a missing record: got %v, want not_found", err)
+	}
+}
+
+func TestCheckpointOnlyWhenGrown(t *testing.T) {
+	_, s := fixture(t, true)
+	if n, err := s.Checkpoint(context.Background()); err != nil || n != 0 {
+		t.Fatalf("checkpoint with no growth: %d, %v; want 0, nil", n, err)
+	}
+	cks, err := s.Audit().Checkpoints(0, 0)
+	if err != nil || len(cks) != 4 {
+		t.Fatalf("checkpoints: %d, %v; want 4", len(cks), err)
+	}
+}
+
+func TestCheckpointNeedsKey(t *testing.T) {
+	s := openAuditTest(t)
+	auditSubmit(t, s, func(tx ledger.Tx) (any, error) {
+		tx.Audit("note", map[string]any{"n": 1})
+		return nil, nil
+	})
+	if _, err := s.Checkpoint(context.Background()); !errors.Is(err, ErrNoCheckpointKey) {
+		t.Fatalf("checkpoint without key: got %v, want ErrNoCheckpointKey", err)
+	}
+}
+
+func openAuditTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestEnsureCheckpointKeyIsIdempotent(t *testing.T) {
+	s := openAuditTest(t)
+	ctx := context.Background()
+	v1, err := s.EnsureCheckpointKey(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := s.EnsureCheckpointKey(ctx, "other.origin")
+	if err != nil || v2 != v1 {
+		t.Fatalf("second ensure: %q, %v; want %q", v2, err, v1)
+	}
+	size, _, _ := s.Audit().Size()
+	if size != 1 {
+		t.Fatalf("log size %d after two ensures, want 1 key.create record", size)
+	}
+	if _, err := s.EnsureCheckpointKey(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openAuditTest(t).EnsureCheckpointKey(ctx, "bad origin+"); ledger.ErrorCode(err) != ledger.CodeInvalidRequest {
+		t.Fatalf("bad origin: got %v, want invalid_request", err)
+	}
+}

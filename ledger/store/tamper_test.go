@@ -1,0 +1,271 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"tally/audit"
+)
+
+// tamper closes the fixture's store, lets fn change the raw database as
+// an attacker with disk access would, and verifies the directory as
+// `tally verify --data` does.
+// trustedSizes name checkpoints the auditor saved before the tampering.
+func tamper(t *testing.T, rotate bool, fn func(txn *badger.Txn), trustedSizes ...uint64) (audit.Report, error) {
+	t.Helper()
+	dir, s := fixture(t, rotate)
+	trusted := notes(t, s, trustedSizes...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { fn(txn); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenAudit(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	return a.Verify(context.Background(), audit.VerifyOptions{Trusted: trusted})
+}
+
+func get(t *testing.T, txn *badger.Txn, key []byte) []byte {
+	t.Helper()
+	item, err := txn.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func set(t *testing.T, txn *badger.Txn, key, val []byte) {
+	t.Helper()
+	if err := txn.Set(key, val); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantBad checks err is a VerifyError at seq with reason.
+func wantBad(t *testing.T, err error, seq uint64, reason audit.Reason) *audit.VerifyError {
+	t.Helper()
+	ve, ok := audit.IsVerifyError(err)
+	if !ok {
+		t.Fatalf("got %v, want a verification failure at %d (%s)", err, seq, reason)
+	}
+	if ve.Seq != seq || ve.Reason != reason {
+		t.Fatalf("got failure at %d (%s: %s), want %d (%s)", ve.Seq, ve.Reason, ve.Detail, seq, reason)
+	}
+	return ve
+}
+
+func TestTamperChangedByte(t *testing.T) {
+	// Every byte of record 7, changed, is caught at 7: in the header, the
+	// content, the effects.
+	n := 0
+	_, s := fixture(t, true)
+	r, _ := s.Audit().Record(7)
+	s.Close()
+	for off := 0; off < len(r.Record); off += 1 + len(r.Record)/23 {
+		_, err := tamper(t, true, func(txn *badger.Txn) {
+			b := get(t, txn, recordKey(7))
+			b[off] ^= 0x10
+			set(t, txn, recordKey(7), b)
+		})
+		ve, ok := audit.IsVerifyError(err)
+		if !ok || ve.Seq != 7 {
+			t.Fatalf("byte %d of record 7 changed: got %v, want a failure at seq 7", off, err)
+		}
+		n++
+	}
+	if n < 20 {
+		t.Fatalf("only %d offsets tried", n)
+	}
+}
+
+func TestTamperChangedLeafAndRecord(t *testing.T) {
+	// The record and its stored leaf hash changed together: the next
+	// record's link names the break... unless it is the last, where the
+	// head does.
+	_, err := tamper(t, true, func(txn *badger.Txn) {
+		b := get(t, txn, recordKey(7))
+		b[45] ^= 1 // commit time
+		set(t, txn, recordKey(7), b)
+		h := audit.LeafHash(b)
+		set(t, txn, hashKey(audit.StoredHashIndex(0, 7)), h[:])
+	})
+	// Record 7 completes interior nodes (7 = 0b111), now wrong.
+	wantBad(t, err, 7, audit.ReasonTreeHash)
+}
+
+func TestTamperDeletedRecord(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) { txn.Delete(recordKey(5)) })
+	wantBad(t, err, 5, audit.ReasonSeq)
+}
+
+func TestTamperDeletedLastRecord(t *testing.T) {
+	var last uint64
+	_, err := tamper(t, true, func(txn *badger.Txn) {
+		var h head
+		json.Unmarshal(get(t, txn, []byte(pHead)), &h)
+		last = h.Size - 1
+		txn.Delete(recordKey(last))
+	})
+	wantBad(t, err, last, audit.ReasonCheckpoint)
+}
+
+func TestTamperSwappedRecords(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) {
+		a, b := get(t, txn, recordKey(3)), get(t, txn, recordKey(4))
+		set(t, txn, recordKey(3), b)
+		set(t, txn, recordKey(4), a)
+	})
+	wantBad(t, err, 3, audit.ReasonSeq)
+}
+
+func TestTamperBalanceWithoutRecord(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) {
+		var m map[string]any
+		json.Unmarshal(get(t, txn, accountKey("bob")), &m)
+		m["credits_posted"] = m["credits_posted"].(float64) + 100
+		b, _ := json.Marshal(m)
+		set(t, txn, accountKey("bob"), b)
+	})
+	// bob was last changed by the status record (frozen) at seq 13.
+	ve := wantBad(t, err, 13, audit.ReasonBalance)
+	if ve.Account != "bob" {
+		t.Fatalf("balance failure names %q, want bob", ve.Account)
+	}
+}
+
+func TestTamperTreeHash(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) {
+		idx := audit.StoredHashIndex(2, 1) // the node over records 4..7
+		set(t, txn, hashKey(idx), make([]byte, 32))
+	})
+	wantBad(t, err, 7, audit.ReasonTreeHash)
+}
+
+func TestTamperCheckpointSignature(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) {
+		note := get(t, txn, checkpointKey(10))
+		lines := bytes.SplitN(note, []byte("\n"), 3)
+		note[len(lines[0])+1+len(lines[1])+1+2] ^= 1 // a letter of the root
+
+		set(t, txn, checkpointKey(10), note)
+	})
+	wantBad(t, err, 9, audit.ReasonSignature)
+}
+
+// TestTamperRewrittenLog rewrites the log consistently from a record on
+// (a changed actor), re-hashing every later record, the tree and the head
+// and re-signing every later checkpoint with the store's own key. Nothing
+// inside the log can tell; checkpoints saved earlier can, and they bound
+// where the rewrite began.
+func TestTamperRewrittenLog(t *testing.T) {
+	for _, tc := range []struct {
+		from    uint64
+		trusted []uint64
+		seq     uint64
+		end     uint64
+	}{
+		{from: 0, trusted: []uint64{10}, seq: 0, end: 10},
+		{from: 5, trusted: []uint64{3, 10, 20}, seq: 3, end: 10},
+		{from: 15, trusted: []uint64{3, 10, 14, 20}, seq: 14, end: 20},
+	} {
+		rewrite := func(txn *badger.Txn) { rewriteLog(t, txn, tc.from) }
+		if _, err := tamper(t, false, rewrite); err != nil {
+			t.Fatalf("from %d: a consistent rewrite fails without a trusted checkpoint (the test rewrote badly): %v", tc.from, err)
+		}
+		_, err := tamper(t, false, rewrite, tc.trusted...)
+		ve := wantBad(t, err, tc.seq, audit.ReasonTrusted)
+		if ve.End != tc.end || !errors.Is(err, audit.ErrVerify) {
+			t.Fatalf("from %d: failure range %d..%d, want ..%d", tc.from, ve.Seq, ve.End, tc.end)
+		}
+	}
+}
+
+// TestTamperRewriteAcrossRotation: after a key rotation the old private
+// key is gone, so a rewrite of older records cannot re-sign the old
+// checkpoints, and is caught without any trusted checkpoint.
+func TestTamperRewriteAcrossRotation(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) { rewriteLog(t, txn, 0) })
+	wantBad(t, err, 2, audit.ReasonSignature)
+}
+
+// rewriteLog changes the actor of record from and rewrites everything
+// after it to match, signing checkpoints of later sizes with the current
+// key, as an operator with the disk and the key could.
+func rewriteLog(t *testing.T, txn *badger.Txn, from uint64) {
+	var h head
+	json.Unmarshal(get(t, txn, []byte(pHead)), &h)
+	var ck signingKey
+	json.Unmarshal(get(t, txn, docKey(checkpointKeyKind, checkpointKeyID)), &ck)
+	r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			copy(out[i][:], get(t, txn, hashKey(x)))
+		}
+		return out, nil
+	})
+	var prev tlog.Hash
+	if from > 0 {
+		prev = audit.LeafHash(get(t, txn, recordKey(from-1)))
+	}
+	roots := map[uint64]tlog.Hash{}
+	for seq := from; seq < h.Size; seq++ {
+		rec, err := audit.Decode(get(t, txn, recordKey(seq)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Prev = prev
+		if seq == from {
+			rec.Actor = "mallory"
+		}
+		b, _ := audit.Encode(rec)
+		set(t, txn, recordKey(seq), b)
+		hs, _ := tlog.StoredHashes(int64(seq), b, r)
+		for i, x := range hs {
+			set(t, txn, hashKey(tlog.StoredHashIndex(0, int64(seq))+int64(i)), append([]byte{}, x[:]...))
+		}
+		prev = audit.LeafHash(b)
+		roots[seq+1], _ = tlog.TreeHash(int64(seq+1), r)
+	}
+	h.Last = prev
+	hb, _ := json.Marshal(h)
+	set(t, txn, []byte(pHead), hb)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pCheckpt)})
+	var sizes []uint64
+	for it.Rewind(); it.Valid(); it.Next() {
+		sizes = append(sizes, binary.BigEndian.Uint64(it.Item().Key()[len(pCheckpt):]))
+	}
+	it.Close()
+	for _, size := range sizes {
+		if size <= from {
+			continue
+		}
+		note, err := audit.SignCheckpoint(audit.Checkpoint{Origin: ck.Origin, Size: int64(size), Hash: roots[size]}, ck.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set(t, txn, checkpointKey(size), note)
+	}
+}
