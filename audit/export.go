@@ -33,7 +33,7 @@ const (
 	maxStoredHashes = 64
 	// MaxExportKeys bounds the verifier keys of an export.
 	MaxExportKeys = 1 << 16
-	exportBuffer  = 1 << 20
+	exportBuffer  = 256 << 10
 )
 
 // ErrExport is wrapped by every error about an export file's format.
