@@ -83,7 +83,9 @@ func FuzzCheckText(f *testing.F) {
 		if CheckText("memo", s, MaxMemoLen) != nil {
 			return
 		}
-		if len(s) > MaxMemoLen || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r == 0xfffd && !strings.Contains(s, "\ufffd") }) {
+		if len(s) > MaxMemoLen || strings.ContainsFunc(s, func(r rune) bool {
+			return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r == 0xfffd && !strings.Contains(s, "\ufffd")
+		}) {
 			t.Fatalf("CheckText accepted %q", s)
 		}
 	})
