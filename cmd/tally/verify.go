@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+
+	"tally/audit"
+	"tally/ledger/store"
+)
+
+// Exit codes of tally verify.
+const (
+	exitVerified = 0
+	exitBad      = 1 // the log or the balances failed verification
+	exitUsage    = 2 // bad flags, unreadable source, server error
+)
+
+// exportPath is the server's export endpoint (shared/SPEC.md §7a).
+const exportPath = "/v1/audit/export"
+
+// checkpointFiles collects repeated --checkpoint flags.
+type checkpointFiles []string
+
+func (c *checkpointFiles) String() string     { return strings.Join(*c, ",") }
+func (c *checkpointFiles) Set(v string) error { *c = append(*c, v); return nil }
+
+type verifyFlags struct {
+	data, export, url, token string
+	checkpoints              checkpointFiles
+}
+
+// runVerify implements `tally verify --data DIR | --export FILE | --url URL
+// --token T [--checkpoint FILE]...`: it exits 0 with a one-line summary,
+// 1 naming the first bad sequence number, or 2 when it cannot read.
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, err := parseVerifyFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "tally verify: %v\n", err)
+		return exitUsage
+	}
+	opt, err := trustedCheckpoints(f.checkpoints)
+	if err != nil {
+		fmt.Fprintf(stderr, "tally verify: %v\n", err)
+		return exitUsage
+	}
+	rep, err := verifySource(ctx, f, opt)
+	if ve, ok := audit.IsVerifyError(err); ok {
+		fmt.Fprintf(stderr, "tally verify: FAILED: first bad seq %d: %s\n", ve.Seq, ve.Error())
+		return exitBad
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tally verify: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "ok: %d records, %d checkpoints (latest of size %d), %d keys, %d accounts match; root %s\n",
+		rep.Records, rep.Checkpoints, rep.Latest, rep.Keys, rep.Accounts, base64.StdEncoding.EncodeToString(rep.Root[:]))
+	return exitVerified
+}
+
+// parseVerifyFlags reads the flags; a source given by flag wins over the
+// environment (TALLY_DATA, TALLY_URL, TALLY_TOKEN), and exactly one source
+// must remain.
+func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
+	var f verifyFlags
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.data, "data", "", "data directory of a stopped server (env TALLY_DATA)")
+	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath)
+	fs.StringVar(&f.url, "url", "", "base URL of a running server (env TALLY_URL)")
+	fs.StringVar(&f.token, "token", os.Getenv("TALLY_TOKEN"), "bearer token of an auditor (env TALLY_TOKEN)")
+	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if f.data == "" && f.export == "" && f.url == "" {
+		f.data, f.url = os.Getenv("TALLY_DATA"), os.Getenv("TALLY_URL")
+	}
+	n := 0
+	for _, s := range []string{f.data, f.export, f.url} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return f, errors.New("give exactly one of --data DIR, --export FILE, --url URL")
+	}
+	if f.url != "" && f.token == "" {
+		return f, errors.New("--url needs --token (or TALLY_TOKEN)")
+	}
+	return f, nil
+}
+
+func trustedCheckpoints(files []string) (audit.VerifyOptions, error) {
+	var opt audit.VerifyOptions
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return opt, err
+		}
+		if _, err := audit.CheckpointBody(b); err != nil {
+			return opt, fmt.Errorf("%s: %w", name, err)
+		}
+		opt.Trusted = append(opt.Trusted, b)
+	}
+	return opt, nil
+}
+
+func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (audit.Report, error) {
+	switch {
+	case f.data != "":
+		db, err := store.OpenAudit(f.data)
+		if err != nil {
+			return audit.Report{}, fmt.Errorf("%w (is the server still running?)", err)
+		}
+		defer db.Close()
+		return db.Verify(ctx, opt)
+	case f.export != "":
+		file, err := os.Open(f.export)
+		if err != nil {
+			return audit.Report{}, err
+		}
+		defer file.Close()
+		return audit.Verify(ctx, audit.NewExportReader(file), opt)
+	}
+	return verifyURL(ctx, f.url, f.token, opt)
+}
+
+// verifyURL streams the server's export into the verifier, so a large
+// log is never held in memory.
+func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions) (audit.Report, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+exportPath, nil)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return audit.Report{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return audit.Report{}, fmt.Errorf("GET %s: %s", exportPath, resp.Status)
+	}
+	return audit.Verify(ctx, audit.NewExportReader(resp.Body), opt)
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"tally/ledger"
+	"tally/ledger/store"
+)
+
+// verifyFixture makes a stopped server's data directory with a key,
+// accounts, transfers and a checkpoint, and returns it with the
+// checkpoint note and an export of it.
+func verifyFixture(t *testing.T) (dir string, note, export []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if _, err := s.EnsureCheckpointKey(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	ops := []ledger.Op{func(tx ledger.Tx) (any, error) {
+		for _, id := range []string{"issuance", "alice"} {
+			g := ledger.GuardNoOverdraft
+			if id == "issuance" {
+				g = ledger.GuardNone
+			}
+			if _, err := ledger.OpenAccount(tx, ledger.AccountSpec{ID: id, Unit: ledger.HOUR, Guard: g}); err != nil {
+				return nil, err
+			}
+		}
+		tx.Audit("account.open", map[string]any{"count": 2})
+		return nil, nil
+	}}
+	for i := 0; i < 8; i++ {
+		ops = append(ops, func(tx ledger.Tx) (any, error) {
+			tr, err := ledger.Transfer(tx, ledger.TransferSpec{Postings: []ledger.Posting{{From: "issuance", To: "alice", Amount: 100, Unit: ledger.HOUR}}})
+			if err == nil {
+				tx.Audit("tx.transfer", ledger.TxFields(tr))
+			}
+			return tr, err
+		})
+	}
+	for _, op := range ops {
+		if _, err := s.Submit(ctx, ledger.Request{Actor: ledger.Actor{ID: "admin"}, Op: op}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Audit().LatestCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Audit().Export(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	return dir, c.Note, buf.Bytes()
+}
+
+func runV(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runVerify(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func writeFile(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestVerifyCommandSources(t *testing.T) {
+	dir, note, export := verifyFixture(t)
+	cp := writeFile(t, "checkpoint.txt", note)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != exportPath || r.Header.Get("Authorization") != "Bearer secret" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Write(export)
+	}))
+	defer srv.Close()
+	for _, args := range [][]string{
+		{"--data", dir, "--checkpoint", cp},
+		{"--export", writeFile(t, "export.bin", export), "--checkpoint", cp},
+		{"--url", srv.URL, "--token", "secret", "--checkpoint", cp},
+	} {
+		code, out, errs := runV(t, args...)
+		if code != exitVerified || !strings.HasPrefix(out, "ok: 10 records") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args[0], code, out, errs)
+		}
+	}
+	if code, _, _ := runV(t, "--url", srv.URL, "--token", "wrong"); code != exitUsage {
+		t.Errorf("refused token: exit %d, want %d", code, exitUsage)
+	}
+	if code, _, _ := runV(t, "--data", dir, "--export", "x"); code != exitUsage {
+		t.Errorf("two sources: exit %d, want %d", code, exitUsage)
+	}
+	t.Setenv("TALLY_DATA", dir)
+	if code, _, errs := runV(t); code != exitVerified {
+		t.Errorf("TALLY_DATA: exit %d: %s", code, errs)
+	}
+}
+
+func TestVerifyCommandNamesFirstBadSeq(t *testing.T) {
+	dir, _, _ := verifyFixture(t)
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := binary.BigEndian.AppendUint64([]byte("r/"), 4)
+	err = db.Update(func(txn *badger.Txn) error { return txn.Delete(key) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runV(t, "--data", dir)
+	if code != exitBad || !strings.Contains(errs, "first bad seq 4:") {
+		t.Fatalf("deleted record 4: exit %d, stderr %q", code, errs)
+	}
+}
