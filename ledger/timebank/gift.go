@@ -1,0 +1,119 @@
+package timebank
+
+import (
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// Transfer is the result of a gift or a pool grant.
+type Transfer struct {
+	ID          string `json:"id"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Hours       int64  `json:"hours"`
+	Overflow    int64  `json:"overflow,omitempty"` // went to the pool above the storage cap
+	Transaction string `json:"transaction"`
+	Memo        string `json:"memo,omitempty"`
+}
+
+// Gift gives a member's credits (转赠) to a registered relative, or to
+// their community's pool (爱心池) when to is that pool's account id
+// ("gift.create"). Only earned credits are given: a mutual-credit member
+// cannot give away their credit line. A relative in another community is
+// reached through clearing; above the relative's storage cap the gift
+// goes to their pool. Errors: invalid_id, invalid_amount, not_found,
+// forbidden, not_relative, insufficient_funds, account_frozen.
+func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*Transfer, error) {
+	if err := checkHours("hours", hours, ledger.MaxAmountMinor); err != nil {
+		return nil, err
+	}
+	if err := checkReason(memo); err != nil {
+		return nil, err
+	}
+	giver, err := member(tx, from)
+	if err != nil {
+		return nil, err
+	}
+	if by.Member != giver.ID {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: members give their own credits; a coordinator acts on their behalf")
+	}
+	src, err := hourAccount(tx, giver)
+	if err != nil {
+		return nil, err
+	}
+	if src.Available() < hours {
+		return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "timebank: %s has %s hours to give", giver.ID, ledger.FormatAmount(max(src.Available(), 0), ledger.HOUR))
+	}
+	mv, err := giftMove(tx, giver, src, to, hours)
+	if err != nil {
+		return nil, err
+	}
+	t, err := mv.commit(tx, "gift", memo, 0)
+	if err != nil {
+		return nil, err
+	}
+	g := &Transfer{ID: t.ID, From: giver.ID, To: to, Hours: hours, Overflow: mv.overflow, Transaction: t.ID, Memo: memo}
+	tx.Audit("gift.create", withOptional(map[string]any{"from": g.From, "to": g.To, "hours": hours,
+		"overflow": mv.overflow, "transaction": t.ID}, "memo", memo))
+	return g, nil
+}
+
+func giftMove(r ledger.Reader, giver *community.Member, src *ledger.Account, to string, hours int64) (move, error) {
+	if to == community.AccountID(giver.Community, community.AcctPool) {
+		pool, err := r.Account(to)
+		if err != nil {
+			return move{}, err
+		}
+		return between(src, pool, hours), nil
+	}
+	rel, err := member(r, to)
+	if err != nil {
+		return move{}, err
+	}
+	if rel.ID == giver.ID || !community.AreRelatives(giver, rel) {
+		return move{}, ledger.Errorf(CodeNotRelative, "timebank: %s is not a registered relative of %s", rel.ID, giver.ID)
+	}
+	return toMember(r, src, rel, hours)
+}
+
+// Grant gives credits from community c's pool to a member of c in need
+// ("pool.grant"); the API lets only staff of c call it. The reason is
+// about the grant, not the person. Errors: invalid_id, invalid_amount,
+// invalid_request, not_found, not_in_community, insufficient_funds
+// (the pool), max_balance_exceeded.
+func Grant(tx ledger.Tx, c, to string, hours int64, reason string) (*Transfer, error) {
+	if err := checkHours("hours", hours, ledger.MaxAmountMinor); err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: a grant needs a reason")
+	}
+	cm, err := communityOf(tx, c)
+	if err != nil {
+		return nil, err
+	}
+	m, err := member(tx, to)
+	if err != nil {
+		return nil, err
+	}
+	if m.Community != c {
+		return nil, ledger.Errorf(CodeNotInCommunity, "timebank: member %s is not a member of community %s", m.ID, c)
+	}
+	pool, err := tx.Account(cm.Accounts[community.AcctPool])
+	if err != nil {
+		return nil, err
+	}
+	mv, err := toMember(tx, pool, m, hours)
+	if err != nil {
+		return nil, err
+	}
+	t, err := mv.commit(tx, "grant", reason, 0)
+	if err != nil {
+		return nil, err
+	}
+	tx.Audit("pool.grant", map[string]any{"community": c, "member": m.ID, "hours": hours, "reason": reason, "transaction": t.ID})
+	return &Transfer{ID: t.ID, From: pool.ID, To: m.ID, Hours: hours, Transaction: t.ID, Memo: reason}, nil
+}

@@ -1,0 +1,220 @@
+package timebank
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// move is a change of value a workflow builds: its postings, what the
+// payer's community owes the payee's by it when it crosses communities,
+// and how much went to the pool above the payee's storage cap.
+type move struct {
+	postings []ledger.Posting
+	owedBy   string
+	owedTo   string
+	owed     int64
+	overflow int64
+}
+
+func (mv *move) add(from, to string, amt int64) {
+	if amt > 0 {
+		mv.postings = append(mv.postings, ledger.Posting{From: from, To: to, Amount: amt, Unit: ledger.HOUR})
+	}
+}
+
+// between moves amt from one account to another. Across communities it
+// goes through both clearing accounts (通存通兑): payer → its community's
+// clearing, the payee community's clearing → payee. Each community's
+// accounts then still sum to zero, and the payer community's clearing
+// balance is what it owes the others.
+func between(from, to *ledger.Account, amt int64) move {
+	mv := move{}
+	if from.Community == to.Community {
+		mv.add(from.ID, to.ID, amt)
+		return mv
+	}
+	mv.add(from.ID, community.AccountID(from.Community, community.AcctClearing), amt)
+	mv.add(community.AccountID(to.Community, community.AcctClearing), to.ID, amt)
+	mv.owedBy, mv.owedTo, mv.owed = from.Community, to.Community, amt
+	return mv
+}
+
+// headroom is how much more account a of a member of c can take before
+// the storage cap, the lower of the account's own cap and the community's
+// current policy (a policy change applies to accounts opened before it);
+// -1 when neither caps it.
+func headroom(a *ledger.Account, c *community.Community) int64 {
+	room := a.Headroom()
+	if limit := c.Policy.MaxBalance; limit > 0 {
+		pr := max(limit-a.Balance()-a.CreditsPending, 0)
+		if room < 0 || pr < room {
+			room = pr
+		}
+	}
+	return room
+}
+
+// toMember moves amt from payer to member m's HOUR account; the part above
+// m's storage cap goes to the pool of m's community instead (the overflow
+// rule), by the same transaction. Errors: not_found, and
+// max_balance_exceeded when the payer is that pool itself.
+func toMember(r ledger.Reader, payer *ledger.Account, m *community.Member, amt int64) (move, error) {
+	acct, err := hourAccount(r, m)
+	if err != nil {
+		return move{}, err
+	}
+	c, err := communityOf(r, acct.Community)
+	if err != nil {
+		return move{}, err
+	}
+	keep, over := amt, int64(0)
+	if room := headroom(acct, c); room >= 0 && room < amt {
+		keep, over = room, amt-room
+	}
+	pool := community.AccountID(acct.Community, community.AcctPool)
+	if over > 0 && payer.ID == pool {
+		return move{}, ledger.Errorf(ledger.CodeMaxBalanceExceeded, "timebank: member %s can take at most %s more", m.ID, ledger.FormatAmount(keep, ledger.HOUR))
+	}
+	mv := move{overflow: over}
+	if payer.Community == acct.Community {
+		mv.add(payer.ID, acct.ID, keep)
+		mv.add(payer.ID, pool, over)
+		return mv, nil
+	}
+	clearing := community.AccountID(acct.Community, community.AcctClearing)
+	mv.add(payer.ID, community.AccountID(payer.Community, community.AcctClearing), amt)
+	mv.add(clearing, acct.ID, keep)
+	mv.add(clearing, pool, over)
+	mv.owedBy, mv.owedTo, mv.owed = payer.Community, acct.Community, amt
+	return mv, nil
+}
+
+// commit records the move as a transaction, pending for hold when hold
+// is above zero, and, when it posts at once, what one community owes the
+// other by it (a hold counts when it posts: see settleOwed).
+func (mv move) commit(tx ledger.Tx, kind, memo string, hold time.Duration) (*ledger.Transaction, error) {
+	t, err := ledger.Transfer(tx, ledger.TransferSpec{Kind: kind, Postings: mv.postings, Memo: memo,
+		Pending: hold > 0, Timeout: hold})
+	if err != nil {
+		return nil, err
+	}
+	if hold > 0 {
+		return t, nil
+	}
+	return t, addOwed(tx, mv.owedBy, mv.owedTo, mv.owed)
+}
+
+// postHold posts a hold a workflow made and counts its clearing legs.
+func postHold(tx ledger.Tx, id, memo string) (*ledger.Transaction, error) {
+	t, err := ledger.PostPending(tx, id, nil, memo)
+	if err != nil {
+		return nil, err
+	}
+	by, to, amt, err := owedOf(tx, t)
+	if err != nil {
+		return nil, err
+	}
+	return t, addOwed(tx, by, to, amt)
+}
+
+// owedOf returns what the postings of t make one community owe another:
+// the clearing legs of a cross-community move, for when a hold posts.
+func owedOf(r ledger.Reader, t *ledger.Transaction) (by, to string, amt int64, err error) {
+	for _, p := range t.Postings {
+		a, err := r.Account(p.To)
+		if err != nil {
+			return "", "", 0, err
+		}
+		if a.Kind == community.AcctClearing {
+			by, amt = a.Community, p.Amount
+		}
+		f, err := r.Account(p.From)
+		if err != nil {
+			return "", "", 0, err
+		}
+		if f.Kind == community.AcctClearing {
+			to = f.Community
+		}
+	}
+	return by, to, amt, nil
+}
+
+// addOwed adds amt to what community a owes community b, keeping both
+// directions so either community's settlement view is one prefix scan.
+func addOwed(tx ledger.Tx, a, b string, amt int64) error {
+	if amt == 0 || a == "" || b == "" {
+		return nil
+	}
+	if err := bumpOwed(tx, a, b, amt); err != nil {
+		return err
+	}
+	return bumpOwed(tx, b, a, -amt)
+}
+
+func bumpOwed(tx ledger.Tx, a, b string, amt int64) error {
+	key := owedKey(a, b)
+	cur, err := readOwed(tx, key)
+	if err != nil {
+		return err
+	}
+	return putJSON(tx, key, cur+amt)
+}
+
+func owedKey(a, b string) string { return "tb/owe/" + a + "/" + b }
+
+func readOwed(r ledger.Reader, key string) (int64, error) {
+	raw, ok, err := indexGet(r, key)
+	if err != nil || !ok {
+		return 0, err
+	}
+	var v int64
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, fmt.Errorf("timebank: owed %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// Owed is what one community owes another in HOUR minor units.
+type Owed struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Hours int64  `json:"hours"`
+}
+
+// Settlement lists what community c owes each other community and what
+// each owes it, netted per pair (positive Hours from From to To), with
+// the balance of c's clearing account, which equals the sum of what c
+// owes minus what it is owed. Errors: not_found.
+func Settlement(r ledger.Reader, c string) ([]Owed, int64, error) {
+	cm, err := communityOf(r, c)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []Owed
+	err = scan(r, "tb/owe/"+c+"/", "", MaxCommunities, func(other string, v []byte) (bool, error) {
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return false, fmt.Errorf("timebank: owed %s/%s: %w", c, other, err)
+		}
+		switch {
+		case n > 0:
+			out = append(out, Owed{From: c, To: other, Hours: n})
+		case n < 0:
+			out = append(out, Owed{From: other, To: c, Hours: -n})
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	clr, err := r.Account(cm.Accounts[community.AcctClearing])
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, clr.Balance(), nil
+}

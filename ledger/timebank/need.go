@@ -1,0 +1,264 @@
+package timebank
+
+import (
+	"time"
+
+	"tally/ledger"
+)
+
+// Need states.
+const (
+	NeedOpen      = "open"
+	NeedClaimed   = "claimed"
+	NeedCompleted = "completed"
+	NeedCancelled = "cancelled"
+)
+
+// Need is an entry of the needs list (需求清单). Title says what is needed
+// (陪同就医, 修水管): it is about the task, enters the chain, and must not
+// describe the person.
+type Need struct {
+	ID        string    `json:"id"`
+	Community string    `json:"community"`
+	Requester string    `json:"requester"`
+	Category  string    `json:"category"`
+	Title     string    `json:"title"`
+	Hours     int64     `json:"hours,omitempty"` // estimate
+	Status    string    `json:"status"`
+	Volunteer string    `json:"volunteer,omitempty"`
+	Service   string    `json:"service,omitempty"`
+	Seq       uint64    `json:"seq"`
+	Created   time.Time `json:"created"`
+}
+
+// Offer is an entry of the service list (服务清单): what a volunteer
+// offers to do. Title is about the service, not a person.
+type Offer struct {
+	ID        string    `json:"id"`
+	Community string    `json:"community"`
+	Volunteer string    `json:"volunteer"`
+	Category  string    `json:"category"`
+	Title     string    `json:"title"`
+	Hours     int64     `json:"hours,omitempty"`
+	Seq       uint64    `json:"seq"`
+	Created   time.Time `json:"created"`
+}
+
+func (n *Need) fields() map[string]any {
+	m := map[string]any{"id": n.ID, "community": n.Community, "requester": n.Requester,
+		"category": n.Category, "title": n.Title, "hours": n.Hours, "status": n.Status}
+	withOptional(m, "volunteer", n.Volunteer)
+	return withOptional(m, "service", n.Service)
+}
+
+// GetNeed returns a need or not_found.
+func GetNeed(r ledger.Reader, id string) (*Need, error) {
+	n := &Need{}
+	if err := r.Doc(KindNeed, id, n); err != nil {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: need %s not found", truncate(id, ledger.MaxIDLen))
+	}
+	return n, nil
+}
+
+// GetOffer returns an offer or not_found.
+func GetOffer(r ledger.Reader, id string) (*Offer, error) {
+	o := &Offer{}
+	if err := r.Doc(KindOffer, id, o); err != nil {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: offer %s not found", truncate(id, ledger.MaxIDLen))
+	}
+	return o, nil
+}
+
+func checkListing(category, title string, hours int64) error {
+	if err := ledger.CheckID("category", category); err != nil {
+		return err
+	}
+	if err := ledger.CheckText("title", title, ledger.MaxNameLen); err != nil {
+		return err
+	}
+	if title == "" {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: title is required")
+	}
+	if hours != 0 {
+		return checkHours("hours", hours, MaxServiceHours)
+	}
+	return nil
+}
+
+// PostNeed adds a need of a resident of community c ("need.post"): the
+// resident themself or staff for them. Errors: invalid_id,
+// invalid_request, invalid_amount, not_found, forbidden, not_in_community.
+func PostNeed(tx ledger.Tx, by Caller, c, requester, category, title string, hours int64) (*Need, error) {
+	if err := checkListing(category, title, hours); err != nil {
+		return nil, err
+	}
+	if _, err := communityOf(tx, c); err != nil {
+		return nil, err
+	}
+	m, err := member(tx, requester)
+	if err != nil {
+		return nil, err
+	}
+	if m.Community != c {
+		return nil, ledger.Errorf(CodeNotInCommunity, "timebank: member %s is not a member of community %s", m.ID, c)
+	}
+	if by.Member != m.ID && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a resident posts their own needs, or a coordinator for them")
+	}
+	n := &Need{ID: tx.NewID("need"), Community: c, Requester: m.ID, Category: category, Title: title,
+		Hours: hours, Status: NeedOpen, Seq: tx.Seq(), Created: tx.Now()}
+	if err := saveNeed(tx, n, true); err != nil {
+		return nil, err
+	}
+	tx.Audit("need.post", n.fields())
+	return n, nil
+}
+
+func saveNeed(tx ledger.Tx, n *Need, isNew bool) error {
+	if err := tx.PutDoc(KindNeed, n.ID, n); err != nil {
+		return err
+	}
+	if !isNew {
+		return nil
+	}
+	return tx.PutIndex("tb/need/"+n.Community+"/"+seqKey(n.Seq), []byte(n.ID))
+}
+
+// ClaimNeed lets a volunteer of the need's community claim an open need
+// (认领, "need.claim"); staff may assign it to a volunteer. Errors:
+// not_found, forbidden, not_volunteer, not_in_community, self_service,
+// wrong_state.
+func ClaimNeed(tx ledger.Tx, by Caller, id, volunteer string) (*Need, error) {
+	n, err := GetNeed(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if volunteer == "" {
+		volunteer = by.Member
+	}
+	if volunteer != by.Member && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a volunteer claims for themself, or a coordinator assigns")
+	}
+	v, err := member(tx, volunteer)
+	if err != nil {
+		return nil, err
+	}
+	if err := volunteerIn(v, n.Community); err != nil {
+		return nil, err
+	}
+	if v.ID == n.Requester {
+		return nil, ledger.Errorf(CodeSelfService, "timebank: a resident does not claim their own need")
+	}
+	if n.Status != NeedOpen {
+		return nil, ledger.Errorf(CodeWrongState, "timebank: need %s is %s, not open", id, n.Status)
+	}
+	n.Status, n.Volunteer = NeedClaimed, v.ID
+	if err := saveNeed(tx, n, false); err != nil {
+		return nil, err
+	}
+	tx.Audit("need.claim", n.fields())
+	return n, nil
+}
+
+// CompleteNeed closes a claimed need and logs its service record for
+// confirmation, in one audit event ("need.complete"): the claiming
+// volunteer or staff. Errors: not_found, forbidden, wrong_state, and
+// LogService's.
+func CompleteNeed(tx ledger.Tx, by Caller, id string, hours int64, at time.Time) (*Need, *Service, error) {
+	n, err := GetNeed(tx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.Status != NeedClaimed {
+		return nil, nil, ledger.Errorf(CodeWrongState, "timebank: need %s is %s, not claimed", id, n.Status)
+	}
+	if by.Member != n.Volunteer && !by.Staff {
+		return nil, nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the claiming volunteer or a coordinator completes a need")
+	}
+	s, err := logService(tx, by, NewService{Community: n.Community, Volunteer: n.Volunteer, Recipient: n.Requester,
+		RecipientKind: RecipientMember, Category: n.Category, Hours: hours, OccurredAt: at, Need: n.ID})
+	if err != nil {
+		return nil, nil, err
+	}
+	n.Status, n.Service = NeedCompleted, s.ID
+	if err := saveNeed(tx, n, false); err != nil {
+		return nil, nil, err
+	}
+	f := n.fields()
+	f["service_record"] = s.Fields()
+	tx.Audit("need.complete", f)
+	return n, s, nil
+}
+
+// CancelNeed withdraws an open or claimed need ("need.cancel"): the
+// requester or staff. Errors: not_found, forbidden, wrong_state.
+func CancelNeed(tx ledger.Tx, by Caller, id string) (*Need, error) {
+	n, err := GetNeed(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if by.Member != n.Requester && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the requester or a coordinator cancels a need")
+	}
+	if n.Status != NeedOpen && n.Status != NeedClaimed {
+		return nil, ledger.Errorf(CodeWrongState, "timebank: need %s is %s", id, n.Status)
+	}
+	n.Status = NeedCancelled
+	if err := saveNeed(tx, n, false); err != nil {
+		return nil, err
+	}
+	tx.Audit("need.cancel", n.fields())
+	return n, nil
+}
+
+// ListNeeds lists a community's needs, oldest first, optionally by status.
+func ListNeeds(r ledger.Reader, c, status string, p ledger.Page) ([]*Need, string, error) {
+	return listDocs(r, "tb/need/"+c+"/", p, func(id string) (*Need, bool, error) {
+		n, err := GetNeed(r, id)
+		if err != nil {
+			return nil, false, err
+		}
+		return n, status == "" || n.Status == status, nil
+	})
+}
+
+// PostOffer adds a volunteer's offer in their community ("offer.post"):
+// the volunteer or staff for them. Errors: invalid_id, invalid_request,
+// invalid_amount, not_found, forbidden, not_volunteer, not_in_community.
+func PostOffer(tx ledger.Tx, by Caller, c, volunteer, category, title string, hours int64) (*Offer, error) {
+	if err := checkListing(category, title, hours); err != nil {
+		return nil, err
+	}
+	if _, err := communityOf(tx, c); err != nil {
+		return nil, err
+	}
+	v, err := member(tx, volunteer)
+	if err != nil {
+		return nil, err
+	}
+	if err := volunteerIn(v, c); err != nil {
+		return nil, err
+	}
+	if by.Member != v.ID && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a volunteer posts their own offers, or a coordinator for them")
+	}
+	o := &Offer{ID: tx.NewID("offer"), Community: c, Volunteer: v.ID, Category: category, Title: title,
+		Hours: hours, Seq: tx.Seq(), Created: tx.Now()}
+	if err := tx.PutDoc(KindOffer, o.ID, o); err != nil {
+		return nil, err
+	}
+	if err := tx.PutIndex("tb/offer/"+c+"/"+seqKey(o.Seq), []byte(o.ID)); err != nil {
+		return nil, err
+	}
+	tx.Audit("offer.post", map[string]any{"id": o.ID, "community": c, "volunteer": v.ID,
+		"category": category, "title": title, "hours": hours})
+	return o, nil
+}
+
+// ListOffers lists a community's offers, oldest first.
+func ListOffers(r ledger.Reader, c string, p ledger.Page) ([]*Offer, string, error) {
+	return listDocs(r, "tb/offer/"+c+"/", p, func(id string) (*Offer, bool, error) {
+		o, err := GetOffer(r, id)
+		return o, err == nil, err
+	})
+}

@@ -1,0 +1,366 @@
+package timebank
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// Catalogue item kinds.
+const (
+	ItemService = "service"
+	ItemGoods   = "goods" // the charity supermarket (爱心超市)
+)
+
+// Item is an entry of a community's redemption catalogue. Name is about
+// the goods or service and enters the chain.
+type Item struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Hours int64  `json:"hours"` // price per unit, HOUR minor units
+	Kind  string `json:"kind"`
+}
+
+func catKey(c, item string) string { return "tb/cat/" + c + "/" + item }
+
+// PutItem adds or replaces a catalogue item of community c
+// ("catalogue.put"). Errors: invalid_id, invalid_request, invalid_amount,
+// not_found, limit_exceeded.
+func PutItem(tx ledger.Tx, c string, it Item) (*Item, error) {
+	if _, err := communityOf(tx, c); err != nil {
+		return nil, err
+	}
+	if err := checkItem(it); err != nil {
+		return nil, err
+	}
+	if _, ok, err := indexGet(tx, catKey(c, it.ID)); err != nil {
+		return nil, err
+	} else if !ok {
+		if err := checkCatalogueRoom(tx, c); err != nil {
+			return nil, err
+		}
+	}
+	if err := putJSON(tx, catKey(c, it.ID), it); err != nil {
+		return nil, err
+	}
+	tx.Audit("catalogue.put", map[string]any{"community": c, "item": it.ID, "name": it.Name, "hours": it.Hours, "kind": it.Kind})
+	return &it, nil
+}
+
+func checkItem(it Item) error {
+	if err := ledger.CheckID("item", it.ID); err != nil {
+		return err
+	}
+	if err := ledger.CheckText("name", it.Name, ledger.MaxNameLen); err != nil {
+		return err
+	}
+	if it.Name == "" {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: an item needs a name")
+	}
+	if it.Kind != ItemService && it.Kind != ItemGoods {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: item kind is service or goods")
+	}
+	return checkHours("price", it.Hours, MaxItemPrice)
+}
+
+func checkCatalogueRoom(r ledger.Reader, c string) error {
+	n := 0
+	err := scan(r, "tb/cat/"+c+"/", "", MaxCatalogueItems, func(string, []byte) (bool, error) { n++; return true, nil })
+	if ledger.IsCode(err, ledger.CodeLimitExceeded) || n >= MaxCatalogueItems {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "timebank: a catalogue holds at most %d items", MaxCatalogueItems)
+	}
+	return err
+}
+
+// Catalogue lists community c's items in id order.
+func Catalogue(r ledger.Reader, c string, p ledger.Page) ([]Item, string, error) {
+	var out []Item
+	next, err := r.Index("tb/cat/"+c+"/", p, func(_ string, v []byte) error {
+		var it Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("timebank: catalogue of %s: %w", c, err)
+		}
+		out = append(out, it)
+		return nil
+	})
+	return out, next, err
+}
+
+// hasCatalogue reports whether community c keeps a catalogue at all.
+func hasCatalogue(r ledger.Reader, c string) (bool, error) {
+	found := false
+	_, err := r.Index("tb/cat/"+c+"/", ledger.Page{Limit: 1}, func(string, []byte) error { found = true; return nil })
+	return found, err
+}
+
+// Redemption states.
+const (
+	RedeemRedeemed  = "redeemed"  // posted at once
+	RedeemBooked    = "booked"    // credits held
+	RedeemCompleted = "completed" // the booking's hold posted
+	RedeemCancelled = "cancelled" // the booking's hold voided
+	RedeemExpired   = "expired"   // the ledger voided the hold at its timeout
+)
+
+// Redemption spends a member's credits in a community (the member's own,
+// or another through clearing: 通存通兑).
+type Redemption struct {
+	ID          string    `json:"id"`
+	Member      string    `json:"member"`
+	Community   string    `json:"community"` // where redeemed
+	Home        string    `json:"home"`      // the member's community
+	Item        string    `json:"item"`      // catalogue id, or free text where there is no catalogue
+	ItemName    string    `json:"item_name,omitempty"`
+	Kind        string    `json:"kind,omitempty"`
+	Quantity    int64     `json:"quantity"`
+	Hours       int64     `json:"hours"`
+	Status      string    `json:"status"`
+	Transaction string    `json:"transaction"`
+	Settlement  string    `json:"settlement,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Seq         uint64    `json:"seq"`
+	Created     time.Time `json:"created"`
+}
+
+// NewRedemption describes a redemption.
+type NewRedemption struct {
+	Member    string
+	Community string
+	Hours     int64
+	Item      string
+	Quantity  int64 // 0 means 1
+	Book      bool
+}
+
+func (d *Redemption) fields() map[string]any {
+	m := map[string]any{"id": d.ID, "member": d.Member, "community": d.Community, "home": d.Home,
+		"item": d.Item, "quantity": d.Quantity, "hours": d.Hours, "status": d.Status, "transaction": d.Transaction}
+	withOptional(m, "settlement", d.Settlement)
+	return withOptional(m, "reason", d.Reason)
+}
+
+// GetRedemption returns a redemption or not_found; a booking whose hold
+// the ledger voided at its timeout reads as expired.
+func GetRedemption(r ledger.Reader, id string) (*Redemption, error) {
+	d := &Redemption{}
+	if err := r.Doc(KindRedemption, id, d); err != nil {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: redemption %s not found", truncate(id, ledger.MaxIDLen))
+	}
+	if d.Status == RedeemBooked {
+		t, err := r.Transaction(d.Transaction)
+		if err != nil {
+			return nil, err
+		}
+		if t.Status == ledger.TxVoided {
+			d.Status, d.Settlement = RedeemExpired, t.ResolvedBy
+		}
+	}
+	return d, nil
+}
+
+// Redeem spends the member's credits on an item of community n.Community
+// ("redemption.create"), at once or, with Book, as a hold until
+// CompleteRedemption or CancelRedemption. Where the community keeps a
+// catalogue the item is one of its ids and Hours must be its price times
+// the quantity; elsewhere the item is free text. Eligibility follows the
+// redeeming community's policy. Errors: invalid_id, invalid_request,
+// invalid_amount, not_found, forbidden, price_mismatch, not_eligible,
+// insufficient_funds, account_frozen.
+func Redeem(tx ledger.Tx, by Caller, n NewRedemption) (*Redemption, error) {
+	m, c, err := checkRedeemer(tx, by, n)
+	if err != nil {
+		return nil, err
+	}
+	d := &Redemption{ID: tx.NewID("red"), Member: m.ID, Community: c.ID, Home: m.Community, Item: n.Item,
+		Quantity: max(n.Quantity, 1), Hours: n.Hours, Status: RedeemRedeemed, Seq: tx.Seq(), Created: tx.Now()}
+	if err := priceItem(tx, d); err != nil {
+		return nil, err
+	}
+	if err := eligible(tx, m, c.Policy, tx.Now()); err != nil {
+		return nil, err
+	}
+	from, err := hourAccount(tx, m)
+	if err != nil {
+		return nil, err
+	}
+	to, err := tx.Account(c.Accounts[community.AcctRedemptions])
+	if err != nil {
+		return nil, err
+	}
+	var hold time.Duration
+	if n.Book {
+		hold, d.Status = BookingHold, RedeemBooked
+	}
+	t, err := between(from, to, d.Hours).commit(tx, "redemption", "redemption "+d.ID, hold)
+	if err != nil {
+		return nil, err
+	}
+	d.Transaction = t.ID
+	if err := saveRedemption(tx, d); err != nil {
+		return nil, err
+	}
+	tx.Audit("redemption.create", d.fields())
+	return d, nil
+}
+
+func checkRedeemer(tx ledger.Tx, by Caller, n NewRedemption) (*community.Member, *community.Community, error) {
+	if err := checkHours("hours", n.Hours, ledger.MaxAmountMinor); err != nil {
+		return nil, nil, err
+	}
+	if n.Quantity < 0 || n.Quantity > MaxQuantity {
+		return nil, nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: quantity is 1 to %d", MaxQuantity)
+	}
+	c, err := communityOf(tx, n.Community)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := member(tx, n.Member)
+	if err != nil {
+		return nil, nil, err
+	}
+	if by.Member != m.ID && !by.Staff {
+		return nil, nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a member redeems their own credits, or a coordinator for them")
+	}
+	return m, c, nil
+}
+
+// priceItem checks the item against the catalogue, if the community has one.
+func priceItem(r ledger.Reader, d *Redemption) error {
+	has, err := hasCatalogue(r, d.Community)
+	if err != nil {
+		return err
+	}
+	if !has {
+		if err := ledger.CheckText("item", d.Item, ledger.MaxNameLen); err != nil || d.Item == "" {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: item is required, at most %d bytes", ledger.MaxNameLen)
+		}
+		return nil
+	}
+	missing := ledger.Errorf(ledger.CodeNotFound, "timebank: community %s has no catalogue item %s", d.Community, truncate(d.Item, ledger.MaxIDLen))
+	if ledger.CheckID("item", d.Item) != nil {
+		return missing
+	}
+	raw, ok, err := indexGet(r, catKey(d.Community, d.Item))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return missing
+	}
+	var it Item
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return fmt.Errorf("timebank: catalogue item %s: %w", d.Item, err)
+	}
+	if it.Hours*d.Quantity != d.Hours {
+		return ledger.Errorf(CodePriceMismatch, "timebank: %d × %s costs %s hours", d.Quantity, it.ID, ledger.FormatAmount(it.Hours*d.Quantity, ledger.HOUR))
+	}
+	d.ItemName, d.Kind = it.Name, it.Kind
+	return nil
+}
+
+// eligible applies the policy's minimum age, from the member's birth date
+// in the encrypted store, with the lower age for a member marked hardship.
+// Errors: not_eligible.
+func eligible(r ledger.Reader, m *community.Member, p community.Policy, now time.Time) error {
+	if p.MinAge == 0 {
+		return nil
+	}
+	personal, err := r.Personal(m.ID)
+	if err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
+		return err
+	}
+	born, err := time.ParseInLocation("2006-01-02", personal["birth_date"], DayZone)
+	if err != nil {
+		return ledger.Errorf(CodeNotEligible, "timebank: redemption here needs a birth date on record")
+	}
+	age := ageAt(born, now)
+	hardship, _ := strconv.ParseBool(personal["hardship"])
+	if age >= p.MinAge || hardship && p.HardshipMinAge > 0 && age >= p.HardshipMinAge {
+		return nil
+	}
+	return ledger.Errorf(CodeNotEligible, "timebank: redemption here needs age %d or over", p.MinAge)
+}
+
+// ageAt is the age in whole years on the calendar day of now.
+func ageAt(born, now time.Time) int {
+	n := now.In(DayZone)
+	age := n.Year() - born.Year()
+	if n.Month() < born.Month() || n.Month() == born.Month() && n.Day() < born.Day() {
+		age--
+	}
+	return age
+}
+
+func saveRedemption(tx ledger.Tx, d *Redemption) error {
+	if err := tx.PutDoc(KindRedemption, d.ID, d); err != nil {
+		return err
+	}
+	if d.Status != RedeemRedeemed && d.Status != RedeemCompleted {
+		return nil
+	}
+	return putJSON(tx, "tb/red/"+d.Community+"/"+dayKey(tx.Now())+"/"+d.ID, d.Hours)
+}
+
+// CompleteRedemption posts a booking's hold: staff of the redeeming
+// community, when the service is done or the goods handed over
+// ("redemption.complete"). Errors: not_found, forbidden, wrong_state,
+// hold_expired.
+func CompleteRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
+	d, err := booked(tx, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	if !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a coordinator completes a booking")
+	}
+	t, err := postHold(tx, d.Transaction, reason)
+	if err != nil {
+		return nil, err
+	}
+	d.Status, d.Settlement, d.Reason = RedeemCompleted, t.ID, reason
+	if err := saveRedemption(tx, d); err != nil {
+		return nil, err
+	}
+	tx.Audit("redemption.complete", d.fields())
+	return d, nil
+}
+
+// CancelRedemption voids a booking's hold: the member or staff
+// ("redemption.cancel"). Errors: not_found, forbidden, wrong_state.
+func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
+	d, err := booked(tx, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	if by.Member != d.Member && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the member or a coordinator cancels a booking")
+	}
+	t, err := ledger.VoidPending(tx, d.Transaction, reason)
+	if err != nil {
+		return nil, err
+	}
+	d.Status, d.Settlement, d.Reason = RedeemCancelled, t.ID, reason
+	if err := saveRedemption(tx, d); err != nil {
+		return nil, err
+	}
+	tx.Audit("redemption.cancel", d.fields())
+	return d, nil
+}
+
+func booked(tx ledger.Tx, id, reason string) (*Redemption, error) {
+	d, err := GetRedemption(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	if d.Status != RedeemBooked {
+		return nil, ledger.Errorf(CodeWrongState, "timebank: redemption %s is %s, not booked", id, d.Status)
+	}
+	return d, nil
+}

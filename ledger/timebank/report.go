@@ -1,0 +1,186 @@
+package timebank
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// CategoryTotal sums the confirmed records of one category.
+type CategoryTotal struct {
+	Records int64 `json:"records"`
+	Hours   int64 `json:"hours"`
+	Credits int64 `json:"credits"`
+}
+
+// Report is the service report of a community subtree over a period of
+// calendar days (shared/SPEC.md §6). Hours are served hours of confirmed
+// records; Credits what they earned after weights, of which CreditsHeld
+// still wait for their settlement delay. Outstanding and pool figures are
+// balances now, not of the period.
+type Report struct {
+	Community          string                    `json:"community"`
+	From               string                    `json:"from"`
+	To                 string                    `json:"to"`
+	Communities        []string                  `json:"communities"`
+	HoursCredited      int64                     `json:"hours_credited"`
+	CreditsEarned      int64                     `json:"credits_earned"`
+	CreditsHeld        int64                     `json:"credits_held"`
+	Records            int64                     `json:"records"`
+	Volunteers         int64                     `json:"volunteers"`
+	Recipients         int64                     `json:"recipients"`
+	TurnOuts           int64                     `json:"turn_outs"` // distinct volunteer-days
+	ByCategory         map[string]*CategoryTotal `json:"by_category"`
+	CreditsRedeemed    int64                     `json:"credits_redeemed"`
+	Redemptions        int64                     `json:"redemptions"`
+	CreditsOutstanding int64                     `json:"credits_outstanding"`
+	PoolBalance        int64                     `json:"pool_balance"`
+}
+
+// Subtree returns community root and every community below it. Errors:
+// not_found, limit_exceeded.
+func Subtree(r ledger.Reader, root string) ([]*community.Community, error) {
+	if _, err := communityOf(r, root); err != nil {
+		return nil, err
+	}
+	var out []*community.Community
+	p := ledger.Page{Limit: ledger.MaxPageSize}
+	for {
+		next, err := r.Docs(community.KindCommunity, p, func(_ string, raw []byte) error {
+			c := &community.Community{}
+			if err := json.Unmarshal(raw, c); err != nil {
+				return fmt.Errorf("timebank: community document: %w", err)
+			}
+			if c.Within(root) {
+				out = append(out, c)
+			}
+			if len(out) > MaxCommunities {
+				return ledger.Errorf(ledger.CodeLimitExceeded, "timebank: more than %d communities", MaxCommunities)
+			}
+			return nil
+		})
+		if err != nil || next == "" {
+			return out, err
+		}
+		p.After = next
+	}
+}
+
+// period checks a day range and returns its index bounds.
+func period(from, to time.Time) (string, string, error) {
+	if to.Before(from) {
+		return "", "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: from is after to")
+	}
+	return dayKey(from), dayKey(to), nil
+}
+
+// scanDays walks the "<day>/<id>" keys under prefix from day first to
+// day last inclusive. The cursor first itself sorts just before the
+// first day's keys.
+func scanDays(r ledger.Reader, prefix, first, last string, budget *int, each func(day string, v []byte) error) error {
+	return scan(r, prefix, first, *budget, func(k string, v []byte) (bool, error) {
+		if len(k) < len(last) || k[:len(last)] > last {
+			return false, nil
+		}
+		*budget--
+		if *budget < 0 {
+			return false, ledger.Errorf(ledger.CodeLimitExceeded, "timebank: more than %d records; narrow the period", MaxScan)
+		}
+		return true, each(k[:len(last)], v)
+	})
+}
+
+// ServiceReport computes the report of root's subtree for the days from
+// to to inclusive (DayZone). Errors: not_found, invalid_request,
+// limit_exceeded.
+func ServiceReport(r ledger.Reader, root string, from, to time.Time) (*Report, error) {
+	first, last, err := period(from, to)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := Subtree(r, root)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Community: root, From: from.Format("2006-01-02"), To: to.Format("2006-01-02"), ByCategory: map[string]*CategoryTotal{}}
+	t := tally{vols: map[string]bool{}, recips: map[string]bool{}, turns: map[string]bool{}}
+	budget := MaxScan
+	for _, c := range cs {
+		rep.Communities = append(rep.Communities, c.ID)
+		if err := t.services(r, rep, c.ID, first, last, &budget); err != nil {
+			return nil, err
+		}
+		if err := t.redemptions(r, rep, c.ID, first, last, &budget); err != nil {
+			return nil, err
+		}
+		if err := balances(r, rep, c); err != nil {
+			return nil, err
+		}
+	}
+	rep.Volunteers, rep.Recipients, rep.TurnOuts = int64(len(t.vols)), int64(len(t.recips)), int64(len(t.turns))
+	return rep, nil
+}
+
+// tally counts the distinct people of a report.
+type tally struct{ vols, recips, turns map[string]bool }
+
+func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, budget *int) error {
+	return scanDays(r, "tb/rep/"+c+"/", first, last, budget, func(day string, v []byte) error {
+		var e repEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("timebank: report index of %s: %w", c, err)
+		}
+		rep.Records++
+		rep.HoursCredited += e.Hours
+		rep.CreditsEarned += e.Credits
+		if e.Held {
+			rep.CreditsHeld += e.Credits
+		}
+		cat := rep.ByCategory[e.Category]
+		if cat == nil {
+			cat = &CategoryTotal{}
+			rep.ByCategory[e.Category] = cat
+		}
+		cat.Records, cat.Hours, cat.Credits = cat.Records+1, cat.Hours+e.Hours, cat.Credits+e.Credits
+		t.vols[e.Volunteer] = true
+		t.recips[e.Kind+"/"+e.Recipient] = true
+		t.turns[e.Volunteer+"/"+day] = true
+		return nil
+	})
+}
+
+func (t tally) redemptions(r ledger.Reader, rep *Report, c, first, last string, budget *int) error {
+	return scanDays(r, "tb/red/"+c+"/", first, last, budget, func(_ string, v []byte) error {
+		var h int64
+		if err := json.Unmarshal(v, &h); err != nil {
+			return fmt.Errorf("timebank: redemption index of %s: %w", c, err)
+		}
+		rep.Redemptions++
+		rep.CreditsRedeemed += h
+		return nil
+	})
+}
+
+// balances adds c's credits outstanding and pool. A community's HOUR
+// accounts sum to zero, so what its members and pool hold is minus the
+// sum of its issuance, redemptions and clearing balances: three reads,
+// whatever the number of members.
+func balances(r ledger.Reader, rep *Report, c *community.Community) error {
+	var sys int64
+	for _, k := range []string{community.AcctIssuance, community.AcctRedemptions, community.AcctClearing, community.AcctPool} {
+		a, err := r.Account(c.Accounts[k])
+		if err != nil {
+			return err
+		}
+		if k == community.AcctPool {
+			rep.PoolBalance += a.Balance()
+			continue
+		}
+		sys += a.Balance()
+	}
+	rep.CreditsOutstanding -= sys
+	return nil
+}

@@ -1,0 +1,485 @@
+package timebank
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// Service record states.
+const (
+	StatusPending   = "pending"   // logged, awaiting confirmation
+	StatusConfirmed = "confirmed" // credited (Credit says whether held or posted)
+	StatusRejected  = "rejected"  // refused, or disputed while its credit was held
+)
+
+// Credit states of a confirmed record.
+const (
+	CreditHeld   = "held"   // pending until the settlement delay ends
+	CreditPosted = "posted" // earned
+	CreditVoided = "voided" // disputed in the window
+)
+
+// Recipient kinds: a service is for a member, a group (an id naming the
+// group, e.g. an activity), or the whole community.
+const (
+	RecipientMember    = "member"
+	RecipientGroup     = "group"
+	RecipientCommunity = "community"
+)
+
+// Service is a service record. Hours are what was served; Credits what
+// the volunteer earns for it after the category weight.
+type Service struct {
+	ID            string    `json:"id"`
+	Community     string    `json:"community"`
+	Volunteer     string    `json:"volunteer"`
+	Recipient     string    `json:"recipient"`
+	RecipientKind string    `json:"recipient_kind"`
+	Category      string    `json:"category"`
+	Hours         int64     `json:"hours"`
+	Credits       int64     `json:"credits,omitempty"`
+	OccurredAt    time.Time `json:"occurred_at"`
+	Status        string    `json:"status"`
+	Credit        string    `json:"credit,omitempty"`
+	LoggedBy      string    `json:"logged_by"`
+	DecidedBy     string    `json:"decided_by,omitempty"`
+	Reason        string    `json:"reason,omitempty"`
+	Transaction   string    `json:"transaction,omitempty"`
+	Settlement    string    `json:"settlement,omitempty"` // the post or void of a held credit
+	SettlesAt     time.Time `json:"settles_at,omitzero"`
+	Overlaps      []string  `json:"overlaps,omitempty"`
+	Need          string    `json:"need,omitempty"`
+	Seq           uint64    `json:"seq"`
+	Created       time.Time `json:"created"`
+}
+
+// NewService describes a service to log.
+type NewService struct {
+	Community     string
+	Volunteer     string
+	Recipient     string
+	RecipientKind string // inferred when empty: a member, else the community
+	Category      string
+	Hours         int64
+	OccurredAt    time.Time
+	Need          string
+}
+
+// GetService returns a service record or not_found.
+func GetService(r ledger.Reader, id string) (*Service, error) {
+	s := &Service{}
+	if err := r.Doc(KindService, id, s); err != nil {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: service %s not found", truncate(id, ledger.MaxIDLen))
+	}
+	return s, nil
+}
+
+// Fields returns the record as audit content: ids, amounts and times.
+func (s *Service) Fields() map[string]any {
+	m := map[string]any{"id": s.ID, "community": s.Community, "volunteer": s.Volunteer,
+		"recipient": s.Recipient, "recipient_kind": s.RecipientKind, "category": s.Category,
+		"hours": s.Hours, "occurred_at": s.OccurredAt.UnixNano(), "status": s.Status}
+	if len(s.Overlaps) > 0 {
+		m["overlaps"] = s.Overlaps
+	}
+	if s.Credits > 0 {
+		m["credits"] = s.Credits
+	}
+	withOptional(m, "credit", s.Credit)
+	withOptional(m, "transaction", s.Transaction)
+	withOptional(m, "need", s.Need)
+	return withOptional(m, "reason", s.Reason)
+}
+
+// LogService records a service for confirmation ("service.log"). The
+// volunteer logs their own, or staff log it for them. Errors:
+// invalid_id, invalid_amount, invalid_request, not_found, forbidden,
+// not_volunteer, not_in_community, self_service, occurred_in_future,
+// daily_limit_exceeded.
+func LogService(tx ledger.Tx, by Caller, n NewService) (*Service, error) {
+	s, err := logService(tx, by, n)
+	if err != nil {
+		return nil, err
+	}
+	tx.Audit("service.log", s.Fields())
+	return s, nil
+}
+
+// logService is LogService without the audit event, for need completion.
+func logService(tx ledger.Tx, by Caller, n NewService) (*Service, error) {
+	if err := checkNewService(tx, by, &n); err != nil {
+		return nil, err
+	}
+	s := &Service{ID: tx.NewID("svc"), Community: n.Community, Volunteer: n.Volunteer, Recipient: n.Recipient,
+		RecipientKind: n.RecipientKind, Category: n.Category, Hours: n.Hours, OccurredAt: n.OccurredAt.UTC(),
+		Status: StatusPending, LoggedBy: tx.Actor().ID, Need: n.Need, Seq: tx.Seq(), Created: tx.Now()}
+	var err error
+	if s.Overlaps, err = dayCheck(tx, s); err != nil {
+		return nil, err
+	}
+	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
+		return nil, err
+	}
+	if err := putJSON(tx, vdayKey(s), span{Start: s.OccurredAt.UnixNano(), Hours: s.Hours}); err != nil {
+		return nil, err
+	}
+	if len(s.Overlaps) > 0 {
+		if err := tx.PutIndex("tb/flag/"+s.Community+"/"+seqKey(s.Seq), []byte(s.ID)); err != nil {
+			return nil, err
+		}
+	}
+	return s, tx.PutIndex("tb/svc/"+s.Community+"/"+seqKey(s.Seq), []byte(s.ID))
+}
+
+func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
+	if err := ledger.CheckID("category", n.Category); err != nil {
+		return err
+	}
+	if err := checkHours("hours", n.Hours, MaxServiceHours); err != nil {
+		return err
+	}
+	if err := checkWhen(tx.Now(), n.OccurredAt); err != nil {
+		return err
+	}
+	if _, err := communityOf(tx, n.Community); err != nil {
+		return err
+	}
+	v, err := member(tx, n.Volunteer)
+	if err != nil {
+		return err
+	}
+	if err := volunteerIn(v, n.Community); err != nil {
+		return err
+	}
+	if by.Member != v.ID && !by.Staff {
+		return ledger.Errorf(ledger.CodeForbidden, "timebank: only the volunteer or a coordinator logs a service")
+	}
+	return checkRecipient(tx, n)
+}
+
+func checkWhen(now, at time.Time) error {
+	switch {
+	case at.IsZero():
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: occurred_at is required")
+	case at.After(now.Add(MaxClockSkew)):
+		return ledger.Errorf(CodeFutureOccurrence, "timebank: occurred_at is in the future")
+	case at.Before(now.Add(-MaxBackdate)):
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: occurred_at is more than %s ago", MaxBackdate)
+	}
+	return nil
+}
+
+// checkRecipient resolves and checks the recipient kind.
+func checkRecipient(r ledger.Reader, n *NewService) error {
+	if err := ledger.CheckID("recipient", n.Recipient); err != nil {
+		return err
+	}
+	if n.RecipientKind == "" {
+		n.RecipientKind = RecipientMember
+		if n.Recipient == n.Community {
+			n.RecipientKind = RecipientCommunity
+		}
+	}
+	switch n.RecipientKind {
+	case RecipientMember:
+		if n.Recipient == n.Volunteer {
+			return ledger.Errorf(CodeSelfService, "timebank: a volunteer does not serve themself")
+		}
+		_, err := member(r, n.Recipient)
+		return err
+	case RecipientCommunity:
+		if n.Recipient != n.Community {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: a community recipient is the service's community")
+		}
+	case RecipientGroup:
+	default:
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: recipient_kind is member, group or community")
+	}
+	return nil
+}
+
+// span is a volunteer's logged time in the per-day index.
+type span struct {
+	Start int64 `json:"s"` // Unix ns
+	Hours int64 `json:"h"`
+}
+
+func (sp span) end() int64 { return sp.Start + sp.Hours*int64(time.Hour)/100 }
+
+func vdayKey(s *Service) string {
+	return "tb/vday/" + s.Volunteer + "/" + dayKey(s.OccurredAt) + "/" + s.ID
+}
+
+// dayCheck refuses a record that takes its volunteer above MaxDailyHours
+// on its start day, and returns the records it overlaps. The days either
+// side are read too, since records of at most 24 h reach into them.
+func dayCheck(r ledger.Reader, s *Service) ([]string, error) {
+	me := span{Start: s.OccurredAt.UnixNano(), Hours: s.Hours}
+	day := dayKey(s.OccurredAt)
+	var total int64
+	var overlaps []string
+	for _, d := range []string{dayKey(s.OccurredAt.Add(-24 * time.Hour)), day, dayKey(s.OccurredAt.Add(24 * time.Hour))} {
+		err := scan(r, "tb/vday/"+s.Volunteer+"/"+d+"/", "", MaxScan, func(id string, v []byte) (bool, error) {
+			var sp span
+			if err := json.Unmarshal(v, &sp); err != nil {
+				return false, fmt.Errorf("timebank: day index of %s: %w", id, err)
+			}
+			if d == day {
+				total += sp.Hours
+			}
+			if sp.Start < me.end() && me.Start < sp.end() {
+				overlaps = append(overlaps, id)
+			}
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if total+s.Hours > MaxDailyHours {
+		return nil, ledger.Errorf(CodeDailyLimitExceeded, "timebank: volunteer %s would log more than %s hours on %s",
+			s.Volunteer, ledger.FormatAmount(MaxDailyHours, ledger.HOUR), s.OccurredAt.In(DayZone).Format("2006-01-02"))
+	}
+	return overlaps, nil
+}
+
+// decide checks who may confirm or reject s: the recipient or staff of
+// its community, never the volunteer, even when staff.
+func decide(s *Service, by Caller) error {
+	if by.Member == s.Volunteer {
+		return ledger.Errorf(CodeSelfConfirmation, "timebank: nobody confirms or rejects their own service")
+	}
+	if by.Staff || s.RecipientKind == RecipientMember && by.Member == s.Recipient {
+		return nil
+	}
+	return ledger.Errorf(ledger.CodeForbidden, "timebank: only the recipient or a coordinator confirms or rejects a service")
+}
+
+// ConfirmService confirms a pending record and credits the volunteer per
+// the community's policy ("service.confirm"). An overlapping record needs
+// staff: a recipient may not know the volunteer claimed the same time
+// elsewhere. Errors: not_found, forbidden, self_confirmation, not_pending,
+// flagged_overlap, invalid_amount (weighted to nothing), and the
+// transfer's errors (insufficient_funds past the recipient's credit limit).
+func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error) {
+	s, err := GetService(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := decide(s, by); err != nil {
+		return nil, err
+	}
+	if s.Status != StatusPending {
+		return nil, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s, not pending", id, s.Status)
+	}
+	if len(s.Overlaps) > 0 && !by.Staff {
+		return nil, ledger.Errorf(CodeFlaggedOverlap, "timebank: service %s overlaps %v; a coordinator confirms it", id, s.Overlaps)
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	if err := credit(tx, s); err != nil {
+		return nil, err
+	}
+	s.Status, s.DecidedBy, s.Reason = StatusConfirmed, tx.Actor().ID, reason
+	if err := saveConfirmed(tx, s); err != nil {
+		return nil, err
+	}
+	tx.Audit("service.confirm", s.Fields())
+	return s, nil
+}
+
+// credit pays the volunteer: under deposit (and for group or community
+// recipients, who hold no account) from the community's issuance, under
+// mutual credit from the recipient within their credit limit. With a
+// settlement delay the credit is a hold that SettleTimer posts.
+func credit(tx ledger.Tx, s *Service) error {
+	c, err := communityOf(tx, s.Community)
+	if err != nil {
+		return err
+	}
+	s.Credits = s.Hours * c.Policy.Weight(s.Category) / 100 // weights round down to 0.01 h
+	if s.Credits <= 0 {
+		return ledger.Errorf(ledger.CodeInvalidAmount, "timebank: %s of %s earns nothing at its weight", ledger.FormatAmount(s.Hours, ledger.HOUR), s.Category)
+	}
+	payer, err := payerOf(tx, c, s)
+	if err != nil {
+		return err
+	}
+	v, err := member(tx, s.Volunteer)
+	if err != nil {
+		return err
+	}
+	mv, err := toMember(tx, payer, v, s.Credits)
+	if err != nil {
+		return err
+	}
+	delay := c.Policy.SettlementDelay
+	var hold time.Duration
+	if delay > 0 {
+		hold = delay + SettleGrace
+	}
+	t, err := mv.commit(tx, "service", "service "+s.ID, hold)
+	if err != nil {
+		return err
+	}
+	s.Transaction, s.Credit = t.ID, CreditPosted
+	if delay > 0 {
+		s.Credit, s.SettlesAt = CreditHeld, tx.Now().Add(delay)
+		return tx.Schedule(s.SettlesAt, TimerSettle, s.ID)
+	}
+	return nil
+}
+
+func payerOf(r ledger.Reader, c *community.Community, s *Service) (*ledger.Account, error) {
+	if c.Policy.Earning == community.EarningMutualCredit && s.RecipientKind == RecipientMember {
+		m, err := member(r, s.Recipient)
+		if err != nil {
+			return nil, err
+		}
+		return hourAccount(r, m)
+	}
+	return r.Account(c.Accounts[community.AcctIssuance])
+}
+
+// repEntry is a confirmed record in the report index.
+type repEntry struct {
+	Volunteer string `json:"v"`
+	Recipient string `json:"r"`
+	Kind      string `json:"k"`
+	By        string `json:"b"` // who confirmed (the member acted for)
+	Category  string `json:"c"`
+	Hours     int64  `json:"h"`
+	Credits   int64  `json:"cr"`
+	Held      bool   `json:"p,omitempty"`
+}
+
+func repKey(s *Service) string {
+	return "tb/rep/" + s.Community + "/" + dayKey(s.OccurredAt) + "/" + s.ID
+}
+
+func saveConfirmed(tx ledger.Tx, s *Service) error {
+	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
+		return err
+	}
+	by := tx.Actor().OnBehalf
+	if by == "" {
+		by = tx.Actor().ID
+	}
+	return putJSON(tx, repKey(s), repEntry{Volunteer: s.Volunteer, Recipient: s.Recipient, Kind: s.RecipientKind,
+		By: by, Category: s.Category, Hours: s.Hours, Credits: s.Credits, Held: s.Credit == CreditHeld})
+}
+
+// RejectService rejects a pending record, or disputes a confirmed one
+// whose credit is still held, voiding the hold ("service.reject"). A
+// posted credit is not rejected: staff reverse its transaction instead.
+// Errors: not_found, forbidden, self_confirmation, not_pending,
+// wrong_state.
+func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error) {
+	s, err := GetService(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := decide(s, by); err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	disputed, err := undo(tx, s, reason)
+	if err != nil {
+		return nil, err
+	}
+	s.Status, s.DecidedBy, s.Reason = StatusRejected, tx.Actor().ID, reason
+	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
+		return nil, err
+	}
+	// A rejected record frees its volunteer's day.
+	if err := tx.DeleteIndex(vdayKey(s)); err != nil {
+		return nil, err
+	}
+	f := s.Fields()
+	f["disputed"] = disputed
+	withOptional(f, "settlement", s.Settlement)
+	tx.Audit("service.reject", f)
+	return s, nil
+}
+
+// undo voids a held credit (a dispute) and reports whether it did.
+func undo(tx ledger.Tx, s *Service, reason string) (bool, error) {
+	switch {
+	case s.Status == StatusPending:
+		return false, nil
+	case s.Status == StatusConfirmed && s.Credit == CreditHeld:
+		v, err := ledger.VoidPending(tx, s.Transaction, "disputed")
+		if err != nil {
+			return false, err
+		}
+		s.Credit, s.Settlement = CreditVoided, v.ID
+		if err := tx.Unschedule(s.SettlesAt, TimerSettle, s.ID); err != nil {
+			return false, err
+		}
+		return true, tx.DeleteIndex(repKey(s))
+	case s.Status == StatusConfirmed:
+		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s is posted; a coordinator reverses its transaction", s.ID)
+	}
+	return false, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s", s.ID, s.Status)
+}
+
+// SettleTimer posts the held credit of service id when its settlement
+// delay ends ("service.settle"). A record disputed, settled or gone by
+// then leaves nothing to do, and no audit event.
+func SettleTimer(id string, at time.Time) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		s, err := GetService(tx, id)
+		if err != nil || s.Status != StatusConfirmed || s.Credit != CreditHeld || !s.SettlesAt.Equal(at) {
+			return nil, tx.Unschedule(at, TimerSettle, id)
+		}
+		t, err := postHold(tx, s.Transaction, "settled")
+		if err != nil {
+			return nil, err
+		}
+		s.Credit, s.Settlement = CreditPosted, t.ID
+		if err := tx.Unschedule(at, TimerSettle, id); err != nil {
+			return nil, err
+		}
+		if err := saveConfirmed(tx, s); err != nil {
+			return nil, err
+		}
+		f := s.Fields()
+		f["settlement"] = t.ID
+		tx.Audit("service.settle", f)
+		return s, nil
+	}
+}
+
+// ListServices lists a community's records, oldest first, optionally only
+// those with a status. Errors: not_found.
+func ListServices(r ledger.Reader, c, status string, p ledger.Page) ([]*Service, string, error) {
+	return listDocs(r, "tb/svc/"+c+"/", p, func(id string) (*Service, bool, error) {
+		s, err := GetService(r, id)
+		if err != nil {
+			return nil, false, err
+		}
+		return s, status == "" || s.Status == status, nil
+	})
+}
+
+// listDocs pages through a per-community id index, loading and filtering
+// each document; the page counts index entries so a filter that matches
+// few cannot make one call read the whole index.
+func listDocs[T any](r ledger.Reader, prefix string, p ledger.Page, load func(id string) (T, bool, error)) ([]T, string, error) {
+	var out []T
+	next, err := r.Index(prefix, p, func(_ string, v []byte) error {
+		d, keep, err := load(string(v))
+		if err == nil && keep {
+			out = append(out, d)
+		}
+		return err
+	})
+	return out, next, err
+}

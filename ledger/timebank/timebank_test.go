@@ -1,0 +1,303 @@
+package timebank_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"tally/ledger"
+	"tally/ledger/community"
+	"tally/ledger/store"
+	"tally/ledger/timebank"
+)
+
+// env is a real store (in memory) with a clock the test moves, and the
+// time bank's timers registered.
+type env struct {
+	t        *testing.T
+	st       *store.Store
+	mu       sync.Mutex
+	now      time.Time
+	accounts map[string][]string // community → its HOUR accounts
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, now: time.Date(2025, 3, 1, 2, 0, 0, 0, time.UTC), accounts: map[string][]string{}}
+	st, err := store.Open("", store.Options{InMemory: true, Clock: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, h := range timebank.Timers() {
+		st.OnTimer(kind, h)
+	}
+	e.st = st
+	t.Cleanup(func() { st.Close() })
+	return e
+}
+
+func (e *env) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	e.now = e.now.Add(d)
+	e.mu.Unlock()
+}
+
+// do runs op as actor and returns its result or error.
+func (e *env) do(actor string, op ledger.Op) (any, error) {
+	res, err := e.st.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: actor}, Op: op})
+	return res.Value, err
+}
+
+func (e *env) must(actor string, op ledger.Op) any {
+	e.t.Helper()
+	v, err := e.do(actor, op)
+	if err != nil {
+		e.t.Fatalf("op as %s: %v", actor, err)
+	}
+	return v
+}
+
+func (e *env) community(id, parent string, p community.Policy) {
+	e.t.Helper()
+	e.must("admin", func(tx ledger.Tx) (any, error) {
+		return community.Create(tx, community.NewCommunity{ID: id, Name: "社区" + id, Parent: parent, Policy: p})
+	})
+	for _, k := range []string{community.AcctIssuance, community.AcctPool, community.AcctRedemptions, community.AcctClearing} {
+		e.accounts[id] = append(e.accounts[id], community.AccountID(id, k))
+	}
+}
+
+func (e *env) member(id, c string, personal map[string]string, relatives []string, roles ...community.Role) {
+	e.t.Helper()
+	e.must("admin", func(tx ledger.Tx) (any, error) {
+		return community.CreateMember(tx, community.NewMember{ID: id, Community: c, Roles: roles,
+			Relatives: relatives, Personal: personal})
+	})
+	e.accounts[c] = append(e.accounts[c], id+":HOUR")
+}
+
+func (e *env) account(id string) *ledger.Account {
+	e.t.Helper()
+	var a *ledger.Account
+	if err := e.st.View(context.Background(), func(r ledger.Reader) error {
+		var err error
+		a, err = r.Account(id)
+		return err
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+// checkZero asserts that each community's HOUR accounts sum to zero,
+// posted and pending, and that its clearing balance is what its
+// settlement view says it owes.
+func (e *env) checkZero(step int) {
+	e.t.Helper()
+	for c, ids := range e.accounts {
+		var posted, pendIn, pendOut int64
+		for _, id := range ids {
+			a := e.account(id)
+			posted += a.Balance()
+			pendIn += a.CreditsPending
+			pendOut += a.DebitsPending
+		}
+		if posted != 0 || pendIn != pendOut {
+			e.t.Fatalf("step %d: community %s sums to %d posted, pending in %d out %d; want 0 and equal", step, c, posted, pendIn, pendOut)
+		}
+		var owes []timebank.Owed
+		var clearing int64
+		if err := e.st.View(context.Background(), func(r ledger.Reader) error {
+			var err error
+			owes, clearing, err = timebank.Settlement(r, c)
+			return err
+		}); err != nil {
+			e.t.Fatal(err)
+		}
+		var net int64
+		for _, o := range owes {
+			if o.From == c {
+				net += o.Hours
+			} else {
+				net -= o.Hours
+			}
+		}
+		if net != clearing {
+			e.t.Fatalf("step %d: community %s owes %d net by its settlement view, clearing balance %d", step, c, net, clearing)
+		}
+	}
+}
+
+var staff = timebank.Caller{Member: "coord", Staff: true}
+
+// TestPropertyCommunitiesSumToZero runs random sequences of every
+// workflow across three communities with different policies and checks
+// after each step that each community's issuance + members + pool +
+// redemptions + clearing sums to zero in HOUR.
+func TestPropertyCommunitiesSumToZero(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run("", func(t *testing.T) { runRandom(t, seed, 250) })
+	}
+}
+
+type world struct {
+	e         *env
+	rng       *rand.Rand
+	members   []string
+	home      map[string]string
+	services  []string
+	bookings  []string
+	communitz []string
+}
+
+func newWorld(t *testing.T, seed uint64) *world {
+	e := newEnv(t)
+	w := &world{e: e, rng: rand.New(rand.NewPCG(seed, seed*7)), home: map[string]string{}}
+	e.community("dist", "", community.Policy{Earning: community.EarningDeposit})
+	e.community("a", "dist", community.Policy{Earning: community.EarningDeposit, MaxBalance: 1000,
+		Weights: map[string]int64{"elder_care": 150}})
+	e.community("b", "dist", community.Policy{Earning: community.EarningMutualCredit, CreditLimit: 500,
+		MaxBalance: 800, SettlementDelay: 48 * time.Hour})
+	e.community("c", "a", community.Policy{Earning: community.EarningDeposit, SettlementDelay: 24 * time.Hour})
+	w.communitz = []string{"a", "b", "c"}
+	e.member("coord", "dist", nil, nil, community.RoleCoordinator)
+	e.accounts["dist"] = append(e.accounts["dist"], "coord:HOUR")
+	for i, c := range []string{"a", "a", "a", "b", "b", "b", "c", "c"} {
+		id := string(rune('p'+i)) + c
+		var rel []string
+		if i > 0 {
+			rel = []string{w.members[i-1]}
+		}
+		e.member(id, c, map[string]string{"display_name": "志愿者" + id}, rel, community.RoleResident, community.RoleVolunteer)
+		w.members = append(w.members, id)
+		w.home[id] = c
+	}
+	return w
+}
+
+func (w *world) pick(xs []string) string { return xs[w.rng.IntN(len(xs))] }
+
+func runRandom(t *testing.T, seed uint64, steps int) {
+	w := newWorld(t, seed)
+	for i := range steps {
+		op := w.randomOp()
+		if _, err := w.e.do("coord", op); ledger.ErrorCode(err) == ledger.CodeInternal {
+			t.Fatalf("step %d: internal error: %v", i, err)
+		}
+		if w.rng.IntN(10) == 0 {
+			w.e.advance(time.Duration(w.rng.IntN(72)) * time.Hour)
+			w.e.st.FireTimers(context.Background())
+		}
+		w.e.checkZero(i)
+	}
+	// The run must have crossed communities, or clearing went untested.
+	if w.e.account("a:clearing").Balance() == 0 && w.e.account("b:clearing").Balance() == 0 {
+		t.Fatalf("seed %d: no cross-community move happened", seed)
+	}
+}
+
+func (w *world) randomOp() ledger.Op {
+	switch w.rng.IntN(8) {
+	case 0, 1:
+		return w.logOp()
+	case 2:
+		return w.decideOp()
+	case 3:
+		return w.redeemOp()
+	case 4:
+		return w.settleBookingOp()
+	case 5:
+		return w.giftOp()
+	case 6:
+		return w.grantOp()
+	}
+	return w.poolGiftOp()
+}
+
+func (w *world) logOp() ledger.Op {
+	v, r := w.pick(w.members), w.pick(w.members)
+	n := timebank.NewService{Community: w.home[v], Volunteer: v, Recipient: r, Category: w.pick([]string{"elder_care", "group_work"}),
+		Hours: int64(1 + w.rng.IntN(600)), OccurredAt: w.e.clock().Add(-time.Duration(w.rng.IntN(48)) * time.Hour)}
+	if w.rng.IntN(4) == 0 {
+		n.Recipient, n.RecipientKind = n.Community, ""
+	}
+	return func(tx ledger.Tx) (any, error) {
+		s, err := timebank.LogService(tx, staff, n)
+		if err == nil {
+			w.services = append(w.services, s.ID)
+		}
+		return s, err
+	}
+}
+
+func (w *world) decideOp() ledger.Op {
+	if len(w.services) == 0 {
+		return w.logOp()
+	}
+	id, reject := w.pick(w.services), w.rng.IntN(3) == 0
+	return func(tx ledger.Tx) (any, error) {
+		if reject {
+			return timebank.RejectService(tx, staff, id, "不实")
+		}
+		return timebank.ConfirmService(tx, staff, id, "")
+	}
+}
+
+func (w *world) redeemOp() ledger.Op {
+	n := timebank.NewRedemption{Member: w.pick(w.members), Community: w.pick(w.communitz),
+		Hours: int64(1 + w.rng.IntN(300)), Item: "理发", Book: w.rng.IntN(2) == 0}
+	return func(tx ledger.Tx) (any, error) {
+		d, err := timebank.Redeem(tx, staff, n)
+		if err == nil && n.Book {
+			w.bookings = append(w.bookings, d.ID)
+		}
+		return d, err
+	}
+}
+
+func (w *world) settleBookingOp() ledger.Op {
+	if len(w.bookings) == 0 {
+		return w.redeemOp()
+	}
+	id, cancel := w.pick(w.bookings), w.rng.IntN(2) == 0
+	return func(tx ledger.Tx) (any, error) {
+		if cancel {
+			return timebank.CancelRedemption(tx, staff, id, "取消")
+		}
+		return timebank.CompleteRedemption(tx, staff, id, "")
+	}
+}
+
+func (w *world) giftOp() ledger.Op {
+	i := w.rng.IntN(len(w.members) - 1)
+	from, to := w.members[i+1], w.members[i] // each member lists the previous one as a relative
+	if w.rng.IntN(2) == 0 {
+		from, to = to, from
+	}
+	hours := int64(1 + w.rng.IntN(200))
+	return func(tx ledger.Tx) (any, error) {
+		return timebank.Gift(tx, timebank.Caller{Member: from}, from, to, hours, "")
+	}
+}
+
+func (w *world) grantOp() ledger.Op {
+	m := w.pick(w.members)
+	hours := int64(1 + w.rng.IntN(100))
+	return func(tx ledger.Tx) (any, error) { return timebank.Grant(tx, w.home[m], m, hours, "困难帮扶") }
+}
+
+func (w *world) poolGiftOp() ledger.Op {
+	m := w.pick(w.members)
+	hours := int64(1 + w.rng.IntN(100))
+	return func(tx ledger.Tx) (any, error) {
+		return timebank.Gift(tx, timebank.Caller{Member: m}, m, community.AccountID(w.home[m], community.AcctPool), hours, "")
+	}
+}
