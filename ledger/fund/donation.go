@@ -1,0 +1,164 @@
+package fund
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"tally/ledger"
+)
+
+// Donor kinds.
+const (
+	DonorPerson       = "person"
+	DonorCompany      = "company"
+	DonorOrganisation = "organisation"
+)
+
+var donorKinds = []string{DonorPerson, DonorCompany, DonorOrganisation}
+
+// commitSaltLen is the length of the random salt of an anonymous donor's
+// commitment: long enough that the commitment cannot be guessed from a
+// list of donor ids.
+const commitSaltLen = 16
+
+// Donation is one gift of money to a fund. Donor is an opaque id or
+// pseudonym, never a name: a member's display name lives in the encrypted
+// personal store, anyone else's off the ledger.
+type Donation struct {
+	ID        string    `json:"id"`
+	Fund      string    `json:"fund"`
+	Receipt   string    `json:"receipt"`
+	Donor     string    `json:"donor"`
+	DonorKind string    `json:"donor_kind"`
+	Amount    int64     `json:"amount"` // fen
+	Project   string    `json:"project,omitempty"`
+	Anonymous bool      `json:"anonymous,omitempty"`
+	// Salt opens the chain's commitment to an anonymous donor:
+	// hex(SHA-256(salt ‖ donor)). Auditors read the donor here and check it
+	// against the chain; the public, holding only a receipt, cannot.
+	Salt string    `json:"salt,omitempty"`
+	Tx   string    `json:"tx"`
+	Time time.Time `json:"time"`
+	Seq  uint64    `json:"seq"`
+}
+
+// NewDonation describes a donation to record.
+type NewDonation struct {
+	Fund      string
+	Donor     string
+	DonorKind string // person when empty
+	Amount    int64
+	Project   string // "" = unrestricted
+	Anonymous bool
+}
+
+// Donate records a donation inside tx: money moves from the fund's
+// donations account to its unrestricted or project account, the donation
+// gets the fund's next receipt number, and "donation.create" is recorded.
+// An anonymous donor enters the chain only as a salted commitment.
+// Errors: not_found (fund, project), invalid_id, invalid_request,
+// invalid_amount, and ledger.Transfer's errors.
+func Donate(tx ledger.Tx, n NewDonation) (*Donation, error) {
+	f, err := Get(tx, n.Fund)
+	if err != nil {
+		return nil, err
+	}
+	to, err := f.Source(n.Project)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDonation(tx, f, n)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ledger.Transfer(tx, ledger.TransferSpec{Kind: "donation", Memo: "receipt " + d.Receipt,
+		Postings: []ledger.Posting{{From: f.Accounts[AcctDonations], To: to, Amount: n.Amount, Unit: ledger.CNY}}})
+	if err != nil {
+		return nil, err
+	}
+	d.Tx = t.ID
+	if err := saveDonation(tx, f, d); err != nil {
+		return nil, err
+	}
+	tx.Audit("donation.create", donationFields(d, t))
+	return d, nil
+}
+
+func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
+	if err := ledger.CheckID("donor", n.Donor); err != nil {
+		return nil, err
+	}
+	if n.DonorKind == "" {
+		n.DonorKind = DonorPerson
+	}
+	if !slices.Contains(donorKinds, n.DonorKind) {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: donor_kind must be one of %v", donorKinds)
+	}
+	if n.Amount <= 0 || n.Amount > ledger.MaxAmountMinor {
+		return nil, ledger.Errorf(ledger.CodeInvalidAmount, "fund: amount out of range")
+	}
+	f.Receipts++
+	d := &Donation{ID: tx.NewID("don"), Fund: f.ID, Receipt: fmt.Sprintf("%s-%06d", f.ID, f.Receipts),
+		Donor: n.Donor, DonorKind: n.DonorKind, Amount: n.Amount, Project: n.Project, Anonymous: n.Anonymous,
+		Time: tx.Now(), Seq: tx.Seq()}
+	if n.Anonymous {
+		salt := make([]byte, commitSaltLen)
+		if _, err := rand.Read(salt); err != nil {
+			return nil, fmt.Errorf("fund: salt: %w", err)
+		}
+		d.Salt = hex.EncodeToString(salt)
+	}
+	return d, nil
+}
+
+func saveDonation(tx ledger.Tx, f *Fund, d *Donation) error {
+	if err := save(tx, f); err != nil {
+		return err
+	}
+	if err := tx.PutDoc(KindDonation, d.ID, d); err != nil {
+		return err
+	}
+	if err := tx.PutIndex(indexKey(f.ID, idxDonation, d.Seq), []byte(d.ID)); err != nil {
+		return err
+	}
+	return disclose(tx, f.ID)
+}
+
+// DonorCommitment returns hex(SHA-256(salt ‖ donor)) of an anonymous
+// donation, the value its audit record holds instead of the donor.
+func DonorCommitment(saltHex, donor string) string {
+	salt, _ := hex.DecodeString(saltHex)
+	h := sha256.Sum256(append(salt, donor...))
+	return hex.EncodeToString(h[:])
+}
+
+func donationFields(d *Donation, t *ledger.Transaction) map[string]any {
+	m := map[string]any{"id": d.ID, "fund": d.Fund, "receipt": d.Receipt, "donor_kind": d.DonorKind,
+		"amount": d.Amount, "unit": string(ledger.CNY), "project": d.Project, "anonymous": d.Anonymous,
+		"tx": ledger.TxFields(t)}
+	if d.Anonymous {
+		m["donor_commitment"] = DonorCommitment(d.Salt, d.Donor)
+	} else {
+		m["donor"] = d.Donor
+	}
+	return m
+}
+
+// Donations lists one page of a fund's donations in commit order (newest
+// first with p.Reverse) and the next cursor.
+func Donations(r ledger.Reader, fund string, p ledger.Page) ([]*Donation, string, error) {
+	var out []*Donation
+	next, err := r.Index(indexPrefix(fund)+idxDonation+"/", p, func(_ string, id []byte) error {
+		d := &Donation{}
+		if err := r.Doc(KindDonation, string(id), d); err != nil {
+			return err
+		}
+		out = append(out, d)
+		return nil
+	})
+	return out, next, err
+}

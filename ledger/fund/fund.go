@@ -1,0 +1,401 @@
+// Package fund is the community fund (社区基金, shared/SPEC.md §5): funds
+// owned by a community with a committee and a quorum, restricted projects
+// (定向) each with its own CNY account, donations, disbursement proposals
+// whose amount is held at once, committee votes with recusal, an optional
+// objection window (公示期) before payment, and the figures the public page
+// and the fund report show.
+//
+// Every function that changes state runs inside a ledger.Op and records
+// exactly one audit event; people are named by opaque ids only.
+package fund
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// Error codes of the fund workflows. The api maps them to HTTP statuses.
+const (
+	// CodeNotCommittee: the voter is not on the fund's committee.
+	CodeNotCommittee ledger.Code = "not_committee"
+	// CodeProposerCannotVote: the proposer votes on their own proposal.
+	CodeProposerCannotVote ledger.Code = "proposer_cannot_vote"
+	// CodeAlreadyVoted: one vote (or recusal) per member per round.
+	CodeAlreadyVoted ledger.Code = "already_voted"
+	// CodeConflictOfInterest: the voter is the beneficiary or a relative
+	// of the beneficiary and must recuse.
+	CodeConflictOfInterest ledger.Code = "conflict_of_interest"
+	// CodeProposalClosed: the proposal is not in a state that takes this
+	// (a vote after the decision, an objection outside the window).
+	CodeProposalClosed ledger.Code = "proposal_closed"
+	// CodeRestrictedFunds: the fund holds enough, but only as money
+	// restricted to other projects, which this proposal may not spend.
+	CodeRestrictedFunds ledger.Code = "restricted_funds"
+	// CodeQuorumUnreachable: fewer eligible voters than the quorum.
+	CodeQuorumUnreachable ledger.Code = "quorum_unreachable"
+)
+
+// Limits of the fund workflows.
+const (
+	// MaxCommittee bounds the committee of a fund.
+	MaxCommittee = 25
+	// MaxProjects bounds the restricted projects of a fund.
+	MaxProjects = 64
+	// MaxProjectIDLen keeps "<fund>:proj.<project>" within
+	// ledger.MaxAccountIDLen (64 + 6 + 24 = 94 ≤ 96).
+	MaxProjectIDLen = 24
+	// MaxEvidence bounds the evidence document hashes of a proposal.
+	MaxEvidence = 16
+	// DefaultVotingPeriod applies when a proposal names no deadline.
+	DefaultVotingPeriod = 7 * 24 * time.Hour
+	// MinVotingPeriod and MaxVotingPeriod bound a proposal's voting time.
+	MinVotingPeriod = time.Hour
+	MaxVotingPeriod = 90 * 24 * time.Hour
+	// MaxObjectionWindow bounds the objection window (公示期); zero means
+	// no window: approval pays at once.
+	MinObjectionWindow = time.Hour
+	MaxObjectionWindow = 30 * 24 * time.Hour
+	// HoldGrace is how much longer a proposal's hold lives than its
+	// voting period and objection window, so that the fund's own timers,
+	// not the ledger's hold expiry, decide the outcome.
+	HoldGrace = 7 * 24 * time.Hour
+	// MaxObjections bounds the rounds an objection can restart, so a
+	// proposal cannot be kept open for ever.
+	MaxObjections = 3
+	// MaxReportScan bounds the documents one report reads.
+	MaxReportScan = 1_000_000
+)
+
+// A proposal's hold must fit the ledger's bound: this constant does not
+// compile if the limits above outgrow ledger.MaxHoldTimeout.
+const _ = uint64(ledger.MaxHoldTimeout - (MaxVotingPeriod + MaxObjectionWindow + HoldGrace))
+
+// Document kinds and timer kinds.
+const (
+	KindFund     = "fund"
+	KindDonation = "fund.donation"
+	KindProposal = "fund.proposal"
+	// TimerDeadline ends voting (→ expired); TimerWindow ends the
+	// objection window (→ paid).
+	TimerDeadline = "fund.deadline"
+	TimerWindow   = "fund.window"
+)
+
+// Account suffixes of a fund.
+const (
+	// AcctBalance holds unrestricted money.
+	AcctBalance = "balance"
+	// AcctDonations is the external source of donations (GuardNone): its
+	// negative balance is everything ever donated.
+	AcctDonations = "donations"
+	// AcctPaid is the sink of disbursements: its balance is everything
+	// ever paid out.
+	AcctPaid = "paid"
+	// projectPrefix prefixes a project's account suffix.
+	projectPrefix = "proj."
+	// Unrestricted names unrestricted money where projects are listed
+	// (reports); no project may take this id.
+	Unrestricted = "unrestricted"
+)
+
+// Project is a restricted purpose (定向) with its own account.
+type Project struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Account string `json:"account"`
+}
+
+// Fund is a community fund. Committee members are member ids.
+type Fund struct {
+	ID        string             `json:"id"`
+	Community string             `json:"community"`
+	Name      string             `json:"name"`
+	Committee []string           `json:"committee"`
+	Quorum    int                `json:"quorum"`
+	Projects  map[string]Project `json:"projects"`
+	Accounts  map[string]string  `json:"accounts"` // balance, donations, paid
+	Receipts  int64              `json:"receipts"` // donations recorded: the last receipt number
+	Created   time.Time          `json:"created"`
+	Seq       uint64             `json:"seq"`
+}
+
+// IsCommittee reports whether member sits on the fund's committee.
+func (f *Fund) IsCommittee(member string) bool { return slices.Contains(f.Committee, member) }
+
+// Source returns the account a proposal for project ("" = unrestricted)
+// spends from, or not_found for an unknown project.
+func (f *Fund) Source(project string) (string, error) {
+	if project == "" {
+		return f.Accounts[AcctBalance], nil
+	}
+	p, ok := f.Projects[project]
+	if !ok {
+		return "", ledger.Errorf(ledger.CodeNotFound, "fund: project %s not found in fund %s", project, f.ID)
+	}
+	return p.Account, nil
+}
+
+// Spendable lists every account holding the fund's money: unrestricted
+// first, then the projects.
+func (f *Fund) Spendable() []string {
+	out := []string{f.Accounts[AcctBalance]}
+	for _, id := range slices.Sorted(mapKeys(f.Projects)) {
+		out = append(out, f.Projects[id].Account)
+	}
+	return out
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// Get returns a fund or not_found.
+func Get(r ledger.Reader, id string) (*Fund, error) {
+	f := &Fund{}
+	if err := r.Doc(KindFund, id, f); err != nil {
+		if ledger.IsCode(err, ledger.CodeNotFound) {
+			return nil, ledger.Errorf(ledger.CodeNotFound, "fund: fund %s not found", id)
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// NewProject describes a restricted project.
+type NewProject struct {
+	ID   string
+	Name string
+}
+
+// NewFund describes a fund to create.
+type NewFund struct {
+	ID        string
+	Community string
+	Name      string
+	Committee []string
+	Quorum    int
+	Projects  []NewProject
+}
+
+// Create opens a fund with its CNY accounts and projects inside tx and
+// records "fund.create". Committee members must be registered members
+// holding the committee role whose community contains, or lies inside, the
+// fund's community (a street-level committee may oversee a community's
+// fund). Errors: invalid_id, invalid_request, not_found (community,
+// member), already_exists, limit_exceeded.
+func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
+	if err := checkName(n.Name); err != nil {
+		return nil, err
+	}
+	c, err := community.Get(tx, n.Community)
+	if err != nil {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "fund: community %s not found", n.Community)
+	}
+	if err := checkCommittee(tx, c, n.Committee, n.Quorum); err != nil {
+		return nil, err
+	}
+	if len(n.Projects) > MaxProjects {
+		return nil, ledger.Errorf(ledger.CodeLimitExceeded, "fund: at most %d projects", MaxProjects)
+	}
+	if err := community.Reserve(tx, KindFund, n.ID); err != nil {
+		return nil, err
+	}
+	f := &Fund{ID: n.ID, Community: n.Community, Name: n.Name, Committee: n.Committee, Quorum: n.Quorum,
+		Projects: map[string]Project{}, Accounts: map[string]string{}, Created: tx.Now(), Seq: tx.Seq()}
+	if err := openAccounts(tx, f); err != nil {
+		return nil, err
+	}
+	for _, p := range n.Projects {
+		if err := addProject(tx, f, p); err != nil {
+			return nil, err
+		}
+	}
+	if err := save(tx, f); err != nil {
+		return nil, err
+	}
+	tx.Audit("fund.create", fundFields(f))
+	return f, nil
+}
+
+func checkName(name string) error {
+	if err := ledger.CheckText("name", name, ledger.MaxNameLen); err != nil {
+		return err
+	}
+	if name == "" {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: name is required")
+	}
+	return nil
+}
+
+// checkCommittee validates the committee and quorum (1 ≤ M ≤ N).
+func checkCommittee(r ledger.Reader, c *community.Community, ids []string, quorum int) error {
+	if len(ids) == 0 || len(ids) > MaxCommittee {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: a committee has 1 to %d members", MaxCommittee)
+	}
+	if quorum < 1 || quorum > len(ids) {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: quorum must be between 1 and the committee size %d", len(ids))
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "fund: member %s is listed twice", id)
+		}
+		seen[id] = true
+		if err := checkCommitteeMember(r, c, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkCommitteeMember(r ledger.Reader, c *community.Community, id string) error {
+	if err := ledger.CheckID("committee member", id); err != nil {
+		return err
+	}
+	m, err := community.GetMember(r, id)
+	if err != nil {
+		return err
+	}
+	if !m.Has(community.RoleCommittee) {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: member %s does not hold the committee role", id)
+	}
+	if m.Community == "" || slices.Contains(c.Path, m.Community) {
+		return nil
+	}
+	mc, err := community.Get(r, m.Community)
+	if err != nil || !mc.Within(c.ID) {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: member %s belongs to an unrelated community", id)
+	}
+	return nil
+}
+
+func openAccounts(tx ledger.Tx, f *Fund) error {
+	for _, spec := range []struct {
+		suffix string
+		guard  ledger.Guard
+	}{{AcctBalance, ledger.GuardNoOverdraft}, {AcctDonations, ledger.GuardNone}, {AcctPaid, ledger.GuardNoOverdraft}} {
+		id, err := openAccount(tx, f, spec.suffix, spec.guard)
+		if err != nil {
+			return err
+		}
+		f.Accounts[spec.suffix] = id
+	}
+	return nil
+}
+
+func openAccount(tx ledger.Tx, f *Fund, suffix string, guard ledger.Guard) (string, error) {
+	owner, kind := ledger.OwnerFund, suffix
+	if suffix == AcctDonations {
+		owner = ledger.OwnerExternal
+	}
+	if strings.HasPrefix(suffix, projectPrefix) {
+		kind = "project"
+	}
+	a, err := ledger.OpenAccount(tx, ledger.AccountSpec{ID: community.AccountID(f.ID, suffix), Unit: ledger.CNY,
+		OwnerKind: owner, Owner: f.ID, Kind: kind, Community: f.Community, Guard: guard})
+	if err != nil {
+		return "", err
+	}
+	return a.ID, nil
+}
+
+func addProject(tx ledger.Tx, f *Fund, n NewProject) error {
+	if err := ledger.CheckID("project id", n.ID); err != nil {
+		return err
+	}
+	if len(n.ID) > MaxProjectIDLen || n.ID == Unrestricted {
+		return ledger.Errorf(ledger.CodeInvalidID, "fund: a project id is at most %d characters and not %q", MaxProjectIDLen, Unrestricted)
+	}
+	if err := checkName(n.Name); err != nil {
+		return err
+	}
+	if _, ok := f.Projects[n.ID]; ok {
+		return ledger.Errorf(ledger.CodeAlreadyExists, "fund: project %s already exists", n.ID)
+	}
+	if len(f.Projects) >= MaxProjects {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "fund: at most %d projects", MaxProjects)
+	}
+	acct, err := openAccount(tx, f, projectPrefix+n.ID, ledger.GuardNoOverdraft)
+	if err != nil {
+		return err
+	}
+	f.Projects[n.ID] = Project{ID: n.ID, Name: n.Name, Account: acct}
+	return nil
+}
+
+// AddProject adds a restricted project to a fund and records
+// "project.create". Errors: not_found, invalid_id, invalid_request,
+// already_exists, limit_exceeded.
+func AddProject(tx ledger.Tx, fundID string, n NewProject) (*Fund, error) {
+	f, err := Get(tx, fundID)
+	if err != nil {
+		return nil, err
+	}
+	if err := addProject(tx, f, n); err != nil {
+		return nil, err
+	}
+	if err := save(tx, f); err != nil {
+		return nil, err
+	}
+	p := f.Projects[n.ID]
+	tx.Audit("project.create", map[string]any{"fund": f.ID, "id": p.ID, "name": p.Name, "account": p.Account})
+	return f, nil
+}
+
+func save(tx ledger.Tx, f *Fund) error { return tx.PutDoc(KindFund, f.ID, f) }
+
+func fundFields(f *Fund) map[string]any {
+	ps := []any{}
+	for _, id := range slices.Sorted(mapKeys(f.Projects)) {
+		p := f.Projects[id]
+		ps = append(ps, map[string]any{"id": p.ID, "name": p.Name, "account": p.Account})
+	}
+	accts := map[string]any{}
+	for k, v := range f.Accounts {
+		accts[k] = v
+	}
+	return map[string]any{"id": f.ID, "community": f.Community, "name": f.Name, "committee": f.Committee,
+		"quorum": int64(f.Quorum), "projects": ps, "accounts": accts}
+}
+
+// Index keys. Sequence numbers are zero-padded so that keys sort in
+// commit order: "fund/<fund>/d/<seq>" → donation id, "fund/<fund>/p/<seq>"
+// → proposal id.
+func indexKey(fund, kind string, seq uint64) string {
+	return fmt.Sprintf("%s%s/%020d", indexPrefix(fund), kind, seq)
+}
+
+func indexPrefix(fund string) string { return "fund/" + fund + "/" }
+
+const (
+	idxDonation = "d"
+	idxProposal = "p"
+	// kindDisclosed marks "<fund>/<seq>" for every record the public page
+	// shows, so that its receipt may be served without a token.
+	kindDisclosed = "fund.disclosed"
+)
+
+func disclose(tx ledger.Tx, fund string) error {
+	return tx.PutDoc(kindDisclosed, fmt.Sprintf("%s/%d", fund, tx.Seq()), true)
+}
+
+// Disclosed reports whether record seq belongs to fund's public page.
+func Disclosed(r ledger.Reader, fund string, seq uint64) (bool, error) {
+	var ok bool
+	err := r.Doc(kindDisclosed, fmt.Sprintf("%s/%d", fund, seq), &ok)
+	if ledger.IsCode(err, ledger.CodeNotFound) {
+		return false, nil
+	}
+	return ok, err
+}

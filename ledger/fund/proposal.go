@@ -1,0 +1,349 @@
+package fund
+
+import (
+	"encoding/hex"
+	"time"
+
+	"tally/ledger"
+)
+
+// Status of a proposal.
+type Status string
+
+const (
+	StatusVoting   Status = "voting"
+	StatusApproved Status = "approved" // in the objection window
+	StatusPaid     Status = "paid"
+	StatusRejected Status = "rejected"
+	StatusExpired  Status = "expired"
+)
+
+// Vote decisions.
+const (
+	Approve = "approve"
+	Reject  = "reject"
+)
+
+// Vote is one committee member's decision in one round. An objection
+// starts a new round; only the current round's votes count.
+type Vote struct {
+	Member   string    `json:"member"`
+	Decision string    `json:"decision"`
+	Reason   string    `json:"reason,omitempty"`
+	Round    int       `json:"round"`
+	Time     time.Time `json:"time"`
+	Seq      uint64    `json:"seq"`
+}
+
+// Recusal is a committee member's declared conflict of interest; it holds
+// for every round.
+type Recusal struct {
+	Member string    `json:"member"`
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
+	Seq    uint64    `json:"seq"`
+}
+
+// Objection returns an approved proposal to voting during its window.
+type Objection struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	Time   time.Time `json:"time"`
+	Seq    uint64    `json:"seq"`
+}
+
+// Event is one change of a proposal's status, with the audit record that
+// made it: what the public page lists with a receipt.
+type Event struct {
+	Action string    `json:"action"`
+	Time   time.Time `json:"time"`
+	Seq    uint64    `json:"seq"`
+}
+
+// Proposal is a disbursement proposal. Its amount is held (Hold, a
+// pending transaction from the fund or project account to the paid
+// account) from creation until it is paid (Payment posts the hold) or
+// rejected or expired (the hold is voided).
+type Proposal struct {
+	ID              string        `json:"id"`
+	Fund            string        `json:"fund"`
+	Project         string        `json:"project,omitempty"`
+	Amount          int64         `json:"amount"` // fen
+	Beneficiary     string        `json:"beneficiary"`
+	Purpose         string        `json:"purpose"`
+	Evidence        []string      `json:"evidence,omitempty"` // hex SHA-256 of documents
+	Proposer        string        `json:"proposer"`
+	Status          Status        `json:"status"`
+	Round           int           `json:"round"`
+	Votes           []Vote        `json:"votes,omitempty"`
+	Recusals        []Recusal     `json:"recusals,omitempty"`
+	Objections      []Objection   `json:"objections,omitempty"`
+	Events          []Event       `json:"events"`
+	VotingPeriod    time.Duration `json:"voting_period"`
+	ObjectionWindow time.Duration `json:"objection_window,omitempty"`
+	Deadline        time.Time     `json:"deadline"`
+	WindowEnds      time.Time     `json:"window_ends,omitzero"`
+	Hold            string        `json:"hold"`
+	Payment         string        `json:"payment,omitempty"`
+	Created         time.Time     `json:"created"`
+	Resolved        time.Time     `json:"resolved,omitzero"` // paid, rejected or expired
+	Seq             uint64        `json:"seq"`
+}
+
+// Tally counts the current round's approvals and rejections.
+func (p *Proposal) Tally() (approvals, rejections int) {
+	for _, v := range p.Votes {
+		if v.Round != p.Round {
+			continue
+		}
+		if v.Decision == Approve {
+			approvals++
+		} else {
+			rejections++
+		}
+	}
+	return approvals, rejections
+}
+
+// Eligible counts the committee members who may vote: all but the
+// proposer and those who recused.
+func (p *Proposal) Eligible(f *Fund) int {
+	n := 0
+	for _, m := range f.Committee {
+		if m != p.Proposer && !p.recused(m) {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Proposal) recused(member string) bool {
+	for _, r := range p.Recusals {
+		if r.Member == member {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Proposal) voted(member string) bool {
+	for _, v := range p.Votes {
+		if v.Round == p.Round && v.Member == member {
+			return true
+		}
+	}
+	return false
+}
+
+// Open reports whether the proposal still holds its amount.
+func (p *Proposal) Open() bool { return p.Status == StatusVoting || p.Status == StatusApproved }
+
+// GetProposal returns a proposal or not_found.
+func GetProposal(r ledger.Reader, id string) (*Proposal, error) {
+	p := &Proposal{}
+	if err := r.Doc(KindProposal, id, p); err != nil {
+		if ledger.IsCode(err, ledger.CodeNotFound) {
+			return nil, ledger.Errorf(ledger.CodeNotFound, "fund: proposal %s not found", id)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// Proposals lists one page of a fund's proposals in creation order
+// (newest first with p.Reverse) and the next cursor.
+func Proposals(r ledger.Reader, fund string, pg ledger.Page) ([]*Proposal, string, error) {
+	var out []*Proposal
+	next, err := r.Index(indexPrefix(fund)+idxProposal+"/", pg, func(_ string, id []byte) error {
+		p, err := GetProposal(r, string(id))
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
+		return nil
+	})
+	return out, next, err
+}
+
+// NewProposal describes a disbursement proposal. Deadline, when set,
+// overrides VotingPeriod; a zero VotingPeriod takes DefaultVotingPeriod; a
+// zero ObjectionWindow pays at approval.
+type NewProposal struct {
+	Fund            string
+	Project         string
+	Amount          int64
+	Beneficiary     string
+	Purpose         string
+	Evidence        []string
+	Proposer        string
+	Deadline        time.Time
+	VotingPeriod    time.Duration
+	ObjectionWindow time.Duration
+}
+
+// Propose records a proposal inside tx, holds its amount from the fund's
+// unrestricted account (or the project's), starts its voting deadline,
+// and records "proposal.create". A project's money pays only that
+// project's proposals, unrestricted money only unrestricted ones.
+// Errors: not_found (fund, project), invalid_id, invalid_request,
+// invalid_amount, quorum_unreachable, insufficient_funds,
+// restricted_funds (enough money, but restricted to other purposes), and
+// ledger.Transfer's errors.
+func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
+	f, err := Get(tx, n.Fund)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.check(tx.Now()); err != nil {
+		return nil, err
+	}
+	source, err := f.Source(n.Project)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proposal{ID: tx.NewID("prop"), Fund: f.ID, Project: n.Project, Amount: n.Amount, Beneficiary: n.Beneficiary,
+		Purpose: n.Purpose, Evidence: n.Evidence, Proposer: n.Proposer, Status: StatusVoting, Round: 1,
+		VotingPeriod: n.VotingPeriod, ObjectionWindow: n.ObjectionWindow, Created: tx.Now(), Seq: tx.Seq()}
+	if e := p.Eligible(f); e < f.Quorum {
+		return nil, ledger.Errorf(CodeQuorumUnreachable, "fund: %d eligible voters cannot reach the quorum of %d", e, f.Quorum)
+	}
+	hold, err := holdAmount(tx, f, p, source)
+	if err != nil {
+		return nil, err
+	}
+	if err := startVoting(tx, p); err != nil {
+		return nil, err
+	}
+	p.event(tx, "proposal.create")
+	if err := saveNewProposal(tx, f, p); err != nil {
+		return nil, err
+	}
+	fields := proposalFields(p)
+	fields["hold_tx"] = ledger.TxFields(hold)
+	tx.Audit("proposal.create", fields)
+	return p, nil
+}
+
+// check validates a proposal's fields and settles its voting period.
+func (n *NewProposal) check(now time.Time) error {
+	if err := ledger.CheckID("beneficiary", n.Beneficiary); err != nil {
+		return err
+	}
+	if err := ledger.CheckID("proposer", n.Proposer); err != nil {
+		return err
+	}
+	if n.Amount <= 0 || n.Amount > ledger.MaxAmountMinor {
+		return ledger.Errorf(ledger.CodeInvalidAmount, "fund: amount out of range")
+	}
+	if err := ledger.CheckText("purpose", n.Purpose, ledger.MaxMemoLen); err != nil {
+		return err
+	}
+	if n.Purpose == "" {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: purpose is required")
+	}
+	if err := checkEvidence(n.Evidence); err != nil {
+		return err
+	}
+	return n.checkTimes(now)
+}
+
+func (n *NewProposal) checkTimes(now time.Time) error {
+	if !n.Deadline.IsZero() {
+		n.VotingPeriod = n.Deadline.Sub(now)
+	}
+	if n.VotingPeriod == 0 {
+		n.VotingPeriod = DefaultVotingPeriod
+	}
+	if n.VotingPeriod < MinVotingPeriod || n.VotingPeriod > MaxVotingPeriod {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: voting must last between %s and %s", MinVotingPeriod, MaxVotingPeriod)
+	}
+	if n.ObjectionWindow != 0 && (n.ObjectionWindow < MinObjectionWindow || n.ObjectionWindow > MaxObjectionWindow) {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: objection window must be 0 or between %s and %s", MinObjectionWindow, MaxObjectionWindow)
+	}
+	return nil
+}
+
+// sha256HexLen is the length of a hex SHA-256 digest.
+const sha256HexLen = 64
+
+func checkEvidence(ev []string) error {
+	if len(ev) > MaxEvidence {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "fund: at most %d evidence hashes", MaxEvidence)
+	}
+	for _, h := range ev {
+		if _, err := hex.DecodeString(h); err != nil || len(h) != sha256HexLen {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "fund: evidence must be hex SHA-256 digests")
+		}
+	}
+	return nil
+}
+
+// holdAmount holds the proposal's amount from source to the paid account
+// until the voting period and window have passed, with HoldGrace to spare.
+func holdAmount(tx ledger.Tx, f *Fund, p *Proposal, source string) (*ledger.Transaction, error) {
+	t, err := ledger.Transfer(tx, ledger.TransferSpec{Kind: "disbursement", Memo: "proposal " + p.ID, Pending: true,
+		Timeout:  p.VotingPeriod + p.ObjectionWindow + HoldGrace,
+		Postings: []ledger.Posting{{From: source, To: f.Accounts[AcctPaid], Amount: p.Amount, Unit: ledger.CNY}}})
+	if ledger.IsCode(err, ledger.CodeInsufficientFunds) && restrictedElsewhere(tx, f, p.Amount) {
+		return nil, ledger.Errorf(CodeRestrictedFunds, "fund: fund %s holds enough only as money restricted to other purposes", f.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.Hold = t.ID
+	return t, nil
+}
+
+// restrictedElsewhere reports whether the fund's accounts together have
+// amount available.
+func restrictedElsewhere(r ledger.Reader, f *Fund, amount int64) bool {
+	var total int64
+	for _, id := range f.Spendable() {
+		if a, err := r.Account(id); err == nil && a.Available() > 0 {
+			total += a.Available()
+		}
+	}
+	return total >= amount
+}
+
+// startVoting opens a round that ends at now + the voting period.
+func startVoting(tx ledger.Tx, p *Proposal) error {
+	p.Status = StatusVoting
+	p.Deadline = tx.Now().Add(p.VotingPeriod)
+	return tx.Schedule(p.Deadline, TimerDeadline, p.ID)
+}
+
+func (p *Proposal) event(tx ledger.Tx, action string) {
+	p.Events = append(p.Events, Event{Action: action, Time: tx.Now(), Seq: tx.Seq()})
+}
+
+func saveNewProposal(tx ledger.Tx, f *Fund, p *Proposal) error {
+	if err := tx.PutIndex(indexKey(f.ID, idxProposal, p.Seq), []byte(p.ID)); err != nil {
+		return err
+	}
+	return saveProposal(tx, p)
+}
+
+// saveProposal stores p and, when this op changed its status, marks the
+// record as disclosed.
+func saveProposal(tx ledger.Tx, p *Proposal) error {
+	if err := tx.PutDoc(KindProposal, p.ID, p); err != nil {
+		return err
+	}
+	if len(p.Events) > 0 && p.Events[len(p.Events)-1].Seq == tx.Seq() {
+		return disclose(tx, p.Fund)
+	}
+	return nil
+}
+
+func proposalFields(p *Proposal) map[string]any {
+	approvals, rejections := p.Tally()
+	m := map[string]any{"id": p.ID, "fund": p.Fund, "project": p.Project, "amount": p.Amount, "unit": string(ledger.CNY),
+		"beneficiary": p.Beneficiary, "purpose": p.Purpose, "evidence": p.Evidence, "proposer": p.Proposer,
+		"status": string(p.Status), "round": int64(p.Round), "approvals": int64(approvals), "rejections": int64(rejections),
+		"deadline": p.Deadline.UnixNano(), "objection_window_s": int64(p.ObjectionWindow / time.Second), "hold": p.Hold}
+	if p.Evidence == nil {
+		m["evidence"] = []string{}
+	}
+	return m
+}

@@ -1,0 +1,89 @@
+package fund
+
+import (
+	"time"
+
+	"tally/ledger"
+)
+
+// Timers returns the fund's timer handlers by kind, for the store's
+// OnTimer: the voting deadline (→ expired, hold voided) and the end of the
+// objection window (→ paid).
+func Timers() map[string]ledger.TimerHandler {
+	return map[string]ledger.TimerHandler{TimerDeadline: Expire, TimerWindow: EndWindow}
+}
+
+// Expire is the handler of TimerDeadline: a proposal still voting when
+// its deadline at passes is expired, its hold voided, and
+// "proposal.expire" recorded. A stale timer (the proposal was decided, or
+// an objection set a new deadline) is dropped without a record.
+func Expire(id string, at time.Time) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		p, err := timerProposal(tx, id)
+		if err != nil || p == nil || p.Status != StatusVoting || !p.Deadline.Equal(at) {
+			return nil, firstErr(err, tx.Unschedule(at, TimerDeadline, id))
+		}
+		if err := tx.Unschedule(at, TimerDeadline, id); err != nil {
+			return nil, err
+		}
+		extra, err := finish(tx, p, StatusExpired, "proposal.expire")
+		if err != nil {
+			return nil, err
+		}
+		return p, record(tx, p, "proposal.expire", extra)
+	}
+}
+
+// EndWindow is the handler of TimerWindow: an approved proposal whose
+// objection window ends at at is paid and "proposal.pay" recorded. Should
+// the ledger have voided the hold first (timers stopped for longer than
+// HoldGrace), the proposal is expired instead: nothing was paid.
+func EndWindow(id string, at time.Time) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		p, err := timerProposal(tx, id)
+		if err != nil || p == nil || p.Status != StatusApproved || !p.WindowEnds.Equal(at) {
+			return nil, firstErr(err, tx.Unschedule(at, TimerWindow, id))
+		}
+		if err := tx.Unschedule(at, TimerWindow, id); err != nil {
+			return nil, err
+		}
+		action, extra, err := pay(tx, p)
+		if ledger.IsCode(err, ledger.CodeHoldExpired) || ledger.IsCode(err, ledger.CodeNotPending) {
+			action = "proposal.expire"
+			extra, err = finish(tx, p, StatusExpired, action)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, record(tx, p, action, extra)
+	}
+}
+
+// timerProposal loads a proposal, or nil if it does not exist.
+func timerProposal(tx ledger.Tx, id string) (*Proposal, error) {
+	p, err := GetProposal(tx, id)
+	if ledger.IsCode(err, ledger.CodeNotFound) {
+		return nil, nil
+	}
+	return p, err
+}
+
+func firstErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// record saves p and records the op's audit event.
+func record(tx ledger.Tx, p *Proposal, action string, extra map[string]any) error {
+	if err := saveProposal(tx, p); err != nil {
+		return err
+	}
+	fields := proposalFields(p)
+	for k, v := range extra {
+		fields[k] = v
+	}
+	tx.Audit(action, fields)
+	return nil
+}

@@ -1,0 +1,279 @@
+package fund
+
+import (
+	"time"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// Cast records a committee member's vote inside tx. The vote that reaches
+// the quorum approves the proposal (and pays it at once when it has no
+// objection window); the vote after which the quorum can no longer be
+// reached rejects it and voids the hold. The one audit record is named
+// after the outcome: "vote.cast", "proposal.approve", "proposal.pay" or
+// "proposal.reject", and always carries the vote.
+// Errors: not_found, proposal_closed, not_committee,
+// proposer_cannot_vote, already_voted, conflict_of_interest,
+// invalid_request.
+func Cast(tx ledger.Tx, id, voter, decision, reason string) (*Proposal, error) {
+	if decision != Approve && decision != Reject {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: decision must be approve or reject")
+	}
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+		return nil, err
+	}
+	p, f, err := votable(tx, id, voter)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkConflict(tx, p, voter); err != nil {
+		return nil, err
+	}
+	v := Vote{Member: voter, Decision: decision, Reason: reason, Round: p.Round, Time: tx.Now(), Seq: tx.Seq()}
+	p.Votes = append(p.Votes, v)
+	fields := map[string]any{"vote": map[string]any{"member": voter, "decision": decision, "reason": reason, "round": int64(p.Round)}}
+	return p, decide(tx, f, p, "vote.cast", fields)
+}
+
+// Recuse records a committee member's declared conflict of interest: they
+// no longer count towards the quorum, in this round or later ones. When
+// the quorum can no longer be reached the proposal is rejected
+// ("proposal.reject"), otherwise "vote.recuse" is recorded. Errors:
+// not_found, proposal_closed, not_committee, proposer_cannot_vote,
+// already_voted, invalid_request.
+func Recuse(tx ledger.Tx, id, member, reason string) (*Proposal, error) {
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+		return nil, err
+	}
+	p, f, err := votable(tx, id, member)
+	if err != nil {
+		return nil, err
+	}
+	p.Recusals = append(p.Recusals, Recusal{Member: member, Reason: reason, Time: tx.Now(), Seq: tx.Seq()})
+	fields := map[string]any{"recusal": map[string]any{"member": member, "reason": reason}}
+	return p, decide(tx, f, p, "vote.recuse", fields)
+}
+
+// votable loads a proposal open for votes and checks that member may
+// take part in it.
+func votable(tx ledger.Tx, id, member string) (*Proposal, *Fund, error) {
+	p, err := GetProposal(tx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := Get(tx, p.Fund)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch {
+	case p.Status != StatusVoting:
+		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: proposal %s is %s, not voting", id, p.Status)
+	case !tx.Now().Before(p.Deadline):
+		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: voting on proposal %s ended at %s", id, p.Deadline.Format(time.RFC3339))
+	case !f.IsCommittee(member) || !holdsCommitteeRole(tx, member):
+		return nil, nil, ledger.Errorf(CodeNotCommittee, "fund: %s is not on the committee of fund %s", member, f.ID)
+	case member == p.Proposer:
+		return nil, nil, ledger.Errorf(CodeProposerCannotVote, "fund: the proposer does not vote on their own proposal")
+	case p.voted(member) || p.recused(member):
+		return nil, nil, ledger.Errorf(CodeAlreadyVoted, "fund: %s has already voted or recused on proposal %s", member, id)
+	}
+	return p, f, nil
+}
+
+// holdsCommitteeRole: a member whose committee role was withdrawn no
+// longer votes, even if still listed on a fund.
+func holdsCommitteeRole(r ledger.Reader, member string) bool {
+	m, err := community.GetMember(r, member)
+	return err == nil && m.Has(community.RoleCommittee)
+}
+
+// checkConflict refuses a vote by the beneficiary or a relative of the
+// beneficiary, when the beneficiary's pseudonym is a member id: they must
+// recuse instead. Other conflicts are declared by the member.
+func checkConflict(r ledger.Reader, p *Proposal, voter string) error {
+	if voter == p.Beneficiary {
+		return ledger.Errorf(CodeConflictOfInterest, "fund: the beneficiary must recuse")
+	}
+	b, err := community.GetMember(r, p.Beneficiary)
+	if err != nil {
+		return nil // not a member: no relatives on record
+	}
+	v, err := community.GetMember(r, voter)
+	if err != nil {
+		return err
+	}
+	if community.AreRelatives(v, b) {
+		return ledger.Errorf(CodeConflictOfInterest, "fund: a relative of the beneficiary must recuse")
+	}
+	return nil
+}
+
+// decide applies the quorum rule after a vote or recusal, saves p and
+// records the op's one audit event.
+func decide(tx ledger.Tx, f *Fund, p *Proposal, action string, fields map[string]any) error {
+	approvals, rejections := p.Tally()
+	var extra map[string]any
+	var err error
+	switch {
+	case approvals >= f.Quorum:
+		action, extra, err = approve(tx, p)
+	case p.Eligible(f)-rejections < f.Quorum:
+		action, extra, err = reject(tx, p)
+	}
+	if err != nil {
+		return err
+	}
+	for k, v := range fields {
+		extra = setField(extra, k, v)
+	}
+	extra = setField(extra, "eligible", int64(p.Eligible(f)))
+	return record(tx, p, action, extra)
+}
+
+func setField(m map[string]any, k string, v any) map[string]any {
+	if m == nil {
+		m = map[string]any{}
+	}
+	m[k] = v
+	return m
+}
+
+// approve ends voting: with an objection window the proposal waits in
+// approved until it ends; without one it is paid at once.
+func approve(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
+	if err := tx.Unschedule(p.Deadline, TimerDeadline, p.ID); err != nil {
+		return "", nil, err
+	}
+	if p.ObjectionWindow == 0 {
+		return pay(tx, p)
+	}
+	p.Status = StatusApproved
+	p.WindowEnds = tx.Now().Add(p.ObjectionWindow)
+	p.event(tx, "proposal.approve")
+	if err := tx.Schedule(p.WindowEnds, TimerWindow, p.ID); err != nil {
+		return "", nil, err
+	}
+	return "proposal.approve", map[string]any{"window_ends": p.WindowEnds.UnixNano()}, nil
+}
+
+// pay posts the hold: the money moves to the paid account.
+func pay(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
+	t, err := ledger.PostPending(tx, p.Hold, nil, "proposal "+p.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	p.Status, p.Payment, p.Resolved = StatusPaid, t.ID, tx.Now()
+	p.event(tx, "proposal.pay")
+	return "proposal.pay", map[string]any{"payment_tx": ledger.TxFields(t)}, nil
+}
+
+// reject ends voting and gives the held amount back.
+func reject(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
+	if err := tx.Unschedule(p.Deadline, TimerDeadline, p.ID); err != nil {
+		return "", nil, err
+	}
+	extra, err := finish(tx, p, StatusRejected, "proposal.reject")
+	return "proposal.reject", extra, err
+}
+
+// finish voids the hold if it is still pending and ends the proposal.
+func finish(tx ledger.Tx, p *Proposal, st Status, action string) (map[string]any, error) {
+	extra := map[string]any{}
+	t, err := voidIfPending(tx, p.Hold, "proposal "+p.ID+" "+string(st))
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
+		extra["void_tx"] = ledger.TxFields(t)
+	}
+	p.Status, p.Resolved = st, tx.Now()
+	p.event(tx, action)
+	return extra, nil
+}
+
+// voidIfPending voids a hold, or returns nil if the ledger has already
+// settled it (its own expiry ran first).
+func voidIfPending(tx ledger.Tx, hold, memo string) (*ledger.Transaction, error) {
+	t, err := ledger.VoidPending(tx, hold, memo)
+	if ledger.IsCode(err, ledger.CodeNotPending) {
+		return nil, nil
+	}
+	return t, err
+}
+
+// Object returns an approved proposal in its objection window to voting:
+// a new round with a fresh voting period, the old votes kept but no
+// longer counted, and the hold renewed (void and hold again in the same
+// commit, so the money stays reserved) to outlive the new round. It
+// records "proposal.object". Who may object (a committee member or a
+// coordinator of the fund's community) is the caller's check.
+// Errors: not_found, proposal_closed, limit_exceeded, invalid_request.
+func Object(tx ledger.Tx, id, by, reason string) (*Proposal, error) {
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+		return nil, err
+	}
+	if reason == "" {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: an objection needs a reason")
+	}
+	p, err := objectable(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	f, err := Get(tx, p.Fund)
+	if err != nil {
+		return nil, err
+	}
+	void, hold, err := renewHold(tx, f, p)
+	if err != nil {
+		return nil, err
+	}
+	p.Objections = append(p.Objections, Objection{By: by, Reason: reason, Time: tx.Now(), Seq: tx.Seq()})
+	p.Round++
+	p.WindowEnds = time.Time{}
+	if err := startVoting(tx, p); err != nil {
+		return nil, err
+	}
+	p.event(tx, "proposal.object")
+	if err := saveProposal(tx, p); err != nil {
+		return nil, err
+	}
+	fields := proposalFields(p)
+	fields["objection"] = map[string]any{"by": by, "reason": reason}
+	fields["void_tx"], fields["hold_tx"] = ledger.TxFields(void), ledger.TxFields(hold)
+	tx.Audit("proposal.object", fields)
+	return p, nil
+}
+
+func objectable(tx ledger.Tx, id string) (*Proposal, error) {
+	p, err := GetProposal(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != StatusApproved || !tx.Now().Before(p.WindowEnds) {
+		return nil, ledger.Errorf(CodeProposalClosed, "fund: proposal %s is not in its objection window", id)
+	}
+	if len(p.Objections) >= MaxObjections {
+		return nil, ledger.Errorf(ledger.CodeLimitExceeded, "fund: a proposal takes at most %d objections", MaxObjections)
+	}
+	return p, nil
+}
+
+// renewHold replaces the proposal's hold by one of the same amount that
+// lasts a new round; the window timer is cancelled.
+func renewHold(tx ledger.Tx, f *Fund, p *Proposal) (void, hold *ledger.Transaction, err error) {
+	if err := tx.Unschedule(p.WindowEnds, TimerWindow, p.ID); err != nil {
+		return nil, nil, err
+	}
+	old, err := tx.Transaction(p.Hold)
+	if err != nil {
+		return nil, nil, err
+	}
+	if void, err = ledger.VoidPending(tx, p.Hold, "proposal "+p.ID+" objected"); err != nil {
+		return nil, nil, err
+	}
+	if hold, err = holdAmount(tx, f, p, old.Postings[0].From); err != nil {
+		return nil, nil, err
+	}
+	return void, hold, nil
+}
