@@ -34,6 +34,11 @@ type opTx struct {
 	effects []ledger.Effect
 	action  string
 	fields  map[string]any
+	// puts are the accounts this op wrote, as written; cached looks up an
+	// account the batch wrote or the writer has cached (nil: no cache).
+	puts   map[string]ledger.Account
+	head   head // the writer state before this op; m/head lags within a batch
+	cached func(id string) (*ledger.Account, bool)
 }
 
 func newOpTx(base kv, pk *personalKeys, seq uint64, now time.Time, actor ledger.Actor) *opTx {
@@ -158,6 +163,12 @@ func (o *opTx) putJSON(key []byte, v any) error {
 	return nil
 }
 
+// Head is the state before this op: the batch writes m/head only when
+// it commits.
+func (o *opTx) Head() (uint64, time.Time) {
+	return o.head.Size, time.Unix(0, o.head.LastTime).UTC()
+}
+
 func (o *opTx) Seq() uint64            { return o.seq }
 func (o *opTx) Now() time.Time         { return o.now }
 func (o *opTx) Actor() ledger.Actor    { return o.actor }
@@ -172,7 +183,26 @@ func (o *opTx) NewID(prefix string) string {
 	return id
 }
 
-func (o *opTx) PutAccount(a *ledger.Account) error { return o.putJSON(accountKey(a.ID), a) }
+func (o *opTx) PutAccount(a *ledger.Account) error {
+	if o.puts == nil {
+		o.puts = map[string]ledger.Account{}
+	}
+	o.puts[a.ID] = *a
+	return o.putJSON(accountKey(a.ID), a)
+}
+
+// Account reads the op's own writes first, then the writer's account
+// cache, which saves a Badger lookup and a JSON decode of the two or more
+// accounts every transfer touches.
+func (o *opTx) Account(id string) (*ledger.Account, error) {
+	if _, mine := o.writes[string(accountKey(id))]; !mine && o.cached != nil {
+		if a, ok := o.cached(id); ok {
+			c := *a
+			return &c, nil
+		}
+	}
+	return o.reader.Account(id)
+}
 func (o *opTx) PutTransaction(t *ledger.Transaction) error {
 	return o.putJSON(txKey(t.ID), t)
 }

@@ -26,6 +26,8 @@ import (
 
 // Limits of the writer.
 const (
+	// maxCachedAccounts bounds the writer's account cache.
+	maxCachedAccounts = 1 << 16
 	// MaxBatchOps bounds the requests committed by one fsync.
 	MaxBatchOps = 1024
 	// MaxBatchBytes bounds the approximate size of one Badger transaction;
@@ -66,6 +68,12 @@ type Store struct {
 	// refused until the store is reopened, which replays only whole
 	// transactions from the WAL.
 	broken atomic.Bool
+	// accounts caches committed accounts for the writer (owned by it): an
+	// account is cached when an op reads it from the database or when a
+	// batch that wrote it commits. Only PutAccount writes accounts, so the
+	// cache cannot go stale. It is dropped whole when it reaches
+	// maxCachedAccounts, which bounds its memory (about 300 bytes each).
+	accounts map[string]*ledger.Account
 	// commitTxn commits one batch; tests replace it to inject disk failures.
 	commitTxn func(*badger.Txn) error
 
@@ -149,7 +157,8 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	s := &Store{db: db, pk: pk, master: master, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
 		quit: make(chan struct{}), done: make(chan struct{}), tdone: make(chan struct{}),
-		timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit}
+		timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit,
+		accounts: map[string]*ledger.Account{}}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		s.head, err = loadHead(badgerKV{txn})
@@ -305,12 +314,15 @@ func (s *Store) run() {
 
 // group is the part of a batch sharing one Badger transaction.
 type group struct {
-	txn     *badger.Txn
-	state   head // tentative state after the group's ops
-	bytes   int
-	staged  []*applied // the ops whose writes are in txn, to restage them
-	decided []*pending
-	results []ledger.Result
+	txn    *badger.Txn
+	state  head // tentative state after the group's ops
+	bytes  int
+	staged []*applied // the ops whose writes are in txn, to restage them
+	// accounts are the accounts written by the staged ops, latest first
+	// to be read; they move to the writer's cache when the group commits.
+	accounts map[string]*ledger.Account
+	decided  []*pending
+	results  []ledger.Result
 }
 
 func (s *Store) commit(batch []*pending) {
@@ -349,7 +361,38 @@ func (s *Store) commit(batch []*pending) {
 }
 
 func (s *Store) newGroup() *group {
-	return &group{txn: s.db.NewTransaction(true), state: s.head}
+	return &group{txn: s.db.NewTransaction(true), state: s.head, accounts: map[string]*ledger.Account{}}
+}
+
+// cachedAccount is the opTx's view of accounts the batch wrote, then of
+// committed accounts the writer has cached.
+func (s *Store) cachedAccount(g *group, id string) (*ledger.Account, bool) {
+	if a, ok := g.accounts[id]; ok {
+		return a, true
+	}
+	a, ok := s.accounts[id]
+	return a, ok
+}
+
+// remember caches an account read from the database, the committed state
+// when neither the op nor its batch wrote it.
+func (s *Store) remember(g *group, a *ledger.Account) {
+	if _, ok := g.accounts[a.ID]; ok {
+		return
+	}
+	if len(s.accounts) >= maxCachedAccounts {
+		clear(s.accounts)
+	}
+	c := *a
+	s.accounts[a.ID] = &c
+}
+
+// stageAccounts notes the accounts o wrote as the group's latest.
+func stageAccounts(g *group, o *applied) {
+	for id, a := range o.tx.puts {
+		c := a
+		g.accounts[id] = &c
+	}
 }
 
 // stage puts o's writes into the group's transaction. If Badger refuses
@@ -361,11 +404,14 @@ func (s *Store) stage(g *group, o *applied) error {
 		g.bytes += o.bytes
 		g.state = o.next
 		g.staged = append(g.staged, o)
+		stageAccounts(g, o)
 		return nil
 	}
 	g.txn.Discard()
 	g.txn = s.db.NewTransaction(true)
+	clear(g.accounts)
 	for _, prev := range g.staged {
+		stageAccounts(g, prev)
 		if err := flush(g.txn, prev); err != nil {
 			s.fail(g)
 			g.txn = s.db.NewTransaction(true)
@@ -389,12 +435,28 @@ func (s *Store) finish(g *group) bool {
 	if len(g.decided) == 0 {
 		return true
 	}
+	if g.state != s.head {
+		raw, err := json.Marshal(g.state)
+		if err == nil {
+			err = g.txn.Set([]byte(pHead), raw)
+		}
+		if err != nil {
+			s.fail(g)
+			return false // nothing was written; the store is whole
+		}
+	}
 	if err := s.commitTxn(g.txn); err != nil {
 		s.broken.Store(true)
 		s.fail(g)
 		return false
 	}
 	s.head = g.state
+	if len(s.accounts)+len(g.accounts) > maxCachedAccounts {
+		clear(s.accounts)
+	}
+	for id, a := range g.accounts {
+		s.accounts[id] = a
+	}
 	for i, p := range g.decided {
 		p.done <- outcome{res: g.results[i]}
 	}
@@ -410,6 +472,7 @@ func (s *Store) fail(g *group) {
 		p.done <- outcome{err: errWrite}
 	}
 	g.decided, g.results, g.staged, g.bytes = nil, nil, nil, 0
+	clear(g.accounts)
 	g.state = s.head
 	g.txn.Discard()
 }
@@ -466,6 +529,18 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		now = last.Add(time.Nanosecond).UTC()
 	}
 	o := newOpTx(base, s.pk, st.Size, now, req.Actor)
+	o.head = st
+	o.cached = func(id string) (*ledger.Account, bool) {
+		if a, ok := s.cachedAccount(g, id); ok {
+			return a, true
+		}
+		a, err := o.reader.Account(id)
+		if err != nil {
+			return nil, false
+		}
+		s.remember(g, a)
+		return a, true
+	}
 	val, err := runOp(req.Op, o)
 	if err != nil {
 		return nil, ledger.Result{}, err
@@ -505,10 +580,8 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 	for i, h := range hashes {
 		o.set(hashKey(first+int64(i)), append([]byte{}, h[:]...))
 	}
+	// m/head is written once per group, by finish, not by every op.
 	next := head{Size: st.Size + 1, Last: audit.LeafHash(data), LastTime: now.UnixNano()}
-	if err := o.putJSON([]byte(pHead), next); err != nil {
-		return nil, ledger.Result{}, err
-	}
 	res := ledger.Result{Value: val, Seq: st.Size}
 	if ik != nil {
 		if res.JSON, err = json.Marshal(val); err != nil {

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"math/rand"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tally/ledger"
+)
+
+// benchAccounts is the number of member accounts transfers move between.
+const benchAccounts = 1000
+
+func benchWorld(b *testing.B, s *Store) {
+	b.Helper()
+	specs := []ledger.AccountSpec{{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone}}
+	for i := range benchAccounts {
+		specs = append(specs, ledger.AccountSpec{ID: fmt.Sprintf("m%d", i), Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft})
+	}
+	mustSubmit(b, s, openOp(specs...))
+	for i := range benchAccounts {
+		mustSubmit(b, s, transferOp(pay("issuance", fmt.Sprintf("m%d", i), 1_000_000_000)))
+	}
+}
+
+var benchKeys atomic.Int64
+
+// benchTransfer is one durable 2-posting transfer with an idempotency key:
+// balances, four history entries, the transaction, the idempotency record
+// and the audit record with its tree hashes.
+func benchTransfer(rng *rand.Rand) ledger.Request {
+	a, c := rng.Intn(benchAccounts), rng.Intn(benchAccounts-1)
+	if c >= a {
+		c++
+	}
+	mid := (a + 1 + rng.Intn(benchAccounts-1)) % benchAccounts
+	if mid == c {
+		mid = (mid + 1) % benchAccounts
+		if mid == a {
+			mid = (mid + 1) % benchAccounts
+		}
+	}
+	key := "b" + strconv.FormatInt(benchKeys.Add(1), 10)
+	sp := ledger.TransferSpec{Memo: "bench", Postings: []ledger.Posting{
+		{From: fmt.Sprintf("m%d", a), To: fmt.Sprintf("m%d", mid), Amount: 1 + rng.Int63n(100), Unit: ledger.HOUR},
+		{From: fmt.Sprintf("m%d", mid), To: fmt.Sprintf("m%d", c), Amount: 1 + rng.Int63n(100), Unit: ledger.HOUR},
+	}}
+	return ledger.Request{Actor: ledger.Actor{ID: "bench"}, IdemKey: key, Fingerprint: sha256.Sum256([]byte(key)), Op: transferOp(sp)}
+}
+
+// load runs n transfers from callers goroutines and returns their
+// latencies.
+func load(tb testing.TB, s *Store, callers, n int) []time.Duration {
+	var next atomic.Int64
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	for g := range callers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewSource(int64(g)))
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				req := benchTransfer(rng)
+				t0 := time.Now()
+				if _, err := s.Submit(context.Background(), req); err != nil {
+					tb.Errorf("submit: %v", err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	return lat
+}
+
+func report(b *testing.B, lat []time.Duration, elapsed time.Duration) {
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "tx/s")
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkSubmit measures durable 2-posting transfers through Submit
+// with 1, 16, 64 and 256 concurrent callers.
+func BenchmarkSubmit(b *testing.B) {
+	for _, callers := range []int{1, 16, 64, 256} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			s := openWith(b, b.TempDir(), nil)
+			benchWorld(b, s)
+			b.ResetTimer()
+			t0 := time.Now()
+			lat := load(b, s, callers, b.N)
+			elapsed := time.Since(t0)
+			b.StopTimer()
+			report(b, lat, elapsed)
+		})
+	}
+}
+
+// BenchmarkSubmitStored measures 64 callers on a store already holding
+// about 10^4 history entries, and with TALLY_BENCH_BIG=1 also 10^6 (four
+// entries per transfer). It reports the peak RSS of the process.
+func BenchmarkSubmitStored(b *testing.B) {
+	sizes := []int{10_000}
+	if os.Getenv("TALLY_BENCH_BIG") != "" {
+		sizes = append(sizes, 1_000_000)
+	}
+	for _, entries := range sizes {
+		b.Run(fmt.Sprintf("entries=%d", entries), func(b *testing.B) {
+			s := openWith(b, b.TempDir(), nil)
+			benchWorld(b, s)
+			load(b, s, 64, entries/4)
+			b.ResetTimer()
+			t0 := time.Now()
+			lat := load(b, s, 64, b.N)
+			elapsed := time.Since(t0)
+			b.StopTimer()
+			report(b, lat, elapsed)
+			if hwm := vmHWM(); hwm > 0 {
+				b.ReportMetric(hwm, "VmHWM-MB")
+			}
+		})
+	}
+}
+
+// vmHWM returns the peak resident set of this process in MB, from
+// /proc/self/status (Linux), or 0.
+func vmHWM() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(raw)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
