@@ -176,6 +176,7 @@ type exportState struct {
 	keys                []string
 	head                Head
 	begun               bool
+	stored              []Hash // reused by every record frame
 }
 
 // begin hands the head and keys to v once, before the first record,
@@ -268,12 +269,12 @@ func (st *exportState) record(p []byte, v Visitor) error {
 		return fmt.Errorf("%w: short record frame after %d records", ErrExport, st.records)
 	}
 	n := int(p[8])
-	var stored [maxStoredHashes]Hash
+	st.stored = st.stored[:0]
 	for i := 0; i < n; i++ {
-		copy(stored[i][:], p[9+32*i:])
+		st.stored = append(st.stored, Hash(p[9+32*i:9+32*i+32]))
 	}
 	st.records++
-	return v.Record(binary.BigEndian.Uint64(p), p[9+32*n:], stored[:n])
+	return v.Record(binary.BigEndian.Uint64(p), p[9+32*n:], st.stored)
 }
 
 func (st *exportState) account(p []byte, v Visitor) error {

@@ -61,7 +61,8 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 		v.trusted = append(v.trusted, trustedCheckpoint{c, note})
 	}
 	sort.Slice(v.trusted, func(i, j int) bool { return v.trusted[i].Size < v.trusted[j].Size })
-	if err := src.Walk(ctx, v); err != nil {
+	p := newPipe(v)
+	if err := p.finish(src.Walk(ctx, p)); err != nil {
 		return v.report, err
 	}
 	if !v.begun {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
@@ -33,6 +34,11 @@ type AuditDB struct {
 // first, which needs a normal open. The server must be stopped.
 func OpenAudit(dir string) (*AuditDB, error) {
 	path := filepath.Join(dir, "db")
+	// Badger would create an empty database, which verifies: a mistyped
+	// directory must fail instead.
+	if _, err := os.Stat(filepath.Join(path, "MANIFEST")); err != nil {
+		return nil, fmt.Errorf("store: %s holds no database: %w", dir, err)
+	}
 	db, err := badger.Open(badgerOptions(path, false).WithReadOnly(true))
 	if err != nil {
 		db, err = badger.Open(badgerOptions(path, false))
