@@ -8,6 +8,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"tally/ledger"
+	"tally/ledger/fund"
+	"tally/ledger/timebank"
 )
 
 // API-level error codes, beside the domain's (ledger.Code*).
@@ -45,6 +47,13 @@ var statusOf = map[ledger.Code]int{
 	ledger.CodeNotPending:          http.StatusConflict,
 	ledger.CodeAlreadyReversed:     http.StatusConflict,
 	ledger.CodeHoldExpired:         http.StatusConflict,
+	timebank.CodeWrongState:        http.StatusConflict,
+	timebank.CodeSelfConfirmation:  http.StatusForbidden,
+	fund.CodeNotCommittee:          http.StatusForbidden,
+	fund.CodeProposerCannotVote:    http.StatusForbidden,
+	fund.CodeConflictOfInterest:    http.StatusForbidden,
+	fund.CodeAlreadyVoted:          http.StatusConflict,
+	fund.CodeProposalClosed:        http.StatusConflict,
 	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,
 	CodeUnsupportedType:            http.StatusUnsupportedMediaType,
 	ledger.CodeInsufficientFunds:   http.StatusUnprocessableEntity,

@@ -1,5 +1,998 @@
 package api
 
+import (
+	"encoding/csv"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+	"tally/ledger/community"
+	"tally/ledger/timebank"
+)
+
+// readers may read a community's time-bank lists, reports and signals.
+var readers = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor}
+
 // timebankRoutes are the time bank's routes (services, needs, offers,
 // redemptions, gifts, pool grants, settlement, reports).
-func (s *Server) timebankRoutes() []route { return nil }
+func (s *Server) timebankRoutes() []route {
+	vol := []community.Role{community.RoleVolunteer, community.RoleCoordinator, community.RoleAdmin}
+	tag := "timebank"
+	return []route{
+		{method: "POST", path: "/v1/services", summary: "Log a service for confirmation (volunteer, or a coordinator for them)", tag: tag, auth: authenticated, roles: vol, req: ServiceRequest{}, resp: ServiceView{}, status: 201, handle: s.logService},
+		{method: "GET", path: "/v1/services", summary: "A community's service records (status=pending|confirmed|rejected)", tag: tag, auth: authenticated, roles: readers, query: []string{"community", "status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.listServices},
+		{method: "GET", path: "/v1/services/:id", summary: "A service record", tag: tag, auth: authenticated, resp: ServiceView{}, status: 200, handle: s.getService},
+		{method: "POST", path: "/v1/services/:id/confirm", summary: "Confirm a service and credit the volunteer (recipient or coordinator, never the volunteer)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.confirmService},
+		{method: "POST", path: "/v1/services/:id/reject", summary: "Reject a pending service, or dispute one whose credit is still held", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.rejectService},
+		{method: "POST", path: "/v1/needs", summary: "Post a need (需求清单)", tag: tag, auth: authenticated, req: NeedRequest{}, resp: NeedView{}, status: 201, handle: s.postNeed},
+		{method: "GET", path: "/v1/needs", summary: "A community's needs (status=open|claimed|completed|cancelled)", tag: tag, auth: authenticated, query: []string{"community", "status", "after", "limit", "order"}, resp: List[NeedView]{}, status: 200, handle: s.listNeeds},
+		{method: "GET", path: "/v1/needs/:id", summary: "A need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.getNeed},
+		{method: "POST", path: "/v1/needs/:id/claim", summary: "Claim an open need (认领); a coordinator may assign a volunteer", tag: tag, auth: authenticated, roles: vol, req: ClaimRequest{}, resp: NeedView{}, status: 200, handle: s.claimNeed},
+		{method: "POST", path: "/v1/needs/:id/complete", summary: "Complete a claimed need, logging its service record", tag: tag, auth: authenticated, roles: vol, req: CompleteNeedRequest{}, resp: NeedCompletion{}, status: 201, handle: s.completeNeed},
+		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.cancelNeed},
+		{method: "POST", path: "/v1/offers", summary: "Post an offer (服务清单)", tag: tag, auth: authenticated, roles: vol, req: OfferRequest{}, resp: OfferView{}, status: 201, handle: s.postOffer},
+		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community", "after", "limit", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
+		{method: "PUT", path: "/v1/communities/:id/catalogue/:item", summary: "Add or replace a catalogue item", tag: tag, auth: authenticated, roles: staff, req: ItemRequest{}, resp: ItemView{}, status: 200, handle: s.putItem},
+		{method: "GET", path: "/v1/communities/:id/catalogue", summary: "A community's redemption catalogue", tag: tag, auth: authenticated, query: []string{"after", "limit"}, resp: List[ItemView]{}, status: 200, handle: s.getCatalogue},
+		{method: "POST", path: "/v1/redemptions", summary: "Redeem credits, at once or booked with a hold (book: true)", tag: tag, auth: authenticated, req: RedemptionRequest{}, resp: RedemptionView{}, status: 201, handle: s.redeem},
+		{method: "GET", path: "/v1/redemptions/:id", summary: "A redemption", tag: tag, auth: authenticated, resp: RedemptionView{}, status: 200, handle: s.getRedemption},
+		{method: "POST", path: "/v1/redemptions/:id/complete", summary: "Complete a booking: post its hold (coordinator)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.completeRedemption},
+		{method: "POST", path: "/v1/redemptions/:id/cancel", summary: "Cancel a booking: void its hold", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.cancelRedemption},
+		{method: "POST", path: "/v1/gifts", summary: "Give credits (转赠) to a registered relative or to your community's pool (<community>:pool)", tag: tag, auth: authenticated, req: GiftRequest{}, resp: TransferResult{}, status: 201, handle: s.gift},
+		{method: "POST", path: "/v1/grants", summary: "Grant pool credits to a member in need (coordinator)", tag: tag, auth: authenticated, roles: staff, req: GrantRequest{}, resp: TransferResult{}, status: 201, handle: s.grant},
+		{method: "GET", path: "/v1/settlements", summary: "What a community owes other communities and is owed (通存通兑)", tag: tag, auth: authenticated, roles: readers, query: []string{"community"}, resp: SettlementView{}, status: 200, handle: s.settlement},
+		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, pairs far above the norm, overlaps", tag: tag, auth: authenticated, roles: readers, query: []string{"community", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
+		{method: "GET", path: "/v1/reports/services", summary: "Service report of a community subtree; Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: readers, query: []string{"community", "from", "to"}, resp: ServiceReportView{}, status: 200, handle: s.serviceReport},
+	}
+}
+
+// tbCaller is the time bank's view of the principal over community c. A
+// coordinator acting for a resident (代办) has that resident's rights and
+// no more, so Staff holds only when acting as themself.
+func tbCaller(r ledger.Reader, p *Principal, c string) timebank.Caller {
+	return timebank.Caller{Member: p.Acting(), Staff: p.OnBehalf == "" && Authorize(r, p, c, staff...) == nil}
+}
+
+// canRead lets staff and auditors of one of the communities read.
+func canRead(r ledger.Reader, p *Principal, communities ...string) error {
+	err := ledger.Errorf(ledger.CodeForbidden, "outside your scope")
+	for _, c := range communities {
+		if err = Authorize(r, p, c, readers...); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func hoursOf(what, s string) (int64, error) {
+	h, err := ledger.ParseAmount(s, ledger.HOUR)
+	if err != nil {
+		return 0, ledger.Errorf(ledger.CodeInvalidAmount, "%s must be a positive decimal of hours like \"1.50\"", what)
+	}
+	return h, nil
+}
+
+func optionalHours(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return hoursOf("hours", s)
+}
+
+func hoursStr(h int64) string { return ledger.FormatAmount(h, ledger.HOUR) }
+
+func timeOf(what, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be an RFC 3339 time", what)
+	}
+	return t, nil
+}
+
+// bindThen binds the body into req and runs next, or answers the error.
+func bindThen[T any](c *gin.Context, optional bool, next func(req *T)) {
+	var req T
+	var err error
+	if optional {
+		err = bindOptional(c, &req)
+	} else {
+		err = bind(c, &req)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	next(&req)
+}
+
+// viewJSON runs fn over a snapshot and answers its value.
+func viewJSON[T any](s *Server, c *gin.Context, fn func(r ledger.Reader) (T, error)) {
+	var out T
+	if s.view(c, func(r ledger.Reader) error {
+		var err error
+		out, err = fn(r)
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// ServiceRequest logs a service. Hours are decimal hours ("1.50");
+// occurred_at is RFC 3339. recipient_kind is member, group or community;
+// when absent the recipient is a member, or the community when it names
+// it.
+type ServiceRequest struct {
+	Volunteer     string `json:"volunteer"`
+	Recipient     string `json:"recipient"`
+	RecipientKind string `json:"recipient_kind,omitempty"`
+	Community     string `json:"community"`
+	Category      string `json:"category"`
+	Hours         string `json:"hours"`
+	OccurredAt    string `json:"occurred_at"`
+}
+
+// ToDomain parses hours and time. Errors: invalid_amount, invalid_request.
+func (r *ServiceRequest) ToDomain() (timebank.NewService, error) {
+	n := timebank.NewService{Community: r.Community, Volunteer: r.Volunteer, Recipient: r.Recipient,
+		RecipientKind: r.RecipientKind, Category: r.Category}
+	var err error
+	if n.Hours, err = hoursOf("hours", r.Hours); err != nil {
+		return n, err
+	}
+	n.OccurredAt, err = timeOf("occurred_at", r.OccurredAt)
+	return n, err
+}
+
+// DecisionRequest confirms, rejects, completes or cancels. The reason is
+// about the record, not a person: it enters the audit chain.
+type DecisionRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ServiceView shows a service record. Status is pending, confirmed or
+// rejected; credit (once confirmed) is held, posted or voided.
+type ServiceView struct {
+	ID            string     `json:"id"`
+	Status        string     `json:"status"`
+	Community     string     `json:"community"`
+	Volunteer     string     `json:"volunteer"`
+	Recipient     string     `json:"recipient"`
+	RecipientKind string     `json:"recipient_kind"`
+	Category      string     `json:"category"`
+	Hours         string     `json:"hours"`
+	Credits       string     `json:"credits,omitempty"`
+	OccurredAt    time.Time  `json:"occurred_at"`
+	Credit        string     `json:"credit,omitempty"`
+	Transaction   string     `json:"transaction,omitempty"`
+	Settlement    string     `json:"settlement,omitempty"`
+	SettlesAt     *time.Time `json:"settles_at,omitempty"`
+	Overlaps      []string   `json:"overlaps,omitempty"`
+	Need          string     `json:"need,omitempty"`
+	Reason        string     `json:"reason,omitempty"`
+	LoggedBy      string     `json:"logged_by"`
+	DecidedBy     string     `json:"decided_by,omitempty"`
+	Seq           uint64     `json:"seq"`
+}
+
+func serviceView(sv *timebank.Service) ServiceView {
+	v := ServiceView{ID: sv.ID, Status: sv.Status, Community: sv.Community, Volunteer: sv.Volunteer, Recipient: sv.Recipient,
+		RecipientKind: sv.RecipientKind, Category: sv.Category, Hours: hoursStr(sv.Hours), OccurredAt: sv.OccurredAt,
+		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Overlaps: sv.Overlaps, Need: sv.Need,
+		Reason: sv.Reason, LoggedBy: sv.LoggedBy, DecidedBy: sv.DecidedBy, Seq: sv.Seq}
+	if sv.Credits > 0 {
+		v.Credits = hoursStr(sv.Credits)
+	}
+	if !sv.SettlesAt.IsZero() {
+		t := sv.SettlesAt
+		v.SettlesAt = &t
+	}
+	return v
+}
+
+func (s *Server) logService(c *gin.Context) {
+	bindThen(c, false, func(req *ServiceRequest) {
+		n, err := req.ToDomain()
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p := principal(c)
+		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+			if err := inScope(tx, p, n.Community); err != nil {
+				return nil, err
+			}
+			sv, err := timebank.LogService(tx, tbCaller(tx, p, n.Community), n)
+			if err != nil {
+				return nil, err
+			}
+			return serviceView(sv), nil
+		})
+	})
+}
+
+func (s *Server) listServices(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, cm := principal(c), c.Query("community")
+	viewJSON(s, c, func(r ledger.Reader) (List[ServiceView], error) {
+		if err := canRead(r, p, cm); err != nil {
+			return List[ServiceView]{}, err
+		}
+		svs, next, err := timebank.ListServices(r, cm, c.Query("status"), pg)
+		views := make([]ServiceView, len(svs))
+		for i, sv := range svs {
+			views[i] = serviceView(sv)
+		}
+		return newList(views, next), err
+	})
+}
+
+// getService: the volunteer, the recipient, or readers of its community.
+func (s *Server) getService(c *gin.Context) {
+	p := principal(c)
+	viewJSON(s, c, func(r ledger.Reader) (ServiceView, error) {
+		sv, err := timebank.GetService(r, c.Param("id"))
+		if err != nil {
+			return ServiceView{}, err
+		}
+		if me := p.Acting(); me != sv.Volunteer && me != sv.Recipient {
+			if err := canRead(r, p, sv.Community); err != nil {
+				return ServiceView{}, ledger.Errorf(ledger.CodeNotFound, "service %s not found", sv.ID)
+			}
+		}
+		return serviceView(sv), nil
+	})
+}
+
+// decideService confirms or rejects; the domain decides who may.
+func (s *Server) decideService(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Service, error)) {
+	bindThen(c, true, func(req *DecisionRequest) {
+		p, id := principal(c), c.Param("id")
+		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+			sv, err := timebank.GetService(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			sv, err = fn(tx, tbCaller(tx, p, sv.Community), id, req.Reason)
+			if err != nil {
+				return nil, err
+			}
+			return serviceView(sv), nil
+		})
+	})
+}
+
+func (s *Server) confirmService(c *gin.Context) { s.decideService(c, timebank.ConfirmService) }
+func (s *Server) rejectService(c *gin.Context)  { s.decideService(c, timebank.RejectService) }
+
+// NeedRequest posts a need. requester defaults to the member acted for.
+// The title says what is needed and enters the audit chain: it is about
+// the task, never a description of the person.
+type NeedRequest struct {
+	Community string `json:"community"`
+	Requester string `json:"requester,omitempty"`
+	Category  string `json:"category"`
+	Title     string `json:"title"`
+	Hours     string `json:"hours,omitempty"`
+}
+
+// NeedView shows a need.
+type NeedView struct {
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	Community string    `json:"community"`
+	Requester string    `json:"requester"`
+	Category  string    `json:"category"`
+	Title     string    `json:"title"`
+	Hours     string    `json:"hours,omitempty"`
+	Volunteer string    `json:"volunteer,omitempty"`
+	Service   string    `json:"service,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+func needView(n *timebank.Need) NeedView {
+	v := NeedView{ID: n.ID, Status: n.Status, Community: n.Community, Requester: n.Requester, Category: n.Category,
+		Title: n.Title, Volunteer: n.Volunteer, Service: n.Service, Created: n.Created}
+	if n.Hours > 0 {
+		v.Hours = hoursStr(n.Hours)
+	}
+	return v
+}
+
+// ClaimRequest claims a need; a coordinator may name the volunteer.
+type ClaimRequest struct {
+	Volunteer string `json:"volunteer,omitempty"`
+}
+
+// CompleteNeedRequest says how long the service took and when.
+type CompleteNeedRequest struct {
+	Hours      string `json:"hours"`
+	OccurredAt string `json:"occurred_at"`
+}
+
+// NeedCompletion is a completed need and the service record it logged.
+type NeedCompletion struct {
+	Need    NeedView    `json:"need"`
+	Service ServiceView `json:"service"`
+}
+
+func (s *Server) postNeed(c *gin.Context) {
+	bindThen(c, false, func(req *NeedRequest) {
+		hours, err := optionalHours(req.Hours)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p := principal(c)
+		if req.Requester == "" {
+			req.Requester = p.Acting()
+		}
+		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+			if err := inScope(tx, p, req.Community); err != nil {
+				return nil, err
+			}
+			n, err := timebank.PostNeed(tx, tbCaller(tx, p, req.Community), req.Community, req.Requester, req.Category, req.Title, hours)
+			if err != nil {
+				return nil, err
+			}
+			return needView(n), nil
+		})
+	})
+}
+
+// listNeeds: the needs list is open to everyone in the community's scope,
+// so volunteers can find what to claim.
+func (s *Server) listNeeds(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, cm := principal(c), c.Query("community")
+	viewJSON(s, c, func(r ledger.Reader) (List[NeedView], error) {
+		if err := communityInScope(r, p, cm); err != nil {
+			return List[NeedView]{}, err
+		}
+		ns, next, err := timebank.ListNeeds(r, cm, c.Query("status"), pg)
+		views := make([]NeedView, len(ns))
+		for i, n := range ns {
+			views[i] = needView(n)
+		}
+		return newList(views, next), err
+	})
+}
+
+// communityInScope checks a required ?community= against the caller's scope.
+func communityInScope(r ledger.Reader, p *Principal, cm string) error {
+	if err := ledger.CheckID("community", cm); err != nil {
+		return err
+	}
+	return inScope(r, p, cm)
+}
+
+func (s *Server) getNeed(c *gin.Context) {
+	p := principal(c)
+	viewJSON(s, c, func(r ledger.Reader) (NeedView, error) {
+		n, err := timebank.GetNeed(r, c.Param("id"))
+		if err != nil {
+			return NeedView{}, err
+		}
+		if err := inScope(r, p, n.Community); err != nil {
+			return NeedView{}, ledger.Errorf(ledger.CodeNotFound, "need %s not found", n.ID)
+		}
+		return needView(n), nil
+	})
+}
+
+// needOp runs a step on a need in the caller's scope.
+func (s *Server) needOp(c *gin.Context, status int, fn func(tx ledger.Tx, by timebank.Caller, id string) (any, error)) {
+	p, id := principal(c), c.Param("id")
+	s.commit(c, status, func(tx ledger.Tx) (any, error) {
+		n, err := timebank.GetNeed(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := inScope(tx, p, n.Community); err != nil {
+			return nil, err
+		}
+		return fn(tx, tbCaller(tx, p, n.Community), id)
+	})
+}
+
+func (s *Server) claimNeed(c *gin.Context) {
+	bindThen(c, true, func(req *ClaimRequest) {
+		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
+			n, err := timebank.ClaimNeed(tx, by, id, req.Volunteer)
+			if err != nil {
+				return nil, err
+			}
+			return needView(n), nil
+		})
+	})
+}
+
+func (s *Server) completeNeed(c *gin.Context) {
+	bindThen(c, false, func(req *CompleteNeedRequest) {
+		hours, err := hoursOf("hours", req.Hours)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		at, err := timeOf("occurred_at", req.OccurredAt)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		s.needOp(c, http.StatusCreated, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
+			n, sv, err := timebank.CompleteNeed(tx, by, id, hours, at)
+			if err != nil {
+				return nil, err
+			}
+			return NeedCompletion{Need: needView(n), Service: serviceView(sv)}, nil
+		})
+	})
+}
+
+func (s *Server) cancelNeed(c *gin.Context) {
+	if _, err := readBody(c); err != nil {
+		fail(c, err)
+		return
+	}
+	s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
+		n, err := timebank.CancelNeed(tx, by, id)
+		if err != nil {
+			return nil, err
+		}
+		return needView(n), nil
+	})
+}
+
+// OfferRequest posts an offer; volunteer defaults to the member acted
+// for. The title is about the service offered.
+type OfferRequest struct {
+	Community string `json:"community"`
+	Volunteer string `json:"volunteer,omitempty"`
+	Category  string `json:"category"`
+	Title     string `json:"title"`
+	Hours     string `json:"hours,omitempty"`
+}
+
+// OfferView shows an offer.
+type OfferView struct {
+	ID        string    `json:"id"`
+	Community string    `json:"community"`
+	Volunteer string    `json:"volunteer"`
+	Category  string    `json:"category"`
+	Title     string    `json:"title"`
+	Hours     string    `json:"hours,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+func offerView(o *timebank.Offer) OfferView {
+	v := OfferView{ID: o.ID, Community: o.Community, Volunteer: o.Volunteer, Category: o.Category, Title: o.Title, Created: o.Created}
+	if o.Hours > 0 {
+		v.Hours = hoursStr(o.Hours)
+	}
+	return v
+}
+
+func (s *Server) postOffer(c *gin.Context) {
+	bindThen(c, false, func(req *OfferRequest) {
+		hours, err := optionalHours(req.Hours)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p := principal(c)
+		if req.Volunteer == "" {
+			req.Volunteer = p.Acting()
+		}
+		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+			if err := inScope(tx, p, req.Community); err != nil {
+				return nil, err
+			}
+			o, err := timebank.PostOffer(tx, tbCaller(tx, p, req.Community), req.Community, req.Volunteer, req.Category, req.Title, hours)
+			if err != nil {
+				return nil, err
+			}
+			return offerView(o), nil
+		})
+	})
+}
+
+func (s *Server) listOffers(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, cm := principal(c), c.Query("community")
+	viewJSON(s, c, func(r ledger.Reader) (List[OfferView], error) {
+		if err := communityInScope(r, p, cm); err != nil {
+			return List[OfferView]{}, err
+		}
+		os, next, err := timebank.ListOffers(r, cm, pg)
+		views := make([]OfferView, len(os))
+		for i, o := range os {
+			views[i] = offerView(o)
+		}
+		return newList(views, next), err
+	})
+}
+
+// ItemRequest adds or replaces a catalogue item: its name (about the
+// goods or service; it enters the audit chain), its price in hours, and
+// its kind, service or goods.
+type ItemRequest struct {
+	Name  string `json:"name"`
+	Hours string `json:"hours"`
+	Kind  string `json:"kind"`
+}
+
+// ItemView shows a catalogue item.
+type ItemView struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Hours string `json:"hours"`
+	Kind  string `json:"kind"`
+}
+
+func itemView(it timebank.Item) ItemView {
+	return ItemView{ID: it.ID, Name: it.Name, Hours: hoursStr(it.Hours), Kind: it.Kind}
+}
+
+func (s *Server) putItem(c *gin.Context) {
+	bindThen(c, false, func(req *ItemRequest) {
+		hours, err := hoursOf("hours", req.Hours)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p, cm := principal(c), c.Param("id")
+		it := timebank.Item{ID: c.Param("item"), Name: req.Name, Hours: hours, Kind: req.Kind}
+		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+			if !tbCaller(tx, p, cm).Staff {
+				return nil, ledger.Errorf(ledger.CodeForbidden, "a coordinator of community %s keeps its catalogue", cm)
+			}
+			out, err := timebank.PutItem(tx, cm, it)
+			if err != nil {
+				return nil, err
+			}
+			return itemView(*out), nil
+		})
+	})
+}
+
+// getCatalogue: any member may browse any catalogue, since credits are
+// redeemed across communities (通存通兑).
+func (s *Server) getCatalogue(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	pg.Reverse = false // catalogues read in id order
+	viewJSON(s, c, func(r ledger.Reader) (List[ItemView], error) {
+		if _, err := community.Get(r, c.Param("id")); err != nil {
+			return List[ItemView]{}, ledger.Errorf(ledger.CodeNotFound, "community %s not found", c.Param("id"))
+		}
+		its, next, err := timebank.Catalogue(r, c.Param("id"), pg)
+		views := make([]ItemView, len(its))
+		for i, it := range its {
+			views[i] = itemView(it)
+		}
+		return newList(views, next), err
+	})
+}
+
+// RedemptionRequest spends credits in a community: item is a catalogue
+// item id where the community keeps a catalogue (then hours must be its
+// price × quantity), else free text about what is redeemed. With book the
+// credits are held until complete or cancel.
+type RedemptionRequest struct {
+	Member    string `json:"member"`
+	Community string `json:"community"`
+	Hours     string `json:"hours"`
+	Item      string `json:"item"`
+	Book      bool   `json:"book,omitempty"`
+	Quantity  int64  `json:"quantity,omitempty"`
+}
+
+// RedemptionView shows a redemption. Status is redeemed, booked,
+// completed, cancelled or expired; home is the member's community, which
+// owes community through clearing when they differ.
+type RedemptionView struct {
+	ID          string    `json:"id"`
+	Status      string    `json:"status"`
+	Member      string    `json:"member"`
+	Community   string    `json:"community"`
+	Home        string    `json:"home"`
+	Item        string    `json:"item"`
+	ItemName    string    `json:"item_name,omitempty"`
+	Kind        string    `json:"kind,omitempty"`
+	Quantity    int64     `json:"quantity"`
+	Hours       string    `json:"hours"`
+	Transaction string    `json:"transaction"`
+	Settlement  string    `json:"settlement,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Created     time.Time `json:"created"`
+}
+
+func redemptionView(d *timebank.Redemption) RedemptionView {
+	return RedemptionView{ID: d.ID, Status: d.Status, Member: d.Member, Community: d.Community, Home: d.Home, Item: d.Item,
+		ItemName: d.ItemName, Kind: d.Kind, Quantity: d.Quantity, Hours: hoursStr(d.Hours), Transaction: d.Transaction,
+		Settlement: d.Settlement, Reason: d.Reason, Created: d.Created}
+}
+
+// staffOver is staff of either community (where redeemed, or home).
+func staffOver(r ledger.Reader, p *Principal, cs ...string) timebank.Caller {
+	by := timebank.Caller{Member: p.Acting()}
+	for _, c := range cs {
+		by.Staff = by.Staff || tbCaller(r, p, c).Staff
+	}
+	return by
+}
+
+func (s *Server) redeem(c *gin.Context) {
+	bindThen(c, false, func(req *RedemptionRequest) {
+		hours, err := hoursOf("hours", req.Hours)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p := principal(c)
+		n := timebank.NewRedemption{Member: req.Member, Community: req.Community, Hours: hours, Item: req.Item,
+			Quantity: req.Quantity, Book: req.Book}
+		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+			m, err := community.GetMember(tx, req.Member)
+			if err != nil {
+				return nil, err
+			}
+			d, err := timebank.Redeem(tx, staffOver(tx, p, req.Community, m.Community), n)
+			if err != nil {
+				return nil, err
+			}
+			return redemptionView(d), nil
+		})
+	})
+}
+
+func (s *Server) getRedemption(c *gin.Context) {
+	p := principal(c)
+	viewJSON(s, c, func(r ledger.Reader) (RedemptionView, error) {
+		d, err := timebank.GetRedemption(r, c.Param("id"))
+		if err != nil {
+			return RedemptionView{}, err
+		}
+		if p.Acting() != d.Member && canRead(r, p, d.Community, d.Home) != nil {
+			return RedemptionView{}, ledger.Errorf(ledger.CodeNotFound, "redemption %s not found", d.ID)
+		}
+		return redemptionView(d), nil
+	})
+}
+
+// settleBooking completes or cancels a booking; staff means staff of the
+// community where it was redeemed.
+func (s *Server) settleBooking(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Redemption, error)) {
+	bindThen(c, true, func(req *DecisionRequest) {
+		p, id := principal(c), c.Param("id")
+		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+			d, err := timebank.GetRedemption(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			d, err = fn(tx, tbCaller(tx, p, d.Community), id, req.Reason)
+			if err != nil {
+				return nil, err
+			}
+			return redemptionView(d), nil
+		})
+	})
+}
+
+func (s *Server) completeRedemption(c *gin.Context) { s.settleBooking(c, timebank.CompleteRedemption) }
+func (s *Server) cancelRedemption(c *gin.Context)   { s.settleBooking(c, timebank.CancelRedemption) }
+
+// GiftRequest gives credits: to is a registered relative's member id, or
+// the giver's community pool account ("<community>:pool"). A coordinator
+// gives for an offline resident with X-On-Behalf-Of.
+type GiftRequest struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Hours string `json:"hours"`
+	Memo  string `json:"memo,omitempty"`
+}
+
+// GrantRequest grants pool credits to a member; the reason is about the
+// grant (it enters the chain), never a description of the person.
+type GrantRequest struct {
+	Community string `json:"community"`
+	Member    string `json:"member"`
+	Hours     string `json:"hours"`
+	Reason    string `json:"reason"`
+}
+
+// TransferResult is a gift or grant; overflow is what went to the pool
+// above the receiver's storage cap.
+type TransferResult struct {
+	ID          string `json:"id"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Hours       string `json:"hours"`
+	Overflow    string `json:"overflow,omitempty"`
+	Transaction string `json:"transaction"`
+	Memo        string `json:"memo,omitempty"`
+}
+
+func transferResult(t *timebank.Transfer) TransferResult {
+	v := TransferResult{ID: t.ID, From: t.From, To: t.To, Hours: hoursStr(t.Hours), Transaction: t.Transaction, Memo: t.Memo}
+	if t.Overflow > 0 {
+		v.Overflow = hoursStr(t.Overflow)
+	}
+	return v
+}
+
+func (s *Server) gift(c *gin.Context) {
+	bindThen(c, false, func(req *GiftRequest) {
+		hours, err := hoursOf("hours", req.Hours)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p := principal(c)
+		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+			t, err := timebank.Gift(tx, timebank.Caller{Member: p.Acting()}, req.From, req.To, hours, req.Memo)
+			if err != nil {
+				return nil, err
+			}
+			return transferResult(t), nil
+		})
+	})
+}
+
+func (s *Server) grant(c *gin.Context) {
+	bindThen(c, false, func(req *GrantRequest) {
+		hours, err := hoursOf("hours", req.Hours)
+		if err != nil {
+			fail(c, err)
+			return
+		}
+		p := principal(c)
+		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+			if err := ledger.CheckID("community", req.Community); err != nil {
+				return nil, err
+			}
+			if !tbCaller(tx, p, req.Community).Staff {
+				return nil, ledger.Errorf(ledger.CodeForbidden, "a coordinator of community %s grants from its pool", req.Community)
+			}
+			t, err := timebank.Grant(tx, req.Community, req.Member, hours, req.Reason)
+			if err != nil {
+				return nil, err
+			}
+			return transferResult(t), nil
+		})
+	})
+}
+
+// OwedView is what one community owes another, in hours.
+type OwedView struct {
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Hours string `json:"hours"`
+}
+
+// SettlementView lists, for a community, what it owes each other
+// community and what each owes it, netted per pair. clearing_balance is
+// its clearing account: what it owes less what it is owed.
+type SettlementView struct {
+	Community       string     `json:"community"`
+	ClearingBalance string     `json:"clearing_balance"`
+	Items           []OwedView `json:"items"`
+}
+
+func (s *Server) settlement(c *gin.Context) {
+	p, cm := principal(c), c.Query("community")
+	viewJSON(s, c, func(r ledger.Reader) (SettlementView, error) {
+		if err := canReadQuery(r, p, cm); err != nil {
+			return SettlementView{}, err
+		}
+		owes, clearing, err := timebank.Settlement(r, cm)
+		v := SettlementView{Community: cm, ClearingBalance: hoursStr(clearing), Items: []OwedView{}}
+		for _, o := range owes {
+			v.Items = append(v.Items, OwedView{From: o.From, To: o.To, Hours: hoursStr(o.Hours)})
+		}
+		return v, err
+	})
+}
+
+func canReadQuery(r ledger.Reader, p *Principal, cm string) error {
+	if err := ledger.CheckID("community", cm); err != nil {
+		return err
+	}
+	return canRead(r, p, cm)
+}
+
+// dayRange reads ?from=&to= (YYYY-MM-DD, China Standard Time days,
+// inclusive); missing from is the start of to's year, missing to today.
+func (s *Server) dayRange(c *gin.Context) (time.Time, time.Time, error) {
+	to := s.now().In(timebank.DayZone)
+	if q := c.Query("to"); q != "" {
+		var err error
+		if to, err = timebank.ParseDay(q); err != nil {
+			return to, to, err
+		}
+	}
+	from := time.Date(to.Year(), 1, 1, 0, 0, 0, 0, timebank.DayZone)
+	if q := c.Query("from"); q != "" {
+		var err error
+		if from, err = timebank.ParseDay(q); err != nil {
+			return from, to, err
+		}
+	}
+	return from, to, nil
+}
+
+// LoopView is a reciprocal service loop.
+type LoopView struct {
+	Members []string `json:"members"`
+	Records int64    `json:"records"`
+	Hours   string   `json:"hours"`
+}
+
+// PairView is a pair confirming each other far above the norm (the mean
+// records of the other pairs).
+type PairView struct {
+	Members [2]string `json:"members"`
+	Records int64     `json:"records"`
+	Norm    string    `json:"norm"`
+}
+
+// SignalsView lists what a coordinator should look at; nothing here is
+// refused by the server.
+type SignalsView struct {
+	Community string        `json:"community"`
+	From      string        `json:"from"`
+	To        string        `json:"to"`
+	Loops     []LoopView    `json:"loops"`
+	Pairs     []PairView    `json:"pairs"`
+	Overlaps  []ServiceView `json:"overlaps"`
+}
+
+func (s *Server) signals(c *gin.Context) {
+	from, to, err := s.dayRange(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, cm := principal(c), c.Query("community")
+	viewJSON(s, c, func(r ledger.Reader) (SignalsView, error) {
+		if err := canReadQuery(r, p, cm); err != nil {
+			return SignalsView{}, err
+		}
+		sig, err := timebank.CollusionSignals(r, cm, from, to)
+		if err != nil {
+			return SignalsView{}, err
+		}
+		v := SignalsView{Community: cm, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly),
+			Loops: []LoopView{}, Pairs: []PairView{}, Overlaps: []ServiceView{}}
+		for _, l := range sig.Loops {
+			v.Loops = append(v.Loops, LoopView{Members: l.Members, Records: l.Records, Hours: hoursStr(l.Hours)})
+		}
+		for _, pr := range sig.Pairs {
+			v.Pairs = append(v.Pairs, PairView{Members: pr.Members, Records: pr.Records, Norm: hoursStr(pr.Norm)})
+		}
+		for _, sv := range sig.Overlaps {
+			v.Overlaps = append(v.Overlaps, serviceView(sv))
+		}
+		return v, nil
+	})
+}
+
+// CategoryView sums one category's confirmed records.
+type CategoryView struct {
+	Records int64  `json:"records"`
+	Hours   string `json:"hours"`
+	Credits string `json:"credits"`
+}
+
+// ServiceReportView is the service report of a community subtree over a
+// period of days: hours_credited are hours of confirmed service (credits
+// after category weights in credits_earned, of which credits_held await
+// their settlement delay); turn_outs count distinct volunteer-days;
+// credits_outstanding (held by members and pools) and pool_balance are
+// balances now.
+type ServiceReportView struct {
+	Community          string                  `json:"community"`
+	From               string                  `json:"from"`
+	To                 string                  `json:"to"`
+	Communities        []string                `json:"communities"`
+	HoursCredited      string                  `json:"hours_credited"`
+	CreditsEarned      string                  `json:"credits_earned"`
+	CreditsHeld        string                  `json:"credits_held"`
+	Records            int64                   `json:"records"`
+	Volunteers         int64                   `json:"volunteers"`
+	Recipients         int64                   `json:"recipients"`
+	TurnOuts           int64                   `json:"turn_outs"`
+	ByCategory         map[string]CategoryView `json:"by_category"`
+	CreditsRedeemed    string                  `json:"credits_redeemed"`
+	Redemptions        int64                   `json:"redemptions"`
+	CreditsOutstanding string                  `json:"credits_outstanding"`
+	PoolBalance        string                  `json:"pool_balance"`
+}
+
+func reportView(r *timebank.Report) ServiceReportView {
+	v := ServiceReportView{Community: r.Community, From: r.From, To: r.To, Communities: r.Communities,
+		HoursCredited: hoursStr(r.HoursCredited), CreditsEarned: hoursStr(r.CreditsEarned), CreditsHeld: hoursStr(r.CreditsHeld),
+		Records: r.Records, Volunteers: r.Volunteers, Recipients: r.Recipients, TurnOuts: r.TurnOuts,
+		ByCategory: map[string]CategoryView{}, CreditsRedeemed: hoursStr(r.CreditsRedeemed), Redemptions: r.Redemptions,
+		CreditsOutstanding: hoursStr(r.CreditsOutstanding), PoolBalance: hoursStr(r.PoolBalance)}
+	for k, ct := range r.ByCategory {
+		v.ByCategory[k] = CategoryView{Records: ct.Records, Hours: hoursStr(ct.Hours), Credits: hoursStr(ct.Credits)}
+	}
+	return v
+}
+
+func (s *Server) serviceReport(c *gin.Context) {
+	from, to, err := s.dayRange(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, cm := principal(c), c.Query("community")
+	var out ServiceReportView
+	if !s.view(c, func(r ledger.Reader) error {
+		if err := canReadQuery(r, p, cm); err != nil {
+			return err
+		}
+		rep, err := timebank.ServiceReport(r, cm, from, to)
+		if err == nil {
+			out = reportView(rep)
+		}
+		return err
+	}) {
+		return
+	}
+	if wantsCSV(c) {
+		writeReportCSV(c, out)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func wantsCSV(c *gin.Context) bool {
+	return c.NegotiateFormat(gin.MIMEJSON, "text/csv") == "text/csv"
+}
+
+// writeReportCSV writes the report as metric,value rows, then one
+// category,records,hours,credits row per category in name order.
+func writeReportCSV(c *gin.Context, v ServiceReportView) {
+	rows := [][]string{{"metric", "value"},
+		{"community", v.Community}, {"from", v.From}, {"to", v.To},
+		{"hours_credited", v.HoursCredited}, {"credits_earned", v.CreditsEarned}, {"credits_held", v.CreditsHeld},
+		{"records", itoa64(v.Records)}, {"volunteers", itoa64(v.Volunteers)}, {"recipients", itoa64(v.Recipients)},
+		{"turn_outs", itoa64(v.TurnOuts)}, {"credits_redeemed", v.CreditsRedeemed}, {"redemptions", itoa64(v.Redemptions)},
+		{"credits_outstanding", v.CreditsOutstanding}, {"pool_balance", v.PoolBalance},
+		{}, {"category", "records", "hours", "credits"}}
+	cats := make([]string, 0, len(v.ByCategory))
+	for k := range v.ByCategory {
+		cats = append(cats, k)
+	}
+	slices.Sort(cats)
+	for _, k := range cats {
+		ct := v.ByCategory[k]
+		rows = append(rows, []string{k, itoa64(ct.Records), ct.Hours, ct.Credits})
+	}
+	c.Header("Content-Type", "text/csv; charset=utf-8")
+	c.Status(http.StatusOK)
+	w := csv.NewWriter(c.Writer)
+	_ = w.WriteAll(rows) // the status is sent; a broken connection has no one to tell
+}
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,266 @@
+package api
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"tally/ledger/timebank"
+)
+
+// TestServiceDeposit: a volunteer logs, the recipient confirms, the
+// community's issuance pays with the category weight; confirming twice,
+// confirming one's own service and confirming someone else's are refused.
+func TestServiceDeposit(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"earning": "deposit", "weights": map[string]any{"elder_care": "1.50"}})
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	other := tb.resident("zhao", "c1", nil, nil, "resident")
+
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
+	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")
+	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", other, nil), 403, "forbidden")
+	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, map[string]any{"reason": "服务很好"})
+	if r.Str("status") != "confirmed" || r.Str("transaction") == "" || r.Str("credits") != "3.00" || r.Str("reason") != "服务很好" {
+		t.Fatalf("confirm: got %s", r.Raw)
+	}
+	if got := tb.balance("li:HOUR"); got != "3.00" {
+		t.Fatalf("volunteer balance: got %s, want 3.00 (2 h × 1.50)", got)
+	}
+	if got := tb.balance("c1:issuance"); got != "-3.00" {
+		t.Fatalf("issuance balance: got %s, want -3.00", got)
+	}
+	if rec := tb.lastRecord(); rec.Action != "service.confirm" || rec.Content["reason"] != "服务很好" || rec.Actor != "zhang" {
+		t.Fatalf("audit: got %s by %s %v", rec.Action, rec.Actor, rec.Content)
+	}
+	size := tb.auditSize()
+	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", elder, nil), 409, "not_pending")
+	if tb.auditSize() != size {
+		t.Fatal("a refused confirmation wrote an audit record")
+	}
+	tb.sumsToZero("c1", "li", "zhang", "zhao")
+}
+
+// TestServiceMutualCredit: the recipient pays, down to the credit limit
+// and no further.
+func TestServiceMutualCredit(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("m1", "", map[string]any{"earning": "mutual_credit", "credit_limit": "3.00"})
+	vol := tb.resident("li", "m1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "m1", nil, nil, "resident")
+	id := tb.service(vol, "li", "zhang", "m1", "case_work", "2.00", 3*time.Hour)
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	if li, zh := tb.balance("li:HOUR"), tb.balance("zhang:HOUR"); li != "2.00" || zh != "-2.00" {
+		t.Fatalf("balances: li %s zhang %s, want 2.00 and -2.00", li, zh)
+	}
+	if got := tb.balance("m1:issuance"); got != "0.00" {
+		t.Fatalf("issuance: got %s, want 0.00 under mutual credit", got)
+	}
+	id2 := tb.service(vol, "li", "zhang", "m1", "case_work", "1.50", time.Hour)
+	expect(t, tb.do("POST", "/v1/services/"+id2+"/confirm", elder, nil), 422, "insufficient_funds")
+	r := tb.must(200, "GET", "/v1/services/"+id2, vol, nil)
+	if r.Str("status") != "pending" {
+		t.Fatalf("refused confirmation changed the record: %s", r.Raw)
+	}
+	tb.sumsToZero("m1", "li", "zhang")
+}
+
+// TestServiceRefusals: the daily limit, the future, serving oneself, a
+// resident who is not a volunteer, bad amounts; overlaps are flagged and
+// need a coordinator; a rejection frees the day.
+func TestServiceRefusals(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", nil)
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	body := func(hours, at string) map[string]any {
+		return map[string]any{"volunteer": "li", "recipient": "zhang", "community": "c1", "category": "elder_care", "hours": hours, "occurred_at": at}
+	}
+	ten := tb.clock().Add(-10 * 24 * time.Hour).In(timebank.DayZone)
+	day := time.Date(ten.Year(), ten.Month(), ten.Day(), 0, 0, 0, 0, timebank.DayZone)
+	at := func(h int) string { return day.Add(time.Duration(h) * time.Hour).Format(time.RFC3339) }
+	first := tb.must(201, "POST", "/v1/services", vol, body("13.00", at(0))).Str("id")
+	expect(t, tb.do("POST", "/v1/services", vol, body("12.00", at(13))), 422, "daily_limit_exceeded")
+	expect(t, tb.do("POST", "/v1/services", vol, body("1.00", tb.clock().Add(time.Hour).Format(time.RFC3339))), 422, "occurred_in_future")
+	self := body("1.00", at(20))
+	self["recipient"] = "li"
+	expect(t, tb.do("POST", "/v1/services", vol, self), 422, "self_service")
+	expect(t, tb.do("POST", "/v1/services", elder, body("1.00", at(20))), 403, "forbidden")
+	expect(t, tb.do("POST", "/v1/services", vol, body("1.001", at(20))), 400, "invalid_amount")
+	expect(t, tb.do("POST", "/v1/services", vol, body("24.01", at(20))), 400, "invalid_amount")
+
+	// An overlapping record is logged, flagged and listed, and only a
+	// coordinator confirms it.
+	r := tb.must(201, "POST", "/v1/services", vol, body("2.00", at(12)))
+	over := r.Str("id")
+	if ov, _ := r.Body["overlaps"].([]any); len(ov) != 1 || ov[0] != first {
+		t.Fatalf("overlaps: got %s, want [%s]", r.Raw, first)
+	}
+	expect(t, tb.do("POST", "/v1/services/"+over+"/confirm", elder, nil), 422, "flagged_overlap")
+	sig := tb.must(200, "GET", "/v1/signals?community=c1&from="+day.Format(time.DateOnly)+"&to="+day.Format(time.DateOnly), coord, nil)
+	if ov, _ := sig.Body["overlaps"].([]any); len(ov) != 1 {
+		t.Fatalf("signals overlaps: got %s", sig.Raw)
+	}
+	tb.must(200, "POST", "/v1/services/"+over+"/confirm", coord, nil)
+
+	// Rejecting the first record frees its hours for the day.
+	rej := tb.must(200, "POST", "/v1/services/"+first+"/reject", elder, map[string]any{"reason": "时间不对"})
+	if rej.Str("status") != "rejected" {
+		t.Fatalf("reject: got %s", rej.Raw)
+	}
+	tb.must(201, "POST", "/v1/services", vol, body("12.00", at(16)))
+	expect(t, tb.do("POST", "/v1/services/"+first+"/reject", elder, nil), 409, "not_pending")
+	expect(t, tb.do("POST", "/v1/services/"+over+"/reject", coord, nil), 409, "wrong_state")
+}
+
+// TestServiceCoordinatorAndGroup: a coordinator logs for a volunteer and
+// for a group recipient, which only a coordinator confirms and the
+// community's issuance pays; idempotent retries write once.
+func TestServiceCoordinatorAndGroup(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("m1", "", map[string]any{"earning": "mutual_credit", "credit_limit": "5.00"})
+	vol := tb.resident("li", "m1", nil, nil, "resident", "volunteer")
+	coord := tb.resident("wang", "m1", nil, nil, "coordinator")
+	b := map[string]any{"volunteer": "li", "recipient": "elders-choir", "recipient_kind": "group", "community": "m1",
+		"category": "group_work", "hours": "1.50", "occurred_at": tb.ago(time.Hour)}
+	r1 := tb.must(201, "POST", "/v1/services", coord, b, "Idempotency-Key", "k1")
+	size := tb.auditSize()
+	r2 := tb.must(201, "POST", "/v1/services", coord, b, "Idempotency-Key", "k1")
+	if r2.Header.Get("Idempotent-Replayed") != "true" || r2.Str("id") != r1.Str("id") || tb.auditSize() != size {
+		t.Fatalf("replay: got %s", r2.Raw)
+	}
+	id := r1.Str("id")
+	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", coord, nil)
+	if got := tb.balance("m1:issuance"); got != "-1.50" {
+		t.Fatalf("issuance pays for a group: got %s", got)
+	}
+	l := tb.must(200, "GET", "/v1/services?community=m1&status=confirmed", coord, nil)
+	if items, _ := l.Body["items"].([]any); len(items) != 1 {
+		t.Fatalf("list: got %s", l.Raw)
+	}
+	expect(t, tb.do("GET", "/v1/services?community=m1", vol, nil), 403, "forbidden")
+}
+
+// TestStorageCapOverflow: credits above max_balance go to the pool in the
+// same transaction.
+func TestStorageCapOverflow(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"max_balance": "2.00"})
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "3.00", time.Hour)
+	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	if li, pool := tb.balance("li:HOUR"), tb.balance("c1:pool"); li != "2.00" || pool != "1.00" {
+		t.Fatalf("overflow: li %s pool %s, want 2.00 and 1.00", li, pool)
+	}
+	tx := tb.must(200, "GET", "/v1/transfers/"+r.Str("transaction"), tb.admin, nil)
+	if ps, _ := tx.Body["postings"].([]any); len(ps) != 2 {
+		t.Fatalf("one transaction of two postings: got %s", tx.Raw)
+	}
+	tb.sumsToZero("c1", "li", "zhang")
+}
+
+// TestSettlementDelayDispute: a credit held in its window is voided by a
+// dispute and the timer then does nothing.
+func TestSettlementDelayDispute(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"settlement_delay": "2d"})
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "3.00", time.Hour)
+	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	if r.Str("credit") != "held" || r.Str("settles_at") == "" {
+		t.Fatalf("held credit: got %s", r.Raw)
+	}
+	acct := tb.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil)
+	if acct.Str("balance") != "0.00" || acct.Str("pending_in") != "3.00" {
+		t.Fatalf("held: got %s", acct.Raw)
+	}
+	expect(t, tb.do("POST", "/v1/services/"+id+"/reject", vol, nil), 403, "self_confirmation")
+	d := tb.must(200, "POST", "/v1/services/"+id+"/reject", elder, map[string]any{"reason": "没有来"})
+	if d.Str("status") != "rejected" || d.Str("credit") != "voided" {
+		t.Fatalf("dispute: got %s", d.Raw)
+	}
+	if rec := tb.lastRecord(); rec.Action != "service.reject" || rec.Content["disputed"] != true {
+		t.Fatalf("audit: got %s %v", rec.Action, rec.Content)
+	}
+	size := tb.auditSize()
+	tb.advance(72 * time.Hour)
+	acct = tb.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil)
+	if acct.Str("balance") != "0.00" || acct.Str("pending_in") != "0.00" || tb.auditSize() != size {
+		t.Fatalf("after the window: got %s, %d records (want %d)", acct.Raw, tb.auditSize(), size)
+	}
+}
+
+// TestSettlementDelaySettles: with no dispute the timer posts the credit
+// when the delay ends, and not before.
+func TestSettlementDelaySettles(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"settlement_delay": "48h", "max_balance": "2.00"})
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "3.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	tb.advance(47 * time.Hour)
+	if got := tb.balance("li:HOUR"); got != "0.00" {
+		t.Fatalf("before the delay: got %s", got)
+	}
+	tb.advance(2 * time.Hour)
+	if li, pool := tb.balance("li:HOUR"), tb.balance("c1:pool"); li != "2.00" || pool != "1.00" {
+		t.Fatalf("settled: li %s pool %s, want 2.00 and 1.00", li, pool)
+	}
+	r := tb.must(200, "GET", "/v1/services/"+id, vol, nil)
+	if r.Str("credit") != "posted" || r.Str("settlement") == "" {
+		t.Fatalf("settled record: got %s", r.Raw)
+	}
+	if rec := tb.lastRecord(); rec.Action != "service.settle" || rec.Actor != "system" {
+		t.Fatalf("audit: got %s by %s", rec.Action, rec.Actor)
+	}
+	expect(t, tb.do("POST", "/v1/services/"+id+"/reject", elder, nil), 409, "wrong_state")
+	tb.sumsToZero("c1", "li", "zhang")
+}
+
+// TestNeedsOffersClaim: a resident posts a need, a volunteer claims and
+// completes it, which logs the service record the resident confirms.
+func TestNeedsOffersClaim(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", nil)
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	vol2 := tb.resident("sun", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident", "volunteer")
+	n := tb.must(201, "POST", "/v1/needs", elder, map[string]any{"community": "c1", "category": "elder_care", "title": "陪同就医", "hours": "2.00"})
+	id := n.Str("id")
+	if n.Str("requester") != "zhang" || n.Str("title") != "陪同就医" || n.Str("status") != "open" {
+		t.Fatalf("need: got %s", n.Raw)
+	}
+	expect(t, tb.do("POST", "/v1/needs/"+id+"/claim", elder, nil), 422, "self_service")
+	expect(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 409, "wrong_state")
+	tb.must(200, "POST", "/v1/needs/"+id+"/claim", vol, nil)
+	expect(t, tb.do("POST", "/v1/needs/"+id+"/claim", vol2, nil), 409, "wrong_state")
+	expect(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol2, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 403, "forbidden")
+	done := tb.must(201, "POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)})
+	svc, _ := done.Body["service"].(map[string]any)
+	sid, _ := svc["id"].(string)
+	if need, _ := done.Body["need"].(map[string]any); need["status"] != "completed" || svc["need"] != id || svc["recipient"] != "zhang" {
+		t.Fatalf("complete: got %s", done.Raw)
+	}
+	tb.must(200, "POST", "/v1/services/"+sid+"/confirm", elder, nil)
+	if got := tb.balance("li:HOUR"); got != "2.00" {
+		t.Fatalf("volunteer: got %s", got)
+	}
+	l := tb.must(200, "GET", "/v1/needs?community=c1&status=completed", vol2, nil)
+	if items, _ := l.Body["items"].([]any); len(items) != 1 || items[0].(map[string]any)["title"] != "陪同就医" {
+		t.Fatalf("needs list: got %s", l.Raw)
+	}
+	o := tb.must(201, "POST", "/v1/offers", vol2, map[string]any{"community": "c1", "category": "repair", "title": "修理家电"})
+	if o.Str("volunteer") != "sun" || o.Str("title") != "修理家电" {
+		t.Fatalf("offer: got %s", o.Raw)
+	}
+	if l := tb.must(200, "GET", "/v1/offers?community=c1", elder, nil); !strings.Contains(string(l.Raw), "修理家电") {
+		t.Fatalf("offers list: got %s", l.Raw)
+	}
+	expect(t, tb.do("POST", "/v1/offers", elder, map[string]any{"community": "c1", "volunteer": "sun", "category": "repair", "title": "x"}), 403, "forbidden")
+}
