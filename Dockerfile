@@ -1,0 +1,17 @@
+# Multi-stage build: a static binary on a distroless, non-root base.
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tally ./cmd/tally
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/tally /usr/local/bin/tally
+# Data lives in a volume owned by the nonroot user (uid 65532).
+ENV TALLY_DATA=/data TALLY_ADDR=0.0.0.0:8080
+VOLUME ["/data"]
+EXPOSE 8080
+USER nonroot:nonroot
+ENTRYPOINT ["/usr/local/bin/tally"]
+CMD ["serve"]

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"tally/api"
+	"tally/ledger"
+	"tally/ledger/community"
+	"tally/ledger/store"
+)
+
+// Server limits.
+const (
+	// ShutdownTimeout bounds a graceful stop: in-flight requests finish
+	// and queued commits are written before the store closes.
+	ShutdownTimeout = 30 * time.Second
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 5 * time.Minute // exports and backups stream
+	IdleTimeout       = 2 * time.Minute
+	MaxHeaderBytes    = 16 << 10
+)
+
+// Main is the server program, testable end to end: ParseFlags, Run (which
+// returns once it listens), Close.
+type Main struct {
+	Data   string
+	Addr   string
+	Demo   bool
+	Stdout io.Writer
+	Stderr io.Writer
+
+	store    *store.Store
+	api      *api.Server
+	http     *http.Server
+	listener net.Listener
+	serveErr chan error
+	closers  []func()
+}
+
+// NewMain returns a Main writing to stdout and stderr.
+func NewMain(stdout, stderr io.Writer) *Main {
+	return &Main{Stdout: stdout, Stderr: stderr}
+}
+
+// ParseFlags reads the serve flags, each defaulting to its environment
+// variable and then to the embedded default.
+func (m *Main) ParseFlags(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.StringVar(&m.Data, "data", envOr("TALLY_DATA", "./tally-data"), "data directory (TALLY_DATA)")
+	fs.StringVar(&m.Addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:8080"), "listen address (TALLY_ADDR)")
+	fs.BoolVar(&m.Demo, "demo", envBool("TALLY_DEMO"), "load the demo district on an empty data directory (TALLY_DEMO)")
+	return fs.Parse(args)
+}
+
+// Run opens the store, initialises a new data directory, builds the API
+// and starts listening. It returns once the listener is bound.
+func (m *Main) Run(ctx context.Context) error {
+	st, err := store.Open(m.Data, store.Options{})
+	if err != nil {
+		return err
+	}
+	m.store = st
+	m.closers = append(m.closers, func() { st.Close() })
+	registerTimers(st)
+	if err := m.initialise(ctx); err != nil {
+		return err
+	}
+	audit, err := startAudit(ctx, st)
+	if err != nil {
+		return err
+	}
+	if audit.stop != nil {
+		m.closers = append([]func(){audit.stop}, m.closers...)
+	}
+	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		return fmt.Errorf("tally: listen: %w", err)
+	}
+	m.listener = ln
+	m.http = &http.Server{Handler: m.api.Handler(), ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
+		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
+	m.serveErr = make(chan error, 1)
+	go func() { m.serveErr <- m.http.Serve(ln) }()
+	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
+	return nil
+}
+
+// URL is the base URL the server listens on.
+func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
+
+// Close stops taking connections, lets in-flight requests finish, then
+// commits what is queued and closes the store.
+func (m *Main) Close() error {
+	var err error
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		defer cancel()
+		err = m.http.Shutdown(ctx)
+	}
+	for _, c := range m.closers {
+		c()
+	}
+	return err
+}
+
+// initialise creates the admin on a new data directory (and the demo
+// district with --demo). The admin's password is TALLY_ADMIN_PASSWORD, or
+// generated and printed once.
+func (m *Main) initialise(ctx context.Context) error {
+	exists := false
+	if err := m.store.View(ctx, func(r ledger.Reader) error {
+		_, err := community.GetMember(r, "admin")
+		exists = err == nil
+		return nil
+	}); err != nil || exists {
+		return err
+	}
+	pw := envOr("TALLY_ADMIN_PASSWORD", "")
+	if pw == "" && m.Demo {
+		pw = demoAdminPassword
+	}
+	printed := false
+	if pw == "" {
+		b := make([]byte, 15)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		pw, printed = base64.RawURLEncoding.EncodeToString(b), true
+	}
+	hash, err := api.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("tally: TALLY_ADMIN_PASSWORD: %w", err)
+	}
+	_, err = m.store.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+		return community.CreateMember(tx, community.NewMember{ID: "admin", Global: true,
+			Roles: []community.Role{community.RoleAdmin}, Username: "admin", PasswordHash: hash,
+			Personal: map[string]string{"display_name": "Administrator"}})
+	}})
+	if err != nil {
+		return fmt.Errorf("tally: create admin: %w", err)
+	}
+	if printed {
+		fmt.Fprintf(m.Stdout, "Initialised %s. Admin login: username admin, password %s (shown once; set TALLY_ADMIN_PASSWORD to choose it)\n", m.Data, pw)
+	}
+	if m.Demo {
+		return loadDemo(ctx, m.store)
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, nil)))
+	m := NewMain(stdout, stderr)
+	if err := m.ParseFlags(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "tally: %v\n", err)
+		m.Close()
+		return 1
+	}
+	fmt.Fprintf(stdout, "Tally is serving on %s (data %s)\n", m.URL(), m.Data)
+	select {
+	case <-ctx.Done():
+	case err := <-m.serveErr:
+		fmt.Fprintf(stderr, "tally: %v\n", err)
+	}
+	if err := m.Close(); err != nil {
+		fmt.Fprintf(stderr, "tally: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}

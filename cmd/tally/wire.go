@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"tally/api"
+	"tally/ledger"
+	"tally/ledger/fund"
+	"tally/ledger/store"
+	"tally/ledger/timebank"
+)
+
+// auditWiring is the audit log served by the API and how to stop its
+// checkpointer (which signs a last checkpoint on the way out).
+type auditWiring struct {
+	log  api.AuditLog
+	stop func()
+}
+
+// startAudit ensures the checkpoint key (a key.create record on the first
+// start), signs a first checkpoint and starts the checkpointer.
+func startAudit(ctx context.Context, st *store.Store) (auditWiring, error) {
+	origin := envOr("TALLY_ORIGIN", "")
+	if _, err := st.EnsureCheckpointKey(ctx, origin); err != nil {
+		return auditWiring{}, err
+	}
+	if _, err := st.Checkpoint(ctx); err != nil {
+		return auditWiring{}, err
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.RunCheckpointer(cctx, 0, func(err error) { slog.Error("checkpoint", "err", err) })
+	}()
+	stop := func() {
+		cancel()
+		<-done
+		if _, err := st.Checkpoint(context.Background()); err != nil {
+			slog.Error("final checkpoint", "err", err)
+		}
+	}
+	return auditWiring{log: auditLog{st.Audit()}, stop: stop}, nil
+}
+
+// auditLog adapts the store's audit reader to what the API serves.
+type auditLog struct{ a *store.AuditDB }
+
+func (l auditLog) Checkpoint(ctx context.Context) ([]byte, error) {
+	c, err := l.a.LatestCheckpoint()
+	return c.Note, err
+}
+
+func (l auditLog) VerifierKey(ctx context.Context) (string, error) {
+	keys, err := l.a.VerifierKeys()
+	if err != nil {
+		return "", err
+	}
+	if len(keys) == 0 {
+		return "", ledger.Errorf(ledger.CodeNotFound, "no checkpoint key yet")
+	}
+	return keys[len(keys)-1], nil
+}
+
+func (l auditLog) Records(ctx context.Context, from uint64, limit int) ([]api.AuditRecord, error) {
+	recs, _, err := l.a.Records(from, limit)
+	out := make([]api.AuditRecord, len(recs))
+	for i, r := range recs {
+		out[i] = api.AuditRecord{Seq: r.Seq, Hash: r.Hash[:], Record: r.Record}
+	}
+	return out, err
+}
+
+func hashBytes[H ~[32]byte](hs []H) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		h := hs[i]
+		out[i] = h[:]
+	}
+	return out
+}
+
+func (l auditLog) Inclusion(ctx context.Context, seq, size uint64) ([][]byte, error) {
+	p, _, err := l.a.InclusionProof(seq, size)
+	return hashBytes(p), err
+}
+
+func (l auditLog) Consistency(ctx context.Context, from, to uint64) ([][]byte, error) {
+	p, err := l.a.ConsistencyProof(from, to)
+	return hashBytes(p), err
+}
+
+func (l auditLog) Receipt(ctx context.Context, seq uint64) (any, error) { return l.a.Receipt(seq) }
+
+func (l auditLog) Export(ctx context.Context, w io.Writer) error { return l.a.Export(ctx, w) }
+
+// registerTimers connects the workflows' timers (settlement, proposal
+// deadlines and objection windows) to the store.
+func registerTimers(st *store.Store) {
+	for _, ts := range []map[string]ledger.TimerHandler{timebank.Timers(), fund.Timers()} {
+		for kind, h := range ts {
+			st.OnTimer(kind, h)
+		}
+	}
+}
