@@ -346,9 +346,12 @@ type iter struct {
 	val    []byte
 }
 
-func newIter(txn *badger.Txn, prefix string, values bool) *iter {
+// newIter does not prefetch: records and hashes are small and live in the
+// LSM tree beside their keys, and prefetching costs a goroutine hand-off
+// per item (measured: verification ~1.7× faster without).
+func newIter(txn *badger.Txn, prefix string) *iter {
 	opt := badger.DefaultIteratorOptions
-	opt.Prefix, opt.PrefetchValues = []byte(prefix), values
+	opt.Prefix, opt.PrefetchValues = []byte(prefix), false
 	it := &iter{it: txn.NewIterator(opt), prefix: []byte(prefix)}
 	it.it.Rewind()
 	return it
@@ -376,7 +379,7 @@ func (i *iter) value() ([]byte, error) {
 }
 
 func walkRecords(ctx context.Context, txn *badger.Txn, v audit.Visitor) error {
-	recs, hashes, cks := newIter(txn, pRecord, true), newIter(txn, pHash, true), newIter(txn, pCheckpt, true)
+	recs, hashes, cks := newIter(txn, pRecord), newIter(txn, pHash), newIter(txn, pCheckpt)
 	defer recs.it.Close()
 	defer hashes.it.Close()
 	defer cks.it.Close()
