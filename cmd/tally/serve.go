@@ -23,7 +23,7 @@ import (
 const (
 	// ShutdownTimeout bounds a graceful stop: in-flight requests finish
 	// and queued commits are written before the store closes.
-	ShutdownTimeout = 30 * time.Second
+	ShutdownTimeout   = 30 * time.Second
 	ReadHeaderTimeout = 10 * time.Second
 	ReadTimeout       = 30 * time.Second
 	WriteTimeout      = 5 * time.Minute // exports and backups stream
@@ -74,7 +74,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.store = st
 	m.closers = append(m.closers, func() { st.Close() })
 	registerTimers(st)
-	if err := m.initialise(ctx); err != nil {
+	fresh, err := m.initialise(ctx)
+	if err != nil {
 		return err
 	}
 	audit, err := startAudit(ctx, st)
@@ -98,6 +99,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.serveErr = make(chan error, 1)
 	go func() { m.serveErr <- m.http.Serve(ln) }()
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
+	if m.Demo && fresh {
+		if err := loadDemo(ctx, m.URL()); err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
+	}
 	return nil
 }
 
@@ -122,14 +129,14 @@ func (m *Main) Close() error {
 // initialise creates the admin on a new data directory (and the demo
 // district with --demo). The admin's password is TALLY_ADMIN_PASSWORD, or
 // generated and printed once.
-func (m *Main) initialise(ctx context.Context) error {
+func (m *Main) initialise(ctx context.Context) (bool, error) {
 	exists := false
 	if err := m.store.View(ctx, func(r ledger.Reader) error {
 		_, err := community.GetMember(r, "admin")
 		exists = err == nil
 		return nil
 	}); err != nil || exists {
-		return err
+		return false, err
 	}
 	pw := envOr("TALLY_ADMIN_PASSWORD", "")
 	if pw == "" && m.Demo {
@@ -139,13 +146,13 @@ func (m *Main) initialise(ctx context.Context) error {
 	if pw == "" {
 		b := make([]byte, 15)
 		if _, err := rand.Read(b); err != nil {
-			return err
+			return false, err
 		}
 		pw, printed = base64.RawURLEncoding.EncodeToString(b), true
 	}
 	hash, err := api.HashPassword(pw)
 	if err != nil {
-		return fmt.Errorf("tally: TALLY_ADMIN_PASSWORD: %w", err)
+		return false, fmt.Errorf("tally: TALLY_ADMIN_PASSWORD: %w", err)
 	}
 	_, err = m.store.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
 		return community.CreateMember(tx, community.NewMember{ID: "admin", Global: true,
@@ -153,15 +160,12 @@ func (m *Main) initialise(ctx context.Context) error {
 			Personal: map[string]string{"display_name": "Administrator"}})
 	}})
 	if err != nil {
-		return fmt.Errorf("tally: create admin: %w", err)
+		return false, fmt.Errorf("tally: create admin: %w", err)
 	}
 	if printed {
 		fmt.Fprintf(m.Stdout, "Initialised %s. Admin login: username admin, password %s (shown once; set TALLY_ADMIN_PASSWORD to choose it)\n", m.Data, pw)
 	}
-	if m.Demo {
-		return loadDemo(ctx, m.store)
-	}
-	return nil
+	return true, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
