@@ -14,8 +14,8 @@ import (
 	"tally/ledger/timebank"
 )
 
-// readers may read a community's time-bank lists, reports and signals.
-var readers = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor}
+// tbReaders may read a community's time-bank lists, reports and signals.
+var tbReaders = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor}
 
 // timebankRoutes are the time bank's routes (services, needs, offers,
 // redemptions, gifts, pool grants, settlement, reports).
@@ -24,7 +24,7 @@ func (s *Server) timebankRoutes() []route {
 	tag := "timebank"
 	return []route{
 		{method: "POST", path: "/v1/services", summary: "Log a service for confirmation (volunteer, or a coordinator for them)", tag: tag, auth: authenticated, roles: vol, req: ServiceRequest{}, resp: ServiceView{}, status: 201, handle: s.logService},
-		{method: "GET", path: "/v1/services", summary: "A community's service records (status=pending|confirmed|rejected)", tag: tag, auth: authenticated, roles: readers, query: []string{"community", "status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.listServices},
+		{method: "GET", path: "/v1/services", summary: "A community's service records (status=pending|confirmed|rejected)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community", "status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.listServices},
 		{method: "GET", path: "/v1/services/:id", summary: "A service record", tag: tag, auth: authenticated, resp: ServiceView{}, status: 200, handle: s.getService},
 		{method: "POST", path: "/v1/services/:id/confirm", summary: "Confirm a service and credit the volunteer (recipient or coordinator, never the volunteer)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.confirmService},
 		{method: "POST", path: "/v1/services/:id/reject", summary: "Reject a pending service, or dispute one whose credit is still held", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.rejectService},
@@ -44,9 +44,9 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/redemptions/:id/cancel", summary: "Cancel a booking: void its hold", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.cancelRedemption},
 		{method: "POST", path: "/v1/gifts", summary: "Give credits (转赠) to a registered relative or to your community's pool (<community>:pool)", tag: tag, auth: authenticated, req: GiftRequest{}, resp: TransferResult{}, status: 201, handle: s.gift},
 		{method: "POST", path: "/v1/grants", summary: "Grant pool credits to a member in need (coordinator)", tag: tag, auth: authenticated, roles: staff, req: GrantRequest{}, resp: TransferResult{}, status: 201, handle: s.grant},
-		{method: "GET", path: "/v1/settlements", summary: "What a community owes other communities and is owed (通存通兑)", tag: tag, auth: authenticated, roles: readers, query: []string{"community"}, resp: SettlementView{}, status: 200, handle: s.settlement},
-		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, pairs far above the norm, overlaps", tag: tag, auth: authenticated, roles: readers, query: []string{"community", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
-		{method: "GET", path: "/v1/reports/services", summary: "Service report of a community subtree; Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: readers, query: []string{"community", "from", "to"}, resp: ServiceReportView{}, status: 200, handle: s.serviceReport},
+		{method: "GET", path: "/v1/settlements", summary: "What a community owes other communities and is owed (通存通兑)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community"}, resp: SettlementView{}, status: 200, handle: s.settlement},
+		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, pairs far above the norm, overlaps", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
+		{method: "GET", path: "/v1/reports/services", summary: "Service report of a community subtree; Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: tbReaders, query: []string{"community", "from", "to"}, resp: ServiceReportView{}, status: 200, handle: s.serviceReport},
 	}
 }
 
@@ -57,18 +57,18 @@ func tbCaller(r ledger.Reader, p *Principal, c string) timebank.Caller {
 	return timebank.Caller{Member: p.Acting(), Staff: p.OnBehalf == "" && Authorize(r, p, c, staff...) == nil}
 }
 
-// canRead lets staff and auditors of one of the communities read.
-func canRead(r ledger.Reader, p *Principal, communities ...string) error {
+// tbCanRead lets staff and auditors of one of the communities read.
+func tbCanRead(r ledger.Reader, p *Principal, communities ...string) error {
 	err := ledger.Errorf(ledger.CodeForbidden, "outside your scope")
 	for _, c := range communities {
-		if err = Authorize(r, p, c, readers...); err == nil {
+		if err = Authorize(r, p, c, tbReaders...); err == nil {
 			return nil
 		}
 	}
 	return err
 }
 
-func hoursOf(what, s string) (int64, error) {
+func tbHours(what, s string) (int64, error) {
 	h, err := ledger.ParseAmount(s, ledger.HOUR)
 	if err != nil {
 		return 0, ledger.Errorf(ledger.CodeInvalidAmount, "%s must be a positive decimal of hours like \"1.50\"", what)
@@ -76,16 +76,16 @@ func hoursOf(what, s string) (int64, error) {
 	return h, nil
 }
 
-func optionalHours(s string) (int64, error) {
+func tbOptionalHours(s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	return hoursOf("hours", s)
+	return tbHours("hours", s)
 }
 
-func hoursStr(h int64) string { return ledger.FormatAmount(h, ledger.HOUR) }
+func tbHoursStr(h int64) string { return ledger.FormatAmount(h, ledger.HOUR) }
 
-func timeOf(what, s string) (time.Time, error) {
+func tbTime(what, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return t, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be an RFC 3339 time", what)
@@ -93,8 +93,8 @@ func timeOf(what, s string) (time.Time, error) {
 	return t, nil
 }
 
-// bindThen binds the body into req and runs next, or answers the error.
-func bindThen[T any](c *gin.Context, optional bool, next func(req *T)) {
+// tbBind binds the body into req and runs next, or answers the error.
+func tbBind[T any](c *gin.Context, optional bool, next func(req *T)) {
 	var req T
 	var err error
 	if optional {
@@ -109,8 +109,8 @@ func bindThen[T any](c *gin.Context, optional bool, next func(req *T)) {
 	next(&req)
 }
 
-// viewJSON runs fn over a snapshot and answers its value.
-func viewJSON[T any](s *Server, c *gin.Context, fn func(r ledger.Reader) (T, error)) {
+// tbView runs fn over a snapshot and answers its value.
+func tbView[T any](s *Server, c *gin.Context, fn func(r ledger.Reader) (T, error)) {
 	var out T
 	if s.view(c, func(r ledger.Reader) error {
 		var err error
@@ -140,10 +140,10 @@ func (r *ServiceRequest) ToDomain() (timebank.NewService, error) {
 	n := timebank.NewService{Community: r.Community, Volunteer: r.Volunteer, Recipient: r.Recipient,
 		RecipientKind: r.RecipientKind, Category: r.Category}
 	var err error
-	if n.Hours, err = hoursOf("hours", r.Hours); err != nil {
+	if n.Hours, err = tbHours("hours", r.Hours); err != nil {
 		return n, err
 	}
-	n.OccurredAt, err = timeOf("occurred_at", r.OccurredAt)
+	n.OccurredAt, err = tbTime("occurred_at", r.OccurredAt)
 	return n, err
 }
 
@@ -180,11 +180,11 @@ type ServiceView struct {
 
 func serviceView(sv *timebank.Service) ServiceView {
 	v := ServiceView{ID: sv.ID, Status: sv.Status, Community: sv.Community, Volunteer: sv.Volunteer, Recipient: sv.Recipient,
-		RecipientKind: sv.RecipientKind, Category: sv.Category, Hours: hoursStr(sv.Hours), OccurredAt: sv.OccurredAt,
+		RecipientKind: sv.RecipientKind, Category: sv.Category, Hours: tbHoursStr(sv.Hours), OccurredAt: sv.OccurredAt,
 		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Overlaps: sv.Overlaps, Need: sv.Need,
 		Reason: sv.Reason, LoggedBy: sv.LoggedBy, DecidedBy: sv.DecidedBy, Seq: sv.Seq}
 	if sv.Credits > 0 {
-		v.Credits = hoursStr(sv.Credits)
+		v.Credits = tbHoursStr(sv.Credits)
 	}
 	if !sv.SettlesAt.IsZero() {
 		t := sv.SettlesAt
@@ -194,7 +194,7 @@ func serviceView(sv *timebank.Service) ServiceView {
 }
 
 func (s *Server) logService(c *gin.Context) {
-	bindThen(c, false, func(req *ServiceRequest) {
+	tbBind(c, false, func(req *ServiceRequest) {
 		n, err := req.ToDomain()
 		if err != nil {
 			fail(c, err)
@@ -221,8 +221,8 @@ func (s *Server) listServices(c *gin.Context) {
 		return
 	}
 	p, cm := principal(c), c.Query("community")
-	viewJSON(s, c, func(r ledger.Reader) (List[ServiceView], error) {
-		if err := canRead(r, p, cm); err != nil {
+	tbView(s, c, func(r ledger.Reader) (List[ServiceView], error) {
+		if err := tbCanRead(r, p, cm); err != nil {
 			return List[ServiceView]{}, err
 		}
 		svs, next, err := timebank.ListServices(r, cm, c.Query("status"), pg)
@@ -237,13 +237,13 @@ func (s *Server) listServices(c *gin.Context) {
 // getService: the volunteer, the recipient, or readers of its community.
 func (s *Server) getService(c *gin.Context) {
 	p := principal(c)
-	viewJSON(s, c, func(r ledger.Reader) (ServiceView, error) {
+	tbView(s, c, func(r ledger.Reader) (ServiceView, error) {
 		sv, err := timebank.GetService(r, c.Param("id"))
 		if err != nil {
 			return ServiceView{}, err
 		}
 		if me := p.Acting(); me != sv.Volunteer && me != sv.Recipient {
-			if err := canRead(r, p, sv.Community); err != nil {
+			if err := tbCanRead(r, p, sv.Community); err != nil {
 				return ServiceView{}, ledger.Errorf(ledger.CodeNotFound, "service %s not found", sv.ID)
 			}
 		}
@@ -253,7 +253,7 @@ func (s *Server) getService(c *gin.Context) {
 
 // decideService confirms or rejects; the domain decides who may.
 func (s *Server) decideService(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Service, error)) {
-	bindThen(c, true, func(req *DecisionRequest) {
+	tbBind(c, true, func(req *DecisionRequest) {
 		p, id := principal(c), c.Param("id")
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			sv, err := timebank.GetService(tx, id)
@@ -301,7 +301,7 @@ func needView(n *timebank.Need) NeedView {
 	v := NeedView{ID: n.ID, Status: n.Status, Community: n.Community, Requester: n.Requester, Category: n.Category,
 		Title: n.Title, Volunteer: n.Volunteer, Service: n.Service, Created: n.Created}
 	if n.Hours > 0 {
-		v.Hours = hoursStr(n.Hours)
+		v.Hours = tbHoursStr(n.Hours)
 	}
 	return v
 }
@@ -324,8 +324,8 @@ type NeedCompletion struct {
 }
 
 func (s *Server) postNeed(c *gin.Context) {
-	bindThen(c, false, func(req *NeedRequest) {
-		hours, err := optionalHours(req.Hours)
+	tbBind(c, false, func(req *NeedRequest) {
+		hours, err := tbOptionalHours(req.Hours)
 		if err != nil {
 			fail(c, err)
 			return
@@ -356,8 +356,8 @@ func (s *Server) listNeeds(c *gin.Context) {
 		return
 	}
 	p, cm := principal(c), c.Query("community")
-	viewJSON(s, c, func(r ledger.Reader) (List[NeedView], error) {
-		if err := communityInScope(r, p, cm); err != nil {
+	tbView(s, c, func(r ledger.Reader) (List[NeedView], error) {
+		if err := tbCommunityInScope(r, p, cm); err != nil {
 			return List[NeedView]{}, err
 		}
 		ns, next, err := timebank.ListNeeds(r, cm, c.Query("status"), pg)
@@ -369,8 +369,8 @@ func (s *Server) listNeeds(c *gin.Context) {
 	})
 }
 
-// communityInScope checks a required ?community= against the caller's scope.
-func communityInScope(r ledger.Reader, p *Principal, cm string) error {
+// tbCommunityInScope checks a required ?community= against the caller's scope.
+func tbCommunityInScope(r ledger.Reader, p *Principal, cm string) error {
 	if err := ledger.CheckID("community", cm); err != nil {
 		return err
 	}
@@ -379,7 +379,7 @@ func communityInScope(r ledger.Reader, p *Principal, cm string) error {
 
 func (s *Server) getNeed(c *gin.Context) {
 	p := principal(c)
-	viewJSON(s, c, func(r ledger.Reader) (NeedView, error) {
+	tbView(s, c, func(r ledger.Reader) (NeedView, error) {
 		n, err := timebank.GetNeed(r, c.Param("id"))
 		if err != nil {
 			return NeedView{}, err
@@ -407,7 +407,7 @@ func (s *Server) needOp(c *gin.Context, status int, fn func(tx ledger.Tx, by tim
 }
 
 func (s *Server) claimNeed(c *gin.Context) {
-	bindThen(c, true, func(req *ClaimRequest) {
+	tbBind(c, true, func(req *ClaimRequest) {
 		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
 			n, err := timebank.ClaimNeed(tx, by, id, req.Volunteer)
 			if err != nil {
@@ -419,13 +419,13 @@ func (s *Server) claimNeed(c *gin.Context) {
 }
 
 func (s *Server) completeNeed(c *gin.Context) {
-	bindThen(c, false, func(req *CompleteNeedRequest) {
-		hours, err := hoursOf("hours", req.Hours)
+	tbBind(c, false, func(req *CompleteNeedRequest) {
+		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
 			return
 		}
-		at, err := timeOf("occurred_at", req.OccurredAt)
+		at, err := tbTime("occurred_at", req.OccurredAt)
 		if err != nil {
 			fail(c, err)
 			return
@@ -478,14 +478,14 @@ type OfferView struct {
 func offerView(o *timebank.Offer) OfferView {
 	v := OfferView{ID: o.ID, Community: o.Community, Volunteer: o.Volunteer, Category: o.Category, Title: o.Title, Created: o.Created}
 	if o.Hours > 0 {
-		v.Hours = hoursStr(o.Hours)
+		v.Hours = tbHoursStr(o.Hours)
 	}
 	return v
 }
 
 func (s *Server) postOffer(c *gin.Context) {
-	bindThen(c, false, func(req *OfferRequest) {
-		hours, err := optionalHours(req.Hours)
+	tbBind(c, false, func(req *OfferRequest) {
+		hours, err := tbOptionalHours(req.Hours)
 		if err != nil {
 			fail(c, err)
 			return
@@ -514,8 +514,8 @@ func (s *Server) listOffers(c *gin.Context) {
 		return
 	}
 	p, cm := principal(c), c.Query("community")
-	viewJSON(s, c, func(r ledger.Reader) (List[OfferView], error) {
-		if err := communityInScope(r, p, cm); err != nil {
+	tbView(s, c, func(r ledger.Reader) (List[OfferView], error) {
+		if err := tbCommunityInScope(r, p, cm); err != nil {
 			return List[OfferView]{}, err
 		}
 		os, next, err := timebank.ListOffers(r, cm, pg)
@@ -545,12 +545,12 @@ type ItemView struct {
 }
 
 func itemView(it timebank.Item) ItemView {
-	return ItemView{ID: it.ID, Name: it.Name, Hours: hoursStr(it.Hours), Kind: it.Kind}
+	return ItemView{ID: it.ID, Name: it.Name, Hours: tbHoursStr(it.Hours), Kind: it.Kind}
 }
 
 func (s *Server) putItem(c *gin.Context) {
-	bindThen(c, false, func(req *ItemRequest) {
-		hours, err := hoursOf("hours", req.Hours)
+	tbBind(c, false, func(req *ItemRequest) {
+		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
 			return
@@ -579,7 +579,7 @@ func (s *Server) getCatalogue(c *gin.Context) {
 		return
 	}
 	pg.Reverse = false // catalogues read in id order
-	viewJSON(s, c, func(r ledger.Reader) (List[ItemView], error) {
+	tbView(s, c, func(r ledger.Reader) (List[ItemView], error) {
 		if _, err := community.Get(r, c.Param("id")); err != nil {
 			return List[ItemView]{}, ledger.Errorf(ledger.CodeNotFound, "community %s not found", c.Param("id"))
 		}
@@ -627,12 +627,12 @@ type RedemptionView struct {
 
 func redemptionView(d *timebank.Redemption) RedemptionView {
 	return RedemptionView{ID: d.ID, Status: d.Status, Member: d.Member, Community: d.Community, Home: d.Home, Item: d.Item,
-		ItemName: d.ItemName, Kind: d.Kind, Quantity: d.Quantity, Hours: hoursStr(d.Hours), Transaction: d.Transaction,
+		ItemName: d.ItemName, Kind: d.Kind, Quantity: d.Quantity, Hours: tbHoursStr(d.Hours), Transaction: d.Transaction,
 		Settlement: d.Settlement, Reason: d.Reason, Created: d.Created}
 }
 
-// staffOver is staff of either community (where redeemed, or home).
-func staffOver(r ledger.Reader, p *Principal, cs ...string) timebank.Caller {
+// tbStaffOver is staff of either community (where redeemed, or home).
+func tbStaffOver(r ledger.Reader, p *Principal, cs ...string) timebank.Caller {
 	by := timebank.Caller{Member: p.Acting()}
 	for _, c := range cs {
 		by.Staff = by.Staff || tbCaller(r, p, c).Staff
@@ -641,8 +641,8 @@ func staffOver(r ledger.Reader, p *Principal, cs ...string) timebank.Caller {
 }
 
 func (s *Server) redeem(c *gin.Context) {
-	bindThen(c, false, func(req *RedemptionRequest) {
-		hours, err := hoursOf("hours", req.Hours)
+	tbBind(c, false, func(req *RedemptionRequest) {
+		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
 			return
@@ -655,7 +655,7 @@ func (s *Server) redeem(c *gin.Context) {
 			if err != nil {
 				return nil, err
 			}
-			d, err := timebank.Redeem(tx, staffOver(tx, p, req.Community, m.Community), n)
+			d, err := timebank.Redeem(tx, tbStaffOver(tx, p, req.Community, m.Community), n)
 			if err != nil {
 				return nil, err
 			}
@@ -666,12 +666,12 @@ func (s *Server) redeem(c *gin.Context) {
 
 func (s *Server) getRedemption(c *gin.Context) {
 	p := principal(c)
-	viewJSON(s, c, func(r ledger.Reader) (RedemptionView, error) {
+	tbView(s, c, func(r ledger.Reader) (RedemptionView, error) {
 		d, err := timebank.GetRedemption(r, c.Param("id"))
 		if err != nil {
 			return RedemptionView{}, err
 		}
-		if p.Acting() != d.Member && canRead(r, p, d.Community, d.Home) != nil {
+		if p.Acting() != d.Member && tbCanRead(r, p, d.Community, d.Home) != nil {
 			return RedemptionView{}, ledger.Errorf(ledger.CodeNotFound, "redemption %s not found", d.ID)
 		}
 		return redemptionView(d), nil
@@ -681,7 +681,7 @@ func (s *Server) getRedemption(c *gin.Context) {
 // settleBooking completes or cancels a booking; staff means staff of the
 // community where it was redeemed.
 func (s *Server) settleBooking(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Redemption, error)) {
-	bindThen(c, true, func(req *DecisionRequest) {
+	tbBind(c, true, func(req *DecisionRequest) {
 		p, id := principal(c), c.Param("id")
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			d, err := timebank.GetRedemption(tx, id)
@@ -732,16 +732,16 @@ type TransferResult struct {
 }
 
 func transferResult(t *timebank.Transfer) TransferResult {
-	v := TransferResult{ID: t.ID, From: t.From, To: t.To, Hours: hoursStr(t.Hours), Transaction: t.Transaction, Memo: t.Memo}
+	v := TransferResult{ID: t.ID, From: t.From, To: t.To, Hours: tbHoursStr(t.Hours), Transaction: t.Transaction, Memo: t.Memo}
 	if t.Overflow > 0 {
-		v.Overflow = hoursStr(t.Overflow)
+		v.Overflow = tbHoursStr(t.Overflow)
 	}
 	return v
 }
 
 func (s *Server) gift(c *gin.Context) {
-	bindThen(c, false, func(req *GiftRequest) {
-		hours, err := hoursOf("hours", req.Hours)
+	tbBind(c, false, func(req *GiftRequest) {
+		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
 			return
@@ -758,8 +758,8 @@ func (s *Server) gift(c *gin.Context) {
 }
 
 func (s *Server) grant(c *gin.Context) {
-	bindThen(c, false, func(req *GrantRequest) {
-		hours, err := hoursOf("hours", req.Hours)
+	tbBind(c, false, func(req *GrantRequest) {
+		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
 			return
@@ -799,29 +799,29 @@ type SettlementView struct {
 
 func (s *Server) settlement(c *gin.Context) {
 	p, cm := principal(c), c.Query("community")
-	viewJSON(s, c, func(r ledger.Reader) (SettlementView, error) {
-		if err := canReadQuery(r, p, cm); err != nil {
+	tbView(s, c, func(r ledger.Reader) (SettlementView, error) {
+		if err := tbCanReadQuery(r, p, cm); err != nil {
 			return SettlementView{}, err
 		}
 		owes, clearing, err := timebank.Settlement(r, cm)
-		v := SettlementView{Community: cm, ClearingBalance: hoursStr(clearing), Items: []OwedView{}}
+		v := SettlementView{Community: cm, ClearingBalance: tbHoursStr(clearing), Items: []OwedView{}}
 		for _, o := range owes {
-			v.Items = append(v.Items, OwedView{From: o.From, To: o.To, Hours: hoursStr(o.Hours)})
+			v.Items = append(v.Items, OwedView{From: o.From, To: o.To, Hours: tbHoursStr(o.Hours)})
 		}
 		return v, err
 	})
 }
 
-func canReadQuery(r ledger.Reader, p *Principal, cm string) error {
+func tbCanReadQuery(r ledger.Reader, p *Principal, cm string) error {
 	if err := ledger.CheckID("community", cm); err != nil {
 		return err
 	}
-	return canRead(r, p, cm)
+	return tbCanRead(r, p, cm)
 }
 
-// dayRange reads ?from=&to= (YYYY-MM-DD, China Standard Time days,
+// tbDayRange reads ?from=&to= (YYYY-MM-DD, China Standard Time days,
 // inclusive); missing from is the start of to's year, missing to today.
-func (s *Server) dayRange(c *gin.Context) (time.Time, time.Time, error) {
+func (s *Server) tbDayRange(c *gin.Context) (time.Time, time.Time, error) {
 	to := s.now().In(timebank.DayZone)
 	if q := c.Query("to"); q != "" {
 		var err error
@@ -866,14 +866,14 @@ type SignalsView struct {
 }
 
 func (s *Server) signals(c *gin.Context) {
-	from, to, err := s.dayRange(c)
+	from, to, err := s.tbDayRange(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	p, cm := principal(c), c.Query("community")
-	viewJSON(s, c, func(r ledger.Reader) (SignalsView, error) {
-		if err := canReadQuery(r, p, cm); err != nil {
+	tbView(s, c, func(r ledger.Reader) (SignalsView, error) {
+		if err := tbCanReadQuery(r, p, cm); err != nil {
 			return SignalsView{}, err
 		}
 		sig, err := timebank.CollusionSignals(r, cm, from, to)
@@ -883,10 +883,10 @@ func (s *Server) signals(c *gin.Context) {
 		v := SignalsView{Community: cm, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly),
 			Loops: []LoopView{}, Pairs: []PairView{}, Overlaps: []ServiceView{}}
 		for _, l := range sig.Loops {
-			v.Loops = append(v.Loops, LoopView{Members: l.Members, Records: l.Records, Hours: hoursStr(l.Hours)})
+			v.Loops = append(v.Loops, LoopView{Members: l.Members, Records: l.Records, Hours: tbHoursStr(l.Hours)})
 		}
 		for _, pr := range sig.Pairs {
-			v.Pairs = append(v.Pairs, PairView{Members: pr.Members, Records: pr.Records, Norm: hoursStr(pr.Norm)})
+			v.Pairs = append(v.Pairs, PairView{Members: pr.Members, Records: pr.Records, Norm: tbHoursStr(pr.Norm)})
 		}
 		for _, sv := range sig.Overlaps {
 			v.Overlaps = append(v.Overlaps, serviceView(sv))
@@ -927,20 +927,20 @@ type ServiceReportView struct {
 	PoolBalance        string                  `json:"pool_balance"`
 }
 
-func reportView(r *timebank.Report) ServiceReportView {
+func tbReportView(r *timebank.Report) ServiceReportView {
 	v := ServiceReportView{Community: r.Community, From: r.From, To: r.To, Communities: r.Communities,
-		HoursCredited: hoursStr(r.HoursCredited), CreditsEarned: hoursStr(r.CreditsEarned), CreditsHeld: hoursStr(r.CreditsHeld),
+		HoursCredited: tbHoursStr(r.HoursCredited), CreditsEarned: tbHoursStr(r.CreditsEarned), CreditsHeld: tbHoursStr(r.CreditsHeld),
 		Records: r.Records, Volunteers: r.Volunteers, Recipients: r.Recipients, TurnOuts: r.TurnOuts,
-		ByCategory: map[string]CategoryView{}, CreditsRedeemed: hoursStr(r.CreditsRedeemed), Redemptions: r.Redemptions,
-		CreditsOutstanding: hoursStr(r.CreditsOutstanding), PoolBalance: hoursStr(r.PoolBalance)}
+		ByCategory: map[string]CategoryView{}, CreditsRedeemed: tbHoursStr(r.CreditsRedeemed), Redemptions: r.Redemptions,
+		CreditsOutstanding: tbHoursStr(r.CreditsOutstanding), PoolBalance: tbHoursStr(r.PoolBalance)}
 	for k, ct := range r.ByCategory {
-		v.ByCategory[k] = CategoryView{Records: ct.Records, Hours: hoursStr(ct.Hours), Credits: hoursStr(ct.Credits)}
+		v.ByCategory[k] = CategoryView{Records: ct.Records, Hours: tbHoursStr(ct.Hours), Credits: tbHoursStr(ct.Credits)}
 	}
 	return v
 }
 
 func (s *Server) serviceReport(c *gin.Context) {
-	from, to, err := s.dayRange(c)
+	from, to, err := s.tbDayRange(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -948,36 +948,36 @@ func (s *Server) serviceReport(c *gin.Context) {
 	p, cm := principal(c), c.Query("community")
 	var out ServiceReportView
 	if !s.view(c, func(r ledger.Reader) error {
-		if err := canReadQuery(r, p, cm); err != nil {
+		if err := tbCanReadQuery(r, p, cm); err != nil {
 			return err
 		}
 		rep, err := timebank.ServiceReport(r, cm, from, to)
 		if err == nil {
-			out = reportView(rep)
+			out = tbReportView(rep)
 		}
 		return err
 	}) {
 		return
 	}
-	if wantsCSV(c) {
-		writeReportCSV(c, out)
+	if tbWantsCSV(c) {
+		tbWriteReportCSV(c, out)
 		return
 	}
 	c.JSON(http.StatusOK, out)
 }
 
-func wantsCSV(c *gin.Context) bool {
+func tbWantsCSV(c *gin.Context) bool {
 	return c.NegotiateFormat(gin.MIMEJSON, "text/csv") == "text/csv"
 }
 
-// writeReportCSV writes the report as metric,value rows, then one
+// tbWriteReportCSV writes the report as metric,value rows, then one
 // category,records,hours,credits row per category in name order.
-func writeReportCSV(c *gin.Context, v ServiceReportView) {
+func tbWriteReportCSV(c *gin.Context, v ServiceReportView) {
 	rows := [][]string{{"metric", "value"},
 		{"community", v.Community}, {"from", v.From}, {"to", v.To},
 		{"hours_credited", v.HoursCredited}, {"credits_earned", v.CreditsEarned}, {"credits_held", v.CreditsHeld},
-		{"records", itoa64(v.Records)}, {"volunteers", itoa64(v.Volunteers)}, {"recipients", itoa64(v.Recipients)},
-		{"turn_outs", itoa64(v.TurnOuts)}, {"credits_redeemed", v.CreditsRedeemed}, {"redemptions", itoa64(v.Redemptions)},
+		{"records", tbItoa(v.Records)}, {"volunteers", tbItoa(v.Volunteers)}, {"recipients", tbItoa(v.Recipients)},
+		{"turn_outs", tbItoa(v.TurnOuts)}, {"credits_redeemed", v.CreditsRedeemed}, {"redemptions", tbItoa(v.Redemptions)},
 		{"credits_outstanding", v.CreditsOutstanding}, {"pool_balance", v.PoolBalance},
 		{}, {"category", "records", "hours", "credits"}}
 	cats := make([]string, 0, len(v.ByCategory))
@@ -987,7 +987,7 @@ func writeReportCSV(c *gin.Context, v ServiceReportView) {
 	slices.Sort(cats)
 	for _, k := range cats {
 		ct := v.ByCategory[k]
-		rows = append(rows, []string{k, itoa64(ct.Records), ct.Hours, ct.Credits})
+		rows = append(rows, []string{k, tbItoa(ct.Records), ct.Hours, ct.Credits})
 	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Status(http.StatusOK)
@@ -995,4 +995,4 @@ func writeReportCSV(c *gin.Context, v ServiceReportView) {
 	_ = w.WriteAll(rows) // the status is sent; a broken connection has no one to tell
 }
 
-func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+func tbItoa(n int64) string { return strconv.FormatInt(n, 10) }

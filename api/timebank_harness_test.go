@@ -99,8 +99,8 @@ func (tb *tbServer) service(token, volunteer, recipient, c, category, hours stri
 	return r.Str("id")
 }
 
-// expect fails unless r is a problem with the status and code.
-func expect(t *testing.T, r response, status int, code string) {
+// tbProblem fails unless r is a problem with the status and code.
+func tbProblem(t *testing.T, r response, status int, code string) {
 	t.Helper()
 	if r.Status != status || r.Code() != code {
 		t.Fatalf("got %d %q, want %d %q: %s", r.Status, r.Code(), status, code, r.Raw)
@@ -125,8 +125,8 @@ func (tb *tbServer) record(seq uint64) *audit.Record {
 // lastRecord is the newest audit record.
 func (tb *tbServer) lastRecord() *audit.Record { return tb.record(tb.auditSize() - 1) }
 
-// seqOfTx is the audit sequence of a transaction id "tx-<seq>[.n]".
-func seqOfTx(t *testing.T, id string) uint64 {
+// tbSeqOfTx is the audit sequence of a transaction id "tx-<seq>[.n]".
+func tbSeqOfTx(t *testing.T, id string) uint64 {
 	t.Helper()
 	s, _, _ := strings.Cut(strings.TrimPrefix(id, "tx-"), ".")
 	n, err := strconv.ParseUint(s, 10, 64)

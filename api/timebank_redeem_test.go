@@ -13,7 +13,7 @@ func (tb *tbServer) fund(c, memberID, hours string) {
 		map[string]any{"from": c + ":issuance", "to": memberID + ":HOUR", "amount": hours, "unit": "HOUR"}}})
 }
 
-func birth(years int) string {
+func tbBirth(years int) string {
 	return time.Now().AddDate(-years, 0, -1).Format(time.DateOnly)
 }
 
@@ -24,17 +24,17 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 	tb := newTBServer(t)
 	tb.community("c1", "", map[string]any{"min_age": 65, "hardship_min_age": 60})
 	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
-	old := tb.resident("old", "c1", map[string]string{"birth_date": birth(70)}, nil, "resident")
-	poor := tb.resident("poor", "c1", map[string]string{"birth_date": birth(62), "hardship": "true"}, nil, "resident")
-	young := tb.resident("young", "c1", map[string]string{"birth_date": birth(62)}, nil, "resident")
+	old := tb.resident("old", "c1", map[string]string{"birth_date": tbBirth(70)}, nil, "resident")
+	poor := tb.resident("poor", "c1", map[string]string{"birth_date": tbBirth(62), "hardship": "true"}, nil, "resident")
+	young := tb.resident("young", "c1", map[string]string{"birth_date": tbBirth(62)}, nil, "resident")
 	nobody := tb.resident("nobody", "c1", nil, nil, "resident")
 	for _, m := range []string{"old", "poor", "young", "nobody"} {
 		tb.fund("c1", m, "10.00")
 	}
-	expect(t, tb.do("PUT", "/v1/communities/c1/catalogue/haircut", old, map[string]any{"name": "理发", "hours": "1.00", "kind": "service"}), 403, "forbidden")
+	tbProblem(t, tb.do("PUT", "/v1/communities/c1/catalogue/haircut", old, map[string]any{"name": "理发", "hours": "1.00", "kind": "service"}), 403, "forbidden")
 	tb.must(200, "PUT", "/v1/communities/c1/catalogue/haircut", coord, map[string]any{"name": "理发", "hours": "1.00", "kind": "service"})
 	tb.must(200, "PUT", "/v1/communities/c1/catalogue/rice", coord, map[string]any{"name": "大米5公斤", "hours": "2.50", "kind": "goods"})
-	expect(t, tb.do("PUT", "/v1/communities/c1/catalogue/bad", coord, map[string]any{"name": "x", "hours": "1.00", "kind": "car"}), 400, "invalid_request")
+	tbProblem(t, tb.do("PUT", "/v1/communities/c1/catalogue/bad", coord, map[string]any{"name": "x", "hours": "1.00", "kind": "car"}), 400, "invalid_request")
 	cat := tb.must(200, "GET", "/v1/communities/c1/catalogue", young, nil)
 	if !strings.Contains(string(cat.Raw), "大米5公斤") || !strings.Contains(string(cat.Raw), "理发") {
 		t.Fatalf("catalogue: got %s", cat.Raw)
@@ -53,18 +53,18 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 	if got := tb.balance("c1:redemptions"); got != "1.00" {
 		t.Fatalf("redemptions account: got %s", got)
 	}
-	expect(t, redeem(old, "old", "rice", "2.00"), 422, "price_mismatch")
+	tbProblem(t, redeem(old, "old", "rice", "2.00"), 422, "price_mismatch")
 	if r := redeem(old, "old", "rice", "5.00", "quantity", 2); r.Status != 201 {
 		t.Fatalf("two bags: got %d %s", r.Status, r.Raw)
 	}
-	expect(t, redeem(old, "old", "free text", "1.00"), 404, "not_found")
-	expect(t, redeem(young, "young", "haircut", "1.00"), 422, "not_eligible")
-	expect(t, redeem(nobody, "nobody", "haircut", "1.00"), 422, "not_eligible")
-	expect(t, redeem(young, "old", "haircut", "1.00"), 403, "forbidden")
+	tbProblem(t, redeem(old, "old", "free text", "1.00"), 404, "not_found")
+	tbProblem(t, redeem(young, "young", "haircut", "1.00"), 422, "not_eligible")
+	tbProblem(t, redeem(nobody, "nobody", "haircut", "1.00"), 422, "not_eligible")
+	tbProblem(t, redeem(young, "old", "haircut", "1.00"), 403, "forbidden")
 	if r := redeem(poor, "poor", "haircut", "1.00"); r.Status != 201 {
 		t.Fatalf("hardship exception: got %d %s", r.Status, r.Raw)
 	}
-	expect(t, redeem(poor, "poor", "rice", "25.00", "quantity", 10), 422, "insufficient_funds")
+	tbProblem(t, redeem(poor, "poor", "rice", "25.00", "quantity", 10), 422, "insufficient_funds")
 
 	// Bookings hold; the station completes; the member may cancel.
 	b1 := redeem(old, "old", "haircut", "1.00", "book", true)
@@ -76,7 +76,7 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 	if acct.Str("balance") != "4.00" || acct.Str("available") != "0.50" {
 		t.Fatalf("held: got %s", acct.Raw)
 	}
-	expect(t, tb.do("POST", "/v1/redemptions/"+b1.Str("id")+"/complete", old, nil), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+b1.Str("id")+"/complete", old, nil), 403, "forbidden")
 	c := tb.must(200, "POST", "/v1/redemptions/"+b1.Str("id")+"/complete", coord, map[string]any{"reason": "已服务"})
 	if c.Str("status") != "completed" || c.Str("reason") != "已服务" {
 		t.Fatalf("complete: got %s", c.Raw)
@@ -85,8 +85,8 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 	if x.Str("status") != "cancelled" {
 		t.Fatalf("cancel: got %s", x.Raw)
 	}
-	expect(t, tb.do("POST", "/v1/redemptions/"+b2.Str("id")+"/complete", coord, nil), 409, "wrong_state")
-	expect(t, tb.do("POST", "/v1/redemptions/"+b1.Str("id")+"/cancel", coord, nil), 409, "wrong_state")
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+b2.Str("id")+"/complete", coord, nil), 409, "wrong_state")
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+b1.Str("id")+"/cancel", coord, nil), 409, "wrong_state")
 	acct = tb.must(200, "GET", "/v1/accounts/old:HOUR", old, nil)
 	if acct.Str("balance") != "3.00" || acct.Str("available") != "3.00" {
 		t.Fatalf("after booking: got %s", acct.Raw)
@@ -94,7 +94,7 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 	if g := tb.must(200, "GET", "/v1/redemptions/"+b1.Str("id"), old, nil); g.Str("status") != "completed" {
 		t.Fatalf("get: got %s", g.Raw)
 	}
-	expect(t, tb.do("GET", "/v1/redemptions/"+b1.Str("id"), young, nil), 404, "not_found")
+	tbProblem(t, tb.do("GET", "/v1/redemptions/"+b1.Str("id"), young, nil), 404, "not_found")
 	tb.sumsToZero("c1", "wang", "old", "poor", "young", "nobody")
 }
 
@@ -127,7 +127,7 @@ func TestCrossCommunityRedemption(t *testing.T) {
 	// A booking in B counts when it completes, not when it is cancelled.
 	b1 := tb.must(201, "POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "b", "hours": "1.00", "item": "助浴", "book": true})
 	b2 := tb.must(201, "POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "b", "hours": "1.00", "item": "助餐", "book": true})
-	expect(t, tb.do("POST", "/v1/redemptions/"+b1.Str("id")+"/complete", coordA, nil), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+b1.Str("id")+"/complete", coordA, nil), 403, "forbidden")
 	tb.must(200, "POST", "/v1/redemptions/"+b1.Str("id")+"/complete", coordB, nil)
 	tb.must(200, "POST", "/v1/redemptions/"+b2.Str("id")+"/cancel", li, nil)
 	for _, v := range []struct{ c, tok, bal string }{{"a", coordA, "3.00"}, {"b", coordB, "-3.00"}} {
@@ -140,7 +140,7 @@ func TestCrossCommunityRedemption(t *testing.T) {
 			t.Fatalf("settlement of %s: got %s, want a owes b 3.00", v.c, s.Raw)
 		}
 	}
-	expect(t, tb.do("GET", "/v1/settlements?community=b", coordA, nil), 403, "forbidden")
+	tbProblem(t, tb.do("GET", "/v1/settlements?community=b", coordA, nil), 403, "forbidden")
 	tb.sumsToZero("a", "wang", "li")
 	tb.sumsToZero("b", "zhou")
 }
@@ -167,10 +167,10 @@ func TestGiftsAndGrants(t *testing.T) {
 	if rec := tb.lastRecord(); rec.Action != "gift.create" || rec.Content["memo"] != "孝心" || rec.Content["to"] != "parent" {
 		t.Fatalf("audit: got %s %v", rec.Action, rec.Content)
 	}
-	expect(t, tb.do("POST", "/v1/gifts", stranger, map[string]any{"from": "stranger", "to": "parent", "hours": "0.50"}), 422, "not_relative")
-	expect(t, tb.do("POST", "/v1/gifts", parent, map[string]any{"from": "child", "to": "parent", "hours": "0.50"}), 403, "forbidden")
-	expect(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "parent", "hours": "9.00"}), 422, "insufficient_funds")
-	expect(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "c2:pool", "hours": "1.00"}), 404, "not_found")
+	tbProblem(t, tb.do("POST", "/v1/gifts", stranger, map[string]any{"from": "stranger", "to": "parent", "hours": "0.50"}), 422, "not_relative")
+	tbProblem(t, tb.do("POST", "/v1/gifts", parent, map[string]any{"from": "child", "to": "parent", "hours": "0.50"}), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "parent", "hours": "9.00"}), 422, "insufficient_funds")
+	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "c2:pool", "hours": "1.00"}), 404, "not_found")
 	tb.must(201, "POST", "/v1/gifts", stranger, map[string]any{"from": "stranger", "to": "c1:pool", "hours": "1.00"})
 	// A relative in another community is reached through clearing.
 	tb.must(201, "POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "aunt", "hours": "0.50"})
@@ -179,14 +179,14 @@ func TestGiftsAndGrants(t *testing.T) {
 	}
 
 	// Grants: a coordinator, from the pool, within the cap, with a reason.
-	expect(t, tb.do("POST", "/v1/grants", parent, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "困难帮扶"}), 403, "forbidden")
-	expect(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00"}), 400, "invalid_request")
-	expect(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "aunt", "hours": "1.00", "reason": "困难帮扶"}), 422, "not_in_community")
+	tbProblem(t, tb.do("POST", "/v1/grants", parent, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "困难帮扶"}), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00"}), 400, "invalid_request")
+	tbProblem(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "aunt", "hours": "1.00", "reason": "困难帮扶"}), 422, "not_in_community")
 	gr := tb.must(201, "POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "困难帮扶"})
 	if tb.balance("parent:HOUR") != "2.00" || tb.balance("c1:pool") != "0.00" || gr.Str("memo") != "困难帮扶" {
 		t.Fatalf("grant: got %s, parent %s", gr.Raw, tb.balance("parent:HOUR"))
 	}
-	expect(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "再次"}), 422, "insufficient_funds")
+	tbProblem(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "再次"}), 422, "insufficient_funds")
 
 	// Above the parent's cap (3.00) the gift overflows to the pool.
 	tb.fund("c1", "child", "1.50")
@@ -194,7 +194,7 @@ func TestGiftsAndGrants(t *testing.T) {
 	if o.Str("overflow") != "1.00" || tb.balance("parent:HOUR") != "3.00" || tb.balance("c1:pool") != "1.00" {
 		t.Fatalf("overflow: got %s, parent %s pool %s", o.Raw, tb.balance("parent:HOUR"), tb.balance("c1:pool"))
 	}
-	expect(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "x"}), 422, "max_balance_exceeded")
+	tbProblem(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "x"}), 422, "max_balance_exceeded")
 	tb.sumsToZero("c1", "wang", "parent", "child", "stranger")
 	tb.sumsToZero("c2", "aunt")
 }
@@ -211,7 +211,7 @@ func TestOnBehalf(t *testing.T) {
 	tb.fund("c1", "nainai", "2.00")
 
 	g := tb.must(201, "POST", "/v1/gifts", coord, map[string]any{"from": "nainai", "to": "c1:pool", "hours": "1.00"}, HeaderOnBehalf, "nainai")
-	rec := tb.record(seqOfTx(t, g.Str("transaction")))
+	rec := tb.record(tbSeqOfTx(t, g.Str("transaction")))
 	if rec.Action != "gift.create" || rec.Actor != "wang" || rec.OnBehalf != "nainai" {
 		t.Fatalf("audit: got %s by %s for %s", rec.Action, rec.Actor, rec.OnBehalf)
 	}
@@ -224,14 +224,14 @@ func TestOnBehalf(t *testing.T) {
 	}
 	id := tb.service(coord, "li", "nainai", "c1", "elder_care", "1.00", time.Hour)
 	c := tb.must(200, "POST", "/v1/services/"+id+"/confirm", coord, nil, HeaderOnBehalf, "nainai")
-	if rec := tb.record(seqOfTx(t, c.Str("transaction"))); rec.Action != "service.confirm" || rec.Actor != "wang" || rec.OnBehalf != "nainai" {
+	if rec := tb.record(tbSeqOfTx(t, c.Str("transaction"))); rec.Action != "service.confirm" || rec.Actor != "wang" || rec.OnBehalf != "nainai" {
 		t.Fatalf("confirm audit: got %s by %s for %s", rec.Action, rec.Actor, rec.OnBehalf)
 	}
 	// Acting for the volunteer, a coordinator cannot confirm their service,
 	// and acting for a resident, cannot use staff rights.
 	id2 := tb.service(coord, "li", "nainai", "c1", "elder_care", "1.00", 3*time.Hour)
-	expect(t, tb.do("POST", "/v1/services/"+id2+"/confirm", coord, nil, HeaderOnBehalf, "li"), 403, "self_confirmation")
-	expect(t, tb.do("POST", "/v1/services/"+id2+"/confirm", coord, nil, HeaderOnBehalf, "wang"), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id2+"/confirm", coord, nil, HeaderOnBehalf, "li"), 403, "self_confirmation")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id2+"/confirm", coord, nil, HeaderOnBehalf, "wang"), 403, "forbidden")
 	if m := tb.must(200, "GET", "/v1/members/nainai", coord, nil); m.Str("display_name") != "王奶奶" {
 		t.Fatalf("Chinese name: got %s", m.Raw)
 	}

@@ -68,14 +68,14 @@ func TestServiceReport(t *testing.T) {
 		!strings.Contains(string(csv.Raw), "hours_credited,4.50\n") || !strings.Contains(string(csv.Raw), "elder_care,2,3.50,5.50\n") {
 		t.Fatalf("csv: got %s %s", csv.Header.Get("Content-Type"), csv.Raw)
 	}
-	expect(t, tb.do("GET", q, coordA, nil), 403, "forbidden")
-	expect(t, tb.do("GET", q, li, nil), 403, "forbidden")
+	tbProblem(t, tb.do("GET", q, coordA, nil), 403, "forbidden")
+	tbProblem(t, tb.do("GET", q, li, nil), 403, "forbidden")
 	qa := strings.Replace(q, "community=d", "community=a", 1)
 	if r := tb.must(200, "GET", qa, coordA, nil); r.Body["records"] != 2.0 {
 		t.Fatalf("community a alone: got %s", r.Raw)
 	}
-	expect(t, tb.do("GET", "/v1/reports/services?community=d&from=2025-13-01", auditor, nil), 400, "invalid_request")
-	expect(t, tb.do("GET", "/v1/reports/services?community=nowhere", auditor, nil), 404, "not_found")
+	tbProblem(t, tb.do("GET", "/v1/reports/services?community=d&from=2025-13-01", auditor, nil), 400, "invalid_request")
+	tbProblem(t, tb.do("GET", "/v1/reports/services?community=nowhere", auditor, nil), 404, "not_found")
 }
 
 // TestCollusionSignals: a reciprocal loop, a three-way loop and a pair
@@ -112,5 +112,5 @@ func TestCollusionSignals(t *testing.T) {
 	if len(pairs) != 1 || pairs[0].(map[string]any)["records"] != 6.0 {
 		t.Fatalf("pairs: got %s", got)
 	}
-	expect(t, tb.do("GET", "/v1/signals?community=s", tok["li"], nil), 403, "forbidden")
+	tbProblem(t, tb.do("GET", "/v1/signals?community=s", tok["li"], nil), 403, "forbidden")
 }

@@ -19,8 +19,8 @@ func TestServiceDeposit(t *testing.T) {
 	other := tb.resident("zhao", "c1", nil, nil, "resident")
 
 	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
-	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")
-	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", other, nil), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", other, nil), 403, "forbidden")
 	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, map[string]any{"reason": "服务很好"})
 	if r.Str("status") != "confirmed" || r.Str("transaction") == "" || r.Str("credits") != "3.00" || r.Str("reason") != "服务很好" {
 		t.Fatalf("confirm: got %s", r.Raw)
@@ -35,7 +35,7 @@ func TestServiceDeposit(t *testing.T) {
 		t.Fatalf("audit: got %s by %s %v", rec.Action, rec.Actor, rec.Content)
 	}
 	size := tb.auditSize()
-	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", elder, nil), 409, "not_pending")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", elder, nil), 409, "not_pending")
 	if tb.auditSize() != size {
 		t.Fatal("a refused confirmation wrote an audit record")
 	}
@@ -58,7 +58,7 @@ func TestServiceMutualCredit(t *testing.T) {
 		t.Fatalf("issuance: got %s, want 0.00 under mutual credit", got)
 	}
 	id2 := tb.service(vol, "li", "zhang", "m1", "case_work", "1.50", time.Hour)
-	expect(t, tb.do("POST", "/v1/services/"+id2+"/confirm", elder, nil), 422, "insufficient_funds")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id2+"/confirm", elder, nil), 422, "insufficient_funds")
 	r := tb.must(200, "GET", "/v1/services/"+id2, vol, nil)
 	if r.Str("status") != "pending" {
 		t.Fatalf("refused confirmation changed the record: %s", r.Raw)
@@ -82,14 +82,21 @@ func TestServiceRefusals(t *testing.T) {
 	day := time.Date(ten.Year(), ten.Month(), ten.Day(), 0, 0, 0, 0, timebank.DayZone)
 	at := func(h int) string { return day.Add(time.Duration(h) * time.Hour).Format(time.RFC3339) }
 	first := tb.must(201, "POST", "/v1/services", vol, body("13.00", at(0))).Str("id")
-	expect(t, tb.do("POST", "/v1/services", vol, body("12.00", at(13))), 422, "daily_limit_exceeded")
-	expect(t, tb.do("POST", "/v1/services", vol, body("1.00", tb.clock().Add(time.Hour).Format(time.RFC3339))), 422, "occurred_in_future")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("12.00", at(13))), 422, "daily_limit_exceeded")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("1.00", tb.clock().Add(time.Hour).Format(time.RFC3339))), 422, "occurred_in_future")
 	self := body("1.00", at(20))
 	self["recipient"] = "li"
-	expect(t, tb.do("POST", "/v1/services", vol, self), 422, "self_service")
-	expect(t, tb.do("POST", "/v1/services", elder, body("1.00", at(20))), 403, "forbidden")
-	expect(t, tb.do("POST", "/v1/services", vol, body("1.001", at(20))), 400, "invalid_amount")
-	expect(t, tb.do("POST", "/v1/services", vol, body("24.01", at(20))), 400, "invalid_amount")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, self), 422, "self_service")
+	tbProblem(t, tb.do("POST", "/v1/services", elder, body("1.00", at(20))), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("1.001", at(20))), 400, "invalid_amount")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("24.01", at(20))), 400, "invalid_amount")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("1e1", at(20))), 400, "invalid_amount")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("1.00", "yesterday")), 400, "invalid_request")
+	extra := body("1.00", at(20))
+	extra["credits"] = "99.00"
+	tbProblem(t, tb.do("POST", "/v1/services", vol, extra), 400, "unknown_field")
+	tbProblem(t, tb.do("POST", "/v1/services", vol, `{"volunteer":`), 400, "invalid_json")
+	tbProblem(t, tb.do("POST", "/v1/services/svc-999/confirm", elder, nil), 404, "not_found")
 
 	// An overlapping record is logged, flagged and listed, and only a
 	// coordinator confirms it.
@@ -98,7 +105,7 @@ func TestServiceRefusals(t *testing.T) {
 	if ov, _ := r.Body["overlaps"].([]any); len(ov) != 1 || ov[0] != first {
 		t.Fatalf("overlaps: got %s, want [%s]", r.Raw, first)
 	}
-	expect(t, tb.do("POST", "/v1/services/"+over+"/confirm", elder, nil), 422, "flagged_overlap")
+	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/confirm", elder, nil), 422, "flagged_overlap")
 	sig := tb.must(200, "GET", "/v1/signals?community=c1&from="+day.Format(time.DateOnly)+"&to="+day.Format(time.DateOnly), coord, nil)
 	if ov, _ := sig.Body["overlaps"].([]any); len(ov) != 1 {
 		t.Fatalf("signals overlaps: got %s", sig.Raw)
@@ -111,8 +118,8 @@ func TestServiceRefusals(t *testing.T) {
 		t.Fatalf("reject: got %s", rej.Raw)
 	}
 	tb.must(201, "POST", "/v1/services", vol, body("12.00", at(16)))
-	expect(t, tb.do("POST", "/v1/services/"+first+"/reject", elder, nil), 409, "not_pending")
-	expect(t, tb.do("POST", "/v1/services/"+over+"/reject", coord, nil), 409, "wrong_state")
+	tbProblem(t, tb.do("POST", "/v1/services/"+first+"/reject", elder, nil), 409, "not_pending")
+	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/reject", coord, nil), 409, "wrong_state")
 }
 
 // TestServiceCoordinatorAndGroup: a coordinator logs for a volunteer and
@@ -132,7 +139,7 @@ func TestServiceCoordinatorAndGroup(t *testing.T) {
 		t.Fatalf("replay: got %s", r2.Raw)
 	}
 	id := r1.Str("id")
-	expect(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")
 	tb.must(200, "POST", "/v1/services/"+id+"/confirm", coord, nil)
 	if got := tb.balance("m1:issuance"); got != "-1.50" {
 		t.Fatalf("issuance pays for a group: got %s", got)
@@ -141,7 +148,7 @@ func TestServiceCoordinatorAndGroup(t *testing.T) {
 	if items, _ := l.Body["items"].([]any); len(items) != 1 {
 		t.Fatalf("list: got %s", l.Raw)
 	}
-	expect(t, tb.do("GET", "/v1/services?community=m1", vol, nil), 403, "forbidden")
+	tbProblem(t, tb.do("GET", "/v1/services?community=m1", vol, nil), 403, "forbidden")
 }
 
 // TestStorageCapOverflow: credits above max_balance go to the pool in the
@@ -179,7 +186,7 @@ func TestSettlementDelayDispute(t *testing.T) {
 	if acct.Str("balance") != "0.00" || acct.Str("pending_in") != "3.00" {
 		t.Fatalf("held: got %s", acct.Raw)
 	}
-	expect(t, tb.do("POST", "/v1/services/"+id+"/reject", vol, nil), 403, "self_confirmation")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/reject", vol, nil), 403, "self_confirmation")
 	d := tb.must(200, "POST", "/v1/services/"+id+"/reject", elder, map[string]any{"reason": "没有来"})
 	if d.Str("status") != "rejected" || d.Str("credit") != "voided" {
 		t.Fatalf("dispute: got %s", d.Raw)
@@ -219,7 +226,7 @@ func TestSettlementDelaySettles(t *testing.T) {
 	if rec := tb.lastRecord(); rec.Action != "service.settle" || rec.Actor != "system" {
 		t.Fatalf("audit: got %s by %s", rec.Action, rec.Actor)
 	}
-	expect(t, tb.do("POST", "/v1/services/"+id+"/reject", elder, nil), 409, "wrong_state")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/reject", elder, nil), 409, "wrong_state")
 	tb.sumsToZero("c1", "li", "zhang")
 }
 
@@ -236,11 +243,11 @@ func TestNeedsOffersClaim(t *testing.T) {
 	if n.Str("requester") != "zhang" || n.Str("title") != "陪同就医" || n.Str("status") != "open" {
 		t.Fatalf("need: got %s", n.Raw)
 	}
-	expect(t, tb.do("POST", "/v1/needs/"+id+"/claim", elder, nil), 422, "self_service")
-	expect(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 409, "wrong_state")
+	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/claim", elder, nil), 422, "self_service")
+	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 409, "wrong_state")
 	tb.must(200, "POST", "/v1/needs/"+id+"/claim", vol, nil)
-	expect(t, tb.do("POST", "/v1/needs/"+id+"/claim", vol2, nil), 409, "wrong_state")
-	expect(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol2, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/claim", vol2, nil), 409, "wrong_state")
+	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol2, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 403, "forbidden")
 	done := tb.must(201, "POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)})
 	svc, _ := done.Body["service"].(map[string]any)
 	sid, _ := svc["id"].(string)
@@ -262,5 +269,5 @@ func TestNeedsOffersClaim(t *testing.T) {
 	if l := tb.must(200, "GET", "/v1/offers?community=c1", elder, nil); !strings.Contains(string(l.Raw), "修理家电") {
 		t.Fatalf("offers list: got %s", l.Raw)
 	}
-	expect(t, tb.do("POST", "/v1/offers", elder, map[string]any{"community": "c1", "volunteer": "sun", "category": "repair", "title": "x"}), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/offers", elder, map[string]any{"community": "c1", "volunteer": "sun", "category": "repair", "title": "x"}), 403, "forbidden")
 }
