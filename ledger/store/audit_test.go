@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"tally/audit"
 	"tally/ledger"
 )
@@ -267,4 +269,47 @@ func TestEnsureCheckpointKeyIsIdempotent(t *testing.T) {
 	if _, err := openAuditTest(t).EnsureCheckpointKey(ctx, "bad origin+"); ledger.ErrorCode(err) != ledger.CodeInvalidRequest {
 		t.Fatalf("bad origin: got %v, want invalid_request", err)
 	}
+}
+
+// TestCheckpointRefusesInconsistentTree: if the latest stored checkpoint
+// names a tree the log does not extend, nothing new is signed.
+func TestCheckpointRefusesInconsistentTree(t *testing.T) {
+	_, s := fixture(t, false)
+	ctx := context.Background()
+	latest, err := s.Audit().LatestCheckpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := audit.CheckpointBody(latest.Note)
+	c.Hash[0] ^= 1
+	var ck signingKey
+	if err := s.View(ctx, func(r ledger.Reader) error { return r.Doc(checkpointKeyKind, checkpointKeyID, &ck) }); err != nil {
+		t.Fatal(err)
+	}
+	forged, err := audit.SignCheckpoint(c, ck.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(checkpointKey(latest.Size), forged) }); err != nil {
+		t.Fatal(err)
+	}
+	auditSubmit(t, s, auditTransfer("issuance", "alice", 1, false))
+	if _, err := s.Checkpoint(ctx); !errors.Is(err, audit.ErrInconsistent) {
+		t.Fatalf("checkpoint over an inconsistent tree: got %v, want ErrInconsistent", err)
+	}
+}
+
+// TestRunCheckpointerStops: the loop ends when its context is cancelled
+// and when the store closes, so serve can wait for it before Close.
+func TestRunCheckpointerStops(t *testing.T) {
+	s := openAuditTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.RunCheckpointer(ctx, 0, nil); close(done) }()
+	cancel()
+	<-done
+	done2 := make(chan struct{})
+	go func() { s.RunCheckpointer(context.Background(), CheckpointInterval, func(error) {}); close(done2) }()
+	s.Close()
+	<-done2
 }
