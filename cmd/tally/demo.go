@@ -31,8 +31,11 @@ type demoCall struct {
 
 func demoScript(now time.Time) []demoCall {
 	day := func(d int) string { return now.AddDate(0, 0, -d).UTC().Format(time.RFC3339) }
-	member := func(id, c, name string, login bool, pw string, roles ...string) demoCall {
+	member := func(id, c, name, born string, login bool, pw string, roles ...string) demoCall {
 		b := map[string]any{"id": id, "community": c, "display_name": name, "roles": roles}
+		if born != "" {
+			b["personal"] = map[string]string{"birth_date": born}
+		}
 		if login {
 			b["username"], b["password"] = id, pw
 		}
@@ -49,15 +52,15 @@ func demoScript(now time.Time) []demoCall {
 			"policy": map[string]any{"earning": "deposit", "max_balance": "1500.00", "min_age": 65, "hardship_min_age": 60}}},
 		{"admin", "POST", "/v1/communities", map[string]any{"id": "shuangqiao", "name": "双桥社区", "parent": "chunxi",
 			"policy": map[string]any{"earning": "mutual_credit", "credit_limit": "10.00"}}},
-		member("wang", "hongxing", "王社工", true, demoStaffPassword, "coordinator"),
-		member("auditor", "jinjiang", "区民政局审计", true, demoStaffPassword, "auditor"),
-		member("li", "hongxing", "李志愿者", true, demoResidentPassword, "resident", "volunteer"),
-		member("zhou", "hongxing", "周志愿者", true, demoResidentPassword, "resident", "volunteer"),
-		member("zhang", "hongxing", "张奶奶", false, "", "resident"),
-		member("chen", "hongxing", "陈阿姨", true, demoResidentPassword, "resident"),
-		member("liu", "hongxing", "刘委员", true, demoStaffPassword, "committee", "resident"),
-		member("zhao", "hongxing", "赵委员", true, demoStaffPassword, "committee", "resident"),
-		member("sun", "hongxing", "孙委员", true, demoStaffPassword, "committee", "resident"),
+		member("wang", "hongxing", "王社工", "", true, demoStaffPassword, "coordinator"),
+		member("auditor", "jinjiang", "区民政局审计", "", true, demoStaffPassword, "auditor"),
+		member("li", "hongxing", "李志愿者", "1957-03-12", true, demoResidentPassword, "resident", "volunteer"),
+		member("zhou", "hongxing", "周志愿者", "1990-08-01", true, demoResidentPassword, "resident", "volunteer"),
+		member("zhang", "hongxing", "张奶奶", "1938-05-20", false, "", "resident"),
+		member("chen", "hongxing", "陈阿姨", "1960-11-02", true, demoResidentPassword, "resident"),
+		member("liu", "hongxing", "刘委员", "", true, demoStaffPassword, "committee", "resident"),
+		member("zhao", "hongxing", "赵委员", "", true, demoStaffPassword, "committee", "resident"),
+		member("sun", "hongxing", "孙委员", "", true, demoStaffPassword, "committee", "resident"),
 		svc("li", "zhang", "elder_care", "2.00", 6),
 		svc("zhou", "zhang", "elder_care", "1.50", 5),
 		svc("li", "hongxing", "community_activity", "3.00", 3),
