@@ -69,11 +69,22 @@ type NewService struct {
 	Need          string
 }
 
-// GetService returns a service record or not_found.
+// GetService returns a service record or not_found. A held credit whose
+// hold the ledger voided at its timeout (the settlement timer never ran
+// within SettleGrace) reads as voided.
 func GetService(r ledger.Reader, id string) (*Service, error) {
 	s := &Service{}
 	if err := r.Doc(KindService, id, s); err != nil {
 		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: service %s not found", truncate(id, ledger.MaxIDLen))
+	}
+	if s.Credit == CreditHeld {
+		t, err := r.Transaction(s.Transaction)
+		if err != nil {
+			return nil, err
+		}
+		if t.Status == ledger.TxVoided {
+			s.Credit, s.Settlement = CreditVoided, t.ResolvedBy
+		}
 	}
 	return s, nil
 }

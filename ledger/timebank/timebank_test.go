@@ -301,3 +301,67 @@ func (w *world) poolGiftOp() ledger.Op {
 		return timebank.Gift(tx, timebank.Caller{Member: m}, m, community.AccountID(w.home[m], community.AcctPool), hours, "")
 	}
 }
+
+// TestHeldCreditExpires: when the settlement timer never runs (here: not
+// registered) the ledger voids the hold at its timeout, and the record
+// reads as voided, not as held forever.
+func TestHeldCreditExpires(t *testing.T) {
+	e := newEnv(t)
+	e.st.OnTimer(timebank.TimerSettle, func(string, time.Time) ledger.Op { return nil })
+	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
+	e.member("v", "c", nil, nil, community.RoleVolunteer)
+	e.member("r", "c", nil, nil, community.RoleResident)
+	s := e.must("v", func(tx ledger.Tx) (any, error) {
+		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
+			Recipient: "r", Category: "elder_care", Hours: 100, OccurredAt: tx.Now().Add(-time.Hour)})
+	}).(*timebank.Service)
+	e.must("r", func(tx ledger.Tx) (any, error) { return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "") })
+	e.advance(24*time.Hour + timebank.SettleGrace + time.Second)
+	e.st.FireTimers(context.Background())
+	var got *timebank.Service
+	e.st.View(context.Background(), func(r ledger.Reader) error {
+		var err error
+		got, err = timebank.GetService(r, s.ID)
+		return err
+	})
+	if got.Credit != timebank.CreditVoided || e.account("v:HOUR").CreditsPending != 0 {
+		t.Fatalf("credit: got %s, pending %d; want voided, 0", got.Credit, e.account("v:HOUR").CreditsPending)
+	}
+	e.checkZero(0)
+}
+
+// TestAgeOnBirthday: eligibility counts whole years on the calendar day
+// in China Standard Time.
+func TestAgeOnBirthday(t *testing.T) {
+	e := newEnv(t)
+	e.community("c", "", community.Policy{MinAge: 65, HardshipMinAge: 60})
+	now := e.clock().In(timebank.DayZone)
+	born := func(years, days int) string { return now.AddDate(-years, 0, days).Format("2006-01-02") }
+	cases := []struct {
+		id, birth, hardship string
+		want                ledger.Code
+	}{
+		{"today65", born(65, 0), "", ""},
+		{"tomorrow65", born(65, 1), "", timebank.CodeNotEligible},
+		{"hardship60", born(60, 0), "true", ""},
+		{"hardship59", born(60, 1), "true", timebank.CodeNotEligible},
+		{"badDate", "1950-13-01", "", timebank.CodeNotEligible},
+	}
+	for _, c := range cases {
+		e.member(c.id, "c", map[string]string{"birth_date": c.birth, "hardship": c.hardship}, nil, community.RoleResident)
+		e.must("admin", func(tx ledger.Tx) (any, error) {
+			t, err := ledger.Transfer(tx, ledger.TransferSpec{Postings: []ledger.Posting{{From: "c:issuance", To: c.id + ":HOUR", Amount: 100, Unit: ledger.HOUR}}})
+			if err != nil {
+				return nil, err
+			}
+			tx.Audit("tx.transfer", ledger.TxFields(t))
+			return t, nil
+		})
+		_, err := e.do(c.id, func(tx ledger.Tx) (any, error) {
+			return timebank.Redeem(tx, timebank.Caller{Member: c.id}, timebank.NewRedemption{Member: c.id, Community: "c", Hours: 100, Item: "理发"})
+		})
+		if got := ledger.ErrorCode(err); got != c.want {
+			t.Errorf("%s (born %s): got %q, want %q", c.id, c.birth, got, c.want)
+		}
+	}
+}
