@@ -315,7 +315,9 @@ func TestHeldCreditExpires(t *testing.T) {
 		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
 			Recipient: "r", Category: "elder_care", Hours: 100, OccurredAt: tx.Now().Add(-time.Hour)})
 	}).(*timebank.Service)
-	e.must("r", func(tx ledger.Tx) (any, error) { return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "") })
+	e.must("r", func(tx ledger.Tx) (any, error) {
+		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
+	})
 	e.advance(24*time.Hour + timebank.SettleGrace + time.Second)
 	e.st.FireTimers(context.Background())
 	var got *timebank.Service
