@@ -95,21 +95,21 @@ func (f *frontier) ReadHashes(indexes []int64) ([]Hash, error) {
 }
 
 type verifier struct {
-	begun       bool
-	head        Head
-	n           uint64
-	prev        Hash
-	prevTime    int64
-	tree        frontier
-	vkey        string
-	lastCk      uint64
-	trusted     []trustedCheckpoint // not yet reached, by size
-	trustedOK   uint64              // largest trusted size the log matched
-	rp          *replay
-	s           scan
-	seen        map[string]bool
-	balanceErr  *VerifyError
-	report      Report
+	begun      bool
+	head       Head
+	n          uint64
+	prev       Hash
+	prevTime   int64
+	tree       frontier
+	vkey       string
+	lastCk     uint64
+	trusted    []trustedCheckpoint // not yet reached, by size
+	trustedOK  uint64              // largest trusted size the log matched
+	rp         *replay
+	s          scan
+	seen       map[string]bool
+	balanceErr *VerifyError
+	report     Report
 }
 
 func newVerifier() *verifier {
