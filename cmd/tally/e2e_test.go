@@ -1,0 +1,148 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEndToEnd builds the binary, starts it on a random port over a
+// temporary directory, and walks a resident, a volunteer, a coordinator, a
+// committee member and an auditor through their main calls; then stops it,
+// verifies offline, backs up, restores and verifies the restored copy.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary")
+	}
+	data := t.TempDir()
+	p := startServer(t, data)
+	admin := p.login("admin", e2eAdminPassword)
+	p.must(200, "GET", "/healthz", "", nil)
+	p.must(200, "GET", "/readyz", "", nil)
+
+	// The operator sets up a district and its people.
+	p.must(201, "POST", "/v1/communities", admin, map[string]any{"id": "d1", "name": "锦江区"})
+	p.must(201, "POST", "/v1/communities", admin, map[string]any{"id": "c1", "name": "红星社区", "parent": "d1"})
+	add := func(id, c string, login bool, roles ...string) string {
+		body := map[string]any{"id": id, "community": c, "display_name": "成员 " + id, "roles": roles,
+			"personal": map[string]string{"birth_date": "1950-01-01"}}
+		if login {
+			body["username"], body["password"] = id, "password-"+id
+		}
+		r := p.must(201, "POST", "/v1/members", admin, body)
+		if acct, _ := r.body["accounts"].(map[string]any); acct["HOUR"] != id+":HOUR" {
+			t.Fatalf("member %s accounts: %s", id, r.raw)
+		}
+		if !login {
+			return ""
+		}
+		return p.login(id, "password-"+id)
+	}
+	coord := add("wang", "c1", true, "coordinator")
+	vol := add("li", "c1", true, "resident", "volunteer")
+	res := add("chen", "c1", true, "resident")
+	add("zhang", "c1", false, "resident") // offline
+	c1 := add("liu", "c1", true, "committee")
+	c2 := add("zhao", "c1", true, "committee")
+	aud := add("aud", "d1", true, "auditor")
+
+	// A volunteer logs service; the recipient confirms; credits arrive.
+	at := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	svc := p.must(201, "POST", "/v1/services", vol, map[string]any{"volunteer": "li", "recipient": "chen",
+		"community": "c1", "category": "elder_care", "hours": "2.50", "occurred_at": at})
+	if svc.str("status") != "pending" {
+		t.Fatalf("service status %q, want pending", svc.str("status"))
+	}
+	if r, _ := p.call("POST", "/v1/services/"+svc.str("id")+"/confirm", vol, map[string]any{}); r.status != 403 {
+		t.Fatalf("volunteer confirming own service: status %d, want 403", r.status)
+	}
+	p.must(200, "POST", "/v1/services/"+svc.str("id")+"/confirm", res, map[string]any{"reason": "服务很好"})
+	if b := p.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil).str("balance"); b != "2.50" {
+		t.Fatalf("volunteer balance %s, want 2.50", b)
+	}
+	// The volunteer gives an hour to the community pool and redeems one.
+	p.must(201, "POST", "/v1/gifts", vol, map[string]any{"from": "li", "to": "c1:pool", "hours": "0.50"})
+	p.must(201, "POST", "/v1/redemptions", vol, map[string]any{"member": "li", "community": "c1", "hours": "1.00", "item": "上门理发"})
+	if b := p.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil).str("balance"); b != "1.00" {
+		t.Fatalf("volunteer balance after gift and redemption %s, want 1.00", b)
+	}
+	// The coordinator acts for the offline resident (代办): a pool grant to her.
+	p.must(201, "POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "zhang", "hours": "0.50", "reason": "困难帮扶"})
+	entries := p.must(200, "GET", "/v1/accounts/li:HOUR/entries?limit=2", vol, nil)
+	if items, _ := entries.body["items"].([]any); len(items) != 2 {
+		t.Fatalf("history page: %s", entries.raw)
+	}
+
+	// The fund: donation, proposal, committee votes, public disclosure.
+	p.must(201, "POST", "/v1/funds", admin, map[string]any{"id": "f1", "community": "c1", "name": "红星社区基金",
+		"committee": []string{"liu", "zhao"}, "quorum": 2})
+	p.must(201, "POST", "/v1/funds/f1/donations", coord, map[string]any{"donor": "company-1", "amount": "15000.00"})
+	prop := p.must(201, "POST", "/v1/funds/f1/proposals", coord, map[string]any{"amount": "2000.00",
+		"beneficiary": "B-001", "purpose": "购买学习用品"})
+	if prop.str("status") != "voting" {
+		t.Fatalf("proposal status %q, want voting", prop.str("status"))
+	}
+	if f := p.must(200, "GET", "/v1/funds/f1", coord, nil); f.str("held") != "2000.00" || f.str("available") != "13000.00" {
+		t.Fatalf("fund after proposal: %s", f.raw)
+	}
+	p.must(200, "POST", "/v1/proposals/"+prop.str("id")+"/votes", c1, map[string]any{"decision": "approve", "reason": "同意"})
+	p.must(200, "POST", "/v1/proposals/"+prop.str("id")+"/votes", c2, map[string]any{"decision": "approve", "reason": "同意"})
+	if s := p.must(200, "GET", "/v1/proposals/"+prop.str("id"), c1, nil).str("status"); s != "paid" && s != "approved" {
+		t.Fatalf("proposal status %q after quorum, want approved or paid", s)
+	}
+	pub := p.must(200, "GET", "/v1/public/funds/f1", "", nil)
+	if strings.Contains(string(pub.raw), "成员") {
+		t.Fatalf("public disclosure leaks a display name: %s", pub.raw)
+	}
+
+	// The auditor: checkpoint, records, proofs, report, verification.
+	p.must(200, "GET", "/v1/audit/checkpoint", "", nil)
+	key := p.must(200, "GET", "/v1/audit/key", "", nil)
+	recs := p.must(200, "GET", "/v1/audit/records?from=0&limit=5", aud, nil)
+	if items, _ := recs.body["items"].([]any); len(items) != 5 {
+		t.Fatalf("records page: %s", recs.raw)
+	}
+	p.must(200, "GET", "/v1/audit/consistency?from=1&to=5", aud, nil)
+	p.must(200, "GET", "/v1/audit/records/3/inclusion?size=5", aud, nil)
+	rep := p.must(200, "GET", "/v1/reports/services?community=d1&from=2020-01-01&to=2100-01-01", aud, nil)
+	if rep.str("hours_credited") != "2.50" {
+		t.Fatalf("report hours_credited %q, want 2.50: %s", rep.str("hours_credited"), rep.raw)
+	}
+	if r, _ := p.call("POST", "/v1/transfers", aud, map[string]any{"postings": []any{}}); r.status != 403 {
+		t.Fatalf("auditor writing: status %d, want 403", r.status)
+	}
+	cp := filepath.Join(t.TempDir(), "checkpoint.txt")
+	if err := os.WriteFile(cp, p.must(200, "GET", "/v1/audit/checkpoint", "", nil).raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runTally(t, "verify", "--url", p.url, "--token", aud); code != 0 {
+		t.Fatalf("verify --url: exit %d\n%s", code, out)
+	}
+	backupFile := filepath.Join(t.TempDir(), "tally.backup")
+	if code, out := runTally(t, "backup", "--url", p.url, "--token", admin, "--out", backupFile); code != 0 {
+		t.Fatalf("backup: exit %d\n%s", code, out)
+	}
+	p.stop()
+	if code, out := runTally(t, "verify", "--data", data, "--checkpoint", cp); code != 0 {
+		t.Fatalf("verify --data: exit %d\n%s", code, out)
+	}
+
+	// Restore into an empty directory: same chain, balances and keys.
+	restored := filepath.Join(t.TempDir(), "restored")
+	if code, out := runTally(t, "restore", "--in", backupFile, "--data", restored); code != 0 {
+		t.Fatalf("restore: exit %d\n%s", code, out)
+	}
+	if code, out := runTally(t, "verify", "--data", restored, "--checkpoint", cp); code != 0 {
+		t.Fatalf("verify restored: exit %d\n%s", code, out)
+	}
+	p2 := startServer(t, restored)
+	if k := p2.must(200, "GET", "/v1/audit/key", "", nil); string(k.raw) != string(key.raw) {
+		t.Fatalf("restored verifier key %q, want %q", k.raw, key.raw)
+	}
+	if b := p2.must(200, "GET", "/v1/accounts/li:HOUR", p2.login("li", "password-li"), nil).str("balance"); b != "1.00" {
+		t.Fatalf("restored balance %s, want 1.00", b)
+	}
+	p2.stop()
+}
