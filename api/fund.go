@@ -1,5 +1,1007 @@
 package api
 
-// fundRoutes are the community fund's routes (funds, donations, proposals,
-// votes, public disclosure, reports).
-func (s *Server) fundRoutes() []route { return nil }
+import (
+	"encoding/csv"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+	"tally/ledger/community"
+	"tally/ledger/fund"
+)
+
+// Who may do what with a fund (shared/SPEC.md §1, §5):
+//   - an admin of the fund's community creates the fund and its committee:
+//     the people who propose spending (coordinators) do not choose the
+//     people who approve it;
+//   - a coordinator or admin of the community records donations and adds
+//     restricted projects (most donors are not users);
+//   - a coordinator of the community proposes disbursements;
+//   - the fund's committee members vote and recuse, in person (never 代办);
+//   - a committee member or a coordinator of the community objects during
+//     the objection window;
+//   - committee members, and coordinators, admins and auditors of the
+//     community, read the fund, its proposals and its report; donors'
+//     identities (anonymous ones included) only staff and auditors;
+//   - anyone, with no token, reads the public disclosure.
+
+// FundDisclosureRecent is how many of the latest donations and
+// disbursements the public page of a fund shows; the rest are paged.
+const FundDisclosureRecent = 20
+
+// FundProjectRequest is a restricted project (定向).
+type FundProjectRequest struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// FundRequest creates a fund. Committee members are member ids holding the
+// committee role; 1 ≤ quorum ≤ len(committee).
+type FundRequest struct {
+	ID        string               `json:"id"`
+	Community string               `json:"community"`
+	Name      string               `json:"name"`
+	Committee []string             `json:"committee"`
+	Quorum    int                  `json:"quorum"`
+	Projects  []FundProjectRequest `json:"projects,omitempty"`
+}
+
+// ToDomain converts the request.
+func (r *FundRequest) ToDomain() fund.NewFund {
+	n := fund.NewFund{ID: r.ID, Community: r.Community, Name: r.Name, Committee: r.Committee, Quorum: r.Quorum}
+	for _, p := range r.Projects {
+		n.Projects = append(n.Projects, fund.NewProject{ID: p.ID, Name: p.Name})
+	}
+	return n
+}
+
+// FundMoney is money of a fund or project, in CNY: held is what open
+// proposals reserve; available = balance − held.
+type FundMoney struct {
+	Balance   string `json:"balance"`
+	Available string `json:"available"`
+	Held      string `json:"held"`
+}
+
+// FundProjectView is a restricted project and its money.
+type FundProjectView struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Account string `json:"account"`
+	FundMoney
+}
+
+// FundView shows a fund: its money over all its accounts, the
+// unrestricted part, each project, and the totals donated and paid out.
+type FundView struct {
+	ID        string `json:"id"`
+	Community string `json:"community"`
+	Name      string `json:"name"`
+	FundMoney
+	Donated      string                     `json:"donated"`
+	Disbursed    string                     `json:"disbursed"`
+	Unrestricted FundMoney                  `json:"unrestricted"`
+	Projects     map[string]FundProjectView `json:"projects"`
+	Committee    []string                   `json:"committee"`
+	Quorum       int                        `json:"quorum"`
+	Accounts     map[string]string          `json:"accounts"`
+	Created      time.Time                  `json:"created"`
+}
+
+// DonationRequest records a donation. Donor is an id or pseudonym (letters,
+// digits, -_.:), never a name; donor_kind is person (default), company or
+// organisation; anonymous hides the donor from the public, not from
+// auditors.
+type DonationRequest struct {
+	Donor     string `json:"donor"`
+	DonorKind string `json:"donor_kind,omitempty"`
+	Amount    string `json:"amount"`
+	Project   string `json:"project,omitempty"`
+	Anonymous bool   `json:"anonymous,omitempty"`
+}
+
+// ToDomain parses the amount.
+func (r *DonationRequest) ToDomain(fundID string) (fund.NewDonation, error) {
+	amt, err := ledger.ParseAmount(r.Amount, ledger.CNY)
+	return fund.NewDonation{Fund: fundID, Donor: r.Donor, DonorKind: r.DonorKind, Amount: amt,
+		Project: r.Project, Anonymous: r.Anonymous}, err
+}
+
+// DonationView is a donation as staff and auditors see it.
+type DonationView struct {
+	ID        string    `json:"id"`
+	Fund      string    `json:"fund"`
+	Receipt   string    `json:"receipt"`
+	Donor     string    `json:"donor"`
+	DonorKind string    `json:"donor_kind"`
+	Amount    string    `json:"amount"`
+	Project   string    `json:"project,omitempty"`
+	Anonymous bool      `json:"anonymous"`
+	Salt      string    `json:"donor_salt,omitempty"` // opens the chain's commitment of an anonymous donor
+	Tx        string    `json:"tx"`
+	Time      time.Time `json:"time"`
+	Seq       uint64    `json:"seq"`
+}
+
+func donationView(d *fund.Donation) DonationView {
+	return DonationView{ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind,
+		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: d.Salt, Tx: d.Tx, Time: d.Time, Seq: d.Seq}
+}
+
+// ProposalRequest proposes a disbursement. Beneficiary is a pseudonymous
+// id; purpose and evidence enter the audit chain, so they describe the
+// disbursement, never a person. Evidence is hex SHA-256 of documents.
+// Deadline is an RFC 3339 time or a duration ("72h", "7d"; default 7d);
+// objection_window a duration (default none: approval pays at once).
+type ProposalRequest struct {
+	Amount          string   `json:"amount"`
+	Beneficiary     string   `json:"beneficiary"`
+	Project         string   `json:"project,omitempty"`
+	Purpose         string   `json:"purpose"`
+	Evidence        []string `json:"evidence,omitempty"`
+	Deadline        string   `json:"deadline,omitempty"`
+	ObjectionWindow string   `json:"objection_window,omitempty"`
+}
+
+// ToDomain parses amount, deadline and window.
+func (r *ProposalRequest) ToDomain(fundID, proposer string) (fund.NewProposal, error) {
+	n := fund.NewProposal{Fund: fundID, Project: r.Project, Beneficiary: r.Beneficiary, Purpose: r.Purpose,
+		Evidence: r.Evidence, Proposer: proposer}
+	var err error
+	if n.Amount, err = ledger.ParseAmount(r.Amount, ledger.CNY); err != nil {
+		return n, err
+	}
+	if r.Deadline != "" {
+		if t, terr := time.Parse(time.RFC3339, r.Deadline); terr == nil {
+			n.Deadline = t
+		} else if n.VotingPeriod, err = parseDuration(r.Deadline); err != nil {
+			return n, err
+		}
+	}
+	if r.ObjectionWindow != "" {
+		n.ObjectionWindow, err = parseDuration(r.ObjectionWindow)
+	}
+	return n, err
+}
+
+// ProposalVoteRequest is a committee member's vote.
+type ProposalVoteRequest struct {
+	Decision string `json:"decision"` // approve | reject
+	Reason   string `json:"reason,omitempty"`
+}
+
+// ProposalReasonRequest declares a recusal (reason optional) or raises an
+// objection (reason required). Reasons enter the chain: describe the
+// conflict or the concern, not a person.
+type ProposalReasonRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ProposalVoteView is one vote or recusal.
+type ProposalVoteView struct {
+	Member   string    `json:"member"`
+	Decision string    `json:"decision"` // approve, reject or recuse
+	Reason   string    `json:"reason,omitempty"`
+	Round    int       `json:"round,omitempty"`
+	Time     time.Time `json:"time"`
+	Seq      uint64    `json:"seq"`
+}
+
+// ProposalView is a proposal as the committee and staff see it.
+// Approvals and rejections count the current round; eligible is the
+// committee less the proposer and recused members.
+type ProposalView struct {
+	ID              string             `json:"id"`
+	Fund            string             `json:"fund"`
+	Status          string             `json:"status"`
+	Amount          string             `json:"amount"`
+	Project         string             `json:"project,omitempty"`
+	Beneficiary     string             `json:"beneficiary"`
+	Purpose         string             `json:"purpose"`
+	Evidence        []string           `json:"evidence"`
+	Proposer        string             `json:"proposer"`
+	Approvals       int                `json:"approvals"`
+	Rejections      int                `json:"rejections"`
+	Recusals        int                `json:"recusals"`
+	Quorum          int                `json:"quorum"`
+	Eligible        int                `json:"eligible"`
+	Round           int                `json:"round"`
+	Votes           []ProposalVoteView `json:"votes"`
+	Objections      []ProposalVoteView `json:"objections"`
+	Deadline        time.Time          `json:"deadline"`
+	ObjectionWindow string             `json:"objection_window,omitempty"`
+	WindowEnds      time.Time          `json:"window_ends,omitzero"`
+	Hold            string             `json:"hold"`
+	Payment         string             `json:"payment,omitempty"`
+	Created         time.Time          `json:"created"`
+	Resolved        time.Time          `json:"resolved,omitzero"`
+	Seq             uint64             `json:"seq"`
+}
+
+func proposalView(p *fund.Proposal, f *fund.Fund) ProposalView {
+	approvals, rejections := p.Tally()
+	v := ProposalView{ID: p.ID, Fund: p.Fund, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
+		Beneficiary: p.Beneficiary, Purpose: p.Purpose, Evidence: nonNilStrings(p.Evidence), Proposer: p.Proposer,
+		Approvals: approvals, Rejections: rejections, Recusals: len(p.Recusals), Quorum: f.Quorum, Eligible: p.Eligible(f),
+		Round: p.Round, Votes: []ProposalVoteView{}, Objections: []ProposalVoteView{}, Deadline: p.Deadline,
+		WindowEnds: p.WindowEnds, Hold: p.Hold, Payment: p.Payment, Created: p.Created, Resolved: p.Resolved, Seq: p.Seq}
+	if p.ObjectionWindow > 0 {
+		v.ObjectionWindow = p.ObjectionWindow.String()
+	}
+	for _, x := range p.Votes {
+		v.Votes = append(v.Votes, ProposalVoteView{Member: x.Member, Decision: x.Decision, Reason: x.Reason, Round: x.Round, Time: x.Time, Seq: x.Seq})
+	}
+	for _, x := range p.Recusals {
+		v.Votes = append(v.Votes, ProposalVoteView{Member: x.Member, Decision: "recuse", Reason: x.Reason, Time: x.Time, Seq: x.Seq})
+	}
+	for _, x := range p.Objections {
+		v.Objections = append(v.Objections, ProposalVoteView{Member: x.By, Decision: "object", Reason: x.Reason, Time: x.Time, Seq: x.Seq})
+	}
+	return v
+}
+
+func nonNilStrings(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
+}
+
+func cny(v int64) string { return ledger.FormatAmount(v, ledger.CNY) }
+
+var (
+	fundStaff   = []community.Role{community.RoleCoordinator, community.RoleAdmin}
+	fundReaders = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor}
+)
+
+func (s *Server) fundRoutes() []route {
+	admin := []community.Role{community.RoleAdmin}
+	coordinator := []community.Role{community.RoleCoordinator}
+	committee := []community.Role{community.RoleCommittee}
+	paged := []string{"after", "limit", "order"}
+	rs := []route{
+		{method: "POST", path: "/v1/funds", summary: "Create a community fund with its committee, quorum, projects and CNY accounts", tag: "funds", auth: authenticated, roles: admin, req: FundRequest{}, resp: FundView{}, status: 201, handle: s.createFund},
+		{method: "GET", path: "/v1/funds/:id", summary: "A fund's money, projects and committee", tag: "funds", auth: authenticated, resp: FundView{}, status: 200, handle: s.getFund},
+		{method: "POST", path: "/v1/funds/:id/projects", summary: "Add a restricted project (定向) with its own account", tag: "funds", auth: authenticated, roles: fundStaff, req: FundProjectRequest{}, resp: FundView{}, status: 201, handle: s.addFundProject},
+		{method: "POST", path: "/v1/funds/:id/donations", summary: "Record a donation; it gets a receipt number", tag: "funds", auth: authenticated, roles: fundStaff, req: DonationRequest{}, resp: DonationView{}, status: 201, handle: s.createDonation},
+		{method: "GET", path: "/v1/funds/:id/donations", summary: "A fund's donations with their donors (staff and auditors)", tag: "funds", auth: authenticated, roles: fundReaders, query: paged, resp: List[DonationView]{}, status: 200, handle: s.listDonations},
+		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: coordinator, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
+		{method: "GET", path: "/v1/funds/:id/proposals", summary: "A fund's proposals", tag: "funds", auth: authenticated, query: paged, resp: List[ProposalView]{}, status: 200, handle: s.listProposals},
+		{method: "GET", path: "/v1/proposals/:id", summary: "A proposal with its votes", tag: "funds", auth: authenticated, resp: ProposalView{}, status: 200, handle: s.getProposal},
+		{method: "POST", path: "/v1/proposals/:id/votes", summary: "Vote approve or reject (committee members, not the proposer)", tag: "funds", auth: authenticated, roles: committee, req: ProposalVoteRequest{}, resp: ProposalView{}, status: 200, handle: s.voteProposal},
+		{method: "POST", path: "/v1/proposals/:id/recusals", summary: "Declare a conflict of interest and recuse; the quorum counts over the rest", tag: "funds", auth: authenticated, roles: committee, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.recuseProposal},
+		{method: "POST", path: "/v1/proposals/:id/objections", summary: "Object during the objection window (公示期): back to voting", tag: "funds", auth: authenticated, roles: []community.Role{community.RoleCommittee, community.RoleCoordinator}, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.objectProposal},
+		{method: "GET", path: "/v1/reports/funds/:id", summary: "Donations, disbursements, holds and beneficiaries of a fund over a period; Accept: text/csv for CSV", tag: "reports", auth: authenticated, query: []string{"from", "to"}, resp: FundReportView{}, status: 200, handle: s.fundReport},
+	}
+	return append(rs, s.publicFundRoutes()...)
+}
+
+// --- authorization ---------------------------------------------------------
+
+// canReadFund: the fund's committee members, and coordinators, admins and
+// auditors of its community. Errors: forbidden, not_found.
+func canReadFund(r ledger.Reader, p *Principal, f *fund.Fund) error {
+	if f.IsCommittee(p.Member) && p.OnBehalf == "" {
+		return nil
+	}
+	return Authorize(r, p, f.Community, fundReaders...)
+}
+
+// inPerson refuses votes, recusals and objections made on behalf of
+// someone else: a committee decision is personal.
+func inPerson(p *Principal) error {
+	if p.OnBehalf != "" {
+		return ledger.Errorf(ledger.CodeForbidden, "committee decisions are made in person, not on behalf")
+	}
+	return nil
+}
+
+// fundOf loads a fund and checks the caller over its community with roles.
+func fundOf(r ledger.Reader, p *Principal, id string, roles ...community.Role) (*fund.Fund, error) {
+	f, err := fund.Get(r, id)
+	if err != nil {
+		return nil, err
+	}
+	return f, Authorize(r, p, f.Community, roles...)
+}
+
+// --- funds -------------------------------------------------------------------
+
+// fundView reads a fund's accounts and renders it.
+func fundView(r ledger.Reader, f *fund.Fund) (FundView, error) {
+	v := FundView{ID: f.ID, Community: f.Community, Name: f.Name, Committee: f.Committee, Quorum: f.Quorum,
+		Accounts: f.Accounts, Projects: map[string]FundProjectView{}, Created: f.Created}
+	var total [3]int64
+	un, err := fundMoney(r, f.Accounts[fund.AcctBalance], &total)
+	if err != nil {
+		return v, err
+	}
+	v.Unrestricted = un
+	for id, p := range f.Projects {
+		m, err := fundMoney(r, p.Account, &total)
+		if err != nil {
+			return v, err
+		}
+		v.Projects[id] = FundProjectView{ID: id, Name: p.Name, Account: p.Account, FundMoney: m}
+	}
+	v.FundMoney = FundMoney{Balance: cny(total[0]), Available: cny(total[1]), Held: cny(total[2])}
+	donated, err := r.Account(f.Accounts[fund.AcctDonations])
+	if err != nil {
+		return v, err
+	}
+	paid, err := r.Account(f.Accounts[fund.AcctPaid])
+	if err != nil {
+		return v, err
+	}
+	v.Donated, v.Disbursed = cny(-donated.Balance()), cny(paid.Balance())
+	return v, nil
+}
+
+// fundMoney reads one account and adds balance, available and held to
+// total.
+func fundMoney(r ledger.Reader, account string, total *[3]int64) (FundMoney, error) {
+	a, err := r.Account(account)
+	if err != nil {
+		return FundMoney{}, err
+	}
+	total[0] += a.Balance()
+	total[1] += a.Available()
+	total[2] += a.DebitsPending
+	return FundMoney{Balance: cny(a.Balance()), Available: cny(a.Available()), Held: cny(a.DebitsPending)}, nil
+}
+
+func (s *Server) createFund(c *gin.Context) {
+	var req FundRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		if err := ledger.CheckID("community", req.Community); err != nil {
+			return nil, err
+		}
+		if err := Authorize(tx, p, req.Community, community.RoleAdmin); err != nil {
+			return nil, err
+		}
+		f, err := fund.Create(tx, req.ToDomain())
+		if err != nil {
+			return nil, err
+		}
+		return fundView(tx, f)
+	})
+}
+
+func (s *Server) getFund(c *gin.Context) {
+	p := principal(c)
+	var out FundView
+	if s.view(c, func(r ledger.Reader) error {
+		f, err := fund.Get(r, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if err := canReadFund(r, p, f); err != nil {
+			return err
+		}
+		out, err = fundView(r, f)
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+func (s *Server) addFundProject(c *gin.Context) {
+	var req FundProjectRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		if _, err := fundOf(tx, p, id, fundStaff...); err != nil {
+			return nil, err
+		}
+		f, err := fund.AddProject(tx, id, fund.NewProject{ID: req.ID, Name: req.Name})
+		if err != nil {
+			return nil, err
+		}
+		return fundView(tx, f)
+	})
+}
+
+// --- donations ---------------------------------------------------------------
+
+func (s *Server) createDonation(c *gin.Context) {
+	var req DonationRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	n, err := req.ToDomain(id)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		if _, err := fundOf(tx, p, id, fundStaff...); err != nil {
+			return nil, err
+		}
+		d, err := fund.Donate(tx, n)
+		if err != nil {
+			return nil, err
+		}
+		return donationView(d), nil
+	})
+}
+
+func (s *Server) listDonations(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	var out List[DonationView]
+	if s.view(c, func(r ledger.Reader) error {
+		f, err := fundOf(r, p, c.Param("id"), fundReaders...)
+		if err != nil {
+			return err
+		}
+		ds, next, err := fund.Donations(r, f.ID, pg)
+		views := make([]DonationView, len(ds))
+		for i, d := range ds {
+			views[i] = donationView(d)
+		}
+		out = newList(views, next)
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// --- proposals ---------------------------------------------------------------
+
+func (s *Server) createProposal(c *gin.Context) {
+	var req ProposalRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	n, err := req.ToDomain(id, p.Member)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		f, err := fundOf(tx, p, id, community.RoleCoordinator)
+		if err != nil {
+			return nil, err
+		}
+		pr, err := fund.Propose(tx, n)
+		if err != nil {
+			return nil, err
+		}
+		return proposalView(pr, f), nil
+	})
+}
+
+func (s *Server) listProposals(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	var out List[ProposalView]
+	if s.view(c, func(r ledger.Reader) error {
+		f, err := fund.Get(r, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if err := canReadFund(r, p, f); err != nil {
+			return err
+		}
+		ps, next, err := fund.Proposals(r, f.ID, pg)
+		views := make([]ProposalView, len(ps))
+		for i, x := range ps {
+			views[i] = proposalView(x, f)
+		}
+		out = newList(views, next)
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// readProposal loads a proposal the caller may read: its proposer, or a
+// reader of its fund.
+func readProposal(r ledger.Reader, p *Principal, id string) (*fund.Proposal, *fund.Fund, error) {
+	pr, err := fund.GetProposal(r, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := fund.Get(r, pr.Fund)
+	if err != nil {
+		return nil, nil, err
+	}
+	if pr.Proposer == p.Member {
+		return pr, f, nil
+	}
+	return pr, f, canReadFund(r, p, f)
+}
+
+func (s *Server) getProposal(c *gin.Context) {
+	p := principal(c)
+	var out ProposalView
+	if s.view(c, func(r ledger.Reader) error {
+		pr, f, err := readProposal(r, p, c.Param("id"))
+		if err == nil {
+			out = proposalView(pr, f)
+		}
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// proposalOp runs a committee action on proposal :id and answers the
+// proposal as it stands after it.
+func (s *Server) proposalOp(c *gin.Context, fn func(tx ledger.Tx, p *Principal, id string) (*fund.Proposal, error)) {
+	p, id := principal(c), c.Param("id")
+	if err := inPerson(p); err != nil {
+		fail(c, err)
+		return
+	}
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		pr, err := fn(tx, p, id)
+		if err != nil {
+			return nil, err
+		}
+		f, err := fund.Get(tx, pr.Fund)
+		if err != nil {
+			return nil, err
+		}
+		return proposalView(pr, f), nil
+	})
+}
+
+func (s *Server) voteProposal(c *gin.Context) {
+	var req ProposalVoteRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	s.proposalOp(c, func(tx ledger.Tx, p *Principal, id string) (*fund.Proposal, error) {
+		return fund.Cast(tx, id, p.Member, req.Decision, req.Reason)
+	})
+}
+
+func (s *Server) recuseProposal(c *gin.Context) {
+	var req ProposalReasonRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	s.proposalOp(c, func(tx ledger.Tx, p *Principal, id string) (*fund.Proposal, error) {
+		return fund.Recuse(tx, id, p.Member, req.Reason)
+	})
+}
+
+func (s *Server) objectProposal(c *gin.Context) {
+	var req ProposalReasonRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	s.proposalOp(c, func(tx ledger.Tx, p *Principal, id string) (*fund.Proposal, error) {
+		pr, err := fund.GetProposal(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		f, err := fund.Get(tx, pr.Fund)
+		if err != nil {
+			return nil, err
+		}
+		if !f.IsCommittee(p.Member) {
+			if err := Authorize(tx, p, f.Community, community.RoleCoordinator); err != nil {
+				return nil, err
+			}
+		}
+		return fund.Object(tx, id, p.Member, req.Reason)
+	})
+}
+
+// --- public disclosure (公示) -------------------------------------------------
+
+// PublicFundSummary is a fund in the public list: totals only.
+type PublicFundSummary struct {
+	ID        string              `json:"id"`
+	Name      string              `json:"name"`
+	Community string              `json:"community"`
+	Balance   string              `json:"balance"`
+	Available string              `json:"available"`
+	Held      string              `json:"held"`
+	Donated   string              `json:"donated"`
+	Disbursed string              `json:"disbursed"`
+	Projects  []PublicProjectView `json:"projects"`
+}
+
+// PublicProjectView is a restricted project's money.
+type PublicProjectView struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Balance string `json:"balance"`
+	Held    string `json:"held"`
+}
+
+// PublicDonationView is a donation on the public page: the donor's id or
+// pseudonym, or "anonymous". Receipt is the path of the audit receipt of
+// its record (seq): record, inclusion proof, signed checkpoint.
+type PublicDonationView struct {
+	Number    string    `json:"number"` // the donation receipt number
+	Donor     string    `json:"donor"`
+	DonorKind string    `json:"donor_kind"`
+	Amount    string    `json:"amount"`
+	Project   string    `json:"project,omitempty"`
+	Time      time.Time `json:"time"`
+	Seq       uint64    `json:"seq"`
+	Receipt   string    `json:"receipt"`
+}
+
+// PublicEventView is one status change of a disbursement with its audit
+// record and receipt.
+type PublicEventView struct {
+	Action  string    `json:"action"`
+	Time    time.Time `json:"time"`
+	Seq     uint64    `json:"seq"`
+	Receipt string    `json:"receipt"`
+}
+
+// PublicDisbursementView is a proposal on the public page: pseudonymous
+// beneficiary, vote counts, dates; no voter, proposer or reason.
+type PublicDisbursementView struct {
+	ID          string            `json:"id"`
+	Status      string            `json:"status"`
+	Amount      string            `json:"amount"`
+	Project     string            `json:"project,omitempty"`
+	Beneficiary string            `json:"beneficiary"`
+	Purpose     string            `json:"purpose"`
+	Evidence    []string          `json:"evidence"`
+	Approvals   int               `json:"approvals"`
+	Rejections  int               `json:"rejections"`
+	Recusals    int               `json:"recusals"`
+	Objections  int               `json:"objections"`
+	Quorum      int               `json:"quorum"`
+	Created     time.Time         `json:"created"`
+	Deadline    time.Time         `json:"deadline"`
+	WindowEnds  time.Time         `json:"window_ends,omitzero"`
+	Resolved    time.Time         `json:"resolved,omitzero"`
+	Events      []PublicEventView `json:"events"`
+}
+
+// PublicFundView is one fund's disclosure: totals, the latest donations
+// and disbursements (older ones through their paged routes), the
+// committee's size and quorum, and the latest signed checkpoint of the
+// audit log, against which every receipt verifies.
+type PublicFundView struct {
+	PublicFundSummary
+	CommitteeSize     int                      `json:"committee_size"`
+	Quorum            int                      `json:"quorum"`
+	Donations         []PublicDonationView     `json:"donations"`
+	DonationsNext     *string                  `json:"donations_next"`
+	Disbursements     []PublicDisbursementView `json:"disbursements"`
+	DisbursementsNext *string                  `json:"disbursements_next"`
+	Checkpoint        string                   `json:"checkpoint,omitempty"`
+}
+
+func (s *Server) publicFundRoutes() []route {
+	paged := []string{"after", "limit", "order"}
+	return []route{
+		{method: "GET", path: "/v1/public/funds", summary: "Public list of funds with their totals (no token)", tag: "public", query: []string{"after", "limit"}, resp: List[PublicFundSummary]{}, status: 200, handle: s.publicFunds},
+		{method: "GET", path: "/v1/public/funds/:id", summary: "Public disclosure (公示) of a fund: totals, donations, disbursements, vote counts, checkpoint (no token)", tag: "public", resp: PublicFundView{}, status: 200, handle: s.publicFund},
+		{method: "GET", path: "/v1/public/funds/:id/donations", summary: "Public donations of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDonationView]{}, status: 200, handle: s.publicDonations},
+		{method: "GET", path: "/v1/public/funds/:id/disbursements", summary: "Public disbursements of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDisbursementView]{}, status: 200, handle: s.publicDisbursements},
+		{method: "GET", path: "/v1/public/funds/:id/receipts/:seq", summary: "Audit receipt (record, inclusion proof, signed checkpoint) of a disclosed entry (no token)", tag: "public", status: 200, handle: s.publicFundReceipt},
+	}
+}
+
+func fundReceiptPath(fundID string, seq uint64) string {
+	return "/v1/public/funds/" + fundID + "/receipts/" + strconv.FormatUint(seq, 10)
+}
+
+func publicSummary(r ledger.Reader, f *fund.Fund) (PublicFundSummary, error) {
+	v, err := fundView(r, f)
+	if err != nil {
+		return PublicFundSummary{}, err
+	}
+	out := PublicFundSummary{ID: f.ID, Name: f.Name, Community: f.Community, Balance: v.Balance, Available: v.Available,
+		Held: v.Held, Donated: v.Donated, Disbursed: v.Disbursed, Projects: []PublicProjectView{}}
+	for _, id := range slices.Sorted(maps.Keys(v.Projects)) {
+		p := v.Projects[id]
+		out.Projects = append(out.Projects, PublicProjectView{ID: id, Name: p.Name, Balance: p.Balance, Held: p.Held})
+	}
+	return out, nil
+}
+
+// anonymousDonor is what the public sees instead of an anonymous donor.
+const anonymousDonor = "anonymous"
+
+func publicDonation(d *fund.Donation) PublicDonationView {
+	v := PublicDonationView{Number: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind, Amount: cny(d.Amount),
+		Project: d.Project, Time: d.Time, Seq: d.Seq, Receipt: fundReceiptPath(d.Fund, d.Seq)}
+	if d.Anonymous {
+		v.Donor = anonymousDonor
+	}
+	return v
+}
+
+func publicDisbursement(p *fund.Proposal, f *fund.Fund) PublicDisbursementView {
+	approvals, rejections := p.Tally()
+	v := PublicDisbursementView{ID: p.ID, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
+		Beneficiary: p.Beneficiary, Purpose: p.Purpose, Evidence: nonNilStrings(p.Evidence), Approvals: approvals,
+		Rejections: rejections, Recusals: len(p.Recusals), Objections: len(p.Objections), Quorum: f.Quorum,
+		Created: p.Created, Deadline: p.Deadline, WindowEnds: p.WindowEnds, Resolved: p.Resolved, Events: []PublicEventView{}}
+	for _, e := range p.Events {
+		v.Events = append(v.Events, PublicEventView{Action: e.Action, Time: e.Time, Seq: e.Seq, Receipt: fundReceiptPath(p.Fund, e.Seq)})
+	}
+	return v
+}
+
+func (s *Server) publicFunds(c *gin.Context) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	pg.Reverse = false // by id
+	var out List[PublicFundSummary]
+	if s.view(c, func(r ledger.Reader) error {
+		var items []PublicFundSummary
+		next, err := r.Docs(fund.KindFund, pg, func(id string, _ []byte) error {
+			f, err := fund.Get(r, id)
+			if err != nil {
+				return err
+			}
+			sum, err := publicSummary(r, f)
+			items = append(items, sum)
+			return err
+		})
+		out = newList(items, next)
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+func (s *Server) publicFund(c *gin.Context) {
+	var out PublicFundView
+	recent := ledger.Page{Limit: FundDisclosureRecent, Reverse: true}
+	if !s.view(c, func(r ledger.Reader) error {
+		f, err := fund.Get(r, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if out.PublicFundSummary, err = publicSummary(r, f); err != nil {
+			return err
+		}
+		out.CommitteeSize, out.Quorum = len(f.Committee), f.Quorum
+		ds, err := publicDonationPage(r, f, recent)
+		if err != nil {
+			return err
+		}
+		ps, err := publicDisbursementPage(r, f, recent)
+		out.Donations, out.DonationsNext = ds.Items, ds.Next
+		out.Disbursements, out.DisbursementsNext = ps.Items, ps.Next
+		return err
+	}) {
+		return
+	}
+	out.Checkpoint = s.latestCheckpoint(c)
+	c.JSON(http.StatusOK, out)
+}
+
+// latestCheckpoint returns the latest signed checkpoint note, or "" when
+// there is no audit log (tests) or no checkpoint yet.
+func (s *Server) latestCheckpoint(c *gin.Context) string {
+	if s.cfg.Audit == nil {
+		return ""
+	}
+	note, err := s.cfg.Audit.Checkpoint(c.Request.Context())
+	if err != nil {
+		return ""
+	}
+	return string(note)
+}
+
+func publicDonationPage(r ledger.Reader, f *fund.Fund, pg ledger.Page) (List[PublicDonationView], error) {
+	ds, next, err := fund.Donations(r, f.ID, pg)
+	views := make([]PublicDonationView, len(ds))
+	for i, d := range ds {
+		views[i] = publicDonation(d)
+	}
+	return newList(views, next), err
+}
+
+func publicDisbursementPage(r ledger.Reader, f *fund.Fund, pg ledger.Page) (List[PublicDisbursementView], error) {
+	ps, next, err := fund.Proposals(r, f.ID, pg)
+	views := make([]PublicDisbursementView, len(ps))
+	for i, p := range ps {
+		views[i] = publicDisbursement(p, f)
+	}
+	return newList(views, next), err
+}
+
+func (s *Server) publicDonations(c *gin.Context) {
+	s.publicPage(c, func(r ledger.Reader, f *fund.Fund, pg ledger.Page) (any, error) {
+		return publicDonationPage(r, f, pg)
+	})
+}
+
+func (s *Server) publicDisbursements(c *gin.Context) {
+	s.publicPage(c, func(r ledger.Reader, f *fund.Fund, pg ledger.Page) (any, error) {
+		return publicDisbursementPage(r, f, pg)
+	})
+}
+
+func (s *Server) publicPage(c *gin.Context, fn func(ledger.Reader, *fund.Fund, ledger.Page) (any, error)) {
+	pg, err := page(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var out any
+	if s.view(c, func(r ledger.Reader) error {
+		f, err := fund.Get(r, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		out, err = fn(r, f, pg)
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// publicFundReceipt serves receipts of the fund's disclosed records only,
+// so that the public route is no window onto the rest of the log.
+func (s *Server) publicFundReceipt(c *gin.Context) {
+	seq, err := strconv.ParseUint(c.Param("seq"), 10, 64)
+	if err != nil {
+		failCode(c, ledger.CodeInvalidRequest, "seq must be a non-negative integer")
+		return
+	}
+	if !s.view(c, func(r ledger.Reader) error {
+		ok, err := fund.Disclosed(r, c.Param("id"), seq)
+		if err == nil && !ok {
+			err = ledger.Errorf(ledger.CodeNotFound, "record %d is not disclosed by fund %s", seq, c.Param("id"))
+		}
+		return err
+	}) {
+		return
+	}
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	rc, err := a.Receipt(c.Request.Context(), seq)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rc)
+}
+
+// --- report ------------------------------------------------------------------
+
+// FundReportTotals are figures of a fund or project over the period.
+type FundReportTotals struct {
+	Donations     string `json:"donations"`
+	DonationCount int    `json:"donation_count"`
+	Disbursed     string `json:"disbursed"`
+	Payments      int    `json:"payments"`
+	Held          string `json:"held"` // held by open proposals at the end of the period
+	Beneficiaries int    `json:"beneficiaries"`
+}
+
+// FundReportView is the fund report: totals and by project ("unrestricted"
+// for money given without a restriction).
+type FundReportView struct {
+	Fund string    `json:"fund"`
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to,omitzero"`
+	FundReportTotals
+	ByProject map[string]FundReportTotals `json:"by_project"`
+}
+
+func reportTotals(t *fund.Totals) FundReportTotals {
+	return FundReportTotals{Donations: cny(t.Donations), DonationCount: t.DonationCount, Disbursed: cny(t.Disbursed),
+		Payments: t.Payments, Held: cny(t.Held), Beneficiaries: t.Beneficiaries}
+}
+
+// fundPeriod reads ?from=&to=: dates (2026-03-01, to inclusive) or RFC
+// 3339 times (to exclusive); both optional.
+func fundPeriod(c *gin.Context) (from, to time.Time, err error) {
+	parse := func(name string, endOfDay bool) (time.Time, error) {
+		v := c.Query(name)
+		if v == "" {
+			return time.Time{}, nil
+		}
+		if t, err := time.Parse(time.DateOnly, v); err == nil {
+			if endOfDay {
+				t = t.AddDate(0, 0, 1)
+			}
+			return t, nil
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return t.UTC(), nil
+		}
+		return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be a date (2026-03-01) or an RFC 3339 time", name)
+	}
+	if from, err = parse("from", false); err != nil {
+		return
+	}
+	if to, err = parse("to", true); err == nil && !to.IsZero() && !to.After(from) {
+		err = ledger.Errorf(ledger.CodeInvalidRequest, "to must be after from")
+	}
+	return
+}
+
+func (s *Server) fundReport(c *gin.Context) {
+	from, to, err := fundPeriod(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	var rep *fund.Report
+	if !s.view(c, func(r ledger.Reader) error {
+		f, err := fund.Get(r, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if err := canReadFund(r, p, f); err != nil {
+			return err
+		}
+		rep, err = fund.BuildReport(r, f.ID, from, to)
+		return err
+	}) {
+		return
+	}
+	v := FundReportView{Fund: rep.Fund, From: rep.From, To: rep.To, FundReportTotals: reportTotals(&rep.Total),
+		ByProject: map[string]FundReportTotals{}}
+	for id, t := range rep.ByProject {
+		v.ByProject[id] = reportTotals(t)
+	}
+	if strings.Contains(c.GetHeader("Accept"), "text/csv") {
+		writeFundReportCSV(c, v)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// writeFundReportCSV writes one row for the total and one per project.
+func writeFundReportCSV(c *gin.Context, v FundReportView) {
+	c.Header("Content-Type", "text/csv; charset=utf-8")
+	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "fund-"+v.Fund+".csv"))
+	c.Status(http.StatusOK)
+	w := csv.NewWriter(c.Writer)
+	row := func(name string, t FundReportTotals) {
+		_ = w.Write([]string{name, t.Donations, strconv.Itoa(t.DonationCount), t.Disbursed, strconv.Itoa(t.Payments),
+			t.Held, strconv.Itoa(t.Beneficiaries)})
+	}
+	_ = w.Write([]string{"project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries"})
+	row("total", v.FundReportTotals)
+	for _, id := range slices.Sorted(maps.Keys(v.ByProject)) {
+		row(id, v.ByProject[id])
+	}
+	w.Flush()
+}

@@ -29,14 +29,14 @@ const commitSaltLen = 16
 // pseudonym, never a name: a member's display name lives in the encrypted
 // personal store, anyone else's off the ledger.
 type Donation struct {
-	ID        string    `json:"id"`
-	Fund      string    `json:"fund"`
-	Receipt   string    `json:"receipt"`
-	Donor     string    `json:"donor"`
-	DonorKind string    `json:"donor_kind"`
-	Amount    int64     `json:"amount"` // fen
-	Project   string    `json:"project,omitempty"`
-	Anonymous bool      `json:"anonymous,omitempty"`
+	ID        string `json:"id"`
+	Fund      string `json:"fund"`
+	Receipt   string `json:"receipt"`
+	Donor     string `json:"donor"`
+	DonorKind string `json:"donor_kind"`
+	Amount    int64  `json:"amount"` // fen
+	Project   string `json:"project,omitempty"`
+	Anonymous bool   `json:"anonymous,omitempty"`
 	// Salt opens the chain's commitment to an anonymous donor:
 	// hex(SHA-256(salt ‖ donor)). Auditors read the donor here and check it
 	// against the chain; the public, holding only a receipt, cannot.

@@ -11,6 +11,7 @@ package fund
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -144,20 +145,10 @@ func (f *Fund) Source(project string) (string, error) {
 // first, then the projects.
 func (f *Fund) Spendable() []string {
 	out := []string{f.Accounts[AcctBalance]}
-	for _, id := range slices.Sorted(mapKeys(f.Projects)) {
+	for _, id := range slices.Sorted(maps.Keys(f.Projects)) {
 		out = append(out, f.Projects[id].Account)
 	}
 	return out
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Get returns a fund or not_found.
@@ -357,7 +348,7 @@ func save(tx ledger.Tx, f *Fund) error { return tx.PutDoc(KindFund, f.ID, f) }
 
 func fundFields(f *Fund) map[string]any {
 	ps := []any{}
-	for _, id := range slices.Sorted(mapKeys(f.Projects)) {
+	for _, id := range slices.Sorted(maps.Keys(f.Projects)) {
 		p := f.Projects[id]
 		ps = append(ps, map[string]any{"id": p.ID, "name": p.Name, "account": p.Account})
 	}

@@ -225,7 +225,7 @@ func TestExpiryByTimer(t *testing.T) {
 	e.clock.Advance(47 * time.Hour)
 	e.st.FireTimers(context.Background())
 	e.wantStatus(p.ID, fund.StatusVoting)
-	e.clock.Advance(time.Hour + time.Second) // commit times of a stopped clock creep by nanoseconds
+	e.clock.Advance(time.Hour + time.Second)                          // commit times of a stopped clock creep by nanoseconds
 	e.refused(fund.CodeProposalClosed, vote(p.ID, "b", fund.Approve)) // the deadline has passed
 	e.st.FireTimers(context.Background())
 	e.wantStatus(p.ID, fund.StatusExpired)

@@ -1,0 +1,532 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tally/audit"
+	"tally/ledger"
+	"tally/ledger/community"
+	"tally/ledger/fund"
+	"tally/ledger/store"
+)
+
+// fundClock is the store's injected clock: fund deadlines and windows
+// move only when a test says so. The API keeps the real clock, so tokens
+// stay valid.
+type fundClock struct{ ns atomic.Int64 }
+
+func (c *fundClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *fundClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// fundAudit is the AuditLog of the API over the test store: enough for
+// the public page's checkpoint and receipts.
+type fundAudit struct {
+	AuditLog
+	st *store.Store
+}
+
+func (a fundAudit) Checkpoint(context.Context) ([]byte, error) {
+	c, err := a.st.Audit().LatestCheckpoint()
+	return c.Note, err
+}
+
+func (a fundAudit) Receipt(_ context.Context, seq uint64) (any, error) {
+	return a.st.Audit().Receipt(seq)
+}
+
+// fundEnv is a test server over a store with an injected clock, the
+// fund's timers, and a community with staff and a committee:
+// committee members cm-zhang, cm-li, cm-zhao; coordinator coord-wang;
+// auditor aud-chen; resident res-liu.
+type fundEnv struct {
+	*testServer
+	clock *fundClock
+	tok   map[string]string
+}
+
+func newFundEnv(t *testing.T, withAudit bool) *fundEnv {
+	t.Helper()
+	clk := &fundClock{}
+	clk.ns.Store(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC).UnixNano())
+	st, err := store.Open(t.TempDir(), store.Options{Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, h := range fund.Timers() {
+		st.OnTimer(kind, h)
+	}
+	ts := bootTestServer(t, st, withAudit)
+	e := &fundEnv{testServer: ts, clock: clk, tok: map[string]string{}}
+	ts.community("d1", "", nil)
+	ts.community("c1", "d1", nil)
+	ts.community("c2", "d1", nil)
+	for id, roles := range map[string][]string{
+		"cm-zhang": {"committee"}, "cm-li": {"committee"}, "cm-zhao": {"committee"},
+		"coord-wang": {"coordinator"}, "aud-chen": {"auditor"}, "res-liu": {"resident"},
+	} {
+		e.tok[id] = ts.member(id, "c1", roles...)
+	}
+	e.tok["coord-c2"] = ts.member("coord-c2", "c2", "coordinator")
+	return e
+}
+
+// bootTestServer is newTestServer over a given store.
+func bootTestServer(t *testing.T, st *store.Store, withAudit bool) *testServer {
+	t.Helper()
+	hash, err := HashPassword(testAdminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+		return community.CreateMember(tx, community.NewMember{ID: "admin", Global: true,
+			Roles: []community.Role{community.RoleAdmin}, Username: "admin", PasswordHash: hash,
+			Personal: map[string]string{"display_name": "Administrator"}})
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{}
+	if withAudit {
+		if _, err := st.EnsureCheckpointKey(context.Background(), "tally.test/fund"); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Audit = fundAudit{st: st}
+	}
+	srv, err := New(context.Background(), st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{t: t, store: st, api: srv, http: httptest.NewServer(srv.Handler())}
+	t.Cleanup(func() { ts.http.Close(); st.Close() })
+	ts.admin = ts.login("admin", testAdminPassword)
+	return ts
+}
+
+// createFund makes fund "f1" of c1 with committee zhang, li, zhao, quorum
+// 2 and a project "school".
+func (e *fundEnv) createFund() response {
+	e.t.Helper()
+	return e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f1", "community": "c1", "name": "幸福社区基金",
+		"committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 2,
+		"projects": []any{map[string]any{"id": "school", "name": "助学项目"}}})
+}
+
+func (e *fundEnv) donate(amount string, extra ...any) response {
+	e.t.Helper()
+	body := map[string]any{"donor": "corp-huamei", "amount": amount}
+	for i := 0; i+1 < len(extra); i += 2 {
+		body[extra[i].(string)] = extra[i+1]
+	}
+	return e.must(201, "POST", "/v1/funds/f1/donations", e.tok["coord-wang"], body)
+}
+
+// propose returns the new proposal's id.
+func (e *fundEnv) propose(amount string, extra ...any) string {
+	e.t.Helper()
+	r := e.must(201, "POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody(amount, extra...))
+	if r.Str("status") != "voting" || r.Str("id") == "" {
+		e.t.Fatalf("new proposal: %s", r.Raw)
+	}
+	return r.Str("id")
+}
+
+func (e *fundEnv) proposalBody(amount string, extra ...any) map[string]any {
+	body := map[string]any{"amount": amount, "beneficiary": "hh-0042", "purpose": "困难家庭子女助学金（2026春季）",
+		"evidence": []string{strings.Repeat("ab", 32)}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		body[extra[i].(string)] = extra[i+1]
+	}
+	return body
+}
+
+func (e *fundEnv) vote(id, member, decision string) response {
+	e.t.Helper()
+	return e.do("POST", "/v1/proposals/"+id+"/votes", e.tok[member], map[string]any{"decision": decision, "reason": "材料齐全"})
+}
+
+// wantProblem checks an answer's status and code.
+func wantProblem(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.Status != status || r.Code() != code {
+		t.Fatalf("got %d %q, want %d %q: %s", r.Status, r.Code(), status, code, r.Raw)
+	}
+}
+
+func (e *fundEnv) proposal(id string) response {
+	e.t.Helper()
+	return e.must(200, "GET", "/v1/proposals/"+id, e.tok["cm-zhang"], nil)
+}
+
+func (e *fundEnv) wantStatus(id, status string) response {
+	e.t.Helper()
+	r := e.proposal(id)
+	if r.Str("status") != status {
+		e.t.Fatalf("proposal %s: status %q, want %q: %s", id, r.Str("status"), status, r.Raw)
+	}
+	return r
+}
+
+// wantFund checks the fund's balance, available and held.
+func (e *fundEnv) wantFund(balance, available, held string) response {
+	e.t.Helper()
+	r := e.must(200, "GET", "/v1/funds/f1", e.tok["cm-li"], nil)
+	if r.Str("balance") != balance || r.Str("available") != available || r.Str("held") != held {
+		e.t.Fatalf("fund: balance/available/held %s/%s/%s, want %s/%s/%s", r.Str("balance"), r.Str("available"),
+			r.Str("held"), balance, available, held)
+	}
+	return r
+}
+
+func (e *fundEnv) fire(d time.Duration) {
+	e.clock.Advance(d)
+	e.store.FireTimers(context.Background())
+}
+
+func TestFundApprovalPays(t *testing.T) {
+	e := newFundEnv(t, false)
+	r := e.createFund()
+	if r.Str("name") != "幸福社区基金" || r.Body["accounts"].(map[string]any)["balance"] != "f1:balance" {
+		t.Fatalf("fund: %s", r.Raw)
+	}
+	d := e.donate("1000.00", "donor_kind", "company")
+	if d.Str("receipt") != "f1-000001" || d.Str("amount") != "1000.00" {
+		t.Fatalf("donation: %s", d.Raw)
+	}
+	id := e.propose("300.50")
+	e.wantFund("1000.00", "699.50", "300.50")
+	if r := e.vote(id, "cm-zhang", "approve"); r.Status != 200 || r.Str("status") != "voting" || r.Body["approvals"] != 1.0 {
+		t.Fatalf("first vote: %d %s", r.Status, r.Raw)
+	}
+	if r := e.vote(id, "cm-li", "approve"); r.Status != 200 || r.Str("status") != "paid" {
+		t.Fatalf("second vote: %d %s", r.Status, r.Raw)
+	}
+	p := e.wantStatus(id, "paid")
+	if p.Str("purpose") != "困难家庭子女助学金（2026春季）" || p.Body["approvals"] != 2.0 || p.Body["rejections"] != 0.0 {
+		t.Fatalf("paid proposal: %s", p.Raw)
+	}
+	f := e.wantFund("699.50", "699.50", "0.00")
+	if f.Str("disbursed") != "300.50" || f.Str("donated") != "1000.00" {
+		t.Fatalf("fund totals: %s", f.Raw)
+	}
+	wantProblem(t, e.vote(id, "cm-zhao", "reject"), 409, "proposal_closed")
+}
+
+func TestFundRejection(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("500.00")
+	id := e.propose("500.00")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "reject", "reason": "用途不明"})
+	r := e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "reject"})
+	if r.Str("status") != "rejected" || r.Body["rejections"] != 2.0 {
+		t.Fatalf("after two rejections: %s", r.Raw)
+	}
+	e.wantFund("500.00", "500.00", "0.00")
+}
+
+func TestFundExpiry(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("500.00")
+	id := e.propose("200.00", "deadline", "48h")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e.fire(47 * time.Hour)
+	e.wantStatus(id, "voting")
+	e.fire(time.Hour + time.Second)
+	e.wantStatus(id, "expired")
+	e.wantFund("500.00", "500.00", "0.00")
+	wantProblem(t, e.vote(id, "cm-li", "approve"), 409, "proposal_closed")
+}
+
+func TestFundRecusal(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("500.00")
+	id := e.propose("100.00")
+	r := e.must(200, "POST", "/v1/proposals/"+id+"/recusals", e.tok["cm-zhao"], map[string]any{"reason": "与受益家庭有亲属关系"})
+	if r.Body["eligible"] != 2.0 || r.Body["recusals"] != 1.0 {
+		t.Fatalf("after recusal: %s", r.Raw)
+	}
+	wantProblem(t, e.vote(id, "cm-zhao", "approve"), 409, "already_voted")
+	// Quorum 2 of the 2 left: one rejection makes it unreachable.
+	if r := e.vote(id, "cm-li", "reject"); r.Str("status") != "rejected" {
+		t.Fatalf("after a rejection with one recusal: %s", r.Raw)
+	}
+	e.wantFund("500.00", "500.00", "0.00")
+}
+
+func TestFundObjection(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("500.00")
+	id := e.propose("200.00", "objection_window", "3d")
+	e.vote(id, "cm-zhang", "approve")
+	if r := e.vote(id, "cm-li", "approve"); r.Str("status") != "approved" {
+		t.Fatalf("approved into the window: %s", r.Raw)
+	}
+	e.wantFund("500.00", "300.00", "200.00")
+	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/objections", e.tok["res-liu"], map[string]any{"reason": "x"}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/objections", e.tok["coord-c2"], map[string]any{"reason": "x"}), 403, "forbidden")
+	r := e.must(200, "POST", "/v1/proposals/"+id+"/objections", e.tok["coord-wang"], map[string]any{"reason": "公示期收到居民异议"})
+	if r.Str("status") != "voting" || r.Body["approvals"] != 0.0 || r.Body["round"] != 2.0 {
+		t.Fatalf("after objection: %s", r.Raw)
+	}
+	e.fire(73 * time.Hour) // the first window's end passes: nothing is paid
+	e.wantStatus(id, "voting")
+	e.vote(id, "cm-li", "approve")
+	e.vote(id, "cm-zhao", "approve")
+	e.wantStatus(id, "approved")
+	e.fire(72*time.Hour + time.Second)
+	e.wantStatus(id, "paid")
+	if f := e.wantFund("300.00", "300.00", "0.00"); f.Str("disbursed") != "200.00" {
+		t.Fatalf("disbursed: %s", f.Raw)
+	}
+}
+
+func TestFundOvercommitAndRestriction(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("1000.00")
+	e.donate("300.00", "project", "school")
+	e.propose("700.00")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("600.01")), 422, "insufficient_funds")
+	// 300.00 unrestricted is left, and 300.00 for the school: 301.00
+	// unrestricted would need the school's money.
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("301.00")), 422, "restricted_funds")
+	e.must(201, "POST", "/v1/funds/f1/projects", e.tok["coord-wang"], map[string]any{"id": "elder", "name": "助老"})
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00", "project", "elder")), 422, "restricted_funds")
+	e.propose("300.00", "project", "school")
+	f := e.wantFund("1300.00", "300.00", "1000.00")
+	if p := f.Body["projects"].(map[string]any)["school"].(map[string]any); p["available"] != "0.00" || p["held"] != "300.00" {
+		t.Fatalf("school: %v", p)
+	}
+}
+
+func TestFundVoteRefusals(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.tok["cm-other"] = e.member("cm-other", "c1", "committee")
+	e.tok["coord-cm"] = e.member("coord-cm", "c1", "coordinator", "committee")
+	e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f1", "community": "c1", "name": "基金",
+		"committee": []string{"cm-zhang", "cm-li", "cm-zhao", "coord-cm"}, "quorum": 2})
+	e.donate("100.00")
+	r := e.must(201, "POST", "/v1/funds/f1/proposals", e.tok["coord-cm"], e.proposalBody("10.00"))
+	id := r.Str("id")
+	wantProblem(t, e.vote(id, "cm-other", "approve"), 403, "not_committee")
+	wantProblem(t, e.vote(id, "res-liu", "approve"), 403, "forbidden")
+	wantProblem(t, e.vote(id, "coord-cm", "approve"), 403, "proposer_cannot_vote")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "reject"})
+	wantProblem(t, e.vote(id, "cm-zhang", "approve"), 409, "already_voted")
+	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "abstain"}), 400, "invalid_request")
+	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], `{"decision":"approve","extra":1}`), 400, "unknown_field")
+	wantProblem(t, e.vote("prop-999", "cm-li", "approve"), 404, "not_found")
+	if r := e.proposal(id); r.Body["approvals"] != 0.0 || r.Body["rejections"] != 1.0 {
+		t.Fatalf("refused votes were counted: %s", r.Raw)
+	}
+}
+
+func TestFundPermissions(t *testing.T) {
+	e := newFundEnv(t, false)
+	body := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"cm-zhang"}, "quorum": 1}
+	wantProblem(t, e.do("POST", "/v1/funds", e.tok["coord-wang"], body), 403, "forbidden")
+	bad := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"res-liu"}, "quorum": 1}
+	wantProblem(t, e.do("POST", "/v1/funds", e.admin, bad), 400, "invalid_request")
+	e.createFund()
+	wantProblem(t, e.do("GET", "/v1/funds/f1", e.tok["res-liu"], nil), 403, "forbidden")
+	wantProblem(t, e.do("GET", "/v1/funds/f1", e.tok["coord-c2"], nil), 403, "forbidden")
+	e.must(200, "GET", "/v1/funds/f1", e.tok["aud-chen"], nil)
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-c2"], map[string]any{"donor": "d1", "amount": "1.00"}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["cm-zhang"], map[string]any{"donor": "d1", "amount": "1.00"}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "张三", "amount": "1.00"}), 400, "invalid_id")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "d1", "amount": "1.001"}), 400, "invalid_amount")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["cm-zhang"], e.proposalBody("1.00")), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "evidence", []string{"not-a-hash"})), 400, "invalid_request")
+	wantProblem(t, e.do("GET", "/v1/funds/f1/donations", e.tok["cm-zhang"], nil), 403, "forbidden")
+	// 代办 does not reach committee decisions.
+	e.donate("10.00")
+	id := e.propose("1.00")
+	r := e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["coord-wang"], map[string]any{"decision": "approve"}, HeaderOnBehalf, "cm-zhang")
+	wantProblem(t, r, 403, "forbidden")
+}
+
+func TestFundAnonymousAndPublic(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	e.donate("88.00", "donor", "donor-secret-9", "anonymous", true)
+	e.donate("15000.00", "donor", "corp-huamei", "donor_kind", "company", "project", "school")
+	id := e.propose("50.00")
+	e.vote(id, "cm-zhang", "approve")
+	e.vote(id, "cm-li", "approve")
+	if _, err := e.store.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The auditor sees every donor.
+	a := e.must(200, "GET", "/v1/funds/f1/donations?order=oldest", e.tok["aud-chen"], nil)
+	items := a.Body["items"].([]any)
+	if d := items[0].(map[string]any); d["donor"] != "donor-secret-9" || d["anonymous"] != true {
+		t.Fatalf("auditor's view: %v", d)
+	}
+	// The public sees none of the anonymous donor, and no personal data.
+	list := e.must(200, "GET", "/v1/public/funds", "", nil)
+	pub := e.must(200, "GET", "/v1/public/funds/f1", "", nil)
+	page := e.must(200, "GET", "/v1/public/funds/f1/donations?order=oldest", "", nil)
+	for _, raw := range [][]byte{list.Raw, pub.Raw, page.Raw} {
+		for _, secret := range []string{"donor-secret-9", "cm-zhang", "cm-li", "coord-wang", "居民", "材料齐全", "password"} {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Fatalf("public answer leaks %q: %s", secret, raw)
+			}
+		}
+	}
+	if d := page.Body["items"].([]any)[0].(map[string]any); d["donor"] != "anonymous" || d["amount"] != "88.00" {
+		t.Fatalf("public anonymous donation: %v", d)
+	}
+	if pub.Str("donated") != "15088.00" || pub.Str("disbursed") != "50.00" || pub.Str("checkpoint") == "" || pub.Str("name") != "幸福社区基金" {
+		t.Fatalf("public fund: %s", pub.Raw)
+	}
+	disb := pub.Body["disbursements"].([]any)[0].(map[string]any)
+	if disb["beneficiary"] != "hh-0042" || disb["approvals"] != 2.0 || disb["status"] != "paid" {
+		t.Fatalf("public disbursement: %v", disb)
+	}
+	// Anyone can verify a disclosed entry's receipt with the log's key.
+	e.checkReceipt(page.Body["items"].([]any)[0].(map[string]any)["receipt"].(string), "donation.create")
+	events := disb["events"].([]any)
+	e.checkReceipt(events[len(events)-1].(map[string]any)["receipt"].(string), "proposal.pay")
+	wantProblem(t, e.do("GET", "/v1/public/funds/f1/receipts/0", "", nil), 404, "not_found")
+}
+
+// checkReceipt fetches a public receipt with no token and verifies it.
+func (e *fundEnv) checkReceipt(path, action string) {
+	e.t.Helper()
+	r := e.must(200, "GET", path, "", nil)
+	var rc audit.Receipt
+	if err := json.Unmarshal(r.Raw, &rc); err != nil {
+		e.t.Fatal(err)
+	}
+	keys, err := e.store.Audit().VerifierKeys()
+	if err != nil || len(keys) == 0 {
+		e.t.Fatalf("verifier keys: %v", err)
+	}
+	rec, err := rc.Verify(keys[len(keys)-1])
+	if err != nil {
+		e.t.Fatalf("receipt %s: %v", path, err)
+	}
+	if rec.Action != action {
+		e.t.Fatalf("receipt %s: action %s, want %s", path, rec.Action, action)
+	}
+	if _, ok := rec.Content["donor"]; ok && rec.Content["anonymous"] == true {
+		e.t.Fatalf("anonymous donor in the chain: %v", rec.Content)
+	}
+}
+
+func TestFundPublicWithoutAuditLog(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	d := e.donate("1.00")
+	r := e.must(200, "GET", "/v1/public/funds/f1", "", nil)
+	if _, ok := r.Body["checkpoint"]; ok {
+		t.Fatalf("checkpoint without an audit log: %s", r.Raw)
+	}
+	wantProblem(t, e.do("GET", "/v1/public/funds/f1/receipts/"+jsonNum(d.Body["seq"]), "", nil), 503, "unavailable")
+	wantProblem(t, e.do("GET", "/v1/public/funds/nope", "", nil), 404, "not_found")
+}
+
+func jsonNum(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestFundReport(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("1000.00")
+	e.donate("200.00", "project", "school")
+	paid := e.propose("100.00", "beneficiary", "hh-1")
+	e.vote(paid, "cm-zhang", "approve")
+	e.vote(paid, "cm-li", "approve")
+	e.propose("50.00", "project", "school")
+	e.clock.Advance(48 * time.Hour)
+	e.donate("7.00")
+	r := e.must(200, "GET", "/v1/reports/funds/f1?from=2026-03-01&to=2026-03-01", e.tok["cm-zhao"], nil)
+	if r.Str("donations") != "1200.00" || r.Str("disbursed") != "100.00" || r.Str("held") != "50.00" || r.Body["beneficiaries"] != 1.0 {
+		t.Fatalf("report: %s", r.Raw)
+	}
+	school := r.Body["by_project"].(map[string]any)["school"].(map[string]any)
+	if school["donations"] != "200.00" || school["held"] != "50.00" {
+		t.Fatalf("school: %v", school)
+	}
+	all := e.must(200, "GET", "/v1/reports/funds/f1", e.tok["aud-chen"], nil)
+	if all.Str("donations") != "1207.00" {
+		t.Fatalf("open report: %s", all.Raw)
+	}
+	c := e.must(200, "GET", "/v1/reports/funds/f1?from=2026-03-01&to=2026-03-01", e.tok["aud-chen"], nil, "Accept", "text/csv")
+	rows, err := csv.NewReader(bytes.NewReader(c.Raw)).ReadAll()
+	if err != nil || !strings.HasPrefix(c.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("csv: %v %s", err, c.Raw)
+	}
+	if len(rows) != 4 || rows[1][0] != "total" || rows[1][1] != "1200.00" || rows[2][0] != "school" {
+		t.Fatalf("csv rows: %v", rows)
+	}
+	wantProblem(t, e.do("GET", "/v1/reports/funds/f1?from=yesterday", e.tok["aud-chen"], nil), 400, "invalid_request")
+	wantProblem(t, e.do("GET", "/v1/reports/funds/f1", e.tok["res-liu"], nil), 403, "forbidden")
+}
+
+// TestFundConcurrentProposals races many proposals for the same money:
+// exactly as many succeed as the fund can hold, the rest are refused with
+// insufficient_funds, and the held total never exceeds the balance.
+func TestFundConcurrentProposals(t *testing.T) {
+	const racers, amount = 40, "100.00"
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("1000.00")
+	body, _ := json.Marshal(e.proposalBody(amount))
+	var ok, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range racers {
+		wg.Go(func() {
+			status, code := e.rawPost("/v1/funds/f1/proposals", e.tok["coord-wang"], body)
+			switch {
+			case status == 201:
+				ok.Add(1)
+			case status == 422 && code == "insufficient_funds":
+				refused.Add(1)
+			default:
+				t.Errorf("racer: status %d code %q", status, code)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 10 || refused.Load() != racers-10 {
+		t.Fatalf("succeeded %d, refused %d; want 10 and %d", ok.Load(), refused.Load(), racers-10)
+	}
+	e.wantFund("1000.00", "0.00", "1000.00")
+}
+
+// rawPost is a POST safe to call from goroutines (no t.Fatal).
+func (e *fundEnv) rawPost(path, token string, body []byte) (int, string) {
+	req, err := http.NewRequest("POST", e.http.URL+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.http.Client().Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var p struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal(raw, &p)
+	return resp.StatusCode, p.Code
+}
