@@ -28,6 +28,8 @@ type Config struct {
 	Audit AuditLog
 	// Backup streams a consistent backup; nil answers 503.
 	Backup func(ctx context.Context, w io.Writer) error
+	// RotateCheckpointKey rotates the checkpoint signing key; nil answers 503.
+	RotateCheckpointKey func(ctx context.Context) (string, error)
 	// Ready reports whether the server should take traffic.
 	Ready func() error
 	// Registry receives the metrics; default a new registry.
@@ -132,6 +134,7 @@ func (s *Server) allRoutes() []route {
 	rs = append(rs, s.memberRoutes()...)
 	rs = append(rs, s.accountRoutes()...)
 	rs = append(rs, s.auditRoutes()...)
+	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.timebankRoutes()...)
 	rs = append(rs, s.fundRoutes()...)
 	return rs

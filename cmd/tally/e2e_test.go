@@ -113,6 +113,17 @@ func TestEndToEnd(t *testing.T) {
 	if r, _ := p.call("POST", "/v1/transfers", aud, map[string]any{"postings": []any{}}); r.status != 403 {
 		t.Fatalf("auditor writing: status %d, want 403", r.status)
 	}
+	// The operator rotates both keys; old tokens keep working, the chain
+	// keeps verifying, and the verifier key served is the new one.
+	p.must(200, "POST", "/v1/admin/keys/token/rotate", admin, nil)
+	rot := p.must(200, "POST", "/v1/admin/keys/checkpoint/rotate", admin, nil)
+	if r, _ := p.call("POST", "/v1/admin/keys/token/rotate", coord, nil); r.status != 403 {
+		t.Fatalf("coordinator rotating keys: status %d, want 403", r.status)
+	}
+	key = p.must(200, "GET", "/v1/audit/key", "", nil)
+	if strings.TrimSpace(string(key.raw)) != rot.str("verifier_key") {
+		t.Fatalf("served key %q, want the rotated %q", key.raw, rot.str("verifier_key"))
+	}
 	cp := filepath.Join(t.TempDir(), "checkpoint.txt")
 	if err := os.WriteFile(cp, p.must(200, "GET", "/v1/audit/checkpoint", "", nil).raw, 0o600); err != nil {
 		t.Fatal(err)

@@ -85,7 +85,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if audit.stop != nil {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
-	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup})
+	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: st.RotateCheckpointKey})
 	if err != nil {
 		return err
 	}

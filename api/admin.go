@@ -1,0 +1,63 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+// KeyRotation reports a new key: the token key id, or the checkpoint
+// verifier key.
+type KeyRotation struct {
+	Kid         string `json:"kid,omitempty"`
+	VerifierKey string `json:"verifier_key,omitempty"`
+}
+
+func (s *Server) adminRoutes() []route {
+	admin := []community.Role{community.RoleAdmin}
+	return []route{
+		{method: "POST", path: "/v1/admin/keys/token/rotate", summary: "Rotate the token signing key; tokens signed before stay valid until they expire", tag: "admin", auth: authenticated, roles: admin, resp: KeyRotation{}, status: 200, handle: s.rotateTokenKey},
+		{method: "POST", path: "/v1/admin/keys/checkpoint/rotate", summary: "Rotate the checkpoint signing key (recorded in the chain)", tag: "admin", auth: authenticated, roles: admin, resp: KeyRotation{}, status: 200, handle: s.rotateCheckpointKey},
+	}
+}
+
+// globalAdmin refuses admins scoped below the whole deployment: keys are
+// the deployment's.
+func globalAdmin(c *gin.Context) bool {
+	if principal(c).Community != "" {
+		failCode(c, ledger.CodeForbidden, "only the deployment's admin rotates keys")
+		return false
+	}
+	return true
+}
+
+func (s *Server) rotateTokenKey(c *gin.Context) {
+	if !globalAdmin(c) {
+		return
+	}
+	kid, err := s.RotateTokenKey(c.Request.Context())
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, KeyRotation{Kid: kid})
+}
+
+func (s *Server) rotateCheckpointKey(c *gin.Context) {
+	if !globalAdmin(c) {
+		return
+	}
+	if s.cfg.RotateCheckpointKey == nil {
+		failCode(c, ledger.CodeUnavailable, "checkpoint key rotation is not available")
+		return
+	}
+	vkey, err := s.cfg.RotateCheckpointKey(ledger.WithActor(c.Request.Context(), principal(c).actor()))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, KeyRotation{VerifierKey: vkey})
+}
