@@ -318,7 +318,7 @@ func fundOf(r ledger.Reader, p *Principal, id string, roles ...community.Role) (
 func fundView(r ledger.Reader, f *fund.Fund) (FundView, error) {
 	v := FundView{ID: f.ID, Community: f.Community, Name: f.Name, Committee: f.Committee, Quorum: f.Quorum,
 		Accounts: f.Accounts, Projects: map[string]FundProjectView{}, Created: f.Created}
-	var total [3]int64
+	var total fundTotal
 	un, err := fundMoney(r, f.Accounts[fund.AcctBalance], &total)
 	if err != nil {
 		return v, err
@@ -331,7 +331,7 @@ func fundView(r ledger.Reader, f *fund.Fund) (FundView, error) {
 		}
 		v.Projects[id] = FundProjectView{ID: id, Name: p.Name, Account: p.Account, FundMoney: m}
 	}
-	v.FundMoney = FundMoney{Balance: cny(total[0]), Available: cny(total[1]), Held: cny(total[2])}
+	v.FundMoney = FundMoney{Balance: cny(total.balance), Available: cny(total.available), Held: cny(total.held)}
 	donated, err := r.Account(f.Accounts[fund.AcctDonations])
 	if err != nil {
 		return v, err
@@ -344,16 +344,18 @@ func fundView(r ledger.Reader, f *fund.Fund) (FundView, error) {
 	return v, nil
 }
 
-// fundMoney reads one account and adds balance, available and held to
-// total.
-func fundMoney(r ledger.Reader, account string, total *[3]int64) (FundMoney, error) {
+// fundTotal sums the money of a fund's accounts, in fen.
+type fundTotal struct{ balance, available, held int64 }
+
+// fundMoney reads one account and adds its money to total.
+func fundMoney(r ledger.Reader, account string, total *fundTotal) (FundMoney, error) {
 	a, err := r.Account(account)
 	if err != nil {
 		return FundMoney{}, err
 	}
-	total[0] += a.Balance()
-	total[1] += a.Available()
-	total[2] += a.DebitsPending
+	total.balance += a.Balance()
+	total.available += a.Available()
+	total.held += a.DebitsPending
 	return FundMoney{Balance: cny(a.Balance()), Available: cny(a.Available()), Held: cny(a.DebitsPending)}, nil
 }
 
@@ -643,27 +645,28 @@ type PublicProjectView struct {
 	Held    string `json:"held"`
 }
 
-// PublicDonationView is a donation on the public page: the donor's id or
-// pseudonym, or "anonymous". Receipt is the path of the audit receipt of
-// its record (seq): record, inclusion proof, signed checkpoint.
+// PublicDonationView is a donation on the public page: its receipt
+// number, the donor's id or pseudonym or "anonymous", and its audit record
+// (seq) with the path of that record's audit receipt (record, inclusion
+// proof, signed checkpoint), which anyone can fetch and verify.
 type PublicDonationView struct {
-	Number    string    `json:"number"` // the donation receipt number
-	Donor     string    `json:"donor"`
-	DonorKind string    `json:"donor_kind"`
-	Amount    string    `json:"amount"`
-	Project   string    `json:"project,omitempty"`
-	Time      time.Time `json:"time"`
-	Seq       uint64    `json:"seq"`
-	Receipt   string    `json:"receipt"`
+	Receipt      string    `json:"receipt"`
+	Donor        string    `json:"donor"`
+	DonorKind    string    `json:"donor_kind"`
+	Amount       string    `json:"amount"`
+	Project      string    `json:"project,omitempty"`
+	Time         time.Time `json:"time"`
+	Seq          uint64    `json:"seq"`
+	AuditReceipt string    `json:"audit_receipt"`
 }
 
 // PublicEventView is one status change of a disbursement with its audit
 // record and receipt.
 type PublicEventView struct {
-	Action  string    `json:"action"`
-	Time    time.Time `json:"time"`
-	Seq     uint64    `json:"seq"`
-	Receipt string    `json:"receipt"`
+	Action       string    `json:"action"`
+	Time         time.Time `json:"time"`
+	Seq          uint64    `json:"seq"`
+	AuditReceipt string    `json:"audit_receipt"`
 }
 
 // PublicDisbursementView is a proposal on the public page: pseudonymous
@@ -736,8 +739,8 @@ func publicSummary(r ledger.Reader, f *fund.Fund) (PublicFundSummary, error) {
 const anonymousDonor = "anonymous"
 
 func publicDonation(d *fund.Donation) PublicDonationView {
-	v := PublicDonationView{Number: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind, Amount: cny(d.Amount),
-		Project: d.Project, Time: d.Time, Seq: d.Seq, Receipt: fundReceiptPath(d.Fund, d.Seq)}
+	v := PublicDonationView{Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind, Amount: cny(d.Amount),
+		Project: d.Project, Time: d.Time, Seq: d.Seq, AuditReceipt: fundReceiptPath(d.Fund, d.Seq)}
 	if d.Anonymous {
 		v.Donor = anonymousDonor
 	}
@@ -751,7 +754,7 @@ func publicDisbursement(p *fund.Proposal, f *fund.Fund) PublicDisbursementView {
 		Rejections: rejections, Recusals: len(p.Recusals), Objections: len(p.Objections), Quorum: f.Quorum,
 		Created: p.Created, Deadline: p.Deadline, WindowEnds: p.WindowEnds, Resolved: p.Resolved, Events: []PublicEventView{}}
 	for _, e := range p.Events {
-		v.Events = append(v.Events, PublicEventView{Action: e.Action, Time: e.Time, Seq: e.Seq, Receipt: fundReceiptPath(p.Fund, e.Seq)})
+		v.Events = append(v.Events, PublicEventView{Action: e.Action, Time: e.Time, Seq: e.Seq, AuditReceipt: fundReceiptPath(p.Fund, e.Seq)})
 	}
 	return v
 }

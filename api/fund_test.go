@@ -397,9 +397,9 @@ func TestFundAnonymousAndPublic(t *testing.T) {
 		t.Fatalf("public disbursement: %v", disb)
 	}
 	// Anyone can verify a disclosed entry's receipt with the log's key.
-	e.checkReceipt(page.Body["items"].([]any)[0].(map[string]any)["receipt"].(string), "donation.create")
+	e.checkReceipt(page.Body["items"].([]any)[0].(map[string]any)["audit_receipt"].(string), "donation.create")
 	events := disb["events"].([]any)
-	e.checkReceipt(events[len(events)-1].(map[string]any)["receipt"].(string), "proposal.pay")
+	e.checkReceipt(events[len(events)-1].(map[string]any)["audit_receipt"].(string), "proposal.pay")
 	wantProblem(t, e.do("GET", "/v1/public/funds/f1/receipts/0", "", nil), 404, "not_found")
 }
 
@@ -490,6 +490,9 @@ func TestFundConcurrentProposals(t *testing.T) {
 	body, _ := json.Marshal(e.proposalBody(amount))
 	var ok, refused atomic.Int64
 	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() { e.watchHeld(stop); close(watched) }()
 	for range racers {
 		wg.Go(func() {
 			status, code := e.rawPost("/v1/funds/f1/proposals", e.tok["coord-wang"], body)
@@ -504,10 +507,40 @@ func TestFundConcurrentProposals(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	close(stop)
+	<-watched
 	if ok.Load() != 10 || refused.Load() != racers-10 {
 		t.Fatalf("succeeded %d, refused %d; want 10 and %d", ok.Load(), refused.Load(), racers-10)
 	}
 	e.wantFund("1000.00", "0.00", "1000.00")
+}
+
+// watchHeld reads the fund until stop (at least once), checking that
+// what is held never exceeds the balance.
+func (e *fundEnv) watchHeld(stop chan struct{}) {
+	for {
+		var held, balance int64
+		err := e.store.View(context.Background(), func(r ledger.Reader) error {
+			f, err := fund.Get(r, "f1")
+			if err != nil {
+				return err
+			}
+			a, err := r.Account(f.Accounts[fund.AcctBalance])
+			if err == nil {
+				held, balance = a.DebitsPending, a.Balance()
+			}
+			return err
+		})
+		if err != nil || held > balance || held < 0 {
+			e.t.Errorf("during the race: held %d, balance %d, err %v", held, balance, err)
+			return
+		}
+		select {
+		case <-stop:
+			return
+		default:
+		}
+	}
 }
 
 // rawPost is a POST safe to call from goroutines (no t.Fatal).
