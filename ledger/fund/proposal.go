@@ -135,9 +135,6 @@ func (p *Proposal) voted(member string) bool {
 	return false
 }
 
-// Open reports whether the proposal still holds its amount.
-func (p *Proposal) Open() bool { return p.Status == StatusVoting || p.Status == StatusApproved }
-
 // GetProposal returns a proposal or not_found.
 func GetProposal(r ledger.Reader, id string) (*Proposal, error) {
 	p := &Proposal{}
