@@ -39,9 +39,12 @@ const (
 	// MaxPasswordLen is bcrypt's limit.
 	MaxPasswordLen = 72
 	MinPasswordLen = 8
-	// PasswordCost is the bcrypt cost of stored passwords.
-	PasswordCost = bcrypt.DefaultCost
 )
+
+// PasswordCost is the bcrypt cost of stored passwords. It is a variable
+// only so that tests, which create hundreds of logins under the race
+// detector, can lower it; the server never changes it.
+var PasswordCost = bcrypt.DefaultCost
 
 const (
 	audAccess  = "tally-api"

@@ -7,7 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"tally/ledger"
 	"tally/ledger/community"
@@ -25,6 +28,14 @@ type testServer struct {
 }
 
 const testAdminPassword = "admin-password-1"
+
+// TestMain lowers the bcrypt cost: the tests create hundreds of logins,
+// and password hashing at the production cost under the race detector
+// would dominate the suite. Hash checks work the same at any cost.
+func TestMain(m *testing.M) {
+	PasswordCost = bcrypt.MinCost
+	os.Exit(m.Run())
+}
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
