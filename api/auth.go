@@ -98,6 +98,12 @@ func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
 	if raw == "" || len(raw) > MaxTokenLen {
 		return nil, bad
 	}
+	if c, ok := s.tokenCache.get(raw, aud); ok {
+		if !s.now().Before(c.ExpiresAt.Add(ClockLeeway)) || s.revoked.has(c.ID) {
+			return nil, bad
+		}
+		return c, nil
+	}
 	claims := &tokenClaims{}
 	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -115,7 +121,36 @@ func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
 	if s.revoked.has(claims.ID) {
 		return nil, bad
 	}
+	s.tokenCache.put(raw, aud, claims)
 	return claims, nil
+}
+
+// MaxTokenCache bounds the verified-token cache.
+const MaxTokenCache = 10_000
+
+// tokenCache remembers tokens whose signature and claims were verified, so
+// a client's next requests skip the Ed25519 check. Expiry and revocation
+// are still checked on every use; keys are only ever added, so a verified
+// signature stays verified.
+type tokenCache struct {
+	mu sync.RWMutex
+	m  map[string]*tokenClaims
+}
+
+func (t *tokenCache) get(raw, aud string) (*tokenClaims, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	c, ok := t.m[aud+" "+raw]
+	return c, ok
+}
+
+func (t *tokenCache) put(raw, aud string, c *tokenClaims) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.m) >= MaxTokenCache {
+		t.m = map[string]*tokenClaims{} // crude but bounded; entries refill on use
+	}
+	t.m[aud+" "+raw] = c
 }
 
 // authenticate is the middleware of every route that needs a token.

@@ -38,14 +38,15 @@ type Config struct {
 
 // Server is the HTTP API over a ledger.Committer.
 type Server struct {
-	ledger   ledger.Committer
-	cfg      Config
-	keys     *keyring
-	revoked  *revocations
-	throttle *throttle
-	engine   *gin.Engine
-	routes   []route
-	metrics  *metrics
+	ledger     ledger.Committer
+	cfg        Config
+	keys       *keyring
+	revoked    *revocations
+	throttle   *throttle
+	tokenCache tokenCache
+	engine     *gin.Engine
+	routes     []route
+	metrics    *metrics
 }
 
 // New builds the server: it loads (or on a new ledger creates) the token
@@ -61,9 +62,10 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{ledger: l, cfg: cfg,
-		revoked:  &revocations{ids: map[string]time.Time{}, now: cfg.Clock},
-		throttle: &throttle{fails: map[string]*attempts{}, now: cfg.Clock},
-		metrics:  newMetrics(cfg.Registry)}
+		revoked:    &revocations{ids: map[string]time.Time{}, now: cfg.Clock},
+		throttle:   &throttle{fails: map[string]*attempts{}, now: cfg.Clock},
+		tokenCache: tokenCache{m: map[string]*tokenClaims{}},
+		metrics:    newMetrics(cfg.Registry)}
 	if err := s.loadKeys(ctx); err != nil {
 		return nil, err
 	}
