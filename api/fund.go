@@ -124,7 +124,7 @@ type DonationView struct {
 	Amount    string    `json:"amount"`
 	Project   string    `json:"project,omitempty"`
 	Anonymous bool      `json:"anonymous"`
-	Salt      string    `json:"donor_salt,omitempty"` // opens the chain's commitment of an anonymous donor
+	Salt      string    `json:"donor_salt,omitempty"` // opens the chain's commitment of an anonymous or named person
 	Tx        string    `json:"tx"`
 	Time      time.Time `json:"time"`
 	Seq       uint64    `json:"seq"`
@@ -263,8 +263,6 @@ var (
 
 func (s *Server) fundRoutes() []route {
 	admin := []community.Role{community.RoleAdmin}
-	coordinator := []community.Role{community.RoleCoordinator}
-	committee := []community.Role{community.RoleCommittee}
 	paged := []string{"after", "limit", "order"}
 	rs := []route{
 		{method: "POST", path: "/v1/funds", summary: "Create a community fund with its committee, quorum, projects and CNY accounts", tag: "funds", auth: authenticated, roles: admin, req: FundRequest{}, resp: FundView{}, status: 201, handle: s.createFund},
@@ -272,12 +270,12 @@ func (s *Server) fundRoutes() []route {
 		{method: "POST", path: "/v1/funds/:id/projects", summary: "Add a restricted project (定向) with its own account", tag: "funds", auth: authenticated, roles: fundStaff, req: FundProjectRequest{}, resp: FundView{}, status: 201, handle: s.addFundProject},
 		{method: "POST", path: "/v1/funds/:id/donations", summary: "Record a donation; it gets a receipt number", tag: "funds", auth: authenticated, roles: fundStaff, req: DonationRequest{}, resp: DonationView{}, status: 201, handle: s.createDonation},
 		{method: "GET", path: "/v1/funds/:id/donations", summary: "A fund's donations with their donors (staff and auditors)", tag: "funds", auth: authenticated, roles: fundReaders, query: paged, resp: List[DonationView]{}, status: 200, handle: s.listDonations},
-		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: coordinator, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
+		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: fundStaff, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
 		{method: "GET", path: "/v1/funds/:id/proposals", summary: "A fund's proposals", tag: "funds", auth: authenticated, query: paged, resp: List[ProposalView]{}, status: 200, handle: s.listProposals},
 		{method: "GET", path: "/v1/proposals/:id", summary: "A proposal with its votes", tag: "funds", auth: authenticated, resp: ProposalView{}, status: 200, handle: s.getProposal},
-		{method: "POST", path: "/v1/proposals/:id/votes", summary: "Vote approve or reject (committee members, not the proposer)", tag: "funds", auth: authenticated, roles: committee, req: ProposalVoteRequest{}, resp: ProposalView{}, status: 200, handle: s.voteProposal},
-		{method: "POST", path: "/v1/proposals/:id/recusals", summary: "Declare a conflict of interest and recuse; the quorum counts over the rest", tag: "funds", auth: authenticated, roles: committee, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.recuseProposal},
-		{method: "POST", path: "/v1/proposals/:id/objections", summary: "Object during the objection window (公示期): back to voting", tag: "funds", auth: authenticated, roles: []community.Role{community.RoleCommittee, community.RoleCoordinator}, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.objectProposal},
+		{method: "POST", path: "/v1/proposals/:id/votes", summary: "Vote approve or reject (committee members, not the proposer)", tag: "funds", auth: authenticated, req: ProposalVoteRequest{}, resp: ProposalView{}, status: 200, handle: s.voteProposal},
+		{method: "POST", path: "/v1/proposals/:id/recusals", summary: "Declare a conflict of interest and recuse; the quorum counts over the rest", tag: "funds", auth: authenticated, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.recuseProposal},
+		{method: "POST", path: "/v1/proposals/:id/objections", summary: "Object during the objection window (公示期): back to voting", tag: "funds", auth: authenticated, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.objectProposal},
 		{method: "GET", path: "/v1/reports/funds/:id", summary: "Donations, disbursements, holds and beneficiaries of a fund over a period; Accept: text/csv for CSV", tag: "reports", auth: authenticated, query: []string{"from", "to"}, resp: FundReportView{}, status: 200, handle: s.fundReport},
 	}
 	return append(rs, s.publicFundRoutes()...)
@@ -484,7 +482,7 @@ func (s *Server) createProposal(c *gin.Context) {
 		return
 	}
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
-		f, err := fundOf(tx, p, id, community.RoleCoordinator)
+		f, err := fundOf(tx, p, id, community.RoleCoordinator, community.RoleAdmin)
 		if err != nil {
 			return nil, err
 		}

@@ -322,7 +322,7 @@ func TestFundVoteRefusals(t *testing.T) {
 	r := e.must(201, "POST", "/v1/funds/f1/proposals", e.tok["coord-cm"], e.proposalBody("10.00"))
 	id := r.Str("id")
 	wantProblem(t, e.vote(id, "cm-other", "approve"), 403, "not_committee")
-	wantProblem(t, e.vote(id, "res-liu", "approve"), 403, "forbidden")
+	wantProblem(t, e.vote(id, "res-liu", "approve"), 403, "not_committee")
 	wantProblem(t, e.vote(id, "coord-cm", "approve"), 403, "proposer_cannot_vote")
 	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "reject"})
 	wantProblem(t, e.vote(id, "cm-zhang", "approve"), 409, "already_voted")
@@ -338,15 +338,15 @@ func TestFundPermissions(t *testing.T) {
 	e := newFundEnv(t, false)
 	body := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"cm-zhang"}, "quorum": 1}
 	wantProblem(t, e.do("POST", "/v1/funds", e.tok["coord-wang"], body), 403, "forbidden")
-	bad := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"res-liu"}, "quorum": 1}
-	wantProblem(t, e.do("POST", "/v1/funds", e.admin, bad), 400, "invalid_request")
+	bad := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"ghost"}, "quorum": 1}
+	wantProblem(t, e.do("POST", "/v1/funds", e.admin, bad), 404, "not_found")
 	e.createFund()
 	wantProblem(t, e.do("GET", "/v1/funds/f1", e.tok["res-liu"], nil), 403, "forbidden")
 	wantProblem(t, e.do("GET", "/v1/funds/f1", e.tok["coord-c2"], nil), 403, "forbidden")
 	e.must(200, "GET", "/v1/funds/f1", e.tok["aud-chen"], nil)
 	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-c2"], map[string]any{"donor": "d1", "amount": "1.00"}), 403, "forbidden")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["cm-zhang"], map[string]any{"donor": "d1", "amount": "1.00"}), 403, "forbidden")
-	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "张三", "amount": "1.00"}), 400, "invalid_id")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "", "amount": "1.00"}), 400, "invalid_request")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "d1", "amount": "1.001"}), 400, "invalid_amount")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["cm-zhang"], e.proposalBody("1.00")), 403, "forbidden")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "evidence", []string{"not-a-hash"})), 400, "invalid_request")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"tally/ledger"
+	"tally/ledger/community"
 )
 
 // Donor kinds.
@@ -25,9 +26,10 @@ var donorKinds = []string{DonorPerson, DonorCompany, DonorOrganisation}
 // list of donor ids.
 const commitSaltLen = 16
 
-// Donation is one gift of money to a fund. Donor is an opaque id or
-// pseudonym, never a name: a member's display name lives in the encrypted
-// personal store, anyone else's off the ledger.
+// Donation is one gift of money to a fund. Donor is a member id, a
+// pseudonym, or the name of a company, organisation or person as the
+// coordinator records it. This document is off the chain; the chain holds
+// the donor in clear only when that is no personal data (see Committed).
 type Donation struct {
 	ID        string `json:"id"`
 	Fund      string `json:"fund"`
@@ -40,10 +42,12 @@ type Donation struct {
 	// Salt opens the chain's commitment to an anonymous donor:
 	// hex(SHA-256(salt ‖ donor)). Auditors read the donor here and check it
 	// against the chain; the public, holding only a receipt, cannot.
-	Salt string    `json:"salt,omitempty"`
-	Tx   string    `json:"tx"`
-	Time time.Time `json:"time"`
-	Seq  uint64    `json:"seq"`
+	Salt string `json:"salt,omitempty"`
+	// Committed: the chain holds DonorCommitment(Salt, Donor), not Donor.
+	Committed bool      `json:"committed,omitempty"`
+	Tx        string    `json:"tx"`
+	Time      time.Time `json:"time"`
+	Seq       uint64    `json:"seq"`
 }
 
 // NewDonation describes a donation to record.
@@ -89,8 +93,8 @@ func Donate(tx ledger.Tx, n NewDonation) (*Donation, error) {
 }
 
 func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
-	if err := ledger.CheckID("donor", n.Donor); err != nil {
-		return nil, err
+	if err := ledger.CheckText("donor", n.Donor, ledger.MaxNameLen); err != nil || n.Donor == "" {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: donor is required, at most %d bytes", ledger.MaxNameLen)
 	}
 	if n.DonorKind == "" {
 		n.DonorKind = DonorPerson
@@ -105,7 +109,12 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 	d := &Donation{ID: tx.NewID("don"), Fund: f.ID, Receipt: fmt.Sprintf("%s-%06d", f.ID, f.Receipts),
 		Donor: n.Donor, DonorKind: n.DonorKind, Amount: n.Amount, Project: n.Project, Anonymous: n.Anonymous,
 		Time: tx.Now(), Seq: tx.Seq()}
-	if n.Anonymous {
+	// The chain names a donor in clear only when that is no personal data:
+	// a company, an organisation, or a member's opaque id. Anonymous
+	// donors and people named by name get a salted commitment instead.
+	_, memberErr := community.GetMember(tx, n.Donor)
+	d.Committed = n.Anonymous || (n.DonorKind == DonorPerson && memberErr != nil)
+	if d.Committed {
 		salt := make([]byte, commitSaltLen)
 		if _, err := rand.Read(salt); err != nil {
 			return nil, fmt.Errorf("fund: salt: %w", err)
@@ -140,7 +149,7 @@ func donationFields(d *Donation, t *ledger.Transaction) map[string]any {
 	m := map[string]any{"id": d.ID, "fund": d.Fund, "receipt": d.Receipt, "donor_kind": d.DonorKind,
 		"amount": d.Amount, "unit": string(ledger.CNY), "project": d.Project, "anonymous": d.Anonymous,
 		"tx": ledger.TxFields(t)}
-	if d.Anonymous {
+	if d.Committed || d.Anonymous {
 		m["donor_commitment"] = DonorCommitment(d.Salt, d.Donor)
 	} else {
 		m["donor"] = d.Donor

@@ -258,9 +258,6 @@ func checkCommitteeMember(r ledger.Reader, c *community.Community, id string) er
 	if err != nil {
 		return err
 	}
-	if !m.Has(community.RoleCommittee) {
-		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: member %s does not hold the committee role", id)
-	}
 	if m.Community == "" || slices.Contains(c.Path, m.Community) {
 		return nil
 	}

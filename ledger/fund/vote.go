@@ -71,7 +71,7 @@ func votable(tx ledger.Tx, id, member string) (*Proposal, *Fund, error) {
 		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: proposal %s is %s, not voting", id, p.Status)
 	case !tx.Now().Before(p.Deadline):
 		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: voting on proposal %s ended at %s", id, p.Deadline.Format(time.RFC3339))
-	case !f.IsCommittee(member) || !holdsCommitteeRole(tx, member):
+	case !f.IsCommittee(member):
 		return nil, nil, ledger.Errorf(CodeNotCommittee, "fund: %s is not on the committee of fund %s", member, f.ID)
 	case member == p.Proposer:
 		return nil, nil, ledger.Errorf(CodeProposerCannotVote, "fund: the proposer does not vote on their own proposal")
@@ -79,13 +79,6 @@ func votable(tx ledger.Tx, id, member string) (*Proposal, *Fund, error) {
 		return nil, nil, ledger.Errorf(CodeAlreadyVoted, "fund: %s has already voted or recused on proposal %s", member, id)
 	}
 	return p, f, nil
-}
-
-// holdsCommitteeRole: a member whose committee role was withdrawn no
-// longer votes, even if still listed on a fund.
-func holdsCommitteeRole(r ledger.Reader, member string) bool {
-	m, err := community.GetMember(r, member)
-	return err == nil && m.Has(community.RoleCommittee)
 }
 
 // checkConflict refuses a vote by the beneficiary or a relative of the

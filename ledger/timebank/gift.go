@@ -41,6 +41,7 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	if err != nil {
 		return nil, err
 	}
+	to = poolAlias(giver, to)
 	if src.Available() < hours {
 		return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "timebank: %s has %s hours to give", giver.ID, ledger.FormatAmount(max(src.Available(), 0), ledger.HOUR))
 	}
@@ -56,6 +57,17 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	tx.Audit("gift.create", withOptional(map[string]any{"from": g.From, "to": g.To, "hours": hours,
 		"overflow": mv.overflow, "transaction": t.ID}, "memo", memo))
 	return g, nil
+}
+
+// PoolAlias, like the community's id, names the giver's own community
+// pool in a gift, beside the pool's account id "<community>:pool".
+const PoolAlias = "pool"
+
+func poolAlias(giver *community.Member, to string) string {
+	if to == PoolAlias || (to == giver.Community && to != "") {
+		return community.AccountID(giver.Community, community.AcctPool)
+	}
+	return to
 }
 
 func giftMove(r ledger.Reader, giver *community.Member, src *ledger.Account, to string, hours int64) (move, error) {
