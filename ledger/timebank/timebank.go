@@ -119,11 +119,15 @@ func dayKey(t time.Time) string { return t.In(DayZone).Format("20060102") }
 // seqKey orders index entries by the audit sequence that made them.
 func seqKey(seq uint64) string { return fmt.Sprintf("%020d", seq) }
 
-// ParseDay parses a "YYYY-MM-DD" calendar day in DayZone. Errors:
-// invalid_request.
+// ParseDay parses a "YYYY-MM-DD" calendar day in DayZone, or the day in
+// DayZone of an RFC 3339 time. Errors: invalid_request.
 func ParseDay(s string) (time.Time, error) {
 	d, err := time.ParseInLocation("2006-01-02", s, DayZone)
 	if err != nil {
+		if t, err2 := time.Parse(time.RFC3339, s); err2 == nil {
+			t = t.In(DayZone)
+			return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, DayZone), nil
+		}
 		return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: %q is not a date like 2025-01-31", truncate(s, 16))
 	}
 	return d, nil
