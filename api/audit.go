@@ -22,8 +22,9 @@ type AuditLog interface {
 	VerifierKey(ctx context.Context) (string, error)
 	// Records returns up to limit records from seq from, with leaf hashes.
 	Records(ctx context.Context, from uint64, limit int) ([]AuditRecord, error)
-	// Inclusion proves record seq in the tree of the given size.
-	Inclusion(ctx context.Context, seq, size uint64) ([][]byte, error)
+	// Inclusion proves record seq in the tree of the given size (0: the
+	// latest checkpoint's) and returns the tree size proven.
+	Inclusion(ctx context.Context, seq, size uint64) ([][]byte, uint64, error)
 	// Consistency proves the tree of size from a prefix of size to.
 	Consistency(ctx context.Context, from, to uint64) ([][]byte, error)
 	// Receipt returns the receipt (record, inclusion proof, checkpoint) of
@@ -171,11 +172,11 @@ func (s *Server) auditInclusion(c *gin.Context) {
 		return
 	}
 	size, err := uintQuery(c, "size", 0)
-	if err != nil || size == 0 {
-		failCode(c, ledger.CodeInvalidRequest, "size must be a positive integer")
+	if err != nil {
+		failCode(c, ledger.CodeInvalidRequest, "size must be a tree size (omit it for the latest checkpoint's)")
 		return
 	}
-	hashes, err := a.Inclusion(c.Request.Context(), seq, size)
+	hashes, size, err := a.Inclusion(c.Request.Context(), seq, size)
 	if err != nil {
 		fail(c, err)
 		return

@@ -82,9 +82,9 @@ func hashBytes[H ~[32]byte](hs []H) [][]byte {
 	return out
 }
 
-func (l auditLog) Inclusion(ctx context.Context, seq, size uint64) ([][]byte, error) {
-	p, _, err := l.a.InclusionProof(seq, size)
-	return hashBytes(p), err
+func (l auditLog) Inclusion(ctx context.Context, seq, size uint64) ([][]byte, uint64, error) {
+	p, n, err := l.a.InclusionProof(seq, size)
+	return hashBytes(p), n, err
 }
 
 func (l auditLog) Consistency(ctx context.Context, from, to uint64) ([][]byte, error) {
