@@ -146,7 +146,7 @@ func TestBatchSplit(t *testing.T) {
 	s := openTest(t)
 	fund(t, s, 100000, "alice", "bob")
 	before := headSize(t, s)
-	const n = 120 // 120 × 48 KiB ≈ 5.6 MiB: three parts
+	const n = 120 // 120 × 48 KiB ≈ 5.6 MiB: six parts
 	release := gate(t, s)
 	var wg sync.WaitGroup
 	results := make([]ledger.Result, n)

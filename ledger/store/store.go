@@ -31,9 +31,10 @@ const (
 	// MaxBatchOps bounds the requests committed by one fsync.
 	MaxBatchOps = 1024
 	// MaxBatchBytes bounds the approximate size of one Badger transaction;
-	// it is kept well under Badger's limit (15% of MemTableSize) so a batch
-	// is split before ErrTxnTooBig can happen.
-	MaxBatchBytes = 2 << 20
+	// it is kept well under Badger's limit (15% of MemTableSize, 2.4 MiB)
+	// so a batch is split before ErrTxnTooBig can happen. A batch of 1024
+	// two-posting transfers takes about 3 MiB, so large batches split.
+	MaxBatchBytes = 1 << 20
 	// QueueDepth bounds requests waiting for the writer.
 	QueueDepth = 4096
 	// TimerInterval is how often due timers (hold expiry, deadlines) run.
@@ -99,11 +100,17 @@ type idemRecord struct {
 }
 
 // badgerOptions are set explicitly so that a district's server with 10^6
-// transactions stays under 400 MB RSS while keeping writes fast:
-//   - MemTableSize 32 MiB × NumMemtables 3: bounded write buffers; a
-//     transaction may be 15% of a memtable (4.8 MiB), above MaxBatchBytes.
-//   - BlockCacheSize 64 MiB, IndexCacheSize 32 MiB: hot balances and recent
-//     history stay cached without Badger's 256 MiB default block cache.
+// transactions stays under 400 MB RSS while keeping writes fast. Each
+// memtable costs an arena on the Go heap (MemTableSize plus Badger's
+// largest transaction, about 1.3 × MemTableSize) and a mmap'd WAL of
+// 2 × MemTableSize; up to NumMemtables + 1 of them live at once. Badger's
+// defaults (64 MiB × 5, 256 MiB block cache) would need over 1 GB.
+//   - MemTableSize 16 MiB × NumMemtables 2: about 65 MB of arenas and
+//     96 MB of WAL at most; a transaction may be 15% of a memtable
+//     (2.4 MiB), above MaxBatchBytes.
+//   - BlockCacheSize 32 MiB, IndexCacheSize 16 MiB: hot balances and recent
+//     history stay cached; tables stay mmap'd, so the rest of what is read
+//     is page cache the kernel can reclaim.
 //   - ValueLogFileSize 128 MiB: smaller vlog files mmap less memory.
 //   - DetectConflicts off: one writer means no conflicts, and tracking read
 //     keys costs memory and time on every commit.
@@ -113,10 +120,10 @@ func badgerOptions(dir string, inMemory bool) badger.Options {
 		WithSyncWrites(true).
 		WithLogger(nil).
 		WithDetectConflicts(false).
-		WithMemTableSize(32 << 20).
-		WithNumMemtables(3).
-		WithBlockCacheSize(64 << 20).
-		WithIndexCacheSize(32 << 20).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
 		WithValueLogFileSize(128 << 20).
 		WithNumCompactors(2).
 		WithNumVersionsToKeep(1)
