@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -76,5 +79,32 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s %s: documented fields %v, decoded fields %v", rt.method, rt.path, got, want)
 		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite docs/openapi.json from the route table")
+
+// TestOpenAPIGolden keeps docs/openapi.json, the copy of the document kept
+// in the repository for readers without a running server, equal to what
+// the server serves. Regenerate with: go test ./api -run Golden -update
+func TestOpenAPIGolden(t *testing.T) {
+	ts := newTestServer(t)
+	got, err := json.MarshalIndent(ts.api.Document(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	const path = "../docs/openapi.json"
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("docs/openapi.json is stale: run go test ./api -run Golden -update")
 	}
 }
