@@ -24,7 +24,7 @@ var (
 	buildErr  error
 )
 
-func tallyBinary(t *testing.T) string {
+func tallyBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tally-bin")
@@ -48,7 +48,7 @@ const e2eAdminPassword = "e2e-admin-password"
 
 // proc is a running `tally serve`.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	url  string
 	data string
@@ -57,7 +57,7 @@ type proc struct {
 
 // startServer runs `tally serve` on a random loopback port over data and
 // waits for its "serving on" line (bounded by startTimeout).
-func startServer(t *testing.T, data string, extra ...string) *proc {
+func startServer(t testing.TB, data string, extra ...string) *proc {
 	t.Helper()
 	const startTimeout = 60 * time.Second
 	cmd := exec.Command(tallyBinary(t), append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, extra...)...)
@@ -170,7 +170,7 @@ func (p *proc) login(user, pw string) string {
 }
 
 // runTally runs a tally subcommand and returns its exit code and output.
-func runTally(t *testing.T, args ...string) (int, string) {
+func runTally(t testing.TB, args ...string) (int, string) {
 	t.Helper()
 	out, err := exec.Command(tallyBinary(t), args...).CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); ok {

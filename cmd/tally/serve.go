@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"tally/api"
@@ -168,8 +170,16 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
+// DefaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
+// is not set: the garbage collector works harder near it instead of letting
+// the heap double, which keeps a district's server small (docs/BENCHMARKS.md).
+const DefaultMemoryLimit = 256 << 20
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(slog.New(slog.NewJSONHandler(stderr, nil)))
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(DefaultMemoryLimit)
+	}
 	m := NewMain(stdout, stderr)
 	if err := m.ParseFlags(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -127,6 +127,10 @@ func badgerOptions(dir string, inMemory bool) badger.Options {
 		WithValueLogFileSize(128 << 20).
 		WithNumCompactors(2).
 		WithNumVersionsToKeep(1)
+	// Every level's tables the same small size: with the default
+	// multiplier of 2, bottom-level tables reach 64 MiB and each
+	// compaction builder allocates twice the table size, hundreds of MB.
+	o.TableSizeMultiplier = 1
 	if inMemory {
 		o = o.WithDir("").WithValueDir("").WithInMemory(true)
 	}
