@@ -33,7 +33,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown field", "POST", "/v1/transfers", ts.admin, `{"postings": [], "admin": true}`, 400, "unknown_field", nil},
 		{"wrong type", "POST", "/v1/transfers", ts.admin, `{"postings": "all"}`, 400, "invalid_json", nil},
 		{"oversize body", "POST", "/v1/transfers", ts.admin, `{"memo":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "body_too_large", nil},
-		{"not json", "POST", "/v1/transfers", ts.admin, "x", 415, "unsupported_media_type", []string{"Content-Type", "text/plain"}},
+		{"not json", "POST", "/v1/transfers", ts.admin, "x", 400, "invalid_json", []string{"Content-Type", "text/plain"}},
 		{"too many decimals", "POST", "/v1/transfers", ts.admin, post("1.001", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
 		{"zero", "POST", "/v1/transfers", ts.admin, post("0", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},
 		{"negative", "POST", "/v1/transfers", ts.admin, post("-1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_amount", nil},

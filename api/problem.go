@@ -17,7 +17,6 @@ const (
 	CodeInvalidJSON     ledger.Code = "invalid_json"
 	CodeUnknownField    ledger.Code = "unknown_field"
 	CodeBodyTooLarge    ledger.Code = "body_too_large"
-	CodeUnsupportedType ledger.Code = "unsupported_media_type"
 	CodeInvalidKey      ledger.Code = "invalid_idempotency_key"
 	CodeTooManyAttempts ledger.Code = "too_many_attempts"
 	CodeMethodNotAllow  ledger.Code = "method_not_allowed"
@@ -55,7 +54,6 @@ var statusOf = map[ledger.Code]int{
 	fund.CodeAlreadyVoted:          http.StatusConflict,
 	fund.CodeProposalClosed:        http.StatusConflict,
 	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,
-	CodeUnsupportedType:            http.StatusUnsupportedMediaType,
 	ledger.CodeInsufficientFunds:   http.StatusUnprocessableEntity,
 	ledger.CodeMaxBalanceExceeded:  http.StatusUnprocessableEntity,
 	ledger.CodeAccountFrozen:       http.StatusUnprocessableEntity,
