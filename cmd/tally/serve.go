@@ -93,7 +93,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
-		return fmt.Errorf("tally: listen: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
 	m.listener = ln
 	m.http = &http.Server{Handler: m.api.Handler(), ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
