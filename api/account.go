@@ -7,6 +7,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"tally/ledger"
+	"tally/ledger/community"
+	"tally/ledger/fund"
 )
 
 // AccountView is an account's balances as decimal strings of its unit.
@@ -235,6 +237,40 @@ func accountsInScope(tx ledger.Tx, p *Principal, ids ...string) error {
 	return nil
 }
 
+// fundAccountsByAdmin refuses a non-admin a raw transaction touching a
+// fund's accounts: a fund's money moves through donations and proposals
+// its committee votes on, so a coordinator, who proposes spending, cannot
+// move it with a transfer, post, void or reversal of their own.
+func fundAccountsByAdmin(tx ledger.Tx, p *Principal, ids ...string) error {
+	if p.Has(community.RoleAdmin) {
+		return nil
+	}
+	for _, id := range ids {
+		a, err := tx.Account(id)
+		if err != nil {
+			return err
+		}
+		if a.OwnerKind != ledger.OwnerFund && a.OwnerKind != ledger.OwnerExternal {
+			continue
+		}
+		if _, err := fund.Get(tx, a.Owner); err == nil {
+			return ledger.Errorf(ledger.CodeForbidden, "account %s belongs to fund %s: its money moves by donations and voted proposals", id, a.Owner)
+		}
+	}
+	return nil
+}
+
+// rawHold refuses to settle through /v1/transfers a hold that a workflow
+// made (a proposal's disbursement, a held service credit, a booking): its
+// own route settles it, keeping the workflow's state and rules (a quorum,
+// a dispute window) in step with the money.
+func rawHold(t *ledger.Transaction) error {
+	if t.Status == ledger.TxPending && t.Kind != "transfer" {
+		return ledger.Errorf(ledger.CodeForbidden, "hold %s is a %s; settle it through its own route", t.ID, t.Kind)
+	}
+	return nil
+}
+
 func postingAccounts(ps []ledger.Posting) []string {
 	ids := make([]string, 0, 2*len(ps))
 	for _, p := range ps {
@@ -257,6 +293,9 @@ func (s *Server) createTransfer(c *gin.Context) {
 	p := principal(c)
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
 		if err := accountsInScope(tx, p, postingAccounts(spec.Postings)...); err != nil {
+			return nil, err
+		}
+		if err := fundAccountsByAdmin(tx, p, postingAccounts(spec.Postings)...); err != nil {
 			return nil, err
 		}
 		t, err := ledger.Transfer(tx, spec)
@@ -302,6 +341,12 @@ func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx 
 			return nil, err
 		}
 		if err := accountsInScope(tx, p, postingAccounts(t.Postings)...); err != nil {
+			return nil, err
+		}
+		if err := fundAccountsByAdmin(tx, p, postingAccounts(t.Postings)...); err != nil {
+			return nil, err
+		}
+		if err := rawHold(t); err != nil {
 			return nil, err
 		}
 		r, err := fn(tx, id)

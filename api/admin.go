@@ -28,7 +28,7 @@ func (s *Server) adminRoutes() []route {
 // the deployment's.
 func globalAdmin(c *gin.Context) bool {
 	if principal(c).Community != "" {
-		failCode(c, ledger.CodeForbidden, "only the deployment's admin rotates keys")
+		failCode(c, ledger.CodeForbidden, "only the deployment's admin (not one scoped to a community) does this")
 		return false
 	}
 	return true

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"tally/audit"
 	"tally/ledger"
 	"tally/ledger/community"
 )
@@ -210,8 +211,12 @@ func nonNil(h [][]byte) [][]byte {
 	return h
 }
 
-// auditReceipt serves any authenticated caller: a receipt only proves a
-// record is in the log, and records hold no personal data.
+// auditReceipt serves auditors and admins any record's receipt, and
+// anyone else the receipt of a record of their own: one they made (or
+// that was made for them), or one that moved money of an account they may
+// read. Records name members, amounts and reasons of every community, so
+// the receipt route is no way round the role gate of /v1/audit/records.
+// A record the caller may not see answers not_found.
 func (s *Server) auditReceipt(c *gin.Context) {
 	a := s.auditLog(c)
 	if a == nil {
@@ -221,6 +226,12 @@ func (s *Server) auditReceipt(c *gin.Context) {
 	if err != nil {
 		failCode(c, ledger.CodeInvalidRequest, "seq must be a non-negative integer")
 		return
+	}
+	if p := principal(c); !p.Has(auditReaders...) {
+		if err := s.ownRecord(c, a, p, seq); err != nil {
+			fail(c, err)
+			return
+		}
 	}
 	r, err := a.Receipt(c.Request.Context(), seq)
 	if err != nil {
@@ -244,6 +255,11 @@ func (s *Server) auditExport(c *gin.Context) {
 }
 
 func (s *Server) backup(c *gin.Context) {
+	// A backup holds the whole deployment and its keys: never for an
+	// admin scoped to part of it.
+	if !globalAdmin(c) {
+		return
+	}
 	if s.cfg.Backup == nil {
 		failCode(c, ledger.CodeUnavailable, "backup is not available")
 		return
@@ -253,4 +269,50 @@ func (s *Server) backup(c *gin.Context) {
 	if err := s.cfg.Backup(c.Request.Context(), c.Writer); err != nil {
 		c.Error(err)
 	}
+}
+
+// ownRecord checks that record seq is the caller's: made by or for them,
+// or moving money of an account they may read. Errors: not_found.
+func (s *Server) ownRecord(c *gin.Context, a AuditLog, p *Principal, seq uint64) error {
+	hidden := ledger.Errorf(ledger.CodeNotFound, "record %d not found", seq)
+	recs, err := a.Records(c.Request.Context(), seq, 1)
+	if err != nil {
+		return err
+	}
+	if len(recs) != 1 || recs[0].Seq != seq {
+		return hidden
+	}
+	rec, err := audit.Decode(recs[0].Record)
+	if err != nil {
+		return err
+	}
+	if rec.Actor == p.Member || (rec.OnBehalf != "" && rec.OnBehalf == p.Acting()) {
+		return nil
+	}
+	effects, _ := rec.Content["effects"].([]any)
+	var ids []string
+	for _, e := range effects {
+		m, _ := e.(map[string]any)
+		for _, k := range []string{"from", "to", "account"} {
+			if id, ok := m[k].(string); ok && id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	ok := false
+	if err := s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
+		for _, id := range ids {
+			if acct, err := r.Account(id); err == nil && canReadAccount(r, p, acct) == nil {
+				ok = true
+				return nil
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if !ok {
+		return hidden
+	}
+	return nil
 }

@@ -168,6 +168,30 @@ func page(c *gin.Context) (ledger.Page, error) {
 	return p, nil
 }
 
+// seqKeyLen is the length of the zero-padded sequence numbers that key
+// the per-community and per-fund lists.
+const seqKeyLen = 20
+
+// seqPage is page for lists keyed by zero-padded sequence numbers
+// (services, needs, offers, donations, proposals): their cursors are such
+// keys, so anything else is a bad cursor rather than a place to start.
+func seqPage(c *gin.Context) (ledger.Page, error) {
+	p, err := page(c)
+	if err == nil && p.After != "" && (len(p.After) != seqKeyLen || strings.ContainsFunc(p.After, func(r rune) bool { return r < '0' || r > '9' })) {
+		err = ledger.Errorf(ledger.CodeInvalidRequest, "bad cursor")
+	}
+	return p, err
+}
+
+// idPage is page for lists keyed by ids (funds, catalogue items).
+func idPage(c *gin.Context) (ledger.Page, error) {
+	p, err := page(c)
+	if err == nil && p.After != "" && !ledger.ValidID(p.After) {
+		err = ledger.Errorf(ledger.CodeInvalidRequest, "bad cursor")
+	}
+	return p, err
+}
+
 // List is the shape of every paged list.
 type List[T any] struct {
 	Items []T     `json:"items"`

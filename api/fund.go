@@ -443,7 +443,7 @@ func (s *Server) createDonation(c *gin.Context) {
 }
 
 func (s *Server) listDonations(c *gin.Context) {
-	pg, err := page(c)
+	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -495,7 +495,7 @@ func (s *Server) createProposal(c *gin.Context) {
 }
 
 func (s *Server) listProposals(c *gin.Context) {
-	pg, err := page(c)
+	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -758,7 +758,7 @@ func publicDisbursement(p *fund.Proposal, f *fund.Fund) PublicDisbursementView {
 }
 
 func (s *Server) publicFunds(c *gin.Context) {
-	pg, err := page(c)
+	pg, err := idPage(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -854,7 +854,7 @@ func (s *Server) publicDisbursements(c *gin.Context) {
 }
 
 func (s *Server) publicPage(c *gin.Context, fn func(ledger.Reader, *fund.Fund, ledger.Page) (any, error)) {
-	pg, err := page(c)
+	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return

@@ -215,7 +215,7 @@ func (s *Server) logService(c *gin.Context) {
 }
 
 func (s *Server) listServices(c *gin.Context) {
-	pg, err := page(c)
+	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -252,7 +252,7 @@ func (s *Server) getService(c *gin.Context) {
 }
 
 // decideService confirms or rejects; the domain decides who may.
-func (s *Server) decideService(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Service, error)) {
+func (s *Server) decideService(c *gin.Context, pays bool, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Service, error)) {
 	tbBind(c, true, func(req *DecisionRequest) {
 		p, id := principal(c), c.Param("id")
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
@@ -260,7 +260,13 @@ func (s *Server) decideService(c *gin.Context, fn func(tx ledger.Tx, by timebank
 			if err != nil {
 				return nil, err
 			}
-			sv, err = fn(tx, tbCaller(tx, p, sv.Community), id, req.Reason)
+			by := tbCaller(tx, p, sv.Community)
+			if pays && by.Staff {
+				if by.Staff, err = staffOverPayer(tx, p, sv); err != nil {
+					return nil, err
+				}
+			}
+			sv, err = fn(tx, by, id, req.Reason)
 			if err != nil {
 				return nil, err
 			}
@@ -269,8 +275,30 @@ func (s *Server) decideService(c *gin.Context, fn func(tx ledger.Tx, by timebank
 	})
 }
 
-func (s *Server) confirmService(c *gin.Context) { s.decideService(c, timebank.ConfirmService) }
-func (s *Server) rejectService(c *gin.Context)  { s.decideService(c, timebank.RejectService) }
+// staffOverPayer: under mutual credit a member recipient pays the
+// volunteer, so staff deciding for them must have scope over the
+// recipient's community too; a coordinator of community A cannot make a
+// member of community B pay for a service logged in A.
+func staffOverPayer(r ledger.Reader, p *Principal, sv *timebank.Service) (bool, error) {
+	if sv.RecipientKind != timebank.RecipientMember {
+		return true, nil
+	}
+	cm, err := community.Get(r, sv.Community)
+	if err != nil {
+		return false, err
+	}
+	if cm.Policy.Earning != community.EarningMutualCredit {
+		return true, nil
+	}
+	m, err := community.GetMember(r, sv.Recipient)
+	if err != nil {
+		return false, err
+	}
+	return m.Community == sv.Community || Authorize(r, p, m.Community, staff...) == nil, nil
+}
+
+func (s *Server) confirmService(c *gin.Context) { s.decideService(c, true, timebank.ConfirmService) }
+func (s *Server) rejectService(c *gin.Context)  { s.decideService(c, false, timebank.RejectService) }
 
 // NeedRequest posts a need. requester defaults to the member acted for.
 // The title says what is needed and enters the audit chain: it is about
@@ -350,7 +378,7 @@ func (s *Server) postNeed(c *gin.Context) {
 // listNeeds: the needs list is open to everyone in the community's scope,
 // so volunteers can find what to claim.
 func (s *Server) listNeeds(c *gin.Context) {
-	pg, err := page(c)
+	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -508,7 +536,7 @@ func (s *Server) postOffer(c *gin.Context) {
 }
 
 func (s *Server) listOffers(c *gin.Context) {
-	pg, err := page(c)
+	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -573,7 +601,7 @@ func (s *Server) putItem(c *gin.Context) {
 // getCatalogue: any member may browse any catalogue, since credits are
 // redeemed across communities (通存通兑).
 func (s *Server) getCatalogue(c *gin.Context) {
-	pg, err := page(c)
+	pg, err := idPage(c)
 	if err != nil {
 		fail(c, err)
 		return
@@ -631,15 +659,6 @@ func redemptionView(d *timebank.Redemption) RedemptionView {
 		Settlement: d.Settlement, Reason: d.Reason, Created: d.Created}
 }
 
-// tbStaffOver is staff of either community (where redeemed, or home).
-func tbStaffOver(r ledger.Reader, p *Principal, cs ...string) timebank.Caller {
-	by := timebank.Caller{Member: p.Acting()}
-	for _, c := range cs {
-		by.Staff = by.Staff || tbCaller(r, p, c).Staff
-	}
-	return by
-}
-
 func (s *Server) redeem(c *gin.Context) {
 	tbBind(c, false, func(req *RedemptionRequest) {
 		hours, err := tbHours("hours", req.Hours)
@@ -655,7 +674,11 @@ func (s *Server) redeem(c *gin.Context) {
 			if err != nil {
 				return nil, err
 			}
-			d, err := timebank.Redeem(tx, tbStaffOver(tx, p, req.Community, m.Community), n)
+			// Staff spend a member's credits for them only over the
+			// member's own community: a coordinator of the community
+			// where credits are redeemed has no say over a visitor's
+			// account (通存通兑 is the member's choice, not theirs).
+			d, err := timebank.Redeem(tx, tbCaller(tx, p, m.Community), n)
 			if err != nil {
 				return nil, err
 			}
