@@ -42,8 +42,9 @@ type FundProjectRequest struct {
 	Name string `json:"name"`
 }
 
-// FundRequest creates a fund. Committee members are member ids holding the
-// committee role; 1 ≤ quorum ≤ len(committee).
+// FundRequest creates a fund. Committee members are registered member ids
+// (their place on the committee, not a role, lets them vote);
+// 1 ≤ quorum ≤ len(committee).
 type FundRequest struct {
 	ID        string               `json:"id"`
 	Community string               `json:"community"`

@@ -181,8 +181,9 @@ type NewFund struct {
 
 // Create opens a fund with its CNY accounts and projects inside tx and
 // records "fund.create". Committee members must be registered members
-// holding the committee role whose community contains, or lies inside, the
-// fund's community (a street-level committee may oversee a community's
+// (being on the committee is what lets them vote; the committee role is
+// descriptive) whose community contains, or lies inside, the fund's
+// community (a street-level committee may oversee a community's
 // fund). Errors: invalid_id, invalid_request, not_found (community,
 // member), already_exists, limit_exceeded.
 func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
