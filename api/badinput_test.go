@@ -58,6 +58,7 @@ func TestBadInput(t *testing.T) {
 		{"bad cursor", "GET", "/v1/accounts/li:HOUR/entries?after=zz", ts.admin, nil, 400, "invalid_request", nil},
 		{"unknown route", "GET", "/v1/nothing", ts.admin, nil, 404, "not_found", nil},
 		{"on behalf by resident", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
+		{"on behalf on a staff route", "POST", "/v1/transfers", coord, post("1.00", "HOUR", "c1:issuance", "li:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
 		{"void a posted transfer", "POST", "/v1/transfers/tx-0/void", ts.admin, nil, 404, "not_found", nil},
 	}
 	for _, c := range cases {

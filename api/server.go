@@ -9,6 +9,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -118,11 +119,19 @@ type route struct {
 	handle       gin.HandlerFunc
 }
 
-// gate refuses callers that hold none of the route's roles.
+// gate refuses callers that hold none of the route's roles, and acting on
+// behalf of a member (代办) on routes a member could never call: there the
+// record would name a resident for a staff action.
 func (s *Server) gate(roles []community.Role) gin.HandlerFunc {
+	memberRoute := len(roles) == 0 || slices.Contains(roles, community.RoleResident) || slices.Contains(roles, community.RoleVolunteer)
 	return func(c *gin.Context) {
-		if len(roles) > 0 && !principal(c).Has(roles...) {
+		p := principal(c)
+		if len(roles) > 0 && !p.Has(roles...) {
 			failCode(c, ledger.CodeForbidden, "this needs one of the roles %v", roles)
+			return
+		}
+		if p.OnBehalf != "" && !memberRoute {
+			failCode(c, ledger.CodeForbidden, "acting for a member (%s) gives no staff rights", HeaderOnBehalf)
 			return
 		}
 		c.Next()
