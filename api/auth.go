@@ -170,6 +170,11 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	p := &Principal{Member: claims.Subject, Community: claims.Scope, Roles: claims.Roles,
 		TokenID: claims.ID, Expires: claims.ExpiresAt.Time}
+	if err := s.current(c, p); err != nil {
+		c.Header("WWW-Authenticate", `Bearer realm="tally", error="invalid_token"`)
+		fail(c, err)
+		return
+	}
 	if ob := c.GetHeader(HeaderOnBehalf); ob != "" {
 		if err := s.onBehalf(c, p, ob); err != nil {
 			fail(c, err)
@@ -178,6 +183,21 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	c.Request = c.Request.WithContext(WithPrincipal(c.Request.Context(), p))
 	c.Next()
+}
+
+// current replaces the token's roles and scope by the member's current
+// ones, so that a role withdrawn or a member erased takes effect at once
+// rather than when the token expires; a token of an erased or unknown
+// member is refused.
+func (s *Server) current(c *gin.Context, p *Principal) error {
+	return s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
+		m, err := community.GetMember(r, p.Member)
+		if err != nil || m.Erased {
+			return ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+		}
+		p.Roles, p.Community = m.Roles, m.Community
+		return nil
+	})
 }
 
 // onBehalf lets a coordinator act for a member of their scope (代办).

@@ -295,6 +295,9 @@ func (s *Server) createMember(c *gin.Context) {
 		if err := inScope(tx, p, req.Community); err != nil {
 			return nil, err
 		}
+		if err := relativesInScope(tx, p, req.Relatives); err != nil {
+			return nil, err
+		}
 		m, err := community.CreateMember(tx, community.NewMember{ID: req.ID, Community: req.Community,
 			Roles: req.Roles, Relatives: req.Relatives, Username: req.Username, PasswordHash: hash, Personal: personal})
 		if err != nil {
@@ -302,6 +305,27 @@ func (s *Server) createMember(c *gin.Context) {
 		}
 		return memberView(m, personal), nil
 	})
+}
+
+// relativesInScope: naming someone a relative has effects (gifts, a
+// committee member's recusal), so the registrar must have them in scope.
+func relativesInScope(r ledger.Reader, p *Principal, ids []string) error {
+	for _, id := range ids {
+		if err := ledger.CheckID("relative", id); err != nil {
+			return err
+		}
+		m, err := community.GetMember(r, id)
+		if err != nil {
+			return err
+		}
+		if m.Community == "" {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "%s cannot be named a relative", id)
+		}
+		if err := inScope(r, p, m.Community); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func containsRole(rs []community.Role, r community.Role) bool {

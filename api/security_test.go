@@ -142,3 +142,22 @@ func TestTokenKeyRotation(t *testing.T) {
 	fresh := ts.login("admin", testAdminPassword)
 	ts.must(201, "POST", "/v1/communities", fresh, map[string]any{"id": "c2", "name": "new key"})
 }
+
+// TestRoleChangeAndErasureTakeEffectAtOnce: a withdrawn role and an erased
+// member stop working with the token already issued.
+func TestRoleChangeAndErasureTakeEffectAtOnce(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	coord := ts.member("wang", "c1", "coordinator")
+	body := map[string]any{"id": "m1", "community": "c1", "display_name": "甲", "roles": []string{"resident"}}
+	ts.must(201, "POST", "/v1/members", coord, body)
+	ts.must(200, "PUT", "/v1/members/wang/roles", ts.admin, map[string]any{"roles": []string{"resident"}})
+	body["id"] = "m2"
+	if r := ts.do("POST", "/v1/members", coord, body); r.Status != 403 || r.Code() != "forbidden" {
+		t.Fatalf("after the role was withdrawn: %d %s, want 403 forbidden", r.Status, r.Raw)
+	}
+	ts.must(200, "POST", "/v1/members/wang/erase", ts.admin, nil)
+	if r := ts.do("GET", "/v1/accounts/wang:HOUR", coord, nil); r.Status != 401 || r.Code() != "invalid_token" {
+		t.Fatalf("after erasure: %d %s, want 401 invalid_token", r.Status, r.Raw)
+	}
+}
