@@ -190,14 +190,74 @@ func (s *Server) authenticate(c *gin.Context) {
 // rather than when the token expires; a token of an erased or unknown
 // member is refused.
 func (s *Server) current(c *gin.Context, p *Principal) error {
-	return s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
-		m, err := community.GetMember(r, p.Member)
-		if err != nil || m.Erased {
-			return ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+	m, ok := s.members.get(p.Member)
+	if !ok {
+		gen := s.members.generation()
+		err := s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
+			var err error
+			m, err = community.GetMember(r, p.Member)
+			return err
+		})
+		if err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
+			return err
 		}
-		p.Roles, p.Community = m.Roles, m.Community
-		return nil
-	})
+		s.members.put(gen, p.Member, m)
+	}
+	if m == nil || m.Erased {
+		return ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+	}
+	p.Roles, p.Community = m.Roles, m.Community
+	return nil
+}
+
+// MaxMemberCache bounds the cache of members read by authentication.
+const MaxMemberCache = 10_000
+
+// memberCache keeps the members that authentication reads. Roles and
+// erasure change only through the API's member routes, which invalidate
+// the whole cache after their commit; an entry read before an
+// invalidation carries the old generation and is never served.
+type memberCache struct {
+	mu  sync.RWMutex
+	gen uint64
+	m   map[string]cachedMember
+}
+
+type cachedMember struct {
+	gen    uint64
+	member *community.Member // nil: no such member
+}
+
+func (mc *memberCache) generation() uint64 {
+	mc.mu.RLock()
+	defer mc.mu.RUnlock()
+	return mc.gen
+}
+
+func (mc *memberCache) get(id string) (*community.Member, bool) {
+	mc.mu.RLock()
+	defer mc.mu.RUnlock()
+	e, ok := mc.m[id]
+	return e.member, ok && e.gen == mc.gen
+}
+
+func (mc *memberCache) put(gen uint64, id string, m *community.Member) {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	if gen != mc.gen {
+		return
+	}
+	if len(mc.m) >= MaxMemberCache {
+		clear(mc.m)
+	}
+	mc.m[id] = cachedMember{gen: gen, member: m}
+}
+
+func (mc *memberCache) invalidate() {
+	mc.mu.Lock()
+	defer mc.mu.Unlock()
+	mc.gen++
+	clear(mc.m)
 }
 
 // onBehalf lets a coordinator act for a member of their scope (代办).

@@ -98,9 +98,18 @@ const MaxIdempotencyKey = ledger.MaxIdempotencyKeyLen
 // Idempotency-Key, and writes the result with status on success. A replay
 // answers the original result with the header Idempotent-Replayed: true.
 func (s *Server) commit(c *gin.Context, status int, op ledger.Op) {
+	s.commitThen(c, status, nil, op)
+}
+
+// commitThen is commit that runs after (if not nil) once the change is
+// durable and before the response is written.
+func (s *Server) commitThen(c *gin.Context, status int, after func(), op ledger.Op) {
 	res, ok := s.submit(c, op)
 	if !ok {
 		return
+	}
+	if after != nil {
+		after()
 	}
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")

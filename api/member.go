@@ -394,7 +394,9 @@ func (s *Server) getMember(c *gin.Context) {
 
 func (s *Server) memberOp(c *gin.Context, fn func(tx ledger.Tx, id string) (*community.Member, error)) {
 	p, id := principal(c), c.Param("id")
-	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+	// The change is committed before the response: drop cached members
+	// between the two, so the caller's next request sees it.
+	s.commitThen(c, http.StatusOK, s.members.invalidate, func(tx ledger.Tx) (any, error) {
 		m, err := community.GetMember(tx, id)
 		if err != nil {
 			return nil, err

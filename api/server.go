@@ -45,6 +45,7 @@ type Server struct {
 	revoked    *revocations
 	throttle   *throttle
 	tokenCache tokenCache
+	members    memberCache
 	engine     *gin.Engine
 	routes     []route
 	metrics    *metrics
@@ -66,6 +67,7 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		revoked:    &revocations{ids: map[string]time.Time{}, now: cfg.Clock},
 		throttle:   &throttle{fails: map[string]*attempts{}, now: cfg.Clock},
 		tokenCache: tokenCache{m: map[string]*tokenClaims{}},
+		members:    memberCache{m: map[string]cachedMember{}},
 		metrics:    newMetrics(cfg.Registry)}
 	if err := s.loadKeys(ctx); err != nil {
 		return nil, err
