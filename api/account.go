@@ -159,6 +159,7 @@ func (s *Server) accountRoutes() []route {
 		{method: "GET", path: "/v1/transfers/:id", summary: "A transaction", tag: "ledger", auth: authenticated, resp: TransactionView{}, status: 200, handle: s.getTransfer},
 		{method: "POST", path: "/v1/transfers/:id/post", summary: "Post a hold, in full or for a smaller amount", tag: "ledger", auth: authenticated, roles: staff, req: SettleRequest{}, resp: TransactionView{}, status: 200, handle: s.postTransfer},
 		{method: "POST", path: "/v1/transfers/:id/void", summary: "Void a hold", tag: "ledger", auth: authenticated, roles: staff, req: SettleRequest{}, resp: TransactionView{}, status: 200, handle: s.voidTransfer},
+		{method: "POST", path: "/v1/accounts/:id/status", summary: "Freeze, reopen or close an account (frozen and closed accounts refuse new postings)", tag: "ledger", auth: authenticated, roles: staff, req: AccountStatusRequest{}, resp: AccountView{}, status: 200, handle: s.setAccountStatus},
 		{method: "POST", path: "/v1/transfers/:id/reverse", summary: "Reverse a posted transaction with a new one naming it", tag: "ledger", auth: authenticated, roles: staff, req: ReverseRequest{}, resp: TransactionView{}, status: 201, handle: s.reverseTransfer},
 	}
 }
@@ -411,5 +412,44 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 	}
 	s.settleOp(c, http.StatusCreated, "tx.reverse", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
 		return ledger.Reverse(tx, id, req.Reason)
+	})
+}
+
+// AccountStatusRequest freezes ("frozen"), reopens ("open") or closes
+// ("closed", only an empty account without holds) an account. The reason is
+// about the account's state, not a person: it enters the chain.
+type AccountStatusRequest struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) setAccountStatus(c *gin.Context) {
+	var req AccountStatusRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	if err := ledger.CheckText("reason", req.Reason, ledger.MaxMemoLen); err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	if err := ledger.CheckAccountID(id); err != nil {
+		fail(c, err)
+		return
+	}
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		if err := accountsInScope(tx, p, id); err != nil {
+			return nil, err
+		}
+		if err := fundAccountsByAdmin(tx, p, id); err != nil {
+			return nil, err
+		}
+		a, err := ledger.SetAccountStatus(tx, id, ledger.Status(req.Status))
+		if err != nil {
+			return nil, err
+		}
+		tx.Audit("account.status", map[string]any{"account": a.ID, "status": string(a.Status), "reason": req.Reason})
+		return AccountViewOf(a), nil
 	})
 }

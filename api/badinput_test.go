@@ -3,6 +3,8 @@ package api
 import (
 	"strings"
 	"testing"
+
+	"tally/audit"
 )
 
 // TestBadInput sends hostile and malformed requests; each must answer a
@@ -76,6 +78,54 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("audit size %d after refused request, want %d", got, before)
 			}
 		})
+	}
+}
+
+// TestFrozenAndClosedAccounts: a frozen account refuses postings either
+// way and accepts them again once reopened; a closed one stays closed.
+func TestFrozenAndClosedAccounts(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	coord := ts.member("wang", "c1", "coordinator")
+	ts.member("li", "c1", "resident")
+	ts.member("zhang", "c1", "resident")
+	move := func(from, to string) response {
+		return ts.do("POST", "/v1/transfers", coord, map[string]any{"postings": []any{
+			map[string]any{"from": from, "to": to, "amount": "1.00", "unit": "HOUR"}}})
+	}
+	if r := move("c1:issuance", "li:HOUR"); r.Status != 201 {
+		t.Fatalf("credit: %d %s", r.Status, r.Raw)
+	}
+	ts.must(200, "POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "frozen", "reason": "账户核查"})
+	size := ts.auditSize()
+	for _, dir := range [][2]string{{"li:HOUR", "zhang:HOUR"}, {"c1:issuance", "li:HOUR"}} {
+		if r := move(dir[0], dir[1]); r.Status != 422 || r.Code() != "account_frozen" {
+			t.Fatalf("posting %s → %s on a frozen account: %d %s, want 422 account_frozen", dir[0], dir[1], r.Status, r.Raw)
+		}
+	}
+	if ts.auditSize() != size {
+		t.Fatalf("refused postings wrote records")
+	}
+	ts.must(200, "POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "open"})
+	if r := move("li:HOUR", "zhang:HOUR"); r.Status != 201 {
+		t.Fatalf("after reopening: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/v1/accounts/zhang:HOUR/status", coord, map[string]any{"status": "closed"}); r.Status != 409 || r.Code() != "conflict" {
+		t.Fatalf("closing an account with a balance: %d %s, want 409 conflict", r.Status, r.Raw)
+	}
+	ts.must(200, "POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "closed"})
+	if r := move("c1:issuance", "li:HOUR"); r.Status != 422 || r.Code() != "account_closed" {
+		t.Fatalf("posting to a closed account: %d %s, want 422 account_closed", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "open"}); r.Status != 422 || r.Code() != "account_closed" {
+		t.Fatalf("reopening a closed account: %d %s, want 422 account_closed", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "melted"}); r.Status != 400 {
+		t.Fatalf("unknown status: %d %s, want 400", r.Status, r.Raw)
+	}
+	// The verifier replays the status changes with the postings.
+	if rep, err := ts.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
 	}
 }
 
