@@ -88,29 +88,28 @@ func (s *Server) auditLog(c *gin.Context) AuditLog {
 }
 
 func (s *Server) auditCheckpoint(c *gin.Context) {
-	a := s.auditLog(c)
-	if a == nil {
-		return
-	}
-	note, err := a.Checkpoint(c.Request.Context())
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	c.Data(http.StatusOK, "text/plain; charset=utf-8", note)
+	s.auditText(c, func(ctx context.Context, a AuditLog) ([]byte, error) { return a.Checkpoint(ctx) })
 }
 
 func (s *Server) auditKey(c *gin.Context) {
+	s.auditText(c, func(ctx context.Context, a AuditLog) ([]byte, error) {
+		key, err := a.VerifierKey(ctx)
+		return []byte(key + "\n"), err
+	})
+}
+
+// auditText serves a public text/plain answer of the audit log.
+func (s *Server) auditText(c *gin.Context, get func(context.Context, AuditLog) ([]byte, error)) {
 	a := s.auditLog(c)
 	if a == nil {
 		return
 	}
-	key, err := a.VerifierKey(c.Request.Context())
+	text, err := get(c.Request.Context(), a)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(key+"\n"))
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", text)
 }
 
 // MaxAuditPage bounds a page of audit records.

@@ -353,20 +353,8 @@ type NeedCompletion struct {
 
 func (s *Server) postNeed(c *gin.Context) {
 	tbBind(c, false, func(req *NeedRequest) {
-		hours, err := tbOptionalHours(req.Hours)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		p := principal(c)
-		if req.Requester == "" {
-			req.Requester = p.Acting()
-		}
-		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
-			if err := inScope(tx, p, req.Community); err != nil {
-				return nil, err
-			}
-			n, err := timebank.PostNeed(tx, tbCaller(tx, p, req.Community), req.Community, req.Requester, req.Category, req.Title, hours)
+		s.postListing(c, req.Community, &req.Requester, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
+			n, err := timebank.PostNeed(tx, by, req.Community, req.Requester, req.Category, req.Title, hours)
 			if err != nil {
 				return nil, err
 			}
@@ -375,23 +363,53 @@ func (s *Server) postNeed(c *gin.Context) {
 	})
 }
 
+// postListing posts a need or an offer, which share a shape: a community,
+// the member it is for (the acting member unless named), and optional
+// hours; post runs in the op once the community is in the caller's scope.
+func (s *Server) postListing(c *gin.Context, cm string, member *string, hoursText string,
+	post func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error)) {
+	hours, err := tbOptionalHours(hoursText)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	if *member == "" {
+		*member = p.Acting()
+	}
+	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		if err := inScope(tx, p, cm); err != nil {
+			return nil, err
+		}
+		return post(tx, tbCaller(tx, p, cm), hours)
+	})
+}
+
 // listNeeds: the needs list is open to everyone in the community's scope,
 // so volunteers can find what to claim.
 func (s *Server) listNeeds(c *gin.Context) {
+	listInCommunity(s, c, func(r ledger.Reader, cm string, pg ledger.Page) ([]*timebank.Need, string, error) {
+		return timebank.ListNeeds(r, cm, c.Query("status"), pg)
+	}, needView)
+}
+
+// listInCommunity serves a ?community= list open to everyone in the
+// community's scope: one page of list, each item shown through view.
+func listInCommunity[T, V any](s *Server, c *gin.Context, list func(ledger.Reader, string, ledger.Page) ([]T, string, error), view func(T) V) {
 	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	p, cm := principal(c), c.Query("community")
-	tbView(s, c, func(r ledger.Reader) (List[NeedView], error) {
+	tbView(s, c, func(r ledger.Reader) (List[V], error) {
 		if err := tbCommunityInScope(r, p, cm); err != nil {
-			return List[NeedView]{}, err
+			return List[V]{}, err
 		}
-		ns, next, err := timebank.ListNeeds(r, cm, c.Query("status"), pg)
-		views := make([]NeedView, len(ns))
-		for i, n := range ns {
-			views[i] = needView(n)
+		items, next, err := list(r, cm, pg)
+		views := make([]V, len(items))
+		for i, it := range items {
+			views[i] = view(it)
 		}
 		return newList(views, next), err
 	})
@@ -513,20 +531,8 @@ func offerView(o *timebank.Offer) OfferView {
 
 func (s *Server) postOffer(c *gin.Context) {
 	tbBind(c, false, func(req *OfferRequest) {
-		hours, err := tbOptionalHours(req.Hours)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		p := principal(c)
-		if req.Volunteer == "" {
-			req.Volunteer = p.Acting()
-		}
-		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
-			if err := inScope(tx, p, req.Community); err != nil {
-				return nil, err
-			}
-			o, err := timebank.PostOffer(tx, tbCaller(tx, p, req.Community), req.Community, req.Volunteer, req.Category, req.Title, hours)
+		s.postListing(c, req.Community, &req.Volunteer, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
+			o, err := timebank.PostOffer(tx, by, req.Community, req.Volunteer, req.Category, req.Title, hours)
 			if err != nil {
 				return nil, err
 			}
@@ -536,23 +542,7 @@ func (s *Server) postOffer(c *gin.Context) {
 }
 
 func (s *Server) listOffers(c *gin.Context) {
-	pg, err := seqPage(c)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	p, cm := principal(c), c.Query("community")
-	tbView(s, c, func(r ledger.Reader) (List[OfferView], error) {
-		if err := tbCommunityInScope(r, p, cm); err != nil {
-			return List[OfferView]{}, err
-		}
-		os, next, err := timebank.ListOffers(r, cm, pg)
-		views := make([]OfferView, len(os))
-		for i, o := range os {
-			views[i] = offerView(o)
-		}
-		return newList(views, next), err
-	})
+	listInCommunity(s, c, timebank.ListOffers, offerView)
 }
 
 // ItemRequest adds or replaces a catalogue item: its name (about the
