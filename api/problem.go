@@ -62,6 +62,7 @@ var statusOf = map[ledger.Code]int{
 	ledger.CodeLimitExceeded:       http.StatusUnprocessableEntity,
 	CodeTooManyAttempts:            http.StatusTooManyRequests,
 	ledger.CodeUnavailable:         http.StatusServiceUnavailable,
+	ledger.CodeStorageFull:         http.StatusInsufficientStorage,
 	ledger.CodeInternal:            http.StatusInternalServerError,
 }
 

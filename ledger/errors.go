@@ -33,6 +33,7 @@ const (
 	CodeUnauthorized        Code = "unauthorized"
 	CodeConflict            Code = "conflict"
 	CodeUnavailable         Code = "unavailable"
+	CodeStorageFull         Code = "storage_full"
 	CodeInternal            Code = "internal"
 )
 

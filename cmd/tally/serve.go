@@ -154,7 +154,7 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 	}
 	hash, err := api.HashPassword(pw)
 	if err != nil {
-		return false, fmt.Errorf("tally: TALLY_ADMIN_PASSWORD: %w", err)
+		return false, fmt.Errorf("TALLY_ADMIN_PASSWORD: %w", err)
 	}
 	_, err = m.store.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
 		return community.CreateMember(tx, community.NewMember{ID: "admin", Global: true,
@@ -162,7 +162,7 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 			Personal: map[string]string{"display_name": "Administrator"}})
 	}})
 	if err != nil {
-		return false, fmt.Errorf("tally: create admin: %w", err)
+		return false, fmt.Errorf("create admin: %w", err)
 	}
 	if printed {
 		fmt.Fprintf(m.Stdout, "Initialised %s. Admin login: username admin, password %s (shown once; set TALLY_ADMIN_PASSWORD to choose it)\n", m.Data, pw)

@@ -139,6 +139,9 @@ func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 	if err != nil || note == nil {
 		return 0, err
 	}
+	if !s.roomOnDisk() {
+		return 0, errStorageFull
+	}
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(checkpointKey(size), note) }); err != nil {
 		return 0, fmt.Errorf("store: write checkpoint: %w", err)
 	}

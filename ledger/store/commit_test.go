@@ -258,3 +258,42 @@ func TestClosedStore(t *testing.T) {
 	_, err = submit(t, s, transferOp(pay("alice", "bob", 1)))
 	wantCode(t, "after close", err, ledger.CodeUnavailable)
 }
+
+// TestNearlyFullDiskRefusesWrites fills the disk (as the writer sees it):
+// every write, checkpoints included, is refused with storage_full and
+// writes nothing; reads go on; once space is freed, writes resume.
+func TestNearlyFullDiskRefusesWrites(t *testing.T) {
+	s := openWith(t, t.TempDir(), nil)
+	if s.freeSpace == nil {
+		t.Fatal("a store on disk must watch its free space")
+	}
+	if free, err := s.freeSpace(); err != nil || free == 0 {
+		t.Fatalf("free space of the test directory: %d, %v", free, err)
+	}
+	fund(t, s, 1000, "alice", "bob")
+	if _, err := s.EnsureCheckpointKey(context.Background(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	before := checkInvariants(t, s)
+	s.freeSpace = func() (uint64, error) { return MinFreeDisk - 1, nil }
+	_, err := submit(t, s, transferOp(pay("alice", "bob", 100)))
+	wantCode(t, "write on a full disk", err, ledger.CodeStorageFull)
+	if _, err := s.Checkpoint(context.Background()); !ledger.IsCode(err, ledger.CodeStorageFull) {
+		t.Errorf("checkpoint on a full disk: %v, want storage_full", err)
+	}
+	if after := checkInvariants(t, s); after != before {
+		t.Fatalf("records %d → %d on a full disk", before, after)
+	}
+	if bal, _ := balance(t, s, "alice"); bal != 1000 {
+		t.Fatalf("alice %d after a refused write, want 1000", bal)
+	}
+	// A statfs that fails does not stop the ledger.
+	s.freeSpace = func() (uint64, error) { return 0, errors.New("injected: statfs failed") }
+	mustSubmit(t, s, transferOp(pay("alice", "bob", 100)))
+	s.freeSpace = func() (uint64, error) { return MinFreeDisk, nil }
+	mustSubmit(t, s, transferOp(pay("alice", "bob", 100)))
+	if bal, _ := balance(t, s, "alice"); bal != 800 {
+		t.Fatalf("alice %d after space was freed, want 800", bal)
+	}
+	checkInvariants(t, s)
+}

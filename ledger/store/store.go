@@ -77,6 +77,9 @@ type Store struct {
 	accounts map[string]*ledger.Account
 	// commitTxn commits one batch; tests replace it to inject disk failures.
 	commitTxn func(*badger.Txn) error
+	// freeSpace reports the bytes free on the data directory's filesystem
+	// (nil in memory); tests replace it to fill the disk.
+	freeSpace func() (uint64, error)
 
 	timerMu sync.Mutex
 	timers  map[string]ledger.TimerHandler
@@ -177,6 +180,10 @@ func Open(dir string, opt Options) (*Store, error) {
 	}); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if !opt.InMemory {
+		dbDir := filepath.Join(dir, "db")
+		s.freeSpace = func() (uint64, error) { return freeBytes(dbDir) }
 	}
 	s.timers[ledger.ExpiryKindHold] = ledger.ExpireHold
 	go s.run()
@@ -337,6 +344,12 @@ type group struct {
 }
 
 func (s *Store) commit(batch []*pending) {
+	if !s.roomOnDisk() {
+		for _, p := range batch {
+			p.done <- outcome{err: errStorageFull}
+		}
+		return
+	}
 	g := s.newGroup()
 	for _, p := range batch {
 		if s.broken.Load() {

@@ -1,0 +1,30 @@
+package store
+
+import (
+	"tally/ledger"
+)
+
+// MinFreeDisk is the free space on the data directory's filesystem below
+// which the store refuses writes. Badger writes its WAL and tables through
+// memory maps: on a full disk a write to a mapped page kills the process
+// with SIGBUS instead of returning an error. Nothing acknowledged is lost
+// then (the WAL replays whole transactions only), but the server is gone;
+// keeping this much room covers the rest of the current WAL file (2 ×
+// MemTableSize), the flush of a full memtable and a compaction's new
+// tables, so a filling disk turns into refused writes instead.
+const MinFreeDisk = 256 << 20
+
+var errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
+	"the server's disk is nearly full; writes are refused until an operator frees space")
+
+// roomOnDisk reports whether the data directory has at least MinFreeDisk
+// free. It is asked once per batch (one statfs). If the free space cannot
+// be read, writes go on: the check protects, it must not itself stop the
+// ledger.
+func (s *Store) roomOnDisk() bool {
+	if s.freeSpace == nil {
+		return true
+	}
+	free, err := s.freeSpace()
+	return err != nil || free >= MinFreeDisk
+}
