@@ -8,11 +8,12 @@ import (
 // which the store refuses writes. Badger writes its WAL and tables through
 // memory maps: on a full disk a write to a mapped page kills the process
 // with SIGBUS instead of returning an error. Nothing acknowledged is lost
-// then (the WAL replays whole transactions only), but the server is gone;
-// keeping this much room covers the rest of the current WAL file (2 ×
-// MemTableSize), the flush of a full memtable and a compaction's new
-// tables, so a filling disk turns into refused writes instead.
-const MinFreeDisk = 256 << 20
+// then (the WAL replays whole transactions only), but the server is gone.
+// The reserve covers the rest of the current WAL file and the next one
+// (2 × MemTableSize each) and the flush of a full memtable, so a filling
+// disk turns into refused writes instead; it is kept small because a
+// district server may run on a small volume.
+const MinFreeDisk = 64 << 20
 
 var errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
 	"the server's disk is nearly full; writes are refused until an operator frees space")
