@@ -35,6 +35,9 @@ type Config struct {
 	Ready func() error
 	// Registry receives the metrics; default a new registry.
 	Registry *prometheus.Registry
+	// DiskFree, if set, reports the bytes free for the ledger's data,
+	// exported as tally_disk_free_bytes.
+	DiskFree func() (uint64, error)
 }
 
 // Server is the HTTP API over a ledger.Committer.
@@ -69,6 +72,17 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		tokenCache: tokenCache{m: map[string]*tokenClaims{}},
 		members:    memberCache{m: map[string]cachedMember{}},
 		metrics:    newMetrics(cfg.Registry)}
+	if cfg.DiskFree != nil {
+		cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_disk_free_bytes",
+			Help: "Bytes free on the data directory's filesystem; writes are refused below the store's reserve."},
+			func() float64 {
+				free, err := cfg.DiskFree()
+				if err != nil {
+					return -1
+				}
+				return float64(free)
+			}))
+	}
 	if err := s.loadKeys(ctx); err != nil {
 		return nil, err
 	}

@@ -21,6 +21,10 @@ func TestEndToEnd(t *testing.T) {
 	admin := p.login("admin", e2eAdminPassword)
 	p.must(200, "GET", "/healthz", "", nil)
 	p.must(200, "GET", "/readyz", "", nil)
+	if m := p.must(200, "GET", "/metrics", "", nil); !strings.Contains(string(m.raw), "\ntally_disk_free_bytes ") ||
+		strings.Contains(string(m.raw), "\ntally_disk_free_bytes -1") {
+		t.Errorf("/metrics has no measured tally_disk_free_bytes")
+	}
 
 	// The operator sets up a district and its people.
 	p.must(201, "POST", "/v1/communities", admin, map[string]any{"id": "d1", "name": "锦江区"})

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+
 	"tally/ledger"
 )
 
@@ -28,4 +30,13 @@ func (s *Store) roomOnDisk() bool {
 	}
 	free, err := s.freeSpace()
 	return err != nil || free >= MinFreeDisk
+}
+
+// FreeSpace reports the bytes free on the data directory's filesystem (an
+// error in memory or where it cannot be measured).
+func (s *Store) FreeSpace() (uint64, error) {
+	if s.freeSpace == nil {
+		return 0, errors.New("store: in memory")
+	}
+	return s.freeSpace()
 }
