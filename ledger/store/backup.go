@@ -32,7 +32,14 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	}
 	bw.Write(binary.BigEndian.AppendUint32(nil, uint32(len(key))))
 	bw.Write(key)
-	if _, err := s.db.Backup(bw, 0); err != nil {
+	// db.Backup streams key ranges from several goroutines, each with its
+	// own read transaction: under writes, ranges come from different
+	// moments (a head ahead of its records, a balance behind its chain).
+	// One producer reads every range in one transaction: one snapshot.
+	stream := s.db.NewStream()
+	stream.NumGo = 1
+	stream.LogPrefix = "tally.Backup"
+	if _, err := stream.Backup(bw, 0); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	return bw.Flush()
