@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 
+	"tally/audit"
 	"tally/ledger/store"
 )
 
@@ -92,6 +93,13 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "tally restore: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "restored %s into %s; run tally verify --data %s\n", *in, *data, *data)
+	// A backup is only as good as the ledger it brings back: check the
+	// copy as tally verify --data would before anyone serves from it.
+	rep, err := verifySource(ctx, verifyFlags{data: *data}, audit.VerifyOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "tally restore: restored %s into %s, but the copy does not verify: %v\n", *in, *data, err)
+		return exitBad
+	}
+	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts match\n", *in, *data, rep.Records, rep.Accounts)
 	return 0
 }

@@ -146,7 +146,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// Restore into an empty directory: same chain, balances and keys.
 	restored := filepath.Join(t.TempDir(), "restored")
-	if code, out := runTally(t, "restore", "--in", backupFile, "--data", restored); code != 0 {
+	if code, out := runTally(t, "restore", "--in", backupFile, "--data", restored); code != 0 || !strings.Contains(out, "verified") {
 		t.Fatalf("restore: exit %d\n%s", code, out)
 	}
 	if code, out := runTally(t, "verify", "--data", restored, "--checkpoint", cp); code != 0 {
