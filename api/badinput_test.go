@@ -146,6 +146,16 @@ func TestIdempotency(t *testing.T) {
 	if got := ts.balance("li:HOUR"); got != "1.25" {
 		t.Fatalf("balance after replay %s, want 1.25", got)
 	}
+	// The same JSON encoded differently (spacing, key order, escapes) is
+	// the same request: a client that re-encodes before retrying gets its
+	// original result.
+	reencoded := ` { "postings" : [ { "unit":"HOUR", "amount":"1.25", "to":"li:HOUR", "from":"c1:\u0069ssuance" } ] } `
+	if r := ts.must(201, "POST", "/v1/transfers", ts.admin, reencoded, "Idempotency-Key", "k1"); r.Str("id") != first.Str("id") || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("re-encoded replay: %s", r.Raw)
+	}
+	if got := ts.auditSize(); got != size {
+		t.Fatalf("re-encoded replay wrote: audit size %d, want %d", got, size)
+	}
 	body["memo"] = "different"
 	if r := ts.do("POST", "/v1/transfers", ts.admin, body, "Idempotency-Key", "k1"); r.Status != 409 || r.Code() != "idempotency_conflict" {
 		t.Fatalf("same key, other body: %d %s, want 409 idempotency_conflict", r.Status, r.Raw)

@@ -132,11 +132,8 @@ func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 		fail(c, err)
 		return ledger.Result{}, false
 	}
-	h := sha256.New()
-	h.Write([]byte(c.Request.Method + " " + c.Request.URL.Path + "\n" + c.GetHeader(HeaderOnBehalf) + "\n"))
-	h.Write(body)
-	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: op}
-	copy(req.Fingerprint[:], h.Sum(nil))
+	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: op,
+		Fingerprint: fingerprint(c.Request.Method, c.Request.URL.Path, c.GetHeader(HeaderOnBehalf), body)}
 	res, err := s.ledger.Submit(c.Request.Context(), req)
 	if err != nil {
 		fail(c, err)
@@ -216,4 +213,37 @@ func newList[T any](items []T, next string) List[T] {
 		l.Next = &next
 	}
 	return l
+}
+
+// fingerprint identifies a write for its Idempotency-Key: the method, the
+// path, whom the caller acts for, and the body as JSON values rather than
+// bytes, so a retry that encodes the same JSON differently (spacing, key
+// order, escapes) is the same request. A body that is not one JSON value
+// is taken as bytes (such a request fails before it is remembered).
+func fingerprint(method, path, onBehalf string, body []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(method + " " + path + "\n" + onBehalf + "\n"))
+	h.Write(canonicalJSON(body))
+	var fp [32]byte
+	copy(fp[:], h.Sum(nil))
+	return fp
+}
+
+// canonicalJSON re-encodes one JSON value with sorted object keys, no
+// spacing and numbers as written; anything else comes back unchanged.
+func canonicalJSON(body []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return body
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return body
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
 }
