@@ -271,3 +271,27 @@ func TestNeedsOffersClaim(t *testing.T) {
 	}
 	tbProblem(t, tb.do("POST", "/v1/offers", elder, map[string]any{"community": "c1", "volunteer": "sun", "category": "repair", "title": "x"}), 403, "forbidden")
 }
+
+// TestNoSelfConfirmationOnBehalf: a coordinator who is also the volunteer
+// cannot confirm or reject their own service by acting for the recipient;
+// nothing is written and no credit moves.
+func TestNoSelfConfirmationOnBehalf(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("m1", "", nil)
+	cv := tb.resident("cv", "m1", nil, nil, "coordinator", "volunteer")
+	tb.resident("zhang", "m1", nil, nil, "resident")
+	b := map[string]any{"volunteer": "cv", "recipient": "zhang", "community": "m1",
+		"category": "elder_care", "hours": "2.00", "occurred_at": tb.ago(time.Hour)}
+	id := tb.must(201, "POST", "/v1/services", cv, b).Str("id")
+	size := tb.auditSize()
+	for _, action := range []string{"confirm", "reject"} {
+		tbProblem(t, tb.do("POST", "/v1/services/"+id+"/"+action, cv, nil), 403, "self_confirmation")
+		tbProblem(t, tb.do("POST", "/v1/services/"+id+"/"+action, cv, nil, HeaderOnBehalf, "zhang"), 403, "self_confirmation")
+	}
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refused self-confirmation wrote: audit size %d, want %d", got, size)
+	}
+	if got := tb.balance("cv:HOUR"); got != "0.00" {
+		t.Fatalf("volunteer credited by own confirmation: %s", got)
+	}
+}

@@ -259,9 +259,11 @@ func dayCheck(r ledger.Reader, s *Service) ([]string, error) {
 }
 
 // decide checks who may confirm or reject s: the recipient or staff of
-// its community, never the volunteer, even when staff.
-func decide(s *Service, by Caller) error {
-	if by.Member == s.Volunteer {
+// its community, never the volunteer, even when staff, and not a
+// volunteer acting for someone else (a coordinator who is also the
+// volunteer, acting for the recipient).
+func decide(tx ledger.Tx, s *Service, by Caller) error {
+	if by.Member == s.Volunteer || tx.Actor().ID == s.Volunteer {
 		return ledger.Errorf(CodeSelfConfirmation, "timebank: nobody confirms or rejects their own service")
 	}
 	if by.Staff || s.RecipientKind == RecipientMember && by.Member == s.Recipient {
@@ -281,7 +283,7 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 	if err != nil {
 		return nil, err
 	}
-	if err := decide(s, by); err != nil {
+	if err := decide(tx, s, by); err != nil {
 		return nil, err
 	}
 	if s.Status != StatusPending {
@@ -395,7 +397,7 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := decide(s, by); err != nil {
+	if err := decide(tx, s, by); err != nil {
 		return nil, err
 	}
 	if err := checkReason(reason); err != nil {
