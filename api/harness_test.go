@@ -39,6 +39,11 @@ func TestMain(m *testing.M) {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, Config{})
+}
+
+func newTestServerWith(t *testing.T, cfg Config) *testServer {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +59,7 @@ func newTestServer(t *testing.T) *testServer {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(context.Background(), st, Config{})
+	srv, err := New(context.Background(), st, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

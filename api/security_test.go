@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,47 @@ func TestLoginThrottle(t *testing.T) {
 	r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
 	if r.Status != 429 || r.Code() != "too_many_attempts" {
 		t.Fatalf("after %d failures: %d %s, want 429 too_many_attempts", MaxFailedLogins, r.Status, r.Raw)
+	}
+}
+
+// TestLoginThrottleIgnoresForwardedFor: with no trusted proxy, a client
+// cannot spread failed logins over made-up X-Forwarded-For addresses to
+// escape the per-address limit (nor lock out a victim's address by
+// naming it).
+func TestLoginThrottleIgnoresForwardedFor(t *testing.T) {
+	ts := newTestServer(t)
+	for i := 0; i < MaxFailedLoginsPerAddr; i++ {
+		user := fmt.Sprintf("nobody%d", i) // a new user each time: only the address limit applies
+		r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": user, "password": "wrong-password"},
+			"X-Forwarded-For", fmt.Sprintf("10.0.0.%d", i), "X-Real-IP", fmt.Sprintf("10.1.0.%d", i))
+		if r.Status != 401 {
+			t.Fatalf("attempt %d: status %d, want 401", i, r.Status)
+		}
+	}
+	r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword},
+		"X-Forwarded-For", "10.0.0.250")
+	if r.Status != 429 || r.Code() != "too_many_attempts" {
+		t.Fatalf("after %d failures from one address under varied X-Forwarded-For: %d %s, want 429", MaxFailedLoginsPerAddr, r.Status, r.Raw)
+	}
+}
+
+// TestLoginThrottleBehindTrustedProxy: behind a configured proxy the
+// client address is the one the proxy forwards, so one client's failures
+// do not lock out the others; a malformed proxy list is refused.
+func TestLoginThrottleBehindTrustedProxy(t *testing.T) {
+	ts := newTestServerWith(t, Config{TrustedProxies: []string{"127.0.0.1", "::1"}})
+	for i := 0; i < MaxFailedLoginsPerAddr; i++ {
+		ts.do("POST", "/v1/auth/token", "", map[string]any{"username": fmt.Sprintf("nobody%d", i), "password": "wrong-password"},
+			"X-Forwarded-For", "203.0.113.7")
+	}
+	if r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword},
+		"X-Forwarded-For", "203.0.113.7"); r.Status != 429 {
+		t.Fatalf("the failing client: %d, want 429", r.Status)
+	}
+	ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword},
+		"X-Forwarded-For", "198.51.100.9")
+	if _, err := New(t.Context(), ts.store, Config{TrustedProxies: []string{"not-an-address"}}); err == nil {
+		t.Fatal("a malformed trusted proxy was accepted")
 	}
 }
 

@@ -7,6 +7,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -38,6 +39,10 @@ type Config struct {
 	// DiskFree, if set, reports the bytes free for the ledger's data,
 	// exported as tally_disk_free_bytes.
 	DiskFree func() (uint64, error)
+	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
+	// X-Forwarded-For and X-Real-IP are believed; by default none, and the
+	// client address is the connection's.
+	TrustedProxies []string
 }
 
 // Server is the HTTP API over a ledger.Committer.
@@ -93,6 +98,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("api: trusted proxies: %w", err)
+	}
 	e.Use(s.recover, s.observe)
 	e.NoRoute(func(c *gin.Context) { failCode(c, ledger.CodeNotFound, "no such route") })
 	e.NoMethod(func(c *gin.Context) { failCode(c, CodeMethodNotAllow, "method not allowed on this route") })

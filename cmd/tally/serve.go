@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"tally/api"
@@ -36,11 +37,16 @@ const (
 // Main is the server program, testable end to end: ParseFlags, Run (which
 // returns once it listens), Close.
 type Main struct {
-	Data   string
-	Addr   string
-	Demo   bool
-	Stdout io.Writer
-	Stderr io.Writer
+	Data string
+	Addr string
+	Demo bool
+	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
+	// X-Forwarded-For names the client; none by default, so a client
+	// cannot pick the address that login throttling and the security log
+	// see.
+	TrustedProxies string
+	Stdout         io.Writer
+	Stderr         io.Writer
 
 	store    *store.Store
 	api      *api.Server
@@ -63,6 +69,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Data, "data", envOr("TALLY_DATA", "./tally-data"), "data directory (TALLY_DATA)")
 	fs.StringVar(&m.Addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:8080"), "listen address (TALLY_ADDR)")
 	fs.BoolVar(&m.Demo, "demo", envBool("TALLY_DEMO"), "load the demo district on an empty data directory (TALLY_DEMO)")
+	fs.StringVar(&m.TrustedProxies, "trusted-proxies", envOr("TALLY_TRUSTED_PROXIES", ""),
+		"comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (TALLY_TRUSTED_PROXIES)")
 	return fs.Parse(args)
 }
 
@@ -88,7 +96,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
 	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: st.RotateCheckpointKey,
-		DiskFree: st.FreeSpace})
+		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies)})
 	if err != nil {
 		return err
 	}
@@ -204,4 +212,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
