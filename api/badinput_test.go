@@ -63,6 +63,14 @@ func TestBadInput(t *testing.T) {
 		{"on behalf by resident", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
 		{"on behalf on a staff route", "POST", "/v1/transfers", coord, post("1.00", "HOUR", "c1:issuance", "li:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
 		{"void a posted transfer", "POST", "/v1/transfers/tx-0/void", ts.admin, nil, 404, "not_found", nil},
+		{"null body", "POST", "/v1/transfers", ts.admin, `null`, 400, "invalid_json", nil},
+		{"array body", "POST", "/v1/transfers", ts.admin, `[]`, 400, "invalid_json", nil},
+		{"string body", "POST", "/v1/transfers", ts.admin, `"x"`, 400, "invalid_json", nil},
+		{"null policy", "PUT", "/v1/communities/c1/policy", ts.admin, `null`, 400, "invalid_json", nil},
+		{"empty policy", "PUT", "/v1/communities/c1/policy", ts.admin, `{}`, 400, "invalid_request", nil},
+		{"field in other case", "POST", "/v1/transfers", ts.admin, `{"Postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}]}`, 400, "unknown_field", nil},
+		{"nested field in other case", "POST", "/v1/transfers", ts.admin, `{"postings":[{"FROM":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}]}`, 400, "unknown_field", nil},
+		{"gift field in other case", "POST", "/v1/gifts", resident, `{"From":"zhang","to":"c1:pool","hours":"0.01"}`, 400, "unknown_field", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,10 @@ func bind(c *gin.Context, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ledger.Errorf(CodeInvalidJSON, "a JSON body is required")
 	}
+	if t := reflect.TypeOf(v); t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct &&
+		bytes.TrimLeft(body, " \t\r\n")[0] != '{' {
+		return ledger.Errorf(CodeInvalidJSON, "the body must be a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -62,7 +67,93 @@ func bind(c *gin.Context, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return ledger.Errorf(CodeInvalidJSON, "trailing data after the JSON body")
 	}
+	// encoding/json matches field names regardless of case ("From" fills
+	// from); the contract names fields exactly, so a key that is not
+	// exactly a field is an unknown field.
+	var raw any
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return decodeError(err)
+	}
+	return exactFields(raw, reflect.TypeOf(v), "")
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// exactFields walks a decoded body alongside the type it was decoded
+// into and refuses any object key that is not exactly a field's JSON name.
+func exactFields(raw any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil // decodes itself
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := raw.(map[string]any)
+		if !ok {
+			return nil
+		}
+		fields := jsonFields(t)
+		for k, v := range obj {
+			ft, ok := fields[k]
+			if !ok {
+				return ledger.Errorf(CodeUnknownField, "unknown field %q", path+k)
+			}
+			if err := exactFields(v, ft, path+k+"."); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, _ := raw.([]any)
+		for i, v := range arr {
+			if err := exactFields(v, t.Elem(), path+strconv.Itoa(i)+"."); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		obj, _ := raw.(map[string]any)
+		for k, v := range obj {
+			if err := exactFields(v, t.Elem(), path+k+"."); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// jsonFields maps the JSON names of a struct's fields, embedded structs'
+// included, to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range jsonFields(ft) {
+					out[k] = v
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
 }
 
 func decodeError(err error) error {

@@ -230,6 +230,12 @@ func (s *Server) setPolicy(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if req.Earning == "" {
+		// A replace names its earning model: an empty body must not reset
+		// a community's whole policy to the defaults.
+		failCode(c, ledger.CodeInvalidRequest, "earning is required: %q or %q", community.EarningDeposit, community.EarningMutualCredit)
+		return
+	}
 	pol, err := req.ToDomain()
 	if err != nil {
 		fail(c, err)
