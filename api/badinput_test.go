@@ -63,6 +63,8 @@ func TestBadInput(t *testing.T) {
 		{"on behalf by resident", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
 		{"on behalf on a staff route", "POST", "/v1/transfers", coord, post("1.00", "HOUR", "c1:issuance", "li:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
 		{"void a posted transfer", "POST", "/v1/transfers/tx-0/void", ts.admin, nil, 404, "not_found", nil},
+		{"dot-dot member id", "POST", "/v1/members", ts.admin, map[string]any{"id": "..", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 400, "invalid_id", nil},
+		{"dot member id", "POST", "/v1/members", ts.admin, map[string]any{"id": ".", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 400, "invalid_id", nil},
 		{"null body", "POST", "/v1/transfers", ts.admin, `null`, 400, "invalid_json", nil},
 		{"array body", "POST", "/v1/transfers", ts.admin, `[]`, 400, "invalid_json", nil},
 		{"string body", "POST", "/v1/transfers", ts.admin, `"x"`, 400, "invalid_json", nil},

@@ -93,14 +93,14 @@ func FuzzCheckText(f *testing.F) {
 
 // FuzzValidID: accepted ids are URL-safe and never contain '/'.
 func FuzzValidID(f *testing.F) {
-	for _, s := range []string{"m-1", "a/b", "", "x:y.z_1"} {
+	for _, s := range []string{"m-1", "a/b", "", "x:y.z_1", ".", "..", "..."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if !ValidID(s) {
 			return
 		}
-		if len(s) == 0 || len(s) > MaxAccountIDLen || strings.ContainsAny(s, "/?#% ") {
+		if len(s) == 0 || len(s) > MaxAccountIDLen || strings.ContainsAny(s, "/?#% ") || s == "." || s == ".." {
 			t.Fatalf("ValidID accepted %q", s)
 		}
 		for _, c := range []byte(s) {

@@ -5,7 +5,9 @@ import "unicode/utf8"
 // ValidID reports whether s is a usable account id: 1..MaxAccountIDLen
 // characters of letters, digits, '-', '_', '.', ':' (URL-safe, never '/').
 func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > MaxAccountIDLen {
+	if len(s) == 0 || len(s) > MaxAccountIDLen || s == "." || s == ".." {
+		// "." and ".." are dot segments: clients and proxies remove them
+		// from a URL path, so such an id could not be addressed.
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -23,7 +25,7 @@ func ValidID(s string) bool {
 // CheckID returns invalid_id unless ValidID(s); what names the field.
 func CheckID(what, s string) error {
 	if !ValidID(s) || len(s) > MaxIDLen {
-		return Errorf(CodeInvalidID, "%s must be 1-%d letters, digits, '-', '_', '.' or ':'", what, MaxIDLen)
+		return Errorf(CodeInvalidID, "%s must be 1-%d letters, digits, '-', '_', '.' or ':' (not \".\" or \"..\")", what, MaxIDLen)
 	}
 	return nil
 }
