@@ -98,6 +98,11 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
+	// Route on the path as sent: an escaped "/" (%2F) stays inside its
+	// segment and reaches the handler as part of an id (then refused as
+	// invalid_id) instead of splitting the path into another route.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
 	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api: trusted proxies: %w", err)
 	}
