@@ -96,6 +96,11 @@ func (r *TransferRequest) ToDomain() (ledger.TransferSpec, error) {
 		if err != nil {
 			return spec, err
 		}
+		if d <= 0 {
+			// Zero would mean "the default" to the ledger; a client that
+			// writes "0s" asked for something else.
+			return spec, ledger.Errorf(ledger.CodeInvalidRequest, "timeout must be between 1s and %s", ledger.MaxHoldTimeout)
+		}
 		spec.Timeout = d
 	}
 	return spec, nil
