@@ -256,7 +256,7 @@ func TestAuthzScopes(t *testing.T) {
 	vol1 := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
 	res1 := tb.resident("zhang", "c1", nil, nil, "resident")
 	vol2 := tb.resident("sun", "c2", nil, nil, "resident", "volunteer")
-	tb.resident("qian", "c2", nil, nil, "resident")
+	res2 := tb.resident("qian", "c2", nil, nil, "resident")
 	tb.fund("c1", "zhang", "3.00")
 	tb.fund("c2", "qian", "3.00")
 	svc2 := tb.service(vol2, "sun", "qian", "c2", "elder_care", "1.00", time.Hour)
@@ -279,8 +279,9 @@ func TestAuthzScopes(t *testing.T) {
 		{"resident gives another's credits", "POST", "/v1/gifts", res1, map[string]any{"from": "qian", "to": "c2:pool", "hours": "1.00"}, 403, "forbidden", nil},
 		{"resident redeems another's credits", "POST", "/v1/redemptions", res1, map[string]any{"member": "qian", "community": "c2", "hours": "1.00", "item": "x"}, 403, "forbidden", nil},
 		{"resident confirms a service not for them", "POST", "/v1/services/" + svc2 + "/confirm", res1, nil, 403, "forbidden", nil},
-		{"resident cancels another's booking", "POST", "/v1/redemptions/" + book2 + "/cancel", res1, nil, 403, "forbidden", nil},
-		{"resident completes a booking", "POST", "/v1/redemptions/" + book2 + "/complete", res1, nil, 403, "forbidden", nil},
+		{"resident cancels another's booking", "POST", "/v1/redemptions/" + book2 + "/cancel", res1, nil, 404, "not_found", nil},
+		{"resident completes a booking", "POST", "/v1/redemptions/" + book2 + "/complete", res1, nil, 404, "not_found", nil},
+		{"member completes their own booking", "POST", "/v1/redemptions/" + book2 + "/complete", res2, nil, 403, "forbidden", nil},
 		{"resident reads another's redemption", "GET", "/v1/redemptions/" + book2, res1, nil, 404, "not_found", nil},
 		{"resident posts a need for another", "POST", "/v1/needs", res1, map[string]any{"community": "c1", "requester": "li", "category": "elder_care", "title": "x"}, 403, "forbidden", nil},
 		{"resident lists services", "GET", "/v1/services?community=c1", res1, nil, 403, "forbidden", nil},
@@ -304,8 +305,8 @@ func TestAuthzScopes(t *testing.T) {
 		{"volunteer claims a need elsewhere", "POST", "/v1/needs/" + need2 + "/claim", vol1, nil, 403, "forbidden", nil},
 		{"coordinator lists needs elsewhere", "GET", "/v1/needs?community=c2", coord1, nil, 403, "forbidden", nil},
 		{"coordinator lists offers elsewhere", "GET", "/v1/offers?community=c2", coord1, nil, 403, "forbidden", nil},
-		{"coordinator completes a booking elsewhere", "POST", "/v1/redemptions/" + book2 + "/complete", coord1, nil, 403, "forbidden", nil},
-		{"coordinator cancels a booking elsewhere", "POST", "/v1/redemptions/" + book2 + "/cancel", coord1, nil, 403, "forbidden", nil},
+		{"coordinator completes a booking elsewhere", "POST", "/v1/redemptions/" + book2 + "/complete", coord1, nil, 404, "not_found", nil},
+		{"coordinator cancels a booking elsewhere", "POST", "/v1/redemptions/" + book2 + "/cancel", coord1, nil, 404, "not_found", nil},
 		{"coordinator grants from another pool", "POST", "/v1/grants", coord1, grant("c2", "qian"), 403, "forbidden", nil},
 		{"coordinator edits another catalogue", "PUT", "/v1/communities/c2/catalogue/rice", coord1, map[string]any{"name": "米", "hours": "1.00", "kind": "goods"}, 403, "forbidden", nil},
 		{"coordinator transfers elsewhere", "POST", "/v1/transfers", coord1, map[string]any{"postings": []any{map[string]any{"from": "qian:HOUR", "to": "zhang:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 403, "forbidden", nil},

@@ -684,11 +684,21 @@ func (s *Server) getRedemption(c *gin.Context) {
 		if err != nil {
 			return RedemptionView{}, err
 		}
-		if p.Acting() != d.Member && tbCanRead(r, p, d.Community, d.Home) != nil {
-			return RedemptionView{}, ledger.Errorf(ledger.CodeNotFound, "redemption %s not found", d.ID)
+		if err := redemptionVisible(r, p, d); err != nil {
+			return RedemptionView{}, err
 		}
 		return redemptionView(d), nil
 	})
+}
+
+// redemptionVisible hides a redemption from everyone but its member and
+// the staff and auditors of the communities involved: to them it does not
+// exist, whatever its state.
+func redemptionVisible(r ledger.Reader, p *Principal, d *timebank.Redemption) error {
+	if p.Acting() != d.Member && tbCanRead(r, p, d.Community, d.Home) != nil {
+		return ledger.Errorf(ledger.CodeNotFound, "redemption %s not found", d.ID)
+	}
+	return nil
 }
 
 // settleBooking completes or cancels a booking; staff means staff of the
@@ -699,6 +709,9 @@ func (s *Server) settleBooking(c *gin.Context, fn func(tx ledger.Tx, by timebank
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			d, err := timebank.GetRedemption(tx, id)
 			if err != nil {
+				return nil, err
+			}
+			if err := redemptionVisible(tx, p, d); err != nil {
 				return nil, err
 			}
 			d, err = fn(tx, tbCaller(tx, p, d.Community), id, req.Reason)

@@ -310,12 +310,14 @@ func saveRedemption(tx ledger.Tx, d *Redemption) error {
 // ("redemption.complete"). Errors: not_found, forbidden, wrong_state,
 // hold_expired.
 func CompleteRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
-	d, err := booked(tx, id, reason)
+	d, err := booked(tx, id, reason, func(*Redemption) error {
+		if !by.Staff {
+			return ledger.Errorf(ledger.CodeForbidden, "timebank: a coordinator completes a booking")
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if !by.Staff {
-		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a coordinator completes a booking")
 	}
 	t, err := postHold(tx, d.Transaction, reason)
 	if err != nil {
@@ -332,12 +334,14 @@ func CompleteRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption
 // CancelRedemption voids a booking's hold: the member or staff
 // ("redemption.cancel"). Errors: not_found, forbidden, wrong_state.
 func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
-	d, err := booked(tx, id, reason)
+	d, err := booked(tx, id, reason, func(d *Redemption) error {
+		if by.Member != d.Member && !by.Staff {
+			return ledger.Errorf(ledger.CodeForbidden, "timebank: the member or a coordinator cancels a booking")
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if by.Member != d.Member && !by.Staff {
-		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the member or a coordinator cancels a booking")
 	}
 	t, err := ledger.VoidPending(tx, d.Transaction, reason)
 	if err != nil {
@@ -351,9 +355,15 @@ func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, 
 	return d, nil
 }
 
-func booked(tx ledger.Tx, id, reason string) (*Redemption, error) {
+// booked returns redemption id if may allows the caller to act on it
+// (checked before its state, which a caller without the right does not
+// learn) and it is still booked.
+func booked(tx ledger.Tx, id, reason string, may func(*Redemption) error) (*Redemption, error) {
 	d, err := GetRedemption(tx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := may(d); err != nil {
 		return nil, err
 	}
 	if err := checkReason(reason); err != nil {
