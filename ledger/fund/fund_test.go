@@ -200,6 +200,9 @@ func TestApprovalPaysAtOnce(t *testing.T) {
 		t.Fatalf("deciding vote recorded as %s, want proposal.pay", rec.Action)
 	}
 	e.refused(fund.CodeProposalClosed, vote(p.ID, "c", fund.Reject))
+	// Someone who may not vote learns nothing of the proposal's state.
+	e.addMember("outsider", nil, community.RoleCommittee)
+	e.refused(fund.CodeNotCommittee, vote(p.ID, "outsider", fund.Approve))
 	e.verify()
 }
 

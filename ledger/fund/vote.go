@@ -66,15 +66,17 @@ func votable(tx ledger.Tx, id, member string) (*Proposal, *Fund, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Who may vote is checked before the proposal's state: someone who
+	// may not vote learns nothing of it.
 	switch {
-	case p.Status != StatusVoting:
-		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: proposal %s is %s, not voting", id, p.Status)
-	case !tx.Now().Before(p.Deadline):
-		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: voting on proposal %s ended at %s", id, p.Deadline.Format(time.RFC3339))
 	case !f.IsCommittee(member):
 		return nil, nil, ledger.Errorf(CodeNotCommittee, "fund: %s is not on the committee of fund %s", member, f.ID)
 	case member == p.Proposer:
 		return nil, nil, ledger.Errorf(CodeProposerCannotVote, "fund: the proposer does not vote on their own proposal")
+	case p.Status != StatusVoting:
+		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: proposal %s is %s, not voting", id, p.Status)
+	case !tx.Now().Before(p.Deadline):
+		return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: voting on proposal %s ended at %s", id, p.Deadline.Format(time.RFC3339))
 	case p.voted(member) || p.recused(member):
 		return nil, nil, ledger.Errorf(CodeAlreadyVoted, "fund: %s has already voted or recused on proposal %s", member, id)
 	}
