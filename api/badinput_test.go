@@ -69,6 +69,7 @@ func TestBadInput(t *testing.T) {
 		{"escaped slash as a fund id", "GET", "/v1/public/funds/%2F", "", nil, 404, "not_found", nil},
 		{"escaped slash as a service id", "GET", "/v1/services/%2F", ts.admin, nil, 404, "not_found", nil},
 		{"zero hold timeout", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}],"pending":true,"timeout":"0s"}`, 400, "invalid_request", nil},
+		{"role listed twice", "POST", "/v1/members", ts.admin, map[string]any{"id": "x4", "community": "c1", "display_name": "x", "roles": []string{"resident", "resident"}}, 400, "invalid_request", nil},
 		{"null body", "POST", "/v1/transfers", ts.admin, `null`, 400, "invalid_json", nil},
 		{"array body", "POST", "/v1/transfers", ts.admin, `[]`, 400, "invalid_json", nil},
 		{"string body", "POST", "/v1/transfers", ts.admin, `"x"`, 400, "invalid_json", nil},

@@ -98,9 +98,12 @@ func checkRoles(roles []Role) error {
 	if len(roles) == 0 || len(roles) > ledger.MaxRoles {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "a member has 1 to %d roles", ledger.MaxRoles)
 	}
-	for _, r := range roles {
+	for i, r := range roles {
 		if !slices.Contains(Roles, r) {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "unknown role %q", r)
+		}
+		if slices.Contains(roles[:i], r) {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "role %q is listed twice", r)
 		}
 	}
 	return nil
