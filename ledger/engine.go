@@ -362,6 +362,8 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	switch {
 	case t.Status == TxPending:
 		return nil, Errorf(CodeNotPending, "transaction %s is pending; void it instead", id)
+	case !t.Deadline.IsZero() && t.Status == TxVoided:
+		return nil, Errorf(CodeInvalidRequest, "transaction %s was a hold that was voided (by %s) and moved nothing", id, t.ResolvedBy)
 	case !t.Deadline.IsZero():
 		return nil, Errorf(CodeInvalidRequest, "transaction %s was a hold; reverse its post %s instead", id, t.ResolvedBy)
 	case t.Status != TxPosted:
