@@ -172,8 +172,8 @@ func (s *Server) auditInclusion(c *gin.Context) {
 		return
 	}
 	size, err := uintQuery(c, "size", 0)
-	if err != nil {
-		failCode(c, ledger.CodeInvalidRequest, "size must be a tree size (omit it for the latest checkpoint's)")
+	if err != nil || c.Query("size") != "" && size <= seq {
+		failCode(c, ledger.CodeInvalidRequest, "size must be a tree size above seq (omit it for the latest checkpoint's)")
 		return
 	}
 	hashes, size, err := a.Inclusion(c.Request.Context(), seq, size)

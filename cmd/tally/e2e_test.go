@@ -110,6 +110,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	p.must(200, "GET", "/v1/audit/consistency?from=1&to=5", aud, nil)
 	p.must(200, "GET", "/v1/audit/records/3/inclusion?size=5", aud, nil)
+	p.must(400, "GET", "/v1/audit/records/3/inclusion?size=0", aud, nil)
+	p.must(400, "GET", "/v1/audit/records/3/inclusion?size=3", aud, nil)
 	rep := p.must(200, "GET", "/v1/reports/services?community=d1&from=2020-01-01&to=2100-01-01", aud, nil)
 	if rep.str("hours_credited") != "2.50" {
 		t.Fatalf("report hours_credited %q, want 2.50: %s", rep.str("hours_credited"), rep.raw)
