@@ -381,7 +381,34 @@ func (s *Server) refresh(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int(AccessTTL / time.Second)})
+	next, _, err := s.issue(m, audRefresh, RefreshTTL)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	// Rotation: a refresh token is good for one refresh. It is spent in
+	// the ledger, so of two uses racing (a stolen copy and its owner) one
+	// fails, and the failure shows the token was copied.
+	spent, exp := claims.ID, claims.ExpiresAt.Time
+	if _, err := s.ledger.Submit(c.Request.Context(), ledger.Request{Actor: ledger.Actor{ID: m.ID}, Op: func(tx ledger.Tx) (any, error) {
+		used := false
+		if _, err := tx.Index(revokedPrefix+spent, ledger.Page{Limit: 1}, func(string, []byte) error { used = true; return nil }); err != nil {
+			return nil, err
+		}
+		if used {
+			return nil, ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+		}
+		if err := tx.PutIndex(revokedPrefix+spent, []byte(strconv.FormatInt(exp.Unix(), 10))); err != nil {
+			return nil, err
+		}
+		tx.Audit("auth.refresh", map[string]any{"member": m.ID, "token_ids": []string{spent}})
+		return nil, nil
+	}}); err != nil {
+		fail(c, err)
+		return
+	}
+	s.revoked.add(spent, exp)
+	c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: next, TokenType: "Bearer", ExpiresIn: int(AccessTTL / time.Second)})
 }
 
 // LogoutRequest optionally names the refresh token to revoke too.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,9 +95,16 @@ func TestExpiredTokenAndLogout(t *testing.T) {
 	ts.community("c1", "", nil)
 	tok := ts.member("res", "c1", "resident")
 	login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "res", "password": "password-res"})
-	refresh := login.Str("refresh_token")
-	if r := ts.must(200, "POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": refresh}); r.Str("access_token") == "" {
-		t.Fatalf("refresh gave no access token: %s", r.Raw)
+	first := login.Str("refresh_token")
+	r := ts.must(200, "POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": first})
+	refresh := r.Str("refresh_token")
+	if r.Str("access_token") == "" || refresh == "" || refresh == first {
+		t.Fatalf("refresh gave no access token or no new refresh token: %s", r.Raw)
+	}
+	// Rotation: a refresh token is spent by its use; a second use (a
+	// stolen copy) is refused, and the new one works.
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": first}); r.Status != 401 || r.Code() != "invalid_token" {
+		t.Fatalf("spent refresh token used again: %d %s, want 401 invalid_token", r.Status, r.Raw)
 	}
 	// An access token is not a refresh token and vice versa.
 	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": tok}); r.Status != 401 {
@@ -201,5 +209,34 @@ func TestRoleChangeAndErasureTakeEffectAtOnce(t *testing.T) {
 	ts.must(200, "POST", "/v1/members/wang/erase", ts.admin, nil)
 	if r := ts.do("GET", "/v1/accounts/wang:HOUR", coord, nil); r.Status != 401 || r.Code() != "invalid_token" {
 		t.Fatalf("after erasure: %d %s, want 401 invalid_token", r.Status, r.Raw)
+	}
+}
+
+// TestRefreshTokenRacesOnce: uses of one refresh token racing each other
+// (its owner and a thief) get exactly one new pair; the rest are refused.
+func TestRefreshTokenRacesOnce(t *testing.T) {
+	ts := newTestServer(t)
+	login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
+	const racers = 16
+	status := make([]int, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			status[i] = ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": login.Str("refresh_token")}).Status
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range status {
+		switch s {
+		case 200:
+			ok++
+		case 401:
+		default:
+			t.Fatalf("refresh race: status %d", s)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d racing refreshes succeeded, want 1", ok, racers)
 	}
 }
