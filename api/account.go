@@ -266,6 +266,25 @@ func fundAccountsByAdmin(tx ledger.Tx, p *Principal, ids ...string) error {
 	return nil
 }
 
+// noSelfCredit refuses a coordinator's transfer that credits their own
+// account: staff move credits to others, and someone else moves them to
+// staff. The deployment's admin, who answers for the whole ledger, may.
+func noSelfCredit(tx ledger.Tx, p *Principal, postings []ledger.Posting) error {
+	if p.Has(community.RoleAdmin) {
+		return nil
+	}
+	for _, ps := range postings {
+		a, err := tx.Account(ps.To)
+		if err != nil {
+			return err
+		}
+		if a.OwnerKind == ledger.OwnerMember && a.Owner == p.Member {
+			return ledger.Errorf(ledger.CodeForbidden, "a transfer to your own account %s is made by another coordinator or an admin", ps.To)
+		}
+	}
+	return nil
+}
+
 // rawHold refuses to settle through /v1/transfers a hold that a workflow
 // made (a proposal's disbursement, a held service credit, a booking): its
 // own route settles it, keeping the workflow's state and rules (a quorum,
@@ -302,6 +321,9 @@ func (s *Server) createTransfer(c *gin.Context) {
 			return nil, err
 		}
 		if err := fundAccountsByAdmin(tx, p, postingAccounts(spec.Postings)...); err != nil {
+			return nil, err
+		}
+		if err := noSelfCredit(tx, p, spec.Postings); err != nil {
 			return nil, err
 		}
 		t, err := ledger.Transfer(tx, spec)

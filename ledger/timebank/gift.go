@@ -103,6 +103,9 @@ func Grant(tx ledger.Tx, c, to string, hours int64, reason string) (*Transfer, e
 	if reason == "" {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: a grant needs a reason")
 	}
+	if a := tx.Actor(); a.ID == to || a.OnBehalf == to {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: nobody grants pool credits to themself; another coordinator does")
+	}
 	cm, err := communityOf(tx, c)
 	if err != nil {
 		return nil, err
