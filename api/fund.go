@@ -997,7 +997,7 @@ func writeFundReportCSV(c *gin.Context, v FundReportView) {
 	c.Status(http.StatusOK)
 	w := csv.NewWriter(c.Writer)
 	row := func(name string, t FundReportTotals) {
-		_ = w.Write([]string{name, t.Donations, strconv.Itoa(t.DonationCount), t.Disbursed, strconv.Itoa(t.Payments),
+		_ = w.Write([]string{csvText(name), t.Donations, strconv.Itoa(t.DonationCount), t.Disbursed, strconv.Itoa(t.Payments),
 			t.Held, strconv.Itoa(t.Beneficiaries)})
 	}
 	_ = w.Write([]string{"project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries"})

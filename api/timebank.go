@@ -1000,7 +1000,7 @@ func tbWantsCSV(c *gin.Context) bool {
 // category,records,hours,credits row per category in name order.
 func tbWriteReportCSV(c *gin.Context, v ServiceReportView) {
 	rows := [][]string{{"metric", "value"},
-		{"community", v.Community}, {"from", v.From}, {"to", v.To},
+		{"community", csvText(v.Community)}, {"from", v.From}, {"to", v.To},
 		{"hours_credited", v.HoursCredited}, {"credits_earned", v.CreditsEarned}, {"credits_held", v.CreditsHeld},
 		{"records", tbItoa(v.Records)}, {"volunteers", tbItoa(v.Volunteers)}, {"recipients", tbItoa(v.Recipients)},
 		{"turn_outs", tbItoa(v.TurnOuts)}, {"credits_redeemed", v.CreditsRedeemed}, {"redemptions", tbItoa(v.Redemptions)},
@@ -1013,7 +1013,7 @@ func tbWriteReportCSV(c *gin.Context, v ServiceReportView) {
 	slices.Sort(cats)
 	for _, k := range cats {
 		ct := v.ByCategory[k]
-		rows = append(rows, []string{k, tbItoa(ct.Records), ct.Hours, ct.Credits})
+		rows = append(rows, []string{csvText(k), tbItoa(ct.Records), ct.Hours, ct.Credits})
 	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Status(http.StatusOK)
@@ -1022,3 +1022,14 @@ func tbWriteReportCSV(c *gin.Context, v ServiceReportView) {
 }
 
 func tbItoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// csvText guards a text cell of a CSV report against spreadsheet formula
+// injection (these reports are opened in Excel and WPS): a cell that a
+// spreadsheet would read as a formula (=, +, -, @, tab, CR first) is
+// prefixed with an apostrophe, which spreadsheets show as text.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
