@@ -5,9 +5,14 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tally ./cmd/tally
+# The data directory must exist in the image, owned by the nonroot user:
+# a volume mounted where the image has no directory is created root-owned,
+# and the server could not write its ledger.
+RUN mkdir -p /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tally /usr/local/bin/tally
+COPY --from=build --chown=65532:65532 /out/data /data
 # Data lives in a volume owned by the nonroot user (uid 65532).
 ENV TALLY_DATA=/data TALLY_ADDR=0.0.0.0:8080
 VOLUME ["/data"]
