@@ -243,12 +243,36 @@ func accountsInScope(tx ledger.Tx, p *Principal, ids ...string) error {
 	return nil
 }
 
-// fundAccountsByAdmin refuses a non-admin a raw transaction touching a
-// fund's accounts: a fund's money moves through donations and proposals
-// its committee votes on, so a coordinator, who proposes spending, cannot
-// move it with a transfer, post, void or reversal of their own.
+// noFundMoney refuses any raw transaction touching a fund's accounts,
+// whoever asks, the admin included: a fund's money moves only through
+// donations and proposals its committee votes on (and restricted money
+// only to its project), so neither a payout without a vote nor a move out
+// of a project account can be made with a transfer, post, void or
+// reversal.
+func noFundMoney(tx ledger.Tx, ids ...string) error {
+	return fundAccounts(tx, nil, ids...)
+}
+
+// workflowOf returns transaction id, or for the post of a hold the hold:
+// the transaction whose kind says which workflow made the money move.
+func workflowOf(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+	t, err := tx.Transaction(id)
+	if err != nil || t.Kind != "post" || t.PendingID == "" {
+		return t, err
+	}
+	return tx.Transaction(t.PendingID)
+}
+
+// fundAccountsByAdmin refuses a non-admin an administrative change (an
+// account's status) on a fund's accounts.
 func fundAccountsByAdmin(tx ledger.Tx, p *Principal, ids ...string) error {
-	if p.Has(community.RoleAdmin) {
+	return fundAccounts(tx, p, ids...)
+}
+
+// fundAccounts refuses ids that are a fund's accounts, unless p (non-nil)
+// is an admin.
+func fundAccounts(tx ledger.Tx, p *Principal, ids ...string) error {
+	if p != nil && p.Has(community.RoleAdmin) {
 		return nil
 	}
 	for _, id := range ids {
@@ -320,7 +344,7 @@ func (s *Server) createTransfer(c *gin.Context) {
 		if err := accountsInScope(tx, p, postingAccounts(spec.Postings)...); err != nil {
 			return nil, err
 		}
-		if err := fundAccountsByAdmin(tx, p, postingAccounts(spec.Postings)...); err != nil {
+		if err := noFundMoney(tx, postingAccounts(spec.Postings)...); err != nil {
 			return nil, err
 		}
 		if err := noSelfCredit(tx, p, spec.Postings); err != nil {
@@ -371,7 +395,7 @@ func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx 
 		if err := accountsInScope(tx, p, postingAccounts(t.Postings)...); err != nil {
 			return nil, err
 		}
-		if err := fundAccountsByAdmin(tx, p, postingAccounts(t.Postings)...); err != nil {
+		if err := noFundMoney(tx, postingAccounts(t.Postings)...); err != nil {
 			return nil, err
 		}
 		if err := rawHold(t); err != nil {
@@ -438,6 +462,13 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 		return
 	}
 	s.settleOp(c, http.StatusCreated, "tx.reverse", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+		if t, err := workflowOf(tx, id); err == nil && t.Kind != "transfer" {
+			// A workflow's transaction (a service credit, a redemption, a
+			// gift, a donation, a disbursement) also lives in the
+			// workflow's records, reports and settlement view; a bare
+			// reversal would leave them saying otherwise.
+			return nil, ledger.Errorf(ledger.CodeForbidden, "transaction %s is a %s; it is corrected through its workflow, not reversed", id, t.Kind)
+		}
 		return ledger.Reverse(tx, id, req.Reason)
 	})
 }

@@ -81,6 +81,9 @@ func TestAuthzFundMoneyOnlyByVote(t *testing.T) {
 		{"coordinator holds fund money", "POST", "/v1/transfers", coord, map[string]any{"pending": true, "postings": []any{
 			map[string]any{"from": "f1:balance", "to": "f1:paid", "amount": "10.00", "unit": "CNY"}}}, 403, "forbidden", nil},
 		{"coordinator reverses a donation", "POST", "/v1/transfers/" + d.Str("tx") + "/reverse", coord, map[string]any{"reason": "x"}, 403, "forbidden", nil},
+		{"admin reverses a donation", "POST", "/v1/transfers/" + d.Str("tx") + "/reverse", e.admin, map[string]any{"reason": "x"}, 403, "forbidden", nil},
+		{"admin pays out of the fund", "POST", "/v1/transfers", e.admin, move("f1:balance", "f1:paid"), 403, "forbidden", nil},
+		{"admin moves project money", "POST", "/v1/transfers", e.admin, move("f1:proj.school", "f1:balance"), 403, "forbidden", nil},
 		{"other community's coordinator posts the hold", "POST", "/v1/transfers/" + hold + "/post", e.tok["coord-c2"], nil, 403, "forbidden", nil},
 	})
 	e.wantStatus(id, "voting")

@@ -295,3 +295,23 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 		t.Fatalf("volunteer credited by own confirmation: %s", got)
 	}
 }
+
+// TestWorkflowTransactionsAreNotReversed: a gift (a workflow's
+// transaction) is not reversed through /v1/transfers, even by the admin,
+// since its workflow's records would then disagree; a raw transfer is.
+func TestWorkflowTransactionsAreNotReversed(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", nil)
+	li := tb.resident("li", "c1", nil, nil, "resident")
+	tb.must(201, "POST", "/v1/transfers", tb.admin, map[string]any{"postings": []any{
+		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "3.00", "unit": "HOUR"}}})
+	gift := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "c1:pool", "hours": "1.00"}).Str("id")
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/transfers/"+gift+"/reverse", tb.admin, map[string]any{"reason": "x"}), 403, "forbidden")
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refused reversal wrote: %d → %d", size, got)
+	}
+	raw := tb.must(201, "POST", "/v1/transfers", tb.admin, map[string]any{"postings": []any{
+		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
+	tb.must(201, "POST", "/v1/transfers/"+raw+"/reverse", tb.admin, map[string]any{"reason": "entered twice"})
+}

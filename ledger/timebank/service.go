@@ -389,7 +389,7 @@ func saveConfirmed(tx ledger.Tx, s *Service) error {
 
 // RejectService rejects a pending record, or disputes a confirmed one
 // whose credit is still held, voiding the hold ("service.reject"). A
-// posted credit is not rejected: staff reverse its transaction instead.
+// posted credit is not rejected: staff correct it with a transfer back.
 // Errors: not_found, forbidden, self_confirmation, not_pending,
 // wrong_state.
 func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error) {
@@ -438,7 +438,7 @@ func undo(tx ledger.Tx, s *Service, reason string) (bool, error) {
 		}
 		return true, tx.DeleteIndex(repKey(s))
 	case s.Status == StatusConfirmed:
-		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s is posted; a coordinator reverses its transaction", s.ID)
+		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s is posted and can no longer be disputed; a coordinator corrects it with a transfer back", s.ID)
 	}
 	return false, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s", s.ID, s.Status)
 }
