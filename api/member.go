@@ -309,7 +309,9 @@ func (s *Server) createMember(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		return memberView(m, personal), nil
+		// No personal data in a write's result: the result is kept with
+		// its Idempotency-Key, where an erasure could not reach it.
+		return memberView(m, nil), nil
 	})
 }
 

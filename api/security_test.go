@@ -240,3 +240,25 @@ func TestRefreshTokenRacesOnce(t *testing.T) {
 		t.Fatalf("%d of %d racing refreshes succeeded, want 1", ok, racers)
 	}
 }
+
+// TestErasureLeavesNoPersonalDataInReplays: a member created with an
+// Idempotency-Key and then erased: replaying the creation gives back no
+// personal data (write results never carry it), and the member no longer
+// shows a login.
+func TestErasureLeavesNoPersonalDataInReplays(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	body := map[string]any{"id": "pii", "community": "c1", "display_name": "幂等真名", "roles": []string{"resident"},
+		"username": "pii-user", "password": "password-pii-1", "personal": map[string]string{"phone": "13612345678"}}
+	first := ts.must(201, "POST", "/v1/members", ts.admin, body, "Idempotency-Key", "erase-test-1")
+	ts.must(200, "POST", "/v1/members/pii/erase", ts.admin, nil)
+	again := ts.must(201, "POST", "/v1/members", ts.admin, body, "Idempotency-Key", "erase-test-1")
+	for _, r := range []response{first, again} {
+		if strings.Contains(string(r.Raw), "幂等真名") || strings.Contains(string(r.Raw), "13612345678") {
+			t.Fatalf("a write result carries personal data: %s", r.Raw)
+		}
+	}
+	if m := ts.must(200, "GET", "/v1/members/pii", ts.admin, nil); m.Body["login"] != false || m.Body["erased"] != true {
+		t.Fatalf("erased member: %s", m.Raw)
+	}
+}

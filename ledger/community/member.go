@@ -236,7 +236,7 @@ func Erase(tx ledger.Tx, id string) (*Member, error) {
 	if err := tx.ErasePersonal(id); err != nil {
 		return nil, err
 	}
-	m.Erased = true
+	m.Erased, m.Login = true, false // an erased member no longer logs in
 	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
 		return nil, err
 	}
