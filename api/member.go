@@ -169,7 +169,7 @@ func (s *Server) memberRoutes() []route {
 	return []route{
 		{method: "POST", path: "/v1/communities", summary: "Create a community (with its system accounts)", tag: "communities", auth: authenticated, roles: admin, req: CommunityRequest{}, resp: CommunityView{}, status: 201, handle: s.createCommunity},
 		{method: "GET", path: "/v1/communities/:id", summary: "A community and its policy", tag: "communities", auth: authenticated, resp: CommunityView{}, status: 200, handle: s.getCommunity},
-		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy", tag: "communities", auth: authenticated, roles: admin, req: PolicyRequest{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
+		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy (earning and credit_limit stay as created: 409 conflict)", tag: "communities", auth: authenticated, roles: admin, req: PolicyRequest{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
 		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
 		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
 		{method: "PUT", path: "/v1/members/:id/roles", summary: "Replace a member's roles", tag: "members", auth: authenticated, roles: admin, req: RolesRequest{}, resp: MemberView{}, status: 200, handle: s.setRoles},

@@ -227,6 +227,13 @@ func SetPolicy(tx ledger.Tx, id string, p Policy) (*Community, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	if p.Earning != c.Policy.Earning || p.CreditLimit != c.Policy.CreditLimit {
+		// Members' accounts are opened with the earning model's guard and
+		// credit limit; a change here would not reach them, so it is
+		// refused rather than applying to newcomers only.
+		return nil, ledger.Errorf(ledger.CodeConflict,
+			"community %s: earning and credit_limit are fixed when the community is created (its members' accounts carry them); other policy fields may change", c.ID)
+	}
 	c.Policy = p
 	if err := tx.PutDoc(KindCommunity, c.ID, c); err != nil {
 		return nil, err
