@@ -340,7 +340,13 @@ func TestVoteRefusals(t *testing.T) {
 	// c is a relative of the beneficiary "res": must recuse.
 	q := e.proposal(fund.NewProposal{Amount: 10000, Beneficiary: "res"})
 	e.refused(fund.CodeConflictOfInterest, vote(q.ID, "c", fund.Approve))
+	// c cannot vote, so a and b are all that can reach the quorum of 2:
+	// one rejection makes it unreachable and rejects the proposal at once
+	// (its hold voided) instead of holding the money until the deadline.
+	e.must(vote(q.ID, "a", fund.Reject))
+	e.wantStatus(q.ID, fund.StatusRejected)
 	e.refused(ledger.CodeNotFound, vote("prop-404", "a", fund.Approve))
+	e.verify()
 }
 
 func TestCreateRules(t *testing.T) {

@@ -2,6 +2,7 @@ package fund
 
 import (
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"tally/ledger"
@@ -65,18 +66,22 @@ type Event struct {
 // account) from creation until it is paid (Payment posts the hold) or
 // rejected or expired (the hold is voided).
 type Proposal struct {
-	ID              string        `json:"id"`
-	Fund            string        `json:"fund"`
-	Project         string        `json:"project,omitempty"`
-	Amount          int64         `json:"amount"` // fen
-	Beneficiary     string        `json:"beneficiary"`
-	Purpose         string        `json:"purpose"`
-	Evidence        []string      `json:"evidence,omitempty"` // hex SHA-256 of documents
-	Proposer        string        `json:"proposer"`
-	Status          Status        `json:"status"`
-	Round           int           `json:"round"`
-	Votes           []Vote        `json:"votes,omitempty"`
-	Recusals        []Recusal     `json:"recusals,omitempty"`
+	ID          string    `json:"id"`
+	Fund        string    `json:"fund"`
+	Project     string    `json:"project,omitempty"`
+	Amount      int64     `json:"amount"` // fen
+	Beneficiary string    `json:"beneficiary"`
+	Purpose     string    `json:"purpose"`
+	Evidence    []string  `json:"evidence,omitempty"` // hex SHA-256 of documents
+	Proposer    string    `json:"proposer"`
+	Status      Status    `json:"status"`
+	Round       int       `json:"round"`
+	Votes       []Vote    `json:"votes,omitempty"`
+	Recusals    []Recusal `json:"recusals,omitempty"`
+	// Conflicted are the committee members who may not vote on it (the
+	// beneficiary and the beneficiary's relatives, as of the proposal):
+	// they do not count towards reaching the quorum.
+	Conflicted      []string      `json:"conflicted,omitempty"`
 	Objections      []Objection   `json:"objections,omitempty"`
 	Events          []Event       `json:"events"`
 	VotingPeriod    time.Duration `json:"voting_period"`
@@ -110,7 +115,7 @@ func (p *Proposal) Tally() (approvals, rejections int) {
 func (p *Proposal) Eligible(f *Fund) int {
 	n := 0
 	for _, m := range f.Committee {
-		if m != p.Proposer && !p.recused(m) {
+		if m != p.Proposer && !p.recused(m) && !slices.Contains(p.Conflicted, m) {
 			n++
 		}
 	}
@@ -201,6 +206,11 @@ func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
 	p := &Proposal{ID: tx.NewID("prop"), Fund: f.ID, Project: n.Project, Amount: n.Amount, Beneficiary: n.Beneficiary,
 		Purpose: n.Purpose, Evidence: n.Evidence, Proposer: n.Proposer, Status: StatusVoting, Round: 1,
 		VotingPeriod: n.VotingPeriod, ObjectionWindow: n.ObjectionWindow, Created: tx.Now(), Seq: tx.Seq()}
+	for _, m := range f.Committee {
+		if m != p.Proposer && checkConflict(tx, p, m) != nil {
+			p.Conflicted = append(p.Conflicted, m)
+		}
+	}
 	if e := p.Eligible(f); e < f.Quorum {
 		return nil, ledger.Errorf(CodeQuorumUnreachable, "fund: %d eligible voters cannot reach the quorum of %d", e, f.Quorum)
 	}
