@@ -15,6 +15,7 @@ import (
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/fund"
+	"tally/ledger/timebank"
 )
 
 // Who may do what with a fund (shared/SPEC.md §1, §5):
@@ -937,7 +938,9 @@ func fundPeriod(c *gin.Context) (from, to time.Time, err error) {
 		if v == "" {
 			return time.Time{}, nil
 		}
-		if t, err := time.Parse(time.DateOnly, v); err == nil {
+		// A date is a calendar day where the communities are (China
+		// Standard Time), as in the services report.
+		if t, err := time.ParseInLocation(time.DateOnly, v, timebank.DayZone); err == nil {
 			if endOfDay {
 				t = t.AddDate(0, 0, 1)
 			}
