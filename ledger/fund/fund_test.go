@@ -346,6 +346,10 @@ func TestVoteRefusals(t *testing.T) {
 	e.must(vote(q.ID, "a", fund.Reject))
 	e.wantStatus(q.ID, fund.StatusRejected)
 	e.refused(ledger.CodeNotFound, vote("prop-404", "a", fund.Approve))
+	// Nobody proposes a payment to themself or to a relative ("res" is
+	// c's relative).
+	e.refused(fund.CodeConflictOfInterest, propose(fund.NewProposal{Fund: "f1", Amount: 100, Beneficiary: "coord", Purpose: "x", Proposer: "coord"}))
+	e.refused(fund.CodeConflictOfInterest, propose(fund.NewProposal{Fund: "f1", Amount: 100, Beneficiary: "res", Purpose: "x", Proposer: "c"}))
 	e.verify()
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tally/ledger"
+	"tally/ledger/community"
 )
 
 // Status of a proposal.
@@ -187,11 +188,20 @@ type NewProposal struct {
 // unrestricted account (or the project's), starts its voting deadline,
 // and records "proposal.create". A project's money pays only that
 // project's proposals, unrestricted money only unrestricted ones.
-// Errors: not_found (fund, project), invalid_id, invalid_request,
+// Errors: conflict_of_interest (a payment to the proposer or a relative),
+// not_found (fund, project), invalid_id, invalid_request,
 // invalid_amount, quorum_unreachable, insufficient_funds,
 // restricted_funds (enough money, but restricted to other purposes), and
 // ledger.Transfer's errors.
 func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
+	if n.Beneficiary != "" && n.Beneficiary == n.Proposer {
+		return nil, ledger.Errorf(CodeConflictOfInterest, "fund: nobody proposes a payment to themself")
+	}
+	if b, err := community.GetMember(tx, n.Beneficiary); err == nil && n.Proposer != "" {
+		if pr, err := community.GetMember(tx, n.Proposer); err == nil && community.AreRelatives(pr, b) {
+			return nil, ledger.Errorf(CodeConflictOfInterest, "fund: nobody proposes a payment to a relative")
+		}
+	}
 	f, err := Get(tx, n.Fund)
 	if err != nil {
 		return nil, err
