@@ -107,9 +107,12 @@ func TestServiceRefusals(t *testing.T) {
 	}
 	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/confirm", elder, nil), 422, "flagged_overlap")
 	sig := tb.must(200, "GET", "/v1/signals?community=c1&from="+day.Format(time.DateOnly)+"&to="+day.Format(time.DateOnly), coord, nil)
-	if ov, _ := sig.Body["overlaps"].([]any); len(ov) != 1 {
-		t.Fatalf("signals overlaps: got %s", sig.Raw)
+	if ov, _ := sig.Body["overlaps"].([]any); len(ov) != 2 {
+		t.Fatalf("signals overlaps: got %s, want both records of the pair", sig.Raw)
 	}
+	// The earlier record of the pair is flagged too: its recipient alone
+	// cannot confirm it either.
+	tbProblem(t, tb.do("POST", "/v1/services/"+first+"/confirm", elder, nil), 422, "flagged_overlap")
 	tb.must(200, "POST", "/v1/services/"+over+"/confirm", coord, nil)
 
 	// Rejecting the first record frees its hours for the day.

@@ -3,6 +3,7 @@ package timebank
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"tally/ledger"
@@ -140,6 +141,24 @@ func logService(tx ledger.Tx, by Caller, n NewService) (*Service, error) {
 	}
 	if len(s.Overlaps) > 0 {
 		if err := tx.PutIndex("tb/flag/"+s.Community+"/"+seqKey(s.Seq), []byte(s.ID)); err != nil {
+			return nil, err
+		}
+	}
+	// An overlap flags both records: the earlier one, still pending, now
+	// also needs a coordinator to confirm it.
+	for _, id := range s.Overlaps {
+		o, err := GetService(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if o.Status != StatusPending || slices.Contains(o.Overlaps, s.ID) {
+			continue
+		}
+		o.Overlaps = append(o.Overlaps, s.ID)
+		if err := tx.PutDoc(KindService, o.ID, o); err != nil {
+			return nil, err
+		}
+		if err := tx.PutIndex("tb/flag/"+o.Community+"/"+seqKey(o.Seq), []byte(o.ID)); err != nil {
 			return nil, err
 		}
 	}
