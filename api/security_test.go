@@ -262,3 +262,18 @@ func TestErasureLeavesNoPersonalDataInReplays(t *testing.T) {
 		t.Fatalf("erased member: %s", m.Raw)
 	}
 }
+
+// TestRelativesAreMutual: naming a relative shows on both members, and a
+// relative listed twice is refused.
+func TestRelativesAreMutual(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "mum", "community": "c1", "display_name": "妈妈", "roles": []string{"resident"}})
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "son", "community": "c1", "display_name": "儿子", "roles": []string{"resident"}, "relatives": []string{"mum"}})
+	if m := ts.must(200, "GET", "/v1/members/mum", ts.admin, nil); fmt.Sprint(m.Body["relatives"]) != "[son]" {
+		t.Fatalf("mum's relatives: %s", m.Raw)
+	}
+	if r := ts.do("POST", "/v1/members", ts.admin, map[string]any{"id": "kid", "community": "c1", "display_name": "孩子", "roles": []string{"resident"}, "relatives": []string{"mum", "mum"}}); r.Status != 400 {
+		t.Fatalf("relative listed twice: %d %s", r.Status, r.Raw)
+	}
+}

@@ -144,11 +144,28 @@ func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
 	if len(n.Relatives) > ledger.MaxRelatives {
 		return nil, ledger.Errorf(ledger.CodeLimitExceeded, "at most %d relatives", ledger.MaxRelatives)
 	}
-	for _, rel := range n.Relatives {
+	var relatives []*Member
+	for i, rel := range n.Relatives {
 		if rel == n.ID {
 			return nil, ledger.Errorf(ledger.CodeInvalidRequest, "a member is not their own relative")
 		}
-		if _, err := GetMember(tx, rel); err != nil {
+		if slices.Contains(n.Relatives[:i], rel) {
+			return nil, ledger.Errorf(ledger.CodeInvalidRequest, "relative %s is listed twice", rel)
+		}
+		r, err := GetMember(tx, rel)
+		if err != nil {
+			return nil, err
+		}
+		if len(r.Relatives) >= ledger.MaxRelatives {
+			return nil, ledger.Errorf(ledger.CodeLimitExceeded, "member %s already has %d relatives", rel, ledger.MaxRelatives)
+		}
+		relatives = append(relatives, r)
+	}
+	// Being relatives is mutual: each named relative lists the new member
+	// too, so both members' views show it.
+	for _, r := range relatives {
+		r.Relatives = append(r.Relatives, n.ID)
+		if err := tx.PutDoc(KindMember, r.ID, r); err != nil {
 			return nil, err
 		}
 	}
