@@ -243,16 +243,6 @@ func accountsInScope(tx ledger.Tx, p *Principal, ids ...string) error {
 	return nil
 }
 
-// noFundMoney refuses any raw transaction touching a fund's accounts,
-// whoever asks, the admin included: a fund's money moves only through
-// donations and proposals its committee votes on (and restricted money
-// only to its project), so neither a payout without a vote nor a move out
-// of a project account can be made with a transfer, post, void or
-// reversal.
-func noFundMoney(tx ledger.Tx, ids ...string) error {
-	return fundAccounts(tx, nil, ids...)
-}
-
 // workflowOf returns transaction id, or for the post of a hold the hold:
 // the transaction whose kind says which workflow made the money move.
 func workflowOf(tx ledger.Tx, id string) (*ledger.Transaction, error) {
@@ -263,18 +253,13 @@ func workflowOf(tx ledger.Tx, id string) (*ledger.Transaction, error) {
 	return tx.Transaction(t.PendingID)
 }
 
-// fundAccountsByAdmin refuses a non-admin an administrative change (an
-// account's status) on a fund's accounts.
-func fundAccountsByAdmin(tx ledger.Tx, p *Principal, ids ...string) error {
-	return fundAccounts(tx, p, ids...)
-}
-
-// fundAccounts refuses ids that are a fund's accounts, unless p (non-nil)
-// is an admin.
-func fundAccounts(tx ledger.Tx, p *Principal, ids ...string) error {
-	if p != nil && p.Has(community.RoleAdmin) {
-		return nil
-	}
+// noFundMoney refuses any raw transaction touching a fund's accounts,
+// whoever asks, the admin included: a fund's money moves only through
+// donations and proposals its committee votes on (and restricted money
+// only to its project), so neither a payout without a vote nor a move out
+// of a project account can be made with a transfer, post, void or
+// reversal.
+func noFundMoney(tx ledger.Tx, ids ...string) error {
 	for _, id := range ids {
 		a, err := tx.Account(id)
 		if err != nil {
@@ -500,8 +485,10 @@ func (s *Server) setAccountStatus(c *gin.Context) {
 		if err := accountsInScope(tx, p, id); err != nil {
 			return nil, err
 		}
-		if err := fundAccountsByAdmin(tx, p, id); err != nil {
-			return nil, err
+		if !p.Has(community.RoleAdmin) { // freezing a fund's account is the admin's
+			if err := noFundMoney(tx, id); err != nil {
+				return nil, err
+			}
 		}
 		a, err := ledger.SetAccountStatus(tx, id, ledger.Status(req.Status))
 		if err != nil {

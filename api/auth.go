@@ -391,6 +391,8 @@ func (s *Server) refresh(c *gin.Context) {
 	// fails, and the failure shows the token was copied.
 	spent, exp := claims.ID, claims.ExpiresAt.Time
 	if _, err := s.ledger.Submit(c.Request.Context(), ledger.Request{Actor: ledger.Actor{ID: m.ID}, Op: func(tx ledger.Tx) (any, error) {
+		// Token ids are fixed-length hex (newJTI), so the one key under
+		// this prefix, if any, is this token's.
 		used := false
 		if _, err := tx.Index(revokedPrefix+spent, ledger.Page{Limit: 1}, func(string, []byte) error { used = true; return nil }); err != nil {
 			return nil, err

@@ -52,10 +52,6 @@ func bind(c *gin.Context, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ledger.Errorf(CodeInvalidJSON, "a JSON body is required")
 	}
-	if t := reflect.TypeOf(v); t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct &&
-		bytes.TrimLeft(body, " \t\r\n")[0] != '{' {
-		return ledger.Errorf(CodeInvalidJSON, "the body must be a JSON object")
-	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -67,14 +63,35 @@ func bind(c *gin.Context, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return ledger.Errorf(CodeInvalidJSON, "trailing data after the JSON body")
 	}
-	// encoding/json matches field names regardless of case ("From" fills
-	// from); the contract names fields exactly, so a key that is not
-	// exactly a field is an unknown field.
-	var raw any
-	if err := json.Unmarshal(body, &raw); err != nil {
+	// The body as JSON values, decoded once: it must be an object (null
+	// would leave v at its zero value), its keys must be exactly the
+	// fields' names (encoding/json matches "From" to from), and the
+	// idempotency fingerprint is taken from it (see submit).
+	raw, err := decodeValue(body)
+	if err != nil {
 		return decodeError(err)
 	}
+	if _, ok := raw.(map[string]any); !ok && reflect.TypeOf(v).Elem().Kind() == reflect.Struct {
+		return ledger.Errorf(CodeInvalidJSON, "the body must be a JSON object")
+	}
+	c.Set(ctxValue, raw)
 	return exactFields(raw, reflect.TypeOf(v), "")
+}
+
+const ctxValue = "tally.body.value"
+
+// decodeValue decodes exactly one JSON value, numbers as written.
+func decodeValue(body []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data")
+	}
+	return v, nil
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
@@ -223,8 +240,17 @@ func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 		fail(c, err)
 		return ledger.Result{}, false
 	}
+	var canon []byte
+	if raw, ok := c.Get(ctxValue); ok { // bound: re-encode what bind decoded, not decode again
+		if canon, err = json.Marshal(raw); err != nil {
+			fail(c, err)
+			return ledger.Result{}, false
+		}
+	} else {
+		canon = canonicalJSON(body)
+	}
 	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: op,
-		Fingerprint: fingerprint(c.Request.Method, c.Request.URL.Path, c.GetHeader(HeaderOnBehalf), body)}
+		Fingerprint: fingerprint(c.Request.Method, c.Request.URL.Path, c.GetHeader(HeaderOnBehalf), canon)}
 	res, err := s.ledger.Submit(c.Request.Context(), req)
 	if err != nil {
 		fail(c, err)
@@ -307,29 +333,24 @@ func newList[T any](items []T, next string) List[T] {
 }
 
 // fingerprint identifies a write for its Idempotency-Key: the method, the
-// path, whom the caller acts for, and the body as JSON values rather than
-// bytes, so a retry that encodes the same JSON differently (spacing, key
-// order, escapes) is the same request. A body that is not one JSON value
-// is taken as bytes (such a request fails before it is remembered).
-func fingerprint(method, path, onBehalf string, body []byte) [32]byte {
+// path, whom the caller acts for, and the body canonicalised as JSON
+// values rather than bytes, so a retry that encodes the same JSON
+// differently (spacing, key order, escapes) is the same request.
+func fingerprint(method, path, onBehalf string, canon []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(method + " " + path + "\n" + onBehalf + "\n"))
-	h.Write(canonicalJSON(body))
+	h.Write(canon)
 	var fp [32]byte
 	copy(fp[:], h.Sum(nil))
 	return fp
 }
 
 // canonicalJSON re-encodes one JSON value with sorted object keys, no
-// spacing and numbers as written; anything else comes back unchanged.
+// spacing and numbers as written (what submit does with a bound body);
+// anything else (an empty body) comes back unchanged.
 func canonicalJSON(body []byte) []byte {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return body
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	v, err := decodeValue(body)
+	if err != nil {
 		return body
 	}
 	out, err := json.Marshal(v)

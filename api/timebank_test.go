@@ -318,3 +318,16 @@ func TestWorkflowTransactionsAreNotReversed(t *testing.T) {
 		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
 	tb.must(201, "POST", "/v1/transfers/"+raw+"/reverse", tb.admin, map[string]any{"reason": "entered twice"})
 }
+
+// TestCSVTextGuardsFormulas: a CSV text cell a spreadsheet would read as
+// a formula is prefixed with an apostrophe; other text is unchanged.
+func TestCSVTextGuardsFormulas(t *testing.T) {
+	for in, want := range map[string]string{
+		"elder_care": "elder_care", "-A1": "'-A1", "=1+1": "'=1+1", "+1": "'+1", "@SUM(A1)": "'@SUM(A1)",
+		"\tx": "'\tx", "\rx": "'\rx", "": "", "school": "school",
+	} {
+		if got := csvText(in); got != want {
+			t.Errorf("csvText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

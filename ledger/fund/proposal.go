@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"tally/ledger"
-	"tally/ledger/community"
 )
 
 // Status of a proposal.
@@ -194,13 +193,10 @@ type NewProposal struct {
 // restricted_funds (enough money, but restricted to other purposes), and
 // ledger.Transfer's errors.
 func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
-	if n.Beneficiary != "" && n.Beneficiary == n.Proposer {
-		return nil, ledger.Errorf(CodeConflictOfInterest, "fund: nobody proposes a payment to themself")
-	}
-	if b, err := community.GetMember(tx, n.Beneficiary); err == nil && n.Proposer != "" {
-		if pr, err := community.GetMember(tx, n.Proposer); err == nil && community.AreRelatives(pr, b) {
-			return nil, ledger.Errorf(CodeConflictOfInterest, "fund: nobody proposes a payment to a relative")
-		}
+	// The proposer is held to the voters' rule: no payment to themself or
+	// a relative.
+	if n.Proposer != "" && ledger.IsCode(checkConflict(tx, &Proposal{Beneficiary: n.Beneficiary}, n.Proposer), CodeConflictOfInterest) {
+		return nil, ledger.Errorf(CodeConflictOfInterest, "fund: nobody proposes a payment to themself or a relative")
 	}
 	f, err := Get(tx, n.Fund)
 	if err != nil {
