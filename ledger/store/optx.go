@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -155,7 +154,7 @@ func (o *opTx) checkSize() error {
 const writeOverhead = 64
 
 func (o *opTx) putJSON(key []byte, v any) error {
-	b, err := json.Marshal(v)
+	b, err := encodeJSON(v)
 	if err != nil {
 		return fmt.Errorf("store: encode: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
 
 	"tally/audit"
 	"tally/ledger"
@@ -118,6 +119,11 @@ type idemRecord struct {
 //   - DetectConflicts off: one writer means no conflicts, and tracking read
 //     keys costs memory and time on every commit.
 //   - SyncWrites on: an acknowledged write is on disk (the contract).
+//   - Snappy compression (Badger's default, named here): measured against
+//     none and ZSTD (docs/BENCHMARKS.md); uncompressed tables double the
+//     bytes each memtable flush writes and the commit tail with them.
+//   - Metrics off: Badger's expvar counters are not exported by Tally and
+//     cost atomic updates on every write.
 func badgerOptions(dir string, inMemory bool) badger.Options {
 	o := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
@@ -129,7 +135,9 @@ func badgerOptions(dir string, inMemory bool) badger.Options {
 		WithIndexCacheSize(16 << 20).
 		WithValueLogFileSize(128 << 20).
 		WithNumCompactors(2).
-		WithNumVersionsToKeep(1)
+		WithNumVersionsToKeep(1).
+		WithCompression(options.Snappy).
+		WithMetricsEnabled(false)
 	// Every level's tables the same small size: with the default
 	// multiplier of 2, bottom-level tables reach 64 MiB and each
 	// compaction builder allocates twice the table size, hundreds of MB.
@@ -280,7 +288,7 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 	if o.err == nil && o.res.JSON == nil && !o.res.Replayed {
 		// Encoded here, in the caller's goroutine, rather than in the
 		// single writer, which only encodes results it must remember.
-		b, err := json.Marshal(o.res.Value)
+		b, err := encodeJSON(o.res.Value)
 		if err != nil {
 			return o.res, fmt.Errorf("store: encode result: %w", err)
 		}
@@ -608,7 +616,7 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 	next := head{Size: st.Size + 1, Last: audit.LeafHash(data), LastTime: now.UnixNano()}
 	res := ledger.Result{Value: val, Seq: st.Size}
 	if ik != nil {
-		if res.JSON, err = json.Marshal(val); err != nil {
+		if res.JSON, err = encodeJSON(val); err != nil {
 			return nil, ledger.Result{}, fmt.Errorf("store: encode result: %w", err)
 		}
 		if err := o.putJSON(ik, idemRecord{Fingerprint: req.Fingerprint, Seq: st.Size, Result: res.JSON}); err != nil {
