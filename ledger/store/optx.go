@@ -46,25 +46,41 @@ func newOpTx(base kv, pk *personalKeys, seq uint64, now time.Time, actor ledger.
 	return o
 }
 
-func (o *opTx) get(key []byte) ([]byte, error) {
-	if w, ok := o.writes[string(key)]; ok {
+func (o *opTx) get(key []byte) ([]byte, error) { return overlay{o.writes, o.base}.get(key) }
+
+func (o *opTx) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	return overlay{o.writes, o.base}.scan(prefix, start, reverse, fn)
+}
+
+// overlay is a kv of pending writes over another kv: an op's writes over
+// its group's, a group's over the group in flight, that over Badger.
+type overlay struct {
+	writes map[string]write
+	base   kv
+}
+
+func (v overlay) get(key []byte) ([]byte, error) {
+	if w, ok := v.writes[string(key)]; ok {
 		if w.del {
 			return nil, errNotFound
 		}
 		return w.val, nil
 	}
-	return o.base.get(key)
+	return v.base.get(key)
 }
 
-// scan merges the overlay's keys under prefix with the batch's.
-func (o *opTx) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+// scan merges the overlay's keys under prefix with the base's.
+func (v overlay) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
 	var mine []string
-	for k := range o.writes {
+	for k := range v.writes {
 		kb := []byte(k)
 		if !hasPrefix(kb, prefix) || start != nil && (!reverse && bytes.Compare(kb, start) <= 0 || reverse && bytes.Compare(kb, start) >= 0) {
 			continue
 		}
 		mine = append(mine, k)
+	}
+	if len(mine) == 0 {
+		return v.base.scan(prefix, start, reverse, fn)
 	}
 	sort.Strings(mine)
 	if reverse {
@@ -79,13 +95,13 @@ func (o *opTx) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bo
 		return a < b
 	}
 	emit := func(k string) (bool, error) {
-		if w := o.writes[k]; !w.del {
+		if w := v.writes[k]; !w.del {
 			return fn([]byte(k), w.val)
 		}
 		return true, nil
 	}
 	stopped := false
-	err := o.base.scan(prefix, start, reverse, func(k, v []byte) (bool, error) {
+	err := v.base.scan(prefix, start, reverse, func(k, val []byte) (bool, error) {
 		for len(mine) > 0 && before(mine[0], string(k)) {
 			more, err := emit(mine[0])
 			mine = mine[1:]
@@ -100,7 +116,7 @@ func (o *opTx) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bo
 			stopped = !more
 			return more, err
 		}
-		more, err := fn(k, v)
+		more, err := fn(k, val)
 		stopped = !more
 		return more, err
 	})
