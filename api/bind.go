@@ -224,6 +224,10 @@ func (s *Server) commitThen(c *gin.Context, status int, after func(), op ledger.
 		c.Data(status, "application/json; charset=utf-8", res.JSON)
 		return
 	}
+	if res.JSON != nil { // the ledger encoded the result already (as c.JSON would)
+		c.Data(status, "application/json; charset=utf-8", res.JSON)
+		return
+	}
 	c.JSON(status, res.Value)
 }
 
@@ -240,17 +244,19 @@ func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 		fail(c, err)
 		return ledger.Result{}, false
 	}
-	var canon []byte
-	if raw, ok := c.Get(ctxValue); ok { // bound: re-encode what bind decoded, not decode again
-		if canon, err = json.Marshal(raw); err != nil {
-			fail(c, err)
-			return ledger.Result{}, false
+	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: op}
+	if key != "" { // the fingerprint only matters to an idempotency record
+		var canon []byte
+		if raw, ok := c.Get(ctxValue); ok { // bound: re-encode what bind decoded, not decode again
+			if canon, err = json.Marshal(raw); err != nil {
+				fail(c, err)
+				return ledger.Result{}, false
+			}
+		} else {
+			canon = canonicalJSON(body)
 		}
-	} else {
-		canon = canonicalJSON(body)
+		req.Fingerprint = fingerprint(c.Request.Method, c.Request.URL.Path, c.GetHeader(HeaderOnBehalf), canon)
 	}
-	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: op,
-		Fingerprint: fingerprint(c.Request.Method, c.Request.URL.Path, c.GetHeader(HeaderOnBehalf), canon)}
 	res, err := s.ledger.Submit(c.Request.Context(), req)
 	if err != nil {
 		fail(c, err)
