@@ -221,10 +221,8 @@ func (s *Server) commitThen(c *gin.Context, status int, after func(), op ledger.
 	}
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")
-		c.Data(status, "application/json; charset=utf-8", res.JSON)
-		return
 	}
-	if res.JSON != nil { // the ledger encoded the result already (as c.JSON would)
+	if res.JSON != nil { // the ledger encoded the result (as c.JSON would), or replays it
 		c.Data(status, "application/json; charset=utf-8", res.JSON)
 		return
 	}

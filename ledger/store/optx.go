@@ -53,7 +53,7 @@ func (o *opTx) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bo
 }
 
 // overlay is a kv of pending writes over another kv: an op's writes over
-// its group's, a group's over the group in flight, that over Badger.
+// its batch's Badger transaction.
 type overlay struct {
 	writes map[string]write
 	base   kv
