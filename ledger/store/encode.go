@@ -24,8 +24,6 @@ func encodeJSON(v any) ([]byte, error) {
 		b, ok = appendAccount(make([]byte, 0, 256), x)
 	case ledger.Entry:
 		b, ok = appendEntry(make([]byte, 0, 160), &x)
-	case *ledger.Entry:
-		b, ok = appendEntry(make([]byte, 0, 160), x)
 	case *ledger.Transaction:
 		b, ok = appendTransaction(make([]byte, 0, 256), x)
 	case idemRecord:
