@@ -302,7 +302,10 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	addr := c.ClientIP()
-	if !s.throttle.allow("u:"+req.Username, MaxFailedLogins) || !s.throttle.allow("a:"+addr, MaxFailedLoginsPerAddr) {
+	userKey, addrKey := "u:"+req.Username, "a:"+addr
+	// The attempt counts before the password is checked, so guesses sent
+	// in parallel cannot all slip under the limit; a success takes it back.
+	if !s.throttle.begin(userKey, MaxFailedLogins, addrKey, MaxFailedLoginsPerAddr) {
 		slog.Warn("login throttled", "log", "security", "username", req.Username, "addr", addr)
 		failCode(c, CodeTooManyAttempts, "too many failed logins; wait and try again")
 		return
@@ -324,13 +327,12 @@ func (s *Server) login(c *gin.Context) {
 	}
 	okPw := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) == nil && len(req.Password) <= MaxPasswordLen
 	if !okPw || user == nil || member == nil || member.Erased {
-		s.throttle.fail("u:" + req.Username)
-		s.throttle.fail("a:" + addr)
 		slog.Warn("login failed", "log", "security", "username", req.Username, "addr", addr)
 		failCode(c, ledger.CodeUnauthorized, "wrong username or password")
 		return
 	}
-	s.throttle.reset("u:" + req.Username)
+	s.throttle.reset(userKey)
+	s.throttle.undo(addrKey)
 	s.tokens(c, member)
 }
 
@@ -521,25 +523,45 @@ type attempts struct {
 	since time.Time
 }
 
-func (t *throttle) allow(key string, max int) bool {
+// begin counts one attempt against both keys if neither is at its limit
+// within LoginWindow, and reports whether it did.
+func (t *throttle) begin(k1 string, max1 int, k2 string, max2 int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	a := t.fails[key]
-	return a == nil || a.n < max || t.now().Sub(a.since) > LoginWindow
-}
-
-func (t *throttle) fail(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.fails) >= maxThrottleEntries {
+	a1, a2 := t.current(k1), t.current(k2)
+	if (a1 != nil && a1.n >= max1) || (a2 != nil && a2.n >= max2) {
+		return false
+	}
+	if len(t.fails) >= maxThrottleEntries-1 {
 		t.fails = map[string]*attempts{}
 	}
+	for _, k := range []string{k1, k2} {
+		a := t.current(k)
+		if a == nil {
+			a = &attempts{since: t.now()}
+			t.fails[k] = a
+		}
+		a.n++
+	}
+	return true
+}
+
+// current is key's attempts within the window, or nil.
+func (t *throttle) current(key string) *attempts {
 	a := t.fails[key]
 	if a == nil || t.now().Sub(a.since) > LoginWindow {
-		a = &attempts{since: t.now()}
-		t.fails[key] = a
+		return nil
 	}
-	a.n++
+	return a
+}
+
+// undo takes back one attempt counted against key.
+func (t *throttle) undo(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a := t.fails[key]; a != nil && a.n > 0 {
+		a.n--
+	}
 }
 
 func (t *throttle) reset(key string) {

@@ -80,6 +80,14 @@ func TestBadInput(t *testing.T) {
 		{"field in other case", "POST", "/v1/transfers", ts.admin, `{"Postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}]}`, 400, "unknown_field", nil},
 		{"nested field in other case", "POST", "/v1/transfers", ts.admin, `{"postings":[{"FROM":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}]}`, 400, "unknown_field", nil},
 		{"gift field in other case", "POST", "/v1/gifts", resident, `{"From":"zhang","to":"c1:pool","hours":"0.01"}`, 400, "unknown_field", nil},
+		{"duplicate key", "POST", "/v1/gifts", resident, `{"from":"zhang","to":"c1:pool","hours":"0.01","hours":"1.00"}`, 400, "invalid_json", nil},
+		{"nested duplicate key", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","amount":"2.00","unit":"HOUR"}]}`, 400, "invalid_json", nil},
+		{"duplicate login password", "POST", "/v1/auth/token", "", `{"username":"zhang","password":"x","password":"y"}`, 400, "invalid_json", nil},
+		{"invalid utf-8", "POST", "/v1/transfers", ts.admin, "{\"postings\":[{\"from\":\"li:HOUR\",\"to\":\"zhang:HOUR\",\"amount\":\"1.00\",\"unit\":\"HOUR\"}],\"memo\":\"\xff\xfe\"}", 400, "invalid_json", nil},
+		{"body on a route without one", "POST", "/v1/members/zhang/erase", ts.admin, "this is not json", 400, "invalid_json", nil},
+		{"field on a route without a body", "POST", "/v1/admin/keys/token/rotate", ts.admin, `{"x":1}`, 400, "unknown_field", nil},
+		{"array on a route without a body", "POST", "/v1/admin/keys/checkpoint/rotate", ts.admin, `[]`, 400, "invalid_json", nil},
+		{"trailing slash", "GET", "/v1/accounts/li:HOUR/", ts.admin, nil, 404, "not_found", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

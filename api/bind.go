@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -52,6 +54,10 @@ func bind(c *gin.Context, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return ledger.Errorf(CodeInvalidJSON, "a JSON body is required")
 	}
+	if !utf8.Valid(body) {
+		// encoding/json would store U+FFFD in its place, silently.
+		return ledger.Errorf(CodeInvalidJSON, "the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -80,18 +86,74 @@ func bind(c *gin.Context, v any) error {
 
 const ctxValue = "tally.body.value"
 
-// decodeValue decodes exactly one JSON value, numbers as written.
+// MaxJSONDepth bounds the nesting of a request body's arrays and objects.
+const MaxJSONDepth = 32
+
+var (
+	errDuplicateKey = errors.New("duplicate key")
+	errTooDeep      = errors.New("nested too deeply")
+)
+
+// decodeValue decodes exactly one JSON value, numbers as written, and
+// refuses an object that names a key twice: encoding/json keeps the last,
+// so a proxy or log reading the first would see another request than the
+// one the ledger runs.
 func decodeValue(body []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := decodeToken(dec, 0)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("trailing data")
 	}
 	return v, nil
+}
+
+func decodeToken(dec *json.Decoder, depth int) (any, error) {
+	t, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	d, ok := t.(json.Delim)
+	if !ok {
+		return t, nil // string, json.Number, bool or nil
+	}
+	if depth >= MaxJSONDepth {
+		return nil, errTooDeep
+	}
+	switch d {
+	case '{':
+		obj := map[string]any{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			k, _ := kt.(string)
+			if _, dup := obj[k]; dup {
+				return nil, fmt.Errorf("%w %q", errDuplicateKey, k)
+			}
+			if obj[k], err = decodeToken(dec, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		_, err = dec.Token() // '}'
+		return obj, err
+	case '[':
+		arr := []any{}
+		for dec.More() {
+			v, err := decodeToken(dec, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+		}
+		_, err = dec.Token() // ']'
+		return arr, err
+	}
+	return nil, errors.New("malformed JSON")
 }
 
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
@@ -179,12 +241,57 @@ func decodeError(err error) error {
 	switch {
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return ledger.Errorf(CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
+	case errors.Is(err, errDuplicateKey):
+		return ledger.Errorf(CodeInvalidJSON, "%s: a key may appear once in an object", err.Error())
 	case errors.As(err, &typeErr):
-		return ledger.Errorf(CodeInvalidJSON, "field %q must be %s", typeErr.Field, typeErr.Type.String())
+		if typeErr.Field == "" {
+			return ledger.Errorf(CodeInvalidJSON, "the body must be %s", jsonKind(typeErr.Type))
+		}
+		return ledger.Errorf(CodeInvalidJSON, "field %q must be %s", typeErr.Field, jsonKind(typeErr.Type))
 	case errors.As(err, &syntaxErr):
 		return ledger.Errorf(CodeInvalidJSON, "malformed JSON at offset %d", syntaxErr.Offset)
 	}
 	return ledger.Errorf(CodeInvalidJSON, "malformed JSON")
+}
+
+// noBody guards a write whose route takes no body: nothing, or an empty
+// object, is accepted; anything else is refused rather than ignored.
+func noBody(c *gin.Context) {
+	body, err := readBody(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		var v struct{}
+		if err := bind(c, &v); err != nil {
+			fail(c, err)
+		}
+	}
+}
+
+// jsonKind names the JSON a Go type decodes from, for a problem detail
+// that speaks JSON rather than Go.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another JSON type"
 }
 
 // bindOptional is bind for bodies that may be empty.

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +35,61 @@ func FuzzCanonicalJSON(f *testing.F) {
 		b, _ := json.Marshal(got)
 		if string(a) != string(b) {
 			t.Fatalf("value changed: %q → %q", body, out)
+		}
+	})
+}
+
+// TestDecodeValueStrict: a key named twice, at any depth, and nesting
+// beyond MaxJSONDepth are refused; what encoding/json accepts otherwise
+// decodes to the same value.
+func TestDecodeValueStrict(t *testing.T) {
+	deep := strings.Repeat("[", MaxJSONDepth+1) + strings.Repeat("]", MaxJSONDepth+1)
+	for _, body := range []string{`{"a":1,"a":1}`, `{"x":[{"b":true,"c":null,"b":false}]}`, `{"a":{"a":1,"b":{"c":1,"c":2}}}`, deep} {
+		if v, err := decodeValue([]byte(body)); err == nil {
+			t.Errorf("%s: decoded to %v, want an error", body, v)
+		}
+	}
+	ok := strings.Repeat("[", MaxJSONDepth) + strings.Repeat("]", MaxJSONDepth)
+	for _, body := range []string{`{"a":1,"A":1}`, `{"a":{"a":{"a":1}}}`, `[{"a":1},{"a":2}]`, ok} {
+		if _, err := decodeValue([]byte(body)); err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}
+
+// FuzzDecodeValue: decodeValue never panics, and whatever it accepts
+// encoding/json accepts as the same value; what it refuses that
+// encoding/json accepts is a repeated key or too deep a nesting.
+func FuzzDecodeValue(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `[[[]]]`, `{"a":[1,{"b":"\u00e9"}]}`, `1.50`, `{"a":1} x`, `"\ud800"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		v, err := decodeValue(body)
+		// The reference: json.Valid for syntax, and encoding/json's
+		// decoding with numbers as written (as decodeValue keeps them).
+		var want any
+		var stdErr error
+		if !json.Valid(body) {
+			stdErr = errors.New("invalid")
+		} else {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
+			stdErr = dec.Decode(&want)
+		}
+		if err == nil {
+			if stdErr != nil {
+				t.Fatalf("%q accepted, encoding/json refuses it: %v", body, stdErr)
+			}
+			a, _ := json.Marshal(v)
+			b, _ := json.Marshal(want)
+			if string(a) != string(b) {
+				t.Fatalf("%q decoded to %s, encoding/json to %s", body, a, b)
+			}
+			return
+		}
+		if stdErr == nil && !errors.Is(err, errDuplicateKey) && !errors.Is(err, errTooDeep) {
+			t.Fatalf("%q refused (%v), encoding/json accepts it", body, err)
 		}
 	})
 }

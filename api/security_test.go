@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,6 +139,32 @@ func TestLoginThrottle(t *testing.T) {
 	r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
 	if r.Status != 429 || r.Code() != "too_many_attempts" {
 		t.Fatalf("after %d failures: %d %s, want 429 too_many_attempts", MaxFailedLogins, r.Status, r.Raw)
+	}
+}
+
+// TestLoginThrottleParallel: guesses sent at once are counted before any
+// password is checked, so no more than MaxFailedLogins of them are tried.
+func TestLoginThrottleParallel(t *testing.T) {
+	ts := newTestServer(t)
+	const guesses = 40
+	var tried, throttled atomic.Int32
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": fmt.Sprintf("wrong-%d", i)})
+			switch r.Status {
+			case 401:
+				tried.Add(1)
+			case 429:
+				throttled.Add(1)
+			default:
+				t.Errorf("guess %d: %d %s", i, r.Status, r.Raw)
+			}
+		})
+	}
+	wg.Wait()
+	if tried.Load() != MaxFailedLogins || throttled.Load() != guesses-MaxFailedLogins {
+		t.Fatalf("%d parallel guesses: %d checked, %d throttled; want %d checked", guesses, tried.Load(), throttled.Load(), MaxFailedLogins)
 	}
 }
 

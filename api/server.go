@@ -102,6 +102,10 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 	// segment and reaches the handler as part of an id (then refused as
 	// invalid_id) instead of splitting the path into another route.
 	e.UseRawPath = true
+	// A path that is not a route is a 404 problem, not a redirect to a
+	// route that happens to be near it.
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
 	e.UnescapePathValues = true
 	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api: trusted proxies: %w", err)
@@ -115,6 +119,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		handlers := []gin.HandlerFunc{}
 		if r.auth != public {
 			handlers = append(handlers, s.authenticate, s.gate(r.roles))
+		}
+		if r.req == nil && (r.method == http.MethodPost || r.method == http.MethodPut) {
+			handlers = append(handlers, noBody)
 		}
 		e.Handle(r.method, r.path, append(handlers, r.handle)...)
 	}
