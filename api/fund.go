@@ -44,7 +44,8 @@ type FundProjectRequest struct {
 }
 
 // FundRequest creates a fund. Committee members are registered member ids
-// (their place on the committee, not a role, lets them vote);
+// holding the committee role; both their place on the committee and the
+// role let them vote, so withdrawing the role stops their votes at once.
 // 1 ≤ quorum ≤ len(committee).
 type FundRequest struct {
 	ID        string               `json:"id"`
@@ -288,10 +289,25 @@ func (s *Server) fundRoutes() []route {
 // canReadFund: the fund's committee members, and coordinators, admins and
 // auditors of its community. Errors: forbidden, not_found.
 func canReadFund(r ledger.Reader, p *Principal, f *fund.Fund) error {
-	if f.IsCommittee(p.Member) && p.OnBehalf == "" {
+	if onCommittee(p, f) && p.OnBehalf == "" {
 		return nil
 	}
 	return Authorize(r, p, f.Community, fundReaders...)
+}
+
+// onCommittee: the caller sits on f's committee and still holds the
+// committee role.
+func onCommittee(p *Principal, f *fund.Fund) bool {
+	return f.IsCommittee(p.Member) && p.Has(community.RoleCommittee)
+}
+
+// committeeRole refuses a vote or recusal by a caller without the
+// committee role (withdrawn, or never given).
+func committeeRole(p *Principal) error {
+	if !p.Has(community.RoleCommittee) {
+		return ledger.Errorf(fund.CodeNotCommittee, "only members of the fund's committee who hold the committee role vote")
+	}
+	return nil
 }
 
 // inPerson refuses votes, recusals and objections made on behalf of
@@ -583,6 +599,9 @@ func (s *Server) voteProposal(c *gin.Context) {
 		return
 	}
 	s.proposalOp(c, func(tx ledger.Tx, p *Principal, id string) (*fund.Proposal, error) {
+		if err := committeeRole(p); err != nil {
+			return nil, err
+		}
 		return fund.Cast(tx, id, p.Member, req.Decision, req.Reason)
 	})
 }
@@ -594,6 +613,9 @@ func (s *Server) recuseProposal(c *gin.Context) {
 		return
 	}
 	s.proposalOp(c, func(tx ledger.Tx, p *Principal, id string) (*fund.Proposal, error) {
+		if err := committeeRole(p); err != nil {
+			return nil, err
+		}
 		return fund.Recuse(tx, id, p.Member, req.Reason)
 	})
 }
@@ -613,7 +635,7 @@ func (s *Server) objectProposal(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		if !f.IsCommittee(p.Member) {
+		if !onCommittee(p, f) {
 			if err := Authorize(tx, p, f.Community, community.RoleCoordinator); err != nil {
 				return nil, err
 			}

@@ -329,9 +329,15 @@ func TestFundVoteRefusals(t *testing.T) {
 	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "abstain"}), 400, "invalid_request")
 	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], `{"decision":"approve","extra":1}`), 400, "unknown_field")
 	wantProblem(t, e.vote("prop-999", "cm-li", "approve"), 404, "not_found")
+	// A committee member whose role is withdrawn stops voting at once.
+	e.must(200, "PUT", "/v1/members/cm-li/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	wantProblem(t, e.vote(id, "cm-li", "approve"), 403, "not_committee")
 	if r := e.proposal(id); r.Body["approvals"] != 0.0 || r.Body["rejections"] != 1.0 {
 		t.Fatalf("refused votes were counted: %s", r.Raw)
 	}
+	// A committee is made of members holding the committee role.
+	wantProblem(t, e.do("POST", "/v1/funds", e.admin, map[string]any{"id": "f2", "community": "c1", "name": "基金二",
+		"committee": []string{"cm-zhang", "res-liu"}, "quorum": 1}), 400, "invalid_request")
 }
 
 func TestFundPermissions(t *testing.T) {
