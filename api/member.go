@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -431,7 +432,14 @@ func (s *Server) setRoles(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) { return community.SetRoles(tx, id, req.Roles) })
+	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
+		// An admin who dropped their own admin role could leave the
+		// deployment with nobody to run it; another admin can do it.
+		if p := principal(c); id == p.Member && p.Has(community.RoleAdmin) && !slices.Contains(req.Roles, community.RoleAdmin) {
+			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot remove your own admin role; another admin can")
+		}
+		return community.SetRoles(tx, id, req.Roles)
+	})
 }
 
 func (s *Server) eraseMember(c *gin.Context) {
@@ -439,5 +447,10 @@ func (s *Server) eraseMember(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	s.memberOp(c, community.Erase)
+	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
+		if id == principal(c).Member {
+			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot erase yourself; another admin can")
+		}
+		return community.Erase(tx, id)
+	})
 }

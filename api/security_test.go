@@ -237,6 +237,21 @@ func TestRoleChangeAndErasureTakeEffectAtOnce(t *testing.T) {
 	if r := ts.do("GET", "/v1/accounts/wang:HOUR", coord, nil); r.Status != 401 || r.Code() != "invalid_token" {
 		t.Fatalf("after erasure: %d %s, want 401 invalid_token", r.Status, r.Raw)
 	}
+	size := ts.auditSize()
+	if r := ts.do("POST", "/v1/members/wang/erase", ts.admin, nil); r.Status != 409 || r.Code() != "conflict" {
+		t.Fatalf("erasing twice: %d %s, want 409 conflict", r.Status, r.Raw)
+	}
+	// The operator cannot lock the deployment out by accident.
+	if r := ts.do("PUT", "/v1/members/admin/roles", ts.admin, map[string]any{"roles": []string{"resident"}}); r.Status != 409 || r.Code() != "conflict" {
+		t.Fatalf("admin drops own admin role: %d %s, want 409 conflict", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/v1/members/admin/erase", ts.admin, nil); r.Status != 409 || r.Code() != "conflict" {
+		t.Fatalf("admin erases self: %d %s, want 409 conflict", r.Status, r.Raw)
+	}
+	if ts.auditSize() != size {
+		t.Fatal("refused erasures and role changes wrote records")
+	}
+	ts.must(200, "GET", "/v1/members/admin", ts.admin, nil)
 }
 
 // TestRefreshTokenRacesOnce: uses of one refresh token racing each other

@@ -250,6 +250,9 @@ func Erase(tx ledger.Tx, id string) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.Erased {
+		return nil, ledger.Errorf(ledger.CodeConflict, "member %s is already erased", id)
+	}
 	if err := tx.ErasePersonal(id); err != nil {
 		return nil, err
 	}
