@@ -109,7 +109,7 @@ func checkRoles(roles []Role) error {
 	return nil
 }
 
-func checkPersonal(p map[string]string) error {
+func checkPersonal(p map[string]string, now time.Time) error {
 	for k, v := range p {
 		if !slices.Contains(PersonalFields, k) {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "unknown personal field %q", k)
@@ -118,8 +118,26 @@ func checkPersonal(p map[string]string) error {
 			return err
 		}
 	}
+	if b, ok := p["birth_date"]; ok && b != "" {
+		// Eligibility rules (age 65) read it: a date that does not parse,
+		// or one no living resident has, is refused now rather than
+		// making every later redemption fail.
+		born, err := time.ParseInLocation(BirthDateLayout, b, time.UTC)
+		// A day's slack: today in China may be tomorrow in UTC.
+		if err != nil || born.Year() < MinBirthYear || born.After(now.AddDate(0, 0, 1)) {
+			return ledger.Errorf(ledger.CodeInvalidRequest,
+				"birth_date must be a date YYYY-MM-DD from %d to today", MinBirthYear)
+		}
+	}
 	return nil
 }
+
+// BirthDateLayout is the form of personal birth_date; MinBirthYear the
+// earliest year accepted.
+const (
+	BirthDateLayout = "2006-01-02"
+	MinBirthYear    = 1900
+)
 
 // CreateMember registers a member with a HOUR account guarded by the
 // community's policy, and records "member.create" (ids and roles only).
@@ -129,7 +147,7 @@ func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
 	if err := checkRoles(n.Roles); err != nil {
 		return nil, err
 	}
-	if err := checkPersonal(n.Personal); err != nil {
+	if err := checkPersonal(n.Personal, tx.Now()); err != nil {
 		return nil, err
 	}
 	c := &Community{Policy: Policy{Earning: EarningDeposit}}

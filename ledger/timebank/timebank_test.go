@@ -347,7 +347,16 @@ func TestAgeOnBirthday(t *testing.T) {
 		{"tomorrow65", born(65, 1), "", timebank.CodeNotEligible},
 		{"hardship60", born(60, 0), "true", ""},
 		{"hardship59", born(60, 1), "true", timebank.CodeNotEligible},
-		{"badDate", "1950-13-01", "", timebank.CodeNotEligible},
+	}
+	// A birth date that is no date is refused when the member is made.
+	for _, bad := range []string{"1950-13-01", "1900-02-30", "notadate", "1950/01/01", " 1950-01-01", "0001-01-01", born(-1, 0)} {
+		_, err := e.do("admin", func(tx ledger.Tx) (any, error) {
+			return community.CreateMember(tx, community.NewMember{ID: "bad", Community: "c", Roles: []community.Role{community.RoleResident},
+				Personal: map[string]string{"birth_date": bad}})
+		})
+		if got := ledger.ErrorCode(err); got != ledger.CodeInvalidRequest {
+			t.Errorf("birth date %q: got %q, want invalid_request", bad, got)
+		}
 	}
 	for _, c := range cases {
 		e.member(c.id, "c", map[string]string{"birth_date": c.birth, "hardship": c.hardship}, nil, community.RoleResident)
