@@ -87,6 +87,7 @@ func TestBadInput(t *testing.T) {
 		{"body on a route without one", "POST", "/v1/members/zhang/erase", ts.admin, "this is not json", 400, "invalid_json", nil},
 		{"field on a route without a body", "POST", "/v1/admin/keys/token/rotate", ts.admin, `{"x":1}`, 400, "unknown_field", nil},
 		{"array on a route without a body", "POST", "/v1/admin/keys/checkpoint/rotate", ts.admin, `[]`, 400, "invalid_json", nil},
+		{"zero quantity", "POST", "/v1/redemptions", ts.admin, `{"member":"li","community":"c1","hours":"1.00","item":"理发","quantity":0}`, 400, "invalid_request", nil},
 		{"trailing slash", "GET", "/v1/accounts/li:HOUR/", ts.admin, nil, 404, "not_found", nil},
 	}
 	for _, c := range cases {

@@ -621,7 +621,7 @@ type RedemptionRequest struct {
 	Hours     string `json:"hours"`
 	Item      string `json:"item"`
 	Book      bool   `json:"book,omitempty"`
-	Quantity  int64  `json:"quantity,omitempty"`
+	Quantity  *int64 `json:"quantity,omitempty"` // 1 when absent
 }
 
 // RedemptionView shows a redemption. Status is redeemed, booked,
@@ -657,9 +657,16 @@ func (s *Server) redeem(c *gin.Context) {
 			fail(c, err)
 			return
 		}
+		quantity := int64(1)
+		if req.Quantity != nil {
+			if quantity = *req.Quantity; quantity < 1 {
+				failCode(c, ledger.CodeInvalidRequest, "quantity is at least 1 (leave it out for 1)")
+				return
+			}
+		}
 		p := principal(c)
 		n := timebank.NewRedemption{Member: req.Member, Community: req.Community, Hours: hours, Item: req.Item,
-			Quantity: req.Quantity, Book: req.Book}
+			Quantity: quantity, Book: req.Book}
 		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
 			m, err := community.GetMember(tx, req.Member)
 			if err != nil {
