@@ -6,6 +6,7 @@ package community
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -147,11 +148,19 @@ func reserve(tx ledger.Tx, kind, id string) error {
 	if err := ledger.CheckID(kind+" id", id); err != nil {
 		return err
 	}
+	// Account ids are <owner>:<suffix>: an entity named "c1:pool" would
+	// read as community c1's pool wherever an account id is taken.
+	if strings.Contains(id, ":") {
+		return ledger.Errorf(ledger.CodeInvalidID, "a %s id cannot contain ':', which separates an owner from its account suffix", kind)
+	}
 	var owner string
 	if err := tx.Doc(KindEntity, id, &owner); err == nil {
 		return ledger.Errorf(ledger.CodeAlreadyExists, "id %s is already used by a %s", id, owner)
 	} else if !ledger.IsCode(err, ledger.CodeNotFound) {
 		return err
+	}
+	if _, err := GetUser(tx, id); err == nil {
+		return ledger.Errorf(ledger.CodeAlreadyExists, "id %s is another member's username", id)
 	}
 	return tx.PutDoc(KindEntity, id, kind)
 }

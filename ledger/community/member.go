@@ -232,6 +232,16 @@ func addUser(tx ledger.Tx, username, member string, hash []byte) error {
 	if _, err := GetUser(tx, username); err == nil {
 		return ledger.Errorf(ledger.CodeAlreadyExists, "username is taken")
 	}
+	// Logging in as "zhang" must not make someone other than member
+	// zhang: a username is its member's own id or no one's.
+	if username != member {
+		var owner string
+		if err := tx.Doc(KindEntity, username, &owner); err == nil {
+			return ledger.Errorf(ledger.CodeAlreadyExists, "username %s is the id of a %s", username, owner)
+		} else if !ledger.IsCode(err, ledger.CodeNotFound) {
+			return err
+		}
+	}
 	return tx.PutDoc(KindUser, username, User{Username: username, Member: member, PasswordHash: hash})
 }
 
