@@ -156,7 +156,11 @@ func (t *tokenCache) put(raw, aud string, c *tokenClaims) {
 // authenticate is the middleware of every route that needs a token.
 func (s *Server) authenticate(c *gin.Context) {
 	h := c.GetHeader("Authorization")
-	raw, ok := strings.CutPrefix(h, "Bearer ")
+	// The scheme is case-insensitive (RFC 9110 §11.1).
+	raw, ok := "", len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ")
+	if ok {
+		raw = h[len("Bearer "):]
+	}
 	if !ok {
 		c.Header("WWW-Authenticate", `Bearer realm="tally"`)
 		failCode(c, ledger.CodeUnauthorized, "send Authorization: Bearer <access token>")
@@ -273,12 +277,23 @@ func (s *Server) onBehalf(c *gin.Context, p *Principal, member string) error {
 		if err != nil {
 			return err
 		}
+		if m.Community == "" {
+			// Staff of the whole deployment are nobody's to act for; the
+			// answer is the one an unknown member gets.
+			return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
+		}
 		if err := inScope(r, p, m.Community); err != nil {
 			return err
 		}
 		p.OnBehalf = m.ID
 		return nil
 	})
+}
+
+// noStore keeps tokens out of caches (RFC 6749 §5.1).
+func noStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
 }
 
 // TokenRequest logs in.
@@ -347,6 +362,7 @@ func (s *Server) tokens(c *gin.Context, m *community.Member) {
 		fail(c, err)
 		return
 	}
+	noStore(c)
 	c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
 		ExpiresIn: int(AccessTTL / time.Second)})
 }
@@ -412,6 +428,7 @@ func (s *Server) refresh(c *gin.Context) {
 		return
 	}
 	s.revoked.add(spent, exp)
+	noStore(c)
 	c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: next, TokenType: "Bearer", ExpiresIn: int(AccessTTL / time.Second)})
 }
 
@@ -434,12 +451,13 @@ func (s *Server) logout(c *gin.Context) {
 	p := principal(c)
 	ids := map[string]int64{p.TokenID: p.Expires.Unix()}
 	if req.RefreshToken != "" {
-		rc, err := s.parse(req.RefreshToken, audRefresh)
-		if err != nil || rc.Subject != p.Member {
-			failCode(c, CodeInvalidToken, "the refresh token is invalid or not yours")
-			return
+		// A refresh token that does not parse (expired, spent, forged)
+		// is useless already, and one of someone else's is not ours to
+		// revoke: either way the access token is still revoked, and the
+		// response lists exactly what was.
+		if rc, err := s.parse(req.RefreshToken, audRefresh); err == nil && rc.Subject == p.Member {
+			ids[rc.ID] = rc.ExpiresAt.Unix()
 		}
-		ids[rc.ID] = rc.ExpiresAt.Unix()
 	}
 	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
 		out := LogoutResponse{}

@@ -340,6 +340,10 @@ func (s *Server) commitThen(c *gin.Context, status int, after func(), op ledger.
 func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 	p := principal(c)
 	key := c.GetHeader("Idempotency-Key")
+	if len(c.Request.Header.Values("Idempotency-Key")) > 1 {
+		failCode(c, CodeInvalidKey, "send one Idempotency-Key")
+		return ledger.Result{}, false
+	}
 	if len(key) > MaxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
 		failCode(c, CodeInvalidKey, "Idempotency-Key must be 1-%d printable ASCII characters", MaxIdempotencyKey)
 		return ledger.Result{}, false

@@ -110,7 +110,12 @@ func (ts *testServer) do(method, path, token string, body any, headers ...string
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		switch http.CanonicalHeaderKey(headers[i]) {
+		case "Content-Type", "Authorization": // replace the defaults above
+			req.Header.Set(headers[i], headers[i+1])
+		default: // a header named twice is sent twice
+			req.Header.Add(headers[i], headers[i+1])
+		}
 	}
 	resp, err := ts.http.Client().Do(req)
 	if err != nil {

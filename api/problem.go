@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -88,6 +89,19 @@ const problemTypeBase = "https://tally.community/problems/"
 
 // fail writes err as a problem and aborts the request. Internal errors are
 // logged with their cause and answered without it.
+// packagePrefixes are the Go package names some domain messages start
+// with; a problem's detail speaks to the user, not of the code's layout.
+var packagePrefixes = []string{"timebank: ", "fund: ", "community: ", "ledger: ", "store: ", "audit: "}
+
+func userDetail(msg string) string {
+	for _, p := range packagePrefixes {
+		if rest, ok := strings.CutPrefix(msg, p); ok {
+			return rest
+		}
+	}
+	return msg
+}
+
 func fail(c *gin.Context, err error) {
 	var e *ledger.Error
 	if !errors.As(err, &e) {
@@ -97,7 +111,7 @@ func fail(c *gin.Context, err error) {
 	st := Status(e.Code)
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(st, Problem{Type: problemTypeBase + string(e.Code), Title: http.StatusText(st),
-		Status: st, Code: e.Code, Detail: e.Message})
+		Status: st, Code: e.Code, Detail: userDetail(e.Message)})
 }
 
 // failCode writes a problem with the given code and message.

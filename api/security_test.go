@@ -142,6 +142,36 @@ func TestLoginThrottle(t *testing.T) {
 	}
 }
 
+// TestTokenHandling: the scheme is case-insensitive, token responses are
+// not cached, a logout with a useless refresh token still revokes the
+// access token, and a write naming two idempotency keys is refused.
+func TestTokenHandling(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	tok := ts.member("li", "c1", "resident")
+	ts.must(200, "GET", "/v1/accounts/li:HOUR", "", nil, "Authorization", "bearer "+tok)
+	r := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "password-li"})
+	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Fatalf("token response Cache-Control %q, want no-store", cc)
+	}
+	access := r.Str("access_token")
+	out := ts.must(200, "POST", "/v1/auth/logout", access, map[string]any{"refresh_token": "not-a-token"})
+	if revoked, _ := out.Body["revoked"].([]any); len(revoked) != 1 {
+		t.Fatalf("logout with a bad refresh token revoked %v, want the access token alone", out.Body["revoked"])
+	}
+	if r := ts.do("GET", "/v1/accounts/li:HOUR", access, nil); r.Status != 401 {
+		t.Fatalf("access token after logout: %d, want 401", r.Status)
+	}
+	size := ts.auditSize()
+	if r := ts.do("POST", "/v1/gifts", tok, map[string]any{"from": "li", "to": "c1:pool", "hours": "0.01"},
+		"Idempotency-Key", "k1", "Idempotency-Key", "k2"); r.Status != 400 || r.Code() != "invalid_idempotency_key" {
+		t.Fatalf("two idempotency keys: %d %s, want 400 invalid_idempotency_key", r.Status, r.Raw)
+	}
+	if ts.auditSize() != size {
+		t.Fatal("a refused write wrote a record")
+	}
+}
+
 // TestLoginThrottleParallel: guesses sent at once are counted before any
 // password is checked, so no more than MaxFailedLogins of them are tried.
 func TestLoginThrottleParallel(t *testing.T) {
