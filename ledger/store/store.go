@@ -183,8 +183,10 @@ func Open(dir string, opt Options) (*Store, error) {
 		accounts: map[string]*ledger.Account{}}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
-		s.head, err = loadHead(badgerKV{txn})
-		return err
+		if s.head, err = loadHead(badgerKV{txn}); err != nil {
+			return fmt.Errorf("%w: m/head: %v", ErrDamaged, err)
+		}
+		return checkHead(badgerKV{txn}, s.head)
 	}); err != nil {
 		db.Close()
 		return nil, err

@@ -269,3 +269,85 @@ func rewriteLog(t *testing.T, txn *badger.Txn, from uint64) {
 		set(t, txn, checkpointKey(size), note)
 	}
 }
+
+// TestOpenRefusesDamagedHead: a head that disagrees with the records or
+// checkpoints around it (deleted, rolled back, a record or the signing
+// key gone) stops Open, before the writer could overwrite a record.
+func TestOpenRefusesDamagedHead(t *testing.T) {
+	cases := map[string]func(t *testing.T, txn *badger.Txn, h head){
+		"head deleted": func(t *testing.T, txn *badger.Txn, h head) {
+			if err := txn.Delete([]byte(pHead)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"head rolled back one record": func(t *testing.T, txn *badger.Txn, h head) {
+			h.Size--
+			h.Last = audit.LeafHash(get(t, txn, recordKey(h.Size-1)))
+			raw, _ := json.Marshal(h)
+			set(t, txn, []byte(pHead), raw)
+		},
+		"last record deleted": func(t *testing.T, txn *badger.Txn, h head) {
+			if err := txn.Delete(recordKey(h.Size - 1)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"last record changed": func(t *testing.T, txn *badger.Txn, h head) {
+			rec := get(t, txn, recordKey(h.Size-1))
+			rec[len(rec)-1] ^= 1
+			set(t, txn, recordKey(h.Size-1), rec)
+		},
+		"checkpoint beyond the head": func(t *testing.T, txn *badger.Txn, h head) {
+			set(t, txn, checkpointKey(h.Size+5), []byte("note"))
+		},
+		"checkpoint key deleted": func(t *testing.T, txn *badger.Txn, h head) {
+			if err := txn.Delete(docKey(checkpointKeyKind, checkpointKeyID)); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"head unreadable": func(t *testing.T, txn *badger.Txn, h head) {
+			set(t, txn, []byte(pHead), []byte("{"))
+		},
+	}
+	for name, fn := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir, s := fixture(t, false)
+			auditCheckpoint(t, s)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Update(func(txn *badger.Txn) error {
+				h, err := loadHead(badgerKV{txn})
+				if err != nil {
+					return err
+				}
+				fn(t, txn, h)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2, err := Open(dir, Options{})
+			if err == nil {
+				s2.Close()
+				t.Fatal("a damaged store opened")
+			}
+			if !errors.Is(err, ErrDamaged) {
+				t.Fatalf("got %v, want ErrDamaged", err)
+			}
+		})
+	}
+	// The undamaged fixture opens again.
+	dir, s := fixture(t, false)
+	s.Close()
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+}

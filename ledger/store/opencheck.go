@@ -1,0 +1,67 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"tally/audit"
+)
+
+// ErrDamaged wraps what checkHead finds: the store's head and its records
+// or checkpoints disagree, so writing on would overwrite or orphan audit
+// records. The operator restores a backup or inspects the store with
+// tally verify; the server does not start.
+var ErrDamaged = errors.New("store: the data directory is damaged")
+
+// checkHead compares the writer's head (m/head) with what is stored
+// around it, in a few reads, before the writer may append anything:
+//   - no record at or after the head's size (a lost or rolled-back head
+//     would make the next write replace a record, maybe one a signed
+//     checkpoint covers);
+//   - the record before it exists and hashes to the head's last leaf;
+//   - no checkpoint of a tree larger than the head;
+//   - signed checkpoints imply a checkpoint signing key (a missing key
+//     would be replaced by a new one under another origin).
+//
+// A full check of every record is tally verify's job.
+func checkHead(k kv, h head) error {
+	if _, err := k.get(recordKey(h.Size)); err == nil {
+		return fmt.Errorf("%w: the head counts %d records, but record %d exists", ErrDamaged, h.Size, h.Size)
+	} else if !errors.Is(err, errNotFound) {
+		return err
+	}
+	if h.Size > 0 {
+		rec, err := k.get(recordKey(h.Size - 1))
+		if errors.Is(err, errNotFound) {
+			return fmt.Errorf("%w: the head counts %d records, but record %d is missing", ErrDamaged, h.Size, h.Size-1)
+		}
+		if err != nil {
+			return err
+		}
+		if audit.LeafHash(rec) != audit.Hash(h.Last) {
+			return fmt.Errorf("%w: record %d does not hash to the head's last leaf", ErrDamaged, h.Size-1)
+		}
+	}
+	var latest uint64
+	var found bool
+	err := k.scan([]byte(pCheckpt), nil, true, func(key, _ []byte) (bool, error) {
+		if len(key) == len(pCheckpt)+8 {
+			latest, found = binary.BigEndian.Uint64(key[len(pCheckpt):]), true
+		}
+		return false, nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return nil
+	}
+	if latest > h.Size {
+		return fmt.Errorf("%w: a checkpoint signs a tree of %d records, the head counts %d", ErrDamaged, latest, h.Size)
+	}
+	if _, err := loadCheckpointKey(k); err != nil {
+		return fmt.Errorf("%w: signed checkpoints exist but the checkpoint key is missing or unreadable", ErrDamaged)
+	}
+	return nil
+}
