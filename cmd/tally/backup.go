@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"tally/audit"
 	"tally/ledger/store"
@@ -26,7 +27,19 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "tally backup: give --out and one of --url (with --token) or --data")
 		return 2
 	}
-	if err := backup(ctx, *url, *token, *data, *out); err != nil {
+	// The file is created here, never replaced: a backup already at
+	// --out is left alone, and only a file this run made is removed if
+	// the backup fails.
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		fmt.Fprintf(stderr, "tally backup: %v\n", err)
+		return 1
+	}
+	err = backup(ctx, *url, *token, *data, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "tally backup: %v\n", err)
 		os.Remove(*out)
 		return 1
@@ -35,12 +48,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-func backup(ctx context.Context, url, token, data, out string) error {
-	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+func backup(ctx context.Context, url, token, data string, f *os.File) error {
 	if data != "" {
 		st, err := store.Open(data, store.Options{})
 		if err != nil {
@@ -97,7 +105,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// copy as tally verify --data would before anyone serves from it.
 	rep, err := verifySource(ctx, verifyFlags{data: *data}, audit.VerifyOptions{})
 	if err != nil {
-		fmt.Fprintf(stderr, "tally restore: restored %s into %s, but the copy does not verify: %v\n", *in, *data, err)
+		// Nobody should serve from it by mistake: what was restored goes.
+		os.RemoveAll(filepath.Join(*data, "db"))
+		os.Remove(filepath.Join(*data, "master.key"))
+		fmt.Fprintf(stderr, "tally restore: restored %s into %s, but the copy does not verify, so it was removed: %v\n", *in, *data, err)
 		return exitBad
 	}
 	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts match\n", *in, *data, rep.Records, rep.Accounts)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,6 +141,17 @@ func TestEndToEnd(t *testing.T) {
 	backupFile := filepath.Join(t.TempDir(), "tally.backup")
 	if code, out := runTally(t, "backup", "--url", p.url, "--token", admin, "--out", backupFile); code != 0 {
 		t.Fatalf("backup: exit %d\n%s", code, out)
+	}
+	// A second backup to the same name is refused and leaves the first.
+	first, err := os.ReadFile(backupFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runTally(t, "backup", "--url", p.url, "--token", admin, "--out", backupFile); code != 1 {
+		t.Fatalf("backup over an existing file: exit %d, want 1\n%s", code, out)
+	}
+	if again, err := os.ReadFile(backupFile); err != nil || !bytes.Equal(again, first) {
+		t.Fatalf("the existing backup was changed or removed: %v", err)
 	}
 	p.stop()
 	if code, out := runTally(t, "verify", "--data", data, "--checkpoint", cp); code != 0 {

@@ -2,10 +2,13 @@ package store
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,25 +16,47 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// backupMagic opens every backup stream: the format version, then the
-// master key (length-prefixed), then Badger's backup stream.
-const backupMagic = "TALLY-BACKUP-1\n"
+// The backup stream (format 2):
+//
+//	"TALLY-BACKUP-2\n"
+//	u32 length (32) and the master key of personal data
+//	frames: u32 length n (1..maxBackupFrame) and n bytes of Badger's
+//	        backup stream (one snapshot of every key)
+//	u32 0, the end
+//	32 bytes: SHA-256 of every byte before them
+//
+// Integers are big-endian. The checksum makes a flipped bit anywhere — in
+// a balance, a member document, the master key — refuse the restore
+// instead of restoring damage the chain does not cover.
+const backupMagic = "TALLY-BACKUP-2\n"
+
+// backupMagicV1 is the format before the checksum, which restore refuses.
+const backupMagicV1 = "TALLY-BACKUP-1\n"
+
+// maxBackupFrame bounds one frame of the stream.
+const maxBackupFrame = 1 << 20
 
 // maxRestoreGoroutines bounds Badger's Load concurrency when restoring.
 const maxRestoreGoroutines = 16
+
+// ErrBadBackup is what Restore returns for a stream that is not a whole,
+// intact Tally backup.
+var ErrBadBackup = errors.New("store: restore: not an intact Tally backup")
 
 // Backup writes a consistent backup of the whole store to w: every key at
 // one snapshot, and the master key of personal data, so that a restore
 // has the same balances, chain and keys.
 func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	bw.WriteString(backupMagic)
+	sum := sha256.New()
+	hw := io.MultiWriter(bw, sum)
 	key, err := s.masterKey()
 	if err != nil {
 		return err
 	}
-	bw.Write(binary.BigEndian.AppendUint32(nil, uint32(len(key))))
-	bw.Write(key)
+	io.WriteString(hw, backupMagic)
+	hw.Write(binary.BigEndian.AppendUint32(nil, uint32(len(key))))
+	hw.Write(key)
 	// db.Backup streams key ranges from several goroutines, each with its
 	// own read transaction: under writes, ranges come from different
 	// moments (a head ahead of its records, a balance behind its chain).
@@ -39,10 +64,103 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	stream := s.db.NewStream()
 	stream.NumGo = 1
 	stream.LogPrefix = "tally.Backup"
-	if _, err := stream.Backup(bw, 0); err != nil {
+	fw := &frameWriter{w: hw}
+	if _, err := stream.Backup(fw, 0); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
+	if err := fw.flush(); err != nil {
+		return err
+	}
+	hw.Write(binary.BigEndian.AppendUint32(nil, 0))
+	bw.Write(sum.Sum(nil))
 	return bw.Flush()
+}
+
+// frameWriter cuts what it is given into frames of at most
+// maxBackupFrame bytes.
+type frameWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func (f *frameWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		take := min(len(p), maxBackupFrame-len(f.buf))
+		f.buf = append(f.buf, p[:take]...)
+		p = p[take:]
+		if len(f.buf) == maxBackupFrame {
+			if err := f.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (f *frameWriter) flush() error {
+	if len(f.buf) == 0 {
+		return nil
+	}
+	if _, err := f.w.Write(binary.BigEndian.AppendUint32(nil, uint32(len(f.buf)))); err != nil {
+		return err
+	}
+	_, err := f.w.Write(f.buf)
+	f.buf = f.buf[:0]
+	return err
+}
+
+// frameReader yields the Badger stream of a backup, hashing every byte
+// read; it answers io.EOF only at an end whose checksum matches and after
+// which nothing follows.
+type frameReader struct {
+	r    *bufio.Reader
+	sum  hash.Hash
+	left uint32 // bytes left in the current frame
+	done bool
+}
+
+func (f *frameReader) Read(p []byte) (int, error) {
+	if f.done {
+		return 0, io.EOF
+	}
+	for f.left == 0 {
+		var hdr [4]byte
+		if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
+			return 0, fmt.Errorf("%w: truncated", ErrBadBackup)
+		}
+		f.sum.Write(hdr[:])
+		n := binary.BigEndian.Uint32(hdr[:])
+		if n > maxBackupFrame {
+			return 0, fmt.Errorf("%w: a frame of %d bytes", ErrBadBackup, n)
+		}
+		if n == 0 {
+			want := f.sum.Sum(nil)
+			got := make([]byte, len(want))
+			if _, err := io.ReadFull(f.r, got); err != nil {
+				return 0, fmt.Errorf("%w: truncated checksum", ErrBadBackup)
+			}
+			if !bytes.Equal(got, want) {
+				return 0, fmt.Errorf("%w: the checksum does not match (the file is damaged)", ErrBadBackup)
+			}
+			if _, err := f.r.ReadByte(); err != io.EOF {
+				return 0, fmt.Errorf("%w: data after the end", ErrBadBackup)
+			}
+			f.done = true
+			return 0, io.EOF
+		}
+		f.left = n
+	}
+	if uint32(len(p)) > f.left {
+		p = p[:f.left]
+	}
+	n, err := f.r.Read(p)
+	f.sum.Write(p[:n])
+	f.left -= uint32(n)
+	if err == io.EOF {
+		return n, fmt.Errorf("%w: truncated", ErrBadBackup)
+	}
+	return n, err
 }
 
 func (s *Store) masterKey() ([]byte, error) {
@@ -52,24 +170,86 @@ func (s *Store) masterKey() ([]byte, error) {
 	return s.master, nil
 }
 
-// Restore loads a backup into dir, which must be empty or absent.
+// Restore loads a backup into dir, which must be empty or absent. A
+// stream that is not a whole, intact backup (ErrBadBackup) or fails to
+// load leaves dir as it was found: nothing is left that a server could
+// start on as if it were a new deployment.
 func Restore(r io.Reader, dir string) error {
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+	entries, statErr := os.ReadDir(dir)
+	if statErr == nil && len(entries) > 0 {
 		return fmt.Errorf("store: restore: %s is not empty", dir)
 	}
+	created := statErr != nil
+	// A file is checked whole before anything is loaded: a damaged size
+	// field inside Badger's stream could otherwise ask Load for any
+	// amount of memory before the checksum at the end is reached.
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if err := checkBackup(rs); err != nil {
+			return err
+		}
+		if _, err := rs.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("store: restore: %w", err)
+		}
+	}
 	br := bufio.NewReader(r)
+	sum := sha256.New()
+	key, err := readBackupHeader(br, sum)
+	if err != nil {
+		return err
+	}
+	return loadBackup(br, sum, dir, key, created)
+}
+
+// checkBackup reads a whole backup, checking its framing and checksum.
+func checkBackup(r io.Reader) error {
+	br := bufio.NewReader(r)
+	sum := sha256.New()
+	if _, err := readBackupHeader(br, sum); err != nil {
+		return err
+	}
+	_, err := io.Copy(io.Discard, &frameReader{r: br, sum: sum})
+	return err
+}
+
+// readBackupHeader reads the magic and the master key, hashing them.
+func readBackupHeader(br *bufio.Reader, sum hash.Hash) ([]byte, error) {
 	magic := make([]byte, len(backupMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != backupMagic {
-		return fmt.Errorf("store: restore: not a Tally backup")
+	if _, err := io.ReadFull(br, magic); err != nil {
+		return nil, fmt.Errorf("%w: no header", ErrBadBackup)
 	}
-	var n uint32
-	if err := binary.Read(br, binary.BigEndian, &n); err != nil || n != 32 {
-		return fmt.Errorf("store: restore: bad master key header")
+	switch string(magic) {
+	case backupMagic:
+	case backupMagicV1:
+		return nil, fmt.Errorf("%w: format 1 carries no checksum; restore it with the Tally that wrote it", ErrBadBackup)
+	default:
+		return nil, fmt.Errorf("%w: no Tally backup header", ErrBadBackup)
 	}
-	key := make([]byte, n)
+	sum.Write(magic)
+	var hdr [4]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil || binary.BigEndian.Uint32(hdr[:]) != 32 {
+		return nil, fmt.Errorf("%w: bad master key header", ErrBadBackup)
+	}
+	sum.Write(hdr[:])
+	key := make([]byte, 32)
 	if _, err := io.ReadFull(br, key); err != nil {
-		return fmt.Errorf("store: restore: %w", err)
+		return nil, fmt.Errorf("%w: truncated", ErrBadBackup)
 	}
+	sum.Write(key)
+	return key, nil
+}
+
+// loadBackup writes the master key and loads the Badger stream into dir,
+// removing what it wrote if anything fails.
+func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created bool) (err error) {
+	defer func() {
+		if err != nil {
+			os.RemoveAll(filepath.Join(dir, "db"))
+			os.Remove(filepath.Join(dir, "master.key"))
+			if created {
+				os.Remove(dir)
+			}
+		}
+	}()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
@@ -80,9 +260,17 @@ func Restore(r io.Reader, dir string) error {
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
-	if err := db.Load(br, maxRestoreGoroutines); err != nil {
+	fr := &frameReader{r: br, sum: sum}
+	if err := db.Load(fr, maxRestoreGoroutines); err != nil {
 		db.Close()
-		return fmt.Errorf("store: restore: %w", err)
+		if errors.Is(err, ErrBadBackup) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", ErrBadBackup, err)
+	}
+	if !fr.done {
+		db.Close()
+		return fmt.Errorf("%w: truncated", ErrBadBackup)
 	}
 	return db.Close()
 }

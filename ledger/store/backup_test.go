@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -89,4 +92,58 @@ func TestBackupUnderLoadIsConsistent(t *testing.T) {
 		checkInvariants(t, r)
 	}
 	t.Logf("backups of %v records, %d writes", sizes, writes.Load())
+}
+
+// TestRestoreRefusesDamagedBackup: a bit flipped anywhere in a backup
+// (header, master key, Badger's stream, the end, the checksum), a
+// truncation, bytes appended and the format without a checksum are all
+// refused with ErrBadBackup, and leave nothing behind in the directory.
+func TestRestoreRefusesDamagedBackup(t *testing.T) {
+	s := openWith(t, t.TempDir(), nil)
+	mustSubmit(t, s, openOp(ledger.AccountSpec{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone},
+		ledger.AccountSpec{ID: "m0", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft}))
+	for range 20 {
+		mustSubmit(t, s, transferOp(pay("issuance", "m0", 100)))
+	}
+	var buf bytes.Buffer
+	if err := s.Backup(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.Bytes()
+	refused := func(name string, r io.Reader) {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "restored")
+		err := Restore(r, dir)
+		if !errors.Is(err, ErrBadBackup) {
+			t.Fatalf("%s: got %v, want ErrBadBackup", name, err)
+		}
+		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+			t.Fatalf("%s: a refused restore left %d entries in the directory", name, len(entries))
+		}
+	}
+	step := max(1, len(good)/300)
+	for off := 0; off < len(good); off += step {
+		bad := bytes.Clone(good)
+		bad[off] ^= 0x10
+		refused(fmt.Sprintf("bit flipped at %d of %d", off, len(good)), bytes.NewReader(bad))
+	}
+	for _, n := range []int{0, 10, len(backupMagic) + 20, len(good) / 2, len(good) - 33, len(good) - 1} {
+		refused(fmt.Sprintf("truncated to %d", n), bytes.NewReader(good[:n]))
+	}
+	refused("bytes appended", bytes.NewReader(append(bytes.Clone(good), 0)))
+	old := append([]byte(backupMagicV1), good[len(backupMagic):]...)
+	refused("format 1", bytes.NewReader(old))
+	// A stream that cannot be read twice is checked as it loads.
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] ^= 1
+	refused("checksum flipped, unseekable", io.MultiReader(bytes.NewReader(bad)))
+	refused("truncated, unseekable", io.MultiReader(bytes.NewReader(good[:len(good)-40])))
+
+	for _, r := range []io.Reader{bytes.NewReader(good), io.MultiReader(bytes.NewReader(good))} {
+		dir := filepath.Join(t.TempDir(), "restored")
+		if err := Restore(r, dir); err != nil {
+			t.Fatal(err)
+		}
+		checkInvariants(t, openWith(t, dir, nil))
+	}
 }
