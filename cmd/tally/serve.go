@@ -96,7 +96,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
 	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: st.RotateCheckpointKey,
-		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies)})
+		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Damaged})
 	if err != nil {
 		return err
 	}

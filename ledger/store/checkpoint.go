@@ -136,6 +136,11 @@ func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 		size, note, err = s.nextCheckpoint(badgerKV{txn})
 		return err
 	})
+	if errors.Is(err, ErrDamaged) {
+		// Evidence of tampering or disk damage: appending to the log
+		// would bury it under new records, so writes stop (Damaged).
+		s.damaged.CompareAndSwap(nil, &err)
+	}
 	if err != nil || note == nil {
 		return 0, err
 	}
@@ -170,11 +175,11 @@ func (s *Store) nextCheckpoint(k badgerKV) (uint64, []byte, error) {
 	}
 	root, err := audit.TreeHash(int64(h.Size), hashReader{k})
 	if err != nil {
-		return 0, nil, fmt.Errorf("store: tree root: %w", err)
+		return 0, nil, fmt.Errorf("%w: tree root: %v", ErrDamaged, err)
 	}
 	next := audit.Checkpoint{Origin: ck.Origin, Size: int64(h.Size), Hash: root}
 	if err := audit.ProveCheckpoint(prev, next, hashReader{k}); err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: the stored tree does not extend the last signed checkpoint: %v", ErrDamaged, err)
 	}
 	note, err := audit.SignCheckpoint(next, ck.Signer)
 	return h.Size, note, err

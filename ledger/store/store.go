@@ -70,6 +70,10 @@ type Store struct {
 	// refused until the store is reopened, which replays only whole
 	// transactions from the WAL.
 	broken atomic.Bool
+	// damaged holds what the checkpointer found wrong with the stored
+	// log (ErrDamaged); once set, writes are refused and Damaged reports
+	// it, until an operator checks the directory and restarts.
+	damaged atomic.Pointer[error]
 	// accounts caches committed accounts for the writer (owned by it): an
 	// account is cached when an op reads it from the database or when a
 	// batch that wrote it commits. Only PutAccount writes accounts, so the
@@ -248,6 +252,18 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
+var errDamagedLog = ledger.Errorf(ledger.CodeUnavailable,
+	"the ledger found its stored audit log damaged and takes no writes until an operator checks it (tally verify)")
+
+// Damaged reports what the checkpointer found wrong with the stored log,
+// or nil: a server answers not ready while it is set.
+func (s *Store) Damaged() error {
+	if e := s.damaged.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
 var errClosed = ledger.Errorf(ledger.CodeUnavailable, "the ledger is shutting down")
 
 // Submit implements ledger.Committer. Besides the Op's own errors it
@@ -270,6 +286,9 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 	}
 	if s.broken.Load() {
 		return ledger.Result{}, errWrite
+	}
+	if s.damaged.Load() != nil {
+		return ledger.Result{}, errDamagedLog
 	}
 	p := &pending{req: req, done: make(chan outcome, 1)}
 	s.mu.RLock()

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"tally/audit"
+	"tally/ledger"
 )
 
 // tamper closes the fixture's store, lets fn change the raw database as
@@ -350,4 +351,46 @@ func TestOpenRefusesDamagedHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.Close()
+}
+
+// TestCheckpointerStopsWritesOnDamage: when the stored tree no longer
+// extends the last signed checkpoint (a tree hash changed under the
+// running server), the checkpointer reports ErrDamaged, and from then on
+// the store refuses writes and Damaged says why.
+func TestCheckpointerStopsWritesOnDamage(t *testing.T) {
+	_, s := fixture(t, false)
+	auditCheckpoint(t, s)
+	auditSubmit(t, s, auditTransfer("issuance", "alice", 1, false))
+	if err := s.Damaged(); err != nil {
+		t.Fatalf("an intact store is damaged: %v", err)
+	}
+	// Every stored tree hash changed: whatever hashes the proof reads.
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		for i := int64(0); ; i++ {
+			item, err := txn.Get(hashKey(i))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return nil
+			}
+			h, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			h[0] ^= 1
+			if err := txn.Set(hashKey(i), h); err != nil {
+				return err
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpoint(context.Background()); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("checkpoint over a changed tree hash: %v, want ErrDamaged", err)
+	}
+	if err := s.Damaged(); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Damaged() = %v after the checkpointer found damage", err)
+	}
+	_, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "t"}, Op: auditTransfer("issuance", "alice", 1, false)})
+	if !ledger.IsCode(err, ledger.CodeUnavailable) {
+		t.Fatalf("a write after the damage was found: %v, want unavailable", err)
+	}
 }
