@@ -175,11 +175,11 @@ func (s *Store) nextCheckpoint(k badgerKV) (uint64, []byte, error) {
 	}
 	root, err := audit.TreeHash(int64(h.Size), hashReader{k})
 	if err != nil {
-		return 0, nil, fmt.Errorf("%w: tree root: %v", ErrDamaged, err)
+		return 0, nil, fmt.Errorf("%w: tree root: %w", ErrDamaged, err)
 	}
 	next := audit.Checkpoint{Origin: ck.Origin, Size: int64(h.Size), Hash: root}
 	if err := audit.ProveCheckpoint(prev, next, hashReader{k}); err != nil {
-		return 0, nil, fmt.Errorf("%w: the stored tree does not extend the last signed checkpoint: %v", ErrDamaged, err)
+		return 0, nil, fmt.Errorf("%w: the stored tree does not extend the last signed checkpoint: %w", ErrDamaged, err)
 	}
 	note, err := audit.SignCheckpoint(next, ck.Signer)
 	return h.Size, note, err
