@@ -203,6 +203,11 @@ func (x *ExportReader) Walk(ctx context.Context, v Visitor) error {
 			return fmt.Errorf("%w (after %d records)", err, st.records)
 		}
 		if kind == FrameEnd {
+			// The end is the end: bytes after it would be read by no
+			// one, so a file carrying them is not the export it claims.
+			if _, err := x.r.ReadByte(); err != io.EOF {
+				return fmt.Errorf("%w: data after the end frame", ErrExport)
+			}
 			return st.end(p, v)
 		}
 		if st.records%4096 == 0 && ctx.Err() != nil {

@@ -278,6 +278,10 @@ func TestExportRoundTrip(t *testing.T) {
 	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
 		t.Fatal("export → read → export changed the bytes")
 	}
+	appended := append(bytes.Clone(buf.Bytes()), 0)
+	if _, err := Verify(context.Background(), NewExportReader(bytes.NewReader(appended)), VerifyOptions{}); !errors.Is(err, ErrExport) {
+		t.Fatalf("an export with a byte after its end: %v, want ErrExport", err)
+	}
 	rep, err := Verify(context.Background(), NewExportReader(&buf), VerifyOptions{})
 	if err != nil || rep.Records != 3 || rep.Accounts != 3 {
 		t.Fatalf("verify export: %+v, %v", rep, err)
