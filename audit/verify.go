@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -256,6 +257,13 @@ func (v *verifier) checkTrusted() error {
 }
 
 func (v *verifier) checkTrustedOne(t trustedCheckpoint) error {
+	// A checkpoint of another log says nothing about this one: name that
+	// before comparing roots, which would read as a rewrite.
+	if v.vkey != "" {
+		if nv, err := note.NewVerifier(v.vkey); err == nil && nv.Name() != t.Origin {
+			return failAt(v.n-1, ReasonTrusted, "the trusted checkpoint is of another log (origin %q; this log is %q)", t.Origin, nv.Name())
+		}
+	}
 	root, err := tlog.TreeHash(t.Size, &v.tree)
 	if err != nil {
 		return fmt.Errorf("audit: root at %d: %w", t.Size, err)

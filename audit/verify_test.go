@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -313,4 +314,26 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	})
+}
+
+// TestTrustedCheckpointOfAnotherLog: a checkpoint of another origin is
+// named as such, not as a rewrite of this log.
+func TestTrustedCheckpointOfAnotherLog(t *testing.T) {
+	m, skey, _ := ledgerLog(t)
+	m.checkpoint(t, "tally.test/log", skey)
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	oskey, _, err := GenerateCheckpointKey("tally.test/other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := SignCheckpoint(Checkpoint{Origin: "tally.test/other", Size: int64(len(m.records)), Hash: Hash{1}}, oskey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{other}})
+	ve, ok := IsVerifyError(err)
+	if !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "another log") {
+		t.Fatalf("a checkpoint of another log: %v, want a trusted_checkpoint failure naming another log", err)
+	}
 }
