@@ -45,7 +45,8 @@ func OpenAccount(tx Tx, s AccountSpec) (*Account, error) {
 }
 
 // SetAccountStatus freezes, closes or reopens an account. A closed account
-// stays closed. Errors: not_found, account_closed, invalid_request.
+// stays closed. Errors: not_found, account_closed, invalid_request,
+// conflict (already in that status, or closing with money on it).
 func SetAccountStatus(tx Tx, id string, st Status) (*Account, error) {
 	a, err := tx.Account(id)
 	if err != nil {
@@ -56,6 +57,9 @@ func SetAccountStatus(tx Tx, id string, st Status) (*Account, error) {
 		return nil, Errorf(CodeInvalidRequest, "unknown status %q", truncate(string(st), 16))
 	case a.Status == StatusClosed:
 		return nil, Errorf(CodeAccountClosed, "account %s is closed", id)
+	case a.Status == st:
+		// Nothing would change; a record saying it did would be noise.
+		return nil, Errorf(CodeConflict, "account %s is already %s", id, st)
 	case st == StatusClosed && (a.Balance() != 0 || a.DebitsPending != 0 || a.CreditsPending != 0):
 		return nil, Errorf(CodeConflict, "account %s has a balance or holds and cannot be closed", id)
 	}

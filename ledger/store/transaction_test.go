@@ -160,6 +160,7 @@ var errAllowed = map[ledger.Code]bool{
 	ledger.CodeInsufficientFunds: true, ledger.CodeMaxBalanceExceeded: true,
 	ledger.CodeAccountFrozen: true, ledger.CodeNotPending: true, ledger.CodeHoldExpired: true,
 	ledger.CodeAlreadyReversed: true, ledger.CodeInvalidRequest: true, ledger.CodeInvalidAmount: true,
+	ledger.CodeConflict: true, // a status set to the one the account has
 }
 
 // TestRandomWorkloadInvariants runs rounds of random concurrent requests,
