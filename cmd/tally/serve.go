@@ -19,6 +19,7 @@ import (
 	"tally/api"
 	"tally/ledger"
 	"tally/ledger/community"
+	"tally/ledger/fund"
 	"tally/ledger/store"
 )
 
@@ -84,9 +85,22 @@ func (m *Main) Run(ctx context.Context) error {
 	m.store = st
 	m.closers = append(m.closers, func() { st.Close() })
 	registerTimers(st)
+	// Bind first: a busy port must fail before a new directory is
+	// initialised, or the next start would find an admin and no demo.
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.listener = ln
+	m.closers = append(m.closers, func() { ln.Close() })
 	fresh, err := m.initialise(ctx)
 	if err != nil {
 		return err
+	}
+	if m.Demo && !fresh {
+		if err := m.checkDemo(ctx); err != nil {
+			return err
+		}
 	}
 	audit, err := startAudit(ctx, st)
 	if err != nil {
@@ -100,11 +114,6 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", m.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	m.listener = ln
 	m.http = &http.Server{Handler: m.api.Handler(), ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
 		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
 	m.serveErr = make(chan error, 1)
@@ -115,6 +124,30 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
+	}
+	return nil
+}
+
+// checkDemo, on a --demo start of a directory that is not new, refuses a
+// demo district whose loading was interrupted (its last step, the open
+// proposal, is missing), and says so when the directory holds no demo.
+func (m *Main) checkDemo(ctx context.Context) error {
+	var started, done bool
+	err := m.store.View(ctx, func(r ledger.Reader) error {
+		if _, err := community.Get(r, "hongxing"); err == nil {
+			started = true
+			props, _, err := fund.Proposals(r, "hongxing-fund", ledger.Page{Limit: 1})
+			done = err == nil && len(props) > 0
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case started && !done:
+		return fmt.Errorf("the demo district in %s was only partly loaded (its first start was interrupted); remove the directory and start again", m.Data)
+	case !started:
+		fmt.Fprintf(m.Stdout, "--demo: %s already holds a ledger without the demo district; the demo is loaded only into a new directory\n", m.Data)
 	}
 	return nil
 }
