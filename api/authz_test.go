@@ -186,9 +186,13 @@ func TestAuthzRedeemForeignMember(t *testing.T) {
 	if got := tb.balance("li:HOUR"); got != "5.00" {
 		t.Fatalf("li's balance %s, want 5.00", got)
 	}
-	// The member, and staff of the member's own community, still can.
+	// The member, and staff of the member's own community on the member's
+	// behalf (recorded as such), still can; staff in their own name cannot.
 	tb.must(201, "POST", "/v1/redemptions", li, body)
-	tb.must(201, "POST", "/v1/redemptions", coordA, body)
+	if r := tb.do("POST", "/v1/redemptions", coordA, body); r.Status != 403 || r.Code() != "forbidden" {
+		t.Fatalf("coordinator redeems a member's credits in their own name: %d %s, want 403", r.Status, r.Raw)
+	}
+	tb.must(201, "POST", "/v1/redemptions", coordA, body, HeaderOnBehalf, "li")
 	if got := tb.balance("li:HOUR"); got != "1.00" {
 		t.Fatalf("li's balance %s, want 1.00", got)
 	}
@@ -265,7 +269,7 @@ func TestAuthzScopes(t *testing.T) {
 	svc2 := tb.service(vol2, "sun", "qian", "c2", "elder_care", "1.00", time.Hour)
 	svc1 := tb.service(vol1, "li", "zhang", "c1", "elder_care", "1.00", time.Hour)
 	need2 := tb.must(201, "POST", "/v1/needs", coord2, map[string]any{"community": "c2", "requester": "qian", "category": "elder_care", "title": "买菜"}).Str("id")
-	book2 := tb.must(201, "POST", "/v1/redemptions", coord2, map[string]any{"member": "qian", "community": "c2", "hours": "1.00", "item": "理发", "book": true}).Str("id")
+	book2 := tb.must(201, "POST", "/v1/redemptions", coord2, map[string]any{"member": "qian", "community": "c2", "hours": "1.00", "item": "理发", "book": true}, HeaderOnBehalf, "qian").Str("id")
 	tx2 := tb.must(201, "POST", "/v1/transfers", coord2, map[string]any{"postings": []any{
 		map[string]any{"from": "c2:issuance", "to": "qian:HOUR", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
 

@@ -222,8 +222,10 @@ func checkRedeemer(tx ledger.Tx, by Caller, n NewRedemption) (*community.Member,
 	if err != nil {
 		return nil, nil, err
 	}
-	if by.Member != m.ID && !by.Staff {
-		return nil, nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a member redeems their own credits, or a coordinator for them")
+	// Spending a member's credits is theirs to do: a coordinator does it
+	// on their behalf (代办), so the record names both, as for gifts.
+	if by.Member != m.ID {
+		return nil, nil, ledger.Errorf(ledger.CodeForbidden, "timebank: members redeem their own credits; a coordinator acts on their behalf")
 	}
 	return m, c, nil
 }
