@@ -74,6 +74,17 @@ func TestServiceReport(t *testing.T) {
 	if r := tb.must(200, "GET", qa, coordA, nil); r.Body["records"] != 2.0 {
 		t.Fatalf("community a alone: got %s", r.Raw)
 	}
+	// Balances are those at the end of the period: every credit above was
+	// committed today, so a period that ended yesterday had none yet, and
+	// a gift made now changes today's pool but not yesterday's.
+	tb.must(201, "POST", "/v1/gifts", zhang, map[string]any{"from": "zhang", "to": "a:pool", "hours": "0.50"})
+	if r := tb.must(200, "GET", q, auditor, nil); r.Body["pool_balance"] != "0.50" || r.Body["credits_outstanding"] != "9.50" {
+		t.Fatalf("period to today after a gift: %s", r.Raw)
+	}
+	past := "/v1/reports/services?community=d&from=" + tb.dayStart(10).Format(time.DateOnly) + "&to=" + tb.dayStart(1).Format(time.DateOnly)
+	if r := tb.must(200, "GET", past, auditor, nil); r.Body["pool_balance"] != "0.00" || r.Body["credits_outstanding"] != "0.00" {
+		t.Fatalf("period that ended yesterday: %s", r.Raw)
+	}
 	tbProblem(t, tb.do("GET", "/v1/reports/services?community=d&from=2025-13-01", auditor, nil), 400, "invalid_request")
 	tbProblem(t, tb.do("GET", "/v1/reports/services?community=nowhere", auditor, nil), 404, "not_found")
 }

@@ -116,7 +116,7 @@ func ServiceReport(r ledger.Reader, root string, from, to time.Time) (*Report, e
 		if err := t.redemptions(r, rep, c.ID, first, last, &budget); err != nil {
 			return nil, err
 		}
-		if err := balances(r, rep, c); err != nil {
+		if err := balances(r, rep, c, periodEnd(to), &budget); err != nil {
 			return nil, err
 		}
 	}
@@ -164,23 +164,66 @@ func (t tally) redemptions(r ledger.Reader, rep *Report, c, first, last string, 
 	})
 }
 
-// balances adds c's credits outstanding and pool. A community's HOUR
-// accounts sum to zero, so what its members and pool hold is minus the
-// sum of its issuance, redemptions and clearing balances: three reads,
-// whatever the number of members.
-func balances(r ledger.Reader, rep *Report, c *community.Community) error {
+// balances adds c's credits outstanding and pool as they stood at the
+// end of the period. A community's HOUR accounts sum to zero, so what its
+// members and pool hold is minus the sum of its issuance, redemptions and
+// clearing balances: four accounts, whatever the number of members.
+func balances(r ledger.Reader, rep *Report, c *community.Community, end time.Time, budget *int) error {
 	var sys int64
 	for _, k := range []string{community.AcctIssuance, community.AcctRedemptions, community.AcctClearing, community.AcctPool} {
 		a, err := r.Account(c.Accounts[k])
 		if err != nil {
 			return err
 		}
+		bal, err := balanceAt(r, a, end, budget)
+		if err != nil {
+			return err
+		}
 		if k == community.AcctPool {
-			rep.PoolBalance += a.Balance()
+			rep.PoolBalance += bal
 			continue
 		}
-		sys += a.Balance()
+		sys += bal
 	}
 	rep.CreditsOutstanding -= sys
 	return nil
 }
+
+// periodEnd is the first instant after the day to (DayZone).
+func periodEnd(to time.Time) time.Time {
+	y, m, d := to.In(DayZone).Date()
+	return time.Date(y, m, d+1, 0, 0, 0, 0, DayZone)
+}
+
+// balanceAt is a's posted balance at end: its balance now less what the
+// posted history lines after end added, read newest first, so a period
+// that ends today costs one read.
+func balanceAt(r ledger.Reader, a *ledger.Account, end time.Time, budget *int) (int64, error) {
+	bal := a.Balance()
+	after := ""
+	for {
+		es, next, err := r.Entries(a.ID, ledger.Page{After: after, Limit: ledger.MaxPageSize, Reverse: true})
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range es {
+			if e.Time.Before(end) {
+				return bal, nil
+			}
+			*budget--
+			if *budget < 0 {
+				return 0, ledger.Errorf(ledger.CodeLimitExceeded, "timebank: more than %d records after the period; narrow it", MaxScan)
+			}
+			if e.Kind == entryPosted {
+				bal -= e.Amount
+			}
+		}
+		if next == "" {
+			return bal, nil
+		}
+		after = next
+	}
+}
+
+// entryPosted is the kind of a history line that moved a balance.
+const entryPosted = "posted"
