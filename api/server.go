@@ -184,6 +184,7 @@ func (s *Server) allRoutes() []route {
 	rs = append(rs, s.adminRoutes()...)
 	rs = append(rs, s.timebankRoutes()...)
 	rs = append(rs, s.fundRoutes()...)
+	rs = append(rs, s.postingsRoute())
 	return rs
 }
 

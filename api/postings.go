@@ -1,0 +1,262 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"tally/audit"
+	"tally/ledger"
+	"tally/ledger/timebank"
+)
+
+// The accounting export (SPEC §6): every posting of a community subtree in
+// a period as debit and credit rows, read from the audit chain itself in
+// sequence order, so the export is what the chain proves.
+const (
+	// MaxExportRecords bounds the audit records one export reads; a
+	// longer period is refused (limit_exceeded) before anything is sent.
+	MaxExportRecords = 2_000_000
+	// exportChunk is how many records are read at a time.
+	exportChunk = 256
+)
+
+// PostingRow is one side of a posted move: the debit of its source
+// account or the credit of its destination. Exactly one of Debit and
+// Credit is set.
+type PostingRow struct {
+	Seq          uint64    `json:"seq"`
+	Time         time.Time `json:"time"`
+	Action       string    `json:"action"`
+	Tx           string    `json:"tx"`
+	Account      string    `json:"account"`
+	Unit         string    `json:"unit"`
+	Debit        string    `json:"debit,omitempty"`
+	Credit       string    `json:"credit,omitempty"`
+	Counterparty string    `json:"counterparty"`
+}
+
+// PostingList is a page of the export; next is the record seq to pass as
+// after for the next page, null at the end.
+type PostingList struct {
+	Items []PostingRow `json:"items"`
+	Next  *uint64      `json:"next"`
+}
+
+func (s *Server) postingsRoute() route {
+	return route{method: "GET", path: "/v1/reports/postings",
+		summary: "Accounting export: every posting of a community subtree in a period as debit and credit rows, from the audit chain; Accept: text/csv for all rows as CSV",
+		tag:     "reports", auth: authenticated, roles: tbReaders, query: []string{"community", "from", "to", "after", "limit"},
+		resp: PostingList{}, status: 200, handle: s.postings}
+}
+
+func (s *Server) postings(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	from, to, err := s.tbDayRange(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if to.Before(from) {
+		failCode(c, ledger.CodeInvalidRequest, "from is after to")
+		return
+	}
+	after, err := uintQuery(c, "after", 0)
+	limit := uint64(ledger.DefaultPageSize)
+	if err == nil {
+		limit, err = uintQuery(c, "limit", limit)
+	}
+	if err == nil && (limit < 1 || limit > ledger.MaxPageSize) {
+		err = ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, cm := principal(c), c.Query("community")
+	inScope := map[string]bool{} // community ids of the subtree
+	var size uint64
+	if !s.view(c, func(r ledger.Reader) error {
+		if err := tbCanReadQuery(r, p, cm); err != nil {
+			return err
+		}
+		cs, err := timebank.Subtree(r, cm)
+		if err != nil {
+			return err
+		}
+		for _, x := range cs {
+			inScope[x.ID] = true
+		}
+		size, _ = r.Head()
+		return nil
+	}) {
+		return
+	}
+	ctx := c.Request.Context()
+	y, m, d := to.In(timebank.DayZone).Date()
+	end := time.Date(y, m, d+1, 0, 0, 0, 0, timebank.DayZone)
+	first, err := firstAtOrAfter(ctx, a, size, from)
+	if err == nil && after > first {
+		first = min(after, size)
+	}
+	var last uint64
+	if err == nil {
+		last, err = firstAtOrAfter(ctx, a, size, end)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	ex := &exporter{s: s, c: c, a: a, inScope: inScope, community: map[string]string{}}
+	if tbWantsCSV(c) {
+		if last-first > MaxExportRecords {
+			failCode(c, ledger.CodeLimitExceeded, "the period holds more than %d records; narrow it", MaxExportRecords)
+			return
+		}
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Status(http.StatusOK)
+		w := csv.NewWriter(c.Writer)
+		w.Write([]string{"seq", "time", "action", "tx", "account", "unit", "debit", "credit", "counterparty"})
+		ex.walk(ctx, first, last, 0, func(row PostingRow) {
+			w.Write([]string{strconv.FormatUint(row.Seq, 10), row.Time.Format(time.RFC3339Nano), row.Action, csvText(row.Tx),
+				csvText(row.Account), row.Unit, row.Debit, row.Credit, csvText(row.Counterparty)})
+		})
+		w.Flush()
+		return
+	}
+	out := PostingList{Items: []PostingRow{}}
+	next, err := ex.walk(ctx, first, last, int(limit), func(row PostingRow) { out.Items = append(out.Items, row) })
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	if next < last {
+		out.Next = &next
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// firstAtOrAfter is the first record seq committed at or after t (size
+// if none): commit times never go backwards, so a binary search finds it.
+func firstAtOrAfter(ctx context.Context, a AuditLog, size uint64, t time.Time) (uint64, error) {
+	lo, hi := uint64(0), size
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		rec, err := recordAt(ctx, a, mid)
+		if err != nil {
+			return 0, err
+		}
+		if rec.Time < t.UnixNano() {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+func recordAt(ctx context.Context, a AuditLog, seq uint64) (*audit.Record, error) {
+	recs, err := a.Records(ctx, seq, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) != 1 {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "record %d not found", seq)
+	}
+	return audit.Decode(recs[0].Record)
+}
+
+// exporter turns records into posting rows of the accounts in scope.
+type exporter struct {
+	s         *Server
+	c         *gin.Context
+	a         AuditLog
+	inScope   map[string]bool
+	community map[string]string // account id → its community, as read
+}
+
+// walk emits the rows of records [first, last) in order. With limit > 0
+// it stops after the record that reaches limit rows and returns the seq
+// to continue from; whole records are never split across pages.
+func (ex *exporter) walk(ctx context.Context, first, last uint64, limit int, emit func(PostingRow)) (uint64, error) {
+	rows := 0
+	for seq := first; seq < last; {
+		recs, err := ex.a.Records(ctx, seq, int(min(uint64(exportChunk), last-seq)))
+		if err != nil {
+			return seq, err
+		}
+		if len(recs) == 0 {
+			return last, nil
+		}
+		for _, ar := range recs {
+			rec, err := audit.Decode(ar.Record)
+			if err != nil {
+				return seq, err
+			}
+			for _, row := range ex.rows(rec) {
+				emit(row)
+				rows++
+			}
+			seq = ar.Seq + 1
+			if limit > 0 && rows >= limit {
+				return seq, nil
+			}
+		}
+	}
+	return last, nil
+}
+
+// rows are the debit and credit rows of rec's posted moves whose accounts
+// lie in scope.
+func (ex *exporter) rows(rec *audit.Record) []PostingRow {
+	effects, _ := rec.Content["effects"].([]any)
+	var out []PostingRow
+	for _, e := range effects {
+		m, _ := e.(map[string]any)
+		if op, _ := m["op"].(string); op != string(ledger.EffectMove) {
+			continue
+		}
+		tx, _ := m["tx"].(string)
+		from, _ := m["from"].(string)
+		to, _ := m["to"].(string)
+		unit, _ := m["unit"].(string)
+		amount, _ := m["amount"].(int64)
+		base := PostingRow{Seq: rec.Seq, Time: time.Unix(0, rec.Time).UTC(), Action: rec.Action, Tx: tx, Unit: unit}
+		str := ledger.FormatAmount(amount, ledger.Unit(unit))
+		if ex.scoped(from) {
+			row := base
+			row.Account, row.Debit, row.Counterparty = from, str, to
+			out = append(out, row)
+		}
+		if ex.scoped(to) {
+			row := base
+			row.Account, row.Credit, row.Counterparty = to, str, from
+			out = append(out, row)
+		}
+	}
+	return out
+}
+
+// scoped reports whether account belongs to a community of the subtree.
+func (ex *exporter) scoped(account string) bool {
+	cm, ok := ex.community[account]
+	if !ok {
+		ex.s.ledger.View(ex.c.Request.Context(), func(r ledger.Reader) error {
+			if a, err := r.Account(account); err == nil {
+				cm = a.Community
+			}
+			return nil
+		})
+		if len(ex.community) < MaxMemberCache {
+			ex.community[account] = cm
+		}
+	}
+	return cm != "" && ex.inScope[cm]
+}
