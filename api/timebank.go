@@ -170,6 +170,7 @@ type ServiceView struct {
 	Credit        string     `json:"credit,omitempty"`
 	Transaction   string     `json:"transaction,omitempty"`
 	Settlement    string     `json:"settlement,omitempty"`
+	Reversal      string     `json:"reversal,omitempty"` // the reversal of a posted credit rejected by staff
 	SettlesAt     *time.Time `json:"settles_at,omitempty"`
 	Overlaps      []string   `json:"overlaps,omitempty"`
 	Need          string     `json:"need,omitempty"`
@@ -182,7 +183,7 @@ type ServiceView struct {
 func serviceView(sv *timebank.Service) ServiceView {
 	v := ServiceView{ID: sv.ID, Status: sv.Status, Community: sv.Community, Volunteer: sv.Volunteer, Recipient: sv.Recipient,
 		RecipientKind: sv.RecipientKind, Category: sv.Category, Hours: tbHoursStr(sv.Hours), OccurredAt: sv.OccurredAt,
-		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Overlaps: sv.Overlaps, Need: sv.Need,
+		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Reversal: sv.Reversal, Overlaps: sv.Overlaps, Need: sv.Need,
 		Reason: sv.Reason, LoggedBy: sv.LoggedBy, DecidedBy: sv.DecidedBy, Seq: sv.Seq}
 	if sv.Credits > 0 {
 		v.Credits = tbHoursStr(sv.Credits)

@@ -122,7 +122,24 @@ func TestServiceRefusals(t *testing.T) {
 	}
 	tb.must(201, "POST", "/v1/services", vol, body("12.00", at(16)))
 	tbProblem(t, tb.do("POST", "/v1/services/"+first+"/reject", elder, nil), 409, "not_pending")
-	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/reject", coord, nil), 409, "wrong_state")
+	// A posted credit: the recipient can no longer dispute it; staff
+	// correct it with a reason, by a reversal that names the credit.
+	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/reject", elder, map[string]any{"reason": "不对"}), 409, "wrong_state")
+	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/reject", coord, nil), 400, "invalid_request")
+	svc := tb.must(200, "GET", "/v1/services/"+over, coord, nil)
+	before := tb.balance(svc.Str("volunteer") + ":HOUR")
+	rev := tb.must(200, "POST", "/v1/services/"+over+"/reject", coord, map[string]any{"reason": "核实后只服务了一半"})
+	if rev.Str("status") != "rejected" || rev.Str("credit") != "reversed" || rev.Str("reversal") == "" {
+		t.Fatalf("staff reversal of a posted credit: %s", rev.Raw)
+	}
+	back := tb.must(200, "GET", "/v1/transfers/"+rev.Str("reversal"), coord, nil)
+	if back.Str("reverses") != svc.Str("transaction") || back.Str("memo") != "核实后只服务了一半" {
+		t.Fatalf("the reversal names %q (%q), want %q and the reason: %s", back.Str("reverses"), back.Str("memo"), svc.Str("transaction"), back.Raw)
+	}
+	if after := tb.balance(svc.Str("volunteer") + ":HOUR"); after == before {
+		t.Fatalf("volunteer balance %s unchanged by the reversal", after)
+	}
+	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/reject", coord, map[string]any{"reason": "再来"}), 409, "not_pending")
 }
 
 // TestServiceCoordinatorAndGroup: a coordinator logs for a volunteer and

@@ -22,6 +22,9 @@ const (
 	CreditHeld   = "held"   // pending until the settlement delay ends
 	CreditPosted = "posted" // earned
 	CreditVoided = "voided" // disputed in the window
+	// CreditReversed: posted, then corrected by staff with a reversal that
+	// names the credit and the reason (SPEC §2).
+	CreditReversed = "reversed"
 )
 
 // Recipient kinds: a service is for a member, a group (an id naming the
@@ -51,6 +54,7 @@ type Service struct {
 	Reason        string    `json:"reason,omitempty"`
 	Transaction   string    `json:"transaction,omitempty"`
 	Settlement    string    `json:"settlement,omitempty"` // the post or void of a held credit
+	Reversal      string    `json:"reversal,omitempty"`   // the reversal of a posted credit
 	SettlesAt     time.Time `json:"settles_at,omitzero"`
 	Overlaps      []string  `json:"overlaps,omitempty"`
 	Need          string    `json:"need,omitempty"`
@@ -408,7 +412,9 @@ func saveConfirmed(tx ledger.Tx, s *Service) error {
 
 // RejectService rejects a pending record, or disputes a confirmed one
 // whose credit is still held, voiding the hold ("service.reject"). A
-// posted credit is not rejected: staff correct it with a transfer back.
+// posted credit is corrected by staff alone: the rejection reverses it
+// with a reversal naming the credit and the reason (which fails, writing
+// nothing, if the credits were spent).
 // Errors: not_found, forbidden, self_confirmation, not_pending,
 // wrong_state.
 func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error) {
@@ -422,7 +428,7 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
-	disputed, err := undo(tx, s, reason)
+	disputed, err := undo(tx, s, by, reason)
 	if err != nil {
 		return nil, err
 	}
@@ -437,12 +443,14 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	f := s.Fields()
 	f["disputed"] = disputed
 	withOptional(f, "settlement", s.Settlement)
+	withOptional(f, "reversal", s.Reversal)
 	tx.Audit("service.reject", f)
 	return s, nil
 }
 
-// undo voids a held credit (a dispute) and reports whether it did.
-func undo(tx ledger.Tx, s *Service, reason string) (bool, error) {
+// undo voids a held credit (a dispute) and reports whether it did; staff
+// reverse a posted one.
+func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 	switch {
 	case s.Status == StatusPending:
 		return false, nil
@@ -456,8 +464,22 @@ func undo(tx ledger.Tx, s *Service, reason string) (bool, error) {
 			return false, err
 		}
 		return true, tx.DeleteIndex(repKey(s))
+	case s.Status == StatusConfirmed && s.Credit == CreditPosted && by.Staff:
+		if reason == "" {
+			return false, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: reversing a posted credit needs a reason")
+		}
+		posted := s.Transaction
+		if s.Settlement != "" {
+			posted = s.Settlement // a held credit that settled: its post moved the credits
+		}
+		r, err := ledger.Reverse(tx, posted, reason)
+		if err != nil {
+			return false, err
+		}
+		s.Credit, s.Reversal = CreditReversed, r.ID
+		return false, tx.DeleteIndex(repKey(s))
 	case s.Status == StatusConfirmed:
-		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s is posted and can no longer be disputed; a coordinator corrects it with a transfer back", s.ID)
+		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s is posted and can no longer be disputed; a coordinator reverses it", s.ID)
 	}
 	return false, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s", s.ID, s.Status)
 }
