@@ -24,14 +24,7 @@ import (
 func TestBackupUnderLoadIsConsistent(t *testing.T) {
 	s := openWith(t, t.TempDir(), nil)
 	const members = 50
-	specs := []ledger.AccountSpec{{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone}}
-	for i := range members {
-		specs = append(specs, ledger.AccountSpec{ID: fmt.Sprintf("m%d", i), Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft})
-	}
-	mustSubmit(t, s, openOp(specs...))
-	for i := range members {
-		mustSubmit(t, s, transferOp(pay("issuance", fmt.Sprintf("m%d", i), 1_000_000)))
-	}
+	fundedMembers(t, s, members, 1_000_000)
 
 	// Enough data for several tables, so that Badger's stream splits the
 	// key space into ranges.

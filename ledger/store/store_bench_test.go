@@ -22,15 +22,19 @@ const benchAccounts = 1000
 
 func benchWorld(b *testing.B, s *Store) { benchWorldT(b, s) }
 
-func benchWorldT(b testing.TB, s *Store) {
-	b.Helper()
+func benchWorldT(b testing.TB, s *Store) { fundedMembers(b, s, benchAccounts, 1_000_000_000) }
+
+// fundedMembers opens "issuance" and members m0..m<n-1>, each credited
+// amount minor units.
+func fundedMembers(tb testing.TB, s *Store, n int, amount int64) {
+	tb.Helper()
 	specs := []ledger.AccountSpec{{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone}}
-	for i := range benchAccounts {
+	for i := range n {
 		specs = append(specs, ledger.AccountSpec{ID: fmt.Sprintf("m%d", i), Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft})
 	}
-	mustSubmit(b, s, openOp(specs...))
-	for i := range benchAccounts {
-		mustSubmit(b, s, transferOp(pay("issuance", fmt.Sprintf("m%d", i), 1_000_000_000)))
+	mustSubmit(tb, s, openOp(specs...))
+	for i := range n {
+		mustSubmit(tb, s, transferOp(pay("issuance", fmt.Sprintf("m%d", i), amount)))
 	}
 }
 
