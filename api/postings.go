@@ -23,6 +23,10 @@ const (
 	MaxExportRecords = 2_000_000
 	// exportChunk is how many records are read at a time.
 	exportChunk = 256
+	// MaxExportPageRecords bounds the records one JSON page reads: a page
+	// may hold fewer rows than asked (even none) and a next cursor, when
+	// the subtree's postings are sparse in the period.
+	MaxExportPageRecords = 10_000
 )
 
 // PostingRow is one side of a posted move: the debit of its source
@@ -183,10 +187,14 @@ type exporter struct {
 }
 
 // walk emits the rows of records [first, last) in order. With limit > 0
-// it stops after the record that reaches limit rows and returns the seq
-// to continue from; whole records are never split across pages.
+// it stops after the record that reaches limit rows, or after
+// MaxExportPageRecords records, and returns the seq to continue from;
+// whole records are never split across pages.
 func (ex *exporter) walk(ctx context.Context, first, last uint64, limit int, emit func(PostingRow)) (uint64, error) {
 	rows := 0
+	if limit > 0 {
+		last = min(last, first+MaxExportPageRecords)
+	}
 	for seq := first; seq < last; {
 		recs, err := ex.a.Records(ctx, seq, int(min(uint64(exportChunk), last-seq)))
 		if err != nil {
