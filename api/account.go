@@ -269,7 +269,7 @@ func noFundMoney(tx ledger.Tx, ids ...string) error {
 			continue
 		}
 		if _, err := fund.Get(tx, a.Owner); err == nil {
-			return ledger.Errorf(ledger.CodeForbidden, "account %s belongs to fund %s: its money moves by donations and voted proposals", id, a.Owner)
+			return ledger.Errorf(ledger.CodeForbidden, "account %s belongs to fund %s: its money moves by donations (corrected with POST /v1/donations/{id}/reverse) and voted proposals", id, a.Owner)
 		}
 	}
 	return nil

@@ -131,11 +131,20 @@ type DonationView struct {
 	Tx        string    `json:"tx"`
 	Time      time.Time `json:"time"`
 	Seq       uint64    `json:"seq"`
+	// Reversal, when set, is the transaction that corrected the donation.
+	Reversal       string     `json:"reversal,omitempty"`
+	ReversedAt     *time.Time `json:"reversed_at,omitempty"`
+	ReversalReason string     `json:"reversal_reason,omitempty"`
 }
 
 func donationView(d *fund.Donation) DonationView {
-	return DonationView{ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind,
-		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: d.Salt, Tx: d.Tx, Time: d.Time, Seq: d.Seq}
+	v := DonationView{ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind,
+		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: d.Salt, Tx: d.Tx, Time: d.Time, Seq: d.Seq,
+		Reversal: d.Reversal, ReversalReason: d.ReversalReason}
+	if d.Reversal != "" {
+		v.ReversedAt = &d.ReversedAt
+	}
+	return v
 }
 
 // ProposalRequest proposes a disbursement. Beneficiary is a pseudonymous
@@ -272,6 +281,7 @@ func (s *Server) fundRoutes() []route {
 		{method: "GET", path: "/v1/funds/:id", summary: "A fund's money, projects and committee", tag: "funds", auth: authenticated, resp: FundView{}, status: 200, handle: s.getFund},
 		{method: "POST", path: "/v1/funds/:id/projects", summary: "Add a restricted project (定向) with its own account", tag: "funds", auth: authenticated, roles: fundStaff, req: FundProjectRequest{}, resp: FundView{}, status: 201, handle: s.addFundProject},
 		{method: "POST", path: "/v1/funds/:id/donations", summary: "Record a donation; it gets a receipt number", tag: "funds", auth: authenticated, roles: fundStaff, req: DonationRequest{}, resp: DonationView{}, status: 201, handle: s.createDonation},
+		{method: "POST", path: "/v1/donations/:id/reverse", summary: "Correct a donation recorded in error: a reversal naming it and the reason takes the money back out of the fund", tag: "funds", auth: authenticated, roles: fundStaff, req: ReverseRequest{}, resp: DonationView{}, status: 200, handle: s.reverseDonation},
 		{method: "GET", path: "/v1/funds/:id/donations", summary: "A fund's donations with their donors (staff and auditors)", tag: "funds", auth: authenticated, roles: fundReaders, query: paged, resp: List[DonationView]{}, status: 200, handle: s.listDonations},
 		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: fundStaff, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
 		{method: "GET", path: "/v1/funds/:id/proposals", summary: "A fund's proposals", tag: "funds", auth: authenticated, query: paged, resp: List[ProposalView]{}, status: 200, handle: s.listProposals},
@@ -457,6 +467,29 @@ func (s *Server) createDonation(c *gin.Context) {
 			return nil, err
 		}
 		return donationView(d), nil
+	})
+}
+
+func (s *Server) reverseDonation(c *gin.Context) {
+	var req ReverseRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		var d fund.Donation
+		if err := tx.Doc(fund.KindDonation, id, &d); err != nil {
+			return nil, err
+		}
+		if _, err := fundOf(tx, p, d.Fund, fundStaff...); err != nil {
+			return nil, err
+		}
+		out, err := fund.ReverseDonation(tx, id, req.Reason)
+		if err != nil {
+			return nil, err
+		}
+		return donationView(out), nil
 	})
 }
 
@@ -680,6 +713,10 @@ type PublicDonationView struct {
 	Time         time.Time `json:"time"`
 	Seq          uint64    `json:"seq"`
 	AuditReceipt string    `json:"audit_receipt"`
+	// Reversed donations stay listed, with the receipt of the record that
+	// corrected them.
+	Reversed        bool   `json:"reversed,omitempty"`
+	ReversalReceipt string `json:"reversal_receipt,omitempty"`
 }
 
 // PublicEventView is one status change of a disbursement with its audit
@@ -763,6 +800,9 @@ const anonymousDonor = "anonymous"
 func publicDonation(d *fund.Donation) PublicDonationView {
 	v := PublicDonationView{Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind, Amount: cny(d.Amount),
 		Project: d.Project, Time: d.Time, Seq: d.Seq, AuditReceipt: fundReceiptPath(d.Fund, d.Seq)}
+	if d.Reversal != "" {
+		v.Reversed, v.ReversalReceipt = true, fundReceiptPath(d.Fund, d.ReversalSeq)
+	}
 	if d.Anonymous {
 		v.Donor = anonymousDonor
 	}

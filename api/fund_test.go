@@ -569,3 +569,41 @@ func (e *fundEnv) rawPost(path, token string, body []byte) (int, string) {
 	_ = json.Unmarshal(raw, &p)
 	return resp.StatusCode, p.Code
 }
+
+// TestDonationReversal: a donation recorded in error is corrected by a
+// reversal naming it and the reason; the fund's money, the report and the
+// public disclosure follow, a second reversal and money already held by a
+// proposal are refused, and staff of another community cannot do it.
+func TestDonationReversal(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	keep := e.donate("500.00")
+	typo := e.donate("50000.00")
+	id := typo.Str("id")
+	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["coord-wang"], map[string]any{}), 400, "invalid_request")
+	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["coord-c2"], map[string]any{"reason": "录入错误"}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["cm-zhang"], map[string]any{"reason": "录入错误"}), 403, "forbidden")
+	r := e.must(200, "POST", "/v1/donations/"+id+"/reverse", e.tok["coord-wang"], map[string]any{"reason": "录入错误，应为 500 元"})
+	if r.Str("reversal") == "" || r.Str("reversal_reason") != "录入错误，应为 500 元" {
+		t.Fatalf("reversed donation: %s", r.Raw)
+	}
+	back := e.must(200, "GET", "/v1/transfers/"+r.Str("reversal"), e.admin, nil)
+	if back.Str("reverses") != typo.Str("tx") {
+		t.Fatalf("the reversal names %q, want the donation's %q", back.Str("reverses"), typo.Str("tx"))
+	}
+	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["coord-wang"], map[string]any{"reason": "再来"}), 409, "already_reversed")
+	if f := e.must(200, "GET", "/v1/funds/f1", e.tok["aud-chen"], nil); f.Str("balance") != "500.00" || f.Str("donated") != "500.00" {
+		t.Fatalf("fund after the reversal: %s", f.Raw)
+	}
+	rep := e.must(200, "GET", "/v1/reports/funds/f1", e.tok["aud-chen"], nil)
+	if rep.Str("donations") != "500.00" {
+		t.Fatalf("report donations %q, want 500.00: %s", rep.Str("donations"), rep.Raw)
+	}
+	pub := e.must(200, "GET", "/v1/public/funds/f1", "", nil)
+	if !strings.Contains(string(pub.Raw), `"reversed":true`) || !strings.Contains(string(pub.Raw), `"reversal_receipt"`) {
+		t.Fatalf("public disclosure does not show the reversal: %s", pub.Raw)
+	}
+	// Money a proposal holds cannot be taken back.
+	e.must(201, "POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("400.00"))
+	wantProblem(t, e.do("POST", "/v1/donations/"+keep.Str("id")+"/reverse", e.tok["coord-wang"], map[string]any{"reason": "x"}), 422, "insufficient_funds")
+}

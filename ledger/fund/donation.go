@@ -48,6 +48,12 @@ type Donation struct {
 	Tx        string    `json:"tx"`
 	Time      time.Time `json:"time"`
 	Seq       uint64    `json:"seq"`
+	// Reversal is the transaction that corrected a donation recorded in
+	// error (ReverseDonation), with when and why.
+	Reversal       string    `json:"reversal,omitempty"`
+	ReversedAt     time.Time `json:"reversed_at,omitzero"`
+	ReversalReason string    `json:"reversal_reason,omitempty"`
+	ReversalSeq    uint64    `json:"reversal_seq,omitempty"` // its audit record
 }
 
 // NewDonation describes a donation to record.
@@ -170,4 +176,38 @@ func Donations(r ledger.Reader, fund string, p ledger.Page) ([]*Donation, string
 		return nil
 	})
 	return out, next, err
+}
+
+// ReverseDonation corrects a donation recorded in error (a mistyped
+// amount, the wrong fund): a reversal naming the donation's transaction
+// and the reason moves the money back out of the fund, and
+// "donation.reverse" is recorded. The receipt stays, marked reversed, in
+// the disclosure. Money already held by proposals cannot be taken back
+// (insufficient_funds). Errors: not_found, invalid_request,
+// already_reversed, and ledger.Reverse's errors.
+func ReverseDonation(tx ledger.Tx, id, reason string) (*Donation, error) {
+	d := &Donation{}
+	if err := tx.Doc(KindDonation, id, d); err != nil {
+		return nil, err
+	}
+	if d.Reversal != "" {
+		return nil, ledger.Errorf(ledger.CodeAlreadyReversed, "fund: donation %s was already reversed by %s", id, d.Reversal)
+	}
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil || reason == "" {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: a reversal needs a reason of at most %d bytes", ledger.MaxMemoLen)
+	}
+	r, err := ledger.Reverse(tx, d.Tx, reason)
+	if err != nil {
+		return nil, err
+	}
+	d.Reversal, d.ReversedAt, d.ReversalReason, d.ReversalSeq = r.ID, tx.Now(), reason, tx.Seq()
+	if err := tx.PutDoc(KindDonation, d.ID, d); err != nil {
+		return nil, err
+	}
+	if err := disclose(tx, d.Fund); err != nil {
+		return nil, err
+	}
+	tx.Audit("donation.reverse", map[string]any{"id": d.ID, "fund": d.Fund, "receipt": d.Receipt,
+		"amount": d.Amount, "unit": string(ledger.CNY), "reason": reason, "tx": ledger.TxFields(r)})
+	return d, nil
 }

@@ -76,12 +76,20 @@ func (rep *Report) project(id string) *Totals {
 }
 
 func (rep *Report) addDonation(d *Donation) {
-	if !rep.in(d.Time) {
+	given := rep.in(d.Time)
+	// A reversal takes the money back in the period it was made.
+	taken := d.Reversal != "" && rep.in(d.ReversedAt)
+	if !given && !taken {
 		return
 	}
 	for _, t := range []*Totals{&rep.Total, rep.project(d.Project)} {
-		t.Donations += d.Amount
-		t.DonationCount++
+		if given {
+			t.Donations += d.Amount
+			t.DonationCount++
+		}
+		if taken {
+			t.Donations -= d.Amount
+		}
 	}
 }
 
