@@ -83,6 +83,13 @@ func TestServiceRefusals(t *testing.T) {
 	at := func(h int) string { return day.Add(time.Duration(h) * time.Hour).Format(time.RFC3339) }
 	first := tb.must(201, "POST", "/v1/services", vol, body("13.00", at(0))).Str("id")
 	tbProblem(t, tb.do("POST", "/v1/services", vol, body("12.00", at(13))), 422, "daily_limit_exceeded")
+	// A day also counts the time records reaching into it cover: a 24 h
+	// record from 16:00 the day before covers 16 h of the next day, so a
+	// second 24 h record that day would make 40 h in one day.
+	night := day.Add(-48 * time.Hour)
+	tb.must(201, "POST", "/v1/services", vol, body("24.00", night.Add(16*time.Hour).Format(time.RFC3339)))
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("24.00", night.Add(24*time.Hour).Format(time.RFC3339))), 422, "daily_limit_exceeded")
+	tb.must(201, "POST", "/v1/services", vol, body("8.00", night.Add(40*time.Hour).Format(time.RFC3339)))
 	tbProblem(t, tb.do("POST", "/v1/services", vol, body("1.00", tb.clock().Add(time.Hour).Format(time.RFC3339))), 422, "occurred_in_future")
 	self := body("1.00", at(20))
 	self["recipient"] = "li"

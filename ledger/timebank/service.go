@@ -249,13 +249,17 @@ func vdayKey(s *Service) string {
 }
 
 // dayCheck refuses a record that takes its volunteer above MaxDailyHours
-// on its start day, and returns the records it overlaps. The days either
-// side are read too, since records of at most 24 h reach into them.
+// in a day, and returns the records it overlaps. A day is a calendar day
+// in DayZone, counted two ways: the hours of the records that start on
+// it, and the time the records actually cover within it (so overlapping
+// records reaching into a day from the one before count too). The days
+// either side are read, since records of at most 24 h reach into them.
 func dayCheck(r ledger.Reader, s *Service) ([]string, error) {
 	me := span{Start: s.OccurredAt.UnixNano(), Hours: s.Hours}
 	day := dayKey(s.OccurredAt)
 	var total int64
 	var overlaps []string
+	spans := []span{me}
 	for _, d := range []string{dayKey(s.OccurredAt.Add(-24 * time.Hour)), day, dayKey(s.OccurredAt.Add(24 * time.Hour))} {
 		err := scan(r, "tb/vday/"+s.Volunteer+"/"+d+"/", "", MaxScan, func(id string, v []byte) (bool, error) {
 			var sp span
@@ -268,15 +272,32 @@ func dayCheck(r ledger.Reader, s *Service) ([]string, error) {
 			if sp.Start < me.end() && me.Start < sp.end() {
 				overlaps = append(overlaps, id)
 			}
+			spans = append(spans, sp)
 			return true, nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
+	tooMuch := func(on time.Time) error {
+		return ledger.Errorf(CodeDailyLimitExceeded, "timebank: volunteer %s would log more than %s hours on %s",
+			s.Volunteer, ledger.FormatAmount(MaxDailyHours, ledger.HOUR), on.In(DayZone).Format("2006-01-02"))
+	}
 	if total+s.Hours > MaxDailyHours {
-		return nil, ledger.Errorf(CodeDailyLimitExceeded, "timebank: volunteer %s would log more than %s hours on %s",
-			s.Volunteer, ledger.FormatAmount(MaxDailyHours, ledger.HOUR), s.OccurredAt.In(DayZone).Format("2006-01-02"))
+		return nil, tooMuch(s.OccurredAt)
+	}
+	limit := MaxDailyHours * int64(time.Hour) / 100
+	for _, at := range []int64{me.Start, me.end() - 1} {
+		y, m, d := time.Unix(0, at).In(DayZone).Date()
+		from := time.Date(y, m, d, 0, 0, 0, 0, DayZone).UnixNano()
+		to := time.Date(y, m, d+1, 0, 0, 0, 0, DayZone).UnixNano()
+		var covered int64
+		for _, sp := range spans {
+			covered += max(0, min(sp.end(), to)-max(sp.Start, from))
+		}
+		if covered > limit {
+			return nil, tooMuch(time.Unix(0, at))
+		}
 	}
 	return overlaps, nil
 }
