@@ -666,6 +666,29 @@ func (s *Server) redeem(c *gin.Context) {
 			}
 		}
 		p := principal(c)
+		// Staff redeeming a member's credits act for them (代办) whether or
+		// not X-On-Behalf-Of says so: the record names both.
+		if req.Member != p.Acting() && p.OnBehalf == "" && p.Has(community.RoleCoordinator, community.RoleAdmin) {
+			if !s.view(c, func(r ledger.Reader) error {
+				if err := ledger.CheckID("member", req.Member); err != nil {
+					return err
+				}
+				m, err := community.GetMember(r, req.Member)
+				if err != nil {
+					return err
+				}
+				if m.Community == "" {
+					return ledger.Errorf(ledger.CodeNotFound, "member %s not found", req.Member)
+				}
+				if err := inScope(r, p, m.Community); err != nil {
+					return err
+				}
+				p.OnBehalf = m.ID
+				return nil
+			}) {
+				return
+			}
+		}
 		n := timebank.NewRedemption{Member: req.Member, Community: req.Community, Hours: hours, Item: req.Item,
 			Quantity: quantity, Book: req.Book}
 		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
