@@ -25,6 +25,7 @@ func (s *Server) timebankRoutes() []route {
 	tag := "timebank"
 	return []route{
 		{method: "POST", path: "/v1/services", summary: "Log a service for confirmation (volunteer, or a coordinator for them)", tag: tag, auth: authenticated, roles: vol, req: ServiceRequest{}, resp: ServiceView{}, status: 201, handle: s.logService},
+		{method: "GET", path: "/v1/members/:id/services", summary: "The service records naming a member, as volunteer or recipient (the member, or staff and auditors of their community); status=pending lists what awaits confirmation", tag: tag, auth: authenticated, query: []string{"status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.memberServices},
 		{method: "GET", path: "/v1/services", summary: "A community's service records (status=pending|confirmed|rejected)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community", "status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.listServices},
 		{method: "GET", path: "/v1/services/:id", summary: "A service record", tag: tag, auth: authenticated, resp: ServiceView{}, status: 200, handle: s.getService},
 		{method: "POST", path: "/v1/services/:id/confirm", summary: "Confirm a service and credit the volunteer (recipient or coordinator, never the volunteer)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.confirmService},
@@ -228,6 +229,34 @@ func (s *Server) listServices(c *gin.Context) {
 			return List[ServiceView]{}, err
 		}
 		svs, next, err := timebank.ListServices(r, cm, c.Query("status"), pg)
+		views := make([]ServiceView, len(svs))
+		for i, sv := range svs {
+			views[i] = serviceView(sv)
+		}
+		return newList(views, next), err
+	})
+}
+
+// memberServices lists a member's own service records: for the member
+// (or whoever acts for them), and readers of the member's community.
+func (s *Server) memberServices(c *gin.Context) {
+	pg, err := seqPage(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	tbView(s, c, func(r ledger.Reader) (List[ServiceView], error) {
+		if err := ledger.CheckID("member", id); err != nil {
+			return List[ServiceView]{}, err
+		}
+		if p.Acting() != id {
+			m, err := community.GetMember(r, id)
+			if err != nil || m.Community == "" || tbCanRead(r, p, m.Community) != nil {
+				return List[ServiceView]{}, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
+			}
+		}
+		svs, next, err := timebank.MemberServices(r, id, c.Query("status"), pg)
 		views := make([]ServiceView, len(svs))
 		for i, sv := range svs {
 			views[i] = serviceView(sv)

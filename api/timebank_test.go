@@ -129,6 +129,16 @@ func TestServiceRefusals(t *testing.T) {
 	}
 	tb.must(201, "POST", "/v1/services", vol, body("12.00", at(16)))
 	tbProblem(t, tb.do("POST", "/v1/services/"+first+"/reject", elder, nil), 409, "not_pending")
+	// Each party finds the records that name them; nobody else does.
+	mine := tb.must(200, "GET", "/v1/members/zhang/services?status=confirmed", elder, nil)
+	if items, _ := mine.Body["items"].([]any); len(items) == 0 {
+		t.Fatalf("the recipient's own confirmed records: %s", mine.Raw)
+	}
+	if r := tb.must(200, "GET", "/v1/members/li/services", vol, nil); len(r.Body["items"].([]any)) < 2 {
+		t.Fatalf("the volunteer's own records: %s", r.Raw)
+	}
+	tb.must(200, "GET", "/v1/members/li/services", coord, nil)
+	tbProblem(t, tb.do("GET", "/v1/members/li/services", elder, nil), 404, "not_found")
 	// A posted credit: the recipient can no longer dispute it; staff
 	// correct it with a reason, by a reversal that names the credit.
 	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/reject", elder, map[string]any{"reason": "不对"}), 409, "wrong_state")

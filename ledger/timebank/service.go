@@ -166,7 +166,37 @@ func logService(tx ledger.Tx, by Caller, n NewService) (*Service, error) {
 			return nil, err
 		}
 	}
+	// Each member the record names finds it in their own list: the
+	// volunteer, and a member recipient who is to confirm it.
+	for _, m := range memberParties(s) {
+		if err := tx.PutIndex(mineKey(m, s.Seq), []byte(s.ID)); err != nil {
+			return nil, err
+		}
+	}
 	return s, tx.PutIndex("tb/svc/"+s.Community+"/"+seqKey(s.Seq), []byte(s.ID))
+}
+
+// memberParties are the members a service record names.
+func memberParties(s *Service) []string {
+	if s.RecipientKind == RecipientMember && s.Recipient != s.Volunteer {
+		return []string{s.Volunteer, s.Recipient}
+	}
+	return []string{s.Volunteer}
+}
+
+func mineKey(member string, seq uint64) string { return "tb/mine/" + member + "/" + seqKey(seq) }
+
+// MemberServices lists the service records that name member, as
+// volunteer or as recipient, in the order they were logged (filtered by
+// status when not ""), and the next cursor.
+func MemberServices(r ledger.Reader, member, status string, p ledger.Page) ([]*Service, string, error) {
+	return listDocs(r, "tb/mine/"+member+"/", p, func(id string) (*Service, bool, error) {
+		s, err := GetService(r, id)
+		if err != nil {
+			return nil, false, err
+		}
+		return s, status == "" || s.Status == status, nil
+	})
 }
 
 func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
