@@ -298,7 +298,11 @@ func holdAmount(tx ledger.Tx, f *Fund, p *Proposal, source string) (*ledger.Tran
 		Timeout:  p.VotingPeriod + p.ObjectionWindow + HoldGrace,
 		Postings: []ledger.Posting{{From: source, To: f.Accounts[AcctPaid], Amount: p.Amount, Unit: ledger.CNY}}})
 	if ledger.IsCode(err, ledger.CodeInsufficientFunds) && restrictedElsewhere(tx, f, p.Amount) {
-		return nil, ledger.Errorf(CodeRestrictedFunds, "fund: fund %s holds enough only as money restricted to other purposes", f.ID)
+		what := "its unrestricted money"
+		if p.Project != "" {
+			what = "project " + p.Project
+		}
+		return nil, ledger.Errorf(CodeRestrictedFunds, "fund: %s of fund %s is short; the fund holds enough only counting money kept for other purposes", what, f.ID)
 	}
 	if err != nil {
 		return nil, err
