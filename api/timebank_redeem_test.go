@@ -236,3 +236,36 @@ func TestOnBehalf(t *testing.T) {
 		t.Fatalf("Chinese name: got %s", m.Raw)
 	}
 }
+
+// TestReversedCrossCommunityCredit: a service credit paid across
+// communities makes one owe the other; staff reversing it take that back,
+// so the settlement view and the clearing balances agree again.
+func TestReversedCrossCommunityCredit(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("d", "", nil)
+	tb.community("a", "d", nil)
+	tb.community("b", "d", map[string]any{"earning": "mutual_credit", "credit_limit": "10.00"})
+	coordB := tb.resident("zhou", "b", nil, nil, "coordinator")
+	tb.resident("sun", "b", nil, nil, "resident", "volunteer")
+	li := tb.resident("li", "a", nil, nil, "resident")
+	tb.fund("a", "li", "3.00")
+	// Under mutual credit the recipient pays: li, of community a.
+	id := tb.service(coordB, "sun", "li", "b", "elder_care", "1.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", li, nil)
+	s := tb.must(200, "GET", "/v1/settlements?community=b", coordB, nil)
+	if items, _ := s.Body["items"].([]any); len(items) != 1 || s.Str("clearing_balance") == "0.00" {
+		t.Fatalf("after a credit paid across communities: %s", s.Raw)
+	}
+	tb.must(200, "POST", "/v1/services/"+id+"/reject", coordB, map[string]any{"reason": "记录有误"})
+	s = tb.must(200, "GET", "/v1/settlements?community=b", coordB, nil)
+	for _, it := range s.Body["items"].([]any) {
+		if h := it.(map[string]any)["hours"]; h != "0.00" {
+			t.Fatalf("after the reversal the settlement still says %s", s.Raw)
+		}
+	}
+	if s.Str("clearing_balance") != "0.00" {
+		t.Fatalf("clearing after the reversal: %s", s.Raw)
+	}
+	tb.sumsToZero("a", "li")
+	tb.sumsToZero("b", "zhou", "sun")
+}

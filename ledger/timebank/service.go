@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -465,7 +466,8 @@ func saveConfirmed(tx ledger.Tx, s *Service) error {
 // whose credit is still held, voiding the hold ("service.reject"). A
 // posted credit is corrected by staff alone: the rejection reverses it
 // with a reversal naming the credit and the reason (which fails, writing
-// nothing, if the credits were spent).
+// nothing, if the volunteer's account cannot cover it: spent credits
+// under no_overdraft, or past a mutual-credit limit).
 // Errors: not_found, forbidden, self_confirmation, not_pending,
 // wrong_state.
 func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error) {
@@ -516,7 +518,7 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		}
 		return true, tx.DeleteIndex(repKey(s))
 	case s.Status == StatusConfirmed && s.Credit == CreditPosted && by.Staff:
-		if reason == "" {
+		if strings.TrimSpace(reason) == "" {
 			return false, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: reversing a posted credit needs a reason")
 		}
 		posted := s.Transaction
@@ -525,6 +527,15 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		}
 		r, err := ledger.Reverse(tx, posted, reason)
 		if err != nil {
+			return false, err
+		}
+		// A credit paid across communities made one owe the other; its
+		// reversal takes that back (the clearing legs run the other way).
+		by, to, amt, err := owedOf(tx, r)
+		if err != nil {
+			return false, err
+		}
+		if err := addOwed(tx, by, to, amt); err != nil {
 			return false, err
 		}
 		s.Credit, s.Reversal = CreditReversed, r.ID
