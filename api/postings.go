@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -118,6 +119,7 @@ func (s *Server) postings(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	first = min(first, last) // an after past the period's end: nothing left
 	ex := &exporter{s: s, c: c, a: a, inScope: inScope, community: map[string]string{}}
 	if tbWantsCSV(c) {
 		if last-first > MaxExportRecords {
@@ -150,6 +152,14 @@ func (s *Server) postings(c *gin.Context) {
 // firstAtOrAfter is the first record seq committed at or after t (size
 // if none): commit times never go backwards, so a binary search finds it.
 func firstAtOrAfter(ctx context.Context, a AuditLog, size uint64, t time.Time) (uint64, error) {
+	// Commit times are Unix nanoseconds, which reach from 1678 to 2262: a
+	// day outside is before every record or after every one.
+	switch {
+	case t.Before(time.Unix(0, math.MinInt64)):
+		return 0, nil
+	case t.After(time.Unix(0, math.MaxInt64)):
+		return size, nil
+	}
 	lo, hi := uint64(0), size
 	for lo < hi {
 		mid := lo + (hi-lo)/2

@@ -122,6 +122,16 @@ func TestPostingsExport(t *testing.T) {
 	if err != nil || len(rows) != len(items)+1 || rows[0][6] != "debit" {
 		t.Fatalf("csv: %d rows (%v), want %d and a header", len(rows), err, len(items)+1)
 	}
+	// Days past 2262 or before 1678 (beyond nanosecond times) still work.
+	wide := "/v1/reports/postings?community=a&from=1600-01-01&to=9999-12-31&limit=500"
+	if w := tb.must(200, "GET", wide, aud, nil); len(w.Body["items"].([]any)) != len(items) {
+		t.Fatalf("a period from 1600 to 9999: %s", w.Raw)
+	}
+	// An after past the period's end leaves nothing, in JSON and CSV.
+	if e := tb.must(200, "GET", q+"&after=100000", aud, nil); len(e.Body["items"].([]any)) != 0 {
+		t.Fatalf("after past the end: %s", e.Raw)
+	}
+	tb.must(200, "GET", q+"&after=100000", aud, nil, "Accept", "text/csv")
 	tbProblem(t, tb.do("GET", q, li, nil), 403, "forbidden")
 	tbProblem(t, tb.do("GET", "/v1/reports/postings?community=a&limit=0", aud, nil), 400, "invalid_request")
 }

@@ -30,7 +30,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	// The file is created here, never replaced: a backup already at
 	// --out is left alone, and only a file this run made is removed if
 	// the backup fails.
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(*out, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		fmt.Fprintf(stderr, "tally backup: %v\n", err)
 		return 1
@@ -49,16 +49,30 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func backup(ctx context.Context, url, token, data string, f *os.File) error {
+	if err := fetchBackup(ctx, url, token, data, f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	// What was written is read back whole: a backup is worth nothing if
+	// the restore that needs it would refuse it.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	return store.CheckBackup(f)
+}
+
+// fetchBackup writes the backup of a stopped store's directory (data) or
+// of a running server (url, token) to f.
+func fetchBackup(ctx context.Context, url, token, data string, f *os.File) error {
 	if data != "" {
 		st, err := store.Open(data, store.Options{})
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		if err := st.Backup(ctx, f); err != nil {
-			return err
-		}
-		return f.Sync()
+		return st.Backup(ctx, f)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/admin/backup", nil)
 	if err != nil {
@@ -74,10 +88,8 @@ func backup(ctx context.Context, url, token, data string, f *os.File) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("server answered %s: %s", resp.Status, b)
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		return err
-	}
-	return f.Sync()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -92,6 +104,8 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "tally restore: give --in FILE and --data DIR")
 		return 2
 	}
+	_, statErr := os.Stat(*data)
+	existed := statErr == nil
 	f, err := os.Open(*in)
 	if err == nil {
 		defer f.Close()
@@ -108,6 +122,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		// Nobody should serve from it by mistake: what was restored goes.
 		os.RemoveAll(filepath.Join(*data, "db"))
 		os.Remove(filepath.Join(*data, "master.key"))
+		if !existed {
+			os.Remove(*data)
+		}
 		fmt.Fprintf(stderr, "tally restore: restored %s into %s, but the copy does not verify, so it was removed: %v\n", *in, *data, err)
 		return exitBad
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -175,11 +176,19 @@ func (s *Store) masterKey() ([]byte, error) {
 // load leaves dir as it was found: nothing is left that a server could
 // start on as if it were a new deployment.
 func Restore(r io.Reader, dir string) error {
-	entries, statErr := os.ReadDir(dir)
-	if statErr == nil && len(entries) > 0 {
-		return fmt.Errorf("store: restore: %s is not empty", dir)
+	created := false
+	switch fi, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		created = true
+	case err != nil:
+		return fmt.Errorf("store: restore: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("store: restore: %s is not a directory", dir)
+	default:
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+			return fmt.Errorf("store: restore: %s is not empty or not readable", dir)
+		}
 	}
-	created := statErr != nil
 	// A file is checked whole before anything is loaded: a damaged size
 	// field inside Badger's stream could otherwise ask Load for any
 	// amount of memory before the checksum at the end is reached.
@@ -199,6 +208,10 @@ func Restore(r io.Reader, dir string) error {
 	}
 	return loadBackup(br, sum, dir, key, created)
 }
+
+// CheckBackup reads a whole backup stream and reports whether it is an
+// intact Tally backup (framing and checksum), without loading it.
+func CheckBackup(r io.Reader) error { return checkBackup(r) }
 
 // checkBackup reads a whole backup, checking its framing and checksum.
 func checkBackup(r io.Reader) error {

@@ -132,6 +132,17 @@ func TestRestoreRefusesDamagedBackup(t *testing.T) {
 	refused("checksum flipped, unseekable", io.MultiReader(bytes.NewReader(bad)))
 	refused("truncated, unseekable", io.MultiReader(bytes.NewReader(good[:len(good)-40])))
 
+	// A target that is a file is refused and left as it was.
+	file := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(file, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Restore(bytes.NewReader(good), file); err == nil {
+		t.Fatal("restored into a regular file")
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "keep" {
+		t.Fatalf("the file restored into was changed or removed: %v", err)
+	}
 	for _, r := range []io.Reader{bytes.NewReader(good), io.MultiReader(bytes.NewReader(good))} {
 		dir := filepath.Join(t.TempDir(), "restored")
 		if err := Restore(r, dir); err != nil {
