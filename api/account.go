@@ -275,6 +275,28 @@ func noFundMoney(tx ledger.Tx, ids ...string) error {
 	return nil
 }
 
+// withinCommunity refuses a raw posting between accounts of two
+// communities: each community's accounts sum to zero, which is what makes
+// its issuance and clearing balances its outstanding credits and what it
+// owes. Credits cross communities only through the workflows, which post
+// the clearing legs and the settlement (通存通兑).
+func withinCommunity(tx ledger.Tx, postings []ledger.Posting) error {
+	for _, ps := range postings {
+		from, err := tx.Account(ps.From)
+		if err != nil {
+			return err
+		}
+		to, err := tx.Account(ps.To)
+		if err != nil {
+			return err
+		}
+		if from.Community != "" && to.Community != "" && from.Community != to.Community {
+			return ledger.Errorf(ledger.CodeForbidden, "%s and %s belong to different communities; credits cross communities through redemptions, gifts and services, which keep the clearing accounts", ps.From, ps.To)
+		}
+	}
+	return nil
+}
+
 // noSelfCredit refuses a coordinator's transfer that credits their own
 // account: staff move credits to others, and someone else moves them to
 // staff. The deployment's admin, who answers for the whole ledger, may.
@@ -333,6 +355,9 @@ func (s *Server) createTransfer(c *gin.Context) {
 			return nil, err
 		}
 		if err := noSelfCredit(tx, p, spec.Postings); err != nil {
+			return nil, err
+		}
+		if err := withinCommunity(tx, spec.Postings); err != nil {
 			return nil, err
 		}
 		t, err := ledger.Transfer(tx, spec)

@@ -53,6 +53,7 @@ func TestBadInput(t *testing.T) {
 		{"overdraft", "POST", "/v1/transfers", ts.admin, post("5.01", "HOUR", "li:HOUR", "zhang:HOUR"), 422, "insufficient_funds", nil},
 		{"resident makes transfer", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", nil},
 		{"coordinator out of scope", "POST", "/v1/transfers", coord, post("1.00", "HOUR", "c2:issuance", "far:HOUR"), 403, "forbidden", nil},
+		{"raw transfer across communities", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "c1:issuance", "far:HOUR"), 403, "forbidden", nil},
 		{"coordinator credits themself", "POST", "/v1/transfers", coord, post("1.00", "HOUR", "c1:issuance", "coord:HOUR"), 403, "forbidden", nil},
 		{"resident reads other account", "GET", "/v1/accounts/li:HOUR", resident, nil, 404, "not_found", nil},
 		{"coordinator grants admin", "POST", "/v1/members", coord, map[string]any{"id": "x1", "community": "c1", "display_name": "x", "roles": []string{"admin"}}, 403, "forbidden", nil},
