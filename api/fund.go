@@ -483,7 +483,8 @@ func (s *Server) reverseDonation(c *gin.Context) {
 			return nil, err
 		}
 		if _, err := fundOf(tx, p, d.Fund, fundStaff...); err != nil {
-			return nil, err
+			// Out of scope, the donation is as unknown as a missing one.
+			return nil, ledger.Errorf(ledger.CodeNotFound, "donation %s not found", id)
 		}
 		out, err := fund.ReverseDonation(tx, id, req.Reason)
 		if err != nil {

@@ -994,7 +994,7 @@ type CategoryView struct {
 // after category weights in credits_earned, of which credits_held await
 // their settlement delay); turn_outs count distinct volunteer-days;
 // credits_outstanding (held by members and pools) and pool_balance are
-// balances now.
+// balances at the end of the period.
 type ServiceReportView struct {
 	Community          string                  `json:"community"`
 	From               string                  `json:"from"`

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -193,7 +194,7 @@ func ReverseDonation(tx ledger.Tx, id, reason string) (*Donation, error) {
 	if d.Reversal != "" {
 		return nil, ledger.Errorf(ledger.CodeAlreadyReversed, "fund: donation %s was already reversed by %s", id, d.Reversal)
 	}
-	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil || reason == "" {
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil || strings.TrimSpace(reason) == "" {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: a reversal needs a reason of at most %d bytes", ledger.MaxMemoLen)
 	}
 	r, err := ledger.Reverse(tx, d.Tx, reason)

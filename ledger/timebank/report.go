@@ -20,7 +20,7 @@ type CategoryTotal struct {
 // calendar days (shared/SPEC.md §6). Hours are served hours of confirmed
 // records; Credits what they earned after weights, of which CreditsHeld
 // still wait for their settlement delay. Outstanding and pool figures are
-// balances now, not of the period.
+// balances at the end of the period.
 type Report struct {
 	Community          string                    `json:"community"`
 	From               string                    `json:"from"`
