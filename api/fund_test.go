@@ -582,7 +582,7 @@ func TestDonationReversal(t *testing.T) {
 	id := typo.Str("id")
 	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["coord-wang"], map[string]any{}), 400, "invalid_request")
 	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["coord-c2"], map[string]any{"reason": "录入错误"}), 404, "not_found")
-	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["cm-zhang"], map[string]any{"reason": "录入错误"}), 404, "not_found")
+	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["cm-zhang"], map[string]any{"reason": "录入错误"}), 403, "forbidden")
 	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/reverse", e.tok["coord-wang"], map[string]any{"reason": "   "}), 400, "invalid_request")
 	r := e.must(200, "POST", "/v1/donations/"+id+"/reverse", e.tok["coord-wang"], map[string]any{"reason": "录入错误，应为 500 元"})
 	if r.Str("reversal") == "" || r.Str("reversal_reason") != "录入错误，应为 500 元" {
