@@ -94,6 +94,7 @@ func TestBadInput(t *testing.T) {
 		{"username that is another member's id", "POST", "/v1/members", ts.admin, map[string]any{"id": "x6", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "username": "far", "password": "password-x6"}, 409, "already_exists", nil},
 		{"member id that is another member's username", "POST", "/v1/members", ts.admin, map[string]any{"id": "wu", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 409, "already_exists", nil},
 		{"zero quantity", "POST", "/v1/redemptions", ts.admin, `{"member":"li","community":"c1","hours":"1.00","item":"理发","quantity":0}`, 400, "invalid_request", nil},
+		{"unknown field on need cancel", "POST", "/v1/needs/need-1/cancel", ts.admin, `{"why":"x"}`, 400, "unknown_field", nil},
 		{"trailing slash", "GET", "/v1/accounts/li:HOUR/", ts.admin, nil, 404, "not_found", nil},
 	}
 	for _, c := range cases {

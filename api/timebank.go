@@ -35,7 +35,7 @@ func (s *Server) timebankRoutes() []route {
 		{method: "GET", path: "/v1/needs/:id", summary: "A need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.getNeed},
 		{method: "POST", path: "/v1/needs/:id/claim", summary: "Claim an open need (认领); a coordinator may assign a volunteer", tag: tag, auth: authenticated, roles: vol, req: ClaimRequest{}, resp: NeedView{}, status: 200, handle: s.claimNeed},
 		{method: "POST", path: "/v1/needs/:id/complete", summary: "Complete a claimed need, logging its service record", tag: tag, auth: authenticated, roles: vol, req: CompleteNeedRequest{}, resp: NeedCompletion{}, status: 201, handle: s.completeNeed},
-		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.cancelNeed},
+		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need (an optional reason)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.cancelNeed},
 		{method: "POST", path: "/v1/offers", summary: "Post an offer (服务清单)", tag: tag, auth: authenticated, roles: vol, req: OfferRequest{}, resp: OfferView{}, status: 201, handle: s.postOffer},
 		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community", "after", "limit", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
 		{method: "PUT", path: "/v1/communities/:id/catalogue/:item", summary: "Add or replace a catalogue item", tag: tag, auth: authenticated, roles: staff, req: ItemRequest{}, resp: ItemView{}, status: 200, handle: s.putItem},
@@ -518,16 +518,14 @@ func (s *Server) completeNeed(c *gin.Context) {
 }
 
 func (s *Server) cancelNeed(c *gin.Context) {
-	if _, err := readBody(c); err != nil {
-		fail(c, err)
-		return
-	}
-	s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
-		n, err := timebank.CancelNeed(tx, by, id)
-		if err != nil {
-			return nil, err
-		}
-		return needView(n), nil
+	tbBind(c, true, func(req *DecisionRequest) {
+		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
+			n, err := timebank.CancelNeed(tx, by, id, req.Reason)
+			if err != nil {
+				return nil, err
+			}
+			return needView(n), nil
+		})
 	})
 }
 

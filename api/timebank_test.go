@@ -299,6 +299,14 @@ func TestNeedsOffersClaim(t *testing.T) {
 	if items, _ := l.Body["items"].([]any); len(items) != 1 || items[0].(map[string]any)["title"] != "陪同就医" {
 		t.Fatalf("needs list: got %s", l.Raw)
 	}
+	// The requester cancels a need, with a reason or with none.
+	n2 := tb.must(201, "POST", "/v1/needs", elder, map[string]any{"community": "c1", "category": "elder_care", "title": "买菜", "hours": "1.00"}).Str("id")
+	if c := tb.must(200, "POST", "/v1/needs/"+n2+"/cancel", elder, map[string]any{"reason": "已由家人代办"}); c.Str("status") != "cancelled" {
+		t.Fatalf("cancel: got %s", c.Raw)
+	}
+	n3 := tb.must(201, "POST", "/v1/needs", elder, map[string]any{"community": "c1", "category": "elder_care", "title": "理发", "hours": "1.00"}).Str("id")
+	tb.must(200, "POST", "/v1/needs/"+n3+"/cancel", elder, nil)
+	tbProblem(t, tb.do("POST", "/v1/needs/"+n3+"/cancel", elder, nil), 409, "wrong_state")
 	o := tb.must(201, "POST", "/v1/offers", vol2, map[string]any{"community": "c1", "category": "repair", "title": "修理家电"})
 	if o.Str("volunteer") != "sun" || o.Str("title") != "修理家电" {
 		t.Fatalf("offer: got %s", o.Raw)

@@ -192,9 +192,12 @@ func CompleteNeed(tx ledger.Tx, by Caller, id string, hours int64, at time.Time)
 
 // CancelNeed withdraws an open or claimed need ("need.cancel"): the
 // requester or staff. Errors: not_found, forbidden, wrong_state.
-func CancelNeed(tx ledger.Tx, by Caller, id string) (*Need, error) {
+func CancelNeed(tx ledger.Tx, by Caller, id, reason string) (*Need, error) {
 	n, err := GetNeed(tx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
 	if by.Member != n.Requester && !by.Staff {
@@ -207,7 +210,7 @@ func CancelNeed(tx ledger.Tx, by Caller, id string) (*Need, error) {
 	if err := saveNeed(tx, n, false); err != nil {
 		return nil, err
 	}
-	tx.Audit("need.cancel", n.fields())
+	tx.Audit("need.cancel", withOptional(n.fields(), "reason", reason))
 	return n, nil
 }
 
