@@ -174,7 +174,7 @@ func (s *Server) memberRoutes() []route {
 		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
 		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
 		{method: "PUT", path: "/v1/members/:id/roles", summary: "Replace a member's roles", tag: "members", auth: authenticated, roles: admin, req: RolesRequest{}, resp: MemberView{}, status: 200, handle: s.setRoles},
-		{method: "POST", path: "/v1/members/:id/erase", summary: "Erase a member's personal data (PIPL); the chain still verifies", tag: "members", auth: authenticated, roles: admin, resp: MemberView{}, status: 200, handle: s.eraseMember},
+		{method: "POST", path: "/v1/members/:id/erase", summary: "Erase a member's personal data (PIPL); the chain still verifies", tag: "members", auth: authenticated, roles: admin, req: DecisionRequest{}, resp: MemberView{}, status: 200, handle: s.eraseMember},
 	}
 }
 
@@ -443,7 +443,8 @@ func (s *Server) setRoles(c *gin.Context) {
 }
 
 func (s *Server) eraseMember(c *gin.Context) {
-	if _, err := readBody(c); err != nil {
+	var req DecisionRequest
+	if err := bindOptional(c, &req); err != nil {
 		fail(c, err)
 		return
 	}
@@ -451,6 +452,6 @@ func (s *Server) eraseMember(c *gin.Context) {
 		if id == principal(c).Member {
 			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot erase yourself; another admin can")
 		}
-		return community.Erase(tx, id)
+		return community.Erase(tx, id, req.Reason)
 	})
 }

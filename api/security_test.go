@@ -263,7 +263,7 @@ func TestRoleChangeAndErasureTakeEffectAtOnce(t *testing.T) {
 	if r := ts.do("POST", "/v1/members", coord, body); r.Status != 403 || r.Code() != "forbidden" {
 		t.Fatalf("after the role was withdrawn: %d %s, want 403 forbidden", r.Status, r.Raw)
 	}
-	ts.must(200, "POST", "/v1/members/wang/erase", ts.admin, nil)
+	ts.must(200, "POST", "/v1/members/wang/erase", ts.admin, map[string]any{"reason": "个人信息删除申请 2026-17"})
 	if r := ts.do("GET", "/v1/accounts/wang:HOUR", coord, nil); r.Status != 401 || r.Code() != "invalid_token" {
 		t.Fatalf("after erasure: %d %s, want 401 invalid_token", r.Status, r.Raw)
 	}

@@ -116,7 +116,7 @@ func TestTreeScopesAndIDs(t *testing.T) {
 		return nil
 	})
 	// Erasure destroys the personal data; the member stays, flagged.
-	if _, err := submit(st, func(tx ledger.Tx) (any, error) { return community.Erase(tx, "m1") }); err != nil {
+	if _, err := submit(st, func(tx ledger.Tx) (any, error) { return community.Erase(tx, "m1", "") }); err != nil {
 		t.Fatal(err)
 	}
 	st.View(context.Background(), func(r ledger.Reader) error {

@@ -273,7 +273,10 @@ func SetRoles(tx ledger.Tx, id string, roles []Role) (*Member, error) {
 
 // Erase destroys a member's personal data key (PIPL erasure) and records
 // "member.erase". The chain, which names only ids, still verifies.
-func Erase(tx ledger.Tx, id string) (*Member, error) {
+func Erase(tx ledger.Tx, id, reason string) (*Member, error) {
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+		return nil, err
+	}
 	m, err := GetMember(tx, id)
 	if err != nil {
 		return nil, err
@@ -288,7 +291,11 @@ func Erase(tx ledger.Tx, id string) (*Member, error) {
 	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
 		return nil, err
 	}
-	tx.Audit("member.erase", map[string]any{"member": m.ID})
+	f := map[string]any{"member": m.ID}
+	if reason != "" {
+		f["reason"] = reason // the request's reference, never personal data
+	}
+	tx.Audit("member.erase", f)
 	return m, nil
 }
 
