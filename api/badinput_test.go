@@ -21,6 +21,9 @@ func TestBadInput(t *testing.T) {
 		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "5.00", "unit": "HOUR"}}})
 	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "m-wu", "community": "c1", "display_name": "吴",
 		"roles": []string{"resident"}, "username": "wu", "password": "password-wu"})
+	// ':' may appear in an id (SPEC §7a) where it names no other entity's account.
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "hx:m1", "community": "c1", "display_name": "冒号",
+		"roles": []string{"resident"}})
 	post := func(amount, unit, from, to string) map[string]any {
 		return map[string]any{"postings": []any{map[string]any{"from": from, "to": to, "amount": amount, "unit": unit}}}
 	}
@@ -92,6 +95,7 @@ func TestBadInput(t *testing.T) {
 		{"field on a route without a body", "POST", "/v1/admin/keys/token/rotate", ts.admin, `{"x":1}`, 400, "unknown_field", nil},
 		{"array on a route without a body", "POST", "/v1/admin/keys/checkpoint/rotate", ts.admin, `[]`, 400, "invalid_json", nil},
 		{"member id with a colon", "POST", "/v1/members", ts.admin, map[string]any{"id": "c1:pool", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 400, "invalid_id", nil},
+		{"community an existing id would extend", "POST", "/v1/communities", ts.admin, map[string]any{"id": "hx", "name": "x"}, 400, "invalid_id", nil},
 		{"username that is another member's id", "POST", "/v1/members", ts.admin, map[string]any{"id": "x6", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "username": "far", "password": "password-x6"}, 409, "already_exists", nil},
 		{"member id that is another member's username", "POST", "/v1/members", ts.admin, map[string]any{"id": "wu", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 409, "already_exists", nil},
 		{"zero quantity", "POST", "/v1/redemptions", ts.admin, `{"member":"li","community":"c1","hours":"1.00","item":"理发","quantity":0}`, 400, "invalid_request", nil},

@@ -149,9 +149,29 @@ func reserve(tx ledger.Tx, kind, id string) error {
 		return err
 	}
 	// Account ids are <owner>:<suffix>: an entity named "c1:pool" would
-	// read as community c1's pool wherever an account id is taken.
-	if strings.Contains(id, ":") {
-		return ledger.Errorf(ledger.CodeInvalidID, "a %s id cannot contain ':', which separates an owner from its account suffix", kind)
+	// read as community c1's pool wherever an account id is taken, and an
+	// entity "c1" made after an entity "c1:pool" would open that very id.
+	// So ':' may appear in an id (shared/SPEC.md §7a), but what precedes it
+	// is never another entity, and no entity extends this one.
+	if owner, _, ok := strings.Cut(id, ":"); ok {
+		var other string
+		if err := tx.Doc(KindEntity, owner, &other); err == nil {
+			return ledger.Errorf(ledger.CodeInvalidID, "%s id %s would name an account of %s %s", kind, id, other, owner)
+		} else if !ledger.IsCode(err, ledger.CodeNotFound) {
+			return err
+		}
+	}
+	var extends string
+	if _, err := tx.Docs(KindEntity, ledger.Page{After: id + ":", Limit: 1}, func(other string, _ []byte) error {
+		if strings.HasPrefix(other, id+":") {
+			extends = other
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if extends != "" {
+		return ledger.Errorf(ledger.CodeInvalidID, "%s id %s would own the account id %s, already an entity's id", kind, id, extends)
 	}
 	var owner string
 	if err := tx.Doc(KindEntity, id, &owner); err == nil {
