@@ -305,7 +305,7 @@ type TokenRequest struct {
 // TokenResponse carries the tokens.
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token,omitempty"`
+	RefreshToken string `json:"refresh_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int    `json:"expires_in"`
 }
@@ -434,7 +434,7 @@ func (s *Server) refresh(c *gin.Context) {
 
 // LogoutRequest optionally names the refresh token to revoke too.
 type LogoutRequest struct {
-	RefreshToken string `json:"refresh_token,omitempty"`
+	RefreshToken string `json:"refresh_token"`
 }
 
 // LogoutResponse lists the revoked token ids.
