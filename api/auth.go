@@ -434,7 +434,7 @@ func (s *Server) refresh(c *gin.Context) {
 
 // LogoutRequest optionally names the refresh token to revoke too.
 type LogoutRequest struct {
-	RefreshToken string `json:"refresh_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
 }
 
 // LogoutResponse lists the revoked token ids.
