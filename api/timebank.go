@@ -228,13 +228,17 @@ func (s *Server) listServices(c *gin.Context) {
 		if err := tbCanRead(r, p, cm); err != nil {
 			return List[ServiceView]{}, err
 		}
-		svs, next, err := timebank.ListServices(r, cm, c.Query("status"), pg)
-		views := make([]ServiceView, len(svs))
-		for i, sv := range svs {
-			views[i] = serviceView(sv)
-		}
-		return newList(views, next), err
+		return serviceList(timebank.ListServices(r, cm, c.Query("status"), pg))
 	})
+}
+
+// serviceList is a page of services as served.
+func serviceList(svs []*timebank.Service, next string, err error) (List[ServiceView], error) {
+	views := make([]ServiceView, len(svs))
+	for i, sv := range svs {
+		views[i] = serviceView(sv)
+	}
+	return newList(views, next), err
 }
 
 // memberServices lists a member's own service records: for the member
@@ -256,12 +260,7 @@ func (s *Server) memberServices(c *gin.Context) {
 				return List[ServiceView]{}, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
 			}
 		}
-		svs, next, err := timebank.MemberServices(r, id, c.Query("status"), pg)
-		views := make([]ServiceView, len(svs))
-		for i, sv := range svs {
-			views[i] = serviceView(sv)
-		}
-		return newList(views, next), err
+		return serviceList(timebank.MemberServices(r, id, c.Query("status"), pg))
 	})
 }
 

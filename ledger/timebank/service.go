@@ -191,13 +191,7 @@ func mineKey(member string, seq uint64) string { return "tb/mine/" + member + "/
 // volunteer or as recipient, in the order they were logged (filtered by
 // status when not ""), and the next cursor.
 func MemberServices(r ledger.Reader, member, status string, p ledger.Page) ([]*Service, string, error) {
-	return listDocs(r, "tb/mine/"+member+"/", p, func(id string) (*Service, bool, error) {
-		s, err := GetService(r, id)
-		if err != nil {
-			return nil, false, err
-		}
-		return s, status == "" || s.Status == status, nil
-	})
+	return listServices(r, "tb/mine/"+member+"/", status, p)
 }
 
 func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
@@ -576,7 +570,12 @@ func SettleTimer(id string, at time.Time) ledger.Op {
 // ListServices lists a community's records, oldest first, optionally only
 // those with a status. Errors: not_found.
 func ListServices(r ledger.Reader, c, status string, p ledger.Page) ([]*Service, string, error) {
-	return listDocs(r, "tb/svc/"+c+"/", p, func(id string) (*Service, bool, error) {
+	return listServices(r, "tb/svc/"+c+"/", status, p)
+}
+
+// listServices pages through a service id index under prefix.
+func listServices(r ledger.Reader, prefix, status string, p ledger.Page) ([]*Service, string, error) {
+	return listDocs(r, prefix, p, func(id string) (*Service, bool, error) {
 		s, err := GetService(r, id)
 		if err != nil {
 			return nil, false, err
