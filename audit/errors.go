@@ -24,6 +24,7 @@ const (
 	ReasonEffects    Reason = "effects"            // effects malformed or impossible to replay
 	ReasonGuard      Reason = "guard"              // a replayed change broke an account's guard
 	ReasonBalance    Reason = "balance"            // a stored account differs from the replay
+	ReasonHistory    Reason = "history"            // a stored history line differs from the chain
 	ReasonTrusted    Reason = "trusted_checkpoint" // the log does not extend a trusted checkpoint
 )
 
@@ -37,7 +38,7 @@ type VerifyError struct {
 	Seq     uint64
 	End     uint64
 	Reason  Reason
-	Account string // ReasonBalance and ReasonGuard: the account
+	Account string // ReasonBalance, ReasonHistory and ReasonGuard: the account
 	Detail  string
 }
 

@@ -132,6 +132,15 @@ func (p *pipe) Account(a *Account) error {
 	return p.add(pipeItem{kind: FrameAccount, account: *a}, nil)
 }
 
+// Entries hands the source the next visitor's sink: lines go to it
+// directly, not through the pipe.
+func (p *pipe) Entries() EntrySink {
+	if ev, ok := p.next.(EntryVisitor); ok {
+		return ev.Entries()
+	}
+	return nil
+}
+
 // finish hands over the last batch, waits for the consumer and returns
 // next's error, if any, else walkErr.
 func (p *pipe) finish(walkErr error) error {

@@ -59,8 +59,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "tally verify: %v\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stdout, "ok: %d records, %d checkpoints (latest of size %d), %d keys, %d accounts match; root %s\n",
-		rep.Records, rep.Checkpoints, rep.Latest, rep.Keys, rep.Accounts, base64.StdEncoding.EncodeToString(rep.Root[:]))
+	history := ""
+	if rep.Entries > 0 {
+		history = fmt.Sprintf(" and %d history lines", rep.Entries)
+	}
+	fmt.Fprintf(stdout, "ok: %d records, %d checkpoints (latest of size %d), %d keys, %d accounts%s match; root %s\n",
+		rep.Records, rep.Checkpoints, rep.Latest, rep.Keys, rep.Accounts, history, base64.StdEncoding.EncodeToString(rep.Root[:]))
 	return exitVerified
 }
 

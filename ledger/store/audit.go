@@ -317,7 +317,8 @@ const walkCheckInterval = 4096
 
 // Walk implements audit.Source over one snapshot: the head and keys, then
 // the records (each with the tree hashes stored beside it) interleaved
-// with the checkpoints, then the accounts.
+// with the checkpoints, then the accounts, then (to a visitor that takes
+// them) every account's history lines.
 func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 	return a.db.View(func(txn *badger.Txn) error {
 		k := badgerKV{txn}
@@ -332,10 +333,31 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		if err := v.Begin(audit.Head{Size: h.Size, Last: h.Last}, keys); err != nil {
 			return err
 		}
-		if err := walkRecords(ctx, txn, v); err != nil {
-			return err
+		// The history lines are read beside the records, from the same
+		// read-only snapshot (Badger allows several iterators on one).
+		entriesDone := make(chan error, 1)
+		ectx, stop := context.WithCancel(ctx)
+		defer stop()
+		if ev, ok := v.(audit.EntryVisitor); ok {
+			if sink := ev.Entries(); sink != nil {
+				go func() { entriesDone <- walkEntries(ectx, txn, sink) }()
+			} else {
+				entriesDone <- nil
+			}
+		} else {
+			entriesDone <- nil
 		}
-		return walkAccounts(k, v)
+		err = walkRecords(ctx, txn, v)
+		if err == nil {
+			err = walkAccounts(k, v)
+		}
+		if err != nil {
+			stop()
+		}
+		if eerr := <-entriesDone; err == nil {
+			err = eerr
+		}
+		return err
 	})
 }
 
@@ -461,4 +483,62 @@ func walkAccounts(k badgerKV, v audit.Visitor) error {
 			DebitsPending: la.DebitsPending, CreditsPending: la.CreditsPending,
 		})
 	})
+}
+
+// walkEntries hands over every stored history line in key order. A key or
+// value that does not decode is handed over as a line that matches no
+// effect, so the verifier reports it as history the chain does not give.
+func walkEntries(ctx context.Context, txn *badger.Txn, v audit.EntrySink) error {
+	it := newIter(txn, pEntry)
+	defer it.it.Close()
+	var d entryLineDecoder
+	for n := 0; it.valid(); it.it.Next() {
+		if n++; n%walkCheckInterval == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		raw, err := it.value()
+		if err != nil {
+			return err
+		}
+		if err := v.Entry(d.decode(it.it.Item().Key(), raw)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entrySuffix is the fixed tail of an h/ key: '/', seq u64, n u16.
+const entrySuffix = 1 + 8 + 2
+
+// entryLineDecoder turns h/ keys and values into audit entries, reusing
+// the entry (visitors copy it) and the account id of consecutive lines.
+type entryLineDecoder struct {
+	e  audit.Entry
+	le ledger.Entry
+}
+
+func (d *entryLineDecoder) decode(key, raw []byte) *audit.Entry {
+	e := &d.e
+	account := e.Account
+	*e = audit.Entry{Seq: ^uint64(0)}
+	rest := key[len(pEntry):]
+	if len(rest) <= entrySuffix || rest[len(rest)-entrySuffix] != '/' {
+		e.Account, e.Kind = string(rest), "undecodable key"
+		return e
+	}
+	cut := len(rest) - entrySuffix
+	if e.Account = account; account != string(rest[:cut]) {
+		e.Account = string(rest[:cut])
+	}
+	e.Seq = binary.BigEndian.Uint64(rest[cut+1:])
+	e.N = binary.BigEndian.Uint16(rest[cut+9:])
+	e.ValueSeq = e.Seq
+	le := &d.le
+	if err := decodeEntry(raw, le); err != nil {
+		e.Kind = "undecodable value"
+		return e
+	}
+	e.ValueSeq, e.Time, e.Kind, e.Amount = le.Seq, le.Time.UnixNano(), le.Kind, le.Amount
+	e.Unit, e.Counterparty, e.Tx = string(le.Unit), le.Counterparty, le.Tx
+	return e
 }

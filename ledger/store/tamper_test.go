@@ -394,3 +394,112 @@ func TestCheckpointerStopsWritesOnDamage(t *testing.T) {
 		t.Fatalf("a write after the damage was found: %v, want unavailable", err)
 	}
 }
+
+// entryKeys lists an account's stored history keys, oldest first.
+func entryKeys(t *testing.T, txn *badger.Txn, account string) [][]byte {
+	t.Helper()
+	var keys [][]byte
+	err := badgerKV{txn}.scan(entryPrefix(account), nil, false, func(k, _ []byte) (bool, error) {
+		keys = append(keys, append([]byte{}, k...))
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 8 {
+		t.Fatalf("%s has %d history lines; the fixture gives more", account, len(keys))
+	}
+	return keys
+}
+
+func entrySeq(key []byte) uint64 { return binary.BigEndian.Uint64(key[len(key)-10:]) }
+
+// editEntry rewrites one field of a stored history line.
+func editEntry(t *testing.T, txn *badger.Txn, key []byte, field string, val any) {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(get(t, txn, key), &m); err != nil {
+		t.Fatal(err)
+	}
+	m[field] = val
+	b, _ := json.Marshal(m)
+	set(t, txn, key, b)
+}
+
+// A resident's history is what they see of the ledger: a line changed,
+// removed, added or moved in the database without a record is caught by
+// the verifier, which names the record and the account.
+func TestTamperHistory(t *testing.T) {
+	cases := []struct {
+		name    string
+		account string
+		edit    func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 // returns the seq to report
+	}{
+		{"amount changed", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			editEntry(t, txn, keys[3], "amount", -1)
+			return entrySeq(keys[3])
+		}},
+		{"counterparty changed", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			editEntry(t, txn, keys[2], "counterparty", "issuance")
+			return entrySeq(keys[2])
+		}},
+		{"kind changed", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			editEntry(t, txn, keys[5], "kind", "posted")
+			return entrySeq(keys[5])
+		}},
+		{"time changed", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			editEntry(t, txn, keys[1], "time", "2020-01-01T00:00:00Z")
+			return entrySeq(keys[1])
+		}},
+		{"transaction id changed", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			editEntry(t, txn, keys[2], "tx", "tx-1")
+			return entrySeq(keys[2])
+		}},
+		{"line deleted", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			if err := txn.Delete(keys[4]); err != nil {
+				t.Fatal(err)
+			}
+			return entrySeq(keys[4])
+		}},
+		{"line added", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			k := keys[2]
+			fake := entryKey("alice", entrySeq(k), 7)
+			set(t, txn, fake, get(t, txn, k))
+			return entrySeq(k)
+		}},
+		{"line moved to another record", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			k := keys[3]
+			v := get(t, txn, k)
+			if err := txn.Delete(k); err != nil {
+				t.Fatal(err)
+			}
+			set(t, txn, entryKey("alice", entrySeq(k)+100, 0), v)
+			return entrySeq(k)
+		}},
+		{"value garbage", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			set(t, txn, keys[1], []byte("{not json"))
+			return entrySeq(keys[1])
+		}},
+		{"line of an account the chain never opened", "mallory", func(t *testing.T, txn *badger.Txn, _ [][]byte) uint64 {
+			keys := entryKeys(t, txn, "alice")
+			set(t, txn, entryKey("mallory", entrySeq(keys[0]), 0), get(t, txn, keys[0]))
+			return entrySeq(keys[0])
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var seq uint64
+			_, err := tamper(t, true, func(txn *badger.Txn) {
+				var keys [][]byte
+				if c.account != "mallory" {
+					keys = entryKeys(t, txn, c.account)
+				}
+				seq = c.edit(t, txn, keys)
+			})
+			ve := wantBad(t, err, seq, audit.ReasonHistory)
+			if ve.Account != c.account {
+				t.Fatalf("history failure names %q, want %s", ve.Account, c.account)
+			}
+		})
+	}
+}
