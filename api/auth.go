@@ -155,6 +155,12 @@ func (t *tokenCache) put(raw, aud string, c *tokenClaims) {
 
 // authenticate is the middleware of every route that needs a token.
 func (s *Server) authenticate(c *gin.Context) {
+	for _, name := range []string{"Authorization", HeaderOnBehalf} {
+		if len(c.Request.Header.Values(name)) > 1 {
+			failCode(c, ledger.CodeInvalidRequest, "send one %s header, not several", name)
+			return
+		}
+	}
 	h := c.GetHeader("Authorization")
 	// The scheme is case-insensitive (RFC 9110 §11.1).
 	raw, ok := "", len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ")
@@ -284,6 +290,9 @@ func (s *Server) onBehalf(c *gin.Context, p *Principal, member string) error {
 		}
 		if err := inScope(r, p, m.Community); err != nil {
 			return err
+		}
+		if m.Erased {
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased; nobody acts for them", member)
 		}
 		p.OnBehalf = m.ID
 		return nil
@@ -451,13 +460,15 @@ func (s *Server) logout(c *gin.Context) {
 	p := principal(c)
 	ids := map[string]int64{p.TokenID: p.Expires.Unix()}
 	if req.RefreshToken != "" {
-		// A refresh token that does not parse (expired, spent, forged)
-		// is useless already, and one of someone else's is not ours to
-		// revoke: either way the access token is still revoked, and the
-		// response lists exactly what was.
-		if rc, err := s.parse(req.RefreshToken, audRefresh); err == nil && rc.Subject == p.Member {
-			ids[rc.ID] = rc.ExpiresAt.Unix()
+		// A refresh token that does not parse (expired, forged, not a
+		// refresh token) or is someone else's is bad input: refused, with
+		// nothing revoked; logging out without it revokes the access token.
+		rc, err := s.parse(req.RefreshToken, audRefresh)
+		if err != nil || rc.Subject != p.Member {
+			failCode(c, ledger.CodeInvalidRequest, "refresh_token is not a valid refresh token of yours; log out without it to revoke this access token")
+			return
 		}
+		ids[rc.ID] = rc.ExpiresAt.Unix()
 	}
 	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
 		out := LogoutResponse{}

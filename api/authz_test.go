@@ -151,18 +151,24 @@ func TestAuthzCommitteeOfAnotherFund(t *testing.T) {
 		"committee": []string{"cm-other"}, "quorum": 1})
 	e.donate("10.00")
 	id := e.propose("5.00")
+	e.must(201, "POST", "/v1/transfers", e.admin, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "aud-chen:HOUR", "amount": "1.00", "unit": "HOUR"}}})
 	runRefusals(t, e.testServer, []authzCase{
 		{"committee of f2 votes on f1", "POST", "/v1/proposals/" + id + "/votes", e.tok["cm-other"], map[string]any{"decision": "approve"}, 403, "not_committee", nil},
 		{"committee of f2 recuses on f1", "POST", "/v1/proposals/" + id + "/recusals", e.tok["cm-other"], nil, 403, "not_committee", nil},
 		{"committee of f2 reads f1", "GET", "/v1/funds/f1", e.tok["cm-other"], nil, 403, "forbidden", nil},
 		{"committee of f2 reads f1's proposal", "GET", "/v1/proposals/" + id, e.tok["cm-other"], nil, 403, "forbidden", nil},
 		{"committee of f2 reads f1's report", "GET", "/v1/reports/funds/f1", e.tok["cm-other"], nil, 403, "forbidden", nil},
-		{"auditor votes", "POST", "/v1/proposals/" + id + "/votes", e.tok["aud-chen"], map[string]any{"decision": "approve"}, 403, "not_committee", nil},
+		{"auditor votes", "POST", "/v1/proposals/" + id + "/votes", e.tok["aud-chen"], map[string]any{"decision": "approve"}, 403, "forbidden", nil},
 		{"resident objects", "POST", "/v1/proposals/" + id + "/objections", e.tok["res-liu"], map[string]any{"reason": "x"}, 403, "forbidden", nil},
 		{"other community's coordinator objects", "POST", "/v1/proposals/" + id + "/objections", e.tok["coord-c2"], map[string]any{"reason": "x"}, 403, "forbidden", nil},
 		{"other community's coordinator proposes", "POST", "/v1/funds/f1/proposals", e.tok["coord-c2"], e.proposalBody("1.00"), 403, "forbidden", nil},
 		{"other community's coordinator adds a project", "POST", "/v1/funds/f1/projects", e.tok["coord-c2"], map[string]any{"id": "p2", "name": "x"}, 403, "forbidden", nil},
 		{"auditor donates", "POST", "/v1/funds/f1/donations", e.tok["aud-chen"], map[string]any{"donor": "x", "amount": "1.00"}, 403, "forbidden", nil},
+		// An auditor is read-only even on the routes any member calls for
+		// their own account (the auditor's account holds credits here).
+		{"auditor gifts", "POST", "/v1/gifts", e.tok["aud-chen"], map[string]any{"from": "aud-chen", "to": "c1:pool", "hours": "0.01"}, 403, "forbidden", nil},
+		{"auditor posts a need", "POST", "/v1/needs", e.tok["aud-chen"], map[string]any{"community": "c1", "category": "elder_care", "title": "x"}, 403, "forbidden", nil},
+		{"auditor redeems", "POST", "/v1/redemptions", e.tok["aud-chen"], map[string]any{"member": "aud-chen", "community": "c1", "hours": "0.01", "item": "x"}, 403, "forbidden", nil},
 		{"resident lists donors", "GET", "/v1/funds/f1/donations", e.tok["res-liu"], nil, 403, "forbidden", nil},
 	})
 }
@@ -398,7 +404,8 @@ func TestAuthzBadInputTimebank(t *testing.T) {
 		{"service: bad community id", "POST", "/v1/services", vol, svc("community", "c1/../c2"), 404, "not_found", nil},
 		{"service: bad category", "POST", "/v1/services", vol, svc("category", "a b"), 400, "invalid_id", nil},
 		{"service: bad recipient kind", "POST", "/v1/services", vol, svc("recipient_kind", "everyone"), 400, "invalid_request", nil},
-		{"service: not json", "POST", "/v1/services", vol, "x", 400, "invalid_json", []string{"Content-Type", "text/plain"}},
+		{"service: not json", "POST", "/v1/services", vol, "x", 400, "invalid_json", nil},
+		{"service: sent as text", "POST", "/v1/services", vol, "{}", 415, "unsupported_media_type", []string{"Content-Type", "text/plain"}},
 		{"service: bad idempotency key", "POST", "/v1/services", vol, svc("hours", "1.00"), 400, "invalid_idempotency_key", []string{"Idempotency-Key", "bad key"}},
 		{"confirm: unknown field", "POST", "/v1/services/nope/confirm", res, `{"reason":"x","hours":"9"}`, 400, "unknown_field", nil},
 		{"confirm: unknown id", "POST", "/v1/services/nope/confirm", res, nil, 404, "not_found", nil},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -27,9 +28,11 @@ func readBody(c *gin.Context) ([]byte, error) {
 	if raw, ok := c.Get(ctxBody); ok {
 		return raw.([]byte), nil
 	}
-	// The body is JSON whatever Content-Type says: curl -d sends
-	// application/x-www-form-urlencoded, and a strict check would turn a
-	// well-formed request away while adding no safety (decoding is strict).
+	if c.Request.ContentLength > MaxBodyBytes {
+		// Refused before reading, so a client announcing a huge body
+		// (or one it never sends) is not kept waiting.
+		return nil, ledger.Errorf(CodeBodyTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -38,8 +41,38 @@ func readBody(c *gin.Context) ([]byte, error) {
 	if err != nil {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "could not read the body")
 	}
+	if len(body) > 0 {
+		if err := checkMediaType(c.Request.Header); err != nil {
+			return nil, err
+		}
+	}
 	c.Set(ctxBody, body)
 	return body, nil
+}
+
+// checkMediaType refuses a body declared as something other than JSON
+// (form data, text, another charset) or sent compressed: it would be
+// read as something its sender did not mean. A body without a
+// Content-Type is read as JSON.
+func checkMediaType(h http.Header) error {
+	if enc := h.Values("Content-Encoding"); len(enc) > 1 || len(enc) == 1 && !strings.EqualFold(strings.TrimSpace(enc[0]), "identity") {
+		return ledger.Errorf(CodeUnsupportedType, "send the body uncompressed (no Content-Encoding)")
+	}
+	ct := h.Values("Content-Type")
+	if len(ct) == 0 {
+		return nil
+	}
+	mt, params, err := mime.ParseMediaType(ct[0])
+	ok := err == nil && len(ct) == 1 && (mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			ok = false
+		}
+	}
+	if !ok {
+		return ledger.Errorf(CodeUnsupportedType, "send the body as Content-Type: application/json (UTF-8)")
+	}
+	return nil
 }
 
 const ctxBody = "tally.body"
@@ -57,6 +90,10 @@ func bind(c *gin.Context, v any) error {
 	if !utf8.Valid(body) {
 		// encoding/json would store U+FFFD in its place, silently.
 		return ledger.Errorf(CodeInvalidJSON, "the body is not valid UTF-8")
+	}
+	if loneSurrogate(body) {
+		// Likewise for an escaped half of a UTF-16 pair ("\ud800").
+		return ledger.Errorf(CodeInvalidJSON, "a string holds an unpaired surrogate escape (\\uD800-\\uDFFF)")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -473,4 +510,68 @@ func canonicalJSON(body []byte) []byte {
 		return body
 	}
 	return out
+}
+
+// loneSurrogate reports whether a JSON string in body escapes half of a
+// UTF-16 surrogate pair without the other half, which encoding/json
+// would turn into U+FFFD. Bytes outside strings and other escapes are
+// skipped; the decoder judges the rest.
+func loneSurrogate(body []byte) bool {
+	hex4 := func(i int) (rune, bool) {
+		if i+4 > len(body) {
+			return 0, false
+		}
+		var r rune
+		for _, c := range body[i : i+4] {
+			switch {
+			case c >= '0' && c <= '9':
+				r = r<<4 | rune(c-'0')
+			case c >= 'a' && c <= 'f':
+				r = r<<4 | rune(c-'a'+10)
+			case c >= 'A' && c <= 'F':
+				r = r<<4 | rune(c-'A'+10)
+			default:
+				return 0, false
+			}
+		}
+		return r, true
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		switch c {
+		case '"':
+			inString = false
+		case '\\':
+			if i+1 >= len(body) {
+				return false
+			}
+			if body[i+1] != 'u' {
+				i++ // a one-character escape
+				continue
+			}
+			r, ok := hex4(i + 2)
+			if !ok {
+				return false // not an escape the decoder takes: it refuses the body
+			}
+			i += 5
+			switch {
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return true // a low half with no high half before it
+			case r >= 0xD800 && r <= 0xDBFF:
+				if i+6 < len(body) && body[i+1] == '\\' && body[i+2] == 'u' {
+					if lo, ok := hex4(i + 3); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+						i += 6
+						continue
+					}
+				}
+				return true
+			}
+		}
+	}
+	return false
 }

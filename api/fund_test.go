@@ -597,8 +597,8 @@ func TestDonationReversal(t *testing.T) {
 		t.Fatalf("fund after the reversal: %s", f.Raw)
 	}
 	rep := e.must(200, "GET", "/v1/reports/funds/f1", e.tok["aud-chen"], nil)
-	if rep.Str("donations") != "500.00" {
-		t.Fatalf("report donations %q, want 500.00: %s", rep.Str("donations"), rep.Raw)
+	if rep.Str("donations") != "500.00" || rep.Body["donation_count"] != float64(1) {
+		t.Fatalf("report donations %q (count %v), want 500.00 from 1 donation, net of the reversal: %s", rep.Str("donations"), rep.Body["donation_count"], rep.Raw)
 	}
 	pub := e.must(200, "GET", "/v1/public/funds/f1", "", nil)
 	if !strings.Contains(string(pub.Raw), `"reversed":true`) || !strings.Contains(string(pub.Raw), `"reversal_receipt"`) {

@@ -22,6 +22,7 @@ const (
 	CodeTooManyAttempts ledger.Code = "too_many_attempts"
 	CodeMethodNotAllow  ledger.Code = "method_not_allowed"
 	CodeInvalidToken    ledger.Code = "invalid_token"
+	CodeUnsupportedType ledger.Code = "unsupported_media_type"
 )
 
 // statusOf is the one code → HTTP status table. Domain codes of the
@@ -55,6 +56,7 @@ var statusOf = map[ledger.Code]int{
 	fund.CodeAlreadyVoted:          http.StatusConflict,
 	fund.CodeProposalClosed:        http.StatusConflict,
 	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,
+	CodeUnsupportedType:            http.StatusUnsupportedMediaType,
 	ledger.CodeInsufficientFunds:   http.StatusUnprocessableEntity,
 	ledger.CodeMaxBalanceExceeded:  http.StatusUnprocessableEntity,
 	ledger.CodeAccountFrozen:       http.StatusUnprocessableEntity,

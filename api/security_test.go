@@ -1,10 +1,13 @@
 package api
 
 import (
+	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,8 +146,9 @@ func TestLoginThrottle(t *testing.T) {
 }
 
 // TestTokenHandling: the scheme is case-insensitive, token responses are
-// not cached, a logout with a useless refresh token still revokes the
-// access token, and a write naming two idempotency keys is refused.
+// not cached, a logout with a useless refresh token (garbage, or an access
+// token) is refused and writes nothing, one without revokes the access
+// token, and a write naming two idempotency keys is refused.
 func TestTokenHandling(t *testing.T) {
 	ts := newTestServer(t)
 	ts.community("c1", "", nil)
@@ -155,9 +159,20 @@ func TestTokenHandling(t *testing.T) {
 		t.Fatalf("token response Cache-Control %q, want no-store", cc)
 	}
 	access := r.Str("access_token")
-	out := ts.must(200, "POST", "/v1/auth/logout", access, map[string]any{"refresh_token": "not-a-token"})
+	other := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "password-li"})
+	size0 := ts.auditSize()
+	for _, bad := range []string{"not-a-token", other.Str("access_token")} {
+		if r := ts.do("POST", "/v1/auth/logout", access, map[string]any{"refresh_token": bad}); r.Status != 400 || r.Code() != "invalid_request" {
+			t.Fatalf("logout with a useless refresh token: %d %s, want 400 invalid_request", r.Status, r.Raw)
+		}
+	}
+	if ts.auditSize() != size0 {
+		t.Fatal("a refused logout wrote a record")
+	}
+	ts.must(200, "GET", "/v1/accounts/li:HOUR", access, nil)
+	out := ts.must(200, "POST", "/v1/auth/logout", access, nil)
 	if revoked, _ := out.Body["revoked"].([]any); len(revoked) != 1 {
-		t.Fatalf("logout with a bad refresh token revoked %v, want the access token alone", out.Body["revoked"])
+		t.Fatalf("logout without a refresh token revoked %v, want the access token alone", out.Body["revoked"])
 	}
 	if r := ts.do("GET", "/v1/accounts/li:HOUR", access, nil); r.Status != 401 {
 		t.Fatalf("access token after logout: %d, want 401", r.Status)
@@ -278,8 +293,14 @@ func TestRoleChangeAndErasureTakeEffectAtOnce(t *testing.T) {
 	if r := ts.do("POST", "/v1/members/admin/erase", ts.admin, nil); r.Status != 409 || r.Code() != "conflict" {
 		t.Fatalf("admin erases self: %d %s, want 409 conflict", r.Status, r.Raw)
 	}
-	if ts.auditSize() != size {
-		t.Fatal("refused erasures and role changes wrote records")
+	// Nobody acts for an erased member (代办 names a person who is gone).
+	coord2 := ts.member("zhao", "c1", "coordinator")
+	if r := ts.do("POST", "/v1/gifts", coord2, map[string]any{"from": "wang", "to": "c1:pool", "hours": "0.01"},
+		"X-On-Behalf-Of", "wang"); r.Status != 409 || r.Code() != "conflict" {
+		t.Fatalf("acting for an erased member: %d %s, want 409 conflict", r.Status, r.Raw)
+	}
+	if ts.auditSize() != size+1 { // zhao's creation
+		t.Fatal("refused erasures, role changes and on-behalf writes wrote records")
 	}
 	ts.must(200, "GET", "/v1/members/admin", ts.admin, nil)
 }
@@ -347,5 +368,40 @@ func TestRelativesAreMutual(t *testing.T) {
 	}
 	if r := ts.do("POST", "/v1/members", ts.admin, map[string]any{"id": "kid", "community": "c1", "display_name": "孩子", "roles": []string{"resident"}, "relatives": []string{"mum", "mum"}}); r.Status != 400 {
 		t.Fatalf("relative listed twice: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestDeclaredBodyTooLarge: a body announced larger than MaxBodyBytes is
+// refused at once from its Content-Length, without waiting for bytes the
+// client may never send.
+func TestDeclaredBodyTooLarge(t *testing.T) {
+	ts := newTestServer(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"username\":", 100*MaxBodyBytes)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a bound, not a timing assertion
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a declared oversize body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("declared oversize body: %d, want 413", resp.StatusCode)
+	}
+}
+
+// TestMetricsMethodLabel: made-up methods share one label, so a client
+// cannot mint metric series.
+func TestMetricsMethodLabel(t *testing.T) {
+	ts := newTestServer(t)
+	for i := range 3 {
+		ts.do(fmt.Sprintf("JUNK%d", i), "/healthz", "", nil)
+	}
+	r := ts.do("GET", "/metrics", "", nil)
+	if strings.Contains(string(r.Raw), "JUNK") || !strings.Contains(string(r.Raw), `method="other"`) {
+		t.Fatalf("metrics name made-up methods:\n%s", r.Raw)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -120,6 +121,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		if r.auth != public {
 			handlers = append(handlers, s.authenticate, s.gate(r.roles))
 		}
+		if strings.Contains(r.path, "/:id") {
+			handlers = append(handlers, checkPathIDs)
+		}
 		if r.req == nil && (r.method == http.MethodPost || r.method == http.MethodPut) {
 			handlers = append(handlers, noBody)
 		}
@@ -166,12 +170,34 @@ func (s *Server) gate(roles []community.Role) gin.HandlerFunc {
 			failCode(c, ledger.CodeForbidden, "this needs one of the roles %v", roles)
 			return
 		}
+		if c.Request.Method != http.MethodGet && readOnly(p) && !strings.HasPrefix(c.FullPath(), "/v1/auth/") {
+			failCode(c, ledger.CodeForbidden, "an auditor's access is read-only")
+			return
+		}
 		if p.OnBehalf != "" && !memberRoute {
 			failCode(c, ledger.CodeForbidden, "acting for a member (%s) gives no staff rights", HeaderOnBehalf)
 			return
 		}
 		c.Next()
 	}
+}
+
+// readOnly: an auditor who holds no role that acts (SPEC §1: auditors
+// are read-only over everything in scope) changes nothing, not even
+// through the routes any member may call for their own account.
+func readOnly(p *Principal) bool {
+	return p.Has(community.RoleAuditor) && !p.Has(community.RoleResident, community.RoleVolunteer,
+		community.RoleCoordinator, community.RoleCommittee, community.RoleAdmin)
+}
+
+// checkPathIDs refuses a path whose :id is not an id (too long, outside
+// the URL-safe alphabet) before any lookup, so that no answer echoes it.
+func checkPathIDs(c *gin.Context) {
+	if id, ok := c.Params.Get("id"); ok && !ledger.ValidID(id) {
+		failCode(c, ledger.CodeInvalidID, "the id in the path must be 1-%d letters, digits, '-', '_', '.' or ':'", ledger.MaxAccountIDLen)
+		return
+	}
+	c.Next()
 }
 
 func (s *Server) allRoutes() []route {
@@ -268,6 +294,14 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
-	s.metrics.latency.WithLabelValues(c.Request.Method, route).Observe(time.Since(start).Seconds())
+	method := c.Request.Method
+	if !knownMethods[method] {
+		method = "other" // a client must not mint series by sending made-up methods
+	}
+	s.metrics.requests.WithLabelValues(method, route, strconv.Itoa(c.Writer.Status())).Inc()
+	s.metrics.latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
 }
+
+// knownMethods are the methods metrics name; the rest count as "other".
+var knownMethods = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"time"
 )
 
@@ -75,15 +76,17 @@ func demoScript(now time.Time) []demoCall {
 	}
 }
 
-// loadDemo runs the demo script against the running server at base, then
-// confirms the pending services and opens one disbursement proposal.
-func loadDemo(ctx context.Context, base string) error {
+// loadDemo runs the demo script through the server's handler h, in
+// process and before the server takes any connection (so no client can
+// see a half-loaded district or take one of its ids), then confirms the
+// pending services and opens one disbursement proposal.
+func loadDemo(ctx context.Context, h http.Handler) error {
 	tokens := map[string]string{}
 	login := func(user, pw string) error {
 		var out struct {
 			AccessToken string `json:"access_token"`
 		}
-		if err := demoDo(ctx, base, "", "POST", "/v1/auth/token", map[string]any{"username": user, "password": pw}, &out); err != nil {
+		if err := demoDo(ctx, h, "", "POST", "/v1/auth/token", map[string]any{"username": user, "password": pw}, &out); err != nil {
 			return err
 		}
 		tokens[user] = out.AccessToken
@@ -101,40 +104,36 @@ func loadDemo(ctx context.Context, base string) error {
 		var out struct {
 			ID string `json:"id"`
 		}
-		if err := demoDo(ctx, base, tokens[c.as], c.method, c.path, c.body, &out); err != nil {
+		if err := demoDo(ctx, h, tokens[c.as], c.method, c.path, c.body, &out); err != nil {
 			return err
 		}
 		if c.path == "/v1/services" {
 			// The recipient is offline; the coordinator confirms for them.
-			if err := demoDo(ctx, base, tokens["wang"], "POST", "/v1/services/"+out.ID+"/confirm", map[string]any{"reason": "已电话回访确认"}, nil); err != nil {
+			if err := demoDo(ctx, h, tokens["wang"], "POST", "/v1/services/"+out.ID+"/confirm", map[string]any{"reason": "已电话回访确认"}, nil); err != nil {
 				return err
 			}
 		}
 	}
-	return demoDo(ctx, base, tokens["wang"], "POST", "/v1/funds/hongxing-fund/proposals", map[string]any{
+	return demoDo(ctx, h, tokens["wang"], "POST", "/v1/funds/hongxing-fund/proposals", map[string]any{
 		"amount": "3000.00", "beneficiary": "B-2026-017", "project": "school", "purpose": "为 6 名困难家庭学生购买秋季学习用品"}, nil)
 }
 
-func demoDo(ctx context.Context, base, token, method, path string, body, out any) error {
+func demoDo(ctx context.Context, h http.Handler, token, method, path string, body, out any) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, demoRequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
+	req := httptest.NewRequestWithContext(ctx, method, path, bytes.NewReader(raw))
+	req.RemoteAddr = "127.0.0.1:0"
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	resp := rec.Result()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, demoMaxResponseLength))
 	if resp.StatusCode >= 300 {
 		return fmt.Errorf("demo: %s %s: %s: %s", method, path, resp.Status, data)

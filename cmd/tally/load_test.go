@@ -145,7 +145,7 @@ func startLoadServer(b *testing.B, members int) (string, []string) {
 	base := m.URL()
 	call := func(token, path string, body any) map[string]any {
 		var out map[string]any
-		if err := demoDo(context.Background(), base, token, "POST", path, body, &out); err != nil {
+		if err := demoDo(context.Background(), m.api.Handler(), token, "POST", path, body, &out); err != nil {
 			b.Fatal(err)
 		}
 		return out

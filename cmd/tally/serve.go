@@ -116,15 +116,17 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.http = &http.Server{Handler: m.api.Handler(), ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
 		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
-	m.serveErr = make(chan error, 1)
-	go func() { m.serveErr <- m.http.Serve(ln) }()
-	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
 	if m.Demo && fresh {
-		if err := loadDemo(ctx, m.URL()); err != nil {
+		// Before serving: connections wait in the listen queue until the
+		// district is whole.
+		if err := loadDemo(ctx, m.api.Handler()); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
 	}
+	m.serveErr = make(chan error, 1)
+	go func() { m.serveErr <- m.http.Serve(ln) }()
+	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
 	return nil
 }
 

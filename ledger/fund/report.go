@@ -8,8 +8,8 @@ import (
 
 // Totals are a fund's (or one project's) figures over a period, in fen.
 type Totals struct {
-	Donations     int64 // donated in the period
-	DonationCount int
+	Donations     int64 // donated in the period, less donations reversed in it
+	DonationCount int   // likewise: donations made less donations reversed
 	Disbursed     int64 // paid out in the period
 	Payments      int
 	Held          int64 // held by open proposals at the end of the period
@@ -87,8 +87,9 @@ func (rep *Report) addDonation(d *Donation) {
 			t.Donations += d.Amount
 			t.DonationCount++
 		}
-		if taken {
+		if taken { // the amount and the count are both net of reversals
 			t.Donations -= d.Amount
+			t.DonationCount--
 		}
 	}
 }

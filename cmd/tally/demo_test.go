@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"tally/api"
+)
+
+// A client that connects while a --demo start is loading the district
+// must not see it half loaded (nor be able to take one of its ids): its
+// first answer already shows the whole demo.
+func TestDemoServedOnlyWhenLoaded(t *testing.T) {
+	os.Unsetenv("TALLY_ADMIN_PASSWORD")
+	api.PasswordCost = bcrypt.MinCost
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"--data", t.TempDir(), "--addr", addr, "--demo"}); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan string, 1)
+	go func() {
+		client := &http.Client{Timeout: 30 * time.Second}
+		for range 3000 { // bounded: about 15 s of attempts
+			resp, err := client.Get("http://" + addr + "/v1/public/funds")
+			if err != nil {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			first <- string(body)
+			return
+		}
+		first <- "no answer"
+	}()
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got := <-first; !strings.Contains(got, "hongxing-fund") {
+		t.Fatalf("the first answer during a --demo start was %s; want the loaded demo's funds", got)
+	}
+}
