@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestCrashKeepsAcknowledgedWrites runs the real server, SIGKILLs it while
@@ -86,5 +87,35 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 	p2.stop()
 	if code, out := runTally(t, "verify", "--data", data); code != 0 {
 		t.Fatalf("tally verify after crash: exit %d\n%s", code, out)
+	}
+}
+
+// TestOverdueHoldSettledBeforeServing: a hold whose timeout passed while
+// the server was down is already voided by the ledger when the restarted
+// server answers its first request.
+func TestOverdueHoldSettledBeforeServing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real binary")
+	}
+	data := t.TempDir()
+	p := startServer(t, data)
+	admin := p.login("admin", e2eAdminPassword)
+	p.must(201, "POST", "/v1/communities", admin, map[string]any{"id": "c1", "name": "超时测试社区"})
+	p.must(201, "POST", "/v1/members", admin, map[string]any{"id": "m1", "community": "c1", "display_name": "张三", "roles": []string{"resident"}})
+	hold := p.must(201, "POST", "/v1/transfers", admin, map[string]any{"timeout": "1s", "pending": true,
+		"postings": []any{map[string]any{"from": "c1:issuance", "to": "m1:HOUR", "amount": "1.00", "unit": "HOUR"}}})
+	p.kill()
+	deadline, err := time.Parse(time.RFC3339Nano, hold.str("deadline"))
+	if err != nil {
+		t.Fatalf("hold without a deadline: %v", hold.body)
+	}
+	time.Sleep(time.Until(deadline.Add(100 * time.Millisecond))) // let the deadline pass while the server is down
+	p = startServer(t, data)
+	admin = p.login("admin", e2eAdminPassword)
+	if got := p.must(200, "GET", "/v1/transfers/"+hold.str("id"), admin, nil).str("status"); got == "pending" {
+		t.Fatalf("an overdue hold is still %s after the restart", got)
+	}
+	if a := p.must(200, "GET", "/v1/accounts/m1:HOUR", admin, nil); a.str("pending_in") != "0.00" {
+		t.Fatalf("m1 after the restart: %v; want nothing pending", a.body)
 	}
 }

@@ -77,6 +77,11 @@ func (m *Main) ParseFlags(args []string) error {
 
 // Run opens the store, initialises a new data directory, builds the API
 // and starts listening. It returns once the listener is bound.
+// MaxStartupTimerRounds bounds the rounds of overdue timers fired before
+// serving (each round fires up to the store's per-tick bound); what is
+// left is fired by the running timer loop.
+const MaxStartupTimerRounds = 100
+
 func (m *Main) Run(ctx context.Context) error {
 	st, err := store.Open(m.Data, store.Options{})
 	if err != nil {
@@ -123,6 +128,14 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
+	}
+	// Holds, settlements and deadlines that fell due while the server was
+	// down are settled before the first request, so no client reads a
+	// hold as pending that the ledger is about to expire.
+	for range MaxStartupTimerRounds {
+		if st.FireTimers(ctx) == 0 {
+			break
+		}
 	}
 	m.serveErr = make(chan error, 1)
 	go func() { m.serveErr <- m.http.Serve(ln) }()
