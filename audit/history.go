@@ -24,10 +24,10 @@ type Entry struct {
 	Amount       int64
 	Unit         string
 	Counterparty string
-	// Tx is the transaction the line belongs to. It is checked for moves
-	// and holds (the effect names it); a release's line names the
-	// transaction that resolved the hold, which its effect does not.
-	Tx string
+	// Tx is the transaction the line belongs to (a release's: the one that
+	// resolved the hold, its effect's "by"), Memo that transaction's memo.
+	Tx   string
+	Memo string
 }
 
 // EntryVisitor is a Visitor that also takes the stored history lines. A
@@ -82,26 +82,21 @@ func (h *history) add(d *maphash.Hash, line []byte) {
 }
 
 // appendLine is the canonical form of a line that both sides digest.
-func appendLine(b []byte, seq uint64, n uint16, time int64, kind string, amount int64, unit, counterparty, tx string) []byte {
+func appendLine(b []byte, seq uint64, n uint16, time int64, kind string, amount int64, unit, counterparty, tx, memo string) []byte {
 	b = binary.BigEndian.AppendUint64(b, seq)
 	b = binary.BigEndian.AppendUint16(b, n)
 	b = binary.BigEndian.AppendUint64(b, uint64(time))
 	b = binary.BigEndian.AppendUint64(b, uint64(amount))
-	for _, s := range [...]string{kind, unit, counterparty, tx} {
+	for _, s := range [...]string{kind, unit, counterparty, tx, memo} {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 		b = append(b, s...)
 	}
 	return b
 }
 
-// lineOf is a stored line's canonical form; a release's Tx is not
-// compared.
+// lineOf is a stored line's canonical form.
 func lineOf(b []byte, e *Entry) []byte {
-	tx := e.Tx
-	if e.Kind == entryReleased {
-		tx = ""
-	}
-	return appendLine(b, e.ValueSeq, e.N, e.Time, e.Kind, e.Amount, e.Unit, e.Counterparty, tx)
+	return appendLine(b, e.ValueSeq, e.N, e.Time, e.Kind, e.Amount, e.Unit, e.Counterparty, e.Tx, e.Memo)
 }
 
 // expectedLines calls fn with the lines a record's effects give, in
@@ -119,7 +114,7 @@ func expectedLines(buf *[]byte, seq uint64, time int64, effects []effect, counts
 		case effectHold:
 			kind = entryPending
 		case effectRelease:
-			kind, sign, tx = entryReleased, -1, nil
+			kind, sign, tx = entryReleased, -1, e.by
 		default:
 			continue
 		}
@@ -130,7 +125,7 @@ func expectedLines(buf *[]byte, seq uint64, time int64, effects []effect, counts
 			a := string(side.acct)
 			n := counts[a]
 			counts[a] = n + 1
-			*buf = appendLine((*buf)[:0], seq, n, time, kind, side.amount, string(e.unit), string(side.other), string(tx))
+			*buf = appendLine((*buf)[:0], seq, n, time, kind, side.amount, string(e.unit), string(side.other), string(tx), string(e.memo))
 			fn(a, n, *buf)
 		}
 	}

@@ -17,6 +17,7 @@ const MaxEffects = 1024
 // byte slices point into the record and live as long as it does.
 type effect struct {
 	op, tx, from, to, unit      []byte
+	memo, by                    []byte
 	account, guard, status      []byte
 	amount, creditLimit, maxBal int64
 }
@@ -223,6 +224,10 @@ func (s *scan) effectField(e *effect, k []byte) {
 		dst = &e.op
 	case "tx":
 		dst = &e.tx
+	case "memo":
+		dst = &e.memo
+	case "by":
+		dst = &e.by
 	case "from":
 		dst = &e.from
 	case "to":

@@ -214,7 +214,7 @@ func applyPosting(tx Tx, as accounts, t *Transaction, i int, p Posting, pending 
 			return err
 		}
 	}
-	tx.Effect(Effect{Op: op, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount})
+	tx.Effect(Effect{Op: op, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: t.Memo})
 	return addEntries(tx, t, kind, p, p.Amount)
 }
 
@@ -257,7 +257,8 @@ func release(tx Tx, as accounts, t *Transaction, resolver *Transaction) error {
 		}
 		from.DebitsPending -= p.Amount
 		to.CreditsPending -= p.Amount
-		tx.Effect(Effect{Op: EffectRelease, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount})
+		tx.Effect(Effect{Op: EffectRelease, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount,
+			Memo: resolver.Memo, By: resolver.ID})
 		if err := addEntries(tx, resolver, "released", p, -p.Amount); err != nil {
 			return err
 		}
@@ -310,7 +311,7 @@ func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, er
 		if to.CreditsPosted, err = addChecked(to.CreditsPosted, p.Amount); err != nil {
 			return nil, err
 		}
-		tx.Effect(Effect{Op: EffectMove, Tx: r.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount})
+		tx.Effect(Effect{Op: EffectMove, Tx: r.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: r.Memo})
 		if err := addEntries(tx, r, "posted", p, p.Amount); err != nil {
 			return nil, err
 		}

@@ -74,6 +74,12 @@ type Effect struct {
 	Account *Account // EffectOpen/EffectStatus: the account as opened/changed
 	Unit    Unit
 	Amount  int64
+	// Memo is the memo of the transaction the history lines of a move,
+	// hold or release belong to, and By (releases only) that
+	// transaction's id: the hold's post, void or expiry. With them every
+	// history line follows from the chain alone.
+	Memo string
+	By   string
 }
 
 // Fields returns the effect as an audit map: only strings, int64 and maps.
@@ -98,6 +104,10 @@ func (e Effect) Fields() map[string]any {
 		m["to"] = e.To
 		m["unit"] = string(e.Unit)
 		m["amount"] = e.Amount
+		m["memo"] = e.Memo
+		if e.Op == EffectRelease {
+			m["by"] = e.By
+		}
 	}
 	return m
 }

@@ -539,6 +539,6 @@ func (d *entryLineDecoder) decode(key, raw []byte) *audit.Entry {
 		return e
 	}
 	e.ValueSeq, e.Time, e.Kind, e.Amount = le.Seq, le.Time.UnixNano(), le.Kind, le.Amount
-	e.Unit, e.Counterparty, e.Tx = string(le.Unit), le.Counterparty, le.Tx
+	e.Unit, e.Counterparty, e.Tx, e.Memo = string(le.Unit), le.Counterparty, le.Tx, le.Memo
 	return e
 }

@@ -455,6 +455,24 @@ func TestTamperHistory(t *testing.T) {
 			editEntry(t, txn, keys[2], "tx", "tx-1")
 			return entrySeq(keys[2])
 		}},
+		{"memo changed", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			editEntry(t, txn, keys[2], "memo", "for something else")
+			return entrySeq(keys[2])
+		}},
+		{"resolving transaction of a released line changed", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			for _, k := range keys {
+				var e ledger.Entry
+				if err := json.Unmarshal(get(t, txn, k), &e); err != nil {
+					t.Fatal(err)
+				}
+				if e.Kind == "released" {
+					editEntry(t, txn, k, "tx", e.Tx+"0")
+					return entrySeq(k)
+				}
+			}
+			t.Fatal("the fixture gives bob no released line")
+			return 0
+		}},
 		{"line deleted", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
 			if err := txn.Delete(keys[4]); err != nil {
 				t.Fatal(err)
