@@ -461,7 +461,7 @@ func (s *Server) voidTransfer(c *gin.Context) {
 		return
 	}
 	s.settleOp(c, http.StatusOK, "tx.void", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
-		return ledger.VoidPending(tx, id, req.Memo)
+		return ledger.VoidBeforeDeadline(tx, id, req.Memo)
 	})
 }
 

@@ -339,6 +339,22 @@ func VoidPending(tx Tx, id string, memo string) (*Transaction, error) {
 	return r, settle(tx, as, t, r)
 }
 
+// VoidBeforeDeadline is a caller's void of a hold (POST
+// /v1/transfers/{id}/void): like a post, it is refused once the hold's
+// deadline has passed (hold_expired), since the ledger itself voids an
+// expired hold and records it as its expiry. Workflows that void their own
+// holds (a rejected proposal, a cancelled booking) use VoidPending.
+func VoidBeforeDeadline(tx Tx, id string, memo string) (*Transaction, error) {
+	t, err := pendingTx(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !tx.Now().Before(t.Deadline) {
+		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voids it", id, t.Deadline.UTC().Format(time.RFC3339))
+	}
+	return VoidPending(tx, id, memo)
+}
+
 // settle saves the accounts, the resolving transaction, and the hold marked
 // with its outcome, and cancels the hold's expiry timer.
 func settle(tx Tx, as accounts, hold, r *Transaction) error {

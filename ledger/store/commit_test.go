@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"strings"
 	"sync"
@@ -274,26 +275,42 @@ func TestNearlyFullDiskRefusesWrites(t *testing.T) {
 	if _, err := s.EnsureCheckpointKey(context.Background(), "test"); err != nil {
 		t.Fatal(err)
 	}
+	keyed := ledger.Request{Actor: ledger.Actor{ID: "t"}, IdemKey: "k1", Fingerprint: sha256.Sum256([]byte("k1")), Op: transferOp(pay("alice", "bob", 10))}
+	first, err := s.Submit(context.Background(), keyed)
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := checkInvariants(t, s)
 	s.freeSpace = func() (uint64, error) { return MinFreeDisk - 1, nil }
-	_, err := submit(t, s, transferOp(pay("alice", "bob", 100)))
+	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "write on a full disk", err, ledger.CodeStorageFull)
+	// What writes nothing is still answered: bad input its own error, a
+	// retry its original result, a start-up check its key.
+	_, err = submit(t, s, transferOp(pay("alice", "nobody", 100)))
+	wantCode(t, "bad input on a full disk", err, ledger.CodeNotFound)
+	again, err := s.Submit(context.Background(), keyed)
+	if err != nil || !again.Replayed || again.Seq != first.Seq {
+		t.Fatalf("retry on a full disk: %+v %v, want the original result", again, err)
+	}
+	if _, err := s.EnsureCheckpointKey(context.Background(), "test"); err != nil {
+		t.Fatalf("start-up key check on a full disk: %v", err)
+	}
 	if _, err := s.Checkpoint(context.Background()); !ledger.IsCode(err, ledger.CodeStorageFull) {
 		t.Errorf("checkpoint on a full disk: %v, want storage_full", err)
 	}
 	if after := checkInvariants(t, s); after != before {
 		t.Fatalf("records %d → %d on a full disk", before, after)
 	}
-	if bal, _ := balance(t, s, "alice"); bal != 1000 {
-		t.Fatalf("alice %d after a refused write, want 1000", bal)
+	if bal, _ := balance(t, s, "alice"); bal != 990 {
+		t.Fatalf("alice %d after a refused write, want 990", bal)
 	}
 	// A statfs that fails does not stop the ledger.
 	s.freeSpace = func() (uint64, error) { return 0, errors.New("injected: statfs failed") }
 	mustSubmit(t, s, transferOp(pay("alice", "bob", 100)))
 	s.freeSpace = func() (uint64, error) { return MinFreeDisk, nil }
 	mustSubmit(t, s, transferOp(pay("alice", "bob", 100)))
-	if bal, _ := balance(t, s, "alice"); bal != 800 {
-		t.Fatalf("alice %d after space was freed, want 800", bal)
+	if bal, _ := balance(t, s, "alice"); bal != 790 {
+		t.Fatalf("alice %d after space was freed, want 790", bal)
 	}
 	checkInvariants(t, s)
 }

@@ -374,9 +374,7 @@ type group struct {
 
 func (s *Store) commit(batch []*pending) {
 	if !s.roomOnDisk() {
-		for _, p := range batch {
-			p.done <- outcome{err: errStorageFull}
-		}
+		s.answerReadOnly(batch)
 		return
 	}
 	g := s.newGroup()
@@ -411,6 +409,27 @@ func (s *Store) commit(batch []*pending) {
 		g.results = append(g.results, res)
 	}
 	s.finish(g)
+}
+
+// answerReadOnly runs a batch while the disk is nearly full: a request that
+// would write is refused (storage_full), but one that writes nothing still
+// gets its answer — bad input its own error, an idempotent retry its
+// original result, a start-up check that finds its key in place its value
+// — so a server on a full disk starts and keeps answering what it can.
+func (s *Store) answerReadOnly(batch []*pending) {
+	g := s.newGroup()
+	defer g.txn.Discard()
+	for _, p := range batch {
+		o, res, err := s.apply(g, p)
+		switch {
+		case err != nil:
+			p.done <- outcome{err: err}
+		case o != nil && len(o.tx.order) > 0:
+			p.done <- outcome{err: errStorageFull}
+		default:
+			p.done <- outcome{res: res}
+		}
+	}
 }
 
 func (s *Store) newGroup() *group {

@@ -66,6 +66,8 @@ func TestHoldExpiry(t *testing.T) {
 	clock.Set(a.Deadline)
 	_, err := submit(t, s, postOp(a.ID, nil))
 	wantCode(t, "post at the deadline", err, ledger.CodeHoldExpired)
+	_, err = submit(t, s, func(tx ledger.Tx) (any, error) { return ledger.VoidBeforeDeadline(tx, a.ID, "") })
+	wantCode(t, "a caller's void at the deadline", err, ledger.CodeHoldExpired)
 	clock.Set(b.Deadline)
 	if n := s.FireTimers(ctx); n != 2 {
 		t.Fatalf("at the deadline: fired %d, want 2", n)
