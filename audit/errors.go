@@ -11,21 +11,22 @@ type Reason string
 
 // Reasons of a VerifyError.
 const (
-	ReasonMalformed  Reason = "malformed"          // record bytes are not a canonical record
-	ReasonSeq        Reason = "seq"                // a record is missing, moved, or names another seq
-	ReasonLeafHash   Reason = "leaf_hash"          // record hash differs from the stored leaf hash
-	ReasonTreeHash   Reason = "tree_hash"          // a stored interior tree hash is wrong or missing
-	ReasonPrev       Reason = "prev"               // the previous-hash link is broken
-	ReasonTime       Reason = "time"               // commit time did not move forward
-	ReasonHead       Reason = "head"               // the writer head disagrees with the log
-	ReasonCheckpoint Reason = "checkpoint"         // a checkpoint's root, size or format is wrong
-	ReasonSignature  Reason = "signature"          // a checkpoint is not signed by the key in force
-	ReasonKey        Reason = "key"                // no key in force, or a bad key record
-	ReasonEffects    Reason = "effects"            // effects malformed or impossible to replay
-	ReasonGuard      Reason = "guard"              // a replayed change broke an account's guard
-	ReasonBalance    Reason = "balance"            // a stored account differs from the replay
-	ReasonHistory    Reason = "history"            // a stored history line differs from the chain
-	ReasonTrusted    Reason = "trusted_checkpoint" // the log does not extend a trusted checkpoint
+	ReasonMalformed   Reason = "malformed"          // record bytes are not a canonical record
+	ReasonSeq         Reason = "seq"                // a record is missing, moved, or names another seq
+	ReasonLeafHash    Reason = "leaf_hash"          // record hash differs from the stored leaf hash
+	ReasonTreeHash    Reason = "tree_hash"          // a stored interior tree hash is wrong or missing
+	ReasonPrev        Reason = "prev"               // the previous-hash link is broken
+	ReasonTime        Reason = "time"               // commit time did not move forward
+	ReasonHead        Reason = "head"               // the writer head disagrees with the log
+	ReasonCheckpoint  Reason = "checkpoint"         // a checkpoint's root, size or format is wrong
+	ReasonSignature   Reason = "signature"          // a checkpoint is not signed by the key in force
+	ReasonKey         Reason = "key"                // no key in force, or a bad key record
+	ReasonEffects     Reason = "effects"            // effects malformed or impossible to replay
+	ReasonGuard       Reason = "guard"              // a replayed change broke an account's guard
+	ReasonBalance     Reason = "balance"            // a stored account differs from the replay
+	ReasonHistory     Reason = "history"            // a stored history line differs from the chain
+	ReasonTransaction Reason = "transaction"        // a stored transaction differs from the chain
+	ReasonTrusted     Reason = "trusted_checkpoint" // the log does not extend a trusted checkpoint
 )
 
 // ErrVerify is wrapped by every *VerifyError.

@@ -141,6 +141,14 @@ func (p *pipe) Entries() EntrySink {
 	return nil
 }
 
+// Transactions hands the source the next visitor's transaction sink.
+func (p *pipe) Transactions() TxSink {
+	if tv, ok := p.next.(TxVisitor); ok {
+		return tv.Transactions()
+	}
+	return nil
+}
+
 // finish hands over the last batch, waits for the consumer and returns
 // next's error, if any, else walkErr.
 func (p *pipe) finish(walkErr error) error {

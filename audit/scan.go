@@ -33,6 +33,8 @@ type scan struct {
 	seq      uint64
 	prev     Hash
 	time     int64
+	actor    []byte
+	onBehalf []byte
 	action   []byte
 	vkey     []byte
 	effects  []effect
@@ -50,8 +52,8 @@ func (s *scan) read(data []byte) bool {
 	copy(s.prev[:], data[9:41])
 	s.time = int64(binary.BigEndian.Uint64(data[41:]))
 	s.off = headerSize
-	s.str(MaxFieldLen) // actor
-	s.str(MaxFieldLen) // on behalf
+	s.actor = s.str(MaxFieldLen)
+	s.onBehalf = s.str(MaxFieldLen)
 	s.action = s.str(MaxFieldLen)
 	if s.bad || s.tag() != TagMap {
 		return false

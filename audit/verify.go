@@ -35,13 +35,14 @@ type trustedCheckpoint struct {
 
 // Report is what a successful verification covered.
 type Report struct {
-	Records     uint64
-	Checkpoints uint64
-	Accounts    uint64
-	Keys        uint64 // key.create and key.rotate records
-	Entries     uint64 // stored history lines checked (a data directory)
-	Root        Hash   // root of the whole log's tree
-	Latest      uint64 // size of the latest checkpoint
+	Records      uint64
+	Checkpoints  uint64
+	Accounts     uint64
+	Keys         uint64 // key.create and key.rotate records
+	Entries      uint64 // stored history lines checked (a data directory)
+	Transactions uint64 // stored transactions checked (a data directory)
+	Root         Hash   // root of the whole log's tree
+	Latest       uint64 // size of the latest checkpoint
 }
 
 // Verify reads src and checks, in one pass and in O(accounts + log₂ n)
@@ -72,7 +73,24 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 		return v.report, fmt.Errorf("audit: source ended before its head")
 	}
 	err := v.finish()
-	if len(v.badHistory) > 0 && (err == nil || isReason(err, ReasonBalance)) {
+	if b, bad := v.badTxBucket(); bad && (err == nil || isReason(err, ReasonBalance)) {
+		lo := b * v.txStored.width
+		hi := lo + v.txStored.width
+		if b == txBuckets-1 {
+			hi = ^uint64(0)
+		}
+		te, rerr := recheckTransactions(ctx, src, lo, hi)
+		if rerr != nil {
+			return v.report, rerr
+		}
+		if te == nil {
+			te = failAt(lo, ReasonTransaction, "the stored transactions of records %d.. differ from the chain", lo)
+		}
+		if ve, ok := IsVerifyError(err); !ok || te.Seq < ve.Seq {
+			err = te
+		}
+	}
+	if len(v.badHistory) > 0 && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction)) {
 		he, rerr := recheckHistory(ctx, src, v.badHistory)
 		if rerr != nil {
 			return v.report, rerr
@@ -134,6 +152,8 @@ type verifier struct {
 	digest        maphash.Hash      // seeded for this verification; folds history lines
 	line          []byte            // reused for the replay's lines
 	sink          *storedSink       // the stored lines' side
+	txChain       *chainTxs         // transactions the records create
+	txStored      *storedTxSink     // transactions the store holds
 	badHistory    []string          // accounts whose stored history differs, in order found
 	badHistorySet map[string]bool
 }
@@ -143,6 +163,7 @@ func newVerifier() *verifier {
 	seed := maphash.MakeSeed()
 	v.digest.SetSeed(seed)
 	v.sink = newStoredSink(seed)
+	v.txChain, v.txStored = newChainTxs(), &storedTxSink{}
 	for i := range v.tree.idx {
 		v.tree.idx[i] = -1
 	}
@@ -151,6 +172,11 @@ func newVerifier() *verifier {
 
 func (v *verifier) Begin(h Head, keys []string) error {
 	v.begun, v.head = true, h
+	// Both sides of the transaction check bucket records by the head's
+	// size (a wrong head is reported on its own).
+	seed := maphash.MakeSeed()
+	v.txChain.init(seed, h.Size)
+	v.txStored.init(seed, h.Size)
 	return nil
 }
 
@@ -188,6 +214,7 @@ func (v *verifier) Record(key uint64, data []byte, stored []Hash) error {
 	if err := v.rp.apply(n, v.s.effects); err != nil {
 		return err
 	}
+	v.txChain.record(n, v.s.time, string(v.s.actor), string(v.s.onBehalf), v.s.effects, nil)
 	expectedLines(&v.line, n, v.s.time, v.s.effects, v.counts, func(account string, _ uint16, line []byte) {
 		v.rp.accounts[account].hist.add(&v.digest, line)
 	})

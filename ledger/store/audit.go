@@ -338,15 +338,24 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		entriesDone := make(chan error, 1)
 		ectx, stop := context.WithCancel(ctx)
 		defer stop()
+		var lines audit.EntrySink
+		var txs audit.TxSink
 		if ev, ok := v.(audit.EntryVisitor); ok {
-			if sink := ev.Entries(); sink != nil {
-				go func() { entriesDone <- walkEntries(ectx, txn, sink) }()
-			} else {
-				entriesDone <- nil
-			}
-		} else {
-			entriesDone <- nil
+			lines = ev.Entries()
 		}
+		if tv, ok := v.(audit.TxVisitor); ok {
+			txs = tv.Transactions()
+		}
+		go func() {
+			var err error
+			if lines != nil {
+				err = walkEntries(ectx, txn, lines)
+			}
+			if err == nil && txs != nil {
+				err = walkTransactions(ectx, txn, txs)
+			}
+			entriesDone <- err
+		}()
 		err = walkRecords(ctx, txn, v)
 		if err == nil {
 			err = walkAccounts(k, v)
@@ -541,4 +550,40 @@ func (d *entryLineDecoder) decode(key, raw []byte) *audit.Entry {
 	e.ValueSeq, e.Time, e.Kind, e.Amount = le.Seq, le.Time.UnixNano(), le.Kind, le.Amount
 	e.Unit, e.Counterparty, e.Tx, e.Memo = string(le.Unit), le.Counterparty, le.Tx, le.Memo
 	return e
+}
+
+// walkTransactions hands over every stored transaction. One that does not
+// decode is handed over empty under its key's id, which no record creates.
+func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) error {
+	it := newIter(txn, pTx)
+	defer it.it.Close()
+	var t audit.Transaction
+	var lt ledger.Transaction // its postings slice is reused
+	for n := 0; it.valid(); it.it.Next() {
+		if n++; n%walkCheckInterval == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		raw, err := it.value()
+		if err != nil {
+			return err
+		}
+		t = audit.Transaction{Postings: t.Postings[:0]}
+		if err := decodeTransaction(raw, &lt); err != nil {
+			t.ID, t.Status = string(it.it.Item().Key()[len(pTx):]), "undecodable"
+		} else {
+			t.ID, t.Seq, t.Time, t.Status = lt.ID, lt.Seq, lt.Time.UnixNano(), string(lt.Status)
+			t.Memo, t.Actor, t.OnBehalf, t.PendingID = lt.Memo, lt.Actor, lt.OnBehalf, lt.PendingID
+			t.Hold, t.ResolvedBy = !lt.Deadline.IsZero(), lt.ResolvedBy
+			for _, p := range lt.Postings {
+				t.Postings = append(t.Postings, audit.Posting{From: p.From, To: p.To, Unit: string(p.Unit), Amount: p.Amount})
+			}
+			if t.ID != string(it.it.Item().Key()[len(pTx):]) {
+				t.Status += " (stored under another id)"
+			}
+		}
+		if err := v.Transaction(&t); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -164,10 +164,11 @@ func TestVerifyCleanStoreAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Entries == 0 || rep2.Entries != 0 {
-		t.Fatalf("store report checked %d history lines, export report %d; want some and none (exports carry no history)", rep.Entries, rep2.Entries)
+	if rep.Entries == 0 || rep2.Entries != 0 || rep.Transactions == 0 || rep2.Transactions != 0 {
+		t.Fatalf("store report checked %d history lines and %d transactions, export report %d and %d; want some and none (exports carry neither)",
+			rep.Entries, rep.Transactions, rep2.Entries, rep2.Transactions)
 	}
-	rep2.Entries = rep.Entries
+	rep2.Entries, rep2.Transactions = rep.Entries, rep.Transactions
 	if rep2 != rep {
 		t.Fatalf("export report %+v, store report %+v", rep2, rep)
 	}

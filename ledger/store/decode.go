@@ -56,6 +56,7 @@ func fastEntry(raw []byte, e *ledger.Entry) bool {
 
 // interned are the words most lines repeat, kept as one string each.
 var interned = map[string]string{"posted": "posted", "pending": "pending", "released": "released",
+	"voided": "voided", "transfer": "transfer", "post": "post", "void": "void",
 	string(ledger.HOUR): string(ledger.HOUR), string(ledger.CNY): string(ledger.CNY)}
 
 func intern(b []byte) string {
@@ -183,4 +184,73 @@ func utcTime(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// decodeTransaction reads a stored transaction like decodeEntry: the one
+// layout appendTransaction writes by a scanner, anything else by
+// encoding/json (TestDecodeTransactionMatches, FuzzDecodeTransaction).
+func decodeTransaction(raw []byte, t *ledger.Transaction) error {
+	if fastTransaction(raw, t) {
+		return nil
+	}
+	*t = ledger.Transaction{}
+	return json.Unmarshal(raw, t)
+}
+
+func fastTransaction(raw []byte, t *ledger.Transaction) bool {
+	d := fastDec{b: raw}
+	var id, tm, kind, status, actor []byte
+	var seq uint64
+	ok := d.lit(`{"id":`) && d.str(&id) && d.lit(`,"seq":`) && d.uint(&seq) &&
+		d.lit(`,"time":`) && d.str(&tm) && d.lit(`,"kind":`) && d.str(&kind) &&
+		d.lit(`,"status":`) && d.str(&status) && d.lit(`,"postings":[`)
+	if !ok {
+		return false
+	}
+	ps := t.Postings[:0]
+	for i := 0; ; i++ {
+		if d.lit("]") {
+			break
+		}
+		if i > 0 && !d.lit(",") {
+			return false
+		}
+		var from, to, unit []byte
+		var amount int64
+		if !(d.lit(`{"from":`) && d.str(&from) && d.lit(`,"to":`) && d.str(&to) &&
+			d.lit(`,"amount":`) && d.int(&amount) && d.lit(`,"unit":`) && d.str(&unit) && d.lit("}")) {
+			return false
+		}
+		ps = append(ps, ledger.Posting{From: string(from), To: string(to), Amount: amount, Unit: ledger.Unit(intern(unit))})
+	}
+	var memo, onBehalf, deadline, pending, reverses, resolved []byte
+	if !d.opt(`,"memo":`, &memo) || !d.lit(`,"actor":`) || !d.str(&actor) || !d.opt(`,"on_behalf":`, &onBehalf) ||
+		!d.opt(`,"deadline":`, &deadline) || !d.opt(`,"pending_id":`, &pending) ||
+		!d.opt(`,"reverses":`, &reverses) || !d.opt(`,"resolved_by":`, &resolved) ||
+		!d.lit("}") || d.off != len(raw) {
+		return false
+	}
+	at, ok := utcTime(tm)
+	if !ok {
+		return false
+	}
+	var dl time.Time
+	if deadline != nil {
+		if dl, ok = utcTime(deadline); !ok || dl.IsZero() {
+			return false
+		}
+	}
+	*t = ledger.Transaction{ID: string(id), Seq: seq, Time: at, Kind: intern(kind), Status: ledger.TxStatus(intern(status)),
+		Postings: ps, Memo: string(memo), Actor: string(actor), OnBehalf: string(onBehalf), Deadline: dl,
+		PendingID: string(pending), Reverses: string(reverses), ResolvedBy: string(resolved)}
+	return true
+}
+
+// opt reads an omitempty string field if it is there: it must then be a
+// non-empty string (encoding/json would omit an empty one).
+func (d *fastDec) opt(prefix string, out *[]byte) bool {
+	if !d.lit(prefix) {
+		return true
+	}
+	return d.str(out) && len(*out) > 0
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -240,6 +241,12 @@ func rewriteLog(t *testing.T, txn *badger.Txn, from uint64) {
 		rec.Prev = prev
 		if seq == from {
 			rec.Actor = "mallory"
+			// and the transactions the record created, to stay consistent
+			for id, tr := range txKeys(t, txn) {
+				if tr.Seq == seq {
+					editTx(t, txn, id, func(m map[string]any) { m["actor"] = "mallory" })
+				}
+			}
 		}
 		b, _ := audit.Encode(rec)
 		set(t, txn, recordKey(seq), b)
@@ -518,6 +525,109 @@ func TestTamperHistory(t *testing.T) {
 			if ve.Account != c.account {
 				t.Fatalf("history failure names %q, want %s", ve.Account, c.account)
 			}
+		})
+	}
+}
+
+// txKeys lists the stored transaction documents.
+func txKeys(t *testing.T, txn *badger.Txn) map[string]ledger.Transaction {
+	t.Helper()
+	out := map[string]ledger.Transaction{}
+	err := badgerKV{txn}.scan([]byte(pTx), nil, false, func(k, v []byte) (bool, error) {
+		var tr ledger.Transaction
+		if err := json.Unmarshal(v, &tr); err != nil {
+			return false, err
+		}
+		out[string(k[len(pTx):])] = tr
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func editTx(t *testing.T, txn *badger.Txn, id string, fn func(m map[string]any)) {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(get(t, txn, txKey(id)), &m); err != nil {
+		t.Fatal(err)
+	}
+	fn(m)
+	b, _ := json.Marshal(m)
+	set(t, txn, txKey(id), b)
+}
+
+// A transaction as GET /v1/transfers/{id} shows it — an administrator's
+// classic edit — is checked against the records that created and settled
+// it: a changed amount, party, memo, actor or outcome, a deleted or an
+// invented transaction is reported at the record that created it.
+func TestTamperTransaction(t *testing.T) {
+	pick := func(txs map[string]ledger.Transaction, ok func(ledger.Transaction) bool) ledger.Transaction {
+		ids := make([]string, 0, len(txs))
+		for id := range txs {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			if ok(txs[id]) {
+				return txs[id]
+			}
+		}
+		t.Fatal("the fixture has no such transaction")
+		return ledger.Transaction{}
+	}
+	transfer := func(tr ledger.Transaction) bool { return tr.Kind == "transfer" && tr.Deadline.IsZero() }
+	hold := func(tr ledger.Transaction) bool { return !tr.Deadline.IsZero() && tr.ResolvedBy != "" }
+	cases := []struct {
+		name string
+		edit func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64
+	}{
+		{"amount changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["postings"].([]any)[0].(map[string]any)["amount"] = 1 })
+			return tr.Seq
+		}},
+		{"payee changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["postings"].([]any)[0].(map[string]any)["to"] = "issuance" })
+			return tr.Seq
+		}},
+		{"memo changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["memo"] = "something else" })
+			return tr.Seq
+		}},
+		{"actor changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["actor"] = "someone-else" })
+			return tr.Seq
+		}},
+		{"hold outcome changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, hold)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["status"] = "pending"; delete(m, "resolved_by") })
+			return tr.Seq
+		}},
+		{"transaction deleted", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			if err := txn.Delete(txKey(tr.ID)); err != nil {
+				t.Fatal(err)
+			}
+			return tr.Seq
+		}},
+		{"transaction invented", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			tr.ID += ".9"
+			b, _ := json.Marshal(tr)
+			set(t, txn, txKey(tr.ID), b)
+			return tr.Seq
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var seq uint64
+			_, err := tamper(t, true, func(txn *badger.Txn) { seq = c.edit(t, txn, txKeys(t, txn)) })
+			wantBad(t, err, seq, audit.ReasonTransaction)
 		})
 	}
 }
