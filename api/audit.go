@@ -191,8 +191,12 @@ func (s *Server) auditConsistency(c *gin.Context) {
 	}
 	from, err1 := uintQuery(c, "from", 0)
 	to, err2 := uintQuery(c, "to", 0)
-	if err1 != nil || err2 != nil || from == 0 || to < from {
-		failCode(c, ledger.CodeInvalidRequest, "from and to must be tree sizes with 0 < from <= to")
+	_, hasFrom := c.GetQuery("from")
+	_, hasTo := c.GetQuery("to")
+	if err1 != nil || err2 != nil || !hasFrom || !hasTo || to < from {
+		// from = 0 is allowed: the empty tree is consistent with every
+		// tree, and its proof is empty (RFC 9162 §2.1.4).
+		failCode(c, ledger.CodeInvalidRequest, "from and to must be tree sizes with from <= to")
 		return
 	}
 	hashes, err := a.Consistency(c.Request.Context(), from, to)

@@ -61,6 +61,7 @@ type holdLeg struct {
 type replay struct {
 	accounts map[string]*replayed
 	holds    map[string][]holdLeg
+	released []releasedLeg // the current record's
 }
 
 func newReplay() *replay {
@@ -69,7 +70,7 @@ func newReplay() *replay {
 
 // apply replays one record's effects; it returns the failure, if any.
 func (r *replay) apply(seq uint64, effects []effect) *VerifyError {
-	posting := false // a post: releases first, then moves without guard checks
+	r.released = r.released[:0]
 	for i := range effects {
 		e := &effects[i]
 		var err *VerifyError
@@ -81,10 +82,11 @@ func (r *replay) apply(seq uint64, effects []effect) *VerifyError {
 		case effectHold:
 			err = r.move(seq, e, true, false)
 		case effectMove:
-			err = r.move(seq, e, false, posting)
+			err = r.move(seq, e, false, r.posts(e))
 		case effectRelease:
-			posting = true
-			err = r.release(seq, e)
+			if err = r.release(seq, e); err == nil {
+				r.released = append(r.released, releasedLeg{string(e.from), string(e.to), string(e.by), e.amount})
+			}
 		default:
 			err = failAt(seq, ReasonEffects, "unknown effect op %q", e.op)
 		}
@@ -93,6 +95,30 @@ func (r *replay) apply(seq uint64, effects []effect) *VerifyError {
 		}
 	}
 	return nil
+}
+
+// releasedLeg is an amount a record released from a hold between two
+// accounts, which a move of the same record may post without guard
+// checks (it was checked when held).
+type releasedLeg struct {
+	from, to, by string
+	amount       int64
+}
+
+// posts reports whether move e posts what a release of the same record
+// freed: the same accounts, at most the amount released, and (in records
+// that name it) the transaction the release names as its resolver. The
+// amount it covers is used up, so no other move rides on it.
+func (r *replay) posts(e *effect) bool {
+	for i := range r.released {
+		l := &r.released[i]
+		if l.from == string(e.from) && l.to == string(e.to) && e.amount <= l.amount &&
+			(l.by == "" || l.by == string(e.tx)) {
+			l.amount -= e.amount
+			return true
+		}
+	}
+	return false
 }
 
 func (r *replay) open(seq uint64, e *effect) *VerifyError {

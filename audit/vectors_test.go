@@ -46,6 +46,17 @@ func posting(from, to string, amt int64) []any {
 	return []any{map[string]any{"from": from, "to": to, "amount": amt, "unit": "HOUR"}}
 }
 
+// ledgerFx is a move, hold or release as ledger.Effect.Fields writes it:
+// with the memo of its transaction and, on a release, the resolver.
+func ledgerFx(op, tx, from, to string, amt int64, memo, by string) map[string]any {
+	fx := moveFx(op, tx, from, to, amt)
+	fx["memo"] = memo
+	if op == "release" {
+		fx["by"] = by
+	}
+	return fx
+}
+
 func effectList(fx ...map[string]any) []any {
 	l := make([]any, len(fx))
 	for i, f := range fx {
@@ -64,19 +75,20 @@ func vectorRecords(vkey1, vkey2 string) []Record {
 			"effects": effectList(openEffect("c1:issuance", "none"), openEffect("m1:HOUR", "no_overdraft"))}},
 		{Actor: "coord1", OnBehalf: "m2", Action: "tx.transfer", Content: map[string]any{"id": "tx-2", "kind": "transfer",
 			"status": "posted", "memo": "2 h of elder care", "postings": posting("c1:issuance", "m1:HOUR", 200),
-			"effects": effectList(moveFx("move", "tx-2", "c1:issuance", "m1:HOUR", 200))}},
-		{Actor: "admin", Action: "tx.transfer", Content: map[string]any{"id": "tx-3", "kind": "transfer", "status": "pending",
+			"effects": effectList(ledgerFx("move", "tx-2", "c1:issuance", "m1:HOUR", 200, "2 h of elder care", ""))}},
+		{Actor: "admin", Action: "tx.hold", Content: map[string]any{"id": "tx-3", "kind": "transfer", "status": "pending",
 			"deadline": deadline, "postings": posting("m1:HOUR", "c1:issuance", 150),
-			"effects": effectList(moveFx("hold", "tx-3", "m1:HOUR", "c1:issuance", 150))}},
+			"effects": effectList(ledgerFx("hold", "tx-3", "m1:HOUR", "c1:issuance", 150, "", ""))}},
 		{Actor: "admin", Action: "tx.post", Content: map[string]any{"id": "tx-4", "kind": "post", "status": "posted",
 			"pending_id": "tx-3", "postings": posting("m1:HOUR", "c1:issuance", 100),
-			"effects": effectList(moveFx("release", "tx-3", "m1:HOUR", "c1:issuance", 150), moveFx("move", "tx-4", "m1:HOUR", "c1:issuance", 100))}},
-		{Actor: "admin", Action: "tx.transfer", Content: map[string]any{"id": "tx-5", "kind": "transfer", "status": "pending",
+			"effects": effectList(ledgerFx("release", "tx-3", "m1:HOUR", "c1:issuance", 150, "", "tx-4"),
+				ledgerFx("move", "tx-4", "m1:HOUR", "c1:issuance", 100, "", ""))}},
+		{Actor: "admin", Action: "tx.hold", Content: map[string]any{"id": "tx-5", "kind": "transfer", "status": "pending",
 			"deadline": deadline, "postings": posting("m1:HOUR", "c1:issuance", 50),
-			"effects": effectList(moveFx("hold", "tx-5", "m1:HOUR", "c1:issuance", 50))}},
+			"effects": effectList(ledgerFx("hold", "tx-5", "m1:HOUR", "c1:issuance", 50, "", ""))}},
 		{Actor: "system", Action: "tx.expire", Content: map[string]any{"id": "tx-6", "kind": "void", "status": "voided",
 			"memo": "expired", "pending_id": "tx-5", "postings": posting("m1:HOUR", "c1:issuance", 50),
-			"effects": effectList(moveFx("release", "tx-5", "m1:HOUR", "c1:issuance", 50))}},
+			"effects": effectList(ledgerFx("release", "tx-5", "m1:HOUR", "c1:issuance", 50, "expired", "tx-6"))}},
 		{Actor: "admin", Action: ActionKeyRotate, Content: map[string]any{"vkey": vkey2, "origin": vectorOrigin, "previous": vkey1}},
 	}
 }

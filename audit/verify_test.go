@@ -337,3 +337,41 @@ func TestTrustedCheckpointOfAnotherLog(t *testing.T) {
 		t.Fatalf("a checkpoint of another log: %v, want a trusted_checkpoint failure naming another log", err)
 	}
 }
+
+// TestVerifyPostExemptsOnlyWhatWasReleased: a post's move skips the guard
+// checks only for what its record released between the same accounts; a
+// record that releases a hold and then moves anything else, or more, is
+// checked like any transfer (an independent verifier found both
+// accepted).
+func TestVerifyPostExemptsOnlyWhatWasReleased(t *testing.T) {
+	release := func(amt int64) map[string]any {
+		fx := moveFx("release", "tx-3", "alice", "bob", amt)
+		fx["by"] = "tx-4"
+		return fx
+	}
+	for _, tc := range []struct {
+		name string
+		fx   map[string]any
+		ok   bool
+	}{
+		{"post in full", effects(release(100), moveFx("move", "tx-4", "alice", "bob", 100)), true},
+		{"post in part", effects(release(100), moveFx("move", "tx-4", "alice", "bob", 40)), true},
+		{"another pair rides on the release", effects(release(100), moveFx("move", "tx-4", "bob", "alice", 101)), false},
+		{"more than released", effects(release(100), moveFx("move", "tx-4", "alice", "bob", 501)), false},
+		{"the release covers one move only", effects(release(100), moveFx("move", "tx-4", "alice", "bob", 100), moveFx("move", "tx-4", "alice", "bob", 401)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, _ := ledgerLog(t)
+			m.add(t, "tx.hold", effects(moveFx("hold", "tx-3", "alice", "bob", 100)))
+			m.add(t, "tx.post", tc.fx)
+			_, err := Verify(context.Background(), m, VerifyOptions{})
+			ve, bad := IsVerifyError(err)
+			switch {
+			case tc.ok && bad && ve.Reason != ReasonBalance:
+				t.Fatalf("a genuine post failed: %v", err)
+			case !tc.ok && (!bad || ve.Seq != 4 || ve.Reason != ReasonGuard):
+				t.Fatalf("got %v, want a guard failure at 4", err)
+			}
+		})
+	}
+}
