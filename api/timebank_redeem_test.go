@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -241,10 +242,22 @@ func TestOnBehalf(t *testing.T) {
 // communities makes one owe the other; staff reversing it take that back,
 // so the settlement view and the clearing balances agree again.
 func TestReversedCrossCommunityCredit(t *testing.T) {
+	// With a storage cap the credit is paid in two legs (to the volunteer
+	// and the overflow to the pool), and so is its reversal; the settlement
+	// kept only the last leg (found by a reports probe).
+	for _, policy := range []map[string]any{
+		{"earning": "mutual_credit", "credit_limit": "10.00"},
+		{"earning": "mutual_credit", "credit_limit": "10.00", "max_balance": "0.60"},
+	} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) { reversedCrossCommunityCredit(t, policy) })
+	}
+}
+
+func reversedCrossCommunityCredit(t *testing.T, policy map[string]any) {
 	tb := newTBServer(t)
 	tb.community("d", "", nil)
 	tb.community("a", "d", nil)
-	tb.community("b", "d", map[string]any{"earning": "mutual_credit", "credit_limit": "10.00"})
+	tb.community("b", "d", policy)
 	coordB := tb.resident("zhou", "b", nil, nil, "coordinator")
 	tb.resident("sun", "b", nil, nil, "resident", "volunteer")
 	li := tb.resident("li", "a", nil, nil, "resident")

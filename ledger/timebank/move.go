@@ -123,15 +123,19 @@ func postHold(tx ledger.Tx, id, memo string) (*ledger.Transaction, error) {
 }
 
 // owedOf returns what the postings of t make one community owe another:
-// the clearing legs of a cross-community move, for when a hold posts.
+// the sum of the legs into one community's clearing account, owed to the
+// community whose clearing account pays out.
 func owedOf(r ledger.Reader, t *ledger.Transaction) (by, to string, amt int64, err error) {
 	for _, p := range t.Postings {
 		a, err := r.Account(p.To)
 		if err != nil {
 			return "", "", 0, err
 		}
-		if a.Kind == community.AcctClearing {
-			by, amt = a.Community, p.Amount
+		if a.Kind == community.AcctClearing && (by == "" || by == a.Community) {
+			// Every leg into the paying community's clearing account counts:
+			// a reversal of a credit that overflowed the cap pays it back
+			// from the volunteer and from the pool, in two legs.
+			by, amt = a.Community, amt+p.Amount
 		}
 		f, err := r.Account(p.From)
 		if err != nil {

@@ -146,7 +146,13 @@ func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, bud
 		}
 		cat.Records, cat.Hours, cat.Credits = cat.Records+1, cat.Hours+e.Hours, cat.Credits+e.Credits
 		t.vols[e.Volunteer] = true
-		t.recips[e.Kind+"/"+e.Recipient] = true
+		recip := e.Kind + "/" + e.Recipient
+		if e.Kind == RecipientGroup {
+			// A group is named within its community: two communities'
+			// "elders-group" are two recipients in a district's report.
+			recip = e.Kind + "/" + c + "/" + e.Recipient
+		}
+		t.recips[recip] = true
 		t.turns[e.Volunteer+"/"+day] = true
 		return nil
 	})
