@@ -26,6 +26,7 @@ const (
 	ReasonBalance     Reason = "balance"            // a stored account differs from the replay
 	ReasonHistory     Reason = "history"            // a stored history line differs from the chain
 	ReasonTransaction Reason = "transaction"        // a stored transaction differs from the chain
+	ReasonDocument    Reason = "document"           // a stored workflow document differs from the chain
 	ReasonTrusted     Reason = "trusted_checkpoint" // the log does not extend a trusted checkpoint
 )
 

@@ -149,6 +149,14 @@ func (p *pipe) Transactions() TxSink {
 	return nil
 }
 
+// Documents hands the source the next visitor's document sink.
+func (p *pipe) Documents() DocSink {
+	if dv, ok := p.next.(DocVisitor); ok {
+		return dv.Documents()
+	}
+	return nil
+}
+
 // finish hands over the last batch, waits for the consumer and returns
 // next's error, if any, else walkErr.
 func (p *pipe) finish(walkErr error) error {

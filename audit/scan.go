@@ -38,13 +38,15 @@ type scan struct {
 	action   []byte
 	vkey     []byte
 	effects  []effect
-	badShape bool // effects present but not a list of maps of known types
+	docs     []docRef // the "docs" map: documents the record wrote
+	badShape bool     // effects present but not a list of maps of known types
+	badDocs  bool     // docs present but not a map of {hash, prev}
 }
 
 // read parses data into s, reusing s's buffers. It reports whether data is
 // a canonical record.
 func (s *scan) read(data []byte) bool {
-	*s = scan{b: data, effects: s.effects[:0]}
+	*s = scan{b: data, effects: s.effects[:0], docs: s.docs[:0]}
 	if len(data) > MaxRecordSize || len(data) < headerSize || data[0] != Version {
 		return false
 	}
@@ -172,6 +174,8 @@ func (s *scan) content() {
 		switch string(k) {
 		case "effects":
 			s.effectList()
+		case "docs":
+			s.docList()
 		case "vkey":
 			start := s.off
 			s.skip(1)
@@ -262,4 +266,51 @@ func (s *scan) effectField(e *effect, k []byte) {
 	default:
 		s.badShape = true
 	}
+}
+
+// docRef is one entry of a record's "docs" map: a document (kind/id) and
+// the hex SHA-256s of its value before and after the record.
+type docRef struct{ name, prev, hash []byte }
+
+// docList reads the "docs" map: name → {"hash": str, "prev": str}.
+func (s *scan) docList() {
+	start := s.off
+	if s.tag() != TagMap {
+		s.off = start
+		s.badDocs = true
+		s.skip(1)
+		return
+	}
+	s.keys(func(name []byte) {
+		start := s.off
+		if s.tag() != TagMap {
+			s.off = start
+			s.badDocs = true
+			s.skip(2)
+			return
+		}
+		d := docRef{name: name}
+		var seen int
+		s.keys(func(k []byte) {
+			start := s.off
+			s.skip(3)
+			if s.bad {
+				return
+			}
+			if s.b[start] != TagString {
+				s.badDocs = true
+				return
+			}
+			switch string(k) {
+			case "hash":
+				d.hash, seen = s.b[start+5:s.off], seen+1
+			case "prev":
+				d.prev, seen = s.b[start+5:s.off], seen+1
+			}
+		})
+		if seen != 2 || len(d.hash) == 0 {
+			s.badDocs = true
+		}
+		s.docs = append(s.docs, d)
+	})
 }

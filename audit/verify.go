@@ -41,6 +41,7 @@ type Report struct {
 	Keys         uint64 // key.create and key.rotate records
 	Entries      uint64 // stored history lines checked (a data directory)
 	Transactions uint64 // stored transactions checked (a data directory)
+	Documents    uint64 // stored workflow documents checked (a data directory)
 	Root         Hash   // root of the whole log's tree
 	Latest       uint64 // size of the latest checkpoint
 }
@@ -90,7 +91,19 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 			err = te
 		}
 	}
-	if len(v.badHistory) > 0 && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction)) {
+	if b, bad := v.badDocBucket(); bad && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction)) {
+		de, rerr := recheckDocuments(ctx, src, v.docSeed, b, v.n)
+		if rerr != nil {
+			return v.report, rerr
+		}
+		if de == nil {
+			de = failAt(v.n, ReasonDocument, "the stored documents differ from the chain")
+		}
+		if ve, ok := IsVerifyError(err); !ok || de.Seq < ve.Seq {
+			err = de
+		}
+	}
+	if len(v.badHistory) > 0 && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction) || isReason(err, ReasonDocument)) {
 		he, rerr := recheckHistory(ctx, src, v.badHistory)
 		if rerr != nil {
 			return v.report, rerr
@@ -154,7 +167,10 @@ type verifier struct {
 	sink          *storedSink       // the stored lines' side
 	txChain       *chainTxs         // transactions the records create
 	txStored      *storedTxSink     // transactions the store holds
-	badHistory    []string          // accounts whose stored history differs, in order found
+	docSeed       maphash.Seed
+	docChain      docSums     // documents the records wrote
+	docStored     *storedDocs // documents the store holds
+	badHistory    []string    // accounts whose stored history differs, in order found
 	badHistorySet map[string]bool
 }
 
@@ -164,6 +180,9 @@ func newVerifier() *verifier {
 	v.digest.SetSeed(seed)
 	v.sink = newStoredSink(seed)
 	v.txChain, v.txStored = newChainTxs(), &storedTxSink{}
+	v.docSeed, v.docStored = maphash.MakeSeed(), &storedDocs{}
+	v.docChain.init(v.docSeed)
+	v.docStored.init(v.docSeed)
 	for i := range v.tree.idx {
 		v.tree.idx[i] = -1
 	}
@@ -214,6 +233,10 @@ func (v *verifier) Record(key uint64, data []byte, stored []Hash) error {
 	if err := v.rp.apply(n, v.s.effects); err != nil {
 		return err
 	}
+	if v.s.badDocs {
+		return failAt(n, ReasonDocument, "docs is not a map of {hash, prev} maps")
+	}
+	v.docChain.chainDocs(v.s.docs)
 	v.txChain.record(n, v.s.time, string(v.s.actor), string(v.s.onBehalf), v.s.effects, nil)
 	expectedLines(&v.line, n, v.s.time, v.s.effects, v.counts, func(account string, _ uint16, line []byte) {
 		v.rp.accounts[account].hist.add(&v.digest, line)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -346,6 +347,10 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		if tv, ok := v.(audit.TxVisitor); ok {
 			txs = tv.Transactions()
 		}
+		var docs audit.DocSink
+		if dv, ok := v.(audit.DocVisitor); ok {
+			docs = dv.Documents()
+		}
 		go func() {
 			var err error
 			if lines != nil {
@@ -353,6 +358,9 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 			}
 			if err == nil && txs != nil {
 				err = walkTransactions(ectx, txn, txs)
+			}
+			if err == nil && docs != nil {
+				err = walkDocuments(ectx, txn, docs)
 			}
 			entriesDone <- err
 		}()
@@ -582,6 +590,33 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 			}
 		}
 		if err := v.Transaction(&t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkDocuments hands over every stored workflow document of a kind the
+// chain describes (not logins or signing keys: unchainedDocs).
+func walkDocuments(ctx context.Context, txn *badger.Txn, v audit.DocSink) error {
+	it := newIter(txn, pDoc)
+	defer it.it.Close()
+	var d audit.Document
+	for n := 0; it.valid(); it.it.Next() {
+		if n++; n%walkCheckInterval == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		name := it.it.Item().Key()[len(pDoc):]
+		kind, _, _ := bytes.Cut(name, []byte("/"))
+		if unchainedDocs[string(kind)] {
+			continue
+		}
+		raw, err := it.value()
+		if err != nil {
+			return err
+		}
+		d.Name, d.Value = string(name), raw
+		if err := v.Document(&d); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,9 @@ package store
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -33,6 +36,7 @@ type opTx struct {
 	effects []ledger.Effect
 	action  string
 	fields  map[string]any
+	docs    map[string]*docChange // the chained documents this op wrote, by kind/id
 	// puts are the accounts this op wrote, as written; cached looks up an
 	// account the batch wrote or the writer has cached (nil: no cache).
 	puts   map[string]ledger.Account
@@ -228,7 +232,60 @@ func (o *opTx) AddEntry(account string, e ledger.Entry) error {
 	return o.putJSON(entryKey(account, o.seq, n), e)
 }
 
-func (o *opTx) PutDoc(kind, id string, v any) error { return o.putJSON(docKey(kind, id), v) }
+// PutDoc writes a workflow document. A chained kind's write is also
+// described in the op's audit record ("docs": kind/id → the SHA-256 of the
+// value it replaces and of the new value), so that tally verify can check
+// every stored document against the chain.
+func (o *opTx) PutDoc(kind, id string, v any) error {
+	key := docKey(kind, id)
+	b, err := encodeJSON(v)
+	if err != nil {
+		return fmt.Errorf("store: encode: %w", err)
+	}
+	if !unchainedDocs[kind] {
+		name := kind + "/" + id
+		dc := o.docs[name]
+		if dc == nil {
+			dc = &docChange{}
+			prev, err := o.get(key)
+			switch {
+			case err == nil:
+				dc.prev = docHash(prev)
+			case !errors.Is(err, errNotFound):
+				return err
+			}
+			if o.docs == nil {
+				o.docs = map[string]*docChange{}
+			}
+			o.docs[name] = dc
+		}
+		dc.hash = docHash(b)
+	}
+	o.set(key, b)
+	return nil
+}
+
+// unchainedDocs are the document kinds kept out of the chain: login names
+// and password hashes (usernames stay out of the chain) and signing keys.
+var unchainedDocs = map[string]bool{"user": true, "jwt_key": true, "jwt_key_current": true, checkpointKeyKind: true}
+
+// docChange is one document's change within an op, as hex SHA-256s; prev
+// is empty for a new document.
+type docChange struct{ prev, hash string }
+
+func docHash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// docFields is the record's "docs" map.
+func (o *opTx) docFields() map[string]any {
+	m := make(map[string]any, len(o.docs))
+	for name, dc := range o.docs {
+		m[name] = map[string]any{"prev": dc.prev, "hash": dc.hash}
+	}
+	return m
+}
 func (o *opTx) PutIndex(key string, val []byte) error {
 	o.set(indexKey(key), append([]byte{}, val...))
 	return nil

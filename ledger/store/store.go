@@ -630,6 +630,9 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 	for k, v := range o.fields {
 		content[k] = v
 	}
+	if len(o.docs) > 0 {
+		content["docs"] = o.docFields()
+	}
 	if len(o.effects) > 0 {
 		effects := make([]any, len(o.effects))
 		for i, e := range o.effects {

@@ -631,3 +631,108 @@ func TestTamperTransaction(t *testing.T) {
 		})
 	}
 }
+
+// docOp writes workflow documents in one audited op.
+func docOp(docs ...[3]string) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		for _, d := range docs {
+			if err := tx.PutDoc(d[0], d[1], map[string]any{"v": d[2]}); err != nil {
+				return nil, err
+			}
+		}
+		tx.Audit("doc.test", map[string]any{"n": int64(len(docs))})
+		return nil, nil
+	}
+}
+
+// TestTamperDocuments: the workflow documents (services, donations,
+// proposals, members, ...) are checked against the records that wrote
+// them: a changed value, a rollback to an earlier version, a deleted or an
+// invented document is reported at the record that last wrote it (or, for
+// one no record wrote, after the last record). Logins and signing keys
+// are not chained (usernames stay out of the chain).
+func TestTamperDocuments(t *testing.T) {
+	type result struct {
+		seqs map[string]uint64 // document → seq of its last write
+		v1   []byte            // tb.service/s1 as first written
+		n    uint64
+	}
+	setup := func(t *testing.T) (string, result) {
+		dir := t.TempDir()
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		r := result{seqs: map[string]uint64{}}
+		r.seqs["tb.service/s1"] = auditSubmit(t, s, docOp([3]string{"tb.service", "s1", "pending"}, [3]string{"fund.donation", "d1", "500"})).Seq
+		r.seqs["fund.donation/d1"] = r.seqs["tb.service/s1"]
+		_ = s.db.View(func(txn *badger.Txn) error { r.v1 = get(t, txn, docKey("tb.service", "s1")); return nil })
+		r.seqs["tb.service/s1"] = auditSubmit(t, s, docOp([3]string{"tb.service", "s1", "confirmed"})).Seq
+		r.seqs["fund.proposal/p1"] = auditSubmit(t, s, docOp([3]string{"fund.proposal", "p1", "voting"})).Seq
+		r.n = r.seqs["fund.proposal/p1"] + 1
+		return dir, r
+	}
+	verifyAfter := func(t *testing.T, dir string, fn func(txn *badger.Txn)) error {
+		db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(txn *badger.Txn) error { fn(txn); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		a, err := OpenAudit(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		rep, err := a.Verify(context.Background(), audit.VerifyOptions{})
+		if err == nil && rep.Documents == 0 {
+			t.Fatal("no documents were checked")
+		}
+		return err
+	}
+	t.Run("untouched", func(t *testing.T) {
+		dir, _ := setup(t)
+		if err := verifyAfter(t, dir, func(*badger.Txn) {}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("login documents are not chained", func(t *testing.T) {
+		dir, _ := setup(t)
+		if err := verifyAfter(t, dir, func(txn *badger.Txn) { set(t, txn, docKey("user", "x"), []byte(`{}`)) }); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, c := range []struct {
+		name string
+		edit func(t *testing.T, txn *badger.Txn, r result) uint64
+	}{
+		{"value changed", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, docKey("fund.donation", "d1"), []byte(`{"v":"50000"}`))
+			return r.seqs["fund.donation/d1"]
+		}},
+		{"rolled back to an earlier version", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, docKey("tb.service", "s1"), r.v1)
+			return r.seqs["tb.service/s1"]
+		}},
+		{"deleted", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			if err := txn.Delete(docKey("fund.proposal", "p1")); err != nil {
+				t.Fatal(err)
+			}
+			return r.seqs["fund.proposal/p1"]
+		}},
+		{"invented", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, docKey("fund.donation", "d9"), []byte(`{"v":"1"}`))
+			return r.n
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir, r := setup(t)
+			var seq uint64
+			err := verifyAfter(t, dir, func(txn *badger.Txn) { seq = c.edit(t, txn, r) })
+			wantBad(t, err, seq, audit.ReasonDocument)
+		})
+	}
+}
