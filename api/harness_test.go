@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"tally/audit"
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/store"
@@ -177,4 +178,19 @@ func (ts *testServer) auditSize() uint64 {
 	var n uint64
 	ts.store.View(context.Background(), func(r ledger.Reader) error { n, _ = r.Head(); return nil })
 	return n
+}
+
+// lastRecord decodes the newest audit record.
+func (ts *testServer) lastRecord() *audit.Record {
+	ts.t.Helper()
+	n := ts.auditSize()
+	recs, _, err := ts.store.Audit().Records(n-1, 1)
+	if err != nil || len(recs) != 1 {
+		ts.t.Fatalf("record %d: %v", n-1, err)
+	}
+	rec, err := audit.Decode(recs[0].Record)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return rec
 }

@@ -98,7 +98,13 @@ func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	key := jwtKey{Kid: hex.EncodeToString(idb), Seed: seed}
-	_, err := s.ledger.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+	// The record names who rotated: the admin calling the route, or the
+	// system at first start.
+	actor := ledger.SystemActor
+	if p := PrincipalFrom(ctx); p != nil {
+		actor = p.actor()
+	}
+	_, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: func(tx ledger.Tx) (any, error) {
 		key.Created = tx.Now()
 		if err := tx.PutDoc(kindJWTKey, key.Kid, key); err != nil {
 			return nil, err

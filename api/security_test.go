@@ -405,3 +405,46 @@ func TestMetricsMethodLabel(t *testing.T) {
 		t.Fatalf("metrics name made-up methods:\n%s", r.Raw)
 	}
 }
+
+// TestErasedMemberTakesPartInNothingNew: after a PIPL erasure the member's
+// history stays, but no new need, service, credit, relation or role may
+// name them, with or without X-On-Behalf-Of (only the header was checked).
+func TestErasedMemberTakesPartInNothingNew(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	coord := ts.member("zhao", "c1", "coordinator")
+	vol := ts.member("v1", "c1", "volunteer", "resident")
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "m1", "community": "c1", "display_name": "张", "roles": []string{"resident"}})
+	ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "c1:pool", "amount": "5.00", "unit": "HOUR"}}})
+	ts.must(200, "POST", "/v1/members/m1/erase", ts.admin, map[string]any{"reason": "本人申请"})
+	size := ts.auditSize()
+	now := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	for _, c := range []struct {
+		name, method, path, token string
+		body                      map[string]any
+	}{
+		{"need for them", "POST", "/v1/needs", coord, map[string]any{"community": "c1", "requester": "m1", "category": "elder_care", "title": "陪同"}},
+		{"service to them", "POST", "/v1/services", vol, map[string]any{"volunteer": "v1", "recipient": "m1", "community": "c1", "category": "elder_care", "hours": "1.00", "occurred_at": now}},
+		{"grant to them", "POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "m1", "hours": "1.00", "reason": "困难补助"}},
+		{"a new relative of theirs", "POST", "/v1/members", ts.admin, map[string]any{"id": "m2", "community": "c1", "display_name": "李", "roles": []string{"resident"}, "relatives": []string{"m1"}}},
+		{"roles for them", "PUT", "/v1/members/m1/roles", ts.admin, map[string]any{"roles": []string{"resident", "volunteer"}}},
+	} {
+		if r := ts.do(c.method, c.path, c.token, c.body); r.Status != 409 || r.Code() != "conflict" {
+			t.Errorf("%s: %d %s, want 409 conflict", c.name, r.Status, r.Raw)
+		}
+	}
+	if ts.auditSize() != size {
+		t.Fatal("refused requests naming an erased member wrote records")
+	}
+	ts.must(200, "GET", "/v1/members/m1", ts.admin, nil) // their record stays
+}
+
+// TestTokenKeyRotationNamesTheAdmin: the record of a token-key rotation
+// names the admin who asked for it (it said "system").
+func TestTokenKeyRotationNamesTheAdmin(t *testing.T) {
+	ts := newTestServer(t)
+	ts.must(200, "POST", "/v1/admin/keys/token/rotate", ts.admin, nil)
+	if rec := ts.lastRecord(); rec.Action != "jwt.key.rotate" || rec.Actor != "admin" {
+		t.Fatalf("rotation recorded as %s by %q, want jwt.key.rotate by admin", rec.Action, rec.Actor)
+	}
+}

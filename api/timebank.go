@@ -476,7 +476,9 @@ func (s *Server) needOp(c *gin.Context, status int, fn func(tx ledger.Tx, by tim
 			return nil, err
 		}
 		if err := inScope(tx, p, n.Community); err != nil {
-			return nil, err
+			// As reading it: a need outside the caller's scope is not
+			// revealed to exist.
+			return nil, ledger.Errorf(ledger.CodeNotFound, "need %s not found", n.ID)
 		}
 		return fn(tx, tbCaller(tx, p, n.Community), id)
 	})

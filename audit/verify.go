@@ -167,6 +167,7 @@ type verifier struct {
 	sink          *storedSink       // the stored lines' side
 	txChain       *chainTxs         // transactions the records create
 	txStored      *storedTxSink     // transactions the store holds
+	keys, vkeys   []string          // verifier keys the source listed; those of key records so far
 	docSeed       maphash.Seed
 	docChain      docSums     // documents the records wrote
 	docStored     *storedDocs // documents the store holds
@@ -191,6 +192,7 @@ func newVerifier() *verifier {
 
 func (v *verifier) Begin(h Head, keys []string) error {
 	v.begun, v.head = true, h
+	v.keys = append([]string{}, keys...)
 	// Both sides of the transaction check bucket records by the head's
 	// size (a wrong head is reported on its own).
 	seed := maphash.MakeSeed()
@@ -285,6 +287,7 @@ func (v *verifier) keyRecord(n uint64) error {
 		return failAt(n, ReasonKey, "%s record without a valid vkey", a)
 	}
 	v.vkey = vkey
+	v.vkeys = append(v.vkeys, vkey)
 	v.report.Keys++
 	return nil
 }
@@ -352,8 +355,12 @@ func (v *verifier) checkTrustedOne(t trustedCheckpoint) error {
 	if root != t.Hash {
 		// A root does not say which leaf changed: only that one in
 		// [last trusted size that matched, this size) did.
-		return &VerifyError{Seq: v.trustedOK, End: v.n, Reason: ReasonTrusted,
-			Detail: fmt.Sprintf("the log's tree of size %d differs from the trusted checkpoint: records were rewritten", t.Size)}
+		detail := fmt.Sprintf("the log's tree of size %d differs from the trusted checkpoint: records were rewritten", t.Size)
+		if !v.signedByAnyKey(t.note) {
+			detail = fmt.Sprintf("the log's tree of size %d differs from the trusted checkpoint, whose signature verifies with no key this log has had: "+
+				"the checkpoint file is damaged or of another log, or the log was rewritten with its keys", t.Size)
+		}
+		return &VerifyError{Seq: v.trustedOK, End: v.n, Reason: ReasonTrusted, Detail: detail}
 	}
 	if v.vkey == "" {
 		return failAt(v.n-1, ReasonTrusted, "no key in force at the trusted checkpoint's size")
@@ -362,6 +369,17 @@ func (v *verifier) checkTrustedOne(t trustedCheckpoint) error {
 		return failAt(v.n-1, ReasonTrusted, "trusted checkpoint is not signed by the log's key at its size: %v", err)
 	}
 	return nil
+}
+
+// signedByAnyKey reports whether a note verifies with a key the log has
+// had: one its source listed, or one of its key records so far.
+func (v *verifier) signedByAnyKey(n []byte) bool {
+	for _, k := range append(append([]string{}, v.keys...), v.vkeys...) {
+		if _, err := OpenCheckpoint(n, k); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *verifier) Account(a *Account) error {

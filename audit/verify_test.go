@@ -375,3 +375,29 @@ func TestVerifyPostExemptsOnlyWhatWasReleased(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustedCheckpointDamaged: a saved checkpoint whose body was changed
+// (its root or size) no longer verifies with any key of the log; the
+// failure says the file may be damaged instead of only blaming the log.
+func TestTrustedCheckpointDamaged(t *testing.T) {
+	m, skey, _ := ledgerLog(t)
+	cp := m.checkpoint(t, "tally.test/log", skey)
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	lines := strings.SplitN(string(cp), "\n", 4)
+	root := []byte(lines[2])
+	root[0] ^= 'A' ^ 'B'
+	if root[0] == lines[2][0] {
+		root[0] = 'A'
+	}
+	lines[2] = string(root)
+	damaged := []byte(strings.Join(lines, "\n"))
+	_, err := Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{damaged}})
+	ve, ok := IsVerifyError(err)
+	if !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "damaged") {
+		t.Fatalf("damaged trusted checkpoint: %v; want a trusted_checkpoint failure naming a damaged file", err)
+	}
+	if _, err := Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{cp}}); err != nil {
+		t.Fatalf("the intact checkpoint: %v", err)
+	}
+}

@@ -129,6 +129,11 @@ func checkPersonal(p map[string]string, now time.Time) error {
 				"birth_date must be a date YYYY-MM-DD from %d to today", MinBirthYear)
 		}
 	}
+	if h, ok := p["hardship"]; ok && h != "" && h != "true" && h != "false" {
+		// The eligibility rule reads it as a flag: "yes" or "是" would
+		// silently read as no hardship.
+		return ledger.Errorf(ledger.CodeInvalidRequest, `hardship must be "true" or "false"`)
+	}
 	return nil
 }
 
@@ -172,6 +177,9 @@ func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
 		}
 		r, err := GetMember(tx, rel)
 		if err != nil {
+			return nil, err
+		}
+		if err := NotErased(r); err != nil {
 			return nil, err
 		}
 		if len(r.Relatives) >= ledger.MaxRelatives {
@@ -253,6 +261,16 @@ func roleStrings(rs []Role) []string {
 	return out
 }
 
+// NotErased refuses (conflict) to take an erased member into anything new:
+// a workflow, a relation, a role. Their history stays; they take no part
+// in what follows (PIPL erasure).
+func NotErased(m *Member) error {
+	if m.Erased {
+		return ledger.Errorf(ledger.CodeConflict, "member %s was erased and takes part in nothing new", m.ID)
+	}
+	return nil
+}
+
 // SetRoles replaces a member's roles and records "role.grant". Errors:
 // not_found, invalid_request.
 func SetRoles(tx ledger.Tx, id string, roles []Role) (*Member, error) {
@@ -261,6 +279,9 @@ func SetRoles(tx ledger.Tx, id string, roles []Role) (*Member, error) {
 	}
 	m, err := GetMember(tx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := NotErased(m); err != nil {
 		return nil, err
 	}
 	m.Roles = roles

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tally/ledger"
+	"tally/ledger/community"
 )
 
 // Status of a proposal.
@@ -193,6 +194,13 @@ type NewProposal struct {
 // restricted_funds (enough money, but restricted to other purposes), and
 // ledger.Transfer's errors.
 func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
+	if b, err := community.GetMember(tx, n.Beneficiary); err == nil {
+		// A beneficiary may be a pseudonym; one that names a member names
+		// one who was not erased.
+		if err := community.NotErased(b); err != nil {
+			return nil, err
+		}
+	}
 	// The proposer is held to the voters' rule: no payment to themself or
 	// a relative.
 	if n.Proposer != "" && ledger.IsCode(checkConflict(tx, &Proposal{Beneficiary: n.Beneficiary}, n.Proposer), CodeConflictOfInterest) {

@@ -1,6 +1,7 @@
 package timebank
 
 import (
+	"slices"
 	"time"
 
 	"tally/ledger"
@@ -216,6 +217,9 @@ func CancelNeed(tx ledger.Tx, by Caller, id, reason string) (*Need, error) {
 
 // ListNeeds lists a community's needs, oldest first, optionally by status.
 func ListNeeds(r ledger.Reader, c, status string, p ledger.Page) ([]*Need, string, error) {
+	if status != "" && !slices.Contains([]string{NeedOpen, NeedClaimed, NeedCompleted, NeedCancelled}, status) {
+		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is open, claimed, completed or cancelled")
+	}
 	return listDocs(r, "tb/need/"+c+"/", p, func(id string) (*Need, bool, error) {
 		n, err := GetNeed(r, id)
 		if err != nil {

@@ -3,7 +3,6 @@ package timebank
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"tally/ledger"
@@ -280,7 +279,7 @@ func eligible(r ledger.Reader, m *community.Member, p community.Policy, now time
 		return ledger.Errorf(CodeNotEligible, "timebank: redemption here needs a birth date on record")
 	}
 	age := ageAt(born, now)
-	hardship, _ := strconv.ParseBool(personal["hardship"])
+	hardship := personal["hardship"] == "true"
 	if age >= p.MinAge || hardship && p.HardshipMinAge > 0 && age >= p.HardshipMinAge {
 		return nil
 	}

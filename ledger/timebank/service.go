@@ -575,6 +575,9 @@ func ListServices(r ledger.Reader, c, status string, p ledger.Page) ([]*Service,
 
 // listServices pages through a service id index under prefix.
 func listServices(r ledger.Reader, prefix, status string, p ledger.Page) ([]*Service, string, error) {
+	if status != "" && status != StatusPending && status != StatusConfirmed && status != StatusRejected {
+		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is pending, confirmed or rejected")
+	}
 	return listDocs(r, prefix, p, func(id string) (*Service, bool, error) {
 		s, err := GetService(r, id)
 		if err != nil {

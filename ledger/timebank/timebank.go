@@ -190,12 +190,22 @@ func putJSON(tx ledger.Tx, key string, v any) error {
 	return tx.PutIndex(key, b)
 }
 
-// member loads a member, not_found otherwise.
+// member loads a member to take part in a workflow: not_found, or
+// conflict for an erased member.
 func member(r ledger.Reader, id string) (*community.Member, error) {
 	if err := ledger.CheckID("member", id); err != nil {
 		return nil, err
 	}
-	return community.GetMember(r, id)
+	m, err := community.GetMember(r, id)
+	if err != nil {
+		return nil, err
+	}
+	// Every caller takes the member into something new (a need, a claim,
+	// a service, a credit, a gift, a redemption): not an erased one.
+	if err := community.NotErased(m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // communityOf loads a community, not_found otherwise.
