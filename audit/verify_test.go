@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -385,14 +386,14 @@ func TestTrustedCheckpointDamaged(t *testing.T) {
 	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
 		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
 	lines := strings.SplitN(string(cp), "\n", 4)
-	root := []byte(lines[2])
-	root[0] ^= 'A' ^ 'B'
-	if root[0] == lines[2][0] {
-		root[0] = 'A'
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil {
+		t.Fatal(err)
 	}
-	lines[2] = string(root)
+	root[0] ^= 1
+	lines[2] = base64.StdEncoding.EncodeToString(root)
 	damaged := []byte(strings.Join(lines, "\n"))
-	_, err := Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{damaged}})
+	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{damaged}})
 	ve, ok := IsVerifyError(err)
 	if !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "damaged") {
 		t.Fatalf("damaged trusted checkpoint: %v; want a trusted_checkpoint failure naming a damaged file", err)
