@@ -149,6 +149,7 @@ type docLast struct {
 }
 
 type docProbe struct {
+	probeVisitor
 	bucket int
 	sums   docSums
 	s      scan
@@ -159,10 +160,7 @@ type docProbe struct {
 
 type docProbeSink struct{ p *docProbe }
 
-func (p *docProbe) Begin(Head, []string) error      { return nil }
-func (p *docProbe) Checkpoint(uint64, []byte) error { return nil }
-func (p *docProbe) Account(*Account) error          { return nil }
-func (p *docProbe) Documents() DocSink              { return p.sink }
+func (p *docProbe) Documents() DocSink { return p.sink }
 
 func (p *docProbe) Record(_ uint64, data []byte, _ []Hash) error {
 	if !p.s.read(data) {

@@ -299,6 +299,7 @@ type txCanon struct {
 // txProbe collects, for records [lo, hi), the transactions the chain
 // creates and the stored documents that claim those records.
 type txProbe struct {
+	probeVisitor
 	lo, hi   uint64
 	s        scan
 	chain    *chainTxs
@@ -312,10 +313,7 @@ type txProbeSink struct {
 	p *txProbe
 }
 
-func (p *txProbe) Begin(Head, []string) error      { return nil }
-func (p *txProbe) Checkpoint(uint64, []byte) error { return nil }
-func (p *txProbe) Account(*Account) error          { return nil }
-func (p *txProbe) Transactions() TxSink            { return &p.sink }
+func (p *txProbe) Transactions() TxSink { return &p.sink }
 
 func (p *txProbe) Record(key uint64, data []byte, _ []Hash) error {
 	if !p.s.read(data) {

@@ -506,9 +506,16 @@ func walkAccounts(k badgerKV, v audit.Visitor) error {
 // value that does not decode is handed over as a line that matches no
 // effect, so the verifier reports it as history the chain does not give.
 func walkEntries(ctx context.Context, txn *badger.Txn, v audit.EntrySink) error {
-	it := newIter(txn, pEntry)
-	defer it.it.Close()
 	var d entryLineDecoder
+	return walkPrefix(ctx, txn, pEntry, func(key, raw []byte) error { return v.Entry(d.decode(key, raw)) })
+}
+
+// walkPrefix calls fn with every key and value under prefix, in key
+// order, checking ctx every walkCheckInterval items; both slices are
+// valid only during the call.
+func walkPrefix(ctx context.Context, txn *badger.Txn, prefix string, fn func(key, val []byte) error) error {
+	it := newIter(txn, prefix)
+	defer it.it.Close()
 	for n := 0; it.valid(); it.it.Next() {
 		if n++; n%walkCheckInterval == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -517,7 +524,7 @@ func walkEntries(ctx context.Context, txn *badger.Txn, v audit.EntrySink) error 
 		if err != nil {
 			return err
 		}
-		if err := v.Entry(d.decode(it.it.Item().Key(), raw)); err != nil {
+		if err := fn(it.it.Item().Key(), raw); err != nil {
 			return err
 		}
 	}
@@ -563,21 +570,13 @@ func (d *entryLineDecoder) decode(key, raw []byte) *audit.Entry {
 // walkTransactions hands over every stored transaction. One that does not
 // decode is handed over empty under its key's id, which no record creates.
 func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) error {
-	it := newIter(txn, pTx)
-	defer it.it.Close()
 	var t audit.Transaction
 	var lt ledger.Transaction // its postings slice is reused
-	for n := 0; it.valid(); it.it.Next() {
-		if n++; n%walkCheckInterval == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		raw, err := it.value()
-		if err != nil {
-			return err
-		}
+	return walkPrefix(ctx, txn, pTx, func(key, raw []byte) error {
+		id := string(key[len(pTx):])
 		t = audit.Transaction{Postings: t.Postings[:0]}
 		if err := decodeTransaction(raw, &lt); err != nil {
-			t.ID, t.Status = string(it.it.Item().Key()[len(pTx):]), "undecodable"
+			t.ID, t.Status = id, "undecodable"
 		} else {
 			t.ID, t.Seq, t.Time, t.Status = lt.ID, lt.Seq, lt.Time.UnixNano(), string(lt.Status)
 			t.Memo, t.Actor, t.OnBehalf, t.PendingID = lt.Memo, lt.Actor, lt.OnBehalf, lt.PendingID
@@ -585,40 +584,24 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 			for _, p := range lt.Postings {
 				t.Postings = append(t.Postings, audit.Posting{From: p.From, To: p.To, Unit: string(p.Unit), Amount: p.Amount})
 			}
-			if t.ID != string(it.it.Item().Key()[len(pTx):]) {
+			if t.ID != id {
 				t.Status += " (stored under another id)"
 			}
 		}
-		if err := v.Transaction(&t); err != nil {
-			return err
-		}
-	}
-	return nil
+		return v.Transaction(&t)
+	})
 }
 
 // walkDocuments hands over every stored workflow document of a kind the
 // chain describes (not logins or signing keys: unchainedDocs).
 func walkDocuments(ctx context.Context, txn *badger.Txn, v audit.DocSink) error {
-	it := newIter(txn, pDoc)
-	defer it.it.Close()
 	var d audit.Document
-	for n := 0; it.valid(); it.it.Next() {
-		if n++; n%walkCheckInterval == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		name := it.it.Item().Key()[len(pDoc):]
-		kind, _, _ := bytes.Cut(name, []byte("/"))
-		if unchainedDocs[string(kind)] {
-			continue
-		}
-		raw, err := it.value()
-		if err != nil {
-			return err
+	return walkPrefix(ctx, txn, pDoc, func(key, raw []byte) error {
+		name := key[len(pDoc):]
+		if kind, _, _ := bytes.Cut(name, []byte("/")); unchainedDocs[string(kind)] {
+			return nil
 		}
 		d.Name, d.Value = string(name), raw
-		if err := v.Document(&d); err != nil {
-			return err
-		}
-	}
-	return nil
+		return v.Document(&d)
+	})
 }
