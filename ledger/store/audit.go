@@ -334,36 +334,31 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		if err := v.Begin(audit.Head{Size: h.Size, Last: h.Last}, keys); err != nil {
 			return err
 		}
-		// The history lines are read beside the records, from the same
-		// read-only snapshot (Badger allows several iterators on one).
-		entriesDone := make(chan error, 1)
+		// The stored history lines, transactions and documents are read
+		// beside the records, each walk in a goroutine of its own, from the
+		// same read-only snapshot (Badger allows several iterators on one).
 		ectx, stop := context.WithCancel(ctx)
 		defer stop()
-		var lines audit.EntrySink
-		var txs audit.TxSink
+		var walks []func() error
 		if ev, ok := v.(audit.EntryVisitor); ok {
-			lines = ev.Entries()
+			if sink := ev.Entries(); sink != nil {
+				walks = append(walks, func() error { return walkEntries(ectx, txn, sink) })
+			}
 		}
 		if tv, ok := v.(audit.TxVisitor); ok {
-			txs = tv.Transactions()
+			if sink := tv.Transactions(); sink != nil {
+				walks = append(walks, func() error { return walkTransactions(ectx, txn, sink) })
+			}
 		}
-		var docs audit.DocSink
 		if dv, ok := v.(audit.DocVisitor); ok {
-			docs = dv.Documents()
+			if sink := dv.Documents(); sink != nil {
+				walks = append(walks, func() error { return walkDocuments(ectx, txn, sink) })
+			}
 		}
-		go func() {
-			var err error
-			if lines != nil {
-				err = walkEntries(ectx, txn, lines)
-			}
-			if err == nil && txs != nil {
-				err = walkTransactions(ectx, txn, txs)
-			}
-			if err == nil && docs != nil {
-				err = walkDocuments(ectx, txn, docs)
-			}
-			entriesDone <- err
-		}()
+		done := make(chan error, len(walks))
+		for _, w := range walks {
+			go func() { done <- w() }()
+		}
 		err = walkRecords(ctx, txn, v)
 		if err == nil {
 			err = walkAccounts(k, v)
@@ -371,8 +366,10 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		if err != nil {
 			stop()
 		}
-		if eerr := <-entriesDone; err == nil {
-			err = eerr
+		for range walks {
+			if werr := <-done; err == nil {
+				err = werr
+			}
 		}
 		return err
 	})
