@@ -17,7 +17,8 @@ const MaxEffects = 1024
 // byte slices point into the record and live as long as it does.
 type effect struct {
 	op, tx, from, to, unit      []byte
-	memo, by                    []byte
+	memo, by, kind, reverses    []byte
+	deadline                    int64
 	account, guard, status      []byte
 	amount, creditLimit, maxBal int64
 }
@@ -234,6 +235,12 @@ func (s *scan) effectField(e *effect, k []byte) {
 		dst = &e.memo
 	case "by":
 		dst = &e.by
+	case "kind":
+		dst = &e.kind
+	case "reverses":
+		dst = &e.reverses
+	case "deadline":
+		num = &e.deadline
 	case "from":
 		dst = &e.from
 	case "to":

@@ -13,14 +13,16 @@ type Transaction struct {
 	ID         string
 	Seq        uint64
 	Time       int64 // ns
+	Kind       string
 	Status     string
 	Postings   []Posting
 	Memo       string
 	Actor      string
 	OnBehalf   string
+	Deadline   int64  // a hold's, ns; 0 for others
 	PendingID  string // a post or void: the hold it settles
-	Hold       bool   // created pending (it has a deadline)
-	ResolvedBy string // a hold: the post or void that settled it
+	Reverses   string // a reversal: the transaction it undoes
+	ResolvedBy string // a hold: the post or void that settled it; a posted one: its reversal
 }
 
 // Posting is one posting of a stored transaction.
@@ -49,31 +51,31 @@ const (
 	txVoided  = "voided"
 )
 
-// txBuckets splits the log into ranges of records; each side sums, per
-// range, a keyed hash of every transaction created in it, so a difference
-// is found in O(buckets) memory and then looked for in one range only.
+// txBuckets splits transactions by a keyed hash of their id; each side
+// sums, per bucket, a keyed hash of every transaction, so a difference is
+// found in O(buckets) memory and then looked for in one bucket only.
 const txBuckets = 4096
 
 // txSums is one side's sums. Sums of keyed 64-bit hashes form a multiset
-// hash: order does not matter (transactions are stored by id, created by
-// seq), a transaction's later resolution is a subtraction and an
-// addition, and with a seed drawn per verification a changed document
+// hash: order does not matter, a transaction's later outcome (a hold
+// settled, a transfer reversed) is a subtraction and an addition in its
+// own bucket, and with a seed drawn per verification a changed document
 // goes unnoticed with probability about 2⁻⁶⁴.
 type txSums struct {
-	width uint64 // records per bucket
-	sum   [txBuckets]uint64
-	h     maphash.Hash
-	buf   []byte
-	n     uint64
+	seed maphash.Seed
+	sum  [txBuckets]uint64
+	h    maphash.Hash
+	buf  []byte
+	n    uint64
 }
 
-func (s *txSums) init(seed maphash.Seed, records uint64) {
+func (s *txSums) init(seed maphash.Seed) {
+	s.seed = seed
 	s.h.SetSeed(seed)
-	s.width = max(1, (records+txBuckets-1)/txBuckets)
 }
 
-func (s *txSums) bucket(seq uint64) *uint64 {
-	return &s.sum[min(seq/s.width, txBuckets-1)]
+func (s *txSums) bucket(id string) int {
+	return int(maphash.String(s.seed, id) % txBuckets)
 }
 
 func (s *txSums) hash(b []byte) uint64 {
@@ -92,179 +94,186 @@ func appendStrings(b []byte, ss ...string) []byte {
 }
 
 // txCreation is the canonical form of what a transaction's creating
-// record determines: everything but a hold's outcome. class is the status
-// a non-hold is created with, or "hold".
-func txCreation(b []byte, id string, seq uint64, time int64, class string, ps []Posting, memo, actor, onBehalf, pending string) []byte {
+// record determines: everything but its later outcome. class is the
+// status a transaction is created with (a hold: "hold").
+func txCreation(b []byte, t *Transaction, class string) []byte {
 	b = append(b, 'c')
-	b = appendStrings(b, id)
-	b = binary.BigEndian.AppendUint64(b, seq)
-	b = binary.BigEndian.AppendUint64(b, uint64(time))
-	b = appendStrings(b, class, memo, actor, onBehalf, pending)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(ps)))
-	for _, p := range ps {
+	b = appendStrings(b, t.ID)
+	b = binary.BigEndian.AppendUint64(b, t.Seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Time))
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Deadline))
+	b = appendStrings(b, class, t.Kind, t.Memo, t.Actor, t.OnBehalf, t.PendingID, t.Reverses)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(t.Postings)))
+	for _, p := range t.Postings {
 		b = appendStrings(b, p.From, p.To, p.Unit)
 		b = binary.BigEndian.AppendUint64(b, uint64(p.Amount))
 	}
 	return b
 }
 
-// txOutcome is a hold's outcome: pending, or posted/voided by another.
+// txOutcome is what may change later: the status and the resolver.
 func txOutcome(b []byte, id, status, by string) []byte {
 	return appendStrings(append(b, 'o'), id, status, by)
 }
 
-// storedTxSink sums the stored documents.
-type storedTxSink struct {
-	txSums
-	ids []string // for the report: a few ids, to recheck
+// parts are a stored document's two canonical parts.
+func txParts(b []byte, t *Transaction) (creation, outcome []byte) {
+	class := t.Status
+	if t.Deadline != 0 {
+		class = "hold"
+	}
+	b = txCreation(b, t, class)
+	n := len(b)
+	b = txOutcome(b, t.ID, t.Status, t.ResolvedBy)
+	return b[:n], b[n:]
 }
 
+// storedTxSink sums the stored documents.
+type storedTxSink struct{ txSums }
+
 func (s *storedTxSink) Transaction(t *Transaction) error {
-	class := t.Status
-	if t.Hold {
-		class = "hold"
-		s.buf = txOutcome(s.buf[:0], t.ID, t.Status, t.ResolvedBy)
-		*s.bucket(t.Seq) += s.hash(s.buf)
-	}
-	s.buf = txCreation(s.buf[:0], t.ID, t.Seq, t.Time, class, t.Postings, t.Memo, t.Actor, t.OnBehalf, t.PendingID)
-	*s.bucket(t.Seq) += s.hash(s.buf)
+	c, o := txParts(s.buf[:0], t)
+	s.buf = c[:0]
+	b := &s.sum[s.bucket(t.ID)]
+	*b += s.hash(c) + s.hash(o)
 	s.n++
 	return nil
 }
 
 // chainTxs is the chain's side: the transactions each record creates,
-// read from its effects, and the holds still open.
+// read from its effects, and the outcomes later records give them.
 type chainTxs struct {
 	txSums
-	holdSeq map[string]uint64 // open hold → the seq that created it
-	views   []*txView
-	index   map[string]*txView
+	views []*txView
+	free  []*txView
+	index map[string]*txView
 }
 
 type txView struct {
-	id                   string
-	postings, releases   []Posting
-	moved, held          bool
-	memo, pending, class string
+	t                  Transaction
+	releases           []Posting
+	moved, held, named bool
 }
 
-// record folds in the transactions record seq creates and the holds it
-// settles. fn, if not nil, also receives each creation and outcome with
-// the seq it belongs to (the recheck pass).
-func (c *chainTxs) record(seq uint64, time int64, actor, onBehalf string, effects []effect, fn func(id string, seq uint64, canon []byte)) {
+func newChainTxs() *chainTxs { return &chainTxs{index: map[string]*txView{}} }
+
+// record folds in the transactions record seq creates and the outcomes it
+// gives earlier ones. fn, if not nil, also receives each part with the
+// transaction's id and the seq of the record that gave it (the recheck).
+func (c *chainTxs) record(seq uint64, time int64, actor, onBehalf string, effects []effect, fn func(id string, seq uint64, part []byte)) {
+	c.free = append(c.free, c.views...)
 	c.views = c.views[:0]
 	clear(c.index)
 	view := func(id []byte) *txView {
 		if v, ok := c.index[string(id)]; ok {
 			return v
 		}
-		v := &txView{id: string(id)}
-		c.index[v.id] = v
+		var v *txView
+		if n := len(c.free); n > 0 {
+			v, c.free = c.free[n-1], c.free[:n-1]
+			*v = txView{t: Transaction{Postings: v.t.Postings[:0]}, releases: v.releases[:0]}
+		} else {
+			v = &txView{}
+		}
+		v.t.ID, v.t.Seq, v.t.Time, v.t.Actor, v.t.OnBehalf = string(id), seq, time, actor, onBehalf
+		c.index[v.t.ID] = v
 		c.views = append(c.views, v)
 		return v
 	}
-	type settle struct{ hold, by string }
-	var settles []settle
+	type change struct{ id, status, by string }
+	var outcomes []change
 	for i := range effects {
 		e := &effects[i]
 		p := Posting{From: string(e.from), To: string(e.to), Unit: string(e.unit), Amount: e.amount}
 		switch string(e.op) {
 		case effectMove, effectHold:
 			v := view(e.tx)
-			v.postings = append(v.postings, p)
-			v.memo = string(e.memo)
+			v.t.Postings = append(v.t.Postings, p)
+			v.t.Memo, v.t.Kind, v.t.Reverses = string(e.memo), string(e.kind), string(e.reverses)
 			if string(e.op) == effectMove {
 				v.moved = true
 			} else {
-				v.held = true
+				v.held, v.t.Deadline = true, e.deadline
 			}
 		case effectRelease:
 			v := view(e.by)
 			v.releases = append(v.releases, p)
-			v.memo, v.pending = string(e.memo), string(e.tx)
-			if len(settles) == 0 || settles[len(settles)-1].hold != string(e.tx) {
-				settles = append(settles, settle{string(e.tx), string(e.by)})
+			v.t.Memo, v.t.Kind, v.t.PendingID = string(e.memo), string(e.kind), string(e.tx)
+			if n := len(outcomes); n == 0 || outcomes[n-1].id != string(e.tx) {
+				outcomes = append(outcomes, change{id: string(e.tx), by: string(e.by)})
 			}
 		}
 	}
-	add := func(seq uint64, canon []byte, sign int) {
-		h := c.hash(canon)
+	add := func(id string, seq uint64, part []byte, sign int) {
+		h := c.hash(part)
 		if sign < 0 {
 			h = -h
 		}
-		*c.bucket(seq) += h
+		c.sum[c.bucket(id)] += h
 		if fn != nil && sign > 0 {
-			fn(string(canon[1+4:1+4+binary.BigEndian.Uint32(canon[1:])]), seq, canon)
+			fn(id, seq, part)
 		}
 	}
 	for _, v := range c.views {
-		ps, class := v.postings, txPosted
+		class, status := txPosted, txPosted
 		switch {
 		case v.held:
-			class = "hold"
-			c.holdSeq[v.id] = seq
-			c.buf = txOutcome(c.buf[:0], v.id, txPending, "")
-			add(seq, c.buf, 1)
+			class, status = "hold", txPending
 		case !v.moved:
-			ps, class = v.releases, txVoided
+			v.t.Postings, class, status = append(v.t.Postings, v.releases...), txVoided, txVoided
 		}
-		c.buf = txCreation(c.buf[:0], v.id, seq, time, class, ps, v.memo, actor, onBehalf, v.pending)
-		add(seq, c.buf, 1)
+		c.buf = txCreation(c.buf[:0], &v.t, class)
+		add(v.t.ID, seq, c.buf, 1)
+		c.buf = txOutcome(c.buf[:0], v.t.ID, status, "")
+		add(v.t.ID, seq, c.buf, 1)
+		if v.t.Reverses != "" && !v.named {
+			v.named = true
+			outcomes = append(outcomes, change{id: v.t.Reverses, status: txPosted, by: v.t.ID})
+		}
 	}
-	for _, st := range settles {
-		hs, ok := c.holdSeq[st.hold]
-		if !ok {
-			continue // the replay reports a release of no open hold
+	for _, o := range outcomes {
+		before, after := txPending, o.status
+		if o.status == "" { // a hold settled: posted if its resolver moves value
+			after = txVoided
+			if r := c.index[o.by]; r != nil && r.moved {
+				after = txPosted
+			}
+		} else {
+			before = txPosted // a posted transaction reversed
 		}
-		delete(c.holdSeq, st.hold)
-		status := txVoided
-		if v := c.index[st.by]; v != nil && v.moved {
-			status = txPosted
-		}
-		c.buf = txOutcome(c.buf[:0], st.hold, txPending, "")
-		add(hs, c.buf, -1)
-		c.buf = txOutcome(c.buf[:0], st.hold, status, st.by)
-		add(hs, c.buf, 1)
+		c.buf = txOutcome(c.buf[:0], o.id, before, "")
+		add(o.id, seq, c.buf, -1)
+		c.buf = txOutcome(c.buf[:0], o.id, after, o.by)
+		add(o.id, seq, c.buf, 1)
 	}
-}
-
-func newChainTxs() *chainTxs {
-	return &chainTxs{holdSeq: map[string]uint64{}, index: map[string]*txView{}}
 }
 
 // Transactions is the verifier's sink of stored transactions.
 func (v *verifier) Transactions() TxSink { return v.txStored }
 
-// finishTransactions names the first range of records whose transactions
-// differ, if any; the recheck pass then names the transaction.
-func (v *verifier) badTxBucket() (uint64, bool) {
+// badTxBucket is the first bucket whose sums differ, if any.
+func (v *verifier) badTxBucket() (int, bool) {
 	if v.txStored.n == 0 {
 		return 0, false // the source keeps no transactions (an export)
 	}
 	v.report.Transactions = v.txStored.n
 	for i := range v.txChain.sum {
 		if v.txChain.sum[i] != v.txStored.sum[i] {
-			return uint64(i), true
+			return i, true
 		}
 	}
 	return 0, false
 }
 
 // recheckTransactions walks src again and compares, one by one, the
-// transactions created in records [lo, hi).
-func recheckTransactions(ctx context.Context, src Source, lo, hi uint64) (*VerifyError, error) {
-	p := &txProbe{lo: lo, hi: hi, chain: newChainTxs(), expected: map[string]txCanon{}, stored: map[string]txCanon{}}
-	p.chain.init(maphash.MakeSeed(), 1)
-	p.sink.init(maphash.MakeSeed(), 1)
+// transactions of one bucket.
+func recheckTransactions(ctx context.Context, src Source, seed maphash.Seed, bucket int, records uint64) (*VerifyError, error) {
+	p := &txProbe{bucket: bucket, chain: newChainTxs(), expected: map[string]txCanon{}, stored: map[string]txCanon{}}
+	p.chain.init(seed)
+	p.sink.init(seed)
 	p.sink.p = p
 	if err := src.Walk(ctx, p); err != nil {
 		return nil, err
-	}
-	var worst *VerifyError
-	consider := func(seq uint64, format string, args ...any) {
-		if worst == nil || seq < worst.Seq {
-			worst = failAt(seq, ReasonTransaction, format, args...)
-		}
 	}
 	ids := make([]string, 0, len(p.expected)+len(p.stored))
 	for id := range p.expected {
@@ -276,31 +285,38 @@ func recheckTransactions(ctx context.Context, src Source, lo, hi uint64) (*Verif
 		}
 	}
 	sort.Strings(ids)
+	var worst *VerifyError
 	for _, id := range ids {
 		e, eok := p.expected[id]
 		s, sok := p.stored[id]
+		var ve *VerifyError
 		switch {
 		case !sok:
-			consider(e.seq, "transaction %s is missing from the store", id)
+			ve = failAt(e.seq, ReasonTransaction, "transaction %s is missing from the store", id)
 		case !eok:
-			consider(s.seq, "stored transaction %s was created by no record (it names record %d)", id, s.seq)
-		case e != s:
-			consider(min(e.seq, s.seq), "stored transaction %s differs from what record %d says", id, e.seq)
+			ve = failAt(min(s.seq, records), ReasonTransaction, "stored transaction %s was created by no record (it names record %d)", id, s.seq)
+		case e.creation != s.creation:
+			ve = failAt(min(e.seq, s.seq), ReasonTransaction, "stored transaction %s differs from what record %d says", id, e.seq)
+		case e.outcome != s.outcome:
+			ve = failAt(e.outcomeSeq, ReasonTransaction, "the outcome of stored transaction %s differs from what record %d says", id, e.outcomeSeq)
+		}
+		if ve != nil && (worst == nil || ve.Seq < worst.Seq) {
+			worst = ve
 		}
 	}
 	return worst, nil
 }
 
 type txCanon struct {
-	seq               uint64
+	seq, outcomeSeq   uint64
 	creation, outcome string
 }
 
-// txProbe collects, for records [lo, hi), the transactions the chain
-// creates and the stored documents that claim those records.
+// txProbe collects, for the transactions of one bucket, what the chain
+// gives them and what the store holds.
 type txProbe struct {
 	probeVisitor
-	lo, hi   uint64
+	bucket   int
 	s        scan
 	chain    *chainTxs
 	sink     txProbeSink
@@ -319,16 +335,15 @@ func (p *txProbe) Record(key uint64, data []byte, _ []Hash) error {
 	if !p.s.read(data) {
 		return nil // the first pass reported it
 	}
-	p.chain.record(p.s.seq, p.s.time, string(p.s.actor), string(p.s.onBehalf), p.s.effects, func(id string, seq uint64, canon []byte) {
-		if seq < p.lo || seq >= p.hi {
+	p.chain.record(p.s.seq, p.s.time, string(p.s.actor), string(p.s.onBehalf), p.s.effects, func(id string, seq uint64, part []byte) {
+		if p.chain.bucket(id) != p.bucket {
 			return
 		}
 		e := p.expected[id]
-		e.seq = seq
-		if canon[0] == 'c' {
-			e.creation = string(canon)
+		if part[0] == 'c' {
+			e.seq, e.creation = seq, string(part)
 		} else {
-			e.outcome = string(canon) // a hold's later outcome replaces "pending"
+			e.outcomeSeq, e.outcome = seq, string(part) // a later outcome replaces the first
 		}
 		p.expected[id] = e
 	})
@@ -337,16 +352,10 @@ func (p *txProbe) Record(key uint64, data []byte, _ []Hash) error {
 
 func (ps *txProbeSink) Transaction(t *Transaction) error {
 	p := ps.p
-	if t.Seq < p.lo || t.Seq >= p.hi {
+	if p.chain.bucket(t.ID) != p.bucket {
 		return nil
 	}
-	c := txCanon{seq: t.Seq}
-	class := t.Status
-	if t.Hold {
-		class = "hold"
-		c.outcome = string(txOutcome(nil, t.ID, t.Status, t.ResolvedBy))
-	}
-	c.creation = string(txCreation(nil, t.ID, t.Seq, t.Time, class, t.Postings, t.Memo, t.Actor, t.OnBehalf, t.PendingID))
-	p.stored[t.ID] = c
+	c, o := txParts(nil, t)
+	p.stored[t.ID] = txCanon{seq: t.Seq, creation: string(c), outcome: string(o)}
 	return nil
 }

@@ -51,8 +51,14 @@ func posting(from, to string, amt int64) []any {
 func ledgerFx(op, tx, from, to string, amt int64, memo, by string) map[string]any {
 	fx := moveFx(op, tx, from, to, amt)
 	fx["memo"] = memo
-	if op == "release" {
+	switch op {
+	case "release":
 		fx["by"] = by
+		fx["kind"] = map[string]string{"tx-4": "post", "tx-6": "void"}[by]
+	case "hold":
+		fx["kind"], fx["deadline"] = "transfer", vectorTime+72*3600*1e9
+	default:
+		fx["kind"] = map[string]string{"tx-2": "transfer", "tx-4": "post"}[tx]
 	}
 	return fx
 }

@@ -75,17 +75,12 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 	}
 	err := v.finish()
 	if b, bad := v.badTxBucket(); bad && (err == nil || isReason(err, ReasonBalance)) {
-		lo := b * v.txStored.width
-		hi := lo + v.txStored.width
-		if b == txBuckets-1 {
-			hi = ^uint64(0)
-		}
-		te, rerr := recheckTransactions(ctx, src, lo, hi)
+		te, rerr := recheckTransactions(ctx, src, v.txSeed, b, v.n)
 		if rerr != nil {
 			return v.report, rerr
 		}
 		if te == nil {
-			te = failAt(lo, ReasonTransaction, "the stored transactions of records %d.. differ from the chain", lo)
+			te = failAt(v.n, ReasonTransaction, "the stored transactions differ from the chain")
 		}
 		if ve, ok := IsVerifyError(err); !ok || te.Seq < ve.Seq {
 			err = te
@@ -167,7 +162,8 @@ type verifier struct {
 	sink          *storedSink       // the stored lines' side
 	txChain       *chainTxs         // transactions the records create
 	txStored      *storedTxSink     // transactions the store holds
-	keys, vkeys   []string          // verifier keys the source listed; those of key records so far
+	txSeed        maphash.Seed
+	keys, vkeys   []string // verifier keys the source listed; those of key records so far
 	docSeed       maphash.Seed
 	docChain      docSums     // documents the records wrote
 	docStored     *storedDocs // documents the store holds
@@ -195,9 +191,9 @@ func (v *verifier) Begin(h Head, keys []string) error {
 	v.keys = append([]string{}, keys...)
 	// Both sides of the transaction check bucket records by the head's
 	// size (a wrong head is reported on its own).
-	seed := maphash.MakeSeed()
-	v.txChain.init(seed, h.Size)
-	v.txStored.init(seed, h.Size)
+	v.txSeed = maphash.MakeSeed()
+	v.txChain.init(v.txSeed)
+	v.txStored.init(v.txSeed)
 	return nil
 }
 

@@ -78,6 +78,7 @@ type TransferSpec struct {
 	Memo     string
 	Pending  bool
 	Timeout  time.Duration // pending only; DefaultHoldTimeout when zero
+	Reverses string        // a reversal: the transaction it undoes
 }
 
 // accounts is the set of accounts one transaction touches, loaded once and
@@ -143,7 +144,7 @@ func Transfer(tx Tx, s TransferSpec) (*Transaction, error) {
 	}
 	t := &Transaction{
 		ID: tx.NewID("tx"), Seq: tx.Seq(), Time: tx.Now(), Kind: s.Kind, Status: TxPosted,
-		Postings: s.Postings, Memo: s.Memo, Actor: tx.Actor().ID, OnBehalf: tx.Actor().OnBehalf,
+		Postings: s.Postings, Memo: s.Memo, Actor: tx.Actor().ID, OnBehalf: tx.Actor().OnBehalf, Reverses: s.Reverses,
 	}
 	if t.Kind == "" {
 		t.Kind = "transfer"
@@ -214,7 +215,8 @@ func applyPosting(tx Tx, as accounts, t *Transaction, i int, p Posting, pending 
 			return err
 		}
 	}
-	tx.Effect(Effect{Op: op, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: t.Memo})
+	tx.Effect(Effect{Op: op, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: t.Memo,
+		Kind: t.Kind, Deadline: t.Deadline, Reverses: t.Reverses})
 	return addEntries(tx, t, kind, p, p.Amount)
 }
 
@@ -258,7 +260,7 @@ func release(tx Tx, as accounts, t *Transaction, resolver *Transaction) error {
 		from.DebitsPending -= p.Amount
 		to.CreditsPending -= p.Amount
 		tx.Effect(Effect{Op: EffectRelease, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount,
-			Memo: resolver.Memo, By: resolver.ID})
+			Memo: resolver.Memo, By: resolver.ID, Kind: resolver.Kind})
 		if err := addEntries(tx, resolver, "released", p, -p.Amount); err != nil {
 			return err
 		}
@@ -311,7 +313,7 @@ func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, er
 		if to.CreditsPosted, err = addChecked(to.CreditsPosted, p.Amount); err != nil {
 			return nil, err
 		}
-		tx.Effect(Effect{Op: EffectMove, Tx: r.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: r.Memo})
+		tx.Effect(Effect{Op: EffectMove, Tx: r.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: r.Memo, Kind: r.Kind})
 		if err := addEntries(tx, r, "posted", p, p.Amount); err != nil {
 			return nil, err
 		}
@@ -400,12 +402,8 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	for i, p := range t.Postings {
 		back[i] = Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}
 	}
-	r, err := Transfer(tx, TransferSpec{Kind: "reversal", Postings: back, Memo: reason})
+	r, err := Transfer(tx, TransferSpec{Kind: "reversal", Postings: back, Memo: reason, Reverses: t.ID})
 	if err != nil {
-		return nil, err
-	}
-	r.Reverses = t.ID
-	if err := tx.PutTransaction(r); err != nil {
 		return nil, err
 	}
 	t.ResolvedBy = r.ID

@@ -80,6 +80,12 @@ type Effect struct {
 	// history line follows from the chain alone.
 	Memo string
 	By   string
+	// Kind is that transaction's kind; Deadline (holds) its deadline;
+	// Reverses (a reversal's moves) the transaction it undoes. With them
+	// every stored transaction document follows from the chain.
+	Kind     string
+	Deadline time.Time
+	Reverses string
 }
 
 // Fields returns the effect as an audit map: only strings, int64 and maps.
@@ -105,8 +111,14 @@ func (e Effect) Fields() map[string]any {
 		m["unit"] = string(e.Unit)
 		m["amount"] = e.Amount
 		m["memo"] = e.Memo
-		if e.Op == EffectRelease {
+		m["kind"] = e.Kind
+		switch {
+		case e.Op == EffectRelease:
 			m["by"] = e.By
+		case e.Op == EffectHold:
+			m["deadline"] = e.Deadline.UnixNano()
+		case e.Reverses != "":
+			m["reverses"] = e.Reverses
 		}
 	}
 	return m

@@ -575,9 +575,12 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 		if err := decodeTransaction(raw, &lt); err != nil {
 			t.ID, t.Status = id, "undecodable"
 		} else {
-			t.ID, t.Seq, t.Time, t.Status = lt.ID, lt.Seq, lt.Time.UnixNano(), string(lt.Status)
+			t.ID, t.Seq, t.Time, t.Kind, t.Status = lt.ID, lt.Seq, lt.Time.UnixNano(), lt.Kind, string(lt.Status)
 			t.Memo, t.Actor, t.OnBehalf, t.PendingID = lt.Memo, lt.Actor, lt.OnBehalf, lt.PendingID
-			t.Hold, t.ResolvedBy = !lt.Deadline.IsZero(), lt.ResolvedBy
+			t.Reverses, t.ResolvedBy = lt.Reverses, lt.ResolvedBy
+			if !lt.Deadline.IsZero() {
+				t.Deadline = lt.Deadline.UnixNano()
+			}
 			for _, p := range lt.Postings {
 				t.Postings = append(t.Postings, audit.Posting{From: p.From, To: p.To, Unit: string(p.Unit), Amount: p.Amount})
 			}

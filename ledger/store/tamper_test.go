@@ -606,6 +606,21 @@ func TestTamperTransaction(t *testing.T) {
 		{"hold outcome changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
 			tr := pick(txs, hold)
 			editTx(t, txn, tr.ID, func(m map[string]any) { m["status"] = "pending"; delete(m, "resolved_by") })
+			return txs[tr.ResolvedBy].Seq // reported at the record that settled it
+		}},
+		{"kind changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["kind"] = "donation" })
+			return tr.Seq
+		}},
+		{"deadline changed", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, hold)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["deadline"] = "2099-01-01T00:00:00Z" })
+			return tr.Seq
+		}},
+		{"a transfer marked as reversing another", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			tr := pick(txs, transfer)
+			editTx(t, txn, tr.ID, func(m map[string]any) { m["reverses"] = "tx-2" })
 			return tr.Seq
 		}},
 		{"transaction deleted", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
@@ -733,6 +748,56 @@ func TestTamperDocuments(t *testing.T) {
 			var seq uint64
 			err := verifyAfter(t, dir, func(txn *badger.Txn) { seq = c.edit(t, txn, r) })
 			wantBad(t, err, seq, audit.ReasonDocument)
+		})
+	}
+}
+
+// TestReversalVerifies: a reversal and the transaction it reverses (whose
+// resolved_by names it) verify, and the link is checked both ways.
+func TestReversalVerifies(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(m map[string]any)
+	}{
+		{"untouched", nil},
+		{"reversal unlinked", func(m map[string]any) { delete(m, "resolved_by") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fund(t, s, 1000, "alice", "bob")
+			orig := txOf(t, mustSubmit(t, s, transferOp(pay("alice", "bob", 100))))
+			rev := mustSubmit(t, s, func(tx ledger.Tx) (any, error) {
+				r, err := ledger.Reverse(tx, orig.ID, "entered twice")
+				if err == nil {
+					tx.Audit("tx.reverse", ledger.TxFields(r))
+				}
+				return r, err
+			})
+			s.Close()
+			db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.edit != nil {
+				db.Update(func(txn *badger.Txn) error { editTx(t, txn, orig.ID, c.edit); return nil })
+			}
+			db.Close()
+			a, err := OpenAudit(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			_, err = a.Verify(context.Background(), audit.VerifyOptions{})
+			if c.edit == nil && err != nil {
+				t.Fatalf("a genuine reversal: %v", err)
+			}
+			if c.edit != nil {
+				wantBad(t, err, rev.Seq, audit.ReasonTransaction)
+			}
 		})
 	}
 }
