@@ -69,7 +69,9 @@ func (s *docSums) of(name, hash []byte) uint64 {
 func (s *docSums) chainDocs(docs []docRef) {
 	for _, d := range docs {
 		b := &s.sum[s.bucket(d.name)]
-		*b += s.of(d.name, d.hash)
+		if len(d.hash) > 0 { // empty: the key was deleted
+			*b += s.of(d.name, d.hash)
+		}
 		if len(d.prev) > 0 {
 			*b -= s.of(d.name, d.prev)
 		}

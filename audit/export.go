@@ -132,6 +132,7 @@ func (x *ExportWriter) Close() error {
 func accountMap(a *Account) map[string]any {
 	return map[string]any{
 		"id": a.ID, "unit": a.Unit, "guard": a.Guard, "status": a.Status,
+		"owner_kind": a.OwnerKind, "owner": a.Owner, "kind": a.Kind, "community": a.Community,
 		"credit_limit": a.CreditLimit, "max_balance": a.MaxBalance,
 		"debits_posted": a.DebitsPosted, "credits_posted": a.CreditsPosted,
 		"debits_pending": a.DebitsPending, "credits_pending": a.CreditsPending,
@@ -289,7 +290,8 @@ func (st *exportState) account(p []byte, v Visitor) error {
 		return fmt.Errorf("%w: bad account frame", ErrExport)
 	}
 	a := &Account{}
-	strs := map[string]*string{"id": &a.ID, "unit": &a.Unit, "guard": &a.Guard, "status": &a.Status}
+	strs := map[string]*string{"id": &a.ID, "unit": &a.Unit, "guard": &a.Guard, "status": &a.Status,
+		"owner_kind": &a.OwnerKind, "owner": &a.Owner, "kind": &a.Kind, "community": &a.Community}
 	ints := map[string]*int64{"credit_limit": &a.CreditLimit, "max_balance": &a.MaxBalance,
 		"debits_posted": &a.DebitsPosted, "credits_posted": &a.CreditsPosted,
 		"debits_pending": &a.DebitsPending, "credits_pending": &a.CreditsPending}

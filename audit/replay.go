@@ -28,6 +28,10 @@ type Account struct {
 	Unit           string
 	Guard          string
 	Status         string
+	OwnerKind      string // member, community, fund, external: who may read it
+	Owner          string
+	Kind           string
+	Community      string // the community whose staff may read it
 	CreditLimit    int64
 	MaxBalance     int64
 	DebitsPosted   int64
@@ -156,6 +160,7 @@ func (r *replay) setParams(a *replayed, e *effect) {
 		a.Status = string(e.status)
 	}
 	a.CreditLimit, a.MaxBalance = e.creditLimit, e.maxBal
+	a.OwnerKind, a.Owner, a.Kind, a.Community = string(e.ownerKind), string(e.owner), string(e.kind), string(e.community)
 }
 
 func (r *replay) pair(seq uint64, e *effect) (from, to *replayed, err *VerifyError) {

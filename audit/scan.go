@@ -20,6 +20,7 @@ type effect struct {
 	memo, by, kind, reverses    []byte
 	deadline                    int64
 	account, guard, status      []byte
+	ownerKind, owner, community []byte
 	amount, creditLimit, maxBal int64
 }
 
@@ -39,9 +40,9 @@ type scan struct {
 	action   []byte
 	vkey     []byte
 	effects  []effect
-	docs     []docRef // the "docs" map: documents the record wrote
+	docs     []docRef // the "state" map: chained keys the record changed
 	badShape bool     // effects present but not a list of maps of known types
-	badDocs  bool     // docs present but not a map of {hash, prev}
+	badDocs  bool     // state present but not a map of {hash, prev}
 }
 
 // read parses data into s, reusing s's buffers. It reports whether data is
@@ -175,7 +176,7 @@ func (s *scan) content() {
 		switch string(k) {
 		case "effects":
 			s.effectList()
-		case "docs":
+		case "state":
 			s.docList()
 		case "vkey":
 			start := s.off
@@ -251,6 +252,12 @@ func (s *scan) effectField(e *effect, k []byte) {
 		dst = &e.account
 	case "guard":
 		dst = &e.guard
+	case "owner_kind":
+		dst = &e.ownerKind
+	case "owner":
+		dst = &e.owner
+	case "community":
+		dst = &e.community
 	case "status":
 		dst = &e.status
 	case "amount":
@@ -275,11 +282,12 @@ func (s *scan) effectField(e *effect, k []byte) {
 	}
 }
 
-// docRef is one entry of a record's "docs" map: a document (kind/id) and
-// the hex SHA-256s of its value before and after the record.
+// docRef is one entry of a record's "state" map: a stored key (a workflow
+// document, an index, a personal-data box) and the hex SHA-256s of its
+// value before and after the record, empty for none.
 type docRef struct{ name, prev, hash []byte }
 
-// docList reads the "docs" map: name → {"hash": str, "prev": str}.
+// docList reads the "state" map: key → {"hash": str, "prev": str}.
 func (s *scan) docList() {
 	start := s.off
 	if s.tag() != TagMap {
@@ -315,7 +323,7 @@ func (s *scan) docList() {
 				d.prev, seen = s.b[start+5:s.off], seen+1
 			}
 		})
-		if seen != 2 || len(d.hash) == 0 {
+		if seen != 2 || len(d.hash) == 0 && len(d.prev) == 0 {
 			s.badDocs = true
 		}
 		s.docs = append(s.docs, d)

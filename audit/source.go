@@ -7,6 +7,10 @@ import "context"
 type Head struct {
 	Size uint64
 	Last Hash
+	// LastTime is the commit time (ns) the writer continues from, which
+	// must be the last record's; 0 where the source does not keep it (an
+	// export).
+	LastTime int64
 }
 
 // Visitor receives a log in order. Slices passed to it are valid only

@@ -132,7 +132,9 @@ func vectors(t *testing.T) (string, *memLog) {
 	cons, _ := ProveConsistency(3, n, m)
 	fmt.Fprintf(&w, "inclusion of 2 in %d: %s\nconsistency 3 to %d: %s\n\n", n, hexList(incl), n, hexList(cons))
 	fmt.Fprintf(&w, "checkpoint %d (key 1):\n%s\ncheckpoint %d (key 2):\n%s", n-1, m.cks[uint64(n-1)], n, m.cks[uint64(n)])
-	m.accounts(acct("c1:issuance", "none", 0, 0, 200, 100, 0, 0), acct("m1:HOUR", "no_overdraft", 0, 0, 100, 200, 0, 0))
+	issuance, member := acct("c1:issuance", "none", 0, 0, 200, 100, 0, 0), acct("m1:HOUR", "no_overdraft", 0, 0, 100, 200, 0, 0)
+	issuance.Community, member.Community = "c1", "c1"
+	m.accounts(issuance, member)
 	return w.String(), m
 }
 

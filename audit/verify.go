@@ -41,7 +41,7 @@ type Report struct {
 	Keys         uint64 // key.create and key.rotate records
 	Entries      uint64 // stored history lines checked (a data directory)
 	Transactions uint64 // stored transactions checked (a data directory)
-	Documents    uint64 // stored workflow documents checked (a data directory)
+	Documents    uint64 // stored documents, indexes and personal-data boxes checked (a data directory)
 	Root         Hash   // root of the whole log's tree
 	Latest       uint64 // size of the latest checkpoint
 }
@@ -232,7 +232,7 @@ func (v *verifier) Record(key uint64, data []byte, stored []Hash) error {
 		return err
 	}
 	if v.s.badDocs {
-		return failAt(n, ReasonDocument, "docs is not a map of {hash, prev} maps")
+		return failAt(n, ReasonDocument, "state is not a map of {hash, prev} maps")
 	}
 	v.docChain.chainDocs(v.s.docs)
 	v.txChain.record(n, v.s.time, string(v.s.actor), string(v.s.onBehalf), v.s.effects, nil)
@@ -414,6 +414,11 @@ func (v *verifier) finish() error {
 	}
 	if v.n > 0 && v.head.Last != v.prev {
 		return failAt(v.n-1, ReasonHead, "head's last hash is not the hash of the last record")
+	}
+	if v.n > 0 && v.head.LastTime != 0 && v.head.LastTime != v.prevTime {
+		// The writer stamps the next record after it: a moved time would
+		// date every later record wrongly.
+		return failAt(v.n-1, ReasonHead, "head's last time %d is not the last record's time %d", v.head.LastTime, v.prevTime)
 	}
 	for id, r := range v.rp.accounts {
 		if !v.seen[id] {

@@ -140,9 +140,11 @@ func (m *memLog) accounts(as ...Account) {
 	}
 }
 
+// acct is a stored account as openFx opens it (owned by the member of its
+// id), with balances.
 func acct(id, guard string, limit, maxBal, dp, cp, dpend, cpend int64) Account {
-	return Account{ID: id, Unit: "HOUR", Guard: guard, Status: "open", CreditLimit: limit, MaxBalance: maxBal,
-		DebitsPosted: dp, CreditsPosted: cp, DebitsPending: dpend, CreditsPending: cpend}
+	return Account{ID: id, Unit: "HOUR", Guard: guard, Status: "open", OwnerKind: "member", Owner: id, Kind: "member",
+		CreditLimit: limit, MaxBalance: maxBal, DebitsPosted: dp, CreditsPosted: cp, DebitsPending: dpend, CreditsPending: cpend}
 }
 
 func TestVerifyLedgerLog(t *testing.T) {

@@ -128,6 +128,6 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "tally restore: restored %s into %s, but the copy does not verify, so it was removed: %v\n", *in, *data, err)
 		return exitBad
 	}
-	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts, %d history lines, %d transactions and %d documents match\n", *in, *data, rep.Records, rep.Accounts, rep.Entries, rep.Transactions, rep.Documents)
+	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts, %d history lines, %d transactions and %d documents and indexes match\n", *in, *data, rep.Records, rep.Accounts, rep.Entries, rep.Transactions, rep.Documents)
 	return 0
 }

@@ -61,7 +61,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	history := ""
 	if rep.Entries > 0 || rep.Transactions > 0 || rep.Documents > 0 {
-		history = fmt.Sprintf(", %d history lines, %d transactions and %d documents", rep.Entries, rep.Transactions, rep.Documents)
+		history = fmt.Sprintf(", %d history lines, %d transactions and %d documents and indexes", rep.Entries, rep.Transactions, rep.Documents)
 	}
 	fmt.Fprintf(stdout, "ok: %d records, %d checkpoints (latest of size %d), %d keys, %d accounts%s match; root %s\n",
 		rep.Records, rep.Checkpoints, rep.Latest, rep.Keys, rep.Accounts, history, base64.StdEncoding.EncodeToString(rep.Root[:]))

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -331,7 +330,7 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		if err != nil {
 			return err
 		}
-		if err := v.Begin(audit.Head{Size: h.Size, Last: h.Last}, keys); err != nil {
+		if err := v.Begin(audit.Head{Size: h.Size, Last: h.Last, LastTime: h.LastTime}, keys); err != nil {
 			return err
 		}
 		// The stored history lines, transactions and documents are read
@@ -492,6 +491,7 @@ func walkAccounts(k badgerKV, v audit.Visitor) error {
 		}
 		return true, v.Account(&audit.Account{
 			ID: la.ID, Unit: string(la.Unit), Guard: string(la.Guard), Status: string(la.Status),
+			OwnerKind: string(la.OwnerKind), Owner: la.Owner, Kind: la.Kind, Community: la.Community,
 			CreditLimit: la.CreditLimit, MaxBalance: la.MaxBalance,
 			DebitsPosted: la.DebitsPosted, CreditsPosted: la.CreditsPosted,
 			DebitsPending: la.DebitsPending, CreditsPending: la.CreditsPending,
@@ -592,16 +592,22 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 	})
 }
 
-// walkDocuments hands over every stored workflow document of a kind the
-// chain describes (not logins or signing keys: unchainedDocs).
+// walkDocuments hands over every stored key of the chained state
+// (chainedKey): workflow documents but logins and signing keys, indexes,
+// personal-data boxes.
 func walkDocuments(ctx context.Context, txn *badger.Txn, v audit.DocSink) error {
 	var d audit.Document
-	return walkPrefix(ctx, txn, pDoc, func(key, raw []byte) error {
-		name := key[len(pDoc):]
-		if kind, _, _ := bytes.Cut(name, []byte("/")); unchainedDocs[string(kind)] {
-			return nil
+	for _, prefix := range []string{pDoc, pIndex, pPersonal, pDataKey} {
+		err := walkPrefix(ctx, txn, prefix, func(key, raw []byte) error {
+			if !chainedKey(string(key)) {
+				return nil
+			}
+			d.Name, d.Value = string(key), raw
+			return v.Document(&d)
+		})
+		if err != nil {
+			return err
 		}
-		d.Name, d.Value = string(name), raw
-		return v.Document(&d)
-	})
+	}
+	return nil
 }

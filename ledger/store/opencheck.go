@@ -14,6 +14,10 @@ import (
 // tally verify; the server does not start.
 var ErrDamaged = errors.New("store: the data directory is damaged")
 
+// recordTimeEnd is where a record's commit time ends: version (1), seq
+// (8), prev (32), time (8) — docs/AUDIT.md §1.1.
+const recordTimeEnd = 1 + 8 + 32 + 8
+
 // checkHead compares the writer's head (m/head) with what is stored
 // around it, in a few reads, before the writer may append anything:
 //   - no record at or after the head's size (a lost or rolled-back head
@@ -41,6 +45,11 @@ func checkHead(k kv, h head) error {
 		}
 		if audit.LeafHash(rec) != audit.Hash(h.Last) {
 			return fmt.Errorf("%w: record %d does not hash to the head's last leaf", ErrDamaged, h.Size-1)
+		}
+		// The writer stamps the next record after the head's time: one
+		// moved would date every later record wrongly.
+		if len(rec) < recordTimeEnd || int64(binary.BigEndian.Uint64(rec[recordTimeEnd-8:recordTimeEnd])) != h.LastTime {
+			return fmt.Errorf("%w: the head's last time is not record %d's time", ErrDamaged, h.Size-1)
 		}
 	}
 	var latest uint64

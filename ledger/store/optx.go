@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -24,19 +25,20 @@ type write struct {
 // see the overlay first, then the batch transaction.
 type opTx struct {
 	reader
-	base    kv // the batch transaction
-	writes  map[string]write
-	order   []string
-	bytes   int
-	seq     uint64
-	now     time.Time
-	actor   ledger.Actor
-	ids     int
-	entries map[string]uint16
-	effects []ledger.Effect
-	action  string
-	fields  map[string]any
-	docs    map[string]*docChange // the chained documents this op wrote, by kind/id
+	base     kv // the batch transaction
+	writes   map[string]write
+	order    []string
+	bytes    int
+	seq      uint64
+	now      time.Time
+	actor    ledger.Actor
+	ids      int
+	entries  map[string]uint16
+	effects  []ledger.Effect
+	action   string
+	fields   map[string]any
+	state    map[string]*stateChange // the chained keys this op changed
+	stateErr error                   // reading a chained key's old value failed
 	// puts are the accounts this op wrote, as written; cached looks up an
 	// account the batch wrote or the writer has cached (nil: no cache).
 	puts   map[string]ledger.Account
@@ -135,6 +137,7 @@ func (v overlay) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (
 
 func (o *opTx) set(key []byte, val []byte) {
 	k := string(key)
+	o.track(k, val, false)
 	if _, ok := o.writes[k]; !ok {
 		o.order = append(o.order, k)
 	}
@@ -144,6 +147,7 @@ func (o *opTx) set(key []byte, val []byte) {
 
 func (o *opTx) del(key []byte) {
 	k := string(key)
+	o.track(k, nil, true)
 	if _, ok := o.writes[k]; !ok {
 		o.order = append(o.order, k)
 	}
@@ -232,60 +236,79 @@ func (o *opTx) AddEntry(account string, e ledger.Entry) error {
 	return o.putJSON(entryKey(account, o.seq, n), e)
 }
 
-// PutDoc writes a workflow document. A chained kind's write is also
-// described in the op's audit record ("docs": kind/id → the SHA-256 of the
-// value it replaces and of the new value), so that tally verify can check
-// every stored document against the chain.
-func (o *opTx) PutDoc(kind, id string, v any) error {
-	key := docKey(kind, id)
-	b, err := encodeJSON(v)
-	if err != nil {
-		return fmt.Errorf("store: encode: %w", err)
+func (o *opTx) PutDoc(kind, id string, v any) error { return o.putJSON(docKey(kind, id), v) }
+
+// Chained state: the workflow documents (but logins and signing keys),
+// indexes and personal-data boxes an op changes are also described in its
+// audit record ("state": key → the SHA-256 of the value it replaces and of
+// the new value, empty for none), so that tally verify can check every
+// stored one against the chain. The ledger's own keys (a/, h/, x/, r/,
+// t/) are checked by replay; idempotency records (k/, whose keys are the
+// clients' words) and timers (e/, also removed by ops that write no
+// record) are not chained.
+func chainedKey(k string) bool {
+	switch {
+	case strings.HasPrefix(k, pIndex), strings.HasPrefix(k, pPersonal), strings.HasPrefix(k, pDataKey):
+		return true
+	case strings.HasPrefix(k, pDoc):
+		kind, _, _ := strings.Cut(k[len(pDoc):], "/")
+		return !unchainedDocs[kind]
 	}
-	if !unchainedDocs[kind] {
-		name := kind + "/" + id
-		dc := o.docs[name]
-		if dc == nil {
-			dc = &docChange{}
-			prev, err := o.get(key)
-			switch {
-			case err == nil:
-				dc.prev = docHash(prev)
-			case !errors.Is(err, errNotFound):
-				return err
-			}
-			if o.docs == nil {
-				o.docs = map[string]*docChange{}
-			}
-			o.docs[name] = dc
-		}
-		dc.hash = docHash(b)
-	}
-	o.set(key, b)
-	return nil
+	return false
 }
 
 // unchainedDocs are the document kinds kept out of the chain: login names
 // and password hashes (usernames stay out of the chain) and signing keys.
 var unchainedDocs = map[string]bool{"user": true, "jwt_key": true, "jwt_key_current": true, checkpointKeyKind: true}
 
-// docChange is one document's change within an op, as hex SHA-256s; prev
-// is empty for a new document.
-type docChange struct{ prev, hash string }
+// stateChange is one key's change within an op, as hex SHA-256s; empty
+// for no value (a new key, a deleted one).
+type stateChange struct{ prev, hash string }
 
-func docHash(b []byte) string {
+func stateHash(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
 
-// docFields is the record's "docs" map.
-func (o *opTx) docFields() map[string]any {
-	m := make(map[string]any, len(o.docs))
-	for name, dc := range o.docs {
-		m[name] = map[string]any{"prev": dc.prev, "hash": dc.hash}
+// track notes the value a chained key had before the op's first change
+// to it, then its new value (nil: deleted).
+func (o *opTx) track(k string, val []byte, del bool) {
+	if !chainedKey(k) {
+		return
+	}
+	sc := o.state[k]
+	if sc == nil {
+		sc = &stateChange{}
+		prev, err := o.get([]byte(k))
+		switch {
+		case err == nil:
+			sc.prev = stateHash(prev)
+		case !errors.Is(err, errNotFound) && o.stateErr == nil:
+			o.stateErr = err
+		}
+		if o.state == nil {
+			o.state = map[string]*stateChange{}
+		}
+		o.state[k] = sc
+	}
+	sc.hash = ""
+	if !del {
+		sc.hash = stateHash(val)
+	}
+}
+
+// stateFields is the record's "state" map: the chained keys the op
+// changed (a key written and put back as it was is left out).
+func (o *opTx) stateFields() map[string]any {
+	m := make(map[string]any, len(o.state))
+	for k, sc := range o.state {
+		if sc.prev != sc.hash {
+			m[k] = map[string]any{"prev": sc.prev, "hash": sc.hash}
+		}
 	}
 	return m
 }
+
 func (o *opTx) PutIndex(key string, val []byte) error {
 	o.set(indexKey(key), append([]byte{}, val...))
 	return nil

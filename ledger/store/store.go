@@ -630,8 +630,11 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 	for k, v := range o.fields {
 		content[k] = v
 	}
-	if len(o.docs) > 0 {
-		content["docs"] = o.docFields()
+	if o.stateErr != nil {
+		return nil, ledger.Result{}, fmt.Errorf("store: read chained state: %w", o.stateErr)
+	}
+	if st := o.stateFields(); len(st) > 0 {
+		content["state"] = st
 	}
 	if len(o.effects) > 0 {
 		effects := make([]any, len(o.effects))

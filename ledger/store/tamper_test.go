@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/tlog"
@@ -291,6 +292,11 @@ func TestOpenRefusesDamagedHead(t *testing.T) {
 		"head rolled back one record": func(t *testing.T, txn *badger.Txn, h head) {
 			h.Size--
 			h.Last = audit.LeafHash(get(t, txn, recordKey(h.Size-1)))
+			raw, _ := json.Marshal(h)
+			set(t, txn, []byte(pHead), raw)
+		},
+		"head time moved ahead": func(t *testing.T, txn *badger.Txn, h head) {
+			h.LastTime += int64(time.Hour)
 			raw, _ := json.Marshal(h)
 			set(t, txn, []byte(pHead), raw)
 		},
@@ -685,7 +691,20 @@ func TestTamperDocuments(t *testing.T) {
 		_ = s.db.View(func(txn *badger.Txn) error { r.v1 = get(t, txn, docKey("tb.service", "s1")); return nil })
 		r.seqs["tb.service/s1"] = auditSubmit(t, s, docOp([3]string{"tb.service", "s1", "confirmed"})).Seq
 		r.seqs["fund.proposal/p1"] = auditSubmit(t, s, docOp([3]string{"fund.proposal", "p1", "voting"})).Seq
-		r.n = r.seqs["fund.proposal/p1"] + 1
+		r.seqs["index"] = auditSubmit(t, s, func(tx ledger.Tx) (any, error) {
+			if err := tx.PutIndex("fund/f1/d/00000000000000000001", []byte("don-1")); err != nil {
+				return nil, err
+			}
+			if err := tx.PutIndex("revoked/jti-1", []byte("1999999999")); err != nil {
+				return nil, err
+			}
+			if err := tx.PutPersonal("m1", map[string]string{"display_name": "张三"}); err != nil {
+				return nil, err
+			}
+			tx.Audit("index.test", map[string]any{})
+			return nil, nil
+		}).Seq
+		r.n = r.seqs["index"] + 1
 		return dir, r
 	}
 	verifyAfter := func(t *testing.T, dir string, fn func(txn *badger.Txn)) error {
@@ -737,6 +756,28 @@ func TestTamperDocuments(t *testing.T) {
 				t.Fatal(err)
 			}
 			return r.seqs["fund.proposal/p1"]
+		}},
+		{"a public list's index entry deleted", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			if err := txn.Delete(indexKey("fund/f1/d/00000000000000000001")); err != nil {
+				t.Fatal(err)
+			}
+			return r.seqs["index"]
+		}},
+		{"a revocation deleted", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			if err := txn.Delete(indexKey("revoked/jti-1")); err != nil {
+				t.Fatal(err)
+			}
+			return r.seqs["index"]
+		}},
+		{"an index invented", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, indexKey("tb/owe/a/b"), []byte("50000"))
+			return r.n
+		}},
+		{"personal data deleted", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			if err := txn.Delete([]byte(pPersonal + "m1")); err != nil {
+				t.Fatal(err)
+			}
+			return r.seqs["index"]
 		}},
 		{"invented", func(t *testing.T, txn *badger.Txn, r result) uint64 {
 			set(t, txn, docKey("fund.donation", "d9"), []byte(`{"v":"1"}`))
@@ -800,4 +841,48 @@ func TestReversalVerifies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTamperAccountOwnership: an account's owner, owner kind, kind and
+// community decide who may read it; the open and status effects carry
+// them, and a stored account that differs is reported like a balance.
+func TestTamperAccountOwnership(t *testing.T) {
+	for field, val := range map[string]string{"owner": "mallory", "owner_kind": "community", "kind": "pool", "community": "elsewhere"} {
+		t.Run(field, func(t *testing.T) {
+			_, err := tamper(t, true, func(txn *badger.Txn) {
+				var m map[string]any
+				json.Unmarshal(get(t, txn, accountKey("bob")), &m)
+				m[field] = val
+				b, _ := json.Marshal(m)
+				set(t, txn, accountKey("bob"), b)
+			})
+			if ve := wantBad(t, err, 13, audit.ReasonBalance); ve.Account != "bob" {
+				t.Fatalf("failure names %q, want bob", ve.Account)
+			}
+		})
+	}
+}
+
+// TestTamperHeadTime: the writer continues from m/head's last time; one
+// moved ahead would date every later record wrongly, and is reported.
+func TestTamperHeadTime(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) {
+		var h head
+		json.Unmarshal(get(t, txn, []byte(pHead)), &h)
+		h.LastTime += int64(365 * 24 * time.Hour)
+		b, _ := json.Marshal(h)
+		set(t, txn, []byte(pHead), b)
+	})
+	size := fixtureSize(t)
+	wantBad(t, err, size-1, audit.ReasonHead)
+}
+
+// fixtureSize is the number of records the tamper fixture holds.
+func fixtureSize(t *testing.T) uint64 {
+	_, s := fixture(t, true)
+	n, _, err := s.Audit().Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
