@@ -38,12 +38,24 @@ func (s *Server) rotateTokenKey(c *gin.Context) {
 	if !globalAdmin(c) {
 		return
 	}
-	kid, err := s.RotateTokenKey(c.Request.Context())
+	key, err := newJWTKey()
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, KeyRotation{Kid: kid})
+	// Through submit, so that a retry with the same Idempotency-Key
+	// answers the first rotation instead of rotating again.
+	res, ok := s.submit(c, s.tokenKeyOp(key))
+	if !ok {
+		return
+	}
+	if res.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+		c.Data(http.StatusOK, "application/json; charset=utf-8", res.JSON)
+		return
+	}
+	s.useTokenKey(*key)
+	c.JSON(http.StatusOK, KeyRotation{Kid: key.Kid})
 }
 
 func (s *Server) rotateCheckpointKey(c *gin.Context) {
@@ -54,10 +66,20 @@ func (s *Server) rotateCheckpointKey(c *gin.Context) {
 		failCode(c, ledger.CodeUnavailable, "checkpoint key rotation is not available")
 		return
 	}
-	vkey, err := s.cfg.RotateCheckpointKey(ledger.WithActor(c.Request.Context(), principal(c).actor()))
-	if err != nil {
-		fail(c, err)
+	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
+		vkey, err := s.cfg.RotateCheckpointKey(tx)
+		if err != nil {
+			return nil, err
+		}
+		return KeyRotation{VerifierKey: vkey.(string)}, nil
+	})
+	if !ok {
 		return
 	}
-	c.JSON(http.StatusOK, KeyRotation{VerifierKey: vkey})
+	if res.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+		c.Data(http.StatusOK, "application/json; charset=utf-8", res.JSON)
+		return
+	}
+	c.JSON(http.StatusOK, res.Value)
 }

@@ -87,24 +87,41 @@ func (s *Server) loadKeys(ctx context.Context) error {
 
 // RotateTokenKey makes a new token signing key current and records
 // "jwt.key.rotate" with its public key. Tokens signed by older keys stay
-// valid until they expire.
+// valid until they expire. The record names who rotated: the admin calling
+// the route, or the system at first start.
 func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
-	seed := make([]byte, ed25519.SeedSize)
-	if _, err := rand.Read(seed); err != nil {
+	key, err := newJWTKey()
+	if err != nil {
 		return "", err
 	}
-	idb := make([]byte, 8)
-	if _, err := rand.Read(idb); err != nil {
-		return "", err
-	}
-	key := jwtKey{Kid: hex.EncodeToString(idb), Seed: seed}
-	// The record names who rotated: the admin calling the route, or the
-	// system at first start.
 	actor := ledger.SystemActor
 	if p := PrincipalFrom(ctx); p != nil {
 		actor = p.actor()
 	}
-	_, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: func(tx ledger.Tx) (any, error) {
+	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: s.tokenKeyOp(key)}); err != nil {
+		return "", fmt.Errorf("api: rotate token key: %w", err)
+	}
+	s.useTokenKey(*key)
+	return key.Kid, nil
+}
+
+// newJWTKey draws a token signing key and its id.
+func newJWTKey() (*jwtKey, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	idb := make([]byte, 8)
+	if _, err := rand.Read(idb); err != nil {
+		return nil, err
+	}
+	return &jwtKey{Kid: hex.EncodeToString(idb), Seed: seed}, nil
+}
+
+// tokenKeyOp stores key as the current token signing key; its value is
+// the rotation's answer.
+func (s *Server) tokenKeyOp(key *jwtKey) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
 		key.Created = tx.Now()
 		if err := tx.PutDoc(kindJWTKey, key.Kid, key); err != nil {
 			return nil, err
@@ -112,16 +129,16 @@ func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
 		if err := tx.PutDoc(kindJWTCurrent, "current", key.Kid); err != nil {
 			return nil, err
 		}
-		pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+		pub := ed25519.NewKeyFromSeed(key.Seed).Public().(ed25519.PublicKey)
 		tx.Audit("jwt.key.rotate", map[string]any{"kid": key.Kid, "public_key": base64.StdEncoding.EncodeToString(pub)})
-		return nil, nil
-	}})
-	if err != nil {
-		return "", fmt.Errorf("api: rotate token key: %w", err)
+		return KeyRotation{Kid: key.Kid}, nil
 	}
+}
+
+// useTokenKey makes a committed key current in memory.
+func (s *Server) useTokenKey(key jwtKey) {
 	s.keys.mu.Lock()
 	s.keys.add(key)
 	s.keys.current = key.Kid
 	s.keys.mu.Unlock()
-	return key.Kid, nil
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"tally/ledger/store"
 )
 
 // forge builds tokens an attacker could make.
@@ -447,4 +449,33 @@ func TestTokenKeyRotationNamesTheAdmin(t *testing.T) {
 	if rec := ts.lastRecord(); rec.Action != "jwt.key.rotate" || rec.Actor != "admin" {
 		t.Fatalf("rotation recorded as %s by %q, want jwt.key.rotate by admin", rec.Action, rec.Actor)
 	}
+}
+
+// TestKeyRotationIdempotent: an admin's retry of a key rotation with the
+// same Idempotency-Key answers the first rotation and rotates nothing
+// more (it rotated again).
+func TestKeyRotationIdempotent(t *testing.T) {
+	ts := newTestServerWith(t, Config{RotateCheckpointKey: store.RotateCheckpointKeyOp})
+	if _, err := ts.store.EnsureCheckpointKey(t.Context(), "tally.test/rotate"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, field string }{
+		{"/v1/admin/keys/token/rotate", "kid"},
+		{"/v1/admin/keys/checkpoint/rotate", "verifier_key"},
+	} {
+		first := ts.must(200, "POST", c.path, ts.admin, nil, "Idempotency-Key", "rot-"+c.field)
+		size := ts.auditSize()
+		again := ts.must(200, "POST", c.path, ts.admin, nil, "Idempotency-Key", "rot-"+c.field)
+		if again.Str(c.field) == "" || again.Str(c.field) != first.Str(c.field) || again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("%s retried: %s, first %s", c.path, again.Raw, first.Raw)
+		}
+		if ts.auditSize() != size {
+			t.Fatalf("%s retried with the same key rotated again", c.path)
+		}
+		if rec := ts.lastRecord(); rec.Actor != "admin" {
+			t.Fatalf("%s recorded by %q, want admin", c.path, rec.Actor)
+		}
+	}
+	// The rotated token key signs new logins.
+	ts.login("admin", testAdminPassword)
 }

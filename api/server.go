@@ -31,8 +31,9 @@ type Config struct {
 	Audit AuditLog
 	// Backup streams a consistent backup; nil answers 503.
 	Backup func(ctx context.Context, w io.Writer) error
-	// RotateCheckpointKey rotates the checkpoint signing key; nil answers 503.
-	RotateCheckpointKey func(ctx context.Context) (string, error)
+	// RotateCheckpointKey is the op that rotates the checkpoint signing
+	// key (its value the new verifier key); nil answers 503.
+	RotateCheckpointKey ledger.Op
 	// Ready reports whether the server should take traffic.
 	Ready func() error
 	// Registry receives the metrics; default a new registry.

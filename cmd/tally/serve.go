@@ -114,7 +114,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if audit.stop != nil {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
-	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: st.RotateCheckpointKey,
+	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: store.RotateCheckpointKeyOp,
 		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Damaged})
 	if err != nil {
 		return err

@@ -88,18 +88,23 @@ func (s *Store) RotateCheckpointKey(ctx context.Context) (string, error) {
 	if !ok {
 		actor = ledger.SystemActor
 	}
-	res, err := s.Submit(ctx, ledger.Request{Actor: actor, Op: func(tx ledger.Tx) (any, error) {
-		var ck signingKey
-		if err := tx.Doc(checkpointKeyKind, checkpointKeyID, &ck); err != nil {
-			return nil, err
-		}
-		next := &signingKey{Origin: ck.Origin, Previous: append(ck.Previous, ck.Verifier)}
-		return putCheckpointKey(tx, actor, next, audit.ActionKeyRotate)
-	}})
+	res, err := s.Submit(ctx, ledger.Request{Actor: actor, Op: RotateCheckpointKeyOp})
 	if err != nil {
 		return "", err
 	}
 	return res.Value.(string), nil
+}
+
+// RotateCheckpointKeyOp is the rotation as an op, for callers that submit
+// it themselves (the API, with the request's Idempotency-Key); its value
+// is the new verifier key.
+func RotateCheckpointKeyOp(tx ledger.Tx) (any, error) {
+	var ck signingKey
+	if err := tx.Doc(checkpointKeyKind, checkpointKeyID, &ck); err != nil {
+		return nil, err
+	}
+	next := &signingKey{Origin: ck.Origin, Previous: append(ck.Previous, ck.Verifier)}
+	return putCheckpointKey(tx, tx.Actor(), next, audit.ActionKeyRotate)
 }
 
 // putCheckpointKey generates ck's key pair, stores it and records the
