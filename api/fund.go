@@ -1044,7 +1044,9 @@ func (s *Server) fundReport(c *gin.Context) {
 	}) {
 		return
 	}
-	v := FundReportView{Fund: rep.Fund, From: rep.From, To: rep.To, FundReportTotals: reportTotals(&rep.Total),
+	// The period is China Standard Time days; its instants are answered
+	// in UTC like every time of the API (SPEC §7).
+	v := FundReportView{Fund: rep.Fund, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
 		ByProject: map[string]FundReportTotals{}}
 	for id, t := range rep.ByProject {
 		v.ByProject[id] = reportTotals(t)

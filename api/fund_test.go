@@ -600,6 +600,10 @@ func TestDonationReversal(t *testing.T) {
 	if rep.Str("donations") != "500.00" || rep.Body["donation_count"] != float64(1) {
 		t.Fatalf("report donations %q (count %v), want 500.00 from 1 donation, net of the reversal: %s", rep.Str("donations"), rep.Body["donation_count"], rep.Raw)
 	}
+	// A period of China Standard Time days, answered in UTC (SPEC §7).
+	if p := e.must(200, "GET", "/v1/reports/funds/f1?from=2026-01-01&to=2026-12-31", e.tok["aud-chen"], nil); p.Str("from") != "2025-12-31T16:00:00Z" || p.Str("to") != "2026-12-31T16:00:00Z" {
+		t.Fatalf("report period %s .. %s, want 2025-12-31T16:00:00Z .. 2026-12-31T16:00:00Z", p.Str("from"), p.Str("to"))
+	}
 	pub := e.must(200, "GET", "/v1/public/funds/f1", "", nil)
 	if !strings.Contains(string(pub.Raw), `"reversed":true`) || !strings.Contains(string(pub.Raw), `"reversal_receipt"`) {
 		t.Fatalf("public disclosure does not show the reversal: %s", pub.Raw)
