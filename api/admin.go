@@ -43,19 +43,16 @@ func (s *Server) rotateTokenKey(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	// Through submit, so that a retry with the same Idempotency-Key
-	// answers the first rotation instead of rotating again.
-	res, ok := s.submit(c, s.tokenKeyOp(key))
-	if !ok {
-		return
-	}
-	if res.Replayed {
-		c.Header("Idempotent-Replayed", "true")
-		c.Data(http.StatusOK, "application/json; charset=utf-8", res.JSON)
-		return
-	}
-	s.useTokenKey(*key)
-	c.JSON(http.StatusOK, KeyRotation{Kid: key.Kid})
+	// Through commit, so that a retry with the same Idempotency-Key
+	// answers the first rotation instead of rotating again; the new key is
+	// used only if this request's op ran (not on a replay).
+	ran := false
+	op := s.tokenKeyOp(key)
+	s.commitThen(c, http.StatusOK, func() {
+		if ran {
+			s.useTokenKey(*key)
+		}
+	}, func(tx ledger.Tx) (any, error) { ran = true; return op(tx) })
 }
 
 func (s *Server) rotateCheckpointKey(c *gin.Context) {
@@ -66,20 +63,11 @@ func (s *Server) rotateCheckpointKey(c *gin.Context) {
 		failCode(c, ledger.CodeUnavailable, "checkpoint key rotation is not available")
 		return
 	}
-	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 		vkey, err := s.cfg.RotateCheckpointKey(tx)
 		if err != nil {
 			return nil, err
 		}
 		return KeyRotation{VerifierKey: vkey.(string)}, nil
 	})
-	if !ok {
-		return
-	}
-	if res.Replayed {
-		c.Header("Idempotent-Replayed", "true")
-		c.Data(http.StatusOK, "application/json; charset=utf-8", res.JSON)
-		return
-	}
-	c.JSON(http.StatusOK, res.Value)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash/maphash"
-	"sort"
 )
 
 // Document is a stored workflow document (d/<kind>/<id>): a community, a
@@ -115,34 +114,17 @@ func recheckDocuments(ctx context.Context, src Source, seed maphash.Seed, bucket
 	if err := src.Walk(ctx, p); err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(p.last)+len(p.stored))
-	for n := range p.last {
-		names = append(names, n)
-	}
-	for n := range p.stored {
-		if _, ok := p.last[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	var worst *VerifyError
-	for _, n := range names {
-		l, lok := p.last[n]
-		st, sok := p.stored[n]
-		var ve *VerifyError
+	return earliestDifference(p.last, p.stored, func(n string, l docLast, lok bool, st string, sok bool) *VerifyError {
 		switch {
 		case !sok:
-			ve = failAt(l.seq, ReasonDocument, "document %s, last written by record %d, is missing from the store", n, l.seq)
+			return failAt(l.seq, ReasonDocument, "document %s, last written by record %d, is missing from the store", n, l.seq)
 		case !lok:
-			ve = failAt(records, ReasonDocument, "stored document %s was written by no record", n)
+			return failAt(records, ReasonDocument, "stored document %s was written by no record", n)
 		case l.hash != st:
-			ve = failAt(l.seq, ReasonDocument, "stored document %s differs from what record %d wrote", n, l.seq)
+			return failAt(l.seq, ReasonDocument, "stored document %s differs from what record %d wrote", n, l.seq)
 		}
-		if ve != nil && (worst == nil || ve.Seq < worst.Seq) {
-			worst = ve
-		}
-	}
-	return worst, nil
+		return nil
+	}), nil
 }
 
 type docLast struct {

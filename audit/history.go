@@ -309,3 +309,28 @@ type probeVisitor struct{}
 func (probeVisitor) Begin(Head, []string) error      { return nil }
 func (probeVisitor) Checkpoint(uint64, []byte) error { return nil }
 func (probeVisitor) Account(*Account) error          { return nil }
+
+// earliestDifference compares, key by key in sorted order, what the chain
+// gives (want) and what the store holds (got), and returns the failure
+// with the smallest sequence number that compare finds, if any.
+func earliestDifference[W, G any](want map[string]W, got map[string]G, compare func(key string, w W, wok bool, g G, gok bool) *VerifyError) *VerifyError {
+	keys := make([]string, 0, len(want)+len(got))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var worst *VerifyError
+	for _, k := range keys {
+		w, wok := want[k]
+		g, gok := got[k]
+		if ve := compare(k, w, wok, g, gok); ve != nil && (worst == nil || ve.Seq < worst.Seq) {
+			worst = ve
+		}
+	}
+	return worst
+}

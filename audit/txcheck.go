@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/maphash"
-	"sort"
 )
 
 // Transaction is a stored transaction document, as a data directory keeps
@@ -275,36 +274,19 @@ func recheckTransactions(ctx context.Context, src Source, seed maphash.Seed, buc
 	if err := src.Walk(ctx, p); err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(p.expected)+len(p.stored))
-	for id := range p.expected {
-		ids = append(ids, id)
-	}
-	for id := range p.stored {
-		if _, ok := p.expected[id]; !ok {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	var worst *VerifyError
-	for _, id := range ids {
-		e, eok := p.expected[id]
-		s, sok := p.stored[id]
-		var ve *VerifyError
+	return earliestDifference(p.expected, p.stored, func(id string, e txCanon, eok bool, s txCanon, sok bool) *VerifyError {
 		switch {
 		case !sok:
-			ve = failAt(e.seq, ReasonTransaction, "transaction %s is missing from the store", id)
+			return failAt(e.seq, ReasonTransaction, "transaction %s is missing from the store", id)
 		case !eok:
-			ve = failAt(min(s.seq, records), ReasonTransaction, "stored transaction %s was created by no record (it names record %d)", id, s.seq)
+			return failAt(min(s.seq, records), ReasonTransaction, "stored transaction %s was created by no record (it names record %d)", id, s.seq)
 		case e.creation != s.creation:
-			ve = failAt(min(e.seq, s.seq), ReasonTransaction, "stored transaction %s differs from what record %d says", id, e.seq)
+			return failAt(min(e.seq, s.seq), ReasonTransaction, "stored transaction %s differs from what record %d says", id, e.seq)
 		case e.outcome != s.outcome:
-			ve = failAt(e.outcomeSeq, ReasonTransaction, "the outcome of stored transaction %s differs from what record %d says", id, e.outcomeSeq)
+			return failAt(e.outcomeSeq, ReasonTransaction, "the outcome of stored transaction %s differs from what record %d says", id, e.outcomeSeq)
 		}
-		if ve != nil && (worst == nil || ve.Seq < worst.Seq) {
-			worst = ve
-		}
-	}
-	return worst, nil
+		return nil
+	}), nil
 }
 
 type txCanon struct {
