@@ -128,6 +128,19 @@ type idemRecord struct {
 //     bytes each memtable flush writes and the commit tail with them.
 //   - Metrics off: Badger's expvar counters are not exported by Tally and
 //     cost atomic updates on every write.
+//   - BaseTableSize 512 KiB (TableSizeMultiplier 1, below): a compaction
+//     runs up to 8 table builders at once, and each holds its table's
+//     uncompressed blocks and their compressed copies on the Go heap until
+//     the table is written (the size counts compressed bytes, so about
+//     8 × the table size each). With 2 MiB tables, two compactions and a
+//     memtable flush kept about 260 MB live under sustained writes, above
+//     the server's soft memory limit, and the garbage collector ran without
+//     pause: sustained gifts fell to half the burst rate. 512 KiB tables
+//     keep them under it (docs/BENCHMARKS.md, "Sustained writes").
+//
+// BaseTableSize is the size of Badger's SSTables (compressed bytes).
+const BaseTableSize = 512 << 10
+
 func badgerOptions(dir string, inMemory bool) badger.Options {
 	o := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
@@ -141,7 +154,8 @@ func badgerOptions(dir string, inMemory bool) badger.Options {
 		WithNumCompactors(2).
 		WithNumVersionsToKeep(1).
 		WithCompression(options.Snappy).
-		WithMetricsEnabled(false)
+		WithMetricsEnabled(false).
+		WithBaseTableSize(BaseTableSize)
 	// Every level's tables the same small size: with the default
 	// multiplier of 2, bottom-level tables reach 64 MiB and each
 	// compaction builder allocates twice the table size, hundreds of MB.
