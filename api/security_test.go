@@ -479,3 +479,34 @@ func TestKeyRotationIdempotent(t *testing.T) {
 	// The rotated token key signs new logins.
 	ts.login("admin", testAdminPassword)
 }
+
+// TestHeadAnswersAsGet: HEAD on a GET route answers the GET's status and
+// headers without a body; HEAD where only POST is routed is 405 like any
+// other method; and a HEAD of a protected route still needs a token.
+func TestHeadAnswersAsGet(t *testing.T) {
+	ts := newTestServer(t)
+	cases := []struct {
+		path, token string
+		status      int
+	}{
+		{"/healthz", "", 200},
+		{"/readyz", "", 200},
+		{"/v1/accounts/nobody", ts.admin, 404},
+		{"/v1/accounts/nobody", "", 401},
+		{"/v1/auth/token", "", 405},
+		{"/v1/nowhere", "", 404},
+	}
+	for _, c := range cases {
+		get := ts.do("GET", c.path, c.token, nil)
+		head := ts.do("HEAD", c.path, c.token, nil)
+		if head.Status != c.status || get.Status != c.status {
+			t.Errorf("%s: HEAD %d, GET %d, want %d", c.path, head.Status, get.Status, c.status)
+		}
+		if len(head.Raw) != 0 {
+			t.Errorf("%s: HEAD answered a body: %q", c.path, head.Raw)
+		}
+		if head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("%s: HEAD Content-Type %q, GET %q", c.path, head.Header.Get("Content-Type"), get.Header.Get("Content-Type"))
+		}
+	}
+}

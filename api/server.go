@@ -135,7 +135,19 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 }
 
 // Handler returns the HTTP handler.
-func (s *Server) Handler() http.Handler { return s.engine }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP answers HEAD on every GET route as that GET without its body
+// (RFC 9110 §9.3.2), so that monitors probing /healthz with HEAD get its
+// status. The router sees a GET; net/http still sees the HEAD it received
+// and drops what the handler writes.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		r = r.Clone(r.Context())
+		r.Method = http.MethodGet
+	}
+	s.engine.ServeHTTP(w, r)
+}
 
 func (s *Server) now() time.Time { return s.cfg.Clock() }
 
