@@ -69,14 +69,14 @@ var auditReaders = []community.Role{community.RoleAuditor, community.RoleAdmin}
 
 func (s *Server) auditRoutes() []route {
 	return []route{
-		{method: "GET", path: "/v1/audit/checkpoint", summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note, text/plain); public", tag: "audit", status: 200, handle: s.auditCheckpoint},
-		{method: "GET", path: "/v1/audit/key", summary: "The checkpoint verifier key (note verifier string, text/plain); public", tag: "audit", status: 200, handle: s.auditKey},
-		{method: "GET", path: "/v1/audit/records", summary: "Audit records by range", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from", "limit"}, resp: AuditRecordList{}, status: 200, handle: s.auditRecords},
-		{method: "GET", path: "/v1/audit/records/:seq/inclusion", summary: "Inclusion proof of a record in the tree of a size", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"size"}, resp: InclusionProof{}, status: 200, handle: s.auditInclusion},
-		{method: "GET", path: "/v1/audit/records/:seq/receipt", summary: "Receipt: record, inclusion proof and signed checkpoint", tag: "audit", auth: authenticated, status: 200, handle: s.auditReceipt},
-		{method: "GET", path: "/v1/audit/consistency", summary: "Consistency proof between two tree sizes", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from", "to"}, resp: ConsistencyProof{}, status: 200, handle: s.auditConsistency},
-		{method: "GET", path: "/v1/audit/export", summary: "Everything `tally verify --export` needs", tag: "audit", auth: authenticated, roles: auditReaders, status: 200, handle: s.auditExport},
-		{method: "GET", path: "/v1/admin/backup", summary: "A consistent backup stream for `tally restore`", tag: "admin", auth: authenticated, roles: []community.Role{community.RoleAdmin}, status: 200, handle: s.backup},
+		{method: "GET", path: "/v1/audit/checkpoint", summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note, text/plain); public", tag: "audit", media: "text/plain", status: 200, handle: s.auditCheckpoint},
+		{method: "GET", path: "/v1/audit/key", summary: "The checkpoint verifier key (note verifier string, text/plain); public", tag: "audit", media: "text/plain", status: 200, handle: s.auditKey},
+		{method: "GET", path: "/v1/audit/records", summary: "Audit records by range", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from:int", "limit:int"}, resp: AuditRecordList{}, status: 200, handle: s.auditRecords},
+		{method: "GET", path: "/v1/audit/records/:seq/inclusion", summary: "Inclusion proof of a record in the tree of a size", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"size:int"}, resp: InclusionProof{}, status: 200, handle: s.auditInclusion},
+		{method: "GET", path: "/v1/audit/records/:seq/receipt", summary: "Receipt: record, inclusion proof and signed checkpoint", tag: "audit", auth: authenticated, resp: audit.Receipt{}, status: 200, handle: s.auditReceipt},
+		{method: "GET", path: "/v1/audit/consistency", summary: "Consistency proof between two tree sizes", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from:int!", "to:int!"}, resp: ConsistencyProof{}, status: 200, handle: s.auditConsistency},
+		{method: "GET", path: "/v1/audit/export", summary: "Everything `tally verify --export` needs", tag: "audit", auth: authenticated, roles: auditReaders, media: "application/octet-stream", status: 200, handle: s.auditExport},
+		{method: "GET", path: "/v1/admin/backup", summary: "A consistent backup stream for `tally restore`", tag: "admin", auth: authenticated, roles: []community.Role{community.RoleAdmin}, media: "application/octet-stream", status: 200, handle: s.backup},
 	}
 }
 

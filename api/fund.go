@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"tally/audit"
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/fund"
@@ -289,7 +290,7 @@ func (s *Server) fundRoutes() []route {
 		{method: "POST", path: "/v1/proposals/:id/votes", summary: "Vote approve or reject (committee members, not the proposer)", tag: "funds", auth: authenticated, req: ProposalVoteRequest{}, resp: ProposalView{}, status: 200, handle: s.voteProposal},
 		{method: "POST", path: "/v1/proposals/:id/recusals", summary: "Declare a conflict of interest and recuse; the quorum counts over the rest", tag: "funds", auth: authenticated, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.recuseProposal},
 		{method: "POST", path: "/v1/proposals/:id/objections", summary: "Object during the objection window (公示期): back to voting", tag: "funds", auth: authenticated, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.objectProposal},
-		{method: "GET", path: "/v1/reports/funds/:id", summary: "Donations, disbursements, holds and beneficiaries of a fund over a period; Accept: text/csv for CSV", tag: "reports", auth: authenticated, query: []string{"from", "to"}, resp: FundReportView{}, status: 200, handle: s.fundReport},
+		{method: "GET", path: "/v1/reports/funds/:id", summary: "Donations, disbursements, holds and beneficiaries of a fund over a period; Accept: text/csv for CSV", tag: "reports", auth: authenticated, query: []string{"from", "to"}, resp: FundReportView{}, csv: true, status: 200, handle: s.fundReport},
 	}
 	return append(rs, s.publicFundRoutes()...)
 }
@@ -773,7 +774,7 @@ func (s *Server) publicFundRoutes() []route {
 		{method: "GET", path: "/v1/public/funds/:id", summary: "Public disclosure (公示) of a fund: totals, donations, disbursements, vote counts, checkpoint (no token)", tag: "public", resp: PublicFundView{}, status: 200, handle: s.publicFund},
 		{method: "GET", path: "/v1/public/funds/:id/donations", summary: "Public donations of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDonationView]{}, status: 200, handle: s.publicDonations},
 		{method: "GET", path: "/v1/public/funds/:id/disbursements", summary: "Public disbursements of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDisbursementView]{}, status: 200, handle: s.publicDisbursements},
-		{method: "GET", path: "/v1/public/funds/:id/receipts/:seq", summary: "Audit receipt (record, inclusion proof, signed checkpoint) of a disclosed entry (no token)", tag: "public", status: 200, handle: s.publicFundReceipt},
+		{method: "GET", path: "/v1/public/funds/:id/receipts/:seq", summary: "Audit receipt (record, inclusion proof, signed checkpoint) of a disclosed entry (no token)", tag: "public", resp: audit.Receipt{}, status: 200, handle: s.publicFundReceipt},
 	}
 }
 

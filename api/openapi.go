@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding"
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -55,7 +57,7 @@ func (s *Server) Document() map[string]any {
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Tally API", "version": "1",
-			"description": "Volunteer time bank and community fund ledger. Amounts are decimal strings; times RFC 3339 UTC; errors RFC 9457 problems with a stable code; every write takes an Idempotency-Key header. Free text sent with a write (memos, reasons, need and offer titles and descriptions, purposes) is written into the append-only audit chain and can never be erased: it describes the transaction, and must not hold personal data (names, phone numbers, health details), which belongs in a member's personal fields."},
+			"description": "Volunteer time bank and community fund ledger. Amounts are decimal strings; times RFC 3339 UTC; errors RFC 9457 problems with a stable code; every write takes an Idempotency-Key header. Free text sent with a write (memos, reasons, need and offer titles, purposes) is written into the append-only audit chain and can never be erased: it describes the transaction, and must not hold personal data (names, phone numbers, health details), which belongs in a member's personal fields."},
 		"paths": paths,
 		"components": map[string]any{
 			"schemas":         schemas,
@@ -73,7 +75,13 @@ func operation(r route, schemas map[string]any) map[string]any {
 		}
 	}
 	for _, q := range r.query {
-		params = append(params, map[string]any{"name": q, "in": "query", "required": false, "schema": map[string]any{"type": "string"}})
+		name, required := strings.CutSuffix(q, "!")
+		name, isInt := strings.CutSuffix(name, ":int")
+		typ := "string"
+		if isInt || name == "limit" {
+			typ = "integer"
+		}
+		params = append(params, map[string]any{"name": name, "in": "query", "required": required, "schema": map[string]any{"type": typ}})
 	}
 	if r.method == http.MethodPost || r.method == http.MethodPut {
 		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": MaxIdempotencyKey}})
@@ -94,8 +102,18 @@ func operation(r route, schemas map[string]any) map[string]any {
 			"application/json": map[string]any{"schema": ref(reflect.TypeOf(r.req), schemas)}}}
 	}
 	ok := map[string]any{"description": http.StatusText(r.status)}
+	content := map[string]any{}
 	if r.resp != nil {
-		ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(reflect.TypeOf(r.resp), schemas)}}
+		content["application/json"] = map[string]any{"schema": ref(reflect.TypeOf(r.resp), schemas)}
+	}
+	if r.media != "" {
+		content[r.media] = map[string]any{"schema": map[string]any{"type": "string"}}
+	}
+	if r.csv {
+		content["text/csv"] = map[string]any{"schema": map[string]any{"type": "string"}}
+	}
+	if len(content) > 0 {
+		ok["content"] = content
 	}
 	problem := map[string]any{"description": "a problem", "content": map[string]any{
 		"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
@@ -138,6 +156,9 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 	if t == reflect.TypeOf(time.Time{}) {
 		return map[string]any{"type": "string", "format": "date-time"}
 	}
+	if t.Implements(reflect.TypeFor[json.Marshaler]()) || t.Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
+		return map[string]any{"type": "string"} // hashes and the like encode themselves as strings
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return map[string]any{"type": "string"}
@@ -156,6 +177,9 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 		props, required := map[string]any{}, []string{}
 		for _, f := range Fields(t) {
 			props[f.Name] = ref(f.Type, schemas)
+			if f.Nullable {
+				props[f.Name] = map[string]any{"anyOf": []any{props[f.Name], map[string]any{"type": "null"}}}
+			}
 			if f.Required {
 				required = append(required, f.Name)
 			}
@@ -174,6 +198,7 @@ type Field struct {
 	Name     string
 	Type     reflect.Type
 	Required bool
+	Nullable bool // a pointer without omitempty: present, and null when unset
 }
 
 // Fields lists the JSON fields of a struct type as encoding/json sees
@@ -198,8 +223,9 @@ func Fields(t reflect.Type) []Field {
 		if name == "" {
 			name = f.Name
 		}
-		optional := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero") || f.Type.Kind() == reflect.Pointer
-		out = append(out, Field{Name: name, Type: f.Type, Required: !optional})
+		omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
+		ptr := f.Type.Kind() == reflect.Pointer
+		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit})
 	}
 	return out
 }

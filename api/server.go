@@ -166,8 +166,10 @@ type route struct {
 	tag          string
 	auth         access
 	roles        []community.Role // any of them; empty: any authenticated caller
-	query        []string         // documented query parameters
+	query        []string         // documented query parameters: name[:int][!] (! = required)
 	req, resp    any              // request/response body types for the document
+	media        string           // a success body that is not JSON: its media type
+	csv          bool             // Accept: text/csv gives the same answer as CSV
 	status       int              // success status
 	handle       gin.HandlerFunc
 }

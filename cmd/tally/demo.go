@@ -80,7 +80,7 @@ func demoScript(now time.Time) []demoCall {
 // process and before the server takes any connection (so no client can
 // see a half-loaded district or take one of its ids), then confirms the
 // pending services and opens one disbursement proposal.
-func loadDemo(ctx context.Context, h http.Handler) error {
+func loadDemo(ctx context.Context, h http.Handler, adminPassword string) error {
 	tokens := map[string]string{}
 	login := func(user, pw string) error {
 		var out struct {
@@ -92,8 +92,8 @@ func loadDemo(ctx context.Context, h http.Handler) error {
 		tokens[user] = out.AccessToken
 		return nil
 	}
-	if err := login("admin", demoAdminPassword); err != nil {
-		return fmt.Errorf("demo: admin login (TALLY_ADMIN_PASSWORD must be unset or %q): %w", demoAdminPassword, err)
+	if err := login("admin", adminPassword); err != nil {
+		return fmt.Errorf("demo: admin login: %w", err)
 	}
 	for _, c := range demoScript(time.Now()) {
 		if _, ok := tokens[c.as]; !ok {

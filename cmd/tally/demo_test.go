@@ -55,3 +55,39 @@ func TestDemoServedOnlyWhenLoaded(t *testing.T) {
 		t.Fatalf("the first answer during a --demo start was %s; want the loaded demo's funds", got)
 	}
 }
+
+// TestDemoWithChosenAdminPassword: --demo with TALLY_ADMIN_PASSWORD set
+// loads the whole district and the admin logs in with that password (the
+// demo once insisted on its own password and left a half-made directory).
+func TestDemoWithChosenAdminPassword(t *testing.T) {
+	t.Setenv("TALLY_ADMIN_PASSWORD", "chosen-admin-pass-2026")
+	api.PasswordCost = bcrypt.MinCost
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"--data", t.TempDir(), "--addr", "127.0.0.1:0", "--demo"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for user, pw := range map[string]string{"admin": "chosen-admin-pass-2026", "wang": demoStaffPassword} {
+		resp, err := http.Post(m.URL()+"/v1/auth/token", "application/json",
+			strings.NewReader(`{"username":"`+user+`","password":"`+pw+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("login %s: status %d", user, resp.StatusCode)
+		}
+	}
+	resp, err := http.Get(m.URL() + "/v1/public/funds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "hongxing-fund") {
+		t.Fatalf("public funds after a --demo start: %s", body)
+	}
+}

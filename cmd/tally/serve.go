@@ -55,6 +55,9 @@ type Main struct {
 	listener net.Listener
 	serveErr chan error
 	closers  []func()
+	// adminPassword is the password a new directory's admin was created
+	// with, kept only for loading the demo district on that first start.
+	adminPassword string
 }
 
 // NewMain returns a Main writing to stdout and stderr.
@@ -124,7 +127,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Demo && fresh {
 		// Before serving: connections wait in the listen queue until the
 		// district is whole.
-		if err := loadDemo(ctx, m.api.Handler()); err != nil {
+		if err := loadDemo(ctx, m.api.Handler(), m.adminPassword); err != nil {
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
@@ -220,6 +223,9 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 	}})
 	if err != nil {
 		return false, fmt.Errorf("create admin: %w", err)
+	}
+	if m.Demo {
+		m.adminPassword = pw
 	}
 	if printed {
 		fmt.Fprintf(m.Stdout, "Initialised %s. Admin login: username admin, password %s (shown once; set TALLY_ADMIN_PASSWORD to choose it)\n", m.Data, pw)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"tally/audit"
@@ -69,17 +70,18 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // parseVerifyFlags reads the flags; a source given by flag wins over the
-// environment (TALLY_DATA, TALLY_URL, TALLY_TOKEN), and exactly one source
-// must remain.
+// environment (TALLY_DATA, TALLY_EXPORT, TALLY_URL, TALLY_TOKEN), and
+// exactly one source must remain. Checkpoint files given by flag win over
+// TALLY_CHECKPOINT (a list separated like PATH).
 func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	var f verifyFlags
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.data, "data", "", "data directory of a stopped server (env TALLY_DATA)")
-	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath)
+	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath+" (env TALLY_EXPORT)")
 	fs.StringVar(&f.url, "url", "", "base URL of a running server (env TALLY_URL)")
 	fs.StringVar(&f.token, "token", os.Getenv("TALLY_TOKEN"), "bearer token of an auditor (env TALLY_TOKEN)")
-	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable")
+	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable (env TALLY_CHECKPOINT, separated by "+string(filepath.ListSeparator)+")")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -87,7 +89,14 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if f.data == "" && f.export == "" && f.url == "" {
-		f.data, f.url = os.Getenv("TALLY_DATA"), os.Getenv("TALLY_URL")
+		f.data, f.export, f.url = os.Getenv("TALLY_DATA"), os.Getenv("TALLY_EXPORT"), os.Getenv("TALLY_URL")
+	}
+	if len(f.checkpoints) == 0 {
+		for _, name := range filepath.SplitList(os.Getenv("TALLY_CHECKPOINT")) {
+			if name != "" {
+				f.checkpoints = append(f.checkpoints, name)
+			}
+		}
 	}
 	n := 0
 	for _, s := range []string{f.data, f.export, f.url} {

@@ -120,6 +120,17 @@ func TestVerifyCommandSources(t *testing.T) {
 	if code, _, errs := runV(t); code != exitVerified {
 		t.Errorf("TALLY_DATA: exit %d: %s", code, errs)
 	}
+	t.Setenv("TALLY_DATA", "")
+	t.Setenv("TALLY_EXPORT", writeFile(t, "env-export.bin", export))
+	t.Setenv("TALLY_CHECKPOINT", cp)
+	if code, _, errs := runV(t); code != exitVerified {
+		t.Errorf("TALLY_EXPORT, TALLY_CHECKPOINT: exit %d: %s", code, errs)
+	}
+	// The checkpoint list is read: a file that is not there is an error.
+	t.Setenv("TALLY_CHECKPOINT", cp+string(filepath.ListSeparator)+filepath.Join(t.TempDir(), "missing.txt"))
+	if code, _, errs := runV(t); code == exitVerified || !strings.Contains(errs, "missing.txt") {
+		t.Errorf("TALLY_CHECKPOINT naming a missing file: exit %d: %s", code, errs)
+	}
 }
 
 func TestVerifyCommandNamesFirstBadSeq(t *testing.T) {
