@@ -470,6 +470,9 @@ func (s *Server) logout(c *gin.Context) {
 		}
 		ids[rc.ID] = rc.ExpiresAt.Unix()
 	}
+	// The same key with another access token is another logout, not a
+	// retry: it must revoke that token, durably (409 idempotency_conflict).
+	c.Set(ctxFingerprintExtra, "token "+p.TokenID)
 	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
 		out := LogoutResponse{}
 		for id, exp := range ids {

@@ -377,8 +377,11 @@ func (s *Server) commitThen(c *gin.Context, status int, after func(), op ledger.
 func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 	p := principal(c)
 	key := c.GetHeader("Idempotency-Key")
-	if len(c.Request.Header.Values("Idempotency-Key")) > 1 {
+	if n := len(c.Request.Header.Values("Idempotency-Key")); n > 1 {
 		failCode(c, CodeInvalidKey, "send one Idempotency-Key")
+		return ledger.Result{}, false
+	} else if n == 1 && key == "" {
+		failCode(c, CodeInvalidKey, "Idempotency-Key is empty; send 1-%d printable ASCII characters, or no header", MaxIdempotencyKey)
 		return ledger.Result{}, false
 	}
 	if len(key) > MaxIdempotencyKey || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
@@ -401,7 +404,11 @@ func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 		} else {
 			canon = canonicalJSON(body)
 		}
-		req.Fingerprint = fingerprint(c.Request.Method, c.Request.URL.Path, c.GetHeader(HeaderOnBehalf), canon)
+		who := c.GetHeader(HeaderOnBehalf)
+		if extra := c.GetString(ctxFingerprintExtra); extra != "" {
+			who += "\n" + extra
+		}
+		req.Fingerprint = fingerprint(c.Request.Method, c.Request.URL.Path, who, canon)
 	}
 	res, err := s.ledger.Submit(c.Request.Context(), req)
 	if err != nil {
@@ -488,6 +495,11 @@ func newList[T any](items []T, next string) List[T] {
 // path, whom the caller acts for, and the body canonicalised as JSON
 // values rather than bytes, so a retry that encodes the same JSON
 // differently (spacing, key order, escapes) is the same request.
+// ctxFingerprintExtra names, for a handler whose effect depends on more
+// than its body (logout revokes the token it is called with), what else a
+// retry under the same Idempotency-Key must repeat to be the same request.
+const ctxFingerprintExtra = "tally.fingerprint_extra"
+
 func fingerprint(method, path, onBehalf string, canon []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte(method + " " + path + "\n" + onBehalf + "\n"))

@@ -176,10 +176,16 @@ func (r *ProposalRequest) ToDomain(fundID, proposer string) (fund.NewProposal, e
 			n.Deadline = t
 		} else if n.VotingPeriod, err = parseDuration(r.Deadline); err != nil {
 			return n, err
+		} else if n.VotingPeriod <= 0 {
+			// Zero would mean "the default" to the fund: refused, as a
+			// transfer's zero timeout is.
+			return n, ledger.Errorf(ledger.CodeInvalidRequest, "deadline must be a time or a positive duration")
 		}
 	}
 	if r.ObjectionWindow != "" {
-		n.ObjectionWindow, err = parseDuration(r.ObjectionWindow)
+		if n.ObjectionWindow, err = parseDuration(r.ObjectionWindow); err == nil && n.ObjectionWindow < 0 {
+			err = ledger.Errorf(ledger.CodeInvalidRequest, "objection_window must not be negative")
+		}
 	}
 	return n, err
 }

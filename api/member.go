@@ -1,8 +1,12 @@
 package api
 
 import (
+	"errors"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -40,6 +44,9 @@ func (p *PolicyRequest) ToDomain() (community.Policy, error) {
 	if p.SettlementDelay != "" {
 		if out.SettlementDelay, err = parseDuration(p.SettlementDelay); err != nil {
 			return out, err
+		}
+		if out.SettlementDelay < 0 {
+			return out, ledger.Errorf(ledger.CodeInvalidRequest, "settlement_delay must not be negative")
 		}
 	}
 	if len(p.Weights) > 0 {
@@ -88,9 +95,14 @@ func policyView(p community.Policy) PolicyView {
 
 // parseDuration takes Go durations ("72h", "90m") and whole days ("7d").
 func parseDuration(s string) (time.Duration, error) {
-	if n := len(s); n > 1 && s[n-1] == 'd' {
-		d, err := time.ParseDuration(s[:n-1] + "h")
-		return d * 24, durationErr(err, s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		// Whole days only ("7d"), and never so many that the hours overflow;
+		// "1h1d" is neither form.
+		n, err := strconv.ParseUint(days, 10, 32)
+		if err != nil || days == "" || days[0] == '+' || n > uint64(math.MaxInt64/int64(24*time.Hour)) {
+			return 0, durationErr(errors.New("bad days"), s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	return d, durationErr(err, s)

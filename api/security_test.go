@@ -510,3 +510,33 @@ func TestHeadAnswersAsGet(t *testing.T) {
 		}
 	}
 }
+
+// TestLogoutKeyReusedWithAnotherToken: a logout under a used
+// Idempotency-Key but with another access token is another request, not a
+// retry (it once answered the first logout's result and revoked the second
+// token only in memory, so it worked again after a restart); a true retry
+// with the same token is refused as that token is revoked; an empty key is
+// bad input.
+func TestLogoutKeyReusedWithAnotherToken(t *testing.T) {
+	ts := newTestServer(t)
+	a := ts.login("admin", testAdminPassword)
+	b := ts.login("admin", testAdminPassword)
+	ts.must(200, "POST", "/v1/auth/logout", a, nil, "Idempotency-Key", "lo-1")
+	if r := ts.do("POST", "/v1/auth/logout", b, nil, "Idempotency-Key", "lo-1"); r.Status != 409 || r.Code() != "idempotency_conflict" {
+		t.Fatalf("logout of another token under a used key: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("GET", "/v1/accounts/nobody", b, nil); r.Status != 404 {
+		t.Fatalf("the second token after the refused logout: %d, want it still valid (404 for the unknown account)", r.Status)
+	}
+	before := ts.auditSize()
+	if r := ts.do("POST", "/v1/auth/logout", b, nil, "Idempotency-Key", ""); r.Status != 400 || r.Code() != "invalid_idempotency_key" {
+		t.Fatalf("empty Idempotency-Key: %d %s", r.Status, r.Raw)
+	}
+	if got := ts.auditSize(); got != before {
+		t.Fatalf("an empty key wrote %d records", got-before)
+	}
+	ts.must(200, "POST", "/v1/auth/logout", b, nil, "Idempotency-Key", "lo-2")
+	if r := ts.do("GET", "/v1/accounts/nobody", b, nil); r.Status != 401 {
+		t.Fatalf("the second token after its own logout: %d", r.Status)
+	}
+}

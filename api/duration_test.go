@@ -1,0 +1,36 @@
+package api
+
+import (
+	"testing"
+	"time"
+)
+
+// TestParseDuration: "Nd" is N whole days and never overflows; anything
+// else is a Go duration. "213505d" once wrapped to about a day, and "1h1d"
+// was read as 48 h.
+func TestParseDuration(t *testing.T) {
+	good := map[string]time.Duration{"72h": 72 * time.Hour, "7d": 7 * 24 * time.Hour, "0d": 0, "90m": 90 * time.Minute,
+		"106751d": 106751 * 24 * time.Hour}
+	for in, want := range good {
+		if got, err := parseDuration(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"213505d", "106752d", "1h1d", "d", "-1d", "+1d", "1.5d", "1e3d", "99999999999999999999d", "7 d", "7D", ""} {
+		if got, err := parseDuration(in); err == nil {
+			t.Errorf("%q: %v, want an error", in, got)
+		}
+	}
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"7d", "72h", "213505d", "1h1d", "-3m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := parseDuration(s)
+		if err == nil && len(s) > 0 && s[len(s)-1] == 'd' && (d < 0 || d%(24*time.Hour) != 0) {
+			t.Fatalf("%q: %v", s, d)
+		}
+	})
+}
