@@ -299,9 +299,11 @@ func withinCommunity(tx ledger.Tx, postings []ledger.Posting) error {
 
 // noSelfCredit refuses a coordinator's transfer that credits their own
 // account: staff move credits to others, and someone else moves them to
-// staff. The deployment's admin, who answers for the whole ledger, may.
+// staff. The deployment's admin, who answers for the whole ledger, may;
+// an admin scoped to a community is staff of that community like its
+// coordinators.
 func noSelfCredit(tx ledger.Tx, p *Principal, postings []ledger.Posting) error {
-	if p.Has(community.RoleAdmin) {
+	if p.Has(community.RoleAdmin) && p.Community == "" {
 		return nil
 	}
 	for _, ps := range postings {
@@ -311,6 +313,30 @@ func noSelfCredit(tx ledger.Tx, p *Principal, postings []ledger.Posting) error {
 		}
 		if a.OwnerKind == ledger.OwnerMember && a.Owner == p.Member {
 			return ledger.Errorf(ledger.CodeForbidden, "a transfer to your own account %s is made by another coordinator or an admin", ps.To)
+		}
+	}
+	return nil
+}
+
+// noCreditToErased refuses a transfer that credits an erased member's
+// account: nobody can act for them any more, so what reached it would be
+// stuck (every workflow refuses them the same way). Moving what an erased
+// member held out of their account stays possible.
+func noCreditToErased(tx ledger.Tx, postings []ledger.Posting) error {
+	for _, ps := range postings {
+		a, err := tx.Account(ps.To)
+		if err != nil {
+			return err
+		}
+		if a.OwnerKind != ledger.OwnerMember {
+			continue
+		}
+		m, err := community.GetMember(tx, a.Owner)
+		if err != nil {
+			return err
+		}
+		if err := community.NotErased(m); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -355,6 +381,9 @@ func (s *Server) createTransfer(c *gin.Context) {
 			return nil, err
 		}
 		if err := noSelfCredit(tx, p, spec.Postings); err != nil {
+			return nil, err
+		}
+		if err := noCreditToErased(tx, spec.Postings); err != nil {
 			return nil, err
 		}
 		if err := withinCommunity(tx, spec.Postings); err != nil {

@@ -361,6 +361,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"scoped admin erases elsewhere", "POST", "/v1/members/qian/erase", admin1, nil, 403, "forbidden", nil},
 		{"scoped admin registers elsewhere", "POST", "/v1/members", admin1, map[string]any{"id": "x4", "community": "c2", "display_name": "x", "roles": []string{"admin"}}, 403, "forbidden", nil},
 		{"scoped admin creates a fund elsewhere", "POST", "/v1/funds", admin1, map[string]any{"id": "f9", "community": "c2", "name": "x", "committee": []string{"qian"}, "quorum": 1}, 403, "forbidden", nil},
+		{"scoped admin credits themself", "POST", "/v1/transfers", admin1, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "adm1:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 403, "forbidden", nil},
 		{"scoped admin transfers elsewhere", "POST", "/v1/transfers", admin1, map[string]any{"postings": []any{map[string]any{"from": "c2:issuance", "to": "qian:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 403, "forbidden", nil},
 		{"scoped admin reads the district report", "GET", "/v1/reports/services?community=d", admin1, nil, 403, "forbidden", nil},
 	})

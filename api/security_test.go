@@ -430,6 +430,7 @@ func TestErasedMemberTakesPartInNothingNew(t *testing.T) {
 		{"grant to them", "POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "m1", "hours": "1.00", "reason": "困难补助"}},
 		{"a new relative of theirs", "POST", "/v1/members", ts.admin, map[string]any{"id": "m2", "community": "c1", "display_name": "李", "roles": []string{"resident"}, "relatives": []string{"m1"}}},
 		{"roles for them", "PUT", "/v1/members/m1/roles", ts.admin, map[string]any{"roles": []string{"resident", "volunteer"}}},
+		{"a transfer to them", "POST", "/v1/transfers", coord, map[string]any{"postings": []any{map[string]any{"from": "c1:pool", "to": "m1:HOUR", "amount": "1.00", "unit": "HOUR"}}}},
 	} {
 		if r := ts.do(c.method, c.path, c.token, c.body); r.Status != 409 || r.Code() != "conflict" {
 			t.Errorf("%s: %d %s, want 409 conflict", c.name, r.Status, r.Raw)

@@ -171,7 +171,13 @@ func TestGiftsAndGrants(t *testing.T) {
 	tbProblem(t, tb.do("POST", "/v1/gifts", stranger, map[string]any{"from": "stranger", "to": "parent", "hours": "0.50"}), 422, "not_relative")
 	tbProblem(t, tb.do("POST", "/v1/gifts", parent, map[string]any{"from": "child", "to": "parent", "hours": "0.50"}), 403, "forbidden")
 	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "parent", "hours": "9.00"}), 422, "insufficient_funds")
-	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "c2:pool", "hours": "1.00"}), 404, "not_found")
+	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "c2:pool", "hours": "1.00"}), 422, "not_relative")
+	// Nobody and a member who is no relative answer alike: a gift tells
+	// nobody who exists.
+	for _, to := range []string{"nobody-at-all", "stranger"} {
+		r := tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": to, "hours": "0.10"})
+		tbProblem(t, r, 422, "not_relative")
+	}
 	tb.must(201, "POST", "/v1/gifts", stranger, map[string]any{"from": "stranger", "to": "c1:pool", "hours": "1.00"})
 	// A relative in another community is reached through clearing.
 	tb.must(201, "POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "aunt", "hours": "0.50"})

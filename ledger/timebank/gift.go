@@ -78,12 +78,23 @@ func giftMove(r ledger.Reader, giver *community.Member, src *ledger.Account, to 
 		}
 		return between(src, pool, hours), nil
 	}
-	rel, err := member(r, to)
+	// Anyone but a registered relative (or the pool) gets the same answer,
+	// whether the id is a member elsewhere or nobody: a gift is no way to
+	// learn who exists. Only a relative's erasure is
+	// told (409).
+	if err := ledger.CheckID("to", to); err != nil {
+		return move{}, err // bad input, whoever exists
+	}
+	notRelative := ledger.Errorf(CodeNotRelative, "timebank: %s is not a registered relative of %s", to, giver.ID)
+	rel, err := community.GetMember(r, to)
+	if ledger.IsCode(err, ledger.CodeNotFound) || (err == nil && (rel.ID == giver.ID || !community.AreRelatives(giver, rel))) {
+		return move{}, notRelative
+	}
 	if err != nil {
 		return move{}, err
 	}
-	if rel.ID == giver.ID || !community.AreRelatives(giver, rel) {
-		return move{}, ledger.Errorf(CodeNotRelative, "timebank: %s is not a registered relative of %s", rel.ID, giver.ID)
+	if err := community.NotErased(rel); err != nil {
+		return move{}, err
 	}
 	return toMember(r, src, rel, hours)
 }
