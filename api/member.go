@@ -286,7 +286,7 @@ func (s *Server) createMember(c *gin.Context) {
 			}
 		}
 	}
-	if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil || req.DisplayName == "" {
+	if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil || ledger.Blank(req.DisplayName) {
 		failCode(c, ledger.CodeInvalidRequest, "display_name is required, at most %d bytes", ledger.MaxNameLen)
 		return
 	}

@@ -395,7 +395,7 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 		return nil, Errorf(CodeInvalidRequest, "a reversal is not reversed; make a new transfer")
 	case t.ResolvedBy != "":
 		return nil, Errorf(CodeAlreadyReversed, "transaction %s was already reversed by %s", id, t.ResolvedBy)
-	case reason == "":
+	case Blank(reason):
 		return nil, Errorf(CodeInvalidRequest, "a reversal needs a reason")
 	}
 	back := make([]Posting, len(t.Postings))

@@ -1,6 +1,9 @@
 package ledger
 
-import "unicode/utf8"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // ValidID reports whether s is a usable account id: 1..MaxAccountIDLen
 // characters of letters, digits, '-', '_', '.', ':' (URL-safe, never '/').
@@ -40,12 +43,21 @@ func CheckText(what, s string, max int) error {
 		return Errorf(CodeInvalidRequest, "%s is not valid UTF-8", what)
 	}
 	for _, r := range s {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+		if r < 0x20 && r != '\n' && r != '\t' || r >= 0x7f && r <= 0x9f || bidiControl(r) {
 			return Errorf(CodeInvalidRequest, "%s contains control characters", what)
 		}
 	}
 	return nil
 }
+
+// bidiControl reports the Unicode embedding, override and isolate
+// controls (U+202A–U+202E, U+2066–U+2069), which make text display in an
+// order other than the one stored: a memo shown to an auditor must read as
+// it is kept.
+func bidiControl(r rune) bool { return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 }
+
+// Blank reports whether a required text holds nothing but white space.
+func Blank(s string) bool { return strings.TrimSpace(s) == "" }
 
 // CheckAccountID returns invalid_id unless ValidID(s).
 func CheckAccountID(s string) error {

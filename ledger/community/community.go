@@ -203,7 +203,7 @@ func Create(tx ledger.Tx, n NewCommunity) (*Community, error) {
 	if err := ledger.CheckText("name", n.Name, ledger.MaxNameLen); err != nil {
 		return nil, err
 	}
-	if n.Name == "" {
+	if ledger.Blank(n.Name) {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "name is required")
 	}
 	if err := n.Policy.Validate(); err != nil {

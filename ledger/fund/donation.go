@@ -100,7 +100,7 @@ func Donate(tx ledger.Tx, n NewDonation) (*Donation, error) {
 }
 
 func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
-	if err := ledger.CheckText("donor", n.Donor, ledger.MaxNameLen); err != nil || n.Donor == "" {
+	if err := ledger.CheckText("donor", n.Donor, ledger.MaxNameLen); err != nil || ledger.Blank(n.Donor) {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: donor is required, at most %d bytes", ledger.MaxNameLen)
 	}
 	if n.DonorKind == "" {

@@ -259,7 +259,7 @@ func (n *NewProposal) check(now time.Time) error {
 	if err := ledger.CheckText("purpose", n.Purpose, ledger.MaxMemoLen); err != nil {
 		return err
 	}
-	if n.Purpose == "" {
+	if ledger.Blank(n.Purpose) {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: purpose is required")
 	}
 	if err := checkEvidence(n.Evidence); err != nil {

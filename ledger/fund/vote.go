@@ -208,7 +208,7 @@ func Object(tx ledger.Tx, id, by, reason string) (*Proposal, error) {
 	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
-	if reason == "" {
+	if ledger.Blank(reason) {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: an objection needs a reason")
 	}
 	p, err := objectable(tx, id)

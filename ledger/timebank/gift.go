@@ -27,7 +27,7 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	if err := checkHours("hours", hours, ledger.MaxAmountMinor); err != nil {
 		return nil, err
 	}
-	if err := checkReason(memo); err != nil {
+	if err := ledger.CheckText("memo", memo, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	giver, err := member(tx, from)
@@ -111,7 +111,7 @@ func Grant(tx ledger.Tx, c, to string, hours int64, reason string) (*Transfer, e
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
-	if reason == "" {
+	if ledger.Blank(reason) {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: a grant needs a reason")
 	}
 	if a := tx.Actor(); a.ID == to || a.OnBehalf == to {

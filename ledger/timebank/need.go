@@ -77,7 +77,7 @@ func checkListing(category, title string, hours int64) error {
 	if err := ledger.CheckText("title", title, ledger.MaxNameLen); err != nil {
 		return err
 	}
-	if title == "" {
+	if ledger.Blank(title) {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: title is required")
 	}
 	if hours != 0 {

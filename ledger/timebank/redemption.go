@@ -57,7 +57,7 @@ func checkItem(it Item) error {
 	if err := ledger.CheckText("name", it.Name, ledger.MaxNameLen); err != nil {
 		return err
 	}
-	if it.Name == "" {
+	if ledger.Blank(it.Name) {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: an item needs a name")
 	}
 	if it.Kind != ItemService && it.Kind != ItemGoods {

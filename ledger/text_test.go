@@ -1,0 +1,25 @@
+package ledger
+
+import "testing"
+
+// TestCheckText: C0 and C1 controls and the bidi embedding, override and
+// isolate controls are refused (U+202E once passed into memos, where it
+// makes text display reversed); CJK, emoji with joiners, newlines and tabs
+// pass.
+func TestCheckText(t *testing.T) {
+	for _, s := range []string{"2 h 助老服务", "👩\u200d👩\u200d👧 family", "line\nnext\tcol", ""} {
+		if err := CheckText("memo", s, MaxMemoLen); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"a\x00b", "a\x1bb", "a\x7fb", "a\u009bb", "a\u0085b", "abc\u202eexe.txt", "a\u202ab", "a\u2066b", "a\u2069b"} {
+		if err := CheckText("memo", s, MaxMemoLen); !IsCode(err, CodeInvalidRequest) {
+			t.Errorf("%q: %v, want invalid_request", s, err)
+		}
+	}
+	for s, want := range map[string]bool{"": true, "   ": true, "\t\n ": true, "\u3000": true, " x ": false, "理由": false} {
+		if Blank(s) != want {
+			t.Errorf("Blank(%q) = %v", s, !want)
+		}
+	}
+}
