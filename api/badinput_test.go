@@ -89,6 +89,8 @@ func TestBadInput(t *testing.T) {
 		{"escaped slash as a fund id", "GET", "/v1/public/funds/%2F", "", nil, 400, "invalid_id", nil},
 		{"escaped slash as a service id", "GET", "/v1/services/%2F", ts.admin, nil, 400, "invalid_id", nil},
 		{"zero hold timeout", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}],"pending":true,"timeout":"0s"}`, 400, "invalid_request", nil},
+		{"services without a community", "GET", "/v1/services", ts.admin, nil, 400, "invalid_id", nil},
+		{"services without a community (coordinator)", "GET", "/v1/services", coord, nil, 400, "invalid_id", nil},
 		{"blank display name", "POST", "/v1/members", ts.admin, map[string]any{"id": "x5", "community": "c1", "display_name": "   ", "roles": []string{"resident"}}, 400, "invalid_request", nil},
 		{"memo with a C1 control", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}],"memo":"a\u009bb"}`, 400, "invalid_request", nil},
 		{"role listed twice", "POST", "/v1/members", ts.admin, map[string]any{"id": "x4", "community": "c1", "display_name": "x", "roles": []string{"resident", "resident"}}, 400, "invalid_request", nil},

@@ -34,3 +34,18 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// TestTbTime: RFC 3339 times with offsets under 24 h; "+24:00" (which
+// Go's parser takes) is refused.
+func TestTbTime(t *testing.T) {
+	for _, s := range []string{"2026-11-23T08:00:00Z", "2026-11-23T16:00:00+08:00", "2026-11-23T00:00:00-23:59"} {
+		if _, err := tbTime("occurred_at", s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"2026-11-23T08:00:00+24:00", "2026-11-23T08:00:00-25:00", "2026-11-23 08:00:00", "2026-11-23T08:00:00", ""} {
+		if _, err := tbTime("occurred_at", s); err == nil {
+			t.Errorf("%q: no error", s)
+		}
+	}
+}

@@ -26,18 +26,18 @@ func (s *Server) timebankRoutes() []route {
 	return []route{
 		{method: "POST", path: "/v1/services", summary: "Log a service for confirmation (volunteer, or a coordinator for them)", tag: tag, auth: authenticated, roles: vol, req: ServiceRequest{}, resp: ServiceView{}, status: 201, handle: s.logService},
 		{method: "GET", path: "/v1/members/:id/services", summary: "The service records naming a member, as volunteer or recipient (the member, or staff and auditors of their community); status=pending lists what awaits confirmation", tag: tag, auth: authenticated, query: []string{"status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.memberServices},
-		{method: "GET", path: "/v1/services", summary: "A community's service records (status=pending|confirmed|rejected)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community", "status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.listServices},
+		{method: "GET", path: "/v1/services", summary: "A community's service records (status=pending|confirmed|rejected)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!", "status", "after", "limit", "order"}, resp: List[ServiceView]{}, status: 200, handle: s.listServices},
 		{method: "GET", path: "/v1/services/:id", summary: "A service record", tag: tag, auth: authenticated, resp: ServiceView{}, status: 200, handle: s.getService},
 		{method: "POST", path: "/v1/services/:id/confirm", summary: "Confirm a service and credit the volunteer (recipient or coordinator, never the volunteer)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.confirmService},
 		{method: "POST", path: "/v1/services/:id/reject", summary: "Reject a pending service, or dispute one whose credit is still held", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.rejectService},
 		{method: "POST", path: "/v1/needs", summary: "Post a need (需求清单)", tag: tag, auth: authenticated, req: NeedRequest{}, resp: NeedView{}, status: 201, handle: s.postNeed},
-		{method: "GET", path: "/v1/needs", summary: "A community's needs (status=open|claimed|completed|cancelled)", tag: tag, auth: authenticated, query: []string{"community", "status", "after", "limit", "order"}, resp: List[NeedView]{}, status: 200, handle: s.listNeeds},
+		{method: "GET", path: "/v1/needs", summary: "A community's needs (status=open|claimed|completed|cancelled)", tag: tag, auth: authenticated, query: []string{"community!", "status", "after", "limit", "order"}, resp: List[NeedView]{}, status: 200, handle: s.listNeeds},
 		{method: "GET", path: "/v1/needs/:id", summary: "A need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.getNeed},
 		{method: "POST", path: "/v1/needs/:id/claim", summary: "Claim an open need (认领); a coordinator may assign a volunteer", tag: tag, auth: authenticated, roles: vol, req: ClaimRequest{}, resp: NeedView{}, status: 200, handle: s.claimNeed},
 		{method: "POST", path: "/v1/needs/:id/complete", summary: "Complete a claimed need, logging its service record", tag: tag, auth: authenticated, roles: vol, req: CompleteNeedRequest{}, resp: NeedCompletion{}, status: 201, handle: s.completeNeed},
 		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need (an optional reason)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.cancelNeed},
 		{method: "POST", path: "/v1/offers", summary: "Post an offer (服务清单)", tag: tag, auth: authenticated, roles: vol, req: OfferRequest{}, resp: OfferView{}, status: 201, handle: s.postOffer},
-		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community", "after", "limit", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
+		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community!", "after", "limit", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
 		{method: "PUT", path: "/v1/communities/:id/catalogue/:item", summary: "Add or replace a catalogue item", tag: tag, auth: authenticated, roles: staff, req: ItemRequest{}, resp: ItemView{}, status: 200, handle: s.putItem},
 		{method: "GET", path: "/v1/communities/:id/catalogue", summary: "A community's redemption catalogue", tag: tag, auth: authenticated, query: []string{"after", "limit"}, resp: List[ItemView]{}, status: 200, handle: s.getCatalogue},
 		{method: "POST", path: "/v1/redemptions", summary: "Redeem credits, at once or booked with a hold (book: true)", tag: tag, auth: authenticated, req: RedemptionRequest{}, resp: RedemptionView{}, status: 201, handle: s.redeem},
@@ -89,8 +89,9 @@ func tbHoursStr(h int64) string { return ledger.FormatAmount(h, ledger.HOUR) }
 
 func tbTime(what, s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return t, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be an RFC 3339 time", what)
+	if _, off := t.Zone(); err != nil || off <= -24*60*60 || off >= 24*60*60 {
+		// Go's parser takes offsets up to +99:59; RFC 3339's end at 23:59.
+		return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be an RFC 3339 time", what)
 	}
 	return t, nil
 }
@@ -225,6 +226,9 @@ func (s *Server) listServices(c *gin.Context) {
 	}
 	p, cm := principal(c), c.Query("community")
 	tbView(s, c, func(r ledger.Reader) (List[ServiceView], error) {
+		if err := ledger.CheckID("community", cm); err != nil { // required, as on the other lists
+			return List[ServiceView]{}, err
+		}
 		if err := tbCanRead(r, p, cm); err != nil {
 			return List[ServiceView]{}, err
 		}
