@@ -99,10 +99,13 @@ type FundView struct {
 	Created      time.Time                  `json:"created"`
 }
 
-// DonationRequest records a donation. Donor is an id or pseudonym (letters,
-// digits, -_.:), never a name; donor_kind is person (default), company or
-// organisation; anonymous hides the donor from the public, not from
-// auditors.
+// DonationRequest records a donation. donor_kind is person (default),
+// company or organisation. A company's or organisation's donor is its name
+// as published (it is in the chain and on the public page in clear); a
+// person is a member's id, or any text, which the chain and the public
+// page see only as a salted commitment; anonymous hides any donor from the
+// public, not from auditors. Personal data (a phone number) belongs in
+// none of them.
 type DonationRequest struct {
 	Donor     string `json:"donor"`
 	DonorKind string `json:"donor_kind,omitempty"`
