@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -293,6 +294,12 @@ func (s *Server) onBehalf(c *gin.Context, p *Principal, member string) error {
 		}
 		if m.Erased {
 			return ledger.Errorf(ledger.CodeConflict, "member %s was erased; nobody acts for them", member)
+		}
+		if slices.ContainsFunc(m.Roles, func(r community.Role) bool {
+			return r == community.RoleCoordinator || r == community.RoleAdmin || r == community.RoleAuditor
+		}) {
+			// 代办 serves residents; staff act in their own name.
+			return ledger.Errorf(ledger.CodeForbidden, "member %s is staff; staff act for themselves, not through a coordinator", member)
 		}
 		p.OnBehalf = m.ID
 		return nil

@@ -339,6 +339,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"coordinator reverses elsewhere", "POST", "/v1/transfers/" + tx2 + "/reverse", coord1, map[string]any{"reason": "x"}, 403, "forbidden", nil},
 		{"coordinator on behalf of a member elsewhere", "POST", "/v1/gifts", coord1, map[string]any{"from": "qian", "to": "c2:pool", "hours": "1.00"}, 403, "forbidden", []string{HeaderOnBehalf, "qian"}},
 		{"coordinator on behalf of the global admin", "GET", "/v1/members/admin", coord1, nil, 404, "not_found", []string{HeaderOnBehalf, "admin"}},
+		{"coordinator on behalf of a scoped admin", "POST", "/v1/gifts", coord1, map[string]any{"from": "adm1", "to": "c1:pool", "hours": "1.00"}, 403, "forbidden", []string{HeaderOnBehalf, "adm1"}},
 		{"coordinator registers a member elsewhere", "POST", "/v1/members", coord1, map[string]any{"id": "x1", "community": "c2", "display_name": "x", "roles": []string{"resident"}}, 403, "forbidden", nil},
 		{"coordinator registers a coordinator", "POST", "/v1/members", coord1, map[string]any{"id": "x2", "community": "c1", "display_name": "x", "roles": []string{"coordinator"}}, 403, "forbidden", nil},
 		{"coordinator sets roles", "PUT", "/v1/members/zhang/roles", coord1, map[string]any{"roles": []string{"admin"}}, 403, "forbidden", nil},
