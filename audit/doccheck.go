@@ -114,8 +114,17 @@ func recheckDocuments(ctx context.Context, src Source, seed maphash.Seed, bucket
 	if err := src.Walk(ctx, p); err != nil {
 		return nil, err
 	}
-	return earliestDifference(p.last, p.stored, func(n string, l docLast, lok bool, st string, sok bool) *VerifyError {
+	return earliestDifference(p.last, p.stored, docDifference(records)), nil
+}
+
+// docDifference compares one document: the last value the chain gives it
+// (l, if lok; an empty hash where the chain deleted it) and the stored one
+// (st, if sok).
+func docDifference(records uint64) func(n string, l docLast, lok bool, st string, sok bool) *VerifyError {
+	return func(n string, l docLast, lok bool, st string, sok bool) *VerifyError {
 		switch {
+		case !sok && lok && l.hash == "":
+			return nil // deleted by its last record, and gone: as it should be
 		case !sok:
 			return failAt(l.seq, ReasonDocument, "document %s, last written by record %d, is missing from the store", n, l.seq)
 		case !lok:
@@ -124,7 +133,7 @@ func recheckDocuments(ctx context.Context, src Source, seed maphash.Seed, bucket
 			return failAt(l.seq, ReasonDocument, "stored document %s differs from what record %d wrote", n, l.seq)
 		}
 		return nil
-	}), nil
+	}
 }
 
 type docLast struct {

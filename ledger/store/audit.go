@@ -319,7 +319,8 @@ const walkCheckInterval = 4096
 // the records (each with the tree hashes stored beside it) interleaved
 // with the checkpoints, then the accounts, then (to a visitor that takes
 // them) every account's history lines.
-func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
+func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) (err error) {
+	defer unpanic(&err)
 	return a.db.View(func(txn *badger.Txn) error {
 		k := badgerKV{txn}
 		h, err := loadHead(k)
@@ -356,7 +357,12 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		}
 		done := make(chan error, len(walks))
 		for _, w := range walks {
-			go func() { done <- w() }()
+			go func() {
+				var err error
+				defer func() { done <- err }()
+				defer unpanic(&err)
+				err = w()
+			}()
 		}
 		err = walkRecords(ctx, txn, v)
 		if err == nil {
@@ -372,6 +378,15 @@ func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) error {
 		}
 		return err
 	})
+}
+
+// unpanic turns a panic of Badger's readers (a damaged table can make its
+// block iterator index out of range) into an error of the walk, so that
+// verify reports a damaged store instead of crashing.
+func unpanic(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: reading the store failed (a damaged table?): %v", ErrDamaged, r)
+	}
 }
 
 // iter is a Badger iterator over one prefix with a reused value buffer.
@@ -484,10 +499,18 @@ func storedHashes(hashes *iter, seq uint64, buf []audit.Hash) ([]audit.Hash, err
 }
 
 func walkAccounts(k badgerKV, v audit.Visitor) error {
-	return k.scan([]byte(pAccount), nil, false, func(_, raw []byte) (bool, error) {
+	return k.scan([]byte(pAccount), nil, false, func(key, raw []byte) (bool, error) {
 		var la ledger.Account
 		if err := json.Unmarshal(raw, &la); err != nil {
 			return false, fmt.Errorf("store: decode account: %w", err)
+		}
+		// The account is the one its key names, which is what the API
+		// serves: a value copied under another key is an account the
+		// chain never opened, or another account's balances.
+		id := string(key[len(pAccount):])
+		if la.ID != id {
+			la.ID = id
+			la.Unit = ledger.Unit(string(la.Unit) + " (stored under another account's key)")
 		}
 		return true, v.Account(&audit.Account{
 			ID: la.ID, Unit: string(la.Unit), Guard: string(la.Guard), Status: string(la.Status),

@@ -128,6 +128,10 @@ type idemRecord struct {
 //     bytes each memtable flush writes and the commit tail with them.
 //   - Metrics off: Badger's expvar counters are not exported by Tally and
 //     cost atomic updates on every write.
+//   - ChecksumVerificationMode OnBlockRead: a table block whose checksum
+//     fails is an error, not data served or a panic in Badger's block
+//     iterator (a damaged table once crashed verify); CRC32-C of a 4 KiB
+//     block is cheap beside reading it.
 //   - BaseTableSize 512 KiB (TableSizeMultiplier 1, below): a compaction
 //     runs up to 8 table builders at once, and each holds its table's
 //     uncompressed blocks and their compressed copies on the Go heap until
@@ -155,7 +159,8 @@ func badgerOptions(dir string, inMemory bool) badger.Options {
 		WithNumVersionsToKeep(1).
 		WithCompression(options.Snappy).
 		WithMetricsEnabled(false).
-		WithBaseTableSize(BaseTableSize)
+		WithBaseTableSize(BaseTableSize).
+		WithChecksumVerificationMode(options.OnBlockRead)
 	// Every level's tables the same small size: with the default
 	// multiplier of 2, bottom-level tables reach 64 MiB and each
 	// compaction builder allocates twice the table size, hundreds of MB.
