@@ -295,8 +295,12 @@ func firstDifference(account string, expected, stored []probeLine) *VerifyError 
 			return fail(stored[i].seq, "a stored history line of record %d follows from no effect of the chain", stored[i].seq)
 		case i == len(stored):
 			return fail(expected[i].seq, "the history line of record %d is missing from the store", expected[i].seq)
+		case stored[i].seq < expected[i].seq:
+			return fail(stored[i].seq, "a stored history line of record %d follows from no effect of the chain", stored[i].seq)
+		case stored[i].seq > expected[i].seq:
+			return fail(expected[i].seq, "the history line of record %d is missing from the store", expected[i].seq)
 		case expected[i] != stored[i]:
-			return fail(min(expected[i].seq, stored[i].seq), "the stored history line differs from what record %d says", expected[i].seq)
+			return fail(expected[i].seq, "the stored history line differs from what record %d says", expected[i].seq)
 		}
 	}
 }
