@@ -268,7 +268,21 @@ func release(tx Tx, as accounts, t *Transaction, resolver *Transaction) error {
 	return nil
 }
 
-// PostPending settles a hold: in full when amount is nil, or for a smaller
+// heldTotal is the sum of a hold's postings when they share one unit,
+// else -1 (no amount equals it).
+func heldTotal(ps []Posting) int64 {
+	var sum int64
+	for _, p := range ps {
+		if p.Unit != ps[0].Unit || sum > MaxAmountMinor {
+			return -1
+		}
+		sum += p.Amount
+	}
+	return sum
+}
+
+// PostPending settles a hold: in full when amount is nil (or, for a
+// multi-posting hold in one unit, its whole total), or for a smaller
 // amount (single-posting holds only); the rest is released. Errors:
 // not_found, not_pending, hold_expired, invalid_amount, account_frozen,
 // account_closed.
@@ -284,6 +298,9 @@ func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, er
 		return nil, err
 	}
 	posted := append([]Posting(nil), t.Postings...)
+	if amount != nil && len(posted) > 1 && *amount == heldTotal(posted) {
+		amount = nil // the whole of a multi-posting hold: a full post
+	}
 	if amount != nil {
 		if len(posted) != 1 {
 			return nil, Errorf(CodeInvalidRequest, "a partial amount needs a single-posting hold")

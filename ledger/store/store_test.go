@@ -213,3 +213,49 @@ func txOf(t testing.TB, res ledger.Result) *ledger.Transaction {
 	}
 	return tr
 }
+
+// TestPostMultiPostingHoldWithItsTotal: an amount equal to the whole of a
+// multi-posting hold posts it in full; any other amount is still refused
+// (partial posts are for single-posting holds).
+func TestPostMultiPostingHoldWithItsTotal(t *testing.T) {
+	s := openTest(t)
+	if _, err := submit(t, s, openOp(
+		ledger.AccountSpec{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone},
+		ledger.AccountSpec{ID: "alice", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft},
+		ledger.AccountSpec{ID: "bob", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft},
+		ledger.AccountSpec{ID: "carol", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft},
+	)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := submit(t, s, transferOp(ledger.TransferSpec{Postings: []ledger.Posting{{From: "issuance", To: "alice", Amount: 500, Unit: ledger.HOUR}}})); err != nil {
+		t.Fatal(err)
+	}
+	res, err := submit(t, s, transferOp(ledger.TransferSpec{Pending: true, Postings: []ledger.Posting{
+		{From: "alice", To: "bob", Amount: 100, Unit: ledger.HOUR}, {From: "alice", To: "carol", Amount: 50, Unit: ledger.HOUR}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := res.Value.(*ledger.Transaction)
+	post := func(amt int64) error {
+		_, err := submit(t, s, func(tx ledger.Tx) (any, error) {
+			r, err := ledger.PostPending(tx, hold.ID, &amt, "")
+			if err != nil {
+				return nil, err
+			}
+			tx.Audit("tx.post", ledger.TxFields(r))
+			return r, nil
+		})
+		return err
+	}
+	if err := post(120); ledger.ErrorCode(err) != ledger.CodeInvalidRequest {
+		t.Fatalf("a part of a multi-posting hold: %v, want invalid_request", err)
+	}
+	if err := post(150); err != nil {
+		t.Fatalf("the whole of a multi-posting hold: %v", err)
+	}
+	for id, want := range map[string]int64{"alice": 350, "bob": 100, "carol": 50} {
+		if bal, avail := balance(t, s, id); bal != want || avail != want {
+			t.Errorf("%s: balance %d available %d, want %d", id, bal, avail, want)
+		}
+	}
+}
