@@ -48,6 +48,9 @@ var ErrBadBackup = errors.New("store: restore: not an intact Tally backup")
 // one snapshot, and the master key of personal data, so that a restore
 // has the same balances, chain and keys.
 func (s *Store) Backup(ctx context.Context, w io.Writer) error {
+	if err := verifyTables(s.db); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
 	bw := bufio.NewWriter(w)
 	sum := sha256.New()
 	hw := io.MultiWriter(bw, sum)
