@@ -32,7 +32,8 @@ type AuditDB struct {
 // no writer and no timers. It opens read-only when Badger allows (a
 // cleanly closed database); after a crash Badger must replay its log
 // first, which needs a normal open. The server must be stopped.
-func OpenAudit(dir string) (*AuditDB, error) {
+func OpenAudit(dir string) (a *AuditDB, err error) {
+	defer unpanic(&err)
 	path := filepath.Join(dir, "db")
 	// Badger would create an empty database, which verifies: a mistyped
 	// directory must fail instead.

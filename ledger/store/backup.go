@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -13,8 +14,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // The backup stream (format 2):
@@ -68,8 +71,16 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	stream := s.db.NewStream()
 	stream.NumGo = 1
 	stream.LogPrefix = "tally.Backup"
+	// Badger's readers can end a stream early without an error (a block
+	// whose table index is damaged): the snapshot's own head says how many
+	// records and tree hashes a whole backup holds, and they are counted.
+	var whole streamCount
+	stream.ChooseKey = whole.choose
 	fw := &frameWriter{w: hw}
 	if _, err := stream.Backup(fw, 0); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
+	if err := whole.check(); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	if err := fw.flush(); err != nil {
@@ -78,6 +89,51 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	hw.Write(binary.BigEndian.AppendUint32(nil, 0))
 	bw.Write(sum.Sum(nil))
 	return bw.Flush()
+}
+
+// streamCount counts what a backup stream saw (ChooseKey is called once
+// per key; NumGo is 1, and the counts are atomic all the same).
+type streamCount struct {
+	records, hashes atomic.Int64
+	head            atomic.Pointer[head]
+	err             atomic.Pointer[error]
+}
+
+func (c *streamCount) choose(item *badger.Item) bool {
+	if item.IsDeletedOrExpired() {
+		return true
+	}
+	switch k := item.Key(); {
+	case bytes.HasPrefix(k, []byte(pRecord)):
+		c.records.Add(1)
+	case bytes.HasPrefix(k, []byte(pHash)):
+		c.hashes.Add(1)
+	case string(k) == pHead:
+		var h head
+		err := item.Value(func(v []byte) error { return json.Unmarshal(v, &h) })
+		if err != nil {
+			c.err.Store(&err)
+		} else {
+			c.head.Store(&h)
+		}
+	}
+	return true
+}
+
+func (c *streamCount) check() error {
+	if e := c.err.Load(); e != nil {
+		return fmt.Errorf("%w: m/head: %v", ErrDamaged, *e)
+	}
+	h := c.head.Load()
+	switch {
+	case h == nil:
+		return fmt.Errorf("%w: the store's read ended before m/head", ErrDamaged)
+	case uint64(c.records.Load()) != h.Size:
+		return fmt.Errorf("%w: read %d records of the head's %d (a damaged table?)", ErrDamaged, c.records.Load(), h.Size)
+	case c.hashes.Load() != tlog.StoredHashCount(int64(h.Size)):
+		return fmt.Errorf("%w: read %d tree hashes of %d (a damaged table?)", ErrDamaged, c.hashes.Load(), tlog.StoredHashCount(int64(h.Size)))
+	}
+	return nil
 }
 
 // frameWriter cuts what it is given into frames of at most

@@ -173,7 +173,14 @@ func badgerOptions(dir string, inMemory bool) badger.Options {
 
 // Open opens (creating if needed) the store in dir. The master key for
 // personal data lives in dir/master.key, created on first open.
-func Open(dir string, opt Options) (*Store, error) {
+func Open(dir string, opt Options) (s *Store, err error) {
+	// A damaged table can make Badger's readers panic during the start-up
+	// checks: the directory is damaged, said as an error.
+	defer unpanic(&err)
+	return openStore(dir, opt)
+}
+
+func openStore(dir string, opt Options) (*Store, error) {
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
