@@ -482,6 +482,8 @@ func TestAuthzBadInputFunds(t *testing.T) {
 		{"proposal: bad deadline", "POST", "/v1/funds/f1/proposals", coord, prop("deadline", "next week"), 400, "invalid_request", nil},
 		{"proposal: zero deadline", "POST", "/v1/funds/f1/proposals", coord, prop("deadline", "0s"), 400, "invalid_request", nil},
 		{"proposal: blank purpose", "POST", "/v1/funds/f1/proposals", coord, prop("purpose", "  \t "), 400, "invalid_request", nil},
+		{"proposal: zero-width purpose", "POST", "/v1/funds/f1/proposals", coord, prop("purpose", "\u200b"), 400, "invalid_request", nil},
+		{"proposal: deadline at +24:00", "POST", "/v1/funds/f1/proposals", coord, prop("deadline", "2099-01-01T10:00:00+24:00"), 400, "invalid_request", nil},
 		{"donation: blank donor", "POST", "/v1/funds/f1/donations", coord, map[string]any{"donor": "   ", "amount": "1.00"}, 400, "invalid_request", nil},
 		{"donation: donor with a bidi override", "POST", "/v1/funds/f1/donations", coord, map[string]any{"donor": "acme\u202ecorp", "amount": "1.00"}, 400, "invalid_request", nil},
 		{"proposal: negative deadline", "POST", "/v1/funds/f1/proposals", coord, prop("deadline", "-1h"), 400, "invalid_request", nil},

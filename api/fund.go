@@ -175,7 +175,7 @@ func (r *ProposalRequest) ToDomain(fundID, proposer string) (fund.NewProposal, e
 		return n, err
 	}
 	if r.Deadline != "" {
-		if t, terr := time.Parse(time.RFC3339, r.Deadline); terr == nil {
+		if t, terr := tbTime("deadline", r.Deadline); terr == nil {
 			n.Deadline = t
 		} else if n.VotingPeriod, err = parseDuration(r.Deadline); err != nil {
 			return n, err

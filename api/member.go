@@ -286,8 +286,12 @@ func (s *Server) createMember(c *gin.Context) {
 			}
 		}
 	}
-	if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil || ledger.Blank(req.DisplayName) {
-		failCode(c, ledger.CodeInvalidRequest, "display_name is required, at most %d bytes", ledger.MaxNameLen)
+	if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil {
+		fail(c, err)
+		return
+	}
+	if ledger.Blank(req.DisplayName) {
+		failCode(c, ledger.CodeInvalidRequest, "display_name is required")
 		return
 	}
 	var hash []byte

@@ -415,6 +415,9 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	case Blank(reason):
 		return nil, Errorf(CodeInvalidRequest, "a reversal needs a reason")
 	}
+	if err := CheckText("reason", reason, MaxMemoLen); err != nil {
+		return nil, err // checked here, so that the error names the reason, not the memo it becomes
+	}
 	back := make([]Posting, len(t.Postings))
 	for i, p := range t.Postings {
 		back[i] = Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -56,8 +57,14 @@ func CheckText(what, s string, max int) error {
 // it is kept.
 func bidiControl(r rune) bool { return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 }
 
-// Blank reports whether a required text holds nothing but white space.
-func Blank(s string) bool { return strings.TrimSpace(s) == "" }
+// Blank reports whether a required text holds nothing but white space
+// and invisible format characters (zero-width space and joiners, word
+// joiner, byte-order mark).
+func Blank(s string) bool {
+	return strings.TrimFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || r == 0x200b || r == 0x200c || r == 0x200d || r == 0x2060 || r == 0xfeff
+	}) == ""
+}
 
 // CheckAccountID returns invalid_id unless ValidID(s).
 func CheckAccountID(s string) error {

@@ -17,7 +17,7 @@ func TestCheckText(t *testing.T) {
 			t.Errorf("%q: %v, want invalid_request", s, err)
 		}
 	}
-	for s, want := range map[string]bool{"": true, "   ": true, "\t\n ": true, "\u3000": true, " x ": false, "理由": false} {
+	for s, want := range map[string]bool{"": true, "   ": true, "\t\n ": true, "\u3000": true, "\u200b": true, " \u200b\ufeff ": true, " x ": false, "理由": false} {
 		if Blank(s) != want {
 			t.Errorf("Blank(%q) = %v", s, !want)
 		}

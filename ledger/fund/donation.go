@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"tally/ledger"
@@ -100,8 +99,11 @@ func Donate(tx ledger.Tx, n NewDonation) (*Donation, error) {
 }
 
 func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
-	if err := ledger.CheckText("donor", n.Donor, ledger.MaxNameLen); err != nil || ledger.Blank(n.Donor) {
-		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: donor is required, at most %d bytes", ledger.MaxNameLen)
+	if err := ledger.CheckText("donor", n.Donor, ledger.MaxNameLen); err != nil {
+		return nil, err
+	}
+	if ledger.Blank(n.Donor) {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: donor is required")
 	}
 	if n.DonorKind == "" {
 		n.DonorKind = DonorPerson
@@ -194,8 +196,11 @@ func ReverseDonation(tx ledger.Tx, id, reason string) (*Donation, error) {
 	if d.Reversal != "" {
 		return nil, ledger.Errorf(ledger.CodeAlreadyReversed, "fund: donation %s was already reversed by %s", id, d.Reversal)
 	}
-	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil || strings.TrimSpace(reason) == "" {
-		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: a reversal needs a reason of at most %d bytes", ledger.MaxMemoLen)
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+		return nil, err
+	}
+	if ledger.Blank(reason) {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: a reversal needs a reason")
 	}
 	r, err := ledger.Reverse(tx, d.Tx, reason)
 	if err != nil {

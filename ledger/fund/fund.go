@@ -224,7 +224,7 @@ func checkName(name string) error {
 	if err := ledger.CheckText("name", name, ledger.MaxNameLen); err != nil {
 		return err
 	}
-	if name == "" {
+	if ledger.Blank(name) {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: name is required")
 	}
 	return nil
