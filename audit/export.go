@@ -153,7 +153,7 @@ func NewExportReader(r io.Reader) *ExportReader {
 func (x *ExportReader) next() (byte, []byte, error) {
 	var h [5]byte
 	if _, err := io.ReadFull(x.r, h[:]); err != nil {
-		return 0, nil, fmt.Errorf("%w: truncated: %v", ErrExport, err)
+		return 0, nil, fmt.Errorf("%w: truncated: %w", ErrExport, err)
 	}
 	n := binary.BigEndian.Uint32(h[1:])
 	if n > MaxFrameSize {
@@ -164,7 +164,7 @@ func (x *ExportReader) next() (byte, []byte, error) {
 	}
 	x.buf = x.buf[:n]
 	if _, err := io.ReadFull(x.r, x.buf); err != nil {
-		return 0, nil, fmt.Errorf("%w: truncated frame: %v", ErrExport, err)
+		return 0, nil, fmt.Errorf("%w: truncated frame: %w", ErrExport, err)
 	}
 	return h[0], x.buf, nil
 }
@@ -200,6 +200,11 @@ func (x *ExportReader) Walk(ctx context.Context, v Visitor) error {
 	st := &exportState{}
 	for {
 		kind, p, err := x.next()
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Cut short: whatever should follow is missing, beginning
+			// with the record after the last one read (or the end frame).
+			return failAt(st.records, ReasonSeq, "the export ends after %d records, without its end frame (truncated)", st.records)
+		}
 		if err != nil {
 			return fmt.Errorf("%w (after %d records)", err, st.records)
 		}
