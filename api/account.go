@@ -475,6 +475,15 @@ func (s *Server) postTransfer(c *gin.Context) {
 		amount = &amt
 	}
 	s.settleOp(c, http.StatusOK, "tx.post", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+		// A hold made before its payee was erased is voided, not posted:
+		// nobody could act for what it would credit.
+		t, err := tx.Transaction(id)
+		if err != nil {
+			return nil, err
+		}
+		if err := noCreditToErased(tx, t.Postings); err != nil {
+			return nil, err
+		}
 		return ledger.PostPending(tx, id, amount, req.Memo)
 	})
 }

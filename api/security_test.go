@@ -418,6 +418,8 @@ func TestErasedMemberTakesPartInNothingNew(t *testing.T) {
 	vol := ts.member("v1", "c1", "volunteer", "resident")
 	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "m1", "community": "c1", "display_name": "张", "roles": []string{"resident"}})
 	ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "c1:pool", "amount": "5.00", "unit": "HOUR"}}})
+	hold := ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"pending": true,
+		"postings": []any{map[string]any{"from": "c1:pool", "to": "m1:HOUR", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
 	ts.must(200, "POST", "/v1/members/m1/erase", ts.admin, map[string]any{"reason": "本人申请"})
 	size := ts.auditSize()
 	now := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
@@ -431,6 +433,7 @@ func TestErasedMemberTakesPartInNothingNew(t *testing.T) {
 		{"a new relative of theirs", "POST", "/v1/members", ts.admin, map[string]any{"id": "m2", "community": "c1", "display_name": "李", "roles": []string{"resident"}, "relatives": []string{"m1"}}},
 		{"roles for them", "PUT", "/v1/members/m1/roles", ts.admin, map[string]any{"roles": []string{"resident", "volunteer"}}},
 		{"a transfer to them", "POST", "/v1/transfers", coord, map[string]any{"postings": []any{map[string]any{"from": "c1:pool", "to": "m1:HOUR", "amount": "1.00", "unit": "HOUR"}}}},
+		{"posting a hold made for them before", "POST", "/v1/transfers/" + hold + "/post", coord, map[string]any{}},
 	} {
 		if r := ts.do(c.method, c.path, c.token, c.body); r.Status != 409 || r.Code() != "conflict" {
 			t.Errorf("%s: %d %s, want 409 conflict", c.name, r.Status, r.Raw)
@@ -439,6 +442,8 @@ func TestErasedMemberTakesPartInNothingNew(t *testing.T) {
 	if ts.auditSize() != size {
 		t.Fatal("refused requests naming an erased member wrote records")
 	}
+	// The hold made for them before is voided instead.
+	ts.must(200, "POST", "/v1/transfers/"+hold+"/void", coord, map[string]any{})
 	ts.must(200, "GET", "/v1/members/m1", ts.admin, nil) // their record stays
 }
 
