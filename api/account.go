@@ -159,7 +159,7 @@ type ReverseRequest struct {
 func (s *Server) accountRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/accounts/:id", summary: "An account's balances", tag: "ledger", auth: authenticated, resp: AccountView{}, status: 200, handle: s.getAccount},
-		{method: "GET", path: "/v1/accounts/:id/entries", summary: "An account's history, cursor paged (order=newest|oldest)", tag: "ledger", auth: authenticated, query: []string{"after", "limit", "order"}, resp: List[EntryView]{}, status: 200, handle: s.getEntries},
+		{method: "GET", path: "/v1/accounts/:id/entries", summary: "An account's history, cursor paged (order=newest|oldest)", tag: "ledger", auth: authenticated, query: []string{"after", "limit:int", "order"}, resp: List[EntryView]{}, status: 200, handle: s.getEntries},
 		{method: "POST", path: "/v1/transfers", summary: "Create a transaction (posted, or pending as a hold)", tag: "ledger", auth: authenticated, roles: staff, req: TransferRequest{}, resp: TransactionView{}, status: 201, handle: s.createTransfer},
 		{method: "GET", path: "/v1/transfers/:id", summary: "A transaction", tag: "ledger", auth: authenticated, resp: TransactionView{}, status: 200, handle: s.getTransfer},
 		{method: "POST", path: "/v1/transfers/:id/post", summary: "Post a hold, in full or for a smaller amount", tag: "ledger", auth: authenticated, roles: staff, req: SettleRequest{}, resp: TransactionView{}, status: 200, handle: s.postTransfer},
@@ -424,7 +424,7 @@ func (s *Server) getTransfer(c *gin.Context) {
 }
 
 // settleOp wraps a post/void/reverse of transaction id in a scope check.
-func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx ledger.Tx, id string) (*ledger.Transaction, error)) {
+func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error)) {
 	p, id := principal(c), c.Param("id")
 	s.commit(c, status, func(tx ledger.Tx) (any, error) {
 		t, err := tx.Transaction(id)
@@ -440,7 +440,7 @@ func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx 
 		if err := rawHold(t); err != nil {
 			return nil, err
 		}
-		r, err := fn(tx, id)
+		r, err := fn(tx, t)
 		if err != nil {
 			return nil, err
 		}
@@ -474,17 +474,13 @@ func (s *Server) postTransfer(c *gin.Context) {
 		}
 		amount = &amt
 	}
-	s.settleOp(c, http.StatusOK, "tx.post", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+	s.settleOp(c, http.StatusOK, "tx.post", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
 		// A hold made before its payee was erased is voided, not posted:
 		// nobody could act for what it would credit.
-		t, err := tx.Transaction(id)
-		if err != nil {
-			return nil, err
-		}
 		if err := noCreditToErased(tx, t.Postings); err != nil {
 			return nil, err
 		}
-		return ledger.PostPending(tx, id, amount, req.Memo)
+		return ledger.PostPending(tx, t.ID, amount, req.Memo)
 	})
 }
 
@@ -498,8 +494,8 @@ func (s *Server) voidTransfer(c *gin.Context) {
 		failCode(c, ledger.CodeInvalidRequest, "a void takes no amount")
 		return
 	}
-	s.settleOp(c, http.StatusOK, "tx.void", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
-		return ledger.VoidBeforeDeadline(tx, id, req.Memo)
+	s.settleOp(c, http.StatusOK, "tx.void", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
+		return ledger.VoidBeforeDeadline(tx, t.ID, req.Memo)
 	})
 }
 
@@ -509,7 +505,8 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	s.settleOp(c, http.StatusCreated, "tx.reverse", func(tx ledger.Tx, id string) (*ledger.Transaction, error) {
+	s.settleOp(c, http.StatusCreated, "tx.reverse", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
+		id := t.ID
 		if t, err := workflowOf(tx, id); err == nil && t.Kind != "transfer" {
 			// A workflow's transaction (a service credit, a redemption, a
 			// gift, a donation, a disbursement) also lives in the

@@ -78,7 +78,7 @@ func operation(r route, schemas map[string]any) map[string]any {
 		name, required := strings.CutSuffix(q, "!")
 		name, isInt := strings.CutSuffix(name, ":int")
 		typ := "string"
-		if isInt || name == "limit" {
+		if isInt {
 			typ = "integer"
 		}
 		params = append(params, map[string]any{"name": name, "in": "query", "required": required, "schema": map[string]any{"type": typ}})

@@ -528,13 +528,8 @@ func walkAccounts(k badgerKV, v audit.Visitor) error {
 		// The account is the one its key names, which is what the API
 		// serves: a value copied under another key is an account the
 		// chain never opened, or another account's balances.
-		id := string(key[len(pAccount):])
-		if la.ID != id {
-			la.ID = id
-			la.Unit = ledger.Unit(string(la.Unit) + " (stored under another account's key)")
-		}
 		return true, v.Account(&audit.Account{
-			ID: la.ID, Unit: string(la.Unit), Guard: string(la.Guard), Status: string(la.Status),
+			ID: string(key[len(pAccount):]), Unit: string(la.Unit), Guard: string(la.Guard), Status: string(la.Status),
 			OwnerKind: string(la.OwnerKind), Owner: la.Owner, Kind: la.Kind, Community: la.Community,
 			CreditLimit: la.CreditLimit, MaxBalance: la.MaxBalance,
 			DebitsPosted: la.DebitsPosted, CreditsPosted: la.CreditsPosted,

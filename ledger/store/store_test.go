@@ -87,14 +87,7 @@ func TestTransferHoldPostVoid(t *testing.T) {
 		t.Fatalf("after hold: balance %d available %d, want 500 200", bal, avail)
 	}
 	amt := int64(100)
-	if _, err := submit(t, s, func(tx ledger.Tx) (any, error) {
-		r, err := ledger.PostPending(tx, hold.ID, &amt, "")
-		if err != nil {
-			return nil, err
-		}
-		tx.Audit("tx.post", ledger.TxFields(r))
-		return r, nil
-	}); err != nil {
+	if _, err := submit(t, s, postOp(hold.ID, &amt)); err != nil {
 		t.Fatal(err)
 	}
 	if bal, avail := balance(t, s, "alice"); bal != 400 || avail != 400 {
@@ -237,14 +230,7 @@ func TestPostMultiPostingHoldWithItsTotal(t *testing.T) {
 	}
 	hold := res.Value.(*ledger.Transaction)
 	post := func(amt int64) error {
-		_, err := submit(t, s, func(tx ledger.Tx) (any, error) {
-			r, err := ledger.PostPending(tx, hold.ID, &amt, "")
-			if err != nil {
-				return nil, err
-			}
-			tx.Audit("tx.post", ledger.TxFields(r))
-			return r, nil
-		})
+		_, err := submit(t, s, postOp(hold.ID, &amt))
 		return err
 	}
 	if err := post(120); ledger.ErrorCode(err) != ledger.CodeInvalidRequest {
