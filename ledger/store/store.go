@@ -63,6 +63,7 @@ type Store struct {
 	quit   chan struct{}
 	done   chan struct{} // closed when the writer has stopped
 	tdone  chan struct{} // closed when the timer goroutine has stopped
+	rdone  chan struct{} // closed when the resident-set watcher has stopped
 	head   head          // committed writer state; owned by the writer goroutine
 	// broken is set when a commit fails. Badger may by then have put part
 	// of the batch into its memtable, so the writer's state and the
@@ -209,7 +210,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 	}
 	s := &Store{db: db, pk: pk, master: master, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
 		quit: make(chan struct{}), done: make(chan struct{}), tdone: make(chan struct{}),
-		timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit,
+		rdone: make(chan struct{}), timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit,
 		accounts: map[string]*ledger.Account{}}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
@@ -221,14 +222,32 @@ func openStore(dir string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	dbDir := filepath.Join(dir, "db")
 	if !opt.InMemory {
-		dbDir := filepath.Join(dir, "db")
 		s.freeSpace = func() (uint64, error) { return freeBytes(dbDir) }
 	}
 	s.timers[ledger.ExpiryKindHold] = ledger.ExpireHold
 	go s.run()
 	go s.runTimers()
+	if opt.InMemory {
+		close(s.rdone)
+	} else {
+		go s.runResident(mappedPath(dbDir))
+	}
 	return s, nil
+}
+
+// mappedPath is dir as /proc/self/maps names it: absolute, without
+// symbolic links.
+func mappedPath(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return dir
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
 }
 
 func loadOrCreateKey(path string) ([]byte, error) {
@@ -275,6 +294,7 @@ func (s *Store) Close() error {
 	// The timer goroutine reads the database; it must be gone before the
 	// database closes under it.
 	<-s.tdone
+	<-s.rdone
 	return s.db.Close()
 }
 
