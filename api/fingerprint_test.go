@@ -61,7 +61,9 @@ func TestDecodeValueStrict(t *testing.T) {
 // encoding/json accepts as the same value; what it refuses that
 // encoding/json accepts is a repeated key or too deep a nesting.
 func FuzzDecodeValue(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `[[[]]]`, `{"a":[1,{"b":"\u00e9"}]}`, `1.50`, `{"a":1} x`, `"\ud800"`} {
+	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `[[[]]]`, `{"a":[1,{"b":"\u00e9"}]}`, `1.50`, `{"a":1} x`, `"\ud800"`,
+		`{"a\u0062":1,"ab":2}`, `-0`, `1e5`, `1E+05`, `1.`, `.5`, `01`, `-`, `tru`, `nul`, `falsey`, " \t\r\n[ 1 , 2 ] ",
+		`"a\"b"`, `"\`, `"tab\tnew\nline\/"`, "\"ctl\x01\"", "\"\xff\xfe\"", `"\ud83d\ude00"`, `{"a":}`, `{,}`, `[1,]`, `{"a" 1}`, `"é"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
