@@ -129,6 +129,17 @@ func TestServiceRefusals(t *testing.T) {
 	}
 	tb.must(201, "POST", "/v1/services", vol, body("12.00", at(16)))
 	tbProblem(t, tb.do("POST", "/v1/services/"+first+"/reject", elder, nil), 409, "not_pending")
+	// A record flagged only against records rejected since is the
+	// recipient's to confirm again, and no longer a signal.
+	a := tb.must(201, "POST", "/v1/services", vol, body("1.00", at(4))).Str("id")
+	b := tb.must(201, "POST", "/v1/services", vol, body("1.00", at(4))).Str("id")
+	tbProblem(t, tb.do("POST", "/v1/services/"+a+"/confirm", elder, nil), 422, "flagged_overlap")
+	tb.must(200, "POST", "/v1/services/"+b+"/reject", elder, map[string]any{"reason": "duplicate entry"})
+	tb.must(200, "POST", "/v1/services/"+a+"/confirm", elder, nil)
+	sig = tb.must(200, "GET", "/v1/signals?community=c1&from="+day.Format(time.DateOnly)+"&to="+day.Format(time.DateOnly), coord, nil)
+	if ov, _ := sig.Body["overlaps"].([]any); len(ov) != 0 {
+		t.Fatalf("signals overlaps after the rejections: got %s, want none", sig.Raw)
+	}
 	// Each party finds the records that name them; nobody else does.
 	mine := tb.must(200, "GET", "/v1/members/zhang/services?status=confirmed", elder, nil)
 	if items, _ := mine.Body["items"].([]any); len(items) == 0 {

@@ -358,8 +358,12 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 	if s.Status != StatusPending {
 		return nil, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s, not pending", id, s.Status)
 	}
-	if len(s.Overlaps) > 0 && !by.Staff {
-		return nil, ledger.Errorf(CodeFlaggedOverlap, "timebank: service %s overlaps %v; a coordinator confirms it", id, s.Overlaps)
+	live, err := liveOverlaps(tx, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(live) > 0 && !by.Staff {
+		return nil, ledger.Errorf(CodeFlaggedOverlap, "timebank: service %s overlaps %v; a coordinator confirms it", id, live)
 	}
 	if err := checkReason(reason); err != nil {
 		return nil, err
@@ -373,6 +377,23 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 	}
 	tx.Audit("service.confirm", s.Fields())
 	return s, nil
+}
+
+// liveOverlaps lists the records s was flagged against that still stand:
+// one rejected since (a duplicate entry, a service that never happened)
+// no longer casts doubt on s.
+func liveOverlaps(r ledger.Reader, s *Service) ([]string, error) {
+	var live []string
+	for _, id := range s.Overlaps {
+		o, err := GetService(r, id)
+		if err != nil {
+			return nil, err
+		}
+		if o.Status != StatusRejected {
+			live = append(live, id)
+		}
+	}
+	return live, nil
 }
 
 // credit pays the volunteer: under deposit (and for group or community

@@ -172,7 +172,7 @@ func (g *graph) pairs() []Pair {
 }
 
 // overlaps lists the flagged records of c that occurred in the period
-// and are not rejected.
+// and are not rejected, nor flagged only against records rejected since.
 func overlaps(r ledger.Reader, sig *Signals, c, first, last string) error {
 	return scan(r, "tb/flag/"+c+"/", "", MaxScan, func(_ string, v []byte) (bool, error) {
 		s, err := GetService(r, string(v))
@@ -180,7 +180,14 @@ func overlaps(r ledger.Reader, sig *Signals, c, first, last string) error {
 			return false, err
 		}
 		d := dayKey(s.OccurredAt)
-		if s.Status != StatusRejected && d >= first && d <= last {
+		if s.Status == StatusRejected || d < first || d > last {
+			return true, nil
+		}
+		live, err := liveOverlaps(r, s)
+		if err != nil {
+			return false, err
+		}
+		if len(live) > 0 {
 			sig.Overlaps = append(sig.Overlaps, s)
 		}
 		return len(sig.Overlaps) < MaxSignals, nil
