@@ -46,8 +46,8 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/redemptions/:id/cancel", summary: "Cancel a booking: void its hold", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.cancelRedemption},
 		{method: "POST", path: "/v1/gifts", summary: "Give credits (转赠) to a registered relative or to your community's pool (<community>:pool)", tag: tag, auth: authenticated, req: GiftRequest{}, resp: TransferResult{}, status: 201, handle: s.gift},
 		{method: "POST", path: "/v1/grants", summary: "Grant pool credits to a member in need (coordinator)", tag: tag, auth: authenticated, roles: staff, req: GrantRequest{}, resp: TransferResult{}, status: 201, handle: s.grant},
-		{method: "GET", path: "/v1/settlements", summary: "What a community owes other communities and is owed (通存通兑)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community"}, resp: SettlementView{}, status: 200, handle: s.settlement},
-		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, pairs far above the norm, overlaps", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
+		{method: "GET", path: "/v1/settlements", summary: "What a community owes other communities and is owed (通存通兑)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!"}, resp: SettlementView{}, status: 200, handle: s.settlement},
+		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, pairs far above the norm, overlaps", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
 		{method: "GET", path: "/v1/reports/services", summary: "Service report of a community subtree; Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to"}, resp: ServiceReportView{}, csv: true, status: 200, handle: s.serviceReport},
 	}
 }
