@@ -168,6 +168,7 @@ func TestAuthzCommitteeOfAnotherFund(t *testing.T) {
 		// their own account (the auditor's account holds credits here).
 		{"auditor gifts", "POST", "/v1/gifts", e.tok["aud-chen"], map[string]any{"from": "aud-chen", "to": "c1:pool", "hours": "0.01"}, 403, "forbidden", nil},
 		{"auditor posts a need", "POST", "/v1/needs", e.tok["aud-chen"], map[string]any{"community": "c1", "category": "elder_care", "title": "x"}, 403, "forbidden", nil},
+		{"committee-only member posts a need", "POST", "/v1/needs", e.tok["cm-other"], map[string]any{"community": "c1", "category": "elder_care", "title": "x"}, 403, "forbidden", nil},
 		{"auditor redeems", "POST", "/v1/redemptions", e.tok["aud-chen"], map[string]any{"member": "aud-chen", "community": "c1", "hours": "0.01", "item": "x"}, 403, "forbidden", nil},
 		{"resident lists donors", "GET", "/v1/funds/f1/donations", e.tok["res-liu"], nil, 403, "forbidden", nil},
 	})

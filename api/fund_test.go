@@ -286,6 +286,8 @@ func TestFundObjection(t *testing.T) {
 	e.vote(id, "cm-li", "approve")
 	e.vote(id, "cm-zhao", "approve")
 	e.wantStatus(id, "approved")
+	// One objection each: the same coordinator cannot reopen it again.
+	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/objections", e.tok["coord-wang"], map[string]any{"reason": "again"}), 409, "conflict")
 	e.fire(72*time.Hour + time.Second)
 	e.wantStatus(id, "paid")
 	if f := e.wantFund("300.00", "300.00", "0.00"); f.Str("disbursed") != "200.00" {

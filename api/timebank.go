@@ -22,6 +22,7 @@ var tbReaders = []community.Role{community.RoleCoordinator, community.RoleAdmin,
 // redemptions, gifts, pool grants, settlement, reports).
 func (s *Server) timebankRoutes() []route {
 	vol := []community.Role{community.RoleVolunteer, community.RoleCoordinator, community.RoleAdmin}
+	res := []community.Role{community.RoleResident, community.RoleCoordinator, community.RoleAdmin}
 	tag := "timebank"
 	return []route{
 		{method: "POST", path: "/v1/services", summary: "Log a service for confirmation (volunteer, or a coordinator for them)", tag: tag, auth: authenticated, roles: vol, req: ServiceRequest{}, resp: ServiceView{}, status: 201, handle: s.logService},
@@ -30,7 +31,7 @@ func (s *Server) timebankRoutes() []route {
 		{method: "GET", path: "/v1/services/:id", summary: "A service record", tag: tag, auth: authenticated, resp: ServiceView{}, status: 200, handle: s.getService},
 		{method: "POST", path: "/v1/services/:id/confirm", summary: "Confirm a service and credit the volunteer (recipient or coordinator, never the volunteer)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.confirmService},
 		{method: "POST", path: "/v1/services/:id/reject", summary: "Reject a pending service, or dispute one whose credit is still held", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: ServiceView{}, status: 200, handle: s.rejectService},
-		{method: "POST", path: "/v1/needs", summary: "Post a need (需求清单)", tag: tag, auth: authenticated, req: NeedRequest{}, resp: NeedView{}, status: 201, handle: s.postNeed},
+		{method: "POST", path: "/v1/needs", summary: "Post a need (需求清单): a resident, or a coordinator for them", tag: tag, auth: authenticated, roles: res, req: NeedRequest{}, resp: NeedView{}, status: 201, handle: s.postNeed},
 		{method: "GET", path: "/v1/needs", summary: "A community's needs (status=open|claimed|completed|cancelled)", tag: tag, auth: authenticated, query: []string{"community!", "status", "after", "limit:int", "order"}, resp: List[NeedView]{}, status: 200, handle: s.listNeeds},
 		{method: "GET", path: "/v1/needs/:id", summary: "A need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.getNeed},
 		{method: "POST", path: "/v1/needs/:id/claim", summary: "Claim an open need (认领); a coordinator may assign a volunteer", tag: tag, auth: authenticated, roles: vol, req: ClaimRequest{}, resp: NeedView{}, status: 200, handle: s.claimNeed},

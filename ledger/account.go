@@ -80,6 +80,10 @@ func (a *Account) canDebit(amt int64) error {
 	}
 	floor, guarded := a.floor()
 	if guarded && a.Available()-amt < floor {
+		if a.Guard == GuardCreditLimit {
+			return Errorf(CodeInsufficientFunds, "account %s can spend %s more (available %s, credit limit %s)", a.ID,
+				FormatAmount(max(a.Available()-floor, 0), a.Unit), FormatAmount(a.Available(), a.Unit), FormatAmount(a.CreditLimit, a.Unit))
+		}
 		return Errorf(CodeInsufficientFunds, "account %s has %s available", a.ID, FormatAmount(a.Available(), a.Unit))
 	}
 	return nil

@@ -231,6 +231,16 @@ func addEntries(tx Tx, t *Transaction, kind string, p Posting, amt int64) error 
 	return tx.AddEntry(p.To, in)
 }
 
+// expiredByLedger reports whether t is a hold the ledger voided at its
+// deadline (ExpireHold), so that a late post is told why.
+func expiredByLedger(tx Tx, t *Transaction) bool {
+	if t == nil || t.Status != TxVoided || t.Deadline.IsZero() || t.ResolvedBy == "" {
+		return false
+	}
+	r, err := tx.Transaction(t.ResolvedBy)
+	return err == nil && r.Actor == SystemActor.ID && r.Memo == expiredMemo && !r.Time.Before(t.Deadline)
+}
+
 // pendingTx loads a transaction that must still be pending.
 func pendingTx(tx Tx, id string) (*Transaction, error) {
 	t, err := tx.Transaction(id)
@@ -288,6 +298,11 @@ func heldTotal(ps []Posting) int64 {
 // account_closed.
 func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, error) {
 	t, err := pendingTx(tx, id)
+	if IsCode(err, CodeNotPending) {
+		if v, _ := tx.Transaction(id); expiredByLedger(tx, v) {
+			return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voided it", id, v.Deadline.UTC().Format(time.RFC3339))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -432,6 +447,9 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 
 // ExpireHold is the timer handler of pending transactions: it voids the
 // hold if it is still pending once its deadline has passed.
+// expiredMemo is the memo of the void ExpireHold makes.
+const expiredMemo = "expired"
+
 func ExpireHold(id string, at time.Time) Op {
 	return func(tx Tx) (any, error) {
 		t, err := tx.Transaction(id)
@@ -441,7 +459,7 @@ func ExpireHold(id string, at time.Time) Op {
 		if err != nil || t.Status != TxPending || !t.Deadline.Equal(at) {
 			return nil, tx.Unschedule(at, ExpiryKindHold, id)
 		}
-		r, err := VoidPending(tx, id, "expired")
+		r, err := VoidPending(tx, id, expiredMemo)
 		if err != nil {
 			return nil, err
 		}

@@ -203,7 +203,9 @@ func voidIfPending(tx ledger.Tx, hold, memo string) (*ledger.Transaction, error)
 // commit, so the money stays reserved) to outlive the new round. It
 // records "proposal.object". Who may object (a committee member or a
 // coordinator of the fund's community) is the caller's check.
-// Errors: not_found, proposal_closed, limit_exceeded, invalid_request.
+// Each person objects at most once to a proposal. Errors: not_found,
+// proposal_closed, limit_exceeded, conflict (objected already),
+// invalid_request.
 func Object(tx ledger.Tx, id, by, reason string) (*Proposal, error) {
 	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
@@ -214,6 +216,13 @@ func Object(tx ledger.Tx, id, by, reason string) (*Proposal, error) {
 	p, err := objectable(tx, id)
 	if err != nil {
 		return nil, err
+	}
+	for _, o := range p.Objections {
+		if o.By == by {
+			// Each objection restarts the vote and renews the hold for a
+			// new round: one person may not hold a proposal up alone.
+			return nil, ledger.Errorf(ledger.CodeConflict, "fund: %s has objected to proposal %s already", by, id)
+		}
 	}
 	f, err := Get(tx, p.Fund)
 	if err != nil {

@@ -86,6 +86,12 @@ func TestHoldExpiry(t *testing.T) {
 	}
 	_, err = submit(t, s, voidOp(a.ID))
 	wantCode(t, "void after expiry", err, ledger.CodeNotPending)
+	_, err = submit(t, s, postOp(a.ID, nil))
+	wantCode(t, "post after the ledger voided it", err, ledger.CodeHoldExpired)
+	d := hold(10, time.Hour)
+	mustSubmit(t, s, voidOp(d.ID))
+	_, err = submit(t, s, postOp(d.ID, nil))
+	wantCode(t, "post after a caller's void", err, ledger.CodeNotPending)
 	if got := txByID(t, s, c.ID); got.Status != ledger.TxPending {
 		t.Fatalf("later hold: status %s, want pending", got.Status)
 	}
