@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -1061,7 +1060,7 @@ func (s *Server) fundReport(c *gin.Context) {
 	for id, t := range rep.ByProject {
 		v.ByProject[id] = reportTotals(t)
 	}
-	if strings.Contains(c.GetHeader("Accept"), "text/csv") {
+	if tbWantsCSV(c) {
 		writeFundReportCSV(c, v)
 		return
 	}

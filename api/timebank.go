@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/csv"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -1057,8 +1058,56 @@ func (s *Server) serviceReport(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func tbWantsCSV(c *gin.Context) bool {
-	return c.NegotiateFormat(gin.MIMEJSON, "text/csv") == "text/csv"
+func tbWantsCSV(c *gin.Context) bool { return prefersCSV(c.Request.Header.Values("Accept")) }
+
+// prefersCSV reports whether Accept prefers text/csv to JSON (RFC 9110
+// §12.5.1): each type takes the quality of the most specific range that
+// matches it (text/csv over text/* over */*), the higher quality wins,
+// and at equal quality the range listed first. JSON is the default.
+func prefersCSV(accept []string) bool {
+	type match struct {
+		q         float64
+		spec, pos int // spec: 0 none, 1 */*, 2 type/*, 3 exact
+	}
+	var csv, js match
+	pos := 0
+	for _, h := range accept {
+		for part := range strings.SplitSeq(h, ",") {
+			pos++
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			q := 1.0
+			if v, ok := params["q"]; ok {
+				if q, err = strconv.ParseFloat(v, 64); err != nil || q < 0 || q > 1 {
+					continue
+				}
+			}
+			for _, t := range []struct {
+				m    *match
+				full string
+			}{{&csv, "text/csv"}, {&js, "application/json"}} {
+				typ, _, _ := strings.Cut(t.full, "/")
+				spec := 0
+				switch mt {
+				case t.full:
+					spec = 3
+				case typ + "/*":
+					spec = 2
+				case "*/*":
+					spec = 1
+				}
+				if spec > t.m.spec {
+					*t.m = match{q: q, spec: spec, pos: pos}
+				}
+			}
+		}
+	}
+	if csv.spec == 0 || csv.q == 0 {
+		return false
+	}
+	return js.spec == 0 || csv.q > js.q || csv.q == js.q && csv.pos < js.pos
 }
 
 // tbWriteReportCSV writes the report as metric,value rows, then one
