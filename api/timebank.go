@@ -1011,6 +1011,7 @@ type ServiceReportView struct {
 	Records            int64                   `json:"records"`
 	Volunteers         int64                   `json:"volunteers"`
 	Recipients         int64                   `json:"recipients"`
+	GroupsServed       int64                   `json:"groups_served"`
 	TurnOuts           int64                   `json:"turn_outs"`
 	ByCategory         map[string]CategoryView `json:"by_category"`
 	CreditsRedeemed    string                  `json:"credits_redeemed"`
@@ -1022,7 +1023,7 @@ type ServiceReportView struct {
 func tbReportView(r *timebank.Report) ServiceReportView {
 	v := ServiceReportView{Community: r.Community, From: r.From, To: r.To, Communities: r.Communities,
 		HoursCredited: tbHoursStr(r.HoursCredited), CreditsEarned: tbHoursStr(r.CreditsEarned), CreditsHeld: tbHoursStr(r.CreditsHeld),
-		Records: r.Records, Volunteers: r.Volunteers, Recipients: r.Recipients, TurnOuts: r.TurnOuts,
+		Records: r.Records, Volunteers: r.Volunteers, Recipients: r.Recipients, GroupsServed: r.GroupsServed, TurnOuts: r.TurnOuts,
 		ByCategory: map[string]CategoryView{}, CreditsRedeemed: tbHoursStr(r.CreditsRedeemed), Redemptions: r.Redemptions,
 		CreditsOutstanding: tbHoursStr(r.CreditsOutstanding), PoolBalance: tbHoursStr(r.PoolBalance)}
 	for k, ct := range r.ByCategory {
@@ -1117,7 +1118,7 @@ func tbWriteReportCSV(c *gin.Context, v ServiceReportView) {
 		{"community", csvText(v.Community)}, {"from", v.From}, {"to", v.To},
 		{"hours_credited", v.HoursCredited}, {"credits_earned", v.CreditsEarned}, {"credits_held", v.CreditsHeld},
 		{"records", tbItoa(v.Records)}, {"volunteers", tbItoa(v.Volunteers)}, {"recipients", tbItoa(v.Recipients)},
-		{"turn_outs", tbItoa(v.TurnOuts)}, {"credits_redeemed", v.CreditsRedeemed}, {"redemptions", tbItoa(v.Redemptions)},
+		{"groups_served", tbItoa(v.GroupsServed)}, {"turn_outs", tbItoa(v.TurnOuts)}, {"credits_redeemed", v.CreditsRedeemed}, {"redemptions", tbItoa(v.Redemptions)},
 		{"credits_outstanding", v.CreditsOutstanding}, {"pool_balance", v.PoolBalance},
 		{}, {"category", "records", "hours", "credits"}}
 	cats := make([]string, 0, len(v.ByCategory))

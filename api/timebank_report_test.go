@@ -52,7 +52,7 @@ func TestServiceReport(t *testing.T) {
 	q := "/v1/reports/services?community=d&from=" + tb.dayStart(10).Format(time.DateOnly) + "&to=" + tb.dayStart(0).Format(time.DateOnly)
 	r := tb.must(200, "GET", q, auditor, nil)
 	want := map[string]any{"hours_credited": "4.50", "credits_earned": "6.50", "records": 3.0, "volunteers": 2.0,
-		"recipients": 2.0, "turn_outs": 2.0, "credits_redeemed": "1.00", "redemptions": 1.0,
+		"recipients": 2.0, "groups_served": 0.0, "turn_outs": 2.0, "credits_redeemed": "1.00", "redemptions": 1.0,
 		"credits_outstanding": "9.50", "pool_balance": "0.00", "credits_held": "0.00"}
 	for k, v := range want {
 		if r.Body[k] != v {
@@ -85,14 +85,15 @@ func TestServiceReport(t *testing.T) {
 	if r := tb.must(200, "GET", past, auditor, nil); r.Body["pool_balance"] != "0.00" || r.Body["credits_outstanding"] != "0.00" {
 		t.Fatalf("period that ended yesterday: %s", r.Raw)
 	}
-	// Two communities' groups of one name are two recipients.
+	// Two communities' groups of one name are two groups; recipients
+	// counts people.
 	for _, g := range []struct{ tok, vol, c, coord string }{{li, "li", "a", coordA}, {sun, "sun", "b", coordB}} {
 		r := tb.must(201, "POST", "/v1/services", g.tok, map[string]any{"volunteer": g.vol, "recipient": "elders-group", "recipient_kind": "group",
 			"community": g.c, "category": "group_work", "hours": "1.00", "occurred_at": d2.Add(15 * time.Hour).Format(time.RFC3339)})
 		confirm(g.coord, r.Str("id"))
 	}
-	if r := tb.must(200, "GET", q, auditor, nil); r.Body["recipients"] != 4.0 {
-		t.Fatalf("recipients after two communities' elders-group: %v, want 4: %s", r.Body["recipients"], r.Raw)
+	if r := tb.must(200, "GET", q, auditor, nil); r.Body["recipients"] != 2.0 || r.Body["groups_served"] != 2.0 {
+		t.Fatalf("after two communities' elders-group: recipients %v groups_served %v, want 2 and 2: %s", r.Body["recipients"], r.Body["groups_served"], r.Raw)
 	}
 	tbProblem(t, tb.do("GET", "/v1/reports/services?community=d&from=2025-13-01", auditor, nil), 400, "invalid_request")
 	tbProblem(t, tb.do("GET", "/v1/reports/services?community=nowhere", auditor, nil), 404, "not_found")

@@ -31,8 +31,9 @@ type Report struct {
 	CreditsHeld        int64                     `json:"credits_held"`
 	Records            int64                     `json:"records"`
 	Volunteers         int64                     `json:"volunteers"`
-	Recipients         int64                     `json:"recipients"`
-	TurnOuts           int64                     `json:"turn_outs"` // distinct volunteer-days
+	Recipients         int64                     `json:"recipients"`    // distinct members served
+	GroupsServed       int64                     `json:"groups_served"` // distinct groups and communities served
+	TurnOuts           int64                     `json:"turn_outs"`     // distinct volunteer-days
 	ByCategory         map[string]*CategoryTotal `json:"by_category"`
 	CreditsRedeemed    int64                     `json:"credits_redeemed"`
 	Redemptions        int64                     `json:"redemptions"`
@@ -106,7 +107,7 @@ func ServiceReport(r ledger.Reader, root string, from, to time.Time) (*Report, e
 		return nil, err
 	}
 	rep := &Report{Community: root, From: from.Format("2006-01-02"), To: to.Format("2006-01-02"), ByCategory: map[string]*CategoryTotal{}}
-	t := tally{vols: map[string]bool{}, recips: map[string]bool{}, turns: map[string]bool{}}
+	t := tally{vols: map[string]bool{}, recips: map[string]bool{}, groups: map[string]bool{}, turns: map[string]bool{}}
 	budget := MaxScan
 	for _, c := range cs {
 		rep.Communities = append(rep.Communities, c.ID)
@@ -120,12 +121,12 @@ func ServiceReport(r ledger.Reader, root string, from, to time.Time) (*Report, e
 			return nil, err
 		}
 	}
-	rep.Volunteers, rep.Recipients, rep.TurnOuts = int64(len(t.vols)), int64(len(t.recips)), int64(len(t.turns))
+	rep.Volunteers, rep.Recipients, rep.GroupsServed, rep.TurnOuts = int64(len(t.vols)), int64(len(t.recips)), int64(len(t.groups)), int64(len(t.turns))
 	return rep, nil
 }
 
-// tally counts the distinct people of a report.
-type tally struct{ vols, recips, turns map[string]bool }
+// tally counts the distinct people (and groups) of a report.
+type tally struct{ vols, recips, groups, turns map[string]bool }
 
 func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, budget *int) error {
 	return scanDays(r, "tb/rep/"+c+"/", first, last, budget, func(day string, v []byte) error {
@@ -146,13 +147,16 @@ func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, bud
 		}
 		cat.Records, cat.Hours, cat.Credits = cat.Records+1, cat.Hours+e.Hours, cat.Credits+e.Credits
 		t.vols[e.Volunteer] = true
-		recip := e.Kind + "/" + e.Recipient
-		if e.Kind == RecipientGroup {
+		switch e.Kind {
+		case RecipientMember:
+			t.recips[e.Recipient] = true
+		case RecipientGroup:
 			// A group is named within its community: two communities'
-			// "elders-group" are two recipients in a district's report.
-			recip = e.Kind + "/" + c + "/" + e.Recipient
+			// "elders-group" are two groups in a district's report.
+			t.groups[e.Kind+"/"+c+"/"+e.Recipient] = true
+		default:
+			t.groups[e.Kind+"/"+e.Recipient] = true
 		}
-		t.recips[recip] = true
 		t.turns[e.Volunteer+"/"+day] = true
 		return nil
 	})
