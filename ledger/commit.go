@@ -95,6 +95,17 @@ type Reader interface {
 	Head() (size uint64, last time.Time)
 }
 
+// DocCache is offered by the writer's Tx: documents it decoded before,
+// as they stand committed and unchanged by the batch so far. A value
+// from CachedDoc is shared: the caller copies it before changing it.
+// Reads that skip it are as correct, only slower.
+type DocCache interface {
+	CachedDoc(kind, id string) (any, bool)
+	// CacheDoc offers v, just decoded by Doc(kind, id, ...), for later
+	// ops; v must not be changed afterwards.
+	CacheDoc(kind, id string, v any)
+}
+
 // Tx is the write side available to an Op.
 type Tx interface {
 	Reader

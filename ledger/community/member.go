@@ -1,6 +1,7 @@
 package community
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -63,11 +64,33 @@ type User struct {
 
 // GetMember returns a member or not_found.
 func GetMember(r ledger.Reader, id string) (*Member, error) {
+	cache, _ := r.(ledger.DocCache)
+	if cache != nil {
+		if v, ok := cache.CachedDoc(KindMember, id); ok {
+			if m, ok := v.(*Member); ok {
+				return m.clone(), nil
+			}
+		}
+	}
 	m := &Member{}
 	if err := r.Doc(KindMember, id, m); err != nil {
 		return nil, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
 	}
+	if cache != nil {
+		// Every gift, service and redemption reads its members in the
+		// single writer; decoding them each time was a fifth of its work.
+		cache.CacheDoc(KindMember, id, m.clone())
+	}
 	return m, nil
+}
+
+// clone copies m deeply: a cached member is shared.
+func (m *Member) clone() *Member {
+	c := *m
+	c.Roles = slices.Clone(m.Roles)
+	c.Relatives = slices.Clone(m.Relatives)
+	c.Accounts = maps.Clone(m.Accounts)
+	return &c
 }
 
 // GetUser returns a login or not_found.

@@ -44,6 +44,28 @@ type opTx struct {
 	puts   map[string]ledger.Account
 	head   head // the writer state before this op; m/head lags within a batch
 	cached func(id string) (*ledger.Account, bool)
+	// docs looks up and keep offers decoded documents of the writer's
+	// cache (nil: no cache); see ledger.DocCache.
+	docs func(key string) (any, bool)
+	keep func(key string, v any)
+}
+
+// CachedDoc implements ledger.DocCache: not for a document this op wrote.
+func (o *opTx) CachedDoc(kind, id string) (any, bool) {
+	key := string(docKey(kind, id))
+	if _, mine := o.writes[key]; mine || o.docs == nil {
+		return nil, false
+	}
+	return o.docs(key)
+}
+
+// CacheDoc implements ledger.DocCache.
+func (o *opTx) CacheDoc(kind, id string, v any) {
+	key := string(docKey(kind, id))
+	if _, mine := o.writes[key]; mine || o.keep == nil {
+		return
+	}
+	o.keep(key, v)
 }
 
 func newOpTx(base kv, pk *personalKeys, seq uint64, now time.Time, actor ledger.Actor) *opTx {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,10 @@ type Store struct {
 	// cache cannot go stale. It is dropped whole when it reaches
 	// maxCachedAccounts, which bounds its memory (about 300 bytes each).
 	accounts map[string]*ledger.Account
+	// docs caches decoded documents for the writer (owned by it), keyed
+	// by d/<kind>/<id>: filled from committed reads (ledger.DocCache),
+	// and a key any committed group wrote is dropped.
+	docs map[string]any
 	// commitTxn commits one batch; tests replace it to inject disk failures.
 	commitTxn func(*badger.Txn) error
 	// freeSpace reports the bytes free on the data directory's filesystem
@@ -211,7 +216,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 	s := &Store{db: db, pk: pk, master: master, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
 		quit: make(chan struct{}), done: make(chan struct{}), tdone: make(chan struct{}),
 		rdone: make(chan struct{}), timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit,
-		accounts: map[string]*ledger.Account{}}
+		accounts: map[string]*ledger.Account{}, docs: map[string]any{}}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		if s.head, err = loadHead(badgerKV{txn}); err != nil {
@@ -414,8 +419,11 @@ type group struct {
 	// accounts are the accounts written by the staged ops, latest first
 	// to be read; they move to the writer's cache when the group commits.
 	accounts map[string]*ledger.Account
-	decided  []*pending
-	results  []ledger.Result
+	// docs are the document keys the staged ops wrote: the writer's
+	// document cache is not used for them, and drops them at the commit.
+	docs    map[string]bool
+	decided []*pending
+	results []ledger.Result
 }
 
 func (s *Store) commit(batch []*pending) {
@@ -479,7 +487,7 @@ func (s *Store) answerReadOnly(batch []*pending) {
 }
 
 func (s *Store) newGroup() *group {
-	return &group{txn: s.db.NewTransaction(true), state: s.head, accounts: map[string]*ledger.Account{}}
+	return &group{txn: s.db.NewTransaction(true), state: s.head, accounts: map[string]*ledger.Account{}, docs: map[string]bool{}}
 }
 
 // cachedAccount is the opTx's view of accounts the batch wrote, then of
@@ -505,12 +513,43 @@ func (s *Store) remember(g *group, a *ledger.Account) {
 	s.accounts[a.ID] = &c
 }
 
-// stageAccounts notes the accounts o wrote as the group's latest.
+// stageAccounts notes the accounts o wrote as the group's latest, and
+// the documents it wrote.
 func stageAccounts(g *group, o *applied) {
 	for id, a := range o.tx.puts {
 		c := a
 		g.accounts[id] = &c
 	}
+	for _, k := range o.tx.order {
+		if strings.HasPrefix(k, pDoc) {
+			g.docs[k] = true
+		}
+	}
+}
+
+// maxCachedDocs bounds the writer's cache of decoded documents (members:
+// about 1 KB each); it is dropped whole when full, like the accounts'.
+const maxCachedDocs = 16384
+
+// cachedDoc is the writer's decoded document at key, unless the group
+// wrote it.
+func (s *Store) cachedDoc(g *group, key string) (any, bool) {
+	if g.docs[key] {
+		return nil, false
+	}
+	v, ok := s.docs[key]
+	return v, ok
+}
+
+// keepDoc caches a document read from the committed state.
+func (s *Store) keepDoc(g *group, key string, v any) {
+	if g.docs[key] {
+		return
+	}
+	if len(s.docs) >= maxCachedDocs {
+		clear(s.docs)
+	}
+	s.docs[key] = v
 }
 
 // stage puts o's writes into the group's transaction. If Badger refuses
@@ -574,6 +613,9 @@ func (s *Store) finish(g *group) bool {
 	}
 	for id, a := range g.accounts {
 		s.accounts[id] = a
+	}
+	for k := range g.docs {
+		delete(s.docs, k)
 	}
 	for i, p := range g.decided {
 		p.done <- outcome{res: g.results[i]}
@@ -659,6 +701,8 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		s.remember(g, a)
 		return a, true
 	}
+	o.docs = func(key string) (any, bool) { return s.cachedDoc(g, key) }
+	o.keep = func(key string, v any) { s.keepDoc(g, key, v) }
 	val, err := runOp(req.Op, o)
 	if err != nil {
 		return nil, ledger.Result{}, err
