@@ -100,7 +100,10 @@ func TestWriterDocCache(t *testing.T) {
 		err error
 	}
 	first, second := make(chan answer, 1), make(chan answer, 1)
-	go func() { res, err := submit(t, s, setRoles(community.RoleCoordinator, false)); first <- answer{res, err} }()
+	go func() {
+		res, err := submit(t, s, setRoles(community.RoleCoordinator, false))
+		first <- answer{res, err}
+	}()
 	for len(s.reqs) < 1 {
 		runtime.Gosched() // the change is queued first
 	}
