@@ -35,8 +35,9 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/needs", summary: "Post a need (需求清单): a resident, or a coordinator for them", tag: tag, auth: authenticated, roles: res, req: NeedRequest{}, resp: NeedView{}, status: 201, handle: s.postNeed},
 		{method: "GET", path: "/v1/needs", summary: "A community's needs (status=open|claimed|completed|cancelled)", tag: tag, auth: authenticated, query: []string{"community!", "status", "after", "limit:int", "order"}, resp: List[NeedView]{}, status: 200, handle: s.listNeeds},
 		{method: "GET", path: "/v1/needs/:id", summary: "A need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.getNeed},
-		{method: "POST", path: "/v1/needs/:id/claim", summary: "Claim an open need (认领); a coordinator may assign a volunteer", tag: tag, auth: authenticated, roles: vol, req: ClaimRequest{}, resp: NeedView{}, status: 200, handle: s.claimNeed},
+		{method: "POST", path: "/v1/needs/:id/claim", summary: "Claim an open need (认领); a coordinator may assign a volunteer, or hand a claimed need to another", tag: tag, auth: authenticated, roles: vol, req: ClaimRequest{}, resp: NeedView{}, status: 200, handle: s.claimNeed},
 		{method: "POST", path: "/v1/needs/:id/complete", summary: "Complete a claimed need, logging its service record", tag: tag, auth: authenticated, roles: vol, req: CompleteNeedRequest{}, resp: NeedCompletion{}, status: 201, handle: s.completeNeed},
+		{method: "POST", path: "/v1/needs/:id/release", summary: "Give a claimed need back to the open list: the claiming volunteer or a coordinator (an optional reason)", tag: tag, auth: authenticated, roles: vol, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.releaseNeed},
 		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need (an optional reason)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.cancelNeed},
 		{method: "POST", path: "/v1/offers", summary: "Post an offer (服务清单)", tag: tag, auth: authenticated, roles: vol, req: OfferRequest{}, resp: OfferView{}, status: 201, handle: s.postOffer},
 		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community!", "after", "limit:int", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
@@ -520,6 +521,18 @@ func (s *Server) completeNeed(c *gin.Context) {
 				return nil, err
 			}
 			return NeedCompletion{Need: needView(n), Service: serviceView(sv)}, nil
+		})
+	})
+}
+
+func (s *Server) releaseNeed(c *gin.Context) {
+	tbBind(c, true, func(req *DecisionRequest) {
+		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
+			n, err := timebank.ReleaseNeed(tx, by, id, req.Reason)
+			if err != nil {
+				return nil, err
+			}
+			return needView(n), nil
 		})
 	})
 }

@@ -318,6 +318,30 @@ func TestNeedsOffersClaim(t *testing.T) {
 	n3 := tb.must(201, "POST", "/v1/needs", elder, map[string]any{"community": "c1", "category": "elder_care", "title": "理发", "hours": "1.00"}).Str("id")
 	tb.must(200, "POST", "/v1/needs/"+n3+"/cancel", elder, nil)
 	tbProblem(t, tb.do("POST", "/v1/needs/"+n3+"/cancel", elder, nil), 409, "wrong_state")
+	// A claim can be given back, or handed on by a coordinator; a need
+	// whose service record is rejected is claimed again, not completed.
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	n4 := tb.must(201, "POST", "/v1/needs", elder, map[string]any{"community": "c1", "category": "repair", "title": "修水管", "hours": "1.00"}).Str("id")
+	tb.must(200, "POST", "/v1/needs/"+n4+"/claim", vol, nil)
+	tbProblem(t, tb.do("POST", "/v1/needs/"+n4+"/release", vol2, nil), 403, "forbidden")
+	if r := tb.must(200, "POST", "/v1/needs/"+n4+"/release", vol, map[string]any{"reason": "临时有事"}); r.Str("status") != "open" || r.Body["volunteer"] != nil {
+		t.Fatalf("release: got %s", r.Raw)
+	}
+	tbProblem(t, tb.do("POST", "/v1/needs/"+n4+"/release", vol, nil), 409, "wrong_state")
+	tb.must(200, "POST", "/v1/needs/"+n4+"/claim", vol2, nil)
+	tbProblem(t, tb.do("POST", "/v1/needs/"+n4+"/claim", vol, nil), 409, "wrong_state")
+	if r := tb.must(200, "POST", "/v1/needs/"+n4+"/claim", coord, map[string]any{"volunteer": "li"}); r.Str("volunteer") != "li" || r.Str("status") != "claimed" {
+		t.Fatalf("reassign: got %s", r.Raw)
+	}
+	at := tb.ago(5 * time.Hour)
+	sid4 := tb.must(201, "POST", "/v1/needs/"+n4+"/complete", vol, map[string]any{"hours": "1.00", "occurred_at": at}).Body["service"].(map[string]any)["id"].(string)
+	tb.must(200, "POST", "/v1/services/"+sid4+"/reject", elder, map[string]any{"reason": "没有来"})
+	if r := tb.must(200, "GET", "/v1/needs/"+n4, elder, nil); r.Str("status") != "claimed" || r.Str("volunteer") != "li" || r.Body["service"] != nil {
+		t.Fatalf("need after its service was rejected: got %s", r.Raw)
+	}
+	tbProblem(t, tb.do("POST", "/v1/needs/"+n4+"/release", elder, nil), 403, "forbidden")
+	tb.must(201, "POST", "/v1/needs/"+n4+"/complete", vol, map[string]any{"hours": "1.00", "occurred_at": at})
+
 	o := tb.must(201, "POST", "/v1/offers", vol2, map[string]any{"community": "c1", "category": "repair", "title": "修理家电"})
 	if o.Str("volunteer") != "sun" || o.Str("title") != "修理家电" {
 		t.Fatalf("offer: got %s", o.Raw)

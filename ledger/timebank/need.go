@@ -154,15 +154,61 @@ func ClaimNeed(tx ledger.Tx, by Caller, id, volunteer string) (*Need, error) {
 	if v.ID == n.Requester {
 		return nil, ledger.Errorf(CodeSelfService, "timebank: a resident does not claim their own need")
 	}
-	if n.Status != NeedOpen {
+	// Staff may hand a claimed need to another volunteer (the first one
+	// cannot come after all); nobody else claims a claimed need.
+	reassign := n.Status == NeedClaimed && by.Staff && v.ID != n.Volunteer
+	if n.Status != NeedOpen && !reassign {
 		return nil, ledger.Errorf(CodeWrongState, "timebank: need %s is %s, not open", id, n.Status)
 	}
+	previous := n.Volunteer
 	n.Status, n.Volunteer = NeedClaimed, v.ID
 	if err := saveNeed(tx, n, false); err != nil {
 		return nil, err
 	}
-	tx.Audit("need.claim", n.fields())
+	tx.Audit("need.claim", withOptional(n.fields(), "previous_volunteer", previous))
 	return n, nil
+}
+
+// ReleaseNeed gives a claimed need back to the open list ("need.release"):
+// the claiming volunteer, who cannot do it after all, or staff. Errors:
+// not_found, forbidden, wrong_state.
+func ReleaseNeed(tx ledger.Tx, by Caller, id, reason string) (*Need, error) {
+	n, err := GetNeed(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	if n.Status != NeedClaimed {
+		return nil, ledger.Errorf(CodeWrongState, "timebank: need %s is %s, not claimed", id, n.Status)
+	}
+	if by.Member != n.Volunteer && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the claiming volunteer or a coordinator releases a need")
+	}
+	f := withOptional(n.fields(), "reason", reason)
+	n.Status, n.Volunteer = NeedOpen, ""
+	if err := saveNeed(tx, n, false); err != nil {
+		return nil, err
+	}
+	f["status"] = n.Status
+	tx.Audit("need.release", f)
+	return n, nil
+}
+
+// reopenNeed puts the need a rejected service record completed back to
+// claimed, by the same volunteer: the need was not met, so the volunteer
+// may complete it again (a corrected record) or the requester cancel it.
+func reopenNeed(tx ledger.Tx, s *Service) (*Need, error) {
+	if s.Need == "" {
+		return nil, nil
+	}
+	n, err := GetNeed(tx, s.Need)
+	if err != nil || n.Status != NeedCompleted || n.Service != s.ID {
+		return nil, err
+	}
+	n.Status, n.Service = NeedClaimed, ""
+	return n, saveNeed(tx, n, false)
 }
 
 // CompleteNeed closes a claimed need and logs its service record for

@@ -508,8 +508,15 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	if err := tx.DeleteIndex(vdayKey(s)); err != nil {
 		return nil, err
 	}
+	need, err := reopenNeed(tx, s)
+	if err != nil {
+		return nil, err
+	}
 	f := s.Fields()
 	f["disputed"] = disputed
+	if need != nil {
+		f["need_status"] = need.Status
+	}
 	withOptional(f, "settlement", s.Settlement)
 	withOptional(f, "reversal", s.Reversal)
 	tx.Audit("service.reject", f)
