@@ -235,16 +235,24 @@ func (s *valueScanner) object(depth int) (any, error) {
 		if obj[k], err = s.value(depth + 1); err != nil {
 			return nil, err
 		}
-		switch s.next() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return obj, nil
-		default:
-			return nil, s.syntax("expected ',' or '}'")
+		if more, err := s.more('}'); !more {
+			return obj, err
 		}
 	}
+}
+
+// more reads what follows a member or an element: ',' when more follow,
+// end at the end of the object or array.
+func (s *valueScanner) more(end byte) (bool, error) {
+	switch s.next() {
+	case ',':
+		s.i++
+		return true, nil
+	case end:
+		s.i++
+		return false, nil
+	}
+	return false, s.syntax("expected ',' or '" + string(end) + "'")
 }
 
 func (s *valueScanner) array(depth int) (any, error) {
@@ -259,14 +267,8 @@ func (s *valueScanner) array(depth int) (any, error) {
 			return nil, err
 		}
 		arr = append(arr, v)
-		switch s.next() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return arr, nil
-		default:
-			return nil, s.syntax("expected ',' or ']'")
+		if more, err := s.more(']'); !more {
+			return arr, err
 		}
 	}
 }

@@ -37,8 +37,8 @@ func (s *Server) timebankRoutes() []route {
 		{method: "GET", path: "/v1/needs/:id", summary: "A need", tag: tag, auth: authenticated, resp: NeedView{}, status: 200, handle: s.getNeed},
 		{method: "POST", path: "/v1/needs/:id/claim", summary: "Claim an open need (认领); a coordinator may assign a volunteer, or hand a claimed need to another", tag: tag, auth: authenticated, roles: vol, req: ClaimRequest{}, resp: NeedView{}, status: 200, handle: s.claimNeed},
 		{method: "POST", path: "/v1/needs/:id/complete", summary: "Complete a claimed need, logging its service record", tag: tag, auth: authenticated, roles: vol, req: CompleteNeedRequest{}, resp: NeedCompletion{}, status: 201, handle: s.completeNeed},
-		{method: "POST", path: "/v1/needs/:id/release", summary: "Give a claimed need back to the open list: the claiming volunteer or a coordinator (an optional reason)", tag: tag, auth: authenticated, roles: vol, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.releaseNeed},
-		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need (an optional reason)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.cancelNeed},
+		{method: "POST", path: "/v1/needs/:id/release", summary: "Give a claimed need back to the open list: the claiming volunteer or a coordinator (an optional reason)", tag: tag, auth: authenticated, roles: vol, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.needDecision(timebank.ReleaseNeed)},
+		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need (an optional reason)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.needDecision(timebank.CancelNeed)},
 		{method: "POST", path: "/v1/offers", summary: "Post an offer (服务清单)", tag: tag, auth: authenticated, roles: vol, req: OfferRequest{}, resp: OfferView{}, status: 201, handle: s.postOffer},
 		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community!", "after", "limit:int", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
 		{method: "PUT", path: "/v1/communities/:id/catalogue/:item", summary: "Add or replace a catalogue item", tag: tag, auth: authenticated, roles: staff, req: ItemRequest{}, resp: ItemView{}, status: 200, handle: s.putItem},
@@ -525,28 +525,20 @@ func (s *Server) completeNeed(c *gin.Context) {
 	})
 }
 
-func (s *Server) releaseNeed(c *gin.Context) {
-	tbBind(c, true, func(req *DecisionRequest) {
-		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
-			n, err := timebank.ReleaseNeed(tx, by, id, req.Reason)
-			if err != nil {
-				return nil, err
-			}
-			return needView(n), nil
+// needDecision answers a release or a cancellation of a need: both take
+// an optional reason and answer the need.
+func (s *Server) needDecision(decide func(ledger.Tx, timebank.Caller, string, string) (*timebank.Need, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		tbBind(c, true, func(req *DecisionRequest) {
+			s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
+				n, err := decide(tx, by, id, req.Reason)
+				if err != nil {
+					return nil, err
+				}
+				return needView(n), nil
+			})
 		})
-	})
-}
-
-func (s *Server) cancelNeed(c *gin.Context) {
-	tbBind(c, true, func(req *DecisionRequest) {
-		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
-			n, err := timebank.CancelNeed(tx, by, id, req.Reason)
-			if err != nil {
-				return nil, err
-			}
-			return needView(n), nil
-		})
-	})
+	}
 }
 
 // OfferRequest posts an offer; volunteer defaults to the member acted

@@ -34,20 +34,11 @@ var errUnsupported = errors.New("store: paging out is not supported here")
 // runResident keeps table pages within FileResidentLimit until the store
 // closes, or stops at once where paging out is not supported.
 func (s *Store) runResident(dbDir string) {
-	defer close(s.rdone)
-	t := time.NewTicker(ResidentCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.quit:
-			return
-		case <-t.C:
-			if residentFileBytes() <= FileResidentLimit {
-				continue
-			}
-			if _, err := pageOutTables(dbDir, FileResidentTarget); errors.Is(err, errUnsupported) {
-				return
-			}
+	s.every(ResidentCheckInterval, s.rdone, func() bool {
+		if residentFileBytes() <= FileResidentLimit {
+			return true
 		}
-	}
+		_, err := pageOutTables(dbDir, FileResidentTarget)
+		return !errors.Is(err, errUnsupported)
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -82,7 +83,7 @@ func TestPageOutTables(t *testing.T) {
 	for _, m := range maps {
 		names = append(names, m.file)
 	}
-	if want := []string{"000002.sst", "000010.sst", "000100.sst"}; !equalStrings(names, want) {
+	if want := []string{"000002.sst", "000010.sst", "000100.sst"}; !slices.Equal(names, want) {
 		t.Fatalf("tableMappings = %v, want %v (oldest first, this directory's tables only)", names, want)
 	}
 
@@ -120,18 +121,6 @@ func TestPageOutTables(t *testing.T) {
 			t.Fatalf("%s reads other bytes after the page-out", name)
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestResidentFileBytes(t *testing.T) {

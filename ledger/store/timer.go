@@ -20,15 +20,26 @@ const maxTimersPerTick = 1000
 // runTimers fires due timers every TimerInterval by submitting their
 // handlers' ops as the system actor, until the store closes.
 func (s *Store) runTimers() {
-	defer close(s.tdone)
-	t := time.NewTicker(TimerInterval)
+	s.every(TimerInterval, s.tdone, func() bool {
+		s.FireTimers(context.Background())
+		return true
+	})
+}
+
+// every calls tick every interval until the store closes or tick returns
+// false, then closes done.
+func (s *Store) every(interval time.Duration, done chan struct{}, tick func() bool) {
+	defer close(done)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
 		case <-t.C:
-			s.FireTimers(context.Background())
+			if !tick() {
+				return
+			}
 		}
 	}
 }
