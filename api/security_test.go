@@ -515,6 +515,12 @@ func TestHeadAnswersAsGet(t *testing.T) {
 			t.Errorf("%s: HEAD Content-Type %q, GET %q", c.path, head.Header.Get("Content-Type"), get.Header.Get("Content-Type"))
 		}
 	}
+	// A 405's Allow names HEAD wherever GET is allowed, and only there.
+	for path, want := range map[string]string{"/healthz": "GET, HEAD", "/v1/auth/token": "POST"} {
+		if r := ts.do("DELETE", path, "", nil); r.Status != 405 || r.Header.Get("Allow") != want {
+			t.Errorf("DELETE %s: %d, Allow %q, want 405 and %q", path, r.Status, r.Header.Get("Allow"), want)
+		}
+	}
 }
 
 // TestLogoutKeyReusedWithAnotherToken: a logout under a used

@@ -116,7 +116,14 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 	}
 	e.Use(s.recover, s.observe)
 	e.NoRoute(func(c *gin.Context) { failCode(c, ledger.CodeNotFound, "no such route") })
-	e.NoMethod(func(c *gin.Context) { failCode(c, CodeMethodNotAllow, "method not allowed on this route") })
+	e.NoMethod(func(c *gin.Context) {
+		// gin lists the methods registered; HEAD is answered on every GET
+		// route (serveHTTP) without being registered.
+		if allow := c.Writer.Header().Get("Allow"); slices.Contains(strings.Split(allow, ", "), http.MethodGet) {
+			c.Header("Allow", allow+", "+http.MethodHead)
+		}
+		failCode(c, CodeMethodNotAllow, "method not allowed on this route")
+	})
 	s.engine = e
 	s.routes = s.allRoutes()
 	for _, r := range s.routes {
