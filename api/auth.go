@@ -280,30 +280,40 @@ func (s *Server) onBehalf(c *gin.Context, p *Principal, member string) error {
 		return err
 	}
 	return s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
-		m, err := community.GetMember(r, member)
-		if err != nil {
+		if err := actableFor(r, p, member); err != nil {
 			return err
 		}
-		if m.Community == "" {
-			// Staff of the whole deployment are nobody's to act for; the
-			// answer is the one an unknown member gets.
-			return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
-		}
-		if err := inScope(r, p, m.Community); err != nil {
-			return err
-		}
-		if m.Erased {
-			return ledger.Errorf(ledger.CodeConflict, "member %s was erased; nobody acts for them", member)
-		}
-		if slices.ContainsFunc(m.Roles, func(r community.Role) bool {
-			return r == community.RoleCoordinator || r == community.RoleAdmin || r == community.RoleAuditor
-		}) {
-			// 代办 serves residents; staff act in their own name.
-			return ledger.Errorf(ledger.CodeForbidden, "member %s is staff; staff act for themselves, not through a coordinator", member)
-		}
-		p.OnBehalf = m.ID
+		p.OnBehalf = member
 		return nil
 	})
+}
+
+// actableFor checks that p, a coordinator, may act for member: a resident
+// or volunteer of p's scope, not erased. It runs when the request is
+// authenticated and again inside its commit (authorized).
+func actableFor(r ledger.Reader, p *Principal, member string) error {
+	m, err := community.GetMember(r, member)
+	if err != nil {
+		return err
+	}
+	if m.Community == "" {
+		// Staff of the whole deployment are nobody's to act for; the
+		// answer is the one an unknown member gets.
+		return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
+	}
+	if err := inScope(r, p, m.Community); err != nil {
+		return err
+	}
+	if m.Erased {
+		return ledger.Errorf(ledger.CodeConflict, "member %s was erased; nobody acts for them", member)
+	}
+	if slices.ContainsFunc(m.Roles, func(r community.Role) bool {
+		return r == community.RoleCoordinator || r == community.RoleAdmin || r == community.RoleAuditor
+	}) {
+		// 代办 serves residents; staff act in their own name.
+		return ledger.Errorf(ledger.CodeForbidden, "member %s is staff; staff act for themselves, not through a coordinator", member)
+	}
+	return nil
 }
 
 // noStore keeps tokens out of caches (RFC 6749 §5.1).

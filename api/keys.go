@@ -94,11 +94,11 @@ func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	actor := ledger.SystemActor
-	if p := PrincipalFrom(ctx); p != nil {
+	actor, p := ledger.SystemActor, PrincipalFrom(ctx)
+	if p != nil {
 		actor = p.actor()
 	}
-	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: s.tokenKeyOp(key)}); err != nil {
+	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, s.tokenKeyOp(key))}); err != nil {
 		return "", fmt.Errorf("api: rotate token key: %w", err)
 	}
 	s.useTokenKey(*key)

@@ -50,6 +50,35 @@ func (p *Principal) actor() ledger.Actor {
 	return ledger.Actor{ID: p.Member, OnBehalf: p.OnBehalf}
 }
 
+// authorized wraps a write so that it runs only if the caller is, inside
+// its commit, who the request was authorized as: the same community
+// scope and roles (the gate and every handler decided on p), not erased,
+// and still allowed to act for the member named in X-On-Behalf-Of. A
+// role withdrawn by a commit just before is seen, as if the requests ran
+// one at a time (shared/SPEC.md §2); the caller gets 409 conflict and may
+// send the request again, to be judged on the roles it has now. The
+// member is read from the writer's document cache.
+func authorized(p *Principal, op ledger.Op) ledger.Op {
+	if p == nil {
+		return op
+	}
+	return func(tx ledger.Tx) (any, error) {
+		m, err := community.GetMember(tx, p.Member)
+		if err != nil || m.Erased {
+			return nil, ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+		}
+		if m.Community != p.Community || !slices.Equal(m.Roles, p.Roles) {
+			return nil, ledger.Errorf(ledger.CodeConflict, "your roles or scope changed while this request was waiting; send it again")
+		}
+		if p.OnBehalf != "" {
+			if err := actableFor(tx, p, p.OnBehalf); err != nil {
+				return nil, err
+			}
+		}
+		return op(tx)
+	}
+}
+
 type principalKey struct{}
 
 // WithPrincipal returns ctx carrying p (and its ledger actor).
