@@ -67,7 +67,7 @@ func backup(ctx context.Context, url, token, data string, f *os.File) error {
 // of a running server (url, token) to f.
 func fetchBackup(ctx context.Context, url, token, data string, f *os.File) error {
 	if data != "" {
-		st, err := store.Open(data, store.Options{})
+		st, err := store.Open(data, store.Options{Existing: true})
 		if err != nil {
 			return err
 		}

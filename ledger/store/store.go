@@ -50,6 +50,38 @@ type Options struct {
 	Clock func() time.Time
 	// InMemory runs Badger without disk, for fuzzing and unit tests only.
 	InMemory bool
+	// Existing opens only a directory that already holds a ledger (a
+	// backup of a stopped server must not create one where a path was
+	// mistyped).
+	Existing bool
+}
+
+// checkDataDir refuses a directory that is not a ledger's to open: one
+// that holds a ledger (db/) but not its master.key — a new key would make
+// every member's personal data unreadable, an erasure nobody decided —
+// and a non-empty one holding neither (another program's files, or a
+// ledger's db/ folder itself). A missing or empty directory is new,
+// unless existing is set.
+func checkDataDir(dir string, existing bool) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("store: %w", err)
+	}
+	has := map[string]bool{}
+	for _, e := range entries {
+		has[e.Name()] = true
+	}
+	switch {
+	case has["master.key"] && (has["db"] || !existing):
+		return nil
+	case has["db"] && !has["master.key"]:
+		return fmt.Errorf("store: %s holds a ledger but not its master.key; restore master.key from a backup of this directory (without it every member's personal data is unreadable)", dir)
+	case len(entries) > 0:
+		return fmt.Errorf("store: %s is not empty and holds no ledger; give an empty or new directory", dir)
+	case existing:
+		return fmt.Errorf("store: %s holds no ledger", dir)
+	}
+	return nil
 }
 
 // Store is a ledger.Committer over Badger.
@@ -197,6 +229,9 @@ func openStore(dir string, opt Options) (*Store, error) {
 			return nil, err
 		}
 	} else {
+		if err := checkDataDir(dir, opt.Existing); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDataDirChecks: a ledger without its master.key is refused (a new
+// key was once written over the missing one, silently losing every
+// member's personal data), as is a non-empty directory that is not a
+// ledger's; an empty or missing directory is new, except for a backup,
+// which opens only an existing ledger.
+func TestDataDirChecks(t *testing.T) {
+	dir := t.TempDir()
+	ledgerDir := filepath.Join(dir, "ledger")
+	s, err := Open(ledgerDir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ledgerDir, Options{Existing: true})
+	if err != nil {
+		t.Fatalf("an existing ledger for a backup: %v", err)
+	}
+	s.Close()
+
+	if err := os.Remove(filepath.Join(ledgerDir, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ledgerDir, Options{}); err == nil || !strings.Contains(err.Error(), "master.key") {
+		t.Fatalf("a ledger without its master.key: %v, want a refusal naming master.key", err)
+	}
+	if _, err := os.Stat(filepath.Join(ledgerDir, "master.key")); !os.IsNotExist(err) {
+		t.Fatalf("a new master.key was written over the missing one (%v)", err)
+	}
+
+	foreign := filepath.Join(dir, "photos")
+	os.MkdirAll(foreign, 0o700)
+	os.WriteFile(filepath.Join(foreign, "notes.txt"), []byte("x"), 0o600)
+	for _, d := range []string{foreign, filepath.Join(ledgerDir, "db")} {
+		if _, err := Open(d, Options{}); err == nil || !strings.Contains(err.Error(), "holds no ledger") {
+			t.Fatalf("%s: %v, want a refusal", d, err)
+		}
+		if _, err := os.Stat(filepath.Join(d, "master.key")); !os.IsNotExist(err) {
+			t.Fatalf("%s: a master.key was created", d)
+		}
+	}
+
+	typo := filepath.Join(dir, "typo")
+	if _, err := Open(typo, Options{Existing: true}); err == nil {
+		t.Fatal("a backup of a missing directory opened it")
+	}
+	if _, err := os.Stat(typo); !os.IsNotExist(err) {
+		t.Fatalf("a backup of a missing directory created it (%v)", err)
+	}
+	empty := filepath.Join(dir, "empty")
+	os.MkdirAll(empty, 0o700)
+	s, err = Open(empty, Options{})
+	if err != nil {
+		t.Fatalf("an empty directory: %v", err)
+	}
+	s.Close()
+}
