@@ -377,6 +377,68 @@ func (s *Server) login(c *gin.Context) {
 	s.tokens(c, member)
 }
 
+// PasswordChange changes the caller's own password.
+type PasswordChange struct {
+	Username        string `json:"username"`
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// PasswordChanged answers a password change or reset.
+type PasswordChanged struct {
+	Member  string `json:"member"`
+	Changed bool   `json:"changed"`
+}
+
+// changePassword lets a member change their own password. The current
+// password is checked and throttled like a login (a stolen access token
+// alone cannot take the account over); tokens already issued stay valid
+// until they expire or are logged out.
+func (s *Server) changePassword(c *gin.Context) {
+	var req PasswordChange
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p := principal(c)
+	hash, err := HashPassword(req.NewPassword)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	addr := c.ClientIP()
+	userKey, addrKey := "u:"+req.Username, "a:"+addr
+	if !s.throttle.begin(userKey, MaxFailedLogins, addrKey, MaxFailedLoginsPerAddr) {
+		slog.Warn("password change throttled", "log", "security", "member", p.Member, "addr", addr)
+		failCode(c, CodeTooManyAttempts, "too many failed attempts; wait and try again")
+		return
+	}
+	var user *community.User
+	s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
+		if ledger.ValidID(req.Username) {
+			user, _ = community.GetUser(r, req.Username)
+		}
+		return nil
+	})
+	current := dummyHash
+	if user != nil && user.Member == p.Member {
+		current = user.PasswordHash
+	}
+	if bcrypt.CompareHashAndPassword(current, []byte(req.CurrentPassword)) != nil || user == nil || user.Member != p.Member {
+		slog.Warn("password change failed", "log", "security", "member", p.Member, "addr", addr)
+		failCode(c, ledger.CodeUnauthorized, "wrong username or current password")
+		return
+	}
+	s.throttle.reset(userKey)
+	s.throttle.undo(addrKey)
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		if err := community.SetPassword(tx, req.Username, p.Member, hash); err != nil {
+			return nil, err
+		}
+		return PasswordChanged{Member: p.Member, Changed: true}, nil
+	})
+}
+
 func (s *Server) tokens(c *gin.Context, m *community.Member) {
 	access, _, err := s.issue(m, audAccess, AccessTTL)
 	if err != nil {

@@ -186,6 +186,7 @@ func (s *Server) memberRoutes() []route {
 		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
 		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
 		{method: "PUT", path: "/v1/members/:id/roles", summary: "Replace a member's roles", tag: "members", auth: authenticated, roles: admin, req: RolesRequest{}, resp: MemberView{}, status: 200, handle: s.setRoles},
+		{method: "PUT", path: "/v1/members/:id/password", summary: "Set a member's password (an admin in scope: a forgotten password, or a known one retired)", tag: "members", auth: authenticated, roles: admin, req: PasswordReset{}, resp: MemberView{}, status: 200, handle: s.resetPassword},
 		{method: "POST", path: "/v1/members/:id/erase", summary: "Erase a member's personal data (PIPL); the chain still verifies", tag: "members", auth: authenticated, roles: admin, req: DecisionRequest{}, resp: MemberView{}, status: 200, handle: s.eraseMember},
 	}
 }
@@ -455,6 +456,31 @@ func (s *Server) setRoles(c *gin.Context) {
 			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot remove your own admin role; another admin can")
 		}
 		return community.SetRoles(tx, id, req.Roles)
+	})
+}
+
+// PasswordReset sets the password of one of a member's logins.
+type PasswordReset struct {
+	Username    string `json:"username"`
+	NewPassword string `json:"new_password"`
+}
+
+func (s *Server) resetPassword(c *gin.Context) {
+	var req PasswordReset
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	hash, err := HashPassword(req.NewPassword)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
+		if err := community.SetPassword(tx, req.Username, id, hash); err != nil {
+			return nil, err
+		}
+		return community.GetMember(tx, id)
 	})
 }
 

@@ -262,6 +262,7 @@ func (s *Server) authRoutes() []route {
 		{method: "POST", path: "/v1/auth/token", summary: "Log in with username and password", tag: "auth", req: TokenRequest{}, resp: TokenResponse{}, status: 200, handle: s.login},
 		{method: "POST", path: "/v1/auth/refresh", summary: "Trade a refresh token for a new access token", tag: "auth", req: RefreshRequest{}, resp: TokenResponse{}, status: 200, handle: s.refresh},
 		{method: "POST", path: "/v1/auth/logout", summary: "Revoke the access token (and a refresh token)", tag: "auth", auth: authenticated, req: LogoutRequest{}, resp: LogoutResponse{}, status: 200, handle: s.logout},
+		{method: "POST", path: "/v1/auth/password", summary: "Change one's own password (the current one is checked, like a login)", tag: "auth", auth: authenticated, req: PasswordChange{}, resp: PasswordChanged{}, status: 200, handle: s.changePassword},
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"tally/audit"
 	"tally/ledger/store"
@@ -16,12 +17,21 @@ import (
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", envOr("TALLY_URL", ""), "base URL of a running server (TALLY_URL)")
+	url := fs.String("url", "", "base URL of a running server (TALLY_URL)")
 	token := fs.String("token", envOr("TALLY_TOKEN", ""), "admin access token (TALLY_TOKEN)")
-	data := fs.String("data", envOr("TALLY_DATA", ""), "data directory of a stopped server (TALLY_DATA)")
+	data := fs.String("data", "", "data directory of a stopped server (TALLY_DATA)")
 	out := fs.String("out", envOr("TALLY_OUT", ""), "backup file to write (TALLY_OUT)")
 	if err := fs.Parse(args); err != nil {
+		return helpOr2(err)
+	}
+	if err := noArgs(fs); err != nil {
+		fmt.Fprintf(stderr, "tally backup: %v\n", err)
 		return 2
+	}
+	// A source given by flag wins over the environment (TALLY_DATA is set
+	// in the container image; a --url backup must still work there).
+	if *url == "" && *data == "" {
+		*url, *data = envOr("TALLY_URL", ""), envOr("TALLY_DATA", "")
 	}
 	if *out == "" || (*url == "") == (*data == "") {
 		fmt.Fprintln(stderr, "tally backup: give --out and one of --url (with --token) or --data")
@@ -74,7 +84,7 @@ func fetchBackup(ctx context.Context, url, token, data string, f *os.File) error
 		defer st.Close()
 		return st.Backup(ctx, f)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/admin/backup", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+"/v1/admin/backup", nil)
 	if err != nil {
 		return err
 	}
@@ -98,6 +108,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	in := fs.String("in", envOr("TALLY_IN", ""), "backup file (TALLY_IN)")
 	data := fs.String("data", envOr("TALLY_DATA", ""), "empty data directory to restore into (TALLY_DATA)")
 	if err := fs.Parse(args); err != nil {
+		return helpOr2(err)
+	}
+	if err := noArgs(fs); err != nil {
+		fmt.Fprintf(stderr, "tally restore: %v\n", err)
 		return 2
 	}
 	if *in == "" || *data == "" {

@@ -10,10 +10,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -54,15 +57,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// envOr returns the environment variable name, or def when it is unset.
+// envOr returns the environment variable name, or def when it is unset
+// or empty (an empty TALLY_ADDR in a unit file must not mean every
+// interface on a random port).
 func envOr(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
+	if v := os.Getenv(name); v != "" {
 		return v
 	}
 	return def
 }
 
-func envBool(name string) bool {
-	v := os.Getenv(name)
-	return v == "1" || v == "true" || v == "yes"
+// envBool reads a yes/no environment variable: 1, true, yes, on or 0,
+// false, no, off, any case; empty is false; anything else is an error
+// rather than a silent no.
+func envBool(name string) (bool, error) {
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv(name))); v {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "", "0", "false", "no", "off":
+		return false, nil
+	default:
+		return false, fmt.Errorf("%s=%q: give true or false", name, v)
+	}
+}
+
+// helpOr2 is the exit code of a flag parse error: 0 for -help, else 2.
+func helpOr2(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+// noArgs refuses positional arguments: a stray word would otherwise stop
+// the flag parser and silently drop every flag after it.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags are --name value)", fs.Arg(0))
+	}
+	return nil
 }

@@ -72,10 +72,22 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.Data, "data", envOr("TALLY_DATA", "./tally-data"), "data directory (TALLY_DATA)")
 	fs.StringVar(&m.Addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:8080"), "listen address (TALLY_ADDR)")
-	fs.BoolVar(&m.Demo, "demo", envBool("TALLY_DEMO"), "load the demo district on an empty data directory (TALLY_DEMO)")
+	demo, err := envBool("TALLY_DEMO")
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "tally serve: %v\n", err)
+		return err
+	}
+	fs.BoolVar(&m.Demo, "demo", demo, "load the demo district on an empty data directory (TALLY_DEMO)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", envOr("TALLY_TRUSTED_PROXIES", ""),
 		"comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (TALLY_TRUSTED_PROXIES)")
-	return fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		fmt.Fprintf(m.Stderr, "tally serve: %v\n", err)
+		return err
+	}
+	return nil
 }
 
 // Run opens the store, initialises a new data directory, builds the API
@@ -86,21 +98,26 @@ func (m *Main) ParseFlags(args []string) error {
 const MaxStartupTimerRounds = 100
 
 func (m *Main) Run(ctx context.Context) error {
-	st, err := store.Open(m.Data, store.Options{})
-	if err != nil {
+	// Settings are checked and the port bound before the directory is
+	// opened: a bad setting or a busy port must fail before a new
+	// directory is created and initialised, or the next start would find
+	// an admin (whose password was printed once) and no demo.
+	if err := m.validate(); err != nil {
 		return err
 	}
-	m.store = st
-	m.closers = append(m.closers, func() { st.Close() })
-	registerTimers(st)
-	// Bind first: a busy port must fail before a new directory is
-	// initialised, or the next start would find an admin and no demo.
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.listener = ln
 	m.closers = append(m.closers, func() { ln.Close() })
+	st, err := store.Open(m.Data, store.Options{})
+	if err != nil {
+		return err
+	}
+	m.store = st
+	m.closers = append([]func(){func() { st.Close() }}, m.closers...)
+	registerTimers(st)
 	fresh, err := m.initialise(ctx)
 	if err != nil {
 		return err
@@ -143,6 +160,27 @@ func (m *Main) Run(ctx context.Context) error {
 	m.serveErr = make(chan error, 1)
 	go func() { m.serveErr <- m.http.Serve(ln) }()
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
+	return nil
+}
+
+// validate checks the settings read only later in Run: the trusted
+// proxies, the checkpoint origin (TALLY_ORIGIN) and the admin password.
+func (m *Main) validate() error {
+	for _, p := range splitList(m.TrustedProxies) {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return fmt.Errorf("--trusted-proxies: %q is neither an IP address nor a CIDR", p)
+			}
+		}
+	}
+	if err := store.CheckOrigin(envOr("TALLY_ORIGIN", "")); err != nil {
+		return fmt.Errorf("TALLY_ORIGIN: %w", err)
+	}
+	if pw := envOr("TALLY_ADMIN_PASSWORD", ""); pw != "" {
+		if _, err := api.HashPassword(pw); err != nil {
+			return fmt.Errorf("TALLY_ADMIN_PASSWORD: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -198,6 +236,9 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 		exists = err == nil
 		return nil
 	}); err != nil || exists {
+		if err == nil && envOr("TALLY_ADMIN_PASSWORD", "") != "" {
+			fmt.Fprintf(m.Stderr, "tally: TALLY_ADMIN_PASSWORD is used only when a data directory is first initialised; %s has its admin already (change a password with POST /v1/auth/password)\n", m.Data)
+		}
 		return false, err
 	}
 	pw := envOr("TALLY_ADMIN_PASSWORD", "")
@@ -251,20 +292,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	if err := m.Run(ctx); err != nil {
-		fmt.Fprintf(stderr, "tally: %v\n", err)
+		slog.Error("tally could not start", "error", err.Error())
 		m.Close()
 		return 1
 	}
 	fmt.Fprintf(stdout, "Tally is serving on %s (data %s)\n", m.URL(), m.Data)
 	select {
 	case <-ctx.Done():
+		slog.Info("tally stopping: in-flight requests finish, queued commits are written", "timeout", ShutdownTimeout.String())
 	case err := <-m.serveErr:
-		fmt.Fprintf(stderr, "tally: %v\n", err)
+		slog.Error("tally stopped serving", "error", err.Error())
 	}
 	if err := m.Close(); err != nil {
-		fmt.Fprintf(stderr, "tally: shutdown: %v\n", err)
+		slog.Error("tally shutdown", "error", err.Error())
 		return 1
 	}
+	slog.Info("tally stopped")
 	return 0
 }
 

@@ -42,6 +42,9 @@ type verifyFlags struct {
 // 1 naming the first bad sequence number, or 2 when it cannot read.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseVerifyFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitVerified
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tally verify: %v\n", err)
 		return exitUsage
@@ -85,8 +88,8 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
-	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := noArgs(fs); err != nil {
+		return f, err
 	}
 	if f.data == "" && f.export == "" && f.url == "" {
 		f.data, f.export, f.url = os.Getenv("TALLY_DATA"), os.Getenv("TALLY_EXPORT"), os.Getenv("TALLY_URL")
@@ -164,5 +167,25 @@ func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions)
 	if resp.StatusCode != http.StatusOK {
 		return audit.Report{}, fmt.Errorf("GET %s: %s", exportPath, resp.Status)
 	}
-	return audit.Verify(ctx, audit.NewExportReader(resp.Body), opt)
+	body := &transportReader{r: resp.Body}
+	rep, err := audit.Verify(ctx, audit.NewExportReader(body), opt)
+	if body.err != nil {
+		// A dropped connection is not a truncated log: exit 2, not 1.
+		return audit.Report{}, fmt.Errorf("reading %s: %w (the connection failed; nothing after it was verified)", exportPath, body.err)
+	}
+	return rep, err
+}
+
+// transportReader remembers a read error other than the end of the body.
+type transportReader struct {
+	r   io.Reader
+	err error
+}
+
+func (t *transportReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF && t.err == nil {
+		t.err = err
+	}
+	return n, err
 }

@@ -276,6 +276,25 @@ func addUser(tx ledger.Tx, username, member string, hash []byte) error {
 	return tx.PutDoc(KindUser, username, User{Username: username, Member: member, PasswordHash: hash})
 }
 
+// SetPassword replaces the password hash of member's login username
+// ("member.password"; the record names the member, never the username or
+// the hash). Errors: not_found (no such login of that member).
+func SetPassword(tx ledger.Tx, username, member string, hash []byte) error {
+	u, err := GetUser(tx, username)
+	if err != nil || u.Member != member {
+		return ledger.Errorf(ledger.CodeNotFound, "member %s has no login %s", member, username)
+	}
+	if len(hash) == 0 {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "a login needs a password")
+	}
+	u.PasswordHash = hash
+	if err := tx.PutDoc(KindUser, username, u); err != nil {
+		return err
+	}
+	tx.Audit("member.password", map[string]any{"member": member})
+	return nil
+}
+
 func roleStrings(rs []Role) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {

@@ -78,6 +78,19 @@ func (s *Store) EnsureCheckpointKey(ctx context.Context, origin string) (string,
 	return res.Value.(string), nil
 }
 
+// CheckOrigin reports whether origin can name a checkpoint key ("" is
+// the default origin), so that a server refuses a bad TALLY_ORIGIN before
+// it initialises anything.
+func CheckOrigin(origin string) error {
+	if origin == "" {
+		return nil
+	}
+	if _, _, err := audit.GenerateCheckpointKey(origin); err != nil {
+		return fmt.Errorf("origin %q cannot name a checkpoint key", origin)
+	}
+	return nil
+}
+
 // RotateCheckpointKey replaces the signing key with a new one of the same
 // origin, as a key.rotate record made by the actor in ctx (the system
 // when none). Checkpoints of trees that contain the record are signed

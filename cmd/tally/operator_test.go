@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEnvironmentDefaults: an empty variable means its default (an empty
+// TALLY_ADDR once listened on every interface); yes/no variables take the
+// usual spellings and refuse others rather than read them as no.
+func TestEnvironmentDefaults(t *testing.T) {
+	t.Setenv("TALLY_ADDR", "")
+	if got := envOr("TALLY_ADDR", "127.0.0.1:8080"); got != "127.0.0.1:8080" {
+		t.Fatalf("empty TALLY_ADDR: %q", got)
+	}
+	for v, want := range map[string]bool{"": false, "1": true, "TRUE": true, "on": true, "Yes": true, "0": false, "off": false, "No": false} {
+		t.Setenv("TALLY_DEMO", v)
+		if got, err := envBool("TALLY_DEMO"); err != nil || got != want {
+			t.Errorf("TALLY_DEMO=%q: %v, %v; want %v", v, got, err, want)
+		}
+	}
+	t.Setenv("TALLY_DEMO", "maybe")
+	if _, err := envBool("TALLY_DEMO"); err == nil {
+		t.Error("TALLY_DEMO=maybe was read as a yes or a no")
+	}
+}
+
+// TestServeRefusesBeforeCreating: a stray argument (which stopped the flag
+// parser and dropped every flag after it) and a bad setting are refused
+// before the data directory is created, so nothing is initialised and no
+// admin password is printed.
+func TestServeRefusesBeforeCreating(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new")
+	var out bytes.Buffer
+	if code := run([]string{"serve", "start", "--data", dir, "--addr", "127.0.0.1:0"}, &out, &out); code != 2 {
+		t.Fatalf("a stray argument: exit %d, want 2: %s", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/33"}, &out, &out); code != 1 {
+		t.Fatalf("a bad proxy list: exit %d, want 1: %s", code, out.String())
+	}
+	t.Setenv("TALLY_ORIGIN", "bad origin with spaces")
+	if code := run([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, &out, &out); code != 1 {
+		t.Fatalf("a bad TALLY_ORIGIN: exit %d, want 1: %s", code, out.String())
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the data directory was created: %v (%s)", err, out.String())
+	}
+	if strings.Contains(out.String(), "Admin login") {
+		t.Fatalf("an admin password was printed: %s", out.String())
+	}
+	for _, cmd := range []string{"backup", "restore"} {
+		if code := run([]string{cmd, "extra", "--data", dir}, io.Discard, io.Discard); code != 2 {
+			t.Errorf("%s with a stray argument: exit %d, want 2", cmd, code)
+		}
+	}
+}
+
+// TestBackupURLFlagWinsOverEnvironment: --url works while TALLY_DATA is set
+// (the container image sets it), and a base URL may end in a slash.
+func TestBackupURLFlagWinsOverEnvironment(t *testing.T) {
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		http.Error(w, "no", http.StatusTeapot)
+	}))
+	defer srv.Close()
+	t.Setenv("TALLY_DATA", t.TempDir())
+	var errOut bytes.Buffer
+	code := runBackup(context.Background(), []string{"--url", srv.URL + "/", "--token", "x", "--out", filepath.Join(t.TempDir(), "b")}, io.Discard, &errOut)
+	if code != 1 || len(paths) != 1 || paths[0] != "/v1/admin/backup" {
+		t.Fatalf("backup --url with TALLY_DATA set: exit %d, requests %v: %s", code, paths, errOut.String())
+	}
+}
+
+// TestVerifyURLDroppedConnection: a connection cut in the middle of the
+// export is an error reading the source (exit 2), not a failed
+// verification (exit 1) that an auditor would take for tampering.
+func TestVerifyURLDroppedConnection(t *testing.T) {
+	_, _, export := verifyFixture(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000000")
+		w.Write(export[:len(export)/2])
+	}))
+	defer srv.Close()
+	var errOut bytes.Buffer
+	if code := runVerify(context.Background(), []string{"--url", srv.URL, "--token", "x"}, io.Discard, &errOut); code != exitUsage {
+		t.Fatalf("a dropped connection: exit %d, want %d: %s", code, exitUsage, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "connection") {
+		t.Fatalf("the message does not name the connection: %s", errOut.String())
+	}
+}
