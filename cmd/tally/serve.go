@@ -12,8 +12,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"tally/api"
@@ -299,7 +301,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "Tally is serving on %s (data %s)\n", m.URL(), m.Data)
 	select {
 	case <-ctx.Done():
-		slog.Info("tally stopping: in-flight requests finish, queued commits are written", "timeout", ShutdownTimeout.String())
+		slog.Info("tally stopping: in-flight requests finish, queued commits are written (a second signal stops at once)", "timeout", ShutdownTimeout.String())
+		// A second signal does not wait for slow clients: every
+		// acknowledged write is already on disk.
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			<-again
+			slog.Warn("tally stopping at once (second signal); acknowledged writes are on disk")
+			os.Exit(1)
+		}()
 	case err := <-m.serveErr:
 		slog.Error("tally stopped serving", "error", err.Error())
 	}
