@@ -342,39 +342,50 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if member, ok := s.checkPassword(c, "login", req.Username, req.Password, ""); ok {
+		s.tokens(c, member)
+	}
+}
+
+// checkPassword checks a username and password as a login does, for
+// what (login, password change): throttled per user and address (the
+// attempt counts before the password is checked, so guesses sent in
+// parallel cannot all slip under the limit; a success takes it back),
+// failures in the security log, one answer for every failure. With
+// member set, the login must be that member's. It answers the failure
+// itself and returns the login's member on success.
+func (s *Server) checkPassword(c *gin.Context, what, username, password, member string) (*community.Member, bool) {
 	addr := c.ClientIP()
-	userKey, addrKey := "u:"+req.Username, "a:"+addr
-	// The attempt counts before the password is checked, so guesses sent
-	// in parallel cannot all slip under the limit; a success takes it back.
+	userKey, addrKey := "u:"+username, "a:"+addr
 	if !s.throttle.begin(userKey, MaxFailedLogins, addrKey, MaxFailedLoginsPerAddr) {
-		slog.Warn("login throttled", "log", "security", "username", req.Username, "addr", addr)
-		failCode(c, CodeTooManyAttempts, "too many failed logins; wait and try again")
-		return
+		slog.Warn(what+" throttled", "log", "security", "username", username, "addr", addr)
+		failCode(c, CodeTooManyAttempts, "too many failed attempts; wait and try again")
+		return nil, false
 	}
 	var user *community.User
-	var member *community.Member
+	var m *community.Member
 	s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
-		if ledger.ValidID(req.Username) {
-			user, _ = community.GetUser(r, req.Username)
+		if ledger.ValidID(username) {
+			user, _ = community.GetUser(r, username)
 		}
-		if user != nil {
-			member, _ = community.GetMember(r, user.Member)
+		if user != nil && (member == "" || user.Member == member) {
+			m, _ = community.GetMember(r, user.Member)
 		}
 		return nil
 	})
 	hash := dummyHash
-	if user != nil {
+	if m != nil {
 		hash = user.PasswordHash
 	}
-	okPw := bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) == nil && len(req.Password) <= MaxPasswordLen
-	if !okPw || user == nil || member == nil || member.Erased {
-		slog.Warn("login failed", "log", "security", "username", req.Username, "addr", addr)
+	okPw := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && len(password) <= MaxPasswordLen
+	if !okPw || m == nil || m.Erased {
+		slog.Warn(what+" failed", "log", "security", "username", username, "addr", addr)
 		failCode(c, ledger.CodeUnauthorized, "wrong username or password")
-		return
+		return nil, false
 	}
 	s.throttle.reset(userKey)
 	s.throttle.undo(addrKey)
-	s.tokens(c, member)
+	return m, true
 }
 
 // PasswordChange changes the caller's own password.
@@ -406,31 +417,9 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	addr := c.ClientIP()
-	userKey, addrKey := "u:"+req.Username, "a:"+addr
-	if !s.throttle.begin(userKey, MaxFailedLogins, addrKey, MaxFailedLoginsPerAddr) {
-		slog.Warn("password change throttled", "log", "security", "member", p.Member, "addr", addr)
-		failCode(c, CodeTooManyAttempts, "too many failed attempts; wait and try again")
+	if _, ok := s.checkPassword(c, "password change", req.Username, req.CurrentPassword, p.Member); !ok {
 		return
 	}
-	var user *community.User
-	s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
-		if ledger.ValidID(req.Username) {
-			user, _ = community.GetUser(r, req.Username)
-		}
-		return nil
-	})
-	current := dummyHash
-	if user != nil && user.Member == p.Member {
-		current = user.PasswordHash
-	}
-	if bcrypt.CompareHashAndPassword(current, []byte(req.CurrentPassword)) != nil || user == nil || user.Member != p.Member {
-		slog.Warn("password change failed", "log", "security", "member", p.Member, "addr", addr)
-		failCode(c, ledger.CodeUnauthorized, "wrong username or current password")
-		return
-	}
-	s.throttle.reset(userKey)
-	s.throttle.undo(addrKey)
 	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 		if err := community.SetPassword(tx, req.Username, p.Member, hash); err != nil {
 			return nil, err
