@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -342,31 +343,49 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if member, ok := s.checkPassword(c, "login", req.Username, req.Password, ""); ok {
-		s.tokens(c, member)
+	a, ok := s.beginAttempt(c, "login", req.Username)
+	if !ok {
+		return
 	}
+	if !a.check(c, req.Password, "") {
+		a.failed(c)
+		return
+	}
+	a.succeeded()
+	s.tokens(c, a.member)
 }
 
-// checkPassword checks a username and password as a login does, for
-// what (login, password change): throttled per user and address (the
-// attempt counts before the password is checked, so guesses sent in
-// parallel cannot all slip under the limit; a success takes it back),
-// failures in the security log, one answer for every failure. With
-// member set, the login must be that member's. It answers the failure
-// itself and returns the login's member on success.
-func (s *Server) checkPassword(c *gin.Context, what, username, password, member string) (*community.Member, bool) {
-	addr := c.ClientIP()
-	userKey, addrKey := "u:"+username, "a:"+addr
-	if !s.throttle.begin(userKey, MaxFailedLogins, addrKey, MaxFailedLoginsPerAddr) {
-		slog.Warn(what+" throttled", "log", "security", "username", username, "addr", addr)
+// passwordAttempt is one check of a username and password (a login, a
+// password change): throttled per user and address — the attempt counts
+// before the password is checked, so guesses sent in parallel cannot all
+// slip under the limit, and a success takes it back — with failures in
+// the security log and one answer for every failure.
+type passwordAttempt struct {
+	s                    *Server
+	what, username, addr string
+	member               *community.Member // the login's member, when the password matched
+	hash                 []byte            // the stored hash it matched
+}
+
+// beginAttempt counts an attempt, or answers 429 when too many failed.
+func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
+	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP()}
+	if !s.throttle.begin("u:"+username, MaxFailedLogins, "a:"+a.addr, MaxFailedLoginsPerAddr) {
+		slog.Warn(what+" throttled", "log", "security", "username", username, "addr", a.addr)
 		failCode(c, CodeTooManyAttempts, "too many failed attempts; wait and try again")
 		return nil, false
 	}
+	return a, true
+}
+
+// check reports whether password is the login's (and, with member set,
+// the login is that member's, not erased).
+func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 	var user *community.User
 	var m *community.Member
-	s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
-		if ledger.ValidID(username) {
-			user, _ = community.GetUser(r, username)
+	a.s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
+		if ledger.ValidID(a.username) {
+			user, _ = community.GetUser(r, a.username)
 		}
 		if user != nil && (member == "" || user.Member == member) {
 			m, _ = community.GetMember(r, user.Member)
@@ -377,15 +396,29 @@ func (s *Server) checkPassword(c *gin.Context, what, username, password, member 
 	if m != nil {
 		hash = user.PasswordHash
 	}
-	okPw := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && len(password) <= MaxPasswordLen
-	if !okPw || m == nil || m.Erased {
-		slog.Warn(what+" failed", "log", "security", "username", username, "addr", addr)
-		failCode(c, ledger.CodeUnauthorized, "wrong username or password")
-		return nil, false
+	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && len(password) <= MaxPasswordLen
+	if !ok || m == nil || m.Erased {
+		return false
 	}
-	s.throttle.reset(userKey)
-	s.throttle.undo(addrKey)
-	return m, true
+	a.member, a.hash = m, user.PasswordHash
+	return true
+}
+
+func (a *passwordAttempt) logFailure() {
+	slog.Warn(a.what+" failed", "log", "security", "username", a.username, "addr", a.addr)
+}
+
+// failed logs the failure and answers it (401).
+func (a *passwordAttempt) failed(c *gin.Context) {
+	a.logFailure()
+	fail(c, errWrongPassword)
+}
+
+var errWrongPassword = ledger.Errorf(ledger.CodeUnauthorized, "wrong username or password")
+
+func (a *passwordAttempt) succeeded() {
+	a.s.throttle.reset("u:" + a.username)
+	a.s.throttle.undo("a:" + a.addr)
 }
 
 // PasswordChange changes the caller's own password.
@@ -417,10 +450,22 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if _, ok := s.checkPassword(c, "password change", req.Username, req.CurrentPassword, p.Member); !ok {
+	a, ok := s.beginAttempt(c, "password change", req.Username)
+	if !ok {
 		return
 	}
-	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+	matched := a.check(c, req.CurrentPassword, p.Member)
+	// The verdict is applied inside the commit: a retry under the same
+	// Idempotency-Key is answered its original result before it (the
+	// current password has changed by then), and of two changes racing
+	// with the same current password only the first finds the hash it
+	// was checked against (as if run one at a time).
+	s.commitThen(c, http.StatusOK, a.succeeded, func(tx ledger.Tx) (any, error) {
+		u, err := community.GetUser(tx, req.Username)
+		if !matched || err != nil || u.Member != p.Member || !bytes.Equal(u.PasswordHash, a.hash) {
+			a.logFailure()
+			return nil, errWrongPassword
+		}
 		if err := community.SetPassword(tx, req.Username, p.Member, hash); err != nil {
 			return nil, err
 		}

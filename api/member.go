@@ -477,6 +477,11 @@ func (s *Server) resetPassword(c *gin.Context) {
 		return
 	}
 	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
+		if id == principal(c).Member {
+			// One's own password needs the current one (a stolen access
+			// token must not become the account).
+			return nil, ledger.Errorf(ledger.CodeConflict, "change your own password with POST /v1/auth/password")
+		}
 		if err := community.SetPassword(tx, req.Username, id, hash); err != nil {
 			return nil, err
 		}

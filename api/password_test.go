@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -23,8 +24,16 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("wang", "password-wang", "new-password-li")), 401, "unauthorized")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "password-li", "short")), 400, "invalid_request")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", "", change("li", "password-li", "new-password-li")), 401, "unauthorized")
-	if r := ts.must(200, "POST", "/v1/auth/password", li, change("li", "password-li", "new-password-li")); r.Body["changed"] != true {
+	if r := ts.must(200, "POST", "/v1/auth/password", li, change("li", "password-li", "new-password-li"), "Idempotency-Key", "pw-1"); r.Body["changed"] != true {
 		t.Fatalf("change: %s", r.Raw)
+	}
+	// A retry of the change (its current password is no longer current)
+	// gets the original answer, several times, without a lockout.
+	for range MaxFailedLogins + 1 {
+		r := ts.must(200, "POST", "/v1/auth/password", li, change("li", "password-li", "new-password-li"), "Idempotency-Key", "pw-1")
+		if r.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry: not a replay: %s", r.Raw)
+		}
 	}
 	rec := ts.lastRecord()
 	if rec.Action != "member.password" || fmt.Sprint(rec.Content) != "map[member:li]" {
@@ -35,11 +44,49 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	// wang's password was not touched by li's attempt.
 	ts.login("wang", "password-wang")
 
+	// Two changes racing with the same current password: as if run one
+	// at a time, the second finds the password changed.
+	ts.must(200, "POST", "/v1/auth/password", li, change("li", "new-password-li", "second-password"))
+	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "new-password-li", "third-password")), 401, "unauthorized")
+	ts.login("li", "second-password")
+
+	// Racing for real: of changes sent together with the same current
+	// password, one succeeds; the others are refused, not lost.
+	var wg sync.WaitGroup
+	codes := make([]int, 6)
+	for i := range codes {
+		wg.Go(func() {
+			codes[i] = ts.do("POST", "/v1/auth/password", li, change("li", "second-password", fmt.Sprintf("raced-password-%d", i))).Status
+		})
+	}
+	wg.Wait()
+	won := -1
+	for i, c := range codes {
+		if c == 200 {
+			if won >= 0 {
+				t.Fatalf("two racing changes both answered 200: %v", codes)
+			}
+			won = i
+		}
+	}
+	if won < 0 {
+		t.Fatalf("no racing change succeeded: %v", codes)
+	}
+	ts.login("li", fmt.Sprintf("raced-password-%d", won))
+
+	// An admin does not reset their own password (the current one is
+	// needed), nor an erased member's.
+	wantProblem(t, ts.do("PUT", "/v1/members/admin/password", ts.admin, map[string]any{"username": "admin", "new_password": "taken-over-1"}), 409, "conflict")
+	ts.member("gone", "c1", "resident")
+	ts.must(200, "POST", "/v1/members/gone/erase", ts.admin, map[string]any{"reason": "PIPL request"})
+	wantProblem(t, ts.do("PUT", "/v1/members/gone/password", ts.admin, map[string]any{"username": "gone", "new_password": "revived-pass-1"}), 409, "conflict")
+
 	reset := map[string]any{"username": "li", "new_password": "reset-by-admin-1"}
 	wantProblem(t, ts.do("PUT", "/v1/members/li/password", coord, reset), 403, "forbidden")
 	wantProblem(t, ts.do("PUT", "/v1/members/wang/password", ts.admin, reset), 404, "not_found")
 	ts.must(200, "PUT", "/v1/members/li/password", ts.admin, reset)
 	ts.login("li", "reset-by-admin-1")
+	_ = won
 	if strings.Contains(fmt.Sprint(ts.lastRecord().Content), "reset-by-admin") {
 		t.Fatal("the record holds the password")
 	}

@@ -1064,7 +1064,12 @@ func (s *Server) serviceReport(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func tbWantsCSV(c *gin.Context) bool { return prefersCSV(c.Request.Header.Values("Accept")) }
+// tbWantsCSV negotiates a report's format; the answer varies by Accept
+// (caches must not hand one format to a client asking for the other).
+func tbWantsCSV(c *gin.Context) bool {
+	c.Header("Vary", "Accept")
+	return prefersCSV(c.Request.Header.Values("Accept"))
+}
 
 // prefersCSV reports whether Accept prefers text/csv to JSON (RFC 9110
 // §12.5.1): each type takes the quality of the most specific range that

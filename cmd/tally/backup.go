@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"tally/audit"
 	"tally/ledger/store"
@@ -84,16 +83,11 @@ func fetchBackup(ctx context.Context, url, token, data string, f *os.File) error
 		defer st.Close()
 		return st.Backup(ctx, f)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+"/v1/admin/backup", nil)
+	resp, done, err := getStream(ctx, url, "/v1/admin/backup", token, StreamIdleTimeout)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
+	defer done()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("server answered %s: %s", resp.Status, b)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEnvironmentDefaults: an empty variable means its default (an empty
@@ -96,5 +97,31 @@ func TestVerifyURLDroppedConnection(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "connection") {
 		t.Fatalf("the message does not name the connection: %s", errOut.String())
+	}
+}
+
+// TestStreamStall: a server that stops sending in the middle of an answer
+// (without closing) fails the read once the stall bound passes, naming
+// it, instead of hanging verify --url or backup --url for ever.
+func TestStreamStall(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("first bytes"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	resp, done, err := getStream(context.Background(), srv.URL, "/x", "t", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	b, err := io.ReadAll(resp.Body)
+	if string(b) != "first bytes" || err == nil || !strings.Contains(err.Error(), "no data from the server") {
+		t.Fatalf("read %q, %v; want the first bytes, then a stall error", b, err)
 	}
 }

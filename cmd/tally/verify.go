@@ -154,16 +154,11 @@ func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (
 // verifyURL streams the server's export into the verifier, so a large
 // log is never held in memory.
 func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions) (audit.Report, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+exportPath, nil)
+	resp, done, err := getStream(ctx, base, exportPath, token, StreamIdleTimeout)
 	if err != nil {
 		return audit.Report{}, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return audit.Report{}, err
-	}
-	defer resp.Body.Close()
+	defer done()
 	if resp.StatusCode != http.StatusOK {
 		return audit.Report{}, fmt.Errorf("GET %s: %s", exportPath, resp.Status)
 	}

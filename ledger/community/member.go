@@ -284,6 +284,13 @@ func SetPassword(tx ledger.Tx, username, member string, hash []byte) error {
 	if err != nil || u.Member != member {
 		return ledger.Errorf(ledger.CodeNotFound, "member %s has no login %s", member, username)
 	}
+	m, err := GetMember(tx, member)
+	if err != nil {
+		return err
+	}
+	if err := NotErased(m); err != nil {
+		return err
+	}
 	if len(hash) == 0 {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "a login needs a password")
 	}

@@ -40,6 +40,11 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	if _, err := os.Stat(filepath.Join(path, "MANIFEST")); err != nil {
 		return nil, fmt.Errorf("store: %s holds no database: %w", dir, err)
 	}
+	// A ledger without its master.key cannot open anyone's personal data:
+	// damaged, whatever the chain says (a server refuses it too).
+	if err := checkDataDir(dir, true); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+	}
 	db, err := badger.Open(badgerOptions(path, false).WithReadOnly(true))
 	if err != nil {
 		db, err = badger.Open(badgerOptions(path, false))

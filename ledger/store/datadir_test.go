@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,9 @@ func TestDataDirChecks(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(ledgerDir, "master.key")); !os.IsNotExist(err) {
 		t.Fatalf("a new master.key was written over the missing one (%v)", err)
+	}
+	if _, err := OpenAudit(ledgerDir); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "master.key") {
+		t.Fatalf("verifying a ledger without its master.key: %v, want damaged", err)
 	}
 
 	foreign := filepath.Join(dir, "photos")
