@@ -79,7 +79,8 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	wantProblem(t, ts.do("PUT", "/v1/members/admin/password", ts.admin, map[string]any{"username": "admin", "new_password": "taken-over-1"}), 409, "conflict")
 	ts.member("gone", "c1", "resident")
 	ts.must(200, "POST", "/v1/members/gone/erase", ts.admin, map[string]any{"reason": "PIPL request"})
-	wantProblem(t, ts.do("PUT", "/v1/members/gone/password", ts.admin, map[string]any{"username": "gone", "new_password": "revived-pass-1"}), 409, "conflict")
+	// (erasure removed the login itself)
+	wantProblem(t, ts.do("PUT", "/v1/members/gone/password", ts.admin, map[string]any{"username": "gone", "new_password": "revived-pass-1"}), 404, "not_found")
 
 	reset := map[string]any{"username": "li", "new_password": "reset-by-admin-1"}
 	wantProblem(t, ts.do("PUT", "/v1/members/li/password", coord, reset), 403, "forbidden")

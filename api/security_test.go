@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"tally/ledger"
+	"tally/ledger/community"
 	"tally/ledger/store"
 )
 
@@ -280,10 +283,23 @@ func TestRoleChangeAndErasureTakeEffectAtOnce(t *testing.T) {
 	if r := ts.do("POST", "/v1/members", coord, body); r.Status != 403 || r.Code() != "forbidden" {
 		t.Fatalf("after the role was withdrawn: %d %s, want 403 forbidden", r.Status, r.Raw)
 	}
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "li", "community": "c1", "display_name": "李", "roles": []string{"resident"},
+		"username": "13800000000", "password": "password-li"})
+	ts.login("13800000000", "password-li")
 	ts.must(200, "POST", "/v1/members/wang/erase", ts.admin, map[string]any{"reason": "个人信息删除申请 2026-17"})
 	if r := ts.do("GET", "/v1/accounts/wang:HOUR", coord, nil); r.Status != 401 || r.Code() != "invalid_token" {
 		t.Fatalf("after erasure: %d %s, want 401 invalid_token", r.Status, r.Raw)
 	}
+	// Erasure takes the login too: a username is often a phone number.
+	ts.must(200, "POST", "/v1/members/li/erase", ts.admin, nil)
+	ts.store.View(context.Background(), func(r ledger.Reader) error {
+		for _, u := range []string{"wang", "13800000000"} {
+			if got, err := community.GetUser(r, u); err == nil {
+				t.Errorf("login %s of an erased member is still stored: %+v", u, got)
+			}
+		}
+		return nil
+	})
 	size := ts.auditSize()
 	if r := ts.do("POST", "/v1/members/wang/erase", ts.admin, nil); r.Status != 409 || r.Code() != "conflict" {
 		t.Fatalf("erasing twice: %d %s, want 409 conflict", r.Status, r.Raw)

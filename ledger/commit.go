@@ -121,6 +121,7 @@ type Tx interface {
 	PutTransaction(t *Transaction) error
 	AddEntry(account string, e Entry) error
 	PutDoc(kind, id string, v any) error
+	DeleteDoc(kind, id string) error
 	PutIndex(key string, val []byte) error
 	DeleteIndex(key string) error
 	// PutPersonal stores personal data encrypted under the member's own

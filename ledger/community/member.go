@@ -1,6 +1,8 @@
 package community
 
 import (
+	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -361,12 +363,48 @@ func Erase(tx ledger.Tx, id, reason string) (*Member, error) {
 	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
 		return nil, err
 	}
+	if err := deleteLogins(tx, m.ID); err != nil {
+		return nil, err
+	}
 	f := map[string]any{"member": m.ID}
 	if reason != "" {
 		f["reason"] = reason // the request's reference, never personal data
 	}
 	tx.Audit("member.erase", f)
 	return m, nil
+}
+
+// deleteLogins removes member's logins: a username is often a phone
+// number, and the password hash is theirs too. Logins are found by a
+// scan of them all (erasure is rare; logins carry no member index).
+func deleteLogins(tx ledger.Tx, member string) error {
+	var mine []string
+	p := ledger.Page{Limit: ledger.MaxPageSize}
+	for {
+		next, err := tx.Docs(KindUser, p, func(username string, raw []byte) error {
+			var u User
+			if err := json.Unmarshal(raw, &u); err != nil {
+				return fmt.Errorf("community: login document: %w", err)
+			}
+			if u.Member == member {
+				mine = append(mine, username)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if next == "" {
+			break
+		}
+		p.After = next
+	}
+	for _, username := range mine {
+		if err := tx.DeleteDoc(KindUser, username); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AreRelatives reports whether either member lists the other.

@@ -260,6 +260,8 @@ func (o *opTx) AddEntry(account string, e ledger.Entry) error {
 
 func (o *opTx) PutDoc(kind, id string, v any) error { return o.putJSON(docKey(kind, id), v) }
 
+func (o *opTx) DeleteDoc(kind, id string) error { o.del(docKey(kind, id)); return nil }
+
 // Chained state: the workflow documents (but logins and signing keys),
 // indexes and personal-data boxes an op changes are also described in its
 // audit record ("state": key → the SHA-256 of the value it replaces and of
