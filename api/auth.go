@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -371,7 +372,7 @@ type passwordAttempt struct {
 func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
 	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP()}
 	if !s.throttle.begin("u:"+username, MaxFailedLogins, "a:"+a.addr, MaxFailedLoginsPerAddr) {
-		slog.Warn(what+" throttled", "log", "security", "username", username, "addr", a.addr)
+		slog.Warn(what+" throttled", "log", "security", "username_sha256", logName(username), "addr", a.addr)
 		failCode(c, CodeTooManyAttempts, "too many failed attempts; wait and try again")
 		return nil, false
 	}
@@ -405,13 +406,22 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 }
 
 func (a *passwordAttempt) logFailure() {
-	slog.Warn(a.what+" failed", "log", "security", "username", a.username, "addr", a.addr)
+	slog.Warn(a.what+" failed", "log", "security", "username_sha256", logName(a.username), "addr", a.addr)
 }
 
 // failed logs the failure and answers it (401).
 func (a *passwordAttempt) failed(c *gin.Context) {
 	a.logFailure()
 	fail(c, errWrongPassword)
+}
+
+// logName is how the security log names a username: the first 16 hex
+// digits of its SHA-256. Usernames are often phone numbers, and what is
+// typed as one is sometimes a password; an operator checks a suspected
+// name by hashing it (printf %s NAME | sha256sum).
+func logName(username string) string {
+	h := sha256.Sum256([]byte(username))
+	return hex.EncodeToString(h[:8])
 }
 
 var errWrongPassword = ledger.Errorf(ledger.CodeUnauthorized, "wrong username or password")

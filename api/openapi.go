@@ -57,7 +57,7 @@ func (s *Server) Document() map[string]any {
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "Tally API", "version": "1",
-			"description": "Volunteer time bank and community fund ledger. Amounts are decimal strings; times RFC 3339 UTC; errors RFC 9457 problems with a stable code; every write takes an Idempotency-Key header. Free text sent with a write (memos, reasons, need and offer titles, purposes) is written into the append-only audit chain and can never be erased: it describes the transaction, and must not hold personal data (names, phone numbers, health details), which belongs in a member's personal fields."},
+			"description": "Volunteer time bank and community fund ledger. Amounts are decimal strings; times RFC 3339 UTC; errors RFC 9457 problems with a stable code; every write takes an Idempotency-Key header. Free text sent with a write (memos, reasons, need and offer titles, purposes, redemption items, catalogue names, company donors) and every id are written into the append-only audit chain and can never be erased: it describes the transaction, and must not hold personal data (names, phone numbers, health details), which belongs in a member's personal fields."},
 		"paths": paths,
 		"components": map[string]any{
 			"schemas":         schemas,

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -90,5 +92,24 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	_ = won
 	if strings.Contains(fmt.Sprint(ts.lastRecord().Content), "reset-by-admin") {
 		t.Fatal("the record holds the password")
+	}
+}
+
+// TestSecurityLogHidesUsernames: a failed login is in the security log,
+// its username only as a hash prefix (usernames are often phone numbers;
+// a password typed into the wrong field must not be logged either).
+func TestSecurityLogHidesUsernames(t *testing.T) {
+	ts := newTestServer(t)
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
+	defer slog.SetDefault(prev)
+	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "13912345678", "password": "wrong-password"}), 401, "unauthorized")
+	out := buf.String()
+	if !strings.Contains(out, `"msg":"login failed"`) || !strings.Contains(out, `"log":"security"`) || !strings.Contains(out, logName("13912345678")) {
+		t.Fatalf("security log: %s", out)
+	}
+	if strings.Contains(out, "13912345678") {
+		t.Fatalf("the username is in the log: %s", out)
 	}
 }

@@ -34,6 +34,32 @@ func CheckID(what, s string) error {
 	return nil
 }
 
+// MaxIDDigitRun is the longest run of digits a pseudonymous id (a
+// member's id, a beneficiary) may hold: a mainland mobile number has 11
+// digits and a resident ID-card number 17 or 18, and ids enter the chain,
+// which nothing erases.
+const MaxIDDigitRun = 10
+
+// CheckPseudonym is CheckID for an id that names a person: it also
+// refuses one that holds a phone or ID-card number (invalid_id).
+func CheckPseudonym(what, s string) error {
+	if err := CheckID(what, s); err != nil {
+		return err
+	}
+	run := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			run++
+		} else {
+			run = 0
+		}
+		if run > MaxIDDigitRun {
+			return Errorf(CodeInvalidID, "%s must not be a phone or ID-card number (more than %d digits in a row): it enters the audit chain, which nothing erases; use an opaque id", what, MaxIDDigitRun)
+		}
+	}
+	return nil
+}
+
 // CheckText returns invalid_request unless s is valid UTF-8 of at most max
 // bytes with no control characters other than newline and tab.
 func CheckText(what, s string, max int) error {

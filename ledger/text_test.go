@@ -23,3 +23,18 @@ func TestCheckText(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPseudonym: ids that name people may not be phone or ID-card
+// numbers (they enter the chain, which nothing erases).
+func TestCheckPseudonym(t *testing.T) {
+	for _, s := range []string{"m-1042", "zhang", "u1234567890", "2026-11-23"} {
+		if err := CheckPseudonym("id", s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"13700009999", "510104193805200077", "51010419380520007X", "tel-13912345678", "a b"} {
+		if err := CheckPseudonym("id", s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}

@@ -174,6 +174,9 @@ const (
 // Errors: invalid_id, invalid_request, not_found (community, relative),
 // already_exists (id or username).
 func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
+	if err := ledger.CheckPseudonym("id", n.ID); err != nil {
+		return nil, err
+	}
 	if err := checkRoles(n.Roles); err != nil {
 		return nil, err
 	}

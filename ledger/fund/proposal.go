@@ -247,7 +247,7 @@ func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
 
 // check validates a proposal's fields and settles its voting period.
 func (n *NewProposal) check(now time.Time) error {
-	if err := ledger.CheckID("beneficiary", n.Beneficiary); err != nil {
+	if err := ledger.CheckPseudonym("beneficiary", n.Beneficiary); err != nil {
 		return err
 	}
 	if err := ledger.CheckID("proposer", n.Proposer); err != nil {
