@@ -101,7 +101,10 @@ type streamCount struct {
 
 func (c *streamCount) choose(item *badger.Item) bool {
 	if item.IsDeletedOrExpired() {
-		return true
+		// A deleted key is left out whole: a backup restores into an
+		// empty directory, so it needs no deletion marker, and the key
+		// itself may be what an erasure removed (a login's username).
+		return false
 	}
 	switch k := item.Key(); {
 	case bytes.HasPrefix(k, []byte(pRecord)):
