@@ -315,7 +315,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"resident acts on behalf", "POST", "/v1/gifts", res1, map[string]any{"from": "li", "to": "c1:pool", "hours": "1.00"}, 403, "forbidden", []string{HeaderOnBehalf, "li"}},
 		{"volunteer logs for another volunteer", "POST", "/v1/services", vol1, map[string]any{"volunteer": "sun", "recipient": "zhang", "community": "c2", "category": "x", "hours": "1.00", "occurred_at": tb.ago(time.Hour)}, 403, "forbidden", nil},
 		// A coordinator of c1 acting in c2, also through sub-resource ids.
-		{"coordinator reads a member elsewhere", "GET", "/v1/members/qian", coord1, nil, 403, "forbidden", nil},
+		{"coordinator reads a member elsewhere", "GET", "/v1/members/qian", coord1, nil, 404, "not_found", nil},
 		{"coordinator reads an account elsewhere", "GET", "/v1/accounts/qian:HOUR", coord1, nil, 403, "forbidden", nil},
 		{"coordinator confirms a service elsewhere", "POST", "/v1/services/" + svc2 + "/confirm", coord1, nil, 403, "forbidden", nil},
 		{"coordinator rejects a service elsewhere", "POST", "/v1/services/" + svc2 + "/reject", coord1, nil, 403, "forbidden", nil},

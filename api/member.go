@@ -399,12 +399,11 @@ func (s *Server) getMember(c *gin.Context) {
 			if !p.Has(community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor) {
 				return ledger.Errorf(ledger.CodeNotFound, "member %s not found", m.ID)
 			}
-			if m.Community != "" {
-				if err := inScope(r, p, m.Community); err != nil {
-					return err
-				}
-			} else if p.Community != "" {
-				return ledger.Errorf(ledger.CodeForbidden, "member %s is outside your scope", m.ID)
+			// Outside the caller's scope a member is not found, like an
+			// unknown one: a 403 would confirm the person exists and name
+			// their community.
+			if m.Community == "" && p.Community != "" || m.Community != "" && inScope(r, p, m.Community) != nil {
+				return ledger.Errorf(ledger.CodeNotFound, "member %s not found", m.ID)
 			}
 		}
 		var personal map[string]string
