@@ -17,6 +17,9 @@ import (
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/pb"
+	"github.com/dgraph-io/ristretto/v2/z"
+	"google.golang.org/protobuf/proto"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -77,7 +80,24 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	var whole streamCount
 	stream.ChooseKey = whole.choose
 	fw := &frameWriter{w: hw}
-	if _, err := stream.Backup(fw, 0); err != nil {
+	// Badger's own Stream.Backup would write every version of a key (old
+	// password hashes, old balances); a backup holds the newest only.
+	stream.KeyToList = newestOnly
+	stream.Send = func(buf *z.Buffer) error {
+		list, err := badger.BufferToKVList(buf)
+		if err != nil {
+			return err
+		}
+		out := list.Kv[:0]
+		for _, kv := range list.Kv {
+			if !kv.StreamDone {
+				out = append(out, kv)
+			}
+		}
+		list.Kv = out
+		return writeKVList(fw, list)
+	}
+	if err := stream.Orchestrate(ctx); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	if err := whole.check(); err != nil {
@@ -89,6 +109,41 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	hw.Write(binary.BigEndian.AppendUint32(nil, 0))
 	bw.Write(sum.Sum(nil))
 	return bw.Flush()
+}
+
+// newestOnly is a backup's KeyToList: the newest version of each key
+// that is not deleted (ChooseKey has left deleted keys out already), in
+// the framing Badger's Load reads.
+func newestOnly(key []byte, itr *badger.Iterator) (*pb.KVList, error) {
+	list := &pb.KVList{}
+	if !itr.Valid() {
+		return list, nil
+	}
+	item := itr.Item()
+	if !bytes.Equal(item.Key(), key) || item.IsDeletedOrExpired() {
+		return list, nil
+	}
+	val, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, err
+	}
+	list.Kv = append(list.Kv, &pb.KV{Key: item.KeyCopy(nil), Value: val, UserMeta: []byte{item.UserMeta()},
+		Version: item.Version(), ExpiresAt: item.ExpiresAt()})
+	return list, nil
+}
+
+// writeKVList writes one list as Badger's backup format does: its
+// length (8 bytes, little-endian), then the list as protobuf.
+func writeKVList(w io.Writer, list *pb.KVList) error {
+	buf, err := proto.Marshal(list)
+	if err != nil {
+		return err
+	}
+	if err := binary.Write(w, binary.LittleEndian, uint64(len(buf))); err != nil {
+		return err
+	}
+	_, err = w.Write(buf)
+	return err
 }
 
 // streamCount counts what a backup stream saw (ChooseKey is called once

@@ -44,8 +44,9 @@ func keysEverStored(t *testing.T, dir string, needles ...string) []string {
 // TestBackupRestorePurgesErased: after an erasure the data directory
 // still holds the erased member's old data key, box and login in older
 // versions and tombstones (Badger drops them only when a compaction
-// merges them); a backup leaves deleted keys out whole, so backup and
-// restore give a directory with no trace of them (SECURITY.md).
+// merges them); a backup leaves deleted keys out whole and holds the
+// newest version of every other key, so backup and restore give a
+// directory with no trace of them and no old password hash (SECURITY.md).
 func TestBackupRestorePurgesErased(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{})
@@ -66,6 +67,11 @@ func TestBackupRestorePurgesErased(t *testing.T) {
 		})
 	}
 	submit(func(tx ledger.Tx) (any, error) { return community.Erase(tx, "m-x", "") })
+	// m-y's login gets a second version: a backup keeps the newest only
+	// (an old password hash is no one's to keep).
+	submit(func(tx ledger.Tx) (any, error) {
+		return nil, community.SetPassword(tx, "login-m-y", "m-y", []byte("new hash"))
+	})
 	var backup bytes.Buffer
 	if err := s.Backup(ctx, &backup); err != nil {
 		t.Fatal(err)
@@ -82,8 +88,11 @@ func TestBackupRestorePurgesErased(t *testing.T) {
 	if got := keysEverStored(t, restored, erased...); len(got) != 0 {
 		t.Fatalf("the restored directory still holds %q", got)
 	}
+	if got := keysEverStored(t, dir, "login-m-y"); len(got) < 2 {
+		t.Fatalf("the original holds %q: want the login's two versions", got)
+	}
 	if got := keysEverStored(t, restored, pPersonal+"m-y", "login-m-y"); len(got) != 2 {
-		t.Fatalf("the other member's box and login: %q", got)
+		t.Fatalf("the other member's box and login, one version each: %q", got)
 	}
 	a, err := OpenAudit(restored)
 	if err != nil {
