@@ -370,14 +370,25 @@ type passwordAttempt struct {
 
 // beginAttempt counts an attempt, or answers 429 when too many failed.
 func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
+	a, ok := s.tryAttempt(c, what, username)
+	if !ok {
+		fail(c, errThrottled)
+	}
+	return a, ok
+}
+
+// tryAttempt counts an attempt, or reports (and logs) that too many
+// failed; it answers nothing.
+func (s *Server) tryAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
 	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP()}
 	if !s.throttle.begin("u:"+username, MaxFailedLogins, "a:"+a.addr, MaxFailedLoginsPerAddr) {
 		slog.Warn(what+" throttled", "log", "security", "username_sha256", logName(username), "addr", a.addr)
-		failCode(c, CodeTooManyAttempts, "too many failed attempts; wait and try again")
-		return nil, false
+		return a, false
 	}
 	return a, true
 }
+
+var errThrottled = ledger.Errorf(CodeTooManyAttempts, "too many failed attempts; wait and try again")
 
 // check reports whether password is the login's (and, with member set,
 // the login is that member's, not erased).
@@ -460,17 +471,28 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	a, ok := s.beginAttempt(c, "password change", req.Username)
-	if !ok {
+	a, allowed := s.tryAttempt(c, "password change", req.Username)
+	if !allowed && c.GetHeader("Idempotency-Key") == "" {
+		fail(c, errThrottled)
 		return
 	}
-	matched := a.check(c, req.CurrentPassword, p.Member)
+	// Throttled with an Idempotency-Key, the request still goes to the
+	// ledger: a retry of a change that succeeded gets its original answer
+	// (bad logins by others must not hide it), anything else the 429.
+	matched := allowed && a.check(c, req.CurrentPassword, p.Member)
 	// The verdict is applied inside the commit: a retry under the same
 	// Idempotency-Key is answered its original result before it (the
 	// current password has changed by then), and of two changes racing
 	// with the same current password only the first finds the hash it
 	// was checked against (as if run one at a time).
-	s.commitThen(c, http.StatusOK, a.succeeded, func(tx ledger.Tx) (any, error) {
+	succeeded := a.succeeded
+	if !allowed {
+		succeeded = nil // a replay while throttled clears nothing
+	}
+	s.commitThen(c, http.StatusOK, succeeded, func(tx ledger.Tx) (any, error) {
+		if !allowed {
+			return nil, errThrottled
+		}
 		u, err := community.GetUser(tx, req.Username)
 		if !matched || err != nil || u.Member != p.Member || !bytes.Equal(u.PasswordHash, a.hash) {
 			a.logFailure()

@@ -30,13 +30,24 @@ func TestPasswordChangeAndReset(t *testing.T) {
 		t.Fatalf("change: %s", r.Raw)
 	}
 	// A retry of the change (its current password is no longer current)
-	// gets the original answer, several times, without a lockout.
+	// gets the original answer, several times, without a lockout — even
+	// once someone's bad logins have throttled the username.
 	for range MaxFailedLogins + 1 {
 		r := ts.must(200, "POST", "/v1/auth/password", li, change("li", "password-li", "new-password-li"), "Idempotency-Key", "pw-1")
 		if r.Header.Get("Idempotent-Replayed") != "true" {
 			t.Fatalf("retry: not a replay: %s", r.Raw)
 		}
 	}
+	for range MaxFailedLogins {
+		ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "a-bad-guess"})
+	}
+	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "new-password-li"}), 429, "too_many_attempts")
+	if r := ts.must(200, "POST", "/v1/auth/password", li, change("li", "password-li", "new-password-li"), "Idempotency-Key", "pw-1"); r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("throttled retry: not a replay: %s", r.Raw)
+	}
+	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "new-password-li", "yet-another-1"), "Idempotency-Key", "pw-2"), 429, "too_many_attempts")
+	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "new-password-li", "yet-another-1")), 429, "too_many_attempts")
+	ts.api.throttle.reset("u:li")
 	rec := ts.lastRecord()
 	if rec.Action != "member.password" || fmt.Sprint(rec.Content) != "map[member:li]" {
 		t.Fatalf("record: %s %v", rec.Action, rec.Content)
