@@ -304,7 +304,7 @@ func actableFor(r ledger.Reader, p *Principal, member string) error {
 		return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
 	}
 	if err := inScope(r, p, m.Community); err != nil {
-		return err
+		return hideOutOfScope(err, "member %s not found", member)
 	}
 	if m.Erased {
 		return ledger.Errorf(ledger.CodeConflict, "member %s was erased; nobody acts for them", member)

@@ -191,7 +191,7 @@ func TestAuthzRedeemForeignMember(t *testing.T) {
 	runRefusals(t, tb.testServer, []authzCase{
 		{"coordinator of b redeems li's credits", "POST", "/v1/redemptions", coordB, body, 403, "forbidden", nil},
 		{"coordinator of b books li's credits", "POST", "/v1/redemptions", coordB, map[string]any{"member": "li", "community": "b", "hours": "2.00", "item": "x", "book": true}, 403, "forbidden", nil},
-		{"coordinator of b on behalf of li", "POST", "/v1/redemptions", coordB, body, 403, "forbidden", []string{HeaderOnBehalf, "li"}},
+		{"coordinator of b on behalf of li", "POST", "/v1/redemptions", coordB, body, 404, "not_found", []string{HeaderOnBehalf, "li"}},
 	})
 	if got := tb.balance("li:HOUR"); got != "5.00" {
 		t.Fatalf("li's balance %s, want 5.00", got)
@@ -316,7 +316,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"volunteer logs for another volunteer", "POST", "/v1/services", vol1, map[string]any{"volunteer": "sun", "recipient": "zhang", "community": "c2", "category": "x", "hours": "1.00", "occurred_at": tb.ago(time.Hour)}, 403, "forbidden", nil},
 		// A coordinator of c1 acting in c2, also through sub-resource ids.
 		{"coordinator reads a member elsewhere", "GET", "/v1/members/qian", coord1, nil, 404, "not_found", nil},
-		{"coordinator reads an account elsewhere", "GET", "/v1/accounts/qian:HOUR", coord1, nil, 403, "forbidden", nil},
+		{"coordinator reads an account elsewhere", "GET", "/v1/accounts/qian:HOUR", coord1, nil, 404, "not_found", nil},
 		{"coordinator confirms a service elsewhere", "POST", "/v1/services/" + svc2 + "/confirm", coord1, nil, 403, "forbidden", nil},
 		{"coordinator rejects a service elsewhere", "POST", "/v1/services/" + svc2 + "/reject", coord1, nil, 403, "forbidden", nil},
 		{"coordinator reads a service elsewhere", "GET", "/v1/services/" + svc2, coord1, nil, 404, "not_found", nil},
@@ -338,7 +338,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"coordinator edits another catalogue", "PUT", "/v1/communities/c2/catalogue/rice", coord1, map[string]any{"name": "米", "hours": "1.00", "kind": "goods"}, 403, "forbidden", nil},
 		{"coordinator transfers elsewhere", "POST", "/v1/transfers", coord1, map[string]any{"postings": []any{map[string]any{"from": "qian:HOUR", "to": "zhang:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 403, "forbidden", nil},
 		{"coordinator reverses elsewhere", "POST", "/v1/transfers/" + tx2 + "/reverse", coord1, map[string]any{"reason": "x"}, 403, "forbidden", nil},
-		{"coordinator on behalf of a member elsewhere", "POST", "/v1/gifts", coord1, map[string]any{"from": "qian", "to": "c2:pool", "hours": "1.00"}, 403, "forbidden", []string{HeaderOnBehalf, "qian"}},
+		{"coordinator on behalf of a member elsewhere", "POST", "/v1/gifts", coord1, map[string]any{"from": "qian", "to": "c2:pool", "hours": "1.00"}, 404, "not_found", []string{HeaderOnBehalf, "qian"}},
 		{"coordinator on behalf of the global admin", "GET", "/v1/members/admin", coord1, nil, 404, "not_found", []string{HeaderOnBehalf, "admin"}},
 		{"coordinator on behalf of a scoped admin", "POST", "/v1/gifts", coord1, map[string]any{"from": "adm1", "to": "c1:pool", "hours": "1.00"}, 403, "forbidden", []string{HeaderOnBehalf, "adm1"}},
 		{"coordinator registers a member elsewhere", "POST", "/v1/members", coord1, map[string]any{"id": "x1", "community": "c2", "display_name": "x", "roles": []string{"resident"}}, 403, "forbidden", nil},
@@ -358,9 +358,9 @@ func TestAuthzScopes(t *testing.T) {
 		{"scoped admin creates a root community", "POST", "/v1/communities", admin1, map[string]any{"id": "c9", "name": "x"}, 403, "forbidden", nil},
 		{"scoped admin sets a policy elsewhere", "PUT", "/v1/communities/c2/policy", admin1, map[string]any{"earning": "deposit"}, 403, "forbidden", nil},
 		{"scoped admin sets the district policy", "PUT", "/v1/communities/d/policy", admin1, map[string]any{"earning": "deposit"}, 403, "forbidden", nil},
-		{"scoped admin sets roles elsewhere", "PUT", "/v1/members/qian/roles", admin1, map[string]any{"roles": []string{"admin"}}, 403, "forbidden", nil},
-		{"scoped admin sets the global admin's roles", "PUT", "/v1/members/admin/roles", admin1, map[string]any{"roles": []string{"resident"}}, 403, "forbidden", nil},
-		{"scoped admin erases elsewhere", "POST", "/v1/members/qian/erase", admin1, nil, 403, "forbidden", nil},
+		{"scoped admin sets roles elsewhere", "PUT", "/v1/members/qian/roles", admin1, map[string]any{"roles": []string{"admin"}}, 404, "not_found", nil},
+		{"scoped admin sets the global admin's roles", "PUT", "/v1/members/admin/roles", admin1, map[string]any{"roles": []string{"resident"}}, 404, "not_found", nil},
+		{"scoped admin erases elsewhere", "POST", "/v1/members/qian/erase", admin1, nil, 404, "not_found", nil},
 		{"scoped admin registers elsewhere", "POST", "/v1/members", admin1, map[string]any{"id": "x4", "community": "c2", "display_name": "x", "roles": []string{"admin"}}, 403, "forbidden", nil},
 		{"scoped admin creates a fund elsewhere", "POST", "/v1/funds", admin1, map[string]any{"id": "f9", "community": "c2", "name": "x", "committee": []string{"qian"}, "quorum": 1}, 403, "forbidden", nil},
 		{"scoped admin credits themself", "POST", "/v1/transfers", admin1, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "adm1:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 403, "forbidden", nil},

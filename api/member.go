@@ -427,11 +427,11 @@ func (s *Server) memberOp(c *gin.Context, fn func(tx ledger.Tx, id string) (*com
 			return nil, err
 		}
 		if m.Community == "" && p.Community != "" {
-			return nil, ledger.Errorf(ledger.CodeForbidden, "member %s is outside your scope", id)
+			return nil, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
 		}
 		if m.Community != "" {
 			if err := inScope(tx, p, m.Community); err != nil {
-				return nil, err
+				return nil, hideOutOfScope(err, "member %s not found", id)
 			}
 		}
 		m, err = fn(tx, id)

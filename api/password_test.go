@@ -47,7 +47,10 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	}
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "new-password-li", "yet-another-1"), "Idempotency-Key", "pw-2"), 429, "too_many_attempts")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "new-password-li", "yet-another-1")), 429, "too_many_attempts")
+	// The attempts above are this test's own: start the race with clean
+	// counters for the user and the test client's address.
 	ts.api.throttle.reset("u:li")
+	ts.api.throttle.reset("a:127.0.0.1")
 	rec := ts.lastRecord()
 	if rec.Action != "member.password" || fmt.Sprint(rec.Content) != "map[member:li]" {
 		t.Fatalf("record: %s %v", rec.Action, rec.Content)

@@ -125,6 +125,16 @@ func Authorize(r ledger.Reader, p *Principal, communityID string, roles ...commu
 
 // canReadAccount: the owner, or staff (coordinator, admin, auditor) whose
 // scope holds the account's community. Errors: not_found, forbidden.
+// hideOutOfScope turns a refusal for being outside the caller's scope
+// into the not_found an unknown id gets: for people and their accounts a
+// 403 would confirm that someone exists and name their community.
+func hideOutOfScope(err error, format string, args ...any) error {
+	if ledger.IsCode(err, ledger.CodeForbidden) {
+		return ledger.Errorf(ledger.CodeNotFound, format, args...)
+	}
+	return err
+}
+
 func canReadAccount(r ledger.Reader, p *Principal, a *ledger.Account) error {
 	if a.OwnerKind == ledger.OwnerMember && a.Owner == p.Acting() {
 		return nil
@@ -137,7 +147,7 @@ func canReadAccount(r ledger.Reader, p *Principal, a *ledger.Account) error {
 		if p.Community == "" {
 			return nil
 		}
-		return ledger.Errorf(ledger.CodeForbidden, "account %s is outside your scope", a.ID)
+		return ledger.Errorf(ledger.CodeNotFound, "account %s not found", a.ID)
 	}
-	return inScope(r, p, a.Community)
+	return hideOutOfScope(inScope(r, p, a.Community), "account %s not found", a.ID)
 }
