@@ -96,6 +96,11 @@ func (s *Server) issue(m *community.Member, aud string, ttl time.Duration) (stri
 
 // parse verifies a token for the audience: EdDSA only, a known kid, and
 // exp, iat, iss, aud, sub and jti present and valid; revoked ids refused.
+// Tokens carry their times to the millisecond (RFC 7519 numeric dates
+// may have fractions): a password change refuses the tokens issued
+// before it, and logging in again in the same second must work.
+func init() { jwt.TimePrecision = time.Millisecond }
+
 func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
 	bad := ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
 	if raw == "" || len(raw) > MaxTokenLen {
@@ -182,7 +187,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	p := &Principal{Member: claims.Subject, Community: claims.Scope, Roles: claims.Roles,
-		TokenID: claims.ID, Expires: claims.ExpiresAt.Time}
+		TokenID: claims.ID, Expires: claims.ExpiresAt.Time, IssuedAt: claims.IssuedAt.UnixMilli()}
 	if err := s.current(c, p); err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="tally", error="invalid_token"`)
 		fail(c, err)
@@ -216,7 +221,7 @@ func (s *Server) current(c *gin.Context, p *Principal) error {
 		}
 		s.members.put(gen, p.Member, m)
 	}
-	if m == nil || m.Erased {
+	if m == nil || m.Erased || p.IssuedAt < m.TokensAfter && p.TokenID != m.TokenKept {
 		return ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
 	}
 	p.Roles, p.Community = m.Roles, m.Community
@@ -457,8 +462,8 @@ type PasswordChanged struct {
 
 // changePassword lets a member change their own password. The current
 // password is checked and throttled like a login (a stolen access token
-// alone cannot take the account over); tokens already issued stay valid
-// until they expire or are logged out.
+// alone cannot take the account over); the member's other tokens stop
+// working (community.SetPassword), the one used for the change does not.
 func (s *Server) changePassword(c *gin.Context) {
 	var req PasswordChange
 	if err := bind(c, &req); err != nil {
@@ -485,20 +490,28 @@ func (s *Server) changePassword(c *gin.Context) {
 	// current password has changed by then), and of two changes racing
 	// with the same current password only the first finds the hash it
 	// was checked against (as if run one at a time).
-	succeeded := a.succeeded
+	// The member's tokens issued before the change stop working: the
+	// cached member must go too.
+	succeeded := func() { a.succeeded(); s.members.invalidate() }
 	if !allowed {
-		succeeded = nil // a replay while throttled clears nothing
+		succeeded = s.members.invalidate // a replay while throttled clears no throttle
 	}
 	s.commitThen(c, http.StatusOK, succeeded, func(tx ledger.Tx) (any, error) {
 		if !allowed {
 			return nil, errThrottled
 		}
 		u, err := community.GetUser(tx, req.Username)
-		if !matched || err != nil || u.Member != p.Member || !bytes.Equal(u.PasswordHash, a.hash) {
+		if !matched || err != nil || u.Member != p.Member {
 			a.logFailure()
 			return nil, errWrongPassword
 		}
-		if err := community.SetPassword(tx, req.Username, p.Member, hash); err != nil {
+		if !bytes.Equal(u.PasswordHash, a.hash) {
+			// The right password, changed meanwhile by a request before
+			// this one: no guess, so it counts against no throttle.
+			a.succeeded()
+			return nil, ledger.Errorf(ledger.CodeConflict, "the password was changed meanwhile; log in with the new one")
+		}
+		if err := community.SetPassword(tx, req.Username, p.Member, hash, p.TokenID); err != nil {
 			return nil, err
 		}
 		return PasswordChanged{Member: p.Member, Changed: true}, nil
@@ -544,7 +557,7 @@ func (s *Server) refresh(c *gin.Context) {
 	}) {
 		return
 	}
-	if m.Erased {
+	if m.Erased || claims.IssuedAt.UnixMilli() < m.TokensAfter {
 		failCode(c, CodeInvalidToken, "the token is invalid or expired")
 		return
 	}

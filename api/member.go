@@ -481,7 +481,7 @@ func (s *Server) resetPassword(c *gin.Context) {
 			// token must not become the account).
 			return nil, ledger.Errorf(ledger.CodeConflict, "change your own password with POST /v1/auth/password")
 		}
-		if err := community.SetPassword(tx, req.Username, id, hash); err != nil {
+		if err := community.SetPassword(tx, req.Username, id, hash, ""); err != nil {
 			return nil, err
 		}
 		return community.GetMember(tx, id)

@@ -22,6 +22,7 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	change := func(user, current, next string) map[string]any {
 		return map[string]any{"username": user, "current_password": current, "new_password": next}
 	}
+	liOther := ts.login("li", "password-li") // another session of li's
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "wrong-password", "new-password-li")), 401, "unauthorized")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("wang", "password-wang", "new-password-li")), 401, "unauthorized")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "password-li", "short")), 400, "invalid_request")
@@ -52,9 +53,14 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	ts.api.throttle.reset("u:li")
 	ts.api.throttle.reset("a:127.0.0.1")
 	rec := ts.lastRecord()
-	if rec.Action != "member.password" || fmt.Sprint(rec.Content) != "map[member:li]" {
-		t.Fatalf("record: %s %v", rec.Action, rec.Content)
+	if rec.Action != "member.password" || rec.Content["member"] != "li" || strings.Contains(fmt.Sprint(rec.Content), "d/user") ||
+		strings.Contains(fmt.Sprint(rec.Content), "new-password") {
+		t.Fatalf("record: %s %v (want the member; no login, hash or password)", rec.Action, rec.Content)
 	}
+	// The change ended li's other sessions; the token that made it still
+	// works (so a retry can learn the answer).
+	wantProblem(t, ts.do("GET", "/v1/accounts/li:HOUR", liOther, nil), 401, "invalid_token")
+	ts.must(200, "GET", "/v1/accounts/li:HOUR", li, nil)
 	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "password-li"}), 401, "unauthorized")
 	ts.login("li", "new-password-li")
 	// wang's password was not touched by li's attempt.
@@ -98,10 +104,15 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	// (erasure removed the login itself)
 	wantProblem(t, ts.do("PUT", "/v1/members/gone/password", ts.admin, map[string]any{"username": "gone", "new_password": "revived-pass-1"}), 404, "not_found")
 
+	// A reset ends every session of the member: access and refresh tokens.
+	pair := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": fmt.Sprintf("raced-password-%d", won)})
 	reset := map[string]any{"username": "li", "new_password": "reset-by-admin-1"}
 	wantProblem(t, ts.do("PUT", "/v1/members/li/password", coord, reset), 403, "forbidden")
 	wantProblem(t, ts.do("PUT", "/v1/members/wang/password", ts.admin, reset), 404, "not_found")
 	ts.must(200, "PUT", "/v1/members/li/password", ts.admin, reset)
+	wantProblem(t, ts.do("GET", "/v1/accounts/li:HOUR", pair.Str("access_token"), nil), 401, "invalid_token")
+	wantProblem(t, ts.do("GET", "/v1/accounts/li:HOUR", li, nil), 401, "invalid_token")
+	wantProblem(t, ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": pair.Str("refresh_token")}), 401, "invalid_token")
 	ts.login("li", "reset-by-admin-1")
 	_ = won
 	if strings.Contains(fmt.Sprint(ts.lastRecord().Content), "reset-by-admin") {

@@ -43,6 +43,11 @@ type Member struct {
 	Login     bool              `json:"login"`
 	Erased    bool              `json:"erased,omitempty"`
 	Created   time.Time         `json:"created"`
+	// TokensAfter (Unix milliseconds) refuses the member's tokens issued
+	// before it: a password change or reset ends every session — but the
+	// one, TokenKept (a token id), that changed its own password.
+	TokensAfter int64  `json:"tokens_after,omitempty"`
+	TokenKept   string `json:"token_kept,omitempty"`
 }
 
 // Has reports whether m holds any of roles.
@@ -283,8 +288,10 @@ func addUser(tx ledger.Tx, username, member string, hash []byte) error {
 
 // SetPassword replaces the password hash of member's login username
 // ("member.password"; the record names the member, never the username or
-// the hash). Errors: not_found (no such login of that member).
-func SetPassword(tx ledger.Tx, username, member string, hash []byte) error {
+// the hash) and refuses every token issued to the member before it but
+// keep (the token id of a member changing their own password, "" for a
+// reset). Errors: not_found (no such login of that member).
+func SetPassword(tx ledger.Tx, username, member string, hash []byte, keep string) error {
 	u, err := GetUser(tx, username)
 	if err != nil || u.Member != member {
 		return ledger.Errorf(ledger.CodeNotFound, "member %s has no login %s", member, username)
@@ -301,6 +308,11 @@ func SetPassword(tx ledger.Tx, username, member string, hash []byte) error {
 	}
 	u.PasswordHash = hash
 	if err := tx.PutDoc(KindUser, username, u); err != nil {
+		return err
+	}
+	// Whoever held the old password may hold tokens too.
+	m.TokensAfter, m.TokenKept = tx.Now().UnixMilli(), keep
+	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
 		return err
 	}
 	tx.Audit("member.password", map[string]any{"member": member})
