@@ -21,7 +21,7 @@ type Principal struct {
 	Roles     []community.Role
 	TokenID   string
 	Expires   time.Time
-	IssuedAt  int64 // Unix milliseconds
+	IssuedAt  int64  // Unix milliseconds
 	OnBehalf  string // set when a coordinator acts for a resident
 }
 

@@ -70,7 +70,7 @@ func TestBackupRestorePurgesErased(t *testing.T) {
 	// m-y's login gets a second version: a backup keeps the newest only
 	// (an old password hash is no one's to keep).
 	submit(func(tx ledger.Tx) (any, error) {
-		return nil, community.SetPassword(tx, "login-m-y", "m-y", []byte("new hash"))
+		return nil, community.SetPassword(tx, "login-m-y", "m-y", []byte("new hash"), "")
 	})
 	var backup bytes.Buffer
 	if err := s.Backup(ctx, &backup); err != nil {
