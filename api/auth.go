@@ -62,10 +62,19 @@ type tokenClaims struct {
 
 // HashPassword hashes a password for storage. Errors: invalid_request.
 func HashPassword(pw string) ([]byte, error) {
-	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
-		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "a password has %d to %d bytes", MinPasswordLen, MaxPasswordLen)
+	if err := checkPasswordLen(pw); err != nil {
+		return nil, err
 	}
 	return bcrypt.GenerateFromPassword([]byte(pw), PasswordCost)
+}
+
+// checkPasswordLen refuses a password shorter than MinPasswordLen or
+// longer than MaxPasswordLen bytes (invalid_request).
+func checkPasswordLen(pw string) error {
+	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "a password has %d to %d bytes", MinPasswordLen, MaxPasswordLen)
+	}
+	return nil
 }
 
 // dummyHash keeps a login for an unknown user as slow as a wrong password.
@@ -471,8 +480,7 @@ func (s *Server) changePassword(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	hash, err := HashPassword(req.NewPassword)
-	if err != nil {
+	if err := checkPasswordLen(req.NewPassword); err != nil {
 		fail(c, err)
 		return
 	}
@@ -484,12 +492,19 @@ func (s *Server) changePassword(c *gin.Context) {
 	// Throttled with an Idempotency-Key, the request still goes to the
 	// ledger: a retry of a change that succeeded gets its original answer
 	// (bad logins by others must not hide it), anything else the 429.
+	// Otherwise the verdict is applied inside the commit: a retry is
+	// answered its original result before it (the current password has
+	// changed by then), and of two changes racing with the same current
+	// password only the first finds the hash it was checked against.
 	matched := allowed && a.check(c, req.CurrentPassword, p.Member)
-	// The verdict is applied inside the commit: a retry under the same
-	// Idempotency-Key is answered its original result before it (the
-	// current password has changed by then), and of two changes racing
-	// with the same current password only the first finds the hash it
-	// was checked against (as if run one at a time).
+	var hash []byte
+	if matched {
+		var err error
+		if hash, err = HashPassword(req.NewPassword); err != nil {
+			fail(c, err)
+			return
+		}
+	}
 	// The member's tokens issued before the change stop working: the
 	// cached member must go too.
 	succeeded := func() { a.succeeded(); s.members.invalidate() }
