@@ -45,9 +45,9 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	if err := checkDataDir(dir, true); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
-	db, err := badger.Open(badgerOptions(path, false).WithReadOnly(true))
+	db, err := openBadger(badgerOptions(path, false).WithReadOnly(true))
 	if err != nil {
-		db, err = badger.Open(badgerOptions(path, false))
+		db, err = openBadger(badgerOptions(path, false))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -386,7 +386,7 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 	if err := os.WriteFile(filepath.Join(dir, "master.key"), key, 0o600); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
-	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+	db, err := openBadger(badgerOptions(filepath.Join(dir, "db"), false))
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}

@@ -4,6 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/table"
+	"github.com/dgraph-io/ristretto/v2/z"
 
 	"tally/audit"
 )
@@ -73,4 +80,62 @@ func checkHead(k kv, h head) error {
 		return fmt.Errorf("%w: signed checkpoints exist but the checkpoint key is missing or unreadable", ErrDamaged)
 	}
 	return nil
+}
+
+// openBadger opens Badger with o after checkTables.
+func openBadger(o badger.Options) (*badger.DB, error) {
+	if !o.InMemory {
+		if err := checkTables(o.Dir, o); err != nil {
+			return nil, err
+		}
+	}
+	return badger.Open(o)
+}
+
+// checkTables opens every table in dir the way Badger's start-up does
+// (its index, and its first and last keys), here, before Badger: Badger
+// opens tables in goroutines of its own, and a damaged one can make it
+// panic there (a block's entry count is read before its checksum is
+// checked), which no recover can catch — the process would end with a
+// stack dump instead of saying the directory is damaged.
+func checkTables(dir string, o badger.Options) error {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	topt := table.Options{BlockSize: o.BlockSize, Compression: o.Compression, ChkMode: o.ChecksumVerificationMode,
+		BloomFalsePositive: o.BloomFalsePositive, ReadOnly: true}
+	for _, p := range paths {
+		if err := checkTable(p, topt); err != nil {
+			return fmt.Errorf("%w: table %s cannot be opened: %v", ErrDamaged, filepath.Base(p), err)
+		}
+	}
+	return nil
+}
+
+func checkTable(path string, topt table.Options) (err error) {
+	mf, err := z.OpenMmapFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := mf.Fd.Stat(); err != nil {
+		mf.Close(-1)
+		return err
+	}
+	// From here OpenTable closes the file only if it cannot stat it,
+	// which it now can.
+	defer func() {
+		if r := recover(); r != nil {
+			// Badger's message holds the whole index: keep the first line.
+			msg, _, _ := strings.Cut(fmt.Sprint(r), "\n")
+			err = fmt.Errorf("reading it failed: %s", msg)
+			mf.Close(-1)
+		}
+	}()
+	t, err := table.OpenTable(mf, topt)
+	if err != nil {
+		mf.Close(-1)
+		return err
+	}
+	return t.MmapFile.Close(-1)
 }

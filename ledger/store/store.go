@@ -244,7 +244,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), opt.InMemory))
+	db, err := openBadger(badgerOptions(filepath.Join(dir, "db"), opt.InMemory))
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger: %w", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/table"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"tally/audit"
@@ -984,4 +986,66 @@ func readAllVersions(t *testing.T, dir string) string {
 		})
 	}()
 	return sb.String()
+}
+
+// TestDamagedTableFooterRefusedAtOpen flips, one at a time, every byte
+// of a table's last KiB (its last block, index and footer), where Badger
+// parses lengths before checking checksums. Where Badger's own table
+// open panics — which at start-up happens in a goroutine of Badger's and
+// ends the process — opening the store must instead fail with ErrDamaged.
+// The test needs at least one such byte, or it would show nothing.
+func TestDamagedTableFooterRefusedAtOpen(t *testing.T) {
+	dir, s := fixture(t, true)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ssts, _ := filepath.Glob(filepath.Join(dir, "db", "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatal("the fixture wrote no table")
+	}
+	o := badgerOptions(filepath.Join(dir, "db"), false)
+	topt := table.Options{BlockSize: o.BlockSize, Compression: o.Compression, ChkMode: o.ChecksumVerificationMode, ReadOnly: true}
+	badgerPanics := func(f string) (panicked bool) {
+		defer func() { panicked = recover() != nil }()
+		mf, err := z.OpenMmapFile(f, os.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := table.OpenTable(mf, topt)
+		if err == nil {
+			tb.MmapFile.Close(-1)
+		}
+		return false
+	}
+	f := ssts[0]
+	orig, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	panics := 0
+	for i := max(0, len(orig)-1024); i < len(orig); i++ {
+		b := append([]byte{}, orig...)
+		b[i] ^= 0x10
+		if err := os.WriteFile(f, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if !badgerPanics(f) {
+			continue
+		}
+		panics++
+		s, err := Open(dir, Options{})
+		if err == nil {
+			s.Close()
+		}
+		if !errors.Is(err, ErrDamaged) {
+			t.Errorf("byte %d of %d flipped: Open: %v, want ErrDamaged", i, len(orig), err)
+		}
+		if _, err := OpenAudit(dir); !errors.Is(err, ErrDamaged) {
+			t.Errorf("byte %d of %d flipped: OpenAudit: %v, want ErrDamaged", i, len(orig), err)
+		}
+	}
+	if panics == 0 {
+		t.Fatal("no flipped byte made Badger's table open panic; the test shows nothing")
+	}
+	t.Logf("%d of the last %d bytes made Badger's table open panic", panics, min(1024, len(orig)))
 }
