@@ -638,10 +638,11 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 
 // walkDocuments hands over every stored key of the chained state
 // (chainedKey): workflow documents but logins and signing keys, indexes,
-// personal-data boxes.
+// personal-data boxes; not the data keys, which live outside the database
+// and which the documents check leaves out (audit.DataKeyPrefix).
 func walkDocuments(ctx context.Context, txn *badger.Txn, v audit.DocSink) error {
 	var d audit.Document
-	for _, prefix := range []string{pDoc, pIndex, pPersonal, pDataKey} {
+	for _, prefix := range []string{pDoc, pIndex, pPersonal} {
 		err := walkPrefix(ctx, txn, prefix, func(key, raw []byte) error {
 			if !chainedKey(string(key)) {
 				return nil

@@ -28,7 +28,8 @@ import (
 //	"TALLY-BACKUP-2\n"
 //	u32 length (32) and the master key of personal data
 //	frames: u32 length n (1..maxBackupFrame) and n bytes of Badger's
-//	        backup stream (one snapshot of every key)
+//	        backup stream (one snapshot of every key), then the data
+//	        keys of keys/ as entries q/<member> in the same framing
 //	u32 0, the end
 //	32 bytes: SHA-256 of every byte before them
 //
@@ -103,12 +104,112 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	if err := whole.check(); err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
+	if err := s.backupKeys(fw); err != nil {
+		return fmt.Errorf("store: backup: %w", err)
+	}
 	if err := fw.flush(); err != nil {
 		return err
 	}
 	hw.Write(binary.BigEndian.AppendUint32(nil, 0))
 	bw.Write(sum.Sum(nil))
 	return bw.Flush()
+}
+
+// backupKeys appends the data keys, which live outside Badger, to the
+// stream as keys q/<member> like any other. They are read after the
+// snapshot: a member created since has a key and no personal data in the
+// backup (the restored store's open removes it); one erased since has
+// personal data and no key — unreadable, as the erasure wants.
+func (s *Store) backupKeys(w io.Writer) error {
+	members, err := s.keys.members()
+	if err != nil {
+		return err
+	}
+	version := s.db.MaxVersion()
+	list := &pb.KVList{}
+	for _, m := range members {
+		wrapped, err := s.keys.get(m)
+		if errors.Is(err, errNotFound) {
+			continue // erased meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		list.Kv = append(list.Kv, &pb.KV{Key: []byte(pDataKey + m), Value: wrapped, Version: version})
+		if len(list.Kv) == backupKeysPerList {
+			if err := writeKVList(w, list); err != nil {
+				return err
+			}
+			list.Kv = list.Kv[:0]
+		}
+	}
+	if len(list.Kv) == 0 {
+		return nil
+	}
+	return writeKVList(w, list)
+}
+
+// backupKeysPerList bounds the data keys in one list of the stream.
+const backupKeysPerList = 4096
+
+// maxBackupList bounds one list of Badger's stream read at restore
+// (Badger's stream sends lists of a few MB).
+const maxBackupList = 256 << 20
+
+// keySplitter passes a backup's Badger stream on to Badger's Load without
+// the data keys (q/<member>), which it collects for the key store: a data
+// key written into Badger would outlive its member's erasure there.
+type keySplitter struct {
+	r    io.Reader
+	keys map[string][]byte
+	out  bytes.Buffer
+	err  error
+}
+
+func (k *keySplitter) Read(p []byte) (int, error) {
+	for k.out.Len() == 0 && k.err == nil {
+		k.err = k.next()
+	}
+	if k.out.Len() > 0 {
+		return k.out.Read(p)
+	}
+	return 0, k.err
+}
+
+// next reads one list: 8 bytes of length (little-endian), then the list.
+func (k *keySplitter) next() error {
+	var hdr [8]byte
+	if _, err := io.ReadFull(k.r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: truncated", ErrBadBackup)
+		}
+		return err // io.EOF at a verified end, or the frames' own error
+	}
+	n := binary.LittleEndian.Uint64(hdr[:])
+	if n > maxBackupList {
+		return fmt.Errorf("%w: a list of %d bytes", ErrBadBackup, n)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(k.r, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: truncated", ErrBadBackup)
+		}
+		return err
+	}
+	list := &pb.KVList{}
+	if err := proto.Unmarshal(buf, list); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadBackup, err)
+	}
+	rest := list.Kv[:0]
+	for _, kv := range list.Kv {
+		if m, ok := bytes.CutPrefix(kv.Key, []byte(pDataKey)); ok {
+			k.keys[string(m)] = kv.Value
+			continue
+		}
+		rest = append(rest, kv)
+	}
+	list.Kv = rest
+	return writeKVList(&k.out, list)
 }
 
 // newestOnly is a backup's KeyToList: the newest version of each key
@@ -374,6 +475,7 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 	defer func() {
 		if err != nil {
 			os.RemoveAll(filepath.Join(dir, "db"))
+			os.RemoveAll(filepath.Join(dir, keysDir))
 			os.Remove(filepath.Join(dir, "master.key"))
 			if created {
 				os.Remove(dir)
@@ -391,7 +493,8 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 		return fmt.Errorf("store: restore: %w", err)
 	}
 	fr := &frameReader{r: br, sum: sum}
-	if err := db.Load(fr, maxRestoreGoroutines); err != nil {
+	split := &keySplitter{r: fr, keys: map[string][]byte{}}
+	if err := db.Load(split, maxRestoreGoroutines); err != nil {
 		db.Close()
 		if errors.Is(err, ErrBadBackup) {
 			return err
@@ -402,5 +505,14 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 		db.Close()
 		return fmt.Errorf("%w: truncated", ErrBadBackup)
 	}
-	return db.Close()
+	if err := db.Close(); err != nil {
+		return err
+	}
+	// The stream was whole (its checksum matched): its data keys go to
+	// the key store.
+	ks, err := openFileKeys(filepath.Join(dir, keysDir))
+	if err != nil {
+		return err
+	}
+	return ks.put(split.keys)
 }

@@ -4,24 +4,26 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"time"
+
+	"tally/audit"
 )
 
 // Key layout. Every key is listed in docs/STORAGE.md; keep the two in step.
 // Prefixes are one ASCII letter and a slash so that a key dump reads well.
 const (
-	pHead     = "m/head" // writer state: size, last leaf hash, last time
-	pRecord   = "r/"     // r/<seq u64> → audit record bytes
-	pHash     = "t/"     // t/<storage index u64> → 32-byte tlog hash
-	pAccount  = "a/"     // a/<account id> → Account JSON
-	pTx       = "x/"     // x/<tx id> → Transaction JSON
-	pEntry    = "h/"     // h/<account id>/<seq u64><n u16> → Entry JSON
-	pDoc      = "d/"     // d/<kind>/<id> → workflow document JSON
-	pIndex    = "i/"     // i/<workflow key> → workflow index value
-	pIdem     = "k/"     // k/<actor id>/<idempotency key> → idemRecord JSON
-	pTimer    = "e/"     // e/<deadline ns u64>/<kind>/<id> → empty
-	pPersonal = "p/"     // p/<member id> → AES-GCM(data key, personal JSON)
-	pDataKey  = "q/"     // q/<member id> → AES-GCM(master key, data key)
-	pCheckpt  = "c/"     // c/<tree size u64> → signed checkpoint note
+	pHead     = "m/head"            // writer state: size, last leaf hash, last time
+	pRecord   = "r/"                // r/<seq u64> → audit record bytes
+	pHash     = "t/"                // t/<storage index u64> → 32-byte tlog hash
+	pAccount  = "a/"                // a/<account id> → Account JSON
+	pTx       = "x/"                // x/<tx id> → Transaction JSON
+	pEntry    = "h/"                // h/<account id>/<seq u64><n u16> → Entry JSON
+	pDoc      = "d/"                // d/<kind>/<id> → workflow document JSON
+	pIndex    = "i/"                // i/<workflow key> → workflow index value
+	pIdem     = "k/"                // k/<actor id>/<idempotency key> → idemRecord JSON
+	pTimer    = "e/"                // e/<deadline ns u64>/<kind>/<id> → empty
+	pPersonal = "p/"                // p/<member id> → AES-GCM(data key, personal JSON)
+	pDataKey  = audit.DataKeyPrefix // q/<member id> → AES-GCM(master key, data key), kept in keys/ (keystore.go), never in Badger
+	pCheckpt  = "c/"                // c/<tree size u64> → signed checkpoint note
 )
 
 func u64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }

@@ -344,7 +344,9 @@ func (o *opTx) PutPersonal(member string, data map[string]string) error {
 	if err != nil {
 		return err
 	}
-	o.set([]byte(pDataKey+member), wrapped)
+	if wrapped != nil {
+		o.set([]byte(pDataKey+member), wrapped)
+	}
 	o.set([]byte(pPersonal+member), box)
 	return nil
 }

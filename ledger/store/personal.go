@@ -13,8 +13,9 @@ import (
 
 // personalKeys encrypts personal data (names, phones, ID numbers, notes)
 // with one random data key per member; the data key is stored wrapped by
-// the master key of the data directory. Erasure deletes the wrapped data
-// key and the ciphertext, so the chain, which only names opaque ids, still
+// the master key of the data directory, in a file of its own outside the
+// database (keystore.go). Erasure deletes the ciphertext and destroys the
+// wrapped data key, so the chain, which only names opaque ids, still
 // verifies while the person can no longer be read.
 type personalKeys struct {
 	master cipher.AEAD
@@ -82,15 +83,16 @@ func (pk *personalKeys) read(k kv, member string) (map[string]string, error) {
 	return m, json.Unmarshal(plain, &m)
 }
 
-// write returns the wrapped data key (new, or the existing one unwrapped
-// and kept) and the ciphertext to store.
+// write returns the ciphertext to store and, when the member has no data
+// key yet, a new one wrapped (nil: the existing key is kept).
 func (pk *personalKeys) write(k kv, member string, data map[string]string) (wrapped, box []byte, err error) {
 	var dk []byte
 	if w, err := k.get([]byte(pDataKey + member)); err == nil {
 		if dk, err = open(pk.master, w, []byte(member)); err != nil {
 			return nil, nil, fmt.Errorf("store: unwrap data key: %w", err)
 		}
-		wrapped = w
+	} else if !errors.Is(err, errNotFound) {
+		return nil, nil, err
 	} else {
 		dk = make([]byte, 32)
 		if _, err := rand.Read(dk); err != nil {

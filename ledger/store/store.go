@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,7 @@ func checkDataDir(dir string, existing bool) error {
 type Store struct {
 	db     *badger.DB
 	pk     *personalKeys
+	keys   keyStore // the members' data keys (keystore.go)
 	master []byte
 	clock  func() time.Time
 	reqs   chan *pending
@@ -262,6 +264,21 @@ func openStore(dir string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	keysLost := false
+	if opt.InMemory {
+		s.keys = &memKeys{keys: map[string][]byte{}}
+	} else {
+		_, err := os.Stat(filepath.Join(dir, keysDir))
+		keysLost = errors.Is(err, fs.ErrNotExist)
+		if s.keys, err = openFileKeys(filepath.Join(dir, keysDir)); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	if err := settleKeys(db, s.keys, keysLost); err != nil {
+		db.Close()
+		return nil, err
+	}
 	dbDir := filepath.Join(dir, "db")
 	if !opt.InMemory {
 		s.freeSpace = func() (uint64, error) { return freeBytes(dbDir) }
@@ -407,7 +424,7 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 // View implements ledger.Committer.
 func (s *Store) View(ctx context.Context, fn func(ledger.Reader) error) error {
 	return s.db.View(func(txn *badger.Txn) error {
-		return fn(reader{kv: badgerKV{txn}, pk: s.pk})
+		return fn(reader{kv: keyed{badgerKV{txn}, s.keys}, pk: s.pk})
 	})
 }
 
@@ -456,7 +473,11 @@ type group struct {
 	accounts map[string]*ledger.Account
 	// docs are the document keys the staged ops wrote: the writer's
 	// document cache is not used for them, and drops them at the commit.
-	docs    map[string]bool
+	docs map[string]bool
+	// keys are the staged ops' data-key writes (q/<member>), which go to
+	// the key store rather than txn: sets before the commit, deletions
+	// after it.
+	keys    map[string]write
 	decided []*pending
 	results []ledger.Result
 }
@@ -522,7 +543,8 @@ func (s *Store) answerReadOnly(batch []*pending) {
 }
 
 func (s *Store) newGroup() *group {
-	return &group{txn: s.db.NewTransaction(true), state: s.head, accounts: map[string]*ledger.Account{}, docs: map[string]bool{}}
+	return &group{txn: s.db.NewTransaction(true), state: s.head, accounts: map[string]*ledger.Account{},
+		docs: map[string]bool{}, keys: map[string]write{}}
 }
 
 // cachedAccount is the opTx's view of accounts the batch wrote, then of
@@ -591,7 +613,7 @@ func (s *Store) keepDoc(g *group, key string, v any) {
 // them, the transaction holds part of o: it is replaced by a fresh one
 // holding only the ops staged before, so o fails alone.
 func (s *Store) stage(g *group, o *applied) error {
-	err := flush(g.txn, o)
+	err := flush(g, o)
 	if err == nil {
 		g.bytes += o.bytes
 		g.state = o.next
@@ -602,9 +624,10 @@ func (s *Store) stage(g *group, o *applied) error {
 	g.txn.Discard()
 	g.txn = s.db.NewTransaction(true)
 	clear(g.accounts)
+	clear(g.keys)
 	for _, prev := range g.staged {
 		stageAccounts(g, prev)
-		if err := flush(g.txn, prev); err != nil {
+		if err := flush(g, prev); err != nil {
 			s.fail(g)
 			g.txn = s.db.NewTransaction(true)
 			return errWrite
@@ -637,11 +660,33 @@ func (s *Store) finish(g *group) bool {
 			return false // nothing was written; the store is whole
 		}
 	}
+	// New data keys are on disk before the commit that uses them.
+	var fresh map[string][]byte
+	var erased []string
+	for k, w := range g.keys {
+		member := k[len(pDataKey):]
+		if w.del {
+			erased = append(erased, member)
+			continue
+		}
+		if fresh == nil {
+			fresh = map[string][]byte{}
+		}
+		fresh[member] = w.val
+	}
+	if err := s.keys.put(fresh); err != nil {
+		s.fail(g)
+		return false // nothing was committed; a key written is an orphan the next open removes
+	}
 	if err := s.commitTxn(g.txn); err != nil {
 		s.broken.Store(true)
 		s.fail(g)
 		return false
 	}
+	// An erased member's key goes once the erasure is durable. If the
+	// removal fails, the key has no personal data left and the next
+	// open removes it (settleKeys).
+	_ = s.keys.del(erased)
 	s.head = g.state
 	if len(s.accounts)+len(g.accounts) > maxCachedAccounts {
 		clear(s.accounts)
@@ -668,18 +713,24 @@ func (s *Store) fail(g *group) {
 	}
 	g.decided, g.results, g.staged, g.bytes = nil, nil, nil, 0
 	clear(g.accounts)
+	clear(g.keys)
 	g.state = s.head
 	g.txn.Discard()
 }
 
-func flush(txn *badger.Txn, o *applied) error {
+// flush puts o's writes into the group: data keys aside, the rest into
+// its transaction.
+func flush(g *group, o *applied) error {
 	for _, k := range o.tx.order {
 		w := o.tx.writes[k]
 		var err error
-		if w.del {
-			err = txn.Delete([]byte(k))
-		} else {
-			err = txn.Set([]byte(k), w.val)
+		switch {
+		case isDataKey(k):
+			g.keys[k] = w
+		case w.del:
+			err = g.txn.Delete([]byte(k))
+		default:
+			err = g.txn.Set([]byte(k), w.val)
 		}
 		if err != nil {
 			return fmt.Errorf("store: stage write: %w", err)
@@ -699,7 +750,7 @@ type applied struct {
 // apply runs one request against the group. It returns the op's writes
 // (nil for an idempotent replay, which writes nothing) and its result.
 func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
-	base := badgerKV{g.txn}
+	base := overlay{g.keys, keyed{badgerKV{g.txn}, s.keys}}
 	req := p.req
 	var ik []byte
 	if req.IdemKey != "" {

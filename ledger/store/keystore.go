@@ -1,0 +1,313 @@
+package store
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The members' data keys (q/<member>: the data key wrapped by the master
+// key) live outside Badger, one file each in the data directory's keys/,
+// so that erasing a member destroys their key. Badger keeps a deleted
+// key's older versions in its tables until some compaction happens to
+// merge them, with no way to force that for one key, and a data key left
+// there would still decrypt the erased member's personal data for anyone
+// holding the directory and its master.key; a deleted file is gone.
+//
+// The writer keeps q/ writes beside its Badger transaction: new keys are
+// written and synced before the commit that uses them, deleted ones are
+// removed after the commit that erased them. A crash between leaves a
+// key with no personal data (p/<member>), which the next open removes.
+
+// keysDir is the folder of data keys in a data directory.
+const keysDir = "keys"
+
+// keyStore holds wrapped data keys by member id.
+type keyStore interface {
+	get(member string) ([]byte, error) // errNotFound when absent
+	// put stores keys durably before it returns.
+	put(keys map[string][]byte) error
+	del(members []string) error
+	members() ([]string, error) // sorted
+}
+
+// fileKeys is a keyStore in a folder: one file per member, named by the
+// hex of the member id.
+type fileKeys struct{ dir string }
+
+func openFileKeys(dir string) (*fileKeys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return &fileKeys{dir: dir}, nil
+}
+
+func (f *fileKeys) path(member string) string {
+	return filepath.Join(f.dir, hex.EncodeToString([]byte(member)))
+}
+
+func (f *fileKeys) get(member string) ([]byte, error) {
+	b, err := os.ReadFile(f.path(member))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: data key: %w", err)
+	}
+	return b, nil
+}
+
+func (f *fileKeys) put(keys map[string][]byte) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	for member, wrapped := range keys {
+		p := f.path(member)
+		tmp := p + ".tmp"
+		if err := writeSynced(tmp, wrapped); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return fmt.Errorf("store: data key: %w", err)
+		}
+	}
+	return syncDir(f.dir)
+}
+
+func (f *fileKeys) del(members []string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	for _, m := range members {
+		if err := os.Remove(f.path(m)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("store: data key: %w", err)
+		}
+	}
+	return syncDir(f.dir)
+}
+
+// members lists the stored keys; a leftover .tmp file (a crash while one
+// was written) is removed.
+func (f *fileKeys) members() ([]string, error) {
+	entries, err := os.ReadDir(f.dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: data keys: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") {
+			os.Remove(filepath.Join(f.dir, name))
+			continue
+		}
+		id, err := hex.DecodeString(name)
+		if err != nil || e.IsDir() {
+			return nil, fmt.Errorf("%w: %s is not a data key", ErrDamaged, filepath.Join(f.dir, name))
+		}
+		out = append(out, string(id))
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func writeSynced(path string, b []byte) error {
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: data key: %w", err)
+	}
+	_, err = fh.Write(b)
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: data key: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("store: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// memKeys is a keyStore in memory, for an in-memory store.
+type memKeys struct {
+	mu   sync.RWMutex
+	keys map[string][]byte
+}
+
+func (m *memKeys) get(member string) ([]byte, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	b, ok := m.keys[member]
+	if !ok {
+		return nil, errNotFound
+	}
+	return slices.Clone(b), nil
+}
+
+func (m *memKeys) put(keys map[string][]byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, v := range keys {
+		m.keys[k] = slices.Clone(v)
+	}
+	return nil
+}
+
+func (m *memKeys) del(members []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range members {
+		delete(m.keys, k)
+	}
+	return nil
+}
+
+func (m *memKeys) members() ([]string, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]string, 0, len(m.keys))
+	for k := range m.keys {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// keyed is a kv whose data keys (q/<member>) come from a keyStore and
+// every other key from kv.
+type keyed struct {
+	kv
+	ks keyStore
+}
+
+func (k keyed) get(key []byte) ([]byte, error) {
+	if member, ok := bytes.CutPrefix(key, []byte(pDataKey)); ok {
+		return k.ks.get(string(member))
+	}
+	return k.kv.get(key)
+}
+
+func (k keyed) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
+	if !bytes.HasPrefix(prefix, []byte(pDataKey)) {
+		return k.kv.scan(prefix, start, reverse, fn)
+	}
+	members, err := k.ks.members()
+	if err != nil {
+		return err
+	}
+	if reverse {
+		slices.Reverse(members)
+	}
+	for _, m := range members {
+		key := []byte(pDataKey + m)
+		if !bytes.HasPrefix(key, prefix) || start != nil && (!reverse && bytes.Compare(key, start) <= 0 || reverse && bytes.Compare(key, start) >= 0) {
+			continue
+		}
+		v, err := k.ks.get(m)
+		if errors.Is(err, errNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if more, err := fn(key, v); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// isDataKey reports whether k is a data key (q/<member>).
+func isDataKey(k string) bool { return strings.HasPrefix(k, pDataKey) }
+
+// settleKeys makes the key store agree with the database at open: data
+// keys that an older version kept in Badger move to the key store (and
+// out of Badger), and a key whose member has no personal data — left by
+// a crash between a key's write and its commit, or between an erasure's
+// commit and the key's removal — is removed. lost says the key folder was
+// missing: a ledger with personal data and no data key anywhere was
+// copied without it, and is refused rather than served unreadable.
+func settleKeys(db *badger.DB, ks keyStore, lost bool) error {
+	var moved map[string][]byte
+	err := db.View(func(txn *badger.Txn) error {
+		return badgerKV{txn}.scan([]byte(pDataKey), nil, false, func(k, v []byte) (bool, error) {
+			if moved == nil {
+				moved = map[string][]byte{}
+			}
+			moved[string(k[len(pDataKey):])] = v
+			return true, nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if len(moved) > 0 {
+		if err := ks.put(moved); err != nil {
+			return err
+		}
+		wb := db.NewWriteBatch()
+		for m := range moved {
+			if err := wb.Delete([]byte(pDataKey + m)); err != nil {
+				wb.Cancel()
+				return fmt.Errorf("store: move data keys: %w", err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return fmt.Errorf("store: move data keys: %w", err)
+		}
+	}
+	members, err := ks.members()
+	if err != nil {
+		return err
+	}
+	if lost && len(members) == 0 {
+		found := false
+		if err := db.View(func(txn *badger.Txn) error {
+			return badgerKV{txn}.scan([]byte(pPersonal), nil, false, func(_, _ []byte) (bool, error) {
+				found = true
+				return false, nil
+			})
+		}); err != nil {
+			return err
+		}
+		if found {
+			return fmt.Errorf("%w: the ledger holds personal data but its %s folder of data keys is missing; restore it from the copy the directory came from (or restore a backup)", ErrDamaged, keysDir)
+		}
+	}
+	var orphans []string
+	err = db.View(func(txn *badger.Txn) error {
+		for _, m := range members {
+			if _, err := txn.Get([]byte(pPersonal + m)); errors.Is(err, badger.ErrKeyNotFound) {
+				orphans = append(orphans, m)
+			} else if err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return ks.del(orphans)
+}

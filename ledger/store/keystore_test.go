@@ -1,0 +1,244 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"tally/audit"
+	"tally/ledger"
+	"tally/ledger/community"
+)
+
+func personalOf(t *testing.T, s *Store, member string) (map[string]string, error) {
+	t.Helper()
+	var got map[string]string
+	err := s.View(context.Background(), func(r ledger.Reader) error {
+		var err error
+		got, err = r.Personal(member)
+		return err
+	})
+	return got, err
+}
+
+func keyFile(dir, member string) string {
+	return filepath.Join(dir, keysDir, hex.EncodeToString([]byte(member)))
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// TestErasureDestroysDataKey: members' data keys live in files of their
+// own and never in Badger (whose tables keep a deleted key's old versions
+// until a compaction merges them); erasing a member removes their file,
+// so the ciphertext that Badger still holds in older versions has no key
+// left anywhere to open it. The others' personal data stays readable
+// after a reopen and through a backup and restore, and both directories
+// verify.
+func TestErasureDestroysDataKey(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	submit := func(op ledger.Op) {
+		t.Helper()
+		if _, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"m-x", "m-y"} {
+		submit(func(tx ledger.Tx) (any, error) {
+			return community.CreateMember(tx, community.NewMember{ID: id, Global: true, Roles: []community.Role{community.RoleResident},
+				Personal: map[string]string{"display_name": "QSECRET " + id}})
+		})
+	}
+	// A second write of personal data keeps the member's key.
+	before, err := os.ReadFile(keyFile(dir, "m-y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(func(tx ledger.Tx) (any, error) {
+		tx.Audit("member.update", map[string]any{"member": "m-y"})
+		return nil, tx.PutPersonal("m-y", map[string]string{"display_name": "QSECRET m-y 2"})
+	})
+	if after, _ := os.ReadFile(keyFile(dir, "m-y")); !bytes.Equal(after, before) {
+		t.Fatal("rewriting personal data replaced the member's data key")
+	}
+	if !exists(keyFile(dir, "m-x")) {
+		t.Fatal("no data key file for m-x")
+	}
+	submit(func(tx ledger.Tx) (any, error) { return community.Erase(tx, "m-x", "") })
+	if exists(keyFile(dir, "m-x")) {
+		t.Fatal("the erased member's data key file is still there")
+	}
+	if _, err := personalOf(t, s, "m-x"); ledger.ErrorCode(err) != ledger.CodeNotFound {
+		t.Fatalf("erased member's personal data: %v, want not_found", err)
+	}
+	var backup bytes.Buffer
+	if err := s.Backup(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got := keysEverStored(t, dir, pDataKey); len(got) != 0 {
+		t.Fatalf("Badger holds data keys: %q", got)
+	}
+	if got := keysEverStored(t, dir, pPersonal+"m-x"); len(got) == 0 {
+		t.Fatal("Badger holds no old version of the erased box: this test no longer shows what the key files are for")
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	if err := Restore(bytes.NewReader(backup.Bytes()), restored); err != nil {
+		t.Fatal(err)
+	}
+	if got := keysEverStored(t, restored, pDataKey); len(got) != 0 {
+		t.Fatalf("the restore put data keys into Badger: %q", got)
+	}
+	if exists(keyFile(restored, "m-x")) {
+		t.Fatal("the backup carried the erased member's data key")
+	}
+	for _, d := range []string{dir, restored} {
+		s := openWith(t, d, nil)
+		got, err := personalOf(t, s, "m-y")
+		if err != nil || got["display_name"] != "QSECRET m-y 2" {
+			t.Fatalf("%s: m-y's personal data: %v, %v", d, got, err)
+		}
+		s.Close()
+		a, err := OpenAudit(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Verify(ctx, audit.VerifyOptions{}); err != nil {
+			t.Fatalf("%s does not verify: %v", d, err)
+		}
+		a.Close()
+	}
+}
+
+// TestOrphanDataKeysRemovedAtOpen: a key written for a commit that then
+// failed, and a key whose erasure committed but whose file stayed (a
+// crash between), have no personal data; the next open removes them.
+func TestOrphanDataKeysRemovedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(id string) error {
+		_, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+			return community.CreateMember(tx, community.NewMember{ID: id, Global: true, Roles: []community.Role{community.RoleResident},
+				Personal: map[string]string{"display_name": id}})
+		}})
+		return err
+	}
+	if err := create("kept"); err != nil {
+		t.Fatal(err)
+	}
+	s.commitTxn = func(*badger.Txn) error { return errors.New("injected: the disk refused the commit") }
+	if err := create("lost"); ledger.ErrorCode(err) != ledger.CodeUnavailable {
+		t.Fatalf("failed commit: %v", err)
+	}
+	if !exists(keyFile(dir, "lost")) {
+		t.Fatal("no key file was written before the failed commit: the test shows nothing")
+	}
+	s.Close()
+	stale := keyFile(dir, "erased-before")
+	if err := os.WriteFile(stale, []byte("left by a crash"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, dir, nil)
+	defer s.Close()
+	for _, f := range []string{keyFile(dir, "lost"), stale} {
+		if exists(f) {
+			t.Errorf("%s: an orphan data key survived the open", filepath.Base(f))
+		}
+	}
+	if _, err := personalOf(t, s, "kept"); err != nil {
+		t.Fatalf("kept: %v", err)
+	}
+}
+
+// TestDataKeysMovedOutOfBadger: a directory from before key files keeps
+// data keys in Badger (q/<member>); the open moves them to files and
+// deletes them from Badger, and personal data stays readable.
+func TestDataKeysMovedOutOfBadger(t *testing.T) {
+	dir := t.TempDir()
+	s := openWith(t, dir, nil)
+	if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+		return community.CreateMember(tx, community.NewMember{ID: "old", Global: true, Roles: []community.Role{community.RoleResident},
+			Personal: map[string]string{"display_name": "old layout"}})
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	wrapped, err := os.ReadFile(keyFile(dir, "old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(keyFile(dir, "old"))
+	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Set([]byte(pDataKey+"old"), wrapped) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s = openWith(t, dir, nil)
+	got, err := personalOf(t, s, "old")
+	if err != nil || got["display_name"] != "old layout" {
+		t.Fatalf("after the move: %v, %v", got, err)
+	}
+	s.Close()
+	if b, err := os.ReadFile(keyFile(dir, "old")); err != nil || !bytes.Equal(b, wrapped) {
+		t.Fatalf("key file after the move: %v", err)
+	}
+	db, err = badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(pDataKey + "old"))
+		return err
+	}); !errors.Is(err, badger.ErrKeyNotFound) {
+		t.Fatalf("Badger's q/old after the move: %v, want deleted", err)
+	}
+}
+
+// TestMissingKeysFolderRefused: a ledger with personal data copied
+// without its keys/ folder is refused as damaged (served, every member's
+// personal data would be unreadable); one without personal data opens.
+func TestMissingKeysFolderRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openWith(t, dir, nil)
+	s.Close()
+	if err := os.RemoveAll(filepath.Join(dir, keysDir)); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, dir, nil) // no personal data: nothing lost
+	if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+		return community.CreateMember(tx, community.NewMember{ID: "p", Global: true, Roles: []community.Role{community.RoleResident},
+			Personal: map[string]string{"display_name": "p"}})
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.RemoveAll(filepath.Join(dir, keysDir)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("open without keys/: %v, want ErrDamaged", err)
+	}
+}
