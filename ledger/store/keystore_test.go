@@ -16,6 +16,35 @@ import (
 	"tally/ledger/community"
 )
 
+// openSubmitter opens the store in dir and returns it with a function
+// that submits an op as the system or fails the test.
+func openSubmitter(t *testing.T, dir string) (*Store, func(ledger.Op)) {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, func(op ledger.Op) {
+		t.Helper()
+		if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: op}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// createMemberOp registers a global resident with personal data, and a
+// login when username is set.
+func createMemberOp(id, username, name string) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		nm := community.NewMember{ID: id, Global: true, Roles: []community.Role{community.RoleResident},
+			Personal: map[string]string{"display_name": name}}
+		if username != "" {
+			nm.Username, nm.PasswordHash = username, []byte("hash")
+		}
+		return community.CreateMember(tx, nm)
+	}
+}
+
 func personalOf(t *testing.T, s *Store, member string) (map[string]string, error) {
 	t.Helper()
 	var got map[string]string
@@ -45,22 +74,10 @@ func exists(path string) bool {
 // verify.
 func TestErasureDestroysDataKey(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, submit := openSubmitter(t, dir)
 	ctx := context.Background()
-	submit := func(op ledger.Op) {
-		t.Helper()
-		if _, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, id := range []string{"m-x", "m-y"} {
-		submit(func(tx ledger.Tx) (any, error) {
-			return community.CreateMember(tx, community.NewMember{ID: id, Global: true, Roles: []community.Role{community.RoleResident},
-				Personal: map[string]string{"display_name": "QSECRET " + id}})
-		})
+		submit(createMemberOp(id, "", "QSECRET "+id))
 	}
 	// A second write of personal data keeps the member's key.
 	before, err := os.ReadFile(keyFile(dir, "m-y"))
@@ -133,10 +150,7 @@ func TestOrphanDataKeysRemovedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	create := func(id string) error {
-		_, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
-			return community.CreateMember(tx, community.NewMember{ID: id, Global: true, Roles: []community.Role{community.RoleResident},
-				Personal: map[string]string{"display_name": id}})
-		}})
+		_, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: createMemberOp(id, "", id)})
 		return err
 	}
 	if err := create("kept"); err != nil {
@@ -172,10 +186,7 @@ func TestOrphanDataKeysRemovedAtOpen(t *testing.T) {
 func TestDataKeysMovedOutOfBadger(t *testing.T) {
 	dir := t.TempDir()
 	s := openWith(t, dir, nil)
-	if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
-		return community.CreateMember(tx, community.NewMember{ID: "old", Global: true, Roles: []community.Role{community.RoleResident},
-			Personal: map[string]string{"display_name": "old layout"}})
-	}}); err != nil {
+	if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: createMemberOp("old", "", "old layout")}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -225,10 +236,7 @@ func TestMissingKeysFolderRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openWith(t, dir, nil) // no personal data: nothing lost
-	if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
-		return community.CreateMember(tx, community.NewMember{ID: "p", Global: true, Roles: []community.Role{community.RoleResident},
-			Personal: map[string]string{"display_name": "p"}})
-	}}); err != nil {
+	if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: createMemberOp("p", "", "p")}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

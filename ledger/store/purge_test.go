@@ -49,22 +49,10 @@ func keysEverStored(t *testing.T, dir string, needles ...string) []string {
 // directory with no trace of them and no old password hash (SECURITY.md).
 func TestBackupRestorePurgesErased(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, submit := openSubmitter(t, dir)
 	ctx := context.Background()
-	submit := func(op ledger.Op) {
-		t.Helper()
-		if _, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, id := range []string{"m-x", "m-y"} {
-		submit(func(tx ledger.Tx) (any, error) {
-			return community.CreateMember(tx, community.NewMember{ID: id, Global: true, Roles: []community.Role{community.RoleResident},
-				Username: "login-" + id, PasswordHash: []byte("hash"), Personal: map[string]string{"display_name": "QSECRET " + id}})
-		})
+		submit(createMemberOp(id, "login-"+id, "QSECRET "+id))
 	}
 	submit(func(tx ledger.Tx) (any, error) { return community.Erase(tx, "m-x", "") })
 	// m-y's login gets a second version: a backup keeps the newest only
