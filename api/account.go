@@ -298,12 +298,12 @@ func withinCommunity(tx ledger.Tx, postings []ledger.Posting) error {
 }
 
 // noSelfCredit refuses a coordinator's transfer that credits their own
-// account: staff move credits to others, and someone else moves them to
-// staff. The deployment's admin, who answers for the whole ledger, may;
-// an admin scoped to a community is staff of that community like its
-// coordinators.
+// account or a relative's (conflict_of_interest): staff move credits to
+// others, and someone else moves them to staff and their families. The
+// deployment's admin, who answers for the whole ledger, may; an admin
+// scoped to a community is staff of that community like its coordinators.
 func noSelfCredit(tx ledger.Tx, p *Principal, postings []ledger.Posting) error {
-	if p.Has(community.RoleAdmin) && p.Community == "" {
+	if deploymentAdmin(p) {
 		return nil
 	}
 	for _, ps := range postings {
@@ -311,11 +311,36 @@ func noSelfCredit(tx ledger.Tx, p *Principal, postings []ledger.Posting) error {
 		if err != nil {
 			return err
 		}
-		if a.OwnerKind == ledger.OwnerMember && a.Owner == p.Member {
-			return ledger.Errorf(ledger.CodeForbidden, "a transfer to your own account %s is made by another coordinator or an admin", ps.To)
+		if a.OwnerKind != ledger.OwnerMember {
+			continue
+		}
+		if err := community.NoConflict(tx, p.Member, a.Owner, "a transfer"); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func deploymentAdmin(p *Principal) bool { return p.Has(community.RoleAdmin) && p.Community == "" }
+
+// debitedMember is the member, other than the caller, whose account a
+// staff transfer takes credits out of ("" for none): such a transfer is
+// made for them (代办, SPEC §1), names them as such, and says why.
+// Errors: invalid_request (several members' accounts at once); an
+// account that does not exist is the transfer's to report.
+func debitedMember(r ledger.Reader, p *Principal, postings []ledger.Posting) (string, error) {
+	owner := ""
+	for _, ps := range postings {
+		a, err := r.Account(ps.From)
+		if err != nil || a.OwnerKind != ledger.OwnerMember || a.Owner == p.Member || a.Owner == owner {
+			continue
+		}
+		if owner != "" {
+			return "", ledger.Errorf(ledger.CodeInvalidRequest, "a transfer takes credits out of one member's account at a time (%s and %s)", owner, a.Owner)
+		}
+		owner = a.Owner
+	}
+	return owner, nil
 }
 
 // noCreditToErased refuses a transfer that credits an erased member's
@@ -373,6 +398,19 @@ func (s *Server) createTransfer(c *gin.Context) {
 		return
 	}
 	p := principal(c)
+	// Credits taken out of a member's account by staff are taken for them
+	// (代办): the record names both — unless the deployment's admin, who
+	// answers for the whole ledger in their own name, takes them, or the
+	// member cannot be acted for (erased, staff, out of scope: the checks
+	// below refuse or allow the transfer as they would).
+	var debited string
+	s.view(c, func(r ledger.Reader) error {
+		debited, _ = debitedMember(r, p, spec.Postings)
+		if debited != "" && !deploymentAdmin(p) && actableFor(r, p, debited) == nil {
+			p.OnBehalf = debited
+		}
+		return nil
+	})
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
 		if err := accountsInScope(tx, p, postingAccounts(spec.Postings)...); err != nil {
 			return nil, err
@@ -392,6 +430,15 @@ func (s *Server) createTransfer(c *gin.Context) {
 		t, err := ledger.Transfer(tx, spec)
 		if err != nil {
 			return nil, err
+		}
+		owner, err := debitedMember(tx, p, spec.Postings)
+		switch {
+		case err != nil:
+			return nil, err
+		case owner != debited:
+			return nil, ledger.Errorf(ledger.CodeConflict, "the accounts changed while this request was waiting; send it again")
+		case owner != "" && ledger.Blank(spec.Memo):
+			return nil, ledger.Errorf(ledger.CodeInvalidRequest, "a transfer out of %s's account needs a memo saying why", owner)
 		}
 		action := "tx.transfer"
 		if spec.Pending {

@@ -145,7 +145,7 @@ func TestFrozenAndClosedAccounts(t *testing.T) {
 	ts.member("li", "c1", "resident")
 	ts.member("zhang", "c1", "resident")
 	move := func(from, to string) response {
-		return ts.do("POST", "/v1/transfers", coord, map[string]any{"postings": []any{
+		return ts.do("POST", "/v1/transfers", coord, map[string]any{"memo": "账户核查", "postings": []any{
 			map[string]any{"from": from, "to": to, "amount": "1.00", "unit": "HOUR"}}})
 	}
 	if r := move("c1:issuance", "li:HOUR"); r.Status != 201 {

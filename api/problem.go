@@ -52,7 +52,7 @@ var statusOf = map[ledger.Code]int{
 	timebank.CodeSelfConfirmation:  http.StatusForbidden,
 	fund.CodeNotCommittee:          http.StatusForbidden,
 	fund.CodeProposerCannotVote:    http.StatusForbidden,
-	fund.CodeConflictOfInterest:    http.StatusForbidden,
+	ledger.CodeConflictOfInterest:  http.StatusForbidden,
 	fund.CodeAlreadyVoted:          http.StatusConflict,
 	fund.CodeProposalClosed:        http.StatusConflict,
 	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,

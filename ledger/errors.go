@@ -35,6 +35,10 @@ const (
 	CodeUnavailable         Code = "unavailable"
 	CodeStorageFull         Code = "storage_full"
 	CodeInternal            Code = "internal"
+	// CodeConflictOfInterest: the caller would direct value to themself
+	// or a relative (a vote on a relative's payment, a gift made for a
+	// resident to the coordinator making it, ...).
+	CodeConflictOfInterest Code = "conflict_of_interest"
 )
 
 // Error is the one error type the domain returns to callers. Message is safe

@@ -426,3 +426,35 @@ func deleteLogins(tx ledger.Tx, member string) error {
 func AreRelatives(a, b *Member) bool {
 	return slices.Contains(a.Relatives, b.ID) || slices.Contains(b.Relatives, a.ID)
 }
+
+// NoConflict refuses value that staff acting (actor, a member id) would
+// direct to member when member is the actor (forbidden) or one of the
+// actor's relatives (conflict_of_interest): someone else makes that move. what says
+// what is refused. An actor or member that is no member (the system, a
+// community's account) has no conflict.
+func NoConflict(r ledger.Reader, actor, member, what string) error {
+	if actor == "" || member == "" {
+		return nil
+	}
+	if actor == member {
+		return ledger.Errorf(ledger.CodeForbidden, "%s to yourself is made by someone else", what)
+	}
+	a, err := GetMember(r, actor)
+	if ledger.IsCode(err, ledger.CodeNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m, err := GetMember(r, member)
+	if ledger.IsCode(err, ledger.CodeNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if AreRelatives(a, m) {
+		return ledger.Errorf(ledger.CodeConflictOfInterest, "%s to your relative %s is made by someone else", what, member)
+	}
+	return nil
+}

@@ -30,7 +30,7 @@ const (
 	CodeAlreadyVoted ledger.Code = "already_voted"
 	// CodeConflictOfInterest: the voter is the beneficiary or a relative
 	// of the beneficiary and must recuse.
-	CodeConflictOfInterest ledger.Code = "conflict_of_interest"
+	CodeConflictOfInterest = ledger.CodeConflictOfInterest
 	// CodeProposalClosed: the proposal is not in a state that takes this
 	// (a vote after the decision, an objection outside the window).
 	CodeProposalClosed ledger.Code = "proposal_closed"

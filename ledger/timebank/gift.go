@@ -42,6 +42,13 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 		return nil, err
 	}
 	to = poolAlias(giver, to)
+	// A coordinator making a gift for a resident (代办) does not make it
+	// to themself or their own family: someone else does.
+	if a := tx.Actor(); a.ID != giver.ID && to != community.AccountID(giver.Community, community.AcctPool) {
+		if err := community.NoConflict(tx, a.ID, to, "a gift made for a resident"); err != nil {
+			return nil, err
+		}
+	}
 	if src.Available() < hours {
 		return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "timebank: %s has %s hours to give", giver.ID, ledger.FormatAmount(max(src.Available(), 0), ledger.HOUR))
 	}
@@ -114,8 +121,10 @@ func Grant(tx ledger.Tx, c, to string, hours int64, reason string) (*Transfer, e
 	if ledger.Blank(reason) {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: a grant needs a reason")
 	}
-	if a := tx.Actor(); a.ID == to || a.OnBehalf == to {
+	if a := tx.Actor(); a.OnBehalf == to {
 		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: nobody grants pool credits to themself; another coordinator does")
+	} else if err := community.NoConflict(tx, a.ID, to, "a pool grant"); err != nil {
+		return nil, err
 	}
 	cm, err := communityOf(tx, c)
 	if err != nil {

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"testing"
+	"time"
+)
+
+// TestStaffDoNotCreditThemselvesOrFamily: a coordinator registers a
+// relative of their own and tries every way to move credits to
+// themself or that relative — a transfer from issuance, a pool grant, a
+// gift made for the relative to the coordinator, confirming the
+// relative's service hours. Each is refused (forbidden for themself,
+// conflict_of_interest for a relative) and writes nothing; another
+// coordinator may. A staff transfer out of a resident's account needs a
+// memo and is recorded as made for the resident (代办).
+func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	wang := ts.member("wang", "c1", "coordinator")
+	liu := ts.member("liu", "c1", "coordinator")
+	ts.member("li", "c1", "resident")
+	ts.member("zhang", "c1", "resident")
+	ts.must(201, "POST", "/v1/members", wang, map[string]any{"id": "wang-mother", "community": "c1",
+		"display_name": "王母", "roles": []string{"resident", "volunteer"}, "relatives": []string{"wang"}})
+	pay := func(from, to, memo string) map[string]any {
+		b := map[string]any{"postings": []any{map[string]any{"from": from, "to": to, "amount": "5.00", "unit": "HOUR"}}}
+		if memo != "" {
+			b["memo"] = memo
+		}
+		return b
+	}
+	ts.must(201, "POST", "/v1/transfers", liu, pay("c1:issuance", "wang-mother:HOUR", ""))
+	ts.must(201, "POST", "/v1/transfers", liu, pay("c1:issuance", "li:HOUR", ""))
+	ts.must(201, "POST", "/v1/transfers", liu, pay("c1:issuance", "c1:pool", ""))
+	svc := ts.must(201, "POST", "/v1/services", liu, map[string]any{"volunteer": "wang-mother", "recipient": "zhang",
+		"community": "c1", "category": "elder_care", "hours": "1.00", "occurred_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}).Str("id")
+	size := ts.auditSize()
+	for _, c := range []struct {
+		name, path, token string
+		body              any
+		headers           []string
+		status            int
+		code              string
+	}{
+		{"transfer to themself", "/v1/transfers", wang, pay("c1:issuance", "wang:HOUR", ""), nil, 403, "forbidden"},
+		{"transfer to a relative", "/v1/transfers", wang, pay("c1:issuance", "wang-mother:HOUR", ""), nil, 403, "conflict_of_interest"},
+		{"a resident's credits to a relative", "/v1/transfers", wang, pay("li:HOUR", "wang-mother:HOUR", "调整"), nil, 403, "conflict_of_interest"},
+		{"grant to a relative", "/v1/grants", wang, map[string]any{"community": "c1", "member": "wang-mother", "hours": "1.00", "reason": "帮扶"}, nil, 403, "conflict_of_interest"},
+		{"gift made for the relative to themself", "/v1/gifts", wang, map[string]any{"from": "wang-mother", "to": "wang", "hours": "1.00"},
+			[]string{HeaderOnBehalf, "wang-mother"}, 403, "forbidden"},
+		{"confirm a relative's hours", "/v1/services/" + svc + "/confirm", wang, nil, []string{HeaderOnBehalf, "zhang"}, 403, "conflict_of_interest"},
+		{"confirm a relative's hours as staff", "/v1/services/" + svc + "/confirm", wang, nil, nil, 403, "conflict_of_interest"},
+		{"a resident's credits without a memo", "/v1/transfers", wang, pay("li:HOUR", "zhang:HOUR", ""), nil, 400, "invalid_request"},
+		{"two residents' credits at once", "/v1/transfers", wang, map[string]any{"memo": "调整", "postings": []any{
+			map[string]any{"from": "li:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"},
+			map[string]any{"from": "wang-mother:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"}}}, nil, 400, "invalid_request"},
+	} {
+		r := ts.do("POST", c.path, c.token, c.body, c.headers...)
+		if r.Status != c.status || r.Code() != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, r.Status, r.Raw, c.status, c.code)
+		}
+	}
+	if got := ts.auditSize(); got != size {
+		t.Fatalf("refused requests wrote %d records", got-size)
+	}
+	if got := ts.balance("wang-mother:HOUR"); got != "5.00" {
+		t.Fatalf("the relative's balance: %s, want 5.00", got)
+	}
+	// Another coordinator confirms.
+	ts.must(200, "POST", "/v1/services/"+svc+"/confirm", liu, nil)
+	// A staff transfer out of a resident's account, with a memo, is made
+	// for the resident: the transaction and the record name both.
+	r := ts.must(201, "POST", "/v1/transfers", wang, pay("li:HOUR", "zhang:HOUR", "误转更正"))
+	if r.Str("actor") != "wang" || r.Str("on_behalf") != "li" {
+		t.Fatalf("transfer out of li's account: actor %q on_behalf %q, want wang for li", r.Str("actor"), r.Str("on_behalf"))
+	}
+	if rec := ts.lastRecord(); rec.Actor != "wang" || rec.OnBehalf != "li" {
+		t.Fatalf("record: actor %q on behalf %q", rec.Actor, rec.OnBehalf)
+	}
+}
