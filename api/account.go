@@ -9,6 +9,7 @@ import (
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/fund"
+	"tally/ledger/timebank"
 )
 
 // AccountView is an account's balances as decimal strings of its unit.
@@ -165,7 +166,7 @@ func (s *Server) accountRoutes() []route {
 		{method: "POST", path: "/v1/transfers/:id/post", summary: "Post a hold, in full or for a smaller amount", tag: "ledger", auth: authenticated, roles: staff, req: SettleRequest{}, resp: TransactionView{}, status: 200, handle: s.postTransfer},
 		{method: "POST", path: "/v1/transfers/:id/void", summary: "Void a hold", tag: "ledger", auth: authenticated, roles: staff, req: SettleRequest{}, resp: TransactionView{}, status: 200, handle: s.voidTransfer},
 		{method: "POST", path: "/v1/accounts/:id/status", summary: "Freeze, reopen or close an account (frozen and closed accounts refuse new postings)", tag: "ledger", auth: authenticated, roles: staff, req: AccountStatusRequest{}, resp: AccountView{}, status: 200, handle: s.setAccountStatus},
-		{method: "POST", path: "/v1/transfers/:id/reverse", summary: "Reverse a posted transaction with a new one naming it", tag: "ledger", auth: authenticated, roles: staff, req: ReverseRequest{}, resp: TransactionView{}, status: 201, handle: s.reverseTransfer},
+		{method: "POST", path: "/v1/transfers/:id/reverse", summary: "Reverse a posted transfer, gift or pool grant with a new transaction naming it and why (a gift across communities also comes off the settlement view); other workflows correct their own transactions", tag: "ledger", auth: authenticated, roles: staff, req: ReverseRequest{}, resp: TransactionView{}, status: 201, handle: s.reverseTransfer},
 	}
 }
 
@@ -552,16 +553,33 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	p := principal(c)
 	s.settleOp(c, http.StatusCreated, "tx.reverse", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
 		id := t.ID
-		if t, err := workflowOf(tx, id); err == nil && t.Kind != "transfer" {
-			// A workflow's transaction (a service credit, a redemption, a
-			// gift, a donation, a disbursement) also lives in the
-			// workflow's records, reports and settlement view; a bare
-			// reversal would leave them saying otherwise.
-			return nil, ledger.Errorf(ledger.CodeForbidden, "transaction %s is a %s; it is corrected through its workflow, not reversed", id, t.Kind)
+		// A reversal pays back whoever the original took from: not the
+		// caller or their family (the original's payer is the reversal's
+		// payee).
+		back := make([]ledger.Posting, len(t.Postings))
+		for i, ps := range t.Postings {
+			back[i] = ledger.Posting{From: ps.To, To: ps.From, Amount: ps.Amount, Unit: ps.Unit}
 		}
-		return ledger.Reverse(tx, id, req.Reason)
+		if err := noSelfCredit(tx, p, back); err != nil {
+			return nil, err
+		}
+		w, err := workflowOf(tx, id)
+		switch {
+		case err != nil || w.Kind == "transfer":
+			return ledger.Reverse(tx, id, req.Reason)
+		case w.Kind == timebank.KindGift || w.Kind == timebank.KindGrant:
+			// Gifts and grants keep no records beyond their transaction;
+			// their reversal also corrects what communities owe each other.
+			return timebank.ReverseMove(tx, id, req.Reason)
+		}
+		// Any other workflow's transaction (a service credit, a
+		// redemption, a donation, a disbursement) also lives in the
+		// workflow's records and reports; a bare reversal would leave them
+		// saying otherwise.
+		return nil, ledger.Errorf(ledger.CodeForbidden, "transaction %s is a %s; it is corrected through its workflow, not reversed", id, w.Kind)
 	})
 }
 

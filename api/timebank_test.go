@@ -376,24 +376,57 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 	}
 }
 
-// TestWorkflowTransactionsAreNotReversed: a gift (a workflow's
-// transaction) is not reversed through /v1/transfers, even by the admin,
-// since its workflow's records would then disagree; a raw transfer is.
-func TestWorkflowTransactionsAreNotReversed(t *testing.T) {
+// TestGiftReversalAndWorkflowTransactions: a gift is corrected by
+// reversing its transaction (SPEC §2: a new transaction naming the one it
+// reverses and why), which also takes a gift across communities back off
+// the settlement view; a redemption (a workflow with records and
+// reports of its own) is not reversed through /v1/transfers, even by the
+// admin; a raw transfer is.
+func TestGiftReversalAndWorkflowTransactions(t *testing.T) {
 	tb := newTBServer(t)
 	tb.community("c1", "", nil)
-	li := tb.resident("li", "c1", nil, nil, "resident")
+	tb.community("c2", "", nil)
+	coord2 := tb.resident("zhao", "c2", nil, nil, "coordinator")
+	tb.resident("zhang", "c2", nil, nil, "resident")
+	li := tb.resident("li", "c1", nil, []string{"zhang"}, "resident")
 	tb.must(201, "POST", "/v1/transfers", tb.admin, map[string]any{"postings": []any{
 		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "3.00", "unit": "HOUR"}}})
-	gift := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "c1:pool", "hours": "1.00"}).Str("id")
+	toPool := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "c1:pool", "hours": "1.00"}).Str("id")
+	across := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "zhang", "hours": "1.00"}).Str("id")
+	if s := tb.must(200, "GET", "/v1/settlements?community=c2", coord2, nil); s.Str("clearing_balance") != "-1.00" {
+		t.Fatalf("after a gift across communities: %s", s.Raw)
+	}
+	tbProblem(t, tb.do("POST", "/v1/transfers/"+toPool+"/reverse", tb.admin, map[string]any{}), 400, "invalid_request")
+	for _, id := range []string{toPool, across} {
+		r := tb.must(201, "POST", "/v1/transfers/"+id+"/reverse", tb.admin, map[string]any{"reason": "误操作"})
+		if r.Str("reverses") != id {
+			t.Fatalf("reversal of %s: %s", id, r.Raw)
+		}
+	}
+	if got := tb.balance("li:HOUR"); got != "3.00" {
+		t.Fatalf("li after both reversals: %s, want 3.00", got)
+	}
+	s := tb.must(200, "GET", "/v1/settlements?community=c2", coord2, nil)
+	if s.Str("clearing_balance") != "0.00" {
+		t.Fatalf("settlement after the reversal: %s", s.Raw)
+	}
+	for _, it := range s.Body["items"].([]any) {
+		if h := it.(map[string]any)["hours"]; h != "0.00" {
+			t.Fatalf("after the reversal the settlement still says %s", s.Raw)
+		}
+	}
+	tbProblem(t, tb.do("POST", "/v1/transfers/"+across+"/reverse", tb.admin, map[string]any{"reason": "again"}), 409, "already_reversed")
+	red := tb.must(201, "POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "c1", "hours": "1.00", "item": "理发"}).Str("transaction")
 	size := tb.auditSize()
-	tbProblem(t, tb.do("POST", "/v1/transfers/"+gift+"/reverse", tb.admin, map[string]any{"reason": "x"}), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/transfers/"+red+"/reverse", tb.admin, map[string]any{"reason": "x"}), 403, "forbidden")
 	if got := tb.auditSize(); got != size {
 		t.Fatalf("refused reversal wrote: %d → %d", size, got)
 	}
 	raw := tb.must(201, "POST", "/v1/transfers", tb.admin, map[string]any{"postings": []any{
 		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
 	tb.must(201, "POST", "/v1/transfers/"+raw+"/reverse", tb.admin, map[string]any{"reason": "entered twice"})
+	tb.sumsToZero("c1", "li")
+	tb.sumsToZero("c2", "zhang", "zhao")
 }
 
 // TestCSVTextGuardsFormulas: a CSV text cell a spreadsheet would read as

@@ -56,7 +56,7 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	if err != nil {
 		return nil, err
 	}
-	t, err := mv.commit(tx, "gift", memo, 0)
+	t, err := mv.commit(tx, KindGift, memo, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func Grant(tx ledger.Tx, c, to string, hours int64, reason string) (*Transfer, e
 	if err != nil {
 		return nil, err
 	}
-	t, err := mv.commit(tx, "grant", reason, 0)
+	t, err := mv.commit(tx, KindGrant, reason, 0)
 	if err != nil {
 		return nil, err
 	}

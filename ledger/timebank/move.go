@@ -109,6 +109,27 @@ func (mv move) commit(tx ledger.Tx, kind, memo string, hold time.Duration) (*led
 	return t, addOwed(tx, mv.owedBy, mv.owedTo, mv.owed)
 }
 
+// Kinds of the transactions of gifts and pool grants.
+const (
+	KindGift  = "gift"
+	KindGrant = "grant"
+)
+
+// ReverseMove reverses a gift's or a grant's transaction (the correction
+// names it and why) and takes what it made one community owe another
+// back off the settlement view. Errors: ledger.Reverse's.
+func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
+	r, err := ledger.Reverse(tx, id, reason)
+	if err != nil {
+		return nil, err
+	}
+	by, to, amt, err := owedOf(tx, r)
+	if err != nil {
+		return nil, err
+	}
+	return r, addOwed(tx, by, to, amt)
+}
+
 // postHold posts a hold a workflow made and counts its clearing legs.
 func postHold(tx ledger.Tx, id, memo string) (*ledger.Transaction, error) {
 	t, err := ledger.PostPending(tx, id, nil, memo)
