@@ -288,3 +288,30 @@ func reversedCrossCommunityCredit(t *testing.T, policy map[string]any) {
 	tb.sumsToZero("a", "li")
 	tb.sumsToZero("b", "zhou", "sun")
 }
+
+// TestSettlementOfAParent: a street's settlement view covers the
+// communities under it: a gift from a member of one to a relative in
+// another shows once, and the clearing balances sum to zero over the
+// two.
+func TestSettlementOfAParent(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("street", "", nil)
+	tb.community("a", "street", nil)
+	tb.community("b", "street", nil)
+	aud := tb.resident("aud", "street", nil, nil, "auditor")
+	tb.resident("zhang", "b", nil, nil, "resident")
+	li := tb.resident("li", "a", nil, []string{"zhang"}, "resident")
+	tb.fund("a", "li", "3.00")
+	tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "zhang", "hours": "2.00"})
+	s := tb.must(200, "GET", "/v1/settlements?community=street", aud, nil)
+	items, _ := s.Body["items"].([]any)
+	if len(items) != 1 || s.Str("clearing_balance") != "0.00" {
+		t.Fatalf("street settlement: %s, want one pair and clearing 0.00", s.Raw)
+	}
+	if it := items[0].(map[string]any); it["from"] != "a" || it["to"] != "b" || it["hours"] != "2.00" {
+		t.Fatalf("street settlement: %s, want a owes b 2.00", s.Raw)
+	}
+	if s := tb.must(200, "GET", "/v1/settlements?community=a", aud, nil); s.Str("clearing_balance") != "2.00" {
+		t.Fatalf("a's settlement: %s", s.Raw)
+	}
+}

@@ -211,35 +211,44 @@ type Owed struct {
 	Hours int64  `json:"hours"`
 }
 
-// Settlement lists what community c owes each other community and what
-// each owes it, netted per pair (positive Hours from From to To), with
-// the balance of c's clearing account, which equals the sum of what c
-// owes minus what it is owed. Errors: not_found.
+// Settlement lists what community c and the communities under it (a
+// street's or a town's view covers its communities) owe other
+// communities and are owed, netted per pair (positive Hours from From to
+// To), each pair once, with the sum of their clearing accounts' balances,
+// which equals what they owe minus what they are owed. Errors: not_found.
 func Settlement(r ledger.Reader, c string) ([]Owed, int64, error) {
-	cm, err := communityOf(r, c)
+	tree, err := Subtree(r, c)
 	if err != nil {
 		return nil, 0, err
 	}
 	var out []Owed
-	err = scan(r, "tb/owe/"+c+"/", "", MaxCommunities, func(other string, v []byte) (bool, error) {
-		n, err := strconv.ParseInt(string(v), 10, 64)
+	seen := map[[2]string]bool{}
+	var clearing int64
+	for _, cm := range tree {
+		err = scan(r, "tb/owe/"+cm.ID+"/", "", MaxCommunities, func(other string, v []byte) (bool, error) {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return false, fmt.Errorf("timebank: owed %s/%s: %w", cm.ID, other, err)
+			}
+			o := Owed{From: cm.ID, To: other, Hours: n}
+			if n < 0 {
+				o = Owed{From: other, To: cm.ID, Hours: -n}
+			}
+			// Both sides keep the pair; within the tree it is listed once.
+			if n != 0 && !seen[[2]string{o.From, o.To}] {
+				seen[[2]string{o.From, o.To}] = true
+				out = append(out, o)
+			}
+			return true, nil
+		})
 		if err != nil {
-			return false, fmt.Errorf("timebank: owed %s/%s: %w", c, other, err)
+			return nil, 0, err
 		}
-		switch {
-		case n > 0:
-			out = append(out, Owed{From: c, To: other, Hours: n})
-		case n < 0:
-			out = append(out, Owed{From: other, To: c, Hours: -n})
+		clr, err := r.Account(cm.Accounts[community.AcctClearing])
+		if err != nil {
+			return nil, 0, err
 		}
-		return true, nil
-	})
-	if err != nil {
-		return nil, 0, err
+		clearing += clr.Balance()
 	}
-	clr, err := r.Account(cm.Accounts[community.AcctClearing])
-	if err != nil {
-		return nil, 0, err
-	}
-	return out, clr.Balance(), nil
+	return out, clearing, nil
 }

@@ -113,20 +113,29 @@ func (e *env) checkZero(step int) {
 		if posted != 0 || pendIn != pendOut {
 			e.t.Fatalf("step %d: community %s sums to %d posted, pending in %d out %d; want 0 and equal", step, c, posted, pendIn, pendOut)
 		}
+		// The view covers c's subtree: what its communities owe each
+		// other nets out of their summed clearing balances.
 		var owes []timebank.Owed
 		var clearing int64
+		inside := map[string]bool{}
 		if err := e.st.View(context.Background(), func(r ledger.Reader) error {
-			var err error
-			owes, clearing, err = timebank.Settlement(r, c)
+			tree, err := timebank.Subtree(r, c)
+			for _, cm := range tree {
+				inside[cm.ID] = true
+			}
+			if err == nil {
+				owes, clearing, err = timebank.Settlement(r, c)
+			}
 			return err
 		}); err != nil {
 			e.t.Fatal(err)
 		}
 		var net int64
 		for _, o := range owes {
-			if o.From == c {
+			switch {
+			case inside[o.From] && !inside[o.To]:
 				net += o.Hours
-			} else {
+			case inside[o.To] && !inside[o.From]:
 				net -= o.Hours
 			}
 		}
