@@ -77,4 +77,10 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 	if rec := ts.lastRecord(); rec.Actor != "wang" || rec.OnBehalf != "li" {
 		t.Fatalf("record: actor %q on behalf %q", rec.Actor, rec.OnBehalf)
 	}
+	// A need posted by staff for a resident, without X-On-Behalf-Of, is
+	// recorded as posted for them too (as a redemption is).
+	ts.must(201, "POST", "/v1/needs", wang, map[string]any{"community": "c1", "requester": "zhang", "category": "elder_care", "title": "陪同就医"})
+	if rec := ts.lastRecord(); rec.Actor != "wang" || rec.OnBehalf != "zhang" {
+		t.Fatalf("need posted for zhang: actor %q on behalf %q", rec.Actor, rec.OnBehalf)
+	}
 }

@@ -400,6 +400,33 @@ func (s *Server) postNeed(c *gin.Context) {
 	})
 }
 
+// actFor makes staff who name a member other than themselves act for
+// that member (代办) whether or not X-On-Behalf-Of says so, so that the
+// record names both. It reports whether the request goes on (false: the
+// problem was sent; an unknown or out-of-scope member is not_found).
+func (s *Server) actFor(c *gin.Context, p *Principal, member string) bool {
+	if member == p.Acting() || p.OnBehalf != "" || !p.Has(community.RoleCoordinator, community.RoleAdmin) {
+		return true
+	}
+	return s.view(c, func(r ledger.Reader) error {
+		if err := ledger.CheckID("member", member); err != nil {
+			return err
+		}
+		m, err := community.GetMember(r, member)
+		if err != nil {
+			return err
+		}
+		if m.Community == "" {
+			return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
+		}
+		if err := inScope(r, p, m.Community); err != nil {
+			return err
+		}
+		p.OnBehalf = m.ID
+		return nil
+	})
+}
+
 // postListing posts a need or an offer, which share a shape: a community,
 // the member it is for (the acting member unless named), and optional
 // hours; post runs in the op once the community is in the caller's scope.
@@ -413,6 +440,9 @@ func (s *Server) postListing(c *gin.Context, cm string, member *string, hoursTex
 	p := principal(c)
 	if *member == "" {
 		*member = p.Acting()
+	}
+	if !s.actFor(c, p, *member) {
+		return
 	}
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
 		if err := inScope(tx, p, cm); err != nil {
@@ -707,26 +737,8 @@ func (s *Server) redeem(c *gin.Context) {
 		p := principal(c)
 		// Staff redeeming a member's credits act for them (代办) whether or
 		// not X-On-Behalf-Of says so: the record names both.
-		if req.Member != p.Acting() && p.OnBehalf == "" && p.Has(community.RoleCoordinator, community.RoleAdmin) {
-			if !s.view(c, func(r ledger.Reader) error {
-				if err := ledger.CheckID("member", req.Member); err != nil {
-					return err
-				}
-				m, err := community.GetMember(r, req.Member)
-				if err != nil {
-					return err
-				}
-				if m.Community == "" {
-					return ledger.Errorf(ledger.CodeNotFound, "member %s not found", req.Member)
-				}
-				if err := inScope(r, p, m.Community); err != nil {
-					return err
-				}
-				p.OnBehalf = m.ID
-				return nil
-			}) {
-				return
-			}
+		if !s.actFor(c, p, req.Member) {
+			return
 		}
 		n := timebank.NewRedemption{Member: req.Member, Community: req.Community, Hours: hours, Item: req.Item,
 			Quantity: quantity, Book: req.Book}

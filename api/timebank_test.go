@@ -13,10 +13,17 @@ import (
 // confirming one's own service and confirming someone else's are refused.
 func TestServiceDeposit(t *testing.T) {
 	tb := newTBServer(t)
-	tb.community("c1", "", map[string]any{"earning": "deposit", "weights": map[string]any{"elder_care": "1.50"}})
+	tb.community("c1", "", map[string]any{"earning": "deposit", "weights": map[string]any{"elder_care": "1.50", "chat": "0.33"}})
 	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
 	elder := tb.resident("zhang", "c1", nil, nil, "resident")
 	other := tb.resident("zhao", "c1", nil, nil, "resident")
+	// 0.03 h at weight 0.33 earns nothing: refused when logged.
+	size0 := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/services", vol, map[string]any{"volunteer": "li", "recipient": "zhang", "community": "c1",
+		"category": "chat", "hours": "0.03", "occurred_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}), 400, "invalid_amount")
+	if tb.auditSize() != size0 {
+		t.Fatal("a record earning nothing was written")
+	}
 
 	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
 	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")

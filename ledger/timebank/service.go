@@ -204,8 +204,14 @@ func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
 	if err := checkWhen(tx.Now(), n.OccurredAt); err != nil {
 		return err
 	}
-	if _, err := communityOf(tx, n.Community); err != nil {
+	c, err := communityOf(tx, n.Community)
+	if err != nil {
 		return err
+	}
+	// A record that would earn nothing at the community's weight is
+	// refused now, not at its confirmation, which would then always fail.
+	if n.Hours*c.Policy.Weight(n.Category)/100 <= 0 {
+		return ledger.Errorf(ledger.CodeInvalidAmount, "timebank: %s of %s earns nothing at its weight", ledger.FormatAmount(n.Hours, ledger.HOUR), n.Category)
 	}
 	v, err := member(tx, n.Volunteer)
 	if err != nil {
