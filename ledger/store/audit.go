@@ -45,6 +45,9 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	if err := checkDataDir(dir, true); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
+	if err := checkMasterKey(dir); err != nil {
+		return nil, err
+	}
 	db, err := openBadger(badgerOptions(path, false).WithReadOnly(true))
 	if err != nil {
 		db, err = openBadger(badgerOptions(path, false))

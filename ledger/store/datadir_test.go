@@ -67,3 +67,42 @@ func TestDataDirChecks(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestDatabaseMissingRefused: a ledger whose db/MANIFEST is gone (or its
+// db/ folder) is refused as damaged; Badger would have started an empty
+// database and deleted the tables its MANIFEST no longer listed, and the
+// server a new ledger under a new origin.
+func TestDatabaseMissingRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	s.Close()
+	ssts := func() []string { m, _ := filepath.Glob(filepath.Join(dir, "db", "*.sst")); return m }
+	before := ssts()
+	if len(before) == 0 {
+		t.Fatal("no table to lose: the test shows nothing")
+	}
+	manifest := filepath.Join(dir, "db", "MANIFEST")
+	if err := os.Rename(manifest, manifest+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open without db/MANIFEST: %v, want ErrDamaged", err)
+	}
+	if got := ssts(); len(got) != len(before) {
+		t.Fatalf("tables after the refused open: %v, want %v", got, before)
+	}
+	if err := os.Rename(manifest+".moved", manifest); err != nil {
+		t.Fatal(err)
+	}
+	openWith(t, dir, nil).Close()
+	if err := os.RemoveAll(filepath.Join(dir, "db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open without db/: %v, want ErrDamaged", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db")); !os.IsNotExist(err) {
+		t.Fatal("the refused open created a database")
+	}
+}

@@ -44,9 +44,20 @@ type keyStore interface {
 // hex of the member id.
 type fileKeys struct{ dir string }
 
+// openFileKeys opens (creating) the key folder for writing, removing
+// what a crash left half-written.
 func openFileKeys(dir string) (*fileKeys, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
+	}
+	tmps, err := filepath.Glob(filepath.Join(dir, "*.tmp"))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for _, t := range tmps {
+		if err := os.Remove(t); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
 	}
 	return &fileKeys{dir: dir}, nil
 }
@@ -95,8 +106,8 @@ func (f *fileKeys) del(members []string) error {
 	return syncDir(f.dir)
 }
 
-// members lists the stored keys; a leftover .tmp file (a crash while one
-// was written) is removed.
+// members lists the stored keys (not a .tmp file a crash left while one
+// was written, which openFileKeys removes).
 func (f *fileKeys) members() ([]string, error) {
 	entries, err := os.ReadDir(f.dir)
 	if err != nil {
@@ -106,7 +117,6 @@ func (f *fileKeys) members() ([]string, error) {
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
-			os.Remove(filepath.Join(f.dir, name))
 			continue
 		}
 		id, err := hex.DecodeString(name)

@@ -250,3 +250,27 @@ func TestMissingKeysFolderRefused(t *testing.T) {
 		t.Fatalf("open without keys/: %v, want ErrDamaged", err)
 	}
 }
+
+// TestWrongMasterKeyRefused: a master.key that does not open the stored
+// data keys (another directory's, or damaged) is refused as damaged;
+// served, every member's personal data would vanish as if erased.
+func TestWrongMasterKeyRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	s.Close()
+	other := make([]byte, 32)
+	other[0] = 1
+	if err := os.WriteFile(filepath.Join(dir, "master.key"), other, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("open with another master.key: %v, want ErrDamaged", err)
+	}
+	if _, err := OpenAudit(dir); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("verify with another master.key: %v, want ErrDamaged", err)
+	}
+}

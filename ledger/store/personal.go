@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"tally/ledger"
 )
@@ -53,6 +56,42 @@ func open(a cipher.AEAD, box, ad []byte) ([]byte, error) {
 		return nil, fmt.Errorf("store: sealed box too short")
 	}
 	return a.Open(nil, box[:a.NonceSize()], box[a.NonceSize():], ad)
+}
+
+// opens checks that the master key opens the stored data keys (one is
+// enough: they are all wrapped by it): another directory's master.key, or
+// a damaged one, would serve every member as if erased.
+func (pk *personalKeys) opens(ks keyStore) error {
+	members, err := ks.members()
+	if err != nil || len(members) == 0 {
+		return err
+	}
+	wrapped, err := ks.get(members[0])
+	if err != nil {
+		return err
+	}
+	if _, err := open(pk.master, wrapped, []byte(members[0])); err != nil {
+		return fmt.Errorf("%w: master.key does not open the members' data keys (keys/): it is not this ledger's key, or it is damaged; restore it from a backup of this directory", ErrDamaged)
+	}
+	return nil
+}
+
+// checkMasterKey checks, without changing anything, that dir's master.key
+// is a key that opens dir's data keys.
+func checkMasterKey(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "master.key"))
+	if err != nil || len(b) != 32 {
+		return fmt.Errorf("%w: master.key is unreadable or not a 32-byte key", ErrDamaged)
+	}
+	pk, err := newPersonalKeys(b)
+	if err != nil {
+		return err
+	}
+	keys := filepath.Join(dir, keysDir)
+	if _, err := os.Stat(keys); errors.Is(err, fs.ErrNotExist) {
+		return nil // the layout before key files: keys in Badger, moved at the next start
+	}
+	return pk.opens(&fileKeys{dir: keys})
 }
 
 func (pk *personalKeys) read(k kv, member string) (map[string]string, error) {

@@ -60,9 +60,10 @@ type Options struct {
 // checkDataDir refuses a directory that is not a ledger's to open: one
 // that holds a ledger (db/) but not its master.key — a new key would make
 // every member's personal data unreadable, an erasure nobody decided —
-// and a non-empty one holding neither (another program's files, or a
-// ledger's db/ folder itself). A missing or empty directory is new,
-// unless existing is set.
+// one that holds master.key but not its database's MANIFEST (db/ removed,
+// emptied or damaged), and a non-empty one holding neither (another
+// program's files, or a ledger's db/ folder itself). A missing or empty
+// directory is new, unless existing is set.
 func checkDataDir(dir string, existing bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -73,9 +74,15 @@ func checkDataDir(dir string, existing bool) error {
 		has[e.Name()] = true
 	}
 	switch {
-	case has["master.key"] && (has["db"] || !existing):
+	case has["master.key"]:
+		// A ledger's database: without its MANIFEST, Badger would start
+		// an empty database and delete the tables it does not list —
+		// the whole ledger, replaced by a new one under a new origin.
+		if _, err := os.Stat(filepath.Join(dir, "db", "MANIFEST")); err != nil {
+			return fmt.Errorf("%w: %s holds master.key but its database (db/MANIFEST) is missing or unreadable; restore the directory from a backup (tally restore) — starting here would create a new, empty ledger", ErrDamaged, dir)
+		}
 		return nil
-	case has["db"] && !has["master.key"]:
+	case has["db"]:
 		return fmt.Errorf("store: %s holds a ledger but not its master.key; restore master.key from a backup of this directory (without it every member's personal data is unreadable)", dir)
 	case len(entries) > 0:
 		return fmt.Errorf("store: %s is not empty and holds no ledger; give an empty or new directory", dir)
@@ -276,6 +283,10 @@ func openStore(dir string, opt Options) (*Store, error) {
 		}
 	}
 	if err := settleKeys(db, s.keys, keysLost); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.pk.opens(s.keys); err != nil {
 		db.Close()
 		return nil, err
 	}
