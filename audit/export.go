@@ -45,6 +45,7 @@ type ExportWriter struct {
 	w                   *bufio.Writer
 	buf                 []byte
 	records, cks, accts uint64
+	head                uint64
 }
 
 // NewExportWriter starts an export on w.
@@ -73,6 +74,7 @@ func (x *ExportWriter) frame(kind byte, parts ...[]byte) error {
 
 // Begin implements Visitor.
 func (x *ExportWriter) Begin(h Head, keys []string) error {
+	x.head = h.Size
 	if err := x.frame(FrameHead, binary.BigEndian.AppendUint64(nil, h.Size), h.Last[:]); err != nil {
 		return err
 	}
@@ -115,8 +117,13 @@ func (x *ExportWriter) Account(a *Account) error {
 }
 
 // Close writes the end frame and flushes; an export without it is
-// truncated.
+// truncated. A source that handed over fewer or more records than its
+// head counts (a store whose reader stopped at a damaged block) gets no
+// end frame but an error: the export must not look whole.
 func (x *ExportWriter) Close() error {
+	if x.records != x.head {
+		return fmt.Errorf("audit: the source handed over %d records but its head counts %d (damaged storage?); the export is incomplete", x.records, x.head)
+	}
 	end := binary.BigEndian.AppendUint64(nil, x.records)
 	end = binary.BigEndian.AppendUint64(end, x.cks)
 	end = binary.BigEndian.AppendUint64(end, x.accts)

@@ -535,9 +535,15 @@ func walkAccounts(k badgerKV, v audit.Visitor) error {
 		}
 		// The account is the one its key names, which is what the API
 		// serves: a value copied under another key is an account the
-		// chain never opened, or another account's balances.
+		// chain never opened, or another account's balances; a value
+		// naming another account than its key differs from the replay
+		// (a write to it would land on the account it names).
+		id, status := string(key[len(pAccount):]), string(la.Status)
+		if la.ID != id {
+			status += " (names account " + la.ID + ")"
+		}
 		return true, v.Account(&audit.Account{
-			ID: string(key[len(pAccount):]), Unit: string(la.Unit), Guard: string(la.Guard), Status: string(la.Status),
+			ID: id, Unit: string(la.Unit), Guard: string(la.Guard), Status: status,
 			OwnerKind: string(la.OwnerKind), Owner: la.Owner, Kind: la.Kind, Community: la.Community,
 			CreditLimit: la.CreditLimit, MaxBalance: la.MaxBalance,
 			DebitsPosted: la.DebitsPosted, CreditsPosted: la.CreditsPosted,

@@ -93,7 +93,9 @@ func openBadger(o badger.Options) (*badger.DB, error) {
 }
 
 // checkTables opens every table in dir the way Badger's start-up does
-// (its index, and its first and last keys), here, before Badger: Badger
+// (its index, and its first and last keys) and checks every block's
+// checksum, here, before Badger (about 1.3 s cold, 0.7 s warm, for the
+// 700 tables of 10^6 transactions): Badger
 // opens tables in goroutines of its own, and a damaged one can make it
 // panic there (a block's entry count is read before its checksum is
 // checked), which no recover can catch — the process would end with a
@@ -135,6 +137,13 @@ func checkTable(path string, topt table.Options) (err error) {
 	t, err := table.OpenTable(mf, topt)
 	if err != nil {
 		mf.Close(-1)
+		return err
+	}
+	// Every block's checksum: a damaged block is otherwise found only
+	// when read, and Badger's iterators can stop at it without an error
+	// (a list or an export would end early and look whole).
+	if err := t.VerifyChecksum(); err != nil {
+		t.MmapFile.Close(-1)
 		return err
 	}
 	return t.MmapFile.Close(-1)

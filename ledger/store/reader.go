@@ -93,6 +93,10 @@ func (r reader) Account(id string) (*ledger.Account, error) {
 	if err := r.getJSON(accountKey(id), a, "account "+id); err != nil {
 		return nil, err
 	}
+	if a.ID != id {
+		// Written back, it would land on the account it names.
+		return nil, fmt.Errorf("%w: a/%s holds account %q", ErrDamaged, id, a.ID)
+	}
 	return a, nil
 }
 

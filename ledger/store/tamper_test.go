@@ -910,6 +910,33 @@ func TestTamperAccountUnderAnotherKey(t *testing.T) {
 	}
 }
 
+// TestTamperAccountNamesAnother: an account's value edited to name
+// another account, balances untouched, is caught by verify naming the
+// key; and the store refuses to read it (written back, a transfer to the
+// key's account landed on the account the value names).
+func TestTamperAccountNamesAnother(t *testing.T) {
+	rename := func(txn *badger.Txn) {
+		set(t, txn, accountKey("bob"), bytes.Replace(get(t, txn, accountKey("bob")), []byte(`"id":"bob"`), []byte(`"id":"alice"`), 1))
+	}
+	_, err := tamper(t, true, rename)
+	ve, ok := audit.IsVerifyError(err)
+	if !ok || ve.Reason != audit.ReasonBalance || ve.Account != "bob" {
+		t.Fatalf("got %v, want a balance failure naming bob", err)
+	}
+	s := openTest(t)
+	fund(t, s, 500, "alice", "bob")
+	if err := s.db.Update(func(txn *badger.Txn) error { rename(txn); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	s.accounts = map[string]*ledger.Account{} // the writer's cache was filled before the edit
+	if _, err := submit(t, s, transferOp(pay("issuance", "bob", 1))); err == nil {
+		t.Fatal("a transfer to the tampered account went through")
+	}
+	if bal, _ := balance(t, s, "alice"); bal != 500 {
+		t.Fatalf("alice: %d, want 500 untouched", bal)
+	}
+}
+
 // TestDamagedTable: one byte flipped anywhere in a table file never
 // panics verify, and where the flip changed anything a reader sees, verify
 // fails and a backup refuses: block checksums are checked (a flipped byte
@@ -993,7 +1020,8 @@ func readAllVersions(t *testing.T, dir string) string {
 // parses lengths before checking checksums. Where Badger's own table
 // open panics — which at start-up happens in a goroutine of Badger's and
 // ends the process — opening the store must instead fail with ErrDamaged.
-// The test needs at least one such byte, or it would show nothing.
+// The test needs at least one such byte, or it would show nothing. Then a
+// byte of the first data block, which Badger's open never reads.
 func TestDamagedTableFooterRefusedAtOpen(t *testing.T) {
 	dir, s := fixture(t, true)
 	if err := s.Close(); err != nil {
@@ -1046,6 +1074,23 @@ func TestDamagedTableFooterRefusedAtOpen(t *testing.T) {
 	}
 	if panics == 0 {
 		t.Fatal("no flipped byte made Badger's table open panic; the test shows nothing")
+	}
+	// A byte flipped inside a data block, which Badger's open does not
+	// read: refused at open too (every block's checksum is checked), where
+	// the server once started and answered reads short.
+	b := append([]byte{}, orig...)
+	b[100] ^= 0x10
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			s.Close()
+		}
+		t.Errorf("a data block's byte flipped: Open: %v, want ErrDamaged", err)
+	}
+	if _, err := OpenAudit(dir); !errors.Is(err, ErrDamaged) {
+		t.Errorf("a data block's byte flipped: OpenAudit: %v, want ErrDamaged", err)
 	}
 	t.Logf("%d of the last %d bytes made Badger's table open panic", panics, min(1024, len(orig)))
 }
