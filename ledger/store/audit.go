@@ -24,14 +24,16 @@ const MaxRecordsPage = 1000
 // walk. A running Store serves it through its own methods; OpenAudit
 // opens it over a stopped server's data directory.
 type AuditDB struct {
-	db  *badger.DB
-	own bool // opened by OpenAudit, closed by Close
+	db      *badger.DB
+	own     bool   // opened by OpenAudit, closed by Close
+	scratch string // the copy it opened, for a directory not closed cleanly
 }
 
 // OpenAudit opens the database in dir for reading the audit chain, with
-// no writer and no timers. It opens read-only when Badger allows (a
-// cleanly closed database); after a crash Badger must replay its log
-// first, which needs a normal open. The server must be stopped.
+// no writer and no timers, and changes nothing in dir. It opens read-only
+// when Badger allows (a cleanly closed database); after a crash Badger
+// must replay its log first, which writes, so it opens a scratch copy
+// (in TMPDIR) instead. The server must be stopped.
 func OpenAudit(dir string) (a *AuditDB, err error) {
 	defer unpanic(&err)
 	path := filepath.Join(dir, "db")
@@ -48,22 +50,80 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	if err := checkMasterKey(dir); err != nil {
 		return nil, err
 	}
-	db, err := openBadger(badgerOptions(path, false).WithReadOnly(true))
-	if err != nil {
-		db, err = openBadger(badgerOptions(path, false))
+	ro := badgerOptions(path, false).WithReadOnly(true)
+	if err := checkTables(path, ro); err != nil {
+		return nil, err
 	}
+	db, err := badger.Open(ro)
+	if err == nil {
+		return &AuditDB{db: db, own: true}, nil
+	}
+	// Not closed cleanly (a crash): Badger must replay its log, which
+	// rewrites the log, the MANIFEST and the tables. That is done on a
+	// scratch copy, so the directory being verified — maybe the evidence
+	// of damage — is left exactly as it was.
+	scratch, err := scratchCopy(path)
 	if err != nil {
+		return nil, fmt.Errorf("store: %s was not closed cleanly and replaying its log needs a scratch copy (set TMPDIR to a folder with room): %w", dir, err)
+	}
+	db, err = badger.Open(badgerOptions(scratch, false))
+	if err != nil {
+		os.RemoveAll(scratch)
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return &AuditDB{db: db, own: true}, nil
+	return &AuditDB{db: db, own: true, scratch: scratch}, nil
 }
 
-// Close closes a database opened by OpenAudit.
+// scratchCopy copies the Badger directory src into a new temporary one
+// (not its LOCK) and returns it.
+func scratchCopy(src string) (string, error) {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return "", err
+	}
+	dst, err := os.MkdirTemp("", "tally-verify-")
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.Name() == "LOCK" || !e.Type().IsRegular() {
+			continue
+		}
+		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			os.RemoveAll(dst)
+			return "", err
+		}
+	}
+	return dst, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// Close closes a database opened by OpenAudit, removing its scratch copy.
 func (a *AuditDB) Close() error {
 	if !a.own {
 		return nil
 	}
-	return a.db.Close()
+	err := a.db.Close()
+	if a.scratch != "" {
+		os.RemoveAll(a.scratch)
+	}
+	return err
 }
 
 // Audit returns the store's audit reader.

@@ -1,11 +1,17 @@
 package store
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"tally/audit"
 )
 
 // TestDataDirChecks: a ledger without its master.key is refused (a new
@@ -105,4 +111,82 @@ func TestDatabaseMissingRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "db")); !os.IsNotExist(err) {
 		t.Fatal("the refused open created a database")
 	}
+}
+
+// TestVerifyLeavesCrashedDirectoryAlone: a directory whose server died
+// (copied while the store was open, its log not yet in tables) cannot be
+// opened read-only; verifying it replays the log on a scratch copy and
+// changes no byte of the directory, which may be the evidence of damage.
+func TestVerifyLeavesCrashedDirectoryAlone(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	defer s.Close()
+	submit(createMemberOp("m1", "", "x"))
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	copyTree(t, dir, crashed)
+	before := treeSums(t, crashed)
+	a, err := OpenAudit(crashed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.scratch == "" {
+		t.Fatal("the crashed copy opened read-only: the test shows nothing")
+	}
+	if _, err := a.Verify(context.Background(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	scratch := a.scratch
+	a.Close()
+	if after := treeSums(t, crashed); !maps.Equal(after, before) {
+		t.Fatalf("verify changed the directory:\nbefore %v\nafter  %v", before, after)
+	}
+	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
+		t.Fatalf("the scratch copy %s was left behind", scratch)
+	}
+}
+
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		if d.Name() == "LOCK" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// treeSums maps every file under dir to the SHA-256 of its bytes.
+func treeSums(t *testing.T, dir string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = sha256.Sum256(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
