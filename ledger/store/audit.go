@@ -56,7 +56,7 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	}
 	db, err := badger.Open(ro)
 	if err == nil {
-		return &AuditDB{db: db, own: true}, nil
+		return witnessed(dir, &AuditDB{db: db, own: true})
 	}
 	// Not closed cleanly (a crash): Badger must replay its log, which
 	// rewrites the log, the MANIFEST and the tables. That is done on a
@@ -71,7 +71,24 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 		os.RemoveAll(scratch)
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	return &AuditDB{db: db, own: true, scratch: scratch}, nil
+	return witnessed(dir, &AuditDB{db: db, own: true, scratch: scratch})
+}
+
+// witnessed checks a against dir's published-checkpoint witness (as a
+// server's open does), closing it if the ledger was rolled back.
+func witnessed(dir string, a *AuditDB) (*AuditDB, error) {
+	err := a.view(func(k badgerKV) error {
+		h, err := loadHead(k)
+		if err != nil {
+			return fmt.Errorf("%w: m/head: %v", ErrDamaged, err)
+		}
+		return checkWitness(dir, k, h)
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
 }
 
 // scratchCopy copies the Badger directory src into a new temporary one

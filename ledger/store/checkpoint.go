@@ -168,6 +168,16 @@ func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(checkpointKey(size), note) }); err != nil {
 		return 0, fmt.Errorf("store: write checkpoint: %w", err)
 	}
+	if s.dir != "" {
+		s.witnessMu.Lock()
+		defer s.witnessMu.Unlock()
+		if size > s.witnessed {
+			if err := writeWitness(s.dir, note); err != nil {
+				return 0, err
+			}
+			s.witnessed = size
+		}
+	}
 	return size, nil
 }
 

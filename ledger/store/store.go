@@ -94,19 +94,25 @@ func checkDataDir(dir string, existing bool) error {
 
 // Store is a ledger.Committer over Badger.
 type Store struct {
-	db     *badger.DB
-	pk     *personalKeys
-	keys   keyStore // the members' data keys (keystore.go)
-	master []byte
-	clock  func() time.Time
-	reqs   chan *pending
-	mu     sync.RWMutex // guards closed against concurrent Submit
-	closed bool
-	quit   chan struct{}
-	done   chan struct{} // closed when the writer has stopped
-	tdone  chan struct{} // closed when the timer goroutine has stopped
-	rdone  chan struct{} // closed when the resident-set watcher has stopped
-	head   head          // committed writer state; owned by the writer goroutine
+	db   *badger.DB
+	pk   *personalKeys
+	keys keyStore // the members' data keys (keystore.go)
+	dir  string   // the data directory ("" in memory)
+	// witnessMu guards witnessed, the size of the checkpoint last written
+	// to the witness file (witness.go): concurrent checkpointers must not
+	// replace a newer one with an older one.
+	witnessMu sync.Mutex
+	witnessed uint64
+	master    []byte
+	clock     func() time.Time
+	reqs      chan *pending
+	mu        sync.RWMutex // guards closed against concurrent Submit
+	closed    bool
+	quit      chan struct{}
+	done      chan struct{} // closed when the writer has stopped
+	tdone     chan struct{} // closed when the timer goroutine has stopped
+	rdone     chan struct{} // closed when the resident-set watcher has stopped
+	head      head          // committed writer state; owned by the writer goroutine
 	// broken is set when a commit fails. Badger may by then have put part
 	// of the batch into its memtable, so the writer's state and the
 	// database's can no longer be trusted to agree: every later write is
@@ -257,7 +263,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger: %w", err)
 	}
-	s := &Store{db: db, pk: pk, master: master, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
+	s := &Store{db: db, pk: pk, dir: storeDir(dir, opt.InMemory), master: master, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
 		quit: make(chan struct{}), done: make(chan struct{}), tdone: make(chan struct{}),
 		rdone: make(chan struct{}), timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit,
 		accounts: map[string]*ledger.Account{}, docs: map[string]any{}}
@@ -266,7 +272,13 @@ func openStore(dir string, opt Options) (*Store, error) {
 		if s.head, err = loadHead(badgerKV{txn}); err != nil {
 			return fmt.Errorf("%w: m/head: %v", ErrDamaged, err)
 		}
-		return checkHead(badgerKV{txn}, s.head)
+		if err := checkHead(badgerKV{txn}, s.head); err != nil {
+			return err
+		}
+		if opt.InMemory {
+			return nil
+		}
+		return checkWitness(dir, badgerKV{txn}, s.head)
 	}); err != nil {
 		db.Close()
 		return nil, err

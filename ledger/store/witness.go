@@ -1,0 +1,70 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"tally/audit"
+)
+
+// witnessFile, in the data directory beside db/, holds the latest signed
+// checkpoint the server published. Badger can lose acknowledged writes
+// without a word — a stale or truncated MANIFEST, a damaged log, a db/
+// copied back from an older state — and the head (m/head) rolls back with
+// the records, so nothing inside the database shows it; the server would
+// then append new records under the old numbers and sign a tree that
+// contradicts checkpoints auditors already hold. The witness lives
+// outside db/, so at open a ledger behind it (or disagreeing with it at
+// its size) is refused as damaged.
+const witnessFile = "checkpoint"
+
+// writeWitness replaces the witness with note (written, synced, renamed).
+func writeWitness(dir string, note []byte) error {
+	p := filepath.Join(dir, witnessFile)
+	if err := writeSynced(p+".tmp", note); err != nil {
+		return err
+	}
+	if err := os.Rename(p+".tmp", p); err != nil {
+		return fmt.Errorf("store: checkpoint witness: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// checkWitness compares the ledger's head and tree with the witness in
+// dir, if there is one.
+func checkWitness(dir string, k kv, h head) error {
+	note, err := os.ReadFile(filepath.Join(dir, witnessFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: checkpoint witness: %w", err)
+	}
+	c, err := audit.CheckpointBody(note)
+	if err != nil {
+		return fmt.Errorf("%w: %s is not a checkpoint: %v", ErrDamaged, witnessFile, err)
+	}
+	if uint64(c.Size) > h.Size {
+		return fmt.Errorf("%w: the ledger holds %d records, but a checkpoint of %d was published (%s): acknowledged records were lost (a stale or damaged db/); restore from a backup taken after it", ErrDamaged, h.Size, c.Size, witnessFile)
+	}
+	root, err := audit.TreeHash(c.Size, hashReader{k})
+	if err != nil {
+		return fmt.Errorf("%w: tree root at the published checkpoint: %v", ErrDamaged, err)
+	}
+	if root != c.Hash {
+		return fmt.Errorf("%w: the ledger's tree of %d records differs from the published checkpoint (%s): records were rewritten", ErrDamaged, c.Size, witnessFile)
+	}
+	return nil
+}
+
+// storeDir is the data directory a store writes its files beside db/ in
+// ("" in memory).
+func storeDir(dir string, inMemory bool) string {
+	if inMemory {
+		return ""
+	}
+	return dir
+}
