@@ -147,6 +147,7 @@ type verifier struct {
 	prevTime   int64
 	tree       frontier
 	vkey       string
+	vkeySeq    uint64 // the record that put vkey in force
 	lastCk     uint64
 	trusted    []trustedCheckpoint // not yet reached, by size
 	trustedOK  uint64              // largest trusted size the log matched
@@ -282,7 +283,7 @@ func (v *verifier) keyRecord(n uint64) error {
 	if _, err := VerifierName(vkey); err != nil {
 		return failAt(n, ReasonKey, "%s record without a valid vkey", a)
 	}
-	v.vkey = vkey
+	v.vkey, v.vkeySeq = vkey, n
 	v.vkeys = append(v.vkeys, vkey)
 	v.report.Keys++
 	return nil
@@ -411,6 +412,13 @@ func (v *verifier) finish() error {
 	}
 	if v.head.Size != v.n {
 		return failAt(min(v.head.Size, v.n), ReasonHead, "head says %d records, the log has %d", v.head.Size, v.n)
+	}
+	// The source's current verifier key (listed last) signs the next
+	// checkpoints: it must be the one the last key record put in force,
+	// or a key swapped in the store would sign checkpoints the chain
+	// never named.
+	if len(v.keys) > 0 && v.vkey != "" && v.keys[len(v.keys)-1] != v.vkey {
+		return failAt(v.vkeySeq, ReasonKey, "the stored checkpoint key is not the one this key record put in force")
 	}
 	if v.n > 0 && v.head.Last != v.prev {
 		return failAt(v.n-1, ReasonHead, "head's last hash is not the hash of the last record")

@@ -33,7 +33,9 @@ const recordTimeEnd = 1 + 8 + 32 + 8
 //   - the record before it exists and hashes to the head's last leaf;
 //   - no checkpoint of a tree larger than the head;
 //   - signed checkpoints imply a checkpoint signing key (a missing key
-//     would be replaced by a new one under another origin).
+//     would be replaced by a new one under another origin), and the
+//     latest one verifies with a stored key (a swapped key would sign
+//     on under a name no key record gives).
 //
 // A full check of every record is tally verify's job.
 func checkHead(k kv, h head) error {
@@ -76,10 +78,23 @@ func checkHead(k kv, h head) error {
 	if latest > h.Size {
 		return fmt.Errorf("%w: a checkpoint signs a tree of %d records, the head counts %d", ErrDamaged, latest, h.Size)
 	}
-	if _, err := loadCheckpointKey(k); err != nil {
+	ck, err := loadCheckpointKey(k)
+	if err != nil {
 		return fmt.Errorf("%w: signed checkpoints exist but the checkpoint key is missing or unreadable", ErrDamaged)
 	}
-	return nil
+	// The latest checkpoint was signed by the current key or one before
+	// it: a key swapped in would sign the next checkpoints under a name
+	// no key record gives.
+	note, err := k.get(checkpointKey(latest))
+	if err != nil {
+		return err
+	}
+	for _, vkey := range append([]string{ck.Verifier}, ck.Previous...) {
+		if _, err := audit.OpenCheckpoint(note, vkey); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the latest checkpoint (size %d) is signed by none of the stored checkpoint keys: the key was replaced", ErrDamaged, latest)
 }
 
 // openBadger opens Badger with o after checkTables.

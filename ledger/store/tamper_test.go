@@ -943,6 +943,49 @@ func TestTamperAccountNamesAnother(t *testing.T) {
 	}
 }
 
+// TestTamperSwappedCheckpointKey: a checkpoint signing key swapped in
+// the store for one no key record names is caught by verify (the stored
+// key is not the one the last key record put in force) and refused by
+// the server's open (the latest checkpoint verifies with no stored key),
+// before it could sign anything.
+func TestTamperSwappedCheckpointKey(t *testing.T) {
+	skey, vkey, err := audit.GenerateCheckpointKey("tally.test/evil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	swap := func(txn *badger.Txn) {
+		var ck signingKey
+		if err := json.Unmarshal(get(t, txn, docKey(checkpointKeyKind, checkpointKeyID)), &ck); err != nil {
+			t.Fatal(err)
+		}
+		ck.Signer, ck.Verifier = skey, vkey
+		b, _ := json.Marshal(ck)
+		set(t, txn, docKey(checkpointKeyKind, checkpointKeyID), b)
+	}
+	_, err = tamper(t, true, swap)
+	if ve, ok := audit.IsVerifyError(err); !ok || ve.Reason != audit.ReasonKey {
+		t.Fatalf("verify with a swapped checkpoint key: %v, want a key failure", err)
+	}
+	dir, s := fixture(t, true)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error { swap(txn); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("open with a swapped checkpoint key: %v, want ErrDamaged", err)
+	}
+}
+
 // TestDamagedTable: one byte flipped anywhere in a table file never
 // panics verify, and where the flip changed anything a reader sees, verify
 // fails and a backup refuses: block checksums are checked (a flipped byte
