@@ -4,7 +4,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -104,6 +106,12 @@ func userDetail(msg string) string {
 	return msg
 }
 
+// UnavailableRetryAfter is the Retry-After of a 503 (a record not yet in
+// a checkpoint, a write the disk refused, a server shutting down): a
+// retry after it usually succeeds. A 429 says LoginWindow, the longest a
+// throttled login may have to wait.
+const UnavailableRetryAfter = 5 * time.Second
+
 func fail(c *gin.Context, err error) {
 	var e *ledger.Error
 	if !errors.As(err, &e) {
@@ -111,6 +119,12 @@ func fail(c *gin.Context, err error) {
 		e = &ledger.Error{Code: ledger.CodeInternal, Message: "internal error"}
 	}
 	st := Status(e.Code)
+	switch st {
+	case http.StatusTooManyRequests:
+		c.Header("Retry-After", strconv.Itoa(int(LoginWindow/time.Second)))
+	case http.StatusServiceUnavailable:
+		c.Header("Retry-After", strconv.Itoa(int(UnavailableRetryAfter/time.Second)))
+	}
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(st, Problem{Type: problemTypeBase + string(e.Code), Title: http.StatusText(st),
 		Status: st, Code: e.Code, Detail: userDetail(e.Message)})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,9 @@ func TestLoginThrottle(t *testing.T) {
 	r := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
 	if r.Status != 429 || r.Code() != "too_many_attempts" {
 		t.Fatalf("after %d failures: %d %s, want 429 too_many_attempts", MaxFailedLogins, r.Status, r.Raw)
+	}
+	if got, want := r.Header.Get("Retry-After"), strconv.Itoa(int(LoginWindow/time.Second)); got != want {
+		t.Fatalf("429 Retry-After: %q, want %q", got, want)
 	}
 }
 

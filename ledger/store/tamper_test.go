@@ -1143,3 +1143,12 @@ func TestDamagedTableFooterRefusedAtOpen(t *testing.T) {
 	}
 	t.Logf("%d of the last %d bytes made Badger's table open panic", panics, min(1024, len(orig)))
 }
+
+// TestTamperAccountGarbage: an account value that does not decode is a
+// balance failure naming the account, not a read error of the verifier.
+func TestTamperAccountGarbage(t *testing.T) {
+	_, err := tamper(t, true, func(txn *badger.Txn) { set(t, txn, accountKey("bob"), []byte("{garbage")) })
+	if ve, ok := audit.IsVerifyError(err); !ok || ve.Reason != audit.ReasonBalance || ve.Account != "bob" {
+		t.Fatalf("got %v, want a balance failure naming bob", err)
+	}
+}
