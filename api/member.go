@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -185,6 +186,7 @@ func (s *Server) memberRoutes() []route {
 		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy (earning and credit_limit stay as created: 409 conflict)", tag: "communities", auth: authenticated, roles: admin, req: PolicyRequest{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
 		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
 		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
+		{method: "PATCH", path: "/v1/members/:id", summary: "Change a member's display name, personal data (the member or staff) or relatives (staff); recorded without the values", tag: "members", auth: authenticated, req: MemberUpdate{}, resp: MemberView{}, status: 200, handle: s.updateMember},
 		{method: "PUT", path: "/v1/members/:id/roles", summary: "Replace a member's roles", tag: "members", auth: authenticated, roles: admin, req: RolesRequest{}, resp: MemberView{}, status: 200, handle: s.setRoles},
 		{method: "PUT", path: "/v1/members/:id/password", summary: "Set a member's password (an admin in scope: a forgotten password, or a known one retired)", tag: "members", auth: authenticated, roles: admin, req: PasswordReset{}, resp: MemberView{}, status: 200, handle: s.resetPassword},
 		{method: "POST", path: "/v1/members/:id/erase", summary: "Erase a member's personal data (PIPL); the chain still verifies", tag: "members", auth: authenticated, roles: admin, req: DecisionRequest{}, resp: MemberView{}, status: 200, handle: s.eraseMember},
@@ -306,6 +308,10 @@ func (s *Server) createMember(c *gin.Context) {
 			fail(c, err)
 			return
 		}
+	}
+	if slices.Contains(req.Relatives, p.Member) {
+		failCode(c, ledger.CodeForbidden, "nobody registers a member as their own relative; another coordinator or an admin does")
+		return
 	}
 	personal := map[string]string{}
 	for k, v := range req.Personal {
@@ -439,6 +445,70 @@ func (s *Server) memberOp(c *gin.Context, fn func(tx ledger.Tx, id string) (*com
 			return nil, err
 		}
 		return memberView(m, nil), nil
+	})
+}
+
+// MemberUpdate changes a member: fields left out stay as they are. A
+// personal field set to "" is removed (display_name cannot be); relatives,
+// when given, replace the list (both sides of each link change).
+type MemberUpdate struct {
+	DisplayName string            `json:"display_name,omitempty"`
+	Personal    map[string]string `json:"personal,omitempty"`
+	Relatives   *[]string         `json:"relatives,omitempty"`
+}
+
+// updateMember: a member changes their own display name and personal
+// data; staff in scope change those of the members they may act for (a
+// coordinator: residents and volunteers) and their relatives. Nobody
+// makes themself someone's relative (a coordinator so named could then
+// receive what they move for that member).
+func (s *Server) updateMember(c *gin.Context) {
+	var req MemberUpdate
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	ch := community.MemberChange{Relatives: req.Relatives}
+	if req.DisplayName != "" || req.Personal != nil {
+		if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil {
+			fail(c, err)
+			return
+		}
+		ch.Personal = maps.Clone(req.Personal)
+		if ch.Personal == nil {
+			ch.Personal = map[string]string{}
+		}
+		if req.DisplayName != "" {
+			ch.Personal["display_name"] = req.DisplayName
+		}
+	}
+	if ch.Personal == nil && ch.Relatives == nil {
+		failCode(c, ledger.CodeInvalidRequest, "nothing to change: give display_name, personal or relatives")
+		return
+	}
+	p := principal(c)
+	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
+		self := id == p.Acting()
+		switch {
+		case self && ch.Relatives != nil:
+			return nil, ledger.Errorf(ledger.CodeForbidden, "relatives are registered by a coordinator or an admin")
+		case self:
+		case !p.Has(staff...):
+			return nil, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
+		case !p.Has(community.RoleAdmin):
+			if err := actableFor(tx, p, id); err != nil {
+				return nil, err
+			}
+		}
+		if ch.Relatives != nil {
+			if slices.Contains(*ch.Relatives, p.Member) {
+				return nil, ledger.Errorf(ledger.CodeForbidden, "nobody makes themself a relative of a member; another coordinator or an admin does")
+			}
+			if err := relativesInScope(tx, p, *ch.Relatives); err != nil {
+				return nil, err
+			}
+		}
+		return community.UpdateMember(tx, id, ch)
 	})
 }
 

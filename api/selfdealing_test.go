@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// TestStaffDoNotCreditThemselvesOrFamily: a coordinator registers a
-// relative of their own and tries every way to move credits to
+// TestStaffDoNotCreditThemselvesOrFamily: a coordinator may not register
+// a relative of their own; once another has, the coordinator tries every
+// way to move credits to
 // themself or that relative — a transfer from issuance, a pool grant, a
 // gift made for the relative to the coordinator, confirming the
 // relative's service hours. Each is refused (forbidden for themself,
@@ -20,8 +21,12 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 	liu := ts.member("liu", "c1", "coordinator")
 	ts.member("li", "c1", "resident")
 	ts.member("zhang", "c1", "resident")
-	ts.must(201, "POST", "/v1/members", wang, map[string]any{"id": "wang-mother", "community": "c1",
-		"display_name": "王母", "roles": []string{"resident", "volunteer"}, "relatives": []string{"wang"}})
+	mother := map[string]any{"id": "wang-mother", "community": "c1",
+		"display_name": "王母", "roles": []string{"resident", "volunteer"}, "relatives": []string{"wang"}}
+	if r := ts.do("POST", "/v1/members", wang, mother); r.Status != 403 {
+		t.Fatalf("a coordinator registering their own relative: %d %s, want 403", r.Status, r.Raw)
+	}
+	ts.must(201, "POST", "/v1/members", liu, mother)
 	pay := func(from, to, memo string) map[string]any {
 		b := map[string]any{"postings": []any{map[string]any{"from": from, "to": to, "amount": "5.00", "unit": "HOUR"}}}
 		if memo != "" {

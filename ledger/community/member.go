@@ -358,6 +358,119 @@ func SetRoles(tx ledger.Tx, id string, roles []Role) (*Member, error) {
 	return m, nil
 }
 
+// MemberChange is what UpdateMember changes; a nil field is left as is.
+type MemberChange struct {
+	// Personal fields to set (PersonalFields; "" removes one, and
+	// display_name cannot be removed).
+	Personal map[string]string
+	// Relatives replaces the member's relatives; both sides of every link
+	// added or removed change (being relatives is mutual).
+	Relatives *[]string
+}
+
+// UpdateMember changes a member's personal data or relatives and records
+// "member.update", naming the member, which personal fields changed (not
+// their values: personal data never enters the chain) and the relatives.
+// Errors: not_found, conflict (erased), invalid_request, limit_exceeded.
+func UpdateMember(tx ledger.Tx, id string, ch MemberChange) (*Member, error) {
+	m, err := GetMember(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := NotErased(m); err != nil {
+		return nil, err
+	}
+	fields := map[string]any{"member": m.ID}
+	if ch.Personal != nil {
+		if err := checkPersonal(ch.Personal, tx.Now()); err != nil {
+			return nil, err
+		}
+		if v, ok := ch.Personal["display_name"]; ok && ledger.Blank(v) {
+			return nil, ledger.Errorf(ledger.CodeInvalidRequest, "display_name cannot be removed")
+		}
+		cur, err := tx.Personal(m.ID)
+		if err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
+			return nil, err
+		}
+		next := maps.Clone(cur)
+		if next == nil {
+			next = map[string]string{}
+		}
+		for k, v := range ch.Personal {
+			if v == "" {
+				delete(next, k)
+			} else {
+				next[k] = v
+			}
+		}
+		if err := tx.PutPersonal(m.ID, next); err != nil {
+			return nil, err
+		}
+		fields["personal_fields"] = slices.Sorted(maps.Keys(ch.Personal))
+	}
+	if ch.Relatives != nil {
+		if err := setRelatives(tx, m, *ch.Relatives); err != nil {
+			return nil, err
+		}
+		fields["relatives"] = m.Relatives
+	}
+	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
+		return nil, err
+	}
+	tx.Audit("member.update", fields)
+	return m, nil
+}
+
+// setRelatives makes rels m's relatives, adding m to every new one's list
+// and removing it from every dropped one's.
+func setRelatives(tx ledger.Tx, m *Member, rels []string) error {
+	if len(rels) > ledger.MaxRelatives {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "at most %d relatives", ledger.MaxRelatives)
+	}
+	for i, rel := range rels {
+		if rel == m.ID {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "a member is not their own relative")
+		}
+		if slices.Contains(rels[:i], rel) {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "relative %s is listed twice", rel)
+		}
+	}
+	for _, rel := range rels {
+		if slices.Contains(m.Relatives, rel) {
+			continue
+		}
+		r, err := GetMember(tx, rel)
+		if err != nil {
+			return err
+		}
+		if err := NotErased(r); err != nil {
+			return err
+		}
+		if len(r.Relatives) >= ledger.MaxRelatives {
+			return ledger.Errorf(ledger.CodeLimitExceeded, "member %s already has %d relatives", rel, ledger.MaxRelatives)
+		}
+		r.Relatives = append(r.Relatives, m.ID)
+		if err := tx.PutDoc(KindMember, r.ID, r); err != nil {
+			return err
+		}
+	}
+	for _, old := range m.Relatives {
+		if slices.Contains(rels, old) {
+			continue
+		}
+		r, err := GetMember(tx, old)
+		if err != nil {
+			return err
+		}
+		r.Relatives = slices.DeleteFunc(r.Relatives, func(x string) bool { return x == m.ID })
+		if err := tx.PutDoc(KindMember, r.ID, r); err != nil {
+			return err
+		}
+	}
+	m.Relatives = slices.Clone(rels)
+	return nil
+}
+
 // Erase destroys a member's personal data key (PIPL erasure) and records
 // "member.erase". The chain, which names only ids, still verifies.
 func Erase(tx ledger.Tx, id, reason string) (*Member, error) {

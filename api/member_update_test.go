@@ -1,0 +1,83 @@
+package api
+
+import (
+	"slices"
+	"testing"
+)
+
+// TestUpdateMember: a member changes their own personal data (recorded
+// as which fields changed, never their values); staff in scope change a
+// resident's relatives, both sides of each link at once; a member cannot
+// change another's data or their own relatives, nobody makes themself a
+// relative, and an erased member cannot be changed. Refusals write
+// nothing.
+func TestUpdateMember(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	wang := ts.member("wang", "c1", "coordinator")
+	li := ts.member("li", "c1", "resident")
+	ts.member("zhang", "c1", "resident")
+	ts.member("zhao", "c1", "resident")
+
+	r := ts.must(200, "PATCH", "/v1/members/li", li, map[string]any{"personal": map[string]any{"birth_date": "1950-05-01"}})
+	if r.Str("id") != "li" {
+		t.Fatalf("update: %s", r.Raw)
+	}
+	rec := ts.lastRecord()
+	if rec.Action != "member.update" || rec.Actor != "li" {
+		t.Fatalf("record: %s by %s", rec.Action, rec.Actor)
+	}
+	if raw, _ := rec.Content["personal_fields"].([]any); len(raw) != 1 || raw[0] != "birth_date" {
+		t.Fatalf("record names %v, want [birth_date]", rec.Content["personal_fields"])
+	}
+	if _, leaked := rec.Content["personal"]; leaked {
+		t.Fatalf("the record holds personal values: %v", rec.Content)
+	}
+	got := ts.must(200, "GET", "/v1/members/li", li, nil)
+	if pers, _ := got.Body["personal"].(map[string]any); pers["birth_date"] != "1950-05-01" || got.Str("display_name") != "居民 li" {
+		t.Fatalf("after the update: %s", got.Raw)
+	}
+
+	ts.must(200, "PATCH", "/v1/members/li", wang, map[string]any{"relatives": []string{"zhang"}})
+	relsOf := func(id string) []string {
+		var out []string
+		for _, x := range ts.must(200, "GET", "/v1/members/"+id, ts.admin, nil).Body["relatives"].([]any) {
+			out = append(out, x.(string))
+		}
+		return out
+	}
+	if !slices.Equal(relsOf("li"), []string{"zhang"}) || !slices.Equal(relsOf("zhang"), []string{"li"}) {
+		t.Fatalf("relatives: li %v, zhang %v", relsOf("li"), relsOf("zhang"))
+	}
+	ts.must(200, "PATCH", "/v1/members/li", wang, map[string]any{"relatives": []string{"zhao"}})
+	if !slices.Equal(relsOf("li"), []string{"zhao"}) || len(relsOf("zhang")) != 0 || !slices.Equal(relsOf("zhao"), []string{"li"}) {
+		t.Fatalf("replaced relatives: li %v, zhang %v, zhao %v", relsOf("li"), relsOf("zhang"), relsOf("zhao"))
+	}
+
+	size := ts.auditSize()
+	for _, c := range []struct {
+		name, path, token string
+		body              any
+		status            int
+	}{
+		{"a resident changes another", "/v1/members/zhang", li, map[string]any{"display_name": "x"}, 404},
+		{"a resident sets their own relatives", "/v1/members/li", li, map[string]any{"relatives": []string{"zhang"}}, 403},
+		{"a coordinator makes themself a relative", "/v1/members/li", wang, map[string]any{"relatives": []string{"wang"}}, 403},
+		{"a display name removed", "/v1/members/li", li, map[string]any{"personal": map[string]any{"display_name": ""}}, 400},
+		{"an unknown personal field", "/v1/members/li", li, map[string]any{"personal": map[string]any{"salary": "1"}}, 400},
+		{"nothing to change", "/v1/members/li", li, map[string]any{}, 400},
+		{"an unknown member", "/v1/members/nobody", wang, map[string]any{"display_name": "x"}, 404},
+	} {
+		if r := ts.do("PATCH", c.path, c.token, c.body); r.Status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.Status, r.Raw, c.status)
+		}
+	}
+	ts.must(200, "POST", "/v1/members/zhang/erase", ts.admin, map[string]any{})
+	size++
+	if r := ts.do("PATCH", "/v1/members/zhang", wang, map[string]any{"display_name": "x"}); r.Status != 409 {
+		t.Errorf("an erased member changed: %d %s, want 409", r.Status, r.Raw)
+	}
+	if got := ts.auditSize(); got != size {
+		t.Fatalf("refused updates wrote %d records", got-size)
+	}
+}
