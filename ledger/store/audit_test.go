@@ -168,7 +168,10 @@ func TestVerifyCleanStoreAndExport(t *testing.T) {
 		t.Fatalf("store report checked %d history lines and %d transactions, export report %d and %d; want some and none (exports carry neither)",
 			rep.Entries, rep.Transactions, rep2.Entries, rep2.Transactions)
 	}
-	rep2.Entries, rep2.Transactions = rep.Entries, rep.Transactions
+	if rep2.Documents != 0 {
+		t.Fatalf("export report checked %d documents; exports carry none", rep2.Documents)
+	}
+	rep2.Entries, rep2.Transactions, rep2.Documents = rep.Entries, rep.Transactions, rep.Documents
 	if rep2 != rep {
 		t.Fatalf("export report %+v, store report %+v", rep2, rep)
 	}

@@ -262,7 +262,7 @@ func (o *opTx) PutDoc(kind, id string, v any) error { return o.putJSON(docKey(ki
 
 func (o *opTx) DeleteDoc(kind, id string) error { o.del(docKey(kind, id)); return nil }
 
-// Chained state: the workflow documents (but logins and signing keys),
+// Chained state: the workflow documents (but logins),
 // indexes and personal-data boxes an op changes are also described in its
 // audit record ("state": key → the SHA-256 of the value it replaces and of
 // the new value, empty for none), so that tally verify can check every
@@ -282,8 +282,11 @@ func chainedKey(k string) bool {
 }
 
 // unchainedDocs are the document kinds kept out of the chain: login names
-// and password hashes (usernames stay out of the chain) and signing keys.
-var unchainedDocs = map[string]bool{"user": true, "jwt_key": true, "jwt_key_current": true, checkpointKeyKind: true}
+// and password hashes (usernames stay out of the chain). Signing keys are
+// chained: a record lists only the SHA-256 of the stored document (which
+// reveals nothing of a random private key), and verify then catches a key
+// swapped in the store (a forged token key once signed an admin token).
+var unchainedDocs = map[string]bool{"user": true}
 
 // stateChange is one key's change within an op, as hex SHA-256s; empty
 // for no value (a new key, a deleted one).

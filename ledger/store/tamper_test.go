@@ -703,6 +703,7 @@ func TestTamperDocuments(t *testing.T) {
 		_ = s.db.View(func(txn *badger.Txn) error { r.v1 = get(t, txn, docKey("tb.service", "s1")); return nil })
 		r.seqs["tb.service/s1"] = auditSubmit(t, s, docOp([3]string{"tb.service", "s1", "confirmed"})).Seq
 		r.seqs["fund.proposal/p1"] = auditSubmit(t, s, docOp([3]string{"fund.proposal", "p1", "voting"})).Seq
+		r.seqs["jwt_key/k1"] = auditSubmit(t, s, docOp([3]string{"jwt_key", "k1", "seed-1"})).Seq
 		r.seqs["index"] = auditSubmit(t, s, func(tx ledger.Tx) (any, error) {
 			if err := tx.PutIndex("fund/f1/d/00000000000000000001", []byte("don-1")); err != nil {
 				return nil, err
@@ -794,6 +795,10 @@ func TestTamperDocuments(t *testing.T) {
 		{"invented", func(t *testing.T, txn *badger.Txn, r result) uint64 {
 			set(t, txn, docKey("fund.donation", "d9"), []byte(`{"v":"1"}`))
 			return r.n
+		}},
+		{"a token signing key swapped", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, docKey("jwt_key", "k1"), []byte(`{"v":"attacker seed"}`))
+			return r.seqs["jwt_key/k1"]
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
