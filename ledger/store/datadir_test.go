@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"tally/audit"
 )
 
@@ -217,6 +219,26 @@ func TestRollbackRefused(t *testing.T) {
 	}
 	s.Close()
 	openWith(t, dir, nil).Close() // the witness agrees with the ledger
+	// The published checkpoint deleted from the ledger: refused too.
+	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var latest []byte
+	err = db.Update(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(pCheckpt), Reverse: true})
+		defer it.Close()
+		it.Seek(append([]byte(pCheckpt), 0xff))
+		latest = it.Item().KeyCopy(nil)
+		return txn.Delete(latest)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open without the published checkpoint %q: %v, want ErrDamaged", latest, err)
+	}
 	if err := os.RemoveAll(filepath.Join(dir, "db")); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -56,6 +57,10 @@ func checkWitness(dir string, k kv, h head) error {
 	}
 	if root != c.Hash {
 		return fmt.Errorf("%w: the ledger's tree of %d records differs from the published checkpoint (%s): records were rewritten", ErrDamaged, c.Size, witnessFile)
+	}
+	// The checkpoint itself is stored before the witness is written.
+	if stored, err := k.get(checkpointKey(uint64(c.Size))); err != nil || !bytes.Equal(stored, note) {
+		return fmt.Errorf("%w: the published checkpoint of %d records (%s) is missing from the ledger or differs", ErrDamaged, c.Size, witnessFile)
 	}
 	return nil
 }
