@@ -380,6 +380,12 @@ func VoidPending(tx Tx, id string, memo string) (*Transaction, error) {
 // holds (a rejected proposal, a cancelled booking) use VoidPending.
 func VoidBeforeDeadline(tx Tx, id string, memo string) (*Transaction, error) {
 	t, err := pendingTx(tx, id)
+	if IsCode(err, CodeNotPending) {
+		// Once the ledger has voided it, the same answer as before.
+		if v, _ := tx.Transaction(id); expiredByLedger(tx, v) {
+			return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voided it", id, v.Deadline.UTC().Format(time.RFC3339))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

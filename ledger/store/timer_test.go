@@ -86,6 +86,8 @@ func TestHoldExpiry(t *testing.T) {
 	}
 	_, err = submit(t, s, voidOp(a.ID))
 	wantCode(t, "void after expiry", err, ledger.CodeNotPending)
+	_, err = submit(t, s, func(tx ledger.Tx) (any, error) { return ledger.VoidBeforeDeadline(tx, a.ID, "") })
+	wantCode(t, "a caller's void after the ledger voided it", err, ledger.CodeHoldExpired)
 	_, err = submit(t, s, postOp(a.ID, nil))
 	wantCode(t, "post after the ledger voided it", err, ledger.CodeHoldExpired)
 	d := hold(10, time.Hour)
