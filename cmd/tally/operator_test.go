@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tally/ledger"
+	"tally/ledger/store"
 )
 
 // TestEnvironmentDefaults: an empty variable means its default (an empty
@@ -124,4 +127,41 @@ func TestStreamStall(t *testing.T) {
 	if string(b) != "first bytes" || err == nil || !strings.Contains(err.Error(), "no data from the server") {
 		t.Fatalf("read %q, %v; want the first bytes, then a stall error", b, err)
 	}
+}
+
+// TestStartOnAFullDiskAfterACrash: records a crash left without a
+// checkpoint cannot be checkpointed at start on a nearly full disk; the
+// server still starts (the checkpointer signs once there is room) instead
+// of refusing with storage_full.
+func TestStartOnAFullDiskAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnsureCheckpointKey(ctx, "tally.test/full"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+		tx.Audit("test.record", map[string]any{})
+		return nil, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close() // no checkpoint covers the record
+	full := func() (uint64, error) { return 0, nil }
+	st, err = store.Open(dir, store.Options{FreeSpace: full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Checkpoint(ctx); !ledger.IsCode(err, ledger.CodeStorageFull) {
+		t.Fatalf("checkpoint on a full disk: %v, want storage_full (else the test shows nothing)", err)
+	}
+	w, err := startAudit(ctx, st)
+	if err != nil {
+		t.Fatalf("start on a full disk: %v", err)
+	}
+	w.stop()
 }

@@ -26,7 +26,13 @@ func startAudit(ctx context.Context, st *store.Store) (auditWiring, error) {
 	if _, err := st.EnsureCheckpointKey(ctx, origin); err != nil {
 		return auditWiring{}, err
 	}
-	if _, err := st.Checkpoint(ctx); err != nil {
+	// The records since the last checkpoint (a crash before it was
+	// signed) are checkpointed now; on a nearly full disk that waits for
+	// the checkpointer, as every write does, and the server starts and
+	// serves reads.
+	if _, err := st.Checkpoint(ctx); ledger.IsCode(err, ledger.CodeStorageFull) {
+		slog.Warn("checkpoint deferred: the disk is nearly full", "err", err)
+	} else if err != nil {
 		return auditWiring{}, err
 	}
 	cctx, cancel := context.WithCancel(context.Background())

@@ -44,6 +44,10 @@ const backupMagicV1 = "TALLY-BACKUP-1\n"
 // maxBackupFrame bounds one frame of the stream.
 const maxBackupFrame = 1 << 20
 
+// restoringFile marks a data directory a restore is writing; it goes when
+// the restore is whole.
+const restoringFile = "RESTORING"
+
 // maxRestoreGoroutines bounds Badger's Load concurrency when restoring.
 const maxRestoreGoroutines = 16
 
@@ -477,6 +481,7 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 			os.RemoveAll(filepath.Join(dir, "db"))
 			os.RemoveAll(filepath.Join(dir, keysDir))
 			os.Remove(filepath.Join(dir, "master.key"))
+			os.Remove(filepath.Join(dir, restoringFile))
 			if created {
 				os.Remove(dir)
 			}
@@ -485,7 +490,13 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "master.key"), key, 0o600); err != nil {
+	// Until the restore is whole, the directory says so: a restore killed
+	// halfway must not leave a directory a server takes for a ledger (or
+	// for a new one, before anything was loaded).
+	if err := replaceFile(dir, restoringFile, []byte("a restore into this directory has not finished; remove the directory and restore again\n")); err != nil {
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	if err := replaceFile(dir, "master.key", key); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
 	db, err := openBadger(badgerOptions(filepath.Join(dir, "db"), false))
@@ -514,5 +525,11 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 	if err != nil {
 		return err
 	}
-	return ks.put(split.keys)
+	if err := ks.put(split.keys); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, restoringFile)); err != nil {
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	return syncDir(dir)
 }

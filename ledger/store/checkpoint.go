@@ -213,6 +213,14 @@ func (s *Store) nextCheckpoint(k badgerKV) (uint64, []byte, error) {
 	return h.Size, note, err
 }
 
+// checkpointContained is Checkpoint with a panic inside Badger (its
+// state broken by a disk that refused a new file) made the store's
+// breakage, not the end of the process.
+func (s *Store) checkpointContained(ctx context.Context) (n uint64, err error) {
+	defer s.contain(&err)
+	return s.Checkpoint(ctx)
+}
+
 // RunCheckpointer signs a checkpoint every interval (CheckpointInterval
 // when 0) while the log grows, until ctx is done or the store closes.
 // onError, if not nil, hears every failure (the caller logs; the store
@@ -232,7 +240,7 @@ func (s *Store) RunCheckpointer(ctx context.Context, interval time.Duration, onE
 		case <-s.quit:
 			return
 		case <-t.C:
-			if _, err := s.Checkpoint(ctx); err != nil && onError != nil {
+			if _, err := s.checkpointContained(ctx); err != nil && onError != nil {
 				onError(err)
 			}
 		}

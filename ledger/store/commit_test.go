@@ -314,3 +314,21 @@ func TestNearlyFullDiskRefusesWrites(t *testing.T) {
 	}
 	checkInvariants(t, s)
 }
+
+// TestPanicInCommitBreaksStoreNotProcess: a panic inside Badger's commit
+// (its state broken by a disk that refused a new file) fails the batch's
+// requests with unavailable and breaks the store — later writes refused
+// until a restart — instead of ending the process; reads go on.
+func TestPanicInCommitBreaksStoreNotProcess(t *testing.T) {
+	s := openTest(t)
+	fund(t, s, 1000, "alice", "bob")
+	s.commitTxn = func(*badger.Txn) error { panic("injected: Badger's memtable is nil") }
+	_, err := submit(t, s, transferOp(pay("alice", "bob", 100)))
+	wantCode(t, "commit that panicked", err, ledger.CodeUnavailable)
+	s.commitTxn = (*badger.Txn).Commit
+	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
+	wantCode(t, "write after the panic", err, ledger.CodeUnavailable)
+	if bal, _ := balance(t, s, "alice"); bal != 1000 {
+		t.Fatalf("alice after the refused writes: %d, want 1000", bal)
+	}
+}

@@ -250,3 +250,60 @@ func TestRollbackRefused(t *testing.T) {
 		t.Fatalf("verify of a rolled-back db/: %v, want ErrDamaged", err)
 	}
 }
+
+// TestHalfCreatedTableIgnored: a SIGKILL while Badger writes a new table
+// leaves a file the MANIFEST does not list (empty, or partly written);
+// it is no part of the database, so serve and verify open the directory
+// as Badger does, which removes it.
+func TestHalfCreatedTableIgnored(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	s.Close()
+	if err := os.WriteFile(filepath.Join(dir, "db", "000999.sst"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db", "000998.sst"), []byte("partly written table"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := OpenAudit(dir)
+	if err != nil {
+		t.Fatalf("verify with a half-created table: %v", err)
+	}
+	if _, err := a.Verify(context.Background(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	a.Close()
+	s = openWith(t, dir, nil)
+	defer s.Close()
+	if _, err := personalOf(t, s, "m1"); err != nil {
+		t.Fatalf("after the open: %v", err)
+	}
+}
+
+// TestUnfinishedRestoreRefused: a restore marks the directory until it is
+// whole; one killed halfway leaves the mark, and serve, backup and verify
+// refuse the directory (a server once started on a half-loaded ledger, or
+// initialised a new one where nothing was loaded yet).
+func TestUnfinishedRestoreRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	s.Close()
+	if err := os.WriteFile(filepath.Join(dir, restoringFile), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open: %v, want ErrDamaged", err)
+	}
+	if _, err := OpenAudit(dir); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("verify: %v, want ErrDamaged", err)
+	}
+	marked := t.TempDir()
+	if err := os.WriteFile(filepath.Join(marked, restoringFile), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(marked, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open of a directory a restore had only begun: %v, want ErrDamaged", err)
+	}
+}

@@ -129,10 +129,11 @@ func (f *fileKeys) members() ([]string, error) {
 	return out, nil
 }
 
+// writeSynced writes b to path (mode 0600) and syncs it.
 func writeSynced(path string, b []byte) error {
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("store: data key: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	_, err = fh.Write(b)
 	if err == nil {
@@ -142,7 +143,7 @@ func writeSynced(path string, b []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("store: data key: %w", err)
+		return fmt.Errorf("store: write %s: %w", path, err)
 	}
 	return nil
 }

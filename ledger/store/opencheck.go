@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -115,19 +116,50 @@ func openBadger(o badger.Options) (*badger.DB, error) {
 // panic there (a block's entry count is read before its checksum is
 // checked), which no recover can catch — the process would end with a
 // stack dump instead of saying the directory is damaged.
+//
+// Only the tables the MANIFEST lists are the database's: a table file a
+// crash left half-created (Badger writes it, then lists it) is not, and
+// Badger removes it at open.
 func checkTables(dir string, o badger.Options) error {
-	paths, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	ids, err := manifestTables(dir, o)
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		return err
 	}
 	topt := table.Options{BlockSize: o.BlockSize, Compression: o.Compression, ChkMode: o.ChecksumVerificationMode,
 		BloomFalsePositive: o.BloomFalsePositive, ReadOnly: true}
-	for _, p := range paths {
+	for _, id := range ids {
+		p := table.NewFilename(id, dir)
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%w: table %s, listed in the MANIFEST, is missing: %v", ErrDamaged, filepath.Base(p), err)
+		}
 		if err := checkTable(p, topt); err != nil {
 			return fmt.Errorf("%w: table %s cannot be opened: %v", ErrDamaged, filepath.Base(p), err)
 		}
 	}
 	return nil
+}
+
+// manifestTables lists the ids of the tables dir's MANIFEST holds (none
+// for a new database).
+func manifestTables(dir string, o badger.Options) ([]uint64, error) {
+	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer f.Close()
+	m, _, err := badger.ReplayManifestFile(f, o.ExternalMagicVersion, o)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the MANIFEST cannot be read: %v", ErrDamaged, err)
+	}
+	ids := make([]uint64, 0, len(m.Tables))
+	for id := range m.Tables {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 func checkTable(path string, topt table.Options) (err error) {

@@ -55,6 +55,9 @@ type Options struct {
 	// backup of a stopped server must not create one where a path was
 	// mistyped).
 	Existing bool
+	// FreeSpace, when set, replaces the check of the bytes free on the
+	// data directory's filesystem (tests fill the disk with it).
+	FreeSpace func() (uint64, error)
 }
 
 // checkDataDir refuses a directory that is not a ledger's to open: one
@@ -74,6 +77,8 @@ func checkDataDir(dir string, existing bool) error {
 		has[e.Name()] = true
 	}
 	switch {
+	case has[restoringFile]:
+		return fmt.Errorf("%w: %s holds an unfinished restore (%s): remove the directory and restore again", ErrDamaged, dir, restoringFile)
 	case has["master.key"]:
 		// A ledger's database: without its MANIFEST, Badger would start
 		// an empty database and delete the tables it does not list —
@@ -306,6 +311,9 @@ func openStore(dir string, opt Options) (*Store, error) {
 	if !opt.InMemory {
 		s.freeSpace = func() (uint64, error) { return freeBytes(dbDir) }
 	}
+	if opt.FreeSpace != nil {
+		s.freeSpace = opt.FreeSpace
+	}
 	s.timers[ledger.ExpiryKindHold] = ledger.ExpireHold
 	go s.run()
 	go s.runTimers()
@@ -345,8 +353,10 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+	// Synced before anything is encrypted under it: a key lost to a power
+	// cut would leave every member's personal data unreadable.
+	if err := replaceFile(filepath.Dir(path), filepath.Base(path), b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -481,7 +491,38 @@ func (s *Store) run() {
 				break fill
 			}
 		}
-		s.commit(batch)
+		s.commitContained(batch)
+	}
+}
+
+// commitContained commits a batch; a panic inside Badger (its state
+// broken by a disk that refused a new file, say) breaks the store — every
+// later write is refused until a restart — and fails the batch's
+// requests not yet answered, instead of ending the process and the reads
+// with it.
+func (s *Store) commitContained(batch []*pending) {
+	var err error
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, p := range batch {
+			select {
+			case p.done <- outcome{err: errWrite}:
+			default: // answered already
+			}
+		}
+	}()
+	defer s.contain(&err)
+	s.commit(batch)
+}
+
+// contain turns a panic in the calling goroutine into *err and breaks the
+// store. Use: defer s.contain(&err).
+func (s *Store) contain(err *error) {
+	if r := recover(); r != nil {
+		s.broken.Store(true)
+		*err = fmt.Errorf("store: internal failure (the store takes no more writes until restarted): %v", r)
 	}
 }
 

@@ -37,7 +37,12 @@ func (s *Store) every(interval time.Duration, done chan struct{}, tick func() bo
 		case <-s.quit:
 			return
 		case <-t.C:
-			if !tick() {
+			var err error
+			ok := func() bool {
+				defer s.contain(&err)
+				return tick()
+			}()
+			if !ok || err != nil {
 				return
 			}
 		}

@@ -22,14 +22,19 @@ import (
 // its size) is refused as damaged.
 const witnessFile = "checkpoint"
 
-// writeWitness replaces the witness with note (written, synced, renamed).
-func writeWitness(dir string, note []byte) error {
-	p := filepath.Join(dir, witnessFile)
-	if err := writeSynced(p+".tmp", note); err != nil {
+// writeWitness replaces the witness with note.
+func writeWitness(dir string, note []byte) error { return replaceFile(dir, witnessFile, note) }
+
+// replaceFile makes dir/name hold b durably: written to name.tmp, synced,
+// renamed over name, and the directory synced, so that a crash or a power
+// loss leaves the old file or the new one, never a short one.
+func replaceFile(dir, name string, b []byte) error {
+	p := filepath.Join(dir, name)
+	if err := writeSynced(p+".tmp", b); err != nil {
 		return err
 	}
 	if err := os.Rename(p+".tmp", p); err != nil {
-		return fmt.Errorf("store: checkpoint witness: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	return syncDir(dir)
 }
