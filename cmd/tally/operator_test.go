@@ -165,3 +165,22 @@ func TestStartOnAFullDiskAfterACrash(t *testing.T) {
 	}
 	w.stop()
 }
+
+// TestVerifyDamagedAtOpenFails: damage found opening a data directory (an
+// unfinished restore here) is a failed verification, exit 1, not "cannot
+// read" (exit 2) with a hint that the server may be running.
+func TestVerifyDamagedAtOpenFails(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := os.WriteFile(filepath.Join(dir, "RESTORING"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	if code := runVerify(context.Background(), []string{"--data", dir}, io.Discard, &errOut); code != exitBad || !strings.Contains(errOut.String(), "FAILED") || strings.Contains(errOut.String(), "still running") {
+		t.Fatalf("verify of a damaged directory: exit %d: %s", code, errOut.String())
+	}
+}

@@ -39,7 +39,8 @@ type verifyFlags struct {
 
 // runVerify implements `tally verify --data DIR | --export FILE | --url URL
 // --token T [--checkpoint FILE]...`: it exits 0 with a one-line summary,
-// 1 naming the first bad sequence number, or 2 when it cannot read.
+// 1 naming the first bad sequence number (or the damage found opening a
+// data directory), or 2 when it cannot read.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f, err := parseVerifyFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -57,6 +58,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	rep, err := verifySource(ctx, f, opt)
 	if ve, ok := audit.IsVerifyError(err); ok {
 		fmt.Fprintf(stderr, "tally verify: FAILED: first bad seq %d: %s\n", ve.Seq, ve.Error())
+		return exitBad
+	}
+	if errors.Is(err, store.ErrDamaged) {
+		// Found at open (a rolled-back or half-restored directory, a
+		// damaged table, a wrong master.key): a failed verification too.
+		fmt.Fprintf(stderr, "tally verify: FAILED: %v\n", err)
 		return exitBad
 	}
 	if err != nil {
@@ -135,6 +142,9 @@ func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (
 	switch {
 	case f.data != "":
 		db, err := store.OpenAudit(f.data)
+		if errors.Is(err, store.ErrDamaged) {
+			return audit.Report{}, err
+		}
 		if err != nil {
 			return audit.Report{}, fmt.Errorf("%w (is the server still running?)", err)
 		}
