@@ -129,7 +129,9 @@ func (s *Store) backupKeys(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	version := s.db.MaxVersion()
+	// One version: the stream holds no other of these keys. (Badger's
+	// MaxVersion would be read unlocked beside its writer.)
+	const version = 1
 	list := &pb.KVList{}
 	for _, m := range members {
 		wrapped, err := s.keys.get(m)
