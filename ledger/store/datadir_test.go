@@ -113,6 +113,13 @@ func TestDatabaseMissingRefused(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "db")); !os.IsNotExist(err) {
 		t.Fatal("the refused open created a database")
 	}
+	// A first start stopped between writing master.key and creating the
+	// database (nothing else exists yet) goes on at the next start.
+	first := t.TempDir()
+	if _, err := loadOrCreateKey(filepath.Join(first, "master.key")); err != nil {
+		t.Fatal(err)
+	}
+	openWith(t, first, nil).Close()
 }
 
 // TestVerifyLeavesCrashedDirectoryAlone: a directory whose server died

@@ -83,7 +83,10 @@ func checkDataDir(dir string, existing bool) error {
 		// A ledger's database: without its MANIFEST, Badger would start
 		// an empty database and delete the tables it does not list —
 		// the whole ledger, replaced by a new one under a new origin.
-		if _, err := os.Stat(filepath.Join(dir, "db", "MANIFEST")); err != nil {
+		// Unless nothing was ever opened here (no keys/ folder, no
+		// published checkpoint): a first start stopped between writing
+		// master.key and creating the database goes on.
+		if _, err := os.Stat(filepath.Join(dir, "db", "MANIFEST")); err != nil && (has[keysDir] || has[witnessFile]) {
 			return fmt.Errorf("%w: %s holds master.key but its database (db/MANIFEST) is missing or unreadable; restore the directory from a backup (tally restore) — starting here would create a new, empty ledger", ErrDamaged, dir)
 		}
 		return nil
