@@ -77,17 +77,39 @@ func (f *fileKeys) get(member string) ([]byte, error) {
 	return b, nil
 }
 
+// keyWriters bounds the key files written (and synced) at once: the
+// disk merges concurrent syncs, and a batch registering many members
+// waits for them in the writer.
+const keyWriters = 8
+
 func (f *fileKeys) put(keys map[string][]byte) error {
 	if len(keys) == 0 {
 		return nil
 	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		werr error
+		sem  = make(chan struct{}, keyWriters)
+	)
 	for member, wrapped := range keys {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := writeSynced(f.path(member)+".tmp", wrapped); err != nil {
+				mu.Lock()
+				werr = errors.Join(werr, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if werr != nil {
+		return werr
+	}
+	for member := range keys {
 		p := f.path(member)
-		tmp := p + ".tmp"
-		if err := writeSynced(tmp, wrapped); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, p); err != nil {
+		if err := os.Rename(p+".tmp", p); err != nil {
 			return fmt.Errorf("store: data key: %w", err)
 		}
 	}
