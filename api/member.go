@@ -459,7 +459,7 @@ type MemberUpdate struct {
 
 // updateMember: a member changes their own display name and personal
 // data; staff in scope change those of the members they may act for (a
-// coordinator: residents and volunteers) and their relatives. Nobody
+// coordinator: residents and volunteers); only an admin changes relatives. Nobody
 // makes themself someone's relative (a coordinator so named could then
 // receive what they move for that member).
 func (s *Server) updateMember(c *gin.Context) {
@@ -490,8 +490,12 @@ func (s *Server) updateMember(c *gin.Context) {
 	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
 		self := id == p.Acting()
 		switch {
-		case self && ch.Relatives != nil:
-			return nil, ledger.Errorf(ledger.CodeForbidden, "relatives are registered by a coordinator or an admin")
+		case ch.Relatives != nil && !p.Has(community.RoleAdmin):
+			// Relatives decide who may receive gifts and who must recuse
+			// from a vote: a coordinator who could change them could drop
+			// their own link and then credit that relative, or clear or
+			// block a committee's voters on their own proposal.
+			return nil, ledger.Errorf(ledger.CodeForbidden, "relatives are changed by an admin")
 		case self:
 		case !p.Has(staff...):
 			return nil, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)

@@ -7,7 +7,7 @@ import (
 
 // TestUpdateMember: a member changes their own personal data (recorded
 // as which fields changed, never their values); staff in scope change a
-// resident's relatives, both sides of each link at once; a member cannot
+// staff in scope change a member's personal data and an admin their relatives, both sides of each link at once; a member cannot
 // change another's data or their own relatives, nobody makes themself a
 // relative, and an erased member cannot be changed. Refusals write
 // nothing.
@@ -38,7 +38,7 @@ func TestUpdateMember(t *testing.T) {
 		t.Fatalf("after the update: %s", got.Raw)
 	}
 
-	ts.must(200, "PATCH", "/v1/members/li", wang, map[string]any{"relatives": []string{"zhang"}})
+	ts.must(200, "PATCH", "/v1/members/li", ts.admin, map[string]any{"relatives": []string{"zhang"}})
 	relsOf := func(id string) []string {
 		var out []string
 		for _, x := range ts.must(200, "GET", "/v1/members/"+id, ts.admin, nil).Body["relatives"].([]any) {
@@ -49,7 +49,7 @@ func TestUpdateMember(t *testing.T) {
 	if !slices.Equal(relsOf("li"), []string{"zhang"}) || !slices.Equal(relsOf("zhang"), []string{"li"}) {
 		t.Fatalf("relatives: li %v, zhang %v", relsOf("li"), relsOf("zhang"))
 	}
-	ts.must(200, "PATCH", "/v1/members/li", wang, map[string]any{"relatives": []string{"zhao"}})
+	ts.must(200, "PATCH", "/v1/members/li", ts.admin, map[string]any{"relatives": []string{"zhao"}})
 	if !slices.Equal(relsOf("li"), []string{"zhao"}) || len(relsOf("zhang")) != 0 || !slices.Equal(relsOf("zhao"), []string{"li"}) {
 		t.Fatalf("replaced relatives: li %v, zhang %v, zhao %v", relsOf("li"), relsOf("zhang"), relsOf("zhao"))
 	}
@@ -63,6 +63,8 @@ func TestUpdateMember(t *testing.T) {
 		{"a resident changes another", "/v1/members/zhang", li, map[string]any{"display_name": "x"}, 404},
 		{"a resident sets their own relatives", "/v1/members/li", li, map[string]any{"relatives": []string{"zhang"}}, 403},
 		{"a coordinator makes themself a relative", "/v1/members/li", wang, map[string]any{"relatives": []string{"wang"}}, 403},
+		{"a coordinator changes relatives (could drop their own link, or a voter's)", "/v1/members/li", wang, map[string]any{"relatives": []string{}}, 403},
+		{"an admin makes themself a relative", "/v1/members/li", ts.admin, map[string]any{"relatives": []string{"admin"}}, 403},
 		{"a display name removed", "/v1/members/li", li, map[string]any{"personal": map[string]any{"display_name": ""}}, 400},
 		{"an unknown personal field", "/v1/members/li", li, map[string]any{"personal": map[string]any{"salary": "1"}}, 400},
 		{"nothing to change", "/v1/members/li", li, map[string]any{}, 400},
@@ -79,5 +81,11 @@ func TestUpdateMember(t *testing.T) {
 	}
 	if got := ts.auditSize(); got != size {
 		t.Fatalf("refused updates wrote %d records", got-size)
+	}
+	// The ledger's own actor name is no member's id.
+	for _, id := range []string{"system", "System"} {
+		if r := ts.do("POST", "/v1/members", wang, map[string]any{"id": id, "community": "c1", "display_name": "x", "roles": []string{"resident"}}); r.Status != 400 || r.Code() != "invalid_id" {
+			t.Errorf("member id %q: %d %s, want 400 invalid_id", id, r.Status, r.Raw)
+		}
 	}
 }

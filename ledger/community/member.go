@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -181,6 +182,11 @@ const (
 func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
 	if err := ledger.CheckPseudonym("id", n.ID); err != nil {
 		return nil, err
+	}
+	if strings.EqualFold(n.ID, ledger.SystemActor.ID) {
+		// Records by the ledger itself (hold expiry, deadlines) name it
+		// as their actor: a member so named could pass for it.
+		return nil, ledger.Errorf(ledger.CodeInvalidID, "id %q is reserved for the ledger itself", n.ID)
 	}
 	if err := checkRoles(n.Roles); err != nil {
 		return nil, err
