@@ -77,11 +77,25 @@ func CheckText(what, s string, max int) error {
 	return nil
 }
 
-// bidiControl reports the Unicode embedding, override and isolate
-// controls (U+202A–U+202E, U+2066–U+2069), which make text display in an
-// order other than the one stored: a memo shown to an auditor must read as
-// it is kept.
-func bidiControl(r rune) bool { return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 }
+// bidiControl reports characters that make text display otherwise than
+// it is stored, or not at all: the embedding, override and isolate
+// controls (U+202A–U+202E, U+2066–U+2069), the directional marks
+// (U+200E, U+200F, U+061C), zero-width and invisible characters (U+200B,
+// U+200C, U+2060–U+2064, U+FEFF, U+00AD, U+3164, U+115F, U+1160), the line
+// and paragraph separators (U+2028, U+2029) and tag characters
+// (U+E0000–U+E007F); not the zero-width joiner, which emoji sequences
+// need. A memo shown to an auditor, or a donor's name on the
+// public page, must read as it is kept.
+func bidiControl(r rune) bool {
+	switch {
+	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069,
+		r == 0x200b, r == 0x200c, r == 0x200e, r == 0x200f, r == 0x061c, r >= 0x2060 && r <= 0x2064,
+		r == 0xfeff, r == 0x00ad, r == 0x3164, r == 0x115f, r == 0x1160,
+		r == 0x2028, r == 0x2029, r >= 0xe0000 && r <= 0xe007f:
+		return true
+	}
+	return false
+}
 
 // Blank reports whether a required text holds nothing but white space
 // and invisible format characters (zero-width space and joiners, word

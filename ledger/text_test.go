@@ -12,7 +12,7 @@ func TestCheckText(t *testing.T) {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
-	for _, s := range []string{"a\x00b", "a\x1bb", "a\x7fb", "a\u009bb", "a\u0085b", "abc\u202eexe.txt", "a\u202ab", "a\u2066b", "a\u2069b"} {
+	for _, s := range []string{"a\x00b", "a\x1bb", "a\x7fb", "a\u009bb", "a\u0085b", "abc\u202eexe.txt", "a\u202ab", "a\u2066b", "a\u2069b", "pay 10\u200b0", "a\u200fb", "a\u061cb", "a\ufeffb", "a\u00adb", "a\u2028b", "a\U000e0041b", "a\u3164b"} {
 		if err := CheckText("memo", s, MaxMemoLen); !IsCode(err, CodeInvalidRequest) {
 			t.Errorf("%q: %v, want invalid_request", s, err)
 		}
