@@ -58,21 +58,33 @@ func (k *keyring) add(key jwtKey) {
 func (s *Server) loadKeys(ctx context.Context) error {
 	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}}
 	err := s.ledger.View(ctx, func(r ledger.Reader) error {
-		if _, err := r.Docs(kindJWTKey, ledger.Page{Limit: ledger.MaxPageSize}, func(_ string, raw []byte) error {
-			var key jwtKey
-			if err := jsonUnmarshal(raw, &key); err != nil {
+		// Every key, page by page: a ledger rotated more than a page's
+		// worth of times once lost its current key at restart.
+		for pg := (ledger.Page{Limit: ledger.MaxPageSize}); ; {
+			next, err := r.Docs(kindJWTKey, pg, func(_ string, raw []byte) error {
+				var key jwtKey
+				if err := jsonUnmarshal(raw, &key); err != nil {
+					return err
+				}
+				k.add(key)
+				return nil
+			})
+			if err != nil {
 				return err
 			}
-			k.add(key)
-			return nil
-		}); err != nil {
-			return err
+			if next == "" {
+				break
+			}
+			pg.After = next
 		}
 		var cur string
 		if err := r.Doc(kindJWTCurrent, "current", &cur); err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
 			return err
 		}
 		k.current = cur
+		if _, ok := k.private[cur]; cur != "" && !ok {
+			return fmt.Errorf("api: the current token key %s is not stored (a damaged data directory)", cur)
+		}
 		return nil
 	})
 	if err != nil {

@@ -328,6 +328,13 @@ func (s *Server) createMember(c *gin.Context) {
 		if err := relativesInScope(tx, p, req.Relatives); err != nil {
 			return nil, err
 		}
+		// Nor a relative of the registrar's own family (a member they
+		// hold the login of could pass credits on to it).
+		for _, rel := range req.Relatives {
+			if err := community.NoConflict(tx, p.Member, rel, "naming a relative"); err != nil {
+				return nil, err
+			}
+		}
 		m, err := community.CreateMember(tx, community.NewMember{ID: req.ID, Community: req.Community,
 			Roles: req.Roles, Relatives: req.Relatives, Username: req.Username, PasswordHash: hash, Personal: personal})
 		if err != nil {
@@ -358,6 +365,11 @@ func relativesInScope(r ledger.Reader, p *Principal, ids []string) error {
 		}
 	}
 	return nil
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func containsRole(rs []community.Role, r community.Role) bool {
@@ -490,6 +502,10 @@ func (s *Server) updateMember(c *gin.Context) {
 	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
 		self := id == p.Acting()
 		switch {
+		case self && (hasKey(ch.Personal, "birth_date") || hasKey(ch.Personal, "hardship")) && !p.Has(staff...):
+			// Redemption eligibility (age, hardship) reads them: a
+			// resident does not qualify themself.
+			return nil, ledger.Errorf(ledger.CodeForbidden, "birth_date and hardship decide eligibility; a coordinator records them")
 		case ch.Relatives != nil && !p.Has(community.RoleAdmin):
 			// Relatives decide who may receive gifts and who must recuse
 			// from a vote: a coordinator who could change them could drop

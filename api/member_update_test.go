@@ -19,7 +19,12 @@ func TestUpdateMember(t *testing.T) {
 	ts.member("zhang", "c1", "resident")
 	ts.member("zhao", "c1", "resident")
 
-	r := ts.must(200, "PATCH", "/v1/members/li", li, map[string]any{"personal": map[string]any{"birth_date": "1950-05-01"}})
+	// Eligibility fields are the staff's to record, not the member's.
+	if r := ts.do("PATCH", "/v1/members/li", li, map[string]any{"personal": map[string]any{"birth_date": "1950-05-01"}}); r.Status != 403 {
+		t.Fatalf("a resident sets their own birth date: %d %s, want 403", r.Status, r.Raw)
+	}
+	ts.must(200, "PATCH", "/v1/members/li", wang, map[string]any{"personal": map[string]any{"birth_date": "1950-05-01"}})
+	r := ts.must(200, "PATCH", "/v1/members/li", li, map[string]any{"personal": map[string]any{"phone": "x"}})
 	if r.Str("id") != "li" {
 		t.Fatalf("update: %s", r.Raw)
 	}
@@ -27,8 +32,8 @@ func TestUpdateMember(t *testing.T) {
 	if rec.Action != "member.update" || rec.Actor != "li" {
 		t.Fatalf("record: %s by %s", rec.Action, rec.Actor)
 	}
-	if raw, _ := rec.Content["personal_fields"].([]any); len(raw) != 1 || raw[0] != "birth_date" {
-		t.Fatalf("record names %v, want [birth_date]", rec.Content["personal_fields"])
+	if raw, _ := rec.Content["personal_fields"].([]any); len(raw) != 1 || raw[0] != "phone" {
+		t.Fatalf("record names %v, want [phone]", rec.Content["personal_fields"])
 	}
 	if _, leaked := rec.Content["personal"]; leaked {
 		t.Fatalf("the record holds personal values: %v", rec.Content)

@@ -40,6 +40,9 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	// Badger would create an empty database, which verifies: a mistyped
 	// directory must fail instead.
 	if _, err := os.Stat(filepath.Join(path, "MANIFEST")); err != nil {
+		if _, kerr := os.Stat(filepath.Join(dir, "master.key")); kerr == nil {
+			return nil, fmt.Errorf("%w: %s holds master.key but no database (db/MANIFEST)", ErrDamaged, dir)
+		}
 		return nil, fmt.Errorf("store: %s holds no database: %w", dir, err)
 	}
 	// A ledger without its master.key cannot open anyone's personal data:
@@ -54,9 +57,17 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	if err := checkTables(path, ro); err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(ro)
-	if err == nil {
-		return witnessed(dir, &AuditDB{db: db, own: true})
+	// Badger deletes the tables its MANIFEST does not list, even opening
+	// read-only: with any whole one there, open a scratch copy instead.
+	unlisted, err := unlistedTables(path, ro)
+	if err != nil {
+		return nil, err
+	}
+	var db *badger.DB
+	if len(unlisted) == 0 {
+		if db, err = badger.Open(ro); err == nil {
+			return witnessed(dir, &AuditDB{db: db, own: true})
+		}
 	}
 	// Not closed cleanly (a crash): Badger must replay its log, which
 	// rewrites the log, the MANIFEST and the tables. That is done on a

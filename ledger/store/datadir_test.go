@@ -314,3 +314,57 @@ func TestUnfinishedRestoreRefused(t *testing.T) {
 		t.Fatalf("open of a directory a restore had only begun: %v, want ErrDamaged", err)
 	}
 }
+
+// TestStaleManifestKeepsTables: an older MANIFEST put back no longer
+// lists the tables written since; Badger deletes unlisted tables at
+// open, even read-only — those records would be gone for good. Verify
+// leaves them in place (it opens a scratch copy) and serve moves them to
+// unlisted-tables/ beside db/, from where they can be recovered.
+func TestStaleManifestKeepsTables(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	s.Close()
+	manifest := filepath.Join(dir, "db", "MANIFEST")
+	old, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]bool{}
+	ssts, _ := filepath.Glob(filepath.Join(dir, "db", "*.sst"))
+	for _, p := range ssts {
+		before[filepath.Base(p)] = true
+	}
+	s, submit = openSubmitter(t, dir)
+	submit(createMemberOp("m2", "", "y"))
+	s.Close() // flushes a new table
+	var fresh []string
+	ssts, _ = filepath.Glob(filepath.Join(dir, "db", "*.sst"))
+	for _, p := range ssts {
+		if !before[filepath.Base(p)] {
+			fresh = append(fresh, filepath.Base(p))
+		}
+	}
+	if len(fresh) == 0 {
+		t.Fatal("no new table was written: the test shows nothing")
+	}
+	if err := os.WriteFile(manifest, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := OpenAudit(dir); err == nil {
+		a.Close()
+	}
+	for _, f := range fresh {
+		if _, err := os.Stat(filepath.Join(dir, "db", f)); err != nil {
+			t.Fatalf("verify removed the unlisted table %s: %v", f, err)
+		}
+	}
+	if s, err := Open(dir, Options{}); err == nil {
+		s.Close()
+	}
+	for _, f := range fresh {
+		if _, err := os.Stat(filepath.Join(dir, unlistedDir, f)); err != nil {
+			t.Fatalf("the unlisted table %s was not kept: %v", f, err)
+		}
+	}
+}

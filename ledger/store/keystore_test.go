@@ -249,6 +249,13 @@ func TestMissingKeysFolderRefused(t *testing.T) {
 		}
 		t.Fatalf("open without keys/: %v, want ErrDamaged", err)
 	}
+	// Refused again: the refusal created nothing the next start accepts.
+	if s, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("second open without keys/: %v, want ErrDamaged", err)
+	}
 }
 
 // TestWrongMasterKeyRefused: a master.key that does not open the stored

@@ -98,14 +98,70 @@ func checkHead(k kv, h head) error {
 	return fmt.Errorf("%w: the latest checkpoint (size %d) is signed by none of the stored checkpoint keys: the key was replaced", ErrDamaged, latest)
 }
 
-// openBadger opens Badger with o after checkTables.
+// openBadger opens Badger with o after checkTables, and after moving
+// aside the whole tables its MANIFEST does not list (keepUnlisted).
 func openBadger(o badger.Options) (*badger.DB, error) {
 	if !o.InMemory {
 		if err := checkTables(o.Dir, o); err != nil {
 			return nil, err
 		}
+		if err := keepUnlisted(o.Dir, o); err != nil {
+			return nil, err
+		}
 	}
 	return badger.Open(o)
+}
+
+// unlistedDir, beside db/, keeps whole tables the MANIFEST did not list.
+const unlistedDir = "unlisted-tables"
+
+// unlistedTables returns the whole tables (they open and check) in dir
+// that its MANIFEST does not list. Badger deletes every unlisted table at
+// open: a half-written one a crash left is garbage, but a whole one may
+// hold acknowledged records an older MANIFEST put back no longer names.
+func unlistedTables(dir string, o badger.Options) ([]string, error) {
+	ids, err := manifestTables(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	listed := map[string]bool{}
+	for _, id := range ids {
+		listed[filepath.Base(table.NewFilename(id, dir))] = true
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil {
+		return nil, err
+	}
+	topt := table.Options{BlockSize: o.BlockSize, Compression: o.Compression, ChkMode: o.ChecksumVerificationMode,
+		BloomFalsePositive: o.BloomFalsePositive, ReadOnly: true}
+	var out []string
+	for _, p := range paths {
+		if !listed[filepath.Base(p)] && checkTable(p, topt) == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// keepUnlisted moves the whole unlisted tables of dir into
+// ../unlisted-tables before Badger would delete them, so that records a
+// stale MANIFEST lost can still be recovered (a table a compaction
+// replaced just before a crash is moved too, and is harmless there).
+func keepUnlisted(dir string, o badger.Options) error {
+	tables, err := unlistedTables(dir, o)
+	if err != nil || len(tables) == 0 {
+		return err
+	}
+	keep := filepath.Join(filepath.Dir(dir), unlistedDir)
+	if err := os.MkdirAll(keep, 0o700); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	for _, p := range tables {
+		if err := os.Rename(p, filepath.Join(keep, filepath.Base(p))); err != nil {
+			return fmt.Errorf("store: keep unlisted table: %w", err)
+		}
+	}
+	return syncDir(keep)
 }
 
 // checkTables opens every table in dir the way Badger's start-up does

@@ -297,6 +297,14 @@ func openStore(dir string, opt Options) (*Store, error) {
 	} else {
 		_, err := os.Stat(filepath.Join(dir, keysDir))
 		keysLost = errors.Is(err, fs.ErrNotExist)
+		// Refused before the folder is created, or the next start would
+		// find it (empty) and serve everyone as if erased.
+		if keysLost {
+			if err := settleKeys(db, &memKeys{keys: map[string][]byte{}}, true); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
 		if s.keys, err = openFileKeys(filepath.Join(dir, keysDir)); err != nil {
 			db.Close()
 			return nil, err

@@ -361,12 +361,11 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 	if err := decide(tx, s, by); err != nil {
 		return nil, err
 	}
-	// Staff (in their own name or for the recipient) do not credit their
-	// own family's hours; the recipient confirming what they received may.
-	if a := tx.Actor(); a.ID != s.Recipient {
-		if err := community.NoConflict(tx, a.ID, s.Volunteer, "confirming service hours"); err != nil {
-			return nil, err
-		}
+	// Nobody credits their own family's hours — staff in their own name or
+	// for the recipient, nor a recipient (a coordinator logged as one
+	// could otherwise credit a relative alone): someone else confirms.
+	if err := community.NoConflict(tx, tx.Actor().ID, s.Volunteer, "confirming service hours"); err != nil {
+		return nil, err
 	}
 	if s.Status != StatusPending {
 		return nil, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s, not pending", id, s.Status)
