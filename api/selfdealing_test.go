@@ -39,6 +39,8 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 	ts.must(201, "POST", "/v1/transfers", liu, pay("c1:issuance", "c1:pool", ""))
 	svc := ts.must(201, "POST", "/v1/services", liu, map[string]any{"volunteer": "wang-mother", "recipient": "zhang",
 		"community": "c1", "category": "elder_care", "hours": "1.00", "occurred_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}).Str("id")
+	toWang := ts.must(201, "POST", "/v1/services", liu, map[string]any{"volunteer": "wang-mother", "recipient": "wang",
+		"community": "c1", "category": "elder_care", "hours": "1.00", "occurred_at": time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)}).Str("id")
 	size := ts.auditSize()
 	for _, c := range []struct {
 		name, path, token string
@@ -55,6 +57,7 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 			[]string{HeaderOnBehalf, "wang-mother"}, 403, "forbidden"},
 		{"confirm a relative's hours", "/v1/services/" + svc + "/confirm", wang, nil, []string{HeaderOnBehalf, "zhang"}, 403, "conflict_of_interest"},
 		{"confirm a relative's hours as staff", "/v1/services/" + svc + "/confirm", wang, nil, nil, 403, "conflict_of_interest"},
+		{"confirm a relative's hours as their recipient", "/v1/services/" + toWang + "/confirm", wang, nil, nil, 403, "conflict_of_interest"},
 		{"a resident's credits without a memo", "/v1/transfers", wang, pay("li:HOUR", "zhang:HOUR", ""), nil, 400, "invalid_request"},
 		{"two residents' credits at once", "/v1/transfers", wang, map[string]any{"memo": "调整", "postings": []any{
 			map[string]any{"from": "li:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"},
