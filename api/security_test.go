@@ -572,3 +572,29 @@ func TestLogoutKeyReusedWithAnotherToken(t *testing.T) {
 		t.Fatalf("the second token after its own logout: %d", r.Status)
 	}
 }
+
+// TestManyTokenKeysLoaded: a server restarted after more token-key
+// rotations than a page of documents holds loads every key, the current
+// one included (it once read the first page only, and every login then
+// panicked on a nil signer).
+func TestManyTokenKeysLoaded(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	var kid string
+	for range ledger.MaxPageSize + 20 {
+		var err error
+		if kid, err = ts.api.RotateTokenKey(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := New(ctx, ts.store, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.keys.current != kid || srv.keys.private[kid] == nil {
+		t.Fatalf("restarted server's current key %q, want %q loaded", srv.keys.current, kid)
+	}
+	if len(srv.keys.private) <= ledger.MaxPageSize {
+		t.Fatalf("%d keys loaded, want all %d", len(srv.keys.private), ledger.MaxPageSize+21)
+	}
+}
