@@ -94,9 +94,7 @@ func TestDatabaseMissingRefused(t *testing.T) {
 	if err := os.Rename(manifest, manifest+".moved"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
-		t.Fatalf("open without db/MANIFEST: %v, want ErrDamaged", err)
-	}
+	wantDamaged(t, dir, "open without db/MANIFEST", false)
 	if got := ssts(); len(got) != len(before) {
 		t.Fatalf("tables after the refused open: %v, want %v", got, before)
 	}
@@ -107,9 +105,7 @@ func TestDatabaseMissingRefused(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "db")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
-		t.Fatalf("open without db/: %v, want ErrDamaged", err)
-	}
+	wantDamaged(t, dir, "open without db/", false)
 	if _, err := os.Stat(filepath.Join(dir, "db")); !os.IsNotExist(err) {
 		t.Fatal("the refused open created a database")
 	}
@@ -300,12 +296,7 @@ func TestUnfinishedRestoreRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, restoringFile), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
-		t.Fatalf("open: %v, want ErrDamaged", err)
-	}
-	if _, err := OpenAudit(dir); !errors.Is(err, ErrDamaged) {
-		t.Fatalf("verify: %v, want ErrDamaged", err)
-	}
+	wantDamaged(t, dir, "an unfinished restore", true)
 	marked := t.TempDir()
 	if err := os.WriteFile(filepath.Join(marked, restoringFile), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
@@ -366,5 +357,27 @@ func TestStaleManifestKeepsTables(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, unlistedDir, f)); err != nil {
 			t.Fatalf("the unlisted table %s was not kept: %v", f, err)
 		}
+	}
+}
+
+// wantDamaged fails the test unless a store open of dir (and, with
+// verify, an open for tally verify) is refused with ErrDamaged; a store
+// that opened anyway is closed.
+func wantDamaged(t *testing.T, dir, what string, verify bool) {
+	t.Helper()
+	if s, err := Open(dir, Options{}); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("%s: Open: %v, want ErrDamaged", what, err)
+	}
+	if !verify {
+		return
+	}
+	if a, err := OpenAudit(dir); !errors.Is(err, ErrDamaged) {
+		if err == nil {
+			a.Close()
+		}
+		t.Fatalf("%s: OpenAudit: %v, want ErrDamaged", what, err)
 	}
 }

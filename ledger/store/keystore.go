@@ -271,6 +271,31 @@ func (k keyed) scan(prefix, start []byte, reverse bool, fn func(k, v []byte) (bo
 	return nil
 }
 
+// checkKeysLost refuses, reading only, a ledger whose key folder is
+// missing while it holds personal data and no data key in Badger (the
+// layout before key files): it was copied without keys/, and served, every
+// member would read as erased.
+func checkKeysLost(db *badger.DB) error {
+	has := func(prefix string) (bool, error) {
+		found := false
+		err := db.View(func(txn *badger.Txn) error {
+			return badgerKV{txn}.scan([]byte(prefix), nil, false, func(_, _ []byte) (bool, error) {
+				found = true
+				return false, nil
+			})
+		})
+		return found, err
+	}
+	boxes, err := has(pPersonal)
+	if err != nil || !boxes {
+		return err
+	}
+	if old, err := has(pDataKey); err != nil || old {
+		return err
+	}
+	return fmt.Errorf("%w: the ledger holds personal data but its %s folder of data keys is missing; restore it from the copy the directory came from (or restore a backup)", ErrDamaged, keysDir)
+}
+
 // isDataKey reports whether k is a data key (q/<member>).
 func isDataKey(k string) bool { return strings.HasPrefix(k, pDataKey) }
 
@@ -278,10 +303,8 @@ func isDataKey(k string) bool { return strings.HasPrefix(k, pDataKey) }
 // keys that an older version kept in Badger move to the key store (and
 // out of Badger), and a key whose member has no personal data — left by
 // a crash between a key's write and its commit, or between an erasure's
-// commit and the key's removal — is removed. lost says the key folder was
-// missing: a ledger with personal data and no data key anywhere was
-// copied without it, and is refused rather than served unreadable.
-func settleKeys(db *badger.DB, ks keyStore, lost bool) error {
+// commit and the key's removal — is removed.
+func settleKeys(db *badger.DB, ks keyStore) error {
 	var moved map[string][]byte
 	err := db.View(func(txn *badger.Txn) error {
 		return badgerKV{txn}.scan([]byte(pDataKey), nil, false, func(k, v []byte) (bool, error) {
@@ -313,20 +336,6 @@ func settleKeys(db *badger.DB, ks keyStore, lost bool) error {
 	members, err := ks.members()
 	if err != nil {
 		return err
-	}
-	if lost && len(members) == 0 {
-		found := false
-		if err := db.View(func(txn *badger.Txn) error {
-			return badgerKV{txn}.scan([]byte(pPersonal), nil, false, func(_, _ []byte) (bool, error) {
-				found = true
-				return false, nil
-			})
-		}); err != nil {
-			return err
-		}
-		if found {
-			return fmt.Errorf("%w: the ledger holds personal data but its %s folder of data keys is missing; restore it from the copy the directory came from (or restore a backup)", ErrDamaged, keysDir)
-		}
 	}
 	var orphans []string
 	err = db.View(func(txn *badger.Txn) error {

@@ -291,16 +291,13 @@ func openStore(dir string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	keysLost := false
 	if opt.InMemory {
 		s.keys = &memKeys{keys: map[string][]byte{}}
 	} else {
-		_, err := os.Stat(filepath.Join(dir, keysDir))
-		keysLost = errors.Is(err, fs.ErrNotExist)
 		// Refused before the folder is created, or the next start would
 		// find it (empty) and serve everyone as if erased.
-		if keysLost {
-			if err := settleKeys(db, &memKeys{keys: map[string][]byte{}}, true); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, keysDir)); errors.Is(err, fs.ErrNotExist) {
+			if err := checkKeysLost(db); err != nil {
 				db.Close()
 				return nil, err
 			}
@@ -310,7 +307,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	if err := settleKeys(db, s.keys, keysLost); err != nil {
+	if err := settleKeys(db, s.keys); err != nil {
 		db.Close()
 		return nil, err
 	}
