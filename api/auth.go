@@ -58,6 +58,11 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 	Roles []community.Role `json:"roles"`
 	Scope string           `json:"scope"`
+	// Session names the login the token descends from: set at login and
+	// carried by every pair a refresh issues. Revoking it (logout, a spent
+	// refresh token presented again) ends every token of that login.
+	// Tokens issued before sessions existed have none.
+	Session string `json:"sid,omitempty"`
 }
 
 // HashPassword hashes a password for storage. Errors: invalid_request.
@@ -88,14 +93,14 @@ func newJTI() string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Server) issue(m *community.Member, aud string, ttl time.Duration) (string, string, error) {
+func (s *Server) issue(m *community.Member, sid, aud string, ttl time.Duration) (string, string, error) {
 	kid, priv := s.keys.signer()
 	now := s.now()
 	jti := newJTI()
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: s.cfg.Issuer, Subject: m.ID, Audience: jwt.ClaimStrings{aud},
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)), IssuedAt: jwt.NewNumericDate(now), ID: jti},
-		Roles: m.Roles, Scope: m.Community,
+		Roles: m.Roles, Scope: m.Community, Session: sid,
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["kid"] = kid
@@ -111,12 +116,19 @@ func (s *Server) issue(m *community.Member, aud string, ttl time.Duration) (stri
 func init() { jwt.TimePrecision = time.Millisecond }
 
 func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
+	return s.parseToken(raw, aud, false)
+}
+
+// parseToken is parse; with spent set, a token whose own id is revoked
+// passes (its session's revocation still refuses it): refresh looks for
+// a spent refresh token presented again.
+func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 	bad := ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
 	if raw == "" || len(raw) > MaxTokenLen {
 		return nil, bad
 	}
 	if c, ok := s.tokenCache.get(raw, aud); ok {
-		if !s.now().Before(c.ExpiresAt.Add(ClockLeeway)) || s.revoked.has(c.ID) {
+		if !s.now().Before(c.ExpiresAt.Add(ClockLeeway)) || s.revokedToken(c, spent) {
 			return nil, bad
 		}
 		return c, nil
@@ -135,11 +147,17 @@ func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
 	if err != nil || claims.IssuedAt == nil || claims.ID == "" || claims.Subject == "" {
 		return nil, bad
 	}
-	if s.revoked.has(claims.ID) {
+	if s.revokedToken(claims, spent) {
 		return nil, bad
 	}
 	s.tokenCache.put(raw, aud, claims)
 	return claims, nil
+}
+
+// revokedToken reports whether the token (unless spent is allowed), or
+// the session it belongs to, was revoked.
+func (s *Server) revokedToken(c *tokenClaims, spent bool) bool {
+	return (!spent && s.revoked.has(c.ID)) || (c.Session != "" && s.revoked.has(c.Session))
 }
 
 // MaxTokenCache bounds the verified-token cache.
@@ -196,7 +214,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	p := &Principal{Member: claims.Subject, Community: claims.Scope, Roles: claims.Roles,
-		TokenID: claims.ID, Expires: claims.ExpiresAt.Time, IssuedAt: claims.IssuedAt.UnixMilli()}
+		TokenID: claims.ID, Session: claims.Session, Expires: claims.ExpiresAt.Time, IssuedAt: claims.IssuedAt.UnixMilli()}
 	if err := s.current(c, p); err != nil {
 		c.Header("WWW-Authenticate", `Bearer realm="tally", error="invalid_token"`)
 		fail(c, err)
@@ -367,7 +385,7 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 	a.succeeded()
-	s.tokens(c, a.member)
+	s.tokens(c, a.member, newJTI())
 }
 
 // passwordAttempt is one check of a username and password (a login, a
@@ -533,13 +551,13 @@ func (s *Server) changePassword(c *gin.Context) {
 	})
 }
 
-func (s *Server) tokens(c *gin.Context, m *community.Member) {
-	access, _, err := s.issue(m, audAccess, AccessTTL)
+func (s *Server) tokens(c *gin.Context, m *community.Member, sid string) {
+	access, _, err := s.issue(m, sid, audAccess, AccessTTL)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	refresh, _, err := s.issue(m, audRefresh, RefreshTTL)
+	refresh, _, err := s.issue(m, sid, audRefresh, RefreshTTL)
 	if err != nil {
 		fail(c, err)
 		return
@@ -560,7 +578,7 @@ func (s *Server) refresh(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	claims, err := s.parse(req.RefreshToken, audRefresh)
+	claims, err := s.parseToken(req.RefreshToken, audRefresh, true)
 	if err != nil {
 		fail(c, err)
 		return
@@ -576,21 +594,24 @@ func (s *Server) refresh(c *gin.Context) {
 		failCode(c, CodeInvalidToken, "the token is invalid or expired")
 		return
 	}
-	access, _, err := s.issue(m, audAccess, AccessTTL)
+	access, _, err := s.issue(m, claims.Session, audAccess, AccessTTL)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	next, _, err := s.issue(m, audRefresh, RefreshTTL)
+	next, _, err := s.issue(m, claims.Session, audRefresh, RefreshTTL)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	// Rotation: a refresh token is good for one refresh. It is spent in
 	// the ledger, so of two uses racing (a stolen copy and its owner) one
-	// fails, and the failure shows the token was copied.
+	// fails, and the failure shows the token was copied: the whole
+	// session is then revoked (RFC 9700 §4.14.2), the thief's tokens and
+	// the owner's alike, and the owner logs in again.
 	spent, exp := claims.ID, claims.ExpiresAt.Time
-	if _, err := s.ledger.Submit(c.Request.Context(), ledger.Request{Actor: ledger.Actor{ID: m.ID}, Op: func(tx ledger.Tx) (any, error) {
+	sessionExp := s.now().Add(RefreshTTL) // no token of the session outlives this once no more are issued
+	res, err := s.ledger.Submit(c.Request.Context(), ledger.Request{Actor: ledger.Actor{ID: m.ID}, Op: func(tx ledger.Tx) (any, error) {
 		// Token ids are fixed-length hex (newJTI), so the one key under
 		// this prefix, if any, is this token's.
 		used := false
@@ -598,15 +619,29 @@ func (s *Server) refresh(c *gin.Context) {
 			return nil, err
 		}
 		if used {
-			return nil, ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+			if claims.Session == "" {
+				return nil, ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+			}
+			if err := tx.PutIndex(revokedPrefix+claims.Session, []byte(strconv.FormatInt(sessionExp.Unix(), 10))); err != nil {
+				return nil, err
+			}
+			tx.Audit("auth.reuse", map[string]any{"member": m.ID, "token_ids": []string{claims.Session}})
+			return refreshReused, nil
 		}
 		if err := tx.PutIndex(revokedPrefix+spent, []byte(strconv.FormatInt(exp.Unix(), 10))); err != nil {
 			return nil, err
 		}
 		tx.Audit("auth.refresh", map[string]any{"member": m.ID, "token_ids": []string{spent}})
 		return nil, nil
-	}}); err != nil {
+	}})
+	if err != nil {
 		fail(c, err)
+		return
+	}
+	if res.Value == refreshReused {
+		s.revoked.add(claims.Session, sessionExp)
+		slog.Warn("spent refresh token presented again; session revoked", "log", "security", "member", m.ID, "addr", c.ClientIP())
+		failCode(c, CodeInvalidToken, "the token is invalid or expired")
 		return
 	}
 	s.revoked.add(spent, exp)
@@ -632,6 +667,11 @@ func (s *Server) logout(c *gin.Context) {
 	}
 	p := principal(c)
 	ids := map[string]int64{p.TokenID: p.Expires.Unix()}
+	if p.Session != "" {
+		// Logging out ends the login: the refresh tokens and the other
+		// access tokens it was refreshed into, whether named or not.
+		ids[p.Session] = s.now().Add(RefreshTTL).Unix()
+	}
 	if req.RefreshToken != "" {
 		// A refresh token that does not parse (expired, forged, not a
 		// refresh token) or is someone else's is bad input: refused, with
@@ -671,6 +711,10 @@ func (s *Server) logout(c *gin.Context) {
 }
 
 const revokedPrefix = "revoked/"
+
+// refreshReused is the refresh op's result when the token was spent
+// already: the session is revoked, and the caller answered 401.
+const refreshReused = "reused"
 
 // revocations is the in-memory set of revoked token ids, loaded at start
 // from the index and kept until the tokens expire.

@@ -20,6 +20,7 @@ type Principal struct {
 	Community string // scope: "" is the whole deployment
 	Roles     []community.Role
 	TokenID   string
+	Session   string // the login the token descends from ("" for older tokens)
 	Expires   time.Time
 	IssuedAt  int64  // Unix milliseconds
 	OnBehalf  string // set when a coordinator acts for a resident

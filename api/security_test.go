@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,10 +113,16 @@ func TestExpiredTokenAndLogout(t *testing.T) {
 		t.Fatalf("refresh gave no access token or no new refresh token: %s", r.Raw)
 	}
 	// Rotation: a refresh token is spent by its use; a second use (a
-	// stolen copy) is refused, and the new one works.
+	// stolen copy) is refused and ends the session, the new pair with it
+	// (TestRefreshReuseRevokesSession); the rest uses a second login.
 	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": first}); r.Status != 401 || r.Code() != "invalid_token" {
 		t.Fatalf("spent refresh token used again: %d %s, want 401 invalid_token", r.Status, r.Raw)
 	}
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": refresh}); r.Status != 401 {
+		t.Fatalf("the refresh token of a session ended by reuse: %d %s, want 401", r.Status, r.Raw)
+	}
+	login = ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "res", "password": "password-res"})
+	refresh = ts.must(200, "POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": login.Str("refresh_token")}).Str("refresh_token")
 	// An access token is not a refresh token and vice versa.
 	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": tok}); r.Status != 401 {
 		t.Fatalf("access token used as refresh: status %d, want 401", r.Status)
@@ -180,12 +187,18 @@ func TestTokenHandling(t *testing.T) {
 	}
 	ts.must(200, "GET", "/v1/accounts/li:HOUR", access, nil)
 	out := ts.must(200, "POST", "/v1/auth/logout", access, nil)
-	if revoked, _ := out.Body["revoked"].([]any); len(revoked) != 1 {
-		t.Fatalf("logout without a refresh token revoked %v, want the access token alone", out.Body["revoked"])
+	if revoked, _ := out.Body["revoked"].([]any); len(revoked) != 2 {
+		t.Fatalf("logout without a refresh token revoked %v, want the access token and its session", out.Body["revoked"])
 	}
 	if r := ts.do("GET", "/v1/accounts/li:HOUR", access, nil); r.Status != 401 {
 		t.Fatalf("access token after logout: %d, want 401", r.Status)
 	}
+	// The session ended: its refresh token, not named, is refused too;
+	// the other login of the same member goes on.
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": r.Str("refresh_token")}); r.Status != 401 || r.Code() != "invalid_token" {
+		t.Fatalf("refresh token of a logged-out session: %d %s, want 401 invalid_token", r.Status, r.Raw)
+	}
+	ts.must(200, "GET", "/v1/accounts/li:HOUR", other.Str("access_token"), nil)
 	size := ts.auditSize()
 	if r := ts.do("POST", "/v1/gifts", tok, map[string]any{"from": "li", "to": "c1:pool", "hours": "0.01"},
 		"Idempotency-Key", "k1", "Idempotency-Key", "k2"); r.Status != 400 || r.Code() != "invalid_idempotency_key" {
@@ -354,6 +367,47 @@ func TestRefreshTokenRacesOnce(t *testing.T) {
 	if ok != 1 {
 		t.Fatalf("%d of %d racing refreshes succeeded, want 1", ok, racers)
 	}
+}
+
+// TestRefreshReuseRevokesSession: a spent refresh token presented again
+// (a thief's copy, or the owner after the thief) ends the whole login:
+// the pair the first refresh issued stops working, durably and in the
+// chain; another login of the same member is untouched.
+func TestRefreshReuseRevokesSession(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "password-li"})
+	other := ts.login("li", "password-li")
+	next := ts.must(200, "POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": login.Str("refresh_token")})
+	ts.must(200, "GET", "/v1/accounts/li:HOUR", next.Str("access_token"), nil)
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": login.Str("refresh_token")}); r.Status != 401 || r.Code() != "invalid_token" {
+		t.Fatalf("spent refresh token again: %d %s, want 401 invalid_token", r.Status, r.Raw)
+	}
+	if rec := ts.lastRecord(); rec.Action != "auth.reuse" || rec.Content["member"] != "li" {
+		t.Fatalf("last record %s %v, want auth.reuse for li", rec.Action, rec.Content)
+	}
+	check := func(when string, srv *Server) {
+		t.Helper()
+		h := httptest.NewServer(srv.Handler())
+		defer h.Close()
+		view := &testServer{t: t, store: ts.store, api: srv, http: h}
+		for name, tok := range map[string]string{"access": next.Str("access_token"), "login's access": login.Str("access_token")} {
+			if r := view.do("GET", "/v1/accounts/li:HOUR", tok, nil); r.Status != 401 {
+				t.Fatalf("%s: the session's %s token answered %d, want 401", when, name, r.Status)
+			}
+		}
+		if r := view.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": next.Str("refresh_token")}); r.Status != 401 {
+			t.Fatalf("%s: the session's newest refresh token answered %d, want 401", when, r.Status)
+		}
+		view.must(200, "GET", "/v1/accounts/li:HOUR", other, nil)
+	}
+	check("at once", ts.api)
+	restarted, err := New(context.Background(), ts.store, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("after a restart", restarted)
 }
 
 // TestErasureLeavesNoPersonalDataInReplays: a member created with an
