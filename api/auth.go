@@ -30,9 +30,14 @@ const (
 	RefreshTTL = 7 * 24 * time.Hour
 	// ClockLeeway tolerates small clock differences on exp/iat.
 	ClockLeeway = 5 * time.Second
-	// MaxFailedLogins per user and MaxFailedLoginsPerAddr per client
-	// address within LoginWindow; then logins answer 429.
+	// MaxFailedLogins per user from one client address,
+	// MaxFailedLoginsPerUser per user from all addresses together and
+	// MaxFailedLoginsPerAddr per client address within LoginWindow; then
+	// logins answer 429. Counting a user's failures per address first
+	// means one client's bad guesses do not lock the user out everywhere;
+	// the per-user limit still bounds guesses spread over many addresses.
 	MaxFailedLogins        = 5
+	MaxFailedLoginsPerUser = 50
 	MaxFailedLoginsPerAddr = 20
 	LoginWindow            = 15 * time.Minute
 	// maxThrottleEntries bounds the throttle's memory.
@@ -413,7 +418,7 @@ func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordA
 // failed; it answers nothing.
 func (s *Server) tryAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
 	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP()}
-	if !s.throttle.begin("u:"+username, MaxFailedLogins, "a:"+a.addr, MaxFailedLoginsPerAddr) {
+	if !s.throttle.begin(a.limits()...) {
 		slog.Warn(what+" throttled", "log", "security", "username_sha256", logName(username), "addr", a.addr)
 		return a, false
 	}
@@ -469,9 +474,19 @@ func logName(username string) string {
 
 var errWrongPassword = ledger.Errorf(ledger.CodeUnauthorized, "wrong username or password")
 
+// limits are the throttle's counters an attempt counts against.
+func (a *passwordAttempt) limits() []limit {
+	return []limit{{"ua:" + a.username + "\x00" + a.addr, MaxFailedLogins},
+		{"u:" + a.username, MaxFailedLoginsPerUser}, {"a:" + a.addr, MaxFailedLoginsPerAddr}}
+}
+
+// succeeded takes the attempt back: the user's counters start again, the
+// address's loses this one.
 func (a *passwordAttempt) succeeded() {
-	a.s.throttle.reset("u:" + a.username)
-	a.s.throttle.undo("a:" + a.addr)
+	l := a.limits()
+	a.s.throttle.reset(l[0].key)
+	a.s.throttle.reset(l[1].key)
+	a.s.throttle.undo(l[2].key)
 }
 
 // PasswordChange changes the caller's own password.
@@ -772,19 +787,34 @@ type attempts struct {
 	since time.Time
 }
 
-// begin counts one attempt against both keys if neither is at its limit
+// limit is a throttle counter and its most attempts within LoginWindow.
+type limit struct {
+	key string
+	max int
+}
+
+// begin counts one attempt against every key if none is at its limit
 // within LoginWindow, and reports whether it did.
-func (t *throttle) begin(k1 string, max1 int, k2 string, max2 int) bool {
+func (t *throttle) begin(limits ...limit) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	a1, a2 := t.current(k1), t.current(k2)
-	if (a1 != nil && a1.n >= max1) || (a2 != nil && a2.n >= max2) {
-		return false
+	for _, l := range limits {
+		if a := t.current(l.key); a != nil && a.n >= l.max {
+			return false
+		}
 	}
-	if len(t.fails) >= maxThrottleEntries-1 {
-		t.fails = map[string]*attempts{}
+	if len(t.fails) >= maxThrottleEntries-len(limits) {
+		for k := range t.fails { // what is past its window first
+			if t.current(k) == nil {
+				delete(t.fails, k)
+			}
+		}
+		if len(t.fails) >= maxThrottleEntries-len(limits) {
+			t.fails = map[string]*attempts{}
+		}
 	}
-	for _, k := range []string{k1, k2} {
+	for _, l := range limits {
+		k := l.key
 		a := t.current(k)
 		if a == nil {
 			a = &attempts{since: t.now()}

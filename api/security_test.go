@@ -276,6 +276,37 @@ func TestLoginThrottleBehindTrustedProxy(t *testing.T) {
 	}
 }
 
+// TestLoginLockoutIsPerAddress: a client's bad guesses at a username
+// throttle that client, not the user's own logins from elsewhere; guesses
+// spread over many addresses still stop at MaxFailedLoginsPerUser.
+func TestLoginLockoutIsPerAddress(t *testing.T) {
+	ts := newTestServerWith(t, Config{TrustedProxies: []string{"127.0.0.1", "::1"}})
+	guess := func(addr string) response {
+		return ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": "a-bad-guess"}, "X-Forwarded-For", addr)
+	}
+	for range MaxFailedLogins {
+		if r := guess("203.0.113.7"); r.Status != 401 {
+			t.Fatalf("guess: %d %s", r.Status, r.Raw)
+		}
+	}
+	if r := guess("203.0.113.7"); r.Status != 429 || r.Code() != "too_many_attempts" {
+		t.Fatalf("the guessing client after %d failures: %d %s, want 429", MaxFailedLogins, r.Status, r.Raw)
+	}
+	ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword}, "X-Forwarded-For", "198.51.100.9")
+	// The owner's success cleared the user's count; now spread guesses.
+	tried := 0
+	for i := 0; tried < MaxFailedLoginsPerUser; i++ {
+		if r := guess(fmt.Sprintf("10.9.%d.%d", i/MaxFailedLogins/250, i/MaxFailedLogins%250)); r.Status == 401 {
+			tried++
+		} else {
+			t.Fatalf("spread guess %d: %d %s, want 401", i, r.Status, r.Raw)
+		}
+	}
+	if r := guess("10.200.0.1"); r.Status != 429 {
+		t.Fatalf("after %d guesses from many addresses: %d, want 429", MaxFailedLoginsPerUser, r.Status)
+	}
+}
+
 func TestTokenKeyRotation(t *testing.T) {
 	ts := newTestServer(t)
 	old := ts.admin
