@@ -93,7 +93,14 @@ func witnessed(dir string, a *AuditDB) (*AuditDB, error) {
 		if err != nil {
 			return fmt.Errorf("%w: m/head: %v", ErrDamaged, err)
 		}
-		return checkWitness(dir, k, h)
+		if err := checkWitness(dir, k, h); err != nil {
+			return err
+		}
+		var ks keyStore = &memKeys{keys: map[string][]byte{}} // no folder: the layout before it, keys in Badger
+		if _, err := os.Stat(filepath.Join(dir, keysDir)); err == nil {
+			ks = &fileKeys{dir: filepath.Join(dir, keysDir)}
+		}
+		return checkKeysPresent(k, ks)
 	})
 	if err != nil {
 		a.Close()

@@ -296,6 +296,44 @@ func checkKeysLost(db *badger.DB) error {
 	return fmt.Errorf("%w: the ledger holds personal data but its %s folder of data keys is missing; restore it from the copy the directory came from (or restore a backup)", ErrDamaged, keysDir)
 }
 
+// checkKeysPresent refuses, reading only, a ledger in which some
+// member's personal data has no data key, neither in the key store nor
+// (the layout before key files) in Badger: key files deleted or left
+// behind by a partial copy, which would otherwise serve those members as
+// if erased. An erasure removes the personal data before the key, and a
+// key is written before the data it opens, so a whole directory never
+// fails this.
+func checkKeysPresent(k kv, ks keyStore) error {
+	members, err := ks.members()
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(members))
+	for _, m := range members {
+		have[m] = true
+	}
+	missing, first := 0, ""
+	err = k.scan([]byte(pPersonal), nil, false, func(key, _ []byte) (bool, error) {
+		m := string(key[len(pPersonal):])
+		if have[m] {
+			return true, nil
+		}
+		if _, err := k.get([]byte(pDataKey + m)); err == nil {
+			return true, nil
+		} else if !errors.Is(err, errNotFound) {
+			return false, err
+		}
+		if missing++; first == "" {
+			first = m
+		}
+		return true, nil
+	})
+	if err != nil || missing == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %d members' personal data has no data key in %s (first: %q); restore the folder from the copy the directory came from (or restore a backup)", ErrDamaged, missing, keysDir, first)
+}
+
 // isDataKey reports whether k is a data key (q/<member>).
 func isDataKey(k string) bool { return strings.HasPrefix(k, pDataKey) }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -244,9 +245,37 @@ func TestMissingKeysFolderRefused(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, keysDir)); err != nil {
 		t.Fatal(err)
 	}
-	wantDamaged(t, dir, "open without keys/", false)
+	wantDamaged(t, dir, "open without keys/", true)
 	// Refused again: the refusal created nothing the next start accepts.
-	wantDamaged(t, dir, "second open without keys/", false)
+	wantDamaged(t, dir, "second open without keys/", true)
+}
+
+// TestMissingKeyFileRefused: a key folder that is there but lacks a
+// member's key (files deleted, or a partial copy) is refused as damaged by
+// the server and by verify; served, that member would look erased. Keys
+// without personal data (an erased member's, left by a crash) are not.
+func TestMissingKeyFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	submit(createMemberOp("m2", "", "y"))
+	s.Close()
+	for _, open := range []func() (io.Closer, error){
+		func() (io.Closer, error) { return Open(dir, Options{}) },
+		func() (io.Closer, error) { return OpenAudit(dir) },
+	} {
+		c, err := open()
+		if err != nil {
+			t.Fatalf("whole directory refused: %v", err)
+		}
+		c.Close()
+	}
+	path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte("m2")))
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	wantDamaged(t, dir, "open without m2's key", true)
+	wantDamaged(t, dir, "second open without m2's key", true)
 }
 
 // TestWrongMasterKeyRefused: a master.key that does not open the stored

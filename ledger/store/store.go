@@ -311,6 +311,10 @@ func openStore(dir string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := db.View(func(txn *badger.Txn) error { return checkKeysPresent(badgerKV{txn}, s.keys) }); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.pk.opens(s.keys); err != nil {
 		db.Close()
 		return nil, err
