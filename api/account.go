@@ -528,6 +528,11 @@ func (s *Server) postTransfer(c *gin.Context) {
 		if err := noCreditToErased(tx, t.Postings); err != nil {
 			return nil, err
 		}
+		// Posting is what moves the value: staff do not post a hold that
+		// pays themselves or a relative, whoever made it.
+		if err := noSelfCredit(tx, principal(c), t.Postings); err != nil {
+			return nil, err
+		}
 		return ledger.PostPending(tx, t.ID, amount, req.Memo)
 	})
 }

@@ -41,6 +41,12 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 		"community": "c1", "category": "elder_care", "hours": "1.00", "occurred_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}).Str("id")
 	toWang := ts.must(201, "POST", "/v1/services", liu, map[string]any{"volunteer": "wang-mother", "recipient": "wang",
 		"community": "c1", "category": "elder_care", "hours": "1.00", "occurred_at": time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)}).Str("id")
+	hold := func(to string) string {
+		b := pay("c1:issuance", to, "")
+		b["pending"] = true
+		return ts.must(201, "POST", "/v1/transfers", liu, b).Str("id")
+	}
+	holdMother, holdWang := hold("wang-mother:HOUR"), hold("wang:HOUR")
 	size := ts.auditSize()
 	for _, c := range []struct {
 		name, path, token string
@@ -58,6 +64,9 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 		{"confirm a relative's hours", "/v1/services/" + svc + "/confirm", wang, nil, []string{HeaderOnBehalf, "zhang"}, 403, "conflict_of_interest"},
 		{"confirm a relative's hours as staff", "/v1/services/" + svc + "/confirm", wang, nil, nil, 403, "conflict_of_interest"},
 		{"confirm a relative's hours as their recipient", "/v1/services/" + toWang + "/confirm", wang, nil, nil, 403, "conflict_of_interest"},
+		{"post another's hold to a relative", "/v1/transfers/" + holdMother + "/post", wang, nil, nil, 403, "conflict_of_interest"},
+		{"post another's hold to themself", "/v1/transfers/" + holdWang + "/post", wang, nil, nil, 403, "forbidden"},
+		{"post part of another's hold to themself", "/v1/transfers/" + holdWang + "/post", wang, map[string]any{"amount": "1.00"}, nil, 403, "forbidden"},
 		{"a resident's credits without a memo", "/v1/transfers", wang, pay("li:HOUR", "zhang:HOUR", ""), nil, 400, "invalid_request"},
 		{"two residents' credits at once", "/v1/transfers", wang, map[string]any{"memo": "调整", "postings": []any{
 			map[string]any{"from": "li:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"},
@@ -74,8 +83,10 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 	if got := ts.balance("wang-mother:HOUR"); got != "5.00" {
 		t.Fatalf("the relative's balance: %s, want 5.00", got)
 	}
-	// Another coordinator confirms.
+	// Another coordinator confirms, and posts the holds.
 	ts.must(200, "POST", "/v1/services/"+svc+"/confirm", liu, nil)
+	ts.must(200, "POST", "/v1/transfers/"+holdMother+"/post", liu, nil)
+	ts.must(200, "POST", "/v1/transfers/"+holdWang+"/post", liu, nil)
 	// A staff transfer out of a resident's account, with a memo, is made
 	// for the resident: the transaction and the record name both.
 	r := ts.must(201, "POST", "/v1/transfers", wang, pay("li:HOUR", "zhang:HOUR", "误转更正"))
