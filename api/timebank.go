@@ -47,6 +47,7 @@ func (s *Server) timebankRoutes() []route {
 		{method: "GET", path: "/v1/redemptions/:id", summary: "A redemption", tag: tag, auth: authenticated, resp: RedemptionView{}, status: 200, handle: s.getRedemption},
 		{method: "POST", path: "/v1/redemptions/:id/complete", summary: "Complete a booking: post its hold (coordinator)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.completeRedemption},
 		{method: "POST", path: "/v1/redemptions/:id/cancel", summary: "Cancel a booking: void its hold", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.cancelRedemption},
+		{method: "POST", path: "/v1/redemptions/:id/reverse", summary: "Correct a posted redemption: reverse it, with a reason (coordinator)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.reverseRedemption},
 		{method: "POST", path: "/v1/gifts", summary: "Give credits (转赠) to a registered relative or to your community's pool (<community>:pool)", tag: tag, auth: authenticated, req: GiftRequest{}, resp: TransferResult{}, status: 201, handle: s.gift},
 		{method: "POST", path: "/v1/grants", summary: "Grant pool credits to a member in need (coordinator)", tag: tag, auth: authenticated, roles: staff, req: GrantRequest{}, resp: TransferResult{}, status: 201, handle: s.grant},
 		{method: "GET", path: "/v1/settlements", summary: "What a community, with the communities under it, owes other communities and is owed (通存通兑), each pair once", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!"}, resp: SettlementView{}, status: 200, handle: s.settlement},
@@ -695,7 +696,8 @@ type RedemptionRequest struct {
 }
 
 // RedemptionView shows a redemption. Status is redeemed, booked,
-// completed, cancelled or expired; home is the member's community, which
+// completed, cancelled, expired or reversed (reversal names the
+// correcting transaction); home is the member's community, which
 // owes community through clearing when they differ.
 type RedemptionView struct {
 	ID          string    `json:"id"`
@@ -710,6 +712,7 @@ type RedemptionView struct {
 	Hours       string    `json:"hours"`
 	Transaction string    `json:"transaction"`
 	Settlement  string    `json:"settlement,omitempty"`
+	Reversal    string    `json:"reversal,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
 	Created     time.Time `json:"created"`
 }
@@ -717,7 +720,7 @@ type RedemptionView struct {
 func redemptionView(d *timebank.Redemption) RedemptionView {
 	return RedemptionView{ID: d.ID, Status: d.Status, Member: d.Member, Community: d.Community, Home: d.Home, Item: d.Item,
 		ItemName: d.ItemName, Kind: d.Kind, Quantity: d.Quantity, Hours: tbHoursStr(d.Hours), Transaction: d.Transaction,
-		Settlement: d.Settlement, Reason: d.Reason, Created: d.Created}
+		Settlement: d.Settlement, Reversal: d.Reversal, Reason: d.Reason, Created: d.Created}
 }
 
 func (s *Server) redeem(c *gin.Context) {
@@ -808,6 +811,7 @@ func (s *Server) settleBooking(c *gin.Context, fn func(tx ledger.Tx, by timebank
 
 func (s *Server) completeRedemption(c *gin.Context) { s.settleBooking(c, timebank.CompleteRedemption) }
 func (s *Server) cancelRedemption(c *gin.Context)   { s.settleBooking(c, timebank.CancelRedemption) }
+func (s *Server) reverseRedemption(c *gin.Context)  { s.settleBooking(c, timebank.ReverseRedemption) }
 
 // GiftRequest gives credits: to is a registered relative's member id, or
 // the giver's community pool account ("<community>:pool"). A coordinator

@@ -315,3 +315,82 @@ func TestSettlementOfAParent(t *testing.T) {
 		t.Fatalf("a's settlement: %s", s.Raw)
 	}
 }
+
+// TestRedemptionReversal: a posted redemption recorded in error — redeemed
+// at once or a completed booking, across communities — is corrected by a
+// coordinator of the community where it was redeemed: the member has the
+// credits back, what the communities owe each other and the redemptions
+// report are corrected, and the record names the reversal. Nobody else
+// reverses it: the member, the home community's coordinator, a relative
+// of the member; a booking is cancelled, not reversed; twice is refused.
+func TestRedemptionReversal(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("d", "", nil)
+	tb.community("a", "d", nil)
+	tb.community("b", "d", nil)
+	coordA := tb.resident("wang", "a", nil, nil, "coordinator")
+	coordB := tb.resident("zhou", "b", nil, nil, "coordinator")
+	li := tb.resident("li", "a", nil, nil, "resident")
+	son := tb.resident("son", "b", nil, []string{"li"}, "coordinator")
+	auditor := tb.resident("aud", "d", nil, nil, "auditor")
+	tb.fund("a", "li", "5.00")
+	redeem := func(hours string, book bool) string {
+		return tb.must(201, "POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "b", "hours": hours, "item": "理发", "book": book}).Str("id")
+	}
+	r1, r2, r3 := redeem("2.00", false), redeem("1.00", true), redeem("1.00", true)
+	tb.must(200, "POST", "/v1/redemptions/"+r2+"/complete", coordB, nil)
+	day := tb.clock().Format(time.DateOnly)
+	report := func() (string, any) {
+		r := tb.must(200, "GET", "/v1/reports/services?community=d&from="+day+"&to="+day, auditor, nil)
+		return r.Str("credits_redeemed"), r.Body["redemptions"]
+	}
+	if h, n := report(); h != "3.00" || n != 2.0 {
+		t.Fatalf("report before: %s in %v redemptions, want 3.00 in 2", h, n)
+	}
+	reverse := func(tok, id, reason string) response {
+		body := map[string]any{}
+		if reason != "" {
+			body["reason"] = reason
+		}
+		return tb.do("POST", "/v1/redemptions/"+id+"/reverse", tok, body)
+	}
+	size := tb.auditSize()
+	tbProblem(t, reverse(li, r1, "录错了"), 403, "forbidden")
+	tbProblem(t, reverse(coordA, r1, "录错了"), 403, "forbidden")
+	tbProblem(t, reverse(son, r1, "录错了"), 403, "conflict_of_interest")
+	tbProblem(t, reverse(coordB, r1, ""), 400, "invalid_request")
+	tbProblem(t, reverse(coordB, r3, "录错了"), 409, "wrong_state")
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refused reversals wrote %d records", got-size)
+	}
+	v := tb.must(200, "POST", "/v1/redemptions/"+r1+"/reverse", coordB, map[string]any{"reason": "录错了"})
+	if v.Str("status") != "reversed" || v.Str("reversal") == "" || v.Str("reason") != "录错了" {
+		t.Fatalf("reversal: %s", v.Raw)
+	}
+	if rec := tb.lastRecord(); rec.Action != "redemption.reverse" || rec.Content["id"] != r1 || rec.Content["reversal"] != v.Str("reversal") {
+		t.Fatalf("record %s %v", rec.Action, rec.Content)
+	}
+	tbProblem(t, reverse(coordB, r1, "again"), 409, "already_reversed")
+	tb.must(200, "POST", "/v1/redemptions/"+r2+"/reverse", coordB, map[string]any{"reason": "重复登记"})
+	if g := tb.must(200, "GET", "/v1/redemptions/"+r2, li, nil); g.Str("status") != "reversed" {
+		t.Fatalf("the member sees %s", g.Raw)
+	}
+	acct := tb.must(200, "GET", "/v1/accounts/li:HOUR", li, nil)
+	if acct.Str("balance") != "5.00" || acct.Str("available") != "4.00" {
+		t.Fatalf("li after the reversals (r3 still booked): %s", acct.Raw)
+	}
+	for acct, bal := range map[string]string{"a:clearing": "0.00", "b:clearing": "0.00", "b:redemptions": "0.00"} {
+		if got := tb.balance(acct); got != bal {
+			t.Fatalf("%s: %s, want %s", acct, got, bal)
+		}
+	}
+	s := tb.must(200, "GET", "/v1/settlements?community=a", coordA, nil)
+	if s.Str("clearing_balance") != "0.00" || strings.Contains(string(s.Raw), `"hours":"3.00"`) || strings.Contains(string(s.Raw), `"hours":"2.00"`) {
+		t.Fatalf("settlement after the reversals: %s", s.Raw)
+	}
+	if h, n := report(); h != "0.00" || n != 0.0 {
+		t.Fatalf("report after: %s in %v redemptions, want none", h, n)
+	}
+	tb.sumsToZero("a", "wang", "li")
+	tb.sumsToZero("b", "zhou", "son")
+}

@@ -103,6 +103,7 @@ const (
 	RedeemCompleted = "completed" // the booking's hold posted
 	RedeemCancelled = "cancelled" // the booking's hold voided
 	RedeemExpired   = "expired"   // the ledger voided the hold at its timeout
+	RedeemReversed  = "reversed"  // posted, then corrected by staff with a reversal
 )
 
 // Redemption spends a member's credits in a community (the member's own,
@@ -120,6 +121,7 @@ type Redemption struct {
 	Status      string    `json:"status"`
 	Transaction string    `json:"transaction"`
 	Settlement  string    `json:"settlement,omitempty"`
+	Reversal    string    `json:"reversal,omitempty"` // the reversal that corrected a posted redemption
 	Reason      string    `json:"reason,omitempty"`
 	Seq         uint64    `json:"seq"`
 	Created     time.Time `json:"created"`
@@ -139,6 +141,7 @@ func (d *Redemption) fields() map[string]any {
 	m := map[string]any{"id": d.ID, "member": d.Member, "community": d.Community, "home": d.Home,
 		"item": d.Item, "quantity": d.Quantity, "hours": d.Hours, "status": d.Status, "transaction": d.Transaction}
 	withOptional(m, "settlement", d.Settlement)
+	withOptional(m, "reversal", d.Reversal)
 	return withOptional(m, "reason", d.Reason)
 }
 
@@ -303,7 +306,69 @@ func saveRedemption(tx ledger.Tx, d *Redemption) error {
 	if d.Status != RedeemRedeemed && d.Status != RedeemCompleted {
 		return nil
 	}
-	return putJSON(tx, "tb/red/"+d.Community+"/"+dayKey(tx.Now())+"/"+d.ID, d.Hours)
+	return putJSON(tx, redKey(d, tx.Now()), d.Hours)
+}
+
+// redKey is the redemptions report's entry of d, posted at t.
+func redKey(d *Redemption, t time.Time) string {
+	return "tb/red/" + d.Community + "/" + dayKey(t) + "/" + d.ID
+}
+
+// ReverseRedemption corrects a posted redemption — redeemed at once, or a
+// completed booking — recorded in error (the wrong member, hours or
+// item): staff of the redeeming community reverse the transaction that
+// moved the credits, naming it and the reason, so the member has them
+// back, what the communities owe each other is corrected and the
+// redemptions report no longer counts it ("redemption.reverse"). Nobody
+// reverses a redemption of their own or a relative's.
+// Errors: not_found, forbidden, conflict_of_interest, invalid_request,
+// wrong_state, already_reversed.
+func ReverseRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
+	d, err := GetRedemption(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a coordinator of the community where it was redeemed reverses a redemption")
+	}
+	if err := community.NoConflict(tx, tx.Actor().ID, d.Member, "reversing a redemption"); err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	if ledger.Blank(reason) {
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: reversing a redemption needs a reason")
+	}
+	posted := d.Transaction
+	switch d.Status {
+	case RedeemRedeemed:
+	case RedeemCompleted:
+		posted = d.Settlement // the post of the booking's hold moved the credits
+	case RedeemReversed:
+		return nil, ledger.Errorf(ledger.CodeAlreadyReversed, "timebank: redemption %s was already reversed by %s", id, d.Reversal)
+	default:
+		return nil, ledger.Errorf(CodeWrongState, "timebank: redemption %s is %s: only a posted redemption is reversed (a booking is cancelled)", id, d.Status)
+	}
+	t, err := tx.Transaction(posted)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ReverseMove(tx, posted, reason)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.DeleteIndex(redKey(d, t.Time)); err != nil {
+		return nil, err
+	}
+	d.Status, d.Reversal, d.Reason = RedeemReversed, r.ID, reason
+	if err := tx.PutDoc(KindRedemption, d.ID, d); err != nil {
+		return nil, err
+	}
+	f := d.fields()
+	f["tx"] = ledger.TxFields(r)
+	tx.Audit("redemption.reverse", f)
+	return d, nil
 }
 
 // CompleteRedemption posts a booking's hold: staff of the redeeming
