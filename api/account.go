@@ -374,6 +374,16 @@ func noCreditToErased(tx ledger.Tx, postings []ledger.Posting) error {
 // a dispute window) in step with the money.
 func rawHold(t *ledger.Transaction) error {
 	if t.Status == ledger.TxPending && t.Kind != "transfer" {
+		return workflowHold(t)
+	}
+	return nil
+}
+
+// workflowHold refuses posting or voiding a workflow's transaction
+// through the transfer routes, whatever its state (a settled booking
+// answers as an open one does).
+func workflowHold(t *ledger.Transaction) error {
+	if t.Kind != "transfer" {
 		return ledger.Errorf(ledger.CodeForbidden, "hold %s is a %s; settle it through its own route", t.ID, t.Kind)
 	}
 	return nil
@@ -523,6 +533,9 @@ func (s *Server) postTransfer(c *gin.Context) {
 		amount = &amt
 	}
 	s.settleOp(c, http.StatusOK, "tx.post", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
+		if err := workflowHold(t); err != nil {
+			return nil, err
+		}
 		// A hold made before its payee was erased is voided, not posted:
 		// nobody could act for what it would credit.
 		if err := noCreditToErased(tx, t.Postings); err != nil {
@@ -548,6 +561,9 @@ func (s *Server) voidTransfer(c *gin.Context) {
 		return
 	}
 	s.settleOp(c, http.StatusOK, "tx.void", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
+		if err := workflowHold(t); err != nil {
+			return nil, err
+		}
 		return ledger.VoidBeforeDeadline(tx, t.ID, req.Memo)
 	})
 }

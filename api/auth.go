@@ -385,6 +385,7 @@ func (s *Server) login(c *gin.Context) {
 	if !ok {
 		return
 	}
+	defer a.finish()
 	if !a.check(c, req.Password, "") {
 		a.failed(c)
 		return
@@ -403,29 +404,55 @@ type passwordAttempt struct {
 	what, username, addr string
 	member               *community.Member // the login's member, when the password matched
 	hash                 []byte            // the stored hash it matched
+	refused              error             // errThrottled or errBusy when not counted
+	counted, finished    bool
 }
 
-// beginAttempt counts an attempt, or answers 429 when too many failed.
+// beginAttempt counts an attempt, or answers 429 when too many failed or
+// are in flight. The caller defers finish.
 func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
 	a, ok := s.tryAttempt(c, what, username)
 	if !ok {
-		fail(c, errThrottled)
+		fail(c, a.refused)
 	}
 	return a, ok
 }
 
 // tryAttempt counts an attempt, or reports (and logs) that too many
-// failed; it answers nothing.
+// failed or are in flight (a.refused says which); it answers nothing.
 func (s *Server) tryAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
 	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP()}
-	if !s.throttle.begin(a.limits()...) {
-		slog.Warn(what+" throttled", "log", "security", "username_sha256", logName(username), "addr", a.addr)
+	ok, busy := s.throttle.begin(a.limits()...)
+	if !ok {
+		a.refused = errThrottled
+		if busy {
+			a.refused = errBusy
+		}
+		slog.Warn(what+" throttled", "log", "security", "username_sha256", logName(username), "addr", a.addr, "in_flight", busy)
 		return a, false
 	}
+	a.counted = true
 	return a, true
 }
 
-var errThrottled = ledger.Errorf(CodeTooManyAttempts, "too many failed attempts; wait and try again")
+// finish ends a counted attempt: it is no longer in flight (a failure
+// stays counted; succeeded took a success back).
+func (a *passwordAttempt) finish() {
+	if a.counted && !a.finished {
+		a.finished = true
+		for _, l := range a.limits() {
+			a.s.throttle.landed(l.key)
+		}
+	}
+}
+
+var (
+	errThrottled = ledger.Errorf(CodeTooManyAttempts, "too many failed attempts; wait and try again")
+	// errBusy: the limit is reached by attempts still being checked (many
+	// logins at once from one address, say a station's shared network),
+	// not by failures: one of them may yet succeed and free its place.
+	errBusy = ledger.Errorf(CodeTooManyAttempts, "too many login attempts at once; try again in a moment")
+)
 
 // check reports whether password is the login's (and, with member set,
 // the login is that member's, not erased).
@@ -518,8 +545,9 @@ func (s *Server) changePassword(c *gin.Context) {
 		return
 	}
 	a, allowed := s.tryAttempt(c, "password change", req.Username)
+	defer a.finish()
 	if !allowed && c.GetHeader("Idempotency-Key") == "" {
-		fail(c, errThrottled)
+		fail(c, a.refused)
 		return
 	}
 	// Throttled with an Idempotency-Key, the request still goes to the
@@ -546,7 +574,7 @@ func (s *Server) changePassword(c *gin.Context) {
 	}
 	s.commitThen(c, http.StatusOK, succeeded, func(tx ledger.Tx) (any, error) {
 		if !allowed {
-			return nil, errThrottled
+			return nil, a.refused
 		}
 		u, err := community.GetUser(tx, req.Username)
 		if !matched || err != nil || u.Member != p.Member {
@@ -691,12 +719,17 @@ func (s *Server) logout(c *gin.Context) {
 		// A refresh token that does not parse (expired, forged, not a
 		// refresh token) or is someone else's is bad input: refused, with
 		// nothing revoked; logging out without it revokes the access token.
-		rc, err := s.parse(req.RefreshToken, audRefresh)
+		// One spent meanwhile (a refresh racing this logout) is still
+		// this login's: its session ends with the rest.
+		rc, err := s.parseToken(req.RefreshToken, audRefresh, true)
 		if err != nil || rc.Subject != p.Member {
 			failCode(c, ledger.CodeInvalidRequest, "refresh_token is not a valid refresh token of yours; log out without it to revoke this access token")
 			return
 		}
 		ids[rc.ID] = rc.ExpiresAt.Unix()
+		if rc.Session != "" {
+			ids[rc.Session] = s.now().Add(RefreshTTL).Unix()
+		}
 	}
 	// The same key with another access token is another logout, not a
 	// retry: it must revoke that token, durably (409 idempotency_conflict).
@@ -783,8 +816,9 @@ type throttle struct {
 }
 
 type attempts struct {
-	n     int
-	since time.Time
+	n        int // attempts counted: failed, and in flight
+	inflight int // of n, those still being checked
+	since    time.Time
 }
 
 // limit is a throttle counter and its most attempts within LoginWindow.
@@ -793,15 +827,23 @@ type limit struct {
 	max int
 }
 
-// begin counts one attempt against every key if none is at its limit
-// within LoginWindow, and reports whether it did.
-func (t *throttle) begin(limits ...limit) bool {
+// begin counts one attempt (in flight) against every key if none is at
+// its limit within LoginWindow, and reports whether it did; when it did
+// not, busy says that attempts still in flight, not failures alone, make
+// the limit.
+func (t *throttle) begin(limits ...limit) (ok, busy bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, l := range limits {
 		if a := t.current(l.key); a != nil && a.n >= l.max {
-			return false
+			if a.n-a.inflight >= l.max {
+				return false, false
+			}
+			busy = true
 		}
+	}
+	if busy {
+		return false, true
 	}
 	if len(t.fails) >= maxThrottleEntries-len(limits) {
 		for k := range t.fails { // what is past its window first
@@ -821,8 +863,18 @@ func (t *throttle) begin(limits ...limit) bool {
 			t.fails[k] = a
 		}
 		a.n++
+		a.inflight++
 	}
-	return true
+	return true, false
+}
+
+// landed marks one attempt against key as checked.
+func (t *throttle) landed(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if a := t.fails[key]; a != nil && a.inflight > 0 {
+		a.inflight--
+	}
 }
 
 // current is key's attempts within the window, or nil.

@@ -112,6 +112,10 @@ func userDetail(msg string) string {
 // throttled login may have to wait.
 const UnavailableRetryAfter = 5 * time.Second
 
+// LoginBusyRetryAfter is the Retry-After of a 429 caused by logins still
+// being checked rather than by failures (errBusy).
+const LoginBusyRetryAfter = time.Second
+
 func fail(c *gin.Context, err error) {
 	var e *ledger.Error
 	if !errors.As(err, &e) {
@@ -121,7 +125,11 @@ func fail(c *gin.Context, err error) {
 	st := Status(e.Code)
 	switch st {
 	case http.StatusTooManyRequests:
-		c.Header("Retry-After", strconv.Itoa(int(LoginWindow/time.Second)))
+		wait := LoginWindow
+		if e == errBusy {
+			wait = LoginBusyRetryAfter
+		}
+		c.Header("Retry-After", strconv.Itoa(int(wait/time.Second)))
 	case http.StatusServiceUnavailable:
 		c.Header("Retry-After", strconv.Itoa(int(UnavailableRetryAfter/time.Second)))
 	}

@@ -307,6 +307,40 @@ func TestLoginLockoutIsPerAddress(t *testing.T) {
 	}
 }
 
+// TestLoginsInFlightAreNotFailures: when a user's limit is reached by
+// attempts still being checked (many logins at once), the 429 says so and
+// asks for a retry in a second, not LoginWindow; once they land as
+// failures it is the lockout answer; a success frees its place.
+func TestLoginsInFlightAreNotFailures(t *testing.T) {
+	ts := newTestServer(t)
+	lim := (&passwordAttempt{username: "admin", addr: "127.0.0.1"}).limits()
+	for range MaxFailedLogins {
+		if ok, _ := ts.api.throttle.begin(lim...); !ok {
+			t.Fatal("an attempt under the limit was refused")
+		}
+	}
+	login := func() response {
+		return ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
+	}
+	r := login()
+	if r.Status != 429 || r.Code() != "too_many_attempts" || r.Header.Get("Retry-After") != strconv.Itoa(int(LoginBusyRetryAfter/time.Second)) ||
+		!strings.Contains(r.Str("detail"), "at once") {
+		t.Fatalf("with %d attempts in flight: %d %s Retry-After %q, want 429 asking for a retry in a moment", MaxFailedLogins, r.Status, r.Raw, r.Header.Get("Retry-After"))
+	}
+	for _, l := range lim { // one lands as a success: taken back
+		ts.api.throttle.landed(l.key)
+		ts.api.throttle.undo(l.key)
+	}
+	ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
+	// The success cleared the user's counts; now failures that landed.
+	for range MaxFailedLogins {
+		ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": "a-bad-guess"})
+	}
+	if r := login(); r.Status != 429 || r.Header.Get("Retry-After") != strconv.Itoa(int(LoginWindow/time.Second)) {
+		t.Fatalf("after %d failures: %d Retry-After %q, want 429 with LoginWindow", MaxFailedLogins, r.Status, r.Header.Get("Retry-After"))
+	}
+}
+
 func TestTokenKeyRotation(t *testing.T) {
 	ts := newTestServer(t)
 	old := ts.admin
@@ -439,6 +473,42 @@ func TestRefreshReuseRevokesSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after a restart", restarted)
+}
+
+// TestLogoutRacingRefresh: a logout sent with its refresh token while
+// refreshes of that token race it leaves no working token behind,
+// whichever commits first (a refresh that won once kept a live session
+// after the logout answered 200).
+func TestLogoutRacingRefresh(t *testing.T) {
+	ts := newTestServer(t)
+	for round := range 10 {
+		login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
+		rt := login.Str("refresh_token")
+		got := make([]response, 6)
+		var wg sync.WaitGroup
+		var out response
+		wg.Go(func() {
+			out = ts.do("POST", "/v1/auth/logout", login.Str("access_token"), map[string]any{"refresh_token": rt})
+		})
+		for i := range got {
+			wg.Go(func() { got[i] = ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": rt}) })
+		}
+		wg.Wait()
+		if out.Status != 200 {
+			t.Fatalf("round %d: logout %d %s", round, out.Status, out.Raw)
+		}
+		for _, r := range got {
+			if r.Status != 200 {
+				continue
+			}
+			if a := ts.do("GET", "/v1/accounts/nobody", r.Str("access_token"), nil); a.Status != 401 {
+				t.Fatalf("round %d: an access token from a refresh racing the logout still works (%d)", round, a.Status)
+			}
+			if n := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": r.Str("refresh_token")}); n.Status != 401 {
+				t.Fatalf("round %d: a refresh token from a refresh racing the logout still works (%d)", round, n.Status)
+			}
+		}
+	}
 }
 
 // TestErasureLeavesNoPersonalDataInReplays: a member created with an

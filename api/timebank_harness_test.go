@@ -70,6 +70,14 @@ func (tb *tbServer) advance(d time.Duration) {
 	tb.store.FireTimers(context.Background())
 }
 
+// pass moves the store's clock without running the timers (a timer tick
+// that has not come yet).
+func (tb *tbServer) pass(d time.Duration) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.now = tb.now.Add(d)
+}
+
 // ago is the store's now less d, as RFC 3339.
 func (tb *tbServer) ago(d time.Duration) string { return tb.clock().Add(-d).Format(time.RFC3339) }
 

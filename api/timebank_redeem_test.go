@@ -339,6 +339,14 @@ func TestRedemptionReversal(t *testing.T) {
 	}
 	r1, r2, r3 := redeem("2.00", false), redeem("1.00", true), redeem("1.00", true)
 	tb.must(200, "POST", "/v1/redemptions/"+r2+"/complete", coordB, nil)
+	// A booking's hold, settled or not, is the workflow's: the transfer
+	// routes refuse it alike.
+	for _, id := range []string{r2, r3} {
+		hold := tb.must(200, "GET", "/v1/redemptions/"+id, li, nil).Str("transaction")
+		for _, verb := range []string{"post", "void"} {
+			tbProblem(t, tb.do("POST", "/v1/transfers/"+hold+"/"+verb, coordB, nil), 403, "forbidden")
+		}
+	}
 	day := tb.clock().Format(time.DateOnly)
 	report := func() (string, any) {
 		r := tb.must(200, "GET", "/v1/reports/services?community=d&from="+day+"&to="+day, auditor, nil)

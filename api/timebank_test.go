@@ -285,6 +285,30 @@ func TestSettlementDelaySettles(t *testing.T) {
 	tb.sumsToZero("c1", "li", "zhang")
 }
 
+// TestDisputeWindowClosesOnTime: once settles_at has passed, the
+// recipient's dispute is refused whether or not the settlement timer has
+// run yet (it was accepted until the timer's next tick); staff may still
+// correct the credit.
+func TestDisputeWindowClosesOnTime(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"settlement_delay": "48h"})
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "3.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	tb.pass(48*time.Hour + time.Second)
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/reject", elder, map[string]any{"reason": "太晚了"}), 409, "wrong_state")
+	if tb.auditSize() != size || tb.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil).Str("pending_in") != "3.00" {
+		t.Fatal("a refused late dispute changed something")
+	}
+	if r := tb.must(200, "POST", "/v1/services/"+id+"/reject", coord, map[string]any{"reason": "核实未服务"}); r.Str("status") != "rejected" {
+		t.Fatalf("staff correction: %s", r.Raw)
+	}
+	tb.sumsToZero("c1", "wang", "li", "zhang")
+}
+
 // TestNeedsOffersClaim: a resident posts a need, a volunteer claims and
 // completes it, which logs the service record the resident confirms.
 func TestNeedsOffersClaim(t *testing.T) {

@@ -541,6 +541,11 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 	switch {
 	case s.Status == StatusPending:
 		return false, nil
+	case s.Status == StatusConfirmed && s.Credit == CreditHeld && !by.Staff && !tx.Now().Before(s.SettlesAt):
+		// The dispute window closed at SettlesAt, whether or not the
+		// settlement timer has posted the credit yet: the same answer as
+		// after it has.
+		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s settled at %s and can no longer be disputed; a coordinator reverses it", s.ID, s.SettlesAt.UTC().Format(time.RFC3339))
 	case s.Status == StatusConfirmed && s.Credit == CreditHeld:
 		v, err := ledger.VoidPending(tx, s.Transaction, "disputed")
 		if err != nil {
