@@ -389,6 +389,15 @@ func workflowHold(t *ledger.Transaction) error {
 	return nil
 }
 
+// backwards is postings run the other way: what undoing them moves.
+func backwards(ps []ledger.Posting) []ledger.Posting {
+	back := make([]ledger.Posting, len(ps))
+	for i, p := range ps {
+		back[i] = ledger.Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}
+	}
+	return back
+}
+
 func postingAccounts(ps []ledger.Posting) []string {
 	ids := make([]string, 0, 2*len(ps))
 	for _, p := range ps {
@@ -564,6 +573,11 @@ func (s *Server) voidTransfer(c *gin.Context) {
 		if err := workflowHold(t); err != nil {
 			return nil, err
 		}
+		// A void gives the payer back what the hold reserved: staff do
+		// not void a hold on their own or a relative's account.
+		if err := noSelfCredit(tx, principal(c), backwards(t.Postings)); err != nil {
+			return nil, err
+		}
 		return ledger.VoidBeforeDeadline(tx, t.ID, req.Memo)
 	})
 }
@@ -580,11 +594,7 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 		// A reversal pays back whoever the original took from: not the
 		// caller or their family (the original's payer is the reversal's
 		// payee).
-		back := make([]ledger.Posting, len(t.Postings))
-		for i, ps := range t.Postings {
-			back[i] = ledger.Posting{From: ps.To, To: ps.From, Amount: ps.Amount, Unit: ps.Unit}
-		}
-		if err := noSelfCredit(tx, p, back); err != nil {
+		if err := noSelfCredit(tx, p, backwards(t.Postings)); err != nil {
 			return nil, err
 		}
 		w, err := workflowOf(tx, id)

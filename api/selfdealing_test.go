@@ -47,6 +47,9 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 		return ts.must(201, "POST", "/v1/transfers", liu, b).Str("id")
 	}
 	holdMother, holdWang := hold("wang-mother:HOUR"), hold("wang:HOUR")
+	ts.must(201, "POST", "/v1/transfers", liu, pay("c1:issuance", "wang:HOUR", "")) // wang has credits to hold
+	fromWang := ts.must(201, "POST", "/v1/transfers", liu, map[string]any{"pending": true, "memo": "待核", "postings": []any{
+		map[string]any{"from": "wang:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
 	size := ts.auditSize()
 	for _, c := range []struct {
 		name, path, token string
@@ -67,6 +70,7 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 		{"post another's hold to a relative", "/v1/transfers/" + holdMother + "/post", wang, nil, nil, 403, "conflict_of_interest"},
 		{"post another's hold to themself", "/v1/transfers/" + holdWang + "/post", wang, nil, nil, 403, "forbidden"},
 		{"post part of another's hold to themself", "/v1/transfers/" + holdWang + "/post", wang, map[string]any{"amount": "1.00"}, nil, 403, "forbidden"},
+		{"void a hold on their own credits", "/v1/transfers/" + fromWang + "/void", wang, nil, nil, 403, "forbidden"},
 		{"a resident's credits without a memo", "/v1/transfers", wang, pay("li:HOUR", "zhang:HOUR", ""), nil, 400, "invalid_request"},
 		{"two residents' credits at once", "/v1/transfers", wang, map[string]any{"memo": "调整", "postings": []any{
 			map[string]any{"from": "li:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"},

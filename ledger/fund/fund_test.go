@@ -353,6 +353,21 @@ func TestVoteRefusals(t *testing.T) {
 	e.verify()
 }
 
+// TestProposerRelativeRecuses: a committee member who is the proposer's
+// relative may not vote on the proposal (SPEC §5: a member with a
+// conflict must recuse), and does not count towards the quorum.
+func TestProposerRelativeRecuses(t *testing.T) {
+	e := newEnv(t)
+	e.addMember("kin", []string{"coord"}, community.RoleCommittee)
+	e.createFund([]string{"a", "b", "kin", "coord"}, 2)
+	e.must(donate(fund.NewDonation{Fund: "f1", Donor: "p-1", Amount: 50000}))
+	p := e.proposal(fund.NewProposal{Amount: 10000})
+	e.refused(fund.CodeConflictOfInterest, vote(p.ID, "kin", fund.Approve))
+	e.must(vote(p.ID, "a", fund.Reject)) // a and b were all that could reach 2
+	e.wantStatus(p.ID, fund.StatusRejected)
+	e.verify()
+}
+
 func TestCreateRules(t *testing.T) {
 	e := newEnv(t)
 	mk := func(committee []string, quorum int) ledger.Op {

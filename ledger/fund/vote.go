@@ -84,22 +84,22 @@ func votable(tx ledger.Tx, id, member string) (*Proposal, *Fund, error) {
 }
 
 // checkConflict refuses a vote by the beneficiary or a relative of the
-// beneficiary, when the beneficiary's pseudonym is a member id: they must
-// recuse instead. Other conflicts are declared by the member.
+// beneficiary (when the beneficiary's pseudonym is a member id), or by a
+// relative of the proposer: they must recuse instead. Other conflicts are
+// declared by the member.
 func checkConflict(r ledger.Reader, p *Proposal, voter string) error {
 	if voter == p.Beneficiary {
 		return ledger.Errorf(CodeConflictOfInterest, "fund: the beneficiary must recuse")
-	}
-	b, err := community.GetMember(r, p.Beneficiary)
-	if err != nil {
-		return nil // not a member: no relatives on record
 	}
 	v, err := community.GetMember(r, voter)
 	if err != nil {
 		return err
 	}
-	if community.AreRelatives(v, b) {
+	if b, err := community.GetMember(r, p.Beneficiary); err == nil && community.AreRelatives(v, b) {
 		return ledger.Errorf(CodeConflictOfInterest, "fund: a relative of the beneficiary must recuse")
+	}
+	if pr, err := community.GetMember(r, p.Proposer); err == nil && community.AreRelatives(v, pr) {
+		return ledger.Errorf(CodeConflictOfInterest, "fund: a relative of the proposer must recuse")
 	}
 	return nil
 }
