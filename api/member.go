@@ -334,6 +334,9 @@ func (s *Server) createMember(c *gin.Context) {
 			if err := community.NoConflict(tx, p.Member, rel, "naming a relative"); err != nil {
 				return nil, err
 			}
+			if err := relativeOfStaff(tx, p, rel); err != nil {
+				return nil, err
+			}
 		}
 		m, err := community.CreateMember(tx, community.NewMember{ID: req.ID, Community: req.Community,
 			Roles: req.Roles, Relatives: req.Relatives, Username: req.Username, PasswordHash: hash, Personal: personal})
@@ -362,6 +365,27 @@ func relativesInScope(r ledger.Reader, p *Principal, ids []string) error {
 		}
 		if err := inScope(r, p, m.Community); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// relativeOfStaff refuses a coordinator naming a staff or committee
+// member someone's relative at registration: relatives decide who must
+// recuse on a fund's proposals (a made-up relative could take a voter out
+// of every quorum) and whom staff may not credit; like changing relatives
+// later, that is an admin's to do.
+func relativeOfStaff(r ledger.Reader, p *Principal, id string) error {
+	if p.Has(community.RoleAdmin) {
+		return nil
+	}
+	m, err := community.GetMember(r, id)
+	if err != nil {
+		return err
+	}
+	for _, role := range []community.Role{community.RoleAdmin, community.RoleCoordinator, community.RoleAuditor, community.RoleCommittee} {
+		if containsRole(m.Roles, role) {
+			return ledger.Errorf(ledger.CodeForbidden, "naming a %s someone's relative is an admin's to do", role)
 		}
 	}
 	return nil

@@ -26,7 +26,12 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 	if r := ts.do("POST", "/v1/members", wang, mother); r.Status != 403 {
 		t.Fatalf("a coordinator registering their own relative: %d %s, want 403", r.Status, r.Raw)
 	}
-	ts.must(201, "POST", "/v1/members", liu, mother)
+	// Nor may another coordinator name a coordinator (or a committee
+	// member) someone's relative: that decides who recuses; an admin does.
+	if r := ts.do("POST", "/v1/members", liu, mother); r.Status != 403 || r.Code() != "forbidden" {
+		t.Fatalf("a coordinator naming another coordinator a relative: %d %s, want 403 forbidden", r.Status, r.Raw)
+	}
+	ts.must(201, "POST", "/v1/members", ts.admin, mother)
 	pay := func(from, to, memo string) map[string]any {
 		b := map[string]any{"postings": []any{map[string]any{"from": from, "to": to, "amount": "5.00", "unit": "HOUR"}}}
 		if memo != "" {
