@@ -309,6 +309,38 @@ func TestDisputeWindowClosesOnTime(t *testing.T) {
 	tb.sumsToZero("c1", "wang", "li", "zhang")
 }
 
+// TestServiceRecipientFromAnotherDistrict: a member of an unrelated
+// district cannot be a service's recipient (their confirmation would pay
+// the volunteer from this community's issuance with nobody here
+// involved); they answer as an unknown member does. A member of another
+// community of the same district can.
+func TestServiceRecipientFromAnotherDistrict(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("d", "", nil)
+	tb.community("a", "d", nil)
+	tb.community("b", "d", nil)
+	tb.community("far", "", nil)
+	vol := tb.resident("li", "a", nil, nil, "resident", "volunteer")
+	tb.resident("near", "b", nil, nil, "resident")
+	tb.resident("stranger", "far", nil, nil, "resident")
+	body := func(recipient string) map[string]any {
+		return map[string]any{"volunteer": "li", "recipient": recipient, "community": "a", "category": "elder_care",
+			"hours": "8.00", "occurred_at": tb.ago(time.Hour)}
+	}
+	unknown := tb.do("POST", "/v1/services", vol, body("nobody-here"))
+	far := tb.do("POST", "/v1/services", vol, body("stranger"))
+	admin := tb.do("POST", "/v1/services", vol, body("admin"))
+	for _, r := range []response{unknown, far, admin} {
+		if r.Status != 404 || r.Code() != "not_found" {
+			t.Fatalf("recipient outside the district: %d %s, want 404 not_found", r.Status, r.Raw)
+		}
+	}
+	if far.Str("detail") != strings.Replace(unknown.Str("detail"), "nobody-here", "stranger", 1) {
+		t.Fatalf("an unrelated district's member answers %q, an unknown one %q", far.Str("detail"), unknown.Str("detail"))
+	}
+	tb.must(201, "POST", "/v1/services", vol, body("near"))
+}
+
 // TestNeedsOffersClaim: a resident posts a need, a volunteer claims and
 // completes it, which logs the service record the resident confirms.
 func TestNeedsOffersClaim(t *testing.T) {

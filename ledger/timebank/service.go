@@ -223,7 +223,7 @@ func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
 	if by.Member != v.ID && !by.Staff {
 		return ledger.Errorf(ledger.CodeForbidden, "timebank: only the volunteer or a coordinator logs a service")
 	}
-	return checkRecipient(tx, n)
+	return checkRecipient(tx, c, n)
 }
 
 func checkWhen(now, at time.Time) error {
@@ -238,8 +238,12 @@ func checkWhen(now, at time.Time) error {
 	return nil
 }
 
-// checkRecipient resolves and checks the recipient kind.
-func checkRecipient(r ledger.Reader, n *NewService) error {
+// checkRecipient resolves and checks the recipient kind. A member
+// recipient is a member of the service community's district (the root of
+// its tree): the recipient's confirmation pays the volunteer, and someone
+// from an unrelated district — over whom nobody in this one has a say —
+// must not be able to. Anyone else answers as unknown.
+func checkRecipient(r ledger.Reader, c *community.Community, n *NewService) error {
 	if err := ledger.CheckID("recipient", n.Recipient); err != nil {
 		return err
 	}
@@ -254,8 +258,14 @@ func checkRecipient(r ledger.Reader, n *NewService) error {
 		if n.Recipient == n.Volunteer {
 			return ledger.Errorf(CodeSelfService, "timebank: a volunteer does not serve themself")
 		}
-		_, err := member(r, n.Recipient)
-		return err
+		m, err := member(r, n.Recipient)
+		if err != nil {
+			return err
+		}
+		if home, err := communityOf(r, m.Community); err != nil || len(home.Path) == 0 || len(c.Path) == 0 || home.Path[0] != c.Path[0] {
+			return ledger.Errorf(ledger.CodeNotFound, "timebank: member %s not found", truncate(n.Recipient, ledger.MaxIDLen))
+		}
+		return nil
 	case RecipientCommunity:
 		if n.Recipient != n.Community {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: a community recipient is the service's community")
