@@ -146,7 +146,7 @@ func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (
 			return audit.Report{}, err
 		}
 		if err != nil {
-			return audit.Report{}, fmt.Errorf("%w (is the server still running?)", err)
+			return audit.Report{}, err
 		}
 		defer db.Close()
 		return db.Verify(ctx, opt)

@@ -45,6 +45,14 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 		}
 		return nil, fmt.Errorf("store: %s holds no database: %w", dir, err)
 	}
+	// A running server's directory changes under the copy a verify would
+	// take of it, and a half-copied state could be reported as damage (an
+	// operator told to restore a backup would lose acknowledged writes).
+	if busy, err := inUse(path); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	} else if busy {
+		return nil, fmt.Errorf("store: %s is in use by a running server: stop it first, or verify the running server with tally verify --url", dir)
+	}
 	// A ledger without its master.key cannot open anyone's personal data:
 	// damaged, whatever the chain says (a server refuses it too).
 	if err := checkDataDir(dir, true); err != nil {

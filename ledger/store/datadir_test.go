@@ -381,3 +381,24 @@ func wantDamaged(t *testing.T, dir, what string, verify bool) {
 		t.Fatalf("%s: OpenAudit: %v, want ErrDamaged", what, err)
 	}
 }
+
+// TestVerifyRefusesRunningDirectory: verifying the directory of a store
+// that is open (a running server) is refused as in use, not as damage —
+// a copy taken under a live writer once reported the published checkpoint
+// missing — and works once the store is closed.
+func TestVerifyRefusesRunningDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s := openWith(t, dir, nil)
+	if a, err := OpenAudit(dir); err == nil || errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "in use") {
+		if err == nil {
+			a.Close()
+		}
+		t.Fatalf("OpenAudit of an open store: %v, want refused as in use", err)
+	}
+	s.Close()
+	a, err := OpenAudit(dir)
+	if err != nil {
+		t.Fatalf("OpenAudit after close: %v", err)
+	}
+	a.Close()
+}

@@ -2,7 +2,12 @@
 
 package store
 
-import "golang.org/x/sys/unix"
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
 
 // freeBytes returns the bytes available to unprivileged users on the
 // filesystem holding dir.
@@ -12,4 +17,22 @@ func freeBytes(dir string) (uint64, error) {
 		return 0, err
 	}
 	return uint64(st.Bavail) * uint64(st.Bsize), nil
+}
+
+// inUse reports whether a process holds Badger's lock on the database
+// directory dir: a running server (Badger takes flock(LOCK_EX) on the
+// directory itself; a reader's LOCK_SH does not conflict with another).
+func inUse(dir string) (bool, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return true, nil
+		}
+		return false, err
+	}
+	return false, unix.Flock(int(f.Fd()), unix.LOCK_UN)
 }
