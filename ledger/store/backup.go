@@ -21,6 +21,8 @@ import (
 	"github.com/dgraph-io/ristretto/v2/z"
 	"golang.org/x/mod/sumdb/tlog"
 	"google.golang.org/protobuf/proto"
+
+	"tally/ledger"
 )
 
 // The backup stream (format 2):
@@ -518,8 +520,29 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 		db.Close()
 		return fmt.Errorf("%w: truncated", ErrBadBackup)
 	}
-	if err := db.Close(); err != nil {
+	// The restored ledger's latest published checkpoint becomes its
+	// witness (docs/STORAGE.md), as the server would have left it: a db/
+	// put back later from before the backup is then refused from the
+	// first start, not only after the next checkpoint.
+	var note []byte
+	err = db.View(func(txn *badger.Txn) error {
+		_, n, err := latestCheckpoint(badgerKV{txn})
+		if ledger.IsCode(err, ledger.CodeNotFound) {
+			return nil
+		}
+		note = n
 		return err
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if note != nil {
+		if err := writeWitness(dir, note); err != nil {
+			return fmt.Errorf("store: restore: %w", err)
+		}
 	}
 	// The stream was whole (its checksum matched): its data keys go to
 	// the key store.

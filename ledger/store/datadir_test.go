@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -401,4 +402,51 @@ func TestVerifyRefusesRunningDirectory(t *testing.T) {
 		t.Fatalf("OpenAudit after close: %v", err)
 	}
 	a.Close()
+}
+
+// TestRestoreWritesWitness: a restored directory holds its latest
+// published checkpoint as the witness at once, so a db/ from before the
+// backup put back into it is refused from the first start, not only after
+// the restored server signs its next checkpoint.
+func TestRestoreWritesWitness(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	ctx := context.Background()
+	if _, err := s.EnsureCheckpointKey(ctx, "tally.test/restore"); err != nil {
+		t.Fatal(err)
+	}
+	submit(createMemberOp("m1", "", "x"))
+	if _, err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	old := filepath.Join(t.TempDir(), "db")
+	copyTree(t, filepath.Join(dir, "db"), old)
+	s, submit = openSubmitter(t, dir)
+	submit(createMemberOp("m2", "", "y"))
+	if _, err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Backup(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	restored := filepath.Join(t.TempDir(), "r")
+	if err := Restore(&buf, restored); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(dir, witnessFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(restored, witnessFile)); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("restored witness %q (%v), want the source's latest checkpoint %q", got, err, want)
+	}
+	openWith(t, restored, nil).Close()
+	if err := os.RemoveAll(filepath.Join(restored, "db")); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, old, filepath.Join(restored, "db"))
+	wantDamaged(t, restored, "restored directory with an older db/", true)
 }
