@@ -72,6 +72,14 @@ func NewMain(stdout, stderr io.Writer) *Main {
 func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(m.Stderr, "usage: tally serve [flags]")
+		fs.PrintDefaults()
+		fmt.Fprint(m.Stderr, `environment, read at the first start on an empty directory only:
+  TALLY_ADMIN_PASSWORD  the admin's password (8 to 72 bytes; else one is generated and printed once)
+  TALLY_ORIGIN          the log's name in signed checkpoints (default tally.local/<random>)
+`)
+	}
 	fs.StringVar(&m.Data, "data", envOr("TALLY_DATA", "./tally-data"), "data directory (TALLY_DATA)")
 	fs.StringVar(&m.Addr, "addr", envOr("TALLY_ADDR", "127.0.0.1:8080"), "listen address (TALLY_ADDR)")
 	demo, err := envBool("TALLY_DEMO")

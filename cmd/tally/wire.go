@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 
 	"tally/api"
 	"tally/ledger"
@@ -23,8 +24,12 @@ type auditWiring struct {
 // start), signs a first checkpoint and starts the checkpointer.
 func startAudit(ctx context.Context, st *store.Store) (auditWiring, error) {
 	origin := envOr("TALLY_ORIGIN", "")
-	if _, err := st.EnsureCheckpointKey(ctx, origin); err != nil {
+	vkey, err := st.EnsureCheckpointKey(ctx, origin)
+	if err != nil {
 		return auditWiring{}, err
+	}
+	if name, _, _ := strings.Cut(vkey, "+"); origin != "" && name != origin {
+		slog.Warn("TALLY_ORIGIN is used only when a data directory is first initialised; the log keeps its origin", "origin", name, "TALLY_ORIGIN", origin)
 	}
 	// The records since the last checkpoint (a crash before it was
 	// signed) are checkpointed now; on a nearly full disk that waits for

@@ -55,7 +55,9 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	}
 	// A ledger without its master.key cannot open anyone's personal data:
 	// damaged, whatever the chain says (a server refuses it too).
-	if err := checkDataDir(dir, true); err != nil {
+	if err := checkDataDir(dir, true); errors.Is(err, ErrDamaged) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
 	if err := checkMasterKey(dir); err != nil {

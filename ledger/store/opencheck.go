@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -233,6 +234,9 @@ func checkTable(path string, topt table.Options) (err error) {
 		if r := recover(); r != nil {
 			// Badger's message holds the whole index: keep the first line.
 			msg, _, _ := strings.Cut(fmt.Sprint(r), "\n")
+			if _, ok := r.(runtime.Error); ok {
+				msg = "its contents are not a valid table" // Badger tripped over them
+			}
 			err = fmt.Errorf("reading it failed: %s", msg)
 			mf.Close(-1)
 		}
