@@ -233,11 +233,19 @@ func accountsInScope(tx ledger.Tx, p *Principal, ids ...string) error {
 		}
 		if a.Community == "" {
 			if p.Community != "" {
+				if a.OwnerKind == ledger.OwnerMember { // as unknown, like any member out of scope
+					return ledger.Errorf(ledger.CodeNotFound, "account %s not found", id)
+				}
 				return ledger.Errorf(ledger.CodeForbidden, "account %s is outside your scope", id)
 			}
 			continue
 		}
 		if err := inScope(tx, p, a.Community); err != nil {
+			if a.OwnerKind == ledger.OwnerMember {
+				// A member's account out of scope is as unknown as a
+				// missing one: a 403 would confirm the person exists.
+				return hideOutOfScope(err, "account %s not found", id)
+			}
 			return err
 		}
 	}

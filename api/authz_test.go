@@ -336,7 +336,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"coordinator grants from another pool", "POST", "/v1/grants", coord1, grant("c2", "qian"), 403, "forbidden", nil},
 		{"coordinator grants to themself", "POST", "/v1/grants", coord1, grant("c1", "wang"), 403, "forbidden", nil},
 		{"coordinator edits another catalogue", "PUT", "/v1/communities/c2/catalogue/rice", coord1, map[string]any{"name": "米", "hours": "1.00", "kind": "goods"}, 403, "forbidden", nil},
-		{"coordinator transfers elsewhere", "POST", "/v1/transfers", coord1, map[string]any{"postings": []any{map[string]any{"from": "qian:HOUR", "to": "zhang:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 403, "forbidden", nil},
+		{"coordinator transfers elsewhere", "POST", "/v1/transfers", coord1, map[string]any{"postings": []any{map[string]any{"from": "qian:HOUR", "to": "zhang:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 404, "not_found", nil},
 		{"coordinator reverses elsewhere", "POST", "/v1/transfers/" + tx2 + "/reverse", coord1, map[string]any{"reason": "x"}, 403, "forbidden", nil},
 		{"coordinator on behalf of a member elsewhere", "POST", "/v1/gifts", coord1, map[string]any{"from": "qian", "to": "c2:pool", "hours": "1.00"}, 404, "not_found", []string{HeaderOnBehalf, "qian"}},
 		{"coordinator on behalf of the global admin", "GET", "/v1/members/admin", coord1, nil, 404, "not_found", []string{HeaderOnBehalf, "admin"}},

@@ -364,7 +364,7 @@ func relativesInScope(r ledger.Reader, p *Principal, ids []string) error {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "%s cannot be named a relative", id)
 		}
 		if err := inScope(r, p, m.Community); err != nil {
-			return err
+			return hideOutOfScope(err, "member %s not found", id)
 		}
 	}
 	return nil

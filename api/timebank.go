@@ -885,6 +885,17 @@ func (s *Server) grant(c *gin.Context) {
 			if !tbCaller(tx, p, req.Community).Staff {
 				return nil, ledger.Errorf(ledger.CodeForbidden, "a coordinator of community %s grants from its pool", req.Community)
 			}
+			// A member outside the caller's scope is as unknown as a
+			// missing one (not_in_community would confirm they exist).
+			if m, err := community.GetMember(tx, req.Member); err == nil {
+				if m.Community == "" && p.Community != "" {
+					return nil, ledger.Errorf(ledger.CodeNotFound, "member %s not found", req.Member)
+				} else if m.Community != "" {
+					if err := hideOutOfScope(inScope(tx, p, m.Community), "member %s not found", req.Member); err != nil {
+						return nil, err
+					}
+				}
+			}
 			t, err := timebank.Grant(tx, req.Community, req.Member, hours, req.Reason)
 			if err != nil {
 				return nil, err

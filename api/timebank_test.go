@@ -504,3 +504,51 @@ func TestCSVTextGuardsFormulas(t *testing.T) {
 		}
 	}
 }
+
+// TestNoMemberExistenceOracle: naming a member one may not act on answers
+// the same whether they exist or not — a resident naming another
+// volunteer (403 before anything is looked up), a coordinator naming a
+// member or their account outside their scope (404 as unknown) — so the
+// answers do not tell who exists or what roles they hold.
+func TestNoMemberExistenceOracle(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("a", "", nil)
+	tb.community("far", "", nil)
+	coord := tb.resident("wang", "a", nil, nil, "coordinator")
+	res := tb.resident("li", "a", nil, nil, "resident", "volunteer")
+	tb.resident("zhou", "a", nil, nil, "resident", "volunteer")
+	tb.resident("stranger", "far", nil, nil, "resident", "volunteer")
+	same := func(what string, rs map[string]response) {
+		t.Helper()
+		var first response
+		for name, r := range rs {
+			detail := strings.ReplaceAll(r.Str("detail"), name, "X")
+			if first.Status == 0 {
+				first, first.Body = r, map[string]any{"detail": detail}
+				continue
+			}
+			if r.Status != first.Status || r.Code() == "" || detail != first.Str("detail") {
+				t.Fatalf("%s: %q answers %d %s, another %d %q", what, name, r.Status, r.Raw, first.Status, first.Str("detail"))
+			}
+		}
+	}
+	ids := []string{"zhou", "stranger", "admin", "nobody-at-all"}
+	offers, services, transfers, grants := map[string]response{}, map[string]response{}, map[string]response{}, map[string]response{}
+	for _, id := range ids {
+		offers[id] = tb.do("POST", "/v1/offers", res, map[string]any{"community": "a", "volunteer": id, "category": "elder_care", "title": "陪聊", "hours": "1.00"})
+		services[id] = tb.do("POST", "/v1/services", res, map[string]any{"volunteer": id, "recipient": "li", "community": "a",
+			"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(time.Hour)})
+		if id != "zhou" {
+			transfers[id] = tb.do("POST", "/v1/transfers", coord, map[string]any{"postings": []any{
+				map[string]any{"from": "a:issuance", "to": id + ":HOUR", "amount": "1.00", "unit": "HOUR"}}})
+			grants[id] = tb.do("POST", "/v1/grants", coord, map[string]any{"community": "a", "member": id, "hours": "1.00", "reason": "帮扶"})
+		}
+	}
+	same("a resident's offer for another volunteer", offers)
+	same("a resident's service for another volunteer", services)
+	same("a transfer to a member out of scope", transfers)
+	same("a grant to a member out of scope", grants)
+	if offers["zhou"].Status != 403 || transfers["stranger"].Status != 404 || grants["stranger"].Status != 404 {
+		t.Fatalf("offer %d, transfer %d, grant %d; want 403, 404, 404", offers["zhou"].Status, transfers["stranger"].Status, grants["stranger"].Status)
+	}
+}

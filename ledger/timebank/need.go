@@ -289,15 +289,20 @@ func PostOffer(tx ledger.Tx, by Caller, c, volunteer, category, title string, ho
 	if _, err := communityOf(tx, c); err != nil {
 		return nil, err
 	}
+	// Who may post is checked before anything about the volunteer named:
+	// a resident naming someone else learns nothing of them.
+	if err := ledger.CheckID("volunteer", volunteer); err != nil {
+		return nil, err
+	}
+	if by.Member != volunteer && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a volunteer posts their own offers, or a coordinator for them")
+	}
 	v, err := member(tx, volunteer)
 	if err != nil {
 		return nil, err
 	}
 	if err := volunteerIn(v, c); err != nil {
 		return nil, err
-	}
-	if by.Member != v.ID && !by.Staff {
-		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a volunteer posts their own offers, or a coordinator for them")
 	}
 	o := &Offer{ID: tx.NewID("offer"), Community: c, Volunteer: v.ID, Category: category, Title: title,
 		Hours: hours, Seq: tx.Seq(), Created: tx.Now()}

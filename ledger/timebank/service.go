@@ -213,15 +213,20 @@ func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
 	if n.Hours*c.Policy.Weight(n.Category)/100 <= 0 {
 		return ledger.Errorf(ledger.CodeInvalidAmount, "timebank: %s of %s earns nothing at its weight", ledger.FormatAmount(n.Hours, ledger.HOUR), n.Category)
 	}
+	// Who may log is checked before anything about the volunteer named:
+	// a resident naming someone else learns nothing of them.
+	if err := ledger.CheckID("volunteer", n.Volunteer); err != nil {
+		return err
+	}
+	if by.Member != n.Volunteer && !by.Staff {
+		return ledger.Errorf(ledger.CodeForbidden, "timebank: only the volunteer or a coordinator logs a service")
+	}
 	v, err := member(tx, n.Volunteer)
 	if err != nil {
 		return err
 	}
 	if err := volunteerIn(v, n.Community); err != nil {
 		return err
-	}
-	if by.Member != v.ID && !by.Staff {
-		return ledger.Errorf(ledger.CodeForbidden, "timebank: only the volunteer or a coordinator logs a service")
 	}
 	return checkRecipient(tx, c, n)
 }
