@@ -21,7 +21,7 @@ import (
 // testServer is a real API over a real Badger store in t.TempDir(), with
 // the bootstrap admin logged in.
 type testServer struct {
-	t     *testing.T
+	t     testing.TB
 	store *store.Store
 	api   *Server
 	http  *httptest.Server
@@ -38,12 +38,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t testing.TB) *testServer {
 	t.Helper()
 	return newTestServerWith(t, Config{})
 }
 
-func newTestServerWith(t *testing.T, cfg Config) *testServer {
+func newTestServerWith(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {

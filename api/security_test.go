@@ -759,3 +759,36 @@ func TestManyTokenKeysLoaded(t *testing.T) {
 		t.Fatalf("%d keys loaded, want all %d", len(srv.keys.private), ledger.MaxPageSize+21)
 	}
 }
+
+// FuzzParseToken: the token parser never panics, and accepts for each
+// audience only the tokens this server issued for it — nothing made by
+// changing, truncating or re-encoding one (issued here: an access and a
+// refresh token).
+func FuzzParseToken(f *testing.F) {
+	ts := newTestServer(f)
+	pair := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
+	issued := map[string]string{audAccess: pair.Str("access_token"), audRefresh: pair.Str("refresh_token")}
+	for _, tok := range []string{ts.admin, pair.Str("access_token"), pair.Str("refresh_token")} {
+		f.Add(tok)
+		f.Add(tok[:len(tok)-1])
+		head, rest, _ := strings.Cut(tok, ".")
+		f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + rest)
+		f.Add(head + "." + rest + "x")
+	}
+	f.Add("")
+	f.Add("a.b.c")
+	f.Fuzz(func(t *testing.T, raw string) {
+		for _, aud := range []string{audAccess, audRefresh} {
+			c, err := ts.api.parse(raw, aud)
+			if err != nil {
+				continue
+			}
+			if aud == audAccess && raw == ts.admin {
+				continue
+			}
+			if raw != issued[aud] || c.Subject != "admin" {
+				t.Fatalf("accepted a token this server did not issue for %s: %q", aud, raw)
+			}
+		}
+	})
+}
