@@ -179,13 +179,7 @@ func TestAuthzCommitteeOfAnotherFund(t *testing.T) {
 // staff of either community counted, so a coordinator of B could redeem
 // any member's credits anywhere into B.
 func TestAuthzRedeemForeignMember(t *testing.T) {
-	tb := newTBServer(t)
-	tb.community("d", "", nil)
-	tb.community("a", "d", nil)
-	tb.community("b", "d", nil)
-	coordA := tb.resident("wang", "a", nil, nil, "coordinator")
-	coordB := tb.resident("zhou", "b", nil, nil, "coordinator")
-	li := tb.resident("li", "a", nil, nil, "resident")
+	tb, coordA, coordB, li := twoCommunities(t)
 	tb.fund("a", "li", "5.00")
 	body := map[string]any{"member": "li", "community": "b", "hours": "2.00", "item": "理发一次"}
 	runRefusals(t, tb.testServer, []authzCase{

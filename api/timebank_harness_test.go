@@ -169,3 +169,18 @@ func (tb *tbServer) sumsToZero(c string, members ...string) {
 		tb.t.Fatalf("community %s sums to %d, want 0", c, total.Balance())
 	}
 }
+
+// twoCommunities is a district d with communities a and b, their
+// coordinators wang (a) and zhou (b), and li, a resident of a; it returns
+// the server and the three tokens.
+func twoCommunities(t *testing.T) (tb *tbServer, coordA, coordB, li string) {
+	t.Helper()
+	tb = newTBServer(t)
+	tb.community("d", "", nil)
+	tb.community("a", "d", nil)
+	tb.community("b", "d", nil)
+	coordA = tb.resident("wang", "a", nil, nil, "coordinator")
+	coordB = tb.resident("zhou", "b", nil, nil, "coordinator")
+	li = tb.resident("li", "a", nil, nil, "resident")
+	return tb, coordA, coordB, li
+}

@@ -103,13 +103,7 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 // A's clearing owes, B's is owed, each community still sums to zero, and
 // the settlement view says A owes B.
 func TestCrossCommunityRedemption(t *testing.T) {
-	tb := newTBServer(t)
-	tb.community("d", "", nil)
-	tb.community("a", "d", nil)
-	tb.community("b", "d", nil)
-	coordA := tb.resident("wang", "a", nil, nil, "coordinator")
-	coordB := tb.resident("zhou", "b", nil, nil, "coordinator")
-	li := tb.resident("li", "a", nil, nil, "resident")
+	tb, coordA, coordB, li := twoCommunities(t)
 	tb.fund("a", "li", "5.00")
 	r := tb.must(201, "POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "b", "hours": "2.00", "item": "理发一次"})
 	if r.Str("home") != "a" || r.Str("item") != "理发一次" {
@@ -324,13 +318,7 @@ func TestSettlementOfAParent(t *testing.T) {
 // reverses it: the member, the home community's coordinator, a relative
 // of the member; a booking is cancelled, not reversed; twice is refused.
 func TestRedemptionReversal(t *testing.T) {
-	tb := newTBServer(t)
-	tb.community("d", "", nil)
-	tb.community("a", "d", nil)
-	tb.community("b", "d", nil)
-	coordA := tb.resident("wang", "a", nil, nil, "coordinator")
-	coordB := tb.resident("zhou", "b", nil, nil, "coordinator")
-	li := tb.resident("li", "a", nil, nil, "resident")
+	tb, coordA, coordB, li := twoCommunities(t)
 	son := tb.resident("son", "b", nil, []string{"li"}, "coordinator")
 	auditor := tb.resident("aud", "d", nil, nil, "auditor")
 	tb.fund("a", "li", "5.00")

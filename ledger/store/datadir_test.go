@@ -197,16 +197,14 @@ func treeSums(t *testing.T, dir string) map[string][32]byte {
 	return out
 }
 
-// TestRollbackRefused: a db/ put back to an older state (or a MANIFEST or
-// log that lost acknowledged writes, which looks the same) is behind the
-// checkpoint the server published; serve and verify refuse it as damaged
-// — served, it would reuse record numbers and sign a tree contradicting
-// the published one.
-func TestRollbackRefused(t *testing.T) {
-	dir := t.TempDir()
+// checkpointedTwice makes a ledger in dir with a checkpoint, copies its
+// db/ aside (returned), then adds a record and signs a second checkpoint;
+// it returns the store, open.
+func checkpointedTwice(t *testing.T, dir string) (*Store, string) {
+	t.Helper()
 	s, submit := openSubmitter(t, dir)
 	ctx := context.Background()
-	if _, err := s.EnsureCheckpointKey(ctx, "tally.test/rollback"); err != nil {
+	if _, err := s.EnsureCheckpointKey(ctx, "tally.test/twice"); err != nil {
 		t.Fatal(err)
 	}
 	submit(createMemberOp("m1", "", "x"))
@@ -221,6 +219,17 @@ func TestRollbackRefused(t *testing.T) {
 	if n, err := s.Checkpoint(ctx); err != nil || n == 0 {
 		t.Fatalf("second checkpoint: %d, %v", n, err)
 	}
+	return s, old
+}
+
+// TestRollbackRefused: a db/ put back to an older state (or a MANIFEST or
+// log that lost acknowledged writes, which looks the same) is behind the
+// checkpoint the server published; serve and verify refuse it as damaged
+// — served, it would reuse record numbers and sign a tree contradicting
+// the published one.
+func TestRollbackRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, old := checkpointedTwice(t, dir)
 	s.Close()
 	openWith(t, dir, nil).Close() // the witness agrees with the ledger
 	// The published checkpoint deleted from the ledger: refused too.
@@ -410,23 +419,8 @@ func TestVerifyRefusesRunningDirectory(t *testing.T) {
 // the restored server signs its next checkpoint.
 func TestRestoreWritesWitness(t *testing.T) {
 	dir := t.TempDir()
-	s, submit := openSubmitter(t, dir)
+	s, old := checkpointedTwice(t, dir)
 	ctx := context.Background()
-	if _, err := s.EnsureCheckpointKey(ctx, "tally.test/restore"); err != nil {
-		t.Fatal(err)
-	}
-	submit(createMemberOp("m1", "", "x"))
-	if _, err := s.Checkpoint(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	old := filepath.Join(t.TempDir(), "db")
-	copyTree(t, filepath.Join(dir, "db"), old)
-	s, submit = openSubmitter(t, dir)
-	submit(createMemberOp("m2", "", "y"))
-	if _, err := s.Checkpoint(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var buf bytes.Buffer
 	if err := s.Backup(ctx, &buf); err != nil {
 		t.Fatal(err)
