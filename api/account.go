@@ -563,6 +563,13 @@ func (s *Server) postTransfer(c *gin.Context) {
 		if err := noSelfCredit(tx, principal(c), t.Postings); err != nil {
 			return nil, err
 		}
+		// A partial post also gives the payer back the rest, as a void
+		// gives all of it: not to the caller or a relative.
+		if amount != nil {
+			if err := noSelfCredit(tx, principal(c), backwards(t.Postings)); err != nil {
+				return nil, err
+			}
+		}
 		return ledger.PostPending(tx, t.ID, amount, req.Memo)
 	})
 }

@@ -654,7 +654,15 @@ func (s *Server) refresh(c *gin.Context) {
 	// the owner's alike, and the owner logs in again.
 	spent, exp := claims.ID, claims.ExpiresAt.Time
 	sessionExp := s.now().Add(RefreshTTL) // no token of the session outlives this once no more are issued
-	res, err := s.ledger.Submit(c.Request.Context(), ledger.Request{Actor: ledger.Actor{ID: m.ID}, Op: func(tx ledger.Tx) (any, error) {
+	// The refresh is the token's member's write: with an Idempotency-Key
+	// a retry (a phone that lost the answer) gets the same pair back
+	// instead of looking like a stolen copy and ending the session. The
+	// pair is then kept in the idempotency record, beside the keys that
+	// sign it.
+	p := &Principal{Member: m.ID, Community: m.Community, Roles: m.Roles, TokenID: claims.ID, Session: claims.Session,
+		Expires: exp, IssuedAt: claims.IssuedAt.UnixMilli()}
+	c.Request = c.Request.WithContext(WithPrincipal(c.Request.Context(), p))
+	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
 		// Token ids are fixed-length hex (newJTI), so the one key under
 		// this prefix, if any, is this token's.
 		used := false
@@ -675,21 +683,29 @@ func (s *Server) refresh(c *gin.Context) {
 			return nil, err
 		}
 		tx.Audit("auth.refresh", map[string]any{"member": m.ID, "token_ids": []string{spent}})
-		return nil, nil
-	}})
-	if err != nil {
-		fail(c, err)
+		return TokenResponse{AccessToken: access, RefreshToken: next, TokenType: "Bearer", ExpiresIn: int(AccessTTL / time.Second)}, nil
+	})
+	if !ok {
 		return
 	}
-	if res.Value == refreshReused {
-		s.revoked.add(claims.Session, sessionExp)
-		slog.Warn("spent refresh token presented again; session revoked", "log", "security", "member", m.ID, "addr", c.ClientIP())
+	if res.Value == refreshReused || (res.Replayed && string(res.JSON) == `"`+refreshReused+`"`) {
+		if !res.Replayed {
+			s.revoked.add(claims.Session, sessionExp)
+			slog.Warn("spent refresh token presented again; session revoked", "log", "security", "member", m.ID, "addr", c.ClientIP())
+		}
 		failCode(c, CodeInvalidToken, "the token is invalid or expired")
 		return
 	}
 	s.revoked.add(spent, exp)
 	noStore(c)
-	c.JSON(http.StatusOK, TokenResponse{AccessToken: access, RefreshToken: next, TokenType: "Bearer", ExpiresIn: int(AccessTTL / time.Second)})
+	if res.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	if res.JSON != nil {
+		c.Data(http.StatusOK, "application/json; charset=utf-8", res.JSON)
+		return
+	}
+	c.JSON(http.StatusOK, res.Value)
 }
 
 // LogoutRequest optionally names the refresh token to revoke too.

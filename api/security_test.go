@@ -475,6 +475,36 @@ func TestRefreshReuseRevokesSession(t *testing.T) {
 	check("after a restart", restarted)
 }
 
+// TestRefreshRetryWithIdempotencyKey: a refresh retried under its
+// Idempotency-Key (the answer was lost on the way) gets the same pair
+// back, not a reuse alarm that ends the session; the same token sent
+// again without the key is still reuse.
+func TestRefreshRetryWithIdempotencyKey(t *testing.T) {
+	ts := newTestServer(t)
+	login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
+	body := map[string]any{"refresh_token": login.Str("refresh_token")}
+	first := ts.must(200, "POST", "/v1/auth/refresh", "", body, "Idempotency-Key", "rf-1")
+	size := ts.auditSize()
+	again := ts.must(200, "POST", "/v1/auth/refresh", "", body, "Idempotency-Key", "rf-1")
+	if again.Header.Get("Idempotent-Replayed") != "true" || again.Str("access_token") != first.Str("access_token") ||
+		again.Str("refresh_token") != first.Str("refresh_token") || ts.auditSize() != size {
+		t.Fatalf("retry: %s (replayed %q, %d new records), want the first pair again", again.Raw, again.Header.Get("Idempotent-Replayed"), ts.auditSize()-size)
+	}
+	if again.Header.Get("Cache-Control") != "no-store" {
+		t.Fatal("a replayed token answer may be cached")
+	}
+	works := func(tok string) bool { return ts.do("GET", "/v1/accounts/nobody-here", tok, nil).Status == 404 }
+	if !works(first.Str("access_token")) {
+		t.Fatal("the pair of a refresh retried under its key was revoked")
+	}
+	if r := ts.do("POST", "/v1/auth/refresh", "", body); r.Status != 401 {
+		t.Fatalf("the spent token again without the key: %d %s, want 401", r.Status, r.Raw)
+	}
+	if works(first.Str("access_token")) {
+		t.Fatal("reuse without the key did not end the session")
+	}
+}
+
 // TestLogoutRacingRefresh: a logout sent with its refresh token while
 // refreshes of that token race it leaves no working token behind,
 // whichever commits first (a refresh that won once kept a live session

@@ -76,6 +76,7 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 		{"post another's hold to themself", "/v1/transfers/" + holdWang + "/post", wang, nil, nil, 403, "forbidden"},
 		{"post part of another's hold to themself", "/v1/transfers/" + holdWang + "/post", wang, map[string]any{"amount": "1.00"}, nil, 403, "forbidden"},
 		{"void a hold on their own credits", "/v1/transfers/" + fromWang + "/void", wang, nil, nil, 403, "forbidden"},
+		{"post a little of a hold on their own credits (the rest comes back)", "/v1/transfers/" + fromWang + "/post", wang, map[string]any{"amount": "0.01"}, nil, 403, "forbidden"},
 		{"a resident's credits without a memo", "/v1/transfers", wang, pay("li:HOUR", "zhang:HOUR", ""), nil, 400, "invalid_request"},
 		{"two residents' credits at once", "/v1/transfers", wang, map[string]any{"memo": "调整", "postings": []any{
 			map[string]any{"from": "li:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"},

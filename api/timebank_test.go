@@ -552,3 +552,39 @@ func TestNoMemberExistenceOracle(t *testing.T) {
 		t.Fatalf("offer %d, transfer %d, grant %d; want 403, 404, 404", offers["zhou"].Status, transfers["stranger"].Status, grants["stranger"].Status)
 	}
 }
+
+// TestStaffUndoDoesNotRefundThemselves: where the recipient pays (mutual
+// credit), undoing a service credit refunds the recipient. Staff who were
+// the recipient may dispute in the window like anyone served, but not
+// reverse the posted credit afterwards; staff whose relative was the
+// recipient may not void or reverse it either. Another coordinator may.
+func TestStaffUndoDoesNotRefundThemselves(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("m", "", map[string]any{"earning": "mutual_credit", "credit_limit": "10.00", "settlement_delay": "48h"})
+	wq := tb.resident("wq", "m", nil, nil, "coordinator")
+	other := tb.resident("liu", "m", nil, nil, "coordinator")
+	vol := tb.resident("s1", "m", nil, nil, "resident", "volunteer")
+	kin := tb.resident("kin", "m", nil, []string{"wq"}, "resident")
+	toWq := tb.service(vol, "s1", "wq", "m", "elder_care", "1.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+toWq+"/confirm", wq, nil)
+	toKin := tb.service(vol, "s1", "kin", "m", "elder_care", "1.00", 2*time.Hour)
+	tb.must(200, "POST", "/v1/services/"+toKin+"/confirm", kin, nil)
+	tb.advance(49 * time.Hour) // both settle: posted
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/services/"+toWq+"/reject", wq, map[string]any{"reason": "撤销"}), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/services/"+toKin+"/reject", wq, map[string]any{"reason": "撤销"}), 403, "conflict_of_interest")
+	if tb.auditSize() != size {
+		t.Fatal("a refused correction wrote a record")
+	}
+	tb.must(200, "POST", "/v1/services/"+toWq+"/reject", other, map[string]any{"reason": "核实未服务"})
+	// Held, past the window: a relative's credit is not voided by wq.
+	held := tb.service(vol, "s1", "kin", "m", "elder_care", "1.00", 3*time.Hour)
+	tb.must(200, "POST", "/v1/services/"+held+"/confirm", kin, nil)
+	tb.pass(48*time.Hour + time.Second)
+	tbProblem(t, tb.do("POST", "/v1/services/"+held+"/reject", wq, map[string]any{"reason": "撤销"}), 403, "conflict_of_interest")
+	// In the window wq, served, may dispute like any recipient.
+	inWindow := tb.service(vol, "s1", "wq", "m", "elder_care", "1.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+inWindow+"/confirm", wq, nil)
+	tb.must(200, "POST", "/v1/services/"+inWindow+"/reject", wq, map[string]any{"reason": "没有来"})
+	tb.sumsToZero("m", "wq", "liu", "s1", "kin")
+}

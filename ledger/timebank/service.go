@@ -562,6 +562,15 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// after it has.
 		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s settled at %s and can no longer be disputed; a coordinator reverses it", s.ID, s.SettlesAt.UTC().Format(time.RFC3339))
 	case s.Status == StatusConfirmed && s.Credit == CreditHeld:
+		// The recipient disputing in the window is the dispute itself;
+		// staff voiding it otherwise must not refund themselves or a
+		// relative (the payer, where the recipient pays).
+		asRecipient := s.RecipientKind == RecipientMember && by.Member == s.Recipient && tx.Now().Before(s.SettlesAt)
+		if by.Staff && !asRecipient {
+			if err := noConflictUndo(tx, s.Transaction); err != nil {
+				return false, err
+			}
+		}
 		v, err := ledger.VoidPending(tx, s.Transaction, "disputed")
 		if err != nil {
 			return false, err
@@ -578,6 +587,9 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		posted := s.Transaction
 		if s.Settlement != "" {
 			posted = s.Settlement // a held credit that settled: its post moved the credits
+		}
+		if err := noConflictUndo(tx, posted); err != nil {
+			return false, err
 		}
 		r, err := ledger.Reverse(tx, posted, reason)
 		if err != nil {
@@ -598,6 +610,30 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s is posted and can no longer be disputed; a coordinator reverses it", s.ID)
 	}
 	return false, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s", s.ID, s.Status)
+}
+
+// noConflictUndo refuses the caller undoing transaction id — a void or a
+// reversal gives each payer back what it paid — when a payer is the
+// caller or the caller's relative (the recipient, where the recipient
+// pays): someone else corrects that credit.
+func noConflictUndo(tx ledger.Tx, id string) error {
+	t, err := tx.Transaction(id)
+	if err != nil {
+		return err
+	}
+	for _, p := range t.Postings {
+		a, err := tx.Account(p.From)
+		if err != nil {
+			return err
+		}
+		if a.OwnerKind != ledger.OwnerMember {
+			continue
+		}
+		if err := community.NoConflict(tx, tx.Actor().ID, a.Owner, "undoing a service credit that refunds it"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SettleTimer posts the held credit of service id when its settlement
