@@ -183,8 +183,9 @@ func TestAuthzRedeemForeignMember(t *testing.T) {
 	tb.fund("a", "li", "5.00")
 	body := map[string]any{"member": "li", "community": "b", "hours": "2.00", "item": "理发一次"}
 	runRefusals(t, tb.testServer, []authzCase{
-		{"coordinator of b redeems li's credits", "POST", "/v1/redemptions", coordB, body, 403, "forbidden", nil},
-		{"coordinator of b books li's credits", "POST", "/v1/redemptions", coordB, map[string]any{"member": "li", "community": "b", "hours": "2.00", "item": "x", "book": true}, 403, "forbidden", nil},
+		// li is outside b's scope: as unknown to its coordinator as a missing member.
+		{"coordinator of b redeems li's credits", "POST", "/v1/redemptions", coordB, body, 404, "not_found", nil},
+		{"coordinator of b books li's credits", "POST", "/v1/redemptions", coordB, map[string]any{"member": "li", "community": "b", "hours": "2.00", "item": "x", "book": true}, 404, "not_found", nil},
 		{"coordinator of b on behalf of li", "POST", "/v1/redemptions", coordB, body, 404, "not_found", []string{HeaderOnBehalf, "li"}},
 	})
 	if got := tb.balance("li:HOUR"); got != "5.00" {

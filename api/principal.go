@@ -130,6 +130,21 @@ func Authorize(r ledger.Reader, p *Principal, communityID string, roles ...commu
 // hideOutOfScope turns a refusal for being outside the caller's scope
 // into the not_found an unknown id gets: for people and their accounts a
 // 403 would confirm that someone exists and name their community.
+// memberOutOfScope answers not_found, as for an unknown id, when member
+// exists outside p's scope (a deployment-wide member counts as outside a
+// scoped caller's); anything else — in scope, unknown, malformed — is left
+// to the workflow to report.
+func memberOutOfScope(r ledger.Reader, p *Principal, member string) error {
+	m, err := community.GetMember(r, member)
+	if err != nil || p.Community == "" {
+		return nil
+	}
+	if m.Community == "" {
+		return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
+	}
+	return hideOutOfScope(inScope(r, p, m.Community), "member %s not found", member)
+}
+
 func hideOutOfScope(err error, format string, args ...any) error {
 	if ledger.IsCode(err, ledger.CodeForbidden) {
 		return ledger.Errorf(ledger.CodeNotFound, format, args...)

@@ -213,6 +213,11 @@ func (s *Server) logService(c *gin.Context) {
 			if err := inScope(tx, p, n.Community); err != nil {
 				return nil, err
 			}
+			if n.Volunteer != p.Acting() && p.Has(community.RoleCoordinator, community.RoleAdmin) {
+				if err := memberOutOfScope(tx, p, n.Volunteer); err != nil {
+					return nil, err
+				}
+			}
 			sv, err := timebank.LogService(tx, tbCaller(tx, p, n.Community), n)
 			if err != nil {
 				return nil, err
@@ -406,13 +411,20 @@ func (s *Server) postNeed(c *gin.Context) {
 // record names both. It reports whether the request goes on (false: the
 // problem was sent; an unknown or out-of-scope member is not_found).
 func (s *Server) actFor(c *gin.Context, p *Principal, member string) bool {
-	if member == p.Acting() || p.OnBehalf != "" || !p.Has(community.RoleCoordinator, community.RoleAdmin) {
+	if member == p.Acting() || p.OnBehalf != "" {
 		return true
 	}
+	if err := ledger.CheckID("member", member); err != nil {
+		fail(c, err)
+		return false
+	}
+	if !p.Has(community.RoleCoordinator, community.RoleAdmin) {
+		// A resident acts for themself: refused before the id is looked
+		// up, so the answer says nothing of who it names.
+		failCode(c, ledger.CodeForbidden, "you act for yourself; a coordinator acts for others")
+		return false
+	}
 	return s.view(c, func(r ledger.Reader) error {
-		if err := ledger.CheckID("member", member); err != nil {
-			return err
-		}
 		m, err := community.GetMember(r, member)
 		if err != nil {
 			return err
@@ -421,7 +433,7 @@ func (s *Server) actFor(c *gin.Context, p *Principal, member string) bool {
 			return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
 		}
 		if err := inScope(r, p, m.Community); err != nil {
-			return err
+			return hideOutOfScope(err, "member %s not found", member)
 		}
 		p.OnBehalf = m.ID
 		return nil
@@ -887,14 +899,8 @@ func (s *Server) grant(c *gin.Context) {
 			}
 			// A member outside the caller's scope is as unknown as a
 			// missing one (not_in_community would confirm they exist).
-			if m, err := community.GetMember(tx, req.Member); err == nil {
-				if m.Community == "" && p.Community != "" {
-					return nil, ledger.Errorf(ledger.CodeNotFound, "member %s not found", req.Member)
-				} else if m.Community != "" {
-					if err := hideOutOfScope(inScope(tx, p, m.Community), "member %s not found", req.Member); err != nil {
-						return nil, err
-					}
-				}
+			if err := memberOutOfScope(tx, p, req.Member); err != nil {
+				return nil, err
 			}
 			t, err := timebank.Grant(tx, req.Community, req.Member, hours, req.Reason)
 			if err != nil {

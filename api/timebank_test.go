@@ -534,7 +534,17 @@ func TestNoMemberExistenceOracle(t *testing.T) {
 	}
 	ids := []string{"zhou", "stranger", "admin", "nobody-at-all"}
 	offers, services, transfers, grants := map[string]response{}, map[string]response{}, map[string]response{}, map[string]response{}
+	redeem, needs := map[string]response{}, map[string]response{}
+	staffRedeem, staffNeeds, staffServices := map[string]response{}, map[string]response{}, map[string]response{}
 	for _, id := range ids {
+		redeem[id] = tb.do("POST", "/v1/redemptions", res, map[string]any{"member": id, "community": "a", "hours": "1.00", "item": "理发"})
+		needs[id] = tb.do("POST", "/v1/needs", res, map[string]any{"community": "a", "requester": id, "category": "elder_care", "title": "陪同就医"})
+		if id != "zhou" {
+			staffRedeem[id] = tb.do("POST", "/v1/redemptions", coord, map[string]any{"member": id, "community": "a", "hours": "1.00", "item": "理发"})
+			staffNeeds[id] = tb.do("POST", "/v1/needs", coord, map[string]any{"community": "a", "requester": id, "category": "elder_care", "title": "陪同就医"})
+			staffServices[id] = tb.do("POST", "/v1/services", coord, map[string]any{"volunteer": id, "recipient": "li", "community": "a",
+				"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(time.Hour)})
+		}
 		offers[id] = tb.do("POST", "/v1/offers", res, map[string]any{"community": "a", "volunteer": id, "category": "elder_care", "title": "陪聊", "hours": "1.00"})
 		services[id] = tb.do("POST", "/v1/services", res, map[string]any{"volunteer": id, "recipient": "li", "community": "a",
 			"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(time.Hour)})
@@ -548,6 +558,11 @@ func TestNoMemberExistenceOracle(t *testing.T) {
 	same("a resident's service for another volunteer", services)
 	same("a transfer to a member out of scope", transfers)
 	same("a grant to a member out of scope", grants)
+	same("a resident's redemption for another member", redeem)
+	same("a resident's need for another member", needs)
+	same("a coordinator's redemption for a member out of scope", staffRedeem)
+	same("a coordinator's need for a member out of scope", staffNeeds)
+	same("a coordinator's service by a volunteer out of scope", staffServices)
 	if offers["zhou"].Status != 403 || transfers["stranger"].Status != 404 || grants["stranger"].Status != 404 {
 		t.Fatalf("offer %d, transfer %d, grant %d; want 403, 404, 404", offers["zhou"].Status, transfers["stranger"].Status, grants["stranger"].Status)
 	}
