@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -292,4 +293,28 @@ func TestWrongMasterKeyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDamaged(t, dir, "open with another master.key", true)
+}
+
+// TestDamagedKeyFileNamed: one damaged data key file is named as such,
+// not blamed on master.key (which opens the others).
+func TestDamagedKeyFileNamed(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	submit(createMemberOp("m2", "", "y"))
+	s.Close()
+	path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte("m1")))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantDamaged(t, dir, "a damaged key file", true)
+	_, err = Open(dir, Options{})
+	if err == nil || !strings.Contains(err.Error(), `member "m1"`) || strings.Contains(err.Error(), "master.key") {
+		t.Fatalf("open with m1's key file damaged: %v, want it named (not master.key)", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,15 +67,34 @@ func (pk *personalKeys) opens(ks keyStore) error {
 	if err != nil || len(members) == 0 {
 		return err
 	}
-	wrapped, err := ks.get(members[0])
-	if err != nil {
+	opens := func(m string) (bool, error) {
+		wrapped, err := ks.get(m)
+		if err != nil {
+			return false, err
+		}
+		_, err = open(pk.master, wrapped, []byte(m))
+		return err == nil, nil
+	}
+	ok, err := opens(members[0])
+	if err != nil || ok {
 		return err
 	}
-	if _, err := open(pk.master, wrapped, []byte(members[0])); err != nil {
-		return fmt.Errorf("%w: master.key does not open the members' data keys (keys/): it is not this ledger's key, or it is damaged; restore it from a backup of this directory", ErrDamaged)
+	// The first key does not open: a wrong master.key opens none, a
+	// damaged key file only itself. A few more tell which.
+	for _, m := range members[1:min(len(members), maxKeyProbe)] {
+		if ok, err := opens(m); err != nil || ok {
+			if err == nil {
+				err = fmt.Errorf("%w: the data key file of member %q (keys/%s) is damaged; restore the keys/ folder from a copy of this directory or restore a backup", ErrDamaged, members[0], hex.EncodeToString([]byte(members[0])))
+			}
+			return err
+		}
 	}
-	return nil
+	return fmt.Errorf("%w: master.key does not open the members' data keys (keys/): it is not this ledger's key, or it is damaged; restore it from a backup of this directory", ErrDamaged)
 }
+
+// maxKeyProbe is how many data keys are tried before master.key is named
+// as the one that does not open them.
+const maxKeyProbe = 8
 
 // checkMasterKey checks, without changing anything, that dir's master.key
 // is a key that opens dir's data keys.

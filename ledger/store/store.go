@@ -267,6 +267,11 @@ func openStore(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !opt.InMemory {
+		if busy, _ := inUse(filepath.Join(dir, "db")); busy {
+			return nil, fmt.Errorf("store: %s is in use by a running server: stop it first (a running server is backed up with tally backup --url)", dir)
+		}
+	}
 	db, err := openBadger(badgerOptions(filepath.Join(dir, "db"), opt.InMemory))
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger: %w", err)
