@@ -216,3 +216,21 @@ func TestIdempotency(t *testing.T) {
 		t.Fatalf("same key, other body: %d %s, want 409 idempotency_conflict", r.Status, r.Raw)
 	}
 }
+
+// TestRepeatedQueryParameter: a parameter given twice is refused, not
+// silently read as its first value (a report over the wrong period looks
+// like a right one).
+func TestRepeatedQueryParameter(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	for _, path := range []string{
+		"/v1/reports/services?community=c1&from=2026-11-18&to=2026-11-18&to=2026-11-30",
+		"/v1/accounts/c1:pool/entries?limit=1&limit=500",
+		"/v1/audit/records?from=0&from=1",
+	} {
+		if r := ts.do("GET", path, ts.admin, nil); r.Status != 400 || r.Code() != "invalid_request" {
+			t.Errorf("%s: %d %s, want 400 invalid_request", path, r.Status, r.Raw)
+		}
+	}
+	ts.must(200, "GET", "/v1/reports/services?community=c1&from=2026-11-18&to=2026-11-30", ts.admin, nil)
+}

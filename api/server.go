@@ -134,6 +134,7 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		if strings.Contains(r.path, "/:id") {
 			handlers = append(handlers, checkPathIDs)
 		}
+		handlers = append(handlers, oneOfEachParam)
 		if r.req == nil && (r.method == http.MethodPost || r.method == http.MethodPut) {
 			handlers = append(handlers, noBody)
 		}
@@ -219,6 +220,19 @@ func checkPathIDs(c *gin.Context) {
 	if id, ok := c.Params.Get("id"); ok && !ledger.ValidID(id) {
 		failCode(c, ledger.CodeInvalidID, "the id in the path must be 1-%d letters, digits, '-', '_', '.' or ':'", ledger.MaxAccountIDLen)
 		return
+	}
+	c.Next()
+}
+
+// oneOfEachParam refuses a query naming a parameter twice
+// (?to=2026-11-18&to=2026-11-30): which one counts would be a guess, and a
+// report over the wrong period looks like a right one.
+func oneOfEachParam(c *gin.Context) {
+	for k, vs := range c.Request.URL.Query() {
+		if len(vs) > 1 {
+			failCode(c, ledger.CodeInvalidRequest, "query parameter %q is given %d times; give it once", truncateStr(k, 64), len(vs))
+			return
+		}
 	}
 	c.Next()
 }

@@ -50,7 +50,7 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/redemptions/:id/reverse", summary: "Correct a posted redemption: reverse it, with a reason (coordinator)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.reverseRedemption},
 		{method: "POST", path: "/v1/gifts", summary: "Give credits (转赠) to a registered relative or to your community's pool (<community>:pool)", tag: tag, auth: authenticated, req: GiftRequest{}, resp: TransferResult{}, status: 201, handle: s.gift},
 		{method: "POST", path: "/v1/grants", summary: "Grant pool credits to a member in need (coordinator)", tag: tag, auth: authenticated, roles: staff, req: GrantRequest{}, resp: TransferResult{}, status: 201, handle: s.grant},
-		{method: "GET", path: "/v1/settlements", summary: "What a community, with the communities under it, owes other communities and is owed (通存通兑), each pair once", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!"}, resp: SettlementView{}, status: 200, handle: s.settlement},
+		{method: "GET", path: "/v1/settlements", summary: "What a community, with the communities under it, owes other communities and is owed (通存通兑), each pair once", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!"}, resp: SettlementView{}, csv: true, status: 200, handle: s.settlement},
 		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, pairs far above the norm, overlaps", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
 		{method: "GET", path: "/v1/reports/services", summary: "Service report of a community subtree; Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to"}, resp: ServiceReportView{}, csv: true, status: 200, handle: s.serviceReport},
 	}
@@ -929,17 +929,32 @@ type SettlementView struct {
 
 func (s *Server) settlement(c *gin.Context) {
 	p, cm := principal(c), c.Query("community")
-	tbView(s, c, func(r ledger.Reader) (SettlementView, error) {
+	var v SettlementView
+	if !s.view(c, func(r ledger.Reader) error {
 		if err := tbCanReadQuery(r, p, cm); err != nil {
-			return SettlementView{}, err
+			return err
 		}
 		owes, clearing, err := timebank.Settlement(r, cm)
-		v := SettlementView{Community: cm, ClearingBalance: tbHoursStr(clearing), Items: []OwedView{}}
+		v = SettlementView{Community: cm, ClearingBalance: tbHoursStr(clearing), Items: []OwedView{}}
 		for _, o := range owes {
 			v.Items = append(v.Items, OwedView{From: o.From, To: o.To, Hours: tbHoursStr(o.Hours)})
 		}
-		return v, err
-	})
+		return err
+	}) {
+		return
+	}
+	if !tbWantsCSV(c) {
+		c.JSON(http.StatusOK, v)
+		return
+	}
+	rows := [][]string{{"community", csvText(v.Community)}, {"clearing_balance", v.ClearingBalance}, {}, {"from", "to", "hours"}}
+	for _, it := range v.Items {
+		rows = append(rows, []string{csvText(it.From), csvText(it.To), it.Hours})
+	}
+	c.Header("Content-Type", "text/csv; charset=utf-8")
+	c.Status(http.StatusOK)
+	w := csv.NewWriter(c.Writer)
+	_ = w.WriteAll(rows) // the status is sent; a broken connection has no one to tell
 }
 
 func tbCanReadQuery(r ledger.Reader, p *Principal, cm string) error {
