@@ -368,6 +368,26 @@ func TestProposerRelativeRecuses(t *testing.T) {
 	e.verify()
 }
 
+// TestRelativeNamedDuringVote: a committee member named the
+// beneficiary's relative after the proposal opened may no longer vote and
+// no longer counts towards the quorum, so one rejection that leaves the
+// quorum unreachable rejects the proposal at once.
+func TestRelativeNamedDuringVote(t *testing.T) {
+	e := newEnv(t)
+	e.addMember("ben", nil, community.RoleResident)
+	e.createFund([]string{"a", "b", "c", "coord"}, 2)
+	e.must(donate(fund.NewDonation{Fund: "f1", Donor: "p-1", Amount: 50000}))
+	p := e.proposal(fund.NewProposal{Amount: 10000, Beneficiary: "ben"})
+	e.must(func(tx ledger.Tx) (any, error) {
+		return community.UpdateMember(tx, "ben", community.MemberChange{Relatives: &[]string{"b"}})
+	})
+	e.refused(fund.CodeConflictOfInterest, vote(p.ID, "b", fund.Approve))
+	// a and c are all that can reach 2 now: a's rejection ends it.
+	e.must(vote(p.ID, "a", fund.Reject))
+	e.wantStatus(p.ID, fund.StatusRejected)
+	e.verify()
+}
+
 func TestCreateRules(t *testing.T) {
 	e := newEnv(t)
 	mk := func(committee []string, quorum int) ledger.Op {

@@ -123,6 +123,19 @@ func (p *Proposal) Eligible(f *Fund) int {
 	return n
 }
 
+// conflicted lists the committee members who may not vote on p now (the
+// beneficiary, the beneficiary's or the proposer's relatives), except
+// those who voted before a link was made: their vote stands.
+func conflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
+	var out []string
+	for _, m := range f.Committee {
+		if m != p.Proposer && !p.voted(m) && checkConflict(r, p, m) != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func (p *Proposal) recused(member string) bool {
 	for _, r := range p.Recusals {
 		if r.Member == member {
@@ -220,11 +233,7 @@ func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
 	p := &Proposal{ID: tx.NewID("prop"), Fund: f.ID, Project: n.Project, Amount: n.Amount, Beneficiary: n.Beneficiary,
 		Purpose: n.Purpose, Evidence: n.Evidence, Proposer: n.Proposer, Status: StatusVoting, Round: 1,
 		VotingPeriod: n.VotingPeriod, ObjectionWindow: n.ObjectionWindow, Created: tx.Now(), Seq: tx.Seq()}
-	for _, m := range f.Committee {
-		if m != p.Proposer && checkConflict(tx, p, m) != nil {
-			p.Conflicted = append(p.Conflicted, m)
-		}
-	}
+	p.Conflicted = conflicted(tx, f, p)
 	if e := p.Eligible(f); e < f.Quorum {
 		return nil, ledger.Errorf(CodeQuorumUnreachable, "fund: %d eligible voters cannot reach the quorum of %d", e, f.Quorum)
 	}

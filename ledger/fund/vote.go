@@ -107,6 +107,9 @@ func checkConflict(r ledger.Reader, p *Proposal, voter string) error {
 // decide applies the quorum rule after a vote or recusal, saves p and
 // records the op's one audit event.
 func decide(tx ledger.Tx, f *Fund, p *Proposal, action string, fields map[string]any) error {
+	// Relatives named since the proposal opened change who may vote:
+	// eligibility is as of this vote.
+	p.Conflicted = conflicted(tx, f, p)
 	approvals, rejections := p.Tally()
 	var extra map[string]any
 	var err error
