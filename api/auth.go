@@ -659,6 +659,12 @@ func (s *Server) refresh(c *gin.Context) {
 	// instead of looking like a stolen copy and ending the session. The
 	// pair is then kept in the idempotency record, beside the keys that
 	// sign it.
+	if k := c.GetHeader("Idempotency-Key"); k != "" && len(k) < MinRefreshKeyLen {
+		// Whoever presents the same token and key gets the same pair: a
+		// key like "1" would hand a thief the owner's tokens.
+		failCode(c, CodeInvalidKey, "a refresh's Idempotency-Key must be random, at least %d characters (a UUID)", MinRefreshKeyLen)
+		return
+	}
 	p := &Principal{Member: m.ID, Community: m.Community, Roles: m.Roles, TokenID: claims.ID, Session: claims.Session,
 		Expires: exp, IssuedAt: claims.IssuedAt.UnixMilli()}
 	c.Request = c.Request.WithContext(WithPrincipal(c.Request.Context(), p))
@@ -775,6 +781,9 @@ func (s *Server) logout(c *gin.Context) {
 }
 
 const revokedPrefix = "revoked/"
+
+// MinRefreshKeyLen is the shortest Idempotency-Key a refresh takes.
+const MinRefreshKeyLen = 16
 
 // refreshReused is the refresh op's result when the token was spent
 // already: the session is revoked, and the caller answered 401.

@@ -289,7 +289,7 @@ func (s *Server) createMember(c *gin.Context) {
 			}
 		}
 	}
-	if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckName("display_name", req.DisplayName, ledger.MaxNameLen); err != nil {
 		fail(c, err)
 		return
 	}
@@ -506,7 +506,7 @@ func (s *Server) updateMember(c *gin.Context) {
 	}
 	ch := community.MemberChange{Relatives: req.Relatives}
 	if req.DisplayName != "" || req.Personal != nil {
-		if err := ledger.CheckText("display_name", req.DisplayName, ledger.MaxNameLen); err != nil {
+		if err := ledger.CheckName("display_name", req.DisplayName, ledger.MaxNameLen); err != nil {
 			fail(c, err)
 			return
 		}

@@ -483,9 +483,13 @@ func TestRefreshRetryWithIdempotencyKey(t *testing.T) {
 	ts := newTestServer(t)
 	login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword})
 	body := map[string]any{"refresh_token": login.Str("refresh_token")}
-	first := ts.must(200, "POST", "/v1/auth/refresh", "", body, "Idempotency-Key", "rf-1")
+	const key = "0b6f1c5e-rf-retry-0001"
+	if r := ts.do("POST", "/v1/auth/refresh", "", body, "Idempotency-Key", "1"); r.Status != 400 || r.Code() != "invalid_idempotency_key" {
+		t.Fatalf("a guessable key: %d %s, want 400 invalid_idempotency_key", r.Status, r.Raw)
+	}
+	first := ts.must(200, "POST", "/v1/auth/refresh", "", body, "Idempotency-Key", key)
 	size := ts.auditSize()
-	again := ts.must(200, "POST", "/v1/auth/refresh", "", body, "Idempotency-Key", "rf-1")
+	again := ts.must(200, "POST", "/v1/auth/refresh", "", body, "Idempotency-Key", key)
 	if again.Header.Get("Idempotent-Replayed") != "true" || again.Str("access_token") != first.Str("access_token") ||
 		again.Str("refresh_token") != first.Str("refresh_token") || ts.auditSize() != size {
 		t.Fatalf("retry: %s (replayed %q, %d new records), want the first pair again", again.Raw, again.Header.Get("Idempotent-Replayed"), ts.auditSize()-size)

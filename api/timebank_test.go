@@ -534,9 +534,10 @@ func TestNoMemberExistenceOracle(t *testing.T) {
 	}
 	ids := []string{"zhou", "stranger", "admin", "nobody-at-all"}
 	offers, services, transfers, grants := map[string]response{}, map[string]response{}, map[string]response{}, map[string]response{}
-	redeem, needs := map[string]response{}, map[string]response{}
+	redeem, needs, gifts := map[string]response{}, map[string]response{}, map[string]response{}
 	staffRedeem, staffNeeds, staffServices := map[string]response{}, map[string]response{}, map[string]response{}
 	for _, id := range ids {
+		gifts[id] = tb.do("POST", "/v1/gifts", res, map[string]any{"from": id, "to": "a:pool", "hours": "0.01"})
 		redeem[id] = tb.do("POST", "/v1/redemptions", res, map[string]any{"member": id, "community": "a", "hours": "1.00", "item": "理发"})
 		needs[id] = tb.do("POST", "/v1/needs", res, map[string]any{"community": "a", "requester": id, "category": "elder_care", "title": "陪同就医"})
 		if id != "zhou" {
@@ -559,6 +560,7 @@ func TestNoMemberExistenceOracle(t *testing.T) {
 	same("a transfer to a member out of scope", transfers)
 	same("a grant to a member out of scope", grants)
 	same("a resident's redemption for another member", redeem)
+	same("a resident's gift of another member's credits", gifts)
 	same("a resident's need for another member", needs)
 	same("a coordinator's redemption for a member out of scope", staffRedeem)
 	same("a coordinator's need for a member out of scope", staffNeeds)
@@ -597,6 +599,15 @@ func TestStaffUndoDoesNotRefundThemselves(t *testing.T) {
 	tb.must(200, "POST", "/v1/services/"+held+"/confirm", kin, nil)
 	tb.pass(48*time.Hour + time.Second)
 	tbProblem(t, tb.do("POST", "/v1/services/"+held+"/reject", wq, map[string]any{"reason": "撤销"}), 403, "conflict_of_interest")
+	// Nor for the relative, acting on their behalf, in the window.
+	kinHeld := tb.service(vol, "s1", "kin", "m", "elder_care", "1.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+kinHeld+"/confirm", kin, nil)
+	tbProblem(t, tb.do("POST", "/v1/services/"+kinHeld+"/reject", wq, map[string]any{"reason": "没有来"}, HeaderOnBehalf, "kin"), 403, "conflict_of_interest")
+	// Nor cancel the relative's booking (the credits go back to kin).
+	booking := tb.must(201, "POST", "/v1/redemptions", kin, map[string]any{"member": "kin", "community": "m", "hours": "1.00", "item": "理发", "book": true}).Str("id")
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+booking+"/cancel", wq, nil), 403, "conflict_of_interest")
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+booking+"/cancel", wq, nil, HeaderOnBehalf, "kin"), 403, "conflict_of_interest")
+	tb.must(200, "POST", "/v1/redemptions/"+booking+"/cancel", other, nil)
 	// In the window wq, served, may dispute like any recipient.
 	inWindow := tb.service(vol, "s1", "wq", "m", "elder_care", "1.00", time.Hour)
 	tb.must(200, "POST", "/v1/services/"+inWindow+"/confirm", wq, nil)

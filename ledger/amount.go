@@ -61,6 +61,11 @@ func ParseAmount(s string, u Unit) (int64, error) {
 			return 0, Errorf(CodeInvalidAmount, "amount %q is not a plain positive decimal like \"1.50\"", truncate(s, maxAmountText))
 		}
 	}
+	// One way to write a number: "0.50", not "00.50" or "0001.00", which
+	// a reader of the request or the record could take for another.
+	if len(s) > 1 && s[0] == '0' && s[1] != '.' {
+		return 0, Errorf(CodeInvalidAmount, "amount %q has a leading zero; write it like \"1.50\" or \"0.50\"", truncate(s, maxAmountText))
+	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
 		return 0, Errorf(CodeInvalidAmount, "amount %q is not a decimal", truncate(s, maxAmountText))

@@ -10,7 +10,7 @@ import (
 
 func TestParseAmount(t *testing.T) {
 	ok := map[string]int64{
-		"1": 100, "1.5": 150, "1.50": 150, "0.01": 1, "007.10": 710,
+		"1": 100, "1.5": 150, "1.50": 150, "0.01": 1, "0.5": 50, "10.00": 1000,
 		"10000000000000": MaxAmountMinor, "9999999999999.99": MaxAmountMinor - 1,
 	}
 	for s, want := range ok {
@@ -21,7 +21,7 @@ func TestParseAmount(t *testing.T) {
 	}
 	bad := []string{"", "0", "0.00", "-1", "+1", "1.001", "1.", ".5", "1e2", "1E2", "NaN", "Inf",
 		" 1", "1 ", "1_000", "0x10", "1..2", "1.2.3", "10000000000000.01", "99999999999999999999",
-		strings.Repeat("1", 33), "١", "1,5"}
+		strings.Repeat("1", 33), "١", "1,5", "007.10", "00.10", "01", "00"}
 	for _, s := range bad {
 		if got, err := ParseAmount(s, CNY); ErrorCode(err) != CodeInvalidAmount {
 			t.Errorf("ParseAmount(%q): got %d, code %q; want invalid_amount", s, got, ErrorCode(err))
@@ -120,5 +120,20 @@ func TestAddChecked(t *testing.T) {
 	}
 	if got, err := addChecked(math.MaxInt64-1, 1); err != nil || got != math.MaxInt64 {
 		t.Fatalf("MaxInt64-1+1: got %d, %v", got, err)
+	}
+}
+
+// TestCheckName: a name is one line with no space around it; anything
+// CheckText refuses is refused too.
+func TestCheckName(t *testing.T) {
+	for _, s := range []string{"张奶奶", "Red Star Co.", "大米 5 公斤（爱心超市）"} {
+		if err := CheckName("name", s, MaxNameLen); err != nil {
+			t.Errorf("CheckName(%q): %v", s, err)
+		}
+	}
+	for _, s := range []string{"li\n", "a\nb", "a\tb", " li", "li ", "a\u200bb", "a\x00b", strings.Repeat("x", MaxNameLen+1)} {
+		if err := CheckName("name", s, MaxNameLen); ErrorCode(err) != CodeInvalidRequest {
+			t.Errorf("CheckName(%q): %v, want invalid_request", s, err)
+		}
 	}
 }

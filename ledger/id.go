@@ -77,6 +77,23 @@ func CheckText(what, s string, max int) error {
 	return nil
 }
 
+// CheckName is CheckText for a name or title: one line, no tab, no
+// space before or after it. Names are shown in lists and on public pages
+// (a donor's name, an item), where a hidden line break or a trailing
+// space makes two names look alike. Errors: invalid_request.
+func CheckName(what, s string, max int) error {
+	if err := CheckText(what, s, max); err != nil {
+		return err
+	}
+	if strings.ContainsAny(s, "\n\t") {
+		return Errorf(CodeInvalidRequest, "%s must be one line without tabs", what)
+	}
+	if strings.TrimSpace(s) != s {
+		return Errorf(CodeInvalidRequest, "%s must not begin or end with spaces", what)
+	}
+	return nil
+}
+
 // bidiControl reports characters that make text display otherwise than
 // it is stored, or not at all: the embedding, override and isolate
 // controls (U+202A–U+202E, U+2066–U+2069), the directional marks

@@ -99,7 +99,7 @@ func Donate(tx ledger.Tx, n NewDonation) (*Donation, error) {
 }
 
 func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
-	if err := ledger.CheckText("donor", n.Donor, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckName("donor", n.Donor, ledger.MaxNameLen); err != nil {
 		return nil, err
 	}
 	if ledger.Blank(n.Donor) {

@@ -221,7 +221,7 @@ func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
 }
 
 func checkName(name string) error {
-	if err := ledger.CheckText("name", name, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckName("name", name, ledger.MaxNameLen); err != nil {
 		return err
 	}
 	if ledger.Blank(name) {

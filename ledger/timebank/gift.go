@@ -30,12 +30,17 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	if err := ledger.CheckText("memo", memo, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
+	if err := ledger.CheckID("from", from); err != nil {
+		return nil, err
+	}
+	// Whose credits these are is checked before anything about from:
+	// naming someone else's says nothing of whether they exist.
+	if by.Member != from {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: members give their own credits; a coordinator acts on their behalf")
+	}
 	giver, err := member(tx, from)
 	if err != nil {
 		return nil, err
-	}
-	if by.Member != giver.ID {
-		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: members give their own credits; a coordinator acts on their behalf")
 	}
 	src, err := hourAccount(tx, giver)
 	if err != nil {

@@ -54,7 +54,7 @@ func checkItem(it Item) error {
 	if err := ledger.CheckID("item", it.ID); err != nil {
 		return err
 	}
-	if err := ledger.CheckText("name", it.Name, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckName("name", it.Name, ledger.MaxNameLen); err != nil {
 		return err
 	}
 	if ledger.Blank(it.Name) {
@@ -239,7 +239,7 @@ func priceItem(r ledger.Reader, d *Redemption) error {
 		return err
 	}
 	if !has {
-		if err := ledger.CheckText("item", d.Item, ledger.MaxNameLen); err != nil || d.Item == "" {
+		if err := ledger.CheckName("item", d.Item, ledger.MaxNameLen); err != nil || d.Item == "" {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: item is required, at most %d bytes", ledger.MaxNameLen)
 		}
 		return nil
@@ -408,6 +408,14 @@ func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, 
 	})
 	if err != nil {
 		return nil, err
+	}
+	// A cancellation gives the member their credits back: staff do not
+	// make it for themselves or a relative (who could then keep both the
+	// goods and the credits); the member themself may.
+	if a := tx.Actor(); a.ID != d.Member {
+		if err := community.NoConflict(tx, a.ID, d.Member, "cancelling a booking"); err != nil {
+			return nil, err
+		}
 	}
 	t, err := ledger.VoidPending(tx, d.Transaction, reason)
 	if err != nil {

@@ -566,7 +566,9 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// staff voiding it otherwise must not refund themselves or a
 		// relative (the payer, where the recipient pays).
 		asRecipient := s.RecipientKind == RecipientMember && by.Member == s.Recipient && tx.Now().Before(s.SettlesAt)
-		if by.Staff && !asRecipient {
+		// Acting for the recipient (代办) is staff at work too: not for a
+		// relative (by.Member is then the recipient, the actor is staff).
+		if (by.Staff && !asRecipient) || tx.Actor().OnBehalf != "" {
 			if err := noConflictUndo(tx, s.Transaction); err != nil {
 				return false, err
 			}
