@@ -69,6 +69,10 @@ func TestStaffDoNotCreditThemselvesOrFamily(t *testing.T) {
 		{"grant to a relative", "/v1/grants", wang, map[string]any{"community": "c1", "member": "wang-mother", "hours": "1.00", "reason": "帮扶"}, nil, 403, "conflict_of_interest"},
 		{"gift made for the relative to themself", "/v1/gifts", wang, map[string]any{"from": "wang-mother", "to": "wang", "hours": "1.00"},
 			[]string{HeaderOnBehalf, "wang-mother"}, 403, "forbidden"},
+		// wang-mother is no relative of li: the answer any stranger gets,
+		// not one that says whose relative she is.
+		{"gift made for li to wang's relative", "/v1/gifts", wang, map[string]any{"from": "li", "to": "wang-mother", "hours": "1.00"},
+			[]string{HeaderOnBehalf, "li"}, 422, "not_relative"},
 		{"confirm a relative's hours", "/v1/services/" + svc + "/confirm", wang, nil, []string{HeaderOnBehalf, "zhang"}, 403, "conflict_of_interest"},
 		{"confirm a relative's hours as staff", "/v1/services/" + svc + "/confirm", wang, nil, nil, 403, "conflict_of_interest"},
 		{"confirm a relative's hours as their recipient", "/v1/services/" + toWang + "/confirm", wang, nil, nil, 403, "conflict_of_interest"},

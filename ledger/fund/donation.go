@@ -202,6 +202,12 @@ func ReverseDonation(tx ledger.Tx, id, reason string) (*Donation, error) {
 	if ledger.Blank(reason) {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: a reversal needs a reason")
 	}
+	// A reversed donation goes back to its donor: staff do not reverse
+	// their own or a relative's (a donor that is no member has no
+	// relatives on record).
+	if err := community.NoConflict(tx, tx.Actor().ID, d.Donor, "reversing a donation"); err != nil {
+		return nil, err
+	}
 	r, err := ledger.Reverse(tx, d.Tx, reason)
 	if err != nil {
 		return nil, err

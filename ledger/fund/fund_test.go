@@ -466,3 +466,31 @@ func TestReport(t *testing.T) {
 		t.Fatalf("second day: %+v", rep.Total)
 	}
 }
+
+// TestDonationReversalNotByDonorOrFamily: a reversed donation goes back
+// to its donor, so staff do not reverse their own donation (forbidden) or
+// a relative's (conflict_of_interest); someone else does.
+func TestDonationReversalNotByDonorOrFamily(t *testing.T) {
+	e := newEnv(t)
+	e.createFund([]string{"a", "b", "c"}, 2)
+	own := e.must(donate(fund.NewDonation{Fund: "f1", Donor: "coord", Amount: 1000})).(*fund.Donation)
+	kin := e.must(donate(fund.NewDonation{Fund: "f1", Donor: "res", Amount: 1000})).(*fund.Donation) // res is c's relative
+	as := func(actor, id string) error {
+		_, err := e.st.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: actor}, Op: func(tx ledger.Tx) (any, error) {
+			return fund.ReverseDonation(tx, id, "录错了")
+		}})
+		return err
+	}
+	if err := as("coord", own.ID); ledger.ErrorCode(err) != ledger.CodeForbidden {
+		t.Fatalf("the donor reversing their own donation: %v, want forbidden", err)
+	}
+	if err := as("c", kin.ID); ledger.ErrorCode(err) != ledger.CodeConflictOfInterest {
+		t.Fatalf("a relative of the donor reversing: %v, want conflict_of_interest", err)
+	}
+	for _, id := range []string{own.ID, kin.ID} {
+		if err := as("a", id); err != nil {
+			t.Fatalf("someone else reversing %s: %v", id, err)
+		}
+	}
+	e.verify()
+}

@@ -47,6 +47,10 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 		return nil, err
 	}
 	to = poolAlias(giver, to)
+	mv, err := giftMove(tx, giver, src, to, hours) // not_relative first: whom else to relates to is no answer's business
+	if err != nil {
+		return nil, err
+	}
 	// A coordinator making a gift for a resident (代办) does not make it
 	// to themself or their own family: someone else does.
 	if a := tx.Actor(); a.ID != giver.ID && to != community.AccountID(giver.Community, community.AcctPool) {
@@ -56,10 +60,6 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	}
 	if src.Available() < hours {
 		return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "timebank: %s has %s hours to give", giver.ID, ledger.FormatAmount(max(src.Available(), 0), ledger.HOUR))
-	}
-	mv, err := giftMove(tx, giver, src, to, hours)
-	if err != nil {
-		return nil, err
 	}
 	t, err := mv.commit(tx, KindGift, memo, 0)
 	if err != nil {
