@@ -239,11 +239,6 @@ func TestAuthzMutualCreditConfirmAcrossCommunities(t *testing.T) {
 	tb.must(200, "POST", "/v1/services/"+id+"/reject", coordM, map[string]any{"reason": "对方不在本社区"})
 	own := tb.service(vol, "li", "zhao", "m", "case_work", "1.00", 4*time.Hour)
 	tb.must(200, "POST", "/v1/services/"+own+"/confirm", coordM, nil)
-	// zhao pays: the coordinator confirmed for zhao (代办), and the record
-	// names both, as a transfer out of zhao's account would.
-	if rec := tb.lastRecord(); rec.Action != "service.confirm" || rec.Actor != "wang" || rec.OnBehalf != "zhao" {
-		t.Fatalf("a coordinator's confirmation that spends zhao's credits is recorded as %s by %q for %q, want wang for zhao", rec.Action, rec.Actor, rec.OnBehalf)
-	}
 	// The recipient confirms their own service.
 	id2 := tb.service(vol, "li", "zhang", "m", "case_work", "1.00", 8*time.Hour)
 	tb.must(200, "POST", "/v1/services/"+id2+"/confirm", victim, nil)

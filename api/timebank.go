@@ -298,30 +298,6 @@ func (s *Server) getService(c *gin.Context) {
 func (s *Server) decideService(c *gin.Context, pays bool, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Service, error)) {
 	tbBind(c, true, func(req *DecisionRequest) {
 		p, id := principal(c), c.Param("id")
-		if pays && p.OnBehalf == "" {
-			// Where the recipient pays (mutual credit), staff confirming
-			// for them spend their credits: 代办, recorded as made for the
-			// recipient, as a redemption or a transfer out of their
-			// account is.
-			payer := ""
-			if !s.view(c, func(r ledger.Reader) error {
-				var err error
-				if payer, err = memberPayer(r, id); err != nil || payer == "" {
-					return err
-				}
-				// A payer outside the caller's scope is refused below
-				// (staffOverPayer), as before.
-				if m, err := community.GetMember(r, payer); err != nil || m.Community == "" || inScope(r, p, m.Community) != nil {
-					payer = ""
-				}
-				return nil
-			}) {
-				return
-			}
-			if payer != "" && payer != p.Acting() && p.Has(community.RoleCoordinator, community.RoleAdmin) && !s.actFor(c, p, payer) {
-				return
-			}
-		}
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			sv, err := timebank.GetService(tx, id)
 			if err != nil {
@@ -340,21 +316,6 @@ func (s *Server) decideService(c *gin.Context, pays bool, fn func(tx ledger.Tx, 
 			return serviceView(sv), nil
 		})
 	})
-}
-
-// memberPayer is the member who pays for service id when confirmed: its
-// member recipient under mutual credit, else "" (the community's
-// issuance pays). An unknown service is left to the decision to report.
-func memberPayer(r ledger.Reader, id string) (string, error) {
-	sv, err := timebank.GetService(r, id)
-	if err != nil || sv.RecipientKind != timebank.RecipientMember {
-		return "", nil
-	}
-	cm, err := community.Get(r, sv.Community)
-	if err != nil || cm.Policy.Earning != community.EarningMutualCredit {
-		return "", nil
-	}
-	return sv.Recipient, nil
 }
 
 // staffOverPayer: under mutual credit a member recipient pays the
