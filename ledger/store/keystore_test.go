@@ -256,11 +256,7 @@ func TestMissingKeysFolderRefused(t *testing.T) {
 // the server and by verify; served, that member would look erased. Keys
 // without personal data (an erased member's, left by a crash) are not.
 func TestMissingKeyFileRefused(t *testing.T) {
-	dir := t.TempDir()
-	s, submit := openSubmitter(t, dir)
-	submit(createMemberOp("m1", "", "x"))
-	submit(createMemberOp("m2", "", "y"))
-	s.Close()
+	dir := twoMembers(t)
 	for _, open := range []func() (io.Closer, error){
 		func() (io.Closer, error) { return Open(dir, Options{}) },
 		func() (io.Closer, error) { return OpenAudit(dir) },
@@ -298,11 +294,7 @@ func TestWrongMasterKeyRefused(t *testing.T) {
 // TestDamagedKeyFileNamed: one damaged data key file is named as such,
 // not blamed on master.key (which opens the others).
 func TestDamagedKeyFileNamed(t *testing.T) {
-	dir := t.TempDir()
-	s, submit := openSubmitter(t, dir)
-	submit(createMemberOp("m1", "", "x"))
-	submit(createMemberOp("m2", "", "y"))
-	s.Close()
+	dir := twoMembers(t)
 	path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte("m1")))
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -317,4 +309,16 @@ func TestDamagedKeyFileNamed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `member "m1"`) || strings.Contains(err.Error(), "master.key") {
 		t.Fatalf("open with m1's key file damaged: %v, want it named (not master.key)", err)
 	}
+}
+
+// twoMembers is a closed store with members m1 and m2, each with
+// personal data (so each with a data key file); it returns its directory.
+func twoMembers(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	submit(createMemberOp("m1", "", "x"))
+	submit(createMemberOp("m2", "", "y"))
+	s.Close()
+	return dir
 }
