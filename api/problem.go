@@ -69,6 +69,10 @@ var statusOf = map[ledger.Code]int{
 	ledger.CodeUnavailable:         http.StatusServiceUnavailable,
 	ledger.CodeStorageFull:         http.StatusInsufficientStorage,
 	ledger.CodeInternal:            http.StatusInternalServerError,
+	CodeMalformedRequest:           http.StatusBadRequest,
+	CodeHeadersTooLarge:            http.StatusRequestHeaderFieldsTooLarge,
+	CodeUnsupportedEncoding:        http.StatusNotImplemented,
+	CodeHTTPVersion:                http.StatusHTTPVersionNotSupported,
 }
 
 // Status returns the HTTP status of a code.

@@ -168,7 +168,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.serveErr = make(chan error, 1)
-	go func() { m.serveErr <- m.http.Serve(ln) }()
+	go func() { m.serveErr <- m.http.Serve(api.ProblemListener(ln)) }()
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
 	return nil
 }

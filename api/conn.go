@@ -1,0 +1,122 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+
+	"tally/ledger"
+)
+
+// Codes of requests that Go's HTTP server refuses before any handler runs.
+const (
+	CodeMalformedRequest    ledger.Code = "malformed_request"
+	CodeHeadersTooLarge     ledger.Code = "headers_too_large"
+	CodeUnsupportedEncoding ledger.Code = "unsupported_transfer_encoding"
+	CodeHTTPVersion         ledger.Code = "http_version_not_supported"
+)
+
+// MaxServerErrorWrite bounds the writes ProblemListener looks at: Go's
+// own refusals are a status line, two headers and a line of text.
+const MaxServerErrorWrite = 512
+
+// ProblemListener wraps a listener so that the requests Go's HTTP server
+// refuses itself, before routing (a request line or path escape it cannot
+// parse, a control character in a header, headers over MaxHeaderBytes, an
+// unknown Transfer-Encoding, a missing Host), are answered with a problem
+// document and a stable code like every other refusal, instead of Go's
+// plain text. net/http writes those answers straight to the connection in
+// one write with a fixed header block and no Date header, which no
+// response of a handler has; only such writes are rewritten.
+func ProblemListener(ln net.Listener) net.Listener { return problemListener{ln} }
+
+type problemListener struct{ net.Listener }
+
+func (l problemListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &problemConn{Conn: c}, nil
+}
+
+type problemConn struct{ net.Conn }
+
+// CloseWrite keeps the half-close net/http uses after a 431.
+func (c *problemConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// goErrorHeaders is the header block of net/http's own refusals
+// (server.go, conn.serve).
+const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+func (c *problemConn) Write(p []byte) (int, error) {
+	if out, ok := rewriteServerError(p); ok {
+		if _, err := c.Conn.Write(out); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// rewriteServerError turns one of net/http's plain-text refusals into the
+// same status with a problem document; ok is false for any other bytes.
+func rewriteServerError(p []byte) ([]byte, bool) {
+	const prefix = "HTTP/1.1 "
+	if len(p) > MaxServerErrorWrite || !bytes.HasPrefix(p, []byte(prefix)) {
+		return nil, false
+	}
+	statusLine, rest, found := bytes.Cut(p[len(prefix):], []byte(goErrorHeaders))
+	if !found || len(statusLine) < 3 {
+		return nil, false
+	}
+	status, err := strconv.Atoi(string(statusLine[:3]))
+	if err != nil {
+		return nil, false
+	}
+	var code ledger.Code
+	detail := "the request could not be read as HTTP (request line, path escapes or headers)"
+	switch status {
+	case http.StatusBadRequest:
+		code = CodeMalformedRequest
+		// statusError's text ("missing required Host header", ...) is
+		// net/http's own and names no internals.
+		if _, text, ok := bytes.Cut(rest, []byte("Bad Request: ")); ok {
+			detail = string(text)
+		}
+	case http.StatusRequestHeaderFieldsTooLarge:
+		code = CodeHeadersTooLarge
+		detail = "the request's headers are too large"
+	case http.StatusNotImplemented:
+		code = CodeUnsupportedEncoding
+		detail = "unsupported Transfer-Encoding"
+	case http.StatusHTTPVersionNotSupported:
+		code = CodeHTTPVersion
+		detail = "unsupported HTTP version"
+	default:
+		return nil, false
+	}
+	if Status(code) != status {
+		return nil, false
+	}
+	body, err := json.Marshal(Problem{Type: problemTypeBase + string(code), Title: http.StatusText(status),
+		Status: status, Code: code, Detail: detail})
+	if err != nil {
+		return nil, false
+	}
+	var b bytes.Buffer
+	b.WriteString(prefix)
+	b.WriteString(strconv.Itoa(status) + " " + http.StatusText(status))
+	b.WriteString("\r\nContent-Type: application/problem+json\r\nContent-Length: ")
+	b.WriteString(strconv.Itoa(len(body)))
+	b.WriteString("\r\nConnection: close\r\n\r\n")
+	b.Write(body)
+	return b.Bytes(), true
+}

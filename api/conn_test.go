@@ -1,0 +1,124 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProblemListener sends requests that Go's HTTP server refuses before
+// any handler runs, over raw connections, and expects problem documents
+// with stable codes; ordinary answers (also text/plain ones) pass through
+// unchanged, on a kept-alive connection.
+func TestProblemListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			if r.URL.Path == "/two" {
+				w.Header().Set("Connection", "close")
+			}
+			io.WriteString(w, "plain "+r.URL.Path)
+		}),
+		MaxHeaderBytes:    1 << 10,
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go srv.Serve(ProblemListener(ln))
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+
+	cases := []struct {
+		name, req string
+		status    int
+		code      string
+		detail    string
+	}{
+		{"bad escape in path", "GET /v1/accounts/%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400, "malformed_request", ""},
+		{"control character in header", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x01b\r\n\r\n", 400, "malformed_request", ""},
+		{"missing host", "GET / HTTP/1.1\r\n\r\n", 400, "malformed_request", "missing required Host header"},
+		{"garbage request line", "HELLO\r\n\r\n", 400, "malformed_request", ""},
+		{"headers too large", "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("b", 8<<10) + "\r\n\r\n", 431, "headers_too_large", ""},
+		{"unknown transfer encoding", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "unsupported_transfer_encoding", ""},
+		{"http version", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "http_version_not_supported", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tc.req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("got %d %q %s, want %d problem+json", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status)
+			}
+			var p Problem
+			if err := json.Unmarshal(body, &p); err != nil {
+				t.Fatalf("body %q: %v", body, err)
+			}
+			if string(p.Code) != tc.code || p.Status != tc.status || p.Detail == "" || p.Type != problemTypeBase+tc.code {
+				t.Fatalf("problem %+v, want code %s", p, tc.code)
+			}
+			if tc.detail != "" && p.Detail != tc.detail {
+				t.Fatalf("detail %q, want %q", p.Detail, tc.detail)
+			}
+		})
+	}
+
+	// A handler's own answers are untouched: two requests kept alive, the
+	// second a text/plain answer with Connection: close.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i, path := range []string{"/one", "/two"} {
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(body) != "plain "+path || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+			t.Fatalf("request %d: %d %q %q", i, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
+func FuzzRewriteServerError(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 400 Bad Request" + goErrorHeaders + "400 Bad Request"))
+	f.Add([]byte("HTTP/1.1 400 Bad Request: missing required Host header" + goErrorHeaders + "400 Bad Request: missing required Host header"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		out, ok := rewriteServerError(p)
+		if !ok {
+			return
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(out))), nil)
+		if err != nil {
+			t.Fatalf("rewrite of %q is not a response: %v", p, err)
+		}
+		var pr Problem
+		if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil || pr.Status != resp.StatusCode || resp.StatusCode < 400 {
+			t.Fatalf("rewrite of %q: %d %+v %v", p, resp.StatusCode, pr, err)
+		}
+	})
+}
