@@ -9,12 +9,14 @@ func TestGiftToPoolAliases(t *testing.T) {
 	ts.community("c1", "", nil)
 	li := ts.member("li", "c1", "resident", "volunteer")
 	ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"postings": []any{
-		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "3.00", "unit": "HOUR"}}})
+		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "4.00", "unit": "HOUR"}}})
 	for _, to := range []string{"c1:pool", "pool", "c1"} {
 		ts.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": to, "hours": "1.00"})
 	}
-	if got := ts.balance("c1:pool"); got != "3.00" {
-		t.Fatalf("pool balance %s, want 3.00", got)
+	// A member's HOUR account id names the member, in from and in to.
+	ts.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li:HOUR", "to": "pool", "hours": "1.00"})
+	if got := ts.balance("c1:pool"); got != "4.00" {
+		t.Fatalf("pool balance %s, want 4.00", got)
 	}
 	if r := ts.do("POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "pool", "hours": "0.01"}); r.Status != 422 || r.Code() != "insufficient_funds" {
 		t.Fatalf("gift beyond balance: %d %s, want 422 insufficient_funds", r.Status, r.Raw)

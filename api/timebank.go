@@ -825,8 +825,10 @@ func (s *Server) completeRedemption(c *gin.Context) { s.settleBooking(c, timeban
 func (s *Server) cancelRedemption(c *gin.Context)   { s.settleBooking(c, timebank.CancelRedemption) }
 func (s *Server) reverseRedemption(c *gin.Context)  { s.settleBooking(c, timebank.ReverseRedemption) }
 
-// GiftRequest gives credits: to is a registered relative's member id, or
-// the giver's community pool account ("<community>:pool"). A coordinator
+// GiftRequest gives credits: from is the giver's member id, to a
+// registered relative's member id, or the giver's community pool account
+// ("<community>:pool", "pool" or the community's id); a member's HOUR
+// account id ("li:HOUR") names that member in either. A coordinator
 // gives for an offline resident with X-On-Behalf-Of.
 type GiftRequest struct {
 	From  string `json:"from"`

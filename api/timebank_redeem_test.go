@@ -169,6 +169,14 @@ func TestGiftsAndGrants(t *testing.T) {
 		t.Fatalf("audit: got %s %v", rec.Action, rec.Content)
 	}
 	tbProblem(t, tb.do("POST", "/v1/gifts", stranger, map[string]any{"from": "stranger", "to": "parent", "hours": "0.50"}), 422, "not_relative")
+	// A member's HOUR account id names the member.
+	tb.must(201, "POST", "/v1/gifts", child, map[string]any{"from": "child:HOUR", "to": "parent:HOUR", "hours": "0.10"})
+	if rec := tb.lastRecord(); rec.Content["to"] != "parent" || rec.Content["from"] != "child" || tb.balance("parent:HOUR") != "1.10" {
+		t.Fatalf("gift by account ids: %v, parent %s", rec.Content, tb.balance("parent:HOUR"))
+	}
+	tb.must(201, "POST", "/v1/gifts", parent, map[string]any{"from": "parent", "to": "child:HOUR", "hours": "0.10"})
+	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "stranger:HOUR", "hours": "0.10"}), 422, "not_relative")
+	tbProblem(t, tb.do("POST", "/v1/gifts", parent, map[string]any{"from": "child:HOUR", "to": "parent", "hours": "0.10"}), 403, "forbidden")
 	tbProblem(t, tb.do("POST", "/v1/gifts", parent, map[string]any{"from": "child", "to": "parent", "hours": "0.50"}), 403, "forbidden")
 	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "parent", "hours": "9.00"}), 422, "insufficient_funds")
 	tbProblem(t, tb.do("POST", "/v1/gifts", child, map[string]any{"from": "child", "to": "c2:pool", "hours": "1.00"}), 422, "not_relative")

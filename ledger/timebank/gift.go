@@ -1,6 +1,7 @@
 package timebank
 
 import (
+	"strings"
 	"tally/ledger"
 	"tally/ledger/community"
 )
@@ -35,6 +36,9 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	}
 	// Whose credits these are is checked before anything about from:
 	// naming someone else's says nothing of whether they exist.
+	// A member's HOUR account id names the member (an entity id never
+	// extends another's, so "li:HOUR" can only be li's account).
+	from = memberOfHourAccount(from)
 	if by.Member != from {
 		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: members give their own credits; a coordinator acts on their behalf")
 	}
@@ -46,7 +50,7 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	if err != nil {
 		return nil, err
 	}
-	to = poolAlias(giver, to)
+	to = poolAlias(giver, memberOfHourAccount(to))
 	mv, err := giftMove(tx, giver, src, to, hours) // not_relative first: whom else to relates to is no answer's business
 	if err != nil {
 		return nil, err
@@ -74,6 +78,15 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 // PoolAlias, like the community's id, names the giver's own community
 // pool in a gift, beside the pool's account id "<community>:pool".
 const PoolAlias = "pool"
+
+// memberOfHourAccount returns the member whose HOUR account id is id, or
+// id itself.
+func memberOfHourAccount(id string) string {
+	if owner, ok := strings.CutSuffix(id, ":"+string(ledger.HOUR)); ok && owner != "" {
+		return owner
+	}
+	return id
+}
 
 func poolAlias(giver *community.Member, to string) string {
 	if to == PoolAlias || (to == giver.Community && to != "") {

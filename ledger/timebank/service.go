@@ -390,7 +390,7 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 		return nil, err
 	}
 	if len(live) > 0 && !by.Staff {
-		return nil, ledger.Errorf(CodeFlaggedOverlap, "timebank: service %s overlaps %v; a coordinator confirms it", id, live)
+		return nil, ledger.Errorf(CodeFlaggedOverlap, "timebank: service %s overlaps %v; a coordinator confirms it in their own name", id, live)
 	}
 	if err := checkReason(reason); err != nil {
 		return nil, err
