@@ -692,8 +692,12 @@ func fingerprint(method, path, onBehalf string, canon []byte) [32]byte {
 
 // canonicalJSON re-encodes one JSON value with sorted object keys, no
 // spacing and numbers as written (what submit does with a bound body);
-// anything else (an empty body) comes back unchanged.
+// no body at all is the empty object (the routes whose body is optional
+// read both alike); anything else comes back unchanged.
 func canonicalJSON(body []byte) []byte {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return []byte("{}")
+	}
 	v, err := decodeValue(body)
 	if err != nil {
 		return body

@@ -23,6 +23,19 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// TestFormatDuration: durations are answered as sent ("72h", not
+// "72h0m0s"), and read back to the same value.
+func TestFormatDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{72 * time.Hour: "72h", 168 * time.Hour: "168h", 90 * time.Minute: "1h30m",
+		30 * time.Minute: "30m", 0: "0s", time.Hour + 5*time.Second: "1h0m5s", 1500 * time.Millisecond: "1.5s"} {
+		got := formatDuration(d)
+		back, err := parseDuration(got)
+		if got != want || err != nil || back != d {
+			t.Errorf("%v: %q (read back %v, %v), want %q", d, got, back, err, want)
+		}
+	}
+}
+
 func FuzzParseDuration(f *testing.F) {
 	for _, s := range []string{"7d", "72h", "213505d", "1h1d", "-3m"} {
 		f.Add(s)
@@ -31,6 +44,11 @@ func FuzzParseDuration(f *testing.F) {
 		d, err := parseDuration(s)
 		if err == nil && len(s) > 0 && s[len(s)-1] == 'd' && (d < 0 || d%(24*time.Hour) != 0) {
 			t.Fatalf("%q: %v", s, d)
+		}
+		if err == nil {
+			if back, err := parseDuration(formatDuration(d)); err != nil || back != d {
+				t.Fatalf("%q: %v formatted %q reads back as %v, %v", s, d, formatDuration(d), back, err)
+			}
 		}
 	})
 }

@@ -18,6 +18,12 @@ func FuzzCanonicalJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		out := canonicalJSON(body)
+		if len(bytes.TrimSpace(body)) == 0 {
+			if string(out) != "{}" {
+				t.Fatalf("no body %q → %q, want {}", body, out)
+			}
+			return
+		}
 		if again := canonicalJSON(out); string(again) != string(out) {
 			t.Fatalf("not idempotent: %q → %q → %q", body, out, again)
 		}
@@ -94,4 +100,21 @@ func FuzzDecodeValue(f *testing.F) {
 			t.Fatalf("%q refused (%v), encoding/json accepts it", body, err)
 		}
 	})
+}
+
+// TestIdempotencyNoBodyIsEmptyObject: on a route whose body is optional, a
+// retry that sends {} where the first attempt sent nothing is the same
+// request (replayed), not an idempotency_conflict.
+func TestIdempotencyNoBodyIsEmptyObject(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	hold := ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"pending": true, "postings": []any{
+		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
+	first := ts.must(200, "POST", "/v1/transfers/"+hold+"/void", ts.admin, nil, "Idempotency-Key", "void-no-body-1")
+	size := ts.auditSize()
+	again := ts.must(200, "POST", "/v1/transfers/"+hold+"/void", ts.admin, "{}", "Idempotency-Key", "void-no-body-1")
+	if again.Header.Get("Idempotent-Replayed") != "true" || string(again.Raw) != string(first.Raw) || ts.auditSize() != size {
+		t.Fatalf("retry with {}: %s (replayed %q), first %s", again.Raw, again.Header.Get("Idempotent-Replayed"), first.Raw)
+	}
 }

@@ -254,7 +254,7 @@ func proposalView(p *fund.Proposal, f *fund.Fund) ProposalView {
 		Round: p.Round, Votes: []ProposalVoteView{}, Objections: []ProposalVoteView{}, Deadline: p.Deadline,
 		WindowEnds: p.WindowEnds, Hold: p.Hold, Payment: p.Payment, Created: p.Created, Resolved: p.Resolved, Seq: p.Seq}
 	if p.ObjectionWindow > 0 {
-		v.ObjectionWindow = p.ObjectionWindow.String()
+		v.ObjectionWindow = formatDuration(p.ObjectionWindow)
 	}
 	for _, x := range p.Votes {
 		v.Votes = append(v.Votes, ProposalVoteView{Member: x.Member, Decision: x.Decision, Reason: x.Reason, Round: x.Round, Time: x.Time, Seq: x.Seq})
@@ -665,7 +665,8 @@ func (s *Server) recuseProposal(c *gin.Context) {
 
 func (s *Server) objectProposal(c *gin.Context) {
 	var req ProposalReasonRequest
-	if err := bind(c, &req); err != nil {
+	// No body is judged as no reason (fund.Object: 400 invalid_request).
+	if err := bindOptional(c, &req); err != nil {
 		fail(c, err)
 		return
 	}

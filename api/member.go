@@ -83,7 +83,7 @@ func policyView(p community.Policy) PolicyView {
 		v.MaxBalance = ledger.FormatAmount(p.MaxBalance, ledger.HOUR)
 	}
 	if p.SettlementDelay > 0 {
-		v.SettlementDelay = p.SettlementDelay.String()
+		v.SettlementDelay = formatDuration(p.SettlementDelay)
 	}
 	if len(p.Weights) > 0 {
 		v.Weights = map[string]string{}
@@ -107,6 +107,19 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	return d, durationErr(err, s)
+}
+
+// formatDuration writes a duration as it is usually sent: "72h", not
+// Go's "72h0m0s"; parseDuration reads it back.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if t, ok := strings.CutSuffix(s, "m0s"); ok {
+		s = t + "m"
+	}
+	if t, ok := strings.CutSuffix(s, "h0m"); ok {
+		s = t + "h"
+	}
+	return s
 }
 
 func durationErr(err error, s string) error {
@@ -147,6 +160,8 @@ func communityView(c *community.Community) CommunityView {
 
 // MemberRequest registers a member. Personal data (display_name and the
 // optional personal fields) goes to the encrypted store, never the chain.
+// A password without a username logs in as the member's id; a member
+// without a password cannot log in (served through a coordinator).
 type MemberRequest struct {
 	ID          string            `json:"id"`
 	Community   string            `json:"community"`
@@ -298,9 +313,13 @@ func (s *Server) createMember(c *gin.Context) {
 		return
 	}
 	var hash []byte
+	if req.Password != "" && req.Username == "" {
+		// A password alone logs in as the member's own id.
+		req.Username = req.ID
+	}
 	if req.Username != "" || req.Password != "" {
-		if req.Username == "" || req.Password == "" {
-			failCode(c, ledger.CodeInvalidRequest, "username and password go together")
+		if req.Password == "" {
+			failCode(c, ledger.CodeInvalidRequest, "a username needs a password")
 			return
 		}
 		var err error

@@ -23,3 +23,22 @@ func TestCommunityMemberAccountFlow(t *testing.T) {
 		t.Fatalf("foreign account: got %d %s, want 404 not_found", r.Status, r.Raw)
 	}
 }
+
+// TestPasswordWithoutUsername: SPEC §7a makes username and password each
+// optional; a password alone logs in as the member's id, a username alone
+// is refused (it could never log in) and writes nothing.
+func TestPasswordWithoutUsername(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "wu", "community": "c1",
+		"display_name": "吴", "roles": []string{"resident"}, "password": "password-wu"})
+	if tok := ts.login("wu", "password-wu"); tok == "" {
+		t.Fatal("no token")
+	}
+	before := ts.auditSize()
+	r := ts.do("POST", "/v1/members", ts.admin, map[string]any{"id": "xu", "community": "c1",
+		"display_name": "徐", "roles": []string{"resident"}, "username": "xu"})
+	if r.Status != 400 || r.Code() != "invalid_request" || ts.auditSize() != before {
+		t.Fatalf("username alone: %d %s, records %d → %d", r.Status, r.Raw, before, ts.auditSize())
+	}
+}

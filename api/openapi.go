@@ -98,7 +98,9 @@ func operation(r route, schemas map[string]any) map[string]any {
 		op["parameters"] = params
 	}
 	if r.req != nil {
-		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+		// A body none of whose fields is required may be left out
+		// (TestOptionalBodiesAccepted holds the handlers to it).
+		op["requestBody"] = map[string]any{"required": bodyRequired(r), "content": map[string]any{
 			"application/json": map[string]any{"schema": ref(reflect.TypeOf(r.req), schemas)}}}
 	}
 	ok := map[string]any{"description": http.StatusText(r.status)}
@@ -191,6 +193,22 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 		return s
 	}
 	return map[string]any{}
+}
+
+// bodyRequired reports whether a route's request body must be sent: an
+// update (PUT, PATCH: the fields to change), or a struct with a required
+// field.
+func bodyRequired(r route) bool {
+	t := reflect.TypeOf(r.req)
+	if r.method == http.MethodPut || r.method == http.MethodPatch || t.Kind() != reflect.Struct {
+		return true
+	}
+	for _, f := range Fields(t) {
+		if f.Required {
+			return true
+		}
+	}
+	return false
 }
 
 // Field is one JSON field of a struct type.

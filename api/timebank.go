@@ -179,20 +179,30 @@ type ServiceView struct {
 	Reversal      string     `json:"reversal,omitempty"` // the reversal of a posted credit rejected by staff
 	SettlesAt     *time.Time `json:"settles_at,omitempty"`
 	Overlaps      []string   `json:"overlaps,omitempty"`
-	Need          string     `json:"need,omitempty"`
-	Reason        string     `json:"reason,omitempty"`
-	LoggedBy      string     `json:"logged_by"`
-	DecidedBy     string     `json:"decided_by,omitempty"`
-	Seq           uint64     `json:"seq"`
+	// Flagged: when logged, the record overlapped others of the
+	// volunteer's (overlaps); while one of them is pending or confirmed,
+	// only a coordinator confirms it (422 flagged_overlap).
+	Flagged bool `json:"flagged"`
+	// Overflow: in a confirmation's answer, the credits that went to the
+	// pool above the volunteer's storage cap.
+	Overflow  string `json:"overflow,omitempty"`
+	Need      string `json:"need,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	LoggedBy  string `json:"logged_by"`
+	DecidedBy string `json:"decided_by,omitempty"`
+	Seq       uint64 `json:"seq"`
 }
 
 func serviceView(sv *timebank.Service) ServiceView {
 	v := ServiceView{ID: sv.ID, Status: sv.Status, Community: sv.Community, Volunteer: sv.Volunteer, Recipient: sv.Recipient,
 		RecipientKind: sv.RecipientKind, Category: sv.Category, Hours: tbHoursStr(sv.Hours), OccurredAt: sv.OccurredAt,
-		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Reversal: sv.Reversal, Overlaps: sv.Overlaps, Need: sv.Need,
+		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Reversal: sv.Reversal, Overlaps: sv.Overlaps, Flagged: len(sv.Overlaps) > 0, Need: sv.Need,
 		Reason: sv.Reason, LoggedBy: sv.LoggedBy, DecidedBy: sv.DecidedBy, Seq: sv.Seq}
 	if sv.Credits > 0 {
 		v.Credits = tbHoursStr(sv.Credits)
+	}
+	if sv.Overflow > 0 {
+		v.Overflow = tbHoursStr(sv.Overflow)
 	}
 	if !sv.SettlesAt.IsZero() {
 		t := sv.SettlesAt

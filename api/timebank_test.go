@@ -116,7 +116,7 @@ func TestServiceRefusals(t *testing.T) {
 	// coordinator confirms it.
 	r := tb.must(201, "POST", "/v1/services", vol, body("2.00", at(12)))
 	over := r.Str("id")
-	if ov, _ := r.Body["overlaps"].([]any); len(ov) != 1 || ov[0] != first {
+	if ov, _ := r.Body["overlaps"].([]any); len(ov) != 1 || ov[0] != first || r.Body["flagged"] != true {
 		t.Fatalf("overlaps: got %s, want [%s]", r.Raw, first)
 	}
 	tbProblem(t, tb.do("POST", "/v1/services/"+over+"/confirm", elder, nil), 422, "flagged_overlap")
@@ -215,8 +215,8 @@ func TestStorageCapOverflow(t *testing.T) {
 	elder := tb.resident("zhang", "c1", nil, nil, "resident")
 	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "3.00", time.Hour)
 	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
-	if li, pool := tb.balance("li:HOUR"), tb.balance("c1:pool"); li != "2.00" || pool != "1.00" {
-		t.Fatalf("overflow: li %s pool %s, want 2.00 and 1.00", li, pool)
+	if li, pool := tb.balance("li:HOUR"), tb.balance("c1:pool"); li != "2.00" || pool != "1.00" || r.Str("overflow") != "1.00" || r.Str("credits") != "3.00" {
+		t.Fatalf("overflow: li %s pool %s, answer %s; want 2.00 and 1.00, overflow 1.00 in the answer", li, pool, r.Raw)
 	}
 	tx := tb.must(200, "GET", "/v1/transfers/"+r.Str("transaction"), tb.admin, nil)
 	if ps, _ := tx.Body["postings"].([]any); len(ps) != 2 {

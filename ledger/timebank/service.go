@@ -61,6 +61,10 @@ type Service struct {
 	Need          string    `json:"need,omitempty"`
 	Seq           uint64    `json:"seq"`
 	Created       time.Time `json:"created"`
+	// Overflow is what the confirmation just sent to the pool above the
+	// volunteer's storage cap: in the confirming answer only, not stored
+	// (the transaction's postings keep it).
+	Overflow int64 `json:"-"`
 }
 
 // NewService describes a service to log.
@@ -457,7 +461,7 @@ func credit(tx ledger.Tx, s *Service) error {
 	if err != nil {
 		return err
 	}
-	s.Transaction, s.Credit = t.ID, CreditPosted
+	s.Transaction, s.Credit, s.Overflow = t.ID, CreditPosted, mv.overflow
 	if delay > 0 {
 		s.Credit, s.SettlesAt = CreditHeld, tx.Now().Add(delay)
 		return tx.Schedule(s.SettlesAt, TimerSettle, s.ID)
