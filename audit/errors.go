@@ -28,6 +28,7 @@ const (
 	ReasonTransaction Reason = "transaction"        // a stored transaction differs from the chain
 	ReasonDocument    Reason = "document"           // a stored workflow document differs from the chain
 	ReasonTrusted     Reason = "trusted_checkpoint" // the log does not extend a trusted checkpoint
+	ReasonTrustedKey  Reason = "trusted_key"        // the latest checkpoint is not signed by a key the user gave
 )
 
 // ErrVerify is wrapped by every *VerifyError.

@@ -25,6 +25,12 @@ type VerifyOptions struct {
 	// catches a log rewritten consistently and re-signed, which no check
 	// inside the log can. Several narrow down where a rewrite began.
 	Trusted [][]byte
+	// Keys are verifier keys the user trusts (the one the operator
+	// publishes, GET /v1/audit/key). Without them the keys come from the
+	// log's own key records, and a log forged whole with keys of its own
+	// verifies. With them, the latest checkpoint must be signed by one
+	// of them: the log up to it is the one that key signed.
+	Keys []string
 }
 
 // trustedCheckpoint is a checkpoint the user vouches for.
@@ -66,6 +72,12 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 		v.trusted = append(v.trusted, trustedCheckpoint{c, note})
 	}
 	sort.Slice(v.trusted, func(i, j int) bool { return v.trusted[i].Size < v.trusted[j].Size })
+	for _, k := range opt.Keys {
+		if _, err := VerifierName(k); err != nil {
+			return Report{}, fmt.Errorf("audit: trusted key %q: %w", k, err)
+		}
+	}
+	v.trustedKeys = opt.Keys
 	p := newPipe(v)
 	if err := p.finish(src.Walk(ctx, p)); err != nil {
 		return v.report, err
@@ -140,22 +152,25 @@ func (f *frontier) ReadHashes(indexes []int64) ([]Hash, error) {
 }
 
 type verifier struct {
-	begun      bool
-	head       Head
-	n          uint64
-	prev       Hash
-	prevTime   int64
-	tree       frontier
-	vkey       string
-	vkeySeq    uint64 // the record that put vkey in force
-	lastCk     uint64
-	trusted    []trustedCheckpoint // not yet reached, by size
-	trustedOK  uint64              // largest trusted size the log matched
-	rp         *replay
-	s          scan
-	seen       map[string]bool
-	balanceErr *VerifyError
-	report     Report
+	begun       bool
+	head        Head
+	n           uint64
+	prev        Hash
+	prevTime    int64
+	tree        frontier
+	vkey        string
+	vkeySeq     uint64 // the record that put vkey in force
+	lastCk      uint64
+	trusted     []trustedCheckpoint // not yet reached, by size
+	trustedOK   uint64              // largest trusted size the log matched
+	trustedKeys []string            // verifier keys the user gave
+	ckKey       string              // the key that signed the latest checkpoint
+	ckKeySeq    uint64              // the record that put ckKey in force
+	rp          *replay
+	s           scan
+	seen        map[string]bool
+	balanceErr  *VerifyError
+	report      Report
 
 	counts        map[string]uint16 // lines per account in the current record
 	digest        maphash.Hash      // seeded for this verification; folds history lines
@@ -318,6 +333,7 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 			Detail: fmt.Sprintf("root of the tree of size %d differs from its signed checkpoint", size)}
 	}
 	v.lastCk = size
+	v.ckKey, v.ckKeySeq = v.vkey, v.vkeySeq
 	v.report.Checkpoints++
 	v.report.Latest = size
 	return nil
@@ -368,6 +384,26 @@ func (v *verifier) checkTrustedOne(t trustedCheckpoint) error {
 	return nil
 }
 
+// checkTrustedKeys requires the latest checkpoint to be signed by a key
+// the user gave, when they gave any. N is the key record that put the
+// signing key in force: from there on the log is not the one a trusted
+// key signed.
+func (v *verifier) checkTrustedKeys() error {
+	if len(v.trustedKeys) == 0 {
+		return nil
+	}
+	if v.report.Checkpoints == 0 {
+		return failAt(0, ReasonTrustedKey, "no checkpoint: nothing in the log is signed by the trusted key")
+	}
+	for _, k := range v.trustedKeys {
+		if k == v.ckKey {
+			return nil
+		}
+	}
+	return failAt(v.ckKeySeq, ReasonTrustedKey, "the latest checkpoint (size %d) is signed by %s, put in force by record %d, not by a key given with --key "+
+		"(if the operator rotated the key since, give the new one too)", v.report.Latest, v.ckKey, v.ckKeySeq)
+}
+
 // signedByAnyKey reports whether a note verifies with a key the log has
 // had: one its source listed, or one of its key records so far.
 func (v *verifier) signedByAnyKey(n []byte) bool {
@@ -412,6 +448,9 @@ func (v *verifier) finish() error {
 	}
 	if v.head.Size != v.n {
 		return failAt(min(v.head.Size, v.n), ReasonHead, "head says %d records, the log has %d", v.head.Size, v.n)
+	}
+	if err := v.checkTrustedKeys(); err != nil {
+		return err
 	}
 	// The source's current verifier key (listed last) signs the next
 	// checkpoints: it must be the one the last key record put in force,

@@ -404,3 +404,51 @@ func TestTrustedCheckpointDamaged(t *testing.T) {
 		t.Fatalf("the intact checkpoint: %v", err)
 	}
 }
+
+// TestVerifyTrustedKeys: a log forged whole, with a key record of its own
+// and checkpoints signed by that key, verifies on its own keys; given the
+// key the operator publishes (--key), it fails at the key record that put
+// the forger's key in force. After a rotation the latest checkpoint's key
+// is the one to give; no checkpoint at all signs nothing.
+func TestVerifyTrustedKeys(t *testing.T) {
+	_, _, real := ledgerLog(t)
+	forged, fskey, fvkey := ledgerLog(t) // same shape, the forger's key
+	forged.checkpoint(t, "tally.test/log", fskey)
+	forged.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	if _, err := Verify(context.Background(), forged, VerifyOptions{}); err != nil {
+		t.Fatalf("on its own keys: %v", err)
+	}
+	if _, err := Verify(context.Background(), forged, VerifyOptions{Keys: []string{real}}); !isFailure(err, 0, ReasonTrustedKey) {
+		t.Fatalf("forged log against the published key: %v, want trusted_key at 0", err)
+	}
+	if _, err := Verify(context.Background(), forged, VerifyOptions{Keys: []string{real, fvkey}}); err != nil {
+		t.Fatalf("its own key given: %v", err)
+	}
+	if _, err := Verify(context.Background(), forged, VerifyOptions{Keys: []string{"not a key"}}); err == nil || errors.Is(err, ErrVerify) {
+		t.Fatalf("a malformed key is a usage error: %v", err)
+	}
+
+	// A rotation: the latest checkpoint is signed by the new key.
+	rotated, skey1, vkey1 := ledgerLog(t)
+	rotated.checkpoint(t, "tally.test/log", skey1)
+	skey2, vkey2, _ := GenerateCheckpointKey("tally.test/log")
+	rotated.add(t, ActionKeyRotate, map[string]any{"vkey": vkey2, "origin": "tally.test/log", "previous": vkey1})
+	rotated.keys = []string{vkey1, vkey2}
+	rotated.checkpoint(t, "tally.test/log", skey2)
+	rotated.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	if _, err := Verify(context.Background(), rotated, VerifyOptions{Keys: []string{vkey2}}); err != nil {
+		t.Fatalf("the new key: %v", err)
+	}
+	if _, err := Verify(context.Background(), rotated, VerifyOptions{Keys: []string{vkey1}}); !isFailure(err, 3, ReasonTrustedKey) {
+		t.Fatalf("only the old key: %v, want trusted_key at the rotation (3)", err)
+	}
+
+	unsigned, _, vkey := ledgerLog(t)
+	unsigned.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	if _, err := Verify(context.Background(), unsigned, VerifyOptions{Keys: []string{vkey}}); !isFailure(err, 0, ReasonTrustedKey) {
+		t.Fatalf("no checkpoint: %v, want trusted_key at 0", err)
+	}
+}

@@ -35,6 +35,7 @@ func (c *checkpointFiles) Set(v string) error { *c = append(*c, v); return nil }
 type verifyFlags struct {
 	data, export, url, token string
 	checkpoints              checkpointFiles
+	keys                     checkpointFiles // --key: verifier keys or files holding one
 }
 
 // runVerify implements `tally verify --data DIR | --export FILE | --url URL
@@ -51,6 +52,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	opt, err := trustedCheckpoints(f.checkpoints)
+	if err == nil {
+		opt.Keys, err = trustedKeys(f.keys)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tally verify: %v\n", err)
 		return exitUsage
@@ -76,6 +80,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "ok: %d records, %d checkpoints (latest of size %d), %d keys, %d accounts%s match; root %s\n",
 		rep.Records, rep.Checkpoints, rep.Latest, rep.Keys, rep.Accounts, history, base64.StdEncoding.EncodeToString(rep.Root[:]))
+	if len(opt.Keys) == 0 && len(opt.Trusted) == 0 {
+		fmt.Fprintf(stderr, "note: the keys were taken from the log itself; pin the one the operator publishes with --key (GET /v1/audit/key), or give checkpoints saved earlier with --checkpoint\n")
+	}
+	if rep.Latest < rep.Records {
+		fmt.Fprintf(stderr, "note: the last %d records are after the latest checkpoint: no signature covers them yet\n", rep.Records-rep.Latest)
+	}
 	return exitVerified
 }
 
@@ -91,6 +101,7 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath+" (env TALLY_EXPORT)")
 	fs.StringVar(&f.url, "url", "", "base URL of a running server (env TALLY_URL)")
 	fs.StringVar(&f.token, "token", os.Getenv("TALLY_TOKEN"), "bearer token of an auditor (env TALLY_TOKEN)")
+	fs.Var(&f.keys, "key", "the checkpoint verifier key you trust (GET /v1/audit/key, as the operator publishes it), or a file holding it; repeatable (env TALLY_KEY, separated by spaces)")
 	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable (env TALLY_CHECKPOINT, separated by "+string(filepath.ListSeparator)+")")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -108,6 +119,9 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 			}
 		}
 	}
+	if len(f.keys) == 0 {
+		f.keys = strings.Fields(os.Getenv("TALLY_KEY"))
+	}
 	n := 0
 	for _, s := range []string{f.data, f.export, f.url} {
 		if s != "" {
@@ -121,6 +135,27 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 		return f, errors.New("--url needs --token (or TALLY_TOKEN)")
 	}
 	return f, nil
+}
+
+// trustedKeys reads --key values: a verifier key, or a file holding one
+// (GET /v1/audit/key saved).
+func trustedKeys(values []string) ([]string, error) {
+	var out []string
+	for _, v := range values {
+		if _, err := audit.VerifierName(v); err != nil {
+			b, ferr := os.ReadFile(v)
+			if ferr != nil {
+				return nil, fmt.Errorf("--key %q is neither a verifier key (%v) nor a readable file", v, err)
+			}
+			key := strings.TrimSpace(string(b))
+			if _, err := audit.VerifierName(key); err != nil {
+				return nil, fmt.Errorf("--key file %s: %v", v, err)
+			}
+			v = key
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 func trustedCheckpoints(files []string) (audit.VerifyOptions, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 
+	"tally/audit"
 	"tally/ledger"
 	"tally/ledger/store"
 )
@@ -148,5 +149,46 @@ func TestVerifyCommandNamesFirstBadSeq(t *testing.T) {
 	code, _, errs := runV(t, "--data", dir)
 	if code != exitBad || !strings.Contains(errs, "first bad seq 4:") {
 		t.Fatalf("deleted record 4: exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestVerifyCommandKey: --key pins the checkpoint key the operator
+// publishes (also from a file, or TALLY_KEY); a log whose latest
+// checkpoint another key signed fails, and without a pinned key or
+// checkpoint the summary says the log's own keys were trusted.
+func TestVerifyCommandKey(t *testing.T) {
+	dir, _, export := verifyFixture(t)
+	s, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := s.EnsureCheckpointKey(context.Background(), "")
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := audit.GenerateCheckpointKey("tally.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := writeFile(t, "export.bin", export)
+	if code, out, errs := runV(t, "--export", exp); code != exitVerified || !strings.Contains(errs, "taken from the log itself") {
+		t.Errorf("nothing pinned: exit %d %q %q", code, out, errs)
+	}
+	if code, _, errs := runV(t, "--export", exp, "--key", vkey); code != exitVerified || strings.Contains(errs, "taken from the log itself") {
+		t.Errorf("--key: exit %d %q", code, errs)
+	}
+	if code, _, errs := runV(t, "--export", exp, "--key", writeFile(t, "tally.key", []byte(vkey+"\n"))); code != exitVerified {
+		t.Errorf("--key FILE: exit %d %q", code, errs)
+	}
+	if code, _, errs := runV(t, "--export", exp, "--key", other); code != exitBad || !strings.Contains(errs, "trusted_key") {
+		t.Errorf("another key: exit %d %q, want %d trusted_key", code, errs, exitBad)
+	}
+	if code, _, _ := runV(t, "--export", exp, "--key", "no-such-key-or-file"); code != exitUsage {
+		t.Errorf("a bad --key: exit %d, want %d", code, exitUsage)
+	}
+	t.Setenv("TALLY_KEY", other)
+	if code, _, _ := runV(t, "--export", exp); code != exitBad {
+		t.Errorf("TALLY_KEY: exit %d, want %d", code, exitBad)
 	}
 }
