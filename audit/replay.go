@@ -18,8 +18,27 @@ const (
 const (
 	guardNoOverdraft = "no_overdraft"
 	guardCreditLimit = "credit_limit"
+	guardNone        = "none"
 	statusOpen       = "open"
+	statusFrozen     = "frozen"
+	statusClosed     = "closed"
 )
+
+// checkParams refuses an open or status effect with a guard or status the
+// ledger never writes: an unknown guard would lift every floor.
+func checkParams(seq uint64, e *effect) *VerifyError {
+	switch string(e.guard) {
+	case guardNoOverdraft, guardCreditLimit, guardNone:
+	default:
+		return failAt(seq, ReasonEffects, "account %s: unknown guard %q", e.account, e.guard)
+	}
+	switch string(e.status) {
+	case statusOpen, statusFrozen, statusClosed:
+	default:
+		return failAt(seq, ReasonEffects, "account %s: unknown status %q", e.account, e.status)
+	}
+	return nil
+}
 
 // Account is an account's stored state as far as the chain determines
 // it: the verifier rebuilds it by replay and compares it with the store.
@@ -129,6 +148,9 @@ func (r *replay) open(seq uint64, e *effect) *VerifyError {
 	if _, ok := r.accounts[string(e.account)]; ok || len(e.account) == 0 {
 		return failAt(seq, ReasonEffects, "account %q opened twice or unnamed", e.account)
 	}
+	if err := checkParams(seq, e); err != nil {
+		return err
+	}
 	a := &replayed{last: seq}
 	a.ID = string(e.account)
 	a.Unit = string(e.unit)
@@ -144,6 +166,9 @@ func (r *replay) status(seq uint64, e *effect) *VerifyError {
 	}
 	if !bytes.Equal(e.unit, []byte(a.Unit)) {
 		return failAt(seq, ReasonEffects, "account %s changed unit", a.ID)
+	}
+	if err := checkParams(seq, e); err != nil {
+		return err
 	}
 	r.setParams(a, e)
 	a.last = seq

@@ -182,6 +182,17 @@ func TestVerifyGuardsAndEffects(t *testing.T) {
 		{"effects not a list", map[string]any{"effects": "move"}, ReasonEffects},
 		{"amount not an int", effects(map[string]any{"op": "move", "tx": "t", "from": "alice", "to": "bob", "unit": "HOUR", "amount": "5"}), ReasonEffects},
 		{"key without vkey", map[string]any{"origin": "x"}, ReasonKey},
+		{"unknown guard", effects(openFx("carol", "banana", 0, 0)), ReasonEffects},
+		{"status with unknown guard", effects(func() map[string]any {
+			f := openFx("alice", "banana", 0, 0)
+			f["op"] = "status"
+			return f
+		}()), ReasonEffects},
+		{"unknown status", effects(func() map[string]any {
+			f := openFx("alice", "no_overdraft", 0, 0)
+			f["op"], f["status"] = "status", "sleeping"
+			return f
+		}()), ReasonEffects},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _, _ := ledgerLog(t)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"tally/api"
+	"tally/audit"
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/fund"
@@ -102,6 +103,45 @@ func (m *Main) ParseFlags(args []string) error {
 
 // Run opens the store, initialises a new data directory, builds the API
 // and starts listening. It returns once the listener is bound.
+// StartupVerifyWait is how long a start waits for the verification of
+// the stored log before serving; a larger log is verified on beside the
+// first requests.
+const StartupVerifyWait = 3 * time.Second
+
+// verifyAtStart verifies the stored log and state against the chain, as
+// tally verify --data does: a data directory edited while the server was
+// down (a balance, a history line, a record) must not be served and
+// written on as if whole. A failure marks the store damaged — writes
+// answer 503 and /readyz is not ready — and is logged with the first bad
+// sequence number.
+func (m *Main) verifyAtStart() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	// Stopped before the store closes (closers run in order).
+	m.closers = append([]func(){func() { cancel(); <-done }}, m.closers...)
+	go func() {
+		defer close(done)
+		start := time.Now()
+		rep, err := m.store.VerifyLog(ctx)
+		switch {
+		case err == nil:
+			slog.Info("stored log verified", "records", rep.Records, "accounts", rep.Accounts, "took", time.Since(start).Round(time.Millisecond))
+		case ctx.Err() != nil:
+		default:
+			args := []any{"err", err}
+			if ve, ok := audit.IsVerifyError(err); ok {
+				args = append([]any{"first_bad_seq", ve.Seq}, args...)
+			}
+			slog.Error("the stored log does not verify: writes are refused until an operator checks the data directory (tally verify --data)", args...)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(StartupVerifyWait):
+		slog.Info("verifying the stored log beside the first requests")
+	}
+}
+
 // MaxStartupTimerRounds bounds the rounds of overdue timers fired before
 // serving (each round fires up to the store's per-tick bound); what is
 // left is fired by the running timer loop.
@@ -167,6 +207,7 @@ func (m *Main) Run(ctx context.Context) error {
 			break
 		}
 	}
+	m.verifyAtStart()
 	m.serveErr = make(chan error, 1)
 	go func() { m.serveErr <- m.http.Serve(api.ProblemListener(ln)) }()
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)

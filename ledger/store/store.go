@@ -417,6 +417,20 @@ func (s *Store) Damaged() error {
 	return nil
 }
 
+// VerifyLog verifies the stored log and state from one snapshot, as
+// tally verify --data does but beside a running writer (without the table
+// checksums, which compactions move under it). A verification failure
+// (tampering, disk damage) marks the store damaged: no more writes, the
+// server answers not ready. It returns what it found.
+func (s *Store) VerifyLog(ctx context.Context) (audit.Report, error) {
+	rep, err := audit.Verify(ctx, s.Audit(), audit.VerifyOptions{})
+	if _, bad := audit.IsVerifyError(err); bad {
+		e := fmt.Errorf("%w: %v", ErrDamaged, err)
+		s.damaged.CompareAndSwap(nil, &e)
+	}
+	return rep, err
+}
+
 var errClosed = ledger.Errorf(ledger.CodeUnavailable, "the ledger is shutting down")
 
 // Submit implements ledger.Committer. Besides the Op's own errors it
