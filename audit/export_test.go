@@ -2,6 +2,8 @@ package audit
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"testing"
 )
 
@@ -28,5 +30,45 @@ func TestExportRefusesShortSource(t *testing.T) {
 		if records == 2 && err != nil {
 			t.Fatalf("Close of a whole export: %v", err)
 		}
+	}
+}
+
+// TestExportMissingRecordNamed: a record frame cut out of an export whose
+// end frame was left as it was is named by its seq (the records read
+// before the end frame's mismatch are checked), not only reported as a
+// bad end frame.
+func TestExportMissingRecordNamed(t *testing.T) {
+	m, skey, _ := ledgerLog(t)
+	m.add(t, "tx.transfer", effects(moveFx("move", "tx-3", "issuance", "alice", 5)))
+	m.add(t, "tx.transfer", effects(moveFx("move", "tx-4", "issuance", "alice", 5)))
+	m.checkpoint(t, "tally.test/log", skey)
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 510, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 510, 0, 0, 0))
+	var buf bytes.Buffer
+	x := NewExportWriter(&buf)
+	if err := m.Walk(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	// Walk the frames and cut out the record frame of seq 3.
+	var out []byte
+	out = append(out, b[:len(ExportMagic)]...)
+	for i := len(ExportMagic); i < len(b); {
+		n := int(binary.BigEndian.Uint32(b[i+1 : i+5]))
+		frame := b[i : i+5+n]
+		if !(frame[0] == FrameRecord && binary.BigEndian.Uint64(frame[5:13]) == 3) {
+			out = append(out, frame...)
+		}
+		i += 5 + n
+	}
+	if len(out) == len(b) {
+		t.Fatal("no record frame of seq 3 found")
+	}
+	_, err := Verify(context.Background(), NewExportReader(bytes.NewReader(out)), VerifyOptions{})
+	if !isFailure(err, 3, ReasonSeq) {
+		t.Fatalf("export without record 3: %v, want a seq failure at 3", err)
 	}
 }

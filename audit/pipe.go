@@ -158,10 +158,14 @@ func (p *pipe) Documents() DocSink {
 }
 
 // finish hands over the last batch, waits for the consumer and returns
-// next's error, if any, else walkErr.
+// next's error, if any, else walkErr. What the source read before it
+// failed is checked too: a record missing from an export whose end frame
+// then disagrees is named by its seq, not only as a bad end frame.
 func (p *pipe) finish(walkErr error) error {
-	if walkErr == nil && len(p.cur.items) > 0 {
-		walkErr = p.send()
+	if len(p.cur.items) > 0 {
+		if err := p.send(); walkErr == nil {
+			walkErr = err
+		}
 	}
 	close(p.full)
 	<-p.done

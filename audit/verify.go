@@ -444,6 +444,10 @@ func (v *verifier) finish() error {
 		return err
 	}
 	if len(v.trusted) > 0 {
+		if !v.signedByAnyKey(v.trusted[0].note) {
+			return failAt(v.n, ReasonTrusted, "a trusted checkpoint of size %d (the log has %d records) verifies with no key this log has had: "+
+				"the checkpoint file is damaged or of another log, or the log was rewritten with its keys", v.trusted[0].Size, v.n)
+		}
 		return failAt(v.n, ReasonTrusted, "the log has %d records, a trusted checkpoint %d: records were removed", v.n, v.trusted[0].Size)
 	}
 	if v.head.Size != v.n {

@@ -463,3 +463,27 @@ func TestVerifyTrustedKeys(t *testing.T) {
 		t.Fatalf("no checkpoint: %v, want trusted_key at 0", err)
 	}
 }
+
+// TestTrustedCheckpointBeyondTheLog: a trusted checkpoint larger than the
+// log says records were removed only when it is signed by a key of the
+// log; a damaged one is named as such.
+func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
+	m, skey, _ := ledgerLog(t)
+	m.checkpoint(t, "tally.test/log", skey)
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	longer, err := SignCheckpoint(Checkpoint{Origin: "tally.test/log", Size: 99, Hash: Hash{1}}, skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{longer}})
+	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "records were removed") {
+		t.Fatalf("signed checkpoint of 99: %v", err)
+	}
+	damaged := bytes.Clone(longer)
+	damaged[len(damaged)-20] ^= 1 // inside the signature's base64 (the last character holds ignored bits)
+	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{damaged}})
+	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "damaged") {
+		t.Fatalf("damaged checkpoint of 99: %v", err)
+	}
+}
