@@ -90,6 +90,9 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	db, err = badger.Open(badgerOptions(scratch, false))
 	if err != nil {
 		os.RemoveAll(scratch)
+		if err := openErr(err); errors.Is(err, ErrDamaged) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return witnessed(dir, &AuditDB{db: db, own: true, scratch: scratch})

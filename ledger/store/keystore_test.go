@@ -322,3 +322,23 @@ func twoMembers(t *testing.T) string {
 	s.Close()
 	return dir
 }
+
+// TestDamagedKeyRegistryNamed: a flipped byte in Badger's KEYREGISTRY is
+// reported as that file's damage, by the server and by verify, not as
+// Badger's "Encryption key mismatch" (Tally sets no encryption key).
+func TestDamagedKeyRegistryNamed(t *testing.T) {
+	dir := twoMembers(t)
+	path := filepath.Join(dir, "db", "KEYREGISTRY")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 0xff // in its sanity text ("Hello Badger", after a 16-byte IV)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantDamaged(t, dir, "open with a damaged KEYREGISTRY", true)
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "KEYREGISTRY") {
+		t.Fatalf("the damage is not named: %v", err)
+	}
+}

@@ -110,7 +110,18 @@ func openBadger(o badger.Options) (*badger.DB, error) {
 			return nil, err
 		}
 	}
-	return badger.Open(o)
+	db, err := badger.Open(o)
+	return db, openErr(err)
+}
+
+// openErr names the damage behind a Badger open error that would mislead:
+// Tally sets no encryption key, so "Encryption key mismatch" means the
+// KEYREGISTRY file cannot be read.
+func openErr(err error) error {
+	if err != nil && strings.Contains(err.Error(), "Encryption key mismatch") {
+		return fmt.Errorf("%w: db/KEYREGISTRY cannot be read (Badger: %v); restore the directory from a backup", ErrDamaged, err)
+	}
+	return err
 }
 
 // unlistedDir, beside db/, keeps whole tables the MANIFEST did not list.
