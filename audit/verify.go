@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sort"
 
 	"golang.org/x/mod/sumdb/note"
@@ -462,6 +463,12 @@ func (v *verifier) finish() error {
 	// never named.
 	if len(v.keys) > 0 && v.vkey != "" && v.keys[len(v.keys)-1] != v.vkey {
 		return failAt(v.vkeySeq, ReasonKey, "the stored checkpoint key is not the one this key record put in force")
+	}
+	// The keys the source lists (an export's K frames, a directory's
+	// current and previous keys) are those the key records put in force,
+	// in order: no more, no fewer.
+	if len(v.keys) > 0 && !slices.Equal(v.keys, v.vkeys) {
+		return failAt(v.vkeySeq, ReasonKey, "the source lists %d verifier keys, the key records put %d in force, or not the same ones", len(v.keys), len(v.vkeys))
 	}
 	if v.n > 0 && v.head.Last != v.prev {
 		return failAt(v.n-1, ReasonHead, "head's last hash is not the hash of the last record")

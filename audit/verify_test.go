@@ -455,6 +455,11 @@ func TestVerifyTrustedKeys(t *testing.T) {
 	if _, err := Verify(context.Background(), rotated, VerifyOptions{Keys: []string{vkey1}}); !isFailure(err, 3, ReasonTrustedKey) {
 		t.Fatalf("only the old key: %v, want trusted_key at the rotation (3)", err)
 	}
+	// The keys a source lists are exactly those of the key records.
+	rotated.keys = []string{vkey2}
+	if _, err := Verify(context.Background(), rotated, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("a key list without the first key: %v, want key at 3", err)
+	}
 
 	unsigned, _, vkey := ledgerLog(t)
 	unsigned.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
