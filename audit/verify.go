@@ -299,6 +299,13 @@ func (v *verifier) keyRecord(n uint64) error {
 	if _, err := VerifierName(vkey); err != nil {
 		return failAt(n, ReasonKey, "%s record without a valid vkey", a)
 	}
+	// A key rotated out signs, with its last act, the tree just before
+	// the record that replaces it: without that checkpoint the records
+	// it was in force for are signed by no key of their time (its
+	// checkpoints left out, the history rewritten under the new key).
+	if v.vkey != "" && v.lastCk != n {
+		return failAt(n, ReasonKey, "%s record at %d, but no checkpoint of the tree before it (size %d) signed by the key it replaces (latest checkpoint: size %d)", a, n, n, v.lastCk)
+	}
 	v.vkey, v.vkeySeq = vkey, n
 	v.vkeys = append(v.vkeys, vkey)
 	v.report.Keys++
@@ -395,6 +402,14 @@ func (v *verifier) checkTrustedKeys() error {
 	}
 	if v.report.Checkpoints == 0 {
 		return failAt(0, ReasonTrustedKey, "no checkpoint: nothing in the log is signed by the trusted key")
+	}
+	// Every key given is one the log put in force: a log rewritten under
+	// its current key, its earlier keys and rotations left out, fails
+	// against an auditor who also kept an earlier key.
+	for _, k := range v.trustedKeys {
+		if !slices.Contains(v.vkeys, k) {
+			return failAt(0, ReasonTrustedKey, "the trusted key %s is none of the log's keys", k)
+		}
 	}
 	for _, k := range v.trustedKeys {
 		if k == v.ckKey {

@@ -153,8 +153,10 @@ func TestVerifyCleanStoreAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Records != size || rep.Root != root || rep.Checkpoints != 4 || rep.Keys != 2 || rep.Accounts != 3 {
-		t.Fatalf("report %+v; want %d records, root %v, 4 checkpoints, 2 keys, 3 accounts", rep, size, root)
+	// Three checkpoints by the fixture, one by the rotation (the old key's
+	// last), one after it.
+	if rep.Records != size || rep.Root != root || rep.Checkpoints != 5 || rep.Keys != 2 || rep.Accounts != 3 {
+		t.Fatalf("report %+v; want %d records, root %v, 5 checkpoints, 2 keys, 3 accounts", rep, size, root)
 	}
 	var buf bytes.Buffer
 	if err := s.Audit().Export(ctx, &buf); err != nil {
@@ -243,9 +245,59 @@ func TestCheckpointOnlyWhenGrown(t *testing.T) {
 		t.Fatalf("checkpoint with no growth: %d, %v; want 0, nil", n, err)
 	}
 	cks, err := s.Audit().Checkpoints(0, 0)
-	if err != nil || len(cks) != 4 {
-		t.Fatalf("checkpoints: %d, %v; want 4", len(cks), err)
+	if err != nil || len(cks) != 5 {
+		t.Fatalf("checkpoints: %d, %v; want 5", len(cks), err)
 	}
+}
+
+// TestRotationSignsTheTreeBeforeIt: a key rotation stores, in its own
+// commit, the old key's checkpoint of the tree just before the key.rotate
+// record (records after the last periodic checkpoint included); a log
+// without that checkpoint fails verification at the rotation (key).
+func TestRotationSignsTheTreeBeforeIt(t *testing.T) {
+	_, s := fixture(t, true)
+	keys, err := s.Audit().VerifierKeys()
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("keys %v, %v", keys, err)
+	}
+	cks, err := s.Audit().Checkpoints(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r uint64
+	for seq := uint64(0); ; seq++ {
+		rec, err := s.Audit().Record(seq)
+		if err != nil {
+			t.Fatalf("no key.rotate record: %v", err)
+		}
+		if d, _ := audit.Decode(rec.Record); d != nil && d.Action == audit.ActionKeyRotate {
+			r = seq
+			break
+		}
+	}
+	var found bool
+	for _, c := range cks {
+		if uint64(c.Size) == r {
+			found = true
+			if _, err := audit.OpenCheckpoint(c.Note, keys[0]); err != nil {
+				t.Fatalf("checkpoint %d not signed by the old key: %v", r, err)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no checkpoint of size %d (the tree before the rotation); have %v", r, cks)
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(checkpointKey(r)) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Audit().Verify(context.Background(), audit.VerifyOptions{}); !isVerifyFailure(err, r, audit.ReasonKey) {
+		t.Fatalf("without the old key's last checkpoint: %v, want key at %d", err, r)
+	}
+}
+
+func isVerifyFailure(err error, seq uint64, reason audit.Reason) bool {
+	ve, ok := audit.IsVerifyError(err)
+	return ok && ve.Seq == seq && ve.Reason == reason
 }
 
 func TestCheckpointNeedsKey(t *testing.T) {

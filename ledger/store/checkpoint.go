@@ -116,6 +116,22 @@ func RotateCheckpointKeyOp(tx ledger.Tx) (any, error) {
 	if err := tx.Doc(checkpointKeyKind, checkpointKeyID, &ck); err != nil {
 		return nil, err
 	}
+	// The old key's last act: a checkpoint of the tree just before the
+	// key.rotate record, in the same commit. Every record before the
+	// rotation is then signed by the key it was written under, and a log
+	// that leaves the old key's checkpoints out fails verification (key).
+	if o, ok := tx.(*opTx); ok {
+		size, _ := o.Head()
+		root, err := audit.TreeHash(int64(size), hashReader{o})
+		if err != nil {
+			return nil, fmt.Errorf("store: root before the rotation: %w", err)
+		}
+		note, err := audit.SignCheckpoint(audit.Checkpoint{Origin: ck.Origin, Size: int64(size), Hash: root}, ck.Signer)
+		if err != nil {
+			return nil, err
+		}
+		o.set(checkpointKey(size), note)
+	}
 	next := &signingKey{Origin: ck.Origin, Previous: append(ck.Previous, ck.Verifier)}
 	return putCheckpointKey(tx, tx.Actor(), next, audit.ActionKeyRotate)
 }
