@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sort"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -18,6 +19,12 @@ const (
 	ActionKeyCreate = "key.create"
 	ActionKeyRotate = "key.rotate"
 )
+
+// MaxUnsignedSpan bounds, when trusted keys are given, how much record
+// time may follow the latest checkpoint: the server signs one every
+// second while the log grows (and at every start and shutdown), so a
+// longer unsigned tail means checkpoints were left out.
+const MaxUnsignedSpan = time.Minute
 
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
@@ -166,6 +173,7 @@ type verifier struct {
 	trustedOK   uint64              // largest trusted size the log matched
 	trustedKeys []string            // verifier keys the user gave
 	ckKey       string              // the key that signed the latest checkpoint
+	ckTime      int64               // time of the last record the latest checkpoint covers
 	ckKeySeq    uint64              // the record that put ckKey in force
 	rp          *replay
 	s           scan
@@ -341,7 +349,7 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 			Detail: fmt.Sprintf("root of the tree of size %d differs from its signed checkpoint", size)}
 	}
 	v.lastCk = size
-	v.ckKey, v.ckKeySeq = v.vkey, v.vkeySeq
+	v.ckKey, v.ckKeySeq, v.ckTime = v.vkey, v.vkeySeq, v.prevTime
 	v.report.Checkpoints++
 	v.report.Latest = size
 	return nil
@@ -410,6 +418,15 @@ func (v *verifier) checkTrustedKeys() error {
 		if !slices.Contains(v.vkeys, k) {
 			return failAt(0, ReasonTrustedKey, "the trusted key %s is none of the log's keys", k)
 		}
+	}
+	// The server signs every second while the log grows: records after
+	// the latest checkpoint spanning more than MaxUnsignedSpan mean
+	// checkpoints were left out, and those records are signed by no one
+	// (a log whose checkpoints after a rotation were dropped would
+	// otherwise pass on an earlier key the auditor kept).
+	if span := v.prevTime - v.ckTime; v.n > v.report.Latest && span > int64(MaxUnsignedSpan) {
+		return failAt(v.report.Latest, ReasonTrustedKey, "the %d records after the latest checkpoint (size %d) span %s, more than %s: checkpoints were left out, and no signature covers them",
+			v.n-v.report.Latest, v.report.Latest, time.Duration(span).Round(time.Millisecond), MaxUnsignedSpan)
 	}
 	for _, k := range v.trustedKeys {
 		if k == v.ckKey {

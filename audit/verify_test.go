@@ -497,3 +497,26 @@ func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
 		t.Fatalf("damaged checkpoint of 99: %v", err)
 	}
 }
+
+// TestVerifyUnsignedTail: with trusted keys, records after the latest
+// checkpoint may span at most MaxUnsignedSpan of record time: a log whose
+// later checkpoints were dropped (so that an earlier key's checkpoint is
+// the latest) fails at the first unsigned record.
+func TestVerifyUnsignedTail(t *testing.T) {
+	m, skey, vkey := ledgerLog(t)
+	m.checkpoint(t, "tally.test/log", skey)
+	m.time += int64(MaxUnsignedSpan) // an hour of writes later, no checkpoint
+	m.add(t, "tx.transfer", effects(moveFx("move", "tx-3", "issuance", "alice", 5)))
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 505, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 505, 0, 0, 0))
+	if _, err := Verify(context.Background(), m, VerifyOptions{}); err != nil {
+		t.Fatalf("without --key the tail is only reported: %v", err)
+	}
+	if _, err := Verify(context.Background(), m, VerifyOptions{Keys: []string{vkey}}); !isFailure(err, 3, ReasonTrustedKey) {
+		t.Fatalf("a tail past MaxUnsignedSpan: %v, want trusted_key at 3", err)
+	}
+	m.checkpoint(t, "tally.test/log", skey)
+	if _, err := Verify(context.Background(), m, VerifyOptions{Keys: []string{vkey}}); err != nil {
+		t.Fatalf("signed: %v", err)
+	}
+}
