@@ -104,8 +104,8 @@ func (m *Main) ParseFlags(args []string) error {
 // Run opens the store, initialises a new data directory, builds the API
 // and starts listening. It returns once the listener is bound.
 // StartupVerifyWait is how long a start waits for the verification of
-// the stored log before serving; a larger log is verified on beside the
-// first requests.
+// the stored log before serving; a larger log is verified on while reads
+// are served, and writes wait for it (503).
 const StartupVerifyWait = 3 * time.Second
 
 // verifyAtStart verifies the stored log and state against the chain, as
@@ -115,6 +115,7 @@ const StartupVerifyWait = 3 * time.Second
 // answer 503 and /readyz is not ready — and is logged with the first bad
 // sequence number.
 func (m *Main) verifyAtStart() {
+	m.store.HoldWrites()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	// Stopped before the store closes (closers run in order).
@@ -125,7 +126,13 @@ func (m *Main) verifyAtStart() {
 		rep, err := m.store.VerifyLog(ctx)
 		switch {
 		case err == nil:
-			slog.Info("stored log verified", "records", rep.Records, "accounts", rep.Accounts, "took", time.Since(start).Round(time.Millisecond))
+			slog.Info("stored log verified", "records", rep.Records, "accounts", rep.Accounts, "took", time.Since(start).Round(time.Millisecond).String())
+			// What fell due meanwhile, and the records since the last
+			// checkpoint, are settled and signed now.
+			m.store.FireTimers(ctx)
+			if _, err := m.store.Checkpoint(ctx); err != nil {
+				slog.Error("checkpoint", "err", err)
+			}
 		case ctx.Err() != nil:
 		default:
 			args := []any{"err", err}
@@ -138,7 +145,7 @@ func (m *Main) verifyAtStart() {
 	select {
 	case <-done:
 	case <-time.After(StartupVerifyWait):
-		slog.Info("verifying the stored log beside the first requests")
+		slog.Info("verifying the stored log: reads are served, writes answer 503 until it is done")
 	}
 }
 
@@ -185,7 +192,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
 	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: store.RotateCheckpointKeyOp,
-		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Damaged})
+		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready})
 	if err != nil {
 		return err
 	}

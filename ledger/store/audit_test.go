@@ -386,3 +386,32 @@ func TestRunCheckpointerStops(t *testing.T) {
 	s.Close()
 	<-done2
 }
+
+// TestHoldWritesUntilVerified: from HoldWrites until VerifyLog is done a
+// store takes no writes, fires no timers and signs no checkpoint (a
+// server verifying a large log after a start signs nothing over it);
+// then it does.
+func TestHoldWritesUntilVerified(t *testing.T) {
+	_, s := fixture(t, false)
+	auditSubmit(t, s, auditTransfer("issuance", "alice", 1, false))
+	s.HoldWrites()
+	if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "admin"}, Op: auditTransfer("issuance", "alice", 1, false)}); ledger.ErrorCode(err) != ledger.CodeUnavailable {
+		t.Fatalf("a write while verifying: %v, want unavailable", err)
+	}
+	if n, err := s.Checkpoint(context.Background()); n != 0 || err != nil {
+		t.Fatalf("a checkpoint while verifying: %d, %v", n, err)
+	}
+	if s.Ready() == nil {
+		t.Fatal("ready while verifying")
+	}
+	if _, err := s.VerifyLog(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ready(); err != nil {
+		t.Fatalf("not ready after verifying: %v", err)
+	}
+	if n, err := s.Checkpoint(context.Background()); n == 0 || err != nil {
+		t.Fatalf("the checkpoint after verifying: %d, %v", n, err)
+	}
+	auditSubmit(t, s, auditTransfer("issuance", "alice", 1, false))
+}

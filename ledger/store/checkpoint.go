@@ -163,6 +163,9 @@ func putCheckpointKey(tx ledger.Tx, _ ledger.Actor, ck *signingKey, action strin
 // Concurrent calls are safe: a note for a size is the same whoever signs
 // it (Ed25519 is deterministic). Errors: ErrNoCheckpointKey, Badger's.
 func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
+	if s.verifying.Load() {
+		return 0, nil // nothing is signed before the log is verified
+	}
 	var size uint64
 	var note []byte
 	err := s.db.View(func(txn *badger.Txn) error {

@@ -131,6 +131,9 @@ type Store struct {
 	// log (ErrDamaged); once set, writes are refused and Damaged reports
 	// it, until an operator checks the directory and restarts.
 	damaged atomic.Pointer[error]
+	// verifying holds writes, timers and checkpoints while VerifyLog
+	// checks the stored log after a start (HoldWrites).
+	verifying atomic.Bool
 	// accounts caches committed accounts for the writer (owned by it): an
 	// account is cached when an op reads it from the database or when a
 	// batch that wrote it commits. Only PutAccount writes accounts, so the
@@ -417,12 +420,34 @@ func (s *Store) Damaged() error {
 	return nil
 }
 
+var errVerifying = ledger.Errorf(ledger.CodeUnavailable,
+	"the ledger is verifying its stored log after a start and takes writes once that is done; retry shortly")
+
+// HoldWrites refuses writes (unavailable), fires no timers and signs no
+// checkpoints from now until VerifyLog has finished: nothing is written
+// or signed over a log not yet checked.
+func (s *Store) HoldWrites() { s.verifying.Store(true) }
+
+// Ready reports whether the store takes writes: nil, the damage found,
+// or that it is still verifying its log.
+func (s *Store) Ready() error {
+	if err := s.Damaged(); err != nil {
+		return err
+	}
+	if s.verifying.Load() {
+		return errVerifying
+	}
+	return nil
+}
+
 // VerifyLog verifies the stored log and state from one snapshot, as
 // tally verify --data does but beside a running writer (without the table
 // checksums, which compactions move under it). A verification failure
 // (tampering, disk damage) marks the store damaged: no more writes, the
 // server answers not ready. It returns what it found.
 func (s *Store) VerifyLog(ctx context.Context) (audit.Report, error) {
+	s.verifying.Store(true)
+	defer s.verifying.Store(false)
 	rep, err := audit.Verify(ctx, s.Audit(), audit.VerifyOptions{})
 	if _, bad := audit.IsVerifyError(err); bad {
 		e := fmt.Errorf("%w: %v", ErrDamaged, err)
@@ -456,6 +481,9 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 	}
 	if s.damaged.Load() != nil {
 		return ledger.Result{}, errDamagedLog
+	}
+	if s.verifying.Load() {
+		return ledger.Result{}, errVerifying
 	}
 	p := &pending{req: req, done: make(chan outcome, 1)}
 	s.mu.RLock()

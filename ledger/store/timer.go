@@ -58,6 +58,9 @@ type dueTimer struct {
 // many it ran. Errors of individual handlers are the handlers' business:
 // a timer whose op fails stays scheduled and is tried again.
 func (s *Store) FireTimers(ctx context.Context) int {
+	if s.verifying.Load() {
+		return 0 // fired once the log is verified
+	}
 	now := uint64(s.clock().UnixNano())
 	var due []dueTimer
 	_ = s.db.View(func(txn *badger.Txn) error {
