@@ -303,8 +303,17 @@ func TestDisputeWindowClosesOnTime(t *testing.T) {
 	if tb.auditSize() != size || tb.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil).Str("pending_in") != "3.00" {
 		t.Fatal("a refused late dispute changed something")
 	}
-	if r := tb.must(200, "POST", "/v1/services/"+id+"/reject", coord, map[string]any{"reason": "核实未服务"}); r.Str("status") != "rejected" {
+	// Staff before the timer's tick: settled, then reversed — the record
+	// of a second later, not a dispute (it voided the hold before).
+	r := tb.must(200, "POST", "/v1/services/"+id+"/reject", coord, map[string]any{"reason": "核实未服务"})
+	if r.Str("status") != "rejected" || r.Str("credit") != "reversed" || r.Str("settlement") == "" || r.Str("reversal") == "" {
 		t.Fatalf("staff correction: %s", r.Raw)
+	}
+	if rec := tb.lastRecord(); rec.Content["disputed"] == true {
+		t.Fatalf("recorded as a dispute: %v", rec.Content)
+	}
+	if a := tb.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil); a.Str("balance") != "0.00" || a.Str("pending_in") != "0.00" {
+		t.Fatalf("li after the correction: %s", a.Raw)
 	}
 	tb.sumsToZero("c1", "wang", "li", "zhang")
 }

@@ -154,7 +154,7 @@ func Transfer(tx Tx, s TransferSpec) (*Transaction, error) {
 		if timeout == 0 {
 			timeout = DefaultHoldTimeout
 		}
-		if timeout < time.Second || timeout > MaxHoldTimeout {
+		if timeout < MinHoldTimeout || timeout > MaxHoldTimeout {
 			return nil, Errorf(CodeInvalidRequest, "timeout must be between 1s and %s", MaxHoldTimeout)
 		}
 		t.Status = TxPending

@@ -24,8 +24,10 @@ const (
 	// IdempotencyRetention is how long an idempotency key is honoured at
 	// least. Keys are never deleted today, which satisfies it.
 	IdempotencyRetention = 7 * 24 * time.Hour
-	// MaxHoldTimeout bounds the timeout of a pending transaction.
+	// MaxHoldTimeout bounds the timeout of a pending transaction;
+	// MinHoldTimeout is the shortest (timers are checked every second).
 	MaxHoldTimeout = 366 * 24 * time.Hour
+	MinHoldTimeout = time.Second
 	// DefaultHoldTimeout applies when a pending transfer names none.
 	DefaultHoldTimeout = 72 * time.Hour
 	// MaxPageSize bounds a page of any list; DefaultPageSize is used when a

@@ -34,6 +34,9 @@ const (
 	MaxCategoryWeights = 32
 	MaxWeightHundredth = 1000 // a category may weigh at most 10× an hour
 	MaxSettlementDelay = 90 * 24 * time.Hour
+	// MinSettlementDelay is the shortest delay other than none: a dispute
+	// window under a second would close before the timer's next tick.
+	MinSettlementDelay = time.Second
 	MaxAge             = 150
 )
 
@@ -100,8 +103,8 @@ func (p *Policy) Validate() error {
 	if p.Earning == EarningDeposit && p.CreditLimit != 0 {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "credit_limit applies to mutual_credit only")
 	}
-	if p.SettlementDelay < 0 || p.SettlementDelay > MaxSettlementDelay {
-		return ledger.Errorf(ledger.CodeInvalidRequest, "settlement_delay must be between 0 and %s", MaxSettlementDelay)
+	if p.SettlementDelay < 0 || p.SettlementDelay > MaxSettlementDelay || p.SettlementDelay > 0 && p.SettlementDelay < MinSettlementDelay {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "settlement_delay must be 0 (none) or between %s and %s", MinSettlementDelay, MaxSettlementDelay)
 	}
 	if len(p.Weights) > MaxCategoryWeights {
 		return ledger.Errorf(ledger.CodeLimitExceeded, "at most %d category weights", MaxCategoryWeights)

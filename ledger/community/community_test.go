@@ -38,6 +38,7 @@ func TestPolicyValidate(t *testing.T) {
 		{"credit limit under deposit", community.Policy{Earning: community.EarningDeposit, CreditLimit: 1}, ledger.CodeInvalidRequest},
 		{"negative cap", community.Policy{MaxBalance: -1}, ledger.CodeInvalidAmount},
 		{"delay too long", community.Policy{SettlementDelay: community.MaxSettlementDelay + time.Second}, ledger.CodeInvalidRequest},
+		{"delay under a second", community.Policy{SettlementDelay: time.Millisecond}, ledger.CodeInvalidRequest},
 		{"zero weight", community.Policy{Weights: map[string]int64{"elder_care": 0}}, ledger.CodeInvalidRequest},
 		{"bad category", community.Policy{Weights: map[string]int64{"a/b": 100}}, ledger.CodeInvalidID},
 		{"age out of range", community.Policy{MinAge: community.MaxAge + 1}, ledger.CodeInvalidRequest},

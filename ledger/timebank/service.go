@@ -565,6 +565,19 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// settlement timer has posted the credit yet: the same answer as
 		// after it has.
 		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s settled at %s and can no longer be disputed; a coordinator reverses it", s.ID, s.SettlesAt.UTC().Format(time.RFC3339))
+	case s.Status == StatusConfirmed && s.Credit == CreditHeld && by.Staff && !tx.Now().Before(s.SettlesAt):
+		// Staff after the window, before the settlement timer's tick:
+		// settle now, as the tick would, and reverse the posted credit —
+		// the same outcome and record as a second later, not a dispute.
+		t, err := postHold(tx, s.Transaction, "settled")
+		if err != nil {
+			return false, err
+		}
+		s.Credit, s.Settlement = CreditPosted, t.ID
+		if err := tx.Unschedule(s.SettlesAt, TimerSettle, s.ID); err != nil {
+			return false, err
+		}
+		return undo(tx, s, by, reason)
 	case s.Status == StatusConfirmed && s.Credit == CreditHeld:
 		// The recipient disputing in the window is the dispute itself;
 		// staff voiding it otherwise must not refund themselves or a
