@@ -494,7 +494,7 @@ func (v *verifier) finish() error {
 	// or a key swapped in the store would sign checkpoints the chain
 	// never named.
 	if len(v.keys) > 0 && v.vkey != "" && v.keys[len(v.keys)-1] != v.vkey {
-		return failAt(v.vkeySeq, ReasonKey, "the stored checkpoint key is not the one this key record put in force")
+		return failAt(v.vkeySeq, ReasonKey, "the current checkpoint key the source holds (its last key listed) is not the one this key record put in force")
 	}
 	// The keys the source lists (an export's K frames, a directory's
 	// current and previous keys) are those the key records put in force,
