@@ -44,15 +44,7 @@ func TestExportMissingRecordNamed(t *testing.T) {
 	m.checkpoint(t, "tally.test/log", skey)
 	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 510, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
 		acct("issuance", "none", 0, 0, 510, 0, 0, 0))
-	var buf bytes.Buffer
-	x := NewExportWriter(&buf)
-	if err := m.Walk(context.Background(), x); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
+	b := exportOf(t, m).Bytes()
 	// Walk the frames and cut out the record frame of seq 3.
 	var out []byte
 	out = append(out, b[:len(ExportMagic)]...)
@@ -71,4 +63,18 @@ func TestExportMissingRecordNamed(t *testing.T) {
 	if !isFailure(err, 3, ReasonSeq) {
 		t.Fatalf("export without record 3: %v, want a seq failure at 3", err)
 	}
+}
+
+// exportOf writes m as an export.
+func exportOf(t *testing.T, m *memLog) *bytes.Buffer {
+	t.Helper()
+	var buf bytes.Buffer
+	x := NewExportWriter(&buf)
+	if err := m.Walk(context.Background(), x); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return &buf
 }

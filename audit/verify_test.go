@@ -276,14 +276,7 @@ func TestExportRoundTrip(t *testing.T) {
 	m.checkpoint(t, "tally.test/log", skey)
 	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
 		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
-	var buf bytes.Buffer
-	x := NewExportWriter(&buf)
-	if err := m.Walk(context.Background(), x); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
+	buf := exportOf(t, m)
 	var again bytes.Buffer
 	x2 := NewExportWriter(&again)
 	if err := NewExportReader(bytes.NewReader(buf.Bytes())).Walk(context.Background(), x2); err != nil {
@@ -297,7 +290,7 @@ func TestExportRoundTrip(t *testing.T) {
 	if _, err := Verify(context.Background(), NewExportReader(bytes.NewReader(appended)), VerifyOptions{}); !errors.Is(err, ErrExport) {
 		t.Fatalf("an export with a byte after its end: %v, want ErrExport", err)
 	}
-	rep, err := Verify(context.Background(), NewExportReader(&buf), VerifyOptions{})
+	rep, err := Verify(context.Background(), NewExportReader(buf), VerifyOptions{})
 	if err != nil || rep.Records != 3 || rep.Accounts != 3 {
 		t.Fatalf("verify export: %+v, %v", rep, err)
 	}
