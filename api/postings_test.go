@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"tally/ledger"
 	"tally/ledger/store"
+	"tally/ledger/timebank"
 )
 
 // recordsLog serves the store's audit records to the API; the export
@@ -63,7 +65,7 @@ func TestPostingsExport(t *testing.T) {
 	tb.fund("b", "sun", "2.00")
 	tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "a:pool", "hours": "0.50"})
 
-	day := tb.clock().Format("2006-01-02")
+	day := tb.clock().In(timebank.DayZone).Format(time.DateOnly) // reports count China days
 	q := "/v1/reports/postings?community=a&from=" + day + "&to=" + day
 	r := tb.must(200, "GET", q+"&limit=500", aud, nil)
 	items, _ := r.Body["items"].([]any)

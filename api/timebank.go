@@ -941,6 +941,10 @@ type SettlementView struct {
 
 func (s *Server) settlement(c *gin.Context) {
 	p, cm := principal(c), c.Query("community")
+	if cm == "" {
+		failCode(c, ledger.CodeInvalidRequest, "the query parameter community is required")
+		return
+	}
 	var v SettlementView
 	if !s.view(c, func(r ledger.Reader) error {
 		if err := tbCanReadQuery(r, p, cm); err != nil {

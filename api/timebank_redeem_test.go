@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tally/ledger/timebank"
 )
 
 // fund gives a member credits from their community's issuance.
@@ -349,7 +351,7 @@ func TestRedemptionReversal(t *testing.T) {
 			tbProblem(t, tb.do("POST", "/v1/transfers/"+hold+"/"+verb, tb.admin, nil), 403, "forbidden")
 		}
 	}
-	day := tb.clock().Format(time.DateOnly)
+	day := tb.clock().In(timebank.DayZone).Format(time.DateOnly) // reports count China days
 	report := func() (string, any) {
 		r := tb.must(200, "GET", "/v1/reports/services?community=d&from="+day+"&to="+day, auditor, nil)
 		return r.Str("credits_redeemed"), r.Body["redemptions"]

@@ -78,8 +78,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if rep.Entries > 0 || rep.Transactions > 0 || rep.Documents > 0 {
 		history = fmt.Sprintf(", %d history lines, %d transactions and %d documents and indexes", rep.Entries, rep.Transactions, rep.Documents)
 	}
-	fmt.Fprintf(stdout, "ok: %d records, %d checkpoints (latest of size %d), %d keys, %d accounts%s match; root %s\n",
-		rep.Records, rep.Checkpoints, rep.Latest, rep.Keys, rep.Accounts, history, base64.StdEncoding.EncodeToString(rep.Root[:]))
+	keys := "keys"
+	if rep.Keys == 1 {
+		keys = "key"
+	}
+	fmt.Fprintf(stdout, "ok: %d records, %d checkpoints (latest of size %d), %d %s, %d accounts%s match; root %s\n",
+		rep.Records, rep.Checkpoints, rep.Latest, rep.Keys, keys, rep.Accounts, history, base64.StdEncoding.EncodeToString(rep.Root[:]))
 	if len(opt.Keys) == 0 && len(opt.Trusted) == 0 {
 		fmt.Fprintf(stderr, "note: the keys were taken from the log itself; pin the one the operator publishes with --key (GET /v1/audit/key), or give checkpoints saved earlier with --checkpoint\n")
 	}

@@ -110,7 +110,7 @@ func giftMove(r ledger.Reader, giver *community.Member, src *ledger.Account, to 
 	if err := ledger.CheckID("to", to); err != nil {
 		return move{}, err // bad input, whoever exists
 	}
-	notRelative := ledger.Errorf(CodeNotRelative, "timebank: %s is not a registered relative of %s", to, giver.ID)
+	notRelative := ledger.Errorf(CodeNotRelative, "timebank: %s is neither a registered relative of %s nor the pool of their community (%s:pool, or \"pool\")", to, giver.ID, giver.Community)
 	rel, err := community.GetMember(r, to)
 	if ledger.IsCode(err, ledger.CodeNotFound) || (err == nil && (rel.ID == giver.ID || !community.AreRelatives(giver, rel))) {
 		return move{}, notRelative
