@@ -101,8 +101,6 @@ func (m *Main) ParseFlags(args []string) error {
 	return nil
 }
 
-// Run opens the store, initialises a new data directory, builds the API
-// and starts listening. It returns once the listener is bound.
 // StartupVerifyWait is how long a start waits for the verification of
 // the stored log before serving; a larger log is verified on while reads
 // are served, and writes wait for it (503).
@@ -154,6 +152,8 @@ func (m *Main) verifyAtStart() {
 // left is fired by the running timer loop.
 const MaxStartupTimerRounds = 100
 
+// Run opens the store, initialises a new data directory, builds the API
+// and starts listening. It returns once the listener is bound.
 func (m *Main) Run(ctx context.Context) error {
 	// Settings are checked and the port bound before the directory is
 	// opened: a bad setting or a busy port must fail before a new
@@ -206,6 +206,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
 	}
+	// The stored log is verified before anything is fired, signed or
+	// served (writes wait for it on a large log).
+	m.verifyAtStart()
 	// Holds, settlements and deadlines that fell due while the server was
 	// down are settled before the first request, so no client reads a
 	// hold as pending that the ledger is about to expire.
@@ -214,7 +217,6 @@ func (m *Main) Run(ctx context.Context) error {
 			break
 		}
 	}
-	m.verifyAtStart()
 	m.serveErr = make(chan error, 1)
 	go func() { m.serveErr <- m.http.Serve(api.ProblemListener(ln)) }()
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
