@@ -10,14 +10,6 @@ import (
 	"tally/ledger"
 )
 
-// Codes of requests that Go's HTTP server refuses before any handler runs.
-const (
-	CodeMalformedRequest    ledger.Code = "malformed_request"
-	CodeHeadersTooLarge     ledger.Code = "headers_too_large"
-	CodeUnsupportedEncoding ledger.Code = "unsupported_transfer_encoding"
-	CodeHTTPVersion         ledger.Code = "http_version_not_supported"
-)
-
 // MaxServerErrorWrite bounds the writes ProblemListener looks at: Go's
 // own refusals are a status line, two headers and a line of text.
 const MaxServerErrorWrite = 512

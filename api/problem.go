@@ -25,6 +25,12 @@ const (
 	CodeMethodNotAllow  ledger.Code = "method_not_allowed"
 	CodeInvalidToken    ledger.Code = "invalid_token"
 	CodeUnsupportedType ledger.Code = "unsupported_media_type"
+	// Requests Go's HTTP server refuses before any handler runs
+	// (ProblemListener).
+	CodeMalformedRequest    ledger.Code = "malformed_request"
+	CodeHeadersTooLarge     ledger.Code = "headers_too_large"
+	CodeUnsupportedEncoding ledger.Code = "unsupported_transfer_encoding"
+	CodeHTTPVersion         ledger.Code = "http_version_not_supported"
 )
 
 // statusOf is the one code → HTTP status table. Domain codes of the
