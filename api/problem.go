@@ -73,6 +73,7 @@ var statusOf = map[ledger.Code]int{
 	ledger.CodeLimitExceeded:       http.StatusUnprocessableEntity,
 	CodeTooManyAttempts:            http.StatusTooManyRequests,
 	ledger.CodeUnavailable:         http.StatusServiceUnavailable,
+	ledger.CodeLedgerDamaged:       http.StatusServiceUnavailable,
 	ledger.CodeStorageFull:         http.StatusInsufficientStorage,
 	ledger.CodeInternal:            http.StatusInternalServerError,
 	CodeMalformedRequest:           http.StatusBadRequest,
@@ -141,6 +142,9 @@ func fail(c *gin.Context, err error) {
 		}
 		c.Header("Retry-After", strconv.Itoa(int(wait/time.Second)))
 	case http.StatusServiceUnavailable:
+		if e.Code == ledger.CodeLedgerDamaged {
+			break // waiting does not help: an operator must check the directory
+		}
 		c.Header("Retry-After", strconv.Itoa(int(UnavailableRetryAfter/time.Second)))
 	}
 	c.Header("Content-Type", "application/problem+json")

@@ -36,6 +36,11 @@ type Config struct {
 	RotateCheckpointKey ledger.Op
 	// Ready reports whether the server should take traffic.
 	Ready func() error
+	// Damaged reports what verification found wrong with the stored log
+	// (nil while none): then every route that shows ledger figures
+	// answers ledger_damaged, and only the audit routes, logins, health
+	// and the backup stay open, for the operator and auditors to look.
+	Damaged func() error
 	// Registry receives the metrics; default a new registry.
 	Registry *prometheus.Registry
 	// DiskFree, if set, reports the bytes free for the ledger's data,
@@ -131,6 +136,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		if r.auth != public {
 			handlers = append(handlers, s.authenticate, s.gate(r.roles))
 		}
+		if !openWhenDamaged(r) {
+			handlers = append(handlers, s.refuseDamaged)
+		}
 		if strings.Contains(r.path, "/:id") {
 			handlers = append(handlers, checkPathIDs)
 		}
@@ -212,6 +220,30 @@ func (s *Server) gate(roles []community.Role) gin.HandlerFunc {
 func readOnly(p *Principal) bool {
 	return p.Has(community.RoleAuditor) && !p.Has(community.RoleResident, community.RoleVolunteer,
 		community.RoleCoordinator, community.RoleCommittee, community.RoleAdmin)
+}
+
+// openWhenDamaged: the routes still served over a ledger whose stored log
+// failed verification — health, the document, logins, the audit log and
+// its proofs (what an auditor examines), and the backup (a copy of the
+// evidence). Balances, histories, documents and reports are not: they
+// may show the changed values.
+func openWhenDamaged(r route) bool {
+	switch r.tag {
+	case "system", "auth", "audit", "admin":
+		return true
+	}
+	return r.path == "/v1/public/funds/:id/receipts/:seq"
+}
+
+// refuseDamaged answers ledger_damaged once verification has found the
+// stored log or state changed (Config.Damaged).
+func (s *Server) refuseDamaged(c *gin.Context) {
+	if s.cfg.Damaged != nil && s.cfg.Damaged() != nil {
+		failCode(c, ledger.CodeLedgerDamaged,
+			"the ledger found its stored data changed outside it and shows no figures until an operator has checked it (tally verify); the audit log stays readable")
+		return
+	}
+	c.Next()
 }
 
 // checkPathIDs refuses a path whose :id is not an id (too long, outside

@@ -33,8 +33,12 @@ const (
 	CodeUnauthorized        Code = "unauthorized"
 	CodeConflict            Code = "conflict"
 	CodeUnavailable         Code = "unavailable"
-	CodeStorageFull         Code = "storage_full"
-	CodeInternal            Code = "internal"
+	// CodeLedgerDamaged: the stored log or state failed verification (a
+	// record, balance or document changed on disk): no writes, and no
+	// figures served until an operator has checked the directory.
+	CodeLedgerDamaged Code = "ledger_damaged"
+	CodeStorageFull   Code = "storage_full"
+	CodeInternal      Code = "internal"
 	// CodeConflictOfInterest: the caller would direct value to themself
 	// or a relative (a vote on a relative's payment, a gift made for a
 	// resident to the coordinator making it, ...).

@@ -64,8 +64,22 @@ func TestServeRefusesTamperedDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r.status != 503 || r.str("code") != "unavailable" {
+	if r.status != 503 || r.str("code") != "ledger_damaged" {
 		t.Fatalf("a write on a tampered directory: %d %s", r.status, r.raw)
+	}
+	// The changed balance is not shown; the audit log stays readable.
+	r, err = p.call("POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "demo-resident-2026"})
+	if err != nil || r.status != 200 {
+		t.Fatalf("a login on a tampered directory: %d %s %v", r.status, r.raw, err)
+	}
+	tok := r.str("access_token")
+	for _, path := range []string{"/v1/accounts/li:HOUR", "/v1/accounts/li:HOUR/entries", "/v1/public/funds"} {
+		if r, err := p.call("GET", path, tok, nil); err != nil || r.status != 503 || r.str("code") != "ledger_damaged" {
+			t.Fatalf("GET %s on a tampered directory: %d %s %v", path, r.status, r.raw, err)
+		}
+	}
+	if r, err := p.call("GET", "/v1/audit/checkpoint", "", nil); err != nil || r.status != 200 {
+		t.Fatalf("the checkpoint on a tampered directory: %d %s %v", r.status, r.raw, err)
 	}
 	p.stop()
 	// The server names the record tally verify names.

@@ -408,7 +408,7 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-var errDamagedLog = ledger.Errorf(ledger.CodeUnavailable,
+var errDamagedLog = ledger.Errorf(ledger.CodeLedgerDamaged,
 	"the ledger found its stored audit log damaged and takes no writes until an operator checks it (tally verify)")
 
 // Damaged reports what the checkpointer found wrong with the stored log,

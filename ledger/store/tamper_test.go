@@ -415,8 +415,8 @@ func TestCheckpointerStopsWritesOnDamage(t *testing.T) {
 		t.Fatalf("Damaged() = %v after the checkpointer found damage", err)
 	}
 	_, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "t"}, Op: auditTransfer("issuance", "alice", 1, false)})
-	if !ledger.IsCode(err, ledger.CodeUnavailable) {
-		t.Fatalf("a write after the damage was found: %v, want unavailable", err)
+	if !ledger.IsCode(err, ledger.CodeLedgerDamaged) {
+		t.Fatalf("a write after the damage was found: %v, want ledger_damaged", err)
 	}
 }
 
