@@ -322,7 +322,7 @@ func (s *Server) onBehalf(c *gin.Context, p *Principal, member string) error {
 		if err := actableFor(r, p, member); err != nil {
 			return err
 		}
-		p.OnBehalf = member
+		p.OnBehalf, p.Delegated = member, true
 		return nil
 	})
 }

@@ -24,10 +24,25 @@ type Principal struct {
 	Expires   time.Time
 	IssuedAt  int64  // Unix milliseconds
 	OnBehalf  string // set when a coordinator acts for a resident
+	// Delegated: OnBehalf came from X-On-Behalf-Of, so the request has the
+	// member's rights and none of the coordinator's (Has is false for
+	// every role; the member's own roles are the domain's to check on
+	// Acting). A staff write that names a member's account sets OnBehalf
+	// without it, so that the record names both, and keeps its rights.
+	Delegated bool
 }
 
-// Has reports whether p holds any of roles.
+// Has reports whether p holds any of roles for this request: never while
+// acting for a member through X-On-Behalf-Of (代办 gives no staff rights,
+// not even to read another member).
 func (p *Principal) Has(roles ...community.Role) bool {
+	return !p.Delegated && p.holds(roles...)
+}
+
+// holds reports whether the caller's token holds any of roles, whoever
+// the request acts for: the gate lets a coordinator into the routes a
+// member could call, and the handler then judges the member's rights.
+func (p *Principal) holds(roles ...community.Role) bool {
 	for _, r := range roles {
 		if slices.Contains(p.Roles, r) {
 			return true

@@ -198,7 +198,7 @@ func (s *Server) gate(roles []community.Role) gin.HandlerFunc {
 	memberRoute := len(roles) == 0 || slices.Contains(roles, community.RoleResident) || slices.Contains(roles, community.RoleVolunteer)
 	return func(c *gin.Context) {
 		p := principal(c)
-		if len(roles) > 0 && !p.Has(roles...) {
+		if len(roles) > 0 && !p.holds(roles...) {
 			failCode(c, ledger.CodeForbidden, "this needs one of the roles %v", roles)
 			return
 		}
@@ -218,7 +218,7 @@ func (s *Server) gate(roles []community.Role) gin.HandlerFunc {
 // are read-only over everything in scope) changes nothing, not even
 // through the routes any member may call for their own account.
 func readOnly(p *Principal) bool {
-	return p.Has(community.RoleAuditor) && !p.Has(community.RoleResident, community.RoleVolunteer,
+	return p.holds(community.RoleAuditor) && !p.holds(community.RoleResident, community.RoleVolunteer,
 		community.RoleCoordinator, community.RoleCommittee, community.RoleAdmin)
 }
 

@@ -252,6 +252,19 @@ func TestOnBehalf(t *testing.T) {
 	if m := tb.must(200, "GET", "/v1/members/nainai", coord, nil); m.Str("display_name") != "王奶奶" {
 		t.Fatalf("Chinese name: got %s", m.Raw)
 	}
+	// Acting for nainai, the coordinator has nainai's rights: another
+	// member is not found, to read or to change (the record would say
+	// nainai asked for it), and nainai's own data is theirs.
+	size := tb.auditSize()
+	tbProblem(t, tb.do("PATCH", "/v1/members/li", coord, map[string]any{"display_name": "改名"}, HeaderOnBehalf, "nainai"), 404, "not_found")
+	tbProblem(t, tb.do("GET", "/v1/members/li", coord, nil, HeaderOnBehalf, "nainai"), 404, "not_found")
+	tbProblem(t, tb.do("GET", "/v1/accounts/li:HOUR", coord, nil, HeaderOnBehalf, "nainai"), 404, "not_found")
+	tbProblem(t, tb.do("GET", "/v1/accounts/li:HOUR/entries", coord, nil, HeaderOnBehalf, "nainai"), 404, "not_found")
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refused requests wrote %d records", got-size)
+	}
+	tb.must(200, "GET", "/v1/accounts/nainai:HOUR", coord, nil, HeaderOnBehalf, "nainai")
+	tb.must(200, "PATCH", "/v1/members/nainai", coord, map[string]any{"display_name": "王奶奶"}, HeaderOnBehalf, "nainai")
 }
 
 // TestReversedCrossCommunityCredit: a service credit paid across
