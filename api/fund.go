@@ -408,6 +408,14 @@ func (s *Server) createFund(c *gin.Context) {
 		if err := Authorize(tx, p, req.Community, community.RoleAdmin); err != nil {
 			return nil, err
 		}
+		// A committee member outside the admin's scope is not found, as
+		// an unknown one is (not "of an unrelated community" or "without
+		// the committee role", which would say they exist and what they are).
+		for _, m := range req.Committee {
+			if err := memberOutOfScope(tx, p, m); err != nil {
+				return nil, err
+			}
+		}
 		f, err := fund.Create(tx, req.ToDomain())
 		if err != nil {
 			return nil, err

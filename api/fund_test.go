@@ -348,6 +348,22 @@ func TestFundPermissions(t *testing.T) {
 	wantProblem(t, e.do("POST", "/v1/funds", e.tok["coord-wang"], body), 403, "forbidden")
 	bad := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"ghost"}, "quorum": 1}
 	wantProblem(t, e.do("POST", "/v1/funds", e.admin, bad), 404, "not_found")
+	// To an admin of c1, members outside c1 answer as unknown ones,
+	// whatever their community or roles.
+	e.community("far", "", nil)
+	e.member("cm-far", "far", "committee")
+	e.member("res-c2", "c2", "resident")
+	admC1 := e.member("adm-c1", "c1", "admin")
+	unknown := e.do("POST", "/v1/funds", admC1, bad)
+	wantProblem(t, unknown, 404, "not_found")
+	for _, m := range []string{"cm-far", "res-c2"} {
+		b := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{m}, "quorum": 1}
+		r := e.do("POST", "/v1/funds", admC1, b)
+		wantProblem(t, r, 404, "not_found")
+		if r.Str("detail") != strings.Replace(unknown.Str("detail"), "ghost", m, 1) {
+			t.Fatalf("committee member %s outside the scope answers %q, an unknown one %q", m, r.Str("detail"), unknown.Str("detail"))
+		}
+	}
 	e.createFund()
 	wantProblem(t, e.do("GET", "/v1/funds/f1", e.tok["res-liu"], nil), 403, "forbidden")
 	wantProblem(t, e.do("GET", "/v1/funds/f1", e.tok["coord-c2"], nil), 403, "forbidden")

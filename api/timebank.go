@@ -547,6 +547,14 @@ func (s *Server) needOp(c *gin.Context, status int, fn func(tx ledger.Tx, by tim
 func (s *Server) claimNeed(c *gin.Context) {
 	tbBind(c, true, func(req *ClaimRequest) {
 		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
+			if by.Staff && req.Volunteer != "" && req.Volunteer != by.Member {
+				// A volunteer outside the coordinator's scope is not found,
+				// as an unknown one is (not "not a member of" the need's
+				// community, which would confirm they exist).
+				if err := memberOutOfScope(tx, principal(c), req.Volunteer); err != nil {
+					return nil, err
+				}
+			}
 			n, err := timebank.ClaimNeed(tx, by, id, req.Volunteer)
 			if err != nil {
 				return nil, err

@@ -405,6 +405,16 @@ func TestNeedsOffersClaim(t *testing.T) {
 	if r := tb.must(200, "POST", "/v1/needs/"+n4+"/claim", coord, map[string]any{"volunteer": "li"}); r.Str("volunteer") != "li" || r.Str("status") != "claimed" {
 		t.Fatalf("reassign: got %s", r.Raw)
 	}
+	// A volunteer outside the coordinator's scope answers as an unknown one.
+	tb.community("c9", "", nil)
+	tb.resident("far", "c9", nil, nil, "resident", "volunteer")
+	unknown := tb.do("POST", "/v1/needs/"+n4+"/claim", coord, map[string]any{"volunteer": "nobody-here"})
+	far := tb.do("POST", "/v1/needs/"+n4+"/claim", coord, map[string]any{"volunteer": "far"})
+	tbProblem(t, unknown, 404, "not_found")
+	tbProblem(t, far, 404, "not_found")
+	if far.Str("detail") != strings.Replace(unknown.Str("detail"), "nobody-here", "far", 1) {
+		t.Fatalf("an out-of-scope volunteer answers %q, an unknown one %q", far.Str("detail"), unknown.Str("detail"))
+	}
 	at := tb.ago(5 * time.Hour)
 	sid4 := tb.must(201, "POST", "/v1/needs/"+n4+"/complete", vol, map[string]any{"hours": "1.00", "occurred_at": at}).Body["service"].(map[string]any)["id"].(string)
 	tb.must(200, "POST", "/v1/services/"+sid4+"/reject", elder, map[string]any{"reason": "没有来"})
