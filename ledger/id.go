@@ -57,7 +57,61 @@ func CheckPseudonym(what, s string) error {
 			return Errorf(CodeInvalidID, "%s must not be a phone or ID-card number (more than %d digits in a row): it enters the audit chain, which nothing erases; use an opaque id", what, MaxIDDigitRun)
 		}
 	}
+	if personalNumber(s) {
+		return Errorf(CodeInvalidID, "%s must not hold a phone or ID-card number, with or without separators: it enters the audit chain, which nothing erases; use an opaque id", what)
+	}
 	return nil
+}
+
+// personalNumber reports whether s holds, as one group of digits joined
+// by the id separators ('-', '.', '_', ':'), a mainland mobile number
+// (1[3-9] and 9 more digits, optionally after 86) or a resident ID-card
+// number (17 digits and a check digit or X): "139-1234-5678",
+// "110101-19900307-123X". Dates and serial numbers ("2026-11-23-0001")
+// are neither.
+func personalNumber(s string) bool {
+	for i := 0; i < len(s); {
+		if !isDigit(s[i]) {
+			i++
+			continue
+		}
+		var d []byte
+		j := i
+	group:
+		for ; j < len(s); j++ {
+			switch c := s[j]; {
+			case isDigit(c):
+				d = append(d, c)
+			case (c == 'X' || c == 'x') && len(d) == 17:
+				d = append(d, c)
+			case strings.IndexByte("-._:", c) >= 0 && j+1 < len(s) && isDigit(s[j+1]):
+			default:
+				break group
+			}
+		}
+		if mobileNumber(string(d)) || len(d) == 13 && strings.HasPrefix(string(d), "86") && mobileNumber(string(d[2:])) ||
+			len(d) == 18 && allDigits(string(d[:17])) {
+			return true
+		}
+		i = j + 1
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// mobileNumber: a mainland mobile number, 1[3-9] and 9 more digits.
+func mobileNumber(d string) bool {
+	return len(d) == 11 && d[0] == '1' && d[1] >= '3' && d[1] <= '9' && allDigits(d)
 }
 
 // CheckText returns invalid_request unless s is valid UTF-8 of at most max

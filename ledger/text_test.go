@@ -27,12 +27,15 @@ func TestCheckText(t *testing.T) {
 // TestCheckPseudonym: ids that name people may not be phone or ID-card
 // numbers (they enter the chain, which nothing erases).
 func TestCheckPseudonym(t *testing.T) {
-	for _, s := range []string{"m-1042", "zhang", "u1234567890", "2026-11-23"} {
+	for _, s := range []string{"m-1042", "zhang", "u1234567890", "2026-11-23", "2026-11-23-0001", "svc-20261123-000123",
+		"hh-0042", "1.2.3", "v2-1391234567", "12-3456-7890", "a-139-1234-567"} {
 		if err := CheckPseudonym("id", s); err != nil {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
-	for _, s := range []string{"13700009999", "510104193805200077", "51010419380520007X", "tel-13912345678", "a b"} {
+	for _, s := range []string{"13700009999", "510104193805200077", "51010419380520007X", "tel-13912345678", "a b",
+		"139-1234-5678", "139.1234.5678", "139_1234_5678", "tel:139-1234-5678", "86-139-1234-5678",
+		"110101-19900307-123X", "110101.19900307.1234", "hh-510104-19380520-007x"} {
 		if err := CheckPseudonym("id", s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
