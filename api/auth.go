@@ -195,6 +195,9 @@ func (t *tokenCache) put(raw, aud string, c *tokenClaims) {
 
 // authenticate is the middleware of every route that needs a token.
 func (s *Server) authenticate(c *gin.Context) {
+	// What a token reads (balances, histories, personal data) is the
+	// caller's alone: no shared or browser cache keeps it.
+	c.Header("Cache-Control", "no-store")
 	for _, name := range []string{"Authorization", HeaderOnBehalf} {
 		if len(c.Request.Header.Values(name)) > 1 {
 			failCode(c, ledger.CodeInvalidRequest, "send one %s header, not several", name)

@@ -161,15 +161,17 @@ func TestLoginThrottle(t *testing.T) {
 	}
 }
 
-// TestTokenHandling: the scheme is case-insensitive, token responses are
-// not cached, a logout with a useless refresh token (garbage, or an access
+// TestTokenHandling: the scheme is case-insensitive, token responses and
+// what a token reads are not cached, a logout with a useless refresh token (garbage, or an access
 // token) is refused and writes nothing, one without revokes the access
 // token, and a write naming two idempotency keys is refused.
 func TestTokenHandling(t *testing.T) {
 	ts := newTestServer(t)
 	ts.community("c1", "", nil)
 	tok := ts.member("li", "c1", "resident")
-	ts.must(200, "GET", "/v1/accounts/li:HOUR", "", nil, "Authorization", "bearer "+tok)
+	if r := ts.must(200, "GET", "/v1/accounts/li:HOUR", "", nil, "Authorization", "bearer "+tok); r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("an authenticated read: Cache-Control %q, want no-store", r.Header.Get("Cache-Control"))
+	}
 	r := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "password-li"})
 	if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Fatalf("token response Cache-Control %q, want no-store", cc)
