@@ -342,6 +342,30 @@ func TestFundVoteRefusals(t *testing.T) {
 		"committee": []string{"cm-zhang", "res-liu"}, "quorum": 1}), 400, "invalid_request")
 }
 
+// TestFundCommitteeRoleWithdrawn: a committee member whose role is
+// withdrawn no longer counts towards the quorum: a proposal that can no
+// longer reach it is rejected at the next vote (its hold voided), and a
+// new one is refused as quorum_unreachable rather than held until it
+// expires.
+func TestFundCommitteeRoleWithdrawn(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	id := e.propose("30.00")
+	e.wantFund("100.00", "70.00", "30.00")
+	for _, m := range []string{"cm-li", "cm-zhao"} {
+		e.must(200, "PUT", "/v1/members/"+m+"/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	}
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00")), 422, "quorum_unreachable")
+	r := e.vote(id, "cm-zhang", "approve")
+	if r.Status != 200 || r.Str("status") != "rejected" {
+		t.Fatalf("the vote after the quorum became unreachable: %d %s", r.Status, r.Raw)
+	}
+	if f := e.must(200, "GET", "/v1/funds/f1", e.tok["coord-wang"], nil); f.Str("available") != "100.00" || f.Str("held") != "0.00" {
+		t.Fatalf("the hold of the rejected proposal: %s", f.Raw)
+	}
+}
+
 func TestFundPermissions(t *testing.T) {
 	e := newFundEnv(t, false)
 	body := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"cm-zhang"}, "quorum": 1}

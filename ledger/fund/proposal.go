@@ -80,8 +80,9 @@ type Proposal struct {
 	Votes       []Vote    `json:"votes,omitempty"`
 	Recusals    []Recusal `json:"recusals,omitempty"`
 	// Conflicted are the committee members who may not vote on it (the
-	// beneficiary and the beneficiary's relatives, as of the proposal):
-	// they do not count towards reaching the quorum.
+	// beneficiary and the beneficiary's or proposer's relatives, and
+	// members whose committee role was withdrawn or who were erased, as of
+	// the last vote): they do not count towards reaching the quorum.
 	Conflicted      []string      `json:"conflicted,omitempty"`
 	Objections      []Objection   `json:"objections,omitempty"`
 	Events          []Event       `json:"events"`
@@ -124,16 +125,24 @@ func (p *Proposal) Eligible(f *Fund) int {
 }
 
 // conflicted lists the committee members who may not vote on p now (the
-// beneficiary, the beneficiary's or the proposer's relatives), except
-// those who voted before a link was made: their vote stands.
+// beneficiary, the beneficiary's or the proposer's relatives, and those
+// whose committee role was withdrawn or who were erased), except those
+// who voted before: their vote stands.
 func conflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
 	var out []string
 	for _, m := range f.Committee {
-		if m != p.Proposer && !p.voted(m) && checkConflict(r, p, m) != nil {
+		if m != p.Proposer && !p.voted(m) && (checkConflict(r, p, m) != nil || !votingMember(r, m)) {
 			out = append(out, m)
 		}
 	}
 	return out
+}
+
+// votingMember: m holds the committee role and was not erased (what a
+// withdrawal of the role or an erasure takes away at once).
+func votingMember(r ledger.Reader, id string) bool {
+	m, err := community.GetMember(r, id)
+	return err == nil && !m.Erased && m.Has(community.RoleCommittee)
 }
 
 func (p *Proposal) recused(member string) bool {

@@ -71,6 +71,8 @@ func votable(tx ledger.Tx, id, member string) (*Proposal, *Fund, error) {
 	switch {
 	case !f.IsCommittee(member):
 		return nil, nil, ledger.Errorf(CodeNotCommittee, "fund: %s is not on the committee of fund %s", member, f.ID)
+	case !votingMember(tx, member):
+		return nil, nil, ledger.Errorf(CodeNotCommittee, "fund: %s no longer holds the committee role", member)
 	case member == p.Proposer:
 		return nil, nil, ledger.Errorf(CodeProposerCannotVote, "fund: the proposer does not vote on their own proposal")
 	case p.Status != StatusVoting:
