@@ -54,15 +54,25 @@ type FundRequest struct {
 	Committee []string             `json:"committee"`
 	Quorum    int                  `json:"quorum"`
 	Projects  []FundProjectRequest `json:"projects,omitempty"`
+	// ObjectionWindow is the fund's public objection period (公示期)
+	// after each approval, a duration ("72h", "7d"); a proposal may ask
+	// for a longer one, never a shorter. Default none: approval pays.
+	ObjectionWindow string `json:"objection_window,omitempty"`
 }
 
 // ToDomain converts the request.
-func (r *FundRequest) ToDomain() fund.NewFund {
+func (r *FundRequest) ToDomain() (fund.NewFund, error) {
 	n := fund.NewFund{ID: r.ID, Community: r.Community, Name: r.Name, Committee: r.Committee, Quorum: r.Quorum}
 	for _, p := range r.Projects {
 		n.Projects = append(n.Projects, fund.NewProject{ID: p.ID, Name: p.Name})
 	}
-	return n
+	var err error
+	if r.ObjectionWindow != "" {
+		if n.ObjectionWindow, err = parseDuration(r.ObjectionWindow); err == nil && n.ObjectionWindow < 0 {
+			err = ledger.Errorf(ledger.CodeInvalidRequest, "objection_window must not be negative")
+		}
+	}
+	return n, err
 }
 
 // FundMoney is money of a fund or project, in CNY: held is what open
@@ -94,8 +104,10 @@ type FundView struct {
 	Projects     map[string]FundProjectView `json:"projects"`
 	Committee    []string                   `json:"committee"`
 	Quorum       int                        `json:"quorum"`
-	Accounts     map[string]string          `json:"accounts"`
-	Created      time.Time                  `json:"created"`
+	// ObjectionWindow: every proposal's objection period is at least this.
+	ObjectionWindow string            `json:"objection_window,omitempty"`
+	Accounts        map[string]string `json:"accounts"`
+	Created         time.Time         `json:"created"`
 }
 
 // DonationRequest records a donation. donor_kind is person (default),
@@ -154,7 +166,8 @@ func donationView(d *fund.Donation) DonationView {
 // id; purpose and evidence enter the audit chain, so they describe the
 // disbursement, never a person. Evidence is hex SHA-256 of documents.
 // Deadline is an RFC 3339 time or a duration ("72h", "7d"; default 7d);
-// objection_window a duration (default none: approval pays at once).
+// objection_window a duration, at least the fund's (default the fund's;
+// none: approval pays at once).
 type ProposalRequest struct {
 	Amount          string   `json:"amount"`
 	Beneficiary     string   `json:"beneficiary"`
@@ -353,6 +366,9 @@ func fundOf(r ledger.Reader, p *Principal, id string, roles ...community.Role) (
 func fundView(r ledger.Reader, f *fund.Fund) (FundView, error) {
 	v := FundView{ID: f.ID, Community: f.Community, Name: f.Name, Committee: f.Committee, Quorum: f.Quorum,
 		Accounts: f.Accounts, Projects: map[string]FundProjectView{}, Created: f.Created}
+	if f.ObjectionWindow > 0 {
+		v.ObjectionWindow = formatDuration(f.ObjectionWindow)
+	}
 	var total fundTotal
 	un, err := fundMoney(r, f.Accounts[fund.AcctBalance], &total)
 	if err != nil {
@@ -400,6 +416,11 @@ func (s *Server) createFund(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	n, err := req.ToDomain()
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	p := principal(c)
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
 		if err := ledger.CheckID("community", req.Community); err != nil {
@@ -416,7 +437,7 @@ func (s *Server) createFund(c *gin.Context) {
 				return nil, err
 			}
 		}
-		f, err := fund.Create(tx, req.ToDomain())
+		f, err := fund.Create(tx, n)
 		if err != nil {
 			return nil, err
 		}

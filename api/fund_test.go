@@ -295,6 +295,36 @@ func TestFundObjection(t *testing.T) {
 	}
 }
 
+// TestFundObjectionWindowOfTheFund: a fund's objection window (公示期)
+// applies to every proposal; the proposer may lengthen it, not shorten or
+// skip it, so an approval waits for the public's say.
+func TestFundObjectionWindowOfTheFund(t *testing.T) {
+	e := newFundEnv(t, false)
+	bad := map[string]any{"id": "f0", "community": "c1", "name": "基金", "committee": []string{"cm-zhang"}, "quorum": 1, "objection_window": "30m"}
+	wantProblem(t, e.do("POST", "/v1/funds", e.admin, bad), 400, "invalid_request")
+	f := e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f1", "community": "c1", "name": "幸福社区基金",
+		"committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 2, "objection_window": "3d"})
+	if f.Str("objection_window") != "72h" {
+		t.Fatalf("the fund's window: %s", f.Raw)
+	}
+	e.donate("500.00")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "objection_window", "1h")), 400, "invalid_request")
+	id := e.propose("200.00")
+	if p := e.proposal(id); p.Str("objection_window") != "72h" {
+		t.Fatalf("a proposal without a window of its own: %s", p.Raw)
+	}
+	e.vote(id, "cm-zhang", "approve")
+	if r := e.vote(id, "cm-li", "approve"); r.Str("status") != "approved" {
+		t.Fatalf("approved into the fund's window: %s", r.Raw)
+	}
+	e.fire(72*time.Hour + time.Second)
+	e.wantStatus(id, "paid")
+	long := e.propose("10.00", "objection_window", "5d")
+	if p := e.proposal(long); p.Str("objection_window") != "120h" {
+		t.Fatalf("a longer window: %s", p.Raw)
+	}
+}
+
 func TestFundOvercommitAndRestriction(t *testing.T) {
 	e := newFundEnv(t, false)
 	e.createFund()

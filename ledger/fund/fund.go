@@ -120,6 +120,8 @@ type Fund struct {
 	Quorum    int                `json:"quorum"`
 	Projects  map[string]Project `json:"projects"`
 	Accounts  map[string]string  `json:"accounts"` // balance, donations, paid
+	// ObjectionWindow: every proposal's objection period is at least this.
+	ObjectionWindow time.Duration `json:"objection_window,omitempty"`
 	Receipts  int64              `json:"receipts"` // donations recorded: the last receipt number
 	Created   time.Time          `json:"created"`
 	Seq       uint64             `json:"seq"`
@@ -177,6 +179,11 @@ type NewFund struct {
 	Committee []string
 	Quorum    int
 	Projects  []NewProject
+	// ObjectionWindow is the fund's public objection period (公示期)
+	// after an approval: 0 (none) or MinObjectionWindow to
+	// MaxObjectionWindow. A proposal may ask for a longer one, never a
+	// shorter, so the proposer cannot skip the public's say.
+	ObjectionWindow time.Duration
 }
 
 // Create opens a fund with its CNY accounts and projects inside tx and
@@ -197,6 +204,9 @@ func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
 	if err := checkCommittee(tx, c, n.Committee, n.Quorum); err != nil {
 		return nil, err
 	}
+	if err := checkObjectionWindow(n.ObjectionWindow); err != nil {
+		return nil, err
+	}
 	if len(n.Projects) > MaxProjects {
 		return nil, ledger.Errorf(ledger.CodeLimitExceeded, "fund: at most %d projects", MaxProjects)
 	}
@@ -204,7 +214,7 @@ func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
 		return nil, err
 	}
 	f := &Fund{ID: n.ID, Community: n.Community, Name: n.Name, Committee: n.Committee, Quorum: n.Quorum,
-		Projects: map[string]Project{}, Accounts: map[string]string{}, Created: tx.Now(), Seq: tx.Seq()}
+		ObjectionWindow: n.ObjectionWindow, Projects: map[string]Project{}, Accounts: map[string]string{}, Created: tx.Now(), Seq: tx.Seq()}
 	if err := openAccounts(tx, f); err != nil {
 		return nil, err
 	}
@@ -359,8 +369,20 @@ func fundFields(f *Fund) map[string]any {
 	for k, v := range f.Accounts {
 		accts[k] = v
 	}
-	return map[string]any{"id": f.ID, "community": f.Community, "name": f.Name, "committee": f.Committee,
+	fields := map[string]any{"id": f.ID, "community": f.Community, "name": f.Name, "committee": f.Committee,
 		"quorum": int64(f.Quorum), "projects": ps, "accounts": accts}
+	if f.ObjectionWindow > 0 {
+		fields["objection_window_s"] = int64(f.ObjectionWindow / time.Second)
+	}
+	return fields
+}
+
+// checkObjectionWindow: 0 (none) or MinObjectionWindow to MaxObjectionWindow.
+func checkObjectionWindow(w time.Duration) error {
+	if w != 0 && (w < MinObjectionWindow || w > MaxObjectionWindow) {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: objection window must be 0 or between %s and %s", MinObjectionWindow, MaxObjectionWindow)
+	}
+	return nil
 }
 
 // Index keys. Sequence numbers are zero-padded so that keys sort in

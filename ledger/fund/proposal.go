@@ -235,6 +235,14 @@ func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
 	if err := n.check(tx.Now()); err != nil {
 		return nil, err
 	}
+	// The fund's objection window is the least a proposal gets: the
+	// proposer may lengthen the public's say, not skip it.
+	switch {
+	case n.ObjectionWindow == 0:
+		n.ObjectionWindow = f.ObjectionWindow
+	case n.ObjectionWindow < f.ObjectionWindow:
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: fund %s gives every proposal an objection window of at least %s", f.ID, f.ObjectionWindow)
+	}
 	source, err := f.Source(n.Project)
 	if err != nil {
 		return nil, err
@@ -296,10 +304,7 @@ func (n *NewProposal) checkTimes(now time.Time) error {
 	if n.VotingPeriod < MinVotingPeriod || n.VotingPeriod > MaxVotingPeriod {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: voting must last between %s and %s", MinVotingPeriod, MaxVotingPeriod)
 	}
-	if n.ObjectionWindow != 0 && (n.ObjectionWindow < MinObjectionWindow || n.ObjectionWindow > MaxObjectionWindow) {
-		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: objection window must be 0 or between %s and %s", MinObjectionWindow, MaxObjectionWindow)
-	}
-	return nil
+	return checkObjectionWindow(n.ObjectionWindow)
 }
 
 // sha256HexLen is the length of a hex SHA-256 digest.
