@@ -82,10 +82,27 @@ func (c *Community) Within(scope string) bool {
 
 // Weight returns the weight of a category in hundredths (100 by default).
 func (p Policy) Weight(category string) int64 {
-	if w, ok := p.Weights[category]; ok {
+	if w, ok := p.Weights[Category(category)]; ok {
 		return w
 	}
 	return 100
+}
+
+// Category is the one spelling of a service category: lower case, '_'
+// for '-', so that "CASE_WORK" or "case-work" is the category
+// "case_work" — its weight, its line in the reports — and a category's
+// weight cannot be dodged by spelling it otherwise.
+func Category(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b[i] = c + 'a' - 'A'
+		case c == '-':
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 // Validate checks a policy. Errors: invalid_request, invalid_amount.
@@ -109,6 +126,7 @@ func (p *Policy) Validate() error {
 	if len(p.Weights) > MaxCategoryWeights {
 		return ledger.Errorf(ledger.CodeLimitExceeded, "at most %d category weights", MaxCategoryWeights)
 	}
+	weights := make(map[string]int64, len(p.Weights))
 	for c, w := range p.Weights {
 		if err := ledger.CheckID("category", c); err != nil {
 			return err
@@ -116,6 +134,13 @@ func (p *Policy) Validate() error {
 		if w <= 0 || w > MaxWeightHundredth {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "weight of %s must be between 0.01 and %d", c, MaxWeightHundredth/100)
 		}
+		if _, dup := weights[Category(c)]; dup {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "category %s is given twice (categories ignore case, and '-' is '_')", Category(c))
+		}
+		weights[Category(c)] = w
+	}
+	if p.Weights != nil {
+		p.Weights = weights
 	}
 	if p.MinAge < 0 || p.MinAge > MaxAge || p.HardshipMinAge < 0 || p.HardshipMinAge > MaxAge {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "ages must be between 0 and %d", MaxAge)
