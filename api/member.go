@@ -545,10 +545,11 @@ func (s *Server) updateMember(c *gin.Context) {
 	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
 		self := id == p.Acting()
 		switch {
-		case self && (hasKey(ch.Personal, "birth_date") || hasKey(ch.Personal, "hardship")) && !p.Has(staff...):
-			// Redemption eligibility (age, hardship) reads them: a
-			// resident does not qualify themself.
-			return nil, ledger.Errorf(ledger.CodeForbidden, "birth_date and hardship decide eligibility; a coordinator records them")
+		case self && (hasKey(ch.Personal, "birth_date") || hasKey(ch.Personal, "hardship")):
+			// Redemption eligibility (age, hardship) reads them: nobody
+			// qualifies themself, staff included (as staff never credit
+			// themselves); a coordinator records them in their own name.
+			return nil, ledger.Errorf(ledger.CodeForbidden, "birth_date and hardship decide eligibility; a coordinator records them, for others than themself")
 		case ch.Relatives != nil && !p.Has(community.RoleAdmin):
 			// Relatives decide who may receive gifts and who must recuse
 			// from a vote: a coordinator who could change them could drop

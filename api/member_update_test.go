@@ -24,6 +24,12 @@ func TestUpdateMember(t *testing.T) {
 		t.Fatalf("a resident sets their own birth date: %d %s, want 403", r.Status, r.Raw)
 	}
 	ts.must(200, "PATCH", "/v1/members/li", wang, map[string]any{"personal": map[string]any{"birth_date": "1950-05-01"}})
+	// Nor does staff qualify themself.
+	for _, field := range []string{"birth_date", "hardship"} {
+		if r := ts.do("PATCH", "/v1/members/wang", wang, map[string]any{"personal": map[string]any{field: "1950-05-01"}}); r.Status != 403 {
+			t.Fatalf("a coordinator sets their own %s: %d %s, want 403", field, r.Status, r.Raw)
+		}
+	}
 	r := ts.must(200, "PATCH", "/v1/members/li", li, map[string]any{"personal": map[string]any{"phone": "x"}})
 	if r.Str("id") != "li" {
 		t.Fatalf("update: %s", r.Raw)
