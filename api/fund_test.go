@@ -434,6 +434,17 @@ func TestFundPermissions(t *testing.T) {
 	id := e.propose("1.00")
 	r := e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["coord-wang"], map[string]any{"decision": "approve"}, HeaderOnBehalf, "cm-zhang")
 	wantProblem(t, r, 403, "forbidden")
+	// The report's own lines are no project's id, in any case.
+	for _, pid := range []string{"total", "TOTAL", "Unrestricted"} {
+		wantProblem(t, e.do("POST", "/v1/funds/f1/projects", e.tok["coord-wang"], map[string]any{"id": pid, "name": "项目"}), 400, "invalid_id")
+	}
+	// Evidence digests have one spelling, each document once.
+	h := strings.Repeat("AB", 32)
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "evidence", []string{h, strings.ToLower(h)})), 400, "invalid_request")
+	up := e.must(201, "POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "evidence", []string{h}))
+	if ev, _ := up.Body["evidence"].([]any); len(ev) != 1 || ev[0] != strings.ToLower(h) {
+		t.Fatalf("evidence in capitals: %s", up.Raw)
+	}
 }
 
 func TestFundAnonymousAndPublic(t *testing.T) {

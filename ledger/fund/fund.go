@@ -314,12 +314,16 @@ func openAccount(tx ledger.Tx, f *Fund, suffix string, guard ledger.Guard) (stri
 	return a.ID, nil
 }
 
+// reservedProjectIDs name the fund's own lines in its reports: the money
+// of no project, and the sum of all (the report's CSV rows).
+var reservedProjectIDs = []string{Unrestricted, "total"}
+
 func addProject(tx ledger.Tx, f *Fund, n NewProject) error {
 	if err := ledger.CheckID("project id", n.ID); err != nil {
 		return err
 	}
-	if len(n.ID) > MaxProjectIDLen || n.ID == Unrestricted {
-		return ledger.Errorf(ledger.CodeInvalidID, "fund: a project id is at most %d characters and not %q", MaxProjectIDLen, Unrestricted)
+	if len(n.ID) > MaxProjectIDLen || slices.ContainsFunc(reservedProjectIDs, func(r string) bool { return strings.EqualFold(n.ID, r) }) {
+		return ledger.Errorf(ledger.CodeInvalidID, "fund: a project id is at most %d characters and not one of %q (in any case)", MaxProjectIDLen, reservedProjectIDs)
 	}
 	if err := checkName(n.Name); err != nil {
 		return err

@@ -3,6 +3,7 @@ package fund
 import (
 	"encoding/hex"
 	"slices"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -290,6 +291,13 @@ func (n *NewProposal) check(now time.Time) error {
 	}
 	if err := checkEvidence(n.Evidence); err != nil {
 		return err
+	}
+	for i, h := range n.Evidence {
+		// One spelling of a digest, each document once.
+		n.Evidence[i] = strings.ToLower(h)
+		if slices.Contains(n.Evidence[:i], n.Evidence[i]) {
+			return ledger.Errorf(ledger.CodeInvalidRequest, "fund: evidence %s is listed twice", n.Evidence[i])
+		}
 	}
 	return n.checkTimes(now)
 }
