@@ -291,23 +291,27 @@ func TestWrongMasterKeyRefused(t *testing.T) {
 	wantDamaged(t, dir, "open with another master.key", true)
 }
 
-// TestDamagedKeyFileNamed: one damaged data key file is named as such,
-// not blamed on master.key (which opens the others).
+// TestDamagedKeyFileNamed: one damaged data key file — the first or any
+// other — is named as such, not blamed on master.key (which opens the
+// others); served, its member would look erased (found by an outside
+// probe: only the first file was tried).
 func TestDamagedKeyFileNamed(t *testing.T) {
-	dir := twoMembers(t)
-	path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte("m1")))
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)-1] ^= 1
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	wantDamaged(t, dir, "a damaged key file", true)
-	_, err = Open(dir, Options{})
-	if err == nil || !strings.Contains(err.Error(), `member "m1"`) || strings.Contains(err.Error(), "master.key") {
-		t.Fatalf("open with m1's key file damaged: %v, want it named (not master.key)", err)
+	for _, member := range []string{"m1", "m2"} {
+		dir := twoMembers(t)
+		path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte(member)))
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)-1] ^= 1
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wantDamaged(t, dir, "a damaged key file", true)
+		_, err = Open(dir, Options{})
+		if err == nil || !strings.Contains(err.Error(), `member "`+member+`"`) || strings.Contains(err.Error(), "master.key") {
+			t.Fatalf("open with %s's key file damaged: %v, want it named (not master.key)", member, err)
+		}
 	}
 }
 
