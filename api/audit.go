@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -106,7 +108,7 @@ func (s *Server) auditText(c *gin.Context, get func(context.Context, AuditLog) (
 	}
 	text, err := get(c.Request.Context(), a)
 	if err != nil {
-		fail(c, err)
+		s.failAudit(c, err)
 		return
 	}
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", text)
@@ -134,7 +136,7 @@ func (s *Server) auditRecords(c *gin.Context) {
 	}
 	from, err := uintQuery(c, "from", 0)
 	if err != nil {
-		fail(c, err)
+		s.failAudit(c, err)
 		return
 	}
 	limit, err := uintQuery(c, "limit", 100)
@@ -142,12 +144,12 @@ func (s *Server) auditRecords(c *gin.Context) {
 		err = ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", MaxAuditPage)
 	}
 	if err != nil {
-		fail(c, err)
+		s.failAudit(c, err)
 		return
 	}
 	recs, err := a.Records(c.Request.Context(), from, int(limit))
 	if err != nil {
-		fail(c, err)
+		s.failAudit(c, err)
 		return
 	}
 	out := AuditRecordList{Items: recs}
@@ -178,7 +180,7 @@ func (s *Server) auditInclusion(c *gin.Context) {
 	}
 	hashes, size, err := a.Inclusion(c.Request.Context(), seq, size)
 	if err != nil {
-		fail(c, err)
+		s.failAudit(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, InclusionProof{LeafIndex: seq, TreeSize: size, Hashes: nonNil(hashes)})
@@ -201,7 +203,7 @@ func (s *Server) auditConsistency(c *gin.Context) {
 	}
 	hashes, err := a.Consistency(c.Request.Context(), from, to)
 	if err != nil {
-		fail(c, err)
+		s.failAudit(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ConsistencyProof{From: from, To: to, Hashes: nonNil(hashes)})
@@ -232,13 +234,13 @@ func (s *Server) auditReceipt(c *gin.Context) {
 	}
 	if p := principal(c); !p.Has(auditReaders...) {
 		if err := s.ownRecord(c, a, p, seq); err != nil {
-			fail(c, err)
+			s.failAudit(c, err)
 			return
 		}
 	}
 	r, err := a.Receipt(c.Request.Context(), seq)
 	if err != nil {
-		fail(c, err)
+		s.failAudit(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, r)
@@ -252,9 +254,38 @@ func (s *Server) auditExport(c *gin.Context) {
 	c.Header("Content-Type", "application/octet-stream")
 	c.Status(http.StatusOK)
 	if err := a.Export(c.Request.Context(), c.Writer); err != nil {
-		// Headers are gone; a truncated export fails verification.
-		c.Error(err)
+		s.failStream(c, "audit export", err)
 	}
+}
+
+// failStream ends a streamed answer (an export, a backup) that failed: a
+// problem while nothing is sent yet — a record missing from a damaged log
+// fails before the first byte, and an empty 200 would look like an export
+// — or, once bytes are gone, a cut stream, which fails its reader's
+// checks. Either way the cause is logged.
+func (s *Server) failStream(c *gin.Context, what string, err error) {
+	if c.Request.Context().Err() == nil {
+		slog.Error(what+" failed", "err", err)
+	}
+	if !c.Writer.Written() {
+		c.Header("Content-Type", "")
+		s.failAudit(c, err)
+		return
+	}
+	c.Error(err)
+}
+
+// failAudit answers an error of the audit log: a store error on a ledger
+// found damaged (a record or tree hash missing or changed) is
+// ledger_damaged, not a bare internal error.
+func (s *Server) failAudit(c *gin.Context, err error) {
+	var e *ledger.Error
+	if !errors.As(err, &e) && s.cfg.Damaged != nil && s.cfg.Damaged() != nil {
+		slog.Error("audit log read failed on a damaged ledger", "path", c.FullPath(), "err", err)
+		failCode(c, ledger.CodeLedgerDamaged, "the stored audit log is damaged here (a record or tree hash is missing or changed), so this cannot be served; tally verify --data names the first bad record, and a copy of the data directory keeps the evidence")
+		return
+	}
+	fail(c, err)
 }
 
 func (s *Server) backup(c *gin.Context) {
@@ -270,7 +301,7 @@ func (s *Server) backup(c *gin.Context) {
 	c.Header("Content-Type", "application/octet-stream")
 	c.Status(http.StatusOK)
 	if err := s.cfg.Backup(c.Request.Context(), c.Writer); err != nil {
-		c.Error(err)
+		s.failStream(c, "backup", err)
 	}
 }
 
@@ -289,7 +320,8 @@ func (s *Server) ownRecord(c *gin.Context, a AuditLog, p *Principal, seq uint64)
 	if err != nil {
 		return err
 	}
-	if rec.Actor == p.Member || (rec.OnBehalf != "" && rec.OnBehalf == p.Acting()) {
+	// Acting for a member, the member's records, not the coordinator's.
+	if rec.Actor == p.Member && !p.Delegated || (rec.OnBehalf != "" && rec.OnBehalf == p.Acting()) {
 		return nil
 	}
 	effects, _ := rec.Content["effects"].([]any)

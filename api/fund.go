@@ -623,7 +623,7 @@ func readProposal(r ledger.Reader, p *Principal, id string) (*fund.Proposal, *fu
 	if err != nil {
 		return nil, nil, err
 	}
-	if pr.Proposer == p.Member {
+	if pr.Proposer == p.Acting() {
 		return pr, f, nil
 	}
 	return pr, f, canReadFund(r, p, f)

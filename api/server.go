@@ -210,6 +210,12 @@ func (s *Server) gate(roles []community.Role) gin.HandlerFunc {
 			failCode(c, ledger.CodeForbidden, "acting for a member (%s) gives no staff rights", HeaderOnBehalf)
 			return
 		}
+		if p.OnBehalf != "" && strings.HasPrefix(c.FullPath(), "/v1/auth/") {
+			// Sessions and passwords are the caller's own: acting for a
+			// member reaches neither theirs nor, under their name, one's own.
+			failCode(c, ledger.CodeForbidden, "acting for a member (%s) does not reach sessions or passwords", HeaderOnBehalf)
+			return
+		}
 		c.Next()
 	}
 }
@@ -315,6 +321,12 @@ func (s *Server) authRoutes() []route {
 func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, Health{Status: "ok"}) }
 
 func (s *Server) readyz(c *gin.Context) {
+	if s.cfg.Damaged != nil && s.cfg.Damaged() != nil {
+		// A monitor tells damage (an operator must look) from a start
+		// still verifying (wait).
+		failCode(c, ledger.CodeLedgerDamaged, "not ready: the stored data failed verification")
+		return
+	}
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
 			failCode(c, ledger.CodeUnavailable, "not ready")

@@ -263,6 +263,7 @@ func TestOnBehalf(t *testing.T) {
 	if got := tb.auditSize(); got != size {
 		t.Fatalf("refused requests wrote %d records", got-size)
 	}
+	tbProblem(t, tb.do("POST", "/v1/auth/logout", coord, map[string]any{}, HeaderOnBehalf, "nainai"), 403, "forbidden")
 	tb.must(200, "GET", "/v1/accounts/nainai:HOUR", coord, nil, HeaderOnBehalf, "nainai")
 	tb.must(200, "PATCH", "/v1/members/nainai", coord, map[string]any{"display_name": "王奶奶"}, HeaderOnBehalf, "nainai")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -50,7 +51,7 @@ func TestServeRefusesTamperedDirectory(t *testing.T) {
 	}
 
 	p = startServer(t, dir)
-	if r, err := p.call("GET", "/readyz", "", nil); err != nil || r.status != 503 {
+	if r, err := p.call("GET", "/readyz", "", nil); err != nil || r.status != 503 || r.str("code") != "ledger_damaged" {
 		t.Fatalf("readyz on a tampered directory: %d %s %v", r.status, r.raw, err)
 	}
 	r, err := p.call("POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "demo-resident-2026"})
@@ -91,5 +92,51 @@ func TestServeRefusesTamperedDirectory(t *testing.T) {
 	}
 	if log := p.out.String(); !strings.Contains(log, "does not verify") || !strings.Contains(log, `"first_bad_seq":`+seq+",") {
 		t.Fatalf("log does not name the damage at seq %s: %s", seq, log)
+	}
+}
+
+// TestDamagedLogStreams: with a record deleted from Badger, the audit
+// export, the backup and the record pages cannot be served whole; they
+// answer ledger_damaged instead of an empty 200 (which read like an
+// export) or a bare 500, and the cause is logged (found by an outside
+// probe).
+func TestDamagedLogStreams(t *testing.T) {
+	dir := t.TempDir()
+	p := startServer(t, dir, "--demo")
+	p.stop()
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := binary.BigEndian.AppendUint64([]byte("r/"), 20)
+	err = db.Update(func(txn *badger.Txn) error {
+		if _, err := txn.Get(key); err != nil {
+			return err
+		}
+		return txn.Delete(key)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = startServer(t, dir)
+	admin := p.login("admin", e2eAdminPassword)
+	auditor := p.login("auditor", "demo-staff-2026")
+	for _, c := range []struct{ path, token string }{
+		{"/v1/audit/export", auditor},
+		{"/v1/audit/records?from=0&limit=1000", auditor},
+		{"/v1/admin/backup", admin},
+	} {
+		r, err := p.call("GET", c.path, c.token, nil)
+		if err != nil || r.status != 503 || r.str("code") != "ledger_damaged" {
+			t.Fatalf("GET %s on a log missing record 20: %d %q %v", c.path, r.status, r.raw, err)
+		}
+	}
+	if r := p.must(200, "GET", "/v1/audit/records?from=0&limit=20", auditor, nil); len(r.body["items"].([]any)) != 20 {
+		t.Fatalf("the records before the missing one: %s", r.raw)
+	}
+	p.stop()
+	if log := p.out.String(); !strings.Contains(log, "audit export failed") {
+		t.Fatalf("the failed export is not logged: %s", log)
 	}
 }
