@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -58,6 +59,10 @@ type Report struct {
 	Documents    uint64 // stored documents, indexes and personal-data boxes checked (a data directory)
 	Root         Hash   // root of the whole log's tree
 	Latest       uint64 // size of the latest checkpoint
+	// Pending are the ids of the holds the log leaves outstanding (held,
+	// neither posted nor voided), sorted: each must still have its expiry
+	// timer, which the chain does not cover.
+	Pending []string
 }
 
 // Verify reads src and checks, in one pass and in O(accounts + log₂ n)
@@ -94,6 +99,7 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 		return v.report, fmt.Errorf("audit: source ended before its head")
 	}
 	err := v.finish()
+	v.report.Pending = slices.Sorted(maps.Keys(v.rp.holds))
 	if b, bad := v.badTxBucket(); bad && (err == nil || isReason(err, ReasonBalance)) {
 		te, rerr := recheckTransactions(ctx, src, v.txSeed, b, v.n)
 		if rerr != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
@@ -174,7 +175,7 @@ func TestVerifyCleanStoreAndExport(t *testing.T) {
 		t.Fatalf("export report checked %d documents; exports carry none", rep2.Documents)
 	}
 	rep2.Entries, rep2.Transactions, rep2.Documents = rep.Entries, rep.Transactions, rep.Documents
-	if rep2 != rep {
+	if !reflect.DeepEqual(rep2, rep) {
 		t.Fatalf("export report %+v, store report %+v", rep2, rep)
 	}
 }

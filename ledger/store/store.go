@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -453,7 +454,48 @@ func (s *Store) VerifyLog(ctx context.Context) (audit.Report, error) {
 		e := fmt.Errorf("%w: %v", ErrDamaged, err)
 		s.damaged.CompareAndSwap(nil, &e)
 	}
+	if err == nil {
+		err = s.restoreHoldTimers(rep.Pending)
+	}
 	return rep, err
+}
+
+// restoreHoldTimers gives every hold the verified log leaves outstanding
+// its expiry timer back if the timer is gone (timers are not chained: a
+// deleted one left a hold pending for good, refusing post and void as
+// expired while nothing voided it). Nothing chained changes; a restored
+// timer is logged.
+func (s *Store) restoreHoldTimers(pending []string) error {
+	var missing [][]byte
+	var ids []string
+	err := s.db.View(func(txn *badger.Txn) error {
+		r := reader{kv: badgerKV{txn}}
+		for _, id := range pending {
+			t, err := r.Transaction(id)
+			if err != nil || t.Status != ledger.TxPending || t.Deadline.IsZero() {
+				continue // the verification compared every transaction with the chain
+			}
+			k := timerKey(t.Deadline, ledger.ExpiryKindHold, id)
+			if _, err := txn.Get(k); errors.Is(err, badger.ErrKeyNotFound) {
+				missing, ids = append(missing, k), append(ids, id)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	slog.Warn("holds without their expiry timer (deleted from the data directory?): timers restored", "count", len(ids), "first", ids[0])
+	return s.db.Update(func(txn *badger.Txn) error {
+		for _, k := range missing {
+			if err := txn.Set(k, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 var errClosed = ledger.Errorf(ledger.CodeUnavailable, "the ledger is shutting down")

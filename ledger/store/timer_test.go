@@ -143,3 +143,40 @@ func TestExpiryRacesSettlement(t *testing.T) {
 		t.Fatalf("pending holds: got %d, want 0", n)
 	}
 }
+
+// TestVerifyLogRestoresHoldTimers: a hold whose expiry timer was deleted
+// from the data directory (timers are not chained) gets it back when the
+// stored log is verified at a start, so the ledger still voids it (found
+// by an outside probe: the hold stayed pending for good).
+func TestVerifyLogRestoresHoldTimers(t *testing.T) {
+	clock := newFakeClock()
+	s := openWith(t, t.TempDir(), clock)
+	ctx := context.Background()
+	fund(t, s, 1000, "alice", "bob")
+	sp := pay("alice", "bob", 100)
+	sp.Pending, sp.Timeout = true, time.Hour
+	h := txOf(t, mustSubmit(t, s, transferOp(sp)))
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Delete(timerKey(h.Deadline, ledger.ExpiryKindHold, h.ID))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := timerCount(t, s); n != 0 {
+		t.Fatalf("timers after the deletion: %d", n)
+	}
+	s.HoldWrites()
+	if _, err := s.VerifyLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := timerCount(t, s); n != 1 {
+		t.Fatalf("timers after verifying: %d, want the hold's back", n)
+	}
+	clock.Set(h.Deadline)
+	if n := s.FireTimers(ctx); n != 1 {
+		t.Fatalf("at the deadline: fired %d, want 1", n)
+	}
+	if got := txByID(t, s, h.ID); got.Status != ledger.TxVoided {
+		t.Fatalf("the hold after its deadline: %s, want voided", got.Status)
+	}
+	checkInvariants(t, s)
+}
