@@ -796,6 +796,18 @@ func TestTamperDocuments(t *testing.T) {
 			set(t, txn, docKey("fund.donation", "d9"), []byte(`{"v":"1"}`))
 			return r.n
 		}},
+		{"a key outside the store's layout", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, []byte("z/foo"), []byte("1"))
+			return r.n
+		}},
+		{"a second m/ key", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, []byte("m/head2"), []byte("{}"))
+			return r.n
+		}},
+		{"a key of no prefix", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, []byte("a"), []byte("1"))
+			return r.n
+		}},
 		{"a token signing key swapped", func(t *testing.T, txn *badger.Txn, r result) uint64 {
 			set(t, txn, docKey("jwt_key", "k1"), []byte(`{"v":"attacker seed"}`))
 			return r.seqs["jwt_key/k1"]
