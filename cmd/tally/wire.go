@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"tally/api"
 	"tally/ledger"
@@ -19,6 +20,10 @@ type auditWiring struct {
 	log  api.AuditLog
 	stop func()
 }
+
+// StorageFullLogEvery is how often a checkpointer paused by a nearly
+// full disk says so.
+const StorageFullLogEvery = 5 * time.Minute
 
 // startAudit ensures the checkpoint key (a key.create record on the first
 // start), signs a first checkpoint and starts the checkpointer.
@@ -44,7 +49,19 @@ func startAudit(ctx context.Context, st *store.Store) (auditWiring, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		st.RunCheckpointer(cctx, 0, func(err error) { slog.Error("checkpoint", "err", err) })
+		var lastFull time.Time
+		st.RunCheckpointer(cctx, 0, func(err error) {
+			// A nearly full disk pauses checkpoints for as long as it
+			// lasts: said once every StorageFullLogEvery, not every second.
+			if ledger.IsCode(err, ledger.CodeStorageFull) {
+				if time.Since(lastFull) >= StorageFullLogEvery {
+					lastFull = time.Now()
+					slog.Warn("checkpoints paused: the disk is nearly full (said again every 5 minutes while it lasts)", "err", err)
+				}
+				return
+			}
+			slog.Error("checkpoint", "err", err)
+		})
 	}()
 	stop := func() {
 		cancel()
