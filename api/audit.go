@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -253,9 +254,31 @@ func (s *Server) auditExport(c *gin.Context) {
 	}
 	c.Header("Content-Type", "application/octet-stream")
 	c.Status(http.StatusOK)
-	if err := a.Export(c.Request.Context(), c.Writer); err != nil {
+	if err := a.Export(c.Request.Context(), streamWriter(c)); err != nil {
 		s.failStream(c, "audit export", err)
 	}
+}
+
+// StreamWriteIdle is how long a streamed answer (an export, a backup) may
+// wait for its reader to take the next bytes. The server's WriteTimeout
+// bounds ordinary answers; a stream of 10^7 records (gigabytes) over a
+// slow link takes longer, so each write moves the deadline on instead.
+const StreamWriteIdle = time.Minute
+
+// streamWriter returns c's writer with a write deadline moved on before
+// every write (StreamWriteIdle).
+func streamWriter(c *gin.Context) io.Writer {
+	return &deadlineWriter{w: c.Writer, rc: http.NewResponseController(c.Writer)}
+}
+
+type deadlineWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(StreamWriteIdle)) // unsupported (a test recorder): the server's own
+	return d.w.Write(p)
 }
 
 // failStream ends a streamed answer (an export, a backup) that failed: a
@@ -300,7 +323,7 @@ func (s *Server) backup(c *gin.Context) {
 	}
 	c.Header("Content-Type", "application/octet-stream")
 	c.Status(http.StatusOK)
-	if err := s.cfg.Backup(c.Request.Context(), c.Writer); err != nil {
+	if err := s.cfg.Backup(c.Request.Context(), streamWriter(c)); err != nil {
 		s.failStream(c, "backup", err)
 	}
 }

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStreamOutlivesWriteTimeout: a backup (or export) that streams for
+// longer than the server's WriteTimeout — gigabytes over a slow link —
+// is not cut while bytes keep flowing: each write moves the deadline on.
+func TestStreamOutlivesWriteTimeout(t *testing.T) {
+	const chunks, gap, timeout = 8, 100 * time.Millisecond, 300 * time.Millisecond
+	chunk := strings.Repeat("x", 1024)
+	ts := newTestServerWith(t, Config{Backup: func(ctx context.Context, w io.Writer) error {
+		for range chunks {
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return err
+			}
+			if f, ok := w.(interface{ Flush() }); ok {
+				f.Flush()
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(gap):
+			}
+		}
+		return nil
+	}})
+	srv := httptest.NewUnstartedServer(ts.api.Handler())
+	srv.Config.WriteTimeout = timeout
+	srv.Start()
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/admin/backup", nil)
+	req.Header.Set("Authorization", "Bearer "+ts.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || err != nil || len(b) != chunks*len(chunk) {
+		t.Fatalf("a stream of %v with a write timeout of %v: status %d, %d of %d bytes, %v", chunks*gap, timeout, resp.StatusCode, len(b), chunks*len(chunk), err)
+	}
+}
