@@ -122,9 +122,9 @@ type Fund struct {
 	Accounts  map[string]string  `json:"accounts"` // balance, donations, paid
 	// ObjectionWindow: every proposal's objection period is at least this.
 	ObjectionWindow time.Duration `json:"objection_window,omitempty"`
-	Receipts  int64              `json:"receipts"` // donations recorded: the last receipt number
-	Created   time.Time          `json:"created"`
-	Seq       uint64             `json:"seq"`
+	Receipts        int64         `json:"receipts"` // donations recorded: the last receipt number
+	Created         time.Time     `json:"created"`
+	Seq             uint64        `json:"seq"`
 }
 
 // IsCommittee reports whether member sits on the fund's committee.
