@@ -5,6 +5,7 @@
 package community
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -80,18 +81,25 @@ func (c *Community) Within(scope string) bool {
 	return scope == "" || slices.Contains(c.Path, scope)
 }
 
-// Weight returns the weight of a category in hundredths (100 by default).
+// Weight returns the weight of a category in hundredths (100 by
+// default). Categories are matched ignoring case and '-' against '_', so
+// that a weight cannot be dodged by spelling its category otherwise
+// ("CASE_WORK", "case-work" for "case_work").
 func (p Policy) Weight(category string) int64 {
-	if w, ok := p.Weights[Category(category)]; ok {
+	if w, ok := p.Weights[category]; ok {
 		return w
+	}
+	c := Category(category)
+	for _, k := range slices.Sorted(maps.Keys(p.Weights)) { // sorted: one answer, were two to match
+		if Category(k) == c {
+			return p.Weights[k]
+		}
 	}
 	return 100
 }
 
-// Category is the one spelling of a service category: lower case, '_'
-// for '-', so that "CASE_WORK" or "case-work" is the category
-// "case_work" — its weight, its line in the reports — and a category's
-// weight cannot be dodged by spelling it otherwise.
+// Category is the form in which two spellings of a category compare
+// equal: lower case, '_' for '-'.
 func Category(s string) string {
 	b := []byte(s)
 	for i, c := range b {
@@ -126,7 +134,7 @@ func (p *Policy) Validate() error {
 	if len(p.Weights) > MaxCategoryWeights {
 		return ledger.Errorf(ledger.CodeLimitExceeded, "at most %d category weights", MaxCategoryWeights)
 	}
-	weights := make(map[string]int64, len(p.Weights))
+	seen := make(map[string]bool, len(p.Weights))
 	for c, w := range p.Weights {
 		if err := ledger.CheckID("category", c); err != nil {
 			return err
@@ -134,13 +142,10 @@ func (p *Policy) Validate() error {
 		if w <= 0 || w > MaxWeightHundredth {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "weight of %s must be between 0.01 and %d", c, MaxWeightHundredth/100)
 		}
-		if _, dup := weights[Category(c)]; dup {
+		if seen[Category(c)] {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "category %s is given twice (categories ignore case, and '-' is '_')", Category(c))
 		}
-		weights[Category(c)] = w
-	}
-	if p.Weights != nil {
-		p.Weights = weights
+		seen[Category(c)] = true
 	}
 	if p.MinAge < 0 || p.MinAge > MaxAge || p.HardshipMinAge < 0 || p.HardshipMinAge > MaxAge {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "ages must be between 0 and %d", MaxAge)

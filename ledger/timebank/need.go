@@ -110,7 +110,7 @@ func PostNeed(tx ledger.Tx, by Caller, c, requester, category, title string, hou
 	if !m.Has(community.RoleResident) {
 		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: needs are residents' (shared/SPEC.md §4); %s is not a resident", m.ID)
 	}
-	n := &Need{ID: tx.NewID("need"), Community: c, Requester: m.ID, Category: community.Category(category), Title: title,
+	n := &Need{ID: tx.NewID("need"), Community: c, Requester: m.ID, Category: category, Title: title,
 		Hours: hours, Status: NeedOpen, Seq: tx.Seq(), Created: tx.Now()}
 	if err := saveNeed(tx, n, true); err != nil {
 		return nil, err
@@ -304,7 +304,7 @@ func PostOffer(tx ledger.Tx, by Caller, c, volunteer, category, title string, ho
 	if err := volunteerIn(v, c); err != nil {
 		return nil, err
 	}
-	o := &Offer{ID: tx.NewID("offer"), Community: c, Volunteer: v.ID, Category: community.Category(category), Title: title,
+	o := &Offer{ID: tx.NewID("offer"), Community: c, Volunteer: v.ID, Category: category, Title: title,
 		Hours: hours, Seq: tx.Seq(), Created: tx.Now()}
 	if err := tx.PutDoc(KindOffer, o.ID, o); err != nil {
 		return nil, err
@@ -313,7 +313,7 @@ func PostOffer(tx ledger.Tx, by Caller, c, volunteer, category, title string, ho
 		return nil, err
 	}
 	tx.Audit("offer.post", map[string]any{"id": o.ID, "community": c, "volunteer": v.ID,
-		"category": o.Category, "title": title, "hours": hours})
+		"category": category, "title": title, "hours": hours})
 	return o, nil
 }
 

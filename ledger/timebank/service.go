@@ -202,7 +202,6 @@ func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
 	if err := ledger.CheckID("category", n.Category); err != nil {
 		return err
 	}
-	n.Category = community.Category(n.Category)
 	if err := checkHours("hours", n.Hours, MaxServiceHours); err != nil {
 		return err
 	}
