@@ -16,16 +16,9 @@ import (
 // writes (which would sign new records over the forged balance), and
 // logs the first bad sequence number.
 func TestServeRefusesTamperedDirectory(t *testing.T) {
-	dir := t.TempDir()
-	p := startServer(t, dir, "--demo")
-	p.stop()
-
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := stoppedDemo(t)
 	key := []byte("a/li:HOUR")
-	err = db.Update(func(txn *badger.Txn) error {
+	editDB(t, dir, func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if err != nil {
 			return err
@@ -45,12 +38,8 @@ func TestServeRefusesTamperedDirectory(t *testing.T) {
 		}
 		return txn.Set(key, b)
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 
-	p = startServer(t, dir)
+	p := startServer(t, dir)
 	if r, err := p.call("GET", "/readyz", "", nil); err != nil || r.status != 503 || r.str("code") != "ledger_damaged" {
 		t.Fatalf("readyz on a tampered directory: %d %s %v", r.status, r.raw, err)
 	}
@@ -101,25 +90,15 @@ func TestServeRefusesTamperedDirectory(t *testing.T) {
 // export) or a bare 500, and the cause is logged (found by an outside
 // probe).
 func TestDamagedLogStreams(t *testing.T) {
-	dir := t.TempDir()
-	p := startServer(t, dir, "--demo")
-	p.stop()
-	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := stoppedDemo(t)
 	key := binary.BigEndian.AppendUint64([]byte("r/"), 20)
-	err = db.Update(func(txn *badger.Txn) error {
+	editDB(t, dir, func(txn *badger.Txn) error {
 		if _, err := txn.Get(key); err != nil {
 			return err
 		}
 		return txn.Delete(key)
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p = startServer(t, dir)
+	p := startServer(t, dir)
 	admin := p.login("admin", e2eAdminPassword)
 	auditor := p.login("auditor", "demo-staff-2026")
 	for _, c := range []struct{ path, token string }{
@@ -138,5 +117,27 @@ func TestDamagedLogStreams(t *testing.T) {
 	p.stop()
 	if log := p.out.String(); !strings.Contains(log, "audit export failed") {
 		t.Fatalf("the failed export is not logged: %s", log)
+	}
+}
+
+// stoppedDemo is the data directory of a demo server, stopped.
+func stoppedDemo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	startServer(t, dir, "--demo").stop()
+	return dir
+}
+
+// editDB changes a stopped server's Badger database behind its back.
+func editDB(t *testing.T, dir string, edit func(txn *badger.Txn) error) {
+	t.Helper()
+	db, err := badger.Open(badger.DefaultOptions(filepath.Join(dir, "db")).WithLogger(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(edit)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
