@@ -301,6 +301,7 @@ func (s *Server) fundRoutes() []route {
 	rs := []route{
 		{method: "POST", path: "/v1/funds", summary: "Create a community fund with its committee, quorum, projects and CNY accounts", tag: "funds", auth: authenticated, roles: admin, req: FundRequest{}, resp: FundView{}, status: 201, handle: s.createFund},
 		{method: "GET", path: "/v1/funds/:id", summary: "A fund's money, projects and committee", tag: "funds", auth: authenticated, resp: FundView{}, status: 200, handle: s.getFund},
+		{method: "PUT", path: "/v1/funds/:id/committee", summary: "Replace a fund's committee and quorum (admin); open proposals are judged by the new committee from their next vote", tag: "funds", auth: authenticated, roles: admin, req: CommitteeRequest{}, resp: FundView{}, status: 200, handle: s.setCommittee},
 		{method: "POST", path: "/v1/funds/:id/projects", summary: "Add a restricted project (定向) with its own account", tag: "funds", auth: authenticated, roles: fundStaff, req: FundProjectRequest{}, resp: FundView{}, status: 201, handle: s.addFundProject},
 		{method: "POST", path: "/v1/funds/:id/donations", summary: "Record a donation; it gets a receipt number", tag: "funds", auth: authenticated, roles: fundStaff, req: DonationRequest{}, resp: DonationView{}, status: 201, handle: s.createDonation},
 		{method: "POST", path: "/v1/donations/:id/reverse", summary: "Correct a donation recorded in error: a reversal naming it and the reason takes the money back out of the fund", tag: "funds", auth: authenticated, roles: fundStaff, req: ReverseRequest{}, resp: DonationView{}, status: 200, handle: s.reverseDonation},
@@ -429,13 +430,8 @@ func (s *Server) createFund(c *gin.Context) {
 		if err := Authorize(tx, p, req.Community, community.RoleAdmin); err != nil {
 			return nil, err
 		}
-		// A committee member outside the admin's scope is not found, as
-		// an unknown one is (not "of an unrelated community" or "without
-		// the committee role", which would say they exist and what they are).
-		for _, m := range req.Committee {
-			if err := memberOutOfScope(tx, p, m); err != nil {
-				return nil, err
-			}
+		if err := committeeInScope(tx, p, req.Committee); err != nil {
+			return nil, err
 		}
 		f, err := fund.Create(tx, n)
 		if err != nil {
@@ -480,6 +476,48 @@ func (s *Server) addFundProject(c *gin.Context) {
 		}
 		return fundView(tx, f)
 	})
+}
+
+// CommitteeRequest replaces a fund's committee: registered members holding
+// the committee role, 1 ≤ quorum ≤ len(committee).
+type CommitteeRequest struct {
+	Committee []string `json:"committee"`
+	Quorum    int      `json:"quorum"`
+}
+
+func (s *Server) setCommittee(c *gin.Context) {
+	var req CommitteeRequest
+	if err := bind(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		if _, err := fundOf(tx, p, id, community.RoleAdmin); err != nil {
+			return nil, err
+		}
+		if err := committeeInScope(tx, p, req.Committee); err != nil {
+			return nil, err
+		}
+		f, err := fund.SetCommittee(tx, id, req.Committee, req.Quorum)
+		if err != nil {
+			return nil, err
+		}
+		return fundView(tx, f)
+	})
+}
+
+// committeeInScope: a committee member outside the admin's scope is not
+// found, as an unknown one is (not "of an unrelated community" or
+// "without the committee role", which would say they exist and what they
+// are).
+func committeeInScope(r ledger.Reader, p *Principal, committee []string) error {
+	for _, m := range committee {
+		if err := memberOutOfScope(r, p, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- donations ---------------------------------------------------------------

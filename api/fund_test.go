@@ -396,6 +396,37 @@ func TestFundCommitteeRoleWithdrawn(t *testing.T) {
 	}
 }
 
+// TestFundCommitteeChange: an admin replaces a fund's committee and
+// quorum (recorded); votes already cast stand, the new committee decides
+// from then on, and the rules of a new fund apply.
+func TestFundCommitteeChange(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	e.donate("100.00")
+	id := e.propose("30.00")
+	e.vote(id, "cm-li", "approve")
+	e.tok["cm-wu"] = e.member("cm-wu", "c1", "committee")
+	body := map[string]any{"committee": []string{"cm-zhang", "cm-zhao", "cm-wu"}, "quorum": 2}
+	wantProblem(t, e.do("PUT", "/v1/funds/f1/committee", e.tok["coord-wang"], body), 403, "forbidden")
+	size := e.auditSize()
+	wantProblem(t, e.do("PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang"}, "quorum": 2}), 400, "invalid_request")
+	wantProblem(t, e.do("PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "res-liu"}, "quorum": 1}), 400, "invalid_request")
+	if e.auditSize() != size {
+		t.Fatal("a refused committee change wrote a record")
+	}
+	f := e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, body)
+	if c, _ := f.Body["committee"].([]any); len(c) != 3 || c[2] != "cm-wu" {
+		t.Fatalf("the new committee: %s", f.Raw)
+	}
+	if rec := e.lastRecord(); rec.Action != "fund.committee" || rec.Content["quorum"] != int64(2) {
+		t.Fatalf("the record: %s %v", rec.Action, rec.Content)
+	}
+	wantProblem(t, e.vote(id, "cm-li", "reject"), 403, "not_committee")
+	if r := e.vote(id, "cm-wu", "approve"); r.Status != 200 || r.Str("status") != "paid" {
+		t.Fatalf("the new member's vote beside the one cast before: %d %s", r.Status, r.Raw)
+	}
+}
+
 func TestFundPermissions(t *testing.T) {
 	e := newFundEnv(t, false)
 	body := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"cm-zhang"}, "quorum": 1}

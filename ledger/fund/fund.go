@@ -361,6 +361,33 @@ func AddProject(tx ledger.Tx, fundID string, n NewProject) (*Fund, error) {
 	return f, nil
 }
 
+// SetCommittee replaces a fund's committee and quorum (members leave,
+// others join) and records "fund.committee". The rules are those of a
+// new fund: registered members holding the committee role, of the fund's
+// community or above or below it, 1 ≤ quorum ≤ the committee's size.
+// Open proposals are judged by the new committee from their next vote on:
+// a vote already cast stands, and who may vote, and the quorum, are the
+// new ones. Errors: not_found, invalid_id, invalid_request.
+func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (*Fund, error) {
+	f, err := Get(tx, fundID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := community.Get(tx, f.Community)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCommittee(tx, c, committee, quorum); err != nil {
+		return nil, err
+	}
+	f.Committee, f.Quorum = committee, quorum
+	if err := save(tx, f); err != nil {
+		return nil, err
+	}
+	tx.Audit("fund.committee", map[string]any{"fund": f.ID, "committee": f.Committee, "quorum": int64(f.Quorum)})
+	return f, nil
+}
+
 func save(tx ledger.Tx, f *Fund) error { return tx.PutDoc(KindFund, f.ID, f) }
 
 func fundFields(f *Fund) map[string]any {
