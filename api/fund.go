@@ -641,7 +641,7 @@ func (s *Server) listProposals(c *gin.Context) {
 		ps, next, err := fund.Proposals(r, f.ID, pg)
 		views := make([]ProposalView, len(ps))
 		for i, x := range ps {
-			views[i] = proposalView(x, f)
+			views[i] = proposalView(fund.Current(r, f, x), f)
 		}
 		out = newList(views, next)
 		return err
@@ -673,7 +673,7 @@ func (s *Server) getProposal(c *gin.Context) {
 	if s.view(c, func(r ledger.Reader) error {
 		pr, f, err := readProposal(r, p, c.Param("id"))
 		if err == nil {
-			out = proposalView(pr, f)
+			out = proposalView(fund.Current(r, f, pr), f)
 		}
 		return err
 	}) {

@@ -387,6 +387,9 @@ func TestFundCommitteeRoleWithdrawn(t *testing.T) {
 		e.must(200, "PUT", "/v1/members/"+m+"/roles", e.admin, map[string]any{"roles": []string{"resident"}})
 	}
 	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00")), 422, "quorum_unreachable")
+	if p := e.proposal(id); p.Body["eligible"] != 1.0 {
+		t.Fatalf("the open proposal's eligible voters after the withdrawal: %s", p.Raw)
+	}
 	r := e.vote(id, "cm-zhang", "approve")
 	if r.Status != 200 || r.Str("status") != "rejected" {
 		t.Fatalf("the vote after the quorum became unreachable: %d %s", r.Status, r.Raw)

@@ -139,6 +139,19 @@ func conflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
 	return out
 }
 
+// Current returns p as a view should show it now: while it is voting,
+// who may vote is judged as of now (a role withdrawn, a relative named or
+// the committee replaced since its last vote), as its next vote would.
+// Nothing is saved.
+func Current(r ledger.Reader, f *Fund, p *Proposal) *Proposal {
+	if p.Status != StatusVoting {
+		return p
+	}
+	q := *p
+	q.Conflicted = conflicted(r, f, &q)
+	return &q
+}
+
 // votingMember: m holds the committee role and was not erased (what a
 // withdrawal of the role or an erasure takes away at once).
 func votingMember(r ledger.Reader, id string) bool {
