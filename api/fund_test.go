@@ -399,6 +399,28 @@ func TestFundCommitteeRoleWithdrawn(t *testing.T) {
 	}
 }
 
+// TestDonationOpensProject: a donation restricted to a project the fund
+// does not have yet (SPEC §7a names only `project` on donations) opens it;
+// its money then pays only that project's proposals.
+func TestDonationOpensProject(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f1", "community": "c1", "name": "幸福社区基金",
+		"committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 2})
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "corp-huamei", "amount": "10.00", "project": "TOTAL"}), 400, "invalid_id")
+	e.donate("500.00", "project", "school")
+	e.donate("100.00", "project", "school")
+	f := e.must(200, "GET", "/v1/funds/f1", e.tok["coord-wang"], nil)
+	proj, _ := f.Body["projects"].(map[string]any)["school"].(map[string]any)
+	if proj["balance"] != "600.00" || f.Str("balance") != "600.00" {
+		t.Fatalf("the project the donations opened: %s", f.Raw)
+	}
+	if rec := e.lastRecord(); rec.Action != "donation.create" || rec.Content["project_created"] != nil {
+		t.Fatalf("the second donation opened the project again: %v", rec.Content)
+	}
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00")), 422, "restricted_funds")
+	e.propose("50.00", "project", "school")
+}
+
 // TestFundCommitteeChange: an admin replaces a fund's committee and
 // quorum (recorded); votes already cast stand, the new committee decides
 // from then on, and the rules of a new fund apply.

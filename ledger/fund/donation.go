@@ -78,6 +78,17 @@ func Donate(tx ledger.Tx, n NewDonation) (*Donation, error) {
 		return nil, err
 	}
 	to, err := f.Source(n.Project)
+	opened := false
+	if ledger.IsCode(err, ledger.CodeNotFound) && n.Project != "" {
+		// A donation restricted (定向) to a project the fund does not have
+		// yet opens it, named by its id (as POST /v1/funds/{id}/projects
+		// would, and by the same staff): the money is then held for it.
+		if err := addProject(tx, f, NewProject{ID: n.Project, Name: n.Project}); err != nil {
+			return nil, err
+		}
+		opened = true
+		to, err = f.Source(n.Project)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +105,12 @@ func Donate(tx ledger.Tx, n NewDonation) (*Donation, error) {
 	if err := saveDonation(tx, f, d); err != nil {
 		return nil, err
 	}
-	tx.Audit("donation.create", donationFields(d, t))
+	fields := donationFields(d, t)
+	if opened {
+		p := f.Projects[n.Project]
+		fields["project_created"] = map[string]any{"id": p.ID, "name": p.Name, "account": p.Account}
+	}
+	tx.Audit("donation.create", fields)
 	return d, nil
 }
 
