@@ -466,7 +466,7 @@ func TestAuthzBadInputFunds(t *testing.T) {
 		{"donation: huge", "POST", "/v1/funds/f1/donations", coord, don("100000000000000000000.00"), 400, "invalid_amount", nil},
 		{"donation: NaN", "POST", "/v1/funds/f1/donations", coord, don("NaN"), 400, "invalid_amount", nil},
 		{"donation: empty", "POST", "/v1/funds/f1/donations", coord, don(""), 400, "invalid_amount", nil},
-		{"donation: unknown project", "POST", "/v1/funds/f1/donations", coord, map[string]any{"donor": "x", "amount": "1.00", "project": "nope"}, 404, "not_found", nil},
+		{"donation: reserved project id", "POST", "/v1/funds/f1/donations", coord, map[string]any{"donor": "x", "amount": "1.00", "project": "Total"}, 400, "invalid_id", nil},
 		{"donation: bad donor kind", "POST", "/v1/funds/f1/donations", coord, map[string]any{"donor": "x", "amount": "1.00", "donor_kind": "robot"}, 400, "invalid_request", nil},
 		{"donation: oversize", "POST", "/v1/funds/f1/donations", coord, `{"donor":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "body_too_large", nil},
 		{"donation: unknown fund", "POST", "/v1/funds/nope/donations", coord, don("1.00"), 404, "not_found", nil},
