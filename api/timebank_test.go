@@ -234,6 +234,15 @@ func TestStorageCapOverflow(t *testing.T) {
 	if ps, _ := tx.Body["postings"].([]any); len(ps) != 2 {
 		t.Fatalf("one transaction of two postings: got %s", tx.Raw)
 	}
+	// Frozen at the cap, li earns nothing, though all of it would go to
+	// the pool and no posting would touch li's account.
+	tb.must(200, "POST", "/v1/accounts/li:HOUR/status", tb.admin, map[string]any{"status": "frozen"})
+	id = tb.service(vol, "li", "zhang", "c1", "elder_care", "0.50", 5*time.Hour)
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", elder, nil), 422, "account_frozen")
+	if tb.auditSize() != size {
+		t.Fatal("a refused confirmation wrote a record")
+	}
 	tb.sumsToZero("c1", "li", "zhang")
 }
 

@@ -113,6 +113,12 @@ func (a *Account) Headroom() int64 {
 	return h
 }
 
+// CheckOpen returns account_frozen or account_closed unless a takes
+// postings: for a workflow that decides where value goes by the account
+// (a credit above the storage cap goes to the pool instead) and must
+// refuse a frozen owner even when no posting would touch the account.
+func (a *Account) CheckOpen() error { return a.open() }
+
 func (a *Account) open() error {
 	switch a.Status {
 	case StatusFrozen:

@@ -68,6 +68,11 @@ func toMember(r ledger.Reader, payer *ledger.Account, m *community.Member, amt i
 	if err != nil {
 		return move{}, err
 	}
+	// A frozen (or closed) member earns and receives nothing, also when
+	// all of it would overflow to the pool and no posting touches them.
+	if err := acct.CheckOpen(); err != nil {
+		return move{}, err
+	}
 	c, err := communityOf(r, acct.Community)
 	if err != nil {
 		return move{}, err
