@@ -287,9 +287,11 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 // — or, once bytes are gone, a cut stream, which fails its reader's
 // checks. Either way the cause is logged.
 func (s *Server) failStream(c *gin.Context, what string, err error) {
-	if c.Request.Context().Err() == nil {
-		slog.Error(what+" failed", "err", err)
+	if c.Request.Context().Err() != nil {
+		c.Error(err) // the reader went away: nobody to answer
+		return
 	}
+	slog.Error(what+" failed", "err", err)
 	if !c.Writer.Written() {
 		c.Header("Content-Type", "")
 		s.failAudit(c, err)
