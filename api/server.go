@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +38,10 @@ type Config struct {
 	RotateCheckpointKey ledger.Op
 	// Ready reports whether the server should take traffic.
 	Ready func() error
+	// Live reports whether the process can still serve at all: an error
+	// (a store failure only a restart mends) fails /healthz, so that a
+	// supervisor restarts the server.
+	Live func() error
 	// Damaged reports what verification found wrong with the stored log
 	// (nil while none): then every route that shows ledger figures
 	// answers ledger_damaged, and only the audit routes, logins, health
@@ -318,7 +324,15 @@ func (s *Server) authRoutes() []route {
 	}
 }
 
-func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, Health{Status: "ok"}) }
+func (s *Server) healthz(c *gin.Context) {
+	if s.cfg.Live != nil {
+		if err := s.cfg.Live(); err != nil {
+			fail(c, err)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, Health{Status: "ok"})
+}
 
 func (s *Server) readyz(c *gin.Context) {
 	if s.cfg.Damaged != nil && s.cfg.Damaged() != nil {
@@ -347,6 +361,7 @@ func (s *Server) recover(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
+			slog.Error("panic in a handler", "method", c.Request.Method, "path", c.FullPath(), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			fail(c, panicError{v})
 		}
 	}()

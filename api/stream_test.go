@@ -6,8 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"tally/ledger"
 )
 
 // TestStreamOutlivesWriteTimeout: a backup (or export) that streams for
@@ -46,5 +49,23 @@ func TestStreamOutlivesWriteTimeout(t *testing.T) {
 	b, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || err != nil || len(b) != chunks*len(chunk) {
 		t.Fatalf("a stream of %v with a write timeout of %v: status %d, %d of %d bytes, %v", chunks*gap, timeout, resp.StatusCode, len(b), chunks*len(chunk), err)
+	}
+}
+
+// TestHealthzFailsWhenNotLive: a store failure only a restart mends fails
+// the liveness check, so that a supervisor restarts the server (it stayed
+// "ok" while every other route answered 500).
+func TestHealthzFailsWhenNotLive(t *testing.T) {
+	var broken atomic.Bool
+	ts := newTestServerWith(t, Config{Live: func() error {
+		if broken.Load() {
+			return ledger.Errorf(ledger.CodeUnavailable, "the store failed")
+		}
+		return nil
+	}})
+	ts.must(200, "GET", "/healthz", "", nil)
+	broken.Store(true)
+	if r := ts.do("GET", "/healthz", "", nil); r.Status != 503 || r.Code() != "unavailable" {
+		t.Fatalf("healthz of a broken store: %d %s", r.Status, r.Raw)
 	}
 }

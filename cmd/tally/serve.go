@@ -192,7 +192,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
 	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: store.RotateCheckpointKeyOp,
-		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready, Damaged: st.Damaged})
+		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready, Damaged: st.Damaged, Live: st.Broken})
 	if err != nil {
 		return err
 	}

@@ -162,13 +162,16 @@ func putCheckpointKey(tx ledger.Tx, _ ledger.Actor, ck *signingKey, action strin
 // returns an error wrapping audit.ErrInconsistent and signs nothing.
 // Concurrent calls are safe: a note for a size is the same whoever signs
 // it (Ed25519 is deterministic). Errors: ErrNoCheckpointKey, Badger's.
-func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
+func (s *Store) Checkpoint(ctx context.Context) (_ uint64, err error) {
+	// Badger broken under it (a file it could not open) panics in a read:
+	// an error, the store marked broken, not a crash of the server.
+	defer s.contain(&err)
 	if s.verifying.Load() {
 		return 0, nil // nothing is signed before the log is verified
 	}
 	var size uint64
 	var note []byte
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		var err error
 		size, note, err = s.nextCheckpoint(badgerKV{txn})
 		return err

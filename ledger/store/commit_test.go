@@ -73,6 +73,10 @@ func TestCommitFailureBreaksStore(t *testing.T) {
 	s.commitTxn = (*badger.Txn).Commit
 	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "write after failed commit", err, ledger.CodeUnavailable)
+	// Only a restart mends it: the store says so, and is not ready.
+	if s.Broken() == nil || s.Ready() == nil {
+		t.Fatalf("after a failed commit: Broken %v, Ready %v", s.Broken(), s.Ready())
+	}
 	if _, err := invariants(s.db); err != nil {
 		t.Fatalf("after failed commit: %v", err)
 	}

@@ -392,7 +392,10 @@ func (s *Store) OnTimer(kind string, h ledger.TimerHandler) {
 
 // Close stops accepting requests, commits what is queued, and closes the
 // database.
-func (s *Store) Close() error {
+func (s *Store) Close() (err error) {
+	// Badger broken under the store (a file it could not open) can panic
+	// while it closes: the process ends with an error, not a crash.
+	defer s.contain(&err)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -429,10 +432,27 @@ var errVerifying = ledger.Errorf(ledger.CodeUnavailable,
 // or signed over a log not yet checked.
 func (s *Store) HoldWrites() { s.verifying.Store(true) }
 
+// errBroken: see Broken.
+var errBroken = ledger.Errorf(ledger.CodeUnavailable,
+	"the store failed (a commit the disk refused, or Badger broken by a file it could not open) and needs a restart")
+
+// Broken reports whether the store failed in a way only a restart mends
+// (a commit that failed part-way, a panic inside Badger): a server is
+// then no longer alive, so that a supervisor restarts it.
+func (s *Store) Broken() error {
+	if s.broken.Load() {
+		return errBroken
+	}
+	return nil
+}
+
 // Ready reports whether the store takes writes: nil, the damage found,
-// or that it is still verifying its log.
+// the failure that needs a restart, or that it is still verifying its log.
 func (s *Store) Ready() error {
 	if err := s.Damaged(); err != nil {
+		return err
+	}
+	if err := s.Broken(); err != nil {
 		return err
 	}
 	if s.verifying.Load() {
