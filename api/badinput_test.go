@@ -234,3 +234,24 @@ func TestRepeatedQueryParameter(t *testing.T) {
 	}
 	ts.must(200, "GET", "/v1/reports/services?community=c1&from=2026-11-18&to=2026-11-30", ts.admin, nil)
 }
+
+// TestLongListsRefusedEarly: a list longer than any route takes is
+// refused while the body is read, before the handler or the single
+// writer looks its items up (10,000 relatives stalled every write).
+func TestLongListsRefusedEarly(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	many := make([]string, 10000)
+	for i := range many {
+		many[i] = "li"
+	}
+	size := ts.auditSize()
+	r := ts.do("POST", "/v1/members", ts.admin, map[string]any{"id": "m1", "community": "c1", "display_name": "x",
+		"roles": []string{"resident"}, "relatives": many})
+	if r.Status != 422 || r.Code() != "limit_exceeded" || !strings.Contains(r.Str("detail"), "relatives holds 10000 items") {
+		t.Fatalf("10,000 relatives: %d %s", r.Status, r.Raw)
+	}
+	if ts.auditSize() != size {
+		t.Fatal("a refused registration wrote a record")
+	}
+}

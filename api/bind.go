@@ -18,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"tally/ledger"
+	"tally/ledger/fund"
 )
 
 // MaxBodyBytes bounds every request body.
@@ -383,6 +384,11 @@ func exactFields(raw any, t reflect.Type, path string) error {
 		}
 	case reflect.Slice, reflect.Array:
 		arr, _ := raw.([]any)
+		if len(arr) > MaxRequestArray {
+			// Refused here, before the handler and the single writer look
+			// each item up (10,000 relatives stalled every write).
+			return ledger.Errorf(ledger.CodeLimitExceeded, "%s holds %d items; a request's lists hold at most %d", strings.TrimSuffix(path, "."), len(arr), MaxRequestArray)
+		}
 		for i, v := range arr {
 			if err := exactFields(v, t.Elem(), path+strconv.Itoa(i)+"."); err != nil {
 				return err
@@ -511,6 +517,11 @@ func jsonKind(t reflect.Type) string {
 	}
 	return "another JSON type"
 }
+
+// MaxRequestArray bounds every list in a request body, at the longest
+// any route takes (postings and projects: 64); each route's own limit
+// (relatives 32, committee 25, evidence 16, roles 8) is checked after.
+const MaxRequestArray = max(ledger.MaxPostings, fund.MaxProjects)
 
 // bindOptional is bind for bodies that may be empty.
 func bindOptional(c *gin.Context, v any) error {
