@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,10 @@ type tokenClaims struct {
 	// Tokens issued before sessions existed have none.
 	Session string `json:"sid,omitempty"`
 }
+
+// passwordSlots bounds the password checks running at once to half the
+// cores (at least one).
+var passwordSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 // HashPassword hashes a password for storage. Errors: invalid_request.
 func HashPassword(pw string) ([]byte, error) {
@@ -475,7 +480,17 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 	if m != nil {
 		hash = user.PasswordHash
 	}
+	// bcrypt is the costliest work a request without a token can cause:
+	// at most passwordSlots at once, so that a flood of logins (each
+	// address under its own limit) queues instead of taking every core
+	// from the requests being served.
+	select {
+	case passwordSlots <- struct{}{}:
+	case <-c.Request.Context().Done():
+		return false // the caller went away; nothing is answered
+	}
 	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && len(password) <= MaxPasswordLen
+	<-passwordSlots
 	if !ok || m == nil || m.Erased {
 		return false
 	}
