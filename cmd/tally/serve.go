@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"tally/api"
 	"tally/audit"
 	"tally/ledger"
@@ -36,7 +38,27 @@ const (
 	WriteTimeout      = 5 * time.Minute // exports and backups stream
 	IdleTimeout       = 2 * time.Minute
 	MaxHeaderBytes    = 16 << 10
+	// MaxConnections caps the connections served at once; further ones
+	// wait in the listen queue. Below it, maxConnections keeps half of
+	// the open-file limit, less FileReserve for the store (Badger's tables
+	// and logs, key files), from connections: a server whose descriptors
+	// ran out could not open a table or a new log and broke its store.
+	MaxConnections = 10000
+	MinConnections = 16
+	FileReserve    = 256
 )
+
+// maxConnections is the cap on connections for an open-file limit
+// (0: unknown).
+func maxConnections(fileLimit uint64) int {
+	if fileLimit == 0 {
+		return MaxConnections
+	}
+	if fileLimit <= FileReserve+2*MinConnections {
+		return MinConnections
+	}
+	return int(min((fileLimit-FileReserve)/2, MaxConnections))
+}
 
 // Main is the server program, testable end to end: ParseFlags, Run (which
 // returns once it listens), Close.
@@ -218,7 +240,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.serveErr = make(chan error, 1)
-	go func() { m.serveErr <- m.http.Serve(api.ProblemListener(ln)) }()
+	go func() {
+		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, maxConnections(openFileLimit()))))
+	}()
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
 	return nil
 }
