@@ -100,18 +100,7 @@ func (p Policy) Weight(category string) int64 {
 
 // Category is the form in which two spellings of a category compare
 // equal: lower case, '_' for '-'.
-func Category(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + 'a' - 'A'
-		case c == '-':
-			b[i] = '_'
-		}
-	}
-	return string(b)
-}
+func Category(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "_") }
 
 // Validate checks a policy. Errors: invalid_request, invalid_amount.
 func (p *Policy) Validate() error {
