@@ -179,7 +179,7 @@ func (e *fundEnv) wantStatus(id, status string) response {
 // wantFund checks the fund's balance, available and held.
 func (e *fundEnv) wantFund(balance, available, held string) response {
 	e.t.Helper()
-	r := e.must(200, "GET", "/v1/funds/f1", e.tok["cm-li"], nil)
+	r := e.must(200, "GET", "/v1/funds/f1", e.tok["cm-zhang"], nil)
 	if r.Str("balance") != balance || r.Str("available") != available || r.Str("held") != held {
 		e.t.Fatalf("fund: balance/available/held %s/%s/%s, want %s/%s/%s", r.Str("balance"), r.Str("available"),
 			r.Str("held"), balance, available, held)
@@ -449,6 +449,47 @@ func TestFundCommitteeChange(t *testing.T) {
 	wantProblem(t, e.vote(id, "cm-li", "reject"), 403, "not_committee")
 	if r := e.vote(id, "cm-wu", "approve"); r.Status != 200 || r.Str("status") != "paid" {
 		t.Fatalf("the new member's vote beside the one cast before: %d %s", r.Status, r.Raw)
+	}
+}
+
+// A committee change decides, in its own commit, the open proposals its
+// new quorum settles: one whose approvals now reach it is paid, one that
+// can no longer reach it is rejected and its money freed; the others go
+// on voting.
+func TestFundCommitteeChangeDecides(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	e.donate("100.00")
+	paid := e.propose("30.00")
+	e.vote(paid, "cm-li", "approve")
+	rejected := e.propose("20.00")
+	e.vote(rejected, "cm-zhang", "reject")
+	open := e.propose("10.00")
+	e.wantFund("100.00", "40.00", "60.00")
+	e.tok["cm-wu"] = e.member("cm-wu", "c1", "committee")
+	// Quorum 1: the approval already cast pays the first proposal; the
+	// second, with one rejection and two who may still vote, goes on.
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-li", "cm-wu"}, "quorum": 1})
+	rec := e.lastRecord()
+	d, _ := rec.Content["decided"].([]any)
+	if rec.Action != "fund.committee" || len(d) != 1 || d[0].(map[string]any)["proposal"] != paid || d[0].(map[string]any)["status"] != "paid" {
+		t.Fatalf("the record: %s %v", rec.Action, rec.Content)
+	}
+	e.wantStatus(paid, "paid")
+	e.wantStatus(rejected, "voting")
+	e.wantFund("70.00", "40.00", "30.00")
+	// Quorum 2 of zhang and wu: zhang's rejection leaves one who may
+	// approve, so the second is rejected at once; the third (no votes) is not.
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-wu"}, "quorum": 2})
+	e.wantStatus(rejected, "rejected")
+	e.wantStatus(open, "voting")
+	e.wantFund("70.00", "60.00", "10.00")
+	if r := e.vote(open, "cm-wu", "approve"); r.Status != 200 || r.Str("status") != "voting" {
+		t.Fatalf("a vote after the change: %d %s", r.Status, r.Raw)
+	}
+	// The verifier replays the payment and the void of the change's record.
+	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
 	}
 }
 

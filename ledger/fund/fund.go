@@ -365,9 +365,12 @@ func AddProject(tx ledger.Tx, fundID string, n NewProject) (*Fund, error) {
 // others join) and records "fund.committee". The rules are those of a
 // new fund: registered members holding the committee role, of the fund's
 // community or above or below it, 1 ≤ quorum ≤ the committee's size.
-// Open proposals are judged by the new committee from their next vote on:
-// a vote already cast stands, and who may vote, and the quorum, are the
-// new ones. Errors: not_found, invalid_id, invalid_request.
+// Open proposals are judged by the new committee at once: a vote already
+// cast stands, and who may vote, and the quorum, are the new ones, so a
+// proposal whose approvals now reach the quorum is approved (or paid),
+// and one that can no longer reach it is rejected and its hold voided, in
+// the same commit; the record lists them under "decided". The others go
+// on voting. Errors: not_found, invalid_id, invalid_request.
 func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (*Fund, error) {
 	f, err := Get(tx, fundID)
 	if err != nil {
@@ -384,8 +387,52 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 	if err := save(tx, f); err != nil {
 		return nil, err
 	}
-	tx.Audit("fund.committee", map[string]any{"fund": f.ID, "committee": f.Committee, "quorum": int64(f.Quorum)})
+	decided, err := redecide(tx, f)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]any{"fund": f.ID, "committee": f.Committee, "quorum": int64(f.Quorum)}
+	if len(decided) > 0 {
+		fields["decided"] = decided
+	}
+	tx.Audit("fund.committee", fields)
 	return f, nil
+}
+
+// redecide applies the quorum rule of f's new committee to each of its
+// proposals still voting, and returns what it decided: per proposal its
+// id, the outcome's action and the outcome's fields (payment or void).
+func redecide(tx ledger.Tx, f *Fund) ([]any, error) {
+	var open []*Proposal
+	err := eachIndexed(tx, indexPrefix(f.ID)+idxProposal+"/", func(id string) error {
+		p, err := GetProposal(tx, id)
+		if err == nil && p.Status == StatusVoting && tx.Now().Before(p.Deadline) {
+			open = append(open, p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var decided []any
+	for _, p := range open {
+		action, extra, err := outcome(tx, f, p)
+		if err != nil {
+			return nil, err
+		}
+		if action == "" {
+			continue
+		}
+		if err := saveProposal(tx, p); err != nil {
+			return nil, err
+		}
+		d := map[string]any{"proposal": p.ID, "action": action, "status": string(p.Status)}
+		for k, v := range extra {
+			d[k] = v
+		}
+		decided = append(decided, d)
+	}
+	return decided, nil
 }
 
 func save(tx ledger.Tx, f *Fund) error { return tx.PutDoc(KindFund, f.ID, f) }

@@ -117,14 +117,20 @@ func (rep *Report) addProposal(p *Proposal) {
 // scanAll calls fn with every value under an index prefix, page by page,
 // counting into scanned against MaxReportScan.
 func scanAll(r ledger.Reader, prefix string, scanned *int, fn func(val string) error) error {
+	return eachIndexed(r, prefix, func(val string) error {
+		if *scanned++; *scanned > MaxReportScan {
+			return ledger.Errorf(ledger.CodeLimitExceeded, "fund: a report reads at most %d documents; narrow it", MaxReportScan)
+		}
+		return fn(val)
+	})
+}
+
+// eachIndexed calls fn with every value under an index prefix, page by
+// page.
+func eachIndexed(r ledger.Reader, prefix string, fn func(val string) error) error {
 	pg := ledger.Page{Limit: ledger.MaxPageSize}
 	for {
-		next, err := r.Index(prefix, pg, func(_ string, val []byte) error {
-			if *scanned++; *scanned > MaxReportScan {
-				return ledger.Errorf(ledger.CodeLimitExceeded, "fund: a report reads at most %d documents; narrow it", MaxReportScan)
-			}
-			return fn(string(val))
-		})
+		next, err := r.Index(prefix, pg, func(_ string, val []byte) error { return fn(string(val)) })
 		if err != nil || next == "" {
 			return err
 		}

@@ -109,26 +109,36 @@ func checkConflict(r ledger.Reader, p *Proposal, voter string) error {
 // decide applies the quorum rule after a vote or recusal, saves p and
 // records the op's one audit event.
 func decide(tx ledger.Tx, f *Fund, p *Proposal, action string, fields map[string]any) error {
-	// Relatives named since the proposal opened change who may vote:
-	// eligibility is as of this vote.
-	p.Conflicted = conflicted(tx, f, p)
-	approvals, rejections := p.Tally()
-	var extra map[string]any
-	var err error
-	switch {
-	case approvals >= f.Quorum:
-		action, extra, err = approve(tx, p)
-	case p.Eligible(f)-rejections < f.Quorum:
-		action, extra, err = reject(tx, p)
-	}
+	decided, extra, err := outcome(tx, f, p)
 	if err != nil {
 		return err
+	}
+	if decided != "" {
+		action = decided
 	}
 	for k, v := range fields {
 		extra = setField(extra, k, v)
 	}
 	extra = setField(extra, "eligible", int64(p.Eligible(f)))
 	return record(tx, p, action, extra)
+}
+
+// outcome applies the quorum rule to p as f's committee stands now: it
+// approves (or pays) p when its approvals reach the quorum, rejects it
+// when the quorum can no longer be reached, and returns the outcome's
+// action and fields, or "" when p goes on voting. p is not saved.
+func outcome(tx ledger.Tx, f *Fund, p *Proposal) (string, map[string]any, error) {
+	// Relatives named since the proposal opened change who may vote:
+	// eligibility is as of this vote.
+	p.Conflicted = conflicted(tx, f, p)
+	approvals, rejections := p.Tally()
+	switch {
+	case approvals >= f.Quorum:
+		return approve(tx, p)
+	case p.Eligible(f)-rejections < f.Quorum:
+		return reject(tx, p)
+	}
+	return "", nil, nil
 }
 
 func setField(m map[string]any, k string, v any) map[string]any {
