@@ -1135,17 +1135,27 @@ func (s *Server) fundReport(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// writeFundReportCSV writes one row for the total and one per project.
+// writeFundReportCSV writes one row for the total and one per project;
+// every row names the fund and the period (RFC 3339 UTC instants, to
+// exclusive and empty for an open end), so a row copied into another
+// sheet still says what it counts.
 func writeFundReportCSV(c *gin.Context, v FundReportView) {
+	instant := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.Format(time.RFC3339)
+	}
+	from, to := instant(v.From), instant(v.To)
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "fund-"+v.Fund+".csv"))
 	c.Status(http.StatusOK)
 	w := csv.NewWriter(c.Writer)
 	row := func(name string, t FundReportTotals) {
 		_ = w.Write([]string{csvText(name), t.Donations, strconv.Itoa(t.DonationCount), t.Disbursed, strconv.Itoa(t.Payments),
-			t.Held, strconv.Itoa(t.Beneficiaries)})
+			t.Held, strconv.Itoa(t.Beneficiaries), csvText(v.Fund), from, to})
 	}
-	_ = w.Write([]string{"project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries"})
+	_ = w.Write([]string{"project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries", "fund", "from", "to"})
 	row("total", v.FundReportTotals)
 	for _, id := range slices.Sorted(maps.Keys(v.ByProject)) {
 		row(id, v.ByProject[id])

@@ -661,6 +661,12 @@ func TestFundReport(t *testing.T) {
 	if len(rows) != 4 || rows[1][0] != "total" || rows[1][1] != "1200.00" || rows[2][0] != "school" {
 		t.Fatalf("csv rows: %v", rows)
 	}
+	// Every row names the fund and the period (China Standard Time days, in UTC).
+	for _, r := range rows[1:] {
+		if len(r) != 10 || r[7] != "f1" || r[8] != "2026-02-28T16:00:00Z" || r[9] != "2026-03-01T16:00:00Z" {
+			t.Fatalf("csv row without its fund and period: %v", r)
+		}
+	}
 	wantProblem(t, e.do("GET", "/v1/reports/funds/f1?from=yesterday", e.tok["aud-chen"], nil), 400, "invalid_request")
 	wantProblem(t, e.do("GET", "/v1/reports/funds/f1", e.tok["res-liu"], nil), 403, "forbidden")
 }
