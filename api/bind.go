@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"os"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -39,6 +40,10 @@ func readBody(c *gin.Context) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, ledger.Errorf(CodeBodyTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server's ReadTimeout passed while the body was still coming.
+		return nil, ledger.Errorf(CodeRequestTimeout, "the body was not received in time")
 	}
 	if err != nil {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "could not read the body")

@@ -122,3 +122,42 @@ func FuzzRewriteServerError(f *testing.F) {
 		}
 	})
 }
+
+// TestSlowBodyTimesOut: a body still incomplete when the server's
+// ReadTimeout passes is 408 request_timeout, and nothing is written.
+func TestSlowBodyTimesOut(t *testing.T) {
+	ts := newTestServer(t)
+	size := ts.auditSize()
+	srv := &http.Server{Handler: ts.api.Handler(), ReadTimeout: 300 * time.Millisecond}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Half a body is sent; the rest never comes.
+	body := `{"postings":[{"from":"x","to":"y","amount":"1.00","unit":"HOUR"}]}`
+	req := "POST /v1/transfers HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + ts.admin +
+		"\r\nContent-Type: application/json\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body[:len(body)/2]
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != 408 || p["code"] != "request_timeout" {
+		t.Fatalf("slow body: %d %v %v, want 408 request_timeout", resp.StatusCode, p, err)
+	}
+	if ts.auditSize() != size {
+		t.Fatal("a timed-out request wrote a record")
+	}
+}

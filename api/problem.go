@@ -25,6 +25,7 @@ const (
 	CodeMethodNotAllow  ledger.Code = "method_not_allowed"
 	CodeInvalidToken    ledger.Code = "invalid_token"
 	CodeUnsupportedType ledger.Code = "unsupported_media_type"
+	CodeRequestTimeout  ledger.Code = "request_timeout"
 	// Requests Go's HTTP server refuses before any handler runs
 	// (ProblemListener).
 	CodeMalformedRequest    ledger.Code = "malformed_request"
@@ -64,6 +65,7 @@ var statusOf = map[ledger.Code]int{
 	fund.CodeAlreadyVoted:          http.StatusConflict,
 	fund.CodeProposalClosed:        http.StatusConflict,
 	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,
+	CodeRequestTimeout:             http.StatusRequestTimeout,
 	CodeUnsupportedType:            http.StatusUnsupportedMediaType,
 	ledger.CodeInsufficientFunds:   http.StatusUnprocessableEntity,
 	ledger.CodeMaxBalanceExceeded:  http.StatusUnprocessableEntity,
