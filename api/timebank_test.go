@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"tally/audit"
 	"tally/ledger/timebank"
 )
 
@@ -244,6 +245,42 @@ func TestStorageCapOverflow(t *testing.T) {
 		t.Fatal("a refused confirmation wrote a record")
 	}
 	tb.sumsToZero("c1", "li", "zhang")
+}
+
+// TestStorageCapFollowsPolicy: a cap raised or lowered by the community's
+// policy applies to members registered before the change, in the time
+// bank's overflow and in the ledger's guard alike, and the chain replays it.
+func TestStorageCapFollowsPolicy(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"earning": "deposit", "max_balance": "2.00"})
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	tb.must(200, "PUT", "/v1/communities/c1/policy", tb.admin, map[string]any{"earning": "deposit", "max_balance": "3.00"})
+	id = tb.service(vol, "li", "zhang", "c1", "elder_care", "0.50", 5*time.Hour)
+	if r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil); r.Str("overflow") != "" && r.Str("overflow") != "0.00" {
+		t.Fatalf("a raised cap: overflow %s", r.Raw)
+	}
+	if li := tb.balance("li:HOUR"); li != "2.50" {
+		t.Fatalf("a raised cap: li %s, want 2.50", li)
+	}
+	// The ledger's own guard follows too: 0.50 more fits, 0.51 does not.
+	tbProblem(t, tb.do("POST", "/v1/transfers", tb.admin, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "0.51", "unit": "HOUR"}}}), 422, "max_balance_exceeded")
+	tb.must(201, "POST", "/v1/transfers", tb.admin, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "0.50", "unit": "HOUR"}}})
+	// Lowered below li's balance: li keeps it, and earns nothing more.
+	tb.must(200, "PUT", "/v1/communities/c1/policy", tb.admin, map[string]any{"earning": "deposit", "max_balance": "1.00"})
+	id = tb.service(vol, "li", "zhang", "c1", "elder_care", "1.00", 9*time.Hour)
+	if r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil); r.Str("overflow") != "1.00" {
+		t.Fatalf("a lowered cap: %s", r.Raw)
+	}
+	if li, pool := tb.balance("li:HOUR"), tb.balance("c1:pool"); li != "3.00" || pool != "1.00" {
+		t.Fatalf("a lowered cap: li %s pool %s, want 3.00 and 1.00", li, pool)
+	}
+	tb.sumsToZero("c1", "li", "zhang")
+	if rep, err := tb.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
 }
 
 // TestSettlementDelayDispute: a credit held in its window is voided by a

@@ -96,8 +96,42 @@ func (as accounts) get(tx Tx, id string) (*Account, error) {
 		}
 		return nil, err
 	}
+	if err := followCap(tx, a); err != nil {
+		return nil, err
+	}
 	as[id] = a
 	return a, nil
+}
+
+// CapPolicy, when set, says which storage cap (max_balance, 0 = none) an
+// account must carry now, or ok false to leave the account's own. Package
+// community sets it: a member's time account follows its community's
+// current policy, so a cap raised or lowered applies to members registered
+// before the change too.
+var CapPolicy func(r Reader, a *Account) (maxBalance int64, ok bool, err error)
+
+// followCap brings a, just loaded for a transaction, to the cap CapPolicy
+// gives, before any posting is checked against it; the change is recorded
+// as a status effect (the account as changed) ahead of the postings, so a
+// replay applies it in the same order. a is saved with the transaction.
+func followCap(tx Tx, a *Account) error {
+	if CapPolicy == nil {
+		return nil
+	}
+	want, ok, err := CapPolicy(tx, a)
+	if err != nil || !ok || want == a.MaxBalance {
+		return err
+	}
+	if want < 0 || want > MaxAmountMinor {
+		return Errorf(CodeInvalidAmount, "max_balance out of range")
+	}
+	a.MaxBalance = want
+	changed := *a
+	if err := tx.PutAccount(&changed); err != nil {
+		return err
+	}
+	tx.Effect(Effect{Op: EffectStatus, Account: &changed})
+	return nil
 }
 
 func (as accounts) save(tx Tx) error {

@@ -13,6 +13,22 @@ import (
 	"tally/ledger"
 )
 
+func init() { ledger.CapPolicy = memberCap }
+
+// memberCap is ledger.CapPolicy: a member's time account carries its
+// community's current storage cap (Policy.MaxBalance). Other accounts keep
+// their own.
+func memberCap(r ledger.Reader, a *ledger.Account) (int64, bool, error) {
+	if a.OwnerKind != ledger.OwnerMember || a.Kind != "member" || a.Unit != ledger.HOUR || a.Community == "" {
+		return 0, false, nil
+	}
+	c, err := Get(r, a.Community)
+	if err != nil {
+		return 0, false, err
+	}
+	return c.Policy.MaxBalance, true, nil
+}
+
 // Document kinds in the store.
 const (
 	KindCommunity = "community"
@@ -157,11 +173,33 @@ func (p Policy) Fields() map[string]any {
 
 // Get returns a community or not_found.
 func Get(r ledger.Reader, id string) (*Community, error) {
+	cache, _ := r.(ledger.DocCache)
+	if cache != nil {
+		if v, ok := cache.CachedDoc(KindCommunity, id); ok {
+			if c, ok := v.(*Community); ok {
+				return c.clone(), nil
+			}
+		}
+	}
 	c := &Community{}
 	if err := r.Doc(KindCommunity, id, c); err != nil {
 		return nil, err
 	}
+	if cache != nil {
+		// Every transaction touching a member's time account reads its
+		// community's policy in the single writer (ledger.CapPolicy).
+		cache.CacheDoc(KindCommunity, id, c.clone())
+	}
 	return c, nil
+}
+
+// clone copies c deeply: a cached community is shared.
+func (c *Community) clone() *Community {
+	d := *c
+	d.Path = slices.Clone(c.Path)
+	d.Accounts = maps.Clone(c.Accounts)
+	d.Policy.Weights = maps.Clone(c.Policy.Weights)
+	return &d
 }
 
 // reserve claims id in the shared entity namespace. Errors: invalid_id,

@@ -44,19 +44,16 @@ func between(from, to *ledger.Account, amt int64) move {
 	return mv
 }
 
-// headroom is how much more account a of a member of c can take before
-// the storage cap, the lower of the account's own cap and the community's
-// current policy (a policy change applies to accounts opened before it);
-// -1 when neither caps it.
+// headroom is how much more member account a of c can take before the
+// storage cap of c's current policy (which the ledger brings a's own cap
+// to before the transaction's postings: ledger.CapPolicy); -1 when the
+// policy has none.
 func headroom(a *ledger.Account, c *community.Community) int64 {
-	room := a.Headroom()
-	if limit := c.Policy.MaxBalance; limit > 0 {
-		pr := max(limit-a.Balance()-a.CreditsPending, 0)
-		if room < 0 || pr < room {
-			room = pr
-		}
+	limit := c.Policy.MaxBalance
+	if limit <= 0 {
+		return -1
 	}
-	return room
+	return max(limit-a.Balance()-a.CreditsPending, 0)
 }
 
 // toMember moves amt from payer to member m's HOUR account; the part above
