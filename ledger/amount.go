@@ -107,3 +107,36 @@ func truncate(s string, n int) string {
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
+
+// Sum adds amounts into totals with overflow checked, as reports do when
+// they add many accounts or entries: Add leaves its total unchanged once
+// an addition has overflowed, and Err reports the first overflow
+// (overflow), so a report answers a refusal rather than a total that
+// wrapped around.
+type Sum struct{ err error }
+
+// Add adds v to *total.
+func (s *Sum) Add(total *int64, v int64) {
+	if s.err != nil {
+		return
+	}
+	n, err := addChecked(*total, v)
+	if err != nil {
+		s.err = Errorf(CodeOverflow, "the total is beyond what an amount can hold; narrow the report")
+		return
+	}
+	*total = n
+}
+
+// Sub subtracts v from *total.
+func (s *Sum) Sub(total *int64, v int64) {
+	if v == math.MinInt64 {
+		s.Add(total, math.MaxInt64)
+		s.Add(total, 1)
+		return
+	}
+	s.Add(total, -v)
+}
+
+// Err returns the first overflow, or nil.
+func (s *Sum) Err() error { return s.err }

@@ -25,6 +25,7 @@ type Report struct {
 	From, To  time.Time
 	Total     Totals
 	ByProject map[string]*Totals
+	sum       ledger.Sum // the totals, overflow checked
 }
 
 // BuildReport computes a fund's report from its donations and proposals.
@@ -57,6 +58,9 @@ func BuildReport(r ledger.Reader, fundID string, from, to time.Time) (*Report, e
 		}
 		return err
 	})
+	if err == nil {
+		err = rep.sum.Err()
+	}
 	return rep, err
 }
 
@@ -84,11 +88,11 @@ func (rep *Report) addDonation(d *Donation) {
 	}
 	for _, t := range []*Totals{&rep.Total, rep.project(d.Project)} {
 		if given {
-			t.Donations += d.Amount
+			rep.sum.Add(&t.Donations, d.Amount)
 			t.DonationCount++
 		}
 		if taken { // the amount and the count are both net of reversals
-			t.Donations -= d.Amount
+			rep.sum.Sub(&t.Donations, d.Amount)
 			t.DonationCount--
 		}
 	}
@@ -100,10 +104,10 @@ func (rep *Report) addProposal(p *Proposal) {
 	paid := p.Status == StatusPaid && rep.in(p.Resolved)
 	for _, t := range []*Totals{&rep.Total, rep.project(p.Project)} {
 		if heldAtEnd {
-			t.Held += p.Amount
+			rep.sum.Add(&t.Held, p.Amount)
 		}
 		if paid {
-			t.Disbursed += p.Amount
+			rep.sum.Add(&t.Disbursed, p.Amount)
 			t.Payments++
 			if t.beneficiaries == nil {
 				t.beneficiaries = map[string]bool{}

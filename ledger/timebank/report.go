@@ -107,7 +107,7 @@ func ServiceReport(r ledger.Reader, root string, from, to time.Time) (*Report, e
 		return nil, err
 	}
 	rep := &Report{Community: root, From: from.Format("2006-01-02"), To: to.Format("2006-01-02"), ByCategory: map[string]*CategoryTotal{}}
-	t := tally{vols: map[string]bool{}, recips: map[string]bool{}, groups: map[string]bool{}, turns: map[string]bool{}}
+	t := tally{vols: map[string]bool{}, recips: map[string]bool{}, groups: map[string]bool{}, turns: map[string]bool{}, sum: &ledger.Sum{}}
 	budget := MaxScan
 	for _, c := range cs {
 		rep.Communities = append(rep.Communities, c.ID)
@@ -117,16 +117,22 @@ func ServiceReport(r ledger.Reader, root string, from, to time.Time) (*Report, e
 		if err := t.redemptions(r, rep, c.ID, first, last, &budget); err != nil {
 			return nil, err
 		}
-		if err := balances(r, rep, c, periodEnd(to), &budget); err != nil {
+		if err := balances(r, rep, c, periodEnd(to), &budget, t.sum); err != nil {
 			return nil, err
 		}
+	}
+	if err := t.sum.Err(); err != nil {
+		return nil, err
 	}
 	rep.Volunteers, rep.Recipients, rep.GroupsServed, rep.TurnOuts = int64(len(t.vols)), int64(len(t.recips)), int64(len(t.groups)), int64(len(t.turns))
 	return rep, nil
 }
 
 // tally counts the distinct people (and groups) of a report.
-type tally struct{ vols, recips, groups, turns map[string]bool }
+type tally struct {
+	vols, recips, groups, turns map[string]bool
+	sum                         *ledger.Sum // the report's totals, overflow checked
+}
 
 func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, budget *int) error {
 	return scanDays(r, "tb/rep/"+c+"/", first, last, budget, func(day string, v []byte) error {
@@ -135,17 +141,19 @@ func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, bud
 			return fmt.Errorf("timebank: report index of %s: %w", c, err)
 		}
 		rep.Records++
-		rep.HoursCredited += e.Hours
-		rep.CreditsEarned += e.Credits
+		t.sum.Add(&rep.HoursCredited, e.Hours)
+		t.sum.Add(&rep.CreditsEarned, e.Credits)
 		if e.Held {
-			rep.CreditsHeld += e.Credits
+			t.sum.Add(&rep.CreditsHeld, e.Credits)
 		}
 		cat := rep.ByCategory[e.Category]
 		if cat == nil {
 			cat = &CategoryTotal{}
 			rep.ByCategory[e.Category] = cat
 		}
-		cat.Records, cat.Hours, cat.Credits = cat.Records+1, cat.Hours+e.Hours, cat.Credits+e.Credits
+		cat.Records++
+		t.sum.Add(&cat.Hours, e.Hours)
+		t.sum.Add(&cat.Credits, e.Credits)
 		t.vols[e.Volunteer] = true
 		switch e.Kind {
 		case RecipientMember:
@@ -169,7 +177,7 @@ func (t tally) redemptions(r ledger.Reader, rep *Report, c, first, last string, 
 			return fmt.Errorf("timebank: redemption index of %s: %w", c, err)
 		}
 		rep.Redemptions++
-		rep.CreditsRedeemed += h
+		t.sum.Add(&rep.CreditsRedeemed, h)
 		return nil
 	})
 }
@@ -178,7 +186,7 @@ func (t tally) redemptions(r ledger.Reader, rep *Report, c, first, last string, 
 // end of the period. A community's HOUR accounts sum to zero, so what its
 // members and pool hold is minus the sum of its issuance, redemptions and
 // clearing balances: four accounts, whatever the number of members.
-func balances(r ledger.Reader, rep *Report, c *community.Community, end time.Time, budget *int) error {
+func balances(r ledger.Reader, rep *Report, c *community.Community, end time.Time, budget *int, sum *ledger.Sum) error {
 	var sys int64
 	for _, k := range []string{community.AcctIssuance, community.AcctRedemptions, community.AcctClearing, community.AcctPool} {
 		a, err := r.Account(c.Accounts[k])
@@ -190,12 +198,12 @@ func balances(r ledger.Reader, rep *Report, c *community.Community, end time.Tim
 			return err
 		}
 		if k == community.AcctPool {
-			rep.PoolBalance += bal
+			sum.Add(&rep.PoolBalance, bal)
 			continue
 		}
-		sys += bal
+		sum.Add(&sys, bal)
 	}
-	rep.CreditsOutstanding -= sys
+	sum.Sub(&rep.CreditsOutstanding, sys)
 	return nil
 }
 

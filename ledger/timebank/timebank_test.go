@@ -385,3 +385,42 @@ func TestAgeOnBirthday(t *testing.T) {
 		}
 	}
 }
+
+// TestReportOverflowRefused: two communities whose members together hold
+// more than an int64 of credits (each account within it) make their
+// parent's report refuse with overflow instead of a total that wrapped.
+func TestReportOverflowRefused(t *testing.T) {
+	e := newEnv(t)
+	e.community("root", "", community.Policy{Earning: community.EarningDeposit})
+	for _, c := range []string{"c1", "c2"} {
+		e.community(c, "root", community.Policy{Earning: community.EarningDeposit})
+		e.member(c+"-m", c, nil, nil, community.RoleResident)
+		ps := make([]ledger.Posting, ledger.MaxPostings)
+		for i := range ps {
+			ps[i] = ledger.Posting{From: c + ":issuance", To: c + "-m:HOUR", Unit: ledger.HOUR, Amount: ledger.MaxAmountMinor}
+		}
+		for range 5000 / ledger.MaxPostings { // 5·10^18 minor units each
+			e.must("admin", func(tx ledger.Tx) (any, error) {
+				t, err := ledger.Transfer(tx, ledger.TransferSpec{Postings: ps})
+				tx.Audit("tx.transfer", map[string]any{})
+				return t, err
+			})
+		}
+	}
+	report := func(root string) (*timebank.Report, error) {
+		var rep *timebank.Report
+		err := e.st.View(context.Background(), func(r ledger.Reader) error {
+			var err error
+			rep, err = timebank.ServiceReport(r, root, e.now.AddDate(0, -1, 0), e.now)
+			return err
+		})
+		return rep, err
+	}
+	rep, err := report("c1")
+	if err != nil || rep.CreditsOutstanding != 78*ledger.MaxPostings*ledger.MaxAmountMinor {
+		t.Fatalf("one community: %+v %v", rep, err)
+	}
+	if _, err := report("root"); !ledger.IsCode(err, ledger.CodeOverflow) {
+		t.Fatalf("both: %v, want overflow", err)
+	}
+}
