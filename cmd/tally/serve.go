@@ -195,7 +195,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.store = st
-	m.closers = append([]func(){func() { st.Close() }}, m.closers...)
+	m.closers = append([]func(){func() {
+		if err := st.Close(); err != nil {
+			slog.Error("close the store", "err", err)
+		}
+	}}, m.closers...)
 	registerTimers(st)
 	fresh, err := m.initialise(ctx)
 	if err != nil {

@@ -17,6 +17,21 @@ import (
 // district server may run on a small volume.
 const MinFreeDisk = 64 << 20
 
+// MinFreeToOpen is the free space below which the store does not open,
+// nor close Badger (which flushes its memtable to a new table): opening
+// replays the WAL and flushes up to two memtables (2 × MemTableSize), and
+// on a full disk Badger's writes through memory maps end the process
+// with SIGBUS. Below it a start fails with a message saying so, and a
+// close leaves the WAL for the next start to replay, as after a crash
+// (nothing acknowledged is lost: every commit's WAL was synced). It is
+// below MinFreeDisk, so a server that refuses writes for want of space
+// still starts and serves reads.
+const MinFreeToOpen = 40 << 20
+
+// diskFree measures the free space checked against MinFreeToOpen (a
+// variable for the tests).
+var diskFree = freeBytes
+
 var errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
 	"the server's disk is nearly full; writes are refused until an operator frees space")
 

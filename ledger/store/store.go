@@ -68,6 +68,9 @@ type Options struct {
 // emptied or damaged), and a non-empty one holding neither (another
 // program's files, or a ledger's db/ folder itself). A missing or empty
 // directory is new, unless existing is set.
+// masterKeyTmp is the name master.key is written under before its rename.
+const masterKeyTmp = "master.key.tmp"
+
 func checkDataDir(dir string, existing bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -76,6 +79,15 @@ func checkDataDir(dir string, existing bool) error {
 	has := map[string]bool{}
 	for _, e := range entries {
 		has[e.Name()] = true
+	}
+	if has[masterKeyTmp] && !has["master.key"] && len(entries) == 1 {
+		// A first start stopped (killed, or the disk full) while it wrote
+		// the master key, before anything was encrypted under it: the
+		// directory is as new.
+		if err := os.Remove(filepath.Join(dir, masterKeyTmp)); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		entries, has = nil, map[string]bool{}
 	}
 	switch {
 	case has[restoringFile]:
@@ -262,6 +274,10 @@ func openStore(dir string, opt Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
+		if free, err := diskFree(dir); err == nil && free < MinFreeToOpen {
+			return nil, fmt.Errorf("store: the disk holding %s has %d MiB free; the store needs at least %d MiB to open (Badger writes its tables through memory maps, and a full disk would crash it): free some space and start again",
+				dir, free>>20, MinFreeToOpen>>20)
+		}
 		var err error
 		if master, err = loadOrCreateKey(filepath.Join(dir, "master.key")); err != nil {
 			return nil, err
@@ -409,6 +425,14 @@ func (s *Store) Close() (err error) {
 	// database closes under it.
 	<-s.tdone
 	<-s.rdone
+	if s.dir != "" {
+		if free, err := diskFree(s.dir); err == nil && free < MinFreeToOpen {
+			// Badger's close would flush the memtable through a memory
+			// map onto a full disk (SIGBUS). The WAL holds every commit.
+			return fmt.Errorf("store: the disk holding %s has %d MiB free, under %d MiB: the database was left for the next start to replay its log (nothing acknowledged is lost)",
+				s.dir, free>>20, MinFreeToOpen>>20)
+		}
+	}
 	return s.db.Close()
 }
 

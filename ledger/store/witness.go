@@ -31,9 +31,11 @@ func writeWitness(dir string, note []byte) error { return replaceFile(dir, witne
 func replaceFile(dir, name string, b []byte) error {
 	p := filepath.Join(dir, name)
 	if err := writeSynced(p+".tmp", b); err != nil {
+		os.Remove(p + ".tmp") // a full disk must not leave a part behind
 		return err
 	}
 	if err := os.Rename(p+".tmp", p); err != nil {
+		os.Remove(p + ".tmp")
 		return fmt.Errorf("store: %w", err)
 	}
 	return syncDir(dir)
