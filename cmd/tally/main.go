@@ -33,12 +33,17 @@ commands:
   restore   restore a backup into an empty data directory
 `
 
+// stopSignals end a command gracefully: SIGHUP too, so that a server
+// run in the foreground of a terminal that closes stops as on SIGTERM
+// (final checkpoint, store closed) instead of dying at once.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	switch args[0] {
 	case "serve":

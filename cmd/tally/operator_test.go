@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -182,5 +183,20 @@ func TestVerifyDamagedAtOpenFails(t *testing.T) {
 	var errOut bytes.Buffer
 	if code := runVerify(context.Background(), []string{"--data", dir}, io.Discard, &errOut); code != exitBad || !strings.Contains(errOut.String(), "FAILED") || strings.Contains(errOut.String(), "still running") {
 		t.Fatalf("verify of a damaged directory: exit %d: %s", code, errOut.String())
+	}
+}
+
+// TestHangupStopsGracefully: SIGHUP (a closing terminal) stops the server
+// as SIGTERM does, and a signal sent with the first (to the process and
+// its group) is not taken for a second one that stops at once.
+func TestHangupStopsGracefully(t *testing.T) {
+	p := startServer(t, filepath.Join(t.TempDir(), "data"))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGHUP: %v\n%s", err, p.out)
+	}
+	if !strings.Contains(p.out.String(), "tally stopped") {
+		t.Fatalf("no clean stop logged:\n%s", p.out)
 	}
 }

@@ -24,6 +24,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the built binary when the tests are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 func tallyBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {

@@ -15,7 +15,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -122,6 +121,11 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	return nil
 }
+
+// SameSignalWindow: a stop signal this soon after the first is taken as
+// the same request (sent to the process and to its group), not as the
+// second signal that stops at once.
+const SameSignalWindow = time.Second
 
 // StartupVerifyWait is how long a start waits for the verification of
 // the stored log before serving; a larger log is verified on while reads
@@ -389,13 +393,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case <-ctx.Done():
 		slog.Info("tally stopping: in-flight requests finish, queued commits are written (a second signal stops at once)", "timeout", ShutdownTimeout.String())
 		// A second signal does not wait for slow clients: every
-		// acknowledged write is already on disk.
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		// acknowledged write is already on disk. One that comes with the
+		// first (timeout(1) and others signal the process and its group)
+		// is the same request, not a second one.
+		first := time.Now()
+		again := make(chan os.Signal, 4)
+		signal.Notify(again, stopSignals...)
 		go func() {
-			<-again
-			slog.Warn("tally stopping at once (second signal); acknowledged writes are on disk")
-			os.Exit(1)
+			for range again {
+				if time.Since(first) < SameSignalWindow {
+					continue
+				}
+				slog.Warn("tally stopping at once (second signal); acknowledged writes are on disk")
+				os.Exit(1)
+			}
 		}()
 	case err := <-m.serveErr:
 		slog.Error("tally stopped serving", "error", err.Error())
