@@ -36,25 +36,53 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "tally backup: give --out and one of --url (with --token) or --data")
 		return 2
 	}
-	// The file is created here, never replaced: a backup already at
-	// --out is left alone, and only a file this run made is removed if
-	// the backup fails.
-	f, err := os.OpenFile(*out, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := writeBackup(ctx, *url, *token, *data, *out); err != nil {
 		fmt.Fprintf(stderr, "tally backup: %v\n", err)
-		return 1
-	}
-	err = backup(ctx, *url, *token, *data, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "tally backup: %v\n", err)
-		os.Remove(*out)
 		return 1
 	}
 	fmt.Fprintf(stdout, "backup written to %s\n", *out)
 	return 0
+}
+
+// writeBackup writes the backup to a temporary file beside out and gives
+// it the name out only once it is whole and checked, never replacing a
+// file already there: a backup killed half-way leaves no file under the
+// name a restore would be given (only a "<out>.partial-*" to remove).
+func writeBackup(ctx context.Context, url, token, data, out string) error {
+	if _, err := os.Lstat(out); err == nil {
+		return fmt.Errorf("%s exists: give a new file", out)
+	}
+	if data != "" {
+		// A backup of a directory that does not verify would not restore
+		// (restore verifies): say so now. The check reads a scratch copy
+		// of a directory left by a crash; the backup then opens the
+		// directory as a server would, replaying its log in place.
+		if _, err := verifySource(ctx, verifyFlags{data: data}, audit.VerifyOptions{}); err != nil {
+			return fmt.Errorf("%s does not verify, so a backup of it would not restore (copy the directory itself to keep it as evidence): %w", data, err)
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".partial-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = backup(ctx, url, token, data, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// A link, unlike a rename, never replaces a file made meanwhile.
+		err = os.Link(tmp, out)
+	}
+	os.Remove(tmp)
+	if err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(out)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 func backup(ctx context.Context, url, token, data string, f *os.File) error {
@@ -127,9 +155,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// copy as tally verify --data would before anyone serves from it.
 	rep, err := verifySource(ctx, verifyFlags{data: *data}, audit.VerifyOptions{})
 	if err != nil {
-		// Nobody should serve from it by mistake: what was restored goes.
-		os.RemoveAll(filepath.Join(*data, "db"))
-		os.Remove(filepath.Join(*data, "master.key"))
+		// Nobody should serve from it by mistake: what was restored goes,
+		// all of it (the directory was empty or absent before: Restore
+		// takes no other), so that the same path takes the next restore.
+		removeContents(*data)
 		if !existed {
 			os.Remove(*data)
 		}
@@ -138,4 +167,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts, %d history lines, %d transactions and %d documents and indexes match\n", *in, *data, rep.Records, rep.Accounts, rep.Entries, rep.Transactions, rep.Documents)
 	return 0
+}
+
+// removeContents removes everything inside dir, not dir itself.
+func removeContents(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // TestBackupRefusesWhatIsNotABackup: a server that answers 200 with
@@ -24,5 +29,63 @@ func TestBackupRefusesWhatIsNotABackup(t *testing.T) {
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("a refused backup left %s (%v)", out, err)
+	}
+}
+
+// TestBackupAndRestoreOfDamage: a stopped directory that does not verify
+// is not backed up (its backup would not restore); a backup whose content
+// was changed and its checksum recomputed restores, fails verification,
+// and leaves nothing behind, so the same path takes the next restore.
+func TestBackupAndRestoreOfDamage(t *testing.T) {
+	dir := stoppedDemo(t)
+	tmp := t.TempDir()
+	good := filepath.Join(tmp, "good.tally")
+	if code, out := runTally(t, "backup", "--data", dir, "--out", good); code != 0 {
+		t.Fatalf("backup: %d %s", code, out)
+	}
+	if code, out := runTally(t, "backup", "--data", dir, "--out", good); code != 1 || !strings.Contains(out, "exists") {
+		t.Fatalf("a backup over an existing file: %d %s", code, out)
+	}
+	raw, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := raw[:len(raw)-sha256.Size]
+	if bytes.Count(body, []byte(`"quorum":2`)) == 0 {
+		t.Fatal("the demo fund's quorum is not in the backup (else the test shows nothing)")
+	}
+	body = bytes.Replace(body, []byte(`"quorum":2`), []byte(`"quorum":1`), 1)
+	sum := sha256.Sum256(body)
+	bad := filepath.Join(tmp, "bad.tally")
+	if err := os.WriteFile(bad, append(body, sum[:]...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(tmp, "restored")
+	if code, out := runTally(t, "restore", "--in", bad, "--data", target); code != 1 || !strings.Contains(out, "does not verify") {
+		t.Fatalf("restore of a changed backup: %d %s", code, out)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		es, _ := os.ReadDir(target)
+		t.Fatalf("a refused restore left %s: %v", target, es)
+	}
+	if code, out := runTally(t, "restore", "--in", good, "--data", target); code != 0 {
+		t.Fatalf("restore into the same path: %d %s", code, out)
+	}
+	// A balance changed behind the server's back: no backup of it.
+	editDB(t, dir, func(txn *badger.Txn) error {
+		k := []byte("a/li:HOUR")
+		item, err := txn.Get(k)
+		if err != nil {
+			return err
+		}
+		v, _ := item.ValueCopy(nil)
+		return txn.Set(k, bytes.Replace(v, []byte(`"credits_posted":`), []byte(`"credits_posted":1`), 1))
+	})
+	out2 := filepath.Join(tmp, "damaged.tally")
+	if code, out := runTally(t, "backup", "--data", dir, "--out", out2); code != 1 || !strings.Contains(out, "does not verify") {
+		t.Fatalf("backup of a damaged directory: %d %s", code, out)
+	}
+	if es, _ := filepath.Glob(filepath.Join(tmp, "damaged.tally*")); len(es) != 0 {
+		t.Fatalf("a refused backup left %v", es)
 	}
 }
