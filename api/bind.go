@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"sync"
 	"unicode/utf8"
 
@@ -33,12 +34,14 @@ func readBody(c *gin.Context) ([]byte, error) {
 	}
 	if c.Request.ContentLength > MaxBodyBytes {
 		// Refused before reading, so a client announcing a huge body
-		// (or one it never sends) is not kept waiting.
+		// (or one it never sends) is not kept waiting (serveHTTP has
+		// dropped the body).
 		return nil, ledger.Errorf(CodeBodyTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
+		dropBody(c.Writer) // a chunked body that runs on (or only says it will)
 		return nil, ledger.Errorf(CodeBodyTooLarge, "the body is larger than %d bytes", MaxBodyBytes)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -55,6 +58,15 @@ func readBody(c *gin.Context) ([]byte, error) {
 	}
 	c.Set(ctxBody, body)
 	return body, nil
+}
+
+// dropBody gives up a request body the server will not take: the
+// connection closes after the answer, and net/http's drain of the unread
+// body after the handler (up to 256 KiB, waiting for bytes a client may
+// never send, until ReadTimeout) ends at once.
+func dropBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // checkMediaType refuses a body declared as something other than JSON

@@ -65,6 +65,13 @@ func rewriteServerError(p []byte) ([]byte, bool) {
 	if len(p) > MaxServerErrorWrite || !bytes.HasPrefix(p, []byte(prefix)) {
 		return nil, false
 	}
+	if bytes.HasPrefix(p, []byte(expectationFailed)) && bytes.HasSuffix(p, []byte("\r\n\r\n")) {
+		// An Expect other than 100-continue: net/http answers 417 with no
+		// body through its response writer (no handler runs, and no
+		// handler of ours answers 417), headers only, in one write.
+		return problemResponse(http.StatusExpectationFailed, CodeExpectationFailed,
+			"the only expectation served is Expect: 100-continue")
+	}
 	statusLine, rest, found := bytes.Cut(p[len(prefix):], []byte(goErrorHeaders))
 	if !found || len(statusLine) < 3 {
 		return nil, false
@@ -98,13 +105,22 @@ func rewriteServerError(p []byte) ([]byte, bool) {
 	if Status(code) != status {
 		return nil, false
 	}
+	return problemResponse(status, code, detail)
+}
+
+// expectationFailed starts net/http's answer to an unknown Expect.
+const expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
+
+// problemResponse is a whole HTTP/1.1 answer of status with a problem
+// document, closing the connection.
+func problemResponse(status int, code ledger.Code, detail string) ([]byte, bool) {
 	body, err := json.Marshal(Problem{Type: problemTypeBase + string(code), Title: http.StatusText(status),
 		Status: status, Code: code, Detail: detail})
 	if err != nil {
 		return nil, false
 	}
 	var b bytes.Buffer
-	b.WriteString(prefix)
+	b.WriteString("HTTP/1.1 ")
 	b.WriteString(strconv.Itoa(status) + " " + http.StatusText(status))
 	b.WriteString("\r\nContent-Type: application/problem+json\r\nContent-Length: ")
 	b.WriteString(strconv.Itoa(len(body)))

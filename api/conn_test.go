@@ -161,3 +161,48 @@ func TestSlowBodyTimesOut(t *testing.T) {
 		t.Fatal("a timed-out request wrote a record")
 	}
 }
+
+// TestOversizeBodyNotAwaited: a request announcing a body over
+// MaxBodyBytes is answered (401 without a token, 413 with one) without
+// waiting for the body it announced, which a client may never send; and
+// an unknown Expect gets a problem document.
+func TestOversizeBodyNotAwaited(t *testing.T) {
+	ts := newTestServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the fix net/http would wait for the body until ReadTimeout.
+	srv := &http.Server{Handler: ts.api.Handler(), ReadTimeout: time.Hour}
+	go srv.Serve(ProblemListener(ln))
+	t.Cleanup(func() { srv.Close() })
+	ask := func(headers string) (*http.Response, map[string]any) {
+		t.Helper()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if _, err := io.WriteString(conn, "POST /v1/transfers HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"+headers+"\r\n{}"); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(20 * time.Second)) // a guard, not a measure
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", headers, err)
+		}
+		var p map[string]any
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		return resp, p
+	}
+	if r, p := ask("Content-Length: 70000\r\n"); r.StatusCode != 401 || p["code"] != "unauthorized" {
+		t.Fatalf("no token: %d %v", r.StatusCode, p)
+	}
+	if r, p := ask("Content-Length: 70000\r\nAuthorization: Bearer " + ts.admin + "\r\n"); r.StatusCode != 413 || p["code"] != "body_too_large" {
+		t.Fatalf("with a token: %d %v", r.StatusCode, p)
+	}
+	if r, p := ask("Content-Length: 2\r\nExpect: 200-ok\r\n"); r.StatusCode != 417 || p["code"] != "expectation_failed" {
+		t.Fatalf("unknown Expect: %d %v", r.StatusCode, p)
+	}
+}

@@ -32,6 +32,7 @@ const (
 	CodeHeadersTooLarge     ledger.Code = "headers_too_large"
 	CodeUnsupportedEncoding ledger.Code = "unsupported_transfer_encoding"
 	CodeHTTPVersion         ledger.Code = "http_version_not_supported"
+	CodeExpectationFailed   ledger.Code = "expectation_failed"
 )
 
 // statusOf is the one code → HTTP status table. Domain codes of the
@@ -66,6 +67,7 @@ var statusOf = map[ledger.Code]int{
 	fund.CodeProposalClosed:        http.StatusConflict,
 	CodeBodyTooLarge:               http.StatusRequestEntityTooLarge,
 	CodeRequestTimeout:             http.StatusRequestTimeout,
+	CodeExpectationFailed:          http.StatusExpectationFailed,
 	CodeUnsupportedType:            http.StatusUnsupportedMediaType,
 	ledger.CodeInsufficientFunds:   http.StatusUnprocessableEntity,
 	ledger.CodeMaxBalanceExceeded:  http.StatusUnprocessableEntity,

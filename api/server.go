@@ -165,6 +165,11 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // status. The router sees a GET; net/http still sees the HEAD it received
 // and drops what the handler writes.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > MaxBodyBytes {
+		// Refused whatever the route (bind says 413, a missing token
+		// 401): the body will not be read, so do not wait for it.
+		dropBody(w)
+	}
 	if r.Method == http.MethodHead {
 		r = r.Clone(r.Context())
 		r.Method = http.MethodGet
