@@ -83,7 +83,7 @@ func operation(r route, schemas map[string]any) map[string]any {
 		}
 		params = append(params, map[string]any{"name": name, "in": "query", "required": required, "schema": map[string]any{"type": typ}})
 	}
-	if r.method == http.MethodPost || r.method == http.MethodPut {
+	if r.method != http.MethodGet {
 		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": MaxIdempotencyKey}})
 	}
 	if r.auth != public {

@@ -315,7 +315,7 @@ func (s *Server) systemRoutes() []route {
 	return []route{
 		{method: "GET", path: "/healthz", summary: "Liveness", tag: "system", resp: Health{}, status: 200, handle: s.healthz},
 		{method: "GET", path: "/readyz", summary: "Readiness: the ledger answers reads", tag: "system", resp: Health{}, status: 200, handle: s.readyz},
-		{method: "GET", path: "/openapi.json", summary: "This document", tag: "system", status: 200, handle: s.openapi},
+		{method: "GET", path: "/openapi.json", summary: "This document", tag: "system", media: "application/json", status: 200, handle: s.openapi},
 		{method: "GET", path: "/metrics", summary: "Prometheus metrics (text exposition format)", tag: "system", media: "text/plain", status: 200, handle: s.serveMetrics},
 	}
 }
