@@ -184,6 +184,7 @@ type verifier struct {
 	rp          *replay
 	s           scan
 	seen        map[string]bool
+	lastAccount string // the id of the stored account before, "" at first
 	balanceErr  *VerifyError
 	report      Report
 
@@ -456,6 +457,11 @@ func (v *verifier) signedByAnyKey(n []byte) bool {
 
 func (v *verifier) Account(a *Account) error {
 	v.report.Accounts++
+	if v.report.Accounts > 1 && a.ID <= v.lastAccount {
+		// Sources list stored accounts in id order, each once.
+		v.balanceFail(v.n, a.ID, fmt.Sprintf("stored account listed out of id order or twice (after %s)", v.lastAccount))
+	}
+	v.lastAccount = a.ID
 	r, ok := v.rp.accounts[a.ID]
 	if !ok {
 		v.balanceFail(v.n, a.ID, "stored account was never opened by a record")

@@ -162,6 +162,17 @@ func TestVerifyLedgerLog(t *testing.T) {
 	if rep.Records != 5 || rep.Checkpoints != 2 || rep.Accounts != 3 || rep.Keys != 1 || rep.Latest != 5 {
 		t.Fatalf("report %+v", rep)
 	}
+	// Stored accounts come in id order, each once: two swapped, or one
+	// listed twice, fail.
+	a, b, i := *m.accts[0], *m.accts[1], *m.accts[2]
+	for name, order := range map[string][]Account{"swapped": {b, a, i}, "twice": {a, a, b, i}} {
+		m.accounts(order...)
+		if _, err := Verify(context.Background(), m, VerifyOptions{}); err == nil {
+			t.Fatalf("accounts %s: verified", name)
+		} else if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonBalance {
+			t.Fatalf("accounts %s: %v", name, err)
+		}
+	}
 }
 
 func TestVerifyGuardsAndEffects(t *testing.T) {
