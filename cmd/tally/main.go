@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -31,6 +32,7 @@ commands:
   verify    verify the audit chain and balances
   backup    take a consistent backup
   restore   restore a backup into an empty data directory
+  version   print the version (the source revision it was built from)
 `
 
 // stopSignals end a command gracefully: SIGHUP too, so that a server
@@ -57,9 +59,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, version())
+		return 0
 	}
 	fmt.Fprintf(stderr, "tally: unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+// version names the build: the module version and, for a build from a
+// git checkout, its revision and commit time (and "+dirty" when the tree
+// had changes).
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "tally (unknown build)"
+	}
+	v := "tally " + bi.Main.Version
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" {
+		v += " " + rev + dirty + " " + at
+	}
+	return v + " " + bi.GoVersion
 }
 
 // envOr returns the environment variable name, or def when it is unset

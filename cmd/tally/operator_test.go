@@ -200,3 +200,10 @@ func TestHangupStopsGracefully(t *testing.T) {
 		t.Fatalf("no clean stop logged:\n%s", p.out)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--version"}, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "tally ") || !strings.Contains(out.String(), "go1") {
+		t.Fatalf("--version: %d %q", code, out.String())
+	}
+}
