@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
@@ -84,10 +86,14 @@ func HashPassword(pw string) ([]byte, error) {
 }
 
 // checkPasswordLen refuses a password shorter than MinPasswordLen or
-// longer than MaxPasswordLen bytes (invalid_request).
+// longer than MaxPasswordLen bytes, or one holding control characters
+// (NUL, tab, newline...) that no keyboard login types (invalid_request).
 func checkPasswordLen(pw string) error {
 	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "a password has %d to %d bytes", MinPasswordLen, MaxPasswordLen)
+	}
+	if strings.IndexFunc(pw, unicode.IsControl) >= 0 || !utf8.ValidString(pw) {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "a password holds no control characters")
 	}
 	return nil
 }

@@ -26,6 +26,8 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "wrong-password", "new-password-li")), 401, "unauthorized")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("wang", "password-wang", "new-password-li")), 401, "unauthorized")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "password-li", "short")), 400, "invalid_request")
+	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "password-li", strings.Repeat("\x00", 10))), 400, "invalid_request")
+	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "password-li", "new-pass\nword")), 400, "invalid_request")
 	wantProblem(t, ts.do("POST", "/v1/auth/password", "", change("li", "password-li", "new-password-li")), 401, "unauthorized")
 	if r := ts.must(200, "POST", "/v1/auth/password", li, change("li", "password-li", "new-password-li"), "Idempotency-Key", "pw-1"); r.Body["changed"] != true {
 		t.Fatalf("change: %s", r.Raw)
