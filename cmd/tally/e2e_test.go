@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +104,27 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The auditor: checkpoint, records, proofs, report, verification.
-	p.must(200, "GET", "/v1/audit/checkpoint", "", nil)
+	ck := p.must(200, "GET", "/v1/audit/checkpoint", "", nil)
+	// The operator's monitoring sees the log, its latest checkpoint and
+	// the commits that wrote it.
+	size, _ := strconv.Atoi(strings.Split(string(ck.raw), "\n")[1])
+	m := string(p.must(200, "GET", "/metrics", "", nil).raw)
+	metric := func(name string) int {
+		_, v, _ := strings.Cut(m, "\n"+name+" ")
+		n, _ := strconv.Atoi(strings.Fields(v + " x")[0])
+		return n
+	}
+	if signed, records := metric("tally_checkpoint_records"), metric("tally_audit_records"); signed < size || signed > records || records == 0 {
+		t.Errorf("/metrics: checkpoint %d, records %d; the checkpoint read before had %d", signed, records, size)
+	}
+	for _, want := range []string{"\ntally_ready 1\n", "\ntally_ledger_damaged 0\n", "\ngo_goroutines "} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(m, "\ntally_commits_total ") || strings.Contains(m, "\ntally_commits_total 0\n") {
+		t.Errorf("/metrics counts no commits")
+	}
 	key := p.must(200, "GET", "/v1/audit/key", "", nil)
 	recs := p.must(200, "GET", "/v1/audit/records?from=0&limit=5", aud, nil)
 	if items, _ := recs.body["items"].([]any); len(items) != 5 {

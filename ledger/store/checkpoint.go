@@ -200,6 +200,7 @@ func (s *Store) Checkpoint(ctx context.Context) (_ uint64, err error) {
 			s.witnessed = size
 		}
 	}
+	s.stats.signed(size, s.clock())
 	return size, nil
 }
 

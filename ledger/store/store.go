@@ -147,6 +147,7 @@ type Store struct {
 	// verifying holds writes, timers and checkpoints while VerifyLog
 	// checks the stored log after a start (HoldWrites).
 	verifying atomic.Bool
+	stats     stats // for monitoring (Stats)
 	// accounts caches committed accounts for the writer (owned by it): an
 	// account is cached when an op reads it from the database or when a
 	// batch that wrote it commits. Only PutAccount writes accounts, so the
@@ -307,6 +308,10 @@ func openStore(dir string, opt Options) (*Store, error) {
 		}
 		if err := checkHead(badgerKV{txn}, s.head); err != nil {
 			return err
+		}
+		s.stats.records.Store(s.head.Size)
+		if c, _, err := latestCheckpoint(badgerKV{txn}); err == nil {
+			s.stats.checkpointed.Store(uint64(c.Size))
 		}
 		if opt.InMemory {
 			return nil
@@ -897,6 +902,9 @@ func (s *Store) finish(g *group) bool {
 	// open removes it (settleKeys).
 	_ = s.keys.del(erased)
 	s.head = g.state
+	s.stats.commits.Add(1)
+	s.stats.requests.Add(uint64(len(g.decided)))
+	s.stats.records.Store(g.state.Size)
 	if len(s.accounts)+len(g.accounts) > maxCachedAccounts {
 		clear(s.accounts)
 	}
