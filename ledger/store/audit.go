@@ -762,12 +762,12 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 // and which the documents check leaves out (audit.DataKeyPrefix).
 func walkDocuments(ctx context.Context, txn *badger.Txn, v audit.DocSink) error {
 	var d audit.Document
-	for _, prefix := range []string{pDoc, pIndex, pPersonal} {
+	for _, prefix := range []string{pDoc, pIndex, pPersonal, pIdem} {
 		err := walkPrefix(ctx, txn, prefix, func(key, raw []byte) error {
 			if !chainedKey(string(key)) {
 				return nil
 			}
-			d.Name, d.Value = string(key), raw
+			d.Name, d.Value = stateName(string(key)), raw
 			return v.Document(&d)
 		})
 		if err != nil {

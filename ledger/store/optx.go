@@ -263,16 +263,18 @@ func (o *opTx) PutDoc(kind, id string, v any) error { return o.putJSON(docKey(ki
 func (o *opTx) DeleteDoc(kind, id string) error { o.del(docKey(kind, id)); return nil }
 
 // Chained state: the workflow documents (but logins),
-// indexes and personal-data boxes an op changes are also described in its
-// audit record ("state": key → the SHA-256 of the value it replaces and of
-// the new value, empty for none), so that tally verify can check every
-// stored one against the chain. The ledger's own keys (a/, h/, x/, r/,
-// t/) are checked by replay; idempotency records (k/, whose keys are the
-// clients' words) and timers (e/, also removed by ops that write no
-// record) are not chained.
+// indexes, personal-data boxes and idempotency records an op changes are
+// also described in its audit record ("state": name → the SHA-256 of the
+// value it replaces and of the new value, empty for none), so that tally
+// verify can check every stored one against the chain (a stored result
+// rewritten would otherwise be replayed to a retrying client). The name is
+// the key, except for an idempotency record, whose key holds the client's
+// words: "k/#" and the hex SHA-256 of what follows "k/" (stateName). The
+// ledger's own keys (a/, h/, x/, r/, t/) are checked by replay; timers
+// (e/, also removed by ops that write no record) are not chained.
 func chainedKey(k string) bool {
 	switch {
-	case strings.HasPrefix(k, pIndex), strings.HasPrefix(k, pPersonal), strings.HasPrefix(k, pDataKey):
+	case strings.HasPrefix(k, pIndex), strings.HasPrefix(k, pPersonal), strings.HasPrefix(k, pDataKey), strings.HasPrefix(k, pIdem):
 		return true
 	case strings.HasPrefix(k, pDoc):
 		kind, _, _ := strings.Cut(k[len(pDoc):], "/")
@@ -330,10 +332,21 @@ func (o *opTx) stateFields() map[string]any {
 	m := make(map[string]any, len(o.state))
 	for k, sc := range o.state {
 		if sc.prev != sc.hash {
-			m[k] = map[string]any{"prev": sc.prev, "hash": sc.hash}
+			m[stateName(k)] = map[string]any{"prev": sc.prev, "hash": sc.hash}
 		}
 	}
 	return m
+}
+
+// stateName is the name a chained key has in a record's "state": the key
+// itself, but for an idempotency record (k/<actor>/<client's key>), whose
+// client-chosen part stays out of the chain: "k/#<hex SHA-256 of
+// <actor>/<client's key>>".
+func stateName(k string) string {
+	if rest, ok := strings.CutPrefix(k, pIdem); ok {
+		return pIdem + "#" + stateHash([]byte(rest))
+	}
+	return k
 }
 
 func (o *opTx) PutIndex(key string, val []byte) error {

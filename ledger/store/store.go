@@ -1019,6 +1019,16 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		}
 		return &applied{tx: o, bytes: o.bytes, next: st}, ledger.Result{Value: val}, nil
 	}
+	res := ledger.Result{Value: val, Seq: st.Size}
+	if ik != nil {
+		// Written before the record is made: its state lists it.
+		if res.JSON, err = encodeJSON(val); err != nil {
+			return nil, ledger.Result{}, fmt.Errorf("store: encode result: %w", err)
+		}
+		if err := o.putJSON(ik, idemRecord{Fingerprint: req.Fingerprint, Seq: st.Size, Result: res.JSON}); err != nil {
+			return nil, ledger.Result{}, err
+		}
+	}
 	content := map[string]any{}
 	for k, v := range o.fields {
 		content[k] = v
@@ -1053,15 +1063,6 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 	}
 	// m/head is written once per group, by finish, not by every op.
 	next := head{Size: st.Size + 1, Last: audit.LeafHash(data), LastTime: now.UnixNano()}
-	res := ledger.Result{Value: val, Seq: st.Size}
-	if ik != nil {
-		if res.JSON, err = encodeJSON(val); err != nil {
-			return nil, ledger.Result{}, fmt.Errorf("store: encode result: %w", err)
-		}
-		if err := o.putJSON(ik, idemRecord{Fingerprint: req.Fingerprint, Seq: st.Size, Result: res.JSON}); err != nil {
-			return nil, ledger.Result{}, err
-		}
-	}
 	return &applied{tx: o, bytes: o.bytes, next: next}, res, nil
 }
 

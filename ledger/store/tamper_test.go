@@ -717,7 +717,15 @@ func TestTamperDocuments(t *testing.T) {
 			tx.Audit("index.test", map[string]any{})
 			return nil, nil
 		}).Seq
-		r.n = r.seqs["index"] + 1
+		// A write with an idempotency key: its stored result is replayed
+		// to a retrying client, so it is chained too.
+		res, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "admin"}, IdemKey: "retry-1",
+			Op: docOp([3]string{"tb.need", "n1", "open"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.seqs["idem"] = res.Seq
+		r.n = res.Seq + 1
 		return dir, r
 	}
 	verifyAfter := func(t *testing.T, dir string, fn func(txn *badger.Txn)) error {
@@ -806,6 +814,21 @@ func TestTamperDocuments(t *testing.T) {
 		}},
 		{"a key of no prefix", func(t *testing.T, txn *badger.Txn, r result) uint64 {
 			set(t, txn, []byte("a"), []byte("1"))
+			return r.n
+		}},
+		{"an idempotency record's result rewritten", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			k := idemKey("admin", "retry-1")
+			set(t, txn, k, bytes.Replace(get(t, txn, k), []byte(`"seq":`), []byte(`"seq":1`), 1))
+			return r.seqs["idem"]
+		}},
+		{"an idempotency record deleted", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			if err := txn.Delete(idemKey("admin", "retry-1")); err != nil {
+				t.Fatal(err)
+			}
+			return r.seqs["idem"]
+		}},
+		{"an idempotency record invented", func(t *testing.T, txn *badger.Txn, r result) uint64 {
+			set(t, txn, idemKey("admin", "retry-2"), get(t, txn, idemKey("admin", "retry-1")))
 			return r.n
 		}},
 		{"a token signing key swapped", func(t *testing.T, txn *badger.Txn, r result) uint64 {
