@@ -308,12 +308,16 @@ func (o *opTx) track(k string, val []byte, del bool) {
 	sc := o.state[k]
 	if sc == nil {
 		sc = &stateChange{}
-		prev, err := o.get([]byte(k))
-		switch {
-		case err == nil:
-			sc.prev = stateHash(prev)
-		case !errors.Is(err, errNotFound) && o.stateErr == nil:
-			o.stateErr = err
+		// An idempotency record is written once, by the op apply found
+		// none for: it has no value before.
+		if !strings.HasPrefix(k, pIdem) {
+			prev, err := o.get([]byte(k))
+			switch {
+			case err == nil:
+				sc.prev = stateHash(prev)
+			case !errors.Is(err, errNotFound) && o.stateErr == nil:
+				o.stateErr = err
+			}
 		}
 		if o.state == nil {
 			o.state = map[string]*stateChange{}
