@@ -296,7 +296,7 @@ func (m *Main) checkDemo(ctx context.Context) error {
 	case started && !done:
 		return fmt.Errorf("the demo district in %s was only partly loaded (its first start was interrupted); remove the directory and start again", m.Data)
 	case !started:
-		fmt.Fprintf(m.Stdout, "--demo: %s already holds a ledger without the demo district; the demo is loaded only into a new directory\n", m.Data)
+		slog.Warn("--demo: the data directory already holds a ledger without the demo district; the demo is loaded only into a new directory", "data", m.Data)
 	}
 	return nil
 }
@@ -330,7 +330,7 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 		return nil
 	}); err != nil || exists {
 		if err == nil && envOr("TALLY_ADMIN_PASSWORD", "") != "" {
-			fmt.Fprintf(m.Stderr, "tally: TALLY_ADMIN_PASSWORD is used only when a data directory is first initialised; %s has its admin already (change a password with POST /v1/auth/password)\n", m.Data)
+			slog.Warn("TALLY_ADMIN_PASSWORD is used only when a data directory is first initialised; this one has its admin already (change a password with POST /v1/auth/password)", "data", m.Data)
 		}
 		return false, err
 	}
