@@ -259,6 +259,9 @@ func (m *Main) Run(ctx context.Context) error {
 // validate checks the settings read only later in Run: the trusted
 // proxies, the checkpoint origin (TALLY_ORIGIN) and the admin password.
 func (m *Main) validate() error {
+	if strings.TrimSpace(m.Data) == "" {
+		return fmt.Errorf("--data: give a data directory (default ./tally-data)")
+	}
 	for _, p := range splitList(m.TrustedProxies) {
 		if net.ParseIP(p) == nil {
 			if _, _, err := net.ParseCIDR(p); err != nil {
