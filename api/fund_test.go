@@ -378,24 +378,30 @@ func TestFundVoteRefusals(t *testing.T) {
 // new one is refused as quorum_unreachable rather than held until it
 // expires.
 func TestFundCommitteeRoleWithdrawn(t *testing.T) {
-	e := newFundEnv(t, false)
+	e := newFundEnv(t, true)
 	e.createFund()
 	e.donate("100.00")
 	id := e.propose("30.00")
 	e.wantFund("100.00", "70.00", "30.00")
-	for _, m := range []string{"cm-li", "cm-zhao"} {
-		e.must(200, "PUT", "/v1/members/"+m+"/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	// One withdrawal leaves two who may vote, the quorum: voting goes on.
+	e.must(200, "PUT", "/v1/members/cm-li/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	if p := e.proposal(id); p.Str("status") != "voting" || p.Body["eligible"] != 2.0 {
+		t.Fatalf("after one withdrawal: %s", p.Raw)
 	}
-	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00")), 422, "quorum_unreachable")
-	if p := e.proposal(id); p.Body["eligible"] != 1.0 {
-		t.Fatalf("the open proposal's eligible voters after the withdrawal: %s", p.Raw)
+	// The second leaves one: the proposal is rejected by the withdrawal
+	// itself, its money freed, and the role change's record says so.
+	e.must(200, "PUT", "/v1/members/cm-zhao/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	rec := e.lastRecord()
+	if d, _ := rec.Content["decided"].([]any); rec.Action != "role.grant" || len(d) != 1 || d[0].(map[string]any)["status"] != "rejected" {
+		t.Fatalf("the withdrawal's record: %s %v", rec.Action, rec.Content)
 	}
-	r := e.vote(id, "cm-zhang", "approve")
-	if r.Status != 200 || r.Str("status") != "rejected" {
-		t.Fatalf("the vote after the quorum became unreachable: %d %s", r.Status, r.Raw)
-	}
+	e.wantStatus(id, "rejected")
 	if f := e.must(200, "GET", "/v1/funds/f1", e.tok["coord-wang"], nil); f.Str("available") != "100.00" || f.Str("held") != "0.00" {
 		t.Fatalf("the hold of the rejected proposal: %s", f.Raw)
+	}
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00")), 422, "quorum_unreachable")
+	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
 	}
 }
 

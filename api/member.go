@@ -14,6 +14,7 @@ import (
 
 	"tally/ledger"
 	"tally/ledger/community"
+	"tally/ledger/fund"
 )
 
 // PolicyRequest is a community's time-bank policy as the API takes it:
@@ -588,7 +589,11 @@ func (s *Server) setRoles(c *gin.Context) {
 		if p := principal(c); id == p.Member && p.Has(community.RoleAdmin) && !slices.Contains(req.Roles, community.RoleAdmin) {
 			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot remove your own admin role; another admin can")
 		}
-		return community.SetRoles(tx, id, req.Roles)
+		m, err := community.SetRoles(tx, id, req.Roles)
+		if err != nil {
+			return nil, err
+		}
+		return m, fund.MemberChanged(tx, id)
 	})
 }
 
@@ -632,6 +637,10 @@ func (s *Server) eraseMember(c *gin.Context) {
 		if id == principal(c).Member {
 			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot erase yourself; another admin can")
 		}
-		return community.Erase(tx, id, req.Reason)
+		m, err := community.Erase(tx, id, req.Reason)
+		if err != nil {
+			return nil, err
+		}
+		return m, fund.MemberChanged(tx, id)
 	})
 }

@@ -137,6 +137,9 @@ type Tx interface {
 	// Audit sets this op's audit record: its action and the content of the
 	// change. Values are string, int64, bool, []byte, []any, map[string]any.
 	Audit(action string, fields map[string]any)
+	// AuditField adds one field to the record Audit set (a consequence
+	// the op's caller adds to a change another package recorded).
+	AuditField(key string, v any)
 }
 
 // TimerHandler returns the op to run when a timer of its kind, scheduled

@@ -399,6 +399,49 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 	return f, nil
 }
 
+// MemberChanged applies the quorum rule again to the open proposals of
+// every fund whose committee names member, after a change that may take
+// their vote away (a committee role withdrawn, an erasure): a proposal
+// that can no longer reach its quorum is rejected and its hold voided at
+// once, in the op's commit, and the op's record lists it under "decided".
+// Call it after the change, inside the same op.
+func MemberChanged(tx ledger.Tx, member string) error {
+	var decided []any
+	pg := ledger.Page{Limit: ledger.MaxPageSize}
+	for {
+		var funds []string
+		next, err := tx.Docs(KindFund, pg, func(id string, _ []byte) error {
+			funds = append(funds, id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range funds {
+			f, err := Get(tx, id)
+			if err != nil {
+				return err
+			}
+			if !f.IsCommittee(member) {
+				continue
+			}
+			d, err := redecide(tx, f)
+			if err != nil {
+				return err
+			}
+			decided = append(decided, d...)
+		}
+		if next == "" {
+			break
+		}
+		pg.After = next
+	}
+	if len(decided) > 0 {
+		tx.AuditField("decided", decided)
+	}
+	return nil
+}
+
 // redecide applies the quorum rule of f's new committee to each of its
 // proposals still voting, and returns what it decided: per proposal its
 // id, the outcome's action and the outcome's fields (payment or void).

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -389,6 +390,14 @@ func (o *opTx) Unschedule(at time.Time, kind, id string) error {
 
 func (o *opTx) Audit(action string, fields map[string]any) {
 	o.action, o.fields = action, fields
+}
+
+func (o *opTx) AuditField(key string, v any) {
+	o.fields = maps.Clone(o.fields) // the map Audit was given stays the caller's
+	if o.fields == nil {
+		o.fields = map[string]any{}
+	}
+	o.fields[key] = v
 }
 
 // onlyTimerDeletes reports whether every write of the op deletes a timer:
