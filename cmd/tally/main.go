@@ -32,6 +32,7 @@ commands:
   verify    verify the audit chain and balances
   backup    take a consistent backup
   restore   restore a backup into an empty data directory
+  health    ask a running server's /healthz (exit 0 when healthy; a container's HEALTHCHECK)
   version   print the version (the source revision it was built from)
 `
 
@@ -59,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "health":
+		return runHealth(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version())
 		return 0

@@ -207,3 +207,19 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("--version: %d %q", code, out.String())
 	}
 }
+
+// TestHealthCommand: `tally health` (the image's HEALTHCHECK) exits 0
+// against a serving server and 1 when nothing answers.
+func TestHealthCommand(t *testing.T) {
+	p := startServer(t, filepath.Join(t.TempDir(), "data"))
+	if code, out := runTally(t, "health", "--url", p.url); code != 0 || !strings.HasPrefix(out, "ok") {
+		t.Fatalf("health of a serving server: %d %s", code, out)
+	}
+	p.stop()
+	if code, out := runTally(t, "health", "--url", p.url); code != 1 {
+		t.Fatalf("health of a stopped server: %d %s", code, out)
+	}
+	if got := localURL("0.0.0.0:8080"); got != "http://127.0.0.1:8080" {
+		t.Fatalf("localURL: %s", got)
+	}
+}
