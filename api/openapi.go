@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"tally/ledger"
 )
 
 // The OpenAPI document is generated from the same route table that
@@ -77,11 +79,18 @@ func operation(r route, schemas map[string]any) map[string]any {
 	for _, q := range r.query {
 		name, required := strings.CutSuffix(q, "!")
 		name, isInt := strings.CutSuffix(name, ":int")
-		typ := "string"
+		schema := map[string]any{"type": "string"}
 		if isInt {
-			typ = "integer"
+			schema["type"] = "integer"
 		}
-		params = append(params, map[string]any{"name": name, "in": "query", "required": required, "schema": map[string]any{"type": typ}})
+		if name == "limit" {
+			// Every page's bound: 1 to MaxPageSize, audit records to MaxAuditPage.
+			schema["minimum"], schema["maximum"] = 1, ledger.MaxPageSize
+			if r.path == "/v1/audit/records" {
+				schema["maximum"] = MaxAuditPage
+			}
+		}
+		params = append(params, map[string]any{"name": name, "in": "query", "required": required, "schema": schema})
 	}
 	if r.method != http.MethodGet {
 		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": MaxIdempotencyKey}})
