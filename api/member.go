@@ -29,19 +29,6 @@ type PolicyRequest struct {
 	HardshipMinAge  int               `json:"hardship_min_age,omitempty"`
 }
 
-// PolicyReplace is the body of PUT /v1/communities/{id}/policy: a
-// PolicyRequest whose earning is required, since a replace names its
-// earning model (an empty body must not reset a policy to the defaults).
-type PolicyReplace struct {
-	Earning         string            `json:"earning"`
-	CreditLimit     string            `json:"credit_limit,omitempty"`
-	MaxBalance      string            `json:"max_balance,omitempty"`
-	SettlementDelay string            `json:"settlement_delay,omitempty"`
-	Weights         map[string]string `json:"weights,omitempty"`
-	MinAge          int               `json:"min_age,omitempty"`
-	HardshipMinAge  int               `json:"hardship_min_age,omitempty"`
-}
-
 // ToDomain converts and validates the policy's amounts and durations.
 func (p *PolicyRequest) ToDomain() (community.Policy, error) {
 	out := community.Policy{Earning: p.Earning, MinAge: p.MinAge, HardshipMinAge: p.HardshipMinAge}
@@ -77,7 +64,8 @@ func (p *PolicyRequest) ToDomain() (community.Policy, error) {
 	return out, out.Validate()
 }
 
-// PolicyView is a policy as the API shows it.
+// PolicyView is a policy as the API shows it, and as
+// PUT /v1/communities/{id}/policy replaces it.
 type PolicyView struct {
 	Earning         string            `json:"earning"`
 	CreditLimit     string            `json:"credit_limit,omitempty"`
@@ -212,7 +200,7 @@ func (s *Server) memberRoutes() []route {
 	return []route{
 		{method: "POST", path: "/v1/communities", summary: "Create a community (with its system accounts)", tag: "communities", auth: authenticated, roles: admin, req: CommunityRequest{}, resp: CommunityView{}, status: 201, handle: s.createCommunity},
 		{method: "GET", path: "/v1/communities/:id", summary: "A community and its policy", tag: "communities", auth: authenticated, resp: CommunityView{}, status: 200, handle: s.getCommunity},
-		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy (earning and credit_limit stay as created: 409 conflict)", tag: "communities", auth: authenticated, roles: admin, req: PolicyReplace{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
+		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy (earning and credit_limit stay as created: 409 conflict)", tag: "communities", auth: authenticated, roles: admin, req: PolicyView{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
 		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
 		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
 		{method: "PATCH", path: "/v1/members/:id", summary: "Change a member's display name, personal data (the member or staff) or relatives (staff); recorded without the values", tag: "members", auth: authenticated, req: MemberUpdate{}, resp: MemberView{}, status: 200, handle: s.updateMember},
@@ -270,7 +258,9 @@ func (s *Server) getCommunity(c *gin.Context) {
 }
 
 func (s *Server) setPolicy(c *gin.Context) {
-	var body PolicyReplace
+	// The body is a policy as GET shows it; earning is required there: a
+	// replace names its earning model.
+	var body PolicyView
 	if err := bind(c, &body); err != nil {
 		fail(c, err)
 		return
