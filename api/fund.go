@@ -261,9 +261,10 @@ type ProposalView struct {
 
 func proposalView(p *fund.Proposal, f *fund.Fund) ProposalView {
 	approvals, rejections := p.Tally()
+	quorum, eligible := p.QuorumOf(f)
 	v := ProposalView{ID: p.ID, Fund: p.Fund, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
 		Beneficiary: p.Beneficiary, Purpose: p.Purpose, Evidence: nonNilStrings(p.Evidence), Proposer: p.Proposer,
-		Approvals: approvals, Rejections: rejections, Recusals: len(p.Recusals), Quorum: f.Quorum, Eligible: p.Eligible(f),
+		Approvals: approvals, Rejections: rejections, Recusals: len(p.Recusals), Quorum: quorum, Eligible: eligible,
 		Round: p.Round, Votes: []ProposalVoteView{}, Objections: []ProposalVoteView{}, Deadline: p.Deadline,
 		WindowEnds: p.WindowEnds, Hold: p.Hold, Payment: p.Payment, Created: p.Created, Resolved: p.Resolved, Seq: p.Seq}
 	if p.ObjectionWindow > 0 {
@@ -889,9 +890,10 @@ func publicDonation(d *fund.Donation) PublicDonationView {
 
 func publicDisbursement(p *fund.Proposal, f *fund.Fund) PublicDisbursementView {
 	approvals, rejections := p.Tally()
+	quorum, _ := p.QuorumOf(f)
 	v := PublicDisbursementView{ID: p.ID, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
 		Beneficiary: p.Beneficiary, Purpose: p.Purpose, Evidence: nonNilStrings(p.Evidence), Approvals: approvals,
-		Rejections: rejections, Recusals: len(p.Recusals), Objections: len(p.Objections), Quorum: f.Quorum,
+		Rejections: rejections, Recusals: len(p.Recusals), Objections: len(p.Objections), Quorum: quorum,
 		Created: p.Created, Deadline: p.Deadline, WindowEnds: p.WindowEnds, Resolved: p.Resolved, Events: []PublicEventView{}}
 	for _, e := range p.Events {
 		v.Events = append(v.Events, PublicEventView{Action: e.Action, Time: e.Time, Seq: e.Seq, AuditReceipt: fundReceiptPath(p.Fund, e.Seq)})

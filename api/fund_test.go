@@ -489,11 +489,53 @@ func TestFundCommitteeChangeDecides(t *testing.T) {
 	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-wu"}, "quorum": 2})
 	e.wantStatus(rejected, "rejected")
 	e.wantStatus(open, "voting")
+	// A decided proposal shows the quorum it was decided under, not the
+	// committee's later one.
+	if p := e.wantStatus(paid, "paid"); p.Body["quorum"] != 1.0 {
+		t.Fatalf("the paid proposal's quorum after a later change: %s", p.Raw)
+	}
 	e.wantFund("70.00", "60.00", "10.00")
 	if r := e.vote(open, "cm-wu", "approve"); r.Status != 200 || r.Str("status") != "voting" {
 		t.Fatalf("a vote after the change: %d %s", r.Status, r.Raw)
 	}
 	// The verifier replays the payment and the void of the change's record.
+	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
+}
+
+// TestFundCommitteeChangeRejectsOnlyTheUnreachable: a rejection by a
+// member who left the committee takes nothing away from what the new
+// committee can still approve; and a change that settles more proposals
+// than MaxDecidedAtOnce decides the first in its commit and the rest by
+// timers, never refusing the change.
+func TestFundCommitteeChangeRejectsOnlyTheUnreachable(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	e.donate("500.00")
+	x := e.propose("10.00")
+	e.vote(x, "cm-li", "reject")
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-zhao"}, "quorum": 2})
+	e.wantStatus(x, "voting")
+	e.vote(x, "cm-zhang", "approve")
+	if r := e.vote(x, "cm-zhao", "approve"); r.Str("status") != "paid" {
+		t.Fatalf("the new committee's two approvals: %s", r.Raw)
+	}
+	const n = fund.MaxDecidedAtOnce + 8
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = e.propose("1.00")
+		e.vote(ids[i], "cm-zhang", "approve")
+	}
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-zhao"}, "quorum": 1})
+	if d, _ := e.lastRecord().Content["decided"].([]any); len(d) != fund.MaxDecidedAtOnce {
+		t.Fatalf("decided in the change's commit: %d, want %d", len(d), fund.MaxDecidedAtOnce)
+	}
+	e.fire(time.Second)
+	for _, id := range ids {
+		e.wantStatus(id, "paid")
+	}
+	e.wantFund("450.00", "450.00", "0.00")
 	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
 		t.Fatalf("verify: %v (%+v)", err, rep)
 	}

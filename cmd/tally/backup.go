@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,8 +58,12 @@ func writeBackup(ctx context.Context, url, token, data, out string) error {
 		// (restore verifies): say so now. The check reads a scratch copy
 		// of a directory left by a crash; the backup then opens the
 		// directory as a server would, replaying its log in place.
-		if _, err := verifySource(ctx, verifyFlags{data: data}, audit.VerifyOptions{}); err != nil {
+		_, err := verifySource(ctx, verifyFlags{data: data}, audit.VerifyOptions{})
+		if _, bad := audit.IsVerifyError(err); bad || errors.Is(err, store.ErrDamaged) {
 			return fmt.Errorf("%s does not verify, so a backup of it would not restore (copy the directory itself to keep it as evidence): %w", data, err)
+		}
+		if err != nil {
+			return err // in use, unreadable: said as it is
 		}
 	}
 	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".partial-*")

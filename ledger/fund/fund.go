@@ -85,7 +85,17 @@ const (
 	// objection window (→ paid).
 	TimerDeadline = "fund.deadline"
 	TimerWindow   = "fund.window"
+	// TimerDecide applies the quorum rule to a proposal that a committee
+	// change settled beyond MaxDecidedAtOnce.
+	TimerDecide = "fund.decide"
 )
+
+// MaxDecidedAtOnce bounds the open proposals a committee change (or a
+// committee member's role withdrawn, or erased) decides in its own commit;
+// any more it settles are decided by a TimerDecide each, one commit per
+// proposal, within a second or so: hundreds of payments in one commit
+// would pass the batch and record limits and refuse the change itself.
+const MaxDecidedAtOnce = 32
 
 // Account suffixes of a fund.
 const (
@@ -459,12 +469,18 @@ func redecide(tx ledger.Tx, f *Fund) ([]any, error) {
 	}
 	var decided []any
 	for _, p := range open {
+		if !settled(tx, f, p) {
+			continue
+		}
+		if len(decided) == MaxDecidedAtOnce {
+			if err := tx.Schedule(tx.Now(), TimerDecide, p.ID); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		action, extra, err := outcome(tx, f, p)
 		if err != nil {
 			return nil, err
-		}
-		if action == "" {
-			continue
 		}
 		if err := saveProposal(tx, p); err != nil {
 			return nil, err

@@ -96,7 +96,24 @@ type Proposal struct {
 	Created         time.Time     `json:"created"`
 	Resolved        time.Time     `json:"resolved,omitzero"` // paid, rejected or expired
 	Seq             uint64        `json:"seq"`
+	// DecidedQuorum and DecidedEligible are the quorum and the eligible
+	// voters when voting last ended (approved, rejected or expired): a
+	// later committee change does not rewrite how it was decided.
+	DecidedQuorum   int `json:"decided_quorum,omitempty"`
+	DecidedEligible int `json:"decided_eligible,omitempty"`
 }
+
+// QuorumOf returns the quorum and the eligible voters to show with p: as
+// they stood when its voting ended, or, while it votes, as they stand now.
+func (p *Proposal) QuorumOf(f *Fund) (quorum, eligible int) {
+	if p.Status != StatusVoting && p.DecidedQuorum > 0 {
+		return p.DecidedQuorum, p.DecidedEligible
+	}
+	return f.Quorum, p.Eligible(f)
+}
+
+// ended notes the quorum and eligible voters as voting ends.
+func (p *Proposal) ended(f *Fund) { p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f) }
 
 // Tally counts the current round's approvals and rejections.
 func (p *Proposal) Tally() (approvals, rejections int) {
@@ -119,6 +136,21 @@ func (p *Proposal) Eligible(f *Fund) int {
 	n := 0
 	for _, m := range f.Committee {
 		if m != p.Proposer && !p.recused(m) && !slices.Contains(p.Conflicted, m) {
+			n++
+		}
+	}
+	return n
+}
+
+// Waiting counts the committee members who may still vote in this round:
+// eligible (Eligible) and not voted yet. A proposal whose approvals and
+// waiting voters together fall short of the quorum is rejected: votes
+// cast by members no longer on the committee stand, but their rejections
+// take nothing away from what the present committee can still approve.
+func (p *Proposal) Waiting(f *Fund) int {
+	n := 0
+	for _, m := range f.Committee {
+		if m != p.Proposer && !p.recused(m) && !slices.Contains(p.Conflicted, m) && !p.voted(m) {
 			n++
 		}
 	}

@@ -10,7 +10,33 @@ import (
 // OnTimer: the voting deadline (→ expired, hold voided) and the end of the
 // objection window (→ paid).
 func Timers() map[string]ledger.TimerHandler {
-	return map[string]ledger.TimerHandler{TimerDeadline: Expire, TimerWindow: EndWindow}
+	return map[string]ledger.TimerHandler{TimerDeadline: Expire, TimerWindow: EndWindow, TimerDecide: Decide}
+}
+
+// Decide is the handler of TimerDecide: the quorum rule applied to a
+// proposal still voting, as its next vote would, after a committee change
+// settled it beyond MaxDecidedAtOnce. It records the outcome
+// ("proposal.approve", "proposal.pay" or "proposal.reject"), or nothing
+// when the proposal was decided meanwhile or is no longer settled.
+func Decide(id string, at time.Time) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		if err := tx.Unschedule(at, TimerDecide, id); err != nil {
+			return nil, err
+		}
+		p, err := timerProposal(tx, id)
+		if err != nil || p == nil || p.Status != StatusVoting || !tx.Now().Before(p.Deadline) {
+			return nil, err
+		}
+		f, err := Get(tx, p.Fund)
+		if err != nil {
+			return nil, err
+		}
+		action, extra, err := outcome(tx, f, p)
+		if err != nil || action == "" {
+			return nil, err
+		}
+		return p, record(tx, p, action, extra)
+	}
 }
 
 // Expire is the handler of TimerDeadline: a proposal still voting when
@@ -26,6 +52,11 @@ func Expire(id string, at time.Time) ledger.Op {
 		if err := tx.Unschedule(at, TimerDeadline, id); err != nil {
 			return nil, err
 		}
+		f, err := Get(tx, p.Fund)
+		if err != nil {
+			return nil, err
+		}
+		p.ended(f)
 		extra, err := finish(tx, p, StatusExpired, "proposal.expire")
 		if err != nil {
 			return nil, err

@@ -131,14 +131,24 @@ func outcome(tx ledger.Tx, f *Fund, p *Proposal) (string, map[string]any, error)
 	// Relatives named since the proposal opened change who may vote:
 	// eligibility is as of this vote.
 	p.Conflicted = conflicted(tx, f, p)
-	approvals, rejections := p.Tally()
+	approvals, _ := p.Tally()
 	switch {
 	case approvals >= f.Quorum:
+		p.ended(f)
 		return approve(tx, p)
-	case p.Eligible(f)-rejections < f.Quorum:
+	case approvals+p.Waiting(f) < f.Quorum:
+		p.ended(f)
 		return reject(tx, p)
 	}
 	return "", nil, nil
+}
+
+// settled reports whether outcome would decide p now, changing nothing.
+func settled(r ledger.Reader, f *Fund, p *Proposal) bool {
+	q := *p
+	q.Conflicted = conflicted(r, f, &q)
+	approvals, _ := q.Tally()
+	return approvals >= f.Quorum || approvals+q.Waiting(f) < f.Quorum
 }
 
 func setField(m map[string]any, k string, v any) map[string]any {
