@@ -22,9 +22,10 @@ const (
 )
 
 // MaxUnsignedSpan bounds, when trusted keys are given, how much record
-// time may follow the latest checkpoint: the server signs one every
-// second while the log grows (and at every start and shutdown), so a
-// longer unsigned tail means checkpoints were left out.
+// time the records after the latest checkpoint may span, first to last:
+// the server signs one every second while the log grows (and at every
+// start and shutdown), so a longer unsigned tail means checkpoints were
+// left out.
 const MaxUnsignedSpan = time.Minute
 
 // VerifyOptions tune Verify.
@@ -179,7 +180,7 @@ type verifier struct {
 	trustedOK   uint64              // largest trusted size the log matched
 	trustedKeys []string            // verifier keys the user gave
 	ckKey       string              // the key that signed the latest checkpoint
-	ckTime      int64               // time of the last record the latest checkpoint covers
+	tailStart   int64               // time of the first record after the latest checkpoint (0: none yet)
 	ckKeySeq    uint64              // the record that put ckKey in force
 	rp          *replay
 	s           scan
@@ -271,6 +272,9 @@ func (v *verifier) Record(key uint64, data []byte, stored []Hash) error {
 	expectedLines(&v.line, n, v.s.time, v.s.effects, v.counts, func(account string, _ uint16, line []byte) {
 		v.rp.accounts[account].hist.add(&v.digest, line)
 	})
+	if v.tailStart == 0 {
+		v.tailStart = v.s.time // the first record no checkpoint covers yet
+	}
 	v.prev, v.prevTime, v.n = leaf, v.s.time, n+1
 	v.report.Records = v.n
 	return nil
@@ -356,7 +360,7 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 			Detail: fmt.Sprintf("root of the tree of size %d differs from its signed checkpoint", size)}
 	}
 	v.lastCk = size
-	v.ckKey, v.ckKeySeq, v.ckTime = v.vkey, v.vkeySeq, v.prevTime
+	v.ckKey, v.ckKeySeq, v.tailStart = v.vkey, v.vkeySeq, 0
 	v.report.Checkpoints++
 	v.report.Latest = size
 	return nil
@@ -430,8 +434,11 @@ func (v *verifier) checkTrustedKeys() error {
 	// the latest checkpoint spanning more than MaxUnsignedSpan mean
 	// checkpoints were left out, and those records are signed by no one
 	// (a log whose checkpoints after a rotation were dropped would
-	// otherwise pass on an earlier key the auditor kept).
-	if span := v.prevTime - v.ckTime; v.n > v.report.Latest && span > int64(MaxUnsignedSpan) {
+	// otherwise pass on an earlier key the auditor kept). The span is the
+	// records' own, from the first unsigned one to the last: an idle
+	// server (or one stopped) before them signed nothing because nothing
+	// was written.
+	if span := v.prevTime - v.tailStart; v.n > v.report.Latest && span > int64(MaxUnsignedSpan) {
 		return failAt(v.report.Latest, ReasonTrustedKey, "the %d records after the latest checkpoint (size %d) span %s, more than %s: checkpoints were left out, and no signature covers them",
 			v.n-v.report.Latest, v.report.Latest, time.Duration(span).Round(time.Millisecond), MaxUnsignedSpan)
 	}

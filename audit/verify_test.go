@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -509,10 +510,20 @@ func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
 func TestVerifyUnsignedTail(t *testing.T) {
 	m, skey, vkey := ledgerLog(t)
 	m.checkpoint(t, "tally.test/log", skey)
-	m.time += int64(MaxUnsignedSpan) // an hour of writes later, no checkpoint
+	// An idle hour, then one write not signed yet (the checkpointer signs
+	// within a second, or the server was killed first): the unsigned
+	// records span nothing, whatever the silence before them.
+	m.time += int64(time.Hour)
 	m.add(t, "tx.transfer", effects(moveFx("move", "tx-3", "issuance", "alice", 5)))
 	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 505, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
 		acct("issuance", "none", 0, 0, 505, 0, 0, 0))
+	if _, err := Verify(context.Background(), m, VerifyOptions{Keys: []string{vkey}}); err != nil {
+		t.Fatalf("one fresh unsigned record after an idle hour: %v", err)
+	}
+	m.time += int64(MaxUnsignedSpan) // more writes a minute later, still no checkpoint
+	m.add(t, "tx.transfer", effects(moveFx("move", "tx-4", "issuance", "alice", 5)))
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 510, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 510, 0, 0, 0))
 	if _, err := Verify(context.Background(), m, VerifyOptions{}); err != nil {
 		t.Fatalf("without --key the tail is only reported: %v", err)
 	}
