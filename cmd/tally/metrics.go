@@ -24,10 +24,10 @@ func serverMetrics(st *store.Store) *prometheus.Registry {
 	}
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tally_commits_total",
-			Help: "Group commits since the start (one Badger transaction and one fsync each)."},
+			Help: "Group commits since the start that appended records (one Badger transaction and one fsync each)."},
 			stat(func(s store.Stats) float64 { return float64(s.Commits) })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tally_committed_requests_total",
-			Help: "Requests the group commits acknowledged since the start (writes and timer ops); divided by tally_commits_total, the mean batch size."},
+			Help: "Changes the group commits acknowledged since the start (one audit record each; replays and refusals write nothing and are not counted); divided by tally_commits_total, the mean batch size."},
 			stat(func(s store.Stats) float64 { return float64(s.Requests) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_audit_records",
 			Help: "Records in the audit log."},

@@ -7,9 +7,11 @@ import (
 
 // Stats are the store's figures for monitoring (/metrics).
 type Stats struct {
-	// Commits counts the group commits since the store opened (one Badger
-	// transaction and one fsync each) and Requests the requests they
-	// acknowledged: Requests / Commits is the mean batch size.
+	// Commits counts the group commits since the store opened that
+	// appended records (one Badger transaction and one fsync each) and
+	// Requests the records they appended, one per change acknowledged:
+	// Requests / Commits is the mean batch size. Idempotent replays and
+	// refusals, which write nothing, are not counted.
 	Commits, Requests uint64
 	// Records is the number of records in the audit log; Checkpointed the
 	// size of the latest signed checkpoint, so Records − Checkpointed

@@ -901,9 +901,12 @@ func (s *Store) finish(g *group) bool {
 	// removal fails, the key has no personal data left and the next
 	// open removes it (settleKeys).
 	_ = s.keys.del(erased)
+	if appended := g.state.Size - s.head.Size; appended > 0 {
+		// Replays and refusals answered in the group wrote nothing.
+		s.stats.commits.Add(1)
+		s.stats.requests.Add(appended)
+	}
 	s.head = g.state
-	s.stats.commits.Add(1)
-	s.stats.requests.Add(uint64(len(g.decided)))
 	s.stats.records.Store(g.state.Size)
 	if len(s.accounts)+len(g.accounts) > maxCachedAccounts {
 		clear(s.accounts)
