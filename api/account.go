@@ -25,15 +25,27 @@ type AccountView struct {
 	Owner      string `json:"owner"`
 	Community  string `json:"community,omitempty"`
 	Guard      string `json:"guard"`
-	Status     string `json:"status"`
+	// CreditLimit (guard credit_limit) is how far below zero the balance
+	// may go; MaxBalance the storage cap on balance plus credits held
+	// (for a member, the community policy's as it stands).
+	CreditLimit string `json:"credit_limit,omitempty"`
+	MaxBalance  string `json:"max_balance,omitempty"`
+	Status      string `json:"status"`
 }
 
 // AccountViewOf renders an account.
 func AccountViewOf(a *ledger.Account) AccountView {
 	f := func(v int64) string { return ledger.FormatAmount(v, a.Unit) }
-	return AccountView{ID: a.ID, Unit: string(a.Unit), Balance: f(a.Balance()), Available: f(a.Available()),
+	v := AccountView{ID: a.ID, Unit: string(a.Unit), Balance: f(a.Balance()), Available: f(a.Available()),
 		PendingIn: f(a.CreditsPending), PendingOut: f(a.DebitsPending), Kind: a.Kind,
 		OwnerKind: string(a.OwnerKind), Owner: a.Owner, Community: a.Community, Guard: string(a.Guard), Status: string(a.Status)}
+	if a.Guard == ledger.GuardCreditLimit {
+		v.CreditLimit = f(a.CreditLimit)
+	}
+	if a.MaxBalance > 0 {
+		v.MaxBalance = f(a.MaxBalance)
+	}
+	return v
 }
 
 // EntryView is one line of an account's history.
@@ -186,6 +198,9 @@ func (s *Server) getAccount(c *gin.Context) {
 	var out AccountView
 	if s.view(c, func(r ledger.Reader) error {
 		a, err := s.readAccount(c, r)
+		if err == nil {
+			err = ledger.CurrentCap(r, a)
+		}
 		if err == nil {
 			out = AccountViewOf(a)
 		}
@@ -666,6 +681,10 @@ func (s *Server) setAccountStatus(c *gin.Context) {
 			return nil, err
 		}
 		tx.Audit("account.status", map[string]any{"account": a.ID, "status": string(a.Status), "reason": req.Reason})
-		return AccountViewOf(a), nil
+		shown := *a
+		if err := ledger.CurrentCap(tx, &shown); err != nil {
+			return nil, err
+		}
+		return AccountViewOf(&shown), nil
 	})
 }

@@ -258,6 +258,10 @@ func TestStorageCapFollowsPolicy(t *testing.T) {
 	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
 	tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
 	tb.must(200, "PUT", "/v1/communities/c1/policy", tb.admin, map[string]any{"earning": "deposit", "max_balance": "3.00"})
+	// The account shows the cap it now has, before any transaction.
+	if a := tb.must(200, "GET", "/v1/accounts/li:HOUR", vol, nil); a.Str("max_balance") != "3.00" {
+		t.Fatalf("the account after the raise: %s", a.Raw)
+	}
 	id = tb.service(vol, "li", "zhang", "c1", "elder_care", "0.50", 5*time.Hour)
 	if r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil); r.Str("overflow") != "" && r.Str("overflow") != "0.00" {
 		t.Fatalf("a raised cap: overflow %s", r.Raw)

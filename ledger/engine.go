@@ -110,6 +110,20 @@ func (as accounts) get(tx Tx, id string) (*Account, error) {
 // before the change too.
 var CapPolicy func(r Reader, a *Account) (maxBalance int64, ok bool, err error)
 
+// CurrentCap sets a's MaxBalance to the cap CapPolicy gives it now (what
+// its next transaction will carry), for showing the account; nothing is
+// written.
+func CurrentCap(r Reader, a *Account) error {
+	if CapPolicy == nil {
+		return nil
+	}
+	want, ok, err := CapPolicy(r, a)
+	if err == nil && ok {
+		a.MaxBalance = want
+	}
+	return err
+}
+
 // followCap brings a, just loaded for a transaction, to the cap CapPolicy
 // gives, before any posting is checked against it; the change is recorded
 // as a status effect (the account as changed) ahead of the postings, so a
