@@ -295,6 +295,40 @@ func TestFundObjection(t *testing.T) {
 	}
 }
 
+// TestFundQuorumLostWhileApproved: an objection that sends a proposal
+// back to a committee that can no longer reach the quorum (roles
+// withdrawn since the approval) rejects it at once; and relatives named
+// since a proposal opened, who must recuse, reject one that can no longer
+// reach it, as a role withdrawal does.
+func TestFundQuorumLostWhileApproved(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	e.donate("500.00")
+	id := e.propose("200.00", "objection_window", "3d")
+	e.vote(id, "cm-zhang", "approve")
+	e.vote(id, "cm-li", "approve")
+	for _, m := range []string{"cm-li", "cm-zhao"} {
+		e.must(200, "PUT", "/v1/members/"+m+"/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	}
+	e.wantStatus(id, "approved") // an approval stands
+	r := e.must(200, "POST", "/v1/proposals/"+id+"/objections", e.tok["coord-wang"], map[string]any{"reason": "公示期收到居民异议"})
+	if r.Str("status") != "rejected" {
+		t.Fatalf("an objection the committee can no longer answer: %s", r.Raw)
+	}
+	e.wantFund("500.00", "500.00", "0.00")
+	e.fire(73 * time.Hour) // the window's end: nothing is paid
+	e.wantStatus(id, "rejected")
+	for _, m := range []string{"cm-li", "cm-zhao"} {
+		e.must(200, "PUT", "/v1/members/"+m+"/roles", e.admin, map[string]any{"roles": []string{"committee"}})
+	}
+	p2 := e.propose("50.00", "beneficiary", "res-liu")
+	e.must(200, "PATCH", "/v1/members/res-liu", e.admin, map[string]any{"relatives": []string{"cm-li", "cm-zhao"}})
+	e.wantStatus(p2, "rejected")
+	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
+}
+
 // TestFundObjectionWindowOfTheFund: a fund's objection window (公示期)
 // applies to every proposal; the proposer may lengthen it, not shorten or
 // skip it, so an approval waits for the public's say.

@@ -577,7 +577,23 @@ func (s *Server) updateMember(c *gin.Context) {
 				return nil, err
 			}
 		}
-		return community.UpdateMember(tx, id, ch)
+		var before []string
+		if ch.Relatives != nil {
+			old, err := community.GetMember(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			before = old.Relatives
+		}
+		m, err := community.UpdateMember(tx, id, ch)
+		if err != nil || ch.Relatives == nil {
+			return m, err
+		}
+		// A committee member now (or no longer) a relative of a
+		// proposal's beneficiary or proposer may no longer (or again) vote
+		// on it: open proposals that can no longer reach their quorum are
+		// rejected at once, as after a role withdrawal.
+		return m, fund.MembersChanged(tx, append(append([]string{id}, before...), *ch.Relatives...))
 	})
 }
 

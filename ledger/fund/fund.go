@@ -415,7 +415,12 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 // that can no longer reach its quorum is rejected and its hold voided at
 // once, in the op's commit, and the op's record lists it under "decided".
 // Call it after the change, inside the same op.
-func MemberChanged(tx ledger.Tx, member string) error {
+func MemberChanged(tx ledger.Tx, member string) error { return MembersChanged(tx, []string{member}) }
+
+// MembersChanged is MemberChanged for several members at once (a change
+// of relatives touches both sides): each fund whose committee names any
+// of them is judged once.
+func MembersChanged(tx ledger.Tx, members []string) error {
 	var decided []any
 	pg := ledger.Page{Limit: ledger.MaxPageSize}
 	for {
@@ -432,7 +437,7 @@ func MemberChanged(tx ledger.Tx, member string) error {
 			if err != nil {
 				return err
 			}
-			if !f.IsCommittee(member) {
+			if !slices.ContainsFunc(members, f.IsCommittee) {
 				continue
 			}
 			d, err := redecide(tx, f)

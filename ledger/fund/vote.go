@@ -253,12 +253,19 @@ func Object(tx ledger.Tx, id, by, reason string) (*Proposal, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.Objections = append(p.Objections, Objection{By: by, Reason: reason, Time: tx.Now(), Seq: tx.Seq()})
+	p.Round++
+	p.Conflicted = conflicted(tx, f, p) // the new round's voters, as of now
+	if p.Waiting(f) < f.Quorum {
+		// The committee as it stands now (a role withdrawn, a member
+		// erased or replaced since the approval) cannot reach the quorum
+		// in a new round: the objection rejects the proposal at once.
+		return p, objectRejects(tx, f, p, by, reason)
+	}
 	void, hold, err := renewHold(tx, f, p)
 	if err != nil {
 		return nil, err
 	}
-	p.Objections = append(p.Objections, Objection{By: by, Reason: reason, Time: tx.Now(), Seq: tx.Seq()})
-	p.Round++
 	p.WindowEnds = time.Time{}
 	if err := startVoting(tx, p); err != nil {
 		return nil, err
@@ -272,6 +279,24 @@ func Object(tx ledger.Tx, id, by, reason string) (*Proposal, error) {
 	fields["void_tx"], fields["hold_tx"] = ledger.TxFields(void), ledger.TxFields(hold)
 	tx.Audit("proposal.object", fields)
 	return p, nil
+}
+
+// objectRejects ends a proposal an objection sent back to a vote that
+// cannot reach its quorum: rejected, its hold voided, recorded as
+// "proposal.object" with status rejected.
+func objectRejects(tx ledger.Tx, f *Fund, p *Proposal, by, reason string) error {
+	if err := tx.Unschedule(p.WindowEnds, TimerWindow, p.ID); err != nil {
+		return err
+	}
+	p.WindowEnds = time.Time{}
+	p.event(tx, "proposal.object")
+	p.ended(f)
+	extra, err := finish(tx, p, StatusRejected, "proposal.reject")
+	if err != nil {
+		return err
+	}
+	extra["objection"] = map[string]any{"by": by, "reason": reason}
+	return record(tx, p, "proposal.object", extra)
 }
 
 func objectable(tx ledger.Tx, id string) (*Proposal, error) {
