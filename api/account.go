@@ -470,7 +470,13 @@ func (s *Server) createTransfer(c *gin.Context) {
 		if err := withinCommunity(tx, spec.Postings); err != nil {
 			return nil, err
 		}
-		t, err := ledger.Transfer(tx, spec)
+		sent := spec
+		if debited != "" && ledger.Blank(sent.Memo) {
+			// memo is optional (SPEC §7a); credits taken out of a member's
+			// account by someone else still say so in the transaction.
+			sent.Memo = "taken out of the account of " + debited + " by " + p.Member + " (no reason given)"
+		}
+		t, err := ledger.Transfer(tx, sent)
 		if err != nil {
 			return nil, err
 		}
@@ -480,8 +486,6 @@ func (s *Server) createTransfer(c *gin.Context) {
 			return nil, err
 		case owner != debited:
 			return nil, ledger.Errorf(ledger.CodeConflict, "the accounts changed while this request was waiting; send it again")
-		case owner != "" && ledger.Blank(spec.Memo):
-			return nil, ledger.Errorf(ledger.CodeInvalidRequest, "a transfer out of %s's account needs a memo saying why", owner)
 		}
 		action := "tx.transfer"
 		if spec.Pending {

@@ -74,7 +74,7 @@ func (s *Server) auditRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/audit/checkpoint", summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note, text/plain); public", tag: "audit", media: "text/plain", status: 200, handle: s.auditCheckpoint},
 		{method: "GET", path: "/v1/audit/key", summary: "The checkpoint verifier key (note verifier string, text/plain); public", tag: "audit", media: "text/plain", status: 200, handle: s.auditKey},
-		{method: "GET", path: "/v1/audit/records", summary: "Audit records by range", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from:int", "limit:int"}, resp: AuditRecordList{}, status: 200, handle: s.auditRecords},
+		{method: "GET", path: "/v1/audit/records", summary: "Audit records by range", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from:int", "after:int", "limit:int"}, resp: AuditRecordList{}, status: 200, handle: s.auditRecords},
 		{method: "GET", path: "/v1/audit/records/:seq/inclusion", summary: "Inclusion proof of a record in the tree of a size", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"size:int"}, resp: InclusionProof{}, status: 200, handle: s.auditInclusion},
 		{method: "GET", path: "/v1/audit/records/:seq/receipt", summary: "Receipt: record, inclusion proof and signed checkpoint", tag: "audit", auth: authenticated, resp: audit.Receipt{}, status: 200, handle: s.auditReceipt},
 		{method: "GET", path: "/v1/audit/consistency", summary: "Consistency proof between two tree sizes", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from:int!", "to:int!"}, resp: ConsistencyProof{}, status: 200, handle: s.auditConsistency},
@@ -136,6 +136,16 @@ func (s *Server) auditRecords(c *gin.Context) {
 		return
 	}
 	from, err := uintQuery(c, "from", 0)
+	if err == nil && c.Query("after") != "" {
+		// The lists' cursor convention (SPEC §7: ?after=<next>): next is
+		// the seq to read from.
+		var after uint64
+		after, err = uintQuery(c, "after", 0)
+		if err == nil && c.Query("from") != "" && after != from {
+			err = ledger.Errorf(ledger.CodeInvalidRequest, "give from or after (the next of the page before), not both")
+		}
+		from = after
+	}
 	if err != nil {
 		s.failAudit(c, err)
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,6 +131,13 @@ func TestEndToEnd(t *testing.T) {
 	if items, _ := recs.body["items"].([]any); len(items) != 5 {
 		t.Fatalf("records page: %s", recs.raw)
 	}
+	// The lists' cursor convention works here too: after=<next>.
+	next := fmt.Sprint(recs.body["next"])
+	page2 := p.must(200, "GET", "/v1/audit/records?after="+next+"&limit=5", aud, nil)
+	if items, _ := page2.body["items"].([]any); len(items) == 0 || fmt.Sprint(items[0].(map[string]any)["seq"]) != next {
+		t.Fatalf("records after %s: %s", next, page2.raw)
+	}
+	p.must(400, "GET", "/v1/audit/records?from=1&after="+next, aud, nil)
 	p.must(200, "GET", "/v1/audit/consistency?from=1&to=5", aud, nil)
 	p.must(200, "GET", "/v1/audit/records/3/inclusion?size=5", aud, nil)
 	p.must(400, "GET", "/v1/audit/records/3/inclusion?size=0", aud, nil)
