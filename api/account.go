@@ -447,14 +447,24 @@ func (s *Server) createTransfer(c *gin.Context) {
 	// member cannot be acted for (erased, staff, out of scope: the checks
 	// below refuse or allow the transfer as they would).
 	var debited string
+	actingFor := func(r ledger.Reader) string {
+		if debited != "" && !deploymentAdmin(p) && actableFor(r, p, debited) == nil {
+			return debited
+		}
+		return ""
+	}
 	s.view(c, func(r ledger.Reader) error {
 		debited, _ = debitedMember(r, p, spec.Postings)
-		if debited != "" && !deploymentAdmin(p) && actableFor(r, p, debited) == nil {
-			p.OnBehalf = debited
-		}
+		p.OnBehalf = actingFor(r)
 		return nil
 	})
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
+		// The record names whom it was made for as the request was read;
+		// a member who meanwhile became (or stopped being) someone the
+		// caller acts for makes it another request.
+		if actingFor(tx) != p.OnBehalf {
+			return nil, ledger.Errorf(ledger.CodeConflict, "the accounts changed while this request was waiting; send it again")
+		}
 		if err := accountsInScope(tx, p, postingAccounts(spec.Postings)...); err != nil {
 			return nil, err
 		}

@@ -324,6 +324,42 @@ func TestFundQuorumLostWhileApproved(t *testing.T) {
 	p2 := e.propose("50.00", "beneficiary", "res-liu")
 	e.must(200, "PATCH", "/v1/members/res-liu", e.admin, map[string]any{"relatives": []string{"cm-li", "cm-zhao"}})
 	e.wantStatus(p2, "rejected")
+	// A beneficiary registered later, with those relatives, likewise.
+	p3 := e.propose("20.00", "beneficiary", "nb-10")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "nb-10", "community": "c1", "display_name": "新居民",
+		"roles": []string{"resident"}, "relatives": []string{"cm-li", "cm-zhao"}})
+	e.wantStatus(p3, "rejected")
+	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
+}
+
+// TestFundDecidedAtOnceAcrossFunds: MaxDecidedAtOnce bounds a change,
+// not each fund it touches: a role withdrawn from a member of two funds'
+// committees decides 32 of their proposals in its commit, the rest by
+// timers.
+func TestFundDecidedAtOnceAcrossFunds(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f2", "community": "c1", "name": "第二基金",
+		"committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 2})
+	var ids []string
+	for _, f := range []string{"f1", "f2"} {
+		e.must(201, "POST", "/v1/funds/"+f+"/donations", e.tok["coord-wang"], map[string]any{"donor": "corp-huamei", "amount": "100.00"})
+		for range 20 {
+			r := e.must(201, "POST", "/v1/funds/"+f+"/proposals", e.tok["coord-wang"], e.proposalBody("1.00"))
+			e.vote(r.Str("id"), "cm-zhang", "reject")
+			ids = append(ids, r.Str("id"))
+		}
+	}
+	e.must(200, "PUT", "/v1/members/cm-li/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	if d, _ := e.lastRecord().Content["decided"].([]any); len(d) != fund.MaxDecidedAtOnce {
+		t.Fatalf("decided in the withdrawal's commit: %d, want %d", len(d), fund.MaxDecidedAtOnce)
+	}
+	e.fire(time.Second)
+	for _, id := range ids {
+		e.wantStatus(id, "rejected")
+	}
 	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
 		t.Fatalf("verify: %v (%+v)", err, rep)
 	}

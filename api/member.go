@@ -367,6 +367,13 @@ func (s *Server) createMember(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
+		if len(req.Relatives) > 0 {
+			// A committee member named a relative of a proposal's
+			// beneficiary must now recuse: judged as a PATCH would.
+			if err := fund.MembersChanged(tx, append([]string{m.ID}, req.Relatives...)); err != nil {
+				return nil, err
+			}
+		}
 		// No personal data in a write's result: the result is kept with
 		// its Idempotency-Key, where an erasure could not reach it.
 		return memberView(m, nil), nil

@@ -397,7 +397,8 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 	if err := save(tx, f); err != nil {
 		return nil, err
 	}
-	decided, err := redecide(tx, f)
+	budget := MaxDecidedAtOnce
+	decided, err := redecide(tx, f, &budget)
 	if err != nil {
 		return nil, err
 	}
@@ -422,6 +423,7 @@ func MemberChanged(tx ledger.Tx, member string) error { return MembersChanged(tx
 // of them is judged once.
 func MembersChanged(tx ledger.Tx, members []string) error {
 	var decided []any
+	budget := MaxDecidedAtOnce // for the whole change, across funds
 	pg := ledger.Page{Limit: ledger.MaxPageSize}
 	for {
 		var funds []string
@@ -440,7 +442,7 @@ func MembersChanged(tx ledger.Tx, members []string) error {
 			if !slices.ContainsFunc(members, f.IsCommittee) {
 				continue
 			}
-			d, err := redecide(tx, f)
+			d, err := redecide(tx, f, &budget)
 			if err != nil {
 				return err
 			}
@@ -460,7 +462,10 @@ func MembersChanged(tx ledger.Tx, members []string) error {
 // redecide applies the quorum rule of f's new committee to each of its
 // proposals still voting, and returns what it decided: per proposal its
 // id, the outcome's action and the outcome's fields (payment or void).
-func redecide(tx ledger.Tx, f *Fund) ([]any, error) {
+// It decides at most *budget (what is left of the change's
+// MaxDecidedAtOnce, shared by the funds a change judges) and leaves each
+// further settled proposal to a TimerDecide.
+func redecide(tx ledger.Tx, f *Fund, budget *int) ([]any, error) {
 	var open []*Proposal
 	err := eachIndexed(tx, indexPrefix(f.ID)+idxProposal+"/", func(id string) error {
 		p, err := GetProposal(tx, id)
@@ -477,12 +482,13 @@ func redecide(tx ledger.Tx, f *Fund) ([]any, error) {
 		if !settled(tx, f, p) {
 			continue
 		}
-		if len(decided) == MaxDecidedAtOnce {
+		if *budget == 0 {
 			if err := tx.Schedule(tx.Now(), TimerDecide, p.ID); err != nil {
 				return nil, err
 			}
 			continue
 		}
+		*budget--
 		action, extra, err := outcome(tx, f, p)
 		if err != nil {
 			return nil, err
