@@ -1146,7 +1146,7 @@ func writeFundReportCSV(c *gin.Context, v FundReportView) {
 		if t.IsZero() {
 			return ""
 		}
-		return t.Format(time.RFC3339)
+		return t.Format(time.RFC3339Nano) // the period exactly, as the JSON answer has it
 	}
 	from, to := instant(v.From), instant(v.To)
 	c.Header("Content-Type", "text/csv; charset=utf-8")

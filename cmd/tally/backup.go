@@ -33,7 +33,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *url == "" && *data == "" {
 		*url, *data = envOr("TALLY_URL", ""), envOr("TALLY_DATA", "")
 	}
-	if *out == "" || (*url == "") == (*data == "") {
+	if *out == "" || (*url == "") == (*data == "") || *url != "" && *token == "" {
 		fmt.Fprintln(stderr, "tally backup: give --out and one of --url (with --token) or --data")
 		return 2
 	}

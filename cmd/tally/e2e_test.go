@@ -168,6 +168,9 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("verify --url: exit %d\n%s", code, out)
 	}
 	backupFile := filepath.Join(t.TempDir(), "tally.backup")
+	if code, out := runTally(t, "backup", "--url", p.url, "--out", backupFile); code != 2 {
+		t.Fatalf("backup --url without --token: exit %d, want 2 (bad usage)\n%s", code, out)
+	}
 	if code, out := runTally(t, "backup", "--url", p.url, "--token", admin, "--out", backupFile); code != 0 {
 		t.Fatalf("backup: exit %d\n%s", code, out)
 	}
