@@ -88,8 +88,10 @@ func authorized(p *Principal, op ledger.Op) ledger.Op {
 			return nil, ledger.Errorf(ledger.CodeConflict, "your roles or scope changed while this request was waiting; send it again")
 		}
 		if p.OnBehalf != "" {
+			// Checked when the request was read: failing now, the member
+			// changed meanwhile (became staff, moved, was erased).
 			if err := actableFor(tx, p, p.OnBehalf); err != nil {
-				return nil, err
+				return nil, ledger.Errorf(ledger.CodeConflict, "the member you act for changed while this request was waiting; send it again")
 			}
 		}
 		return op(tx)
