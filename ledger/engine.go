@@ -129,17 +129,13 @@ func CurrentCap(r Reader, a *Account) error {
 // as a status effect (the account as changed) ahead of the postings, so a
 // replay applies it in the same order. a is saved with the transaction.
 func followCap(tx Tx, a *Account) error {
-	if CapPolicy == nil {
-		return nil
-	}
-	want, ok, err := CapPolicy(tx, a)
-	if err != nil || !ok || want == a.MaxBalance {
+	had := a.MaxBalance
+	if err := CurrentCap(tx, a); err != nil || a.MaxBalance == had {
 		return err
 	}
-	if want < 0 || want > MaxAmountMinor {
+	if a.MaxBalance < 0 || a.MaxBalance > MaxAmountMinor {
 		return Errorf(CodeInvalidAmount, "max_balance out of range")
 	}
-	a.MaxBalance = want
 	changed := *a
 	if err := tx.PutAccount(&changed); err != nil {
 		return err

@@ -135,11 +135,17 @@ func (p *Proposal) Tally() (approvals, rejections int) {
 func (p *Proposal) Eligible(f *Fund) int {
 	n := 0
 	for _, m := range f.Committee {
-		if m != p.Proposer && !p.recused(m) && !slices.Contains(p.Conflicted, m) {
+		if p.mayVote(m) {
 			n++
 		}
 	}
 	return n
+}
+
+// mayVote: committee member m counts towards the quorum (not the
+// proposer, not recused, not conflicted).
+func (p *Proposal) mayVote(m string) bool {
+	return m != p.Proposer && !p.recused(m) && !slices.Contains(p.Conflicted, m)
 }
 
 // Waiting counts the committee members who may still vote in this round:
@@ -150,7 +156,7 @@ func (p *Proposal) Eligible(f *Fund) int {
 func (p *Proposal) Waiting(f *Fund) int {
 	n := 0
 	for _, m := range f.Committee {
-		if m != p.Proposer && !p.recused(m) && !slices.Contains(p.Conflicted, m) && !p.voted(m) {
+		if p.mayVote(m) && !p.voted(m) {
 			n++
 		}
 	}

@@ -131,24 +131,36 @@ func outcome(tx ledger.Tx, f *Fund, p *Proposal) (string, map[string]any, error)
 	// Relatives named since the proposal opened change who may vote:
 	// eligibility is as of this vote.
 	p.Conflicted = conflicted(tx, f, p)
-	approvals, _ := p.Tally()
-	switch {
-	case approvals >= f.Quorum:
+	switch verdict(f, p) {
+	case Approve:
 		p.ended(f)
 		return approve(tx, p)
-	case approvals+p.Waiting(f) < f.Quorum:
+	case Reject:
 		p.ended(f)
 		return reject(tx, p)
 	}
 	return "", nil, nil
 }
 
+// verdict is the quorum rule on p with its Conflicted as they are:
+// Approve when its approvals reach the quorum, Reject when they and the
+// members who may still vote fall short of it, "" while it is open.
+func verdict(f *Fund, p *Proposal) string {
+	approvals, _ := p.Tally()
+	switch {
+	case approvals >= f.Quorum:
+		return Approve
+	case approvals+p.Waiting(f) < f.Quorum:
+		return Reject
+	}
+	return ""
+}
+
 // settled reports whether outcome would decide p now, changing nothing.
 func settled(r ledger.Reader, f *Fund, p *Proposal) bool {
 	q := *p
 	q.Conflicted = conflicted(r, f, &q)
-	approvals, _ := q.Tally()
-	return approvals >= f.Quorum || approvals+q.Waiting(f) < f.Quorum
+	return verdict(f, &q) != ""
 }
 
 func setField(m map[string]any, k string, v any) map[string]any {
