@@ -1032,6 +1032,8 @@ type SignalsView struct {
 	Loops     []LoopView    `json:"loops"`
 	Pairs     []PairView    `json:"pairs"`
 	Overlaps  []ServiceView `json:"overlaps"`
+	// SingleHanded: confirmed records whose confirmer also logged them.
+	SingleHanded []ServiceView `json:"single_handed"`
 }
 
 func (s *Server) signals(c *gin.Context) {
@@ -1050,7 +1052,7 @@ func (s *Server) signals(c *gin.Context) {
 			return SignalsView{}, err
 		}
 		v := SignalsView{Community: cm, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly),
-			Loops: []LoopView{}, Pairs: []PairView{}, Overlaps: []ServiceView{}}
+			Loops: []LoopView{}, Pairs: []PairView{}, Overlaps: []ServiceView{}, SingleHanded: []ServiceView{}}
 		for _, l := range sig.Loops {
 			v.Loops = append(v.Loops, LoopView{Members: l.Members, Records: l.Records, Hours: tbHoursStr(l.Hours)})
 		}
@@ -1059,6 +1061,9 @@ func (s *Server) signals(c *gin.Context) {
 		}
 		for _, sv := range sig.Overlaps {
 			v.Overlaps = append(v.Overlaps, serviceView(sv))
+		}
+		for _, sv := range sig.SingleHanded {
+			v.SingleHanded = append(v.SingleHanded, serviceView(sv))
 		}
 		return v, nil
 	})

@@ -133,5 +133,22 @@ func TestCollusionSignals(t *testing.T) {
 	if len(pairs) != 1 || pairs[0].(map[string]any)["records"] != 6.0 {
 		t.Fatalf("pairs: got %s", got)
 	}
+	if single, _ := r.Body["single_handed"].([]any); single == nil || len(single) != 0 {
+		t.Fatalf("single_handed before any: got %s", got)
+	}
+	// A coordinator who logs a service and confirms it themself is
+	// listed (allowed, but one person issued the credits); a record the
+	// volunteer logged and the coordinator confirmed is not.
+	n++
+	own := tb.serviceAt(coord, "qian", "li", "s", "case_work", "1.00", day.Add(time.Duration(n)*time.Hour))
+	tb.must(200, "POST", "/v1/services/"+own+"/confirm", coord, nil)
+	n++
+	other := tb.serviceAt(tok["qian"], "qian", "li", "s", "case_work", "1.00", day.Add(time.Duration(n)*time.Hour))
+	tb.must(200, "POST", "/v1/services/"+other+"/confirm", coord, nil)
+	r = tb.must(200, "GET", "/v1/signals?community=s&from="+day.Format(time.DateOnly)+"&to="+day.Format(time.DateOnly), coord, nil)
+	single, _ := r.Body["single_handed"].([]any)
+	if len(single) != 1 || single[0].(map[string]any)["id"] != own {
+		t.Fatalf("single_handed: want only %s, got %s", own, r.Raw)
+	}
 	tbProblem(t, tb.do("GET", "/v1/signals?community=s", tok["li"], nil), 403, "forbidden")
 }

@@ -3,6 +3,7 @@ package timebank
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -79,9 +80,9 @@ func period(from, to time.Time) (string, string, error) {
 }
 
 // scanDays walks the "<day>/<id>" keys under prefix from day first to
-// day last inclusive. The cursor first itself sorts just before the
-// first day's keys.
-func scanDays(r ledger.Reader, prefix, first, last string, budget *int, each func(day string, v []byte) error) error {
+// day last inclusive, passing each key's day and id. The cursor first
+// itself sorts just before the first day's keys.
+func scanDays(r ledger.Reader, prefix, first, last string, budget *int, each func(day, id string, v []byte) error) error {
 	return scan(r, prefix, first, *budget, func(k string, v []byte) (bool, error) {
 		if len(k) < len(last) || k[:len(last)] > last {
 			return false, nil
@@ -90,7 +91,7 @@ func scanDays(r ledger.Reader, prefix, first, last string, budget *int, each fun
 		if *budget < 0 {
 			return false, ledger.Errorf(ledger.CodeLimitExceeded, "timebank: more than %d records; narrow the period", MaxScan)
 		}
-		return true, each(k[:len(last)], v)
+		return true, each(k[:len(last)], strings.TrimPrefix(k[len(last):], "/"), v)
 	})
 }
 
@@ -135,7 +136,7 @@ type tally struct {
 }
 
 func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, budget *int) error {
-	return scanDays(r, "tb/rep/"+c+"/", first, last, budget, func(day string, v []byte) error {
+	return scanDays(r, "tb/rep/"+c+"/", first, last, budget, func(day, _ string, v []byte) error {
 		var e repEntry
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("timebank: report index of %s: %w", c, err)
@@ -171,7 +172,7 @@ func (t tally) services(r ledger.Reader, rep *Report, c, first, last string, bud
 }
 
 func (t tally) redemptions(r ledger.Reader, rep *Report, c, first, last string, budget *int) error {
-	return scanDays(r, "tb/red/"+c+"/", first, last, budget, func(_ string, v []byte) error {
+	return scanDays(r, "tb/red/"+c+"/", first, last, budget, func(_, _ string, v []byte) error {
 		var h int64
 		if err := json.Unmarshal(v, &h); err != nil {
 			return fmt.Errorf("timebank: redemption index of %s: %w", c, err)

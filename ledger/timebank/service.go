@@ -490,6 +490,9 @@ type repEntry struct {
 	Hours     int64  `json:"h"`
 	Credits   int64  `json:"cr"`
 	Held      bool   `json:"p,omitempty"`
+	// Single: the person who confirmed it is the one who logged it (a
+	// coordinator may do both; a collusion signal lists it).
+	Single bool `json:"s,omitempty"`
 }
 
 func repKey(s *Service) string {
@@ -505,7 +508,8 @@ func saveConfirmed(tx ledger.Tx, s *Service) error {
 		by = tx.Actor().ID
 	}
 	return putJSON(tx, repKey(s), repEntry{Volunteer: s.Volunteer, Recipient: s.Recipient, Kind: s.RecipientKind,
-		By: by, Category: s.Category, Hours: s.Hours, Credits: s.Credits, Held: s.Credit == CreditHeld})
+		By: by, Category: s.Category, Hours: s.Hours, Credits: s.Credits, Held: s.Credit == CreditHeld,
+		Single: tx.Actor().ID == s.LoggedBy})
 }
 
 // RejectService rejects a pending record, or disputes a confirmed one

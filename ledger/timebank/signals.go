@@ -41,10 +41,14 @@ type Pair struct {
 }
 
 // Signals lists what a coordinator should look at in a subtree.
+// SingleHanded are confirmed records whose confirmer logged them too: a
+// coordinator may do both (SPEC: the recipient or a coordinator
+// confirms), but then one person issued the credits with no second check.
 type Signals struct {
-	Loops    []Loop     `json:"loops"`
-	Pairs    []Pair     `json:"pairs"`
-	Overlaps []*Service `json:"overlaps"`
+	Loops        []Loop     `json:"loops"`
+	Pairs        []Pair     `json:"pairs"`
+	Overlaps     []*Service `json:"overlaps"`
+	SingleHanded []*Service `json:"single_handed"`
 }
 
 type edge struct{ from, to string }
@@ -56,6 +60,7 @@ type graph struct {
 	edges    map[edge]*edgeStat
 	out      map[string][]string
 	confirms map[edge]int64 // unordered pair → records confirmed by one for the other
+	single   []string       // ids of records logged and confirmed by one person
 }
 
 // CollusionSignals reads the confirmed records of root's subtree for the
@@ -72,7 +77,7 @@ func CollusionSignals(r ledger.Reader, root string, from, to time.Time) (*Signal
 		return nil, err
 	}
 	g := &graph{edges: map[edge]*edgeStat{}, out: map[string][]string{}, confirms: map[edge]int64{}}
-	sig := &Signals{Loops: []Loop{}, Pairs: []Pair{}, Overlaps: []*Service{}}
+	sig := &Signals{Loops: []Loop{}, Pairs: []Pair{}, Overlaps: []*Service{}, SingleHanded: []*Service{}}
 	budget := MaxScan
 	for _, c := range cs {
 		if err := g.load(r, c.ID, first, last, &budget); err != nil {
@@ -84,14 +89,24 @@ func CollusionSignals(r ledger.Reader, root string, from, to time.Time) (*Signal
 	}
 	sig.Loops = g.loops()
 	sig.Pairs = g.pairs()
+	for _, id := range g.single {
+		s, err := GetService(r, id)
+		if err != nil {
+			return nil, err
+		}
+		sig.SingleHanded = append(sig.SingleHanded, s)
+	}
 	return sig, nil
 }
 
 func (g *graph) load(r ledger.Reader, c, first, last string, budget *int) error {
-	return scanDays(r, "tb/rep/"+c+"/", first, last, budget, func(_ string, v []byte) error {
+	return scanDays(r, "tb/rep/"+c+"/", first, last, budget, func(_, id string, v []byte) error {
 		var e repEntry
 		if err := json.Unmarshal(v, &e); err != nil {
 			return fmt.Errorf("timebank: report index of %s: %w", c, err)
+		}
+		if e.Single && len(g.single) < MaxSignals {
+			g.single = append(g.single, id)
 		}
 		if e.Kind != RecipientMember {
 			return nil
