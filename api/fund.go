@@ -113,8 +113,10 @@ type FundView struct {
 // DonationRequest records a donation. donor_kind is person (default),
 // company or organisation. A company's or organisation's donor is its name
 // as published (it is in the chain and on the public page in clear); a
-// person is a member's id, or any text, which the chain and the public
-// page see only as a salted commitment; anonymous hides any donor from the
+// person is a member's id (in clear, an opaque id), or a name, which the
+// chain and the public page see only as a salted commitment and Tally
+// keeps encrypted in its personal store, erasable with
+// POST /v1/donations/{id}/erase; anonymous hides any donor from the
 // public, not from auditors. Personal data (a phone number) belongs in
 // none of them.
 type DonationRequest struct {
@@ -134,32 +136,41 @@ func (r *DonationRequest) ToDomain(fundID string) (fund.NewDonation, error) {
 
 // DonationView is a donation as staff and auditors see it.
 type DonationView struct {
-	ID        string    `json:"id"`
-	Fund      string    `json:"fund"`
-	Receipt   string    `json:"receipt"`
-	Donor     string    `json:"donor"`
-	DonorKind string    `json:"donor_kind"`
-	Amount    string    `json:"amount"`
-	Project   string    `json:"project,omitempty"`
-	Anonymous bool      `json:"anonymous"`
-	Salt      string    `json:"donor_salt,omitempty"` // opens the chain's commitment of an anonymous or named person
-	Tx        string    `json:"tx"`
-	Time      time.Time `json:"time"`
-	Seq       uint64    `json:"seq"`
+	ID        string `json:"id"`
+	Fund      string `json:"fund"`
+	Receipt   string `json:"receipt"`
+	Donor     string `json:"donor"`
+	DonorKind string `json:"donor_kind"`
+	Amount    string `json:"amount"`
+	Project   string `json:"project,omitempty"`
+	Anonymous bool   `json:"anonymous"`
+	Salt      string `json:"donor_salt,omitempty"` // opens the chain's commitment of an anonymous or named person
+	// Commitment is the chain's donor_commitment (hex SHA-256 of the salt
+	// and the donor) when the chain does not name the donor in clear.
+	Commitment string `json:"donor_commitment,omitempty"`
+	// DonorErased: the donor's name was erased (PIPL); donor is empty.
+	DonorErased bool      `json:"donor_erased,omitempty"`
+	Tx          string    `json:"tx"`
+	Time        time.Time `json:"time"`
+	Seq         uint64    `json:"seq"`
 	// Reversal, when set, is the transaction that corrected the donation.
 	Reversal       string     `json:"reversal,omitempty"`
 	ReversedAt     *time.Time `json:"reversed_at,omitempty"`
 	ReversalReason string     `json:"reversal_reason,omitempty"`
 }
 
-func donationView(d *fund.Donation) DonationView {
-	v := DonationView{ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind,
-		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: d.Salt, Tx: d.Tx, Time: d.Time, Seq: d.Seq,
-		Reversal: d.Reversal, ReversalReason: d.ReversalReason}
+func donationView(r ledger.Reader, d *fund.Donation) (DonationView, error) {
+	donor, erased, err := fund.DonorName(r, d)
+	if err != nil {
+		return DonationView{}, err
+	}
+	v := DonationView{ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: donor, DonorErased: erased, DonorKind: d.DonorKind,
+		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: d.Salt, Commitment: d.Commitment,
+		Tx: d.Tx, Time: d.Time, Seq: d.Seq, Reversal: d.Reversal, ReversalReason: d.ReversalReason}
 	if d.Reversal != "" {
 		v.ReversedAt = &d.ReversedAt
 	}
-	return v
+	return v, nil
 }
 
 // ProposalRequest proposes a disbursement. Beneficiary is a pseudonymous
@@ -306,6 +317,7 @@ func (s *Server) fundRoutes() []route {
 		{method: "POST", path: "/v1/funds/:id/projects", summary: "Add a restricted project (定向) with its own account", tag: "funds", auth: authenticated, roles: fundStaff, req: FundProjectRequest{}, resp: FundView{}, status: 201, handle: s.addFundProject},
 		{method: "POST", path: "/v1/funds/:id/donations", summary: "Record a donation; it gets a receipt number", tag: "funds", auth: authenticated, roles: fundStaff, req: DonationRequest{}, resp: DonationView{}, status: 201, handle: s.createDonation},
 		{method: "POST", path: "/v1/donations/:id/reverse", summary: "Correct a donation recorded in error: a reversal naming it and the reason takes the money back out of the fund", tag: "funds", auth: authenticated, roles: fundStaff, req: ReverseRequest{}, resp: DonationView{}, status: 200, handle: s.reverseDonation},
+		{method: "POST", path: "/v1/donations/:id/erase", summary: "Erase the name of a donation's donor, a person named by name (PIPL; admin); the donation and the chain stay", tag: "funds", auth: authenticated, roles: admin, req: DecisionRequest{}, resp: DonationView{}, status: 200, handle: s.eraseDonor},
 		{method: "GET", path: "/v1/funds/:id/donations", summary: "A fund's donations with their donors (staff and auditors)", tag: "funds", auth: authenticated, roles: fundReaders, query: paged, resp: List[DonationView]{}, status: 200, handle: s.listDonations},
 		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: fundStaff, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
 		{method: "GET", path: "/v1/funds/:id/proposals", summary: "A fund's proposals", tag: "funds", auth: authenticated, query: paged, resp: List[ProposalView]{}, status: 200, handle: s.listProposals},
@@ -543,7 +555,7 @@ func (s *Server) createDonation(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		return donationView(d), nil
+		return donationView(tx, d)
 	})
 }
 
@@ -567,7 +579,32 @@ func (s *Server) reverseDonation(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		return donationView(out), nil
+		return donationView(tx, out)
+	})
+}
+
+// eraseDonor destroys a donor's name (a person named by name; admin of the
+// fund's community).
+func (s *Server) eraseDonor(c *gin.Context) {
+	var req DecisionRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
+		return
+	}
+	p, id := principal(c), c.Param("id")
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		var d fund.Donation
+		if err := tx.Doc(fund.KindDonation, id, &d); err != nil {
+			return nil, err
+		}
+		if _, err := fundOf(tx, p, d.Fund, community.RoleAdmin); err != nil {
+			return nil, ledger.Errorf(ledger.CodeNotFound, "donation %s not found", id)
+		}
+		out, err := fund.EraseDonor(tx, id, req.Reason)
+		if err != nil {
+			return nil, err
+		}
+		return donationView(tx, out)
 	})
 }
 
@@ -585,12 +622,17 @@ func (s *Server) listDonations(c *gin.Context) {
 			return err
 		}
 		ds, next, err := fund.Donations(r, f.ID, pg)
+		if err != nil {
+			return err
+		}
 		views := make([]DonationView, len(ds))
 		for i, d := range ds {
-			views[i] = donationView(d)
+			if views[i], err = donationView(r, d); err != nil {
+				return err
+			}
 		}
 		out = newList(views, next)
-		return err
+		return nil
 	}) {
 		c.JSON(http.StatusOK, out)
 	}
@@ -780,7 +822,8 @@ type PublicProjectView struct {
 }
 
 // PublicDonationView is a donation on the public page: its receipt
-// number, the donor's id or pseudonym or "anonymous", and its audit record
+// number, the donor (a company's or organisation's name, a member's id, a
+// person's salted commitment, or "anonymous"), and its audit record
 // (seq) with the path of that record's audit receipt (record, inclusion
 // proof, signed checkpoint), which anyone can fetch and verify.
 type PublicDonationView struct {
@@ -808,7 +851,11 @@ type PublicEventView struct {
 }
 
 // PublicDisbursementView is a proposal on the public page: pseudonymous
-// beneficiary, vote counts, dates; no voter, proposer or reason.
+// beneficiary, vote counts, dates; the view names no voter, proposer or
+// reason. Each event's audit receipt is the chain's record itself, which
+// anyone may check: it names its actor (the proposer, a voter) by member
+// id and carries a vote's or objection's reason, as every record does
+// (reasons are about the proposal, never about a person: SPEC §3).
 type PublicDisbursementView struct {
 	ID          string            `json:"id"`
 	Status      string            `json:"status"`
@@ -882,8 +929,13 @@ func publicDonation(d *fund.Donation) PublicDonationView {
 	if d.Reversal != "" {
 		v.Reversed, v.ReversalReceipt = true, fundReceiptPath(d.Fund, d.ReversalSeq)
 	}
-	if d.Anonymous {
+	switch {
+	case d.Anonymous:
 		v.Donor = anonymousDonor
+	case d.Sealed:
+		// A person named by name: the public sees the chain's commitment,
+		// which the donor, holding the salt of their receipt, can recompute.
+		v.Donor = d.Commitment
 	}
 	return v
 }

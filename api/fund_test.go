@@ -916,3 +916,53 @@ func TestDonationReversal(t *testing.T) {
 	e.must(201, "POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("400.00"))
 	wantProblem(t, e.do("POST", "/v1/donations/"+keep.Str("id")+"/reverse", e.tok["coord-wang"], map[string]any{"reason": "x"}), 422, "insufficient_funds")
 }
+
+// TestDonorNameSealedAndErased: a person named by name is personal data:
+// staff and auditors read the name, the public page and the chain see only
+// the salted commitment, Badger holds it encrypted, and an admin's erasure
+// destroys it while the donation, its money and the chain stay.
+func TestDonorNameSealedAndErased(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	const name = "李四·实名捐赠人"
+	d := e.donate("800.00", "donor", name)
+	id := d.Str("id")
+	if d.Str("donor") != name || d.Str("donor_commitment") == "" || d.Str("donor_salt") == "" {
+		t.Fatalf("staff answer: %s", d.Raw)
+	}
+	if want := fund.DonorCommitment(d.Str("donor_salt"), name); d.Str("donor_commitment") != want {
+		t.Fatalf("commitment %s, want %s", d.Str("donor_commitment"), want)
+	}
+	company := e.donate("10.00", "donor", "corp-huamei", "donor_kind", "company").Str("id")
+	if _, err := e.store.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	page := e.must(200, "GET", "/v1/public/funds/f1/donations?order=oldest", "", nil)
+	pd := page.Body["items"].([]any)[0].(map[string]any)
+	if pd["donor"] != d.Str("donor_commitment") || bytes.Contains(page.Raw, []byte("李四")) {
+		t.Fatalf("public page: %s", page.Raw)
+	}
+	e.checkReceipt(pd["audit_receipt"].(string), "donation.create")
+	var backup bytes.Buffer
+	if err := e.store.Backup(context.Background(), &backup); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(backup.Bytes(), []byte("李四")) {
+		t.Fatal("the donor's name is stored in clear")
+	}
+	// Only an admin erases; a company's name is no personal data.
+	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/erase", e.tok["coord-wang"], nil), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/donations/"+company+"/erase", e.admin, nil), 409, "conflict")
+	r := e.must(200, "POST", "/v1/donations/"+id+"/erase", e.admin, map[string]any{"reason": "PIPL request 2026-17"})
+	if r.Str("donor") != "" || r.Body["donor_erased"] != true || r.Str("amount") != "800.00" {
+		t.Fatalf("after erasure: %s", r.Raw)
+	}
+	wantProblem(t, e.do("POST", "/v1/donations/"+id+"/erase", e.admin, nil), 409, "conflict")
+	a := e.must(200, "GET", "/v1/funds/f1/donations?order=oldest", e.tok["aud-chen"], nil)
+	if bytes.Contains(a.Raw, []byte("李四")) || e.must(200, "GET", "/v1/funds/f1", e.admin, nil).Str("donated") != "810.00" {
+		t.Fatalf("auditor's list after erasure: %s", a.Raw)
+	}
+	if _, err := e.store.VerifyLog(context.Background()); err != nil {
+		t.Fatalf("verify after erasure: %v", err)
+	}
+}

@@ -43,11 +43,19 @@ type Donation struct {
 	// hex(SHA-256(salt ‖ donor)). Auditors read the donor here and check it
 	// against the chain; the public, holding only a receipt, cannot.
 	Salt string `json:"salt,omitempty"`
-	// Committed: the chain holds DonorCommitment(Salt, Donor), not Donor.
-	Committed bool      `json:"committed,omitempty"`
-	Tx        string    `json:"tx"`
-	Time      time.Time `json:"time"`
-	Seq       uint64    `json:"seq"`
+	// Committed: the chain holds Commitment (DonorCommitment(Salt, the
+	// donor)), not the donor.
+	Committed  bool   `json:"committed,omitempty"`
+	Commitment string `json:"commitment,omitempty"`
+	// Sealed: the donor is a person named by name, not a member. A name is
+	// personal data: it is kept in the encrypted personal store under
+	// DonorSubject(ID), with a data key of its own that EraseDonor
+	// destroys (PIPL), and Donor is empty here. DonorErased: it was.
+	Sealed      bool      `json:"sealed,omitempty"`
+	DonorErased bool      `json:"donor_erased,omitempty"`
+	Tx          string    `json:"tx"`
+	Time        time.Time `json:"time"`
+	Seq         uint64    `json:"seq"`
 	// Reversal is the transaction that corrected a donation recorded in
 	// error (ReverseDonation), with when and why.
 	Reversal       string    `json:"reversal,omitempty"`
@@ -145,7 +153,73 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 			return nil, fmt.Errorf("fund: salt: %w", err)
 		}
 		d.Salt = hex.EncodeToString(salt)
+		d.Commitment = DonorCommitment(d.Salt, n.Donor)
 	}
+	if n.DonorKind == DonorPerson && memberErr != nil {
+		if err := tx.PutPersonal(DonorSubject(d.ID), map[string]string{donorField: n.Donor}); err != nil {
+			return nil, err
+		}
+		d.Sealed, d.Donor = true, ""
+	}
+	return d, nil
+}
+
+// donorField is the personal-store field of a sealed donor's name.
+const donorField = "donor"
+
+// DonorSubject names a sealed donor in the personal store: "donation/"
+// and the donation's id ('/' is in no member id, so it names no member).
+func DonorSubject(donation string) string { return "donation/" + donation }
+
+// DonorName returns the donor as staff and auditors see it: the sealed
+// name read from the personal store, "" with erased true once
+// EraseDonor destroyed it.
+func DonorName(r ledger.Reader, d *Donation) (name string, erased bool, err error) {
+	if !d.Sealed {
+		return d.Donor, false, nil
+	}
+	if d.DonorErased {
+		return "", true, nil
+	}
+	p, err := r.Personal(DonorSubject(d.ID))
+	if err != nil {
+		return "", false, err
+	}
+	return p[donorField], false, nil
+}
+
+// EraseDonor destroys the name of a donation's donor, a person named by
+// name (PIPL right to deletion; "donation.erase_donor"). The donation,
+// its money and its record stay; the chain, which holds only the salted
+// commitment, still verifies. A member donor is erased with the member;
+// a company's or organisation's name is no personal data.
+// Errors: not_found, conflict, invalid_request.
+func EraseDonor(tx ledger.Tx, id, reason string) (*Donation, error) {
+	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+		return nil, err
+	}
+	d := &Donation{}
+	if err := tx.Doc(KindDonation, id, d); err != nil {
+		return nil, err
+	}
+	switch {
+	case !d.Sealed:
+		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is a member or a %s, not a name Tally keeps as personal data (erase the member instead)", id, d.DonorKind)
+	case d.DonorErased:
+		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is already erased", id)
+	}
+	if err := tx.ErasePersonal(DonorSubject(d.ID)); err != nil {
+		return nil, err
+	}
+	d.DonorErased = true
+	if err := tx.PutDoc(KindDonation, d.ID, d); err != nil {
+		return nil, err
+	}
+	f := map[string]any{"id": d.ID, "fund": d.Fund, "receipt": d.Receipt}
+	if reason != "" {
+		f["reason"] = reason // the request's reference, never personal data
+	}
+	tx.Audit("donation.erase_donor", f)
 	return d, nil
 }
 
@@ -175,7 +249,7 @@ func donationFields(d *Donation, t *ledger.Transaction) map[string]any {
 		"amount": d.Amount, "unit": string(ledger.CNY), "project": d.Project, "anonymous": d.Anonymous,
 		"tx": ledger.TxFields(t)}
 	if d.Committed || d.Anonymous {
-		m["donor_commitment"] = DonorCommitment(d.Salt, d.Donor)
+		m["donor_commitment"] = d.Commitment
 	} else {
 		m["donor"] = d.Donor
 	}
