@@ -695,3 +695,25 @@ func TestStaffUndoDoesNotRefundThemselves(t *testing.T) {
 	tb.must(200, "POST", "/v1/services/"+inWindow+"/reject", wq, map[string]any{"reason": "没有来"})
 	tb.sumsToZero("m", "wq", "liu", "s1", "kin")
 }
+
+// TestConfirmForTheVolunteersRelative: a coordinator acting for the
+// recipient has the recipient's rights only, so a recipient who may not
+// confirm their relative's hours cannot have them confirmed through a
+// coordinator either; the coordinator in their own name may.
+func TestConfirmForTheVolunteersRelative(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("a", "", nil)
+	coord := tb.resident("wang", "a", nil, nil, "coordinator")
+	vol := tb.resident("son", "a", nil, nil, "resident", "volunteer")
+	mum := tb.resident("mum", "a", nil, []string{"son"}, "resident")
+	id := tb.service(vol, "son", "mum", "a", "elder_care", "1.00", time.Hour)
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", mum, nil), 403, "conflict_of_interest")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", coord, nil, HeaderOnBehalf, "mum"), 403, "conflict_of_interest")
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refusals wrote %d records", got-size)
+	}
+	if r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", coord, nil); r.Str("status") != "confirmed" {
+		t.Fatalf("coordinator in own name: %s", r.Raw)
+	}
+}

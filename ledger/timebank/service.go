@@ -382,9 +382,13 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 	}
 	// Nobody credits their own family's hours — staff in their own name or
 	// for the recipient, nor a recipient (a coordinator logged as one
-	// could otherwise credit a relative alone): someone else confirms.
-	if err := community.NoConflict(tx, tx.Actor().ID, s.Volunteer, "confirming service hours"); err != nil {
-		return nil, err
+	// could otherwise credit a relative alone): someone else confirms. A
+	// coordinator acting for the recipient has the recipient's rights and
+	// none of their own, so the recipient's relation counts too.
+	for _, who := range []string{tx.Actor().ID, tx.Actor().OnBehalf} {
+		if err := community.NoConflict(tx, who, s.Volunteer, "confirming service hours"); err != nil {
+			return nil, err
+		}
 	}
 	if s.Status != StatusPending {
 		return nil, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s, not pending", id, s.Status)
