@@ -295,13 +295,23 @@ func (s *Server) getService(c *gin.Context) {
 		if err != nil {
 			return ServiceView{}, err
 		}
-		if me := p.Acting(); me != sv.Volunteer && me != sv.Recipient {
-			if err := tbCanRead(r, p, sv.Community); err != nil {
-				return ServiceView{}, ledger.Errorf(ledger.CodeNotFound, "service %s not found", sv.ID)
-			}
+		if err := serviceVisible(r, p, sv); err != nil {
+			return ServiceView{}, err
 		}
 		return serviceView(sv), nil
 	})
+}
+
+// serviceVisible: a service is seen by its volunteer, its recipient and
+// those who may read its community; to anyone else it is as unknown as a
+// missing one (a refusal would tell that the id exists).
+func serviceVisible(r ledger.Reader, p *Principal, sv *timebank.Service) error {
+	if me := p.Acting(); me != sv.Volunteer && me != sv.Recipient {
+		if err := tbCanRead(r, p, sv.Community); err != nil {
+			return ledger.Errorf(ledger.CodeNotFound, "service %s not found", sv.ID)
+		}
+	}
+	return nil
 }
 
 // decideService confirms or rejects; the domain decides who may.
@@ -311,6 +321,9 @@ func (s *Server) decideService(c *gin.Context, pays bool, fn func(tx ledger.Tx, 
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			sv, err := timebank.GetService(tx, id)
 			if err != nil {
+				return nil, err
+			}
+			if err := serviceVisible(tx, p, sv); err != nil {
 				return nil, err
 			}
 			by := tbCaller(tx, p, sv.Community)

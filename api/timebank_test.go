@@ -28,7 +28,9 @@ func TestServiceDeposit(t *testing.T) {
 
 	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
 	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", vol, nil), 403, "self_confirmation")
-	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", other, nil), 403, "forbidden")
+	// Someone neither served nor serving, nor staff: as unknown as a
+	// missing record (GET answers the same).
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", other, nil), 404, "not_found")
 	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, map[string]any{"reason": "服务很好"})
 	if r.Str("status") != "confirmed" || r.Str("transaction") == "" || r.Str("credits") != "3.00" || r.Str("reason") != "服务很好" {
 		t.Fatalf("confirm: got %s", r.Raw)
