@@ -514,17 +514,25 @@ func (s *Server) getTransfer(c *gin.Context) {
 		if err != nil {
 			return err
 		}
-		// Whoever may read one of its accounts may read the transaction.
-		for _, id := range postingAccounts(t.Postings) {
-			if a, err := r.Account(id); err == nil && canReadAccount(r, p, a) == nil {
-				out = TransactionViewOf(t)
-				return nil
-			}
+		if err := canReadTransaction(r, p, t); err != nil {
+			return err
 		}
-		return ledger.Errorf(ledger.CodeNotFound, "transaction %s not found", t.ID)
+		out = TransactionViewOf(t)
+		return nil
 	}) {
 		c.JSON(http.StatusOK, out)
 	}
+}
+
+// canReadTransaction: whoever may read one of its accounts may read the
+// transaction; to anyone else it is as unknown as a missing one.
+func canReadTransaction(r ledger.Reader, p *Principal, t *ledger.Transaction) error {
+	for _, id := range postingAccounts(t.Postings) {
+		if a, err := r.Account(id); err == nil && canReadAccount(r, p, a) == nil {
+			return nil
+		}
+	}
+	return ledger.Errorf(ledger.CodeNotFound, "transaction %s not found", t.ID)
 }
 
 // settleOp wraps a post/void/reverse of transaction id in a scope check.
@@ -533,6 +541,9 @@ func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx 
 	s.commit(c, status, func(tx ledger.Tx) (any, error) {
 		t, err := tx.Transaction(id)
 		if err != nil {
+			return nil, err
+		}
+		if err := canReadTransaction(tx, p, t); err != nil {
 			return nil, err
 		}
 		if err := accountsInScope(tx, p, postingAccounts(t.Postings)...); err != nil {

@@ -87,7 +87,7 @@ func TestAuthzFundMoneyOnlyByVote(t *testing.T) {
 		{"admin reverses a donation", "POST", "/v1/transfers/" + d.Str("tx") + "/reverse", e.admin, map[string]any{"reason": "x"}, 403, "forbidden", nil},
 		{"admin pays out of the fund", "POST", "/v1/transfers", e.admin, move("f1:balance", "f1:paid"), 403, "forbidden", nil},
 		{"admin moves project money", "POST", "/v1/transfers", e.admin, move("f1:proj.school", "f1:balance"), 403, "forbidden", nil},
-		{"other community's coordinator posts the hold", "POST", "/v1/transfers/" + hold + "/post", e.tok["coord-c2"], nil, 403, "forbidden", nil},
+		{"other community's coordinator posts the hold", "POST", "/v1/transfers/" + hold + "/post", e.tok["coord-c2"], nil, 404, "not_found", nil},
 	})
 	e.wantStatus(id, "voting")
 	e.wantFund("100.00", "50.00", "50.00")
@@ -332,7 +332,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"coordinator grants to themself", "POST", "/v1/grants", coord1, grant("c1", "wang"), 403, "forbidden", nil},
 		{"coordinator edits another catalogue", "PUT", "/v1/communities/c2/catalogue/rice", coord1, map[string]any{"name": "米", "hours": "1.00", "kind": "goods"}, 403, "forbidden", nil},
 		{"coordinator transfers elsewhere", "POST", "/v1/transfers", coord1, map[string]any{"postings": []any{map[string]any{"from": "qian:HOUR", "to": "zhang:HOUR", "amount": "1.00", "unit": "HOUR"}}}, 404, "not_found", nil},
-		{"coordinator reverses elsewhere", "POST", "/v1/transfers/" + tx2 + "/reverse", coord1, map[string]any{"reason": "x"}, 403, "forbidden", nil},
+		{"coordinator reverses elsewhere", "POST", "/v1/transfers/" + tx2 + "/reverse", coord1, map[string]any{"reason": "x"}, 404, "not_found", nil},
 		{"coordinator on behalf of a member elsewhere", "POST", "/v1/gifts", coord1, map[string]any{"from": "qian", "to": "c2:pool", "hours": "1.00"}, 404, "not_found", []string{HeaderOnBehalf, "qian"}},
 		{"coordinator on behalf of the global admin", "GET", "/v1/members/admin", coord1, nil, 404, "not_found", []string{HeaderOnBehalf, "admin"}},
 		{"coordinator on behalf of a scoped admin", "POST", "/v1/gifts", coord1, map[string]any{"from": "adm1", "to": "c1:pool", "hours": "1.00"}, 403, "forbidden", []string{HeaderOnBehalf, "adm1"}},
