@@ -842,12 +842,15 @@ type PublicDonationView struct {
 }
 
 // PublicEventView is one status change of a disbursement with its audit
-// record and receipt.
+// record and receipt. audit_receipt is absent when the record is a
+// member's change that decided the proposal (a committee role withdrawn,
+// relatives named, an erasure): it names roles and family ties, which are
+// not disclosure data, so it is not public.
 type PublicEventView struct {
 	Action       string    `json:"action"`
 	Time         time.Time `json:"time"`
 	Seq          uint64    `json:"seq"`
-	AuditReceipt string    `json:"audit_receipt"`
+	AuditReceipt string    `json:"audit_receipt,omitempty"`
 }
 
 // PublicDisbursementView is a proposal on the public page: pseudonymous
@@ -948,7 +951,11 @@ func publicDisbursement(p *fund.Proposal, f *fund.Fund) PublicDisbursementView {
 		Rejections: rejections, Recusals: len(p.Recusals), Objections: len(p.Objections), Quorum: quorum,
 		Created: p.Created, Deadline: p.Deadline, WindowEnds: p.WindowEnds, Resolved: p.Resolved, Events: []PublicEventView{}}
 	for _, e := range p.Events {
-		v.Events = append(v.Events, PublicEventView{Action: e.Action, Time: e.Time, Seq: e.Seq, AuditReceipt: fundReceiptPath(p.Fund, e.Seq)})
+		ev := PublicEventView{Action: e.Action, Time: e.Time, Seq: e.Seq}
+		if !e.Withheld {
+			ev.AuditReceipt = fundReceiptPath(p.Fund, e.Seq)
+		}
+		v.Events = append(v.Events, ev)
 	}
 	return v
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -466,6 +467,15 @@ func TestFundCommitteeRoleWithdrawn(t *testing.T) {
 		t.Fatalf("the withdrawal's record: %s %v", rec.Action, rec.Content)
 	}
 	e.wantStatus(id, "rejected")
+	// The public page lists the rejection, but the role change's record
+	// (members' roles) is not disclosed: no receipt, and none served.
+	pub := e.must(200, "GET", "/v1/public/funds/f1", "", nil)
+	events := pub.Body["disbursements"].([]any)[0].(map[string]any)["events"].([]any)
+	last := events[len(events)-1].(map[string]any)
+	if last["action"] != "proposal.reject" || last["audit_receipt"] != nil || last["seq"] != float64(rec.Seq) {
+		t.Fatalf("public event of the rejection: %v", last)
+	}
+	wantProblem(t, e.do("GET", fmt.Sprintf("/v1/public/funds/f1/receipts/%d", rec.Seq), "", nil), 404, "not_found")
 	if f := e.must(200, "GET", "/v1/funds/f1", e.tok["coord-wang"], nil); f.Str("available") != "100.00" || f.Str("held") != "0.00" {
 		t.Fatalf("the hold of the rejected proposal: %s", f.Raw)
 	}

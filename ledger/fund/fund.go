@@ -398,7 +398,7 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 		return nil, err
 	}
 	budget := MaxDecidedAtOnce
-	decided, err := redecide(tx, f, &budget)
+	decided, err := redecide(tx, f, &budget, true)
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +442,10 @@ func MembersChanged(tx ledger.Tx, members []string) error {
 			if !slices.ContainsFunc(members, f.IsCommittee) {
 				continue
 			}
-			d, err := redecide(tx, f, &budget)
+			// The record is a member's change (roles, relatives, an
+			// erasure): not the public's, so the proposals' events it
+			// makes carry no public receipt.
+			d, err := redecide(tx, f, &budget, false)
 			if err != nil {
 				return err
 			}
@@ -464,8 +467,9 @@ func MembersChanged(tx ledger.Tx, members []string) error {
 // id, the outcome's action and the outcome's fields (payment or void).
 // It decides at most *budget (what is left of the change's
 // MaxDecidedAtOnce, shared by the funds a change judges) and leaves each
-// further settled proposal to a TimerDecide.
-func redecide(tx ledger.Tx, f *Fund, budget *int) ([]any, error) {
+// further settled proposal to a TimerDecide. With public false the
+// change's record is not disclosed (its events are Withheld).
+func redecide(tx ledger.Tx, f *Fund, budget *int, public bool) ([]any, error) {
 	var open []*Proposal
 	err := eachIndexed(tx, indexPrefix(f.ID)+idxProposal+"/", func(id string) error {
 		p, err := GetProposal(tx, id)
@@ -492,6 +496,11 @@ func redecide(tx ledger.Tx, f *Fund, budget *int) ([]any, error) {
 		action, extra, err := outcome(tx, f, p)
 		if err != nil {
 			return nil, err
+		}
+		for i := range p.Events {
+			if p.Events[i].Seq == tx.Seq() {
+				p.Events[i].Withheld = !public
+			}
 		}
 		if err := saveProposal(tx, p); err != nil {
 			return nil, err

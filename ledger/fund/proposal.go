@@ -61,6 +61,11 @@ type Event struct {
 	Action string    `json:"action"`
 	Time   time.Time `json:"time"`
 	Seq    uint64    `json:"seq"`
+	// Withheld: the record is a member's change that decided the proposal
+	// (a committee role withdrawn, relatives named, an erasure); it names
+	// members' roles and family ties, so it is not disclosed and the
+	// public sees the event without a receipt.
+	Withheld bool `json:"withheld,omitempty"`
 }
 
 // Proposal is a disbursement proposal. Its amount is held (Hold, a
@@ -437,7 +442,7 @@ func saveProposal(tx ledger.Tx, p *Proposal) error {
 	if err := tx.PutDoc(KindProposal, p.ID, p); err != nil {
 		return err
 	}
-	if len(p.Events) > 0 && p.Events[len(p.Events)-1].Seq == tx.Seq() {
+	if e := p.Events; len(e) > 0 && e[len(e)-1].Seq == tx.Seq() && !e[len(e)-1].Withheld {
 		return disclose(tx, p.Fund)
 	}
 	return nil
