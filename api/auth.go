@@ -366,6 +366,12 @@ func actableFor(r ledger.Reader, p *Principal, member string) error {
 		// 代办 serves residents; staff act in their own name.
 		return ledger.Errorf(ledger.CodeForbidden, "member %s is staff; staff act for themselves, not through a coordinator", member)
 	}
+	if !slices.ContainsFunc(m.Roles, func(r community.Role) bool {
+		return r == community.RoleResident || r == community.RoleVolunteer
+	}) {
+		// A committee member who is no resident acts in person.
+		return ledger.Errorf(ledger.CodeForbidden, "member %s is no resident or volunteer; 代办 serves residents", member)
+	}
 	return nil
 }
 

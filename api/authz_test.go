@@ -278,6 +278,7 @@ func TestAuthzScopes(t *testing.T) {
 	res1 := tb.resident("zhang", "c1", nil, nil, "resident")
 	vol2 := tb.resident("sun", "c2", nil, nil, "resident", "volunteer")
 	res2 := tb.resident("qian", "c2", nil, nil, "resident")
+	tb.resident("cm-he", "c1", nil, nil, "committee")
 	tb.fund("c1", "zhang", "3.00")
 	tb.fund("c2", "qian", "3.00")
 	svc2 := tb.service(vol2, "sun", "qian", "c2", "elder_care", "1.00", time.Hour)
@@ -336,6 +337,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"coordinator on behalf of a member elsewhere", "POST", "/v1/gifts", coord1, map[string]any{"from": "qian", "to": "c2:pool", "hours": "1.00"}, 404, "not_found", []string{HeaderOnBehalf, "qian"}},
 		{"coordinator on behalf of the global admin", "GET", "/v1/members/admin", coord1, nil, 404, "not_found", []string{HeaderOnBehalf, "admin"}},
 		{"coordinator on behalf of a scoped admin", "POST", "/v1/gifts", coord1, map[string]any{"from": "adm1", "to": "c1:pool", "hours": "1.00"}, 403, "forbidden", []string{HeaderOnBehalf, "adm1"}},
+		{"coordinator on behalf of a committee member who is no resident", "GET", "/v1/accounts/cm-he:HOUR", coord1, nil, 403, "forbidden", []string{HeaderOnBehalf, "cm-he"}},
 		{"coordinator registers a member elsewhere", "POST", "/v1/members", coord1, map[string]any{"id": "x1", "community": "c2", "display_name": "x", "roles": []string{"resident"}}, 403, "forbidden", nil},
 		{"coordinator registers a coordinator", "POST", "/v1/members", coord1, map[string]any{"id": "x2", "community": "c1", "display_name": "x", "roles": []string{"coordinator"}}, 403, "forbidden", nil},
 		{"coordinator sets roles", "PUT", "/v1/members/zhang/roles", coord1, map[string]any{"roles": []string{"admin"}}, 403, "forbidden", nil},
