@@ -182,6 +182,8 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 			return map[string]any{"type": "string", "format": "byte"}
 		}
 		return map[string]any{"type": "array", "items": ref(t.Elem(), schemas)}
+	case reflect.Array: // a fixed count (the two members of a pair)
+		return map[string]any{"type": "array", "items": ref(t.Elem(), schemas), "minItems": t.Len(), "maxItems": t.Len()}
 	case reflect.Map:
 		return map[string]any{"type": "object", "additionalProperties": ref(t.Elem(), schemas)}
 	case reflect.Struct:

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,56 @@ func TestCollusionSignals(t *testing.T) {
 		t.Fatalf("single_handed: want only %s, got %s", own, r.Raw)
 	}
 	tbProblem(t, tb.do("GET", "/v1/signals?community=s", tok["li"], nil), 403, "forbidden")
+}
+
+// TestCollusionPairsAreMutual: a pair is flagged only when each confirmed,
+// in person, records of the other's service, far above the median of the
+// other pairs. A volunteer visiting one elder every week (one way), or an
+// offline elder whose confirmations a coordinator makes, is no signal;
+// several colluding pairs do not hide each other by raising the norm.
+func TestCollusionPairsAreMutual(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("s", "", nil)
+	coord := tb.resident("wang", "s", nil, nil, "coordinator")
+	tok := map[string]string{}
+	for _, m := range []string{"a1", "a2", "b1", "b2", "c1", "c2", "v", "elder", "w", "off", "x1", "x2", "x3", "x4", "x5", "x6"} {
+		tok[m] = tb.resident(m, "s", nil, nil, "resident", "volunteer")
+	}
+	day := tb.dayStart(1)
+	n := 0
+	serve := func(v, r string, obo bool) {
+		n++
+		id := tb.serviceAt(tok[v], v, r, "s", "case_work", "0.10", day.Add(time.Duration(n)*time.Minute*7))
+		if obo {
+			tb.must(200, "POST", "/v1/services/"+id+"/confirm", coord, nil, HeaderOnBehalf, r)
+		} else {
+			tb.must(200, "POST", "/v1/services/"+id+"/confirm", tok[r], nil)
+		}
+	}
+	for range 3 { // three colluding pairs, six records each
+		for _, p := range [][2]string{{"a1", "a2"}, {"b1", "b2"}, {"c1", "c2"}} {
+			serve(p[0], p[1], false)
+			serve(p[1], p[0], false)
+		}
+	}
+	for range 6 {
+		serve("v", "elder", false) // one way: the time bank working
+		serve("w", "off", true)    // confirmed by a coordinator for her
+	}
+	serve("off", "w", false)
+	for _, p := range [][2]string{{"x1", "x2"}, {"x3", "x4"}, {"x5", "x6"}, {"x2", "x3"}, {"x4", "x5"}, {"x6", "x1"}} {
+		serve(p[0], p[1], false)
+		serve(p[0], p[1], false)
+	}
+	r := tb.must(200, "GET", "/v1/signals?community=s&from="+day.Format(time.DateOnly)+"&to="+day.Format(time.DateOnly), coord, nil)
+	pairs, _ := r.Body["pairs"].([]any)
+	var got []string
+	for _, p := range pairs {
+		ms := p.(map[string]any)["members"].([]any)
+		got = append(got, ms[0].(string)+"+"+ms[1].(string))
+	}
+	slices.Sort(got)
+	if want := []string{"a1+a2", "b1+b2", "c1+c2"}; !slices.Equal(got, want) {
+		t.Fatalf("pairs %v, want %v: %s", got, want, r.Raw)
+	}
 }

@@ -497,6 +497,8 @@ type repEntry struct {
 	// Single: the person who confirmed it is the one who logged it (a
 	// coordinator may do both; a collusion signal lists it).
 	Single bool `json:"s,omitempty"`
+	// Agent: a coordinator confirmed it for the recipient (By).
+	Agent bool `json:"ag,omitempty"`
 }
 
 func repKey(s *Service) string {
@@ -513,7 +515,7 @@ func saveConfirmed(tx ledger.Tx, s *Service) error {
 	}
 	return putJSON(tx, repKey(s), repEntry{Volunteer: s.Volunteer, Recipient: s.Recipient, Kind: s.RecipientKind,
 		By: by, Category: s.Category, Hours: s.Hours, Credits: s.Credits, Held: s.Credit == CreditHeld,
-		Single: tx.Actor().ID == s.LoggedBy})
+		Single: tx.Actor().ID == s.LoggedBy, Agent: tx.Actor().OnBehalf != ""})
 }
 
 // RejectService rejects a pending record, or disputes a confirmed one

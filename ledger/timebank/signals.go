@@ -16,8 +16,8 @@ import (
 const (
 	// SignalMinRecords: a pair is not flagged below this many records.
 	SignalMinRecords = 5
-	// SignalFactor: a pair is flagged at this many times the mean of the
-	// other pairs (at least one record).
+	// SignalFactor: a pair is flagged at this many times the median of
+	// the other pairs (at least one record).
 	SignalFactor = 3
 	// MaxSignals bounds each list of signals.
 	MaxSignals = 500
@@ -32,8 +32,10 @@ type Loop struct {
 }
 
 // Pair is two members who confirm each other's records far above the
-// norm: Records confirmed by one for the other in either direction,
-// against Norm, the mean of the other pairs in hundredths of a record.
+// norm: each has confirmed, in person, records of the other's service;
+// Records counts those confirmations in both directions, against Norm,
+// the median of the other pairs (members one of whom confirmed the
+// other's records in person) in hundredths of a record.
 type Pair struct {
 	Members [2]string `json:"members"`
 	Records int64     `json:"records"`
@@ -59,8 +61,8 @@ type edgeStat struct{ records, hours int64 }
 type graph struct {
 	edges    map[edge]*edgeStat
 	out      map[string][]string
-	confirms map[edge]int64 // unordered pair → records confirmed by one for the other
-	single   []string       // ids of records logged and confirmed by one person
+	confirms map[edge]*[2]int64 // unordered pair {a,b} → records b confirmed for a, a for b
+	single   []string           // ids of records logged and confirmed by one person
 }
 
 // CollusionSignals reads the confirmed records of root's subtree for the
@@ -76,7 +78,7 @@ func CollusionSignals(r ledger.Reader, root string, from, to time.Time) (*Signal
 	if err != nil {
 		return nil, err
 	}
-	g := &graph{edges: map[edge]*edgeStat{}, out: map[string][]string{}, confirms: map[edge]int64{}}
+	g := &graph{edges: map[edge]*edgeStat{}, out: map[string][]string{}, confirms: map[edge]*[2]int64{}}
 	sig := &Signals{Loops: []Loop{}, Pairs: []Pair{}, Overlaps: []*Service{}, SingleHanded: []*Service{}}
 	budget := MaxScan
 	for _, c := range cs {
@@ -119,8 +121,20 @@ func (g *graph) load(r ledger.Reader, c, first, last string, budget *int) error 
 			g.out[e.Volunteer] = append(g.out[e.Volunteer], e.Recipient)
 		}
 		st.records, st.hours = st.records+1, st.hours+e.Hours
-		if e.By == e.Recipient {
-			g.confirms[unordered(e.Volunteer, e.Recipient)]++
+		if e.By == e.Recipient && !e.Agent {
+			// In person: a coordinator confirming for an offline
+			// recipient is no collusion of the two.
+			u := unordered(e.Volunteer, e.Recipient)
+			c := g.confirms[u]
+			if c == nil {
+				c = &[2]int64{}
+				g.confirms[u] = c
+			}
+			if e.Recipient == u.to {
+				c[0]++
+			} else {
+				c[1]++
+			}
 		}
 		return nil
 	})
@@ -165,21 +179,27 @@ func (g *graph) loops() []Loop {
 	return out
 }
 
-// pairs flags pairs whose mutual confirmations are far above the mean of
-// the other pairs.
+// pairs flags pairs who confirm each other's records far above the
+// median of the other pairs. The median, not the mean: a few colluding
+// pairs do not raise the norm that hides them.
 func (g *graph) pairs() []Pair {
-	var total, n int64
+	totals := make([]int64, 0, len(g.confirms))
 	for _, c := range g.confirms {
-		total, n = total+c, n+1
+		totals = append(totals, c[0]+c[1])
 	}
+	slices.Sort(totals)
 	out := []Pair{}
 	for k, c := range g.confirms {
-		norm := int64(100) // one record, in hundredths
-		if n > 1 {
-			norm = max(norm, (total-c)*100/(n-1))
+		n := c[0] + c[1]
+		if c[0] == 0 || c[1] == 0 || n < SignalMinRecords {
+			continue
 		}
-		if c >= SignalMinRecords && c*100 >= SignalFactor*norm {
-			out = append(out, Pair{Members: [2]string{k.from, k.to}, Records: c, Norm: norm})
+		norm := int64(100) // one record, in hundredths
+		if len(totals) > 1 {
+			norm = max(norm, medianWithout(totals, n))
+		}
+		if n*100 >= SignalFactor*norm {
+			out = append(out, Pair{Members: [2]string{k.from, k.to}, Records: n, Norm: norm})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Records > out[j].Records })
@@ -207,6 +227,18 @@ func overlaps(r ledger.Reader, sig *Signals, c, first, last string) error {
 		}
 		return len(sig.Overlaps) < MaxSignals, nil
 	})
+}
+
+// medianWithout returns, in hundredths, the median of sorted without one
+// occurrence of v (which it holds).
+func medianWithout(sorted []int64, v int64) int64 {
+	i, _ := slices.BinarySearch(sorted, v)
+	rest := slices.Delete(slices.Clone(sorted), i, i+1)
+	m := len(rest) / 2
+	if len(rest)%2 == 1 {
+		return rest[m] * 100
+	}
+	return (rest[m-1] + rest[m]) * 50
 }
 
 func sortedKeys[V any](m map[string]V) []string {
