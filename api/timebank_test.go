@@ -432,6 +432,9 @@ func TestNeedsOffersClaim(t *testing.T) {
 	tb.must(200, "POST", "/v1/needs/"+id+"/claim", vol, nil)
 	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/claim", vol2, nil), 409, "wrong_state")
 	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol2, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 403, "forbidden")
+	// The service that met the need happened after it was posted.
+	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 400, "invalid_request")
+	tb.advance(3 * time.Hour)
 	done := tb.must(201, "POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)})
 	svc, _ := done.Body["service"].(map[string]any)
 	sid, _ := svc["id"].(string)
@@ -479,7 +482,8 @@ func TestNeedsOffersClaim(t *testing.T) {
 	if far.Str("detail") != strings.Replace(unknown.Str("detail"), "nobody-here", "far", 1) {
 		t.Fatalf("an out-of-scope volunteer answers %q, an unknown one %q", far.Str("detail"), unknown.Str("detail"))
 	}
-	at := tb.ago(5 * time.Hour)
+	tb.advance(6 * time.Hour)
+	at := tb.ago(5 * time.Hour) // after n4 was posted
 	sid4 := tb.must(201, "POST", "/v1/needs/"+n4+"/complete", vol, map[string]any{"hours": "1.00", "occurred_at": at}).Body["service"].(map[string]any)["id"].(string)
 	tb.must(200, "POST", "/v1/services/"+sid4+"/reject", elder, map[string]any{"reason": "没有来"})
 	if r := tb.must(200, "GET", "/v1/needs/"+n4, elder, nil); r.Str("status") != "claimed" || r.Str("volunteer") != "li" || r.Body["service"] != nil {

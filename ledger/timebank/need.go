@@ -226,6 +226,12 @@ func CompleteNeed(tx ledger.Tx, by Caller, id string, hours int64, at time.Time)
 	if by.Member != n.Volunteer && !by.Staff {
 		return nil, nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the claiming volunteer or a coordinator completes a need")
 	}
+	if at.Before(n.Created) {
+		// The service met this need: it cannot have happened before the
+		// need was posted (an earlier service is logged on its own).
+		return nil, nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: occurred_at %s is before need %s was posted (%s)",
+			at.UTC().Format(time.RFC3339), id, n.Created.UTC().Format(time.RFC3339))
+	}
 	s, err := logService(tx, by, NewService{Community: n.Community, Volunteer: n.Volunteer, Recipient: n.Requester,
 		RecipientKind: RecipientMember, Category: n.Category, Hours: hours, OccurredAt: at, Need: n.ID})
 	if err != nil {

@@ -242,7 +242,7 @@ func checkWhen(now, at time.Time) error {
 	case at.After(now.Add(MaxClockSkew)):
 		return ledger.Errorf(CodeFutureOccurrence, "timebank: occurred_at is in the future")
 	case at.Before(now.Add(-MaxBackdate)):
-		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: occurred_at is more than %s ago", MaxBackdate)
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: occurred_at is more than %d days ago; older services are not logged", MaxBackdate/(24*time.Hour))
 	}
 	return nil
 }
