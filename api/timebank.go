@@ -995,6 +995,9 @@ func (s *Server) settlement(c *gin.Context) {
 }
 
 func tbCanReadQuery(r ledger.Reader, p *Principal, cm string) error {
+	if cm == "" {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "the community query parameter is required (?community=ID)")
+	}
 	if err := ledger.CheckID("community", cm); err != nil {
 		return err
 	}

@@ -152,6 +152,9 @@ func TestCollusionSignals(t *testing.T) {
 		t.Fatalf("single_handed: want only %s, got %s", own, r.Raw)
 	}
 	tbProblem(t, tb.do("GET", "/v1/signals?community=s", tok["li"], nil), 403, "forbidden")
+	if r := tb.do("GET", "/v1/signals", coord, nil); r.Status != 400 || !strings.Contains(r.Str("detail"), "required") {
+		t.Fatalf("signals without a community: %d %s", r.Status, r.Raw)
+	}
 }
 
 // TestCollusionPairsAreMutual: a pair is flagged only when each confirmed,
