@@ -297,7 +297,7 @@ func TestSettlementDelayDispute(t *testing.T) {
 	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
 	elder := tb.resident("zhang", "c1", nil, nil, "resident")
 	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "3.00", time.Hour)
-	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	r := tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, map[string]any{"reason": "已确认"})
 	if r.Str("credit") != "held" || r.Str("settles_at") == "" {
 		t.Fatalf("held credit: got %s", r.Raw)
 	}
@@ -307,7 +307,8 @@ func TestSettlementDelayDispute(t *testing.T) {
 	}
 	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/reject", vol, nil), 403, "self_confirmation")
 	d := tb.must(200, "POST", "/v1/services/"+id+"/reject", elder, map[string]any{"reason": "没有来"})
-	if d.Str("status") != "rejected" || d.Str("credit") != "voided" {
+	if d.Str("status") != "rejected" || d.Str("credit") != "voided" || d.Str("reason") != "没有来" ||
+		d.Str("confirmed_by") != "zhang" || d.Str("confirm_reason") != "已确认" {
 		t.Fatalf("dispute: got %s", d.Raw)
 	}
 	if rec := tb.lastRecord(); rec.Action != "service.reject" || rec.Content["disputed"] != true {

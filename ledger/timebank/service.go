@@ -53,6 +53,11 @@ type Service struct {
 	LoggedBy      string    `json:"logged_by"`
 	DecidedBy     string    `json:"decided_by,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
+	// ConfirmedBy and ConfirmReason keep the confirmation of a record
+	// rejected after it (a dispute, a correction): DecidedBy and Reason
+	// are then the rejection's.
+	ConfirmedBy   string    `json:"confirmed_by,omitempty"`
+	ConfirmReason string    `json:"confirm_reason,omitempty"`
 	Transaction   string    `json:"transaction,omitempty"`
 	Settlement    string    `json:"settlement,omitempty"` // the post or void of a held credit
 	Reversal      string    `json:"reversal,omitempty"`   // the reversal of a posted credit
@@ -540,6 +545,9 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	disputed, err := undo(tx, s, by, reason)
 	if err != nil {
 		return nil, err
+	}
+	if s.Status == StatusConfirmed {
+		s.ConfirmedBy, s.ConfirmReason = s.DecidedBy, s.Reason
 	}
 	s.Status, s.DecidedBy, s.Reason = StatusRejected, tx.Actor().ID, reason
 	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
