@@ -48,8 +48,14 @@ type PostingRow struct {
 // PostingList is a page of the export; next is the record seq to pass as
 // after for the next page, null at the end.
 type PostingList struct {
-	Items []PostingRow `json:"items"`
-	Next  *uint64      `json:"next"`
+	// Community, From and To echo the subtree and the period covered:
+	// whole China-time days, as the RFC 3339 UTC instants they span (To
+	// exclusive), whatever form from and to were given in.
+	Community string       `json:"community"`
+	From      time.Time    `json:"from"`
+	To        time.Time    `json:"to"`
+	Items     []PostingRow `json:"items"`
+	Next      *uint64      `json:"next"`
 }
 
 func (s *Server) postingsRoute() route {
@@ -137,7 +143,7 @@ func (s *Server) postings(c *gin.Context) {
 		w.Flush()
 		return
 	}
-	out := PostingList{Items: []PostingRow{}}
+	out := PostingList{Community: cm, From: from.UTC(), To: end.UTC(), Items: []PostingRow{}}
 	next, err := ex.walk(ctx, first, last, int(limit), func(row PostingRow) { out.Items = append(out.Items, row) })
 	if err != nil {
 		fail(c, err)

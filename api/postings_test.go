@@ -68,6 +68,10 @@ func TestPostingsExport(t *testing.T) {
 	day := tb.clock().In(timebank.DayZone).Format(time.DateOnly) // reports count China days
 	q := "/v1/reports/postings?community=a&from=" + day + "&to=" + day
 	r := tb.must(200, "GET", q+"&limit=500", aud, nil)
+	d0, _ := time.ParseInLocation(time.DateOnly, day, timebank.DayZone)
+	if r.Str("community") != "a" || r.Str("from") != d0.UTC().Format(time.RFC3339) || r.Str("to") != d0.AddDate(0, 0, 1).UTC().Format(time.RFC3339) {
+		t.Fatalf("the period echoed: %s %s %s", r.Str("community"), r.Str("from"), r.Str("to"))
+	}
 	items, _ := r.Body["items"].([]any)
 	var debits, credits int64
 	for _, it := range items {
