@@ -565,21 +565,8 @@ func (s *Server) reverseDonation(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	p, id := principal(c), c.Param("id")
-	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
-		var d fund.Donation
-		if err := tx.Doc(fund.KindDonation, id, &d); err != nil {
-			return nil, err
-		}
-		if _, err := fundOf(tx, p, d.Fund, fundStaff...); err != nil {
-			// Out of scope, the donation is as unknown as a missing one.
-			return nil, ledger.Errorf(ledger.CodeNotFound, "donation %s not found", id)
-		}
-		out, err := fund.ReverseDonation(tx, id, req.Reason)
-		if err != nil {
-			return nil, err
-		}
-		return donationView(tx, out)
+	s.donationOp(c, fundStaff, func(tx ledger.Tx, id string) (*fund.Donation, error) {
+		return fund.ReverseDonation(tx, id, req.Reason)
 	})
 }
 
@@ -591,16 +578,25 @@ func (s *Server) eraseDonor(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	s.donationOp(c, []community.Role{community.RoleAdmin}, func(tx ledger.Tx, id string) (*fund.Donation, error) {
+		return fund.EraseDonor(tx, id, req.Reason)
+	})
+}
+
+// donationOp commits fn on the donation of the path, for a caller holding
+// one of roles over its fund; out of scope, the donation is as unknown as
+// a missing one.
+func (s *Server) donationOp(c *gin.Context, roles []community.Role, fn func(tx ledger.Tx, id string) (*fund.Donation, error)) {
 	p, id := principal(c), c.Param("id")
 	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 		var d fund.Donation
 		if err := tx.Doc(fund.KindDonation, id, &d); err != nil {
 			return nil, err
 		}
-		if _, err := fundOf(tx, p, d.Fund, community.RoleAdmin); err != nil {
+		if _, err := fundOf(tx, p, d.Fund, roles...); err != nil {
 			return nil, ledger.Errorf(ledger.CodeNotFound, "donation %s not found", id)
 		}
-		out, err := fund.EraseDonor(tx, id, req.Reason)
+		out, err := fn(tx, id)
 		if err != nil {
 			return nil, err
 		}
