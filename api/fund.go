@@ -113,10 +113,12 @@ type FundView struct {
 // DonationRequest records a donation. donor_kind is person (default),
 // company or organisation. A company's or organisation's donor is its name
 // as published (it is in the chain and on the public page in clear); a
-// person is a member's id (in clear, an opaque id), or a name, which the
-// chain and the public page see only as a salted commitment and Tally
-// keeps encrypted in its personal store, erasable with
-// POST /v1/donations/{id}/erase; anonymous hides any donor from the
+// person is the id of a member of the fund's community or below (in
+// clear, an opaque id), or a name, which the chain and the public page
+// see only as a salted commitment and Tally keeps encrypted in its
+// personal store (shown in the list of donations, not in this write's
+// answer), erasable with POST /v1/donations/{id}/erase; anonymous hides
+// any donor from the
 // public, not from auditors. Personal data (a phone number) belongs in
 // none of them.
 type DonationRequest struct {
@@ -159,13 +161,20 @@ type DonationView struct {
 	ReversalReason string     `json:"reversal_reason,omitempty"`
 }
 
-func donationView(r ledger.Reader, d *fund.Donation) (DonationView, error) {
-	donor, erased, err := fund.DonorName(r, d)
-	if err != nil {
-		return DonationView{}, err
+// donationView shows a donation to staff and auditors. A write's answer
+// (written is true) leaves out a sealed donor's name and salt: it is kept
+// with its Idempotency-Key, where an erasure could not reach it; the list
+// of donations shows them until the donor is erased.
+func donationView(r ledger.Reader, d *fund.Donation, written bool) (DonationView, error) {
+	donor, salt, erased := d.Donor, d.Salt, d.DonorErased
+	if !written {
+		var err error
+		if donor, salt, erased, err = fund.DonorName(r, d); err != nil {
+			return DonationView{}, err
+		}
 	}
 	v := DonationView{ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: donor, DonorErased: erased, DonorKind: d.DonorKind,
-		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: d.Salt, Commitment: d.Commitment,
+		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: salt, Commitment: d.Commitment,
 		Tx: d.Tx, Time: d.Time, Seq: d.Seq, Reversal: d.Reversal, ReversalReason: d.ReversalReason}
 	if d.Reversal != "" {
 		v.ReversedAt = &d.ReversedAt
@@ -555,7 +564,7 @@ func (s *Server) createDonation(c *gin.Context) {
 		if err != nil {
 			return nil, err
 		}
-		return donationView(tx, d)
+		return donationView(tx, d, true)
 	})
 }
 
@@ -594,13 +603,13 @@ func (s *Server) donationOp(c *gin.Context, roles []community.Role, fn func(tx l
 			return nil, err
 		}
 		if _, err := fundOf(tx, p, d.Fund, roles...); err != nil {
-			return nil, ledger.Errorf(ledger.CodeNotFound, "donation %s not found", id)
+			return nil, ledger.Errorf(ledger.CodeNotFound, "%s %s not found", fund.KindDonation, id) // as tx.Doc says
 		}
 		out, err := fn(tx, id)
 		if err != nil {
 			return nil, err
 		}
-		return donationView(tx, out)
+		return donationView(tx, out, true)
 	})
 }
 
@@ -623,7 +632,7 @@ func (s *Server) listDonations(c *gin.Context) {
 		}
 		views := make([]DonationView, len(ds))
 		for i, d := range ds {
-			if views[i], err = donationView(r, d); err != nil {
+			if views[i], err = donationView(r, d, false); err != nil {
 				return err
 			}
 		}

@@ -46,6 +46,16 @@ func CheckPseudonym(what, s string) error {
 	if err := CheckID(what, s); err != nil {
 		return err
 	}
+	return CheckNoPersonalNumber(what, s)
+}
+
+// CheckNoPersonalNumber refuses text that enters the chain in clear (an
+// id, a company's name) when it holds a phone or ID-card number: more
+// than MaxIDDigitRun digits in a row, or a mobile or ID-card number
+// written with separators ('-', '.', '_', ':' or spaces). Errors:
+// invalid_id.
+func CheckNoPersonalNumber(what, s string) error {
+	s = strings.ReplaceAll(s, " ", "-")
 	run := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] >= '0' && s[i] <= '9' {

@@ -138,6 +138,13 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 	if n.Amount <= 0 || n.Amount > ledger.MaxAmountMinor {
 		return nil, ledger.Errorf(ledger.CodeInvalidAmount, "fund: amount out of range")
 	}
+	if n.DonorKind != DonorPerson {
+		// A company's or organisation's name enters the chain and the
+		// public page in clear: no phone or ID-card number there.
+		if err := ledger.CheckNoPersonalNumber("donor", n.Donor); err != nil {
+			return nil, err
+		}
+	}
 	f.Receipts++
 	d := &Donation{ID: tx.NewID("don"), Fund: f.ID, Receipt: fmt.Sprintf("%s-%06d", f.ID, f.Receipts),
 		Donor: n.Donor, DonorKind: n.DonorKind, Amount: n.Amount, Project: n.Project, Anonymous: n.Anonymous,
@@ -145,8 +152,11 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 	// The chain names a donor in clear only when that is no personal data:
 	// a company, an organisation, or a member's opaque id. Anonymous
 	// donors and people named by name get a salted commitment instead.
-	_, memberErr := community.GetMember(tx, n.Donor)
-	d.Committed = n.Anonymous || (n.DonorKind == DonorPerson && memberErr != nil)
+	member, err := fundMember(tx, f, n.Donor)
+	if err != nil {
+		return nil, err
+	}
+	d.Committed = n.Anonymous || (n.DonorKind == DonorPerson && !member)
 	if d.Committed {
 		salt := make([]byte, commitSaltLen)
 		if _, err := rand.Read(salt); err != nil {
@@ -155,37 +165,64 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 		d.Salt = hex.EncodeToString(salt)
 		d.Commitment = DonorCommitment(d.Salt, n.Donor)
 	}
-	if n.DonorKind == DonorPerson && memberErr != nil {
-		if err := tx.PutPersonal(DonorSubject(d.ID), map[string]string{donorField: n.Donor}); err != nil {
+	if n.DonorKind == DonorPerson && !member {
+		// The name and the salt that opens its commitment are personal
+		// data: both live under the donation's own data key, so that an
+		// erasure leaves nothing to test a guessed name against.
+		if err := tx.PutPersonal(DonorSubject(d.ID), map[string]string{donorField: n.Donor, saltField: d.Salt}); err != nil {
 			return nil, err
 		}
-		d.Sealed, d.Donor = true, ""
+		d.Sealed, d.Donor, d.Salt = true, "", ""
 	}
 	return d, nil
 }
 
-// donorField is the personal-store field of a sealed donor's name.
-const donorField = "donor"
+// fundMember reports whether donor is the id of a member of f's community
+// or below it. A member elsewhere is taken as a name, as an unknown id
+// is: whether the id exists outside the recorder's scope is not theirs to
+// learn (a member id is shown in clear, a name sealed).
+func fundMember(r ledger.Reader, f *Fund, donor string) (bool, error) {
+	m, err := community.GetMember(r, donor)
+	if ledger.IsCode(err, ledger.CodeNotFound) || err == nil && m.Community == "" {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c, err := community.Get(r, m.Community)
+	if err != nil {
+		return false, err
+	}
+	return c.Within(f.Community), nil
+}
+
+// Personal-store fields of a sealed donor: the name, and the salt of the
+// chain's commitment to it.
+const (
+	donorField = "donor"
+	saltField  = "salt"
+)
 
 // DonorSubject names a sealed donor in the personal store: "donation/"
 // and the donation's id ('/' is in no member id, so it names no member).
 func DonorSubject(donation string) string { return "donation/" + donation }
 
-// DonorName returns the donor as staff and auditors see it: the sealed
-// name read from the personal store, "" with erased true once
-// EraseDonor destroyed it.
-func DonorName(r ledger.Reader, d *Donation) (name string, erased bool, err error) {
+// DonorName returns the donor as staff and auditors see it, with the salt
+// that opens the chain's commitment: for a sealed donor both are read
+// from the personal store, and both are "" with erased true once
+// EraseDonor destroyed them.
+func DonorName(r ledger.Reader, d *Donation) (name, salt string, erased bool, err error) {
 	if !d.Sealed {
-		return d.Donor, false, nil
+		return d.Donor, d.Salt, false, nil
 	}
 	if d.DonorErased {
-		return "", true, nil
+		return "", "", true, nil
 	}
 	p, err := r.Personal(DonorSubject(d.ID))
 	if err != nil {
-		return "", false, err
+		return "", "", false, err
 	}
-	return p[donorField], false, nil
+	return p[donorField], p[saltField], false, nil
 }
 
 // EraseDonor destroys the name of a donation's donor, a person named by
@@ -203,8 +240,10 @@ func EraseDonor(tx ledger.Tx, id, reason string) (*Donation, error) {
 		return nil, err
 	}
 	switch {
+	case !d.Sealed && d.DonorKind == DonorPerson:
+		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is a member, named by id; erase the member instead", id)
 	case !d.Sealed:
-		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is a member or a %s, not a name Tally keeps as personal data (erase the member instead)", id, d.DonorKind)
+		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is a company or organisation (%s); its name is no personal data", id, d.DonorKind)
 	case d.DonorErased:
 		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is already erased", id)
 	}

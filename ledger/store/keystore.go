@@ -331,7 +331,7 @@ func checkKeysPresent(k kv, ks keyStore) error {
 	if err != nil || missing == 0 {
 		return err
 	}
-	return fmt.Errorf("%w: %d members' personal data has no data key in %s (first: %q); restore the folder from the copy the directory came from (or restore a backup)", ErrDamaged, missing, keysDir, first)
+	return fmt.Errorf("%w: personal data of %d members or donors has no data key in %s (first: %q); restore the folder from the copy the directory came from (or restore a backup)", ErrDamaged, missing, keysDir, first)
 }
 
 // isDataKey reports whether k is a data key (q/<member>).

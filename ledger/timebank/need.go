@@ -226,9 +226,10 @@ func CompleteNeed(tx ledger.Tx, by Caller, id string, hours int64, at time.Time)
 	if by.Member != n.Volunteer && !by.Staff {
 		return nil, nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the claiming volunteer or a coordinator completes a need")
 	}
-	if at.Before(n.Created) {
+	if at.Before(n.Created.Add(-MaxClockSkew)) {
 		// The service met this need: it cannot have happened before the
-		// need was posted (an earlier service is logged on its own).
+		// need was posted (an earlier service is logged on its own),
+		// give or take a client's clock a little behind.
 		return nil, nil, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: occurred_at %s is before need %s was posted (%s)",
 			at.UTC().Format(time.RFC3339), id, n.Created.UTC().Format(time.RFC3339))
 	}
