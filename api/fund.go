@@ -942,7 +942,8 @@ func publicDonation(d *fund.Donation) PublicDonationView {
 		v.Donor = anonymousDonor
 	case d.Sealed:
 		// A person named by name: the public sees the chain's commitment,
-		// which the donor, holding the salt of their receipt, can recompute.
+		// which the donor, given the salt by the fund's staff (the list of
+		// donations shows it until an erasure), can recompute.
 		v.Donor = d.Commitment
 	}
 	return v

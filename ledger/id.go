@@ -52,10 +52,11 @@ func CheckPseudonym(what, s string) error {
 // CheckNoPersonalNumber refuses text that enters the chain in clear (an
 // id, a company's name) when it holds a phone or ID-card number: more
 // than MaxIDDigitRun digits in a row, or a mobile or ID-card number
-// written with separators ('-', '.', '_', ':' or spaces). Errors:
-// invalid_id.
+// written with single separators between its groups (any character but a
+// letter or digit: '-', '.', '/', spaces, dashes). Full-width digits and
+// Chinese numerals count as digits. Errors: invalid_id.
 func CheckNoPersonalNumber(what, s string) error {
-	s = strings.ReplaceAll(s, " ", "-")
+	s = digitsAndSeparators(s)
 	run := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] >= '0' && s[i] <= '9' {
@@ -71,6 +72,29 @@ func CheckNoPersonalNumber(what, s string) error {
 		return Errorf(CodeInvalidID, "%s must not hold a phone or ID-card number, with or without separators: it enters the audit chain, which nothing erases; use an opaque id", what)
 	}
 	return nil
+}
+
+// digitsAndSeparators maps s for the phone-number checks: ASCII letters
+// and digits stay, full-width digits (０-９) and Chinese numerals (〇零一
+// 二三四五六七八九) become ASCII digits, and every other character a
+// '-' separator.
+func digitsAndSeparators(s string) string {
+	const numerals = "〇零一二三四五六七八九"
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf && (isDigit(byte(r)) || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'):
+			b.WriteRune(r)
+		case r >= '０' && r <= '９':
+			b.WriteByte(byte('0' + r - '０'))
+		case strings.ContainsRune(numerals, r):
+			i := strings.IndexRune(numerals, r) / 3 // each numeral is 3 bytes in UTF-8
+			b.WriteByte(byte('0' + max(i-1, 0)))    // 〇 and 零 are both 0
+		default:
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
 }
 
 // personalNumber reports whether s holds, as one group of digits joined

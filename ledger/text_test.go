@@ -41,3 +41,22 @@ func TestCheckPseudonym(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckNoPersonalNumber: published text (a company's name) holding a
+// phone or ID-card number is refused however it is written: full-width
+// digits from a Chinese input method, Chinese numerals, slashes, spaces
+// and dashes between the groups; names and landline-free text pass.
+func TestCheckNoPersonalNumber(t *testing.T) {
+	for _, s := range []string{"金辉公司", "3M 中国", "58同城", "第一百货", "Acme 2026", "华美 028-8765-4321", "一二三四五六七"} {
+		if err := CheckNoPersonalNumber("donor", s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"13912345678", "Acme １３９１２３４５６７８", "Acme 139/1234/5678", "Acme 139—1234—5678",
+		"Acme 139–1234–5678", "Acme 一三九一二三四五六七八", "华美 139 1234 5678", "+86 139 1234 5678", "(86)13912345678",
+		"身份证 110101 19900307 123X"} {
+		if err := CheckNoPersonalNumber("donor", s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}

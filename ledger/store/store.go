@@ -125,6 +125,7 @@ type Store struct {
 	witnessMu sync.Mutex
 	witnessed uint64
 	master    []byte
+	fpKey     []byte // keys request fingerprints (keyedFingerprint)
 	clock     func() time.Time
 	reqs      chan *pending
 	mu        sync.RWMutex // guards closed against concurrent Submit
@@ -178,7 +179,12 @@ type outcome struct {
 	err error
 }
 
-// idemRecord is what an idempotency key remembers.
+// idemRecord is what an idempotency key remembers. Fingerprint is the
+// request's fingerprint keyed with the store's secret (keyedFingerprint),
+// never the bare SHA-256 of the request: the record's hash is in the
+// chain, and a bare hash of the body would let anyone holding the chain
+// and the answer test guesses at what the request carried (a donor's
+// erased name, a member's personal data, a password).
 type idemRecord struct {
 	Fingerprint [32]byte        `json:"fp"`
 	Seq         uint64          `json:"seq"`
@@ -297,7 +303,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open badger: %w", err)
 	}
-	s := &Store{db: db, pk: pk, dir: storeDir(dir, opt.InMemory), master: master, clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
+	s := &Store{db: db, pk: pk, dir: storeDir(dir, opt.InMemory), master: master, fpKey: fingerprintKey(master), clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
 		quit: make(chan struct{}), done: make(chan struct{}), tdone: make(chan struct{}),
 		rdone: make(chan struct{}), timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit,
 		accounts: map[string]*ledger.Account{}, docs: map[string]any{}}
@@ -980,7 +986,7 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				return nil, ledger.Result{}, fmt.Errorf("store: idempotency record: %w", err)
 			}
-			if subtle.ConstantTimeCompare(rec.Fingerprint[:], req.Fingerprint[:]) != 1 {
+			if fp := s.keyedFingerprint(req.Fingerprint); subtle.ConstantTimeCompare(rec.Fingerprint[:], fp[:]) != 1 {
 				return nil, ledger.Result{}, ledger.Errorf(ledger.CodeIdempotencyConflict,
 					"this Idempotency-Key was used with a different request")
 			}
@@ -1028,7 +1034,7 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		if res.JSON, err = encodeJSON(val); err != nil {
 			return nil, ledger.Result{}, fmt.Errorf("store: encode result: %w", err)
 		}
-		if err := o.putJSON(ik, idemRecord{Fingerprint: req.Fingerprint, Seq: st.Size, Result: res.JSON}); err != nil {
+		if err := o.putJSON(ik, idemRecord{Fingerprint: s.keyedFingerprint(req.Fingerprint), Seq: st.Size, Result: res.JSON}); err != nil {
 			return nil, ledger.Result{}, err
 		}
 	}
