@@ -117,7 +117,12 @@ func operation(r route, schemas map[string]any) map[string]any {
 	if r.resp != nil {
 		content["application/json"] = map[string]any{"schema": ref(reflect.TypeOf(r.resp), schemas)}
 	}
-	if r.media != "" {
+	switch {
+	case r.media == "application/json": // this document: an object
+		content[r.media] = map[string]any{"schema": map[string]any{"type": "object"}}
+	case r.media == "application/octet-stream":
+		content[r.media] = map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}
+	case r.media != "":
 		content[r.media] = map[string]any{"schema": map[string]any{"type": "string"}}
 	}
 	if r.csv {
