@@ -43,6 +43,9 @@ func serverMetrics(st *store.Store) *prometheus.Registry {
 				}
 				return float64(s.LastSigned.UnixNano()) / 1e9
 			})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_timers_failing",
+			Help: "Due timers (hold expiry, settlement, deadlines) whose op failed, tried again with a growing delay up to a minute (the log names each)."},
+			stat(func(s store.Stats) float64 { return float64(s.FailingTimers) })),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_ledger_damaged",
 			Help: "1 when verification found the stored log or state changed (figures are withheld: ledger_damaged), else 0."},
 			flag(st.Damaged)),

@@ -20,6 +20,9 @@ type Stats struct {
 	// LastSigned is when this process last signed a checkpoint (zero:
 	// not yet).
 	LastSigned time.Time
+	// FailingTimers counts due timers whose op failed, waiting to be
+	// tried again (timer.go): a held credit to a frozen account, say.
+	FailingTimers int
 }
 
 type stats struct {
@@ -41,7 +44,7 @@ func (st *stats) signed(size uint64, t time.Time) {
 // Stats returns the store's figures now.
 func (s *Store) Stats() Stats {
 	out := Stats{Commits: s.stats.commits.Load(), Requests: s.stats.requests.Load(),
-		Records: s.stats.records.Load(), Checkpointed: s.stats.checkpointed.Load()}
+		Records: s.stats.records.Load(), Checkpointed: s.stats.checkpointed.Load(), FailingTimers: s.FailingTimers()}
 	if ns := s.stats.lastSigned.Load(); ns != 0 {
 		out.LastSigned = time.Unix(0, ns).UTC()
 	}

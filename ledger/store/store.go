@@ -166,6 +166,8 @@ type Store struct {
 	freeSpace func() (uint64, error)
 
 	timerMu sync.Mutex
+	retryMu sync.Mutex            // guards retry
+	retry   map[string]timerRetry // failing timers by stored key (timer.go)
 	timers  map[string]ledger.TimerHandler
 }
 
@@ -306,7 +308,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 	s := &Store{db: db, pk: pk, dir: storeDir(dir, opt.InMemory), master: master, fpKey: fingerprintKey(master), clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
 		quit: make(chan struct{}), done: make(chan struct{}), tdone: make(chan struct{}),
 		rdone: make(chan struct{}), timers: map[string]ledger.TimerHandler{}, commitTxn: (*badger.Txn).Commit,
-		accounts: map[string]*ledger.Account{}, docs: map[string]any{}}
+		accounts: map[string]*ledger.Account{}, docs: map[string]any{}, retry: map[string]timerRetry{}}
 	if err := db.View(func(txn *badger.Txn) error {
 		var err error
 		if s.head, err = loadHead(badgerKV{txn}); err != nil {

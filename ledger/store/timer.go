@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,23 @@ import (
 // maxTimersPerTick bounds the timers fired in one tick; the rest wait for
 // the next one.
 const maxTimersPerTick = 1000
+
+// Timers whose op fails (an account frozen under a held credit, say) are
+// tried again after a delay that doubles from TimerRetryMin up to
+// TimerRetryMax, and are passed over meanwhile, so that they never fill
+// a tick and keep later timers from firing. A tick reads at most
+// maxTimerScan due timers, failing ones included.
+const (
+	TimerRetryMin = 2 * time.Second
+	TimerRetryMax = time.Minute
+	maxTimerScan  = 100 * maxTimersPerTick
+)
+
+// timerRetry is a failing timer's next try.
+type timerRetry struct {
+	next  time.Time
+	fails int
+}
 
 // runTimers fires due timers every TimerInterval by submitting their
 // handlers' ops as the system actor, until the store closes.
@@ -52,6 +71,7 @@ func (s *Store) every(interval time.Duration, done chan struct{}, tick func() bo
 type dueTimer struct {
 	at       time.Time
 	kind, id string
+	key      string // the timer's stored key
 }
 
 // FireTimers runs the handlers of every timer due now, and returns how
@@ -61,21 +81,42 @@ func (s *Store) FireTimers(ctx context.Context) int {
 	if s.verifying.Load() {
 		return 0 // fired once the log is verified
 	}
-	now := uint64(s.clock().UnixNano())
+	clock := s.clock()
+	now := uint64(clock.UnixNano())
 	var due []dueTimer
+	seen, scanned, whole := map[string]bool{}, 0, true
+	s.retryMu.Lock()
 	_ = s.db.View(func(txn *badger.Txn) error {
 		return badgerKV{txn}.scan([]byte(pTimer), nil, false, func(k, _ []byte) (bool, error) {
 			rest := k[len(pTimer):]
-			if len(rest) < 10 || binary.BigEndian.Uint64(rest) > now || len(due) >= maxTimersPerTick {
+			if len(rest) < 10 || binary.BigEndian.Uint64(rest) > now {
 				return false, nil
+			}
+			if len(due) >= maxTimersPerTick || scanned >= maxTimerScan {
+				whole = false
+				return false, nil
+			}
+			scanned++
+			key := string(k)
+			seen[key] = true
+			if r, ok := s.retry[key]; ok && clock.Before(r.next) {
+				return true, nil // failing: passed over until its next try
 			}
 			parts := bytes.SplitN(rest[9:], []byte("/"), 2)
 			if len(parts) == 2 {
-				due = append(due, dueTimer{time.Unix(0, int64(binary.BigEndian.Uint64(rest))).UTC(), string(parts[0]), string(parts[1])})
+				due = append(due, dueTimer{time.Unix(0, int64(binary.BigEndian.Uint64(rest))).UTC(), string(parts[0]), string(parts[1]), key})
 			}
 			return true, nil
 		})
 	})
+	if whole { // timers gone (done by another op) need no retry
+		for k := range s.retry {
+			if !seen[k] {
+				delete(s.retry, k)
+			}
+		}
+	}
+	s.retryMu.Unlock()
 	// Submitted together so that they share group commits instead of
 	// paying one fsync each.
 	var n atomic.Int64
@@ -92,11 +133,50 @@ func (s *Store) FireTimers(ctx context.Context) int {
 			continue
 		}
 		wg.Go(func() {
-			if _, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op}); err == nil {
+			_, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op})
+			if err == nil {
 				n.Add(1)
 			}
+			s.timerDone(d, err, clock)
 		})
 	}
 	wg.Wait()
 	return int(n.Load())
+}
+
+// timerDone notes a timer's outcome: a failure puts it off (and is logged
+// when it first fails and whenever its delay reaches TimerRetryMax); a
+// success forgets it.
+func (s *Store) timerDone(d dueTimer, err error, now time.Time) {
+	s.retryMu.Lock()
+	defer s.retryMu.Unlock()
+	if err == nil {
+		delete(s.retry, d.key)
+		return
+	}
+	select {
+	case <-s.quit:
+		return // closing: not the timer's failure
+	default:
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	r := s.retry[d.key]
+	r.fails++
+	wait := min(TimerRetryMin<<min(r.fails-1, 10), TimerRetryMax)
+	r.next = now.Add(wait)
+	s.retry[d.key] = r
+	if r.fails == 1 || wait == TimerRetryMax && r.fails%10 == 0 {
+		slog.Warn("a timer's op fails; it is tried again later", "kind", d.kind, "id", d.id, "due", d.at,
+			"failures", r.fails, "retry_in", wait.String(), "error", err.Error())
+	}
+}
+
+// FailingTimers is how many due timers are waiting to be tried again
+// after their op failed.
+func (s *Store) FailingTimers() int {
+	s.retryMu.Lock()
+	defer s.retryMu.Unlock()
+	return len(s.retry)
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,4 +181,65 @@ func TestVerifyLogRestoresHoldTimers(t *testing.T) {
 		t.Fatalf("the hold after its deadline: %s, want voided", got.Status)
 	}
 	checkInvariants(t, s)
+}
+
+// TestFailingTimersDoNotStarveOthers: more due timers than a tick fires,
+// all of whose ops fail (a held credit to a frozen account, say), must not
+// keep a later hold from expiring: a failing timer is put off with a
+// growing delay, and tried again when it is due.
+func TestFailingTimersDoNotStarveOthers(t *testing.T) {
+	clock := newFakeClock()
+	s := openWith(t, t.TempDir(), clock)
+	ctx := context.Background()
+	fund(t, s, 1000, "alice", "bob")
+	var tries atomic.Int64
+	var broken atomic.Bool
+	broken.Store(true)
+	s.OnTimer("test.fail", func(id string, at time.Time) ledger.Op {
+		return func(tx ledger.Tx) (any, error) {
+			tries.Add(1)
+			if broken.Load() {
+				return nil, ledger.Errorf(ledger.CodeAccountFrozen, "frozen")
+			}
+			tx.Audit("test.done", map[string]any{"id": id})
+			return nil, tx.Unschedule(at, "test.fail", id)
+		}
+	})
+	const failing = maxTimersPerTick + 200
+	mustSubmit(t, s, func(tx ledger.Tx) (any, error) {
+		tx.Audit("test.schedule", nil)
+		for i := range failing {
+			if err := tx.Schedule(clock.Now().Add(-time.Hour), "test.fail", fmt.Sprintf("f%05d", i)); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	sp := pay("alice", "bob", 100)
+	sp.Pending, sp.Timeout = true, time.Second
+	h := txOf(t, mustSubmit(t, s, transferOp(sp)))
+	clock.Set(h.Deadline.Add(time.Millisecond))
+	s.FireTimers(ctx) // the first maxTimersPerTick failing ones fail
+	clock.Advance(time.Millisecond)
+	s.FireTimers(ctx) // those are put off: the rest fail, the hold expires
+	if got := txByID(t, s, h.ID); got.Status != ledger.TxVoided {
+		t.Fatalf("a hold behind %d failing timers: %s after two ticks, want voided", failing, got.Status)
+	}
+	if n := s.FailingTimers(); n != failing {
+		t.Fatalf("failing timers: %d, want %d", n, failing)
+	}
+	// Not tried again before their delay; then done once they work.
+	before := tries.Load()
+	s.FireTimers(ctx)
+	if tries.Load() != before {
+		t.Fatalf("failing timers tried again before their delay: %d tries", tries.Load()-before)
+	}
+	broken.Store(false)
+	for range 2 {
+		clock.Advance(TimerRetryMin)
+		s.FireTimers(ctx)
+	}
+	if n, left := s.FailingTimers(), timerCount(t, s); n != 0 || left != 0 {
+		t.Fatalf("after the retry delay: %d failing, %d timers left", n, left)
+	}
 }
