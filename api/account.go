@@ -406,6 +406,11 @@ func rawHold(t *ledger.Transaction) error {
 // through the transfer routes, whatever its state (a settled booking
 // answers as an open one does).
 func workflowHold(t *ledger.Transaction) error {
+	if t.Kind != "transfer" && t.Deadline.IsZero() {
+		// Never a hold (the post or void of one, a reversal): nothing
+		// to settle, whoever asks.
+		return ledger.Errorf(ledger.CodeNotPending, "transaction %s is a %s, not a hold", t.ID, t.Kind)
+	}
 	if t.Kind != "transfer" {
 		return ledger.Errorf(ledger.CodeForbidden, "hold %s is a %s; settle it through its own route", t.ID, t.Kind)
 	}

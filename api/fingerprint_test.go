@@ -117,4 +117,11 @@ func TestIdempotencyNoBodyIsEmptyObject(t *testing.T) {
 	if again.Header.Get("Idempotent-Replayed") != "true" || string(again.Raw) != string(first.Raw) || ts.auditSize() != size {
 		t.Fatalf("retry with {}: %s (replayed %q), first %s", again.Raw, again.Header.Get("Idempotent-Replayed"), first.Raw)
 	}
+	// The void itself is no hold: posting or voiding it is not_pending.
+	void := first.Str("id") // the answer is the void
+	if void == "" {
+		t.Fatalf("the void answer has no id: %s", first.Raw)
+	}
+	wantProblem(t, ts.do("POST", "/v1/transfers/"+void+"/void", ts.admin, nil), 409, "not_pending")
+	wantProblem(t, ts.do("POST", "/v1/transfers/"+void+"/post", ts.admin, nil), 409, "not_pending")
 }

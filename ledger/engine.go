@@ -344,14 +344,14 @@ func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, er
 	t, err := pendingTx(tx, id)
 	if IsCode(err, CodeNotPending) {
 		if v, _ := tx.Transaction(id); expiredByLedger(tx, v) {
-			return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voided it", id, v.Deadline.UTC().Format(time.RFC3339))
+			return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voided it", id, v.Deadline.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !tx.Now().Before(t.Deadline) {
-		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s", id, t.Deadline.UTC().Format(time.RFC3339))
+		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s", id, t.Deadline.UTC().Format(time.RFC3339Nano))
 	}
 	if err := CheckText("memo", memo, MaxMemoLen); err != nil {
 		return nil, err
@@ -427,14 +427,14 @@ func VoidBeforeDeadline(tx Tx, id string, memo string) (*Transaction, error) {
 	if IsCode(err, CodeNotPending) {
 		// Once the ledger has voided it, the same answer as before.
 		if v, _ := tx.Transaction(id); expiredByLedger(tx, v) {
-			return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voided it", id, v.Deadline.UTC().Format(time.RFC3339))
+			return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voided it", id, v.Deadline.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !tx.Now().Before(t.Deadline) {
-		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voids it", id, t.Deadline.UTC().Format(time.RFC3339))
+		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s; the ledger voids it", id, t.Deadline.UTC().Format(time.RFC3339Nano))
 	}
 	return VoidPending(tx, id, memo)
 }
