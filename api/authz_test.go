@@ -439,7 +439,7 @@ func TestAuthzBadInputTimebank(t *testing.T) {
 		{"list services: bad order", "GET", "/v1/services?community=c1&order=sideways", coord, nil, 400, "invalid_request", nil},
 		{"list services: bad cursor", "GET", "/v1/services?community=c1&after=zz", coord, nil, 400, "invalid_request", nil},
 		{"list services: oversize cursor", "GET", "/v1/services?community=c1&after=" + strings.Repeat("9", 500), coord, nil, 400, "invalid_request", nil},
-		{"list needs: no community", "GET", "/v1/needs", res, nil, 400, "invalid_id", nil},
+		{"list needs: no community", "GET", "/v1/needs", res, nil, 400, "invalid_request", nil},
 		{"list needs: bad cursor", "GET", "/v1/needs?community=c1&after=abc", res, nil, 400, "invalid_request", nil},
 		{"list offers: bad cursor", "GET", "/v1/offers?community=c1&after=99", res, nil, 400, "invalid_request", nil},
 		{"catalogue: bad cursor", "GET", "/v1/communities/c1/catalogue?after=a%20b", res, nil, 400, "invalid_request", nil},

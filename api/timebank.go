@@ -51,7 +51,7 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/gifts", summary: "Give credits (转赠) to a registered relative or to your community's pool (<community>:pool)", tag: tag, auth: authenticated, req: GiftRequest{}, resp: TransferResult{}, status: 201, handle: s.gift},
 		{method: "POST", path: "/v1/grants", summary: "Grant pool credits to a member in need (coordinator)", tag: tag, auth: authenticated, roles: staff, req: GrantRequest{}, resp: TransferResult{}, status: 201, handle: s.grant},
 		{method: "GET", path: "/v1/settlements", summary: "What a community, with the communities under it, owes other communities and is owed (通存通兑), each pair once", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!"}, resp: SettlementView{}, csv: true, status: 200, handle: s.settlement},
-		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, pairs far above the norm, overlaps", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
+		{method: "GET", path: "/v1/signals", summary: "Collusion signals for coordinators: reciprocal loops, mutual pairs far above the norm, overlaps, records logged and confirmed by one person", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to"}, resp: SignalsView{}, status: 200, handle: s.signals},
 		{method: "GET", path: "/v1/reports/services", summary: "Service report of a community subtree; Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to"}, resp: ServiceReportView{}, csv: true, status: 200, handle: s.serviceReport},
 	}
 }
@@ -250,7 +250,7 @@ func (s *Server) listServices(c *gin.Context) {
 	}
 	p, cm := principal(c), c.Query("community")
 	tbView(s, c, func(r ledger.Reader) (List[ServiceView], error) {
-		if err := ledger.CheckID("community", cm); err != nil { // required, as on the other lists
+		if err := requiredCommunity(cm); err != nil {
 			return List[ServiceView]{}, err
 		}
 		if err := tbCanRead(r, p, cm); err != nil {
@@ -525,7 +525,7 @@ func listInCommunity[T, V any](s *Server, c *gin.Context, list func(ledger.Reade
 
 // tbCommunityInScope checks a required ?community= against the caller's scope.
 func tbCommunityInScope(r ledger.Reader, p *Principal, cm string) error {
-	if err := ledger.CheckID("community", cm); err != nil {
+	if err := requiredCommunity(cm); err != nil {
 		return err
 	}
 	return inScope(r, p, cm)
@@ -967,10 +967,6 @@ type SettlementView struct {
 
 func (s *Server) settlement(c *gin.Context) {
 	p, cm := principal(c), c.Query("community")
-	if cm == "" {
-		failCode(c, ledger.CodeInvalidRequest, "the query parameter community is required")
-		return
-	}
 	var v SettlementView
 	if !s.view(c, func(r ledger.Reader) error {
 		if err := tbCanReadQuery(r, p, cm); err != nil {
@@ -1000,13 +996,18 @@ func (s *Server) settlement(c *gin.Context) {
 }
 
 func tbCanReadQuery(r ledger.Reader, p *Principal, cm string) error {
-	if cm == "" {
-		return ledger.Errorf(ledger.CodeInvalidRequest, "the community query parameter is required (?community=ID)")
-	}
-	if err := ledger.CheckID("community", cm); err != nil {
+	if err := requiredCommunity(cm); err != nil {
 		return err
 	}
 	return tbCanRead(r, p, cm)
+}
+
+// requiredCommunity checks a required ?community= query parameter.
+func requiredCommunity(cm string) error {
+	if cm == "" {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "the community query parameter is required (?community=ID)")
+	}
+	return ledger.CheckID("community", cm)
 }
 
 // tbDayRange reads ?from=&to= (YYYY-MM-DD, China Standard Time days,

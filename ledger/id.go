@@ -75,11 +75,12 @@ func CheckNoPersonalNumber(what, s string) error {
 }
 
 // digitsAndSeparators maps s for the phone-number checks: ASCII letters
-// and digits stay, full-width digits (０-９) and Chinese numerals (〇零一
-// 二三四五六七八九) become ASCII digits, and every other character a
-// '-' separator.
+// and digits stay; the other ways a digit is written — full-width (０-９),
+// circled (⓪①-⑨), Chinese numerals (〇零一二三四五六七八九), their
+// capital forms (零壹贰叁肆伍陆柒捌玖) and the spoken 幺 (one) — become
+// ASCII digits; an ID card's final X stays; every other character
+// becomes a '-' separator.
 func digitsAndSeparators(s string) string {
-	const numerals = "〇零一二三四五六七八九"
 	var b strings.Builder
 	for _, r := range s {
 		switch {
@@ -87,47 +88,86 @@ func digitsAndSeparators(s string) string {
 			b.WriteRune(r)
 		case r >= '０' && r <= '９':
 			b.WriteByte(byte('0' + r - '０'))
-		case strings.ContainsRune(numerals, r):
-			i := strings.IndexRune(numerals, r) / 3 // each numeral is 3 bytes in UTF-8
-			b.WriteByte(byte('0' + max(i-1, 0)))    // 〇 and 零 are both 0
+		case r >= '①' && r <= '⑨':
+			b.WriteByte(byte('1' + r - '①'))
+		case r == '⓪':
+			b.WriteByte('0')
 		default:
-			b.WriteByte('-')
+			if d, ok := hanDigits[r]; ok {
+				b.WriteByte(d)
+			} else {
+				b.WriteByte('-')
+			}
 		}
 	}
 	return b.String()
 }
 
-// personalNumber reports whether s holds, as one group of digits joined
-// by the id separators ('-', '.', '_', ':'), a mainland mobile number
-// (1[3-9] and 9 more digits, optionally after 86) or a resident ID-card
-// number (17 digits and a check digit or X): "139-1234-5678",
+var hanDigits = map[rune]byte{'〇': '0', '零': '0', '一': '1', '二': '2', '三': '3', '四': '4', '五': '5', '六': '6', '七': '7',
+	'八': '8', '九': '9', '壹': '1', '贰': '2', '叁': '3', '肆': '4', '伍': '5', '陆': '6', '柒': '7', '捌': '8', '玖': '9', '幺': '1'}
+
+// maxNumberGap is the most separator characters between two groups of
+// digits that still join them into one number ("138 - 1234 - 5678",
+// "+86 (138) 1234").
+const maxNumberGap = 3
+
+// personalNumber reports whether s (mapped by digitsAndSeparators) holds,
+// as consecutive groups of digits each at most maxNumberGap separators
+// from the next, a mainland mobile number (1[3-9] and 9 more digits,
+// optionally after 86) or a resident ID-card number (17 digits and a
+// check digit or X): "139-1234-5678", "+86 (139) 1234 5678",
 // "110101-19900307-123X". Dates and serial numbers ("2026-11-23-0001")
 // are neither.
 func personalNumber(s string) bool {
+	var groups []string
+	gap := 0
 	for i := 0; i < len(s); {
-		if !isDigit(s[i]) {
+		switch c := s[i]; {
+		case isDigit(c):
+			j := i
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			if j < len(s) && (s[j] == 'X' || s[j] == 'x') {
+				j++ // an ID card's check character
+			}
+			if gap > maxNumberGap {
+				if numberIn(groups) {
+					return true
+				}
+				groups = groups[:0]
+			}
+			groups = append(groups, s[i:j])
+			gap, i = 0, j
+		case c == '-':
+			gap++
 			i++
-			continue
+		default: // a letter ends any number
+			if numberIn(groups) {
+				return true
+			}
+			groups, gap = groups[:0], 0
+			i++
 		}
-		var d []byte
-		j := i
-	group:
-		for ; j < len(s); j++ {
-			switch c := s[j]; {
-			case isDigit(c):
-				d = append(d, c)
-			case (c == 'X' || c == 'x') && len(d) == 17:
-				d = append(d, c)
-			case strings.IndexByte("-._:", c) >= 0 && j+1 < len(s) && isDigit(s[j+1]):
-			default:
-				break group
+	}
+	return numberIn(groups)
+}
+
+// numberIn reports whether some run of consecutive groups joins into a
+// mobile or ID-card number.
+func numberIn(groups []string) bool {
+	for i := range groups {
+		d := ""
+		for _, g := range groups[i:] {
+			d += g
+			if mobileNumber(d) || len(d) == 13 && strings.HasPrefix(d, "86") && mobileNumber(d[2:]) ||
+				len(d) == 18 && allDigits(d[:17]) && (isDigit(d[17]) || d[17] == 'X' || d[17] == 'x') {
+				return true
+			}
+			if len(d) > 18 {
+				break
 			}
 		}
-		if mobileNumber(string(d)) || len(d) == 13 && strings.HasPrefix(string(d), "86") && mobileNumber(string(d[2:])) ||
-			len(d) == 18 && allDigits(string(d[:17])) {
-			return true
-		}
-		i = j + 1
 	}
 	return false
 }

@@ -47,14 +47,16 @@ func TestCheckPseudonym(t *testing.T) {
 // digits from a Chinese input method, Chinese numerals, slashes, spaces
 // and dashes between the groups; names and landline-free text pass.
 func TestCheckNoPersonalNumber(t *testing.T) {
-	for _, s := range []string{"金辉公司", "3M 中国", "58同城", "第一百货", "Acme 2026", "华美 028-8765-4321", "一二三四五六七"} {
+	for _, s := range []string{"金辉公司", "3M 中国", "58同城", "第一百货", "Acme 2026", "华美 028-8765-4321", "一二三四五六七",
+		"Acme (028) 8612-3456", "400-800-8888", "2026-11-23 第1期"} {
 		if err := CheckNoPersonalNumber("donor", s); err != nil {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
 	for _, s := range []string{"13912345678", "Acme １３９１２３４５６７８", "Acme 139/1234/5678", "Acme 139—1234—5678",
 		"Acme 139–1234–5678", "Acme 一三九一二三四五六七八", "华美 139 1234 5678", "+86 139 1234 5678", "(86)13912345678",
-		"身份证 110101 19900307 123X"} {
+		"身份证 110101 19900307 123X", "Acme 138 - 1234 - 5678", "Acme +86 (138) 1234-5678", "Acme tel: 138 - 1234 - 5678",
+		"Acme 138 — 1234 — 5678", "Acme 壹叁捌壹贰叁肆伍陆柒捌", "Acme 幺三八一二三四五六七八", "Acme ①③⑧①②③④⑤⑥⑦⑧"} {
 		if err := CheckNoPersonalNumber("donor", s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
