@@ -406,13 +406,21 @@ func rawHold(t *ledger.Transaction) error {
 // through the transfer routes, whatever its state (a settled booking
 // answers as an open one does).
 func workflowHold(t *ledger.Transaction) error {
-	if t.Kind != "transfer" && t.Deadline.IsZero() {
-		// Never a hold (the post or void of one, a reversal): nothing
-		// to settle, whoever asks.
-		return ledger.Errorf(ledger.CodeNotPending, "transaction %s is a %s, not a hold", t.ID, t.Kind)
+	if err := neverHeld(t); err != nil {
+		return err
 	}
 	if t.Kind != "transfer" {
 		return ledger.Errorf(ledger.CodeForbidden, "hold %s is a %s; settle it through its own route", t.ID, t.Kind)
+	}
+	return nil
+}
+
+// neverHeld refuses settling a workflow's transaction that was never a
+// hold (the post or void of one, a reversal, a donation): nothing to
+// settle, whoever asks and whatever accounts it touched.
+func neverHeld(t *ledger.Transaction) error {
+	if t.Kind != "transfer" && t.Deadline.IsZero() {
+		return ledger.Errorf(ledger.CodeNotPending, "transaction %s is a %s, not a hold", t.ID, t.Kind)
 	}
 	return nil
 }
@@ -553,6 +561,11 @@ func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx 
 		}
 		if err := accountsInScope(tx, p, postingAccounts(t.Postings)...); err != nil {
 			return nil, err
+		}
+		if action != "tx.reverse" {
+			if err := neverHeld(t); err != nil { // before the fund's refusal: true of any
+				return nil, err
+			}
 		}
 		if err := noFundMoney(tx, postingAccounts(t.Postings)...); err != nil {
 			return nil, err

@@ -85,6 +85,8 @@ func TestAuthzFundMoneyOnlyByVote(t *testing.T) {
 			map[string]any{"from": "f1:balance", "to": "f1:paid", "amount": "10.00", "unit": "CNY"}}}, 403, "forbidden", nil},
 		{"coordinator reverses a donation", "POST", "/v1/transfers/" + d.Str("tx") + "/reverse", coord, map[string]any{"reason": "x"}, 403, "forbidden", nil},
 		{"admin reverses a donation", "POST", "/v1/transfers/" + d.Str("tx") + "/reverse", e.admin, map[string]any{"reason": "x"}, 403, "forbidden", nil},
+		{"admin voids a donation (never a hold)", "POST", "/v1/transfers/" + d.Str("tx") + "/void", e.admin, nil, 409, "not_pending", nil},
+		{"admin posts a donation (never a hold)", "POST", "/v1/transfers/" + d.Str("tx") + "/post", e.admin, nil, 409, "not_pending", nil},
 		{"admin pays out of the fund", "POST", "/v1/transfers", e.admin, move("f1:balance", "f1:paid"), 403, "forbidden", nil},
 		{"admin moves project money", "POST", "/v1/transfers", e.admin, move("f1:proj.school", "f1:balance"), 403, "forbidden", nil},
 		{"other community's coordinator posts the hold", "POST", "/v1/transfers/" + hold + "/post", e.tok["coord-c2"], nil, 404, "not_found", nil},

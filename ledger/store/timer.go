@@ -21,13 +21,17 @@ const maxTimersPerTick = 1000
 
 // Timers whose op fails (an account frozen under a held credit, say) are
 // tried again after a delay that doubles from TimerRetryMin up to
-// TimerRetryMax, and are passed over meanwhile, so that they never fill
-// a tick and keep later timers from firing. A tick reads at most
-// maxTimerScan due timers, failing ones included.
+// TimerRetryMax, and are passed over meanwhile. A tick fires the due
+// timers that have not failed first, in deadline order, and failing ones
+// due for a retry in what is left of maxTimersPerTick (at least
+// maxRetriesPerTick of them), so that failing timers never fill a tick
+// and hold later ones back. A tick reads at most maxTimerScan due timers,
+// failing ones included.
 const (
-	TimerRetryMin = 2 * time.Second
-	TimerRetryMax = time.Minute
-	maxTimerScan  = 100 * maxTimersPerTick
+	TimerRetryMin     = 2 * time.Second
+	TimerRetryMax     = time.Minute
+	maxRetriesPerTick = maxTimersPerTick / 10
+	maxTimerScan      = 100 * maxTimersPerTick
 )
 
 // timerRetry is a failing timer's next try.
@@ -83,7 +87,7 @@ func (s *Store) FireTimers(ctx context.Context) int {
 	}
 	clock := s.clock()
 	now := uint64(clock.UnixNano())
-	var due []dueTimer
+	var due, retries []dueTimer
 	seen, scanned, whole := map[string]bool{}, 0, true
 	s.retryMu.Lock()
 	_ = s.db.View(func(txn *badger.Txn) error {
@@ -99,12 +103,19 @@ func (s *Store) FireTimers(ctx context.Context) int {
 			scanned++
 			key := string(k)
 			seen[key] = true
-			if r, ok := s.retry[key]; ok && clock.Before(r.next) {
+			r, failing := s.retry[key]
+			if failing && (clock.Before(r.next) || len(retries) >= maxTimersPerTick) {
 				return true, nil // failing: passed over until its next try
 			}
 			parts := bytes.SplitN(rest[9:], []byte("/"), 2)
-			if len(parts) == 2 {
-				due = append(due, dueTimer{time.Unix(0, int64(binary.BigEndian.Uint64(rest))).UTC(), string(parts[0]), string(parts[1]), key})
+			if len(parts) != 2 {
+				return true, nil
+			}
+			d := dueTimer{time.Unix(0, int64(binary.BigEndian.Uint64(rest))).UTC(), string(parts[0]), string(parts[1]), key}
+			if failing {
+				retries = append(retries, d)
+			} else {
+				due = append(due, d)
 			}
 			return true, nil
 		})
@@ -117,6 +128,8 @@ func (s *Store) FireTimers(ctx context.Context) int {
 		}
 	}
 	s.retryMu.Unlock()
+	take := min(len(retries), max(maxRetriesPerTick, maxTimersPerTick-len(due)))
+	due = append(due[:min(len(due), maxTimersPerTick-take)], retries[:take]...)
 	// Submitted together so that they share group commits instead of
 	// paying one fsync each.
 	var n atomic.Int64

@@ -234,6 +234,14 @@ func TestFailingTimersDoNotStarveOthers(t *testing.T) {
 	if tries.Load() != before {
 		t.Fatalf("failing timers tried again before their delay: %d tries", tries.Load()-before)
 	}
+	// Their retries fall due: a hold due now fires first, not after them.
+	clock.Advance(TimerRetryMin)
+	h2 := txOf(t, mustSubmit(t, s, transferOp(sp)))
+	clock.Set(h2.Deadline.Add(time.Millisecond))
+	s.FireTimers(ctx)
+	if got := txByID(t, s, h2.ID); got.Status != ledger.TxVoided {
+		t.Fatalf("a hold due beside %d failing timers due for a retry: %s after one tick, want voided", failing, got.Status)
+	}
 	broken.Store(false)
 	for range 2 {
 		clock.Advance(TimerRetryMin)
