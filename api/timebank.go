@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/csv"
+	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -985,9 +986,11 @@ func (s *Server) settlement(c *gin.Context) {
 		c.JSON(http.StatusOK, v)
 		return
 	}
-	rows := [][]string{{"community", csvText(v.Community)}, {"clearing_balance", v.ClearingBalance}, {}, {"from", "to", "hours"}}
+	// One table: each row names the community asked about and its
+	// clearing balance beside the pair it settles.
+	rows := [][]string{{"from", "to", "hours", "community", "clearing_balance"}}
 	for _, it := range v.Items {
-		rows = append(rows, []string{csvText(it.From), csvText(it.To), it.Hours})
+		rows = append(rows, []string{csvText(it.From), csvText(it.To), it.Hours, csvText(v.Community), v.ClearingBalance})
 	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Status(http.StatusOK)
@@ -1220,24 +1223,22 @@ func prefersCSV(accept []string) bool {
 	return js.spec == 0 || csv.q > js.q || csv.q == js.q && csv.pos < js.pos
 }
 
-// tbWriteReportCSV writes the report as metric,value rows, then one
-// category,records,hours,credits row per category in name order.
+// tbWriteReportCSV writes the report as one table: a "total" row with
+// every figure of the subtree, then one row per category in name order
+// with that category's records, hours and credits (the subtree-wide
+// columns empty); every row names the community and the period, so a
+// row copied elsewhere still says what it counts (as the fund report's).
 func tbWriteReportCSV(c *gin.Context, v ServiceReportView) {
-	rows := [][]string{{"metric", "value"},
-		{"community", csvText(v.Community)}, {"from", v.From}, {"to", v.To},
-		{"hours_credited", v.HoursCredited}, {"credits_earned", v.CreditsEarned}, {"credits_held", v.CreditsHeld},
-		{"records", tbItoa(v.Records)}, {"volunteers", tbItoa(v.Volunteers)}, {"recipients", tbItoa(v.Recipients)},
-		{"groups_served", tbItoa(v.GroupsServed)}, {"turn_outs", tbItoa(v.TurnOuts)}, {"credits_redeemed", v.CreditsRedeemed}, {"redemptions", tbItoa(v.Redemptions)},
-		{"credits_outstanding", v.CreditsOutstanding}, {"pool_balance", v.PoolBalance},
-		{}, {"category", "records", "hours", "credits"}}
-	cats := make([]string, 0, len(v.ByCategory))
-	for k := range v.ByCategory {
-		cats = append(cats, k)
-	}
-	slices.Sort(cats)
-	for _, k := range cats {
+	header := []string{"category", "records", "hours", "credits", "community", "from", "to", "credits_held", "volunteers",
+		"recipients", "groups_served", "turn_outs", "credits_redeemed", "redemptions", "credits_outstanding", "pool_balance"}
+	rows := [][]string{header, {"total", tbItoa(v.Records), v.HoursCredited, v.CreditsEarned, csvText(v.Community), v.From, v.To,
+		v.CreditsHeld, tbItoa(v.Volunteers), tbItoa(v.Recipients), tbItoa(v.GroupsServed), tbItoa(v.TurnOuts),
+		v.CreditsRedeemed, tbItoa(v.Redemptions), v.CreditsOutstanding, v.PoolBalance}}
+	for _, k := range slices.Sorted(maps.Keys(v.ByCategory)) {
 		ct := v.ByCategory[k]
-		rows = append(rows, []string{csvText(k), tbItoa(ct.Records), ct.Hours, ct.Credits})
+		row := make([]string, len(header))
+		copy(row, []string{csvText(k), tbItoa(ct.Records), ct.Hours, ct.Credits, csvText(v.Community), v.From, v.To})
+		rows = append(rows, row)
 	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Status(http.StatusOK)

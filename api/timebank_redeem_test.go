@@ -140,7 +140,7 @@ func TestCrossCommunityRedemption(t *testing.T) {
 	tbProblem(t, tb.do("GET", "/v1/settlements?community=b", coordA, nil), 403, "forbidden")
 	// The same in CSV, as the other reports.
 	csvAns := tb.do("GET", "/v1/settlements?community=a", coordA, nil, "Accept", "text/csv")
-	if want := "community,a\nclearing_balance,3.00\n\nfrom,to,hours\na,b,3.00\n"; csvAns.Status != 200 ||
+	if want := "from,to,hours,community,clearing_balance\na,b,3.00,a,3.00\n"; csvAns.Status != 200 ||
 		!strings.HasPrefix(csvAns.Header.Get("Content-Type"), "text/csv") || string(csvAns.Raw) != want {
 		t.Fatalf("settlement CSV: %d %q %q, want %q", csvAns.Status, csvAns.Header.Get("Content-Type"), csvAns.Raw, want)
 	}

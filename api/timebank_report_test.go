@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	stdcsv "encoding/csv"
 	"slices"
 	"strings"
 	"testing"
@@ -66,8 +68,15 @@ func TestServiceReport(t *testing.T) {
 	}
 	csv := tb.must(200, "GET", q, auditor, nil, "Accept", "text/csv")
 	if !strings.HasPrefix(csv.Header.Get("Content-Type"), "text/csv") ||
-		!strings.Contains(string(csv.Raw), "hours_credited,4.50\n") || !strings.Contains(string(csv.Raw), "elder_care,2,3.50,5.50\n") {
+		!strings.HasPrefix(string(csv.Raw), "category,records,hours,credits,community,from,to,") ||
+		!strings.Contains(string(csv.Raw), "\ntotal,") || !strings.Contains(string(csv.Raw), "\nelder_care,2,3.50,5.50,d,") {
 		t.Fatalf("csv: got %s %s", csv.Header.Get("Content-Type"), csv.Raw)
+	}
+	// One rectangular table (a loader that wants one header and a fixed
+	// column count reads it), its total row with the JSON's figures.
+	table, err := stdcsv.NewReader(bytes.NewReader(csv.Raw)).ReadAll()
+	if err != nil || len(table) < 3 || table[1][0] != "total" || table[1][2] != "4.50" {
+		t.Fatalf("csv as one table: %v %q", err, table)
 	}
 	tbProblem(t, tb.do("GET", q, coordA, nil), 403, "forbidden")
 	tbProblem(t, tb.do("GET", q, li, nil), 403, "forbidden")
