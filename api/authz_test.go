@@ -532,3 +532,29 @@ func TestAuthzBadInputFunds(t *testing.T) {
 		e.must(200, "GET", path+"&after="+next, tok, nil)
 	}
 }
+
+// TestServiceVisibleWhereItsMembersAre: a service in one community whose
+// recipient is a member of another is seen by that member's coordinator,
+// as the member's list of services shows it; a coordinator of neither
+// community gets 404 for both.
+func TestServiceVisibleWhereItsMembersAre(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("d", "", nil)
+	tb.community("c1", "d", nil)
+	tb.community("c2", "d", nil)
+	tb.community("c3", "d", nil)
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	tb.resident("qian", "c2", nil, nil, "resident")
+	coord2 := tb.resident("zhou", "c2", nil, nil, "coordinator")
+	coord3 := tb.resident("wu", "c3", nil, nil, "coordinator")
+	id := tb.service(vol, "li", "qian", "c1", "elder_care", "1.00", time.Hour)
+	list := tb.must(200, "GET", "/v1/members/qian/services", coord2, nil)
+	if !strings.Contains(string(list.Raw), `"id":"`+id+`"`) {
+		t.Fatalf("the member's list: %s", list.Raw)
+	}
+	if r := tb.must(200, "GET", "/v1/services/"+id, coord2, nil); r.Str("id") != id {
+		t.Fatalf("the service itself: %s", r.Raw)
+	}
+	tbProblem(t, tb.do("GET", "/v1/services/"+id, coord3, nil), 404, "not_found")
+	tbProblem(t, tb.do("GET", "/v1/members/qian/services", coord3, nil), 404, "not_found")
+}

@@ -283,11 +283,8 @@ func (s *Server) memberServices(c *gin.Context) {
 		if err := ledger.CheckID("member", id); err != nil {
 			return List[ServiceView]{}, err
 		}
-		if p.Acting() != id {
-			m, err := community.GetMember(r, id)
-			if err != nil || m.Community == "" || tbCanRead(r, p, m.Community) != nil {
-				return List[ServiceView]{}, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
-			}
+		if p.Acting() != id && !tbCanReadMember(r, p, id) {
+			return List[ServiceView]{}, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
 		}
 		return serviceList(timebank.MemberServices(r, id, c.Query("status"), pg))
 	})
@@ -308,16 +305,26 @@ func (s *Server) getService(c *gin.Context) {
 	})
 }
 
-// serviceVisible: a service is seen by its volunteer, its recipient and
-// those who may read its community; to anyone else it is as unknown as a
-// missing one (a refusal would tell that the id exists).
+// serviceVisible: a service is seen by its volunteer, its recipient, those
+// who may read its community, and those who may read its volunteer's or
+// member recipient's records (where the member's list of services shows
+// it); to anyone else it is as unknown as a missing one (a refusal would
+// tell that the id exists).
 func serviceVisible(r ledger.Reader, p *Principal, sv *timebank.Service) error {
-	if me := p.Acting(); me != sv.Volunteer && me != sv.Recipient {
-		if err := tbCanRead(r, p, sv.Community); err != nil {
-			return ledger.Errorf(ledger.CodeNotFound, "service %s not found", sv.ID)
-		}
+	me := p.Acting()
+	switch {
+	case me == sv.Volunteer || me == sv.Recipient, tbCanRead(r, p, sv.Community) == nil, tbCanReadMember(r, p, sv.Volunteer),
+		sv.RecipientKind == timebank.RecipientMember && tbCanReadMember(r, p, sv.Recipient):
+		return nil
 	}
-	return nil
+	return ledger.Errorf(ledger.CodeNotFound, "service %s not found", sv.ID)
+}
+
+// tbCanReadMember: staff who may read a member's community may read their
+// time-bank records.
+func tbCanReadMember(r ledger.Reader, p *Principal, id string) bool {
+	m, err := community.GetMember(r, id)
+	return err == nil && m.Community != "" && tbCanRead(r, p, m.Community) == nil
 }
 
 // decideService confirms or rejects; the domain decides who may.
