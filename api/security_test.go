@@ -656,6 +656,11 @@ func TestErasedMemberTakesPartInNothingNew(t *testing.T) {
 			t.Errorf("%s: %d %s, want 409 conflict", c.name, r.Status, r.Raw)
 		}
 	}
+	// Naming them in the body says why, as the header does (it said to
+	// send the request again, which could never succeed).
+	if r := ts.do("POST", "/v1/redemptions", coord, map[string]any{"member": "m1", "community": "c1", "hours": "1.00", "item": "米"}); r.Status != 409 || !strings.Contains(r.Str("detail"), "erased") {
+		t.Errorf("a redemption for them: %d %s, want 409 saying they were erased", r.Status, r.Raw)
+	}
 	if ts.auditSize() != size {
 		t.Fatal("refused requests naming an erased member wrote records")
 	}

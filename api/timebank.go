@@ -461,17 +461,12 @@ func (s *Server) actFor(c *gin.Context, p *Principal, member string) bool {
 		return false
 	}
 	return s.view(c, func(r ledger.Reader) error {
-		m, err := community.GetMember(r, member)
-		if err != nil {
+		// The rules of X-On-Behalf-Of: in scope (else not_found), not
+		// erased (conflict), a resident or volunteer, not staff.
+		if err := actableFor(r, p, member); err != nil {
 			return err
 		}
-		if m.Community == "" {
-			return ledger.Errorf(ledger.CodeNotFound, "member %s not found", member)
-		}
-		if err := inScope(r, p, m.Community); err != nil {
-			return hideOutOfScope(err, "member %s not found", member)
-		}
-		p.OnBehalf = m.ID
+		p.OnBehalf = member
 		return nil
 	})
 }
