@@ -435,6 +435,7 @@ func TestAuthzBadInputTimebank(t *testing.T) {
 		{"catalogue: bad price", "PUT", "/v1/communities/c1/catalogue/rice", coord, map[string]any{"name": "米", "hours": "0.001", "kind": "goods"}, 400, "invalid_amount", nil},
 		{"catalogue: price too high", "PUT", "/v1/communities/c1/catalogue/rice", coord, map[string]any{"name": "米", "hours": "100000.01", "kind": "goods"}, 400, "invalid_amount", nil},
 		{"catalogue: bad item id", "PUT", "/v1/communities/c1/catalogue/a%20b", coord, map[string]any{"name": "米", "hours": "1.00", "kind": "goods"}, 400, "invalid_id", nil},
+		{"catalogue: unknown community", "PUT", "/v1/communities/nope/catalogue/rice", coord, map[string]any{"name": "米", "hours": "1.00", "kind": "goods"}, 404, "not_found", nil},
 		{"list services: huge limit", "GET", "/v1/services?community=c1&limit=1000000", coord, nil, 400, "invalid_request", nil},
 		{"list services: zero limit", "GET", "/v1/services?community=c1&limit=0", coord, nil, 400, "invalid_request", nil},
 		{"list services: negative limit", "GET", "/v1/services?community=c1&limit=-1", coord, nil, 400, "invalid_request", nil},

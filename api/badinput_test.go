@@ -100,6 +100,8 @@ func TestBadInput(t *testing.T) {
 		{"null policy", "PUT", "/v1/communities/c1/policy", ts.admin, `null`, 400, "invalid_json", nil},
 		{"empty policy", "PUT", "/v1/communities/c1/policy", ts.admin, `{}`, 400, "invalid_request", nil},
 		{"earning model changed", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"mutual_credit","credit_limit":"5.00"}`, 409, "conflict", nil},
+		{"hardship age without a min_age", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"deposit","hardship_min_age":60}`, 400, "invalid_request", nil},
+		{"hardship age above the min_age", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"deposit","min_age":65,"hardship_min_age":70}`, 400, "invalid_request", nil},
 		{"field in other case", "POST", "/v1/transfers", ts.admin, `{"Postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}]}`, 400, "unknown_field", nil},
 		{"nested field in other case", "POST", "/v1/transfers", ts.admin, `{"postings":[{"FROM":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}]}`, 400, "unknown_field", nil},
 		{"gift field in other case", "POST", "/v1/gifts", resident, `{"From":"zhang","to":"c1:pool","hours":"0.01"}`, 400, "unknown_field", nil},

@@ -699,6 +699,9 @@ func (s *Server) putItem(c *gin.Context) {
 		p, cm := principal(c), c.Param("id")
 		it := timebank.Item{ID: c.Param("item"), Name: req.Name, Hours: hours, Kind: req.Kind}
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+			if _, err := community.Get(tx, cm); err != nil {
+				return nil, err // an unknown community is not_found, whoever asks
+			}
 			if !tbCaller(tx, p, cm).Staff {
 				return nil, ledger.Errorf(ledger.CodeForbidden, "a coordinator of community %s keeps its catalogue", cm)
 			}

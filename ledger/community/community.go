@@ -155,6 +155,11 @@ func (p *Policy) Validate() error {
 	if p.MinAge < 0 || p.MinAge > MaxAge || p.HardshipMinAge < 0 || p.HardshipMinAge > MaxAge {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "ages must be between 0 and %d", MaxAge)
 	}
+	if p.HardshipMinAge != 0 && (p.MinAge == 0 || p.HardshipMinAge > p.MinAge) {
+		// The hardship age is an exception that lowers min_age: without
+		// min_age there is no rule to lower, and above it it lowers nothing.
+		return ledger.Errorf(ledger.CodeInvalidRequest, "hardship_min_age needs a min_age and must not exceed it")
+	}
 	return nil
 }
 
