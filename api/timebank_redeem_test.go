@@ -57,6 +57,7 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 		t.Fatalf("redemptions account: got %s", got)
 	}
 	tbProblem(t, redeem(old, "old", "rice", "2.00"), 422, "price_mismatch")
+	tbProblem(t, redeem(old, "old", "", "1.00"), 400, "invalid_request") // a catalogue's item is required
 	if r := redeem(old, "old", "rice", "5.00", "quantity", 2); r.Status != 201 {
 		t.Fatalf("two bags: got %d %s", r.Status, r.Raw)
 	}

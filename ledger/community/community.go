@@ -88,6 +88,11 @@ const (
 	AcctClearing    = "clearing"
 )
 
+// DayZone is the zone of calendar days (birth dates, the daily limit,
+// report periods): the communities served keep China Standard Time, and a
+// fixed zone needs no tz database on the server.
+var DayZone = time.FixedZone("CST", 8*3600)
+
 // AccountID returns the id of an entity's account with the given suffix.
 func AccountID(owner, suffix string) string { return owner + ":" + suffix }
 

@@ -153,9 +153,9 @@ func checkPersonal(p map[string]string, now time.Time) error {
 		// Eligibility rules (age 65) read it: a date that does not parse,
 		// or one no living resident has, is refused now rather than
 		// making every later redemption fail.
-		born, err := time.ParseInLocation(BirthDateLayout, b, time.UTC)
-		// A day's slack: today in China may be tomorrow in UTC.
-		if err != nil || born.Year() < MinBirthYear || born.After(now.AddDate(0, 0, 1)) {
+		born, err := time.ParseInLocation(BirthDateLayout, b, DayZone)
+		// Today as the communities' calendar has it (China time).
+		if err != nil || born.Year() < MinBirthYear || born.After(now.In(DayZone)) {
 			return ledger.Errorf(ledger.CodeInvalidRequest,
 				"birth_date must be a date YYYY-MM-DD from %d to today", MinBirthYear)
 		}

@@ -244,6 +244,9 @@ func priceItem(r ledger.Reader, d *Redemption) error {
 		}
 		return nil
 	}
+	if d.Item == "" {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: item is required: an item id of community %s's catalogue", d.Community)
+	}
 	missing := ledger.Errorf(ledger.CodeNotFound, "timebank: community %s has no catalogue item %s", d.Community, truncate(d.Item, ledger.MaxIDLen))
 	if ledger.CheckID("item", d.Item) != nil {
 		return missing

@@ -82,9 +82,8 @@ const (
 )
 
 // DayZone is the zone of calendar days (the daily limit, report periods):
-// the communities served keep China Standard Time, and a fixed zone needs
-// no tz database on the server.
-var DayZone = time.FixedZone("CST", 8*3600)
+// community.DayZone, China Standard Time.
+var DayZone = community.DayZone
 
 // Document kinds in the store.
 const (
