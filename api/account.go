@@ -406,9 +406,6 @@ func rawHold(t *ledger.Transaction) error {
 // through the transfer routes, whatever its state (a settled booking
 // answers as an open one does).
 func workflowHold(t *ledger.Transaction) error {
-	if err := neverHeld(t); err != nil {
-		return err
-	}
 	if t.Kind != "transfer" {
 		return ledger.Errorf(ledger.CodeForbidden, "hold %s is a %s; settle it through its own route", t.ID, t.Kind)
 	}
@@ -548,8 +545,9 @@ func canReadTransaction(r ledger.Reader, p *Principal, t *ledger.Transaction) er
 	return ledger.Errorf(ledger.CodeNotFound, "transaction %s not found", t.ID)
 }
 
-// settleOp wraps a post/void/reverse of transaction id in a scope check.
-func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error)) {
+// settleOp wraps a post/void/reverse of transaction id in a scope check;
+// settles is true for a post or void, which only a hold can take.
+func (s *Server) settleOp(c *gin.Context, status int, action string, settles bool, fn func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error)) {
 	p, id := principal(c), c.Param("id")
 	s.commit(c, status, func(tx ledger.Tx) (any, error) {
 		t, err := tx.Transaction(id)
@@ -562,7 +560,7 @@ func (s *Server) settleOp(c *gin.Context, status int, action string, fn func(tx 
 		if err := accountsInScope(tx, p, postingAccounts(t.Postings)...); err != nil {
 			return nil, err
 		}
-		if action != "tx.reverse" {
+		if settles {
 			if err := neverHeld(t); err != nil { // before the fund's refusal: true of any
 				return nil, err
 			}
@@ -607,7 +605,7 @@ func (s *Server) postTransfer(c *gin.Context) {
 		}
 		amount = &amt
 	}
-	s.settleOp(c, http.StatusOK, "tx.post", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
+	s.settleOp(c, http.StatusOK, "tx.post", true, func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
 		if err := workflowHold(t); err != nil {
 			return nil, err
 		}
@@ -642,7 +640,7 @@ func (s *Server) voidTransfer(c *gin.Context) {
 		failCode(c, ledger.CodeInvalidRequest, "a void takes no amount")
 		return
 	}
-	s.settleOp(c, http.StatusOK, "tx.void", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
+	s.settleOp(c, http.StatusOK, "tx.void", true, func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
 		if err := workflowHold(t); err != nil {
 			return nil, err
 		}
@@ -662,7 +660,7 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	s.settleOp(c, http.StatusCreated, "tx.reverse", func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
+	s.settleOp(c, http.StatusCreated, "tx.reverse", false, func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
 		id := t.ID
 		// A reversal pays back whoever the original took from: not the
 		// caller or their family (the original's payer is the reversal's
