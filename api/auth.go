@@ -521,11 +521,12 @@ func (a *passwordAttempt) failed(c *gin.Context) {
 }
 
 // logName is how the security log names a username: the first 16 hex
-// digits of its SHA-256. Usernames are often phone numbers, and what is
-// typed as one is sometimes a password; an operator checks a suspected
-// name by hashing it (printf %s NAME | sha256sum).
+// digits of the SHA-256 of its lower-case form (UserKey). Usernames are
+// often phone numbers, and what is typed as one is sometimes a password;
+// an operator checks a suspected name by hashing it in lower case
+// (printf %s name | sha256sum).
 func logName(username string) string {
-	h := sha256.Sum256([]byte(username))
+	h := sha256.Sum256([]byte(community.UserKey(username)))
 	return hex.EncodeToString(h[:8])
 }
 
@@ -533,8 +534,11 @@ var errWrongPassword = ledger.Errorf(ledger.CodeUnauthorized, "wrong username or
 
 // limits are the throttle's counters an attempt counts against.
 func (a *passwordAttempt) limits() []limit {
-	return []limit{{"ua:" + a.username + "\x00" + a.addr, MaxFailedLogins},
-		{"u:" + a.username, MaxFailedLoginsPerUser}, {"a:" + a.addr, MaxFailedLoginsPerAddr}}
+	// Counted under the key the login is kept under: "Zhang" and "zhang"
+	// are one login, so they share one throttle.
+	user := community.UserKey(a.username)
+	return []limit{{"ua:" + user + "\x00" + a.addr, MaxFailedLogins},
+		{"u:" + user, MaxFailedLoginsPerUser}, {"a:" + a.addr, MaxFailedLoginsPerAddr}}
 }
 
 // succeeded takes the attempt back: the user's counters start again, the

@@ -833,3 +833,34 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+// TestUsernamesAreCaseInsensitive: "Li.Hua" and "li.hua" are one login —
+// found in any case, never registered twice, throttled together, and an
+// id's capitals do not make it another member's username.
+func TestUsernamesAreCaseInsensitive(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "lihua", "community": "c1",
+		"display_name": "李华", "roles": []string{"resident"}, "username": "Li.Hua", "password": "password-lihua"})
+	for _, name := range []string{"Li.Hua", "li.hua", "LI.HUA"} {
+		ts.login(name, "password-lihua")
+	}
+	before := ts.auditSize()
+	for _, name := range []string{"li.hua", "LI.hua"} {
+		wantProblem(t, ts.do("POST", "/v1/members", ts.admin, map[string]any{"id": "other-" + strings.ToLower(name[:2]), "community": "c1",
+			"display_name": "冒名", "roles": []string{"resident"}, "username": name, "password": "password-other"}), 409, "already_exists")
+	}
+	// Member ids are case-sensitive, but a login spelled like another
+	// member's id in other capitals would log in "as" that member.
+	wantProblem(t, ts.do("POST", "/v1/members", ts.admin, map[string]any{"id": "wang", "community": "c1",
+		"display_name": "王", "roles": []string{"resident"}, "username": "LIHUA", "password": "password-wang"}), 409, "already_exists")
+	if after := ts.auditSize(); after != before {
+		t.Fatalf("refused registrations wrote %d records", after-before)
+	}
+	// Guesses in varied capitals count against one login's throttle.
+	for i := range MaxFailedLogins {
+		name := []string{"li.hua", "LI.HUA", "Li.hua"}[i%3]
+		wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": name, "password": "a-bad-guess"}), 401, "unauthorized")
+	}
+	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "lI.hUa", "password": "password-lihua"}), 429, "too_many_attempts")
+}

@@ -101,13 +101,33 @@ func (m *Member) clone() *Member {
 	return &c
 }
 
-// GetUser returns a login or not_found.
+// UserKey is the key a username's login is kept and throttled under:
+// usernames are case-insensitive, so that "Zhang" and "zhang" are one
+// login, never two that look alike (ids, and so usernames, are ASCII).
+func UserKey(username string) string { return strings.ToLower(username) }
+
+// GetUser returns a login, whatever the case its username is typed in,
+// or not_found.
 func GetUser(r ledger.Reader, username string) (*User, error) {
+	_, u, err := getUser(r, username)
+	return u, err
+}
+
+// getUser also returns the key the login is kept under: UserKey's, or,
+// for a login made before usernames were case-insensitive, the username
+// exactly as it was registered.
+func getUser(r ledger.Reader, username string) (string, *User, error) {
+	key := UserKey(username)
 	u := &User{}
-	if err := r.Doc(KindUser, username, u); err != nil {
-		return nil, err
+	err := r.Doc(KindUser, key, u)
+	if ledger.IsCode(err, ledger.CodeNotFound) && key != username {
+		key = username
+		err = r.Doc(KindUser, key, u)
 	}
-	return u, nil
+	if err != nil {
+		return "", nil, err
+	}
+	return key, u, nil
 }
 
 // NewMember describes a member to register. PasswordHash is computed by
@@ -280,16 +300,19 @@ func addUser(tx ledger.Tx, username, member string, hash []byte) error {
 		return ledger.Errorf(ledger.CodeAlreadyExists, "username is taken")
 	}
 	// Logging in as "zhang" must not make someone other than member
-	// zhang: a username is its member's own id or no one's.
-	if username != member {
+	// zhang: a username is its member's own id or no one's, in any case.
+	for _, id := range []string{username, UserKey(username)} {
+		if id == member {
+			continue
+		}
 		var owner string
-		if err := tx.Doc(KindEntity, username, &owner); err == nil {
+		if err := tx.Doc(KindEntity, id, &owner); err == nil {
 			return ledger.Errorf(ledger.CodeAlreadyExists, "username %s is the id of a %s", username, owner)
 		} else if !ledger.IsCode(err, ledger.CodeNotFound) {
 			return err
 		}
 	}
-	return tx.PutDoc(KindUser, username, User{Username: username, Member: member, PasswordHash: hash})
+	return tx.PutDoc(KindUser, UserKey(username), User{Username: username, Member: member, PasswordHash: hash})
 }
 
 // SetPassword replaces the password hash of member's login username
@@ -298,7 +321,7 @@ func addUser(tx ledger.Tx, username, member string, hash []byte) error {
 // keep (the token id of a member changing their own password, "" for a
 // reset). Errors: not_found (no such login of that member).
 func SetPassword(tx ledger.Tx, username, member string, hash []byte, keep string) error {
-	u, err := GetUser(tx, username)
+	key, u, err := getUser(tx, username)
 	if err != nil || u.Member != member {
 		return ledger.Errorf(ledger.CodeNotFound, "member %s has no login %s", member, username)
 	}
@@ -313,7 +336,7 @@ func SetPassword(tx ledger.Tx, username, member string, hash []byte, keep string
 		return ledger.Errorf(ledger.CodeInvalidRequest, "a login needs a password")
 	}
 	u.PasswordHash = hash
-	if err := tx.PutDoc(KindUser, username, u); err != nil {
+	if err := tx.PutDoc(KindUser, key, u); err != nil {
 		return err
 	}
 	// Whoever held the old password may hold tokens too.
