@@ -43,6 +43,7 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/offers", summary: "Post an offer (服务清单)", tag: tag, auth: authenticated, roles: vol, req: OfferRequest{}, resp: OfferView{}, status: 201, handle: s.postOffer},
 		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community!", "after", "limit:int", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
 		{method: "PUT", path: "/v1/communities/:id/catalogue/:item", summary: "Add or replace a catalogue item", tag: tag, auth: authenticated, roles: staff, req: ItemRequest{}, resp: ItemView{}, status: 200, handle: s.putItem},
+		{method: "POST", path: "/v1/communities/:id/catalogue/:item/withdraw", summary: "Stop offering a catalogue item (bookings already made stand; a PUT offers it again)", tag: tag, auth: authenticated, roles: staff, req: DecisionRequest{}, resp: ItemView{}, status: 200, handle: s.withdrawItem},
 		{method: "GET", path: "/v1/communities/:id/catalogue", summary: "A community's redemption catalogue", tag: tag, auth: authenticated, query: []string{"after", "limit:int"}, resp: List[ItemView]{}, status: 200, handle: s.getCatalogue},
 		{method: "POST", path: "/v1/redemptions", summary: "Redeem credits, at once or booked with a hold (book: true)", tag: tag, auth: authenticated, req: RedemptionRequest{}, resp: RedemptionView{}, status: 201, handle: s.redeem},
 		{method: "GET", path: "/v1/redemptions/:id", summary: "A redemption", tag: tag, auth: authenticated, resp: RedemptionView{}, status: 200, handle: s.getRedemption},
@@ -677,16 +678,17 @@ type ItemRequest struct {
 	Kind  string `json:"kind"`
 }
 
-// ItemView shows a catalogue item.
+// ItemView shows a catalogue item; a withdrawn one is no longer offered.
 type ItemView struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Hours string `json:"hours"`
-	Kind  string `json:"kind"`
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Hours     string `json:"hours"`
+	Kind      string `json:"kind"`
+	Withdrawn bool   `json:"withdrawn"`
 }
 
 func itemView(it timebank.Item) ItemView {
-	return ItemView{ID: it.ID, Name: it.Name, Hours: tbHoursStr(it.Hours), Kind: it.Kind}
+	return ItemView{ID: it.ID, Name: it.Name, Hours: tbHoursStr(it.Hours), Kind: it.Kind, Withdrawn: it.Withdrawn}
 }
 
 func (s *Server) putItem(c *gin.Context) {
@@ -696,21 +698,37 @@ func (s *Server) putItem(c *gin.Context) {
 			fail(c, err)
 			return
 		}
-		p, cm := principal(c), c.Param("id")
 		it := timebank.Item{ID: c.Param("item"), Name: req.Name, Hours: hours, Kind: req.Kind}
-		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
-			if _, err := community.Get(tx, cm); err != nil {
-				return nil, err // an unknown community is not_found, whoever asks
-			}
-			if !tbCaller(tx, p, cm).Staff {
-				return nil, ledger.Errorf(ledger.CodeForbidden, "a coordinator of community %s keeps its catalogue", cm)
-			}
-			out, err := timebank.PutItem(tx, cm, it)
-			if err != nil {
-				return nil, err
-			}
-			return itemView(*out), nil
+		s.catalogueOp(c, func(tx ledger.Tx, cm string) (*timebank.Item, error) { return timebank.PutItem(tx, cm, it) })
+	})
+}
+
+// withdrawItem takes an optional reason (about the item: it enters the
+// chain).
+func (s *Server) withdrawItem(c *gin.Context) {
+	tbBind(c, true, func(req *DecisionRequest) {
+		s.catalogueOp(c, func(tx ledger.Tx, cm string) (*timebank.Item, error) {
+			return timebank.WithdrawItem(tx, cm, c.Param("item"), req.Reason)
 		})
+	})
+}
+
+// catalogueOp commits fn on the catalogue of the path's community, for
+// its staff.
+func (s *Server) catalogueOp(c *gin.Context, fn func(tx ledger.Tx, cm string) (*timebank.Item, error)) {
+	p, cm := principal(c), c.Param("id")
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		if _, err := community.Get(tx, cm); err != nil {
+			return nil, err // an unknown community is not_found, whoever asks
+		}
+		if !tbCaller(tx, p, cm).Staff {
+			return nil, ledger.Errorf(ledger.CodeForbidden, "a coordinator of community %s keeps its catalogue", cm)
+		}
+		out, err := fn(tx, cm)
+		if err != nil {
+			return nil, err
+		}
+		return itemView(*out), nil
 	})
 }
 
@@ -996,6 +1014,12 @@ func (s *Server) settlement(c *gin.Context) {
 	rows := [][]string{{"from", "to", "hours", "community", "clearing_balance"}}
 	for _, it := range v.Items {
 		rows = append(rows, []string{csvText(it.From), csvText(it.To), it.Hours, csvText(v.Community), v.ClearingBalance})
+	}
+	if len(v.Items) == 0 {
+		// Nothing owed either way: one row without a pair still names the
+		// community and its clearing balance, so that a file with no pairs
+		// says which community it settles (the JSON always does).
+		rows = append(rows, []string{"", "", tbHoursStr(0), csvText(v.Community), v.ClearingBalance})
 	}
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Status(http.StatusOK)

@@ -102,6 +102,62 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 	tb.sumsToZero("c1", "wang", "old", "poor", "young", "nobody")
 }
 
+// TestCatalogueItemWithdrawn: staff stop offering an item; it stays listed
+// as withdrawn (the community still keeps a catalogue, so free text is
+// not accepted either), new redemptions of it are refused, a booking made
+// before stands, and a PUT offers it again.
+func TestCatalogueItemWithdrawn(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", nil)
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	li := tb.resident("li", "c1", nil, nil, "resident")
+	tb.fund("c1", "li", "10.00")
+	item := map[string]any{"name": "大米5公斤", "hours": "2.50", "kind": "goods"}
+	tb.must(200, "PUT", "/v1/communities/c1/catalogue/rice", coord, item)
+	redeem := func(item string, book bool) response {
+		return tb.do("POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "c1", "hours": "2.50", "item": item, "book": book})
+	}
+	booked := redeem("rice", true)
+	if booked.Status != 201 {
+		t.Fatalf("book: %d %s", booked.Status, booked.Raw)
+	}
+	before := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/communities/c1/catalogue/rice/withdraw", li, nil), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/communities/c1/catalogue/oil/withdraw", coord, nil), 404, "not_found")
+	tbProblem(t, tb.do("POST", "/v1/communities/nowhere/catalogue/rice/withdraw", coord, nil), 404, "not_found")
+	if tb.auditSize() != before {
+		t.Fatal("a refused withdrawal wrote a record")
+	}
+	w := tb.must(200, "POST", "/v1/communities/c1/catalogue/rice/withdraw", coord, map[string]any{"reason": "缺货"})
+	if w.Body["withdrawn"] != true || w.Str("id") != "rice" {
+		t.Fatalf("withdraw: %s", w.Raw)
+	}
+	if rec := tb.lastRecord(); rec.Action != "catalogue.withdraw" || rec.Content["item"] != "rice" || rec.Content["reason"] != "缺货" {
+		t.Fatalf("record: %s %v", rec.Action, rec.Content)
+	}
+	tbProblem(t, tb.do("POST", "/v1/communities/c1/catalogue/rice/withdraw", coord, nil), 409, "wrong_state")
+	if cat := tb.must(200, "GET", "/v1/communities/c1/catalogue", li, nil); !strings.Contains(string(cat.Raw), `"withdrawn":true`) {
+		t.Fatalf("catalogue: %s", cat.Raw)
+	}
+	before = tb.auditSize()
+	tbProblem(t, redeem("rice", false), 422, "item_withdrawn")
+	tbProblem(t, redeem("rice", true), 422, "item_withdrawn")
+	tbProblem(t, redeem("白菜", false), 404, "not_found") // still a catalogue: no free text
+	if tb.auditSize() != before {
+		t.Fatal("a refused redemption wrote a record")
+	}
+	if c := tb.must(200, "POST", "/v1/redemptions/"+booked.Str("id")+"/complete", coord, nil); c.Str("status") != "completed" {
+		t.Fatalf("the booking made before: %s", c.Raw)
+	}
+	if p := tb.must(200, "PUT", "/v1/communities/c1/catalogue/rice", coord, item); p.Body["withdrawn"] != false {
+		t.Fatalf("offered again: %s", p.Raw)
+	}
+	if r := redeem("rice", false); r.Status != 201 {
+		t.Fatalf("redeem after offering again: %d %s", r.Status, r.Raw)
+	}
+	tb.sumsToZero("c1", "wang", "li")
+}
+
 // TestCrossCommunityRedemption: a member of A redeems in B (通存通兑):
 // A's clearing owes, B's is owed, each community still sums to zero, and
 // the settlement view says A owes B.
@@ -144,6 +200,14 @@ func TestCrossCommunityRedemption(t *testing.T) {
 	if want := "from,to,hours,community,clearing_balance\na,b,3.00,a,3.00\n"; csvAns.Status != 200 ||
 		!strings.HasPrefix(csvAns.Header.Get("Content-Type"), "text/csv") || string(csvAns.Raw) != want {
 		t.Fatalf("settlement CSV: %d %q %q, want %q", csvAns.Status, csvAns.Header.Get("Content-Type"), csvAns.Raw, want)
+	}
+	// A community that owes and is owed nothing still names itself and
+	// its clearing balance in CSV.
+	tb.community("c", "", nil)
+	coordC := tb.resident("chen", "c", nil, nil, "coordinator")
+	csvAns = tb.do("GET", "/v1/settlements?community=c", coordC, nil, "Accept", "text/csv")
+	if want := "from,to,hours,community,clearing_balance\n,,0.00,c,0.00\n"; csvAns.Status != 200 || string(csvAns.Raw) != want {
+		t.Fatalf("empty settlement CSV: %d %q, want %q", csvAns.Status, csvAns.Raw, want)
 	}
 	tb.sumsToZero("a", "wang", "li")
 	tb.sumsToZero("b", "zhou")

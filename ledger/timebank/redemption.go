@@ -22,6 +22,10 @@ type Item struct {
 	Name  string `json:"name"`
 	Hours int64  `json:"hours"` // price per unit, HOUR minor units
 	Kind  string `json:"kind"`
+	// Withdrawn: no longer offered ("catalogue.withdraw"); kept, so that
+	// the community still keeps a catalogue and the id its history. A PUT
+	// of the item offers it again.
+	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
 func catKey(c, item string) string { return "tb/cat/" + c + "/" + item }
@@ -47,6 +51,43 @@ func PutItem(tx ledger.Tx, c string, it Item) (*Item, error) {
 		return nil, err
 	}
 	tx.Audit("catalogue.put", map[string]any{"community": c, "item": it.ID, "name": it.Name, "hours": it.Hours, "kind": it.Kind})
+	return &it, nil
+}
+
+// WithdrawItem stops community c offering an item of its catalogue
+// ("catalogue.withdraw"): redemptions of it are refused (item_withdrawn);
+// bookings already made stand. Errors: not_found, wrong_state (withdrawn
+// already), invalid_request (the reason).
+func WithdrawItem(tx ledger.Tx, c, item, reason string) (*Item, error) {
+	if _, err := communityOf(tx, c); err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	missing := ledger.Errorf(ledger.CodeNotFound, "timebank: community %s has no catalogue item %s", c, truncate(item, ledger.MaxIDLen))
+	if ledger.CheckID("item", item) != nil {
+		return nil, missing
+	}
+	raw, ok, err := indexGet(tx, catKey(c, item))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, missing
+	}
+	var it Item
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return nil, fmt.Errorf("timebank: catalogue item %s: %w", item, err)
+	}
+	if it.Withdrawn {
+		return nil, ledger.Errorf(CodeWrongState, "timebank: item %s is withdrawn already", item)
+	}
+	it.Withdrawn = true
+	if err := putJSON(tx, catKey(c, it.ID), it); err != nil {
+		return nil, err
+	}
+	tx.Audit("catalogue.withdraw", withOptional(map[string]any{"community": c, "item": it.ID}, "reason", reason))
 	return &it, nil
 }
 
@@ -261,6 +302,9 @@ func priceItem(r ledger.Reader, d *Redemption) error {
 	var it Item
 	if err := json.Unmarshal(raw, &it); err != nil {
 		return fmt.Errorf("timebank: catalogue item %s: %w", d.Item, err)
+	}
+	if it.Withdrawn {
+		return ledger.Errorf(CodeItemWithdrawn, "timebank: community %s no longer offers %s", d.Community, it.ID)
 	}
 	if it.Hours*d.Quantity != d.Hours {
 		return ledger.Errorf(CodePriceMismatch, "timebank: %d × %s costs %s hours", d.Quantity, it.ID, ledger.FormatAmount(it.Hours*d.Quantity, ledger.HOUR))

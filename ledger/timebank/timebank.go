@@ -49,6 +49,7 @@ const (
 	CodeNotEligible        ledger.Code = "not_eligible"         // redemption eligibility (age) not met
 	CodeNotRelative        ledger.Code = "not_relative"         // a gift to someone not a registered relative
 	CodePriceMismatch      ledger.Code = "price_mismatch"       // hours differ from the catalogue price
+	CodeItemWithdrawn      ledger.Code = "item_withdrawn"       // the catalogue no longer offers the item
 )
 
 // Limits of the time bank.
