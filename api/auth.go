@@ -407,6 +407,10 @@ func (s *Server) login(c *gin.Context) {
 	}
 	defer a.finish()
 	if !a.check(c, req.Password, "") {
+		if a.abandoned {
+			a.takeBack()
+			return
+		}
 		a.failed(c)
 		return
 	}
@@ -426,6 +430,7 @@ type passwordAttempt struct {
 	hash                 []byte            // the stored hash it matched
 	refused              error             // errThrottled or errBusy when not counted
 	counted, finished    bool
+	abandoned            bool // the caller left before the password was checked
 }
 
 // beginAttempt counts an attempt, or answers 429 when too many failed or
@@ -499,7 +504,11 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 	select {
 	case passwordSlots <- struct{}{}:
 	case <-c.Request.Context().Done():
-		return false // the caller went away; nothing is answered
+		// The caller went away before their password was checked: no
+		// guess was tried, so none is counted (takeBack); nothing is
+		// answered.
+		a.abandoned = true
+		return false
 	}
 	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil && len(password) <= MaxPasswordLen
 	<-passwordSlots
@@ -535,10 +544,20 @@ var errWrongPassword = ledger.Errorf(ledger.CodeUnauthorized, "wrong username or
 // limits are the throttle's counters an attempt counts against.
 func (a *passwordAttempt) limits() []limit {
 	// Counted under the key the login is kept under: "Zhang" and "zhang"
-	// are one login, so they share one throttle.
-	user := community.UserKey(a.username)
+	// are one login, so they share one throttle; and under its hash, so
+	// that a counter costs the same whatever was typed as a username (a
+	// body may carry tens of kilobytes of it).
+	h := sha256.Sum256([]byte(community.UserKey(a.username)))
+	user := hex.EncodeToString(h[:16])
 	return []limit{{"ua:" + user + "\x00" + a.addr, MaxFailedLogins},
 		{"u:" + user, MaxFailedLoginsPerUser}, {"a:" + a.addr, MaxFailedLoginsPerAddr}}
+}
+
+// takeBack uncounts an attempt whose password was never checked.
+func (a *passwordAttempt) takeBack() {
+	for _, l := range a.limits() {
+		a.s.throttle.undo(l.key)
+	}
 }
 
 // succeeded takes the attempt back: the user's counters start again, the
@@ -592,6 +611,10 @@ func (s *Server) changePassword(c *gin.Context) {
 	// changed by then), and of two changes racing with the same current
 	// password only the first finds the hash it was checked against.
 	matched := allowed && a.check(c, req.CurrentPassword, p.Member)
+	if a.abandoned {
+		a.takeBack()
+		return
+	}
 	var hash []byte
 	if matched {
 		var err error
@@ -877,6 +900,7 @@ type throttle struct {
 type attempts struct {
 	n        int // attempts counted: failed, and in flight
 	inflight int // of n, those still being checked
+	max      int // the limit's
 	since    time.Time
 }
 
@@ -910,7 +934,20 @@ func (t *throttle) begin(limits ...limit) (ok, busy bool) {
 				delete(t.fails, k)
 			}
 		}
+	}
+	if len(t.fails) >= maxThrottleEntries-len(limits) {
+		// Then counters short of their limit with nothing in flight: the
+		// lockouts stay (reaching one takes MaxFailedLogins checks, and
+		// checks are slow), so filling the map cannot lift a lockout.
+		for k, a := range t.fails {
+			if a.n < a.max && a.inflight == 0 {
+				delete(t.fails, k)
+			}
+		}
 		if len(t.fails) >= maxThrottleEntries-len(limits) {
+			// Only tens of thousands of checks in flight at once get here
+			// (each address may have MaxFailedLoginsPerAddr): bounded
+			// memory comes first.
 			t.fails = map[string]*attempts{}
 		}
 	}
@@ -918,7 +955,7 @@ func (t *throttle) begin(limits ...limit) (ok, busy bool) {
 		k := l.key
 		a := t.current(k)
 		if a == nil {
-			a = &attempts{since: t.now()}
+			a = &attempts{since: t.now(), max: l.max}
 			t.fails[k] = a
 		}
 		a.n++

@@ -52,9 +52,9 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li", "new-password-li", "yet-another-1")), 429, "too_many_attempts")
 	// The attempts above are this test's own: start the race with clean
 	// counters for the user and the test client's address.
-	ts.api.throttle.reset("ua:li\x00127.0.0.1")
-	ts.api.throttle.reset("u:li")
-	ts.api.throttle.reset("a:127.0.0.1")
+	for _, l := range (&passwordAttempt{username: "li", addr: "127.0.0.1"}).limits() {
+		ts.api.throttle.reset(l.key)
+	}
 	rec := ts.lastRecord()
 	if rec.Action != "member.password" || rec.Content["member"] != "li" || strings.Contains(fmt.Sprint(rec.Content), "d/user") ||
 		strings.Contains(fmt.Sprint(rec.Content), "new-password") {
@@ -101,9 +101,9 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	// no longer current: failed attempts, up to MaxFailedLogins of them,
 	// so the login below starts from clean counters (it failed with 429
 	// in about one full run in twenty before).
-	ts.api.throttle.reset("ua:li\x00127.0.0.1")
-	ts.api.throttle.reset("u:li")
-	ts.api.throttle.reset("a:127.0.0.1")
+	for _, l := range (&passwordAttempt{username: "li", addr: "127.0.0.1"}).limits() {
+		ts.api.throttle.reset(l.key)
+	}
 	ts.login("li", fmt.Sprintf("raced-password-%d", won))
 
 	// An admin does not reset their own password (the current one is

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -863,4 +864,79 @@ func TestUsernamesAreCaseInsensitive(t *testing.T) {
 		wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": name, "password": "a-bad-guess"}), 401, "unauthorized")
 	}
 	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "lI.hUa", "password": "password-lihua"}), 429, "too_many_attempts")
+}
+
+// TestThrottleCounterSizeIsBounded: a username of tens of kilobytes costs
+// a counter no more than a short one (its keys are a hash), and a login
+// whose caller leaves before the password is checked counts as no guess.
+func TestThrottleCounterSizeIsBounded(t *testing.T) {
+	ts := newTestServer(t)
+	long := strings.Repeat("x", 60_000)
+	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": long, "password": "a-bad-guess"}), 401, "unauthorized")
+	ts.api.throttle.mu.Lock()
+	for k := range ts.api.throttle.fails {
+		if len(k) > 100 {
+			t.Errorf("a throttle key of %d bytes", len(k))
+		}
+	}
+	ts.api.throttle.mu.Unlock()
+
+	// Every password slot busy: the login waits; its caller gives up.
+	for range cap(passwordSlots) {
+		passwordSlots <- struct{}{}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	body := strings.NewReader(`{"username":"admin","password":"a-bad-guess"}`)
+	req := httptest.NewRequestWithContext(ctx, "POST", "/v1/auth/token", body)
+	req.Header.Set("Content-Type", "application/json")
+	done := make(chan struct{})
+	go func() { ts.api.Handler().ServeHTTP(httptest.NewRecorder(), req); close(done) }()
+	lim := (&passwordAttempt{username: "admin", addr: "192.0.2.1"}).limits() // httptest's client address
+	inflight := func() int {
+		ts.api.throttle.mu.Lock()
+		defer ts.api.throttle.mu.Unlock()
+		if a := ts.api.throttle.current(lim[0].key); a != nil {
+			return a.inflight
+		}
+		return 0
+	}
+	for inflight() == 0 {
+		runtime.Gosched() // until the login is counted and waiting for a slot
+	}
+	cancel()
+	<-done
+	for range cap(passwordSlots) {
+		<-passwordSlots
+	}
+	ts.api.throttle.mu.Lock()
+	defer ts.api.throttle.mu.Unlock()
+	for _, l := range lim {
+		if a := ts.api.throttle.current(l.key); a != nil && a.n != 0 {
+			t.Errorf("%q: %d attempts counted for a login never checked", l.key, a.n)
+		}
+	}
+}
+
+// TestThrottleFullKeepsLockouts: when the throttle's table fills, counters
+// short of their limit make room; a lockout stays.
+func TestThrottleFullKeepsLockouts(t *testing.T) {
+	th := &throttle{fails: map[string]*attempts{}, now: time.Now}
+	locked := limit{"ua:victim", MaxFailedLogins}
+	for range MaxFailedLogins {
+		th.begin(locked)
+		th.landed(locked.key)
+	}
+	for i := 0; i < maxThrottleEntries+10; i++ {
+		l := limit{fmt.Sprintf("ua:%d", i), MaxFailedLogins}
+		if ok, _ := th.begin(l); !ok {
+			t.Fatalf("attempt %d refused", i)
+		}
+		th.landed(l.key)
+	}
+	if ok, _ := th.begin(locked); ok {
+		t.Fatal("filling the throttle's table lifted a lockout")
+	}
+	if n := len(th.fails); n > maxThrottleEntries {
+		t.Fatalf("%d entries, bound %d", n, maxThrottleEntries)
+	}
 }
