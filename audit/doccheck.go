@@ -90,25 +90,20 @@ func (s *storedDocs) Document(d *Document) error {
 // Documents is the verifier's sink of stored documents.
 func (v *verifier) Documents() DocSink { return v.docStored }
 
-// badDocBucket is the first bucket whose sums differ, if any.
-func (v *verifier) badDocBucket() (int, bool) {
+// badDocBuckets are the buckets whose sums differ, if any.
+func (v *verifier) badDocBuckets() bucketSet {
 	if v.docStored.n == 0 {
-		return 0, false // the source keeps no documents (an export)
+		return nil // the source keeps no documents (an export)
 	}
 	v.report.Documents = v.docStored.n
-	for i := range v.docChain.sum {
-		if v.docChain.sum[i] != v.docStored.sum[i] {
-			return i, true
-		}
-	}
-	return 0, false
+	return badBuckets(v.docChain.sum[:], v.docStored.sum[:])
 }
 
 // recheckDocuments walks src again and compares, one by one, the
-// documents of one bucket: the last value the chain gives each, and the
-// stored one.
-func recheckDocuments(ctx context.Context, src Source, seed maphash.Seed, bucket int, records uint64) (*VerifyError, error) {
-	p := &docProbe{bucket: bucket, last: map[string]docLast{}, stored: map[string]string{}}
+// documents of the given buckets: the last value the chain gives each, and
+// the stored one.
+func recheckDocuments(ctx context.Context, src Source, seed maphash.Seed, buckets bucketSet, records uint64) (*VerifyError, error) {
+	p := &docProbe{buckets: buckets, last: map[string]docLast{}, stored: map[string]string{}}
 	p.sums.init(seed)
 	p.sink.p = p
 	if err := src.Walk(ctx, p); err != nil {
@@ -143,12 +138,12 @@ type docLast struct {
 
 type docProbe struct {
 	probeVisitor
-	bucket int
-	sums   docSums
-	s      scan
-	sink   docProbeSink
-	last   map[string]docLast
-	stored map[string]string
+	buckets bucketSet
+	sums    docSums
+	s       scan
+	sink    docProbeSink
+	last    map[string]docLast
+	stored  map[string]string
 }
 
 type docProbeSink struct{ p *docProbe }
@@ -160,7 +155,7 @@ func (p *docProbe) Record(_ uint64, data []byte, _ []Hash) error {
 		return nil // the first pass reported it
 	}
 	for _, d := range p.s.docs {
-		if p.sums.bucket(d.name) == p.bucket {
+		if p.buckets[p.sums.bucket(d.name)] {
 			p.last[string(d.name)] = docLast{p.s.seq, string(d.hash)}
 		}
 	}
@@ -170,7 +165,7 @@ func (p *docProbe) Record(_ uint64, data []byte, _ []Hash) error {
 // Document runs in the source's goroutine; it touches only stored.
 func (ps docProbeSink) Document(d *Document) error {
 	p := ps.p
-	if p.sums.bucket([]byte(d.Name)) == p.bucket {
+	if p.buckets[p.sums.bucket([]byte(d.Name))] {
 		p.stored[d.Name] = DocHash(d.Value)
 	}
 	return nil

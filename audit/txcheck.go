@@ -52,7 +52,7 @@ const (
 
 // txBuckets splits transactions by a keyed hash of their id; each side
 // sums, per bucket, a keyed hash of every transaction, so a difference is
-// found in O(buckets) memory and then looked for in one bucket only.
+// found in O(buckets) memory and then looked for in the buckets that differ.
 const txBuckets = 4096
 
 // txSums is one side's sums. Sums of keyed 64-bit hashes form a multiset
@@ -250,24 +250,45 @@ func (c *chainTxs) record(seq uint64, time int64, actor, onBehalf string, effect
 // Transactions is the verifier's sink of stored transactions.
 func (v *verifier) Transactions() TxSink { return v.txStored }
 
-// badTxBucket is the first bucket whose sums differ, if any.
-func (v *verifier) badTxBucket() (int, bool) {
+// badTxBuckets are the buckets whose sums differ, if any.
+func (v *verifier) badTxBuckets() bucketSet {
 	if v.txStored.n == 0 {
-		return 0, false // the source keeps no transactions (an export)
+		return nil // the source keeps no transactions (an export)
 	}
 	v.report.Transactions = v.txStored.n
-	for i := range v.txChain.sum {
-		if v.txChain.sum[i] != v.txStored.sum[i] {
-			return i, true
+	return badBuckets(v.txChain.sum[:], v.txStored.sum[:])
+}
+
+// maxRecheckBuckets bounds the buckets a recheck holds in memory at once
+// (about 1/64 of the store's transactions or documents): more damage than
+// that is reported at the earliest sequence number among the first
+// maxRecheckBuckets buckets, which is still a damaged one.
+const maxRecheckBuckets = 64
+
+// bucketSet holds the buckets a recheck compares one by one.
+type bucketSet map[int]bool
+
+// badBuckets returns the buckets whose sums differ (at most
+// maxRecheckBuckets, lowest first), or nil.
+func badBuckets(chain, stored []uint64) bucketSet {
+	var bad bucketSet
+	for i := range chain {
+		if chain[i] != stored[i] {
+			if bad == nil {
+				bad = bucketSet{}
+			}
+			if bad[i] = true; len(bad) == maxRecheckBuckets {
+				break
+			}
 		}
 	}
-	return 0, false
+	return bad
 }
 
 // recheckTransactions walks src again and compares, one by one, the
-// transactions of one bucket.
-func recheckTransactions(ctx context.Context, src Source, seed maphash.Seed, bucket int, records uint64) (*VerifyError, error) {
-	p := &txProbe{bucket: bucket, chain: newChainTxs(), expected: map[string]txCanon{}, stored: map[string]txCanon{}}
+// transactions of the given buckets.
+func recheckTransactions(ctx context.Context, src Source, seed maphash.Seed, buckets bucketSet, records uint64) (*VerifyError, error) {
+	p := &txProbe{buckets: buckets, chain: newChainTxs(), expected: map[string]txCanon{}, stored: map[string]txCanon{}}
 	p.chain.init(seed)
 	p.sink.init(seed)
 	p.sink.p = p
@@ -294,11 +315,11 @@ type txCanon struct {
 	creation, outcome string
 }
 
-// txProbe collects, for the transactions of one bucket, what the chain
+// txProbe collects, for the transactions of some buckets, what the chain
 // gives them and what the store holds.
 type txProbe struct {
 	probeVisitor
-	bucket   int
+	buckets  bucketSet
 	s        scan
 	chain    *chainTxs
 	sink     txProbeSink
@@ -318,7 +339,7 @@ func (p *txProbe) Record(key uint64, data []byte, _ []Hash) error {
 		return nil // the first pass reported it
 	}
 	p.chain.record(p.s.seq, p.s.time, string(p.s.actor), string(p.s.onBehalf), p.s.effects, func(id string, seq uint64, part []byte) {
-		if p.chain.bucket(id) != p.bucket {
+		if !p.buckets[p.chain.bucket(id)] {
 			return
 		}
 		e := p.expected[id]
@@ -334,7 +355,7 @@ func (p *txProbe) Record(key uint64, data []byte, _ []Hash) error {
 
 func (ps *txProbeSink) Transaction(t *Transaction) error {
 	p := ps.p
-	if p.chain.bucket(t.ID) != p.bucket {
+	if !p.buckets[p.chain.bucket(t.ID)] {
 		return nil
 	}
 	c, o := txParts(nil, t)

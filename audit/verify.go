@@ -101,7 +101,7 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 	}
 	err := v.finish()
 	v.report.Pending = slices.Sorted(maps.Keys(v.rp.holds))
-	if b, bad := v.badTxBucket(); bad && (err == nil || isReason(err, ReasonBalance)) {
+	if b := v.badTxBuckets(); b != nil && (err == nil || isReason(err, ReasonBalance)) {
 		te, rerr := recheckTransactions(ctx, src, v.txSeed, b, v.n)
 		if rerr != nil {
 			return v.report, rerr
@@ -113,7 +113,7 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 			err = te
 		}
 	}
-	if b, bad := v.badDocBucket(); bad && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction)) {
+	if b := v.badDocBuckets(); b != nil && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction)) {
 		de, rerr := recheckDocuments(ctx, src, v.docSeed, b, v.n)
 		if rerr != nil {
 			return v.report, rerr

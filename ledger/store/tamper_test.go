@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -641,6 +642,19 @@ func TestTamperTransaction(t *testing.T) {
 			editTx(t, txn, tr.ID, func(m map[string]any) { m["reverses"] = "tx-2" })
 			return tr.Seq
 		}},
+		{"every transfer's memo changed: the earliest is named", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
+			first, n := uint64(math.MaxUint64), 0
+			for _, tr := range txs {
+				if transfer(tr) {
+					editTx(t, txn, tr.ID, func(m map[string]any) { m["memo"] = "rewritten" })
+					first, n = min(first, tr.Seq), n+1
+				}
+			}
+			if n < 8 {
+				t.Fatalf("the fixture has %d transfers; the case needs several", n)
+			}
+			return first
+		}},
 		{"transaction deleted", func(t *testing.T, txn *badger.Txn, txs map[string]ledger.Transaction) uint64 {
 			tr := pick(txs, transfer)
 			if err := txn.Delete(txKey(tr.ID)); err != nil {
@@ -752,6 +766,25 @@ func TestTamperDocuments(t *testing.T) {
 		dir, _ := setup(t)
 		if err := verifyAfter(t, dir, func(*badger.Txn) {}); err != nil {
 			t.Fatal(err)
+		}
+	})
+	t.Run("several documents changed: the earliest is named, every time", func(t *testing.T) {
+		// The documents fall into buckets of a hash seeded anew by each
+		// verification: whichever bucket comes first, the earliest damage
+		// is the one named.
+		dir, r := setup(t)
+		edited := false
+		for range 4 {
+			err := verifyAfter(t, dir, func(txn *badger.Txn) {
+				if edited {
+					return
+				}
+				edited = true
+				for _, d := range [][2]string{{"fund.donation", "d1"}, {"fund.proposal", "p1"}, {"jwt_key", "k1"}, {"tb.need", "n1"}} {
+					set(t, txn, docKey(d[0], d[1]), []byte(`{"v":"rewritten"}`))
+				}
+			})
+			wantBad(t, err, r.seqs["fund.donation/d1"], audit.ReasonDocument)
 		}
 	})
 	t.Run("login documents are not chained", func(t *testing.T) {
