@@ -323,6 +323,9 @@ func (s *Server) failAudit(c *gin.Context, err error) {
 	fail(c, err)
 }
 
+// LedgerDamagedHeader marks a backup of a ledger found damaged (Config.Damaged).
+const LedgerDamagedHeader = "Tally-Ledger-Damaged"
+
 func (s *Server) backup(c *gin.Context) {
 	// A backup holds the whole deployment and its keys: never for an
 	// admin scoped to part of it.
@@ -334,6 +337,11 @@ func (s *Server) backup(c *gin.Context) {
 		return
 	}
 	c.Header("Content-Type", "application/octet-stream")
+	if s.cfg.Damaged != nil && s.cfg.Damaged() != nil {
+		// Served as evidence: restore verifies what it brings back, so
+		// this one will not restore; tally backup says so.
+		c.Header(LedgerDamagedHeader, "true")
+	}
 	c.Status(http.StatusOK)
 	if err := s.cfg.Backup(c.Request.Context(), streamWriter(c)); err != nil {
 		s.failStream(c, "backup", err)

@@ -517,8 +517,9 @@ func (v *verifier) finish() error {
 	}
 	// The keys the source lists (an export's K frames, a directory's
 	// current and previous keys) are those the key records put in force,
-	// in order: no more, no fewer.
-	if len(v.keys) > 0 && !slices.Equal(v.keys, v.vkeys) {
+	// in order: no more, no fewer (a source listing none, when the log
+	// has key records, hides them all).
+	if !slices.Equal(v.keys, v.vkeys) {
 		return failAt(v.vkeySeq, ReasonKey, "the source lists %d verifier keys, the key records put %d in force, or not the same ones", len(v.keys), len(v.vkeys))
 	}
 	if v.n > 0 && v.head.Last != v.prev {

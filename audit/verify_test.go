@@ -470,6 +470,10 @@ func TestVerifyTrustedKeys(t *testing.T) {
 	if _, err := Verify(context.Background(), rotated, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
 		t.Fatalf("a key list without the first key: %v, want key at 3", err)
 	}
+	rotated.keys = nil // an export with every K frame removed
+	if _, err := Verify(context.Background(), rotated, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("no keys listed: %v, want key at 3", err)
+	}
 
 	unsigned, _, vkey := ledgerLog(t)
 	unsigned.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),

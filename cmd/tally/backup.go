@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"tally/api"
 	"tally/audit"
 	"tally/ledger/store"
 )
@@ -37,13 +38,20 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "tally backup: give --out and one of --url (with --token) or --data")
 		return 2
 	}
-	if err := writeBackup(ctx, *url, *token, *data, *out); err != nil {
+	if err := writeBackup(ctx, *url, *token, *data, *out); errors.Is(err, errDamagedSource) {
+		fmt.Fprintf(stderr, "tally backup: %s written, but the server's ledger is damaged (its /readyz answers ledger_damaged): the file keeps the evidence and will not restore, since restore verifies what it brings back; run tally verify --data on the server's directory\n", *out)
+		return 1
+	} else if err != nil {
 		fmt.Fprintf(stderr, "tally backup: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "backup written to %s\n", *out)
 	return 0
 }
+
+// errDamagedSource: the backup was written whole, from a server that
+// found its ledger damaged (api.LedgerDamagedHeader).
+var errDamagedSource = errors.New("the server's ledger is damaged")
 
 // writeBackup writes the backup to a temporary file beside out and gives
 // it the name out only once it is whole and checked, never replacing a
@@ -72,6 +80,10 @@ func writeBackup(ctx context.Context, url, token, data, out string) error {
 	}
 	tmp := f.Name()
 	err = backup(ctx, url, token, data, f)
+	damaged := errors.Is(err, errDamagedSource)
+	if damaged {
+		err = nil // written whole, kept as evidence
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -87,11 +99,15 @@ func writeBackup(ctx context.Context, url, token, data, out string) error {
 		d.Sync()
 		d.Close()
 	}
+	if damaged {
+		return errDamagedSource
+	}
 	return nil
 }
 
 func backup(ctx context.Context, url, token, data string, f *os.File) error {
-	if err := fetchBackup(ctx, url, token, data, f); err != nil {
+	damaged, err := fetchBackup(ctx, url, token, data, f)
+	if err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -102,31 +118,38 @@ func backup(ctx context.Context, url, token, data string, f *os.File) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	return store.CheckBackup(f)
+	if err := store.CheckBackup(f); err != nil {
+		return err
+	}
+	if damaged {
+		return errDamagedSource
+	}
+	return nil
 }
 
 // fetchBackup writes the backup of a stopped store's directory (data) or
-// of a running server (url, token) to f.
-func fetchBackup(ctx context.Context, url, token, data string, f *os.File) error {
+// of a running server (url, token) to f, and reports whether the server
+// marked its ledger damaged.
+func fetchBackup(ctx context.Context, url, token, data string, f *os.File) (damaged bool, err error) {
 	if data != "" {
 		st, err := store.Open(data, store.Options{Existing: true})
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer st.Close()
-		return st.Backup(ctx, f)
+		return false, st.Backup(ctx, f)
 	}
 	resp, done, err := getStream(ctx, url, "/v1/admin/backup", token, StreamIdleTimeout)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer done()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("server answered %s: %s", resp.Status, b)
+		return false, fmt.Errorf("server answered %s: %s", resp.Status, b)
 	}
 	_, err = io.Copy(f, resp.Body)
-	return err
+	return resp.Header.Get(api.LedgerDamagedHeader) != "", err
 }
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {

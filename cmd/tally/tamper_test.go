@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,6 +71,16 @@ func TestServeRefusesTamperedDirectory(t *testing.T) {
 	}
 	if r, err := p.call("GET", "/v1/audit/checkpoint", "", nil); err != nil || r.status != 200 {
 		t.Fatalf("the checkpoint on a tampered directory: %d %s %v", r.status, r.raw, err)
+	}
+	// A backup is served, as evidence, and tally backup says it will not
+	// restore (exit 1) rather than "backup written".
+	out := filepath.Join(t.TempDir(), "evidence.tally")
+	code, said := runTally(t, "backup", "--url", p.url, "--token", p.login("admin", e2eAdminPassword), "--out", out)
+	if code != 1 || !strings.Contains(said, "damaged") || !strings.Contains(said, "will not restore") {
+		t.Fatalf("backup --url of a damaged server: exit %d %s", code, said)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("the evidence was not kept: %v", err)
 	}
 	p.stop()
 	// The server names the record tally verify names.
