@@ -99,8 +99,13 @@ func (tb *tbServer) resident(id, c string, personal map[string]string, relatives
 // service logs a service as token and returns its id.
 func (tb *tbServer) service(token, volunteer, recipient, c, category, hours string, ago time.Duration) string {
 	tb.t.Helper()
+	// ago is how long since the service ended: it begins hours before.
+	h, err := ledger.ParseAmount(hours, ledger.HOUR)
+	if err != nil {
+		tb.t.Fatal(err)
+	}
 	r := tb.must(201, "POST", "/v1/services", token, map[string]any{"volunteer": volunteer, "recipient": recipient,
-		"community": c, "category": category, "hours": hours, "occurred_at": tb.ago(ago)})
+		"community": c, "category": category, "hours": hours, "occurred_at": tb.ago(ago + time.Duration(h)*time.Hour/100)})
 	if r.Str("status") != "pending" {
 		tb.t.Fatalf("logged service: status %q, want pending", r.Str("status"))
 	}

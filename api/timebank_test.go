@@ -113,6 +113,8 @@ func TestServiceRefusals(t *testing.T) {
 	tbProblem(t, tb.do("POST", "/v1/services", vol, body("24.00", night.Add(24*time.Hour).Format(time.RFC3339))), 422, "daily_limit_exceeded")
 	tb.must(201, "POST", "/v1/services", vol, body("8.00", night.Add(40*time.Hour).Format(time.RFC3339)))
 	tbProblem(t, tb.do("POST", "/v1/services", vol, body("1.00", tb.clock().Add(time.Hour).Format(time.RFC3339))), 422, "occurred_in_future")
+	// Begun an hour ago, eight hours long: it has not ended.
+	tbProblem(t, tb.do("POST", "/v1/services", vol, body("8.00", tb.clock().Add(-time.Hour).Format(time.RFC3339))), 422, "occurred_in_future")
 	self := body("1.00", at(20))
 	self["recipient"] = "li"
 	tbProblem(t, tb.do("POST", "/v1/services", vol, self), 422, "self_service")
@@ -201,7 +203,7 @@ func TestServiceCoordinatorAndGroup(t *testing.T) {
 	vol := tb.resident("li", "m1", nil, nil, "resident", "volunteer")
 	coord := tb.resident("wang", "m1", nil, nil, "coordinator")
 	b := map[string]any{"volunteer": "li", "recipient": "elders-choir", "recipient_kind": "group", "community": "m1",
-		"category": "group_work", "hours": "1.50", "occurred_at": tb.ago(time.Hour)}
+		"category": "group_work", "hours": "1.50", "occurred_at": tb.ago(2 * time.Hour)}
 	r1 := tb.must(201, "POST", "/v1/services", coord, b, "Idempotency-Key", "k1")
 	size := tb.auditSize()
 	r2 := tb.must(201, "POST", "/v1/services", coord, b, "Idempotency-Key", "k1")
@@ -399,7 +401,7 @@ func TestServiceRecipientFromAnotherDistrict(t *testing.T) {
 	tb.resident("stranger", "far", nil, nil, "resident")
 	body := func(recipient string) map[string]any {
 		return map[string]any{"volunteer": "li", "recipient": recipient, "community": "a", "category": "elder_care",
-			"hours": "8.00", "occurred_at": tb.ago(time.Hour)}
+			"hours": "8.00", "occurred_at": tb.ago(9 * time.Hour)}
 	}
 	unknown := tb.do("POST", "/v1/services", vol, body("nobody-here"))
 	far := tb.do("POST", "/v1/services", vol, body("stranger"))
@@ -436,7 +438,7 @@ func TestNeedsOffersClaim(t *testing.T) {
 	// The service that met the need happened after it was posted.
 	tbProblem(t, tb.do("POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)}), 400, "invalid_request")
 	tb.advance(3 * time.Hour)
-	done := tb.must(201, "POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(time.Hour)})
+	done := tb.must(201, "POST", "/v1/needs/"+id+"/complete", vol, map[string]any{"hours": "2.00", "occurred_at": tb.ago(2 * time.Hour)})
 	svc, _ := done.Body["service"].(map[string]any)
 	sid, _ := svc["id"].(string)
 	if need, _ := done.Body["need"].(map[string]any); need["status"] != "completed" || svc["need"] != id || svc["recipient"] != "zhang" {
@@ -512,7 +514,7 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 	cv := tb.resident("cv", "m1", nil, nil, "coordinator", "volunteer")
 	tb.resident("zhang", "m1", nil, nil, "resident")
 	b := map[string]any{"volunteer": "cv", "recipient": "zhang", "community": "m1",
-		"category": "elder_care", "hours": "2.00", "occurred_at": tb.ago(time.Hour)}
+		"category": "elder_care", "hours": "2.00", "occurred_at": tb.ago(2 * time.Hour)}
 	id := tb.must(201, "POST", "/v1/services", cv, b).Str("id")
 	size := tb.auditSize()
 	for _, action := range []string{"confirm", "reject"} {

@@ -56,7 +56,7 @@ func TestEndToEnd(t *testing.T) {
 	aud := add("aud", "d1", true, "auditor")
 
 	// A volunteer logs service; the recipient confirms; credits arrive.
-	at := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	at := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
 	svc := p.must(201, "POST", "/v1/services", vol, map[string]any{"volunteer": "li", "recipient": "chen",
 		"community": "c1", "category": "elder_care", "hours": "2.50", "occurred_at": at})
 	if svc.str("status") != "pending" {

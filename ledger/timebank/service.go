@@ -213,6 +213,11 @@ func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
 	if err := checkWhen(tx.Now(), n.OccurredAt); err != nil {
 		return err
 	}
+	// occurred_at is when the service began: it must also have ended.
+	if end := time.Unix(0, span{Start: n.OccurredAt.UnixNano(), Hours: n.Hours}.end()); end.After(tx.Now().Add(MaxClockSkew)) {
+		return ledger.Errorf(CodeFutureOccurrence, "timebank: %s from occurred_at ends in the future (%s); log a service once it is over",
+			ledger.FormatAmount(n.Hours, ledger.HOUR), end.UTC().Format(time.RFC3339))
+	}
 	c, err := communityOf(tx, n.Community)
 	if err != nil {
 		return err
