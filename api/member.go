@@ -15,6 +15,7 @@ import (
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/fund"
+	"tally/ledger/timebank"
 )
 
 // PolicyRequest is a community's time-bank policy as the API takes it:
@@ -666,6 +667,9 @@ func (s *Server) eraseMember(c *gin.Context) {
 		}
 		m, err := community.Erase(tx, id, req.Reason)
 		if err != nil {
+			return nil, err
+		}
+		if err := timebank.MemberErased(tx, id); err != nil {
 			return nil, err
 		}
 		return m, fund.MemberChanged(tx, id)

@@ -41,7 +41,8 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/needs/:id/release", summary: "Give a claimed need back to the open list: the claiming volunteer or a coordinator (an optional reason)", tag: tag, auth: authenticated, roles: vol, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.needDecision(timebank.ReleaseNeed)},
 		{method: "POST", path: "/v1/needs/:id/cancel", summary: "Cancel an open or claimed need (an optional reason)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: NeedView{}, status: 200, handle: s.needDecision(timebank.CancelNeed)},
 		{method: "POST", path: "/v1/offers", summary: "Post an offer (服务清单)", tag: tag, auth: authenticated, roles: vol, req: OfferRequest{}, resp: OfferView{}, status: 201, handle: s.postOffer},
-		{method: "GET", path: "/v1/offers", summary: "A community's offers", tag: tag, auth: authenticated, query: []string{"community!", "after", "limit:int", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
+		{method: "GET", path: "/v1/offers", summary: "A community's offers (status=open|withdrawn)", tag: tag, auth: authenticated, query: []string{"community!", "status", "after", "limit:int", "order"}, resp: List[OfferView]{}, status: 200, handle: s.listOffers},
+		{method: "POST", path: "/v1/offers/:id/withdraw", summary: "Take an offer off the list: its volunteer, or a coordinator (an optional reason)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: OfferView{}, status: 200, handle: s.withdrawOffer},
 		{method: "PUT", path: "/v1/communities/:id/catalogue/:item", summary: "Add or replace a catalogue item", tag: tag, auth: authenticated, roles: staff, req: ItemRequest{}, resp: ItemView{}, status: 200, handle: s.putItem},
 		{method: "POST", path: "/v1/communities/:id/catalogue/:item/withdraw", summary: "Stop offering a catalogue item (bookings already made stand; a PUT offers it again)", tag: tag, auth: authenticated, roles: staff, req: DecisionRequest{}, resp: ItemView{}, status: 200, handle: s.withdrawItem},
 		{method: "GET", path: "/v1/communities/:id/catalogue", summary: "A community's redemption catalogue", tag: tag, auth: authenticated, query: []string{"after", "limit:int"}, resp: List[ItemView]{}, status: 200, handle: s.getCatalogue},
@@ -643,10 +644,11 @@ type OfferView struct {
 	Title     string    `json:"title"`
 	Hours     string    `json:"hours,omitempty"`
 	Created   time.Time `json:"created"`
+	Withdrawn bool      `json:"withdrawn"`
 }
 
 func offerView(o *timebank.Offer) OfferView {
-	v := OfferView{ID: o.ID, Community: o.Community, Volunteer: o.Volunteer, Category: o.Category, Title: o.Title, Created: o.Created}
+	v := OfferView{ID: o.ID, Community: o.Community, Volunteer: o.Volunteer, Category: o.Category, Title: o.Title, Created: o.Created, Withdrawn: o.Withdrawn}
 	if o.Hours > 0 {
 		v.Hours = tbHoursStr(o.Hours)
 	}
@@ -666,7 +668,30 @@ func (s *Server) postOffer(c *gin.Context) {
 }
 
 func (s *Server) listOffers(c *gin.Context) {
-	listInCommunity(s, c, timebank.ListOffers, offerView)
+	listInCommunity(s, c, func(r ledger.Reader, cm string, pg ledger.Page) ([]*timebank.Offer, string, error) {
+		return timebank.ListOffers(r, cm, c.Query("status"), pg)
+	}, offerView)
+}
+
+// withdrawOffer takes an offer off the list: its volunteer, or staff.
+func (s *Server) withdrawOffer(c *gin.Context) {
+	tbBind(c, true, func(req *DecisionRequest) {
+		p, id := principal(c), c.Param("id")
+		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+			o, err := timebank.GetOffer(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			if err := inScope(tx, p, o.Community); err != nil {
+				return nil, ledger.Errorf(ledger.CodeNotFound, "offer %s not found", o.ID) // as listing it
+			}
+			o, err = timebank.WithdrawOffer(tx, tbCaller(tx, p, o.Community), id, req.Reason)
+			if err != nil {
+				return nil, err
+			}
+			return offerView(o), nil
+		})
+	})
 }
 
 // ItemRequest adds or replaces a catalogue item: its name (about the

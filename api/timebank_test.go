@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -503,6 +504,71 @@ func TestNeedsOffersClaim(t *testing.T) {
 		t.Fatalf("offers list: got %s", l.Raw)
 	}
 	tbProblem(t, tb.do("POST", "/v1/offers", elder, map[string]any{"community": "c1", "volunteer": "sun", "category": "repair", "title": "x"}), 403, "forbidden")
+}
+
+// TestOfferWithdrawnAndErasureClosesListings: a volunteer (or staff)
+// withdraws an offer; erasing a member cancels the needs they posted that
+// were still open or claimed, gives the needs they claimed back to the
+// open list, and withdraws their offers — in the erasure's record.
+func TestOfferWithdrawnAndErasureClosesListings(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", nil)
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	other := tb.resident("zhao", "c1", nil, nil, "resident")
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	vol2 := tb.resident("sun", "c1", nil, nil, "resident", "volunteer")
+	need := func(tok, title string) string {
+		return tb.must(201, "POST", "/v1/needs", tok, map[string]any{"community": "c1", "category": "elder_care", "title": title, "hours": "1.00"}).Str("id")
+	}
+	offer := func(tok, title string) string {
+		return tb.must(201, "POST", "/v1/offers", tok, map[string]any{"community": "c1", "category": "repair", "title": title}).Str("id")
+	}
+	o1, o2, o3 := offer(vol, "修理家电"), offer(vol, "理发"), offer(vol2, "陪聊")
+	before := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/offers/"+o1+"/withdraw", vol2, nil), 403, "forbidden")
+	tbProblem(t, tb.do("POST", "/v1/offers/offer-nowhere/withdraw", vol, nil), 404, "not_found")
+	if tb.auditSize() != before {
+		t.Fatal("a refused withdrawal wrote a record")
+	}
+	if w := tb.must(200, "POST", "/v1/offers/"+o1+"/withdraw", vol, map[string]any{"reason": "搬家了"}); w.Body["withdrawn"] != true {
+		t.Fatalf("withdraw: %s", w.Raw)
+	}
+	tbProblem(t, tb.do("POST", "/v1/offers/"+o1+"/withdraw", coord, nil), 409, "wrong_state")
+	tb.must(200, "POST", "/v1/offers/"+o3+"/withdraw", coord, nil)
+	open := tb.must(200, "GET", "/v1/offers?community=c1&status=open", elder, nil)
+	if items := open.Body["items"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != o2 {
+		t.Fatalf("open offers: %s, want %s alone", open.Raw, o2)
+	}
+
+	open1, claimed1 := need(elder, "买菜"), need(elder, "理发")
+	tb.must(200, "POST", "/v1/needs/"+claimed1+"/claim", vol2, nil)
+	byOther := need(other, "修水管")
+	tb.must(200, "POST", "/v1/needs/"+byOther+"/claim", vol, nil)
+	tb.must(200, "POST", "/v1/members/zhang/erase", tb.admin, nil)
+	rec := tb.lastRecord()
+	if rec.Action != "member.erase" || fmt.Sprint(rec.Content["needs_cancelled"]) != fmt.Sprint([]any{open1, claimed1}) {
+		t.Fatalf("erasure record: %s %v", rec.Action, rec.Content)
+	}
+	for _, id := range []string{open1, claimed1} {
+		if n := tb.must(200, "GET", "/v1/needs/"+id, coord, nil); n.Str("status") != "cancelled" {
+			t.Fatalf("need %s of the erased requester: %s", id, n.Raw)
+		}
+	}
+	tbProblem(t, tb.do("POST", "/v1/needs/"+open1+"/claim", vol, nil), 409, "wrong_state")
+	tb.must(200, "POST", "/v1/members/li/erase", tb.admin, nil)
+	rec = tb.lastRecord()
+	if fmt.Sprint(rec.Content["needs_released"]) != fmt.Sprint([]any{byOther}) || fmt.Sprint(rec.Content["offers_withdrawn"]) != fmt.Sprint([]any{o2}) {
+		t.Fatalf("erasure record of the volunteer: %v", rec.Content)
+	}
+	if n := tb.must(200, "GET", "/v1/needs/"+byOther, coord, nil); n.Str("status") != "open" || n.Body["volunteer"] != nil {
+		t.Fatalf("need the erased volunteer had claimed: %s", n.Raw)
+	}
+	tb.must(200, "POST", "/v1/needs/"+byOther+"/claim", vol2, nil)
+	if l := tb.must(200, "GET", "/v1/offers?community=c1&status=open", other, nil); len(l.Body["items"].([]any)) != 0 {
+		t.Fatalf("open offers after the volunteer's erasure: %s", l.Raw)
+	}
+	tbProblem(t, tb.do("GET", "/v1/offers?community=c1&status=gone", other, nil), 400, "invalid_request")
 }
 
 // TestNoSelfConfirmationOnBehalf: a coordinator who is also the volunteer

@@ -1,6 +1,7 @@
 package timebank
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -44,6 +45,9 @@ type Offer struct {
 	Hours     int64     `json:"hours,omitempty"`
 	Seq       uint64    `json:"seq"`
 	Created   time.Time `json:"created"`
+	// Withdrawn: taken off the list by the volunteer or staff
+	// ("offer.withdraw"), or by the volunteer's erasure.
+	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
 func (n *Need) fields() map[string]any {
@@ -324,10 +328,101 @@ func PostOffer(tx ledger.Tx, by Caller, c, volunteer, category, title string, ho
 	return o, nil
 }
 
-// ListOffers lists a community's offers, oldest first.
-func ListOffers(r ledger.Reader, c string, p ledger.Page) ([]*Offer, string, error) {
+// Offer states, as ListOffers filters them.
+const (
+	OfferOpen      = "open"
+	OfferWithdrawn = "withdrawn"
+)
+
+// ListOffers lists a community's offers, oldest first, optionally by
+// status (open or withdrawn).
+func ListOffers(r ledger.Reader, c, status string, p ledger.Page) ([]*Offer, string, error) {
+	if status != "" && status != OfferOpen && status != OfferWithdrawn {
+		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is open or withdrawn")
+	}
 	return listDocs(r, "tb/offer/"+c+"/", p, func(id string) (*Offer, bool, error) {
 		o, err := GetOffer(r, id)
-		return o, err == nil, err
+		if err != nil {
+			return nil, false, err
+		}
+		return o, status == "" || o.Withdrawn == (status == OfferWithdrawn), nil
 	})
+}
+
+// WithdrawOffer takes an offer off the list ("offer.withdraw"): the
+// volunteer who posted it, or staff. Errors: not_found, forbidden,
+// wrong_state (withdrawn already), invalid_request (the reason).
+func WithdrawOffer(tx ledger.Tx, by Caller, id, reason string) (*Offer, error) {
+	o, err := GetOffer(tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReason(reason); err != nil {
+		return nil, err
+	}
+	if by.Member != o.Volunteer && !by.Staff {
+		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: the volunteer or a coordinator withdraws an offer")
+	}
+	if o.Withdrawn {
+		return nil, ledger.Errorf(CodeWrongState, "timebank: offer %s is withdrawn already", id)
+	}
+	o.Withdrawn = true
+	if err := tx.PutDoc(KindOffer, o.ID, o); err != nil {
+		return nil, err
+	}
+	tx.Audit("offer.withdraw", withOptional(map[string]any{"id": o.ID, "community": o.Community, "volunteer": o.Volunteer}, "reason", reason))
+	return o, nil
+}
+
+// MemberErased closes, in the erasure's own record, what an erased member
+// left open in the time bank of their community: the needs they posted
+// that are open or claimed are cancelled (no one can serve or be credited
+// for them now), the needs they had claimed go back to the open list for
+// another volunteer, and their offers are withdrawn. The record lists
+// each (needs_cancelled, needs_released, offers_withdrawn). Every need
+// and offer of the community is read: erasure is rare.
+func MemberErased(tx ledger.Tx, id string) error {
+	m, err := community.GetMember(tx, id)
+	if err != nil {
+		return err
+	}
+	var cancelled, released, withdrawn []any
+	err = scan(tx, "tb/need/"+m.Community+"/", "", math.MaxInt, func(_ string, v []byte) (bool, error) {
+		n, err := GetNeed(tx, string(v))
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case n.Requester == id && (n.Status == NeedOpen || n.Status == NeedClaimed):
+			n.Status = NeedCancelled
+			cancelled = append(cancelled, n.ID)
+		case n.Volunteer == id && n.Status == NeedClaimed:
+			n.Status, n.Volunteer = NeedOpen, ""
+			released = append(released, n.ID)
+		default:
+			return true, nil
+		}
+		return true, saveNeed(tx, n, false)
+	})
+	if err != nil {
+		return err
+	}
+	err = scan(tx, "tb/offer/"+m.Community+"/", "", math.MaxInt, func(_ string, v []byte) (bool, error) {
+		o, err := GetOffer(tx, string(v))
+		if err != nil || o.Volunteer != id || o.Withdrawn {
+			return err == nil, err
+		}
+		o.Withdrawn = true
+		withdrawn = append(withdrawn, o.ID)
+		return true, tx.PutDoc(KindOffer, o.ID, o)
+	})
+	if err != nil {
+		return err
+	}
+	for k, ids := range map[string][]any{"needs_cancelled": cancelled, "needs_released": released, "offers_withdrawn": withdrawn} {
+		if len(ids) > 0 {
+			tx.AuditField(k, ids)
+		}
+	}
+	return nil
 }
