@@ -186,8 +186,8 @@ type ServiceView struct {
 	// volunteer's (overlaps); while one of them is pending or confirmed,
 	// only a coordinator confirms it (422 flagged_overlap).
 	Flagged bool `json:"flagged"`
-	// Overflow: in a confirmation's answer, the credits that went to the
-	// pool above the volunteer's storage cap.
+	// Overflow: the credits the confirmation sent to the pool above the
+	// volunteer's storage cap.
 	Overflow  string `json:"overflow,omitempty"`
 	Need      string `json:"need,omitempty"`
 	Reason    string `json:"reason,omitempty"`

@@ -236,6 +236,9 @@ func TestStorageCapOverflow(t *testing.T) {
 	if li, pool := tb.balance("li:HOUR"), tb.balance("c1:pool"); li != "2.00" || pool != "1.00" || r.Str("overflow") != "1.00" || r.Str("credits") != "3.00" {
 		t.Fatalf("overflow: li %s pool %s, answer %s; want 2.00 and 1.00, overflow 1.00 in the answer", li, pool, r.Raw)
 	}
+	if g := tb.must(200, "GET", "/v1/services/"+id, elder, nil); g.Str("overflow") != "1.00" {
+		t.Fatalf("the record read back: %s, want overflow 1.00 as the confirmation answered", g.Raw)
+	}
 	tx := tb.must(200, "GET", "/v1/transfers/"+r.Str("transaction"), tb.admin, nil)
 	if ps, _ := tx.Body["postings"].([]any); len(ps) != 2 {
 		t.Fatalf("one transaction of two postings: got %s", tx.Raw)

@@ -66,10 +66,10 @@ type Service struct {
 	Need          string    `json:"need,omitempty"`
 	Seq           uint64    `json:"seq"`
 	Created       time.Time `json:"created"`
-	// Overflow is what the confirmation just sent to the pool above the
-	// volunteer's storage cap: in the confirming answer only, not stored
-	// (the transaction's postings keep it).
-	Overflow int64 `json:"-"`
+	// Overflow is what the confirmation sent to the pool above the
+	// volunteer's storage cap (kept since 2026-11-24; the transaction's
+	// postings show it for records confirmed before).
+	Overflow int64 `json:"overflow,omitempty"`
 }
 
 // NewService describes a service to log.
