@@ -69,6 +69,11 @@ func TestRedemptionCatalogueAndEligibility(t *testing.T) {
 		t.Fatalf("hardship exception: got %d %s", r.Status, r.Raw)
 	}
 	tbProblem(t, redeem(poor, "poor", "rice", "25.00", "quantity", 10), 422, "insufficient_funds")
+	// Too young even for the hardship age: the answer names that age.
+	poorer := tb.resident("poorer", "c1", map[string]string{"birth_date": tbBirth(58), "hardship": "true"}, nil, "resident")
+	if r := redeem(poorer, "poorer", "haircut", "1.00"); r.Status != 422 || !strings.Contains(r.Str("detail"), "60") {
+		t.Fatalf("hardship member under the hardship age: %d %s, want 422 naming 60", r.Status, r.Raw)
+	}
 
 	// Bookings hold; the station completes; the member may cancel.
 	b1 := redeem(old, "old", "haircut", "1.00", "book", true)

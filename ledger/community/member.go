@@ -596,7 +596,9 @@ func NoConflict(r ledger.Reader, actor, member, what string) error {
 		return err
 	}
 	if AreRelatives(a, m) {
-		return ledger.Errorf(ledger.CodeConflictOfInterest, "%s to your relative %s is made by someone else", what, member)
+		// Named, not "your": staff acting for a member (代办) take on that
+		// member's relatives.
+		return ledger.Errorf(ledger.CodeConflictOfInterest, "%s to %s, a registered relative of %s, is made by someone else", what, member, actor)
 	}
 	return nil
 }

@@ -333,6 +333,9 @@ func eligible(r ledger.Reader, m *community.Member, p community.Policy, now time
 	if age >= p.MinAge || hardship && p.HardshipMinAge > 0 && age >= p.HardshipMinAge {
 		return nil
 	}
+	if hardship && p.HardshipMinAge > 0 {
+		return ledger.Errorf(CodeNotEligible, "timebank: redemption here needs age %d or over (%d for members in hardship)", p.MinAge, p.HardshipMinAge)
+	}
 	return ledger.Errorf(CodeNotEligible, "timebank: redemption here needs age %d or over", p.MinAge)
 }
 
