@@ -370,8 +370,15 @@ func debitedMember(r ledger.Reader, p *Principal, postings []ledger.Posting) (st
 // noCreditToErased refuses a transfer that credits an erased member's
 // account: nobody can act for them any more, so what reached it would be
 // stuck (every workflow refuses them the same way). Moving what an erased
-// member held out of their account stays possible.
-func noCreditToErased(tx ledger.Tx, postings []ledger.Posting) error {
+// member held out of their account stays possible, and so does clearing
+// a debt they left (a mutual-credit balance below zero, written off from
+// the pool, say): a plain transfer (settled, not a hold: clearing) whose
+// credits take the account up to zero at most.
+func noCreditToErased(tx ledger.Tx, postings []ledger.Posting, clearing bool) error {
+	in := map[string]int64{}
+	for _, ps := range postings {
+		in[ps.To] += ps.Amount
+	}
 	for _, ps := range postings {
 		a, err := tx.Account(ps.To)
 		if err != nil {
@@ -384,8 +391,21 @@ func noCreditToErased(tx ledger.Tx, postings []ledger.Posting) error {
 		if err != nil {
 			return err
 		}
-		if err := community.NotErased(m); err != nil {
-			return err
+		if !m.Erased {
+			continue
+		}
+		if !clearing {
+			return community.NotErased(m)
+		}
+		out := int64(0)
+		for _, q := range postings {
+			if q.From == ps.To {
+				out += q.Amount
+			}
+		}
+		if a.Balance()+in[ps.To]-out > 0 || a.CreditsPending > 0 {
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: their account takes credits only to clear a debt, up to a balance of zero (it is %s)",
+				m.ID, ledger.FormatAmount(a.Balance(), a.Unit))
 		}
 	}
 	return nil
@@ -484,7 +504,7 @@ func (s *Server) createTransfer(c *gin.Context) {
 		if err := noSelfCredit(tx, p, spec.Postings); err != nil {
 			return nil, err
 		}
-		if err := noCreditToErased(tx, spec.Postings); err != nil {
+		if err := noCreditToErased(tx, spec.Postings, !spec.Pending); err != nil {
 			return nil, err
 		}
 		if err := withinCommunity(tx, spec.Postings); err != nil {
@@ -611,7 +631,7 @@ func (s *Server) postTransfer(c *gin.Context) {
 		}
 		// A hold made before its payee was erased is voided, not posted:
 		// nobody could act for what it would credit.
-		if err := noCreditToErased(tx, t.Postings); err != nil {
+		if err := noCreditToErased(tx, t.Postings, false); err != nil {
 			return nil, err
 		}
 		// Posting is what moves the value: staff do not post a hold that

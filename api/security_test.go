@@ -940,3 +940,43 @@ func TestThrottleFullKeepsLockouts(t *testing.T) {
 		t.Fatalf("%d entries, bound %d", n, maxThrottleEntries)
 	}
 }
+
+// TestErasedMembersDebtCanBeCleared: a mutual-credit debt an erased member
+// left can be written off by a plain transfer up to a balance of zero
+// (then the account closes); no more, and no hold. A service they received
+// cannot be credited: the answer says what to do instead.
+func TestErasedMembersDebtCanBeCleared(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("mc", "", map[string]any{"earning": "mutual_credit", "credit_limit": "3.00"})
+	coord := ts.member("zhao", "mc", "coordinator")
+	vol := ts.member("v1", "mc", "volunteer", "resident")
+	m2 := ts.member("m2", "mc", "resident")
+	ts.must(201, "POST", "/v1/redemptions", m2, map[string]any{"member": "m2", "community": "mc", "hours": "2.00", "item": "理发"})
+	svc := ts.must(201, "POST", "/v1/services", vol, map[string]any{"volunteer": "v1", "recipient": "m2", "community": "mc",
+		"category": "elder_care", "hours": "1.00", "occurred_at": time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)}).Str("id")
+	ts.must(200, "POST", "/v1/members/m2/erase", ts.admin, nil)
+	if r := ts.do("POST", "/v1/services/"+svc+"/confirm", coord, nil); r.Status != 409 || !strings.Contains(r.Str("detail"), "grant") {
+		t.Fatalf("confirming a service the erased member received: %d %s, want 409 saying what to do", r.Status, r.Raw)
+	}
+	writeOff := func(amount string, pending bool) response {
+		return ts.do("POST", "/v1/transfers", coord, map[string]any{"pending": pending, "memo": "核销已注销成员的欠额",
+			"postings": []any{map[string]any{"from": "mc:issuance", "to": "m2:HOUR", "amount": amount, "unit": "HOUR"}}})
+	}
+	size := ts.auditSize()
+	wantProblem(t, writeOff("2.01", false), 409, "conflict")
+	wantProblem(t, writeOff("1.00", true), 409, "conflict")
+	if ts.auditSize() != size {
+		t.Fatal("refused write-offs wrote records")
+	}
+	if r := writeOff("1.50", false); r.Status != 201 {
+		t.Fatalf("clearing part of the debt: %d %s", r.Status, r.Raw)
+	}
+	wantProblem(t, writeOff("0.51", false), 409, "conflict")
+	if r := writeOff("0.50", false); r.Status != 201 {
+		t.Fatalf("clearing the rest: %d %s", r.Status, r.Raw)
+	}
+	if b := ts.balance("m2:HOUR"); b != "0.00" {
+		t.Fatalf("balance after the write-off: %s", b)
+	}
+	ts.must(200, "POST", "/v1/accounts/m2:HOUR/status", ts.admin, map[string]any{"status": "closed"})
+}

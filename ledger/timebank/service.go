@@ -486,6 +486,10 @@ func credit(tx ledger.Tx, s *Service) error {
 func payerOf(r ledger.Reader, c *community.Community, s *Service) (*ledger.Account, error) {
 	if c.Policy.Earning == community.EarningMutualCredit && s.RecipientKind == RecipientMember {
 		m, err := member(r, s.Recipient)
+		if ledger.IsCode(err, ledger.CodeConflict) {
+			return nil, ledger.Errorf(ledger.CodeConflict, "timebank: recipient %s was erased, and under mutual credit the recipient pays: this record cannot be credited; "+
+				"reject it, and a coordinator may grant the volunteer pool credits instead", s.Recipient)
+		}
 		if err != nil {
 			return nil, err
 		}
