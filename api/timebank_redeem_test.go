@@ -179,6 +179,13 @@ func TestCrossCommunityRedemption(t *testing.T) {
 			t.Fatalf("%s: got %s, want %s", acct, got, bal)
 		}
 	}
+	// Not in another district: its coordinators have no say over li.
+	tb.community("far", "", nil)
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "far", "hours": "1.00", "item": "理发一次"}), 422, "not_in_community")
+	if tb.auditSize() != size {
+		t.Fatal("a refused redemption wrote a record")
+	}
 	tx := tb.must(200, "GET", "/v1/transfers/"+r.Str("transaction"), tb.admin, nil)
 	if !strings.Contains(string(tx.Raw), `"from":"li:HOUR","to":"a:clearing"`) || !strings.Contains(string(tx.Raw), `"from":"b:clearing","to":"b:redemptions"`) {
 		t.Fatalf("clearing entries: got %s", tx.Raw)

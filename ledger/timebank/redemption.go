@@ -270,6 +270,16 @@ func checkRedeemer(tx ledger.Tx, by Caller, n NewRedemption) (*community.Member,
 	if by.Member != m.ID {
 		return nil, nil, ledger.Errorf(ledger.CodeForbidden, "timebank: members redeem their own credits; a coordinator acts on their behalf")
 	}
+	// 通存通兑 runs within a district (the root of the community tree),
+	// as services do: another district's coordinators, who would complete,
+	// cancel or reverse the redemption, have no say over this member.
+	home, err := communityOf(tx, m.Community)
+	if err != nil {
+		return nil, nil, err
+	}
+	if district(home) != district(c) {
+		return nil, nil, ledger.Errorf(CodeNotInCommunity, "timebank: member %s redeems in the communities of their own district (%s), not in %s", m.ID, district(home), c.ID)
+	}
 	return m, c, nil
 }
 

@@ -281,7 +281,7 @@ func checkRecipient(r ledger.Reader, c *community.Community, n *NewService) erro
 		if err != nil {
 			return err
 		}
-		if home, err := communityOf(r, m.Community); err != nil || len(home.Path) == 0 || len(c.Path) == 0 || home.Path[0] != c.Path[0] {
+		if home, err := communityOf(r, m.Community); err != nil || district(home) != district(c) {
 			return ledger.Errorf(ledger.CodeNotFound, "timebank: member %s not found", truncate(n.Recipient, ledger.MaxIDLen))
 		}
 		return nil

@@ -231,6 +231,14 @@ func volunteerIn(m *community.Member, c string) error {
 	return nil
 }
 
+// district is the root of c's community tree.
+func district(c *community.Community) string {
+	if len(c.Path) == 0 {
+		return c.ID
+	}
+	return c.Path[0]
+}
+
 // hourAccount returns the HOUR account of a member.
 func hourAccount(r ledger.Reader, m *community.Member) (*ledger.Account, error) {
 	id, ok := m.Accounts[string(ledger.HOUR)]
