@@ -51,7 +51,10 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	if busy, err := inUse(path); err != nil {
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	} else if busy {
-		return nil, fmt.Errorf("store: %s is in use by a running server: stop it first, or verify the running server with tally verify --url", dir)
+		return nil, fmt.Errorf("store: %s is in use by a running server: stop it first, or ask the running server (--url)", dir)
+	}
+	if err := checkFreeToOpen(dir); err != nil {
+		return nil, err
 	}
 	// A ledger without its master.key cannot open anyone's personal data:
 	// damaged, whatever the chain says (a server refuses it too).

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 
 	"tally/ledger"
 )
@@ -31,6 +32,17 @@ const MinFreeToOpen = 40 << 20
 // diskFree measures the free space checked against MinFreeToOpen (a
 // variable for the tests).
 var diskFree = freeBytes
+
+// checkFreeToOpen refuses to open the database in dir with less than
+// MinFreeToOpen free: even a read-only open replays the WAL through
+// memory maps, which on a full tmpfs end the process with SIGBUS.
+func checkFreeToOpen(dir string) error {
+	if free, err := diskFree(dir); err == nil && free < MinFreeToOpen {
+		return fmt.Errorf("store: the disk holding %s has %d MiB free; the store needs at least %d MiB to open (Badger reads and writes its tables through memory maps, and a full disk would crash it): free some space and start again",
+			dir, free>>20, MinFreeToOpen>>20)
+	}
+	return nil
+}
 
 var errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
 	"the server's disk is nearly full; writes are refused until an operator frees space")

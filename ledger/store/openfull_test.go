@@ -36,3 +36,29 @@ func TestOpenRefusedOnAFullDisk(t *testing.T) {
 		t.Fatalf("the temporary key file stayed: %v", err)
 	}
 }
+
+// TestOpenAuditRefusedOnAFullDisk: reading the chain of a stopped store
+// (tally verify --data, backup --data) also maps its WAL: on a full disk
+// it says why instead of dying of SIGBUS.
+func TestOpenAuditRefusedOnAFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	defer func(f func(string) (uint64, error)) { diskFree = f }(diskFree)
+	diskFree = func(string) (uint64, error) { return MinFreeToOpen - 1, nil }
+	if a, err := OpenAudit(dir); err == nil || !strings.Contains(err.Error(), "MiB free") {
+		if a != nil {
+			a.Close()
+		}
+		t.Fatalf("reading the chain on a full disk: %v", err)
+	}
+	diskFree = freeBytes
+	a, err := OpenAudit(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+}

@@ -283,9 +283,8 @@ func openStore(dir string, opt Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		if free, err := diskFree(dir); err == nil && free < MinFreeToOpen {
-			return nil, fmt.Errorf("store: the disk holding %s has %d MiB free; the store needs at least %d MiB to open (Badger writes its tables through memory maps, and a full disk would crash it): free some space and start again",
-				dir, free>>20, MinFreeToOpen>>20)
+		if err := checkFreeToOpen(dir); err != nil {
+			return nil, err
 		}
 		var err error
 		if master, err = loadOrCreateKey(filepath.Join(dir, "master.key")); err != nil {
