@@ -4,6 +4,7 @@
 //	tally verify  --data DIR | --export FILE | --url URL --token T [--checkpoint FILE]
 //	tally backup  --url URL --token T --out FILE | --data DIR --out FILE
 //	tally restore --in FILE --data DIR
+//	tally reset-admin --data DIR
 //
 // Every flag also reads from an environment variable (TALLY_DATA, TALLY_ADDR, ...).
 package main
@@ -32,6 +33,7 @@ commands:
   verify    verify the audit chain and balances
   backup    take a consistent backup
   restore   restore a backup into an empty data directory
+  reset-admin  set a new password for the admin on a stopped server's data directory
   health    ask a running server's /healthz (exit 0 when healthy; a container's HEALTHCHECK)
   version   print the version (the source revision it was built from)
 `
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBackup(ctx, args[1:], stdout, stderr)
 	case "restore":
 		return runRestore(ctx, args[1:], stdout, stderr)
+	case "reset-admin":
+		return runResetAdmin(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

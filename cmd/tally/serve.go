@@ -353,6 +353,14 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("TALLY_ADMIN_PASSWORD: %w", err)
 	}
+	// Shown before it is stored: an admin whose password nobody saw
+	// (stdout closed or full) would lock the operator out. A start that
+	// fails after this line prints a new one next time.
+	if printed {
+		if err := printPassword(m.Stdout, "Initialising %s. Admin login: username admin, password %s (shown once; set TALLY_ADMIN_PASSWORD to choose it; a lost one is reset with tally reset-admin)\n", m.Data, pw); err != nil {
+			return false, err
+		}
+	}
 	_, err = m.store.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
 		return community.CreateMember(tx, community.NewMember{ID: "admin", Global: true,
 			Roles: []community.Role{community.RoleAdmin}, Username: "admin", PasswordHash: hash,
@@ -363,9 +371,6 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 	}
 	if m.Demo {
 		m.adminPassword = pw
-	}
-	if printed {
-		fmt.Fprintf(m.Stdout, "Initialised %s. Admin login: username admin, password %s (shown once; set TALLY_ADMIN_PASSWORD to choose it)\n", m.Data, pw)
 	}
 	return true, nil
 }
