@@ -959,6 +959,11 @@ func (s *Server) gift(c *gin.Context) {
 			return
 		}
 		p := principal(c)
+		// A coordinator giving a resident's credits acts for them (代办)
+		// whether or not X-On-Behalf-Of says so, as for redemptions.
+		if !s.actFor(c, p, timebank.MemberOfHourAccount(req.From)) {
+			return
+		}
 		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
 			t, err := timebank.Gift(tx, timebank.Caller{Member: p.Acting()}, req.From, req.To, hours, req.Memo)
 			if err != nil {

@@ -291,6 +291,12 @@ func TestGiftsAndGrants(t *testing.T) {
 	tbProblem(t, tb.do("POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "parent", "hours": "1.00", "reason": "x"}), 422, "max_balance_exceeded")
 	tb.sumsToZero("c1", "wang", "parent", "child", "stranger")
 	tb.sumsToZero("c2", "aunt")
+	// A coordinator naming the giver in the body acts for them (代办), as
+	// with X-On-Behalf-Of: the record names both.
+	tb.must(201, "POST", "/v1/gifts", coord, map[string]any{"from": "child", "to": "parent", "hours": "0.10"})
+	if rec := tb.lastRecord(); rec.Actor != "wang" || rec.OnBehalf != "child" {
+		t.Fatalf("a gift made for a resident: actor %q on behalf of %q", rec.Actor, rec.OnBehalf)
+	}
 }
 
 // TestOnBehalf: a coordinator acts for an offline resident (代办); the

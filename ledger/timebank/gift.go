@@ -81,6 +81,10 @@ const PoolAlias = "pool"
 
 // memberOfHourAccount returns the member whose HOUR account id is id, or
 // id itself.
+// MemberOfHourAccount is the member a gift's from or to names: a member
+// id, or a member's HOUR account id ("li:HOUR").
+func MemberOfHourAccount(id string) string { return memberOfHourAccount(id) }
+
 func memberOfHourAccount(id string) string {
 	if owner, ok := strings.CutSuffix(id, ":"+string(ledger.HOUR)); ok && owner != "" {
 		return owner
