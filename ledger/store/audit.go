@@ -43,6 +43,9 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 		if _, kerr := os.Stat(filepath.Join(dir, "master.key")); kerr == nil {
 			return nil, fmt.Errorf("%w: %s holds master.key but no database (db/MANIFEST)", ErrDamaged, dir)
 		}
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("store: %s cannot be read by this user: %w", dir, err)
+		}
 		return nil, fmt.Errorf("store: %s holds no database: %w", dir, err)
 	}
 	// A running server's directory changes under the copy a verify would
