@@ -367,50 +367,6 @@ func debitedMember(r ledger.Reader, p *Principal, postings []ledger.Posting) (st
 	return owner, nil
 }
 
-// noCreditToErased refuses a transfer that credits an erased member's
-// account: nobody can act for them any more, so what reached it would be
-// stuck (every workflow refuses them the same way). Moving what an erased
-// member held out of their account stays possible, and so does clearing
-// a debt they left (a mutual-credit balance below zero, written off from
-// the pool, say): a plain transfer (settled, not a hold: clearing) whose
-// credits take the account up to zero at most.
-func noCreditToErased(tx ledger.Tx, postings []ledger.Posting, clearing bool) error {
-	in := map[string]int64{}
-	for _, ps := range postings {
-		in[ps.To] += ps.Amount
-	}
-	for _, ps := range postings {
-		a, err := tx.Account(ps.To)
-		if err != nil {
-			return err
-		}
-		if a.OwnerKind != ledger.OwnerMember {
-			continue
-		}
-		m, err := community.GetMember(tx, a.Owner)
-		if err != nil {
-			return err
-		}
-		if !m.Erased {
-			continue
-		}
-		if !clearing {
-			return community.NotErased(m)
-		}
-		out := int64(0)
-		for _, q := range postings {
-			if q.From == ps.To {
-				out += q.Amount
-			}
-		}
-		if a.Balance()+in[ps.To]-out > 0 || a.CreditsPending > 0 {
-			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: their account takes credits only to clear a debt, up to a balance of zero (it is %s)",
-				m.ID, ledger.FormatAmount(a.Balance(), a.Unit))
-		}
-	}
-	return nil
-}
-
 // rawHold refuses to settle through /v1/transfers a hold that a workflow
 // made (a proposal's disbursement, a held service credit, a booking): its
 // own route settles it, keeping the workflow's state and rules (a quorum,
@@ -504,9 +460,6 @@ func (s *Server) createTransfer(c *gin.Context) {
 		if err := noSelfCredit(tx, p, spec.Postings); err != nil {
 			return nil, err
 		}
-		if err := noCreditToErased(tx, spec.Postings, !spec.Pending); err != nil {
-			return nil, err
-		}
 		if err := withinCommunity(tx, spec.Postings); err != nil {
 			return nil, err
 		}
@@ -518,6 +471,9 @@ func (s *Server) createTransfer(c *gin.Context) {
 		}
 		t, err := ledger.Transfer(tx, sent)
 		if err != nil {
+			return nil, err
+		}
+		if err := community.ErasedAccountsSettle(tx, t.Postings); err != nil {
 			return nil, err
 		}
 		owner, err := debitedMember(tx, p, spec.Postings)
@@ -629,11 +585,6 @@ func (s *Server) postTransfer(c *gin.Context) {
 		if err := workflowHold(t); err != nil {
 			return nil, err
 		}
-		// A hold made before its payee was erased is voided, not posted:
-		// nobody could act for what it would credit.
-		if err := noCreditToErased(tx, t.Postings, false); err != nil {
-			return nil, err
-		}
 		// Posting is what moves the value: staff do not post a hold that
 		// pays themselves or a relative, whoever made it.
 		if err := noSelfCredit(tx, principal(c), t.Postings); err != nil {
@@ -646,7 +597,14 @@ func (s *Server) postTransfer(c *gin.Context) {
 				return nil, err
 			}
 		}
-		return ledger.PostPending(tx, t.ID, amount, req.Memo)
+		posted, err := ledger.PostPending(tx, t.ID, amount, req.Memo)
+		if err != nil {
+			return nil, err
+		}
+		// A hold made before its payee was erased is voided, not posted
+		// (unless it clears a debt they left): nobody could act for what
+		// it would credit.
+		return posted, community.ErasedAccountsSettle(tx, posted.Postings)
 	})
 }
 
@@ -691,7 +649,11 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 		w, err := workflowOf(tx, id)
 		switch {
 		case err != nil || w.Kind == "transfer":
-			return ledger.Reverse(tx, id, req.Reason)
+			r, err := ledger.Reverse(tx, id, req.Reason)
+			if err != nil {
+				return nil, err
+			}
+			return r, community.ErasedAccountsSettle(tx, r.Postings)
 		case w.Kind == timebank.KindGift || w.Kind == timebank.KindGrant:
 			// Gifts and grants keep no records beyond their transaction;
 			// their reversal also corrects what communities owe each other.

@@ -943,37 +943,59 @@ func TestThrottleFullKeepsLockouts(t *testing.T) {
 
 // TestErasedMembersDebtCanBeCleared: a mutual-credit debt an erased member
 // left can be written off by a plain transfer up to a balance of zero
-// (then the account closes); no more, and no hold. A service they received
-// cannot be credited: the answer says what to do instead.
+// (then the account closes); no more, no hold, no refund past zero, no
+// new debt in their name and nothing passed through their account. A
+// service they received cannot be credited: the answer says what to do.
 func TestErasedMembersDebtCanBeCleared(t *testing.T) {
 	ts := newTestServer(t)
 	ts.community("mc", "", map[string]any{"earning": "mutual_credit", "credit_limit": "3.00"})
 	coord := ts.member("zhao", "mc", "coordinator")
 	vol := ts.member("v1", "mc", "volunteer", "resident")
+	ts.member("m3", "mc", "resident")
 	m2 := ts.member("m2", "mc", "resident")
-	ts.must(201, "POST", "/v1/redemptions", m2, map[string]any{"member": "m2", "community": "mc", "hours": "2.00", "item": "理发"})
-	svc := ts.must(201, "POST", "/v1/services", vol, map[string]any{"volunteer": "v1", "recipient": "m2", "community": "mc",
-		"category": "elder_care", "hours": "1.00", "occurred_at": time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)}).Str("id")
-	ts.must(200, "POST", "/v1/members/m2/erase", ts.admin, nil)
-	if r := ts.do("POST", "/v1/services/"+svc+"/confirm", coord, nil); r.Status != 409 || !strings.Contains(r.Str("detail"), "grant") {
+	ago := time.Now().Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	service := func() string {
+		return ts.must(201, "POST", "/v1/services", vol, map[string]any{"volunteer": "v1", "recipient": "m2", "community": "mc",
+			"category": "elder_care", "hours": "1.00", "occurred_at": ago}).Str("id")
+	}
+	ts.must(201, "POST", "/v1/redemptions", m2, map[string]any{"member": "m2", "community": "mc", "hours": "1.00", "item": "理发"})
+	paid := service()
+	ts.must(200, "POST", "/v1/services/"+paid+"/confirm", m2, nil)
+	pending := service()
+	ago = time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)
+	ts.must(200, "POST", "/v1/members/m2/erase", ts.admin, nil) // at -2.00
+	if r := ts.do("POST", "/v1/services/"+pending+"/confirm", coord, nil); r.Status != 409 || !strings.Contains(r.Str("detail"), "grant") {
 		t.Fatalf("confirming a service the erased member received: %d %s, want 409 saying what to do", r.Status, r.Raw)
 	}
-	writeOff := func(amount string, pending bool) response {
+	transfer := func(from, to, amount string, pending bool) response {
 		return ts.do("POST", "/v1/transfers", coord, map[string]any{"pending": pending, "memo": "核销已注销成员的欠额",
-			"postings": []any{map[string]any{"from": "mc:issuance", "to": "m2:HOUR", "amount": amount, "unit": "HOUR"}}})
+			"postings": []any{map[string]any{"from": from, "to": to, "amount": amount, "unit": "HOUR"}}})
 	}
 	size := ts.auditSize()
-	wantProblem(t, writeOff("2.01", false), 409, "conflict")
-	wantProblem(t, writeOff("1.00", true), 409, "conflict")
+	wantProblem(t, transfer("mc:issuance", "m2:HOUR", "2.01", false), 409, "conflict")
+	wantProblem(t, transfer("mc:issuance", "m2:HOUR", "1.00", true), 409, "conflict")
+	wantProblem(t, transfer("m2:HOUR", "m3:HOUR", "0.50", false), 409, "conflict") // a new debt in their name
+	if r := ts.do("POST", "/v1/transfers", coord, map[string]any{"memo": "经过", "postings": []any{
+		map[string]any{"from": "mc:issuance", "to": "m2:HOUR", "amount": "1.00", "unit": "HOUR"},
+		map[string]any{"from": "m2:HOUR", "to": "m3:HOUR", "amount": "1.00", "unit": "HOUR"}}}); r.Status != 409 {
+		t.Fatalf("value passed through the erased account: %d %s", r.Status, r.Raw)
+	}
 	if ts.auditSize() != size {
 		t.Fatal("refused write-offs wrote records")
 	}
-	if r := writeOff("1.50", false); r.Status != 201 {
+	if r := transfer("mc:issuance", "m2:HOUR", "1.50", false); r.Status != 201 {
 		t.Fatalf("clearing part of the debt: %d %s", r.Status, r.Raw)
 	}
-	wantProblem(t, writeOff("0.51", false), 409, "conflict")
-	if r := writeOff("0.50", false); r.Status != 201 {
+	wantProblem(t, transfer("mc:issuance", "m2:HOUR", "0.51", false), 409, "conflict")
+	if r := transfer("mc:issuance", "m2:HOUR", "0.50", false); r.Status != 201 {
 		t.Fatalf("clearing the rest: %d %s", r.Status, r.Raw)
+	}
+	// The debt is written off: rejecting the service they paid for would
+	// refund them past zero.
+	size = ts.auditSize()
+	wantProblem(t, ts.do("POST", "/v1/services/"+paid+"/reject", coord, map[string]any{"reason": "记录有误"}), 409, "conflict")
+	if ts.auditSize() != size {
+		t.Fatal("a refused correction wrote a record")
 	}
 	if b := ts.balance("m2:HOUR"); b != "0.00" {
 		t.Fatalf("balance after the write-off: %s", b)

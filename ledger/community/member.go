@@ -564,6 +564,53 @@ func deleteLogins(tx ledger.Tx, member string) error {
 	return nil
 }
 
+// ErasedAccountsSettle refuses postings, already applied in r, that do
+// more with an erased member's account than settle it towards zero:
+// every such account they credit must stand at zero or below (a debt
+// written off, a payment refunded — never credits the erased person
+// could not use), every one they debit at zero or above counting what is
+// held (what they held moved out — never a new debt in their name), and
+// none may be both credited and debited (value passed through it).
+// Errors: conflict.
+func ErasedAccountsSettle(r ledger.Reader, postings []ledger.Posting) error {
+	in, out := map[string]bool{}, map[string]bool{}
+	for _, ps := range postings {
+		in[ps.To], out[ps.From] = true, true
+	}
+	for _, id := range slices.Sorted(maps.Keys(mergeKeys(in, out))) {
+		a, err := r.Account(id)
+		if err != nil {
+			return err
+		}
+		if a.OwnerKind != ledger.OwnerMember {
+			continue
+		}
+		m, err := GetMember(r, a.Owner)
+		if err != nil {
+			return err
+		}
+		if !m.Erased {
+			continue
+		}
+		bal := ledger.FormatAmount(a.Balance(), a.Unit)
+		switch {
+		case in[id] && out[id]:
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: a transfer does not pass through their account", m.ID)
+		case in[id] && (a.Balance() > 0 || a.CreditsPending > 0):
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: their account takes credits only to clear a debt, up to a balance of zero (it would be %s)", m.ID, bal)
+		case out[id] && a.Available() < 0:
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: only what their account holds can be moved out, no new debt in their name (it would be %s)", m.ID, bal)
+		}
+	}
+	return nil
+}
+
+func mergeKeys(a, b map[string]bool) map[string]bool {
+	m := maps.Clone(a)
+	maps.Copy(m, b)
+	return m
+}
+
 // AreRelatives reports whether either member lists the other.
 func AreRelatives(a, b *Member) bool {
 	return slices.Contains(a.Relatives, b.ID) || slices.Contains(b.Relatives, a.ID)

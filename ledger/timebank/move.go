@@ -117,12 +117,17 @@ const (
 	KindGrant = "grant"
 )
 
-// ReverseMove reverses a gift's or a grant's transaction (the correction
-// names it and why) and takes what it made one community owe another
-// back off the settlement view. Errors: ledger.Reverse's.
+// ReverseMove reverses a gift's, a grant's, a redemption's or a service
+// credit's transaction (the correction names it and why) and takes what it
+// made one community owe another back off the settlement view. An erased
+// member's account is settled only towards zero
+// (community.ErasedAccountsSettle). Errors: ledger.Reverse's, conflict.
 func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
 	r, err := ledger.Reverse(tx, id, reason)
 	if err != nil {
+		return nil, err
+	}
+	if err := community.ErasedAccountsSettle(tx, r.Postings); err != nil {
 		return nil, err
 	}
 	by, to, amt, err := owedOf(tx, r)

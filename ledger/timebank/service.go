@@ -637,17 +637,11 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		if err := noConflictUndo(tx, posted); err != nil {
 			return false, err
 		}
-		r, err := ledger.Reverse(tx, posted, reason)
-		if err != nil {
-			return false, err
-		}
 		// A credit paid across communities made one owe the other; its
 		// reversal takes that back (the clearing legs run the other way).
-		by, to, amt, err := owedOf(tx, r)
+		// A recipient erased since is refunded only towards zero.
+		r, err := ReverseMove(tx, posted, reason)
 		if err != nil {
-			return false, err
-		}
-		if err := addOwed(tx, by, to, amt); err != nil {
 			return false, err
 		}
 		s.Credit, s.Reversal = CreditReversed, r.ID
