@@ -574,6 +574,39 @@ func TestOfferWithdrawnAndErasureClosesListings(t *testing.T) {
 	tbProblem(t, tb.do("GET", "/v1/offers?community=c1&status=gone", other, nil), 400, "invalid_request")
 }
 
+// TestRejectedServiceOfAnErasedMembersNeed: a need completed by a service
+// still pending when its requester (or volunteer) is erased does not come
+// back as claimed when the service is rejected: it is cancelled (or goes
+// back to the open list), as the erasure would have done.
+func TestRejectedServiceOfAnErasedMembersNeed(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", nil)
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	tb.resident("zhang", "c1", nil, nil, "resident")
+	tb.resident("zhao", "c1", nil, nil, "resident")
+	tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	tb.resident("sun", "c1", nil, nil, "resident", "volunteer")
+	completed := func(requester, volunteer string) (need, svc string) {
+		need = tb.must(201, "POST", "/v1/needs", coord, map[string]any{"community": "c1", "requester": requester, "category": "elder_care", "title": "买菜"}).Str("id")
+		tb.must(200, "POST", "/v1/needs/"+need+"/claim", coord, map[string]any{"volunteer": volunteer})
+		tb.advance(3 * time.Hour)
+		done := tb.must(201, "POST", "/v1/needs/"+need+"/complete", coord, map[string]any{"hours": "1.00", "occurred_at": tb.ago(2 * time.Hour)})
+		return need, done.Body["service"].(map[string]any)["id"].(string)
+	}
+	n1, s1 := completed("zhang", "sun")
+	n2, s2 := completed("zhao", "li")
+	tb.must(200, "POST", "/v1/members/zhang/erase", tb.admin, nil)
+	tb.must(200, "POST", "/v1/members/li/erase", tb.admin, nil)
+	tb.must(200, "POST", "/v1/services/"+s1+"/reject", coord, map[string]any{"reason": "记录有误"})
+	if n := tb.must(200, "GET", "/v1/needs/"+n1, coord, nil); n.Str("status") != "cancelled" {
+		t.Fatalf("the erased requester's need after its service was rejected: %s", n.Raw)
+	}
+	tb.must(200, "POST", "/v1/services/"+s2+"/reject", coord, map[string]any{"reason": "记录有误"})
+	if n := tb.must(200, "GET", "/v1/needs/"+n2, coord, nil); n.Str("status") != "open" || n.Body["volunteer"] != nil {
+		t.Fatalf("the need the erased volunteer had completed, after its service was rejected: %s", n.Raw)
+	}
+}
+
 // TestNoSelfConfirmationOnBehalf: a coordinator who is also the volunteer
 // cannot confirm or reject their own service by acting for the recipient;
 // nothing is written and no credit moves.

@@ -203,6 +203,9 @@ func ReleaseNeed(tx ledger.Tx, by Caller, id, reason string) (*Need, error) {
 // reopenNeed puts the need a rejected service record completed back to
 // claimed, by the same volunteer: the need was not met, so the volunteer
 // may complete it again (a corrected record) or the requester cancel it.
+// As an erasure would have (MemberErased): a need whose requester was
+// erased since is cancelled, and one whose volunteer was goes back to the
+// open list.
 func reopenNeed(tx ledger.Tx, s *Service) (*Need, error) {
 	if s.Need == "" {
 		return nil, nil
@@ -212,6 +215,19 @@ func reopenNeed(tx ledger.Tx, s *Service) (*Need, error) {
 		return nil, err
 	}
 	n.Status, n.Service = NeedClaimed, ""
+	erased := func(id string) (bool, error) {
+		m, err := community.GetMember(tx, id)
+		return err == nil && m.Erased, err
+	}
+	if gone, err := erased(n.Requester); err != nil {
+		return nil, err
+	} else if gone {
+		n.Status = NeedCancelled
+	} else if gone, err := erased(n.Volunteer); err != nil {
+		return nil, err
+	} else if gone {
+		n.Status, n.Volunteer = NeedOpen, ""
+	}
 	return n, saveNeed(tx, n, false)
 }
 
