@@ -113,15 +113,17 @@ func GetUser(r ledger.Reader, username string) (*User, error) {
 	return u, err
 }
 
-// getUser also returns the key the login is kept under: UserKey's, or,
-// for a login made before usernames were case-insensitive, the username
-// exactly as it was registered.
+// getUser also returns the key the login is kept under: the username
+// exactly as typed first — a login made before usernames were
+// case-insensitive whose lower-case key another had already (the store
+// moved the others to their lower-case keys when it opened) — then
+// UserKey's.
 func getUser(r ledger.Reader, username string) (string, *User, error) {
-	key := UserKey(username)
 	u := &User{}
+	key := username
 	err := r.Doc(KindUser, key, u)
-	if ledger.IsCode(err, ledger.CodeNotFound) && key != username {
-		key = username
+	if ledger.IsCode(err, ledger.CodeNotFound) && UserKey(username) != username {
+		key = UserKey(username)
 		err = r.Doc(KindUser, key, u)
 	}
 	if err != nil {

@@ -352,6 +352,10 @@ func openStore(dir string, opt Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if _, err := foldLogins(db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.pk.opens(s.keys); err != nil {
 		db.Close()
 		return nil, err
