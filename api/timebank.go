@@ -434,7 +434,7 @@ type NeedCompletion struct {
 
 func (s *Server) postNeed(c *gin.Context) {
 	tbBind(c, false, func(req *NeedRequest) {
-		s.postListing(c, req.Community, &req.Requester, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
+		s.postListing(c, req.Community, "requester", &req.Requester, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
 			n, err := timebank.PostNeed(tx, by, req.Community, req.Requester, req.Category, req.Title, hours)
 			if err != nil {
 				return nil, err
@@ -448,11 +448,11 @@ func (s *Server) postNeed(c *gin.Context) {
 // that member (代办) whether or not X-On-Behalf-Of says so, so that the
 // record names both. It reports whether the request goes on (false: the
 // problem was sent; an unknown or out-of-scope member is not_found).
-func (s *Server) actFor(c *gin.Context, p *Principal, member string) bool {
+func (s *Server) actFor(c *gin.Context, p *Principal, field, member string) bool {
 	if member == p.Acting() || p.OnBehalf != "" {
 		return true
 	}
-	if err := ledger.CheckID("member", member); err != nil {
+	if err := ledger.CheckID(field, member); err != nil {
 		fail(c, err)
 		return false
 	}
@@ -476,7 +476,7 @@ func (s *Server) actFor(c *gin.Context, p *Principal, member string) bool {
 // postListing posts a need or an offer, which share a shape: a community,
 // the member it is for (the acting member unless named), and optional
 // hours; post runs in the op once the community is in the caller's scope.
-func (s *Server) postListing(c *gin.Context, cm string, member *string, hoursText string,
+func (s *Server) postListing(c *gin.Context, cm, field string, member *string, hoursText string,
 	post func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error)) {
 	hours, err := tbOptionalHours(hoursText)
 	if err != nil {
@@ -487,7 +487,7 @@ func (s *Server) postListing(c *gin.Context, cm string, member *string, hoursTex
 	if *member == "" {
 		*member = p.Acting()
 	}
-	if !s.actFor(c, p, *member) {
+	if !s.actFor(c, p, field, *member) {
 		return
 	}
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
@@ -657,7 +657,7 @@ func offerView(o *timebank.Offer) OfferView {
 
 func (s *Server) postOffer(c *gin.Context) {
 	tbBind(c, false, func(req *OfferRequest) {
-		s.postListing(c, req.Community, &req.Volunteer, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
+		s.postListing(c, req.Community, "volunteer", &req.Volunteer, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
 			o, err := timebank.PostOffer(tx, by, req.Community, req.Volunteer, req.Category, req.Title, hours)
 			if err != nil {
 				return nil, err
@@ -837,7 +837,7 @@ func (s *Server) redeem(c *gin.Context) {
 		p := principal(c)
 		// Staff redeeming a member's credits act for them (代办) whether or
 		// not X-On-Behalf-Of says so: the record names both.
-		if !s.actFor(c, p, req.Member) {
+		if !s.actFor(c, p, "member", req.Member) {
 			return
 		}
 		n := timebank.NewRedemption{Member: req.Member, Community: req.Community, Hours: hours, Item: req.Item,
@@ -961,7 +961,7 @@ func (s *Server) gift(c *gin.Context) {
 		p := principal(c)
 		// A coordinator giving a resident's credits acts for them (代办)
 		// whether or not X-On-Behalf-Of says so, as for redemptions.
-		if !s.actFor(c, p, timebank.MemberOfHourAccount(req.From)) {
+		if !s.actFor(c, p, "from", timebank.MemberOfHourAccount(req.From)) {
 			return
 		}
 		s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {

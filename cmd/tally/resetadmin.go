@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"tally/api"
 	"tally/audit"
@@ -105,8 +106,23 @@ func resetAdmin(ctx context.Context, data string, stdout io.Writer) error {
 // failed write (stdout closed, a full disk) stops the change, so that no
 // password nobody saw is put in force.
 func printPassword(w io.Writer, format string, a ...any) error {
+	if f, ok := w.(*os.File); ok && discards(f) {
+		// A closed stdout is /dev/null by the time Go runs: the write
+		// would succeed and nobody would see the password.
+		return errors.New("the generated password would go to /dev/null (stdout is closed or discarded); run with stdout visible, or set TALLY_ADMIN_PASSWORD; nothing was changed")
+	}
 	if _, err := fmt.Fprintf(w, format, a...); err != nil {
 		return fmt.Errorf("the generated password could not be shown (%w); nothing was changed", err)
 	}
 	return nil
+}
+
+// discards reports whether f is /dev/null.
+func discards(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
 }

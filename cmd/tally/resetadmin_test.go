@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -66,6 +67,14 @@ func TestAdminPasswordShownBeforeStored(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"reset-admin", "--data", dir}, brokenWriter{}, &errOut); code != 1 {
 		t.Fatalf("a reset that cannot show the password: exit %d", code)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if code := run([]string{"reset-admin", "--data", dir}, null, &errOut); code != 1 || !strings.Contains(errOut.String(), "/dev/null") {
+		t.Fatalf("a reset whose stdout is /dev/null (a closed stdout, as Go opens it): exit %d %s", code, errOut.String())
 	}
 	before := adminLogin(t, dir).PasswordHash
 	if code := run([]string{"reset-admin", "--data", dir}, &out, &errOut); code != 0 {

@@ -54,7 +54,7 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	if busy, err := inUse(path); err != nil {
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	} else if busy {
-		return nil, fmt.Errorf("store: %s is in use by a running server: stop it first, or ask the running server (--url)", dir)
+		return nil, fmt.Errorf("store: %s is in use by a running server: stop it first (verify and backup can ask a running server instead, with --url)", dir)
 	}
 	if err := checkFreeToOpen(dir); err != nil {
 		return nil, err
