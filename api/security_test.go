@@ -858,6 +858,12 @@ func TestUsernamesAreCaseInsensitive(t *testing.T) {
 	if after := ts.auditSize(); after != before {
 		t.Fatalf("refused registrations wrote %d records", after-before)
 	}
+	// Member M5 (ids are case-sensitive) has no login; m6's login is
+	// "m5": typed "M5", it is M5's id, and logs in as no one else.
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "M5", "community": "c1", "display_name": "五", "roles": []string{"resident"}})
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "m6", "community": "c1", "display_name": "六", "roles": []string{"resident"}, "username": "m5", "password": "password-m6"})
+	ts.login("m5", "password-m6")
+	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "M5", "password": "password-m6"}), 401, "unauthorized")
 	// Guesses in varied capitals count against one login's throttle.
 	for i := range MaxFailedLogins {
 		name := []string{"li.hua", "LI.HUA", "Li.hua"}[i%3]

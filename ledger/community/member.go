@@ -125,6 +125,17 @@ func getUser(r ledger.Reader, username string) (string, *User, error) {
 	if ledger.IsCode(err, ledger.CodeNotFound) && UserKey(username) != username {
 		key = UserKey(username)
 		err = r.Doc(KindUser, key, u)
+		if err == nil && username != u.Member {
+			// Typed as it is spelled, the name is another's id ("M5",
+			// where login "m5" is member m6's): it does not log in as
+			// someone else (ids are case-sensitive, logins not).
+			var owner string
+			if derr := r.Doc(KindEntity, username, &owner); derr == nil {
+				return "", nil, ledger.Errorf(ledger.CodeNotFound, "no login %s", username)
+			} else if !ledger.IsCode(derr, ledger.CodeNotFound) {
+				return "", nil, derr
+			}
+		}
 	}
 	if err != nil {
 		return "", nil, err
