@@ -74,6 +74,21 @@ func CheckNoPersonalNumber(what, s string) error {
 	return nil
 }
 
+// CheckPublicText is CheckText for free text the public disclosure shows
+// (a proposal's purpose, a vote's or an objection's reason): it also
+// refuses a phone or ID-card number in it (invalid_request), as for the
+// names of company donors — the chain keeps it for good, and the public
+// page and receipts show it to anyone.
+func CheckPublicText(what, s string, max int) error {
+	if err := CheckText(what, s, max); err != nil {
+		return err
+	}
+	if err := CheckNoPersonalNumber(what, s); err != nil {
+		return Errorf(CodeInvalidRequest, "%s must not hold a phone or ID-card number: it is shown on the public page and kept in the audit chain, which nothing erases", what)
+	}
+	return nil
+}
+
 // digitsAndSeparators maps s for the phone-number checks: ASCII letters
 // and digits stay; the other ways a digit is written — full-width (０-９),
 // circled (⓪①-⑨), Chinese numerals (〇零一二三四五六七八九), their

@@ -325,7 +325,7 @@ func ReverseDonation(tx ledger.Tx, id, reason string) (*Donation, error) {
 	if d.Reversal != "" {
 		return nil, ledger.Errorf(ledger.CodeAlreadyReversed, "fund: donation %s was already reversed by %s", id, d.Reversal)
 	}
-	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckPublicText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	if ledger.Blank(reason) {
