@@ -103,7 +103,10 @@ type FundView struct {
 	Unrestricted FundMoney                  `json:"unrestricted"`
 	Projects     map[string]FundProjectView `json:"projects"`
 	Committee    []string                   `json:"committee"`
-	Quorum       int                        `json:"quorum"`
+	// CommitteeInactive: members of the committee who cannot vote now
+	// (role withdrawn, erased) until an admin replaces the committee.
+	CommitteeInactive []string `json:"committee_inactive"`
+	Quorum            int      `json:"quorum"`
 	// ObjectionWindow: every proposal's objection period is at least this.
 	ObjectionWindow string            `json:"objection_window,omitempty"`
 	Accounts        map[string]string `json:"accounts"`
@@ -388,7 +391,10 @@ func fundOf(r ledger.Reader, p *Principal, id string, roles ...community.Role) (
 // fundView reads a fund's accounts and renders it.
 func fundView(r ledger.Reader, f *fund.Fund) (FundView, error) {
 	v := FundView{ID: f.ID, Community: f.Community, Name: f.Name, Committee: f.Committee, Quorum: f.Quorum,
-		Accounts: f.Accounts, Projects: map[string]FundProjectView{}, Created: f.Created}
+		CommitteeInactive: fund.Inactive(r, f), Accounts: f.Accounts, Projects: map[string]FundProjectView{}, Created: f.Created}
+	if v.CommitteeInactive == nil {
+		v.CommitteeInactive = []string{}
+	}
 	if f.ObjectionWindow > 0 {
 		v.ObjectionWindow = formatDuration(f.ObjectionWindow)
 	}
@@ -886,7 +892,7 @@ type PublicDisbursementView struct {
 
 // PublicFundView is one fund's disclosure: totals, the latest donations
 // and disbursements (older ones through their paged routes), the
-// committee's size and quorum, and the latest signed checkpoint of the
+// committee's size (the members who can vote now) and quorum, and the latest signed checkpoint of the
 // audit log, against which every receipt verifies.
 type PublicFundView struct {
 	PublicFundSummary
@@ -1003,7 +1009,9 @@ func (s *Server) publicFund(c *gin.Context) {
 		if out.PublicFundSummary, err = publicSummary(r, f); err != nil {
 			return err
 		}
-		out.CommitteeSize, out.Quorum = len(f.Committee), f.Quorum
+		// The committee that decides: members who cannot vote now are
+		// not counted.
+		out.CommitteeSize, out.Quorum = len(f.Committee)-len(fund.Inactive(r, f)), f.Quorum
 		ds, err := publicDonationPage(r, f, recent)
 		if err != nil {
 			return err

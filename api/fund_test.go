@@ -357,6 +357,14 @@ func TestFundDecidedAtOnceAcrossFunds(t *testing.T) {
 	if d, _ := e.lastRecord().Content["decided"].([]any); len(d) != fund.MaxDecidedAtOnce {
 		t.Fatalf("decided in the withdrawal's commit: %d, want %d", len(d), fund.MaxDecidedAtOnce)
 	}
+	// The public sees the committee that decides; staff see who cannot
+	// vote until the committee is replaced.
+	if pub := e.must(200, "GET", "/v1/public/funds/f2", "", nil); pub.Body["committee_size"] != float64(2) {
+		t.Fatalf("public committee size after a withdrawal: %v, want 2", pub.Body["committee_size"])
+	}
+	if f := e.must(200, "GET", "/v1/funds/f2", e.admin, nil); fmt.Sprint(f.Body["committee_inactive"]) != "[cm-li]" {
+		t.Fatalf("inactive committee members: %v", f.Body["committee_inactive"])
+	}
 	e.fire(time.Second)
 	for _, id := range ids {
 		e.wantStatus(id, "rejected")

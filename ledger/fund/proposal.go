@@ -195,6 +195,19 @@ func Current(r ledger.Reader, f *Fund, p *Proposal) *Proposal {
 	return &q
 }
 
+// Inactive lists the members of f's committee who cannot vote now: their
+// committee role withdrawn, or erased (they count towards no quorum until
+// the committee is replaced).
+func Inactive(r ledger.Reader, f *Fund) []string {
+	var out []string
+	for _, m := range f.Committee {
+		if !votingMember(r, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // votingMember: m holds the committee role and was not erased (what a
 // withdrawal of the role or an erasure takes away at once).
 func votingMember(r ledger.Reader, id string) bool {
