@@ -224,6 +224,7 @@ func (r *ProposalRequest) ToDomain(fundID, proposer string) (fund.NewProposal, e
 		if n.ObjectionWindow, err = parseDuration(r.ObjectionWindow); err == nil && n.ObjectionWindow < 0 {
 			err = ledger.Errorf(ledger.CodeInvalidRequest, "objection_window must not be negative")
 		}
+		n.NoObjectionWindow = n.ObjectionWindow == 0 // "0" asks for none: not the fund's
 	}
 	return n, err
 }
@@ -802,6 +803,9 @@ func (s *Server) objectProposal(c *gin.Context) {
 		}
 		if !onCommittee(p, f) {
 			if err := Authorize(tx, p, f.Community, community.RoleCoordinator); err != nil {
+				if ledger.IsCode(err, ledger.CodeForbidden) {
+					return nil, ledger.Errorf(ledger.CodeForbidden, "a member of fund %s's committee, or a coordinator of its community, objects", f.ID)
+				}
 				return nil, err
 			}
 		}

@@ -388,6 +388,12 @@ func TestFundObjectionWindowOfTheFund(t *testing.T) {
 	}
 	e.donate("500.00")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "objection_window", "1h")), 400, "invalid_request")
+	// "0" asks for no window at all: shorter than the fund's, refused (it
+	// was read as "the fund's").
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "objection_window", "0")), 400, "invalid_request")
+	// A project named twice in one request is bad input, not a conflict.
+	wantProblem(t, e.do("POST", "/v1/funds", e.admin, map[string]any{"id": "f9", "community": "c1", "name": "基金", "committee": []string{"cm-zhang"}, "quorum": 1,
+		"projects": []any{map[string]any{"id": "a", "name": "甲"}, map[string]any{"id": "a", "name": "乙"}}}), 400, "invalid_request")
 	id := e.propose("200.00")
 	if p := e.proposal(id); p.Str("objection_window") != "72h" {
 		t.Fatalf("a proposal without a window of its own: %s", p.Raw)

@@ -228,7 +228,10 @@ func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
 	if err := openAccounts(tx, f); err != nil {
 		return nil, err
 	}
-	for _, p := range n.Projects {
+	for i, p := range n.Projects {
+		if slices.ContainsFunc(n.Projects[:i], func(q NewProject) bool { return q.ID == p.ID }) {
+			return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: project %s is named twice", p.ID)
+		}
 		if err := addProject(tx, f, p); err != nil {
 			return nil, err
 		}

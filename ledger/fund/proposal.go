@@ -274,6 +274,9 @@ type NewProposal struct {
 	Deadline        time.Time
 	VotingPeriod    time.Duration
 	ObjectionWindow time.Duration
+	// NoObjectionWindow: a zero ObjectionWindow was asked for, not left
+	// to the fund's (refused where the fund has one).
+	NoObjectionWindow bool
 }
 
 // Propose records a proposal inside tx, holds its amount from the fund's
@@ -308,7 +311,7 @@ func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
 	// The fund's objection window is the least a proposal gets: the
 	// proposer may lengthen the public's say, not skip it.
 	switch {
-	case n.ObjectionWindow == 0:
+	case n.ObjectionWindow == 0 && !n.NoObjectionWindow:
 		n.ObjectionWindow = f.ObjectionWindow
 	case n.ObjectionWindow < f.ObjectionWindow:
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: fund %s gives every proposal an objection window of at least %s", f.ID, f.ObjectionWindow)
