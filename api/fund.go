@@ -896,8 +896,9 @@ type PublicDisbursementView struct {
 
 // PublicFundView is one fund's disclosure: totals, the latest donations
 // and disbursements (older ones through their paged routes), the
-// committee's size (the members who can vote now) and quorum, and the latest signed checkpoint of the
-// audit log, against which every receipt verifies.
+// committee's size (the members who can vote now) and quorum, and the
+// latest signed checkpoint of the audit log, against which every receipt
+// verifies.
 type PublicFundView struct {
 	PublicFundSummary
 	CommitteeSize     int                      `json:"committee_size"`

@@ -65,11 +65,29 @@ func WithdrawItem(tx ledger.Tx, c, item, reason string) (*Item, error) {
 	if err := checkReason(reason); err != nil {
 		return nil, err
 	}
+	it, err := getItem(tx, c, item)
+	if err != nil {
+		return nil, err
+	}
+	if it.Withdrawn {
+		return nil, ledger.Errorf(CodeWrongState, "timebank: item %s is withdrawn already", item)
+	}
+	it.Withdrawn = true
+	if err := putJSON(tx, catKey(c, it.ID), it); err != nil {
+		return nil, err
+	}
+	tx.Audit("catalogue.withdraw", withOptional(map[string]any{"community": c, "item": it.ID}, "reason", reason))
+	return it, nil
+}
+
+// getItem reads an item of community c's catalogue, or not_found (an id
+// of the wrong shape too, named only in part).
+func getItem(r ledger.Reader, c, item string) (*Item, error) {
 	missing := ledger.Errorf(ledger.CodeNotFound, "timebank: community %s has no catalogue item %s", c, truncate(item, ledger.MaxIDLen))
 	if ledger.CheckID("item", item) != nil {
 		return nil, missing
 	}
-	raw, ok, err := indexGet(tx, catKey(c, item))
+	raw, ok, err := indexGet(r, catKey(c, item))
 	if err != nil {
 		return nil, err
 	}
@@ -80,14 +98,6 @@ func WithdrawItem(tx ledger.Tx, c, item, reason string) (*Item, error) {
 	if err := json.Unmarshal(raw, &it); err != nil {
 		return nil, fmt.Errorf("timebank: catalogue item %s: %w", item, err)
 	}
-	if it.Withdrawn {
-		return nil, ledger.Errorf(CodeWrongState, "timebank: item %s is withdrawn already", item)
-	}
-	it.Withdrawn = true
-	if err := putJSON(tx, catKey(c, it.ID), it); err != nil {
-		return nil, err
-	}
-	tx.Audit("catalogue.withdraw", withOptional(map[string]any{"community": c, "item": it.ID}, "reason", reason))
 	return &it, nil
 }
 
@@ -298,20 +308,9 @@ func priceItem(r ledger.Reader, d *Redemption) error {
 	if d.Item == "" {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: item is required: an item id of community %s's catalogue", d.Community)
 	}
-	missing := ledger.Errorf(ledger.CodeNotFound, "timebank: community %s has no catalogue item %s", d.Community, truncate(d.Item, ledger.MaxIDLen))
-	if ledger.CheckID("item", d.Item) != nil {
-		return missing
-	}
-	raw, ok, err := indexGet(r, catKey(d.Community, d.Item))
+	it, err := getItem(r, d.Community, d.Item)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return missing
-	}
-	var it Item
-	if err := json.Unmarshal(raw, &it); err != nil {
-		return fmt.Errorf("timebank: catalogue item %s: %w", d.Item, err)
 	}
 	if it.Withdrawn {
 		return ledger.Errorf(CodeItemWithdrawn, "timebank: community %s no longer offers %s", d.Community, it.ID)
