@@ -49,6 +49,18 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
+// verifiesStopped verifies a stopped server's directory as tally verify
+// --data does; one that does not verify is refused with why (consequence
+// says what that refusal spares), and any other error (in use,
+// unreadable) is said as it is.
+func verifiesStopped(ctx context.Context, data, consequence string) error {
+	_, err := verifySource(ctx, verifyFlags{data: data}, audit.VerifyOptions{})
+	if _, bad := audit.IsVerifyError(err); bad || errors.Is(err, store.ErrDamaged) {
+		return fmt.Errorf("%s does not verify, %s: %w", data, consequence, err)
+	}
+	return err
+}
+
 // errDamagedSource: the backup was written whole, from a server that
 // found its ledger damaged (api.LedgerDamagedHeader).
 var errDamagedSource = errors.New("the server's ledger is damaged")
@@ -66,12 +78,8 @@ func writeBackup(ctx context.Context, url, token, data, out string) error {
 		// (restore verifies): say so now. The check reads a scratch copy
 		// of a directory left by a crash; the backup then opens the
 		// directory as a server would, replaying its log in place.
-		_, err := verifySource(ctx, verifyFlags{data: data}, audit.VerifyOptions{})
-		if _, bad := audit.IsVerifyError(err); bad || errors.Is(err, store.ErrDamaged) {
-			return fmt.Errorf("%s does not verify, so a backup of it would not restore (copy the directory itself to keep it as evidence): %w", data, err)
-		}
-		if err != nil {
-			return err // in use, unreadable: said as it is
+		if err := verifiesStopped(ctx, data, "so a backup of it would not restore (copy the directory itself to keep it as evidence)"); err != nil {
+			return err
 		}
 	}
 	f, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".partial-*")

@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"tally/api"
-	"tally/audit"
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/store"
@@ -46,20 +45,12 @@ func runResetAdmin(ctx context.Context, args []string, stdout, stderr io.Writer)
 func resetAdmin(ctx context.Context, data string, stdout io.Writer) error {
 	// A record written into a damaged ledger would be signed over the
 	// damage: check first, as tally backup --data does.
-	_, err := verifySource(ctx, verifyFlags{data: data}, audit.VerifyOptions{})
-	if _, bad := audit.IsVerifyError(err); bad || errors.Is(err, store.ErrDamaged) {
-		return fmt.Errorf("%s does not verify; nothing was changed (run tally verify --data to see why): %w", data, err)
-	}
-	if err != nil {
+	if err := verifiesStopped(ctx, data, "so nothing was changed (run tally verify --data to see why)"); err != nil {
 		return err
 	}
 	pw, generated := envOr("TALLY_ADMIN_PASSWORD", ""), false
 	if pw == "" {
-		b := make([]byte, 15)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		pw, generated = base64.RawURLEncoding.EncodeToString(b), true
+		pw, generated = newPassword(), true
 	}
 	hash, err := api.HashPassword(pw)
 	if err != nil {
@@ -100,6 +91,15 @@ func resetAdmin(ctx context.Context, data string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "The admin's password of %s is now TALLY_ADMIN_PASSWORD's.\n", data)
 	}
 	return nil
+}
+
+// newPassword generates an admin password: 120 random bits, 20
+// characters (crypto/rand.Read does not fail: it ends the process rather
+// than return weak bytes).
+func newPassword() string {
+	b := make([]byte, 15)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // printPassword writes a generated password before it is stored: a

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -343,11 +341,7 @@ func (m *Main) initialise(ctx context.Context) (bool, error) {
 	}
 	printed := false
 	if pw == "" {
-		b := make([]byte, 15)
-		if _, err := rand.Read(b); err != nil {
-			return false, err
-		}
-		pw, printed = base64.RawURLEncoding.EncodeToString(b), true
+		pw, printed = newPassword(), true
 	}
 	hash, err := api.HashPassword(pw)
 	if err != nil {
