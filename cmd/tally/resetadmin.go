@@ -27,6 +27,13 @@ import (
 func runResetAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reset-admin", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tally reset-admin [flags]   (the server stopped)")
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, `environment:
+  TALLY_ADMIN_PASSWORD  the admin's new password (8 to 72 bytes; else one is generated and printed once)
+`)
+	}
 	data := fs.String("data", envOr("TALLY_DATA", "./tally-data"), "data directory of the stopped server (TALLY_DATA)")
 	if err := fs.Parse(args); err != nil {
 		return helpOr2(err)
@@ -109,10 +116,10 @@ func printPassword(w io.Writer, format string, a ...any) error {
 	if f, ok := w.(*os.File); ok && discards(f) {
 		// A closed stdout is /dev/null by the time Go runs: the write
 		// would succeed and nobody would see the password.
-		return errors.New("the generated password would go to /dev/null (stdout is closed or discarded); run with stdout visible, or set TALLY_ADMIN_PASSWORD; nothing was changed")
+		return errors.New("the generated password would go to /dev/null (stdout is closed or discarded); run with stdout visible, or set TALLY_ADMIN_PASSWORD; no password was set")
 	}
 	if _, err := fmt.Fprintf(w, format, a...); err != nil {
-		return fmt.Errorf("the generated password could not be shown (%w); nothing was changed", err)
+		return fmt.Errorf("the generated password could not be shown (%w); no password was set", err)
 	}
 	return nil
 }

@@ -605,14 +605,17 @@ func ErasedAccountsSettle(r ledger.Reader, postings []ledger.Posting) error {
 		if !m.Erased {
 			continue
 		}
-		bal := ledger.FormatAmount(a.Balance(), a.Unit)
 		switch {
 		case in[id] && out[id]:
 			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: a transfer does not pass through their account", m.ID)
-		case in[id] && (a.Balance() > 0 || a.CreditsPending > 0):
-			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: their account takes credits only to clear a debt, up to a balance of zero (it would be %s)", m.ID, bal)
+		case in[id] && a.CreditsPending > 0:
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: their account takes no hold (a plain transfer may clear a debt they left)", m.ID)
+		case in[id] && a.Balance() > 0:
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: their account takes credits only to clear a debt, up to a balance of zero (it would be %s)",
+				m.ID, ledger.FormatAmount(a.Balance(), a.Unit))
 		case out[id] && a.Available() < 0:
-			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: only what their account holds can be moved out, no new debt in their name (it would be %s)", m.ID, bal)
+			return ledger.Errorf(ledger.CodeConflict, "member %s was erased: only what their account holds can be moved out, no new debt in their name (what it holds would be %s)",
+				m.ID, ledger.FormatAmount(a.Available(), a.Unit))
 		}
 	}
 	return nil
