@@ -356,6 +356,42 @@ func TestSettlementDelaySettles(t *testing.T) {
 	tb.sumsToZero("c1", "li", "zhang")
 }
 
+// TestHeldCreditOfAnErasedMemberIsVoided: a volunteer erased (or, under
+// mutual credit, a paying recipient) while their credit is held in the
+// settlement window is not credited (nor put in debt) by the timer: the
+// hold is voided, and the chain verifies.
+func TestHeldCreditOfAnErasedMemberIsVoided(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"settlement_delay": "48h"})
+	tb.community("m1", "", map[string]any{"earning": "mutual_credit", "credit_limit": "5.00", "settlement_delay": "48h"})
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	mvol := tb.resident("sun", "m1", nil, nil, "resident", "volunteer")
+	payer := tb.resident("zhou", "m1", nil, nil, "resident")
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	mid := tb.service(mvol, "sun", "zhou", "m1", "elder_care", "1.00", time.Hour)
+	tb.must(200, "POST", "/v1/services/"+mid+"/confirm", payer, nil)
+	tb.must(200, "POST", "/v1/members/li/erase", tb.admin, nil)
+	tb.must(200, "POST", "/v1/members/zhou/erase", tb.admin, nil)
+	tb.advance(49 * time.Hour)
+	for svc, acct := range map[string]string{id: "li:HOUR", mid: "zhou:HOUR"} {
+		if r := tb.must(200, "GET", "/v1/services/"+svc, tb.admin, nil); r.Str("credit") != "voided" || r.Str("settlement") == "" {
+			t.Fatalf("the held credit of an erased member after the window: %s", r.Raw)
+		}
+		if a := tb.must(200, "GET", "/v1/accounts/"+acct, tb.admin, nil); a.Str("balance") != "0.00" || a.Str("pending_in") != "0.00" || a.Str("pending_out") != "0.00" {
+			t.Fatalf("%s after the window: %s", acct, a.Raw)
+		}
+	}
+	if rec := tb.lastRecord(); rec.Action != "service.settle" || rec.Content["erased"] == nil {
+		t.Fatalf("audit: %s %v", rec.Action, rec.Content)
+	}
+	if rep, err := tb.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
+	tb.sumsToZero("c1", "li", "zhang")
+}
+
 // TestDisputeWindowClosesOnTime: once settles_at has passed, the
 // recipient's dispute is refused whether or not the settlement timer has
 // run yet (it was accepted until the timer's next tick); staff may still

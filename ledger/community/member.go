@@ -621,6 +621,28 @@ func ErasedAccountsSettle(r ledger.Reader, postings []ledger.Posting) error {
 	return nil
 }
 
+// ErasedOwner returns the first erased member who owns one of the
+// accounts of postings, or "".
+func ErasedOwner(r ledger.Reader, postings []ledger.Posting) (string, error) {
+	for _, ps := range postings {
+		for _, id := range []string{ps.From, ps.To} {
+			a, err := r.Account(id)
+			if err != nil {
+				return "", err
+			}
+			if a.OwnerKind != ledger.OwnerMember {
+				continue
+			}
+			if m, err := GetMember(r, a.Owner); err != nil {
+				return "", err
+			} else if m.Erased {
+				return m.ID, nil
+			}
+		}
+	}
+	return "", nil
+}
+
 func mergeKeys(a, b map[string]bool) map[string]bool {
 	m := maps.Clone(a)
 	maps.Copy(m, b)

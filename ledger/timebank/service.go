@@ -685,14 +685,43 @@ func SettleTimer(id string, at time.Time) ledger.Op {
 		if err != nil || s.Status != StatusConfirmed || s.Credit != CreditHeld || !s.SettlesAt.Equal(at) {
 			return nil, tx.Unschedule(at, TimerSettle, id)
 		}
+		if err := tx.Unschedule(at, TimerSettle, id); err != nil {
+			return nil, err
+		}
+		hold, err := tx.Transaction(s.Transaction)
+		if err != nil {
+			return nil, err
+		}
+		// A volunteer (or, under mutual credit, a paying recipient) erased
+		// during the window: their account is settled only towards zero
+		// (community.ErasedAccountsSettle), so the credit is voided, not
+		// posted into an account nobody can use or as a debt in their name.
+		gone, err := community.ErasedOwner(tx, hold.Postings)
+		if err != nil {
+			return nil, err
+		}
+		if gone != "" {
+			v, err := ledger.VoidPending(tx, s.Transaction, "member "+gone+" erased")
+			if err != nil {
+				return nil, err
+			}
+			s.Credit, s.Settlement = CreditVoided, v.ID
+			if err := tx.PutDoc(KindService, s.ID, s); err != nil {
+				return nil, err
+			}
+			if err := tx.DeleteIndex(repKey(s)); err != nil {
+				return nil, err
+			}
+			f := s.Fields()
+			f["settlement"], f["erased"] = v.ID, gone
+			tx.Audit("service.settle", f)
+			return s, nil
+		}
 		t, err := postHold(tx, s.Transaction, "settled")
 		if err != nil {
 			return nil, err
 		}
 		s.Credit, s.Settlement = CreditPosted, t.ID
-		if err := tx.Unschedule(at, TimerSettle, id); err != nil {
-			return nil, err
-		}
 		if err := saveConfirmed(tx, s); err != nil {
 			return nil, err
 		}
