@@ -842,14 +842,17 @@ type PublicProjectView struct {
 // (seq) with the path of that record's audit receipt (record, inclusion
 // proof, signed checkpoint), which anyone can fetch and verify.
 type PublicDonationView struct {
-	Receipt      string    `json:"receipt"`
-	Donor        string    `json:"donor"`
-	DonorKind    string    `json:"donor_kind"`
-	Amount       string    `json:"amount"`
-	Project      string    `json:"project,omitempty"`
-	Time         time.Time `json:"time"`
-	Seq          uint64    `json:"seq"`
-	AuditReceipt string    `json:"audit_receipt"`
+	Receipt string `json:"receipt"`
+	Donor   string `json:"donor"`
+	// DonorCommitment: for a person named by name, the salted commitment
+	// the chain holds (donor shows the name until it is erased).
+	DonorCommitment string    `json:"donor_commitment,omitempty"`
+	DonorKind       string    `json:"donor_kind"`
+	Amount          string    `json:"amount"`
+	Project         string    `json:"project,omitempty"`
+	Time            time.Time `json:"time"`
+	Seq             uint64    `json:"seq"`
+	AuditReceipt    string    `json:"audit_receipt"`
 	// Reversed donations stay listed, with the receipt of the record that
 	// corrected them.
 	Reversed        bool   `json:"reversed,omitempty"`
@@ -942,7 +945,7 @@ func publicSummary(r ledger.Reader, f *fund.Fund) (PublicFundSummary, error) {
 // anonymousDonor is what the public sees instead of an anonymous donor.
 const anonymousDonor = "anonymous"
 
-func publicDonation(d *fund.Donation) PublicDonationView {
+func publicDonation(r ledger.Reader, d *fund.Donation) (PublicDonationView, error) {
 	v := PublicDonationView{Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind, Amount: cny(d.Amount),
 		Project: d.Project, Time: d.Time, Seq: d.Seq, AuditReceipt: fundReceiptPath(d.Fund, d.Seq)}
 	if d.Reversal != "" {
@@ -952,12 +955,22 @@ func publicDonation(d *fund.Donation) PublicDonationView {
 	case d.Anonymous:
 		v.Donor = anonymousDonor
 	case d.Sealed:
-		// A person named by name: the public sees the chain's commitment,
-		// which the donor, given the salt by the fund's staff (the list of
-		// donations shows it until an erasure), can recompute.
-		v.Donor = d.Commitment
+		// A person named by name who did not ask to be anonymous is shown
+		// by name (SPEC §5: anonymous where asked), read from the
+		// personal store; the chain and its receipts hold only the
+		// commitment, which the donor, given the salt by the fund's staff,
+		// can recompute. Once the name is erased, the commitment is all
+		// that is shown.
+		v.Donor, v.DonorCommitment = d.Commitment, d.Commitment
+		name, _, erased, err := fund.DonorName(r, d)
+		if err != nil {
+			return v, err
+		}
+		if !erased && name != "" {
+			v.Donor = name
+		}
 	}
-	return v
+	return v, nil
 }
 
 func publicDisbursement(p *fund.Proposal, f *fund.Fund) PublicDisbursementView {
@@ -1049,7 +1062,10 @@ func publicDonationPage(r ledger.Reader, f *fund.Fund, pg ledger.Page) (List[Pub
 	ds, next, err := fund.Donations(r, f.ID, pg)
 	views := make([]PublicDonationView, len(ds))
 	for i, d := range ds {
-		views[i] = publicDonation(d)
+		if err != nil {
+			break
+		}
+		views[i], err = publicDonation(r, d)
 	}
 	return newList(views, next), err
 }
