@@ -864,6 +864,11 @@ func TestUsernamesAreCaseInsensitive(t *testing.T) {
 	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "m6", "community": "c1", "display_name": "六", "roles": []string{"resident"}, "username": "m5", "password": "password-m6"})
 	ts.login("m5", "password-m6")
 	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "M5", "password": "password-m6"}), 401, "unauthorized")
+	// A community's id names no member: typed in its capitals, a login is
+	// still found.
+	ts.community("CX", "", nil)
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "p1", "community": "c1", "display_name": "七", "roles": []string{"resident"}, "username": "cx", "password": "password-p1"})
+	ts.login("CX", "password-p1")
 	// Guesses in varied capitals count against one login's throttle.
 	for i := range MaxFailedLogins {
 		name := []string{"li.hua", "LI.HUA", "Li.hua"}[i%3]

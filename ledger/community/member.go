@@ -130,9 +130,9 @@ func getUser(r ledger.Reader, username string) (string, *User, error) {
 			// where login "m5" is member m6's): it does not log in as
 			// someone else (ids are case-sensitive, logins not).
 			var owner string
-			if derr := r.Doc(KindEntity, username, &owner); derr == nil {
+			if derr := r.Doc(KindEntity, username, &owner); derr == nil && owner == KindMember {
 				return "", nil, ledger.Errorf(ledger.CodeNotFound, "no login %s", username)
-			} else if !ledger.IsCode(derr, ledger.CodeNotFound) {
+			} else if derr != nil && !ledger.IsCode(derr, ledger.CodeNotFound) {
 				return "", nil, derr
 			}
 		}
