@@ -681,7 +681,7 @@ func (s *Server) setAccountStatus(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if err := ledger.CheckText("reason", req.Reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("reason", req.Reason, ledger.MaxMemoLen); err != nil {
 		fail(c, err)
 		return
 	}

@@ -183,7 +183,7 @@ func Transfer(tx Tx, s TransferSpec) (*Transaction, error) {
 	if err := checkPostings(s.Postings); err != nil {
 		return nil, err
 	}
-	if err := CheckText("memo", s.Memo, MaxMemoLen); err != nil {
+	if err := CheckChainText("memo", s.Memo, MaxMemoLen); err != nil {
 		return nil, err
 	}
 	t := &Transaction{
@@ -353,7 +353,7 @@ func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, er
 	if !tx.Now().Before(t.Deadline) {
 		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s", id, t.Deadline.UTC().Format(time.RFC3339Nano))
 	}
-	if err := CheckText("memo", memo, MaxMemoLen); err != nil {
+	if err := CheckChainText("memo", memo, MaxMemoLen); err != nil {
 		return nil, err
 	}
 	posted := append([]Posting(nil), t.Postings...)
@@ -405,7 +405,7 @@ func VoidPending(tx Tx, id string, memo string) (*Transaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckText("memo", memo, MaxMemoLen); err != nil {
+	if err := CheckChainText("memo", memo, MaxMemoLen); err != nil {
 		return nil, err
 	}
 	r := &Transaction{ID: tx.NewID("tx"), Seq: tx.Seq(), Time: tx.Now(), Kind: "void", Status: TxVoided,
@@ -480,7 +480,7 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	case Blank(reason):
 		return nil, Errorf(CodeInvalidRequest, "a reversal needs a reason")
 	}
-	if err := CheckText("reason", reason, MaxMemoLen); err != nil {
+	if err := CheckChainText("reason", reason, MaxMemoLen); err != nil {
 		return nil, err // checked here, so that the error names the reason, not the memo it becomes
 	}
 	back := make([]Posting, len(t.Postings))

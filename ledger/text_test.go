@@ -62,3 +62,19 @@ func TestCheckNoPersonalNumber(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckChainText: free text the chain keeps refuses a mobile or
+// ID-card number however written, and takes invoice and order numbers,
+// amounts and dates.
+func TestCheckChainText(t *testing.T) {
+	for _, s := range []string{"call 13912345678", "联系电话 139-1234-5678", "身份证110101199003071234", "１３９１２３４５６７８", "手机 +86 139 1234 5678"} {
+		if err := CheckChainText("memo", s, MaxMemoLen); !IsCode(err, CodeInvalidRequest) {
+			t.Errorf("%q: %v, want invalid_request", s, err)
+		}
+	}
+	for _, s := range []string{"e-invoice 24312000000012345678", "订单 202611240001", "2026年11月为13户家庭各发放500元、共6500元", "固话 028-85123456", "2 h of elder care", ""} {
+		if err := CheckChainText("memo", s, MaxMemoLen); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+}

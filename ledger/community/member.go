@@ -516,7 +516,7 @@ func setRelatives(tx ledger.Tx, m *Member, rels []string) error {
 // Erase destroys a member's personal data key (PIPL erasure) and records
 // "member.erase". The chain, which names only ids, still verifies.
 func Erase(tx ledger.Tx, id, reason string) (*Member, error) {
-	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	m, err := GetMember(tx, id)

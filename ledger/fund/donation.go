@@ -232,7 +232,7 @@ func DonorName(r ledger.Reader, d *Donation) (name, salt string, erased bool, er
 // a company's or organisation's name is no personal data.
 // Errors: not_found, conflict, invalid_request.
 func EraseDonor(tx ledger.Tx, id, reason string) (*Donation, error) {
-	if err := ledger.CheckText("reason", reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	d := &Donation{}
@@ -325,7 +325,7 @@ func ReverseDonation(tx ledger.Tx, id, reason string) (*Donation, error) {
 	if d.Reversal != "" {
 		return nil, ledger.Errorf(ledger.CodeAlreadyReversed, "fund: donation %s was already reversed by %s", id, d.Reversal)
 	}
-	if err := ledger.CheckPublicText("reason", reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	if ledger.Blank(reason) {

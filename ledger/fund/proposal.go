@@ -355,7 +355,7 @@ func (n *NewProposal) check(now time.Time) error {
 	if n.Amount <= 0 || n.Amount > ledger.MaxAmountMinor {
 		return ledger.Errorf(ledger.CodeInvalidAmount, "fund: amount out of range")
 	}
-	if err := ledger.CheckPublicText("purpose", n.Purpose, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("purpose", n.Purpose, ledger.MaxMemoLen); err != nil {
 		return err
 	}
 	if ledger.Blank(n.Purpose) {

@@ -20,7 +20,7 @@ func Cast(tx ledger.Tx, id, voter, decision, reason string) (*Proposal, error) {
 	if decision != Approve && decision != Reject {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: decision must be approve or reject")
 	}
-	if err := ledger.CheckPublicText("reason", reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	p, f, err := votable(tx, id, voter)
@@ -43,7 +43,7 @@ func Cast(tx ledger.Tx, id, voter, decision, reason string) (*Proposal, error) {
 // not_found, proposal_closed, not_committee, proposer_cannot_vote,
 // already_voted, invalid_request.
 func Recuse(tx ledger.Tx, id, member, reason string) (*Proposal, error) {
-	if err := ledger.CheckPublicText("reason", reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	p, f, err := votable(tx, id, member)
@@ -244,7 +244,7 @@ func voidIfPending(tx ledger.Tx, hold, memo string) (*ledger.Transaction, error)
 // proposal_closed, limit_exceeded, conflict (objected already),
 // invalid_request.
 func Object(tx ledger.Tx, id, by, reason string) (*Proposal, error) {
-	if err := ledger.CheckPublicText("reason", reason, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("reason", reason, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	if ledger.Blank(reason) {

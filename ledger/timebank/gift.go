@@ -28,7 +28,7 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	if err := checkHours("hours", hours, ledger.MaxAmountMinor); err != nil {
 		return nil, err
 	}
-	if err := ledger.CheckText("memo", memo, ledger.MaxMemoLen); err != nil {
+	if err := ledger.CheckChainText("memo", memo, ledger.MaxMemoLen); err != nil {
 		return nil, err
 	}
 	if err := ledger.CheckID("from", from); err != nil {

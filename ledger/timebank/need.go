@@ -82,6 +82,9 @@ func checkListing(category, title string, hours int64) error {
 	if err := ledger.CheckName("title", title, ledger.MaxNameLen); err != nil {
 		return err
 	}
+	if err := ledger.CheckChainText("title", title, ledger.MaxNameLen); err != nil {
+		return err
+	}
 	if ledger.Blank(title) {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: title is required")
 	}

@@ -257,7 +257,7 @@ func checkHours(what string, h, max int64) error {
 }
 
 // checkReason validates an optional reason or memo.
-func checkReason(s string) error { return ledger.CheckText("reason", s, ledger.MaxMemoLen) }
+func checkReason(s string) error { return ledger.CheckChainText("reason", s, ledger.MaxMemoLen) }
 
 // withOptional adds k = v to the audit fields when v is set.
 func withOptional(m map[string]any, k, v string) map[string]any {
