@@ -284,7 +284,10 @@ func checkCommitteeMember(r ledger.Reader, c *community.Community, id string) er
 	}
 	// The role is what a withdrawal takes away: a committee member who
 	// loses it stops voting at once (the API checks it on every vote).
-	if m.Erased || !m.Has(community.RoleCommittee) {
+	if m.Erased {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: member %s was erased and sits on no committee", id)
+	}
+	if !m.Has(community.RoleCommittee) {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: member %s does not hold the committee role", id)
 	}
 	if m.Community == "" || slices.Contains(c.Path, m.Community) {
