@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -71,6 +72,17 @@ type tokenClaims struct {
 	// refresh token presented again) ends every token of that login.
 	// Tokens issued before sessions existed have none.
 	Session string `json:"sid,omitempty"`
+}
+
+// passwordChanges serialises each member's password changes (striped:
+// bounded memory, and a member flooding their own changes holds up at
+// most 1/len of the others').
+var passwordChanges [64]sync.Mutex
+
+func stripe(member string) int {
+	h := fnv.New32a()
+	h.Write([]byte(member))
+	return int(h.Sum32() % uint32(len(passwordChanges)))
 }
 
 // passwordSlots bounds the password checks running at once to half the
@@ -597,6 +609,13 @@ func (s *Server) changePassword(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	// One change of a member's password at a time: copies of one change
+	// sent at once under one Idempotency-Key wait for the first and get
+	// its answer (they were refused as logins in flight), and two changes
+	// racing are judged in turn anyway.
+	mu := &passwordChanges[stripe(p.Member)]
+	mu.Lock()
+	defer mu.Unlock()
 	a, allowed := s.tryAttempt(c, "password change", req.Username)
 	defer a.finish()
 	if !allowed && c.GetHeader("Idempotency-Key") == "" {

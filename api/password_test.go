@@ -105,6 +105,26 @@ func TestPasswordChangeAndReset(t *testing.T) {
 		ts.api.throttle.reset(l.key)
 	}
 	ts.login("li", fmt.Sprintf("raced-password-%d", won))
+	pw := fmt.Sprintf("raced-password-%d", won)
+
+	// Copies of one change sent at once under one Idempotency-Key: one
+	// change, and every copy gets its answer (some were 429 "busy").
+	answers := make([]response, 10)
+	for i := range answers {
+		wg.Go(func() {
+			answers[i] = ts.do("POST", "/v1/auth/password", li, change("li", pw, "copied-password-1"), "Idempotency-Key", "pw-copies")
+		})
+	}
+	wg.Wait()
+	for i, r := range answers {
+		if r.Status != 200 || string(r.Raw) != string(answers[0].Raw) {
+			t.Fatalf("copy %d of one change: %d %s, want the first's answer %s", i, r.Status, r.Raw, answers[0].Raw)
+		}
+	}
+	for _, l := range (&passwordAttempt{username: "li", addr: "127.0.0.1"}).limits() {
+		ts.api.throttle.reset(l.key)
+	}
+	ts.login("li", "copied-password-1")
 
 	// An admin does not reset their own password (the current one is
 	// needed), nor an erased member's.
@@ -115,7 +135,7 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	wantProblem(t, ts.do("PUT", "/v1/members/gone/password", ts.admin, map[string]any{"username": "gone", "new_password": "revived-pass-1"}), 404, "not_found")
 
 	// A reset ends every session of the member: access and refresh tokens.
-	pair := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": fmt.Sprintf("raced-password-%d", won)})
+	pair := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "copied-password-1"})
 	reset := map[string]any{"username": "li", "new_password": "reset-by-admin-1"}
 	wantProblem(t, ts.do("PUT", "/v1/members/li/password", coord, reset), 403, "forbidden")
 	wantProblem(t, ts.do("PUT", "/v1/members/wang/password", ts.admin, reset), 404, "not_found")
