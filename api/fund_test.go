@@ -422,6 +422,9 @@ func TestFundOvercommitAndRestriction(t *testing.T) {
 	// unrestricted would need the school's money.
 	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("301.00")), 422, "restricted_funds")
 	e.must(201, "POST", "/v1/funds/f1/projects", e.tok["coord-wang"], map[string]any{"id": "elder", "name": "助老"})
+	// A project differing from one only in case is a typo, not a project.
+	wantProblem(t, e.do("POST", "/v1/funds/f1/projects", e.tok["coord-wang"], map[string]any{"id": "Elder", "name": "助老"}), 409, "already_exists")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "corp-huamei", "donor_kind": "company", "amount": "1.00", "project": "SCHOOL"}), 409, "already_exists")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00", "project", "elder")), 422, "restricted_funds")
 	e.propose("300.00", "project", "school")
 	f := e.wantFund("1300.00", "300.00", "1000.00")

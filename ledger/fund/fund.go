@@ -347,6 +347,13 @@ func addProject(tx ledger.Tx, f *Fund, n NewProject) error {
 	if _, ok := f.Projects[n.ID]; ok {
 		return ledger.Errorf(ledger.CodeAlreadyExists, "fund: project %s already exists", n.ID)
 	}
+	// "Elder" beside "elder" would be a second restricted project that a
+	// typo opens (a donation naming a project opens it): refused.
+	for id := range f.Projects {
+		if strings.EqualFold(id, n.ID) {
+			return ledger.Errorf(ledger.CodeAlreadyExists, "fund: project %s differs from project %s only in case; name that one", n.ID, id)
+		}
+	}
 	if len(f.Projects) >= MaxProjects {
 		return ledger.Errorf(ledger.CodeLimitExceeded, "fund: at most %d projects", MaxProjects)
 	}
