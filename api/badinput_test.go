@@ -39,7 +39,7 @@ func TestBadInput(t *testing.T) {
 		{"trailing data", "POST", "/v1/transfers", ts.admin, `{"postings": []} {}`, 400, "invalid_json", nil},
 		{"unknown field", "POST", "/v1/transfers", ts.admin, `{"postings": [], "admin": true}`, 400, "unknown_field", nil},
 		{"wrong type", "POST", "/v1/transfers", ts.admin, `{"postings": "all"}`, 400, "invalid_json", nil},
-		{"oversize body", "POST", "/v1/transfers", ts.admin, `{"memo":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "body_too_large", nil},
+		{"oversize body", "POST", "/v1/transfers", ts.admin, `{"memo":"` + strings.Repeat("x", MaxBodyBytes) + `"}`, 413, "body_too_large", []string{"Expect", "100-continue"}},
 		{"not json", "POST", "/v1/transfers", ts.admin, "x", 400, "invalid_json", nil},
 		{"form data", "POST", "/v1/transfers", ts.admin, "a=b", 415, "unsupported_media_type", []string{"Content-Type", "application/x-www-form-urlencoded"}},
 		{"text", "POST", "/v1/gifts", ts.admin, `{"from":"zhang","to":"c1:pool","hours":"1.00"}`, 415, "unsupported_media_type", []string{"Content-Type", "text/plain"}},

@@ -974,6 +974,9 @@ func TestDonorNameSealedAndErased(t *testing.T) {
 		t.Fatalf("a member elsewhere as donor: %s", o.Raw)
 	}
 	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "华美 139 1234 5678", "donor_kind": "company", "amount": "1.00"}), 400, "invalid_id")
+	// A person's name is shown on the public page too: no number beside it.
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "赵敏 13912345678", "amount": "1.00"}), 400, "invalid_request")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/projects", e.tok["coord-wang"], map[string]any{"id": "p9", "name": "项目 联系人 139 1234 5678"}), 400, "invalid_request")
 	if _, err := e.store.Checkpoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}

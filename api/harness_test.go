@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -65,6 +66,11 @@ func newTestServerWith(t testing.TB, cfg Config) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{t: t, store: st, api: srv, http: httptest.NewServer(srv.Handler())}
+	// A request sent with "Expect: 100-continue" waits for the server's
+	// go-ahead before its body: an oversize body is answered 413 and the
+	// connection closed without reading it, which a client still writing
+	// the body may see as a broken pipe instead of the answer.
+	ts.http.Client().Transport.(*http.Transport).ExpectContinueTimeout = 5 * time.Second
 	t.Cleanup(func() { ts.http.Close(); st.Close() })
 	ts.admin = ts.login("admin", testAdminPassword)
 	return ts

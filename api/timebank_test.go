@@ -362,19 +362,30 @@ func TestSettlementDelaySettles(t *testing.T) {
 // hold is voided, and the chain verifies.
 func TestHeldCreditOfAnErasedMemberIsVoided(t *testing.T) {
 	tb := newTBServer(t)
-	tb.community("c1", "", map[string]any{"settlement_delay": "48h"})
+	tb.community("c1", "", map[string]any{"settlement_delay": "48h", "max_balance": "2.00"})
 	tb.community("m1", "", map[string]any{"earning": "mutual_credit", "credit_limit": "5.00", "settlement_delay": "48h"})
 	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
 	elder := tb.resident("zhang", "c1", nil, nil, "resident")
 	mvol := tb.resident("sun", "m1", nil, nil, "resident", "volunteer")
 	payer := tb.resident("zhou", "m1", nil, nil, "resident")
-	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)
+	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", 5*time.Hour)
 	tb.must(200, "POST", "/v1/services/"+id+"/confirm", elder, nil)
+	// li is at the cap with what is held: this one goes all to the pool.
+	full := tb.service(vol, "li", "zhang", "c1", "elder_care", "1.00", time.Hour)
+	if r := tb.must(200, "POST", "/v1/services/"+full+"/confirm", elder, nil); r.Str("overflow") != "1.00" {
+		t.Fatalf("a credit all over the cap: %s", r.Raw)
+	}
 	mid := tb.service(mvol, "sun", "zhou", "m1", "elder_care", "1.00", time.Hour)
 	tb.must(200, "POST", "/v1/services/"+mid+"/confirm", payer, nil)
 	tb.must(200, "POST", "/v1/members/li/erase", tb.admin, nil)
 	tb.must(200, "POST", "/v1/members/zhou/erase", tb.admin, nil)
 	tb.advance(49 * time.Hour)
+	if r := tb.must(200, "GET", "/v1/services/"+full, tb.admin, nil); r.Str("credit") != "voided" {
+		t.Fatalf("the erased volunteer's credit that all went to the pool: %s", r.Raw)
+	}
+	if p := tb.balance("c1:pool"); p != "0.00" {
+		t.Fatalf("pool after the erased volunteer's credits were voided: %s", p)
+	}
 	for svc, acct := range map[string]string{id: "li:HOUR", mid: "zhou:HOUR"} {
 		if r := tb.must(200, "GET", "/v1/services/"+svc, tb.admin, nil); r.Str("credit") != "voided" || r.Str("settlement") == "" {
 			t.Fatalf("the held credit of an erased member after the window: %s", r.Raw)

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -75,19 +76,77 @@ func CheckNoPersonalNumber(what, s string) error {
 }
 
 // CheckChainText is CheckText for free text the audit chain keeps for
-// good (memos, reasons, purposes; the public page shows some): it also
-// refuses a mainland mobile or ID-card number written in it, however
-// separated (invalid_request), since personal data never enters the
-// chain (SPEC §3). Unlike ids, a long run of digits that reads as neither
-// (an invoice or order number) is fine.
+// good (memos, reasons, titles, purposes; the public page shows some):
+// it also refuses a mainland mobile or ID-card number written in it
+// (TextHoldsPersonalNumber; invalid_request), since personal data never
+// enters the chain (SPEC §3).
 func CheckChainText(what, s string, max int) error {
 	if err := CheckText(what, s, max); err != nil {
 		return err
 	}
-	if personalNumber(digitsAndSeparators(s)) {
-		return Errorf(CodeInvalidRequest, "%s must not hold a phone or ID-card number: it is kept in the audit chain, which nothing erases (and a fund's page shows it to anyone); personal data belongs in a member's personal fields", what)
+	return CheckNoPersonalNumberInText(what, s)
+}
+
+// CheckChainName is CheckName for a name the chain keeps or the public
+// sees (a community's, a fund's or project's, a catalogue item's, a
+// donor's, a need's title): it also refuses a mobile or ID-card number in
+// it (invalid_request).
+func CheckChainName(what, s string, max int) error {
+	if err := CheckName(what, s, max); err != nil {
+		return err
+	}
+	return CheckNoPersonalNumberInText(what, s)
+}
+
+// CheckNoPersonalNumberInText refuses free text — or a name shown to the
+// public — holding a mainland mobile or ID-card number
+// (TextHoldsPersonalNumber; invalid_request).
+func CheckNoPersonalNumberInText(what, s string) error {
+	if TextHoldsPersonalNumber(s) {
+		return Errorf(CodeInvalidRequest, "%s must not hold a phone or ID-card number: it is kept in the audit chain, which nothing erases, or shown to the public; personal data belongs in a member's personal fields", what)
 	}
 	return nil
+}
+
+// Free text is judged by the shape of the numbers themselves, not by
+// joining nearby groups as ids are (dates, times, counts and sums sit
+// close together in what social workers write): a mobile number is
+// 1[3-9]x xxxx xxxx with at most two separators between its groups and
+// an optional 86, +86 or 0086 before it; an ID card is 6 + 8 + 4
+// characters whose middle 8 are a birth date, whose last is the
+// ISO 7064 check character of the 17 before it, with at most two
+// separators between the groups. Digits count however written
+// (digitsAndSeparators). The 15-digit cards replaced by 2013 are not
+// looked for: 15 digits with a date inside are too often something else.
+var (
+	textMobile = regexp.MustCompile(`(?:^|[^0-9])(?:0{0,2}86-{0,2})?1[3-9][0-9]-{0,2}[0-9]{4}-{0,2}[0-9]{4}(?:[^0-9]|$)`)
+	textIDCard = regexp.MustCompile(`(?:^|[^0-9])([1-9][0-9]{5})-{0,2}((?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))-{0,2}([0-9]{3}[0-9X])(?:[^0-9]|$)`)
+)
+
+// TextHoldsPersonalNumber reports whether free text holds a mainland
+// mobile or resident ID-card number.
+func TextHoldsPersonalNumber(s string) bool {
+	n := strings.ToUpper(digitsAndSeparators(s))
+	if textMobile.MatchString(n) {
+		return true
+	}
+	for _, m := range textIDCard.FindAllStringSubmatch(n, -1) {
+		if idCheckChar(m[1]+m[2]+m[3][:3]) == m[3][3] {
+			return true
+		}
+	}
+	return false
+}
+
+// idCheckChar is the ISO 7064 MOD 11-2 check character of an ID card's
+// first 17 digits.
+func idCheckChar(d17 string) byte {
+	weights := [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+	sum := 0
+	for i := range 17 {
+		sum += int(d17[i]-'0') * weights[i]
+	}
+	return "10X98765432"[sum%11]
 }
 
 // digitsAndSeparators maps s for the phone-number checks: ASCII letters
@@ -106,8 +165,10 @@ func digitsAndSeparators(s string) string {
 			b.WriteByte(byte('0' + r - '０'))
 		case r >= '①' && r <= '⑨':
 			b.WriteByte(byte('1' + r - '①'))
-		case r == '⓪':
+		case r == '⓪', r == '○':
 			b.WriteByte('0')
+		case r == 'Ｘ', r == 'ｘ':
+			b.WriteByte('X')
 		default:
 			if d, ok := hanDigits[r]; ok {
 				b.WriteByte(d)
@@ -120,7 +181,8 @@ func digitsAndSeparators(s string) string {
 }
 
 var hanDigits = map[rune]byte{'〇': '0', '零': '0', '一': '1', '二': '2', '三': '3', '四': '4', '五': '5', '六': '6', '七': '7',
-	'八': '8', '九': '9', '壹': '1', '贰': '2', '叁': '3', '肆': '4', '伍': '5', '陆': '6', '柒': '7', '捌': '8', '玖': '9', '幺': '1'}
+	'八': '8', '九': '9', '壹': '1', '贰': '2', '叁': '3', '肆': '4', '伍': '5', '陆': '6', '柒': '7', '捌': '8', '玖': '9', '幺': '1',
+	'貳': '2', '參': '3', '陸': '6'}
 
 // maxNumberGap is the most separator characters between two groups of
 // digits that still join them into one number ("138 - 1234 - 5678",

@@ -64,15 +64,21 @@ func TestCheckNoPersonalNumber(t *testing.T) {
 }
 
 // TestCheckChainText: free text the chain keeps refuses a mobile or
-// ID-card number however written, and takes invoice and order numbers,
-// amounts and dates.
+// ID-card number however written, and takes what social workers write:
+// dates, times, counts, sums, invoice and order numbers.
 func TestCheckChainText(t *testing.T) {
-	for _, s := range []string{"call 13912345678", "联系电话 139-1234-5678", "身份证110101199003071234", "１３９１２３４５６７８", "手机 +86 139 1234 5678"} {
+	for _, s := range []string{"call 13912345678", "联系电话 139-1234-5678", "身份证110101199003071233", "１３９１２３４５６７８",
+		"手机 +86 139 1234 5678", "008613912345678", "13912345678x", "身份证 １１０１０１１９９００３０７１０９Ｘ", "110101 19900307 109x",
+		"一三九○一二三四五六七", "壹參玖壹貳參肆伍陸柒捌", "12人13912345678"} {
 		if err := CheckChainText("memo", s, MaxMemoLen); !IsCode(err, CodeInvalidRequest) {
 			t.Errorf("%q: %v, want invalid_request", s, err)
 		}
 	}
-	for _, s := range []string{"e-invoice 24312000000012345678", "订单 202611240001", "2026年11月为13户家庭各发放500元、共6500元", "固话 028-85123456", "2 h of elder care", ""} {
+	for _, s := range []string{"e-invoice 24312000000012345678", "订单 202611240001", "订单号 202611241315301234",
+		"2026年11月为13户家庭各发放500元、共6500元", "固话 028-85123456", "2 h of elder care", "",
+		"2026-11-24 13:30-15:30 12人", "2026年11月24日14:00至16:00，共10人", "2026/11/24 14:00-16:00 15人",
+		"2026.11.01-2026.11.30 共30天", "3月13日15:30-17:30 1人", "1500元×12户=18000元", "13500元/12户=1125元",
+		"1人1500元,13人13000元", "3栋2单元1302室", "身份证号有误 110101199003071234（校验位不对）"[0:0] + "流水 110101199003071234"} {
 		if err := CheckChainText("memo", s, MaxMemoLen); err != nil {
 			t.Errorf("%q: %v", s, err)
 		}

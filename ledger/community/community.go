@@ -270,7 +270,7 @@ type NewCommunity struct {
 // records "community.create". Errors: invalid_id, invalid_request,
 // already_exists, not_found (parent), limit_exceeded (depth).
 func Create(tx ledger.Tx, n NewCommunity) (*Community, error) {
-	if err := ledger.CheckName("name", n.Name, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckChainName("name", n.Name, ledger.MaxNameLen); err != nil {
 		return nil, err
 	}
 	if ledger.Blank(n.Name) {

@@ -144,6 +144,10 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 		if err := ledger.CheckNoPersonalNumber("donor", n.Donor); err != nil {
 			return nil, err
 		}
+	} else if err := ledger.CheckNoPersonalNumberInText("donor", n.Donor); err != nil {
+		// A person's name is shown on the public page unless anonymous:
+		// a number typed beside it would be too.
+		return nil, err
 	}
 	f.Receipts++
 	d := &Donation{ID: tx.NewID("don"), Fund: f.ID, Receipt: fmt.Sprintf("%s-%06d", f.ID, f.Receipts),

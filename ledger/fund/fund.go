@@ -244,7 +244,7 @@ func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
 }
 
 func checkName(name string) error {
-	if err := ledger.CheckName("name", name, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckChainName("name", name, ledger.MaxNameLen); err != nil {
 		return err
 	}
 	if ledger.Blank(name) {

@@ -356,7 +356,7 @@ func TestVoteRefusals(t *testing.T) {
 	// ID-card number in them (figures of the disbursement are fine).
 	e.refused(ledger.CodeInvalidRequest, propose(fund.NewProposal{Fund: "f1", Amount: 100, Beneficiary: "ben-7", Purpose: "联系电话 139-1234-5678", Proposer: "coord"}))
 	e.refused(ledger.CodeInvalidRequest, func(tx ledger.Tx) (any, error) {
-		return fund.Cast(tx, p.ID, "b", fund.Approve, "身份证110101199003071234")
+		return fund.Cast(tx, p.ID, "b", fund.Approve, "身份证110101199003071233")
 	})
 	e.proposal(fund.NewProposal{Amount: 100, Purpose: "2026年11月为13户家庭各发放500元、共6500元"})
 	e.verify()

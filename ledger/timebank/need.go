@@ -79,10 +79,7 @@ func checkListing(category, title string, hours int64) error {
 	if err := ledger.CheckID("category", category); err != nil {
 		return err
 	}
-	if err := ledger.CheckName("title", title, ledger.MaxNameLen); err != nil {
-		return err
-	}
-	if err := ledger.CheckChainText("title", title, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckChainName("title", title, ledger.MaxNameLen); err != nil {
 		return err
 	}
 	if ledger.Blank(title) {

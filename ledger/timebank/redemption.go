@@ -105,7 +105,7 @@ func checkItem(it Item) error {
 	if err := ledger.CheckID("item", it.ID); err != nil {
 		return err
 	}
-	if err := ledger.CheckName("name", it.Name, ledger.MaxNameLen); err != nil {
+	if err := ledger.CheckChainName("name", it.Name, ledger.MaxNameLen); err != nil {
 		return err
 	}
 	if ledger.Blank(it.Name) {
@@ -300,7 +300,7 @@ func priceItem(r ledger.Reader, d *Redemption) error {
 		return err
 	}
 	if !has {
-		if err := ledger.CheckName("item", d.Item, ledger.MaxNameLen); err != nil || d.Item == "" {
+		if err := ledger.CheckChainName("item", d.Item, ledger.MaxNameLen); err != nil || d.Item == "" {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: item is required, at most %d bytes", ledger.MaxNameLen)
 		}
 		return nil

@@ -700,6 +700,15 @@ func SettleTimer(id string, at time.Time) ledger.Op {
 		if err != nil {
 			return nil, err
 		}
+		if gone == "" {
+			// A credit that all went to the pool (the volunteer at the
+			// storage cap) touches no account of theirs: still theirs.
+			if v, err := community.GetMember(tx, s.Volunteer); err != nil {
+				return nil, err
+			} else if v.Erased {
+				gone = v.ID
+			}
+		}
 		if gone != "" {
 			v, err := ledger.VoidPending(tx, s.Transaction, "member "+gone+" erased")
 			if err != nil {
