@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"net/http"
@@ -345,12 +346,26 @@ func (s *Server) onBehalf(c *gin.Context, p *Principal, member string) error {
 		return err
 	}
 	return s.ledger.View(c.Request.Context(), func(r ledger.Reader) error {
-		if err := actableFor(r, p, member); err != nil {
+		if err := actableFor(r, p, member); err != nil && !replayable(c, err) {
 			return err
 		}
 		p.OnBehalf, p.Delegated = member, true
 		return nil
 	})
+}
+
+// errActForErased marks actableFor's refusal of an erased member (a
+// conflict whose message says so).
+var errActForErased = errors.New("")
+
+// replayable reports whether a write refused because the member it acts
+// for was erased should still reach the ledger: with an Idempotency-Key
+// it may be the retry of a write made before the erasure, which is
+// answered from its record (SPEC §2); a new write is refused inside its
+// commit all the same (authorized), saying why.
+func replayable(c *gin.Context, err error) bool {
+	m := c.Request.Method
+	return errors.Is(err, errActForErased) && c.GetHeader("Idempotency-Key") != "" && m != http.MethodGet && m != http.MethodHead
 }
 
 // actableFor checks that p, a coordinator, may act for member: a resident
@@ -370,7 +385,7 @@ func actableFor(r ledger.Reader, p *Principal, member string) error {
 		return hideOutOfScope(err, "member %s not found", member)
 	}
 	if m.Erased {
-		return ledger.Errorf(ledger.CodeConflict, "member %s was erased; nobody acts for them", member)
+		return fmt.Errorf("%w%w", ledger.Errorf(ledger.CodeConflict, "member %s was erased; nobody acts for them", member), errActForErased)
 	}
 	if slices.ContainsFunc(m.Roles, func(r community.Role) bool {
 		return r == community.RoleCoordinator || r == community.RoleAdmin || r == community.RoleAuditor

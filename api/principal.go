@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -90,7 +91,9 @@ func authorized(p *Principal, op ledger.Op) ledger.Op {
 		if p.OnBehalf != "" {
 			// Checked when the request was read: failing now, the member
 			// changed meanwhile (became staff, moved, was erased).
-			if err := actableFor(tx, p, p.OnBehalf); err != nil {
+			if err := actableFor(tx, p, p.OnBehalf); errors.Is(err, errActForErased) {
+				return nil, err // a retry's record was not found: the write is new, and refused
+			} else if err != nil {
 				return nil, ledger.Errorf(ledger.CodeConflict, "the member you act for changed while this request was waiting; send it again")
 			}
 		}

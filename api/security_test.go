@@ -1013,3 +1013,38 @@ func TestErasedMembersDebtCanBeCleared(t *testing.T) {
 	}
 	ts.must(200, "POST", "/v1/accounts/m2:HOUR/status", ts.admin, map[string]any{"status": "closed"})
 }
+
+// TestRetryAfterErasureReplays: a write a coordinator made for a member
+// (named in the body or with X-On-Behalf-Of) and retried under its
+// Idempotency-Key after the member's erasure gets its original answer;
+// a new write for them is still refused, saying why.
+func TestRetryAfterErasureReplays(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	coord := ts.member("zhao", "c1", "coordinator")
+	ts.member("li", "c1", "resident")
+	ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "3.00", "unit": "HOUR"}}})
+	body := map[string]any{"from": "li", "to": "c1:pool", "hours": "0.50"}
+	first := ts.must(201, "POST", "/v1/gifts", coord, body, "Idempotency-Key", "gift-li-1")
+	byHeader := ts.must(201, "POST", "/v1/gifts", coord, body, "Idempotency-Key", "gift-li-2", HeaderOnBehalf, "li")
+	ts.must(200, "POST", "/v1/members/li/erase", ts.admin, nil)
+	size := ts.auditSize()
+	for _, c := range []struct {
+		key     string
+		headers []string
+		want    response
+	}{{"gift-li-1", nil, first}, {"gift-li-2", []string{HeaderOnBehalf, "li"}, byHeader}} {
+		r := ts.do("POST", "/v1/gifts", coord, body, append([]string{"Idempotency-Key", c.key}, c.headers...)...)
+		if r.Status != 201 || string(r.Raw) != string(c.want.Raw) || r.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("retry %s after the erasure: %d %s, want the original %s", c.key, r.Status, r.Raw, c.want.Raw)
+		}
+	}
+	for _, h := range [][]string{{"Idempotency-Key", "gift-li-3"}, {"Idempotency-Key", "gift-li-4", HeaderOnBehalf, "li"}, nil} {
+		if r := ts.do("POST", "/v1/gifts", coord, body, h...); r.Status != 409 || !strings.Contains(r.Str("detail"), "erased") {
+			t.Fatalf("a new write for the erased member %v: %d %s", h, r.Status, r.Raw)
+		}
+	}
+	if ts.auditSize() != size {
+		t.Fatal("retries and refusals after the erasure wrote records")
+	}
+}

