@@ -974,6 +974,10 @@ func TestDonorNameSealedAndErased(t *testing.T) {
 		t.Fatalf("a member elsewhere as donor: %s", o.Raw)
 	}
 	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "华美 139 1234 5678", "donor_kind": "company", "amount": "1.00"}), 400, "invalid_id")
+	// An erased member gives nothing new in their name.
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "gone-donor", "community": "c1", "display_name": "离开", "roles": []string{"resident"}})
+	e.must(200, "POST", "/v1/members/gone-donor/erase", e.admin, nil)
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "gone-donor", "amount": "1.00"}), 409, "conflict")
 	// A person's name is shown on the public page too: no number beside it.
 	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "赵敏 13912345678", "amount": "1.00"}), 400, "invalid_request")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/projects", e.tok["coord-wang"], map[string]any{"id": "p9", "name": "项目 联系人 139 1234 5678"}), 400, "invalid_request")

@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -108,32 +107,89 @@ func CheckNoPersonalNumberInText(what, s string) error {
 	return nil
 }
 
-// Free text is judged by the shape of the numbers themselves, not by
-// joining nearby groups as ids are (dates, times, counts and sums sit
-// close together in what social workers write): a mobile number is
-// 1[3-9]x xxxx xxxx with at most two separators between its groups and
-// an optional 86, +86 or 0086 before it; an ID card is 6 + 8 + 4
-// characters whose middle 8 are a birth date, whose last is the
-// ISO 7064 check character of the 17 before it, with at most two
-// separators between the groups. Digits count however written
-// (digitsAndSeparators). The 15-digit cards replaced by 2013 are not
-// looked for: 15 digits with a date inside are too often something else.
-var (
-	textMobile = regexp.MustCompile(`(?:^|[^0-9])(?:0{0,2}86-{0,2})?1[3-9][0-9]-{0,2}[0-9]{4}-{0,2}[0-9]{4}(?:[^0-9]|$)`)
-	textIDCard = regexp.MustCompile(`(?:^|[^0-9])([1-9][0-9]{5})-{0,2}((?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]))-{0,2}([0-9]{3}[0-9X])(?:[^0-9]|$)`)
-)
+// Free text is read differently from ids: digit groups join into one
+// number only across the separators people put inside a phone or ID
+// number (spaces, dashes, dots, brackets, slashes, a plus), at most
+// maxNumberGap of them; any other character — a letter, a Chinese
+// character, a comma, a colon — ends the number. So "139 - 1234 - 5678"
+// and "110101 1990 0307 1233" are one number each, while the counts,
+// sums and times of "服务150人，1500元，3000元" or "13:30-15:30 12人" are
+// not. A number is personal when some run of its groups reads as a
+// mainland mobile number (1[3-9] and 9 more digits, optionally after 86
+// or 0086) or as a resident ID card (17 digits whose 7th to 14th are a
+// birth date, then the ISO 7064 check character). Digits count however
+// written (full-width, circled, Chinese numerals). The 15-digit cards
+// replaced by 2013 are not looked for.
 
 // TextHoldsPersonalNumber reports whether free text holds a mainland
 // mobile or resident ID-card number.
 func TextHoldsPersonalNumber(s string) bool {
-	n := strings.ToUpper(digitsAndSeparators(s))
-	if textMobile.MatchString(n) {
-		return true
-	}
-	for _, m := range textIDCard.FindAllStringSubmatch(n, -1) {
-		if idCheckChar(m[1]+m[2]+m[3][:3]) == m[3][3] {
-			return true
+	var groups []string
+	var cur []byte
+	gap := 0
+	end := func() {
+		if len(cur) > 0 {
+			groups, cur = append(groups, string(cur)), cur[:0]
 		}
+	}
+	for _, r := range s {
+		if d, ok := digitRune(r); ok {
+			if len(cur) == 0 && gap > maxNumberGap {
+				if personalIn(groups) {
+					return true
+				}
+				groups = groups[:0]
+			}
+			cur, gap = append(cur, d), 0
+			continue
+		}
+		switch {
+		case (r == 'X' || r == 'x' || r == 'Ｘ' || r == 'ｘ') && len(cur) > 0:
+			cur = append(cur, 'X') // an ID card's check character ends its group
+			end()
+		case strings.ContainsRune(" -.()+/_\u00a0\u3000\u2010\u2011\u2012\u2013\u2014\u2015\uff0d\uff08\uff09\u200b\u200c\u200d\ufeff", r):
+			end()
+			gap++
+		default:
+			end()
+			if personalIn(groups) {
+				return true
+			}
+			groups, gap = groups[:0], 0
+		}
+	}
+	end()
+	return personalIn(groups)
+}
+
+// personalIn reports whether some run of consecutive digit groups joins
+// into a mobile or ID-card number.
+func personalIn(groups []string) bool {
+	for i := range groups {
+		d := ""
+		for _, g := range groups[i:] {
+			d += g
+			if personalDigits(d) || strings.HasSuffix(d, "X") && len(d) == 12 && personalDigits(d[:11]) {
+				return true
+			}
+			if len(d) > 19 || strings.HasSuffix(d, "X") {
+				break
+			}
+		}
+	}
+	return false
+}
+
+// personalDigits: a mobile number (with 86 or 0086 before it, or not) or
+// an ID card with a birth date and its check character.
+func personalDigits(d string) bool {
+	switch {
+	case mobileNumber(d), len(d) == 13 && strings.HasPrefix(d, "86") && mobileNumber(d[2:]),
+		len(d) == 15 && strings.HasPrefix(d, "0086") && mobileNumber(d[4:]):
+		return true
+	case len(d) == 18 && d[0] != '0' && allDigits(d[:17]):
+		y, m, day := d[6:10], d[10:12], d[12:14]
+		return (y[:2] == "19" || y[:2] == "20") && m >= "01" && m <= "12" && day >= "01" && day <= "31" && idCheckChar(d[:17]) == d[17]
 	}
 	return false
 }
@@ -158,26 +214,36 @@ func idCheckChar(d17 string) byte {
 func digitsAndSeparators(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		switch {
-		case r < utf8.RuneSelf && (isDigit(byte(r)) || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'):
+		switch d, ok := digitRune(r); {
+		case ok:
+			b.WriteByte(d)
+		case r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'):
 			b.WriteRune(r)
-		case r >= '０' && r <= '９':
-			b.WriteByte(byte('0' + r - '０'))
-		case r >= '①' && r <= '⑨':
-			b.WriteByte(byte('1' + r - '①'))
-		case r == '⓪', r == '○':
-			b.WriteByte('0')
 		case r == 'Ｘ', r == 'ｘ':
 			b.WriteByte('X')
 		default:
-			if d, ok := hanDigits[r]; ok {
-				b.WriteByte(d)
-			} else {
-				b.WriteByte('-')
-			}
+			b.WriteByte('-')
 		}
 	}
 	return b.String()
+}
+
+// digitRune maps a digit however written — ASCII, full-width (０-９),
+// circled (⓪①-⑨), Chinese numerals and their capital forms, 幺, ○ — to
+// its ASCII digit.
+func digitRune(r rune) (byte, bool) {
+	switch {
+	case r < utf8.RuneSelf && isDigit(byte(r)):
+		return byte(r), true
+	case r >= '０' && r <= '９':
+		return byte('0' + r - '０'), true
+	case r >= '①' && r <= '⑨':
+		return byte('1' + r - '①'), true
+	case r == '⓪', r == '○':
+		return '0', true
+	}
+	d, ok := hanDigits[r]
+	return d, ok
 }
 
 var hanDigits = map[rune]byte{'〇': '0', '零': '0', '一': '1', '二': '2', '三': '3', '四': '4', '五': '5', '六': '6', '七': '7',

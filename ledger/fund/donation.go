@@ -156,9 +156,16 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 	// The chain names a donor in clear only when that is no personal data:
 	// a company, an organisation, or a member's opaque id. Anonymous
 	// donors and people named by name get a salted commitment instead.
-	member, err := fundMember(tx, f, n.Donor)
+	fm, err := fundMember(tx, f, n.Donor)
 	if err != nil {
 		return nil, err
+	}
+	member := fm != nil
+	if member && n.DonorKind == DonorPerson {
+		// Named in clear by their id: an erased member gives nothing new.
+		if err := community.NotErased(fm); err != nil {
+			return nil, err
+		}
 	}
 	d.Committed = n.Anonymous || (n.DonorKind == DonorPerson && !member)
 	if d.Committed {
@@ -181,23 +188,23 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 	return d, nil
 }
 
-// fundMember reports whether donor is the id of a member of f's community
-// or below it. A member elsewhere is taken as a name, as an unknown id
+// fundMember returns the member donor names when it is the id of a member
+// of f's community or below it, else nil. A member elsewhere is taken as a name, as an unknown id
 // is: whether the id exists outside the recorder's scope is not theirs to
 // learn (a member id is shown in clear, a name sealed).
-func fundMember(r ledger.Reader, f *Fund, donor string) (bool, error) {
+func fundMember(r ledger.Reader, f *Fund, donor string) (*community.Member, error) {
 	m, err := community.GetMember(r, donor)
 	if ledger.IsCode(err, ledger.CodeNotFound) || err == nil && m.Community == "" {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	c, err := community.Get(r, m.Community)
-	if err != nil {
-		return false, err
+	if err != nil || !c.Within(f.Community) {
+		return nil, err
 	}
-	return c.Within(f.Community), nil
+	return m, nil
 }
 
 // Personal-store fields of a sealed donor: the name, and the salt of the
