@@ -109,17 +109,26 @@ func CheckNoPersonalNumberInText(what, s string) error {
 
 // Free text is read differently from ids: digit groups join into one
 // number only across the separators people put inside a phone or ID
-// number (spaces, dashes, dots, brackets, slashes, a plus), at most
-// maxNumberGap of them; any other character — a letter, a Chinese
-// character, a comma, a colon — ends the number. So "139 - 1234 - 5678"
-// and "110101 1990 0307 1233" are one number each, while the counts,
-// sums and times of "服务150人，1500元，3000元" or "13:30-15:30 12人" are
-// not. A number is personal when some run of its groups reads as a
-// mainland mobile number (1[3-9] and 9 more digits, optionally after 86
-// or 0086) or as a resident ID card (17 digits whose 7th to 14th are a
-// birth date, then the ISO 7064 check character). Digits count however
-// written (full-width, circled, Chinese numerals). The 15-digit cards
-// replaced by 2013 are not looked for.
+// number (spaces, dashes, dots, brackets, slashes, a plus or a tilde, in
+// their ASCII, full-width and typographic forms; at most maxNumberGap of
+// them), and any other character — a letter, a Chinese character, a
+// comma, a colon, '=' — ends the number. Then only the groupings people
+// write such numbers in count: a mobile number (1[3-9] and 9 more digits)
+// as 11, 3-4-4, 3-8, 7-4 or single digits, whole after 86, 0086 or a
+// trunk 0; an ID card (a province code, a birth date, the ISO 7064 check
+// character) as 18, 6-8-4, 4-4-4-4-2, 6-4-4-4 or 3-3-4-4-4. So
+// "139 - 1234 - 5678" and "110101 1990 0307 1233" are refused, while sums
+// and times ("1500.00 / 300.00 元", "13.50 + 6.00 + 12.00", "1.30
+// 10.00-11.00") whose groups happen to add up to eleven digits are not.
+// Digits count however written (full-width, circled, Chinese numerals).
+// The 15-digit cards replaced by 2013 are not looked for.
+
+var (
+	mobileShapes = [][]int{{11}, {3, 4, 4}, {3, 8}, {7, 4}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {12}, {13}, {15}, {4, 4, 4}}
+	idShapes     = [][]int{{18}, {6, 8, 4}, {4, 4, 4, 4, 2}, {6, 4, 4, 4}, {3, 3, 4, 4, 4}}
+	// textSeparators join digit groups in free text.
+	textSeparators = " \t-.()+/_~\u00a0\u00b7\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u3000\u30fb\ufeff\uff08\uff09\uff0d\uff0e\uff5e"
+)
 
 // TextHoldsPersonalNumber reports whether free text holds a mainland
 // mobile or resident ID-card number.
@@ -147,7 +156,7 @@ func TextHoldsPersonalNumber(s string) bool {
 		case (r == 'X' || r == 'x' || r == 'Ｘ' || r == 'ｘ') && len(cur) > 0:
 			cur = append(cur, 'X') // an ID card's check character ends its group
 			end()
-		case strings.ContainsRune(" -.()+/_\u00a0\u3000\u2010\u2011\u2012\u2013\u2014\u2015\uff0d\uff08\uff09\u200b\u200c\u200d\ufeff", r):
+		case strings.ContainsRune(textSeparators, r):
 			end()
 			gap++
 		default:
@@ -162,34 +171,67 @@ func TextHoldsPersonalNumber(s string) bool {
 	return personalIn(groups)
 }
 
-// personalIn reports whether some run of consecutive digit groups joins
-// into a mobile or ID-card number.
+// personalIn reports whether some run of consecutive digit groups, in one
+// of the shapes people write them in, is a mobile or ID-card number.
 func personalIn(groups []string) bool {
 	for i := range groups {
-		d := ""
-		for _, g := range groups[i:] {
-			d += g
-			if personalDigits(d) || strings.HasSuffix(d, "X") && len(d) == 12 && personalDigits(d[:11]) {
-				return true
+		for _, sh := range mobileShapes {
+			if d, ok := joinShape(groups[i:], sh); ok {
+				d = strings.TrimSuffix(d, "X") // a letter after the number
+				switch {
+				case mobileNumber(d),
+					len(d) == 12 && d[0] == '0' && mobileNumber(d[1:]),
+					len(d) == 13 && strings.HasPrefix(d, "86") && mobileNumber(d[2:]),
+					len(d) == 15 && strings.HasPrefix(d, "0086") && mobileNumber(d[4:]):
+					return true
+				}
 			}
-			if len(d) > 19 || strings.HasSuffix(d, "X") {
-				break
+		}
+		for _, sh := range idShapes {
+			if d, ok := joinShape(groups[i:], sh); ok && idCard(d) {
+				return true
 			}
 		}
 	}
 	return false
 }
 
-// personalDigits: a mobile number (with 86 or 0086 before it, or not) or
-// an ID card with a birth date and its check character.
-func personalDigits(d string) bool {
-	switch {
-	case mobileNumber(d), len(d) == 13 && strings.HasPrefix(d, "86") && mobileNumber(d[2:]),
-		len(d) == 15 && strings.HasPrefix(d, "0086") && mobileNumber(d[4:]):
+// joinShape joins the first len(shape) groups when their lengths are the
+// shape's (a trailing X of the last group aside).
+func joinShape(groups []string, shape []int) (string, bool) {
+	if len(groups) < len(shape) {
+		return "", false
+	}
+	d := ""
+	for k, n := range shape {
+		g := groups[k]
+		if k < len(shape)-1 && strings.HasSuffix(g, "X") {
+			return "", false
+		}
+		if len(strings.TrimSuffix(g, "X")) != n && len(g) != n {
+			return "", false
+		}
+		d += g
+	}
+	return d, true
+}
+
+// idCard: 18 characters, a province code, a birth date, and the check
+// character of the 17 digits before it.
+func idCard(d string) bool {
+	if len(d) != 18 || !allDigits(d[:17]) || !provinceCode(d[:2]) {
+		return false
+	}
+	y, m, day := d[6:10], d[10:12], d[12:14]
+	return (y[:2] == "19" || y[:2] == "20") && m >= "01" && m <= "12" && day >= "01" && day <= "31" && idCheckChar(d[:17]) == d[17]
+}
+
+// provinceCode: the first two digits of a resident ID card (GB/T 2260).
+func provinceCode(p string) bool {
+	switch p {
+	case "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+		"41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81", "82":
 		return true
-	case len(d) == 18 && d[0] != '0' && allDigits(d[:17]):
-		y, m, day := d[6:10], d[10:12], d[12:14]
-		return (y[:2] == "19" || y[:2] == "20") && m >= "01" && m <= "12" && day >= "01" && day <= "31" && idCheckChar(d[:17]) == d[17]
 	}
 	return false
 }
