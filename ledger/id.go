@@ -109,13 +109,15 @@ func CheckNoPersonalNumberInText(what, s string) error {
 
 // Free text is read differently from ids: digit groups join into one
 // number only across the separators people put inside a phone or ID
-// number (spaces, dashes, dots, brackets, slashes, a plus or a tilde, in
-// their ASCII, full-width and typographic forms; at most maxNumberGap of
-// them), and any other character — a letter, a Chinese character, a
-// comma, a colon, '=' — ends the number. Then only the groupings people
-// write such numbers in count: a mobile number (1[3-9] and 9 more digits)
-// as 11, 3-4-4, 3-8, 7-4 or single digits, whole after 86, 0086 or a
-// trunk 0; an ID card (a province code, a birth date, the ISO 7064 check
+// number (spaces, dashes, dots, brackets, a tilde, in their ASCII,
+// full-width and typographic forms, and a plus before the first group;
+// at most maxNumberGap of them), and any other character — a letter, a
+// Chinese character, a comma, a colon, a slash, a plus or '=' between
+// figures (a list or a sum) — ends the number. Then only the groupings
+// people write such numbers in count: a mobile number (1[3-9] and 9 more
+// digits) as 11, 3-4-4, 3-8, 7-4 or single digits, and after 86 or 0086
+// (one group, or a group of their own) or a trunk 0 (one group, or 0xxx
+// xxxx xxxx); an ID card (a province code, a birth date, the ISO 7064 check
 // character) as 18, 6-8-4, 4-4-4-4-2, 6-4-4-4 or 3-3-4-4-4. So
 // "139 - 1234 - 5678" and "110101 1990 0307 1233" are refused, while sums
 // and times ("1500.00 / 300.00 元", "13.50 + 6.00 + 12.00", "1.30
@@ -127,7 +129,7 @@ var (
 	mobileShapes = [][]int{{11}, {3, 4, 4}, {3, 8}, {7, 4}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {12}, {13}, {15}, {4, 4, 4}}
 	idShapes     = [][]int{{18}, {6, 8, 4}, {4, 4, 4, 4, 2}, {6, 4, 4, 4}, {3, 3, 4, 4, 4}}
 	// textSeparators join digit groups in free text.
-	textSeparators = " \t-.()+/_~\u00a0\u00b7\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u3000\u30fb\ufeff\uff08\uff09\uff0d\uff0e\uff5e"
+	textSeparators = " \t-.()_~\u00a0\u00b7\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u202f\u3000\u301c\u30fb\ufeff\uff08\uff09\uff0d\uff0e\uff5e"
 )
 
 // TextHoldsPersonalNumber reports whether free text holds a mainland
@@ -156,7 +158,8 @@ func TextHoldsPersonalNumber(s string) bool {
 		case (r == 'X' || r == 'x' || r == 'Ｘ' || r == 'ｘ') && len(cur) > 0:
 			cur = append(cur, 'X') // an ID card's check character ends its group
 			end()
-		case strings.ContainsRune(textSeparators, r):
+		case strings.ContainsRune(textSeparators, r) || (r == '+' || r == '＋') && len(groups) == 0 && len(cur) == 0:
+			// A plus only before a number (+86): between figures it is a sum.
 			end()
 			gap++
 		default:
