@@ -326,8 +326,15 @@ func (st *exportState) end(p []byte, v Visitor) error {
 		return fmt.Errorf("%w: end frame of %d bytes", ErrExport, len(p))
 	}
 	r, c, a := binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:]), binary.BigEndian.Uint64(p[16:])
-	if r != st.records || c != st.cks || a != st.accts {
-		return fmt.Errorf("%w: end frame counts %d/%d/%d, read %d/%d/%d", ErrExport, r, c, a, st.records, st.cks, st.accts)
+	// Counts that differ from what was read are a damaged export, not an
+	// unreadable one: name the first record the difference touches.
+	switch {
+	case r != st.records:
+		return failAt(min(r, st.records), ReasonSeq, "the export's end frame counts %d records, %d were read (records removed or added)", r, st.records)
+	case c != st.cks:
+		return failAt(st.records, ReasonCheckpoint, "the export's end frame counts %d checkpoints, %d were read (checkpoints removed or added)", c, st.cks)
+	case a != st.accts:
+		return failAt(st.records, ReasonBalance, "the export's end frame counts %d accounts, %d were read (accounts removed or added)", a, st.accts)
 	}
 	if st.section == 0 {
 		return fmt.Errorf("%w: no head frame", ErrExport)

@@ -45,24 +45,59 @@ func TestExportMissingRecordNamed(t *testing.T) {
 	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 510, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
 		acct("issuance", "none", 0, 0, 510, 0, 0, 0))
 	b := exportOf(t, m).Bytes()
-	// Walk the frames and cut out the record frame of seq 3.
-	var out []byte
-	out = append(out, b[:len(ExportMagic)]...)
+	out := withoutFrame(t, b, func(frame []byte) bool {
+		return frame[0] == FrameRecord && binary.BigEndian.Uint64(frame[5:13]) == 3
+	})
+	_, err := Verify(context.Background(), NewExportReader(bytes.NewReader(out)), VerifyOptions{})
+	if !isFailure(err, 3, ReasonSeq) {
+		t.Fatalf("export without record 3: %v, want a seq failure at 3", err)
+	}
+}
+
+// TestExportFrameCountsNamed: an export with its last record, a
+// checkpoint or an account frame cut out (and its end frame left as it
+// was) fails verification naming a seq, as a damaged export, not as one
+// that cannot be read (which `tally verify` reports with exit 2 and no
+// seq).
+func TestExportFrameCountsNamed(t *testing.T) {
+	m, skey, _ := ledgerLog(t)
+	m.add(t, "tx.transfer", effects(moveFx("move", "tx-3", "issuance", "alice", 5)))
+	m.checkpoint(t, "tally.test/log", skey)
+	m.add(t, "tx.transfer", effects(moveFx("move", "tx-4", "issuance", "alice", 5)))
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 510, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 510, 0, 0, 0))
+	b := exportOf(t, m).Bytes()
+	last := uint64(len(m.records) - 1)
+	cases := map[string]func([]byte) bool{
+		"last record": func(f []byte) bool { return f[0] == FrameRecord && binary.BigEndian.Uint64(f[5:13]) == last },
+		"checkpoint":  func(f []byte) bool { return f[0] == FrameCheckpoint },
+		"account bob": func(f []byte) bool { return f[0] == FrameAccount && bytes.Contains(f, []byte("bob")) },
+	}
+	for name, cut := range cases {
+		_, err := Verify(context.Background(), NewExportReader(bytes.NewReader(withoutFrame(t, b, cut))), VerifyOptions{})
+		if _, ok := IsVerifyError(err); !ok {
+			t.Errorf("export without its %s: %v, want a verification failure naming a seq", name, err)
+		}
+	}
+}
+
+// withoutFrame returns export b without the frames cut selects (at least
+// one must be).
+func withoutFrame(t *testing.T, b []byte, cut func(frame []byte) bool) []byte {
+	t.Helper()
+	out := append([]byte(nil), b[:len(ExportMagic)]...)
 	for i := len(ExportMagic); i < len(b); {
 		n := int(binary.BigEndian.Uint32(b[i+1 : i+5]))
 		frame := b[i : i+5+n]
-		if !(frame[0] == FrameRecord && binary.BigEndian.Uint64(frame[5:13]) == 3) {
+		if !cut(frame) {
 			out = append(out, frame...)
 		}
 		i += 5 + n
 	}
 	if len(out) == len(b) {
-		t.Fatal("no record frame of seq 3 found")
+		t.Fatal("no frame to cut found")
 	}
-	_, err := Verify(context.Background(), NewExportReader(bytes.NewReader(out)), VerifyOptions{})
-	if !isFailure(err, 3, ReasonSeq) {
-		t.Fatalf("export without record 3: %v, want a seq failure at 3", err)
-	}
+	return out
 }
 
 // exportOf writes m as an export.
