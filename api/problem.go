@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -133,7 +134,13 @@ const LoginBusyRetryAfter = time.Second
 
 func fail(c *gin.Context, err error) {
 	var e *ledger.Error
-	if !errors.As(err, &e) {
+	if !errors.As(err, &e) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The caller went away (or its deadline passed) before the
+		// request reached the writer: nothing was written, and nothing
+		// is wrong with the server.
+		slog.Info("request given up before it was written", "method", c.Request.Method, "path", c.FullPath(), "err", err)
+		e = errAbandoned
+	} else if e == nil {
 		slog.Error("internal error", "method", c.Request.Method, "path", c.FullPath(), "err", err)
 		e = &ledger.Error{Code: ledger.CodeInternal, Message: "internal error"}
 	}
@@ -155,6 +162,10 @@ func fail(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(st, Problem{Type: problemTypeBase + string(e.Code), Title: http.StatusText(st),
 		Status: st, Code: e.Code, Detail: userDetail(e.Message)})
 }
+
+// errAbandoned answers a request whose context ended before it was
+// written (its client has usually gone, but a proxy may still read it).
+var errAbandoned = &ledger.Error{Code: ledger.CodeUnavailable, Message: "the request was given up before it reached the ledger; send it again (under the same Idempotency-Key a retry cannot write twice)"}
 
 // failCode writes a problem with the given code and message.
 func failCode(c *gin.Context, code ledger.Code, format string, args ...any) {

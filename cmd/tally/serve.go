@@ -231,6 +231,9 @@ func (m *Main) Run(ctx context.Context) error {
 		// Before serving: connections wait in the listen queue until the
 		// district is whole.
 		if err := loadDemo(ctx, m.api.Handler(), m.adminPassword); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("stopped while loading the demo district: remove %s and start again", m.Data)
+			}
 			return err
 		}
 		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
