@@ -48,12 +48,18 @@ func TestServeRefusesBeforeCreating(t *testing.T) {
 		t.Fatalf("a stray argument: exit %d, want 2: %s", code, out.String())
 	}
 	out.Reset()
-	if code := run([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/33"}, &out, &out); code != 1 {
-		t.Fatalf("a bad proxy list: exit %d, want 1: %s", code, out.String())
+	// Settings found wrong at start are usage errors too: exit 2.
+	if code := run([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/33"}, &out, &out); code != 2 {
+		t.Fatalf("a bad proxy list: exit %d, want 2: %s", code, out.String())
+	}
+	for _, addr := range []string{"8080", "127.0.0.1:99999", "[::1"} {
+		if code := run([]string{"serve", "--data", dir, "--addr", addr}, &out, &out); code != 2 {
+			t.Fatalf("--addr %s: exit %d, want 2: %s", addr, code, out.String())
+		}
 	}
 	t.Setenv("TALLY_ORIGIN", "bad origin with spaces")
-	if code := run([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, &out, &out); code != 1 {
-		t.Fatalf("a bad TALLY_ORIGIN: exit %d, want 1: %s", code, out.String())
+	if code := run([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, &out, &out); code != 2 {
+		t.Fatalf("a bad TALLY_ORIGIN: exit %d, want 2: %s", code, out.String())
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("the data directory was created: %v (%s)", err, out.String())

@@ -184,7 +184,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// directory is created and initialised, or the next start would find
 	// an admin (whose password was printed once) and no demo.
 	if err := m.validate(); err != nil {
-		return err
+		return &usageError{err}
 	}
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
@@ -257,11 +257,22 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// usageError is a setting found wrong at start: `tally serve` exits 2
+// for it, as for a bad flag, and 1 when the server could not start.
+type usageError struct{ error }
+
+func (e *usageError) Unwrap() error { return e.error }
+
 // validate checks the settings read only later in Run: the trusted
 // proxies, the checkpoint origin (TALLY_ORIGIN) and the admin password.
 func (m *Main) validate() error {
 	if strings.TrimSpace(m.Data) == "" {
 		return fmt.Errorf("--data: give a data directory (default ./tally-data)")
+	}
+	if _, port, err := net.SplitHostPort(m.Addr); err != nil {
+		return fmt.Errorf("--addr %q: give HOST:PORT, e.g. 127.0.0.1:8080 (%v)", m.Addr, err)
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("--addr %q: %v", m.Addr, err)
 	}
 	for _, p := range splitList(m.TrustedProxies) {
 		if net.ParseIP(p) == nil {
@@ -392,6 +403,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := m.Run(ctx); err != nil {
 		slog.Error("tally could not start", "error", err.Error())
 		m.Close()
+		var usage *usageError
+		if errors.As(err, &usage) {
+			return 2
+		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "Tally is serving on %s (data %s)\n", m.URL(), m.Data)
