@@ -699,6 +699,9 @@ func (s *Server) setAccountStatus(c *gin.Context) {
 				return nil, err
 			}
 		}
+		if err := mayChangeStatus(tx, p, id, ledger.Status(req.Status)); err != nil {
+			return nil, err
+		}
 		a, err := ledger.SetAccountStatus(tx, id, ledger.Status(req.Status))
 		if err != nil {
 			return nil, err
@@ -710,4 +713,30 @@ func (s *Server) setAccountStatus(c *gin.Context) {
 		}
 		return AccountViewOf(&shown), nil
 	})
+}
+
+// mayChangeStatus keeps a freeze a safeguard: nobody changes the status of
+// their own or a registered relative's account (a frozen coordinator
+// would reopen it), and a freeze is lifted only by an admin (a
+// coordinator in scope could otherwise undo a freeze the operator
+// placed while it investigates).
+func mayChangeStatus(tx ledger.Tx, p *Principal, id string, to ledger.Status) error {
+	a, err := tx.Account(id)
+	if err != nil {
+		return err
+	}
+	if a.OwnerKind == ledger.OwnerMember && p.Member != "" {
+		if a.Owner == p.Member {
+			return ledger.Errorf(ledger.CodeForbidden, "nobody changes the status of their own account; another coordinator or an admin does")
+		}
+		me, err1 := community.GetMember(tx, p.Member)
+		owner, err2 := community.GetMember(tx, a.Owner)
+		if err1 == nil && err2 == nil && community.AreRelatives(me, owner) {
+			return ledger.Errorf(ledger.CodeConflictOfInterest, "account %s is of %s, a registered relative of %s; someone else changes its status", id, a.Owner, p.Member)
+		}
+	}
+	if a.Status == ledger.StatusFrozen && to == ledger.StatusOpen && !p.Has(community.RoleAdmin) {
+		return ledger.Errorf(ledger.CodeForbidden, "a frozen account is reopened by an admin")
+	}
+	return nil
 }

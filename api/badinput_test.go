@@ -74,7 +74,7 @@ func TestBadInput(t *testing.T) {
 		{"resident reads other account", "GET", "/v1/accounts/li:HOUR", resident, nil, 404, "not_found", nil},
 		{"coordinator grants admin", "POST", "/v1/members", coord, map[string]any{"id": "x1", "community": "c1", "display_name": "x", "roles": []string{"admin"}}, 403, "forbidden", nil},
 		{"coordinator adds member elsewhere", "POST", "/v1/members", coord, map[string]any{"id": "x2", "community": "c2", "display_name": "x", "roles": []string{"resident"}}, 403, "forbidden", nil},
-		{"relative outside scope", "POST", "/v1/members", coord, map[string]any{"id": "x3", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "relatives": []string{"far"}}, 404, "not_found", nil},
+		{"a coordinator names a relative (an admin links them)", "POST", "/v1/members", coord, map[string]any{"id": "x3", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "relatives": []string{"far"}}, 403, "forbidden", nil},
 		{"duplicate member", "POST", "/v1/members", ts.admin, map[string]any{"id": "li", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 409, "already_exists", nil},
 		{"bad idempotency key", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_idempotency_key", []string{"Idempotency-Key", strings.Repeat("k", MaxIdempotencyKey+1)}},
 		{"bad limit", "GET", "/v1/accounts/li:HOUR/entries?limit=100000", ts.admin, nil, 400, "invalid_request", nil},
@@ -140,6 +140,41 @@ func TestBadInput(t *testing.T) {
 
 // TestFrozenAndClosedAccounts: a frozen account refuses postings either
 // way and accepts them again once reopened; a closed one stays closed.
+// TestAccountStatusNotOwn: nobody freezes, reopens or closes their own
+// account or a registered relative's, not even an admin (another one
+// does), and nothing is written by the refusals.
+func TestAccountStatusNotOwn(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	coord := ts.member("wang", "c1", "coordinator")
+	ts.member("wu", "c1", "coordinator")
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "wang-mum", "community": "c1",
+		"display_name": "王母", "roles": []string{"resident"}, "relatives": []string{"wang"}})
+	size := ts.auditSize()
+	for _, tc := range []struct{ token, account, status, code string }{
+		{coord, "wang:HOUR", "frozen", "forbidden"},
+		{coord, "wang-mum:HOUR", "frozen", "conflict_of_interest"},
+		{ts.admin, "admin:HOUR", "frozen", "forbidden"},
+	} {
+		if r := ts.do("POST", "/v1/accounts/"+tc.account+"/status", tc.token, map[string]any{"status": tc.status}); r.Code() != tc.code {
+			t.Errorf("%s %s: %d %s, want %s", tc.account, tc.status, r.Status, r.Raw, tc.code)
+		}
+	}
+	if ts.auditSize() != size {
+		t.Fatal("refused status changes wrote records")
+	}
+	// An admin freezes the coordinator's account; the coordinator cannot
+	// lift it, nor can a colleague; the admin can.
+	ts.must(200, "POST", "/v1/accounts/wang:HOUR/status", ts.admin, map[string]any{"status": "frozen", "reason": "核查"})
+	if r := ts.do("POST", "/v1/accounts/wang:HOUR/status", coord, map[string]any{"status": "open"}); r.Status != 403 {
+		t.Fatalf("reopening one's own frozen account: %d %s", r.Status, r.Raw)
+	}
+	if r := ts.do("POST", "/v1/accounts/wang:HOUR/status", ts.login("wu", "password-wu"), map[string]any{"status": "open"}); r.Status != 403 {
+		t.Fatalf("a colleague reopening the account an admin froze: %d %s", r.Status, r.Raw)
+	}
+	ts.must(200, "POST", "/v1/accounts/wang:HOUR/status", ts.admin, map[string]any{"status": "open"})
+}
+
 func TestFrozenAndClosedAccounts(t *testing.T) {
 	ts := newTestServer(t)
 	ts.community("c1", "", nil)
@@ -163,7 +198,11 @@ func TestFrozenAndClosedAccounts(t *testing.T) {
 	if ts.auditSize() != size {
 		t.Fatalf("refused postings wrote records")
 	}
-	ts.must(200, "POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "open"})
+	// A freeze is lifted by an admin, not by the coordinator in scope.
+	if r := ts.do("POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "open"}); r.Status != 403 || r.Code() != "forbidden" {
+		t.Fatalf("a coordinator reopening a frozen account: %d %s, want 403 forbidden", r.Status, r.Raw)
+	}
+	ts.must(200, "POST", "/v1/accounts/li:HOUR/status", ts.admin, map[string]any{"status": "open"})
 	if r := move("li:HOUR", "zhang:HOUR"); r.Status != 201 {
 		t.Fatalf("after reopening: %d %s", r.Status, r.Raw)
 	}
