@@ -317,6 +317,30 @@ func withinCommunity(tx ledger.Tx, postings []ledger.Posting) error {
 		if from.Community != "" && to.Community != "" && from.Community != to.Community {
 			return ledger.Errorf(ledger.CodeForbidden, "%s and %s belong to different communities; credits cross communities through redemptions, gifts and services, which keep the clearing accounts", ps.From, ps.To)
 		}
+		for _, a := range []*ledger.Account{from, to} {
+			if err := workflowAccount(a); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// workflowAccount refuses a raw posting to or from a community's clearing
+// or redemptions account, whoever asks: what communities owe each other
+// (the settlement) is kept beside the clearing legs the workflows post,
+// and what was redeemed beside the redemptions, so a raw move would make
+// a receivable out of nothing, or spend redeemed credits again, with
+// every report still adding up the old way.
+func workflowAccount(a *ledger.Account) error {
+	if a.OwnerKind != ledger.OwnerCommunity {
+		return nil
+	}
+	switch a.Kind {
+	case community.AcctClearing:
+		return ledger.Errorf(ledger.CodeForbidden, "%s is a clearing account: it moves only with the redemptions, gifts and services between communities that keep the settlement", a.ID)
+	case community.AcctRedemptions:
+		return ledger.Errorf(ledger.CodeForbidden, "%s holds redeemed credits: it moves only with redemptions (corrected by cancelling or reversing them)", a.ID)
 	}
 	return nil
 }

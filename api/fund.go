@@ -1176,16 +1176,22 @@ func fundPeriod(c *gin.Context) (from, to time.Time, err error) {
 		}
 		// A date is a calendar day where the communities are (China
 		// Standard Time), as in the services report.
-		if t, err := time.ParseInLocation(time.DateOnly, v, timebank.DayZone); err == nil {
-			if endOfDay {
-				t = t.AddDate(0, 0, 1)
+		t, err := time.ParseInLocation(time.DateOnly, v, timebank.DayZone)
+		if err == nil && endOfDay {
+			t = t.AddDate(0, 0, 1)
+		}
+		if err != nil {
+			if t, err = time.Parse(time.RFC3339, v); err != nil {
+				return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be a date (2026-03-01) or an RFC 3339 time", name)
 			}
-			return t, nil
+			t = t.UTC()
 		}
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			return t.UTC(), nil
+		// The period is answered in UTC: an instant before year 0 or
+		// after 9999 there cannot be written back in RFC 3339.
+		if u := t.UTC(); u.Year() < 0 || u.Year() > 9999 {
+			return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must lie between the years 1 and 9999", name)
 		}
-		return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be a date (2026-03-01) or an RFC 3339 time", name)
+		return t, nil
 	}
 	if from, err = parse("from", false); err != nil {
 		return

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -148,7 +149,7 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		if strings.Contains(r.path, "/:id") {
 			handlers = append(handlers, checkPathIDs)
 		}
-		handlers = append(handlers, oneOfEachParam)
+		handlers = append(handlers, queryCheck(r))
 		if r.req == nil && (r.method == http.MethodPost || r.method == http.MethodPut) {
 			handlers = append(handlers, noBody)
 		}
@@ -273,17 +274,40 @@ func checkPathIDs(c *gin.Context) {
 	c.Next()
 }
 
-// oneOfEachParam refuses a query naming a parameter twice
+// queryCheck refuses a query naming a parameter twice
 // (?to=2026-11-18&to=2026-11-30): which one counts would be a guess, and a
-// report over the wrong period looks like a right one.
-func oneOfEachParam(c *gin.Context) {
-	for k, vs := range c.Request.URL.Query() {
-		if len(vs) > 1 {
-			failCode(c, ledger.CodeInvalidRequest, "query parameter %q is given %d times; give it once", truncateStr(k, 64), len(vs))
+// report over the wrong period looks like a right one. For the same
+// reason it refuses a query string that does not parse (a pair with a ';'
+// or a bad %-escape, which Go would silently drop: "...&to=2026-03-31;"
+// became a report up to today), and, on the routes that need a token, a
+// parameter the route does not take (?form=2026-01-01 for from, or from
+// and to on the all-time settlement). Public routes ignore parameters
+// they do not take: shared links gather tracking ones.
+func queryCheck(r route) gin.HandlerFunc {
+	takes := map[string]bool{}
+	for _, q := range r.query {
+		name, _, _ := strings.Cut(strings.TrimSuffix(q, "!"), ":")
+		takes[name] = true
+	}
+	strict := r.auth != public
+	return func(c *gin.Context) {
+		q, err := url.ParseQuery(c.Request.URL.RawQuery)
+		if err != nil {
+			failCode(c, ledger.CodeInvalidRequest, "the query string is malformed (separate parameters with '&' and %%-escape reserved characters)")
 			return
 		}
+		for k, vs := range q {
+			if len(vs) > 1 {
+				failCode(c, ledger.CodeInvalidRequest, "query parameter %q is given %d times; give it once", truncateStr(k, 64), len(vs))
+				return
+			}
+			if strict && !takes[k] {
+				failCode(c, ledger.CodeInvalidRequest, "query parameter %q is not one this route takes (see /openapi.json)", truncateStr(k, 64))
+				return
+			}
+		}
+		c.Next()
 	}
-	c.Next()
 }
 
 func (s *Server) allRoutes() []route {
@@ -397,6 +421,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	if len(c.Errors) > 0 && !c.Writer.Written() && c.Request.Context().Err() == nil {
+		// An answer that could not be encoded (gin records the error and
+		// has written nothing yet) is a 500, not a 200 with no body.
+		fail(c, fmt.Errorf("encode the answer: %w", c.Errors.Last().Err))
+	}
 	route := c.FullPath()
 	if route == "" {
 		route = "unmatched"

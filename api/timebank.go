@@ -1290,7 +1290,7 @@ func prefersCSV(accept []string) bool {
 func tbWriteReportCSV(c *gin.Context, v ServiceReportView) {
 	header := []string{"category", "records", "hours", "credits", "community", "from", "to", "credits_held", "volunteers",
 		"recipients", "groups_served", "turn_outs", "credits_redeemed", "redemptions", "credits_outstanding", "pool_balance"}
-	rows := [][]string{header, {"total", tbItoa(v.Records), v.HoursCredited, v.CreditsEarned, csvText(v.Community), v.From, v.To,
+	rows := [][]string{header, {community.ReservedCategory, tbItoa(v.Records), v.HoursCredited, v.CreditsEarned, csvText(v.Community), v.From, v.To,
 		v.CreditsHeld, tbItoa(v.Volunteers), tbItoa(v.Recipients), tbItoa(v.GroupsServed), tbItoa(v.TurnOuts),
 		v.CreditsRedeemed, tbItoa(v.Redemptions), v.CreditsOutstanding, v.PoolBalance}}
 	for _, k := range slices.Sorted(maps.Keys(v.ByCategory)) {

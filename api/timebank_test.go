@@ -23,8 +23,18 @@ func TestServiceDeposit(t *testing.T) {
 	size0 := tb.auditSize()
 	tbProblem(t, tb.do("POST", "/v1/services", vol, map[string]any{"volunteer": "li", "recipient": "zhang", "community": "c1",
 		"category": "chat", "hours": "0.03", "occurred_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}), 400, "invalid_amount")
+	// The services report's total row is no category (its CSV would
+	// hold two rows named total), in a service, a need or a weight.
+	for _, cat := range []string{"total", "TOTAL", "Total"} {
+		tbProblem(t, tb.do("POST", "/v1/services", vol, map[string]any{"volunteer": "li", "recipient": "zhang", "community": "c1",
+			"category": cat, "hours": "1.00", "occurred_at": time.Now().Add(-2 * time.Hour).UTC().Format(time.RFC3339)}), 400, "invalid_request")
+	}
+	tbProblem(t, tb.do("POST", "/v1/needs", elder, map[string]any{"requester": "zhang", "community": "c1",
+		"category": "total", "title": "陪同就医"}), 400, "invalid_request")
+	tbProblem(t, tb.do("PUT", "/v1/communities/c1/policy", tb.admin, map[string]any{"earning": "deposit",
+		"weights": map[string]any{"total": "2.00"}}), 400, "invalid_request")
 	if tb.auditSize() != size0 {
-		t.Fatal("a record earning nothing was written")
+		t.Fatal("a refused write was recorded")
 	}
 
 	id := tb.service(vol, "li", "zhang", "c1", "elder_care", "2.00", time.Hour)

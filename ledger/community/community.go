@@ -123,6 +123,22 @@ func (p Policy) Weight(category string) int64 {
 // equal: lower case, '_' for '-'.
 func Category(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "_") }
 
+// ReservedCategory names the services report's total row (its CSV's
+// first column): no category may take it.
+const ReservedCategory = "total"
+
+// CheckCategory checks a service category: an id, not the reserved one.
+// Errors: invalid_id, invalid_request.
+func CheckCategory(c string) error {
+	if err := ledger.CheckID("category", c); err != nil {
+		return err
+	}
+	if Category(c) == ReservedCategory {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "category %q is reserved (the reports' total row); name the kind of service", c)
+	}
+	return nil
+}
+
 // Validate checks a policy. Errors: invalid_request, invalid_amount.
 func (p *Policy) Validate() error {
 	switch p.Earning {
@@ -146,7 +162,7 @@ func (p *Policy) Validate() error {
 	}
 	seen := make(map[string]bool, len(p.Weights))
 	for c, w := range p.Weights {
-		if err := ledger.CheckID("category", c); err != nil {
+		if err := CheckCategory(c); err != nil {
 			return err
 		}
 		if w <= 0 || w > MaxWeightHundredth {

@@ -76,7 +76,7 @@ func GetOffer(r ledger.Reader, id string) (*Offer, error) {
 }
 
 func checkListing(category, title string, hours int64) error {
-	if err := ledger.CheckID("category", category); err != nil {
+	if err := community.CheckCategory(category); err != nil {
 		return err
 	}
 	if err := ledger.CheckChainName("title", title, ledger.MaxNameLen); err != nil {

@@ -204,7 +204,7 @@ func MemberServices(r ledger.Reader, member, status string, p ledger.Page) ([]*S
 }
 
 func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
-	if err := ledger.CheckID("category", n.Category); err != nil {
+	if err := community.CheckCategory(n.Category); err != nil {
 		return err
 	}
 	if err := checkHours("hours", n.Hours, MaxServiceHours); err != nil {

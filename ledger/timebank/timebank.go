@@ -124,14 +124,26 @@ func seqKey(seq uint64) string { return fmt.Sprintf("%020d", seq) }
 func ParseDay(s string) (time.Time, error) {
 	d, err := time.ParseInLocation("2006-01-02", s, DayZone)
 	if err != nil {
-		if t, err2 := time.Parse(time.RFC3339, s); err2 == nil {
-			t = t.In(DayZone)
-			return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, DayZone), nil
+		t, err2 := time.Parse(time.RFC3339, s)
+		if err2 != nil {
+			return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: %q is not a date like 2025-01-31", truncate(s, 16))
 		}
-		return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: %q is not a date like 2025-01-31", truncate(s, 16))
+		t = t.In(DayZone)
+		d = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, DayZone)
+	}
+	if d.Year() < MinDayYear || d.Year() > MaxDayYear {
+		// Day 0000-01-01 begins in year -1 in UTC, and the day after
+		// 9999-12-31 in year 10000: neither can be written back in RFC 3339.
+		return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: %q is not a day between %04d-01-01 and %04d-12-31", truncate(s, 32), MinDayYear, MaxDayYear)
 	}
 	return d, nil
 }
+
+// MinDayYear and MaxDayYear bound the days a report period may name.
+const (
+	MinDayYear = 1
+	MaxDayYear = 9999
+)
 
 func truncate(s string, n int) string {
 	if len(s) > n {
