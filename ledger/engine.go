@@ -341,6 +341,21 @@ func heldTotal(ps []Posting) int64 {
 // not_found, not_pending, hold_expired, invalid_amount, account_frozen,
 // account_closed.
 func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, error) {
+	return PostPendingDue(tx, id, tx.Now(), amount, memo)
+}
+
+// PostPendingDue is PostPending for a workflow's own timer whose post fell
+// due at due: the hold's deadline is judged at due (or now, if earlier),
+// not at the moment the timer runs, so a settlement or payment that was
+// due before the deadline still happens when the server was stopped
+// across both (timers fire late, and a tick runs the workflows' timers
+// before the ledger's expiries). A hold the ledger already voided stays
+// voided (not_pending, hold_expired).
+func PostPendingDue(tx Tx, id string, due time.Time, amount *int64, memo string) (*Transaction, error) {
+	asOf := tx.Now()
+	if due.Before(asOf) {
+		asOf = due
+	}
 	t, err := pendingTx(tx, id)
 	if IsCode(err, CodeNotPending) {
 		if v, _ := tx.Transaction(id); expiredByLedger(tx, v) {
@@ -350,7 +365,7 @@ func PostPending(tx Tx, id string, amount *int64, memo string) (*Transaction, er
 	if err != nil {
 		return nil, err
 	}
-	if !tx.Now().Before(t.Deadline) {
+	if !asOf.Before(t.Deadline) {
 		return nil, Errorf(CodeHoldExpired, "hold %s expired at %s", id, t.Deadline.UTC().Format(time.RFC3339Nano))
 	}
 	if err := CheckChainText("memo", memo, MaxMemoLen); err != nil {

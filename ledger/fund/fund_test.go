@@ -294,6 +294,32 @@ func TestObjectionReturnsToVotingThenPays(t *testing.T) {
 	e.verify()
 }
 
+// TestApprovedPaysAfterOutage: a server stopped from before an approved
+// proposal's objection window ended until after its hold's deadline pays
+// it on the first tick (the payment fell due first) rather than letting
+// the ledger's expiry void the hold the committee approved.
+func TestApprovedPaysAfterOutage(t *testing.T) {
+	e := newEnv(t)
+	e.createFund([]string{"a", "b", "c"}, 2)
+	e.must(donate(fund.NewDonation{Fund: "f1", Donor: "p-1", Amount: 50000}))
+	var ids []string
+	for range 4 {
+		p := e.proposal(fund.NewProposal{Amount: 5000, ObjectionWindow: time.Hour})
+		e.must(vote(p.ID, "a", fund.Approve))
+		e.must(vote(p.ID, "b", fund.Approve))
+		e.wantStatus(p.ID, fund.StatusApproved)
+		ids = append(ids, p.ID)
+	}
+	e.clock.Advance(400 * 24 * time.Hour) // past every deadline
+	e.st.FireTimers(context.Background())
+	for _, id := range ids {
+		e.wantStatus(id, fund.StatusPaid)
+	}
+	e.wantAccount("f1:balance", 30000, 30000)
+	e.wantAccount("f1:paid", 20000, 20000)
+	e.verify()
+}
+
 func TestOvercommitRefused(t *testing.T) {
 	e := newEnv(t)
 	e.createFund([]string{"a", "b", "c"}, 2)

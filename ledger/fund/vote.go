@@ -191,7 +191,13 @@ func approve(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
 
 // pay posts the hold: the money moves to the paid account.
 func pay(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
-	t, err := ledger.PostPending(tx, p.Hold, nil, "proposal "+p.ID)
+	// Due when the objection window ended (the server may have been
+	// stopped past the hold's deadline since), or now.
+	due := tx.Now()
+	if !p.WindowEnds.IsZero() && p.WindowEnds.Before(due) {
+		due = p.WindowEnds
+	}
+	t, err := ledger.PostPendingDue(tx, p.Hold, due, nil, "proposal "+p.ID)
 	if err != nil {
 		return "", nil, err
 	}

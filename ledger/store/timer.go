@@ -130,11 +130,30 @@ func (s *Store) FireTimers(ctx context.Context) int {
 	s.retryMu.Unlock()
 	take := min(len(retries), max(maxRetriesPerTick, maxTimersPerTick-len(due)))
 	due = append(due[:min(len(due), maxTimersPerTick-take)], retries[:take]...)
-	// Submitted together so that they share group commits instead of
-	// paying one fsync each.
-	var n atomic.Int64
-	var wg sync.WaitGroup
+	// The workflows' timers run before the ledger's hold expiries: a
+	// settlement or payment that fell due before its hold's deadline
+	// wins over the expiry when both are due in one tick (timers fire
+	// late after the server was stopped), whichever the writer would
+	// have taken first.
+	var first, expiries []dueTimer
 	for _, d := range due {
+		if d.kind == ledger.ExpiryKindHold {
+			expiries = append(expiries, d)
+		} else {
+			first = append(first, d)
+		}
+	}
+	var n atomic.Int64
+	s.fireAll(ctx, first, clock, &n)
+	s.fireAll(ctx, expiries, clock, &n)
+	return int(n.Load())
+}
+
+// fireAll submits the ops of the timers ds together, so that they share
+// group commits instead of paying one fsync each, and waits for them.
+func (s *Store) fireAll(ctx context.Context, ds []dueTimer, clock time.Time, n *atomic.Int64) {
+	var wg sync.WaitGroup
+	for _, d := range ds {
 		s.timerMu.Lock()
 		h := s.timers[d.kind]
 		s.timerMu.Unlock()
@@ -154,7 +173,6 @@ func (s *Store) FireTimers(ctx context.Context) int {
 		})
 	}
 	wg.Wait()
-	return int(n.Load())
 }
 
 // timerDone notes a timer's outcome: a failure puts it off (and is logged

@@ -139,7 +139,13 @@ func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
 
 // postHold posts a hold a workflow made and counts its clearing legs.
 func postHold(tx ledger.Tx, id, memo string) (*ledger.Transaction, error) {
-	t, err := ledger.PostPending(tx, id, nil, memo)
+	return postHoldDue(tx, id, tx.Now(), memo)
+}
+
+// postHoldDue is postHold for a timer whose post fell due at due
+// (ledger.PostPendingDue).
+func postHoldDue(tx ledger.Tx, id string, due time.Time, memo string) (*ledger.Transaction, error) {
+	t, err := ledger.PostPendingDue(tx, id, due, nil, memo)
 	if err != nil {
 		return nil, err
 	}

@@ -596,7 +596,7 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// Staff after the window, before the settlement timer's tick:
 		// settle now, as the tick would, and reverse the posted credit —
 		// the same outcome and record as a second later, not a dispute.
-		t, err := postHold(tx, s.Transaction, "settled")
+		t, err := postHoldDue(tx, s.Transaction, s.SettlesAt, "settled")
 		if err != nil {
 			return false, err
 		}
@@ -678,10 +678,18 @@ func noConflictUndo(tx ledger.Tx, id string) error {
 
 // SettleTimer posts the held credit of service id when its settlement
 // delay ends ("service.settle"). A record disputed, settled or gone by
-// then leaves nothing to do, and no audit event.
+// then leaves nothing to do, and no audit event — except a credit the
+// ledger voided at its hold's deadline while its settlement kept failing
+// (the volunteer's account frozen past SettleGrace): the record is marked
+// voided and leaves the reports, which still counted it as held.
 func SettleTimer(id string, at time.Time) ledger.Op {
 	return func(tx ledger.Tx) (any, error) {
 		s, err := GetService(tx, id)
+		if err == nil && s.Status == StatusConfirmed && s.Credit == CreditVoided && s.SettlesAt.Equal(at) {
+			if err := expiredCredit(tx, s); err != nil {
+				return nil, err
+			}
+		}
 		if err != nil || s.Status != StatusConfirmed || s.Credit != CreditHeld || !s.SettlesAt.Equal(at) {
 			return nil, tx.Unschedule(at, TimerSettle, id)
 		}
@@ -726,7 +734,7 @@ func SettleTimer(id string, at time.Time) ledger.Op {
 			tx.Audit("service.settle", f)
 			return s, nil
 		}
-		t, err := postHold(tx, s.Transaction, "settled")
+		t, err := postHoldDue(tx, s.Transaction, at, "settled")
 		if err != nil {
 			return nil, err
 		}
@@ -774,4 +782,25 @@ func listDocs[T any](r ledger.Reader, prefix string, p ledger.Page, load func(id
 		return err
 	})
 	return out, next, err
+}
+
+// expiredCredit records a held credit the ledger voided at its deadline
+// (GetService already reads it as voided; the stored record still says
+// held): the record is saved as voided and its report entry removed, with
+// a "service.settle" event naming the expiry.
+func expiredCredit(tx ledger.Tx, s *Service) error {
+	stored := &Service{}
+	if err := tx.Doc(KindService, s.ID, stored); err != nil || stored.Credit != CreditHeld {
+		return err // already recorded (a dispute, an erasure)
+	}
+	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
+		return err
+	}
+	if err := tx.DeleteIndex(repKey(s)); err != nil {
+		return err
+	}
+	f := s.Fields()
+	f["settlement"], f["expired"] = s.Settlement, true
+	tx.Audit("service.settle", f)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"tally/audit"
 	"tally/ledger"
 	"tally/ledger/community"
 	"tally/ledger/store"
@@ -339,6 +340,110 @@ func TestHeldCreditExpires(t *testing.T) {
 		t.Fatalf("credit: got %s, pending %d; want voided, 0", got.Credit, e.account("v:HOUR").CreditsPending)
 	}
 	e.checkZero(0)
+}
+
+// TestHeldCreditExpiredLeavesReport: a held credit whose settlement keeps
+// failing (the volunteer's account frozen) until the ledger voids its hold
+// at the deadline is then recorded as voided and leaves the services
+// report, which counted it as held and credited.
+func TestHeldCreditExpiredLeavesReport(t *testing.T) {
+	e := newEnv(t)
+	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
+	e.member("v", "c", nil, nil, community.RoleVolunteer)
+	e.member("r", "c", nil, nil, community.RoleResident)
+	s := e.must("v", func(tx ledger.Tx) (any, error) {
+		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
+			Recipient: "r", Category: "elder_care", Hours: 100, OccurredAt: tx.Now().Add(-time.Hour)})
+	}).(*timebank.Service)
+	e.must("r", func(tx ledger.Tx) (any, error) {
+		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
+	})
+	e.must("admin", func(tx ledger.Tx) (any, error) {
+		tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": "frozen"})
+		return ledger.SetAccountStatus(tx, "v:HOUR", ledger.StatusFrozen)
+	})
+	report := func() *timebank.Report {
+		var rep *timebank.Report
+		e.st.View(context.Background(), func(r ledger.Reader) error {
+			var err error
+			rep, err = timebank.ServiceReport(r, "c", e.clock().AddDate(-1, 0, 0), e.clock())
+			return err
+		})
+		return rep
+	}
+	if rep := report(); rep.CreditsHeld != 100 || rep.HoursCredited != 100 {
+		t.Fatalf("before: held %d credited %d, want 100, 100", rep.CreditsHeld, rep.HoursCredited)
+	}
+	e.advance(25 * time.Hour)
+	e.st.FireTimers(context.Background()) // the settlement fails: frozen
+	e.advance(timebank.SettleGrace)
+	e.st.FireTimers(context.Background()) // fails again; the ledger voids the hold
+	e.advance(time.Hour)
+	e.st.FireTimers(context.Background()) // the settlement timer finds it voided
+	var got, stored timebank.Service
+	e.st.View(context.Background(), func(r ledger.Reader) error {
+		g, err := timebank.GetService(r, s.ID)
+		if err == nil {
+			got = *g
+			err = r.Doc(timebank.KindService, s.ID, &stored)
+		}
+		return err
+	})
+	if got.Credit != timebank.CreditVoided || stored.Credit != timebank.CreditVoided {
+		t.Fatalf("credit: read %s, stored %s; want voided", got.Credit, stored.Credit)
+	}
+	if rep := report(); rep.CreditsHeld != 0 || rep.HoursCredited != 0 || rep.Records != 0 {
+		t.Fatalf("after: held %d credited %d records %d, want 0", rep.CreditsHeld, rep.HoursCredited, rep.Records)
+	}
+	if n := e.st.FailingTimers(); n != 0 {
+		t.Fatalf("%d timers still failing", n)
+	}
+	e.checkZero(0)
+	if _, err := e.st.Audit().Verify(context.Background(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+// TestHeldCreditSettlesAfterOutage: a server stopped from before a held
+// credit's settlement until after its hold's deadline settles it on the
+// first tick (the settlement fell due first), whichever order the writer
+// would take the two timers in: the volunteer keeps what nobody disputed.
+func TestHeldCreditSettlesAfterOutage(t *testing.T) {
+	for round := range 8 {
+		e := newEnv(t)
+		e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
+		e.member("v", "c", nil, nil, community.RoleVolunteer)
+		e.member("r", "c", nil, nil, community.RoleResident)
+		var ids []string
+		for range 4 {
+			s := e.must("v", func(tx ledger.Tx) (any, error) {
+				return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
+					Recipient: "r", Category: "elder_care", Hours: 100, OccurredAt: tx.Now().Add(-time.Hour)})
+			}).(*timebank.Service)
+			e.must("r", func(tx ledger.Tx) (any, error) {
+				return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
+			})
+			ids = append(ids, s.ID)
+			e.advance(5 * time.Hour) // past the overlap check
+		}
+		e.advance(24*time.Hour + timebank.SettleGrace + time.Second)
+		e.st.FireTimers(context.Background())
+		for _, id := range ids {
+			var got *timebank.Service
+			e.st.View(context.Background(), func(r ledger.Reader) error {
+				var err error
+				got, err = timebank.GetService(r, id)
+				return err
+			})
+			if got.Credit != timebank.CreditPosted {
+				t.Fatalf("round %d: credit of %s after the outage: %s, want posted", round, id, got.Credit)
+			}
+		}
+		if a := e.account("v:HOUR"); a.CreditsPosted != 400 || a.CreditsPending != 0 {
+			t.Fatalf("round %d: volunteer posted %d pending %d, want 400, 0", round, a.CreditsPosted, a.CreditsPending)
+		}
+		e.checkZero(0)
+	}
 }
 
 // TestAgeOnBirthday: eligibility counts whole years on the calendar day
