@@ -66,9 +66,11 @@ func Expire(id string, at time.Time) ledger.Op {
 }
 
 // EndWindow is the handler of TimerWindow: an approved proposal whose
-// objection window ends at at is paid and "proposal.pay" recorded. Should
-// the ledger have voided the hold first (timers stopped for longer than
-// HoldGrace), the proposal is expired instead: nothing was paid.
+// objection window ends at at is paid and "proposal.pay" recorded, also
+// when it runs past the hold's deadline (timers run late after the server
+// was stopped: the payment is judged by when it fell due, and a tick runs
+// it before the ledger's expiries). Should the ledger have voided the
+// hold first all the same, the proposal is expired: nothing was paid.
 func EndWindow(id string, at time.Time) ledger.Op {
 	return func(tx ledger.Tx) (any, error) {
 		p, err := timerProposal(tx, id)
