@@ -1,6 +1,7 @@
 package api
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -47,7 +48,7 @@ func (s *Server) rotateTokenKey(c *gin.Context) {
 	// answers the first rotation instead of rotating again; the new key is
 	// used only if this request's op ran (not on a replay).
 	ran := false
-	op := s.tokenKeyOp(key)
+	op := TokenKeyOp(key, "")
 	s.commitThen(c, http.StatusOK, func() {
 		if ran {
 			s.useTokenKey(*key)
@@ -63,7 +64,16 @@ func (s *Server) rotateCheckpointKey(c *gin.Context) {
 		failCode(c, ledger.CodeUnavailable, "checkpoint key rotation is not available")
 		return
 	}
-	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+	// The new key signs a checkpoint before the answer names it: an
+	// auditor verifying at once with the key the answer gives finds a
+	// checkpoint it signed (one that fails is signed by the next tick).
+	s.commitThen(c, http.StatusOK, func() {
+		if s.cfg.CheckpointNow != nil {
+			if _, err := s.cfg.CheckpointNow(c.Request.Context()); err != nil {
+				slog.Warn("no checkpoint signed right after the key rotation; the next tick signs one", "err", err)
+			}
+		}
+	}, func(tx ledger.Tx) (any, error) {
 		vkey, err := s.cfg.RotateCheckpointKey(tx)
 		if err != nil {
 			return nil, err

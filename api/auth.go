@@ -144,6 +144,14 @@ func (s *Server) issue(m *community.Member, sid, aud string, ttl time.Duration) 
 // before it, and logging in again in the same second must work.
 func init() { jwt.TimePrecision = time.Millisecond }
 
+// tokenTTL is the lifetime of the tokens of an audience.
+func tokenTTL(aud string) time.Duration {
+	if aud == audRefresh {
+		return RefreshTTL
+	}
+	return AccessTTL
+}
+
 func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
 	return s.parseToken(raw, aud, false)
 }
@@ -163,17 +171,27 @@ func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 		return c, nil
 	}
 	claims := &tokenClaims{}
+	var retired time.Time
 	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		pub, ok := s.keys.verifier(kid)
+		pub, at, ok := s.keys.verifier(kid)
 		if !ok {
 			return nil, errors.New("unknown kid")
 		}
+		retired = at
 		return ed25519.PublicKey(pub), nil
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithIssuer(s.cfg.Issuer),
 		jwt.WithAudience(aud), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(ClockLeeway),
 		jwt.WithTimeFunc(s.now))
 	if err != nil || claims.IssuedAt == nil || claims.ID == "" || claims.Subject == "" {
+		return nil, bad
+	}
+	// A token lives no longer than its kind's TTL, and a retired key
+	// signs nothing after its retirement (ClockLeeway: a login racing the
+	// rotation): whoever holds an old key, from an old backup say, cannot
+	// mint tokens once it has been rotated.
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > tokenTTL(aud) ||
+		!retired.IsZero() && claims.IssuedAt.After(retired.Add(ClockLeeway)) {
 		return nil, bad
 	}
 	if s.revokedToken(claims, spent) {

@@ -21,11 +21,14 @@ const (
 )
 
 // jwtKey is one token signing key. Old keys stay so that tokens they
-// signed are honoured until they expire.
+// signed are honoured until they expire: a key replaced by a rotation is
+// Retired then, and honours only tokens issued before (a stolen old key
+// cannot sign new ones, and no token lives longer than its kind's TTL).
 type jwtKey struct {
 	Kid     string    `json:"kid"`
 	Seed    []byte    `json:"seed"`
 	Created time.Time `json:"created"`
+	Retired time.Time `json:"retired,omitzero"`
 }
 
 type keyring struct {
@@ -33,6 +36,7 @@ type keyring struct {
 	current string
 	private map[string]ed25519.PrivateKey
 	public  map[string]ed25519.PublicKey
+	retired map[string]time.Time
 }
 
 func (k *keyring) signer() (string, ed25519.PrivateKey) {
@@ -41,22 +45,27 @@ func (k *keyring) signer() (string, ed25519.PrivateKey) {
 	return k.current, k.private[k.current]
 }
 
-func (k *keyring) verifier(kid string) (ed25519.PublicKey, bool) {
+// verifier returns the public key of kid and when it was retired (zero
+// for the current key).
+func (k *keyring) verifier(kid string) (ed25519.PublicKey, time.Time, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	pub, ok := k.public[kid]
-	return pub, ok
+	return pub, k.retired[kid], ok
 }
 
 func (k *keyring) add(key jwtKey) {
 	priv := ed25519.NewKeyFromSeed(key.Seed)
 	k.private[key.Kid] = priv
 	k.public[key.Kid] = priv.Public().(ed25519.PublicKey)
+	if !key.Retired.IsZero() {
+		k.retired[key.Kid] = key.Retired
+	}
 }
 
 // loadKeys reads every token key, creating the first one on a new ledger.
 func (s *Server) loadKeys(ctx context.Context) error {
-	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}}
+	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}, retired: map[string]time.Time{}}
 	err := s.ledger.View(ctx, func(r ledger.Reader) error {
 		// Every key, page by page: a ledger rotated more than a page's
 		// worth of times once lost its current key at restart.
@@ -110,7 +119,7 @@ func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
 	if p != nil {
 		actor = p.actor()
 	}
-	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, s.tokenKeyOp(key))}); err != nil {
+	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, TokenKeyOp(key, ""))}); err != nil {
 		return "", fmt.Errorf("api: rotate token key: %w", err)
 	}
 	s.useTokenKey(*key)
@@ -130,11 +139,28 @@ func newJWTKey() (*jwtKey, error) {
 	return &jwtKey{Kid: hex.EncodeToString(idb), Seed: seed}, nil
 }
 
-// tokenKeyOp stores key as the current token signing key; its value is
-// the rotation's answer.
-func (s *Server) tokenKeyOp(key *jwtKey) ledger.Op {
+// TokenKeyOp stores key as the current token signing key and retires the
+// one it replaces ("jwt.key.rotate", with reason when one is given); its
+// value is the rotation's answer.
+func TokenKeyOp(key *jwtKey, reason string) ledger.Op {
 	return func(tx ledger.Tx) (any, error) {
 		key.Created = tx.Now()
+		fields := map[string]any{}
+		var old string
+		if err := tx.Doc(kindJWTCurrent, "current", &old); err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
+			return nil, err
+		}
+		if old != "" {
+			var prev jwtKey
+			if err := tx.Doc(kindJWTKey, old, &prev); err != nil {
+				return nil, err
+			}
+			prev.Retired = key.Created
+			if err := tx.PutDoc(kindJWTKey, old, &prev); err != nil {
+				return nil, err
+			}
+			fields["retired"] = old
+		}
 		if err := tx.PutDoc(kindJWTKey, key.Kid, key); err != nil {
 			return nil, err
 		}
@@ -142,14 +168,32 @@ func (s *Server) tokenKeyOp(key *jwtKey) ledger.Op {
 			return nil, err
 		}
 		pub := ed25519.NewKeyFromSeed(key.Seed).Public().(ed25519.PublicKey)
-		tx.Audit("jwt.key.rotate", map[string]any{"kid": key.Kid, "public_key": base64.StdEncoding.EncodeToString(pub)})
+		fields["kid"], fields["public_key"] = key.Kid, base64.StdEncoding.EncodeToString(pub)
+		if reason != "" {
+			fields["reason"] = reason
+		}
+		tx.Audit("jwt.key.rotate", fields)
 		return KeyRotation{Kid: key.Kid}, nil
 	}
 }
 
-// useTokenKey makes a committed key current in memory.
+// RotateTokenKeyOp is TokenKeyOp with a new key, for a rotation made on a
+// stopped server's directory (tally restore); reason enters the record.
+func RotateTokenKeyOp(reason string) (ledger.Op, error) {
+	key, err := newJWTKey()
+	if err != nil {
+		return nil, err
+	}
+	return TokenKeyOp(key, reason), nil
+}
+
+// useTokenKey makes a committed key current in memory and retires the
+// one it replaced as of the key's creation.
 func (s *Server) useTokenKey(key jwtKey) {
 	s.keys.mu.Lock()
+	if old := s.keys.current; old != "" && old != key.Kid {
+		s.keys.retired[old] = key.Created
+	}
 	s.keys.add(key)
 	s.keys.current = key.Kid
 	s.keys.mu.Unlock()

@@ -355,6 +355,61 @@ func TestTokenKeyRotation(t *testing.T) {
 	ts.must(201, "POST", "/v1/communities", fresh, map[string]any{"id": "c2", "name": "new key"})
 }
 
+// TestRetiredTokenKey: whoever holds a token key (an old backup carries
+// it) cannot mint tokens with it once it is rotated, nor tokens living
+// longer than their kind's TTL with any key; tokens it issued before its
+// retirement stay honoured, also after a restart.
+func TestRetiredTokenKey(t *testing.T) {
+	ts := newTestServer(t)
+	var key jwtKey
+	ts.store.View(context.Background(), func(r ledger.Reader) error {
+		var cur string
+		if err := r.Doc(kindJWTCurrent, "current", &cur); err != nil {
+			t.Fatal(err)
+		}
+		return r.Doc(kindJWTKey, cur, &key)
+	})
+	forge := func(iat time.Time, life time.Duration) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "admin", "iss": "tally", "aud": []string{audAccess},
+			"exp": iat.Add(life).Unix(), "iat": iat.Unix(), "jti": "forged-" + iat.String() + life.String(), "roles": []string{"admin"}})
+		tok.Header["kid"] = key.Kid
+		signed, err := tok.SignedString(ed25519.NewKeyFromSeed(key.Seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
+	get := func(token string) int { return ts.do("GET", "/v1/accounts/admin:HOUR", token, nil).Status }
+	before := time.Now().Add(-time.Minute)
+	if got := get(forge(before, 10*time.Minute)); got != 200 {
+		t.Fatalf("a token of the current key: %d", got)
+	}
+	if got := get(forge(time.Now(), 100*365*24*time.Hour)); got != 401 {
+		t.Fatalf("a token living a hundred years: %d, want 401", got)
+	}
+	if _, err := ts.api.RotateTokenKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		if got := get(forge(time.Now().Add(time.Minute), 10*time.Minute)); got != 401 {
+			t.Fatalf("%s: a token minted with the retired key: %d, want 401", when, got)
+		}
+		if got := get(forge(before, 10*time.Minute)); got != 200 {
+			t.Fatalf("%s: a token the retired key issued before its retirement: %d, want 200", when, got)
+		}
+	}
+	check("after the rotation")
+	srv, err := New(context.Background(), ts.store, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httptest.NewServer(srv.Handler())
+	t.Cleanup(h.Close)
+	ts.http = h
+	check("after a restart")
+}
+
 // TestRoleChangeAndErasureTakeEffectAtOnce: a withdrawn role and an erased
 // member stop working with the token already issued.
 func TestRoleChangeAndErasureTakeEffectAtOnce(t *testing.T) {

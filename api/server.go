@@ -37,6 +37,9 @@ type Config struct {
 	// RotateCheckpointKey is the op that rotates the checkpoint signing
 	// key (its value the new verifier key); nil answers 503.
 	RotateCheckpointKey ledger.Op
+	// CheckpointNow signs a checkpoint of the log as it is (nil: none is
+	// signed outside the checkpointer's ticks).
+	CheckpointNow func(context.Context) (uint64, error)
 	// Ready reports whether the server should take traffic.
 	Ready func() error
 	// Live reports whether the process can still serve at all: an error

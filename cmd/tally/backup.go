@@ -12,6 +12,7 @@ import (
 
 	"tally/api"
 	"tally/audit"
+	"tally/ledger"
 	"tally/ledger/store"
 )
 
@@ -202,7 +203,33 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitBad
 	}
 	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts, %d history lines, %d transactions and %d documents and indexes match\n", *in, *data, rep.Records, rep.Accounts, rep.Entries, rep.Transactions, rep.Documents)
+	if err := retireTokenKey(ctx, *data); err != nil {
+		fmt.Fprintf(stderr, "tally restore: the copy is restored, but its token key could not be rotated: %v (rotate it with POST /v1/admin/keys/token/rotate before the copy issues tokens)\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "rotated the copy's token signing key: tokens it issues are not valid on the server the backup came from (tokens issued before the backup stay valid here until they expire)\n")
 	return 0
+}
+
+// retireTokenKey rotates the token signing key of a restored copy
+// ("jwt.key.rotate" with reason "restore"): the copy holds the keys of the
+// server it was taken from, and a copy that went on signing with them
+// (a restore drill, a staging copy) would mint tokens that server accepts.
+// The inherited keys stay, retired, for the tokens they issued before.
+func retireTokenKey(ctx context.Context, data string) error {
+	op, err := api.RotateTokenKeyOp("restore")
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(data, store.Options{Existing: true})
+	if err != nil {
+		return err
+	}
+	_, err = st.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: op})
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // removeContents removes everything inside dir, not dir itself.

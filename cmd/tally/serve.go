@@ -219,7 +219,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if audit.stop != nil {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
-	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: store.RotateCheckpointKeyOp,
+	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: store.RotateCheckpointKeyOp, CheckpointNow: st.Checkpoint,
 		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready, Damaged: st.Damaged, Live: st.Broken,
 		Registry: serverMetrics(st)})
 	if err != nil {
