@@ -472,7 +472,7 @@ func settle(tx Tx, as accounts, hold, r *Transaction) error {
 
 // Reverse records a new transaction that undoes a posted one, naming it and
 // why. Guards apply: a reversal cannot overdraw. Errors: not_found,
-// not_pending (a hold: void it instead), already_reversed, invalid_request
+// conflict (a pending hold: void it instead), already_reversed, invalid_request
 // (no reason), and Transfer's errors.
 func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	t, err := tx.Transaction(id)
@@ -481,7 +481,7 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	}
 	switch {
 	case t.Status == TxPending:
-		return nil, Errorf(CodeNotPending, "transaction %s is pending; void it instead", id)
+		return nil, Errorf(CodeConflict, "transaction %s is a hold still pending: void it (or post it) instead of reversing it", id)
 	case !t.Deadline.IsZero() && t.Status == TxVoided:
 		return nil, Errorf(CodeInvalidRequest, "transaction %s was a hold that was voided (by %s) and moved nothing", id, t.ResolvedBy)
 	case !t.Deadline.IsZero():

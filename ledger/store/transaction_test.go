@@ -530,7 +530,7 @@ func TestReverse(t *testing.T) {
 	hold.Pending = true
 	h := txOf(t, mustSubmit(t, s, transferOp(hold)))
 	_, err = submit(t, s, reverseOp(h.ID))
-	wantCode(t, "reverse a pending hold", err, ledger.CodeNotPending)
+	wantCode(t, "reverse a pending hold", err, ledger.CodeConflict)
 	post := txOf(t, mustSubmit(t, s, postOp(h.ID, nil)))
 	_, err = submit(t, s, reverseOp(h.ID))
 	wantCode(t, "reverse a posted hold", err, ledger.CodeInvalidRequest)

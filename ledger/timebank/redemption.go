@@ -457,7 +457,8 @@ func CompleteRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption
 }
 
 // CancelRedemption voids a booking's hold: the member or staff
-// ("redemption.cancel"). Errors: not_found, forbidden, wrong_state.
+// ("redemption.cancel"). Errors: not_found, forbidden, wrong_state,
+// hold_expired.
 func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
 	d, err := booked(tx, id, reason, func(d *Redemption) error {
 		if by.Member != d.Member && !by.Staff {
@@ -476,7 +477,10 @@ func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, 
 			return nil, err
 		}
 	}
-	t, err := ledger.VoidPending(tx, d.Transaction, reason)
+	// Past the booking's deadline the ledger expires it (a second later
+	// at most): answered as a completion would be, hold_expired, so the
+	// booking reads expired, not cancelled.
+	t, err := ledger.VoidBeforeDeadline(tx, d.Transaction, reason)
 	if err != nil {
 		return nil, err
 	}

@@ -404,6 +404,42 @@ func TestHeldCreditExpiredLeavesReport(t *testing.T) {
 	}
 }
 
+// TestBookingCancelAfterDeadline: in the second between a booking's
+// deadline and the tick that expires it, a cancellation is answered as a
+// completion is, hold_expired, and writes nothing; the tick then expires it.
+func TestBookingCancelAfterDeadline(t *testing.T) {
+	e := newEnv(t)
+	e.community("c", "", community.Policy{})
+	e.member("m", "c", nil, nil, community.RoleResident)
+	e.must("admin", func(tx ledger.Tx) (any, error) {
+		t, err := ledger.Transfer(tx, ledger.TransferSpec{Postings: []ledger.Posting{{From: "c:issuance", To: "m:HOUR", Amount: 500, Unit: ledger.HOUR}}})
+		if err == nil {
+			tx.Audit("tx.transfer", ledger.TxFields(t))
+		}
+		return t, err
+	})
+	d := e.must("m", func(tx ledger.Tx) (any, error) {
+		return timebank.Redeem(tx, timebank.Caller{Member: "m"}, timebank.NewRedemption{Member: "m", Community: "c", Hours: 200, Item: "理发", Book: true})
+	}).(*timebank.Redemption)
+	e.advance(timebank.BookingHold + time.Second)
+	for _, who := range []timebank.Caller{{Member: "m"}, staff} {
+		_, err := e.do(who.Member, func(tx ledger.Tx) (any, error) { return timebank.CancelRedemption(tx, who, d.ID, "") })
+		if got := ledger.ErrorCode(err); got != ledger.CodeHoldExpired {
+			t.Fatalf("%s cancelling past the deadline: %v, want hold_expired", who.Member, err)
+		}
+	}
+	e.st.FireTimers(context.Background())
+	var got *timebank.Redemption
+	e.st.View(context.Background(), func(r ledger.Reader) error {
+		var err error
+		got, err = timebank.GetRedemption(r, d.ID)
+		return err
+	})
+	if got.Status != timebank.RedeemExpired {
+		t.Fatalf("booking after the tick: %s, want expired", got.Status)
+	}
+}
+
 // TestHeldCreditSettlesAfterOutage: a server stopped from before a held
 // credit's settlement until after its hold's deadline settles it on the
 // first tick (the settlement fell due first), whichever order the writer
