@@ -236,6 +236,10 @@ func TestAuthzMutualCreditConfirmAcrossCommunities(t *testing.T) {
 	if got := tb.balance("zhang:HOUR"); got != "5.00" {
 		t.Fatalf("victim's balance %s, want 5.00", got)
 	}
+	// The refusal says why: a coordinator here, but not over the payer.
+	if r := tb.do("POST", "/v1/services/"+id+"/confirm", coordM, nil); !strings.Contains(r.Str("detail"), "outside your scope") {
+		t.Fatalf("refusal detail %q does not name the payer's scope", r.Str("detail"))
+	}
 	// The coordinator may still reject it, and still confirms for a
 	// recipient of their own community.
 	tb.must(200, "POST", "/v1/services/"+id+"/reject", coordM, map[string]any{"reason": "对方不在本社区"})

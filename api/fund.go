@@ -213,7 +213,7 @@ func (r *ProposalRequest) ToDomain(fundID, proposer string) (fund.NewProposal, e
 		if t, terr := tbTime("deadline", r.Deadline); terr == nil {
 			n.Deadline = t
 		} else if n.VotingPeriod, err = parseDuration(r.Deadline); err != nil {
-			return n, err
+			return n, ledger.Errorf(ledger.CodeInvalidRequest, "deadline %q is neither an RFC 3339 time (2026-12-01T18:00:00+08:00) nor a duration like \"72h\" or \"7d\"", truncateStr(r.Deadline, 40))
 		} else if n.VotingPeriod <= 0 {
 			// Zero would mean "the default" to the fund: refused, as a
 			// transfer's zero timeout is.
@@ -606,11 +606,14 @@ func (s *Server) donationOp(c *gin.Context, roles []community.Role, fn func(tx l
 	p, id := principal(c), c.Param("id")
 	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 		var d fund.Donation
-		if err := tx.Doc(fund.KindDonation, id, &d); err != nil {
+		notFound := ledger.Errorf(ledger.CodeNotFound, "donation %s not found", truncateStr(id, ledger.MaxIDLen))
+		if err := tx.Doc(fund.KindDonation, id, &d); ledger.IsCode(err, ledger.CodeNotFound) {
+			return nil, notFound
+		} else if err != nil {
 			return nil, err
 		}
 		if _, err := fundOf(tx, p, d.Fund, roles...); err != nil {
-			return nil, ledger.Errorf(ledger.CodeNotFound, "%s %s not found", fund.KindDonation, id) // as tx.Doc says
+			return nil, notFound // out of scope: as unknown as a missing one
 		}
 		out, err := fn(tx, id)
 		if err != nil {

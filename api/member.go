@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -97,7 +98,11 @@ func policyView(p community.Policy) PolicyView {
 	return v
 }
 
-// parseDuration takes Go durations ("72h", "90m") and whole days ("7d").
+// parseDuration takes whole hours, minutes and seconds in that order, each
+// at most once ("72h", "90m", "1h30m", "1h0m5s") and whole days ("7d"):
+// the forms durations are answered in. Fractions, signs, other units and
+// a unit given twice ("1.5s", "+1h", "1h1h", "1s0ms") are refused rather
+// than read some way the sender may not have meant.
 func parseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		// Whole days only ("7d"), and never so many that the hours overflow;
@@ -108,9 +113,26 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
-	d, err := time.ParseDuration(s)
-	return d, durationErr(err, s)
+	m := durationForm.FindStringSubmatch(s)
+	if s == "" || m == nil {
+		return 0, durationErr(errors.New("bad form"), s)
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{time.Hour, time.Minute, time.Second} {
+		if m[i+1] == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(m[i+1], 10, 63)
+		if err != nil || n > uint64((math.MaxInt64-d)/unit) {
+			return 0, durationErr(errors.New("too long"), s)
+		}
+		d += time.Duration(n) * unit
+	}
+	return d, nil
 }
+
+// durationForm is a duration of whole hours, minutes and seconds.
+var durationForm = regexp.MustCompile(`^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$`)
 
 // formatDuration writes a duration as it is usually sent: "72h", not
 // Go's "72h0m0s"; parseDuration reads it back.

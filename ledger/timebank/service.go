@@ -646,6 +646,10 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		}
 		s.Credit, s.Reversal = CreditReversed, r.ID
 		return false, tx.DeleteIndex(repKey(s))
+	case s.Status == StatusConfirmed && s.Credit == CreditVoided:
+		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s was voided (disputed, its volunteer erased, or expired unsettled): nothing is left to dispute or reverse", s.ID)
+	case s.Status == StatusConfirmed && s.Credit == CreditReversed:
+		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s was already reversed", s.ID)
 	case s.Status == StatusConfirmed:
 		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s is posted and can no longer be disputed; a coordinator reverses it", s.ID)
 	}

@@ -3,6 +3,7 @@ package timebank_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -394,6 +395,11 @@ func TestHeldCreditExpiredLeavesReport(t *testing.T) {
 	}
 	if rep := report(); rep.CreditsHeld != 0 || rep.HoursCredited != 0 || rep.Records != 0 {
 		t.Fatalf("after: held %d credited %d records %d, want 0", rep.CreditsHeld, rep.HoursCredited, rep.Records)
+	}
+	// Nothing is left to correct, and the answer says why.
+	_, err := e.do("coord", func(tx ledger.Tx) (any, error) { return timebank.RejectService(tx, staff, s.ID, "核实") })
+	if ledger.ErrorCode(err) != timebank.CodeWrongState || !strings.Contains(err.Error(), "voided") {
+		t.Fatalf("correcting a voided credit: %v, want wrong_state saying it was voided", err)
 	}
 	if n := e.st.FailingTimers(); n != 0 {
 		t.Fatalf("%d timers still failing", n)
