@@ -90,7 +90,11 @@ func operation(r route, schemas map[string]any) map[string]any {
 				schema["maximum"] = MaxAuditPage
 			}
 		}
-		params = append(params, map[string]any{"name": name, "in": "query", "required": required, "schema": schema})
+		param := map[string]any{"name": name, "in": "query", "required": required, "schema": schema}
+		if d := queryDoc(name, isInt); d != "" {
+			param["description"] = d
+		}
+		params = append(params, param)
 	}
 	if r.method != http.MethodGet {
 		params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "required": false, "schema": map[string]any{"type": "string", "maxLength": MaxIdempotencyKey}})
@@ -262,4 +266,30 @@ func Fields(t reflect.Type) []Field {
 		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit})
 	}
 	return out
+}
+
+// queryDoc describes a query parameter by its name (docs/API.md has the
+// details).
+func queryDoc(name string, isInt bool) string {
+	switch {
+	case name == "after":
+		return "cursor: the next of the previous page; only next: null ends a list"
+	case name == "limit":
+		return "page size"
+	case name == "order":
+		return "newest or oldest first"
+	case name == "community":
+		return "community id; a report covers its whole subtree"
+	case name == "status":
+		return "only items in this status"
+	case name == "size":
+		return "tree size (default: the latest checkpoint's)"
+	case (name == "from" || name == "to") && isInt:
+		return "record sequence number (tree size for consistency proofs)"
+	case name == "from":
+		return "first day of the period: YYYY-MM-DD, a China Standard Time (UTC+8) day, or an RFC 3339 time; defaults in docs/API.md"
+	case name == "to":
+		return "last day of the period, inclusive (an RFC 3339 time: exclusive in the fund report); defaults in docs/API.md"
+	}
+	return ""
 }
