@@ -1,8 +1,6 @@
 package api
 
 import (
-	"context"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -317,13 +315,7 @@ func TestLongListsRefusedEarly(t *testing.T) {
 // an empty body; the widest days that can still be are answered.
 func TestReportPeriodYears(t *testing.T) {
 	ts := newTestServer(t)
-	srv, err := New(context.Background(), ts.store, Config{Audit: recordsLog{ts.store.Audit()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := httptest.NewServer(srv.Handler())
-	t.Cleanup(h.Close)
-	ts.http = h
+	ts.serveWith(Config{Audit: recordsLog{ts.store.Audit()}})
 	ts.community("c1", "", nil)
 	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "cm1", "community": "c1", "display_name": "x", "roles": []string{"committee"}})
 	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "cm2", "community": "c1", "display_name": "y", "roles": []string{"committee"}})

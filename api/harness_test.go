@@ -76,6 +76,19 @@ func newTestServerWith(t testing.TB, cfg Config) *testServer {
 	return ts
 }
 
+// serveWith serves the same store through a server made with cfg (the
+// audit routes, say), as a restart would.
+func (ts *testServer) serveWith(cfg Config) {
+	ts.t.Helper()
+	srv, err := New(context.Background(), ts.store, cfg)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	h := httptest.NewServer(srv.Handler())
+	ts.t.Cleanup(h.Close)
+	ts.http = h
+}
+
 // response is a decoded answer.
 type response struct {
 	Status int

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -48,13 +47,7 @@ func (recordsLog) Inclusion(context.Context, uint64, uint64) ([][]byte, uint64, 
 // CSV holds the same rows, and residents may not read it.
 func TestPostingsExport(t *testing.T) {
 	tb := newTBServer(t)
-	srv, err := New(context.Background(), tb.store, Config{Audit: recordsLog{tb.store.Audit()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := httptest.NewServer(srv.Handler())
-	t.Cleanup(h.Close)
-	tb.http = h
+	tb.serveWith(Config{Audit: recordsLog{tb.store.Audit()}})
 	tb.community("d", "", nil)
 	tb.community("a", "d", nil)
 	tb.community("b", "d", nil)
@@ -116,10 +109,10 @@ func TestPostingsExport(t *testing.T) {
 	if seen != len(items) {
 		t.Fatalf("paged export gave %d rows, whole %d", seen, len(items))
 	}
-	req, _ := http.NewRequest("GET", h.URL+q, nil)
+	req, _ := http.NewRequest("GET", tb.http.URL+q, nil)
 	req.Header.Set("Authorization", "Bearer "+aud)
 	req.Header.Set("Accept", "text/csv")
-	resp, err := h.Client().Do(req)
+	resp, err := tb.http.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -400,13 +400,7 @@ func TestRetiredTokenKey(t *testing.T) {
 		}
 	}
 	check("after the rotation")
-	srv, err := New(context.Background(), ts.store, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := httptest.NewServer(srv.Handler())
-	t.Cleanup(h.Close)
-	ts.http = h
+	ts.serveWith(Config{})
 	check("after a restart")
 }
 

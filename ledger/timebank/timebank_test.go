@@ -313,6 +313,34 @@ func (w *world) poolGiftOp() ledger.Op {
 	}
 }
 
+// confirmedService logs hours (hundredths) of elder care by volunteer for
+// recipient in community c, an hour ago, and has the recipient confirm it.
+func (e *env) confirmedService(volunteer, recipient, c string, hours int64) *timebank.Service {
+	e.t.Helper()
+	s := e.must(volunteer, func(tx ledger.Tx) (any, error) {
+		return timebank.LogService(tx, timebank.Caller{Member: volunteer}, timebank.NewService{Community: c, Volunteer: volunteer,
+			Recipient: recipient, Category: "elder_care", Hours: hours, OccurredAt: tx.Now().Add(-time.Hour)})
+	}).(*timebank.Service)
+	e.must(recipient, func(tx ledger.Tx) (any, error) {
+		return timebank.ConfirmService(tx, timebank.Caller{Member: recipient}, s.ID, "")
+	})
+	return s
+}
+
+// service reads a service record as GetService answers it.
+func (e *env) service(id string) *timebank.Service {
+	e.t.Helper()
+	var got *timebank.Service
+	if err := e.st.View(context.Background(), func(r ledger.Reader) error {
+		var err error
+		got, err = timebank.GetService(r, id)
+		return err
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return got
+}
+
 // TestHeldCreditExpires: when the settlement timer never runs (here: not
 // registered) the ledger voids the hold at its timeout, and the record
 // reads as voided, not as held forever.
@@ -322,21 +350,10 @@ func TestHeldCreditExpires(t *testing.T) {
 	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
 	e.member("v", "c", nil, nil, community.RoleVolunteer)
 	e.member("r", "c", nil, nil, community.RoleResident)
-	s := e.must("v", func(tx ledger.Tx) (any, error) {
-		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
-			Recipient: "r", Category: "elder_care", Hours: 100, OccurredAt: tx.Now().Add(-time.Hour)})
-	}).(*timebank.Service)
-	e.must("r", func(tx ledger.Tx) (any, error) {
-		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
-	})
+	s := e.confirmedService("v", "r", "c", 100)
 	e.advance(24*time.Hour + timebank.SettleGrace + time.Second)
 	e.st.FireTimers(context.Background())
-	var got *timebank.Service
-	e.st.View(context.Background(), func(r ledger.Reader) error {
-		var err error
-		got, err = timebank.GetService(r, s.ID)
-		return err
-	})
+	got := e.service(s.ID)
 	if got.Credit != timebank.CreditVoided || e.account("v:HOUR").CreditsPending != 0 {
 		t.Fatalf("credit: got %s, pending %d; want voided, 0", got.Credit, e.account("v:HOUR").CreditsPending)
 	}
@@ -352,13 +369,7 @@ func TestHeldCreditExpiredLeavesReport(t *testing.T) {
 	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
 	e.member("v", "c", nil, nil, community.RoleVolunteer)
 	e.member("r", "c", nil, nil, community.RoleResident)
-	s := e.must("v", func(tx ledger.Tx) (any, error) {
-		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
-			Recipient: "r", Category: "elder_care", Hours: 100, OccurredAt: tx.Now().Add(-time.Hour)})
-	}).(*timebank.Service)
-	e.must("r", func(tx ledger.Tx) (any, error) {
-		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
-	})
+	s := e.confirmedService("v", "r", "c", 100)
 	e.must("admin", func(tx ledger.Tx) (any, error) {
 		tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": "frozen"})
 		return ledger.SetAccountStatus(tx, "v:HOUR", ledger.StatusFrozen)
@@ -458,25 +469,14 @@ func TestHeldCreditSettlesAfterOutage(t *testing.T) {
 		e.member("r", "c", nil, nil, community.RoleResident)
 		var ids []string
 		for range 4 {
-			s := e.must("v", func(tx ledger.Tx) (any, error) {
-				return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
-					Recipient: "r", Category: "elder_care", Hours: 100, OccurredAt: tx.Now().Add(-time.Hour)})
-			}).(*timebank.Service)
-			e.must("r", func(tx ledger.Tx) (any, error) {
-				return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
-			})
+			s := e.confirmedService("v", "r", "c", 100)
 			ids = append(ids, s.ID)
 			e.advance(5 * time.Hour) // past the overlap check
 		}
 		e.advance(24*time.Hour + timebank.SettleGrace + time.Second)
 		e.st.FireTimers(context.Background())
 		for _, id := range ids {
-			var got *timebank.Service
-			e.st.View(context.Background(), func(r ledger.Reader) error {
-				var err error
-				got, err = timebank.GetService(r, id)
-				return err
-			})
+			got := e.service(id)
 			if got.Credit != timebank.CreditPosted {
 				t.Fatalf("round %d: credit of %s after the outage: %s, want posted", round, id, got.Credit)
 			}
