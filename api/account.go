@@ -609,6 +609,18 @@ func (s *Server) postTransfer(c *gin.Context) {
 		if err := workflowHold(t); err != nil {
 			return nil, err
 		}
+		// A raw hold on a clearing or redemptions account (made before
+		// such holds were refused) is voided, not posted: posting it would
+		// move what the settlement or the redemptions do not know of.
+		for _, id := range postingAccounts(t.Postings) {
+			a, err := tx.Account(id)
+			if err != nil {
+				return nil, err
+			}
+			if err := workflowAccount(a); err != nil {
+				return nil, err
+			}
+		}
 		// Posting is what moves the value: staff do not post a hold that
 		// pays themselves or a relative, whoever made it.
 		if err := noSelfCredit(tx, principal(c), t.Postings); err != nil {
@@ -741,7 +753,7 @@ func (s *Server) setAccountStatus(c *gin.Context) {
 
 // mayChangeStatus keeps a freeze a safeguard: nobody changes the status of
 // their own or a registered relative's account (a frozen coordinator
-// would reopen it), and a freeze is lifted only by an admin (a
+// would reopen it), and a freeze is lifted (or the account closed) only by an admin (a
 // coordinator in scope could otherwise undo a freeze the operator
 // placed while it investigates).
 func mayChangeStatus(tx ledger.Tx, p *Principal, id string, to ledger.Status) error {
@@ -759,8 +771,9 @@ func mayChangeStatus(tx ledger.Tx, p *Principal, id string, to ledger.Status) er
 			return ledger.Errorf(ledger.CodeConflictOfInterest, "account %s is of %s, a registered relative of %s; someone else changes its status", id, a.Owner, p.Member)
 		}
 	}
-	if a.Status == ledger.StatusFrozen && to == ledger.StatusOpen && !p.Has(community.RoleAdmin) {
-		return ledger.Errorf(ledger.CodeForbidden, "a frozen account is reopened by an admin")
+	if a.Status == ledger.StatusFrozen && !p.Has(community.RoleAdmin) {
+		// Closing it would make the freeze permanent, past the admin.
+		return ledger.Errorf(ledger.CodeForbidden, "a frozen account is reopened or closed by an admin")
 	}
 	return nil
 }

@@ -188,10 +188,13 @@ func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 	}
 	// A token lives no longer than its kind's TTL, and a retired key
 	// signs nothing after its retirement (ClockLeeway: a login racing the
-	// rotation): whoever holds an old key, from an old backup say, cannot
-	// mint tokens once it has been rotated.
+	// rotation), nor any refresh token at all: whoever holds an old key,
+	// from an old backup say, could otherwise date a refresh token just
+	// before the rotation and trade it for new ones for ever. A rotation
+	// thus shuts them out once the access tokens issued before it expire,
+	// and everyone logs in again then.
 	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > tokenTTL(aud) ||
-		!retired.IsZero() && claims.IssuedAt.After(retired.Add(ClockLeeway)) {
+		!retired.IsZero() && (aud == audRefresh || claims.IssuedAt.After(retired.Add(ClockLeeway))) {
 		return nil, bad
 	}
 	if s.revokedToken(claims, spent) {

@@ -1,10 +1,13 @@
 package api
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"tally/audit"
+	"tally/ledger"
 )
 
 // TestBadInput sends hostile and malformed requests; each must answer a
@@ -77,7 +80,8 @@ func TestBadInput(t *testing.T) {
 		{"resident reads other account", "GET", "/v1/accounts/li:HOUR", resident, nil, 404, "not_found", nil},
 		{"coordinator grants admin", "POST", "/v1/members", coord, map[string]any{"id": "x1", "community": "c1", "display_name": "x", "roles": []string{"admin"}}, 403, "forbidden", nil},
 		{"coordinator adds member elsewhere", "POST", "/v1/members", coord, map[string]any{"id": "x2", "community": "c2", "display_name": "x", "roles": []string{"resident"}}, 403, "forbidden", nil},
-		{"a coordinator names a relative (an admin links them)", "POST", "/v1/members", coord, map[string]any{"id": "x3", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "relatives": []string{"far"}}, 403, "forbidden", nil},
+		{"relative outside scope", "POST", "/v1/members", coord, map[string]any{"id": "x3", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "relatives": []string{"far"}}, 404, "not_found", nil},
+		{"a coordinator names relatives of a login of their own (an admin links them)", "POST", "/v1/members", coord, map[string]any{"id": "x4", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "relatives": []string{"li"}, "username": "x4", "password": "password-x4"}, 403, "forbidden", nil},
 		{"duplicate member", "POST", "/v1/members", ts.admin, map[string]any{"id": "li", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 409, "already_exists", nil},
 		{"bad idempotency key", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_idempotency_key", []string{"Idempotency-Key", strings.Repeat("k", MaxIdempotencyKey+1)}},
 		{"bad limit", "GET", "/v1/accounts/li:HOUR/entries?limit=100000", ts.admin, nil, 400, "invalid_request", nil},
@@ -172,8 +176,10 @@ func TestAccountStatusNotOwn(t *testing.T) {
 	if r := ts.do("POST", "/v1/accounts/wang:HOUR/status", coord, map[string]any{"status": "open"}); r.Status != 403 {
 		t.Fatalf("reopening one's own frozen account: %d %s", r.Status, r.Raw)
 	}
-	if r := ts.do("POST", "/v1/accounts/wang:HOUR/status", ts.login("wu", "password-wu"), map[string]any{"status": "open"}); r.Status != 403 {
-		t.Fatalf("a colleague reopening the account an admin froze: %d %s", r.Status, r.Raw)
+	for _, to := range []string{"open", "closed"} {
+		if r := ts.do("POST", "/v1/accounts/wang:HOUR/status", ts.login("wu", "password-wu"), map[string]any{"status": to}); r.Status != 403 {
+			t.Fatalf("a colleague making the account an admin froze %s: %d %s", to, r.Status, r.Raw)
+		}
 	}
 	ts.must(200, "POST", "/v1/accounts/wang:HOUR/status", ts.admin, map[string]any{"status": "open"})
 }
@@ -285,8 +291,16 @@ func TestRepeatedQueryParameter(t *testing.T) {
 		}
 	}
 	ts.must(200, "GET", "/v1/reports/services?community=c1&from=2026-11-18&to=2026-11-30", ts.admin, nil)
-	// A public page ignores what a shared link adds.
-	ts.must(200, "GET", "/v1/public/funds?from=singlemessage&isappinstalled=0", "", nil)
+	// A public page ignores what a shared link adds, however it is
+	// written, but not a parameter it takes given twice.
+	for _, q := range []string{"from=singlemessage&isappinstalled=0", "x=a;b", "x=%zz", "x=1&x=2"} {
+		ts.must(200, "GET", "/v1/public/funds?"+q, "", nil)
+	}
+	if r := ts.do("GET", "/v1/public/funds?limit=1&limit=2", "", nil); r.Status != 400 {
+		t.Fatalf("a public list's limit given twice: %d %s, want 400", r.Status, r.Raw)
+	}
+	// Every parameter a handler reads is one its route takes.
+	ts.must(200, "GET", "/v1/communities/c1/catalogue?order=oldest", ts.admin, nil)
 }
 
 // TestLongListsRefusedEarly: a list longer than any route takes is
@@ -320,7 +334,8 @@ func TestReportPeriodYears(t *testing.T) {
 	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "cm1", "community": "c1", "display_name": "x", "roles": []string{"committee"}})
 	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "cm2", "community": "c1", "display_name": "y", "roles": []string{"committee"}})
 	ts.must(201, "POST", "/v1/funds", ts.admin, map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"cm1", "cm2"}, "quorum": 1})
-	for _, q := range []string{"from=0000-01-01&to=0000-01-02", "to=9999-12-31T23:00:00-10:00", "from=0000-01-01T01:00:00%2B05:00"} {
+	for _, q := range []string{"from=0000-01-01&to=0000-01-02", "to=9999-12-31T23:00:00-10:00", "from=0000-01-01T01:00:00%2B05:00",
+		"from=0000-12-31", "from=0000-01-01T00:00:00Z"} {
 		for _, path := range []string{"/v1/reports/funds/f1?" + q, "/v1/reports/postings?community=c1&" + q, "/v1/reports/services?community=c1&" + q} {
 			if r := ts.do("GET", path, ts.admin, nil); r.Status != 400 || r.Code() != "invalid_request" {
 				t.Errorf("%s: %d %q, want 400 invalid_request", path, r.Status, r.Raw)
@@ -332,5 +347,41 @@ func TestReportPeriodYears(t *testing.T) {
 		if r := ts.do("GET", path, ts.admin, nil); r.Status != 200 || r.Body == nil {
 			t.Errorf("%s: %d %q, want 200 with a body", path, r.Status, r.Raw)
 		}
+	}
+}
+
+// TestRawHoldOnClearingNotPosted: a raw hold on a clearing or
+// redemptions account made before such transfers were refused is not
+// posted (403, nothing written); it can still be voided.
+func TestRawHoldOnClearingNotPosted(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	var ids []string
+	for _, from := range []string{"c1:clearing", "c1:redemptions"} {
+		res, err := ts.store.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "admin"}, Op: func(tx ledger.Tx) (any, error) {
+			tr, err := ledger.Transfer(tx, ledger.TransferSpec{Postings: []ledger.Posting{{From: from, To: "li:HOUR", Amount: 100, Unit: ledger.HOUR}},
+				Pending: true, Timeout: time.Hour})
+			if err == nil {
+				tx.Audit("tx.transfer", ledger.TxFields(tr))
+			}
+			return tr, err
+		}})
+		if err != nil {
+			t.Fatalf("a hold from %s as an older version made it: %v", from, err)
+		}
+		ids = append(ids, res.Value.(*ledger.Transaction).ID)
+	}
+	size := ts.auditSize()
+	for _, id := range ids {
+		if r := ts.do("POST", "/v1/transfers/"+id+"/post", ts.admin, nil); r.Status != 403 || r.Code() != "forbidden" {
+			t.Fatalf("posting raw hold %s: %d %s, want 403 forbidden", id, r.Status, r.Raw)
+		}
+	}
+	if ts.auditSize() != size {
+		t.Fatal("a refused post wrote a record")
+	}
+	for _, id := range ids {
+		ts.must(200, "POST", "/v1/transfers/"+id+"/void", ts.admin, nil)
 	}
 }

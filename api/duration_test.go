@@ -10,7 +10,7 @@ import (
 // was read as 48 h.
 func TestParseDuration(t *testing.T) {
 	good := map[string]time.Duration{"72h": 72 * time.Hour, "7d": 7 * 24 * time.Hour, "0d": 0, "90m": 90 * time.Minute,
-		"106751d": 106751 * 24 * time.Hour, "1h30m": 90 * time.Minute, "1h0m5s": time.Hour + 5*time.Second, "0s": 0, "2562047h": 2562047 * time.Hour}
+		"106751d": 106751 * 24 * time.Hour, "1h30m": 90 * time.Minute, "1h0m5s": time.Hour + 5*time.Second, "0s": 0, "0": 0, "2562047h": 2562047 * time.Hour}
 	for in, want := range good {
 		if got, err := parseDuration(in); err != nil || got != want {
 			t.Errorf("%q: %v, %v; want %v", in, got, err, want)

@@ -919,7 +919,7 @@ type PublicFundView struct {
 func (s *Server) publicFundRoutes() []route {
 	paged := []string{"after", "limit:int", "order"}
 	return []route{
-		{method: "GET", path: "/v1/public/funds", summary: "Public list of funds with their totals (no token)", tag: "public", query: []string{"after", "limit:int"}, resp: List[PublicFundSummary]{}, status: 200, handle: s.publicFunds},
+		{method: "GET", path: "/v1/public/funds", summary: "Public list of funds with their totals (no token)", tag: "public", query: []string{"after", "limit:int", "order"}, resp: List[PublicFundSummary]{}, status: 200, handle: s.publicFunds},
 		{method: "GET", path: "/v1/public/funds/:id", summary: "Public disclosure (公示) of a fund: totals, donations, disbursements, vote counts, checkpoint (no token)", tag: "public", resp: PublicFundView{}, status: 200, handle: s.publicFund},
 		{method: "GET", path: "/v1/public/funds/:id/donations", summary: "Public donations of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDonationView]{}, status: 200, handle: s.publicDonations},
 		{method: "GET", path: "/v1/public/funds/:id/disbursements", summary: "Public disbursements of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDisbursementView]{}, status: 200, handle: s.publicDisbursements},
@@ -1179,20 +1179,26 @@ func fundPeriod(c *gin.Context) (from, to time.Time, err error) {
 		}
 		// A date is a calendar day where the communities are (China
 		// Standard Time), as in the services report.
-		t, err := time.ParseInLocation(time.DateOnly, v, timebank.DayZone)
-		if err == nil && endOfDay {
-			t = t.AddDate(0, 0, 1)
-		}
-		if err != nil {
-			if t, err = time.Parse(time.RFC3339, v); err != nil {
-				return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be a date (2026-03-01) or an RFC 3339 time", name)
+		// Days and instants lie within the years 1 to 9999 (a day as named,
+		// an instant in UTC), as in the other reports: the period is
+		// answered in UTC, and an instant outside them cannot be written
+		// back in RFC 3339.
+		outside := ledger.Errorf(ledger.CodeInvalidRequest, "%s must lie between the years 1 and 9999", name)
+		if t, err := time.ParseInLocation(time.DateOnly, v, timebank.DayZone); err == nil {
+			if t.Year() < timebank.MinDayYear || t.Year() > timebank.MaxDayYear {
+				return time.Time{}, outside
 			}
-			t = t.UTC()
+			if endOfDay {
+				t = t.AddDate(0, 0, 1)
+			}
+			return t, nil
 		}
-		// The period is answered in UTC: an instant before year 0 or
-		// after 9999 there cannot be written back in RFC 3339.
-		if u := t.UTC(); u.Year() < 0 || u.Year() > 9999 {
-			return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must lie between the years 1 and 9999", name)
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be a date (2026-03-01) or an RFC 3339 time", name)
+		}
+		if t = t.UTC(); t.Year() < timebank.MinDayYear || t.Year() > timebank.MaxDayYear {
+			return time.Time{}, outside
 		}
 		return t, nil
 	}

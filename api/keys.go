@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +46,23 @@ func (k *keyring) signer() (string, ed25519.PrivateKey) {
 	return k.current, k.private[k.current]
 }
 
+// retireUnmarked retires the keys replaced before keys recorded their
+// retirement (rotations made by an older version): each as of the
+// creation of the key created after it, the current one excepted.
+func (k *keyring) retireUnmarked(keys []jwtKey) {
+	slices.SortFunc(keys, func(a, b jwtKey) int { return a.Created.Compare(b.Created) })
+	for i, key := range keys {
+		if key.Kid == k.current || !key.Retired.IsZero() {
+			continue
+		}
+		at := time.Now()
+		if i+1 < len(keys) {
+			at = keys[i+1].Created
+		}
+		k.retired[key.Kid] = at
+	}
+}
+
 // verifier returns the public key of kid and when it was retired (zero
 // for the current key).
 func (k *keyring) verifier(kid string) (ed25519.PublicKey, time.Time, bool) {
@@ -66,6 +84,7 @@ func (k *keyring) add(key jwtKey) {
 // loadKeys reads every token key, creating the first one on a new ledger.
 func (s *Server) loadKeys(ctx context.Context) error {
 	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}, retired: map[string]time.Time{}}
+	var keys []jwtKey
 	err := s.ledger.View(ctx, func(r ledger.Reader) error {
 		// Every key, page by page: a ledger rotated more than a page's
 		// worth of times once lost its current key at restart.
@@ -76,6 +95,7 @@ func (s *Server) loadKeys(ctx context.Context) error {
 					return err
 				}
 				k.add(key)
+				keys = append(keys, key)
 				return nil
 			})
 			if err != nil {
@@ -91,6 +111,7 @@ func (s *Server) loadKeys(ctx context.Context) error {
 			return err
 		}
 		k.current = cur
+		k.retireUnmarked(keys)
 		if _, ok := k.private[cur]; cur != "" && !ok {
 			return fmt.Errorf("api: the current token key %s is not stored (a damaged data directory)", cur)
 		}

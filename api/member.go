@@ -113,6 +113,9 @@ func parseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
+	if s == "0" {
+		return 0, nil // "0 (none)", as Go's own durations read it
+	}
 	m := durationForm.FindStringSubmatch(s)
 	if s == "" || m == nil {
 		return 0, durationErr(errors.New("bad form"), s)
@@ -226,7 +229,7 @@ func (s *Server) memberRoutes() []route {
 		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy (earning and credit_limit stay as created: 409 conflict)", tag: "communities", auth: authenticated, roles: admin, req: PolicyView{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
 		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
 		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
-		{method: "PATCH", path: "/v1/members/:id", summary: "Change a member's display name, personal data (the member or staff) or relatives (staff); recorded without the values", tag: "members", auth: authenticated, req: MemberUpdate{}, resp: MemberView{}, status: 200, handle: s.updateMember},
+		{method: "PATCH", path: "/v1/members/:id", summary: "Change a member's display name, personal data (the member or staff) or relatives (an admin); recorded without the values", tag: "members", auth: authenticated, req: MemberUpdate{}, resp: MemberView{}, status: 200, handle: s.updateMember},
 		{method: "PUT", path: "/v1/members/:id/roles", summary: "Replace a member's roles", tag: "members", auth: authenticated, roles: admin, req: RolesRequest{}, resp: MemberView{}, status: 200, handle: s.setRoles},
 		{method: "PUT", path: "/v1/members/:id/password", summary: "Set a member's password (an admin in scope: a forgotten password, or a known one retired)", tag: "members", auth: authenticated, roles: admin, req: PasswordReset{}, resp: MemberView{}, status: 200, handle: s.resetPassword},
 		{method: "POST", path: "/v1/members/:id/erase", summary: "Erase a member's personal data (PIPL); the chain still verifies", tag: "members", auth: authenticated, roles: admin, req: DecisionRequest{}, resp: MemberView{}, status: 200, handle: s.eraseMember},
@@ -356,12 +359,12 @@ func (s *Server) createMember(c *gin.Context) {
 			return
 		}
 	}
-	if len(req.Relatives) > 0 && !p.Has(community.RoleAdmin) {
-		// As when they are changed later (PATCH): a link names who may
-		// receive a member's gifts and who must recuse, and a coordinator
-		// who registered a login of their own choosing as an existing
-		// member's relative could pass that member's credits to it.
-		failCode(c, ledger.CodeForbidden, "relatives are linked by an admin; register the member, then ask an admin to link them")
+	if len(req.Relatives) > 0 && !p.Has(community.RoleAdmin) && (req.Username != "" || req.Password != "") {
+		// A coordinator who registered a login of their own choosing as
+		// an existing member's relative could pass that member's credits
+		// to it and spend them as that login's own. An offline member
+		// (no login) is only ever acted for, recorded as such (代办).
+		failCode(c, ledger.CodeForbidden, "a coordinator links relatives only when registering a member without a login (an offline resident); a member with a login is linked to relatives by an admin")
 		return
 	}
 	if slices.Contains(req.Relatives, p.Member) {
@@ -389,6 +392,9 @@ func (s *Server) createMember(c *gin.Context) {
 			if err := community.NoConflict(tx, p.Member, rel, "naming a relative"); err != nil {
 				return nil, err
 			}
+			if err := relativeOfStaff(tx, p, rel); err != nil {
+				return nil, err
+			}
 		}
 		m, err := community.CreateMember(tx, community.NewMember{ID: req.ID, Community: req.Community,
 			Roles: req.Roles, Relatives: req.Relatives, Username: req.Username, PasswordHash: hash, Personal: personal})
@@ -406,6 +412,27 @@ func (s *Server) createMember(c *gin.Context) {
 		// its Idempotency-Key, where an erasure could not reach it.
 		return memberView(m, nil), nil
 	})
+}
+
+// relativeOfStaff refuses a coordinator naming a staff or committee
+// member someone's relative at registration: relatives decide who must
+// recuse on a fund's proposals (a made-up relative could take a voter out
+// of every quorum) and whom staff may not credit; like changing relatives
+// later, that is an admin's to do.
+func relativeOfStaff(r ledger.Reader, p *Principal, id string) error {
+	if p.Has(community.RoleAdmin) {
+		return nil
+	}
+	m, err := community.GetMember(r, id)
+	if err != nil {
+		return err
+	}
+	for _, role := range []community.Role{community.RoleAdmin, community.RoleCoordinator, community.RoleAuditor, community.RoleCommittee} {
+		if containsRole(m.Roles, role) {
+			return ledger.Errorf(ledger.CodeForbidden, "naming a %s someone's relative is an admin's to do", role)
+		}
+	}
+	return nil
 }
 
 // relativesInScope: naming someone a relative has effects (gifts, a

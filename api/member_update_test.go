@@ -2,6 +2,7 @@ package api
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -98,5 +99,24 @@ func TestUpdateMember(t *testing.T) {
 		if r := ts.do("POST", "/v1/members", wang, map[string]any{"id": id, "community": "c1", "display_name": "x", "roles": []string{"resident"}}); r.Status != 400 || r.Code() != "invalid_id" {
 			t.Errorf("member id %q: %d %s, want 400 invalid_id", id, r.Status, r.Raw)
 		}
+	}
+}
+
+// TestCoordinatorRegistersOfflineRelative: a coordinator registers an
+// offline resident (no login) with a relative, both sides linked; the
+// same with a login is an admin's to do.
+func TestCoordinatorRegistersOfflineRelative(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	wang := ts.member("wang", "c1", "coordinator")
+	ts.member("li", "c1", "resident")
+	ts.must(201, "POST", "/v1/members", wang, map[string]any{"id": "li-mum", "community": "c1", "display_name": "李母",
+		"roles": []string{"resident"}, "relatives": []string{"li"}})
+	if r := ts.must(200, "GET", "/v1/members/li", ts.admin, nil); !strings.Contains(string(r.Raw), `"li-mum"`) {
+		t.Fatalf("li's relatives after the registration: %s", r.Raw)
+	}
+	if r := ts.do("POST", "/v1/members", wang, map[string]any{"id": "li-son", "community": "c1", "display_name": "李子",
+		"roles": []string{"resident"}, "relatives": []string{"li"}, "username": "lison", "password": "password-lison"}); r.Status != 403 {
+		t.Fatalf("a coordinator registering a login as a relative: %d %s, want 403", r.Status, r.Raw)
 	}
 }

@@ -370,17 +370,11 @@ func TestRetiredTokenKey(t *testing.T) {
 		return r.Doc(kindJWTKey, cur, &key)
 	})
 	forge := func(iat time.Time, life time.Duration) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "admin", "iss": "tally", "aud": []string{audAccess},
-			"exp": iat.Add(life).Unix(), "iat": iat.Unix(), "jti": "forged-" + iat.String() + life.String(), "roles": []string{"admin"}})
-		tok.Header["kid"] = key.Kid
-		signed, err := tok.SignedString(ed25519.NewKeyFromSeed(key.Seed))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return signed
+		return forgeWith(t, key, audAccess, iat, life)
 	}
 	get := func(token string) int { return ts.do("GET", "/v1/accounts/admin:HOUR", token, nil).Status }
 	before := time.Now().Add(-time.Minute)
+	refreshBefore := ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword}).Str("refresh_token")
 	if got := get(forge(before, 10*time.Minute)); got != 200 {
 		t.Fatalf("a token of the current key: %d", got)
 	}
@@ -398,10 +392,76 @@ func TestRetiredTokenKey(t *testing.T) {
 		if got := get(forge(before, 10*time.Minute)); got != 200 {
 			t.Fatalf("%s: a token the retired key issued before its retirement: %d, want 200", when, got)
 		}
+		// No refresh token of a retired key is taken, not even one dated
+		// before the rotation: it would trade for new tokens for ever.
+		for _, rt := range []string{forgeWith(t, key, audRefresh, before, RefreshTTL), refreshBefore} {
+			if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": rt}); r.Status != 401 {
+				t.Fatalf("%s: a refresh token of the retired key: %d %s, want 401", when, r.Status, r.Raw)
+			}
+		}
 	}
 	check("after the rotation")
 	ts.serveWith(Config{})
 	check("after a restart")
+}
+
+// TestTokenKeysRetiredBeforeUpgrade: keys replaced by rotations made
+// before keys recorded their retirement are retired when loaded, each as
+// of its successor's creation.
+func TestTokenKeysRetiredBeforeUpgrade(t *testing.T) {
+	ts := newTestServer(t)
+	var first jwtKey
+	ts.store.View(context.Background(), func(r ledger.Reader) error {
+		var cur string
+		if err := r.Doc(kindJWTCurrent, "current", &cur); err != nil {
+			t.Fatal(err)
+		}
+		return r.Doc(kindJWTKey, cur, &first)
+	})
+	if _, err := ts.api.RotateTokenKey(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// As an older version left it: no retirement recorded (and the
+	// rotation an hour ago, beyond the leeway a token's iat is given).
+	first.Retired, first.Created = time.Time{}, time.Now().Add(-2*time.Hour)
+	if _, err := ts.store.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
+		var cur string
+		var next jwtKey
+		if err := tx.Doc(kindJWTCurrent, "current", &cur); err != nil {
+			return nil, err
+		}
+		if err := tx.Doc(kindJWTKey, cur, &next); err != nil {
+			return nil, err
+		}
+		next.Created = time.Now().Add(-time.Hour)
+		tx.Audit("jwt.key.rotate", map[string]any{"kid": first.Kid, "test": "unmark"})
+		if err := tx.PutDoc(kindJWTKey, cur, &next); err != nil {
+			return nil, err
+		}
+		return nil, tx.PutDoc(kindJWTKey, first.Kid, &first)
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ts.serveWith(Config{})
+	if r := ts.do("GET", "/v1/accounts/admin:HOUR", forgeWith(t, first, audAccess, time.Now(), 10*time.Minute), nil); r.Status != 401 {
+		t.Fatalf("a token minted now with a key replaced before the upgrade: %d, want 401", r.Status)
+	}
+}
+
+// forgeWith signs an admin token for aud with key, as whoever holds the
+// key could.
+func forgeWith(t *testing.T, key jwtKey, aud string, iat time.Time, life time.Duration) string {
+	t.Helper()
+	{
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "admin", "iss": "tally", "aud": []string{aud},
+			"exp": iat.Add(life).Unix(), "iat": iat.Unix(), "jti": "forged-" + iat.String() + life.String(), "roles": []string{"admin"}})
+		tok.Header["kid"] = key.Kid
+		signed, err := tok.SignedString(ed25519.NewKeyFromSeed(key.Seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return signed
+	}
 }
 
 // TestRoleChangeAndErasureTakeEffectAtOnce: a withdrawn role and an erased

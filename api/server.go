@@ -285,7 +285,8 @@ func checkPathIDs(c *gin.Context) {
 // became a report up to today), and, on the routes that need a token, a
 // parameter the route does not take (?form=2026-01-01 for from, or from
 // and to on the all-time settlement). Public routes ignore parameters
-// they do not take: shared links gather tracking ones.
+// they do not take, however they are written: shared links gather
+// tracking ones (a parameter they take is still refused twice).
 func queryCheck(r route) gin.HandlerFunc {
 	takes := map[string]bool{}
 	for _, q := range r.query {
@@ -295,12 +296,12 @@ func queryCheck(r route) gin.HandlerFunc {
 	strict := r.auth != public
 	return func(c *gin.Context) {
 		q, err := url.ParseQuery(c.Request.URL.RawQuery)
-		if err != nil {
+		if err != nil && strict {
 			failCode(c, ledger.CodeInvalidRequest, "the query string is malformed (separate parameters with '&' and %%-escape reserved characters)")
 			return
 		}
 		for k, vs := range q {
-			if len(vs) > 1 {
+			if len(vs) > 1 && (strict || takes[k]) {
 				failCode(c, ledger.CodeInvalidRequest, "query parameter %q is given %d times; give it once", truncateStr(k, 64), len(vs))
 				return
 			}

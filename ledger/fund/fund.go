@@ -500,6 +500,10 @@ func redecide(tx ledger.Tx, f *Fund, budget *int, public bool) ([]any, error) {
 			continue
 		}
 		if *budget == 0 {
+			p.DecideDue = tx.Now()
+			if err := saveProposal(tx, p); err != nil {
+				return nil, err
+			}
 			if err := tx.Schedule(tx.Now(), TimerDecide, p.ID); err != nil {
 				return nil, err
 			}

@@ -100,6 +100,11 @@ type Proposal struct {
 	Payment         string        `json:"payment,omitempty"`
 	Created         time.Time     `json:"created"`
 	Resolved        time.Time     `json:"resolved,omitzero"` // paid, rejected or expired
+	// DecideDue is when a committee change settled it and left the
+	// outcome to a TimerDecide (more than MaxDecidedAtOnce settled at
+	// once): the outcome is judged as of then, also by the deadline's
+	// timer should it run first.
+	DecideDue time.Time `json:"decide_due,omitzero"`
 	Seq             uint64        `json:"seq"`
 	// DecidedQuorum and DecidedEligible are the quorum and the eligible
 	// voters when voting last ended (approved, rejected or expired): a

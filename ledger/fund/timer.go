@@ -23,15 +23,18 @@ func Decide(id string, at time.Time) ledger.Op {
 		if err := tx.Unschedule(at, TimerDecide, id); err != nil {
 			return nil, err
 		}
+		// Judged as of when it fell due (at, the committee change), not
+		// when the timer runs: after an outage past the voting deadline the
+		// decision the committee made stands.
 		p, err := timerProposal(tx, id)
-		if err != nil || p == nil || p.Status != StatusVoting || !tx.Now().Before(p.Deadline) {
+		if err != nil || p == nil || p.Status != StatusVoting || !at.Before(p.Deadline) {
 			return nil, err
 		}
 		f, err := Get(tx, p.Fund)
 		if err != nil {
 			return nil, err
 		}
-		action, extra, err := outcome(tx, f, p)
+		action, extra, err := outcomeAt(tx, f, p, at)
 		if err != nil || action == "" {
 			return nil, err
 		}
@@ -55,6 +58,17 @@ func Expire(id string, at time.Time) ledger.Op {
 		f, err := Get(tx, p.Fund)
 		if err != nil {
 			return nil, err
+		}
+		// A committee change settled it before the deadline and left the
+		// outcome to a TimerDecide that has not run yet (timers run late
+		// after an outage, and one tick's run concurrently): that decision
+		// fell due first, and stands.
+		if !p.DecideDue.IsZero() && p.DecideDue.Before(p.Deadline) && settled(tx, f, p) {
+			action, extra, err := outcomeAt(tx, f, p, p.DecideDue)
+			if err != nil {
+				return nil, err
+			}
+			return p, record(tx, p, action, extra)
 		}
 		p.ended(f)
 		extra, err := finish(tx, p, StatusExpired, "proposal.expire")
@@ -80,7 +94,7 @@ func EndWindow(id string, at time.Time) ledger.Op {
 		if err := tx.Unschedule(at, TimerWindow, id); err != nil {
 			return nil, err
 		}
-		action, extra, err := pay(tx, p)
+		action, extra, err := pay(tx, p, at)
 		if ledger.IsCode(err, ledger.CodeHoldExpired) || ledger.IsCode(err, ledger.CodeNotPending) {
 			action = "proposal.expire"
 			extra, err = finish(tx, p, StatusExpired, action)

@@ -128,13 +128,19 @@ func decide(tx ledger.Tx, f *Fund, p *Proposal, action string, fields map[string
 // when the quorum can no longer be reached, and returns the outcome's
 // action and fields, or "" when p goes on voting. p is not saved.
 func outcome(tx ledger.Tx, f *Fund, p *Proposal) (string, map[string]any, error) {
+	return outcomeAt(tx, f, p, tx.Now())
+}
+
+// outcomeAt is outcome for a decision that fell due at asOf (a timer run
+// late): an approval's objection window, or its payment, counts from then.
+func outcomeAt(tx ledger.Tx, f *Fund, p *Proposal, asOf time.Time) (string, map[string]any, error) {
 	// Relatives named since the proposal opened change who may vote:
 	// eligibility is as of this vote.
 	p.Conflicted = conflicted(tx, f, p)
 	switch verdict(f, p) {
 	case Approve:
 		p.ended(f)
-		return approve(tx, p)
+		return approve(tx, p, asOf)
 	case Reject:
 		p.ended(f)
 		return reject(tx, p)
@@ -173,15 +179,15 @@ func setField(m map[string]any, k string, v any) map[string]any {
 
 // approve ends voting: with an objection window the proposal waits in
 // approved until it ends; without one it is paid at once.
-func approve(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
+func approve(tx ledger.Tx, p *Proposal, asOf time.Time) (string, map[string]any, error) {
 	if err := tx.Unschedule(p.Deadline, TimerDeadline, p.ID); err != nil {
 		return "", nil, err
 	}
 	if p.ObjectionWindow == 0 {
-		return pay(tx, p)
+		return pay(tx, p, asOf)
 	}
 	p.Status = StatusApproved
-	p.WindowEnds = tx.Now().Add(p.ObjectionWindow)
+	p.WindowEnds = asOf.Add(p.ObjectionWindow)
 	p.event(tx, "proposal.approve")
 	if err := tx.Schedule(p.WindowEnds, TimerWindow, p.ID); err != nil {
 		return "", nil, err
@@ -190,13 +196,10 @@ func approve(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
 }
 
 // pay posts the hold: the money moves to the paid account.
-func pay(tx ledger.Tx, p *Proposal) (string, map[string]any, error) {
-	// Due when the objection window ended (the server may have been
-	// stopped past the hold's deadline since), or now.
-	due := tx.Now()
-	if !p.WindowEnds.IsZero() && p.WindowEnds.Before(due) {
-		due = p.WindowEnds
-	}
+// due is when the payment fell due (the objection window's end, or the
+// approval without one): the server may have been stopped past the hold's
+// deadline since, and the payment is judged as of then.
+func pay(tx ledger.Tx, p *Proposal, due time.Time) (string, map[string]any, error) {
 	t, err := ledger.PostPendingDue(tx, p.Hold, due, nil, "proposal "+p.ID)
 	if err != nil {
 		return "", nil, err
