@@ -48,7 +48,7 @@ func (s *Server) rotateTokenKey(c *gin.Context) {
 	// answers the first rotation instead of rotating again; the new key is
 	// used only if this request's op ran (not on a replay).
 	ran := false
-	op := TokenKeyOp(key, "")
+	op := tokenKeyOp(key, "")
 	s.commitThen(c, http.StatusOK, func() {
 		if ran {
 			s.useTokenKey(*key)

@@ -215,8 +215,8 @@ const MaxTokenCache = 10_000
 
 // tokenCache remembers tokens whose signature and claims were verified, so
 // a client's next requests skip the Ed25519 check. Expiry and revocation
-// are still checked on every use; keys are only ever added, so a verified
-// signature stays verified.
+// are still checked on every use; a rotation empties it, so that what a
+// retired key signed is judged again.
 type tokenCache struct {
 	mu sync.RWMutex
 	m  map[string]*tokenClaims
@@ -227,6 +227,12 @@ func (t *tokenCache) get(raw, aud string) (*tokenClaims, bool) {
 	defer t.mu.RUnlock()
 	c, ok := t.m[aud+" "+raw]
 	return c, ok
+}
+
+func (t *tokenCache) clear() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.m = map[string]*tokenClaims{}
 }
 
 func (t *tokenCache) put(raw, aud string, c *tokenClaims) {

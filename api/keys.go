@@ -140,7 +140,7 @@ func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
 	if p != nil {
 		actor = p.actor()
 	}
-	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, TokenKeyOp(key, ""))}); err != nil {
+	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, tokenKeyOp(key, ""))}); err != nil {
 		return "", fmt.Errorf("api: rotate token key: %w", err)
 	}
 	s.useTokenKey(*key)
@@ -160,10 +160,10 @@ func newJWTKey() (*jwtKey, error) {
 	return &jwtKey{Kid: hex.EncodeToString(idb), Seed: seed}, nil
 }
 
-// TokenKeyOp stores key as the current token signing key and retires the
+// tokenKeyOp stores key as the current token signing key and retires the
 // one it replaces ("jwt.key.rotate", with reason when one is given); its
 // value is the rotation's answer.
-func TokenKeyOp(key *jwtKey, reason string) ledger.Op {
+func tokenKeyOp(key *jwtKey, reason string) ledger.Op {
 	return func(tx ledger.Tx) (any, error) {
 		key.Created = tx.Now()
 		fields := map[string]any{}
@@ -198,14 +198,14 @@ func TokenKeyOp(key *jwtKey, reason string) ledger.Op {
 	}
 }
 
-// RotateTokenKeyOp is TokenKeyOp with a new key, for a rotation made on a
+// RotateTokenKeyOp is tokenKeyOp with a new key, for a rotation made on a
 // stopped server's directory (tally restore); reason enters the record.
 func RotateTokenKeyOp(reason string) (ledger.Op, error) {
 	key, err := newJWTKey()
 	if err != nil {
 		return nil, err
 	}
-	return TokenKeyOp(key, reason), nil
+	return tokenKeyOp(key, reason), nil
 }
 
 // useTokenKey makes a committed key current in memory and retires the
@@ -218,4 +218,6 @@ func (s *Server) useTokenKey(key jwtKey) {
 	s.keys.add(key)
 	s.keys.current = key.Kid
 	s.keys.mu.Unlock()
+	// Tokens verified before are checked again against the retirement.
+	s.tokenCache.clear()
 }

@@ -381,6 +381,11 @@ func TestRetiredTokenKey(t *testing.T) {
 	if got := get(forge(time.Now(), 100*365*24*time.Hour)); got != 401 {
 		t.Fatalf("a token living a hundred years: %d, want 401", got)
 	}
+	// Verified (and cached) before the rotation, but not spent: a retry
+	// key too short is refused after the token was checked.
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": refreshBefore}, "Idempotency-Key", "1"); r.Status != 400 {
+		t.Fatalf("a refresh with a short key: %d %s, want 400", r.Status, r.Raw)
+	}
 	if _, err := ts.api.RotateTokenKey(t.Context()); err != nil {
 		t.Fatal(err)
 	}
