@@ -771,7 +771,7 @@ func mayChangeStatus(tx ledger.Tx, p *Principal, id string, to ledger.Status) er
 			return ledger.Errorf(ledger.CodeConflictOfInterest, "account %s is of %s, a registered relative of %s; someone else changes its status", id, a.Owner, p.Member)
 		}
 	}
-	if a.Status == ledger.StatusFrozen && !p.Has(community.RoleAdmin) {
+	if a.Status == ledger.StatusFrozen && to != ledger.StatusFrozen && !p.Has(community.RoleAdmin) {
 		// Closing it would make the freeze permanent, past the admin.
 		return ledger.Errorf(ledger.CodeForbidden, "a frozen account is reopened or closed by an admin")
 	}

@@ -20,7 +20,7 @@ type KeyRotation struct {
 func (s *Server) adminRoutes() []route {
 	admin := []community.Role{community.RoleAdmin}
 	return []route{
-		{method: "POST", path: "/v1/admin/keys/token/rotate", summary: "Rotate the token signing key; tokens signed before stay valid until they expire", tag: "admin", auth: authenticated, roles: admin, resp: KeyRotation{}, status: 200, handle: s.rotateTokenKey},
+		{method: "POST", path: "/v1/admin/keys/token/rotate", summary: "Rotate the token signing key; tokens signed before stay valid until they expire, unless end_sessions ends them all (a suspected leak)", tag: "admin", auth: authenticated, roles: admin, req: TokenRotateRequest{}, resp: KeyRotation{}, status: 200, handle: s.rotateTokenKey},
 		{method: "POST", path: "/v1/admin/keys/checkpoint/rotate", summary: "Rotate the checkpoint signing key (recorded in the chain)", tag: "admin", auth: authenticated, roles: admin, resp: KeyRotation{}, status: 200, handle: s.rotateCheckpointKey},
 	}
 }
@@ -35,8 +35,21 @@ func globalAdmin(c *gin.Context) bool {
 	return true
 }
 
+// TokenRotateRequest: the body of a token key rotation, optional.
+// EndSessions refuses at once every token signed before, access and
+// refresh alike, so that whoever took a copy of a key (a leaked backup)
+// is shut out; everyone logs in again.
+type TokenRotateRequest struct {
+	EndSessions bool `json:"end_sessions,omitempty"`
+}
+
 func (s *Server) rotateTokenKey(c *gin.Context) {
 	if !globalAdmin(c) {
+		return
+	}
+	var req TokenRotateRequest
+	if err := bindOptional(c, &req); err != nil {
+		fail(c, err)
 		return
 	}
 	key, err := newJWTKey()
@@ -48,10 +61,12 @@ func (s *Server) rotateTokenKey(c *gin.Context) {
 	// answers the first rotation instead of rotating again; the new key is
 	// used only if this request's op ran (not on a replay).
 	ran := false
-	op := tokenKeyOp(key, "")
+	op := tokenKeyOp(key, "", req.EndSessions)
+	s.rotating.Lock()
+	defer s.rotating.Unlock()
 	s.commitThen(c, http.StatusOK, func() {
 		if ran {
-			s.useTokenKey(*key)
+			s.useTokenKey(*key, req.EndSessions)
 		}
 	}, func(tx ledger.Tx) (any, error) { ran = true; return op(tx) })
 }

@@ -188,13 +188,11 @@ func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 	}
 	// A token lives no longer than its kind's TTL, and a retired key
 	// signs nothing after its retirement (ClockLeeway: a login racing the
-	// rotation), nor any refresh token at all: whoever holds an old key,
-	// from an old backup say, could otherwise date a refresh token just
-	// before the rotation and trade it for new ones for ever. A rotation
-	// thus shuts them out once the access tokens issued before it expire,
-	// and everyone logs in again then.
+	// rotation): whoever holds an old key cannot mint tokens dated after
+	// it. What it signed before is honoured until it expires (SPEC §7);
+	// a rotation with end_sessions refuses that too (verifier).
 	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > tokenTTL(aud) ||
-		!retired.IsZero() && (aud == audRefresh || claims.IssuedAt.After(retired.Add(ClockLeeway))) {
+		!retired.IsZero() && claims.IssuedAt.After(retired.Add(ClockLeeway)) {
 		return nil, bad
 	}
 	if s.revokedToken(claims, spent) {

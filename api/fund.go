@@ -919,7 +919,7 @@ type PublicFundView struct {
 func (s *Server) publicFundRoutes() []route {
 	paged := []string{"after", "limit:int", "order"}
 	return []route{
-		{method: "GET", path: "/v1/public/funds", summary: "Public list of funds with their totals (no token)", tag: "public", query: []string{"after", "limit:int", "order"}, resp: List[PublicFundSummary]{}, status: 200, handle: s.publicFunds},
+		{method: "GET", path: "/v1/public/funds", summary: "Public list of funds with their totals (no token)", tag: "public", query: []string{"after", "limit:int"}, resp: List[PublicFundSummary]{}, status: 200, handle: s.publicFunds},
 		{method: "GET", path: "/v1/public/funds/:id", summary: "Public disclosure (公示) of a fund: totals, donations, disbursements, vote counts, checkpoint (no token)", tag: "public", resp: PublicFundView{}, status: 200, handle: s.publicFund},
 		{method: "GET", path: "/v1/public/funds/:id/donations", summary: "Public donations of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDonationView]{}, status: 200, handle: s.publicDonations},
 		{method: "GET", path: "/v1/public/funds/:id/disbursements", summary: "Public disbursements of a fund, paged (no token)", tag: "public", query: paged, resp: List[PublicDisbursementView]{}, status: 200, handle: s.publicDisbursements},

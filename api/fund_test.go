@@ -667,6 +667,36 @@ func TestFundDeferredDecisionsAfterOutage(t *testing.T) {
 	}
 }
 
+// TestFundChangeAfterDeadlineDecidesNothing: proposals a committee change
+// settled and deferred, then a second change unsettled (their decision
+// timer found nothing to decide), are expired at their deadline even when
+// a third change a second after the deadline would settle them again.
+func TestFundChangeAfterDeadlineDecidesNothing(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("500.00")
+	ids := make([]string, fund.MaxDecidedAtOnce+2)
+	for i := range ids {
+		ids[i] = e.propose("1.00")
+		e.vote(ids[i], "cm-zhang", "approve")
+	}
+	com := []string{"cm-zhang", "cm-li", "cm-zhao"}
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": com, "quorum": 1})
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": com, "quorum": 2})
+	e.fire(time.Second)
+	last := ids[len(ids)-2:]
+	deadline, err := time.Parse(time.RFC3339, e.proposal(last[0]).Str("deadline"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(deadline.Sub(e.clock.Now()) + time.Second) // after the deadline, before its tick
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": com, "quorum": 1})
+	e.store.FireTimers(context.Background())
+	for _, id := range last {
+		e.wantStatus(id, "expired")
+	}
+}
+
 func TestFundPermissions(t *testing.T) {
 	e := newFundEnv(t, false)
 	body := map[string]any{"id": "f1", "community": "c1", "name": "基金", "committee": []string{"cm-zhang"}, "quorum": 1}

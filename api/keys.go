@@ -30,6 +30,9 @@ type jwtKey struct {
 	Seed    []byte    `json:"seed"`
 	Created time.Time `json:"created"`
 	Retired time.Time `json:"retired,omitzero"`
+	// Ended: retired by a rotation that ended every session (a suspected
+	// leak): no token it signed is honoured any more.
+	Ended bool `json:"ended,omitempty"`
 }
 
 type keyring struct {
@@ -38,6 +41,7 @@ type keyring struct {
 	private map[string]ed25519.PrivateKey
 	public  map[string]ed25519.PublicKey
 	retired map[string]time.Time
+	ended   map[string]bool
 }
 
 func (k *keyring) signer() (string, ed25519.PrivateKey) {
@@ -64,12 +68,12 @@ func (k *keyring) retireUnmarked(keys []jwtKey) {
 }
 
 // verifier returns the public key of kid and when it was retired (zero
-// for the current key).
+// for the current key); a key whose sessions were ended is unknown.
 func (k *keyring) verifier(kid string) (ed25519.PublicKey, time.Time, bool) {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	pub, ok := k.public[kid]
-	return pub, k.retired[kid], ok
+	return pub, k.retired[kid], ok && !k.ended[kid]
 }
 
 func (k *keyring) add(key jwtKey) {
@@ -79,11 +83,14 @@ func (k *keyring) add(key jwtKey) {
 	if !key.Retired.IsZero() {
 		k.retired[key.Kid] = key.Retired
 	}
+	if key.Ended {
+		k.ended[key.Kid] = true
+	}
 }
 
 // loadKeys reads every token key, creating the first one on a new ledger.
 func (s *Server) loadKeys(ctx context.Context) error {
-	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}, retired: map[string]time.Time{}}
+	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}, retired: map[string]time.Time{}, ended: map[string]bool{}}
 	var keys []jwtKey
 	err := s.ledger.View(ctx, func(r ledger.Reader) error {
 		// Every key, page by page: a ledger rotated more than a page's
@@ -140,10 +147,12 @@ func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
 	if p != nil {
 		actor = p.actor()
 	}
-	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, tokenKeyOp(key, ""))}); err != nil {
+	s.rotating.Lock()
+	defer s.rotating.Unlock()
+	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, tokenKeyOp(key, "", false))}); err != nil {
 		return "", fmt.Errorf("api: rotate token key: %w", err)
 	}
-	s.useTokenKey(*key)
+	s.useTokenKey(*key, false)
 	return key.Kid, nil
 }
 
@@ -161,9 +170,10 @@ func newJWTKey() (*jwtKey, error) {
 }
 
 // tokenKeyOp stores key as the current token signing key and retires the
-// one it replaces ("jwt.key.rotate", with reason when one is given); its
+// one it replaces ("jwt.key.rotate", with reason when one is given); with
+// endSessions every older key is ended (end_sessions in the record). Its
 // value is the rotation's answer.
-func tokenKeyOp(key *jwtKey, reason string) ledger.Op {
+func tokenKeyOp(key *jwtKey, reason string, endSessions bool) ledger.Op {
 	return func(tx ledger.Tx) (any, error) {
 		key.Created = tx.Now()
 		fields := map[string]any{}
@@ -171,12 +181,20 @@ func tokenKeyOp(key *jwtKey, reason string) ledger.Op {
 		if err := tx.Doc(kindJWTCurrent, "current", &old); err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
 			return nil, err
 		}
+		if endSessions {
+			if err := endKeys(tx, key.Created); err != nil {
+				return nil, err
+			}
+			fields["end_sessions"] = true
+		}
 		if old != "" {
 			var prev jwtKey
 			if err := tx.Doc(kindJWTKey, old, &prev); err != nil {
 				return nil, err
 			}
-			prev.Retired = key.Created
+			if prev.Retired.IsZero() {
+				prev.Retired = key.Created
+			}
 			if err := tx.PutDoc(kindJWTKey, old, &prev); err != nil {
 				return nil, err
 			}
@@ -198,6 +216,42 @@ func tokenKeyOp(key *jwtKey, reason string) ledger.Op {
 	}
 }
 
+// endKeys marks every stored token key ended (and retired at, if it was
+// not yet): a rotation that ends every session.
+func endKeys(tx ledger.Tx, at time.Time) error {
+	var keys []jwtKey
+	for pg := (ledger.Page{Limit: ledger.MaxPageSize}); ; {
+		next, err := tx.Docs(kindJWTKey, pg, func(_ string, raw []byte) error {
+			var key jwtKey
+			if err := jsonUnmarshal(raw, &key); err != nil {
+				return err
+			}
+			keys = append(keys, key)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if next == "" {
+			break
+		}
+		pg.After = next
+	}
+	for _, key := range keys {
+		if key.Ended {
+			continue
+		}
+		key.Ended = true
+		if key.Retired.IsZero() {
+			key.Retired = at
+		}
+		if err := tx.PutDoc(kindJWTKey, key.Kid, &key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RotateTokenKeyOp is tokenKeyOp with a new key, for a rotation made on a
 // stopped server's directory (tally restore); reason enters the record.
 func RotateTokenKeyOp(reason string) (ledger.Op, error) {
@@ -205,15 +259,26 @@ func RotateTokenKeyOp(reason string) (ledger.Op, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tokenKeyOp(key, reason), nil
+	return tokenKeyOp(key, reason, false), nil
 }
 
 // useTokenKey makes a committed key current in memory and retires the
-// one it replaced as of the key's creation.
-func (s *Server) useTokenKey(key jwtKey) {
+// one it replaced as of the key's creation; with endSessions every older
+// key is ended.
+func (s *Server) useTokenKey(key jwtKey, endSessions bool) {
 	s.keys.mu.Lock()
 	if old := s.keys.current; old != "" && old != key.Kid {
-		s.keys.retired[old] = key.Created
+		if _, ok := s.keys.retired[old]; !ok {
+			s.keys.retired[old] = key.Created
+		}
+	}
+	if endSessions {
+		for kid := range s.keys.public {
+			s.keys.ended[kid] = true
+			if _, ok := s.keys.retired[kid]; !ok {
+				s.keys.retired[kid] = key.Created
+			}
+		}
 	}
 	s.keys.add(key)
 	s.keys.current = key.Kid

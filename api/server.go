@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -67,6 +68,7 @@ type Server struct {
 	ledger     ledger.Committer
 	cfg        Config
 	keys       *keyring
+	rotating   sync.Mutex // token key rotations, one at a time: the key in use is the one committed last
 	revoked    *revocations
 	throttle   *throttle
 	tokenCache tokenCache
@@ -296,7 +298,7 @@ func queryCheck(r route) gin.HandlerFunc {
 	strict := r.auth != public
 	return func(c *gin.Context) {
 		q, err := url.ParseQuery(c.Request.URL.RawQuery)
-		if err != nil && strict {
+		if err != nil && (strict || malformedTaken(c.Request.URL.RawQuery, takes)) {
 			failCode(c, ledger.CodeInvalidRequest, "the query string is malformed (separate parameters with '&' and %%-escape reserved characters)")
 			return
 		}
@@ -312,6 +314,27 @@ func queryCheck(r route) gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// malformedTaken reports whether a pair of the raw query that does not
+// parse (Go drops it) names a parameter the route takes.
+func malformedTaken(raw string, takes map[string]bool) bool {
+	for _, pair := range strings.Split(raw, "&") {
+		if _, err := url.ParseQuery(pair); err == nil {
+			continue
+		}
+		key, _, _ := strings.Cut(pair, "=")
+		for _, part := range strings.Split(key, ";") {
+			name, err := url.QueryUnescape(part)
+			if err != nil {
+				name = part
+			}
+			if takes[name] {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Server) allRoutes() []route {

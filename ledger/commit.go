@@ -132,6 +132,9 @@ type Tx interface {
 	// (or soon after) at; Unschedule cancels it.
 	Schedule(at time.Time, kind, id string) error
 	Unschedule(at time.Time, kind, id string) error
+	// Scheduled reports whether a timer of kind for id at at is still
+	// waiting to run.
+	Scheduled(at time.Time, kind, id string) (bool, error)
 	// Effect adds a balance change to this op's audit record.
 	Effect(e Effect)
 	// Audit sets this op's audit record: its action and the content of the

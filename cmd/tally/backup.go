@@ -207,7 +207,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "tally restore: the copy is restored, but its token key could not be rotated: %v (rotate it with POST /v1/admin/keys/token/rotate before the copy issues tokens)\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "rotated the copy's token signing key: tokens it issues are not valid on the server the backup came from; access tokens signed with the keys the backup holds stay valid here until they expire (15 minutes at most), then users log in again\n")
+	fmt.Fprintf(stdout, "rotated the copy's token signing key: tokens it issues are not valid on the server the backup came from; tokens signed with the keys the backup holds stay valid here until they expire (rotate with end_sessions to refuse them)\n")
 	return 0
 }
 

@@ -62,8 +62,18 @@ func Expire(id string, at time.Time) ledger.Op {
 		// A committee change settled it before the deadline and left the
 		// outcome to a TimerDecide that has not run yet (timers run late
 		// after an outage, and one tick's run concurrently): that decision
-		// fell due first, and stands.
-		if !p.DecideDue.IsZero() && p.DecideDue.Before(p.Deadline) && settled(tx, f, p) {
+		// fell due first, and stands. Once the TimerDecide has run, what it
+		// found holds, and a change after the deadline counts for nothing.
+		pending := false
+		if !p.DecideDue.IsZero() && p.DecideDue.Before(p.Deadline) {
+			if pending, err = tx.Scheduled(p.DecideDue, TimerDecide, p.ID); err != nil {
+				return nil, err
+			}
+		}
+		if pending && settled(tx, f, p) {
+			if err := tx.Unschedule(p.DecideDue, TimerDecide, p.ID); err != nil {
+				return nil, err
+			}
 			action, extra, err := outcomeAt(tx, f, p, p.DecideDue)
 			if err != nil {
 				return nil, err

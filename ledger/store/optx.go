@@ -388,6 +388,14 @@ func (o *opTx) Unschedule(at time.Time, kind, id string) error {
 	return nil
 }
 
+func (o *opTx) Scheduled(at time.Time, kind, id string) (bool, error) {
+	_, err := o.get(timerKey(at, kind, id))
+	if errors.Is(err, errNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 func (o *opTx) Audit(action string, fields map[string]any) {
 	o.action, o.fields = action, fields
 }
