@@ -105,7 +105,7 @@ type Proposal struct {
 	// once): the outcome is judged as of then, also by the deadline's
 	// timer should it run first.
 	DecideDue time.Time `json:"decide_due,omitzero"`
-	Seq             uint64        `json:"seq"`
+	Seq       uint64    `json:"seq"`
 	// DecidedQuorum and DecidedEligible are the quorum and the eligible
 	// voters when voting last ended (approved, rejected or expired): a
 	// later committee change does not rewrite how it was decided.
