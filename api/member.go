@@ -359,15 +359,6 @@ func (s *Server) createMember(c *gin.Context) {
 			return
 		}
 	}
-	if len(req.Relatives) > 0 && !p.Has(community.RoleAdmin) {
-		// As when they are changed later (PATCH): a link names who may
-		// receive a member's gifts. A coordinator who registered a login
-		// of their own choosing as an existing member's relative — or an
-		// offline member as the relative of both, a bridge — could pass
-		// that member's credits to it and spend them as its own.
-		failCode(c, ledger.CodeForbidden, "relatives are linked by an admin; register the member, then ask an admin to link them")
-		return
-	}
 	if slices.Contains(req.Relatives, p.Member) {
 		failCode(c, ledger.CodeForbidden, "nobody registers a member as their own relative; another coordinator or an admin does")
 		return
@@ -393,6 +384,9 @@ func (s *Server) createMember(c *gin.Context) {
 			if err := community.NoConflict(tx, p.Member, rel, "naming a relative"); err != nil {
 				return nil, err
 			}
+			if err := relativeOfStaff(tx, p, rel); err != nil {
+				return nil, err
+			}
 		}
 		m, err := community.CreateMember(tx, community.NewMember{ID: req.ID, Community: req.Community,
 			Roles: req.Roles, Relatives: req.Relatives, Username: req.Username, PasswordHash: hash, Personal: personal})
@@ -410,6 +404,27 @@ func (s *Server) createMember(c *gin.Context) {
 		// its Idempotency-Key, where an erasure could not reach it.
 		return memberView(m, nil), nil
 	})
+}
+
+// relativeOfStaff refuses a coordinator naming a staff or committee
+// member someone's relative at registration: relatives decide who must
+// recuse on a fund's proposals (a made-up relative could take a voter out
+// of every quorum) and whom staff may not credit; like changing relatives
+// later, that is an admin's to do.
+func relativeOfStaff(r ledger.Reader, p *Principal, id string) error {
+	if p.Has(community.RoleAdmin) {
+		return nil
+	}
+	m, err := community.GetMember(r, id)
+	if err != nil {
+		return err
+	}
+	for _, role := range []community.Role{community.RoleAdmin, community.RoleCoordinator, community.RoleAuditor, community.RoleCommittee} {
+		if containsRole(m.Roles, role) {
+			return ledger.Errorf(ledger.CodeForbidden, "naming a %s someone's relative is an admin's to do", role)
+		}
+	}
+	return nil
 }
 
 // relativesInScope: naming someone a relative has effects (gifts, a
