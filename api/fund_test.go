@@ -621,12 +621,7 @@ func TestFundCommitteeChangeRejectsOnlyTheUnreachable(t *testing.T) {
 	if r := e.vote(x, "cm-zhao", "approve"); r.Str("status") != "paid" {
 		t.Fatalf("the new committee's two approvals: %s", r.Raw)
 	}
-	const n = fund.MaxDecidedAtOnce + 8
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = e.propose("1.00")
-		e.vote(ids[i], "cm-zhang", "approve")
-	}
+	ids := e.approvedOnce(fund.MaxDecidedAtOnce + 8)
 	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-zhao"}, "quorum": 1})
 	if d, _ := e.lastRecord().Content["decided"].([]any); len(d) != fund.MaxDecidedAtOnce {
 		t.Fatalf("decided in the change's commit: %d, want %d", len(d), fund.MaxDecidedAtOnce)
@@ -650,12 +645,7 @@ func TestFundDeferredDecisionsAfterOutage(t *testing.T) {
 	e := newFundEnv(t, true)
 	e.createFund()
 	e.donate("500.00")
-	const n = fund.MaxDecidedAtOnce + 8
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = e.propose("1.00")
-		e.vote(ids[i], "cm-zhang", "approve")
-	}
+	ids := e.approvedOnce(fund.MaxDecidedAtOnce + 8)
 	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-zhao"}, "quorum": 1})
 	e.fire(15 * 24 * time.Hour) // past every voting deadline and hold
 	for _, id := range ids {
@@ -675,11 +665,7 @@ func TestFundChangeAfterDeadlineDecidesNothing(t *testing.T) {
 	e := newFundEnv(t, false)
 	e.createFund()
 	e.donate("500.00")
-	ids := make([]string, fund.MaxDecidedAtOnce+2)
-	for i := range ids {
-		ids[i] = e.propose("1.00")
-		e.vote(ids[i], "cm-zhang", "approve")
-	}
+	ids := e.approvedOnce(fund.MaxDecidedAtOnce + 2)
 	com := []string{"cm-zhang", "cm-li", "cm-zhao"}
 	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": com, "quorum": 1})
 	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": com, "quorum": 2})
@@ -695,6 +681,16 @@ func TestFundChangeAfterDeadlineDecidesNothing(t *testing.T) {
 	for _, id := range last {
 		e.wantStatus(id, "expired")
 	}
+}
+
+// approvedOnce opens n proposals of 1.00, each approved by cm-zhang alone.
+func (e *fundEnv) approvedOnce(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = e.propose("1.00")
+		e.vote(ids[i], "cm-zhang", "approve")
+	}
+	return ids
 }
 
 func TestFundPermissions(t *testing.T) {

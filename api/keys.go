@@ -91,27 +91,13 @@ func (k *keyring) add(key jwtKey) {
 // loadKeys reads every token key, creating the first one on a new ledger.
 func (s *Server) loadKeys(ctx context.Context) error {
 	k := &keyring{private: map[string]ed25519.PrivateKey{}, public: map[string]ed25519.PublicKey{}, retired: map[string]time.Time{}, ended: map[string]bool{}}
-	var keys []jwtKey
 	err := s.ledger.View(ctx, func(r ledger.Reader) error {
-		// Every key, page by page: a ledger rotated more than a page's
-		// worth of times once lost its current key at restart.
-		for pg := (ledger.Page{Limit: ledger.MaxPageSize}); ; {
-			next, err := r.Docs(kindJWTKey, pg, func(_ string, raw []byte) error {
-				var key jwtKey
-				if err := jsonUnmarshal(raw, &key); err != nil {
-					return err
-				}
-				k.add(key)
-				keys = append(keys, key)
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if next == "" {
-				break
-			}
-			pg.After = next
+		keys, err := allTokenKeys(r)
+		if err != nil {
+			return err
+		}
+		for _, key := range keys {
+			k.add(key)
 		}
 		var cur string
 		if err := r.Doc(kindJWTCurrent, "current", &cur); err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
@@ -216,12 +202,12 @@ func tokenKeyOp(key *jwtKey, reason string, endSessions bool) ledger.Op {
 	}
 }
 
-// endKeys marks every stored token key ended (and retired at, if it was
-// not yet): a rotation that ends every session.
-func endKeys(tx ledger.Tx, at time.Time) error {
+// allTokenKeys reads every token key, page by page: a ledger rotated
+// more than a page's worth of times once lost its current key at restart.
+func allTokenKeys(r ledger.Reader) ([]jwtKey, error) {
 	var keys []jwtKey
 	for pg := (ledger.Page{Limit: ledger.MaxPageSize}); ; {
-		next, err := tx.Docs(kindJWTKey, pg, func(_ string, raw []byte) error {
+		next, err := r.Docs(kindJWTKey, pg, func(_ string, raw []byte) error {
 			var key jwtKey
 			if err := jsonUnmarshal(raw, &key); err != nil {
 				return err
@@ -230,12 +216,21 @@ func endKeys(tx ledger.Tx, at time.Time) error {
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if next == "" {
-			break
+			return keys, nil
 		}
 		pg.After = next
+	}
+}
+
+// endKeys marks every stored token key ended (and retired at, if it was
+// not yet): a rotation that ends every session.
+func endKeys(tx ledger.Tx, at time.Time) error {
+	keys, err := allTokenKeys(tx)
+	if err != nil {
+		return err
 	}
 	for _, key := range keys {
 		if key.Ended {
