@@ -73,6 +73,10 @@ type tokenClaims struct {
 	// refresh token presented again) ends every token of that login.
 	// Tokens issued before sessions existed have none.
 	Session string `json:"sid,omitempty"`
+	// kid is the key that signed it, kept with a verified token in the
+	// cache: a cache hit is judged against the key's retirement as it
+	// stands now (a rotation racing the verification).
+	kid string
 }
 
 // passwordChanges serialises each member's password changes (striped:
@@ -165,20 +169,20 @@ func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 		return nil, bad
 	}
 	if c, ok := s.tokenCache.get(raw, aud); ok {
-		if !s.now().Before(c.ExpiresAt.Add(ClockLeeway)) || s.revokedToken(c, spent) {
+		_, retired, known := s.keys.verifier(c.kid)
+		if !known || !s.now().Before(c.ExpiresAt.Add(ClockLeeway)) || s.revokedToken(c, spent) || !s.inForce(c, aud, retired) {
 			return nil, bad
 		}
 		return c, nil
 	}
 	claims := &tokenClaims{}
-	var retired time.Time
 	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		pub, at, ok := s.keys.verifier(kid)
+		pub, _, ok := s.keys.verifier(kid)
 		if !ok {
 			return nil, errors.New("unknown kid")
 		}
-		retired = at
+		claims.kid = kid
 		return ed25519.PublicKey(pub), nil
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithIssuer(s.cfg.Issuer),
 		jwt.WithAudience(aud), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(ClockLeeway),
@@ -186,20 +190,28 @@ func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 	if err != nil || claims.IssuedAt == nil || claims.ID == "" || claims.Subject == "" {
 		return nil, bad
 	}
-	// A token lives no longer than its kind's TTL, and a retired key
-	// signs nothing after its retirement (ClockLeeway: a login racing the
-	// rotation): whoever holds an old key cannot mint tokens dated after
-	// it. What it signed before is honoured until it expires (SPEC §7);
-	// a rotation with end_sessions refuses that too (verifier).
-	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > tokenTTL(aud) ||
-		!retired.IsZero() && claims.IssuedAt.After(retired.Add(ClockLeeway)) {
-		return nil, bad
-	}
 	if s.revokedToken(claims, spent) {
 		return nil, bad
 	}
 	s.tokenCache.put(raw, aud, claims)
+	// Judged after it is cached, against the key as it stands then: a
+	// rotation between the signature check and the cache is seen here,
+	// and by every later hit.
+	_, retired, known := s.keys.verifier(claims.kid)
+	if !known || !s.inForce(claims, aud, retired) {
+		return nil, bad
+	}
 	return claims, nil
+}
+
+// inForce: a token lives no longer than its kind's TTL, and a retired key
+// signs nothing after its retirement (ClockLeeway: a login racing the
+// rotation): whoever holds an old key cannot mint tokens dated after it.
+// What it signed before is honoured until it expires (SPEC §7); a
+// rotation with end_sessions refuses that too (verifier: not known).
+func (s *Server) inForce(c *tokenClaims, aud string, retired time.Time) bool {
+	return c.ExpiresAt.Sub(c.IssuedAt.Time) <= tokenTTL(aud) &&
+		(retired.IsZero() || !c.IssuedAt.After(retired.Add(ClockLeeway)))
 }
 
 // revokedToken reports whether the token (unless spent is allowed), or

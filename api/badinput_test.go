@@ -300,7 +300,7 @@ func TestRepeatedQueryParameter(t *testing.T) {
 	}
 	// A malformed pair naming a parameter a public route takes is not
 	// dropped (a garbled cursor would start the list again).
-	for _, q := range []string{"limit=1%zz", "limit=1;utm=x", "after=a;b"} {
+	for _, q := range []string{"limit=1%zz", "limit=1;utm=x", "after=a;b", "utm=a;limit=1"} {
 		if r := ts.do("GET", "/v1/public/funds?"+q, "", nil); r.Status != 400 {
 			t.Fatalf("public %s: %d %s, want 400", q, r.Status, r.Raw)
 		}

@@ -421,7 +421,7 @@ func relativeOfStaff(r ledger.Reader, p *Principal, id string) error {
 	}
 	for _, role := range []community.Role{community.RoleAdmin, community.RoleCoordinator, community.RoleAuditor, community.RoleCommittee} {
 		if containsRole(m.Roles, role) {
-			return ledger.Errorf(ledger.CodeForbidden, "naming a %s someone's relative is an admin's to do", role)
+			return ledger.Errorf(ledger.CodeForbidden, "naming %s someone's relative is an admin's to do", article(string(role)))
 		}
 	}
 	return nil
@@ -699,4 +699,12 @@ func (s *Server) eraseMember(c *gin.Context) {
 		}
 		return m, fund.MemberChanged(tx, id)
 	})
+}
+
+// article puts "a" or "an" before a role's name.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an " + word
+	}
+	return "a " + word
 }

@@ -1222,3 +1222,20 @@ func TestConcurrentTokenRotations(t *testing.T) {
 		t.Fatalf("a token issued after concurrent rotations is signed by %s, the ledger's current key is %s", header, kid)
 	}
 }
+
+// TestEndedKeyCachedLate: a token whose verification raced an end_sessions
+// rotation (verified before it, cached after the cache was emptied) is
+// still refused: a cache hit is judged against the key as it stands.
+func TestEndedKeyCachedLate(t *testing.T) {
+	ts := newTestServer(t)
+	token := ts.admin
+	claims, err := ts.api.parseToken(token, audAccess, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.must(200, "POST", "/v1/admin/keys/token/rotate", token, map[string]any{"end_sessions": true})
+	ts.api.tokenCache.put(token, audAccess, claims) // the racing request's late put
+	if r := ts.do("GET", "/v1/accounts/admin:HOUR", token, nil); r.Status != 401 {
+		t.Fatalf("a token of an ended key cached after the rotation: %d %s, want 401", r.Status, r.Raw)
+	}
+}

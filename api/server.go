@@ -323,11 +323,12 @@ func malformedTaken(raw string, takes map[string]bool) bool {
 		if _, err := url.ParseQuery(pair); err == nil {
 			continue
 		}
-		key, _, _ := strings.Cut(pair, "=")
-		for _, part := range strings.Split(key, ";") {
-			name, err := url.QueryUnescape(part)
+		// "utm=a;limit=1" is read by some as two pairs: any name in it.
+		for _, part := range strings.Split(pair, ";") {
+			key, _, _ := strings.Cut(part, "=")
+			name, err := url.QueryUnescape(key)
 			if err != nil {
-				name = part
+				name = key
 			}
 			if takes[name] {
 				return true
