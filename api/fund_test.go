@@ -683,6 +683,26 @@ func TestFundChangeAfterDeadlineDecidesNothing(t *testing.T) {
 	}
 }
 
+// TestFundDeferredApprovalWithWindowAfterOutage: a deferred approval
+// whose objection window ended during an outage longer than its hold is
+// paid at the first tick, not expired by the ledger's hold expiry.
+func TestFundDeferredApprovalWithWindowAfterOutage(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f1", "community": "c1", "name": "幸福社区基金",
+		"committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 2, "objection_window": "1h"})
+	e.donate("500.00")
+	ids := e.approvedOnce(fund.MaxDecidedAtOnce + 4)
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 1})
+	e.fire(15 * 24 * time.Hour) // past every window and hold
+	e.fire(time.Second)         // and the tick after
+	for _, id := range ids {
+		e.wantStatus(id, "paid")
+	}
+	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
+}
+
 // approvedOnce opens n proposals of 1.00, each approved by cm-zhang alone.
 func (e *fundEnv) approvedOnce(n int) []string {
 	ids := make([]string, n)

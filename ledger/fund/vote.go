@@ -189,6 +189,13 @@ func approve(tx ledger.Tx, p *Proposal, asOf time.Time) (string, map[string]any,
 	p.Status = StatusApproved
 	p.WindowEnds = asOf.Add(p.ObjectionWindow)
 	p.event(tx, "proposal.approve")
+	if !p.WindowEnds.After(tx.Now()) {
+		// Decided late (a timer run after an outage) with its window
+		// already over: paid now, as the window's timer would have paid
+		// it — in a later tick the ledger may have expired its hold.
+		action, extra, err := pay(tx, p, p.WindowEnds)
+		return action, setField(extra, "window_ends", p.WindowEnds.UnixNano()), err
+	}
 	if err := tx.Schedule(p.WindowEnds, TimerWindow, p.ID); err != nil {
 		return "", nil, err
 	}
