@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/csv"
+	"errors"
 	"maps"
 	"mime"
 	"net/http"
@@ -80,7 +81,18 @@ func tbCanRead(r ledger.Reader, p *Principal, communities ...string) error {
 func tbHours(what, s string) (int64, error) {
 	h, err := ledger.ParseAmount(s, ledger.HOUR)
 	if err != nil {
-		return 0, ledger.Errorf(ledger.CodeInvalidAmount, "%s must be a positive decimal of hours like \"1.50\"", what)
+		// The amount parser's reason (too many decimals, too large, a
+		// sign...), named by the field.
+		why := "is not a positive decimal"
+		var e *ledger.Error
+		if errors.As(err, &e) {
+			why = strings.TrimPrefix(e.Message, "amount ")
+			why = strings.TrimPrefix(why, strconv.Quote(s)+" ")
+		}
+		if !strings.Contains(why, "like") {
+			why += `; give hours like "1.50"`
+		}
+		return 0, ledger.Errorf(ledger.CodeInvalidAmount, "%s %s", what, why)
 	}
 	return h, nil
 }

@@ -677,7 +677,9 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 	id := tb.must(201, "POST", "/v1/services", cv, b).Str("id")
 	size := tb.auditSize()
 	for _, action := range []string{"confirm", "reject"} {
-		tbProblem(t, tb.do("POST", "/v1/services/"+id+"/"+action, cv, nil), 403, "self_confirmation")
+		if action == "confirm" {
+			tbProblem(t, tb.do("POST", "/v1/services/"+id+"/"+action, cv, nil), 403, "self_confirmation")
+		}
 		tbProblem(t, tb.do("POST", "/v1/services/"+id+"/"+action, cv, nil, HeaderOnBehalf, "zhang"), 403, "self_confirmation")
 	}
 	if got := tb.auditSize(); got != size {
@@ -686,6 +688,19 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 	if got := tb.balance("cv:HOUR"); got != "0.00" {
 		t.Fatalf("volunteer credited by own confirmation: %s", got)
 	}
+	// Their own pending record they may withdraw (logged by mistake), as
+	// themselves: it earns nothing, and is recorded as withdrawn.
+	if r := tb.must(200, "POST", "/v1/services/"+id+"/reject", cv, map[string]any{"reason": "时间记错"}); r.Str("status") != "rejected" {
+		t.Fatalf("withdrawing one's own pending record: %s", r.Raw)
+	}
+	if rec := tb.lastRecord(); rec.Action != "service.reject" || rec.Content["withdrawn"] != true {
+		t.Fatalf("the withdrawal's record: %s %v", rec.Action, rec.Content)
+	}
+	// Not once confirmed: a confirmed credit is the recipient's to dispute.
+	id2 := tb.must(201, "POST", "/v1/services", cv, map[string]any{"volunteer": "cv", "recipient": "zhang", "community": "m1",
+		"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(5 * time.Hour)}).Str("id")
+	tb.must(200, "POST", "/v1/services/"+id2+"/confirm", tb.login("zhang", "password-zhang"), nil)
+	tbProblem(t, tb.do("POST", "/v1/services/"+id2+"/reject", cv, map[string]any{"reason": "x"}), 403, "self_confirmation")
 }
 
 // TestGiftReversalAndWorkflowTransactions: a gift is corrected by

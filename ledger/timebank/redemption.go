@@ -435,9 +435,9 @@ func ReverseRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption,
 // ("redemption.complete"). Errors: not_found, forbidden, wrong_state,
 // hold_expired.
 func CompleteRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
-	d, err := booked(tx, id, reason, func(*Redemption) error {
+	d, err := booked(tx, id, reason, func(d *Redemption) error {
 		if !by.Staff {
-			return ledger.Errorf(ledger.CodeForbidden, "timebank: a coordinator completes a booking")
+			return ledger.Errorf(ledger.CodeForbidden, "timebank: a coordinator of %s, where it was booked, completes a booking", d.Community)
 		}
 		return nil
 	})

@@ -545,8 +545,14 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := decide(tx, s, by); err != nil {
-		return nil, err
+	// The volunteer may withdraw a record of their own still pending (one
+	// logged by mistake): it earns nothing, and a wrong one would block
+	// their real record of the same hours as an overlap.
+	withdrawn := s.Status == StatusPending && tx.Actor().ID == s.Volunteer && tx.Actor().OnBehalf == ""
+	if !withdrawn {
+		if err := decide(tx, s, by); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkReason(reason); err != nil {
 		return nil, err
@@ -572,6 +578,9 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	}
 	f := s.Fields()
 	f["disputed"] = disputed
+	if withdrawn {
+		f["withdrawn"] = true
+	}
 	if need != nil {
 		f["need_status"] = need.Status
 	}
