@@ -252,6 +252,9 @@ func EraseDonor(tx ledger.Tx, id, reason string) (*Donation, error) {
 	}
 	switch {
 	case !d.Sealed && d.DonorKind == DonorPerson:
+		if m, err := community.GetMember(tx, d.Donor); err == nil && m.Erased {
+			return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is member %s, erased already: their personal data is gone, and the donation names them by their opaque id only", id, d.Donor)
+		}
 		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is a member, named by id; erase the member instead", id)
 	case !d.Sealed:
 		return nil, ledger.Errorf(ledger.CodeConflict, "fund: the donor of %s is a company or organisation (%s); its name is no personal data", id, d.DonorKind)
