@@ -1,6 +1,9 @@
 package api
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestGiftToPoolAliases: the community pool can be named by its account id,
 // by "pool", or by the community's id.
@@ -17,6 +20,10 @@ func TestGiftToPoolAliases(t *testing.T) {
 	ts.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li:HOUR", "to": "pool", "hours": "1.00"})
 	if got := ts.balance("c1:pool"); got != "4.00" {
 		t.Fatalf("pool balance %s, want 4.00", got)
+	}
+	// A gift sent without a memo says what it is in the history.
+	if e := ts.must(200, "GET", "/v1/accounts/li:HOUR/entries?limit=1", li, nil); !strings.Contains(string(e.Raw), `"memo":"gift from li"`) {
+		t.Fatalf("the giver's history line of a gift: %s", e.Raw)
 	}
 	if r := ts.do("POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "pool", "hours": "0.01"}); r.Status != 422 || r.Code() != "insufficient_funds" {
 		t.Fatalf("gift beyond balance: %d %s, want 422 insufficient_funds", r.Status, r.Raw)

@@ -65,7 +65,13 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	if src.Available() < hours {
 		return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "timebank: %s has %s hours to give", giver.ID, ledger.FormatAmount(max(src.Available(), 0), ledger.HOUR))
 	}
-	t, err := mv.commit(tx, KindGift, memo, 0)
+	// The giver's and the receiver's history say what the line is even
+	// when the gift came without a memo.
+	lineMemo := memo
+	if ledger.Blank(lineMemo) {
+		lineMemo = "gift from " + giver.ID
+	}
+	t, err := mv.commit(tx, KindGift, lineMemo, 0)
 	if err != nil {
 		return nil, err
 	}
