@@ -79,6 +79,9 @@ func tbCanRead(r ledger.Reader, p *Principal, communities ...string) error {
 }
 
 func tbHours(what, s string) (int64, error) {
+	if s == "" {
+		return 0, ledger.Errorf(ledger.CodeInvalidAmount, `%s is required: give hours like "1.50"`, what)
+	}
 	h, err := ledger.ParseAmount(s, ledger.HOUR)
 	if err != nil {
 		// The amount parser's reason (too many decimals, too large, a

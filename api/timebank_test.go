@@ -321,7 +321,7 @@ func TestSettlementDelayDispute(t *testing.T) {
 	if acct.Str("balance") != "0.00" || acct.Str("pending_in") != "3.00" {
 		t.Fatalf("held: got %s", acct.Raw)
 	}
-	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/reject", vol, nil), 403, "self_confirmation")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/reject", vol, nil), 409, "not_pending") // a volunteer does not dispute their own held credit
 	d := tb.must(200, "POST", "/v1/services/"+id+"/reject", elder, map[string]any{"reason": "没有来"})
 	if d.Str("status") != "rejected" || d.Str("credit") != "voided" || d.Str("reason") != "没有来" ||
 		d.Str("confirmed_by") != "zhang" || d.Str("confirm_reason") != "已确认" {
@@ -700,7 +700,7 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 	id2 := tb.must(201, "POST", "/v1/services", cv, map[string]any{"volunteer": "cv", "recipient": "zhang", "community": "m1",
 		"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(5 * time.Hour)}).Str("id")
 	tb.must(200, "POST", "/v1/services/"+id2+"/confirm", tb.login("zhang", "password-zhang"), nil)
-	tbProblem(t, tb.do("POST", "/v1/services/"+id2+"/reject", cv, map[string]any{"reason": "x"}), 403, "self_confirmation")
+	tbProblem(t, tb.do("POST", "/v1/services/"+id2+"/reject", cv, map[string]any{"reason": "x"}), 409, "not_pending")
 }
 
 // TestGiftReversalAndWorkflowTransactions: a gift is corrected by

@@ -67,9 +67,15 @@ func Gift(tx ledger.Tx, by Caller, from, to string, hours int64, memo string) (*
 	}
 	// The giver's and the receiver's history say what the line is even
 	// when the gift came without a memo.
+	if ledger.Blank(memo) {
+		memo = ""
+	}
 	lineMemo := memo
-	if ledger.Blank(lineMemo) {
+	if lineMemo == "" {
 		lineMemo = "gift from " + giver.ID
+		if a := tx.Actor(); a.ID != giver.ID {
+			lineMemo += ", made for them by " + a.ID // 代办: the histories name who moved it
+		}
 	}
 	t, err := mv.commit(tx, KindGift, lineMemo, 0)
 	if err != nil {

@@ -548,7 +548,11 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	// The volunteer may withdraw a record of their own still pending (one
 	// logged by mistake): it earns nothing, and a wrong one would block
 	// their real record of the same hours as an overlap.
-	withdrawn := s.Status == StatusPending && tx.Actor().ID == s.Volunteer && tx.Actor().OnBehalf == ""
+	own := tx.Actor().ID == s.Volunteer && tx.Actor().OnBehalf == ""
+	withdrawn := own && s.Status == StatusPending
+	if own && !withdrawn {
+		return nil, ledger.Errorf(ledger.CodeNotPending, "timebank: service %s is %s; a volunteer withdraws only a pending record of their own (a confirmed credit is disputed by the recipient or corrected by a coordinator)", s.ID, s.Status)
+	}
 	if !withdrawn {
 		if err := decide(tx, s, by); err != nil {
 			return nil, err
