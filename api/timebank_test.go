@@ -690,7 +690,7 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 	}
 	// Their own pending record they may withdraw (logged by mistake), as
 	// themselves: it earns nothing, and is recorded as withdrawn.
-	if r := tb.must(200, "POST", "/v1/services/"+id+"/reject", cv, map[string]any{"reason": "时间记错"}); r.Str("status") != "rejected" {
+	if r := tb.must(200, "POST", "/v1/services/"+id+"/reject", cv, map[string]any{"reason": "时间记错"}); r.Str("status") != "rejected" || r.Body["withdrawn"] != true {
 		t.Fatalf("withdrawing one's own pending record: %s", r.Raw)
 	}
 	if rec := tb.lastRecord(); rec.Action != "service.reject" || rec.Content["withdrawn"] != true {
