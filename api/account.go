@@ -16,21 +16,21 @@ import (
 type AccountView struct {
 	ID         string `json:"id"`
 	Unit       string `json:"unit"`
-	Balance    string `json:"balance"`
-	Available  string `json:"available"`
-	PendingIn  string `json:"pending_in"`
-	PendingOut string `json:"pending_out"`
-	Kind       string `json:"kind"`
-	OwnerKind  string `json:"owner_kind"`
+	Balance    string `json:"balance" doc:"posted credits less posted debits, in the unit"`
+	Available  string `json:"available" doc:"balance less pending_out (what holds reserve); a no_overdraft account spends while it stays at or above zero, a credit_limit one down to minus credit_limit"`
+	PendingIn  string `json:"pending_in" doc:"held amounts on their way in (holds not yet posted or voided); not in balance"`
+	PendingOut string `json:"pending_out" doc:"held amounts on their way out; reserved, so not available"`
+	Kind       string `json:"kind" doc:"member, issuance, pool, redemptions, clearing, external, fund, project, ..."`
+	OwnerKind  string `json:"owner_kind" doc:"member, community, fund or external"`
 	Owner      string `json:"owner"`
 	Community  string `json:"community,omitempty"`
-	Guard      string `json:"guard"`
+	Guard      string `json:"guard" doc:"no_overdraft (available never below zero), credit_limit (never below minus credit_limit) or none (system accounts)"`
 	// CreditLimit (guard credit_limit) is how far below zero the balance
 	// may go; MaxBalance the storage cap on balance plus credits held
 	// (for a member, the community policy's as it stands).
 	CreditLimit string `json:"credit_limit,omitempty"`
 	MaxBalance  string `json:"max_balance,omitempty"`
-	Status      string `json:"status"`
+	Status      string `json:"status" doc:"open; frozen and closed accounts refuse new postings"`
 }
 
 // AccountViewOf renders an account.
@@ -50,13 +50,13 @@ func AccountViewOf(a *ledger.Account) AccountView {
 
 // EntryView is one line of an account's history.
 type EntryView struct {
-	Seq          uint64    `json:"seq"`
-	Tx           string    `json:"tx"`
+	Seq          uint64    `json:"seq" doc:"the audit sequence number of the change that wrote this line"`
+	Tx           string    `json:"tx" doc:"the transaction: a posting, a hold, or the post or void that resolved a hold"`
 	Time         time.Time `json:"time"`
-	Kind         string    `json:"kind"`
-	Amount       string    `json:"amount"` // signed: "-1.50" is a debit
+	Kind         string    `json:"kind" doc:"posted (moved), pending (a hold reserved it) or released (a hold's reservation undone by its post or void)"`
+	Amount       string    `json:"amount" doc:"signed decimal: negative leaves this account, positive enters it"` // signed: "-1.50" is a debit
 	Unit         string    `json:"unit"`
-	Counterparty string    `json:"counterparty"`
+	Counterparty string    `json:"counterparty" doc:"the account on the other side of the posting"`
 	Memo         string    `json:"memo,omitempty"`
 }
 

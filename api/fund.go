@@ -78,9 +78,9 @@ func (r *FundRequest) ToDomain() (fund.NewFund, error) {
 // FundMoney is money of a fund or project, in CNY: held is what open
 // proposals reserve; available = balance − held.
 type FundMoney struct {
-	Balance   string `json:"balance"`
-	Available string `json:"available"`
-	Held      string `json:"held"`
+	Balance   string `json:"balance" doc:"CNY received and not yet paid out"`
+	Available string `json:"available" doc:"balance less held: what new proposals may still reserve"`
+	Held      string `json:"held" doc:"CNY reserved by proposals still open (voting, approved, in their objection window)"`
 }
 
 // FundProjectView is a restricted project and its money.
@@ -98,17 +98,17 @@ type FundView struct {
 	Community string `json:"community"`
 	Name      string `json:"name"`
 	FundMoney
-	Donated      string                     `json:"donated"`
-	Disbursed    string                     `json:"disbursed"`
-	Unrestricted FundMoney                  `json:"unrestricted"`
-	Projects     map[string]FundProjectView `json:"projects"`
+	Donated      string                     `json:"donated" doc:"CNY donated over the fund's life, less donations reversed"`
+	Disbursed    string                     `json:"disbursed" doc:"CNY paid out over the fund's life"`
+	Unrestricted FundMoney                  `json:"unrestricted" doc:"money given without a project restriction"`
+	Projects     map[string]FundProjectView `json:"projects" doc:"restricted projects (定向) by id, each with its own money"`
 	Committee    []string                   `json:"committee"`
 	// CommitteeInactive: members of the committee who cannot vote now
 	// (role withdrawn, erased) until an admin replaces the committee.
-	CommitteeInactive []string `json:"committee_inactive"`
+	CommitteeInactive []string `json:"committee_inactive" doc:"committee members who cannot vote now (role withdrawn, erased) until an admin replaces the committee"`
 	Quorum            int      `json:"quorum"`
 	// ObjectionWindow: every proposal's objection period is at least this.
-	ObjectionWindow string            `json:"objection_window,omitempty"`
+	ObjectionWindow string            `json:"objection_window,omitempty" doc:"every proposal's public objection period after approval is at least this"`
 	Accounts        map[string]string `json:"accounts"`
 	Created         time.Time         `json:"created"`
 }
@@ -265,19 +265,19 @@ type ProposalView struct {
 	Purpose         string             `json:"purpose"`
 	Evidence        []string           `json:"evidence"`
 	Proposer        string             `json:"proposer"`
-	Approvals       int                `json:"approvals"`
-	Rejections      int                `json:"rejections"`
+	Approvals       int                `json:"approvals" doc:"approvals in the current round"`
+	Rejections      int                `json:"rejections" doc:"rejections in the current round"`
 	Recusals        int                `json:"recusals"`
 	Quorum          int                `json:"quorum"`
-	Eligible        int                `json:"eligible"`
-	Round           int                `json:"round"`
+	Eligible        int                `json:"eligible" doc:"committee members who may vote on it: the committee less the proposer and recused members"`
+	Round           int                `json:"round" doc:"voting round: each objection during the objection window (公示) starts a new round, and votes of earlier rounds no longer count"`
 	Votes           []ProposalVoteView `json:"votes"`
 	Objections      []ProposalVoteView `json:"objections"`
-	Deadline        time.Time          `json:"deadline"`
+	Deadline        time.Time          `json:"deadline" doc:"voting ends here; a proposal not decided by then expires and its hold is voided"`
 	ObjectionWindow string             `json:"objection_window,omitempty"`
-	WindowEnds      time.Time          `json:"window_ends,omitzero"`
-	Hold            string             `json:"hold"`
-	Payment         string             `json:"payment,omitempty"`
+	WindowEnds      time.Time          `json:"window_ends,omitzero" doc:"end of the public objection window (公示) of an approved proposal; it is paid then"`
+	Hold            string             `json:"hold" doc:"the pending transaction that reserves the amount"`
+	Payment         string             `json:"payment,omitempty" doc:"the transaction that posted the hold when it was paid"`
 	Created         time.Time          `json:"created"`
 	Resolved        time.Time          `json:"resolved,omitzero"`
 	Seq             uint64             `json:"seq"`
@@ -1146,12 +1146,12 @@ func (s *Server) publicFundReceipt(c *gin.Context) {
 
 // FundReportTotals are figures of a fund or project over the period.
 type FundReportTotals struct {
-	Donations     string `json:"donations"`
+	Donations     string `json:"donations" doc:"CNY donated in the period"`
 	DonationCount int    `json:"donation_count"`
-	Disbursed     string `json:"disbursed"`
-	Payments      int    `json:"payments"`
-	Held          string `json:"held"` // held by open proposals at the end of the period
-	Beneficiaries int    `json:"beneficiaries"`
+	Disbursed     string `json:"disbursed" doc:"CNY paid out in the period"`
+	Payments      int    `json:"payments" doc:"proposals paid in the period"`
+	Held          string `json:"held" doc:"CNY held by open proposals at the end of the period"` // held by open proposals at the end of the period
+	Beneficiaries int    `json:"beneficiaries" doc:"distinct beneficiaries paid in the period"`
 }
 
 // FundReportView is the fund report: totals and by project ("unrestricted"

@@ -202,6 +202,9 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 			if f.Nullable {
 				props[f.Name] = map[string]any{"anyOf": []any{props[f.Name], map[string]any{"type": "null"}}}
 			}
+			if f.Doc != "" { // OpenAPI 3.1: a description may sit beside a $ref
+				props[f.Name].(map[string]any)["description"] = f.Doc
+			}
 			if f.Required {
 				required = append(required, f.Name)
 			}
@@ -236,7 +239,8 @@ type Field struct {
 	Name     string
 	Type     reflect.Type
 	Required bool
-	Nullable bool // a pointer without omitempty: present, and null when unset
+	Nullable bool   // a pointer without omitempty: present, and null when unset
+	Doc      string // the field's `doc` tag: its description in the OpenAPI document
 }
 
 // Fields lists the JSON fields of a struct type as encoding/json sees
@@ -263,7 +267,7 @@ func Fields(t reflect.Type) []Field {
 		}
 		omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
 		ptr := f.Type.Kind() == reflect.Pointer
-		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit})
+		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit, Doc: f.Tag.Get("doc")})
 	}
 	return out
 }

@@ -962,7 +962,7 @@ type TransferResult struct {
 	From        string `json:"from"`
 	To          string `json:"to"`
 	Hours       string `json:"hours"`
-	Overflow    string `json:"overflow,omitempty"`
+	Overflow    string `json:"overflow,omitempty" doc:"hours over the recipient's storage cap (max_balance) that went to the community pool instead"`
 	Transaction string `json:"transaction"`
 	Memo        string `json:"memo,omitempty"`
 }
@@ -1029,9 +1029,9 @@ func (s *Server) grant(c *gin.Context) {
 
 // OwedView is what one community owes another, in hours.
 type OwedView struct {
-	From  string `json:"from"`
-	To    string `json:"to"`
-	Hours string `json:"hours"`
+	From  string `json:"from" doc:"the community that owes (its members redeemed or received credits earned in to)"`
+	To    string `json:"to" doc:"the community owed"`
+	Hours string `json:"hours" doc:"hours from owes to, netted over the pair"`
 }
 
 // SettlementView lists, for a community, what it owes each other
@@ -1039,8 +1039,8 @@ type OwedView struct {
 // its clearing account: what it owes less what it is owed.
 type SettlementView struct {
 	Community       string     `json:"community"`
-	ClearingBalance string     `json:"clearing_balance"`
-	Items           []OwedView `json:"items"`
+	ClearingBalance string     `json:"clearing_balance" doc:"the community subtree's clearing account: what it owes other communities less what it is owed"`
+	Items           []OwedView `json:"items" doc:"each pair of communities once, netted"`
 }
 
 func (s *Server) settlement(c *gin.Context) {
@@ -1194,20 +1194,20 @@ type ServiceReportView struct {
 	Community          string                  `json:"community"`
 	From               string                  `json:"from"`
 	To                 string                  `json:"to"`
-	Communities        []string                `json:"communities"`
-	HoursCredited      string                  `json:"hours_credited"`
-	CreditsEarned      string                  `json:"credits_earned"`
-	CreditsHeld        string                  `json:"credits_held"`
-	Records            int64                   `json:"records"`
+	Communities        []string                `json:"communities" doc:"the community and every community under it that the report covers"`
+	HoursCredited      string                  `json:"hours_credited" doc:"hours of confirmed service in the period"`
+	CreditsEarned      string                  `json:"credits_earned" doc:"credits earned for them after category weights"`
+	CreditsHeld        string                  `json:"credits_held" doc:"of credits_earned, those still held in their settlement delay"`
+	Records            int64                   `json:"records" doc:"confirmed service records"`
 	Volunteers         int64                   `json:"volunteers"`
 	Recipients         int64                   `json:"recipients"`
 	GroupsServed       int64                   `json:"groups_served"`
-	TurnOuts           int64                   `json:"turn_outs"`
+	TurnOuts           int64                   `json:"turn_outs" doc:"distinct volunteer-days"`
 	ByCategory         map[string]CategoryView `json:"by_category"`
 	CreditsRedeemed    string                  `json:"credits_redeemed"`
 	Redemptions        int64                   `json:"redemptions"`
-	CreditsOutstanding string                  `json:"credits_outstanding"`
-	PoolBalance        string                  `json:"pool_balance"`
+	CreditsOutstanding string                  `json:"credits_outstanding" doc:"credits held by members and pools at the end of the period"`
+	PoolBalance        string                  `json:"pool_balance" doc:"community pools (爱心池) at the end of the period"`
 }
 
 func tbReportView(r *timebank.Report) ServiceReportView {
