@@ -141,7 +141,7 @@ func backup(ctx context.Context, url, token, data string, f *os.File) error {
 // marked its ledger damaged.
 func fetchBackup(ctx context.Context, url, token, data string, f *os.File) (damaged bool, err error) {
 	if data != "" {
-		st, err := store.Open(data, store.Options{Existing: true})
+		st, err := store.Open(data, store.Options{Existing: true, Restoring: true})
 		if err != nil {
 			return false, err
 		}
@@ -182,29 +182,41 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	f, err := os.Open(*in)
 	if err == nil {
 		defer f.Close()
-		err = store.Restore(f, *data)
+		err = store.RestoreHeld(f, *data)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tally restore: %v\n", err)
 		return 1
 	}
-	// A backup is only as good as the ledger it brings back: check the
-	// copy as tally verify --data would before anyone serves from it.
-	rep, err := verifySource(ctx, verifyFlags{data: *data}, audit.VerifyOptions{})
-	if err != nil {
-		// Nobody should serve from it by mistake: what was restored goes,
-		// all of it (the directory was empty or absent before: Restore
-		// takes no other), so that the same path takes the next restore.
+	// Nobody should serve from a copy that failed a check by mistake:
+	// what was restored goes, all of it (the directory was empty or
+	// absent before: Restore takes no other), so that the same path takes
+	// the next restore. Until the copy is finished it is marked RESTORING
+	// and no server starts on it, so a restore killed in between leaves
+	// nothing served either.
+	discard := func() {
 		removeContents(*data)
 		if !existed {
 			os.Remove(*data)
 		}
+	}
+	// A backup is only as good as the ledger it brings back: check the
+	// copy as tally verify --data would before anyone serves from it.
+	rep, err := verifySource(ctx, verifyFlags{data: *data, restoring: true}, audit.VerifyOptions{})
+	if err != nil {
+		discard()
 		fmt.Fprintf(stderr, "tally restore: restored %s into %s, but the copy does not verify, so it was removed: %v\n", *in, *data, err)
 		return exitBad
 	}
 	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts, %d history lines, %d transactions and %d documents and indexes match\n", *in, *data, rep.Records, rep.Accounts, rep.Entries, rep.Transactions, rep.Documents)
 	if err := retireTokenKey(ctx, *data); err != nil {
-		fmt.Fprintf(stderr, "tally restore: the copy is restored, but its token key could not be rotated: %v (rotate it with POST /v1/admin/keys/token/rotate before the copy issues tokens)\n", err)
+		discard()
+		fmt.Fprintf(stderr, "tally restore: the copy verified, but its token key could not be rotated, so it was removed (a copy signing with the original's key would mint tokens the original accepts): %v\n", err)
+		return 1
+	}
+	if err := store.FinishRestore(*data); err != nil {
+		discard()
+		fmt.Fprintf(stderr, "tally restore: %v; the copy was removed\n", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "rotated the copy's token signing key: tokens it issues are not valid on the server the backup came from; tokens signed with the keys the backup holds stay valid here until they expire (rotate with end_sessions to refuse them)\n")
@@ -221,7 +233,7 @@ func retireTokenKey(ctx context.Context, data string) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(data, store.Options{Existing: true})
+	st, err := store.Open(data, store.Options{Existing: true, Restoring: true})
 	if err != nil {
 		return err
 	}

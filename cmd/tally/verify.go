@@ -36,6 +36,7 @@ type verifyFlags struct {
 	data, export, url, token string
 	checkpoints              checkpointFiles
 	keys                     checkpointFiles // --key: verifier keys or files holding one
+	restoring                bool            // data is a restore not yet finished (tally restore's own check)
 }
 
 // runVerify implements `tally verify --data DIR | --export FILE | --url URL
@@ -180,7 +181,11 @@ func trustedCheckpoints(files []string) (audit.VerifyOptions, error) {
 func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (audit.Report, error) {
 	switch {
 	case f.data != "":
-		db, err := store.OpenAudit(f.data)
+		open := store.OpenAudit
+		if f.restoring {
+			open = store.OpenAuditRestoring
+		}
+		db, err := open(f.data)
 		if errors.Is(err, store.ErrDamaged) {
 			return audit.Report{}, err
 		}

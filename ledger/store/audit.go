@@ -34,7 +34,13 @@ type AuditDB struct {
 // when Badger allows (a cleanly closed database); after a crash Badger
 // must replay its log first, which writes, so it opens a scratch copy
 // (in TMPDIR) instead. The server must be stopped.
-func OpenAudit(dir string) (a *AuditDB, err error) {
+func OpenAudit(dir string) (a *AuditDB, err error) { return openAudit(dir, false) }
+
+// OpenAuditRestoring is OpenAudit of a directory a restore has loaded but
+// not finished (RestoreHeld), which OpenAudit refuses as damaged.
+func OpenAuditRestoring(dir string) (a *AuditDB, err error) { return openAudit(dir, true) }
+
+func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 	defer unpanic(&err)
 	path := filepath.Join(dir, "db")
 	// Badger would create an empty database, which verifies: a mistyped
@@ -61,7 +67,7 @@ func OpenAudit(dir string) (a *AuditDB, err error) {
 	}
 	// A ledger without its master.key cannot open anyone's personal data:
 	// damaged, whatever the chain says (a server refuses it too).
-	if err := checkDataDir(dir, true); errors.Is(err, ErrDamaged) {
+	if err := checkDataDir(dir, true, restoring); errors.Is(err, ErrDamaged) {
 		return nil, err
 	} else if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)

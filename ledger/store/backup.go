@@ -47,7 +47,9 @@ const backupMagicV1 = "TALLY-BACKUP-1\n"
 const maxBackupFrame = 1 << 20
 
 // restoringFile marks a data directory a restore is writing; it goes when
-// the restore is whole.
+// the restore is whole (Restore), or when the restorer has checked the copy
+// and finished it (RestoreHeld, then FinishRestore): a restore killed at
+// any point before leaves a directory no server starts on.
 const restoringFile = "RESTORING"
 
 // maxRestoreGoroutines bounds Badger's Load concurrency when restoring.
@@ -402,6 +404,18 @@ func (s *Store) masterKey() ([]byte, error) {
 // load leaves dir as it was found: nothing is left that a server could
 // start on as if it were a new deployment.
 func Restore(r io.Reader, dir string) error {
+	if err := RestoreHeld(r, dir); err != nil {
+		return err
+	}
+	return FinishRestore(dir)
+}
+
+// RestoreHeld is Restore that leaves the directory marked unfinished
+// (RESTORING): no server starts on it, and only OpenAuditRestoring and
+// Open with Options.Restoring open it, until FinishRestore. tally restore
+// verifies the copy and rotates its token key in between, so that a
+// restore killed before both are done leaves nothing a server serves.
+func RestoreHeld(r io.Reader, dir string) error {
 	created := false
 	switch fi, err := os.Stat(dir); {
 	case errors.Is(err, fs.ErrNotExist):
@@ -553,6 +567,12 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 	if err := ks.put(split.keys); err != nil {
 		return err
 	}
+	return syncDir(dir)
+}
+
+// FinishRestore removes the mark RestoreHeld left: the directory is a
+// ledger a server may start on.
+func FinishRestore(dir string) error {
 	if err := os.Remove(filepath.Join(dir, restoringFile)); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}

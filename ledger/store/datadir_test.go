@@ -444,3 +444,45 @@ func TestRestoreWritesWitness(t *testing.T) {
 	copyTree(t, old, filepath.Join(restored, "db"))
 	wantDamaged(t, restored, "restored directory with an older db/", true)
 }
+
+// TestRestoreHeldUntilFinished: a restore held for its restorer's checks
+// (RestoreHeld) is refused by a server's open and by a plain verification
+// until FinishRestore, while the restorer's own opens take it; finished,
+// it opens as any ledger.
+func TestRestoreHeldUntilFinished(t *testing.T) {
+	src := t.TempDir()
+	s, submit := openSubmitter(t, src)
+	submit(createMemberOp("m1", "", "x"))
+	var buf bytes.Buffer
+	if err := s.Backup(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	dir := filepath.Join(t.TempDir(), "copy")
+	if err := RestoreHeld(bytes.NewReader(buf.Bytes()), dir); err != nil {
+		t.Fatal(err)
+	}
+	wantDamaged(t, dir, "a restore not yet finished", true)
+	a, err := OpenAuditRestoring(dir)
+	if err != nil {
+		t.Fatalf("the restorer's verification: %v", err)
+	}
+	if _, err := a.Verify(context.Background(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify of the held copy: %v", err)
+	}
+	a.Close()
+	r, err := Open(dir, Options{Existing: true, Restoring: true})
+	if err != nil {
+		t.Fatalf("the restorer's open: %v", err)
+	}
+	r.Close()
+	wantDamaged(t, dir, "a restore still not finished after the restorer's opens", true)
+	if err := FinishRestore(dir); err != nil {
+		t.Fatal(err)
+	}
+	r, err = Open(dir, Options{Existing: true})
+	if err != nil {
+		t.Fatalf("open of the finished copy: %v", err)
+	}
+	r.Close()
+}

@@ -56,6 +56,9 @@ type Options struct {
 	// backup of a stopped server must not create one where a path was
 	// mistyped).
 	Existing bool
+	// Restoring opens a directory a restore has loaded but not finished
+	// (RestoreHeld): tally restore rotates the copy's token key so.
+	Restoring bool
 	// FreeSpace, when set, replaces the check of the bytes free on the
 	// data directory's filesystem (tests fill the disk with it).
 	FreeSpace func() (uint64, error)
@@ -71,7 +74,7 @@ type Options struct {
 // masterKeyTmp is the name master.key is written under before its rename.
 const masterKeyTmp = "master.key.tmp"
 
-func checkDataDir(dir string, existing bool) error {
+func checkDataDir(dir string, existing, restoring bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("store: %w", err)
@@ -90,7 +93,7 @@ func checkDataDir(dir string, existing bool) error {
 		entries, has = nil, map[string]bool{}
 	}
 	switch {
-	case has[restoringFile]:
+	case has[restoringFile] && !restoring:
 		return fmt.Errorf("%w: %s holds an unfinished restore (%s): remove the directory and restore again", ErrDamaged, dir, restoringFile)
 	case has["master.key"]:
 		// A ledger's database: without its MANIFEST, Badger would start
@@ -277,7 +280,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 			return nil, err
 		}
 	} else {
-		if err := checkDataDir(dir, opt.Existing); err != nil {
+		if err := checkDataDir(dir, opt.Existing, opt.Restoring); err != nil {
 			return nil, err
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
