@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -491,6 +493,7 @@ type passwordAttempt struct {
 	s                    *Server
 	what, username, addr string
 	member               *community.Member // the login's member, when the password matched
+	login                string            // the member id of the login the username names, if any (for the log)
 	hash                 []byte            // the stored hash it matched
 	refused              error             // errThrottled or errBusy when not counted
 	counted, finished    bool
@@ -517,7 +520,7 @@ func (s *Server) tryAttempt(c *gin.Context, what, username string) (*passwordAtt
 		if busy {
 			a.refused = errBusy
 		}
-		slog.Warn(what+" throttled", "log", "security", "username_sha256", logName(username), "addr", a.addr, "in_flight", busy)
+		s.logThrottled(a, busy)
 		return a, false
 	}
 	a.counted = true
@@ -552,6 +555,9 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 		if ledger.ValidID(a.username) {
 			user, _ = community.GetUser(r, a.username)
 		}
+		if user != nil {
+			a.login = user.Member
+		}
 		if user != nil && (member == "" || user.Member == member) {
 			m, _ = community.GetMember(r, user.Member)
 		}
@@ -584,7 +590,79 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 }
 
 func (a *passwordAttempt) logFailure() {
-	slog.Warn(a.what+" failed", "log", "security", "username_sha256", logName(a.username), "addr", a.addr)
+	slog.Warn(a.what+" failed", append([]any{"log", "security"}, a.s.loginNamed(a.username, a.login)...)...)
+}
+
+// logThrottled logs a throttled attempt, at most MaxThrottledLogsPerSecond
+// a second: a refusal costs the server nothing, so one client could
+// otherwise write hundreds of lines a second into the log (about 800 were
+// seen). The attempts not logged are counted in the next line logged.
+func (s *Server) logThrottled(a *passwordAttempt, busy bool) {
+	ok, skipped := s.throttled.allow(s.cfg.Clock())
+	if !ok {
+		return
+	}
+	attrs := append([]any{"log", "security"}, s.loginNamed(a.username, s.loginOf(a.username))...)
+	attrs = append(attrs, "addr", a.addr, "in_flight", busy)
+	if skipped > 0 {
+		attrs = append(attrs, "throttled_not_logged", skipped)
+	}
+	slog.Warn(a.what+" throttled", attrs...)
+}
+
+// MaxThrottledLogsPerSecond bounds the lines the security log writes for
+// throttled attempts in one second (logThrottled).
+const MaxThrottledLogsPerSecond = 10
+
+// logLimiter lets MaxThrottledLogsPerSecond lines through per second of
+// the clock and counts the rest.
+type logLimiter struct {
+	mu      sync.Mutex
+	second  int64
+	logged  int
+	skipped int // attempts not logged since the last line logged
+}
+
+// allow reports whether a line may be logged at now and, when it may,
+// how many were not logged before it.
+func (l *logLimiter) allow(now time.Time) (ok bool, skipped int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if sec := now.Unix(); sec != l.second {
+		l.second, l.logged = sec, 0
+	}
+	if l.logged >= MaxThrottledLogsPerSecond {
+		l.skipped++
+		return false, 0
+	}
+	l.logged++
+	skipped, l.skipped = l.skipped, 0
+	return true, skipped
+}
+
+// loginOf is the member id of the login username names, or "".
+func (s *Server) loginOf(username string) string {
+	var id string
+	s.ledger.View(context.Background(), func(r ledger.Reader) error {
+		if ledger.ValidID(username) {
+			if u, err := community.GetUser(r, username); err == nil {
+				id = u.Member
+			}
+		}
+		return nil
+	})
+	return id
+}
+
+// loginNamed is how the security log names an attempt: the member whose
+// login it was (an opaque id, as the chain names members), when the
+// username is one, and username_mac always.
+func (s *Server) loginNamed(username, member string) []any {
+	out := []any{"username_mac", s.logName(username)}
+	if member != "" {
+		out = append(out, "member", member)
+	}
+	return out
 }
 
 // failed logs the failure and answers it (401).
@@ -594,13 +672,25 @@ func (a *passwordAttempt) failed(c *gin.Context) {
 }
 
 // logName is how the security log names a username: the first 16 hex
-// digits of the SHA-256 of its lower-case form (UserKey). Usernames are
-// often phone numbers, and what is typed as one is sometimes a password;
-// an operator checks a suspected name by hashing it in lower case
-// (printf %s name | sha256sum).
-func logName(username string) string {
-	h := sha256.Sum256([]byte(community.UserKey(username)))
-	return hex.EncodeToString(h[:8])
+// digits of an HMAC-SHA256 of its lower-case form (UserKey) under a key
+// random to this run of the server. Usernames are often phone numbers,
+// and what is typed as one is sometimes a password: an unkeyed hash of
+// an 11-digit number is undone by trying them all. Within a run, the same
+// name gives the same value, so attempts on one name can be told apart;
+// a login that exists is also named by its member id (loginNamed).
+func (s *Server) logName(username string) string {
+	m := hmac.New(sha256.New, s.logKey)
+	m.Write([]byte(community.UserKey(username)))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// newLogKey is a random key for logName, new at each start.
+func newLogKey() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return k
 }
 
 var errWrongPassword = ledger.Errorf(ledger.CodeUnauthorized, "wrong username or password")

@@ -2,11 +2,14 @@ package api
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestPasswordChangeAndReset: a member changes their own password with
@@ -151,8 +154,10 @@ func TestPasswordChangeAndReset(t *testing.T) {
 }
 
 // TestSecurityLogHidesUsernames: a failed login is in the security log,
-// its username only as a hash prefix (usernames are often phone numbers;
-// a password typed into the wrong field must not be logged either).
+// its username only as a keyed hash (usernames are often phone numbers,
+// and an unkeyed SHA-256 of an 11-digit number is undone by trying them
+// all; a password typed into the wrong field must not be logged either);
+// a login that exists is named by its member id.
 func TestSecurityLogHidesUsernames(t *testing.T) {
 	ts := newTestServer(t)
 	var buf bytes.Buffer
@@ -161,10 +166,54 @@ func TestSecurityLogHidesUsernames(t *testing.T) {
 	defer slog.SetDefault(prev)
 	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "13912345678", "password": "wrong-password"}), 401, "unauthorized")
 	out := buf.String()
-	if !strings.Contains(out, `"msg":"login failed"`) || !strings.Contains(out, `"log":"security"`) || !strings.Contains(out, logName("13912345678")) {
+	if !strings.Contains(out, `"msg":"login failed"`) || !strings.Contains(out, `"log":"security"`) || !strings.Contains(out, ts.api.logName("13912345678")) {
 		t.Fatalf("security log: %s", out)
 	}
-	if strings.Contains(out, "13912345678") {
-		t.Fatalf("the username is in the log: %s", out)
+	unkeyed := sha256.Sum256([]byte("13912345678"))
+	if strings.Contains(out, "13912345678") || strings.Contains(out, hex.EncodeToString(unkeyed[:8])) {
+		t.Fatalf("the username, or a hash anyone can recompute, is in the log: %s", out)
+	}
+	if strings.Contains(out, `"member"`) {
+		t.Fatalf("an unknown username named a member: %s", out)
+	}
+	buf.Reset()
+	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": "wrong-password"}), 401, "unauthorized")
+	if out := buf.String(); !strings.Contains(out, `"member":"admin"`) {
+		t.Fatalf("a failed login of an existing login does not name its member: %s", out)
+	}
+}
+
+// TestThrottledLoginsLogBounded: throttled attempts cost the server
+// nothing to refuse, so a flood of them is logged at most
+// MaxThrottledLogsPerSecond lines a second (one client once wrote about
+// 800 lines a second), and the attempts not logged are counted.
+func TestThrottledLoginsLogBounded(t *testing.T) {
+	ts := newTestServer(t)
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
+	defer slog.SetDefault(prev)
+	bad := map[string]any{"username": "admin", "password": "wrong-password"}
+	for range MaxFailedLogins {
+		wantProblem(t, ts.do("POST", "/v1/auth/token", "", bad), 401, "unauthorized")
+	}
+	const flood = 6 * MaxThrottledLogsPerSecond
+	for range flood {
+		wantProblem(t, ts.do("POST", "/v1/auth/token", "", bad), 429, "too_many_attempts")
+	}
+	lines := strings.Count(buf.String(), `"msg":"login throttled"`)
+	// The flood may straddle the turn of a second or two, no more.
+	if lines == 0 || lines > 3*MaxThrottledLogsPerSecond {
+		t.Fatalf("%d throttled attempts logged %d lines, want 1..%d", flood, lines, 3*MaxThrottledLogsPerSecond)
+	}
+	var l logLimiter
+	at := time.Unix(1000, 0)
+	for i := range MaxThrottledLogsPerSecond + 5 {
+		if ok, _ := l.allow(at); ok != (i < MaxThrottledLogsPerSecond) {
+			t.Fatalf("attempt %d in one second: logged %v", i, ok)
+		}
+	}
+	if ok, skipped := l.allow(at.Add(time.Second)); !ok || skipped != 5 {
+		t.Fatalf("the next second: logged %v with %d not logged before it, want true and 5", ok, skipped)
 	}
 }

@@ -71,6 +71,8 @@ type Server struct {
 	rotating   sync.Mutex // token key rotations, one at a time: the key in use is the one committed last
 	revoked    *revocations
 	throttle   *throttle
+	logKey     []byte     // keys how the security log names usernames (logName); random per run
+	throttled  logLimiter // bounds the security log's lines for throttled attempts
 	tokenCache tokenCache
 	members    memberCache
 	engine     *gin.Engine
@@ -94,6 +96,7 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 	s := &Server{ledger: l, cfg: cfg,
 		revoked:    &revocations{ids: map[string]time.Time{}, now: cfg.Clock},
 		throttle:   &throttle{fails: map[string]*attempts{}, now: cfg.Clock},
+		logKey:     newLogKey(),
 		tokenCache: tokenCache{m: map[string]*tokenClaims{}},
 		members:    memberCache{m: map[string]cachedMember{}},
 		metrics:    newMetrics(cfg.Registry),

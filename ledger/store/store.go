@@ -400,6 +400,10 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		if len(b) != 32 {
 			return nil, fmt.Errorf("store: %s is not a 32-byte key", path)
 		}
+		// Created 0600; a copy or an unpacked archive may have widened it.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			slog.Warn("the master key can be read by other users of this machine (it decrypts every member's personal data and the signing keys): chmod 600 it", "path", path, "mode", fi.Mode().Perm().String())
+		}
 		return b, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
