@@ -900,3 +900,45 @@ func TestConfirmForTheVolunteersRelative(t *testing.T) {
 		t.Fatalf("coordinator in own name: %s", r.Raw)
 	}
 }
+
+// TestIDsRefusePersonalNumbers: every id a write brings into the chain
+// for good — a group recipient, a category, a catalogue item, a project,
+// a community, a fund, a policy's category weight — refuses a phone or
+// ID-card number (an outside probe put both into the chain as a group
+// recipient and a category), and the refusal writes nothing.
+func TestIDsRefusePersonalNumbers(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("m1", "", nil)
+	tb.resident("li", "m1", nil, nil, "resident", "volunteer")
+	coord := tb.resident("wang", "m1", nil, nil, "coordinator")
+	tb.resident("liu", "m1", nil, nil, "committee")
+	size := tb.auditSize()
+	svc := func(k, v string) map[string]any {
+		b := map[string]any{"volunteer": "li", "recipient": "elders-choir", "recipient_kind": "group", "community": "m1",
+			"category": "group_work", "hours": "1.00", "occurred_at": tb.ago(2 * time.Hour)}
+		b[k] = v
+		return b
+	}
+	for _, c := range []struct {
+		name, method, path, token string
+		body                      any
+	}{
+		{"group recipient", "POST", "/v1/services", coord, svc("recipient", "13800138000")},
+		{"category", "POST", "/v1/services", coord, svc("category", "id-110101199003071233")},
+		{"need category", "POST", "/v1/needs", coord, map[string]any{"community": "m1", "requester": "li", "category": "13812345678", "title": "买菜"}},
+		{"catalogue item", "PUT", "/v1/communities/m1/catalogue/it-13812345678", coord, map[string]any{"name": "大米", "hours": "1.00", "kind": "goods"}},
+		{"community", "POST", "/v1/communities", tb.admin, map[string]any{"id": "c13812345678", "name": "新社区", "parent": "m1"}},
+		{"fund", "POST", "/v1/funds", tb.admin, map[string]any{"id": "f13812345678", "community": "m1", "name": "基金", "committee": []string{"liu"}, "quorum": 1}},
+		{"project", "POST", "/v1/funds", tb.admin, map[string]any{"id": "f1", "community": "m1", "name": "基金", "committee": []string{"liu"}, "quorum": 1,
+			"projects": []map[string]any{{"id": "p13812345678", "name": "助学"}}}},
+		{"weight", "PUT", "/v1/communities/m1/policy", tb.admin, map[string]any{"earning": "deposit", "weights": map[string]any{"13812345678": "1.00"}}},
+	} {
+		r := tb.do(c.method, c.path, c.token, c.body)
+		if r.Status != 400 || r.Code() != "invalid_id" {
+			t.Errorf("%s: %d %s, want 400 invalid_id", c.name, r.Status, r.Raw)
+		}
+	}
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refusals wrote %d records", got-size)
+	}
+}

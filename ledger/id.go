@@ -115,10 +115,12 @@ func CheckNoPersonalNumberInText(what, s string) error {
 // Chinese character, a comma, a colon, a slash, a plus or '=' between
 // figures (a list or a sum) — ends the number. Then only the groupings
 // people write such numbers in count: a mobile number (1[3-9] and 9 more
-// digits) as 11, 3-4-4, 3-8, 7-4 or single digits, and after 86 or 0086
+// digits) as 11, 3-4-4, 3-8, 7-4, 4-3-4, 3-3-3-2, 3-2-2-2-2, 2-2-2-2-2-1
+// or single digits, and after 86 or 0086
 // (one group, or a group of their own) or a trunk 0 (one group, or 0xxx
 // xxxx xxxx); an ID card (a province code, a birth date, the ISO 7064 check
-// character) as 18, 6-8-4, 4-4-4-4-2, 6-4-4-4 or 3-3-4-4-4. So
+// character) as 18, 6-8-4, 6-12, 6-4-8, 10-8, 6-8-2-2, 4-4-4-4-2, 6-4-4-4
+// or 3-3-4-4-4. So
 // "139 - 1234 - 5678" and "110101 1990 0307 1233" are refused, while sums
 // and times ("1500.00 / 300.00 元", "13.50 + 6.00 + 12.00", "1.30
 // 10.00-11.00") whose groups happen to add up to eleven digits are not.
@@ -126,8 +128,9 @@ func CheckNoPersonalNumberInText(what, s string) error {
 // The 15-digit cards replaced by 2013 are not looked for.
 
 var (
-	mobileShapes = [][]int{{11}, {3, 4, 4}, {3, 8}, {7, 4}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {12}, {13}, {15}, {4, 4, 4}}
-	idShapes     = [][]int{{18}, {6, 8, 4}, {4, 4, 4, 4, 2}, {6, 4, 4, 4}, {3, 3, 4, 4, 4}}
+	mobileShapes = [][]int{{11}, {3, 4, 4}, {3, 8}, {7, 4}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {12}, {13}, {15}, {4, 4, 4},
+		{3, 3, 3, 2}, {2, 2, 2, 2, 2, 1}, {4, 3, 4}, {3, 2, 2, 2, 2}}
+	idShapes = [][]int{{18}, {6, 8, 4}, {4, 4, 4, 4, 2}, {6, 4, 4, 4}, {3, 3, 4, 4, 4}, {6, 12}, {6, 4, 8}, {10, 8}, {6, 8, 2, 2}}
 	// textSeparators join digit groups in free text.
 	textSeparators = " \t-.()_~\u00a0\u00b7\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u200c\u200d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u202f\u3000\u301c\u30fb\ufeff\uff08\uff09\uff0d\uff0e\uff5e"
 )
@@ -273,27 +276,66 @@ func digitsAndSeparators(s string) string {
 	return b.String()
 }
 
-// digitRune maps a digit however written — ASCII, full-width (０-９),
-// circled (⓪①-⑨), Chinese numerals and their capital forms, 幺, ○ — to
-// its ASCII digit.
+// digitRune maps a digit however written — ASCII, any Unicode decimal
+// digit (full-width ０-９, Arabic-Indic, Devanagari, mathematical bold
+// and the like), superscript and subscript, circled, parenthesised and
+// dotted forms (⓪①-⑨, ❶-❾, ➀-➈, ➊-➒, ⓵-⓽, ⑴-⑼, ⒈-⒐), Chinese numerals and their
+// capital forms, and the spoken 幺 (1), 两 (2), 拐 (7), 洞 (0) — to its
+// ASCII digit.
 func digitRune(r rune) (byte, bool) {
 	switch {
-	case r < utf8.RuneSelf && isDigit(byte(r)):
-		return byte(r), true
-	case r >= '０' && r <= '９':
-		return byte('0' + r - '０'), true
-	case r >= '①' && r <= '⑨':
-		return byte('1' + r - '①'), true
-	case r == '⓪', r == '○':
+	case r < utf8.RuneSelf:
+		if isDigit(byte(r)) {
+			return byte(r), true
+		}
+		return 0, false
+	case unicode.IsDigit(r):
+		return decimalDigit(r), true
+	case r == '⓪', r == '○', r == '⓿', r == '⁰', r == '₀':
 		return '0', true
+	case r == '¹':
+		return '1', true
+	case r == '²':
+		return '2', true
+	case r == '³':
+		return '3', true
+	}
+	for _, base := range digitBlocks {
+		if r >= base && r < base+9 {
+			return byte('1' + r - base), true
+		}
+	}
+	if r >= '⁴' && r <= '⁹' {
+		return byte('4' + r - '⁴'), true
+	}
+	if r >= '₁' && r <= '₉' {
+		return byte('1' + r - '₁'), true
 	}
 	d, ok := hanDigits[r]
 	return d, ok
 }
 
+// digitBlocks are the first code points of nine-digit runs 1..9 that are
+// not decimal digits to Unicode: circled ①, parenthesised ⑴, with a full
+// stop ⒈, double circled ⓵, dingbat negative circled ❶, circled sans-serif
+// ➀ and its negative ➊.
+var digitBlocks = []rune{'①', '⑴', '⒈', '⓵', '❶', '➀', '➊'}
+
+// decimalDigit is the value of a Unicode decimal digit (category Nd), as
+// an ASCII digit: Unicode encodes every decimal digit in a contiguous run
+// from 0 to 9 (runs may abut, as the mathematical digits do), so its
+// value is its distance from the start of its run, modulo 10.
+func decimalDigit(r rune) byte {
+	start := r
+	for k := 0; k < 60 && unicode.IsDigit(start-1); k++ {
+		start--
+	}
+	return byte('0' + (r-start)%10)
+}
+
 var hanDigits = map[rune]byte{'〇': '0', '零': '0', '一': '1', '二': '2', '三': '3', '四': '4', '五': '5', '六': '6', '七': '7',
 	'八': '8', '九': '9', '壹': '1', '贰': '2', '叁': '3', '肆': '4', '伍': '5', '陆': '6', '柒': '7', '捌': '8', '玖': '9', '幺': '1',
-	'貳': '2', '參': '3', '陸': '6'}
+	'貳': '2', '參': '3', '陸': '6', '两': '2', '兩': '2', '拐': '7', '洞': '0'}
 
 // maxNumberGap is the most separator characters between two groups of
 // digits that still join them into one number ("138 - 1234 - 5678",

@@ -290,6 +290,10 @@ func checkRecipient(r ledger.Reader, c *community.Community, n *NewService) erro
 			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: a community recipient is the service's community")
 		}
 	case RecipientGroup:
+		// A group's id is typed in when the service is logged, and the
+		// chain keeps it: not someone's phone number (a volunteer serving
+		// someone not registered might write it there).
+		return ledger.CheckPseudonym("recipient", n.Recipient)
 	default:
 		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: recipient_kind is member, group or community")
 	}
