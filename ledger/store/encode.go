@@ -191,5 +191,15 @@ func appendIdem(b []byte, r *idemRecord) []byte {
 	} else {
 		b = append(b, r.Result...)
 	}
+	if len(r.Subjects) > 0 {
+		b = append(b, `,"subjects":[`...)
+		for i, s := range r.Subjects {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		b = append(b, ']')
+	}
 	return append(b, '}')
 }

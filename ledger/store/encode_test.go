@@ -88,6 +88,7 @@ func TestEncodeJSONMatches(t *testing.T) {
 			res = nil
 		}
 		sameAsJSON(t, idemRecord{Fingerprint: sha256.Sum256([]byte(tx.ID)), Seq: r.Uint64(), Result: res})
+		sameAsJSON(t, idemRecord{Seq: r.Uint64(), Result: res, Subjects: []string{randString(r), tx.ID}})
 	}
 	sameAsJSON(t, map[string]int{"other": 1}) // the fallback
 }
@@ -105,5 +106,6 @@ func FuzzEncodeJSON(f *testing.F) {
 		sameAsJSON(t, tx)
 		res, _ := json.Marshal(tx)
 		sameAsJSON(t, idemRecord{Seq: seq, Result: res})
+		sameAsJSON(t, idemRecord{Seq: seq, Result: res, Subjects: []string{id, memo}})
 	})
 }

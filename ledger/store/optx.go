@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,20 +27,24 @@ type write struct {
 // see the overlay first, then the batch transaction.
 type opTx struct {
 	reader
-	base     kv // the batch transaction
-	writes   map[string]write
-	order    []string
-	bytes    int
-	seq      uint64
-	now      time.Time
-	actor    ledger.Actor
-	ids      int
-	entries  map[string]uint16
-	effects  []ledger.Effect
-	action   string
-	fields   map[string]any
-	state    map[string]*stateChange // the chained keys this op changed
-	stateErr error                   // reading a chained key's old value failed
+	base    kv // the batch transaction
+	writes  map[string]write
+	order   []string
+	bytes   int
+	seq     uint64
+	now     time.Time
+	actor   ledger.Actor
+	ids     int
+	entries map[string]uint16
+	effects []ledger.Effect
+	action  string
+	fields  map[string]any
+	state   map[string]*stateChange // the chained keys this op changed
+	// subjects are the people whose personal data the op wrote: an
+	// idempotency record of the request is keyed with their data keys
+	// too (subjectFingerprint), so that it dies with their erasure.
+	subjects []string
+	stateErr error // reading a chained key's old value failed
 	// puts are the accounts this op wrote, as written; cached looks up an
 	// account the batch wrote or the writer has cached (nil: no cache).
 	puts   map[string]ledger.Account
@@ -364,6 +369,9 @@ func (o *opTx) PutPersonal(member string, data map[string]string) error {
 	wrapped, box, err := o.pk.write(o, member, data)
 	if err != nil {
 		return err
+	}
+	if !slices.Contains(o.subjects, member) {
+		o.subjects = append(o.subjects, member)
 	}
 	if wrapped != nil {
 		o.set([]byte(pDataKey+member), wrapped)

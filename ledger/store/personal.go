@@ -159,6 +159,22 @@ func (pk *personalKeys) read(k kv, member string) (map[string]string, error) {
 	return m, json.Unmarshal(plain, &m)
 }
 
+// dataKey is member's data key, unwrapped (not_found once erased).
+func (pk *personalKeys) dataKey(k kv, member string) ([]byte, error) {
+	wrapped, err := k.get([]byte(pDataKey + member))
+	if errors.Is(err, errNotFound) {
+		return nil, ledger.Errorf(ledger.CodeNotFound, "no data key for %s", member)
+	}
+	if err != nil {
+		return nil, err
+	}
+	dk, err := open(pk.master, wrapped, []byte(member))
+	if err != nil {
+		return nil, fmt.Errorf("store: unwrap data key: %w", err)
+	}
+	return dk, nil
+}
+
 // write returns the ciphertext to store and, when the member has no data
 // key yet, a new one wrapped (nil: the existing key is kept).
 func (pk *personalKeys) write(k kv, member string, data map[string]string) (wrapped, box []byte, err error) {

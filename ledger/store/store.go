@@ -190,10 +190,18 @@ type outcome struct {
 // chain, and a bare hash of the body would let anyone holding the chain
 // and the answer test guesses at what the request carried (a donor's
 // erased name, a member's personal data, a password).
+//
+// A request that wrote someone's personal data (a member's fields, a
+// donor's name) is keyed with each such person's data key as well
+// (subjectFingerprint), and Subjects names them: erasing the person
+// destroys the key, and with it any way to test guesses at what the
+// request carried — even for someone holding the directory and
+// master.key. A retry of it after the erasure is idempotency_conflict.
 type idemRecord struct {
 	Fingerprint [32]byte        `json:"fp"`
 	Seq         uint64          `json:"seq"`
 	Result      json.RawMessage `json:"result"`
+	Subjects    []string        `json:"subjects,omitempty"`
 }
 
 // badgerOptions are set explicitly so that a district's server with 10^6
@@ -998,7 +1006,11 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				return nil, ledger.Result{}, fmt.Errorf("store: idempotency record: %w", err)
 			}
-			if fp := s.keyedFingerprint(req.Fingerprint); subtle.ConstantTimeCompare(rec.Fingerprint[:], fp[:]) != 1 {
+			fp, err := s.subjectFingerprint(base, s.keyedFingerprint(req.Fingerprint), rec.Subjects)
+			if err != nil {
+				return nil, ledger.Result{}, err
+			}
+			if subtle.ConstantTimeCompare(rec.Fingerprint[:], fp[:]) != 1 {
 				return nil, ledger.Result{}, ledger.Errorf(ledger.CodeIdempotencyConflict,
 					"this Idempotency-Key was used with a different request")
 			}
@@ -1046,7 +1058,11 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		if res.JSON, err = encodeJSON(val); err != nil {
 			return nil, ledger.Result{}, fmt.Errorf("store: encode result: %w", err)
 		}
-		if err := o.putJSON(ik, idemRecord{Fingerprint: s.keyedFingerprint(req.Fingerprint), Seq: st.Size, Result: res.JSON}); err != nil {
+		fp, err := s.subjectFingerprint(o, s.keyedFingerprint(req.Fingerprint), o.subjects)
+		if err != nil {
+			return nil, ledger.Result{}, err
+		}
+		if err := o.putJSON(ik, idemRecord{Fingerprint: fp, Seq: st.Size, Result: res.JSON, Subjects: o.subjects}); err != nil {
 			return nil, ledger.Result{}, err
 		}
 	}
