@@ -503,3 +503,27 @@ func TestRedemptionReversal(t *testing.T) {
 	tb.sumsToZero("a", "wang", "li")
 	tb.sumsToZero("b", "zhou", "son")
 }
+
+// TestMutualCreditDebtStaysHome: a member of a mutual-credit community
+// may redeem into debt within the credit limit at home, whose members
+// carry it, but not in another community (通存通兑), whose claim on the
+// member's community would rest on that debt — as a debt cannot be given
+// away either.
+func TestMutualCreditDebtStaysHome(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("d", "", nil)
+	tb.community("mc", "d", map[string]any{"earning": "mutual_credit", "credit_limit": "5.00"})
+	tb.community("dep", "d", nil)
+	rb := tb.resident("rb", "mc", nil, nil, "resident")
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/redemptions", rb, map[string]any{"member": "rb", "community": "dep", "hours": "1.00", "item": "爱心超市 大米"}), 422, "insufficient_funds")
+	if tb.auditSize() != size {
+		t.Fatal("a refused redemption wrote a record")
+	}
+	tb.must(201, "POST", "/v1/redemptions", rb, map[string]any{"member": "rb", "community": "mc", "hours": "1.00", "item": "tea"})
+	if got := tb.balance("rb:HOUR"); got != "-1.00" {
+		t.Fatalf("a redemption at home within the credit limit: balance %s, want -1.00", got)
+	}
+	tbProblem(t, tb.do("POST", "/v1/redemptions", rb, map[string]any{"member": "rb", "community": "dep", "hours": "0.50", "item": "爱心超市 大米", "book": true}), 422, "insufficient_funds")
+	tb.sumsToZero("mc", "rb")
+}

@@ -240,6 +240,13 @@ func Redeem(tx ledger.Tx, by Caller, n NewRedemption) (*Redemption, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Under mutual credit a member may go into debt within the limit in
+	// their own community, whose members carry the debt; another
+	// community (通存通兑) takes only credits earned, as a gift does: its
+	// claim on the member's community must not rest on a debt.
+	if c.ID != m.Community && from.Available() < d.Hours {
+		return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "timebank: %s has %s hours earned to spend in another community (a credit limit applies only in their own)", m.ID, ledger.FormatAmount(max(from.Available(), 0), ledger.HOUR))
+	}
 	to, err := tx.Account(c.Accounts[community.AcctRedemptions])
 	if err != nil {
 		return nil, err
