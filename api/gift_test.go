@@ -38,3 +38,30 @@ func TestGiftToPoolAliases(t *testing.T) {
 		t.Fatalf("gift beyond balance: %d %s, want 422 insufficient_funds", r.Status, r.Raw)
 	}
 }
+
+// TestGiftStaysInDistrict: a gift to a relative registered in another
+// district is 422 not_in_community and writes nothing, as a redemption
+// there is: that district's staff could not correct it, and this one's
+// settlement would name a community outside it. Within the district it
+// goes through clearing.
+func TestGiftStaysInDistrict(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("d1", "", nil)
+	tb.community("a", "d1", nil)
+	tb.community("b", "d1", nil)
+	tb.community("d2", "", nil)
+	tb.community("x", "d2", nil)
+	tb.resident("far", "x", nil, nil, "resident")
+	tb.resident("near", "b", nil, nil, "resident")
+	giver := tb.resident("giver", "a", nil, []string{"far", "near"}, "resident")
+	tb.fund("a", "giver", "3.00")
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/gifts", giver, map[string]any{"from": "giver", "to": "far", "hours": "1.00"}), 422, "not_in_community")
+	if tb.auditSize() != size {
+		t.Fatal("a refused gift wrote a record")
+	}
+	tb.must(201, "POST", "/v1/gifts", giver, map[string]any{"from": "giver", "to": "near", "hours": "1.00"})
+	if got := tb.balance("near:HOUR"); got != "1.00" {
+		t.Fatalf("a gift within the district: %s", got)
+	}
+}

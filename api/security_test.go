@@ -703,18 +703,25 @@ func TestLogoutRacingRefresh(t *testing.T) {
 }
 
 // TestErasureLeavesNoPersonalDataInReplays: a member created with an
-// Idempotency-Key and then erased: replaying the creation gives back no
-// personal data (write results never carry it), and the member no longer
-// shows a login.
+// Idempotency-Key: replaying the creation gives back no personal data
+// (write results never carry it); once the member is erased, the key's
+// record can no longer be compared with a retry (it was keyed with the
+// member's data key, destroyed), so a retry is 409 idempotency_conflict
+// and writes nothing; the member no longer shows a login.
 func TestErasureLeavesNoPersonalDataInReplays(t *testing.T) {
 	ts := newTestServer(t)
 	ts.community("c1", "", nil)
 	body := map[string]any{"id": "pii", "community": "c1", "display_name": "幂等真名", "roles": []string{"resident"},
 		"username": "pii-user", "password": "password-pii-1", "personal": map[string]string{"phone": "13612345678"}}
 	first := ts.must(201, "POST", "/v1/members", ts.admin, body, "Idempotency-Key", "erase-test-1")
+	replay := ts.must(201, "POST", "/v1/members", ts.admin, body, "Idempotency-Key", "erase-test-1")
 	ts.must(200, "POST", "/v1/members/pii/erase", ts.admin, nil)
-	again := ts.must(201, "POST", "/v1/members", ts.admin, body, "Idempotency-Key", "erase-test-1")
-	for _, r := range []response{first, again} {
+	size := ts.auditSize()
+	again := ts.do("POST", "/v1/members", ts.admin, body, "Idempotency-Key", "erase-test-1")
+	if again.Status != 409 || again.Code() != "idempotency_conflict" || ts.auditSize() != size {
+		t.Fatalf("a retry after the erasure: %d %s (records %d → %d)", again.Status, again.Raw, size, ts.auditSize())
+	}
+	for _, r := range []response{first, replay, again} {
 		if strings.Contains(string(r.Raw), "幂等真名") || strings.Contains(string(r.Raw), "13612345678") {
 			t.Fatalf("a write result carries personal data: %s", r.Raw)
 		}

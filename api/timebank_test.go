@@ -711,8 +711,9 @@ func TestNoSelfConfirmationOnBehalf(t *testing.T) {
 // admin; a raw transfer is.
 func TestGiftReversalAndWorkflowTransactions(t *testing.T) {
 	tb := newTBServer(t)
-	tb.community("c1", "", nil)
-	tb.community("c2", "", nil)
+	tb.community("d", "", nil)
+	tb.community("c1", "d", nil)
+	tb.community("c2", "d", nil)
 	coord2 := tb.resident("zhao", "c2", nil, nil, "coordinator")
 	tb.resident("zhang", "c2", nil, nil, "resident")
 	li := tb.resident("li", "c1", nil, []string{"zhang"}, "resident")

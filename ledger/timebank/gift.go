@@ -137,6 +137,22 @@ func giftMove(r ledger.Reader, giver *community.Member, src *ledger.Account, to 
 	if err := community.NotErased(rel); err != nil {
 		return move{}, err
 	}
+	// Clearing (通存通兑) runs within a district, as redemptions and
+	// services do: another district's staff could not correct the gift,
+	// and this one's settlement would name a community outside it.
+	if rel.Community != giver.Community {
+		home, err := communityOf(r, giver.Community)
+		if err != nil {
+			return move{}, err
+		}
+		there, err := communityOf(r, rel.Community)
+		if err != nil {
+			return move{}, err
+		}
+		if district(home) != district(there) {
+			return move{}, ledger.Errorf(CodeNotInCommunity, "timebank: %s is in another district (%s) than %s (%s): credits move between the communities of one district", rel.ID, district(there), giver.ID, district(home))
+		}
+	}
 	return toMember(r, src, rel, hours)
 }
 
