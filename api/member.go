@@ -582,8 +582,15 @@ func (s *Server) updateMember(c *gin.Context) {
 	p := principal(c)
 	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
 		self := id == p.Acting()
+		eligibility := hasKey(ch.Personal, "birth_date") || hasKey(ch.Personal, "hardship")
+		if eligibility && !self {
+			// Nor their family: another coordinator records a relative's.
+			if err := community.NoConflict(tx, p.Member, id, "recording birth_date or hardship (redemption eligibility)"); err != nil {
+				return nil, err
+			}
+		}
 		switch {
-		case self && (hasKey(ch.Personal, "birth_date") || hasKey(ch.Personal, "hardship")):
+		case self && eligibility:
 			// Redemption eligibility (age, hardship) reads them: nobody
 			// qualifies themself, staff included (as staff never credit
 			// themselves); a coordinator records them in their own name.

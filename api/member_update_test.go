@@ -31,6 +31,17 @@ func TestUpdateMember(t *testing.T) {
 			t.Fatalf("a coordinator sets their own %s: %d %s, want 403", field, r.Status, r.Raw)
 		}
 	}
+	// Nor their family: a relative's eligibility is another coordinator's
+	// to record (conflict of interest), while other fields are not.
+	ts.member("sun", "c1", "resident")
+	ts.must(200, "PATCH", "/v1/members/sun", ts.admin, map[string]any{"relatives": []string{"wang"}})
+	for _, field := range []map[string]any{{"birth_date": "1950-05-01"}, {"hardship": "true"}} {
+		size := ts.auditSize()
+		if r := ts.do("PATCH", "/v1/members/sun", wang, map[string]any{"personal": field}); r.Status != 403 || r.Code() != "conflict_of_interest" || ts.auditSize() != size {
+			t.Fatalf("a coordinator qualifies their relative (%v): %d %s, want 403 conflict_of_interest, nothing written", field, r.Status, r.Raw)
+		}
+	}
+	ts.must(200, "PATCH", "/v1/members/sun", wang, map[string]any{"personal": map[string]any{"notes": "行动不便"}})
 	r := ts.must(200, "PATCH", "/v1/members/li", li, map[string]any{"personal": map[string]any{"phone": "x"}})
 	if r.Str("id") != "li" {
 		t.Fatalf("update: %s", r.Raw)
