@@ -3,6 +3,8 @@ package audit
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode"
 )
 
 // Reason says what a failed verification found. Reasons are stable: tools
@@ -51,7 +53,7 @@ func (e *VerifyError) Error() string {
 		at = fmt.Sprintf("seq %d (a record in %d..%d)", e.Seq, e.Seq, e.End-1)
 	}
 	if e.Account != "" {
-		at += " account " + e.Account
+		at += " account " + Printable(e.Account)
 	}
 	return fmt.Sprintf("audit: verification failed at %s: %s: %s", at, e.Reason, e.Detail)
 }
@@ -60,4 +62,16 @@ func (e *VerifyError) Unwrap() error { return ErrVerify }
 
 func failAt(seq uint64, r Reason, format string, args ...any) *VerifyError {
 	return &VerifyError{Seq: seq, Reason: r, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Printable is s as it is when every character of it prints, else
+// quoted with Go escapes: ids and keys read from a damaged store may
+// hold control characters, which must not reach a terminal or a log raw.
+func Printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) || r == '"' || r == '\\' || r == unicode.ReplacementChar {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

@@ -28,6 +28,10 @@ type Entry struct {
 	// resolved the hold, its effect's "by"), Memo that transaction's memo.
 	Tx   string
 	Memo string
+	// BadKey marks a key outside the layout h/<account>/<seq u64><n u16>:
+	// Account is then the whole key after "h/", Seq and N are meaningless,
+	// and no record gives the line.
+	BadKey bool
 }
 
 // EntryVisitor is a Visitor that also takes the stored history lines. A
@@ -210,8 +214,11 @@ func (v *verifier) finishHistory() {
 }
 
 // recheckHistory walks src again for the accounts whose history differs,
-// and names the first record where a stored line and the chain part ways.
-func recheckHistory(ctx context.Context, src Source, accounts []string) (*VerifyError, error) {
+// and names the first record where a stored line and the chain part ways:
+// always a seq a key or the chain gives, never one read from a stored
+// value (which whoever damaged it chose). A key outside the layout, or
+// naming a record beyond the log, is named at the log's size (records).
+func recheckHistory(ctx context.Context, src Source, accounts []string, records uint64) (*VerifyError, error) {
 	p := &historyProbe{want: map[string]*probeLines{}, counts: map[string]uint16{}}
 	for _, a := range accounts {
 		p.want[a] = &probeLines{}
@@ -220,11 +227,18 @@ func recheckHistory(ctx context.Context, src Source, accounts []string) (*Verify
 		return nil, err
 	}
 	var worst *VerifyError
-	for _, a := range accounts {
-		pl := p.want[a]
-		ve := firstDifference(a, pl.expected, pl.stored)
+	keep := func(ve *VerifyError) {
 		if ve != nil && (worst == nil || ve.Seq < worst.Seq) {
 			worst = ve
+		}
+	}
+	for _, a := range accounts {
+		pl := p.want[a]
+		keep(firstDifference(a, pl.expected, pl.stored, records))
+		if len(pl.badKeys) > 0 {
+			ve := failAt(records, ReasonHistory, "stored history key %q is not in the layout h/<account>/<seq u64><n u16>: no record gives it", "h/"+pl.badKeys[0])
+			ve.Account = a
+			keep(ve)
 		}
 	}
 	return worst, nil
@@ -235,7 +249,10 @@ type probeLine struct {
 	line string
 }
 
-type probeLines struct{ expected, stored []probeLine }
+type probeLines struct {
+	expected, stored []probeLine
+	badKeys          []string // keys outside the layout (after "h/"), the first few
+}
 
 // historyProbe collects, for a few accounts, the lines the chain gives
 // and the lines the store holds.
@@ -269,21 +286,28 @@ type probeSink struct{ p *historyProbe }
 func (ps probeSink) Entry(e *Entry) error {
 	p := ps.p
 	if pl, ok := p.want[e.Account]; ok {
+		if e.BadKey {
+			if len(pl.badKeys) < MaxHistoryRecheck {
+				pl.badKeys = append(pl.badKeys, e.Account)
+			}
+			return nil
+		}
 		p.sline = lineOf(p.sline[:0], e)
-		seq := e.Seq
-		if e.ValueSeq != seq { // a line moved under another key matches nothing
-			seq = min(seq, e.ValueSeq)
+		// The key names the record: the seq inside the value is part of
+		// the line, compared with the chain's, never the record named.
+		if e.ValueSeq != e.Seq { // a line whose value names another record matches nothing
 			p.sline = append(p.sline, "moved"...)
 		}
-		pl.stored = append(pl.stored, probeLine{seq, string(p.sline)})
+		pl.stored = append(pl.stored, probeLine{e.Seq, string(p.sline)})
 	}
 	return nil
 }
 
-// firstDifference compares an account's lines in order.
-func firstDifference(account string, expected, stored []probeLine) *VerifyError {
+// firstDifference compares an account's lines in order; a stored line
+// whose key names a record beyond the log is named at the log's size.
+func firstDifference(account string, expected, stored []probeLine, records uint64) *VerifyError {
 	fail := func(seq uint64, format string, args ...any) *VerifyError {
-		ve := failAt(seq, ReasonHistory, format, args...)
+		ve := failAt(min(seq, records), ReasonHistory, format, args...)
 		ve.Account = account
 		return ve
 	}

@@ -298,13 +298,17 @@ func recheckTransactions(ctx context.Context, src Source, seed maphash.Seed, buc
 	return earliestDifference(p.expected, p.stored, func(id string, e txCanon, eok bool, s txCanon, sok bool) *VerifyError {
 		switch {
 		case !sok:
-			return failAt(e.seq, ReasonTransaction, "transaction %s is missing from the store", id)
+			return failAt(e.seq, ReasonTransaction, "transaction %s is missing from the store", Printable(id))
 		case !eok:
-			return failAt(min(s.seq, records), ReasonTransaction, "stored transaction %s was created by no record (it names record %d)", id, s.seq)
+			// No record created this id: the document itself is all that
+			// names a record (bounded by the log).
+			return failAt(min(s.seq, records), ReasonTransaction, "stored transaction %s was created by no record (its document names record %d)", Printable(id), s.seq)
 		case e.creation != s.creation:
-			return failAt(min(e.seq, s.seq), ReasonTransaction, "stored transaction %s differs from what record %d says", id, e.seq)
+			// Named at the record that created the id, never at a seq
+			// read from the stored document, which may be the damage.
+			return failAt(e.seq, ReasonTransaction, "stored transaction %s differs from what record %d says", Printable(id), e.seq)
 		case e.outcome != s.outcome:
-			return failAt(e.outcomeSeq, ReasonTransaction, "the outcome of stored transaction %s differs from what record %d says", id, e.outcomeSeq)
+			return failAt(e.outcomeSeq, ReasonTransaction, "the outcome of stored transaction %s differs from what record %d says", Printable(id), e.outcomeSeq)
 		}
 		return nil
 	}), nil

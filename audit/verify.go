@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -20,13 +19,6 @@ const (
 	ActionKeyCreate = "key.create"
 	ActionKeyRotate = "key.rotate"
 )
-
-// MaxUnsignedSpan bounds, when trusted keys are given, how much record
-// time the records after the latest checkpoint may span, first to last:
-// the server signs one every second while the log grows (and at every
-// start and shutdown), so a longer unsigned tail means checkpoints were
-// left out.
-const MaxUnsignedSpan = time.Minute
 
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
@@ -41,6 +33,14 @@ type VerifyOptions struct {
 	// verifies. With them, the latest checkpoint must be signed by one
 	// of them: the log up to it is the one that key signed.
 	Keys []string
+	// TailMayBeUnsigned says the source may hold records no checkpoint
+	// covers yet: a data directory (a server killed before its next
+	// checkpoint). An export is signed to its end (the server signs a
+	// checkpoint of the snapshot it exports), so without this, given Keys
+	// or Trusted, a record after the latest checkpoint fails: it is signed
+	// by no one, and its contents, times included, are whatever whoever
+	// wrote the file chose.
+	TailMayBeUnsigned bool
 }
 
 // trustedCheckpoint is a checkpoint the user vouches for.
@@ -92,6 +92,8 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 		}
 	}
 	v.trustedKeys = opt.Keys
+	v.pinned = len(opt.Keys) > 0 || len(opt.Trusted) > 0
+	v.tailOK = opt.TailMayBeUnsigned
 	p := newPipe(v)
 	if err := p.finish(src.Walk(ctx, p)); err != nil {
 		return v.report, err
@@ -126,7 +128,7 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 		}
 	}
 	if len(v.badHistory) > 0 && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction) || isReason(err, ReasonDocument)) {
-		he, rerr := recheckHistory(ctx, src, v.badHistory)
+		he, rerr := recheckHistory(ctx, src, v.badHistory, v.n)
 		if rerr != nil {
 			return v.report, rerr
 		}
@@ -180,7 +182,8 @@ type verifier struct {
 	trustedOK   uint64              // largest trusted size the log matched
 	trustedKeys []string            // verifier keys the user gave
 	ckKey       string              // the key that signed the latest checkpoint
-	tailStart   int64               // time of the first record after the latest checkpoint (0: none yet)
+	pinned      bool                // trusted keys or checkpoints were given
+	tailOK      bool                // records after the latest checkpoint are allowed (a data directory)
 	ckKeySeq    uint64              // the record that put ckKey in force
 	rp          *replay
 	s           scan
@@ -272,9 +275,6 @@ func (v *verifier) Record(key uint64, data []byte, stored []Hash) error {
 	expectedLines(&v.line, n, v.s.time, v.s.effects, v.counts, func(account string, _ uint16, line []byte) {
 		v.rp.accounts[account].hist.add(&v.digest, line)
 	})
-	if v.tailStart == 0 {
-		v.tailStart = v.s.time // the first record no checkpoint covers yet
-	}
 	v.prev, v.prevTime, v.n = leaf, v.s.time, n+1
 	v.report.Records = v.n
 	return nil
@@ -289,7 +289,13 @@ func (v *verifier) appendLeaf(n uint64, leaf Hash, stored []Hash) error {
 		return fmt.Errorf("audit: tree at %d: %w", n, err)
 	}
 	if stored != nil {
-		if len(stored) == 0 || stored[0] != leaf {
+		// A source fills a hash it does not hold with zeros (a data
+		// directory whose t/ key was deleted): that one is missing, not
+		// wrong.
+		if len(stored) == 0 || stored[0] == (Hash{}) {
+			return failAt(n, ReasonLeafHash, "its stored leaf hash (tree hash %d) is missing", tlog.StoredHashIndex(0, int64(n)))
+		}
+		if stored[0] != leaf {
 			return failAt(n, ReasonLeafHash, "record hash differs from its stored leaf hash")
 		}
 		if len(stored) != len(hs) {
@@ -297,7 +303,11 @@ func (v *verifier) appendLeaf(n uint64, leaf Hash, stored []Hash) error {
 		}
 		for i := range hs {
 			if stored[i] != hs[i] {
-				return failAt(n, ReasonTreeHash, "stored tree hash at level %d is wrong", i)
+				what := "wrong"
+				if stored[i] == (Hash{}) {
+					what = "missing"
+				}
+				return failAt(n, ReasonTreeHash, "%s", StoredHashFault(tlog.StoredHashIndex(i, int64(n)>>i), what))
 			}
 		}
 	}
@@ -360,7 +370,7 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 			Detail: fmt.Sprintf("root of the tree of size %d differs from its signed checkpoint", size)}
 	}
 	v.lastCk = size
-	v.ckKey, v.ckKeySeq, v.tailStart = v.vkey, v.vkeySeq, 0
+	v.ckKey, v.ckKeySeq = v.vkey, v.vkeySeq
 	v.report.Checkpoints++
 	v.report.Latest = size
 	return nil
@@ -414,41 +424,41 @@ func (v *verifier) checkTrustedOne(t trustedCheckpoint) error {
 // checkTrustedKeys requires the latest checkpoint to be signed by a key
 // the user gave, when they gave any. N is the key record that put the
 // signing key in force: from there on the log is not the one a trusted
-// key signed.
+// key signed. Then, when keys or checkpoints were given and the source
+// is an export, no record may follow the latest checkpoint.
 func (v *verifier) checkTrustedKeys() error {
-	if len(v.trustedKeys) == 0 {
-		return nil
-	}
-	if v.report.Checkpoints == 0 {
-		return failAt(0, ReasonTrustedKey, "no checkpoint: nothing in the log is signed by the trusted key")
-	}
-	// Every key given is one the log put in force: a log rewritten under
-	// its current key, its earlier keys and rotations left out, fails
-	// against an auditor who also kept an earlier key.
-	for _, k := range v.trustedKeys {
-		if !slices.Contains(v.vkeys, k) {
-			return failAt(0, ReasonTrustedKey, "the trusted key %s is none of the log's keys", k)
+	if len(v.trustedKeys) > 0 {
+		if v.report.Checkpoints == 0 {
+			return failAt(0, ReasonTrustedKey, "no checkpoint: nothing in the log is signed by the trusted key")
+		}
+		// Every key given is one the log put in force: a log rewritten
+		// under its current key, its earlier keys and rotations left out,
+		// fails against an auditor who also kept an earlier key.
+		for _, k := range v.trustedKeys {
+			if !slices.Contains(v.vkeys, k) {
+				return failAt(0, ReasonTrustedKey, "the trusted key %s is none of the log's keys", k)
+			}
+		}
+		if !slices.Contains(v.trustedKeys, v.ckKey) {
+			return failAt(v.ckKeySeq, ReasonTrustedKey, "the latest checkpoint (size %d) is signed by %s, put in force by record %d, not by a key given with --key "+
+				"(if the operator rotated the key since, give the new one too)", v.report.Latest, v.ckKey, v.ckKeySeq)
 		}
 	}
-	// The server signs every second while the log grows: records after
-	// the latest checkpoint spanning more than MaxUnsignedSpan mean
-	// checkpoints were left out, and those records are signed by no one
-	// (a log whose checkpoints after a rotation were dropped would
-	// otherwise pass on an earlier key the auditor kept). The span is the
-	// records' own, from the first unsigned one to the last: an idle
-	// server (or one stopped) before them signed nothing because nothing
-	// was written.
-	if span := v.prevTime - v.tailStart; v.n > v.report.Latest && span > int64(MaxUnsignedSpan) {
-		return failAt(v.report.Latest, ReasonTrustedKey, "the %d records after the latest checkpoint (size %d) span %s, more than %s: checkpoints were left out, and no signature covers them",
-			v.n-v.report.Latest, v.report.Latest, time.Duration(span).Round(time.Millisecond), MaxUnsignedSpan)
-	}
-	for _, k := range v.trustedKeys {
-		if k == v.ckKey {
-			return nil
+	// An export is signed to its end: the server signs a checkpoint of
+	// the snapshot it exports. Records after the latest checkpoint are
+	// signed by no one — a forger who drops the checkpoints after a size,
+	// rewrites the records after it and fixes every hash, balance and
+	// time passes every other check — so they fail. Their times prove
+	// nothing: whoever wrote the file chose them.
+	if v.pinned && !v.tailOK && v.n > v.report.Latest {
+		reason := ReasonTrustedKey
+		if len(v.trustedKeys) == 0 {
+			reason = ReasonTrusted
 		}
+		return failAt(v.report.Latest, reason, "records %d..%d follow the latest checkpoint (size %d): no signature covers them "+
+			"(an export is signed to its end, so checkpoints were left out or records were added)", v.report.Latest, v.n-1, v.report.Latest)
 	}
-	return failAt(v.ckKeySeq, ReasonTrustedKey, "the latest checkpoint (size %d) is signed by %s, put in force by record %d, not by a key given with --key "+
-		"(if the operator rotated the key since, give the new one too)", v.report.Latest, v.ckKey, v.ckKeySeq)
+	return nil
 }
 
 // signedByAnyKey reports whether a note verifies with a key the log has
@@ -551,4 +561,24 @@ func IsVerifyError(err error) (*VerifyError, bool) {
 	var ve *VerifyError
 	ok := errors.As(err, &ve)
 	return ve, ok
+}
+
+// StoredHashFault describes the stored tree hash at storage index idx
+// (tlog.StoredHashIndex) as "missing" or "wrong": the level-0 hash of
+// record n is its leaf hash; a level-k hash covers records
+// [n<<k, (n+1)<<k) and is stored with the last of them.
+func StoredHashFault(idx int64, what string) string {
+	level, n := tlog.SplitStoredHashIndex(idx)
+	if level == 0 {
+		return fmt.Sprintf("the stored leaf hash of record %d (tree hash %d) is %s", n, idx, what)
+	}
+	return fmt.Sprintf("the stored tree hash %d (level %d, over records %d..%d, stored with record %d) is %s",
+		idx, level, n<<level, (n+1)<<level-1, (n+1)<<level-1, what)
+}
+
+// StoredHashRecord is the record whose commit stored the tree hash at
+// storage index idx: the last record its subtree covers.
+func StoredHashRecord(idx int64) uint64 {
+	level, n := tlog.SplitStoredHashIndex(idx)
+	return uint64((n+1)<<level - 1)
 }

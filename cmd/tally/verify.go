@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"tally/audit"
+	"tally/ledger"
 	"tally/ledger/store"
 )
 
@@ -65,7 +67,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "tally verify: FAILED: first bad seq %d: %s\n", ve.Seq, ve.Error())
 		return exitBad
 	}
-	if errors.Is(err, store.ErrDamaged) {
+	if errors.Is(err, store.ErrDamaged) || errors.Is(err, errServerDamaged) {
 		// Found at open (a rolled-back or half-restored directory, a
 		// damaged table, a wrong master.key): a failed verification too.
 		fmt.Fprintf(stderr, "tally verify: FAILED: %v\n", err)
@@ -89,7 +91,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "note: the keys were taken from the log itself; pin the one the operator publishes with --key (GET /v1/audit/key), or give checkpoints saved earlier with --checkpoint\n")
 	}
 	if rep.Latest < rep.Records {
-		fmt.Fprintf(stderr, "note: the last %d records are after the latest checkpoint: no signature covers them yet\n", rep.Records-rep.Latest)
+		fmt.Fprintf(stderr, "note: the last %d records (from seq %d) are after the latest checkpoint: no signature covers them\n", rep.Records-rep.Latest, rep.Latest)
+	}
+	if f.data == "" {
+		// An export carries the chain and the balances only.
+		fmt.Fprintf(stderr, "note: an export holds no history lines, transactions, documents or indexes: they were not checked (tally verify --data checks them on the server's directory)\n")
 	}
 	return exitVerified
 }
@@ -186,7 +192,7 @@ func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (
 			open = store.OpenAuditRestoring
 		}
 		db, err := open(f.data)
-		if errors.Is(err, store.ErrDamaged) {
+		if errors.Is(err, store.ErrDamaged) || errors.Is(err, errServerDamaged) {
 			return audit.Report{}, err
 		}
 		if err != nil {
@@ -205,9 +211,32 @@ func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (
 	return verifyURL(ctx, f.url, f.token, opt)
 }
 
+// readyPath is the server's readiness endpoint: 503 ledger_damaged when
+// it found its own stored data damaged.
+const readyPath = "/readyz"
+
+// errServerDamaged: the server says its own store is damaged (exit 1).
+var errServerDamaged = errors.New("the server reports its own stored data damaged")
+
 // verifyURL streams the server's export into the verifier, so a large
-// log is never held in memory.
+// log is never held in memory. The export is signed to its end (the
+// server signs a checkpoint of the snapshot it exports), so it is checked
+// as an export file is. An export carries no history lines, transactions
+// or documents: what the server found wrong with those at start it
+// reports on /readyz (503 ledger_damaged), which is asked after the
+// export and fails the verification.
 func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions) (audit.Report, error) {
+	rep, err := verifyURLExport(ctx, base, token, opt)
+	if _, bad := audit.IsVerifyError(err); bad {
+		return rep, err // the log itself names the first bad record
+	}
+	if derr := serverDamaged(ctx, base); derr != nil {
+		return audit.Report{}, derr
+	}
+	return rep, err
+}
+
+func verifyURLExport(ctx context.Context, base, token string, opt audit.VerifyOptions) (audit.Report, error) {
 	resp, done, err := getStream(ctx, base, exportPath, token, StreamIdleTimeout)
 	if err != nil {
 		return audit.Report{}, err
@@ -223,6 +252,36 @@ func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions)
 		return audit.Report{}, fmt.Errorf("reading %s: %w (the connection failed; nothing after it was verified)", exportPath, body.err)
 	}
 	return rep, err
+}
+
+// serverDamaged asks the server's /readyz whether it found its own
+// stored data damaged; a /readyz that cannot be read (not routed, a
+// network fault) is no evidence either way.
+func serverDamaged(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, StreamIdleTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+readyPath, nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return nil
+	}
+	var p struct {
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p) != nil || p.Code != string(ledger.CodeLedgerDamaged) {
+		return nil
+	}
+	return fmt.Errorf("%w (GET %s: 503 %s: %s); the damage may lie in what an export does not carry (history lines, transactions, documents, indexes): "+
+		"stop the server and run tally verify --data on its directory to name the first bad record",
+		errServerDamaged, readyPath, p.Code, audit.Printable(p.Detail))
 }
 
 // transportReader remembers a read error other than the end of the body.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/mod/sumdb/tlog"
 
 	"tally/audit"
 	"tally/ledger"
@@ -25,6 +26,7 @@ const MaxRecordsPage = 1000
 // opens it over a stopped server's data directory.
 type AuditDB struct {
 	db      *badger.DB
+	st      *Store // the running store it reads, which signs an export's tail (nil: OpenAudit)
 	own     bool   // opened by OpenAudit, closed by Close
 	scratch string // the copy it opened, for a directory not closed cleanly
 }
@@ -118,6 +120,19 @@ func witnessed(dir string, a *AuditDB) (*AuditDB, error) {
 		if err != nil {
 			return fmt.Errorf("%w: m/head: %v", ErrDamaged, err)
 		}
+		// What the witness comparison would misread as records lost or
+		// rewritten is named for what it is first: a head that lost
+		// count, a witness file that is not a checkpoint this log
+		// signed, a stored tree hash missing.
+		if err := checkHeadCount(k, h); err != nil {
+			return err
+		}
+		if err := checkWitnessSigned(dir, k); err != nil {
+			return err
+		}
+		if err := checkWitnessHashes(dir, k, h); err != nil {
+			return err
+		}
 		if err := checkWitness(dir, k, h); err != nil {
 			return err
 		}
@@ -132,6 +147,101 @@ func witnessed(dir string, a *AuditDB) (*AuditDB, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// checkHeadCount refuses a head (m/head) that counts fewer records than
+// the log holds: the records are there, the head is damaged.
+func checkHeadCount(k badgerKV, h head) error {
+	if _, err := k.get(recordKey(h.Size)); errors.Is(err, errNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("the head (m/head) counts %d records", h.Size)
+	if _, err := k.get([]byte(pHead)); errors.Is(err, errNotFound) {
+		what = "the head (m/head) is missing"
+	}
+	ve := &audit.VerifyError{Seq: h.Size, Reason: audit.ReasonHead,
+		Detail: fmt.Sprintf("%s, but record %d exists: the head is damaged, not the records", what, h.Size)}
+	return fmt.Errorf("%w: %w", ErrDamaged, ve)
+}
+
+// readWitness returns the witness note in dir, nil if there is none or it
+// is not a checkpoint (checkWitness says so).
+func readWitness(dir string) (audit.Checkpoint, []byte, error) {
+	note, err := os.ReadFile(filepath.Join(dir, witnessFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return audit.Checkpoint{}, nil, nil
+	}
+	if err != nil {
+		return audit.Checkpoint{}, nil, fmt.Errorf("store: checkpoint witness: %w", err)
+	}
+	c, err := audit.CheckpointBody(note)
+	if err != nil {
+		return c, nil, nil
+	}
+	return c, note, nil
+}
+
+// checkWitnessSigned refuses a witness whose signature verifies with none
+// of the log's checkpoint keys: the file is damaged (or the stored keys
+// were replaced), which says nothing of the records.
+func checkWitnessSigned(dir string, k badgerKV) error {
+	_, note, err := readWitness(dir)
+	if err != nil || note == nil {
+		return err
+	}
+	keys, err := verifierKeys(k)
+	if err != nil {
+		return err
+	}
+	for _, vkey := range keys {
+		if _, err := audit.OpenCheckpoint(note, vkey); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: the checkpoint witness file (%s) is damaged: its signature verifies with none of the log's checkpoint keys, "+
+		"so it is not a checkpoint this server published (or the stored keys were replaced); nothing was compared with it",
+		ErrDamaged, filepath.Join(dir, witnessFile))
+}
+
+// checkWitnessHashes names a stored tree hash that the root at the
+// witnessed size needs but that is missing, by the record it belongs to.
+func checkWitnessHashes(dir string, k badgerKV, h head) error {
+	c, note, err := readWitness(dir)
+	if err != nil || note == nil || uint64(c.Size) > h.Size {
+		return err
+	}
+	var need indexRecorder
+	if _, err := tlog.TreeHash(c.Size, &need); err != nil {
+		return nil // checkWitness says why
+	}
+	for _, idx := range need {
+		if _, err := k.get(hashKey(idx)); errors.Is(err, errNotFound) {
+			seq := audit.StoredHashRecord(idx)
+			detail := audit.StoredHashFault(idx, "missing")
+			reason := audit.ReasonTreeHash
+			if level, _ := tlog.SplitStoredHashIndex(idx); level == 0 {
+				reason = audit.ReasonLeafHash
+			}
+			if _, err := k.get(recordKey(seq)); errors.Is(err, errNotFound) {
+				detail, reason = fmt.Sprintf("record %d is missing, and %s", seq, detail), audit.ReasonSeq
+			}
+			ve := &audit.VerifyError{Seq: seq, Reason: reason, Detail: detail + fmt.Sprintf(" (the published checkpoint of %d records needs it)", c.Size)}
+			return fmt.Errorf("%w: %w", ErrDamaged, ve)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexRecorder is a tlog.HashReader that records the indexes asked for.
+type indexRecorder []int64
+
+func (r *indexRecorder) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	*r = append(*r, idx...)
+	return make([]tlog.Hash, len(idx)), nil
 }
 
 // scratchCopy copies the Badger directory src into a new temporary one
@@ -187,7 +297,7 @@ func (a *AuditDB) Close() error {
 }
 
 // Audit returns the store's audit reader.
-func (s *Store) Audit() *AuditDB { return &AuditDB{db: s.db} }
+func (s *Store) Audit() *AuditDB { return &AuditDB{db: s.db, st: s} }
 
 func (a *AuditDB) view(fn func(k badgerKV) error) error {
 	return a.db.View(func(txn *badger.Txn) error { return fn(badgerKV{txn}) })
@@ -427,12 +537,72 @@ func verifierKeys(k badgerKV) ([]string, error) {
 // Export writes the export format (docs/AUDIT.md) of one snapshot to w:
 // all records with their tree hashes, all checkpoints, the verifier keys
 // and every account. It holds a read snapshot for as long as w takes.
-func (a *AuditDB) Export(ctx context.Context, w io.Writer) error {
+//
+// Over a running store the export is signed to its end: when the latest
+// checkpoint does not cover the snapshot's whole log, a checkpoint of it
+// is signed (and stored, as the checkpointer would) first, so that no
+// record of an honest export is signed by no one (tally verify --key
+// refuses records after the latest checkpoint of an export). Errors:
+// unavailable while the store verifies its log at start (nothing is
+// signed before that ends), storage_full; a store whose tree does not
+// extend its latest checkpoint is exported as it is, as evidence.
+func (a *AuditDB) Export(ctx context.Context, w io.Writer) (err error) {
+	defer unpanic(&err)
+	txn := a.db.NewTransaction(false)
+	defer txn.Discard()
+	var tail *StoredCheckpoint
+	if a.st != nil {
+		if tail, err = a.st.signSnapshot(badgerKV{txn}); err != nil {
+			return err
+		}
+	}
 	x := audit.NewExportWriter(w)
-	if err := a.Walk(ctx, x); err != nil {
+	if err := a.walkTxn(ctx, txn, x, tail); err != nil {
 		return err
 	}
 	return x.Close()
+}
+
+// errExportVerifying: see signSnapshot.
+var errExportVerifying = ledger.Errorf(ledger.CodeUnavailable,
+	"the ledger is verifying its stored log after a start and signs no checkpoint before that is done; an export is signed to its end, so ask again shortly")
+
+// signSnapshot signs and stores the checkpoint of the tree in k's
+// snapshot, and returns it, when the latest stored checkpoint does not
+// cover it; nil when it does, when there is no checkpoint key, or when
+// the stored tree does not extend the latest checkpoint (the store is
+// then marked damaged, as the checkpointer would, and the export shows
+// the damage).
+func (s *Store) signSnapshot(k badgerKV) (_ *StoredCheckpoint, err error) {
+	defer s.contain(&err)
+	if s.verifying.Load() {
+		h, err := loadHead(k)
+		if err != nil {
+			return nil, err
+		}
+		c, _, err := latestCheckpoint(k)
+		if err != nil && !ledger.IsCode(err, ledger.CodeNotFound) {
+			return nil, err
+		}
+		if uint64(c.Size) < h.Size {
+			return nil, errExportVerifying
+		}
+		return nil, nil
+	}
+	size, note, err := s.nextCheckpoint(k)
+	switch {
+	case errors.Is(err, ErrNoCheckpointKey):
+		return nil, nil
+	case errors.Is(err, ErrDamaged):
+		s.damaged.CompareAndSwap(nil, &err)
+		return nil, nil
+	case err != nil || note == nil:
+		return nil, err
+	}
+	if err := s.keepCheckpoint(size, note); err != nil {
+		return nil, err
+	}
+	return &StoredCheckpoint{Size: size, Note: note}, nil
 }
 
 // Verify runs audit.Verify over one snapshot of the store.
@@ -440,6 +610,9 @@ func (a *AuditDB) Verify(ctx context.Context, opt audit.VerifyOptions) (audit.Re
 	// The table checksums are read beside the walk, on the other core.
 	tables := make(chan error, 1)
 	go func() { tables <- verifyTables(a.db) }()
+	// A data directory may end with records no checkpoint covers yet (a
+	// server killed before its next one); its signing key is in it anyway.
+	opt.TailMayBeUnsigned = true
 	rep, err := audit.Verify(ctx, a, opt)
 	if terr := <-tables; terr != nil {
 		return audit.Report{}, terr // the damage explains whatever the walk saw
@@ -457,63 +630,71 @@ const walkCheckInterval = 4096
 // them) every account's history lines.
 func (a *AuditDB) Walk(ctx context.Context, v audit.Visitor) (err error) {
 	defer unpanic(&err)
-	return a.db.View(func(txn *badger.Txn) error {
-		k := badgerKV{txn}
-		h, err := loadHead(k)
-		if err != nil {
-			return err
-		}
-		keys, err := verifierKeys(k)
-		if err != nil {
-			return err
-		}
-		if err := v.Begin(audit.Head{Size: h.Size, Last: h.Last, LastTime: h.LastTime}, keys); err != nil {
-			return err
-		}
-		// The stored history lines, transactions and documents are read
-		// beside the records, each walk in a goroutine of its own, from the
-		// same read-only snapshot (Badger allows several iterators on one).
-		ectx, stop := context.WithCancel(ctx)
-		defer stop()
-		var walks []func() error
-		if ev, ok := v.(audit.EntryVisitor); ok {
-			if sink := ev.Entries(); sink != nil {
-				walks = append(walks, func() error { return walkEntries(ectx, txn, sink) })
-			}
-		}
-		if tv, ok := v.(audit.TxVisitor); ok {
-			if sink := tv.Transactions(); sink != nil {
-				walks = append(walks, func() error { return walkTransactions(ectx, txn, sink) })
-			}
-		}
-		if dv, ok := v.(audit.DocVisitor); ok {
-			if sink := dv.Documents(); sink != nil {
-				walks = append(walks, func() error { return walkDocuments(ectx, txn, sink) })
-			}
-		}
-		done := make(chan error, len(walks))
-		for _, w := range walks {
-			go func() {
-				var err error
-				defer func() { done <- err }()
-				defer unpanic(&err)
-				err = w()
-			}()
-		}
-		err = walkRecords(ctx, txn, v)
-		if err == nil {
-			err = walkAccounts(k, v)
-		}
-		if err != nil {
-			stop()
-		}
-		for range walks {
-			if werr := <-done; err == nil {
-				err = werr
-			}
-		}
+	return a.db.View(func(txn *badger.Txn) error { return a.walkTxn(ctx, txn, v, nil) })
+}
+
+// walkTxn is Walk over txn's snapshot; tail, if not nil, is a checkpoint
+// of the snapshot's whole log signed after it was taken, handed over
+// after the last record.
+func (a *AuditDB) walkTxn(ctx context.Context, txn *badger.Txn, v audit.Visitor, tail *StoredCheckpoint) error {
+	k := badgerKV{txn}
+	h, err := loadHead(k)
+	if err != nil {
 		return err
-	})
+	}
+	keys, err := verifierKeys(k)
+	if err != nil {
+		return err
+	}
+	if err := v.Begin(audit.Head{Size: h.Size, Last: h.Last, LastTime: h.LastTime}, keys); err != nil {
+		return err
+	}
+	// The stored history lines, transactions and documents are read
+	// beside the records, each walk in a goroutine of its own, from the
+	// same read-only snapshot (Badger allows several iterators on one).
+	ectx, stop := context.WithCancel(ctx)
+	defer stop()
+	var walks []func() error
+	if ev, ok := v.(audit.EntryVisitor); ok {
+		if sink := ev.Entries(); sink != nil {
+			walks = append(walks, func() error { return walkEntries(ectx, txn, sink) })
+		}
+	}
+	if tv, ok := v.(audit.TxVisitor); ok {
+		if sink := tv.Transactions(); sink != nil {
+			walks = append(walks, func() error { return walkTransactions(ectx, txn, sink) })
+		}
+	}
+	if dv, ok := v.(audit.DocVisitor); ok {
+		if sink := dv.Documents(); sink != nil {
+			walks = append(walks, func() error { return walkDocuments(ectx, txn, sink) })
+		}
+	}
+	done := make(chan error, len(walks))
+	for _, w := range walks {
+		go func() {
+			var err error
+			defer func() { done <- err }()
+			defer unpanic(&err)
+			err = w()
+		}()
+	}
+	err = walkRecords(ctx, txn, v)
+	if err == nil && tail != nil {
+		err = v.Checkpoint(tail.Size, tail.Note)
+	}
+	if err == nil {
+		err = walkAccounts(k, v)
+	}
+	if err != nil {
+		stop()
+	}
+	for range walks {
+		if werr := <-done; err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 // verifyTables checks the checksum of every block of every table first:
@@ -720,7 +901,7 @@ func (d *entryLineDecoder) decode(key, raw []byte) *audit.Entry {
 	*e = audit.Entry{Seq: ^uint64(0)}
 	rest := key[len(pEntry):]
 	if len(rest) <= entrySuffix || rest[len(rest)-entrySuffix] != '/' {
-		e.Account, e.Kind = string(rest), "undecodable key"
+		e.Account, e.Kind, e.BadKey = string(rest), "undecodable key", true
 		return e
 	}
 	cut := len(rest) - entrySuffix
@@ -748,10 +929,13 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 	return walkPrefix(ctx, txn, pTx, func(key, raw []byte) error {
 		id := string(key[len(pTx):])
 		t = audit.Transaction{Postings: t.Postings[:0]}
+		// The transaction is the one its key names (what GET
+		// /v1/transfers/{id} serves): a value naming another id, or none,
+		// differs from what the record that created this id says.
 		if err := decodeTransaction(raw, &lt); err != nil {
 			t.ID, t.Status = id, "undecodable"
 		} else {
-			t.ID, t.Seq, t.Time, t.Kind, t.Status = lt.ID, lt.Seq, lt.Time.UnixNano(), lt.Kind, string(lt.Status)
+			t.ID, t.Seq, t.Time, t.Kind, t.Status = id, lt.Seq, lt.Time.UnixNano(), lt.Kind, string(lt.Status)
 			t.Memo, t.Actor, t.OnBehalf, t.PendingID = lt.Memo, lt.Actor, lt.OnBehalf, lt.PendingID
 			t.Reverses, t.ResolvedBy = lt.Reverses, lt.ResolvedBy
 			if !lt.Deadline.IsZero() {
@@ -760,8 +944,8 @@ func walkTransactions(ctx context.Context, txn *badger.Txn, v audit.TxSink) erro
 			for _, p := range lt.Postings {
 				t.Postings = append(t.Postings, audit.Posting{From: p.From, To: p.To, Unit: string(p.Unit), Amount: p.Amount})
 			}
-			if t.ID != id {
-				t.Status += " (stored under another id)"
+			if lt.ID != id {
+				t.Kind += " (names another id: " + lt.ID + ")" // part of its creation
 			}
 		}
 		return v.Transaction(&t)

@@ -184,24 +184,33 @@ func (s *Store) Checkpoint(ctx context.Context) (_ uint64, err error) {
 	if err != nil || note == nil {
 		return 0, err
 	}
+	if err := s.keepCheckpoint(size, note); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
+// keepCheckpoint stores a signed checkpoint of size records, and
+// publishes it in the witness file when it is the largest yet.
+func (s *Store) keepCheckpoint(size uint64, note []byte) error {
 	if !s.roomOnDisk() {
-		return 0, errStorageFull
+		return errStorageFull
 	}
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(checkpointKey(size), note) }); err != nil {
-		return 0, fmt.Errorf("store: write checkpoint: %w", err)
+		return fmt.Errorf("store: write checkpoint: %w", err)
 	}
 	if s.dir != "" {
 		s.witnessMu.Lock()
 		defer s.witnessMu.Unlock()
 		if size > s.witnessed {
 			if err := writeWitness(s.dir, note); err != nil {
-				return 0, err
+				return err
 			}
 			s.witnessed = size
 		}
 	}
 	s.stats.signed(size, s.clock())
-	return size, nil
+	return nil
 }
 
 // nextCheckpoint computes over one snapshot the signed checkpoint of the
