@@ -943,3 +943,28 @@ func TestIDsRefusePersonalNumbers(t *testing.T) {
 		t.Fatalf("refusals wrote %d records", got-size)
 	}
 }
+
+// TestMutualCreditDefaultLimit: a mutual-credit community created without
+// a credit_limit gets DefaultCreditLimit (10 h), shown in its policy and
+// on its members' accounts, so that a recipient can pay for the first
+// service (with a limit of zero — fixed at creation — nobody ever could);
+// a later policy change that names no credit_limit keeps it.
+func TestMutualCreditDefaultLimit(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("mc", "", map[string]any{"earning": "mutual_credit"})
+	vol := tb.resident("li", "mc", nil, nil, "resident", "volunteer")
+	rec := tb.resident("zhang", "mc", nil, nil, "resident")
+	if a := tb.must(200, "GET", "/v1/accounts/zhang:HOUR", rec, nil); a.Str("credit_limit") != "10.00" || a.Str("guard") != "credit_limit" {
+		t.Fatalf("a member's account: %s", a.Raw)
+	}
+	id := tb.must(201, "POST", "/v1/services", vol, map[string]any{"volunteer": "li", "recipient": "zhang", "community": "mc",
+		"category": "elder_care", "hours": "2.00", "occurred_at": tb.ago(3 * time.Hour)}).Str("id")
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", rec, nil)
+	if got := tb.balance("zhang:HOUR"); got != "-2.00" {
+		t.Fatalf("the recipient pays within the default limit: %s", got)
+	}
+	tb.must(200, "PUT", "/v1/communities/mc/policy", tb.admin, map[string]any{"earning": "mutual_credit", "max_balance": "50.00"})
+	if c := tb.must(200, "GET", "/v1/communities/mc", tb.admin, nil); !strings.Contains(string(c.Raw), `"credit_limit":"10.00"`) {
+		t.Fatalf("the community's policy after a change naming no limit: %s", c.Raw)
+	}
+}

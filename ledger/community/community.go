@@ -55,6 +55,11 @@ const (
 	// window under a second would close before the timer's next tick.
 	MinSettlementDelay = time.Second
 	MaxAge             = 150
+	// DefaultCreditLimit is a mutual-credit community's credit limit when
+	// its creation names none (HOUR minor units: 10 h). A limit of zero
+	// would leave it where nobody can ever pay for a service (the
+	// recipient pays), and the limit is fixed at creation.
+	DefaultCreditLimit int64 = 10_00
 )
 
 // Policy is a community's time-bank policy.
@@ -292,6 +297,9 @@ func Create(tx ledger.Tx, n NewCommunity) (*Community, error) {
 	if ledger.Blank(n.Name) {
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "name is required")
 	}
+	if n.Policy.Earning == EarningMutualCredit && n.Policy.CreditLimit == 0 {
+		n.Policy.CreditLimit = DefaultCreditLimit
+	}
 	if err := n.Policy.Validate(); err != nil {
 		return nil, err
 	}
@@ -338,6 +346,12 @@ func SetPolicy(tx ledger.Tx, id string, p Policy) (*Community, error) {
 	c, err := Get(tx, id)
 	if err != nil {
 		return nil, err
+	}
+	if p.Earning == "" {
+		p.Earning = c.Policy.Earning // unchanged when not named
+	}
+	if p.Earning == EarningMutualCredit && p.CreditLimit == 0 {
+		p.CreditLimit = c.Policy.CreditLimit
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
