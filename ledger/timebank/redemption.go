@@ -310,6 +310,11 @@ func priceItem(r ledger.Reader, d *Redemption) error {
 		if err := ledger.CheckChainName("item", d.Item, ledger.MaxNameLen); err != nil || d.Item == "" {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: item is required, at most %d bytes", ledger.MaxNameLen)
 		}
+		if d.Quantity > 1 {
+			// Nothing prices a free-text item: hours are the whole price,
+			// and a quantity beside them would be recorded but mean nothing.
+			return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: quantity applies to catalogue items; community %s keeps no catalogue, so hours are the whole price (name the quantity in item)", d.Community)
+		}
 		return nil
 	}
 	if d.Item == "" {
