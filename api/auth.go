@@ -884,7 +884,7 @@ func (s *Server) refresh(c *gin.Context) {
 		return
 	}
 	p := &Principal{Member: m.ID, Community: m.Community, Roles: m.Roles, TokenID: claims.ID, Session: claims.Session,
-		Expires: exp, IssuedAt: claims.IssuedAt.UnixMilli()}
+		Expires: exp, IssuedAt: claims.IssuedAt.UnixMilli(), Refreshing: true}
 	c.Request = c.Request.WithContext(WithPrincipal(c.Request.Context(), p))
 	res, ok := s.submit(c, func(tx ledger.Tx) (any, error) {
 		// Token ids are fixed-length hex (newJTI), so the one key under
@@ -900,6 +900,7 @@ func (s *Server) refresh(c *gin.Context) {
 			if err := tx.PutIndex(revokedPrefix+claims.Session, []byte(strconv.FormatInt(sessionExp.Unix(), 10))); err != nil {
 				return nil, err
 			}
+			s.revoked.add(claims.Session, sessionExp) // writes after this one see it (authorized)
 			tx.Audit("auth.reuse", map[string]any{"member": m.ID, "token_ids": []string{claims.Session}})
 			return refreshReused, nil
 		}
@@ -981,6 +982,7 @@ func (s *Server) logout(c *gin.Context) {
 				return nil, err
 			}
 			out.Revoked = append(out.Revoked, id)
+			s.revoked.add(id, time.Unix(exp, 0)) // writes after this one see it (authorized)
 		}
 		tx.Audit("auth.logout", map[string]any{"member": p.Member, "token_ids": out.Revoked})
 		return out, nil

@@ -602,7 +602,7 @@ func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 		fail(c, err)
 		return ledger.Result{}, false
 	}
-	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: authorized(p, op)}
+	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: s.authorized(p, op)}
 	if key != "" { // the fingerprint only matters to an idempotency record
 		var canon []byte
 		if raw, ok := c.Get(ctxValue); ok { // bound: re-encode what bind decoded, not decode again

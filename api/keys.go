@@ -135,7 +135,7 @@ func (s *Server) RotateTokenKey(ctx context.Context) (string, error) {
 	}
 	s.rotating.Lock()
 	defer s.rotating.Unlock()
-	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: authorized(p, tokenKeyOp(key, "", false))}); err != nil {
+	if _, err := s.ledger.Submit(ctx, ledger.Request{Actor: actor, Op: s.authorized(p, tokenKeyOp(key, "", false))}); err != nil {
 		return "", fmt.Errorf("api: rotate token key: %w", err)
 	}
 	s.useTokenKey(*key, false)

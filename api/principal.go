@@ -31,6 +31,10 @@ type Principal struct {
 	// Acting). A staff write that names a member's account sets OnBehalf
 	// without it, so that the record names both, and keeps its rights.
 	Delegated bool
+	// Refreshing: TokenID is a refresh token being traded, whose second
+	// use the refresh op itself judges (it ends the session): authorized
+	// checks only its session.
+	Refreshing bool
 }
 
 // Has reports whether p holds any of roles for this request: never while
@@ -76,13 +80,29 @@ func (p *Principal) actor() ledger.Actor {
 // one at a time (shared/SPEC.md §2); the caller gets 409 conflict and may
 // send the request again, to be judged on the roles it has now. The
 // member is read from the writer's document cache.
-func authorized(p *Principal, op ledger.Op) ledger.Op {
+//
+// The token is judged again too: a logout (or a refresh token's reuse)
+// applied before this write — in its batch or an earlier one — revoked
+// it, and a write authenticated before the logout must not commit after
+// it (401 invalid_token). Revocations are noted in the server's set as
+// their op is applied, before they are durable: one whose commit then
+// fails refuses a token that should still be honoured, never the other
+// way round.
+func (s *Server) authorized(p *Principal, op ledger.Op) ledger.Op {
 	if p == nil {
 		return op
 	}
 	return func(tx ledger.Tx) (any, error) {
+		if !p.Refreshing && s.revoked.has(p.TokenID) || p.Session != "" && s.revoked.has(p.Session) {
+			return nil, ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+		}
 		m, err := community.GetMember(tx, p.Member)
 		if err != nil || m.Erased {
+			return nil, ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+		}
+		// A password change or reset applied meanwhile ends the member's
+		// other tokens (as authenticate judges them).
+		if p.IssuedAt > 0 && p.IssuedAt < m.TokensAfter && p.TokenID != m.TokenKept {
 			return nil, ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
 		}
 		if m.Community != p.Community || !slices.Equal(m.Roles, p.Roles) {

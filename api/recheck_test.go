@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"tally/ledger"
@@ -27,7 +30,7 @@ func TestRolesRecheckedInsideTheCommit(t *testing.T) {
 		return nil, nil
 	}
 	submit := func(p *Principal) error {
-		_, err := ts.store.Submit(context.Background(), ledger.Request{Actor: p.actor(), Op: authorized(p, op)})
+		_, err := ts.store.Submit(context.Background(), ledger.Request{Actor: p.actor(), Op: ts.api.authorized(p, op)})
 		return err
 	}
 	coord := []community.Role{community.RoleCoordinator}
@@ -57,5 +60,63 @@ func TestRolesRecheckedInsideTheCommit(t *testing.T) {
 	}
 	if got := ts.auditSize(); got != size {
 		t.Fatalf("a refused write added %d audit records", got-size)
+	}
+}
+
+// TestLogoutRecheckedInsideTheCommit: a write authenticated before a
+// logout that is applied after it is refused (401 invalid_token) and
+// writes nothing — an outside probe saw 307 gifts commit after the
+// auth.logout record that revoked the very token they used, which no
+// one-at-a-time order explains.
+func TestLogoutRecheckedInsideTheCommit(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	tok := ts.member("res", "c1", "resident")
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		ID      string  `json:"jti"`
+		Session string  `json:"sid"`
+		Iat     float64 `json:"iat"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.ID == "" {
+		t.Fatalf("claims %s: %v", payload, err)
+	}
+	// The principal the request was authenticated as, before the logout.
+	p := &Principal{Member: "res", Community: "c1", Roles: []community.Role{community.RoleResident}, TokenID: claims.ID, Session: claims.Session}
+	ran := 0
+	submit := func() error {
+		_, err := ts.store.Submit(context.Background(), ledger.Request{Actor: p.actor(), Op: ts.api.authorized(p, func(tx ledger.Tx) (any, error) {
+			ran++
+			tx.Audit("test.op", nil)
+			return nil, nil
+		})})
+		return err
+	}
+	if err := submit(); err != nil || ran != 1 {
+		t.Fatalf("before the logout: %v, ran %d", err, ran)
+	}
+	ts.must(200, "POST", "/v1/auth/logout", tok, nil)
+	size := ts.auditSize()
+	if err := submit(); ledger.ErrorCode(err) != CodeInvalidToken || ran != 1 || ts.auditSize() != size {
+		t.Fatalf("after the logout: %v (ran %d, records %d → %d), want invalid_token and nothing written", err, ran, size, ts.auditSize())
+	}
+	// A password reset applied before the write ends the member's tokens
+	// for it too.
+	tok = ts.login("res", "password-res")
+	payload, _ = base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	p = &Principal{Member: "res", Community: "c1", Roles: []community.Role{community.RoleResident}, TokenID: claims.ID, Session: claims.Session,
+		IssuedAt: int64(claims.Iat * 1000)}
+	if err := submit(); err != nil || ran != 2 {
+		t.Fatalf("a new login: %v, ran %d", err, ran)
+	}
+	ts.must(200, "PUT", "/v1/members/res/password", ts.admin, map[string]any{"username": "res", "new_password": "reset-by-admin-1"})
+	if err := submit(); ledger.ErrorCode(err) != CodeInvalidToken || ran != 2 {
+		t.Fatalf("after a password reset: %v (ran %d), want invalid_token", err, ran)
 	}
 }
