@@ -968,3 +968,17 @@ func TestMutualCreditDefaultLimit(t *testing.T) {
 		t.Fatalf("the community's policy after a change naming no limit: %s", c.Raw)
 	}
 }
+
+// TestServiceAtTheZeroTime: occurred_at 0001-01-01T00:00:00Z is a time
+// long ago, told as such — it once answered "occurred_at is required".
+func TestServiceAtTheZeroTime(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("m1", "", nil)
+	vol := tb.resident("li", "m1", nil, nil, "resident", "volunteer")
+	tb.resident("zhang", "m1", nil, nil, "resident")
+	r := tb.do("POST", "/v1/services", vol, map[string]any{"volunteer": "li", "recipient": "zhang", "community": "m1",
+		"category": "elder_care", "hours": "1.00", "occurred_at": "0001-01-01T00:00:00Z"})
+	if r.Status != 400 || !strings.Contains(r.Str("detail"), "days ago") {
+		t.Fatalf("the zero time: %d %s", r.Status, r.Raw)
+	}
+}

@@ -246,9 +246,9 @@ func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
 }
 
 func checkWhen(now, at time.Time) error {
+	// The zero time (0001-01-01T00:00:00Z, or none given) is one more
+	// time long ago, told as such.
 	switch {
-	case at.IsZero():
-		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: occurred_at is required")
 	case at.After(now.Add(MaxClockSkew)):
 		return ledger.Errorf(CodeFutureOccurrence, "timebank: occurred_at is in the future")
 	case at.Before(now.Add(-MaxBackdate)):
