@@ -25,7 +25,8 @@ var tbReaders = []community.Role{community.RoleCoordinator, community.RoleAdmin,
 // redemptions, gifts, pool grants, settlement, reports).
 func (s *Server) timebankRoutes() []route {
 	vol := []community.Role{community.RoleVolunteer, community.RoleCoordinator, community.RoleAdmin}
-	res := []community.Role{community.RoleResident, community.RoleCoordinator, community.RoleAdmin}
+	// A volunteer is a resident who serves (SPEC §1): they post needs too.
+	res := []community.Role{community.RoleResident, community.RoleVolunteer, community.RoleCoordinator, community.RoleAdmin}
 	tag := "timebank"
 	return []route{
 		{method: "POST", path: "/v1/services", summary: "Log a service for confirmation (volunteer, or a coordinator for them)", tag: tag, auth: authenticated, roles: vol, req: ServiceRequest{}, resp: ServiceView{}, status: 201, handle: s.logService},

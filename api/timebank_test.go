@@ -982,3 +982,15 @@ func TestServiceAtTheZeroTime(t *testing.T) {
 		t.Fatalf("the zero time: %d %s", r.Status, r.Raw)
 	}
 }
+
+// TestVolunteerPostsNeed: a member who is only a volunteer — a resident
+// who serves (SPEC §1) — posts their own need, as a resident does.
+func TestVolunteerPostsNeed(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("m1", "", nil)
+	vol := tb.resident("li", "m1", nil, nil, "volunteer")
+	r := tb.must(201, "POST", "/v1/needs", vol, map[string]any{"community": "m1", "category": "elder_care", "title": "陪同就医"})
+	if r.Str("requester") != "li" {
+		t.Fatalf("need: %s", r.Raw)
+	}
+}

@@ -111,7 +111,7 @@ func PostNeed(tx ledger.Tx, by Caller, c, requester, category, title string, hou
 	if by.Member != m.ID && !by.Staff {
 		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: a resident posts their own needs, or a coordinator for them")
 	}
-	if !m.Has(community.RoleResident) {
+	if !m.Has(community.RoleResident, community.RoleVolunteer) { // a volunteer is a resident who serves (SPEC §1)
 		return nil, ledger.Errorf(ledger.CodeForbidden, "timebank: needs are residents' (shared/SPEC.md §4); %s is not a resident", m.ID)
 	}
 	n := &Need{ID: tx.NewID("need"), Community: c, Requester: m.ID, Category: category, Title: title,
