@@ -209,6 +209,8 @@ type ServiceView struct {
 	Reason    string `json:"reason,omitempty"`
 	LoggedBy  string `json:"logged_by"`
 	DecidedBy string `json:"decided_by,omitempty"`
+	// DecidedFor: the member a coordinator confirmed or rejected for (代办).
+	DecidedFor string `json:"decided_for,omitempty"`
 	// Withdrawn: rejected by its volunteer while pending (logged by
 	// mistake), not by the recipient or a coordinator.
 	Withdrawn bool `json:"withdrawn,omitempty"`
@@ -216,6 +218,7 @@ type ServiceView struct {
 	// after it (a dispute, a correction); reason and decided_by are then
 	// the rejection's.
 	ConfirmedBy   string `json:"confirmed_by,omitempty"`
+	ConfirmedFor  string `json:"confirmed_for,omitempty"`
 	ConfirmReason string `json:"confirm_reason,omitempty"`
 	Seq           uint64 `json:"seq"`
 }
@@ -224,7 +227,7 @@ func serviceView(sv *timebank.Service) ServiceView {
 	v := ServiceView{ID: sv.ID, Status: sv.Status, Community: sv.Community, Volunteer: sv.Volunteer, Recipient: sv.Recipient,
 		RecipientKind: sv.RecipientKind, Category: sv.Category, Hours: tbHoursStr(sv.Hours), OccurredAt: sv.OccurredAt,
 		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Reversal: sv.Reversal, Overlaps: sv.Overlaps, Flagged: len(sv.Overlaps) > 0, Need: sv.Need,
-		Reason: sv.Reason, LoggedBy: sv.LoggedBy, DecidedBy: sv.DecidedBy, ConfirmedBy: sv.ConfirmedBy, ConfirmReason: sv.ConfirmReason, Seq: sv.Seq,
+		Reason: sv.Reason, LoggedBy: sv.LoggedBy, DecidedBy: sv.DecidedBy, DecidedFor: sv.DecidedFor, ConfirmedBy: sv.ConfirmedBy, ConfirmedFor: sv.ConfirmedFor, ConfirmReason: sv.ConfirmReason, Seq: sv.Seq,
 		// Nobody else decides a volunteer's own record: one they decided
 		// is one they withdrew.
 		Withdrawn: sv.Status == timebank.StatusRejected && sv.DecidedBy == sv.Volunteer && sv.ConfirmedBy == ""}

@@ -327,6 +327,10 @@ func TestOnBehalf(t *testing.T) {
 	if rec := tb.record(tbSeqOfTx(t, c.Str("transaction"))); rec.Action != "service.confirm" || rec.Actor != "wang" || rec.OnBehalf != "nainai" {
 		t.Fatalf("confirm audit: got %s by %s for %s", rec.Action, rec.Actor, rec.OnBehalf)
 	}
+	// The record itself names both too.
+	if c.Str("decided_by") != "wang" || c.Str("decided_for") != "nainai" {
+		t.Fatalf("the confirmed record: %s", c.Raw)
+	}
 	// Acting for the volunteer, a coordinator cannot confirm their service,
 	// and acting for a resident, cannot use staff rights.
 	id2 := tb.service(coord, "li", "nainai", "c1", "elder_care", "1.00", 3*time.Hour)

@@ -52,11 +52,13 @@ type Service struct {
 	Credit        string    `json:"credit,omitempty"`
 	LoggedBy      string    `json:"logged_by"`
 	DecidedBy     string    `json:"decided_by,omitempty"`
+	DecidedFor    string    `json:"decided_for,omitempty"` // the member DecidedBy acted for (代办)
 	Reason        string    `json:"reason,omitempty"`
 	// ConfirmedBy and ConfirmReason keep the confirmation of a record
 	// rejected after it (a dispute, a correction): DecidedBy and Reason
 	// are then the rejection's.
 	ConfirmedBy   string    `json:"confirmed_by,omitempty"`
+	ConfirmedFor  string    `json:"confirmed_for,omitempty"`
 	ConfirmReason string    `json:"confirm_reason,omitempty"`
 	Transaction   string    `json:"transaction,omitempty"`
 	Settlement    string    `json:"settlement,omitempty"` // the post or void of a held credit
@@ -420,7 +422,7 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 	if err := credit(tx, s); err != nil {
 		return nil, err
 	}
-	s.Status, s.DecidedBy, s.Reason = StatusConfirmed, tx.Actor().ID, reason
+	s.Status, s.DecidedBy, s.DecidedFor, s.Reason = StatusConfirmed, tx.Actor().ID, tx.Actor().OnBehalf, reason
 	if err := saveConfirmed(tx, s); err != nil {
 		return nil, err
 	}
@@ -570,9 +572,9 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 		return nil, err
 	}
 	if s.Status == StatusConfirmed {
-		s.ConfirmedBy, s.ConfirmReason = s.DecidedBy, s.Reason
+		s.ConfirmedBy, s.ConfirmedFor, s.ConfirmReason = s.DecidedBy, s.DecidedFor, s.Reason
 	}
-	s.Status, s.DecidedBy, s.Reason = StatusRejected, tx.Actor().ID, reason
+	s.Status, s.DecidedBy, s.DecidedFor, s.Reason = StatusRejected, tx.Actor().ID, tx.Actor().OnBehalf, reason
 	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
 		return nil, err
 	}
