@@ -244,9 +244,12 @@ func checkTable(path string, topt table.Options) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			// Badger's message holds the whole index: keep the first line.
-			msg, _, _ := strings.Cut(fmt.Sprint(r), "\n")
+			msg, _, _ := strings.Cut(strings.TrimSpace(fmt.Sprint(r)), "\n")
 			if _, ok := r.(runtime.Error); ok {
 				msg = "its contents are not a valid table" // Badger tripped over them
+			}
+			if msg == "" {
+				msg = "Badger could not read it"
 			}
 			err = fmt.Errorf("reading it failed: %s", msg)
 			mf.Close(-1)
