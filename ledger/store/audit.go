@@ -120,20 +120,7 @@ func witnessed(dir string, a *AuditDB) (*AuditDB, error) {
 		if err != nil {
 			return fmt.Errorf("%w: m/head: %v", ErrDamaged, err)
 		}
-		// What the witness comparison would misread as records lost or
-		// rewritten is named for what it is first: a head that lost
-		// count, a witness file that is not a checkpoint this log
-		// signed, a stored tree hash missing.
-		if err := checkHeadCount(k, h); err != nil {
-			return err
-		}
-		if err := checkWitnessSigned(dir, k); err != nil {
-			return err
-		}
-		if err := checkWitnessHashes(dir, k, h); err != nil {
-			return err
-		}
-		if err := checkWitness(dir, k, h); err != nil {
+		if err := checkPublished(dir, k, h); err != nil {
 			return err
 		}
 		var ks keyStore = &memKeys{keys: map[string][]byte{}} // no folder: the layout before it, keys in Badger
@@ -147,6 +134,24 @@ func witnessed(dir string, a *AuditDB) (*AuditDB, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// checkPublished holds the ledger to the checkpoint it published last
+// (checkWitness). What that comparison would misread as records lost or
+// rewritten is named for what it is first: a head that lost count, a
+// witness file that is not a checkpoint this log signed, a stored tree
+// hash missing. A server's start and tally verify --data both run it.
+func checkPublished(dir string, k badgerKV, h head) error {
+	if err := checkHeadCount(k, h); err != nil {
+		return err
+	}
+	if err := checkWitnessSigned(dir, k); err != nil {
+		return err
+	}
+	if err := checkWitnessHashes(dir, k, h); err != nil {
+		return err
+	}
+	return checkWitness(dir, k, h)
 }
 
 // checkHeadCount refuses a head (m/head) that counts fewer records than

@@ -244,6 +244,13 @@ func TestVerifyHeadAndWitnessNotLostRecords(t *testing.T) {
 			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "witness file") || strings.Contains(err.Error(), "lost") || strings.Contains(err.Error(), "rewritten") {
 				t.Fatalf("got %v", err)
 			}
+			// A server's start says the same.
+			if st, err := Open(dir, Options{Existing: true}); err == nil {
+				st.Close()
+				t.Fatal("a server started on it")
+			} else if !strings.Contains(err.Error(), "witness file") || strings.Contains(err.Error(), "lost") {
+				t.Fatalf("a server's start: %v", err)
+			}
 		})
 	}
 }

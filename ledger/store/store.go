@@ -334,7 +334,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 		if opt.InMemory {
 			return nil
 		}
-		return checkWitness(dir, badgerKV{txn}, s.head)
+		return checkPublished(dir, badgerKV{txn}, s.head)
 	}); err != nil {
 		db.Close()
 		return nil, err
