@@ -72,7 +72,7 @@ type PostingRequest struct {
 // not a person: it enters the audit chain and is never erased.
 type TransferRequest struct {
 	Postings []PostingRequest `json:"postings"`
-	Memo     string           `json:"memo,omitempty"`
+	Memo     string           `json:"memo,omitempty" doc:"kept in the audit chain for good, never erased: about the transaction, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 	Pending  bool             `json:"pending,omitempty"`
 	Timeout  string           `json:"timeout,omitempty"`
 }
@@ -161,12 +161,12 @@ func TransactionViewOf(t *ledger.Transaction) TransactionView {
 // SettleRequest posts (optionally a smaller amount) or voids a hold.
 type SettleRequest struct {
 	Amount string `json:"amount,omitempty"`
-	Memo   string `json:"memo,omitempty"`
+	Memo   string `json:"memo,omitempty" doc:"kept in the audit chain for good, never erased: about the transaction, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 
 // ReverseRequest reverses a posted transaction; the reason is required.
 type ReverseRequest struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" doc:"kept in the audit chain for good, never erased: about the correction, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 
 func (s *Server) accountRoutes() []route {
@@ -708,7 +708,7 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 // about the account's state, not a person: it enters the chain.
 type AccountStatusRequest struct {
 	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty" doc:"kept in the audit chain for good, never erased: about the decision, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 
 func (s *Server) setAccountStatus(c *gin.Context) {

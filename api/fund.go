@@ -125,7 +125,7 @@ type FundView struct {
 // public, not from auditors. Personal data (a phone number) belongs in
 // none of them.
 type DonationRequest struct {
-	Donor     string `json:"donor"`
+	Donor     string `json:"donor" doc:"a company or organisation name as published (in clear, in the chain and on the public page), a member id, or a person's name, kept only as a salted commitment in the chain and encrypted (erasable) in the personal store"`
 	DonorKind string `json:"donor_kind,omitempty"`
 	Amount    string `json:"amount"`
 	Project   string `json:"project,omitempty"`
@@ -193,10 +193,10 @@ func donationView(r ledger.Reader, d *fund.Donation, written bool) (DonationView
 // none: approval pays at once).
 type ProposalRequest struct {
 	Amount          string   `json:"amount"`
-	Beneficiary     string   `json:"beneficiary"`
+	Beneficiary     string   `json:"beneficiary" doc:"a pseudonymous id (a member id or another opaque id), shown on the public page and kept in the chain for good: never a name, phone or ID-card number"`
 	Project         string   `json:"project,omitempty"`
-	Purpose         string   `json:"purpose"`
-	Evidence        []string `json:"evidence,omitempty"`
+	Purpose         string   `json:"purpose" doc:"kept in the audit chain for good, never erased: about the disbursement, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
+	Evidence        []string `json:"evidence,omitempty" doc:"document hashes (or references) of the evidence, kept in the chain for good: never the documents themselves"`
 	Deadline        string   `json:"deadline,omitempty"`
 	ObjectionWindow string   `json:"objection_window,omitempty"`
 }
@@ -232,14 +232,14 @@ func (r *ProposalRequest) ToDomain(fundID, proposer string) (fund.NewProposal, e
 // ProposalVoteRequest is a committee member's vote.
 type ProposalVoteRequest struct {
 	Decision string `json:"decision"` // approve | reject
-	Reason   string `json:"reason,omitempty"`
+	Reason   string `json:"reason,omitempty" doc:"kept in the audit chain for good, never erased: about the vote, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
 }
 
 // ProposalReasonRequest declares a recusal (reason optional) or raises an
 // objection (reason required). Reasons enter the chain: describe the
 // conflict or the concern, not a person.
 type ProposalReasonRequest struct {
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty" doc:"kept in the audit chain for good, never erased: about the decision, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
 }
 
 // ProposalVoteView is one vote or recusal.

@@ -153,10 +153,10 @@ func tbView[T any](s *Server, c *gin.Context, fn func(r ledger.Reader) (T, error
 // it.
 type ServiceRequest struct {
 	Volunteer     string `json:"volunteer"`
-	Recipient     string `json:"recipient"`
+	Recipient     string `json:"recipient" doc:"a member id, a group id (kept in the chain for good: an opaque name, never a phone number) or the community id"`
 	RecipientKind string `json:"recipient_kind,omitempty"`
 	Community     string `json:"community"`
-	Category      string `json:"category"`
+	Category      string `json:"category" doc:"kind of service (case_work, group_work, community_activity, elder_care, child_care, ...), kept in the chain"`
 	Hours         string `json:"hours"`
 	OccurredAt    string `json:"occurred_at"`
 }
@@ -176,7 +176,7 @@ func (r *ServiceRequest) ToDomain() (timebank.NewService, error) {
 // DecisionRequest confirms, rejects, completes or cancels. The reason is
 // about the record, not a person: it enters the audit chain.
 type DecisionRequest struct {
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty" doc:"kept in the audit chain for good, never erased: about the decision, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 
 // ServiceView shows a service record. Status is pending, confirmed or
@@ -416,7 +416,7 @@ type NeedRequest struct {
 	Community string `json:"community"`
 	Requester string `json:"requester,omitempty"`
 	Category  string `json:"category"`
-	Title     string `json:"title"`
+	Title     string `json:"title" doc:"kept in the audit chain for good, never erased: about the need, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 	Hours     string `json:"hours,omitempty"`
 }
 
@@ -659,7 +659,7 @@ type OfferRequest struct {
 	Community string `json:"community"`
 	Volunteer string `json:"volunteer,omitempty"`
 	Category  string `json:"category"`
-	Title     string `json:"title"`
+	Title     string `json:"title" doc:"kept in the audit chain for good, never erased: about the offer, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 	Hours     string `json:"hours,omitempty"`
 }
 
@@ -947,7 +947,7 @@ type GiftRequest struct {
 	From  string `json:"from"`
 	To    string `json:"to"`
 	Hours string `json:"hours"`
-	Memo  string `json:"memo,omitempty"`
+	Memo  string `json:"memo,omitempty" doc:"kept in the audit chain for good, never erased: about the gift, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 
 // GrantRequest grants pool credits to a member; the reason is about the
@@ -956,7 +956,7 @@ type GrantRequest struct {
 	Community string `json:"community"`
 	Member    string `json:"member"`
 	Hours     string `json:"hours"`
-	Reason    string `json:"reason"`
+	Reason    string `json:"reason" doc:"kept in the audit chain for good, never erased: about the grant, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 
 // TransferResult is a gift or grant; overflow is what went to the pool
