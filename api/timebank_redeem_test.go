@@ -531,3 +531,31 @@ func TestMutualCreditDebtStaysHome(t *testing.T) {
 	tbProblem(t, tb.do("POST", "/v1/redemptions", rb, map[string]any{"member": "rb", "community": "dep", "hours": "0.50", "item": "爱心超市 大米", "book": true}), 422, "insufficient_funds")
 	tb.sumsToZero("mc", "rb")
 }
+
+// TestMutualCreditDebtStaysHomeForServices: a recipient from another
+// mutual-credit community pays a volunteer of this one from credits
+// earned only, not from their own community's credit line (a probe put a
+// member 10 h into debt so, and clearing then owed the volunteer's
+// community what rested on that debt).
+func TestMutualCreditDebtStaysHomeForServices(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("d", "", nil)
+	tb.community("mc1", "d", map[string]any{"earning": "mutual_credit", "credit_limit": "10.00"})
+	tb.community("mc2", "d", map[string]any{"earning": "mutual_credit", "credit_limit": "10.00"})
+	vol := tb.resident("v2", "mc2", nil, nil, "resident", "volunteer")
+	rec := tb.resident("r1", "mc1", nil, nil, "resident")
+	id := tb.must(201, "POST", "/v1/services", vol, map[string]any{"volunteer": "v2", "recipient": "r1", "community": "mc2",
+		"category": "elder_care", "hours": "2.00", "occurred_at": tb.ago(3 * time.Hour)}).Str("id")
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/services/"+id+"/confirm", rec, nil), 422, "insufficient_funds")
+	if tb.auditSize() != size || tb.balance("r1:HOUR") != "0.00" {
+		t.Fatalf("a refused confirmation wrote (%d → %d) or moved credits (%s)", size, tb.auditSize(), tb.balance("r1:HOUR"))
+	}
+	// With credits earned at home, the recipient pays.
+	tb.fund("mc1", "r1", "3.00")
+	tb.must(200, "POST", "/v1/services/"+id+"/confirm", rec, nil)
+	if got := tb.balance("r1:HOUR"); got != "1.00" {
+		t.Fatalf("the recipient after paying from earned credits: %s", got)
+	}
+	tb.sumsToZero("mc1", "r1")
+}

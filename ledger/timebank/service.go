@@ -499,7 +499,18 @@ func payerOf(r ledger.Reader, c *community.Community, s *Service) (*ledger.Accou
 		if err != nil {
 			return nil, err
 		}
-		return hourAccount(r, m)
+		a, err := hourAccount(r, m)
+		if err != nil {
+			return nil, err
+		}
+		// A recipient from another community pays from credits earned:
+		// their credit line is their own community's, whose members carry
+		// it, and must not back what clearing then owes this community
+		// (as for redemptions elsewhere).
+		if m.Community != c.ID && a.Available() < s.Credits {
+			return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "timebank: %s has %s hours earned to pay for a service of another community (a credit limit applies only in their own)", m.ID, ledger.FormatAmount(max(a.Available(), 0), ledger.HOUR))
+		}
+		return a, nil
 	}
 	return r.Account(c.Accounts[community.AcctIssuance])
 }
