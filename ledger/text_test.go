@@ -77,8 +77,11 @@ func TestCheckChainText(t *testing.T) {
 		"张三 (+86) 139-1234-5678", "受助人身份证 110101 1990 0307 1233 电话 139 - 1234 - 5678",
 		// Other ways of writing digits, and groupings an outside probe got past the screen.
 		"电话 𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "电话 ١٣٨١٢٣٤٥٦٧٨", "电话 १३८१२३४५६७८", "电话 ¹³⁸¹²³⁴⁵⁶⁷⁸", "电话 ❶❸❽❶❷❸❹❺❻❼❽",
-		"电话 ⑴⑶⑻⑴⑵⑶⑷⑸⑹⑺⑻", "电话 ₁₃₈₁₂₃₄₅₆₇₈", "电话 幺三八幺两三四五六拐八", "电话 138 123 456 78",
-		"电话 13 81 23 45 67 8", "身份证 110101 199003071233", "电话 1381 234 5678"} {
+		"电话 ⑴⑶⑻⑴⑵⑶⑷⑸⑹⑺⑻", "电话 ₁₃₈₁₂₃₄₅₆₇₈", "电话 幺三八幺两三四五六拐八", "身份证 110101 199003071233",
+		"家属电话\n138\n1234\n5678", "身份证\n110101\n19900307\n1233", "1️⃣3️⃣8️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣",
+		"138\u205f1234\u205f5678", "138\u16801234\u16805678", "138•1234•5678", "138﹣1234﹣5678", "138∼1234∼5678",
+		"138＿1234＿5678", "138    1234    5678", "138\u200d\u200d\u200d\u200d1234\u200d\u200d\u200d\u200d5678",
+		"🄂🄄🄉🄂🄃🄄🄅🄆🄇🄈🄉", "1\u03033\u03038\u030312345678"} {
 		if err := CheckChainText("memo", s, MaxMemoLen); !IsCode(err, CodeInvalidRequest) {
 			t.Errorf("%q: %v, want invalid_request", s, err)
 		}
@@ -95,9 +98,33 @@ func TestCheckChainText(t *testing.T) {
 		"编号 100001-20261101-0001", "项目编号 15-2026-11-001", "批次 15-20261123-1", "走访 13-1-1302/5-801",
 		"1.30 10.00-11.00 活动", "2026.1.30 10.30-11.30", "IP 192.168.13.138", "尾号 1234", "138****5678",
 		"1391 2345 678" /* groupings nobody writes a phone in are not looked for */, "150，1500，3000",
+		// Lists of counts, seats and scores (an outside probe found these refused when more groupings were tried).
+		"各小组人数：13 15 16 18 19 8", "座位号 138 12 13 14 15", "参加人数 15 20 18 22 19 7", "楼层 14 15 16 17 18 9",
+		"得分 135 98 87 76 65", "时间 13 30 14 30 15 3", "编号 1350 123 4567", "两位老人各1小时", "拐角处 山洞 一两三 三三两两",
 		"材料费 150 + 2000 + 1200 = 3350 元", "三项支出 180/1500/3000 元", "138／1234／5678" /* a slash lists */, "身份证号有误 110101199003071234（校验位不对）"[0:0] + "流水 110101199003071234"} {
 		if err := CheckChainText("memo", s, MaxMemoLen); err != nil {
 			t.Errorf("%q: %v", s, err)
+		}
+	}
+}
+
+// TestCheckEntityID: ids that name no person refuse a mobile or ID-card
+// number, but take what such ids really hold — barcodes, region codes,
+// timestamps, UUIDs, dates and serials — which a plain digit-run limit
+// refused (an outside probe found EAN-13 item ids and 12-digit region
+// codes refused, and one random UUID in a hundred).
+func TestCheckEntityID(t *testing.T) {
+	for _, s := range []string{"sku-6901234567892", "6901234567892", "510104001001", "c-510104001001", "order-20261124153000",
+		"zx-20261124153000", "ts-1731234567890", "group-17-20261124-1", "batch-2026-11-24-000001-0001",
+		"b4ffae00-b5f4-4ebb-8ed7-01499259064e", "elders-choir-2", "item-2026-11-rice-5kg", "m-0421", "elder_care"} {
+		if err := CheckEntityID("id", s); err != nil {
+			t.Errorf("%q: %v", s, err)
+		}
+	}
+	for _, s := range []string{"13800138000", "id-110101199003071233", "it-13812345678", "c13812345678", "p-138-1234-5678",
+		"tel.139.1234.5678", "11010119900307109X"} {
+		if err := CheckEntityID("id", s); !IsCode(err, CodeInvalidID) {
+			t.Errorf("%q: %v, want invalid_id", s, err)
 		}
 	}
 }

@@ -135,7 +135,7 @@ const ReservedCategory = "total"
 // CheckCategory checks a service category: an id, not the reserved one.
 // Errors: invalid_id, invalid_request.
 func CheckCategory(c string) error {
-	if err := ledger.CheckPseudonym("category", c); err != nil { // it enters the chain
+	if err := ledger.CheckEntityID("category", c); err != nil { // it enters the chain
 		return err
 	}
 	if Category(c) == ReservedCategory {
@@ -236,7 +236,7 @@ func (c *Community) clone() *Community {
 // reserve claims id in the shared entity namespace. Errors: invalid_id,
 // already_exists.
 func reserve(tx ledger.Tx, kind, id string) error {
-	if err := ledger.CheckPseudonym(kind+" id", id); err != nil { // the chain keeps it for good
+	if err := ledger.CheckEntityID(kind+" id", id); err != nil { // the chain keeps it for good
 		return err
 	}
 	// Account ids are <owner>:<suffix>: an entity named "c1:pool" would

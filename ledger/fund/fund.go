@@ -335,7 +335,7 @@ func openAccount(tx ledger.Tx, f *Fund, suffix string, guard ledger.Guard) (stri
 var reservedProjectIDs = []string{Unrestricted, "total"}
 
 func addProject(tx ledger.Tx, f *Fund, n NewProject) error {
-	if err := ledger.CheckPseudonym("project id", n.ID); err != nil { // public, and in the chain
+	if err := ledger.CheckEntityID("project id", n.ID); err != nil { // public, and in the chain
 		return err
 	}
 	if len(n.ID) > MaxProjectIDLen || slices.ContainsFunc(reservedProjectIDs, func(r string) bool { return strings.EqualFold(n.ID, r) }) {

@@ -102,7 +102,7 @@ func getItem(r ledger.Reader, c, item string) (*Item, error) {
 }
 
 func checkItem(it Item) error {
-	if err := ledger.CheckPseudonym("item", it.ID); err != nil { // in the chain
+	if err := ledger.CheckEntityID("item", it.ID); err != nil { // in the chain
 		return err
 	}
 	if err := ledger.CheckChainName("name", it.Name, ledger.MaxNameLen); err != nil {

@@ -295,7 +295,7 @@ func checkRecipient(r ledger.Reader, c *community.Community, n *NewService) erro
 		// A group's id is typed in when the service is logged, and the
 		// chain keeps it: not someone's phone number (a volunteer serving
 		// someone not registered might write it there).
-		return ledger.CheckPseudonym("recipient", n.Recipient)
+		return ledger.CheckEntityID("recipient", n.Recipient)
 	default:
 		return ledger.Errorf(ledger.CodeInvalidRequest, "timebank: recipient_kind is member, group or community")
 	}
