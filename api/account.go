@@ -54,7 +54,7 @@ type EntryView struct {
 	Tx           string    `json:"tx" doc:"the transaction: a posting, a hold, or the post or void that resolved a hold"`
 	Time         time.Time `json:"time"`
 	Kind         string    `json:"kind" doc:"posted (moved), pending (a hold reserved it) or released (a hold's reservation undone by its post or void)"`
-	Amount       string    `json:"amount" doc:"signed decimal: negative leaves this account, positive enters it"` // signed: "-1.50" is a debit
+	Amount       string    `json:"amount" doc:"signed decimal: negative leaves this account, positive enters it (a pending line reserves it: available moves, balance does not, until the hold is posted)"` // signed: "-1.50" is a debit
 	Unit         string    `json:"unit"`
 	Counterparty string    `json:"counterparty" doc:"the account on the other side of the posting"`
 	Memo         string    `json:"memo,omitempty"`

@@ -590,7 +590,7 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 }
 
 func (a *passwordAttempt) logFailure() {
-	slog.Warn(a.what+" failed", append([]any{"log", "security"}, a.s.loginNamed(a.username, a.login)...)...)
+	slog.Warn(a.what+" failed", append(append([]any{"log", "security"}, a.s.loginNamed(a.username, a.login)...), "addr", a.addr)...)
 }
 
 // logThrottled logs a throttled attempt, at most MaxThrottledLogsPerSecond

@@ -269,7 +269,7 @@ type ProposalView struct {
 	Rejections      int                `json:"rejections" doc:"rejections in the current round"`
 	Recusals        int                `json:"recusals"`
 	Quorum          int                `json:"quorum"`
-	Eligible        int                `json:"eligible" doc:"committee members who may vote on it: the committee less the proposer and recused members"`
+	Eligible        int                `json:"eligible" doc:"committee members who may vote on it: the committee less the proposer, members with a conflict of interest (the beneficiary, relatives of the beneficiary or of the proposer) and recused members"`
 	Round           int                `json:"round" doc:"voting round: each objection during the objection window (公示) starts a new round, and votes of earlier rounds no longer count"`
 	Votes           []ProposalVoteView `json:"votes"`
 	Objections      []ProposalVoteView `json:"objections"`

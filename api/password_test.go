@@ -178,8 +178,8 @@ func TestSecurityLogHidesUsernames(t *testing.T) {
 	}
 	buf.Reset()
 	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": "wrong-password"}), 401, "unauthorized")
-	if out := buf.String(); !strings.Contains(out, `"member":"admin"`) {
-		t.Fatalf("a failed login of an existing login does not name its member: %s", out)
+	if out := buf.String(); !strings.Contains(out, `"member":"admin"`) || !strings.Contains(out, `"addr":"127.0.0.1"`) {
+		t.Fatalf("a failed login of an existing login does not name its member and the client's address: %s", out)
 	}
 }
 

@@ -1033,7 +1033,7 @@ func (s *Server) grant(c *gin.Context) {
 
 // OwedView is what one community owes another, in hours.
 type OwedView struct {
-	From  string `json:"from" doc:"the community that owes (its members redeemed or received credits earned in to)"`
+	From  string `json:"from" doc:"the community that owes: credits its members earned were spent in to (redemptions, gifts to relatives there, services paid under mutual credit), net of the other way"`
 	To    string `json:"to" doc:"the community owed"`
 	Hours string `json:"hours" doc:"hours from owes to, netted over the pair"`
 }

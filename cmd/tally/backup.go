@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"tally/api"
 	"tally/audit"
@@ -195,7 +196,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	// and no server starts on it, so a restore killed in between leaves
 	// nothing served either.
 	discard := func() {
-		removeContents(*data)
+		// The mark goes last: a discard killed halfway leaves a directory
+		// still refused, never a copy that serves.
+		removeContents(*data, store.RestoringFile)
+		os.Remove(filepath.Join(*data, store.RestoringFile))
 		if !existed {
 			os.Remove(*data)
 		}
@@ -244,10 +248,13 @@ func retireTokenKey(ctx context.Context, data string) error {
 	return err
 }
 
-// removeContents removes everything inside dir, not dir itself.
-func removeContents(dir string) {
+// removeContents removes everything inside dir but the names kept, not
+// dir itself.
+func removeContents(dir string, keep ...string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		os.RemoveAll(filepath.Join(dir, e.Name()))
+		if !slices.Contains(keep, e.Name()) {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
 	}
 }

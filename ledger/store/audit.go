@@ -604,6 +604,12 @@ func (s *Store) signSnapshot(k badgerKV) (_ *StoredCheckpoint, err error) {
 	case err != nil || note == nil:
 		return nil, err
 	}
+	if !s.roomOnDisk() {
+		// Reads go on with the disk nearly full: the export carries the
+		// note it signed without storing it (the checkpointer stores one
+		// once there is room).
+		return &StoredCheckpoint{Size: size, Note: note}, nil
+	}
 	if err := s.keepCheckpoint(size, note); err != nil {
 		return nil, err
 	}

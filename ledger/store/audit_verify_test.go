@@ -52,6 +52,36 @@ func TestExportSignedToItsEnd(t *testing.T) {
 	}
 }
 
+// TestExportOnAFullDisk: with the disk below the reserve (writes refused,
+// reads going on) an export is still signed to its end, with the note
+// it signed carried in the export and not stored — it once answered 507
+// storage_full, and tally verify --url with it.
+func TestExportOnAFullDisk(t *testing.T) {
+	_, s := fixture(t, false)
+	auditSubmit(t, s, auditTransfer("issuance", "alice", 7, false))
+	size, _, err := s.Audit().Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Audit().LatestCheckpoint()
+	s.freeSpace = func() (uint64, error) { return MinFreeDisk / 2, nil }
+	var buf bytes.Buffer
+	if err := s.Audit().Export(context.Background(), &buf); err != nil {
+		t.Fatalf("export on a full disk: %v", err)
+	}
+	keys, err := s.Audit().VerifierKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.Verify(context.Background(), audit.NewExportReader(&buf), audit.VerifyOptions{Keys: keys[len(keys)-1:]})
+	if err != nil || rep.Latest != size {
+		t.Fatalf("the export on a full disk: latest %d of %d, %v", rep.Latest, size, err)
+	}
+	if c, _ := s.Audit().LatestCheckpoint(); c.Size != before.Size {
+		t.Fatalf("a checkpoint was stored on a full disk: %d → %d", before.Size, c.Size)
+	}
+}
+
 // TestVerifyNamesTheKeysRecord: a stored transaction or history line is
 // named at the record its key (or the chain, for a transaction id) says,
 // never at a seq read from the damaged value; a key outside the layout is

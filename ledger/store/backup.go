@@ -52,6 +52,10 @@ const maxBackupFrame = 1 << 20
 // any point before leaves a directory no server starts on.
 const restoringFile = "RESTORING"
 
+// RestoringFile is the name of the mark (restoringFile), for a restorer
+// that discards a copy: it removes the mark last.
+const RestoringFile = restoringFile
+
 // maxRestoreGoroutines bounds Badger's Load concurrency when restoring.
 const maxRestoreGoroutines = 16
 

@@ -410,7 +410,12 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		}
 		// Created 0600; a copy or an unpacked archive may have widened it.
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			slog.Warn("the master key can be read by other users of this machine (it decrypts every member's personal data and the signing keys): chmod 600 it", "path", path, "mode", fi.Mode().Perm().String())
+			slog.Warn("the master key can be read by other users of this machine (it decrypts every member's personal data): chmod 600 it", "path", path, "mode", fi.Mode().Perm().String())
+		}
+		// The directory is created 0700, which guards the files Badger
+		// writes 0644 (the signing keys among them).
+		if fi, err := os.Stat(filepath.Dir(path)); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			slog.Warn("the data directory can be entered by other users of this machine (its database holds the signing keys; Badger writes its files readable by all): chmod 700 it", "path", filepath.Dir(path), "mode", fi.Mode().Perm().String())
 		}
 		return b, nil
 	}
