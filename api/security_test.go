@@ -1246,3 +1246,26 @@ func TestEndedKeyCachedLate(t *testing.T) {
 		t.Fatalf("a token of an ended key cached after the rotation: %d %s, want 401", r.Status, r.Raw)
 	}
 }
+
+// TestPasswordResetRetryDiesWithErasure: a password reset names the
+// username (often a phone number) and carries a password; its
+// idempotency record is keyed with the member's data key, so after the
+// member's erasure nothing is left to test a guess at the username
+// against (a probe recovered a phone-number username from such a record
+// with master.key), and a retry is 409 idempotency_conflict.
+func TestPasswordResetRetryDiesWithErasure(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.must(201, "POST", "/v1/members", ts.admin, map[string]any{"id": "m-0042", "community": "c1", "display_name": "居民",
+		"roles": []string{"resident"}, "username": "13912345678", "password": "password-first-1"})
+	reset := map[string]any{"username": "13912345678", "new_password": "Welcome-2026"}
+	first := ts.must(200, "PUT", "/v1/members/m-0042/password", ts.admin, reset, "Idempotency-Key", "reset-m-0042")
+	again := ts.must(200, "PUT", "/v1/members/m-0042/password", ts.admin, reset, "Idempotency-Key", "reset-m-0042")
+	if string(again.Raw) != string(first.Raw) || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a retry before the erasure: %s", again.Raw)
+	}
+	ts.must(200, "POST", "/v1/members/m-0042/erase", ts.admin, nil)
+	if r := ts.do("PUT", "/v1/members/m-0042/password", ts.admin, reset, "Idempotency-Key", "reset-m-0042"); r.Status != 409 || r.Code() != "idempotency_conflict" {
+		t.Fatalf("a retry after the erasure: %d %s, want 409 idempotency_conflict", r.Status, r.Raw)
+	}
+}

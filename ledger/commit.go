@@ -128,6 +128,11 @@ type Tx interface {
 	// data key; ErasePersonal destroys that key (PIPL erasure).
 	PutPersonal(member string, data map[string]string) error
 	ErasePersonal(member string) error
+	// Concerns says the request carries the member's personal data
+	// without storing it (a username, a password): its idempotency record
+	// is keyed with the member's data key, as one that PutPersonal wrote,
+	// so that nothing left after their erasure can test a guess at it.
+	Concerns(member string)
 	// Schedule asks for the timer handler of kind to be run for id at
 	// (or soon after) at; Unschedule cancels it.
 	Schedule(at time.Time, kind, id string) error

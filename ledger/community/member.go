@@ -334,6 +334,9 @@ func addUser(tx ledger.Tx, username, member string, hash []byte) error {
 // keep (the token id of a member changing their own password, "" for a
 // reset). Errors: not_found (no such login of that member).
 func SetPassword(tx ledger.Tx, username, member string, hash []byte, keep string) error {
+	// The request names the username (often a phone number) and carries
+	// a password: its idempotency record dies with the member's erasure.
+	tx.Concerns(member)
 	key, u, err := getUser(tx, username)
 	if err != nil || u.Member != member {
 		return ledger.Errorf(ledger.CodeNotFound, "member %s has no login %s", member, username)

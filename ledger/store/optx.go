@@ -370,14 +370,18 @@ func (o *opTx) PutPersonal(member string, data map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(o.subjects, member) {
-		o.subjects = append(o.subjects, member)
-	}
+	o.Concerns(member)
 	if wrapped != nil {
 		o.set([]byte(pDataKey+member), wrapped)
 	}
 	o.set([]byte(pPersonal+member), box)
 	return nil
+}
+
+func (o *opTx) Concerns(member string) {
+	if !slices.Contains(o.subjects, member) {
+		o.subjects = append(o.subjects, member)
+	}
 }
 
 func (o *opTx) ErasePersonal(member string) error {

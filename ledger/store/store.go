@@ -1063,11 +1063,21 @@ func (s *Store) apply(g *group, p *pending) (*applied, ledger.Result, error) {
 		if res.JSON, err = encodeJSON(val); err != nil {
 			return nil, ledger.Result{}, fmt.Errorf("store: encode result: %w", err)
 		}
-		fp, err := s.subjectFingerprint(o, s.keyedFingerprint(req.Fingerprint), o.subjects)
+		// Keyed with the data keys of the people it concerns that have one
+		// (a member with no personal data stored has none to destroy).
+		var subjects []string
+		for _, who := range o.subjects {
+			if _, err := s.pk.dataKey(o, who); err == nil {
+				subjects = append(subjects, who)
+			} else if !ledger.IsCode(err, ledger.CodeNotFound) {
+				return nil, ledger.Result{}, err
+			}
+		}
+		fp, err := s.subjectFingerprint(o, s.keyedFingerprint(req.Fingerprint), subjects)
 		if err != nil {
 			return nil, ledger.Result{}, err
 		}
-		if err := o.putJSON(ik, idemRecord{Fingerprint: fp, Seq: st.Size, Result: res.JSON, Subjects: o.subjects}); err != nil {
+		if err := o.putJSON(ik, idemRecord{Fingerprint: fp, Seq: st.Size, Result: res.JSON, Subjects: subjects}); err != nil {
 			return nil, ledger.Result{}, err
 		}
 	}
