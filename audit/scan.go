@@ -39,6 +39,7 @@ type scan struct {
 	onBehalf []byte
 	action   []byte
 	vkey     []byte
+	endorse  []byte // a key.rotate record's "endorsement"
 	effects  []effect
 	docs     []docRef // the "state" map: chained keys the record changed
 	badShape bool     // effects present but not a list of maps of known types
@@ -183,6 +184,12 @@ func (s *scan) content() {
 			s.skip(1)
 			if !s.bad && s.b[start] == TagString {
 				s.vkey = s.b[start+5 : s.off]
+			}
+		case "endorsement":
+			start := s.off
+			s.skip(1)
+			if !s.bad && s.b[start] == TagString {
+				s.endorse = s.b[start+5 : s.off]
 			}
 		default:
 			s.skip(1)

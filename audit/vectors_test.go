@@ -111,6 +111,19 @@ func vectors(t *testing.T) (string, *memLog) {
 	m.keys = []string{vkey1, vkey2}
 	for i, r := range vectorRecords(vkey1, vkey2) {
 		r.Seq, r.Prev, r.Time = uint64(i), m.prev, vectorTime+int64(i)*1_000_000
+		if r.Action == ActionKeyRotate {
+			// Key 1 endorses key 2 (rotation.go): origin, size and root
+			// of the tree before the record, the new key.
+			root, err := tlog.TreeHash(int64(i), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := EndorseRotation(skey1, vectorOrigin, int64(i), root, vkey2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Content["endorsement"] = string(e)
+		}
 		b, err := Encode(&r)
 		if err != nil {
 			t.Fatal(err)

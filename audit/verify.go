@@ -178,6 +178,8 @@ type verifier struct {
 	vkey        string
 	vkeySeq     uint64 // the record that put vkey in force
 	lastCk      uint64
+	lastRoot    Hash                // the root the latest checkpoint signed
+	unendorsed  []unendorsed        // key.rotate records without an endorsement
 	trusted     []trustedCheckpoint // not yet reached, by size
 	trustedOK   uint64              // largest trusted size the log matched
 	trustedKeys []string            // verifier keys the user gave
@@ -335,6 +337,19 @@ func (v *verifier) keyRecord(n uint64) error {
 	if v.vkey != "" && v.lastCk != n {
 		return failAt(n, ReasonKey, "%s record at %d, but no checkpoint of the tree before it (size %d) signed by the key it replaces (latest checkpoint: size %d)", a, n, n, v.lastCk)
 	}
+	// The replaced key endorses its successor (rotation.go). A rotation
+	// made before endorsements were signed has none: it is taken on the
+	// word of a trusted checkpoint after it or a key given with --key
+	// (checkUnendorsed), as a forged one could be.
+	if v.vkey != "" && a == ActionKeyRotate {
+		if len(v.s.endorse) > 0 {
+			if err := CheckEndorsement(v.s.endorse, v.vkey, int64(n), v.lastRoot, vkey); err != nil {
+				return failAt(n, ReasonKey, "%s record at %d: its endorsement does not hold: %v", a, n, err)
+			}
+		} else {
+			v.unendorsed = append(v.unendorsed, unendorsed{seq: n, vkey: vkey})
+		}
+	}
 	v.vkey, v.vkeySeq = vkey, n
 	v.vkeys = append(v.vkeys, vkey)
 	v.report.Keys++
@@ -369,7 +384,7 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 		return &VerifyError{Seq: v.lastCk, End: size, Reason: ReasonCheckpoint,
 			Detail: fmt.Sprintf("root of the tree of size %d differs from its signed checkpoint", size)}
 	}
-	v.lastCk = size
+	v.lastCk, v.lastRoot = size, c.Hash
 	v.ckKey, v.ckKeySeq = v.vkey, v.vkeySeq
 	v.report.Checkpoints++
 	v.report.Latest = size
@@ -461,6 +476,32 @@ func (v *verifier) checkTrustedKeys() error {
 	return nil
 }
 
+// unendorsed is a key.rotate record without an endorsement by the key it
+// replaced (made before endorsements were signed, or forged).
+type unendorsed struct {
+	seq  uint64
+	vkey string
+}
+
+// checkUnendorsed refuses, when keys or checkpoints were given, a key put
+// in force by a rotation that its predecessor did not endorse, unless a
+// trusted checkpoint after the rotation matched the log (it vouches for
+// the record) or the key is one given with --key (the operator's word).
+func (v *verifier) checkUnendorsed() error {
+	if !v.pinned {
+		return nil
+	}
+	for _, u := range v.unendorsed {
+		if v.trustedOK > u.seq || slices.Contains(v.trustedKeys, u.vkey) {
+			continue
+		}
+		return failAt(u.seq, ReasonKey, "the key.rotate record at %d carries no endorsement by the key it replaces, and no trusted checkpoint after it "+
+			"nor a key given with --key vouches for the key it puts in force (a rotation by a version before endorsements, or one added by whoever edited the log: "+
+			"give the operator's current key with --key)", u.seq)
+	}
+	return nil
+}
+
 // signedByAnyKey reports whether a note verifies with a key the log has
 // had: one its source listed, or one of its key records so far.
 func (v *verifier) signedByAnyKey(n []byte) bool {
@@ -516,6 +557,9 @@ func (v *verifier) finish() error {
 		return failAt(min(v.head.Size, v.n), ReasonHead, "head says %d records, the log has %d", v.head.Size, v.n)
 	}
 	if err := v.checkTrustedKeys(); err != nil {
+		return err
+	}
+	if err := v.checkUnendorsed(); err != nil {
 		return err
 	}
 	// The source's current verifier key (listed last) signs the next

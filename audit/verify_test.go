@@ -533,3 +533,73 @@ func TestVerifyUnsignedTail(t *testing.T) {
 		t.Fatalf("signed: %v", err)
 	}
 }
+
+// TestRotationEndorsed: a key.rotate record puts its key in force only
+// when the key it replaces endorses it (a signed note naming the origin,
+// the size and root before the record and the new key). An outside probe
+// added a key.rotate record of its own after the last checkpoint an
+// auditor kept, signed everything after with its own key, and passed
+// tally verify --checkpoint. A rotation without an endorsement (made by
+// an earlier version) is taken only on a trusted checkpoint after it or
+// the key given with --key.
+func TestRotationEndorsed(t *testing.T) {
+	build := func(endorse func(skey1 string, size int64, root Hash, vkey2 string) string) (*memLog, []byte, string, string) {
+		m, skey1, vkey1 := ledgerLog(t)
+		kept := m.checkpoint(t, "tally.test/log", skey1)
+		skey2, vkey2, _ := GenerateCheckpointKey("tally.test/log")
+		content := map[string]any{"vkey": vkey2, "origin": "tally.test/log", "previous": vkey1}
+		if endorse != nil {
+			root, err := tlog.TreeHash(int64(len(m.records)), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content["endorsement"] = endorse(skey1, int64(len(m.records)), root, vkey2)
+		}
+		m.add(t, ActionKeyRotate, content)
+		m.keys = []string{vkey1, vkey2}
+		m.checkpoint(t, "tally.test/log", skey2)
+		m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+			acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+		return m, kept, vkey2, skey2
+	}
+	sign := func(skey string) func(string, int64, Hash, string) string {
+		return func(_ string, size int64, root Hash, vkey2 string) string {
+			e, err := EndorseRotation(skey, "tally.test/log", size, root, vkey2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(e)
+		}
+	}
+	ctx := context.Background()
+	// Endorsed by the key it replaces: passes against the kept checkpoint.
+	m, kept, _, _ := build(func(skey1 string, size int64, root Hash, vkey2 string) string { return sign(skey1)("", size, root, vkey2) })
+	if _, err := Verify(ctx, m, VerifyOptions{Trusted: [][]byte{kept}}); err != nil {
+		t.Fatalf("an endorsed rotation: %v", err)
+	}
+	// Not endorsed (forged, or an earlier version's): fails against the
+	// checkpoint kept before it, at the rotation.
+	m, kept, vkey2, _ := build(nil)
+	if _, err := Verify(ctx, m, VerifyOptions{Trusted: [][]byte{kept}}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("an unendorsed rotation after the kept checkpoint: %v, want key at 3", err)
+	}
+	// ... but the operator's key, given with --key, vouches for it.
+	if _, err := Verify(ctx, m, VerifyOptions{Trusted: [][]byte{kept}, Keys: []string{vkey2}}); err != nil {
+		t.Fatalf("an unendorsed rotation with its key given: %v", err)
+	}
+	// ... and so does a trusted checkpoint after it.
+	if _, err := Verify(ctx, m, VerifyOptions{Trusted: [][]byte{kept, m.cks[uint64(len(m.records))]}}); err != nil {
+		t.Fatalf("an unendorsed rotation before a trusted checkpoint: %v", err)
+	}
+	// Endorsed by another key (the forger's own): fails wherever.
+	forger, _, _ := GenerateCheckpointKey("tally.test/log")
+	m, _, _, _ = build(func(_ string, size int64, root Hash, vkey2 string) string { return sign(forger)("", size, root, vkey2) })
+	if _, err := Verify(ctx, m, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("a rotation endorsed by another key: %v, want key at 3", err)
+	}
+	// Endorsing another rotation (a size that is not the record's): fails.
+	m, _, _, _ = build(func(skey1 string, size int64, root Hash, vkey2 string) string { return sign(skey1)("", size+1, root, vkey2) })
+	if _, err := Verify(ctx, m, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("an endorsement of another rotation: %v, want key at 3", err)
+	}
+}

@@ -120,20 +120,33 @@ func RotateCheckpointKeyOp(tx ledger.Tx) (any, error) {
 	// key.rotate record, in the same commit. Every record before the
 	// rotation is then signed by the key it was written under, and a log
 	// that leaves the old key's checkpoints out fails verification (key).
-	if o, ok := tx.(*opTx); ok {
-		size, _ := o.Head()
-		root, err := audit.TreeHash(int64(size), hashReader{o})
-		if err != nil {
-			return nil, fmt.Errorf("store: root before the rotation: %w", err)
-		}
-		note, err := audit.SignCheckpoint(audit.Checkpoint{Origin: ck.Origin, Size: int64(size), Hash: root}, ck.Signer)
-		if err != nil {
-			return nil, err
-		}
-		o.set(checkpointKey(size), note)
+	o, ok := tx.(*opTx)
+	if !ok {
+		return nil, fmt.Errorf("store: a checkpoint key rotates in the store's own commit")
 	}
+	size, _ := o.Head()
+	root, err := audit.TreeHash(int64(size), hashReader{o})
+	if err != nil {
+		return nil, fmt.Errorf("store: root before the rotation: %w", err)
+	}
+	note, err := audit.SignCheckpoint(audit.Checkpoint{Origin: ck.Origin, Size: int64(size), Hash: root}, ck.Signer)
+	if err != nil {
+		return nil, err
+	}
+	o.set(checkpointKey(size), note)
 	next := &signingKey{Origin: ck.Origin, Previous: append(ck.Previous, ck.Verifier)}
-	return putCheckpointKey(tx, tx.Actor(), next, audit.ActionKeyRotate)
+	vkey, err := putCheckpointKey(tx, tx.Actor(), next, audit.ActionKeyRotate)
+	if err != nil {
+		return nil, err
+	}
+	// ... and its handover: it endorses its successor, so that only the
+	// holder of this key can put another in force (audit/rotation.go).
+	endorsement, err := audit.EndorseRotation(ck.Signer, ck.Origin, int64(size), root, vkey.(string))
+	if err != nil {
+		return nil, err
+	}
+	tx.AuditField("endorsement", string(endorsement))
+	return vkey, nil
 }
 
 // putCheckpointKey generates ck's key pair, stores it and records the
