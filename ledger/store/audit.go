@@ -222,6 +222,18 @@ func checkWitnessHashes(dir string, k badgerKV, h head) error {
 		return nil // checkWitness says why
 	}
 	for _, idx := range need {
+		if bad, err := wrongStoredHash(k, idx); err != nil {
+			return err
+		} else if bad >= 0 {
+			seq := audit.StoredHashRecord(bad)
+			reason := audit.ReasonTreeHash
+			if level, _ := tlog.SplitStoredHashIndex(bad); level == 0 {
+				reason = audit.ReasonLeafHash
+			}
+			ve := &audit.VerifyError{Seq: seq, Reason: reason, Detail: audit.StoredHashFault(bad, "wrong") +
+				fmt.Sprintf(" (it does not hash from what it covers; the published checkpoint of %d records needs it)", c.Size)}
+			return fmt.Errorf("%w: %w", ErrDamaged, ve)
+		}
 		if _, err := k.get(hashKey(idx)); errors.Is(err, errNotFound) {
 			seq := audit.StoredHashRecord(idx)
 			detail := audit.StoredHashFault(idx, "missing")
@@ -239,6 +251,66 @@ func checkWitnessHashes(dir string, k badgerKV, h head) error {
 		}
 	}
 	return nil
+}
+
+// wrongStoredHash checks the stored tree hash at idx against what it
+// covers — a leaf hash against its record, an interior hash against its
+// two children — descending into a child that is itself wrong, and
+// returns the index of the deepest stored hash that does not hash from
+// what is below it, or -1 when none does (or some are missing: named
+// elsewhere). It reads O(log n) keys.
+func wrongStoredHash(k badgerKV, idx int64) (int64, error) {
+	get := func(i int64) (audit.Hash, bool, error) {
+		var h audit.Hash
+		b, err := k.get(hashKey(i))
+		if errors.Is(err, errNotFound) || err == nil && len(b) != len(h) {
+			return h, false, nil
+		}
+		if err != nil {
+			return h, false, err
+		}
+		copy(h[:], b)
+		return h, true, nil
+	}
+	h, ok, err := get(idx)
+	if err != nil || !ok {
+		return -1, err
+	}
+	level, n := tlog.SplitStoredHashIndex(idx)
+	if level == 0 {
+		rec, err := k.get(recordKey(uint64(n)))
+		if errors.Is(err, errNotFound) {
+			return -1, nil
+		}
+		if err != nil {
+			return -1, err
+		}
+		if audit.LeafHash(rec) != h {
+			return idx, nil
+		}
+		return -1, nil
+	}
+	li, ri := tlog.StoredHashIndex(level-1, 2*n), tlog.StoredHashIndex(level-1, 2*n+1)
+	l, lok, err := get(li)
+	if err != nil || !lok {
+		return -1, err
+	}
+	r, rok, err := get(ri)
+	if err != nil || !rok {
+		return -1, err
+	}
+	if tlog.NodeHash(l, r) == h {
+		return -1, nil
+	}
+	// This hash or one below it is wrong: a child that does not hash
+	// from its own children is the deeper fault.
+	if bad, err := wrongStoredHash(k, li); err != nil || bad >= 0 {
+		return bad, err
+	}
+	if bad, err := wrongStoredHash(k, ri); err != nil || bad >= 0 {
+		return bad, err
+	}
+	return idx, nil
 }
 
 // indexRecorder is a tlog.HashReader that records the indexes asked for.

@@ -220,6 +220,23 @@ func TestVerifyNamesMissingTreeHash(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+	t.Run("a wrong interior hash the published root needs", func(t *testing.T) {
+		dir, _ := stoppedFixture(t)
+		// Level 3 over records 0..7, stored with record 7: under every
+		// root of 8 records or more. It was said as "records were
+		// rewritten", with no seq, by verify and serve alike.
+		damageDir(t, dir, func(txn *badger.Txn) { txn.Set(hashKey(tlog.StoredHashIndex(3, 0)), bytes.Repeat([]byte{7}, 32)) })
+		ve := wantBad(t, verifyDir(dir), 7, audit.ReasonTreeHash)
+		if !strings.Contains(ve.Detail, "wrong") || strings.Contains(ve.Detail, "rewritten") {
+			t.Fatalf("got %v", ve)
+		}
+		if st, err := Open(dir, Options{Existing: true}); err == nil {
+			st.Close()
+			t.Fatal("a server started on it")
+		} else if !strings.Contains(err.Error(), "tree hash") || strings.Contains(err.Error(), "rewritten") {
+			t.Fatalf("a server's start: %v", err)
+		}
+	})
 	t.Run("an interior hash no root needs", func(t *testing.T) {
 		dir, _ := stoppedFixture(t)
 		// Level 1 over records 4..5, stored with record 5 (the fixture's
