@@ -49,7 +49,19 @@ func checkHead(k kv, h head) error {
 	if h.Size > 0 {
 		rec, err := k.get(recordKey(h.Size - 1))
 		if errors.Is(err, errNotFound) {
-			return fmt.Errorf("%w: the head counts %d records, but record %d is missing", ErrDamaged, h.Size, h.Size-1)
+			// Say whether the head or the records are wrong: the log's
+			// last record and its latest checkpoint tell.
+			var present uint64
+			if err := k.scan([]byte(pRecord), nil, true, func(key, _ []byte) (bool, error) {
+				if len(key) == len(pRecord)+8 {
+					present = binary.BigEndian.Uint64(key[len(pRecord):]) + 1
+				}
+				return false, nil
+			}); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: the head counts %d records, but record %d is missing: the log holds records up to %d (%d records); "+
+				"if its latest checkpoint covers no more than that, the head is what is damaged (tally verify --data says which)", ErrDamaged, h.Size, h.Size-1, int64(present)-1, present)
 		}
 		if err != nil {
 			return err
