@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -60,11 +61,24 @@ func CheckEntityID(what, s string) error {
 	if err := CheckID(what, s); err != nil {
 		return err
 	}
-	if TextHoldsPersonalNumber(s) {
+	// In an id, '-', '.', '_' and ':' all sit between the parts, however
+	// many: "p:138:1234:5678" is the number (free text ends a number at
+	// a colon, an id must not).
+	if TextHoldsPersonalNumber(idParts.ReplaceAllString(withoutUUIDs(s), "-")) {
 		return Errorf(CodeInvalidID, "%s must not hold a phone or ID-card number: it enters the audit chain, which nothing erases; use an opaque id", what)
 	}
 	return nil
 }
+
+// idParts is a run of the characters that separate the parts of an id.
+var idParts = regexp.MustCompile(`[-._:]+`)
+
+// uuidForm is a UUID in its canonical form: random hex, whose digit
+// groups now and then read as a phone number (about 1 in 1,000 ids).
+var uuidForm = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+
+// withoutUUIDs replaces each canonical UUID in an id with a letter.
+func withoutUUIDs(s string) string { return uuidForm.ReplaceAllString(s, "u") }
 
 // CheckNoPersonalNumber refuses text that enters the chain in clear (an
 // id, a company's name) when it holds a phone or ID-card number: more
@@ -73,7 +87,7 @@ func CheckEntityID(what, s string) error {
 // letter or digit: '-', '.', '/', spaces, dashes). Full-width digits and
 // Chinese numerals count as digits. Errors: invalid_id.
 func CheckNoPersonalNumber(what, s string) error {
-	s = digitsAndSeparators(s)
+	s = digitsAndSeparators(withoutUUIDs(s))
 	run := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] >= '0' && s[i] <= '9' {
@@ -186,6 +200,15 @@ func TextHoldsPersonalNumber(s string) bool {
 		case (r == 'X' || r == 'x' || r == 'Ｘ' || r == 'ｘ') && len(cur) > 0:
 			cur = append(cur, 'X') // an ID card's check character ends its group
 			end()
+		case r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == '\u0085' || r == '\u2028' || r == '\u2029':
+			// A line ends a number: figures one per line are a list
+			// (amounts, hours, rooms), not the groups of one number.
+			end()
+			if personalIn(groups) {
+				return true
+			}
+			groups, gap = groups[:0], 0
+			continue
 		case unicode.IsSpace(r):
 			end()
 			if !wasSpace {
@@ -213,7 +236,7 @@ func TextHoldsPersonalNumber(s string) bool {
 // characters of textSeparators, any dash (Unicode Pd) and the bullets,
 // tildes and low lines people put between a phone number's groups.
 func textSeparator(r rune) bool {
-	return strings.ContainsRune(textSeparators, r) || unicode.Is(unicode.Pd, r) || strings.ContainsRune("•‧∙⋅∼＿﹏", r)
+	return strings.ContainsRune(textSeparators, r) || unicode.Is(unicode.Pd, r) || strings.ContainsRune("•‧∙⋅∼＿﹏【】[]「」『』〔〕ー⁃➖", r)
 }
 
 // zeroWidth reports whether r takes no place between two digits: format
