@@ -334,6 +334,12 @@ func (v *verifier) keyRecord(n uint64) error {
 	// the record that replaces it: without that checkpoint the records
 	// it was in force for are signed by no key of their time (its
 	// checkpoints left out, the history rewritten under the new key).
+	// A key is created once; every later one comes by rotation, which the
+	// key it replaces endorses. A second key.create would put a key in
+	// force with no endorsement at all.
+	if v.vkey != "" && a == ActionKeyCreate {
+		return failAt(n, ReasonKey, "a %s record at %d while a key is in force (key %d): a new key comes by key.rotate", a, n, v.vkeySeq)
+	}
 	if v.vkey != "" && v.lastCk != n {
 		return failAt(n, ReasonKey, "%s record at %d, but no checkpoint of the tree before it (size %d) signed by the key it replaces (latest checkpoint: size %d)", a, n, n, v.lastCk)
 	}
@@ -483,21 +489,23 @@ type unendorsed struct {
 	vkey string
 }
 
-// checkUnendorsed refuses, when keys or checkpoints were given, a key put
-// in force by a rotation that its predecessor did not endorse, unless a
+// checkUnendorsed refuses, when checkpoints were given, a key put in
+// force by a rotation that its predecessor did not endorse, unless a
 // trusted checkpoint after the rotation matched the log (it vouches for
-// the record) or the key is one given with --key (the operator's word).
+// the record). With keys given, the latest checkpoint is signed by one of
+// them (checkTrustedKeys) and covers the whole log: the operator's
+// published key vouches for every rotation before it.
 func (v *verifier) checkUnendorsed() error {
-	if !v.pinned {
+	if !v.pinned || len(v.trustedKeys) > 0 {
 		return nil
 	}
 	for _, u := range v.unendorsed {
-		if v.trustedOK > u.seq || slices.Contains(v.trustedKeys, u.vkey) {
+		if v.trustedOK > u.seq {
 			continue
 		}
 		return failAt(u.seq, ReasonKey, "the key.rotate record at %d carries no endorsement by the key it replaces, and no trusted checkpoint after it "+
-			"nor a key given with --key vouches for the key it puts in force (a rotation by a version before endorsements, or one added by whoever edited the log: "+
-			"give the operator's current key with --key)", u.seq)
+			"vouches for the key it puts in force (a rotation by a version before endorsements, or one added by whoever edited the log: "+
+			"give the operator's current key with --key, or a checkpoint saved after it)", u.seq)
 	}
 	return nil
 }

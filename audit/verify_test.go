@@ -597,6 +597,40 @@ func TestRotationEndorsed(t *testing.T) {
 	if _, err := Verify(ctx, m, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
 		t.Fatalf("a rotation endorsed by another key: %v, want key at 3", err)
 	}
+	// A second key.create, which no endorsement covers, fails at once.
+	m2, skey1, vkey1 := ledgerLog(t)
+	kept2 := m2.checkpoint(t, "tally.test/log", skey1)
+	fskey, fvkey, _ := GenerateCheckpointKey("tally.test/log")
+	m2.add(t, ActionKeyCreate, map[string]any{"vkey": fvkey, "origin": "tally.test/log"})
+	m2.keys = []string{vkey1, fvkey}
+	m2.checkpoint(t, "tally.test/log", fskey)
+	if _, err := Verify(ctx, m2, VerifyOptions{Trusted: [][]byte{kept2}}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("a second key.create: %v, want key at 3", err)
+	}
+	// An unendorsed rotation (an earlier version's) followed by an endorsed
+	// one: the current key given with --key vouches for the whole log.
+	m3, skey1, vkey1 := ledgerLog(t)
+	m3.checkpoint(t, "tally.test/log", skey1)
+	skey2, vkey2b, _ := GenerateCheckpointKey("tally.test/log")
+	m3.add(t, ActionKeyRotate, map[string]any{"vkey": vkey2b, "origin": "tally.test/log", "previous": vkey1})
+	m3.checkpoint(t, "tally.test/log", skey2)
+	root, err := tlog.TreeHash(int64(len(m3.records)), m3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey3, vkey3, _ := GenerateCheckpointKey("tally.test/log")
+	e, err := EndorseRotation(skey2, "tally.test/log", int64(len(m3.records)), root, vkey3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3.add(t, ActionKeyRotate, map[string]any{"vkey": vkey3, "origin": "tally.test/log", "previous": vkey2b, "endorsement": string(e)})
+	m3.keys = []string{vkey1, vkey2b, vkey3}
+	m3.checkpoint(t, "tally.test/log", skey3)
+	m3.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	if _, err := Verify(ctx, m3, VerifyOptions{Keys: []string{vkey3}}); err != nil {
+		t.Fatalf("an upgraded log with the current key given: %v", err)
+	}
 	// Endorsing another rotation (a size that is not the record's): fails.
 	m, _, _, _ = build(func(skey1 string, size int64, root Hash, vkey2 string) string { return sign(skey1)("", size+1, root, vkey2) })
 	if _, err := Verify(ctx, m, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {

@@ -63,7 +63,7 @@ func checkWitness(dir string, k kv, h head) error {
 		return fmt.Errorf("%w: tree root at the published checkpoint: %v", ErrDamaged, err)
 	}
 	if root != c.Hash {
-		return fmt.Errorf("%w: the ledger's tree of %d records differs from the published checkpoint (%s): records were rewritten", ErrDamaged, c.Size, witnessFile)
+		return fmt.Errorf("%w: the ledger's tree of %d records differs from the published checkpoint (%s): records, or the stored tree hashes above them, were rewritten", ErrDamaged, c.Size, witnessFile)
 	}
 	// The checkpoint itself is stored before the witness is written.
 	if stored, err := k.get(checkpointKey(uint64(c.Size))); err != nil || !bytes.Equal(stored, note) {
