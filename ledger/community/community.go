@@ -132,6 +132,20 @@ func Category(s string) string { return strings.ReplaceAll(strings.ToLower(s), "
 // first column): no category may take it.
 const ReservedCategory = "total"
 
+// CheckStoredCategory checks a category read back from a stored record
+// (a need's, carried into the service that completes it): an id, not the
+// reserved one, without the screen for personal numbers that a new one
+// passes (data stored before it must still be usable).
+func CheckStoredCategory(c string) error {
+	if err := ledger.CheckID("category", c); err != nil {
+		return err
+	}
+	if Category(c) == ReservedCategory {
+		return ledger.Errorf(ledger.CodeInvalidRequest, "category %q is reserved (the reports' total row); name the kind of service", c)
+	}
+	return nil
+}
+
 // CheckCategory checks a service category: an id, not the reserved one.
 // Errors: invalid_id, invalid_request.
 func CheckCategory(c string) error {

@@ -133,3 +133,19 @@ func TestTreeScopesAndIDs(t *testing.T) {
 		t.Fatalf("chain after erasure: %v %+v", err, rep)
 	}
 }
+
+// TestStoredCategoryUnscreened: a category read back from a stored need
+// (carried into the service that completes it) is not screened again for
+// personal numbers, so a need stored before the screen still completes;
+// a new category is screened.
+func TestStoredCategoryUnscreened(t *testing.T) {
+	if err := community.CheckCategory("n-13912345678"); !ledger.IsCode(err, ledger.CodeInvalidID) {
+		t.Fatalf("a new phone-like category: %v, want invalid_id", err)
+	}
+	if err := community.CheckStoredCategory("n-13912345678"); err != nil {
+		t.Fatalf("a stored one: %v", err)
+	}
+	if err := community.CheckStoredCategory("total"); err == nil {
+		t.Fatal("the reserved category passed")
+	}
+}

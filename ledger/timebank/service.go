@@ -206,7 +206,13 @@ func MemberServices(r ledger.Reader, member, status string, p ledger.Page) ([]*S
 }
 
 func checkNewService(tx ledger.Tx, by Caller, n *NewService) error {
-	if err := community.CheckCategory(n.Category); err != nil {
+	check := community.CheckCategory
+	if n.Need != "" {
+		// The need's own category, checked when the need was posted: a
+		// need stored before a stricter screen must still complete.
+		check = community.CheckStoredCategory
+	}
+	if err := check(n.Category); err != nil {
 		return err
 	}
 	if err := checkHours("hours", n.Hours, MaxServiceHours); err != nil {
