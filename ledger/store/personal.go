@@ -132,16 +132,12 @@ func checkMasterKey(dir string) error {
 }
 
 func (pk *personalKeys) read(k kv, member string) (map[string]string, error) {
-	wrapped, err := k.get([]byte(pDataKey + member))
-	if errors.Is(err, errNotFound) {
+	dk, err := pk.dataKey(k, member)
+	if ledger.IsCode(err, ledger.CodeNotFound) {
 		return nil, ledger.Errorf(ledger.CodeNotFound, "no personal data for %s", member)
 	}
 	if err != nil {
 		return nil, err
-	}
-	dk, err := open(pk.master, wrapped, []byte(member))
-	if err != nil {
-		return nil, fmt.Errorf("store: unwrap data key: %w", err)
 	}
 	box, err := k.get([]byte(pPersonal + member))
 	if err != nil {

@@ -36,16 +36,7 @@ func tamper(t *testing.T, rotate bool, fn func(txn *badger.Txn), trustedSizes ..
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := badger.Open(badgerOptions(filepath.Join(dir, "db"), false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(func(txn *badger.Txn) error { fn(txn); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	damageDir(t, dir, fn)
 	// Someone editing the database edits (here: removes) the published
 	// checkpoint's witness beside it too; what the chain itself shows is
 	// what these tests are about (TestRollbackRefused covers the witness).

@@ -53,7 +53,7 @@ func checkWitness(dir string, k kv, h head) error {
 	}
 	c, err := audit.CheckpointBody(note)
 	if err != nil {
-		return fmt.Errorf("%w: %s is not a checkpoint: %v", ErrDamaged, witnessFile, err)
+		return fmt.Errorf("%w: the checkpoint witness file (%s) is damaged: it is not a checkpoint (%v); the records were not compared with it", ErrDamaged, filepath.Join(dir, witnessFile), err)
 	}
 	if uint64(c.Size) > h.Size {
 		return fmt.Errorf("%w: the ledger holds %d records, but a checkpoint of %d was published (%s): acknowledged records were lost (a stale or damaged db/); restore from a backup taken after it", ErrDamaged, h.Size, c.Size, witnessFile)
