@@ -573,7 +573,9 @@ func TestRotationEndorsed(t *testing.T) {
 	}
 	ctx := context.Background()
 	// Endorsed by the key it replaces: passes against the kept checkpoint.
-	m, kept, _, _ := build(func(skey1 string, size int64, root Hash, vkey2 string) string { return sign(skey1)("", size, root, vkey2) })
+	m, kept, _, _ := build(func(skey1 string, size int64, root Hash, vkey2 string) string {
+		return sign(skey1)("", size, root, vkey2)
+	})
 	if _, err := Verify(ctx, m, VerifyOptions{Trusted: [][]byte{kept}}); err != nil {
 		t.Fatalf("an endorsed rotation: %v", err)
 	}
@@ -632,7 +634,9 @@ func TestRotationEndorsed(t *testing.T) {
 		t.Fatalf("an upgraded log with the current key given: %v", err)
 	}
 	// Endorsing another rotation (a size that is not the record's): fails.
-	m, _, _, _ = build(func(skey1 string, size int64, root Hash, vkey2 string) string { return sign(skey1)("", size+1, root, vkey2) })
+	m, _, _, _ = build(func(skey1 string, size int64, root Hash, vkey2 string) string {
+		return sign(skey1)("", size+1, root, vkey2)
+	})
 	if _, err := Verify(ctx, m, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
 		t.Fatalf("an endorsement of another rotation: %v, want key at 3", err)
 	}
