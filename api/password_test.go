@@ -160,10 +160,7 @@ func TestPasswordChangeAndReset(t *testing.T) {
 // a login that exists is named by its member id.
 func TestSecurityLogHidesUsernames(t *testing.T) {
 	ts := newTestServer(t)
-	var buf bytes.Buffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
-	defer slog.SetDefault(prev)
+	buf := captureLog(t)
 	wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "13912345678", "password": "wrong-password"}), 401, "unauthorized")
 	out := buf.String()
 	if !strings.Contains(out, `"msg":"login failed"`) || !strings.Contains(out, `"log":"security"`) || !strings.Contains(out, ts.api.logName("13912345678")) {
@@ -183,16 +180,23 @@ func TestSecurityLogHidesUsernames(t *testing.T) {
 	}
 }
 
+// captureLog sends the default logger's JSON lines to a buffer for the
+// rest of the test.
+func captureLog(t *testing.T) *bytes.Buffer {
+	var buf bytes.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	return &buf
+}
+
 // TestThrottledLoginsLogBounded: throttled attempts cost the server
 // nothing to refuse, so a flood of them is logged at most
 // MaxThrottledLogsPerSecond lines a second (one client once wrote about
 // 800 lines a second), and the attempts not logged are counted.
 func TestThrottledLoginsLogBounded(t *testing.T) {
 	ts := newTestServer(t)
-	var buf bytes.Buffer
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewJSONHandler(&buf, nil)))
-	defer slog.SetDefault(prev)
+	buf := captureLog(t)
 	bad := map[string]any{"username": "admin", "password": "wrong-password"}
 	for range MaxFailedLogins {
 		wantProblem(t, ts.do("POST", "/v1/auth/token", "", bad), 401, "unauthorized")
