@@ -1015,7 +1015,15 @@ type revocations struct {
 	mu  sync.RWMutex
 	ids map[string]time.Time
 	now func() time.Time
+	// pruneAt is the size at which add next drops expired ids: twice the
+	// size left by the last pruning, so that adds (some made inside the
+	// writer, by a logout's op) cost O(1) amortised.
+	pruneAt int
 }
+
+// minPruneAt is the fewest revoked ids kept before expired ones are
+// dropped.
+const minPruneAt = 64
 
 func (r *revocations) has(id string) bool {
 	r.mu.RLock()
@@ -1027,11 +1035,14 @@ func (r *revocations) has(id string) bool {
 func (r *revocations) add(id string, exp time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
-	for k, e := range r.ids { // drop what expired: the map stays small
-		if e.Add(ClockLeeway).Before(now) {
-			delete(r.ids, k)
+	if len(r.ids) >= r.pruneAt {
+		now := r.now()
+		for k, e := range r.ids { // drop what expired: the map stays small
+			if e.Add(ClockLeeway).Before(now) {
+				delete(r.ids, k)
+			}
 		}
+		r.pruneAt = max(2*len(r.ids), minPruneAt)
 	}
 	r.ids[id] = exp
 }

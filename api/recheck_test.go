@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"tally/ledger"
 	"tally/ledger/community"
@@ -118,5 +120,20 @@ func TestLogoutRecheckedInsideTheCommit(t *testing.T) {
 	ts.must(200, "PUT", "/v1/members/res/password", ts.admin, map[string]any{"username": "res", "new_password": "reset-by-admin-1"})
 	if err := submit(); ledger.ErrorCode(err) != CodeInvalidToken || ran != 2 {
 		t.Fatalf("after a password reset: %v (ran %d), want invalid_token", err, ran)
+	}
+}
+
+// TestRevocationsPruned: expired revoked ids are dropped as the set grows
+// (amortised: a logout's op adds to it inside the writer), and live ones
+// stay.
+func TestRevocationsPruned(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	r := &revocations{ids: map[string]time.Time{}, now: func() time.Time { return now }}
+	for i := range 1000 {
+		r.add(fmt.Sprint("old", i), now.Add(-time.Hour))
+	}
+	r.add("live", now.Add(time.Hour))
+	if len(r.ids) > 2*minPruneAt || !r.has("live") {
+		t.Fatalf("%d ids kept after 1000 expired ones, live kept %v", len(r.ids), r.has("live"))
 	}
 }
