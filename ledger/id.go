@@ -73,12 +73,31 @@ func CheckEntityID(what, s string) error {
 // idParts is a run of the characters that separate the parts of an id.
 var idParts = regexp.MustCompile(`[-._:]+`)
 
-// uuidForm is a UUID in its canonical form: random hex, whose digit
-// groups now and then read as a phone number (about 1 in 1,000 ids).
-var uuidForm = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+// uuidForm is an RFC 9562 UUID in its canonical form (version 1-8, the
+// RFC variant): mostly random hex, whose digit groups now and then read
+// as a phone number (about 1 in 1,000 ids). A number zero-padded into
+// the form has version 0 and is not one.
+var uuidForm = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}`)
 
-// withoutUUIDs replaces each canonical UUID in an id with a letter.
-func withoutUUIDs(s string) string { return uuidForm.ReplaceAllString(s, "u") }
+// withoutUUIDs replaces each whole UUID in an id — one with no hex digit
+// right beside it, so that no digits next to it are taken along — with a
+// letter.
+func withoutUUIDs(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range uuidForm.FindAllStringIndex(s, -1) {
+		if m[0] > 0 && isHex(s[m[0]-1]) || m[1] < len(s) && isHex(s[m[1]]) {
+			continue
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteByte('u')
+		last = m[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // CheckNoPersonalNumber refuses text that enters the chain in clear (an
 // id, a company's name) when it holds a phone or ID-card number: more

@@ -129,7 +129,7 @@ func TestCheckEntityID(t *testing.T) {
 			t.Errorf("%q: %v", s, err)
 		}
 	}
-	for _, s := range []string{"13800138000", "id-110101199003071233", "it-13812345678", "c13812345678", "p-138-1234-5678",
+	for _, s := range []string{"00000000-0000-0000-0000-013812345678", "13812345678-0000-4000-8000-000000000000", "13800138000", "id-110101199003071233", "it-13812345678", "c13812345678", "p-138-1234-5678",
 		"tel.139.1234.5678", "11010119900307109X", "p:138:1234:5678", "c:110101:19900307:1233", "fam:139:1234:5678",
 		"b:1:3:8:1:2:3:4:5:6:7:8", "p-138----1234----5678", "p_138__1234__5678"} {
 		if err := CheckEntityID("id", s); !IsCode(err, CodeInvalidID) {
@@ -152,7 +152,7 @@ func TestUUIDsAreIDs(t *testing.T) {
 		return string(b)
 	}
 	for range 20000 {
-		u := hex(8) + "-" + hex(4) + "-4" + hex(3) + "-" + hex(4) + "-" + hex(12)
+		u := hex(8) + "-" + hex(4) + "-4" + hex(3) + "-" + string("89ab"[r.IntN(4)]) + hex(3) + "-" + hex(12)
 		if err := CheckEntityID("id", u); err != nil {
 			t.Fatalf("%s: %v", u, err)
 		}
@@ -160,7 +160,14 @@ func TestUUIDsAreIDs(t *testing.T) {
 			t.Fatalf("m-%s: %v", u, err)
 		}
 	}
-	if err := CheckPseudonym("id", "12345678-1234-4234-1234-123456789012"); err != nil {
+	if err := CheckPseudonym("id", "12345678-1234-4234-9234-123456789012"); err != nil {
 		t.Fatalf("an all-digit UUID: %v", err)
+	}
+	// A number zero-padded into the form (version 0) is no UUID.
+	for _, id := range []string{"00000000-0000-0000-0000-013812345678", "13812345678-0000-4000-8000-000000000000",
+		"00000000-0000-4000-8000-0000000013812345678"} {
+		if err := CheckPseudonym("id", id); err == nil {
+			t.Fatalf("%s (a phone number padded into UUID form, or beside one) passed as a member id", id)
+		}
 	}
 }
