@@ -197,13 +197,14 @@ func TextHoldsPersonalNumber(s string) bool {
 			groups, cur = append(groups, string(cur)), cur[:0]
 		}
 	}
-	space := false // the last character was white space: a run counts once
+	space := false   // the last character was white space: a run counts once
+	joining := false // the last character but white space joins groups
 	for _, r := range s {
 		if zeroWidth(r) {
 			continue // joiners, variation selectors, keycaps, combining marks
 		}
 		if d, ok := digitRune(r); ok {
-			space = false
+			space, joining = false, false
 			if len(cur) == 0 && gap > maxNumberGap {
 				if personalIn(groups) {
 					return true
@@ -219,6 +220,14 @@ func TextHoldsPersonalNumber(s string) bool {
 		case (r == 'X' || r == 'x' || r == 'Ｘ' || r == 'ｘ') && len(cur) > 0:
 			cur = append(cur, 'X') // an ID card's check character ends its group
 			end()
+		case (r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == '\u0085' || r == '\u2028' || r == '\u2029') && joining:
+			// A line that ends in a dash goes on with the same number
+			// ("138-1234-" then "5678").
+			if !wasSpace {
+				gap++
+			}
+			space = true
+			continue
 		case r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == '\u0085' || r == '\u2028' || r == '\u2029':
 			// A line ends a number: figures one per line are a list
 			// (amounts, hours, rooms), not the groups of one number.
@@ -239,7 +248,9 @@ func TextHoldsPersonalNumber(s string) bool {
 			// A plus only before a number (+86): between figures it is a sum.
 			end()
 			gap++
+			joining = true
 		default:
+			joining = false
 			end()
 			if personalIn(groups) {
 				return true
