@@ -40,8 +40,22 @@ func TestVerifyURLServerDamaged(t *testing.T) {
 	}
 	damaged = false
 	code, out, errs = runV(t, "--url", srv.URL, "--token", "t")
-	if code != exitVerified || !strings.HasPrefix(out, "ok: 10 records") || !strings.Contains(errs, "not checked") {
+	if code != exitVerified || !strings.HasPrefix(out, "ok: 10 records") || !strings.Contains(errs, "not checked") || strings.Contains(errs, "/readyz could not be read") {
 		t.Fatalf("a ready server: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	// A /readyz that cannot be read (a proxy hiding it) is no evidence
+	// either way: the chain verifies, and a note says what is unknown.
+	hidden := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == exportPath {
+			w.Write(export)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer hidden.Close()
+	code, out, errs = runV(t, "--url", hidden.URL, "--token", "t")
+	if code != exitVerified || !strings.HasPrefix(out, "ok: 10 records") || !strings.Contains(errs, "/readyz could not be read") {
+		t.Fatalf("a server whose /readyz is hidden: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
 

@@ -39,6 +39,7 @@ type verifyFlags struct {
 	checkpoints              checkpointFiles
 	keys                     checkpointFiles // --key: verifier keys or files holding one
 	restoring                bool            // data is a restore not yet finished (tally restore's own check)
+	notes                    io.Writer       // where notes on what could not be checked go (nil: nowhere)
 }
 
 // runVerify implements `tally verify --data DIR | --export FILE | --url URL
@@ -62,6 +63,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "tally verify: %v\n", err)
 		return exitUsage
 	}
+	f.notes = stderr
 	rep, err := verifySource(ctx, f, opt)
 	if ve, ok := audit.IsVerifyError(err); ok {
 		fmt.Fprintf(stderr, "tally verify: FAILED: first bad seq %d: %s\n", ve.Seq, ve.Error())
@@ -208,7 +210,7 @@ func verifySource(ctx context.Context, f verifyFlags, opt audit.VerifyOptions) (
 		defer file.Close()
 		return audit.Verify(ctx, audit.NewExportReader(file), opt)
 	}
-	return verifyURL(ctx, f.url, f.token, opt)
+	return verifyURL(ctx, f.url, f.token, opt, f.notes)
 }
 
 // readyPath is the server's readiness endpoint: 503 ledger_damaged when
@@ -225,13 +227,17 @@ var errServerDamaged = errors.New("the server reports its own stored data damage
 // or documents: what the server found wrong with those at start it
 // reports on /readyz (503 ledger_damaged), which is asked after the
 // export and fails the verification.
-func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions) (audit.Report, error) {
+func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions, notes io.Writer) (audit.Report, error) {
 	rep, err := verifyURLExport(ctx, base, token, opt)
 	if _, bad := audit.IsVerifyError(err); bad {
 		return rep, err // the log itself names the first bad record
 	}
-	if derr := serverDamaged(ctx, base); derr != nil {
+	read, derr := serverDamaged(ctx, base)
+	if derr != nil {
 		return audit.Report{}, derr
+	}
+	if !read && err == nil && notes != nil {
+		fmt.Fprintf(notes, "note: %s could not be read: whether the server found its own stored data damaged (what an export does not carry) is unknown\n", readyPath)
 	}
 	return rep, err
 }
@@ -257,29 +263,33 @@ func verifyURLExport(ctx context.Context, base, token string, opt audit.VerifyOp
 // serverDamaged asks the server's /readyz whether it found its own
 // stored data damaged; a /readyz that cannot be read (not routed, a
 // network fault) is no evidence either way.
-func serverDamaged(ctx context.Context, base string) error {
+func serverDamaged(ctx context.Context, base string) (read bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, StreamIdleTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+readyPath, nil)
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil
+		return false, nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		return nil
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusServiceUnavailable:
+	default:
+		return false, nil // not Tally's /readyz (a proxy hiding it): no evidence either way
 	}
 	var p struct {
 		Code   string `json:"code"`
 		Detail string `json:"detail"`
 	}
 	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p) != nil || p.Code != string(ledger.CodeLedgerDamaged) {
-		return nil
+		return true, nil // not ready for another reason (starting, stopping)
 	}
-	return fmt.Errorf("%w (GET %s: 503 %s: %s); the damage may lie in what an export does not carry (history lines, transactions, documents, indexes): "+
+	return true, fmt.Errorf("%w (GET %s: 503 %s: %s); the damage may lie in what an export does not carry (history lines, transactions, documents, indexes): "+
 		"stop the server and run tally verify --data on its directory to name the first bad record",
 		errServerDamaged, readyPath, p.Code, audit.Printable(p.Detail))
 }
