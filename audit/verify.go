@@ -364,8 +364,12 @@ func (v *verifier) keyRecord(n uint64) error {
 
 func (v *verifier) Checkpoint(size uint64, note []byte) error {
 	at := size - 1
-	if size == 0 || size > v.n {
-		return failAt(v.n, ReasonCheckpoint, "checkpoint of size %d but the log has %d records", size, v.n)
+	if size > v.n {
+		// The records it covers are gone: the first of them is missing.
+		return failAt(v.n, ReasonSeq, "record %d is missing: a checkpoint of size %d covers it, but the log has %d records", v.n, size, v.n)
+	}
+	if size == 0 {
+		return failAt(v.n, ReasonCheckpoint, "checkpoint of size 0")
 	}
 	if size != v.n {
 		return failAt(at, ReasonCheckpoint, "checkpoint of size %d out of order", size)
