@@ -198,7 +198,7 @@ func TextHoldsPersonalNumber(s string) bool {
 		}
 	}
 	space := false   // the last character was white space: a run counts once
-	joining := false // the last character but white space joins groups
+	joining := false // the line so far ends in a dash right after a digit ("1234-")
 	for _, r := range s {
 		if zeroWidth(r) {
 			continue // joiners, variation selectors, keycaps, combining marks
@@ -221,12 +221,14 @@ func TextHoldsPersonalNumber(s string) bool {
 			cur = append(cur, 'X') // an ID card's check character ends its group
 			end()
 		case (r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == '\u0085' || r == '\u2028' || r == '\u2029') && joining:
-			// A line that ends in a dash goes on with the same number
-			// ("138-1234-" then "5678").
+			// A line that ends in a dash right after a digit goes on with
+			// the same number ("138-1234-" then "5678"); one line break
+			// only (a "\r\n" is one), not a blank line.
 			if !wasSpace {
 				gap++
 			}
 			space = true
+			joining = r == '\r'
 			continue
 		case r == '\n' || r == '\r' || r == '\v' || r == '\f' || r == '\u0085' || r == '\u2028' || r == '\u2029':
 			// A line ends a number: figures one per line are a list
@@ -246,9 +248,9 @@ func TextHoldsPersonalNumber(s string) bool {
 			continue
 		case textSeparator(r) || (r == '+' || r == '＋') && len(groups) == 0 && len(cur) == 0:
 			// A plus only before a number (+86): between figures it is a sum.
+			joining = len(cur) > 0 && isDash(r)
 			end()
 			gap++
-			joining = true
 		default:
 			joining = false
 			end()
@@ -268,6 +270,9 @@ func TextHoldsPersonalNumber(s string) bool {
 func textSeparator(r rune) bool {
 	return strings.ContainsRune(textSeparators, r) || unicode.Is(unicode.Pd, r) || strings.ContainsRune("•‧∙⋅∼＿﹏【】[]「」『』〔〕ー⁃➖", r)
 }
+
+// isDash reports whether r is a hyphen or dash (Unicode Pd, the minus sign).
+func isDash(r rune) bool { return unicode.Is(unicode.Pd, r) || r == '−' }
 
 // zeroWidth reports whether r takes no place between two digits: format
 // characters (joiners, marks), combining marks (a keycap's U+20E3) and

@@ -45,17 +45,23 @@ func TestVerifyURLServerDamaged(t *testing.T) {
 	}
 	// A /readyz that cannot be read (a proxy hiding it) is no evidence
 	// either way: the chain verifies, and a note says what is unknown.
-	hidden := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == exportPath {
-			w.Write(export)
-			return
+	for _, page := range []struct {
+		status int
+		body   string
+	}{{404, "not found"}, {200, "<html>welcome</html>"}, {503, "<html>maintenance</html>"}} {
+		hidden := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == exportPath {
+				w.Write(export)
+				return
+			}
+			w.WriteHeader(page.status)
+			w.Write([]byte(page.body))
+		}))
+		code, out, errs = runV(t, "--url", hidden.URL, "--token", "t")
+		hidden.Close()
+		if code != exitVerified || !strings.HasPrefix(out, "ok: 10 records") || !strings.Contains(errs, "/readyz could not be read") {
+			t.Fatalf("a proxy answering /readyz %d %q: exit %d, stdout %q, stderr %q", page.status, page.body, code, out, errs)
 		}
-		http.NotFound(w, r)
-	}))
-	defer hidden.Close()
-	code, out, errs = runV(t, "--url", hidden.URL, "--token", "t")
-	if code != exitVerified || !strings.HasPrefix(out, "ok: 10 records") || !strings.Contains(errs, "/readyz could not be read") {
-		t.Fatalf("a server whose /readyz is hidden: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
 

@@ -275,18 +275,22 @@ func serverDamaged(ctx context.Context, base string) (read bool, err error) {
 		return false, nil
 	}
 	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return true, nil
-	case http.StatusServiceUnavailable:
-	default:
-		return false, nil // not Tally's /readyz (a proxy hiding it): no evidence either way
-	}
+	// Only Tally's own answer is evidence: a proxy's page (a catch-all
+	// 200, a maintenance 503, a 404) says nothing either way.
 	var p struct {
+		Status any    `json:"status"` // "ready", or a problem's HTTP status
 		Code   string `json:"code"`
 		Detail string `json:"detail"`
 	}
-	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p) != nil || p.Code != string(ledger.CodeLedgerDamaged) {
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p) != nil {
+		return false, nil
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK && p.Status == any("ready"):
+		return true, nil
+	case resp.StatusCode != http.StatusServiceUnavailable || p.Code == "":
+		return false, nil
+	case p.Code != string(ledger.CodeLedgerDamaged):
 		return true, nil // not ready for another reason (starting, stopping)
 	}
 	return true, fmt.Errorf("%w (GET %s: 503 %s: %s); the damage may lie in what an export does not carry (history lines, transactions, documents, indexes): "+
