@@ -286,7 +286,7 @@ func serverDamaged(ctx context.Context, base string) (read bool, err error) {
 		return false, nil
 	}
 	switch {
-	case resp.StatusCode == http.StatusOK && p.Status == any("ready"):
+	case resp.StatusCode == http.StatusOK && fmt.Sprint(p.Status) == "ready":
 		return true, nil
 	case resp.StatusCode != http.StatusServiceUnavailable || p.Code == "":
 		return false, nil

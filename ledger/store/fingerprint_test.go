@@ -32,16 +32,7 @@ func TestFingerprintKeyed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec idemRecord
-	if err := s.db.View(func(txn *badger.Txn) error {
-		raw, err := badgerKV{txn}.get(idemKey("admin", "reg-1"))
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(raw, &rec)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	rec := readIdem(t, s, "admin", "reg-1")
 	if rec.Fingerprint == fp || rec.Fingerprint == ([32]byte{}) {
 		t.Fatalf("the stored fingerprint is the bare request hash (or empty): %x", rec.Fingerprint)
 	}
@@ -83,16 +74,7 @@ func TestFingerprintDiesWithErasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec idemRecord
-	if err := s.db.View(func(txn *badger.Txn) error {
-		raw, err := badgerKV{txn}.get(idemKey("admin", "patch-1"))
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(raw, &rec)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	rec := readIdem(t, s, "admin", "patch-1")
 	if rec.Fingerprint == s.keyedFingerprint(fp) || len(rec.Subjects) != 1 || rec.Subjects[0] != "m1" {
 		t.Fatalf("the record is keyed with the store's secret alone (%v), or does not name its subject: %+v", rec.Fingerprint == s.keyedFingerprint(fp), rec.Subjects)
 	}
@@ -109,4 +91,20 @@ func TestFingerprintDiesWithErasure(t *testing.T) {
 	if _, err := s.Submit(context.Background(), req); !ledger.IsCode(err, ledger.CodeIdempotencyConflict) {
 		t.Fatalf("a retry after the erasure: %v, want idempotency_conflict", err)
 	}
+}
+
+// readIdem reads the idempotency record actor's key left.
+func readIdem(t *testing.T, s *Store, actor, key string) idemRecord {
+	t.Helper()
+	var rec idemRecord
+	if err := s.db.View(func(txn *badger.Txn) error {
+		raw, err := badgerKV{txn}.get(idemKey(actor, key))
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(raw, &rec)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
