@@ -641,3 +641,35 @@ func TestRotationEndorsed(t *testing.T) {
 		t.Fatalf("an endorsement of another rotation: %v, want key at 3", err)
 	}
 }
+
+// twiceCk hands every checkpoint of its source to the visitor twice, as
+// an edited export file repeating its checkpoint frames would.
+type twiceCk struct{ Source }
+type twiceCkVisitor struct{ Visitor }
+
+func (s twiceCk) Walk(ctx context.Context, v Visitor) error {
+	return s.Source.Walk(ctx, twiceCkVisitor{v})
+}
+
+func (v twiceCkVisitor) Checkpoint(size uint64, note []byte) error {
+	if err := v.Visitor.Checkpoint(size, note); err != nil {
+		return err
+	}
+	return v.Visitor.Checkpoint(size, note)
+}
+
+func TestVerifyRepeatedCheckpointCountedOnce(t *testing.T) {
+	m, skey, _ := ledgerLog(t)
+	m.checkpoint(t, "tally.test/log", skey)
+	m.add(t, "tx.transfer", effects(moveFx("move", "tx-3", "alice", "bob", 200)))
+	m.checkpoint(t, "tally.test/log", skey)
+	m.accounts(acct("alice", "no_overdraft", 0, 0, 200, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 200, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	rep, err := Verify(context.Background(), twiceCk{m}, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Checkpoints != 2 || rep.Latest != 4 {
+		t.Fatalf("report %+v: want 2 checkpoints, latest 4", rep)
+	}
+}
