@@ -74,7 +74,7 @@ type TransferRequest struct {
 	Postings []PostingRequest `json:"postings"`
 	Memo     string           `json:"memo,omitempty" doc:"kept in the audit chain for good, never erased: about the transaction, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 	Pending  bool             `json:"pending,omitempty"`
-	Timeout  string           `json:"timeout,omitempty"`
+	Timeout  string           `json:"timeout,omitempty" empty:"invalid_request"`
 }
 
 // ToDomain parses the amounts and units. Errors: invalid_request,
@@ -160,7 +160,7 @@ func TransactionViewOf(t *ledger.Transaction) TransactionView {
 
 // SettleRequest posts (optionally a smaller amount) or voids a hold.
 type SettleRequest struct {
-	Amount string `json:"amount,omitempty"`
+	Amount string `json:"amount,omitempty" empty:"invalid_amount"`
 	Memo   string `json:"memo,omitempty" doc:"kept in the audit chain for good, never erased: about the transaction, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 

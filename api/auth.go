@@ -167,7 +167,7 @@ func (s *Server) parse(raw, aud string) (*tokenClaims, error) {
 // a spent refresh token presented again.
 func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 	bad := ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
-	if raw == "" || len(raw) > MaxTokenLen {
+	if raw == "" || len(raw) > MaxTokenLen || !compactJWS(raw) {
 		return nil, bad
 	}
 	if c, ok := s.tokenCache.get(raw, aud); ok {
@@ -220,6 +220,23 @@ func (s *Server) inForce(c *tokenClaims, aud string, retired time.Time) bool {
 // the session it belongs to, was revoked.
 func (s *Server) revokedToken(c *tokenClaims, spent bool) bool {
 	return (!spent && s.revoked.has(c.ID)) || (c.Session != "" && s.revoked.has(c.Session))
+}
+
+// compactJWS reports whether raw is three base64url parts joined by dots
+// and nothing else: Go's base64 decoder skips '\r' and '\n', so a token
+// with a line break in it would verify as the token without it.
+func compactJWS(raw string) bool {
+	dots := 0
+	for i := 0; i < len(raw); i++ {
+		switch b := raw[i]; {
+		case b == '.':
+			dots++
+		case b >= 'A' && b <= 'Z', b >= 'a' && b <= 'z', b >= '0' && b <= '9', b == '-', b == '_':
+		default:
+			return false
+		}
+	}
+	return dots == 2
 }
 
 // MaxTokenCache bounds the verified-token cache.

@@ -94,6 +94,9 @@ func TestBadInput(t *testing.T) {
 		{"escaped slash in an account id", "GET", "/v1/accounts/li%2F", ts.admin, nil, 400, "invalid_id", nil},
 		{"escaped slash as a fund id", "GET", "/v1/public/funds/%2F", "", nil, 400, "invalid_id", nil},
 		{"escaped slash as a service id", "GET", "/v1/services/%2F", ts.admin, nil, 400, "invalid_id", nil},
+		{"escaped slash as an item id", "POST", "/v1/communities/c1/catalogue/a%2Fb/withdraw", coord, `{}`, 400, "invalid_id", nil},
+		{"NUL in an item id", "POST", "/v1/communities/c1/catalogue/a%00b/withdraw", coord, `{}`, 400, "invalid_id", nil},
+		{"long item id", "POST", "/v1/communities/c1/catalogue/" + strings.Repeat("x", 5000) + "/withdraw", coord, `{}`, 400, "invalid_id", nil},
 		{"zero hold timeout", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}],"pending":true,"timeout":"0s"}`, 400, "invalid_request", nil},
 		{"services without a community", "GET", "/v1/services", ts.admin, nil, 400, "invalid_request", nil},
 		{"services without a community (coordinator)", "GET", "/v1/services", coord, nil, 400, "invalid_request", nil},
@@ -126,6 +129,16 @@ func TestBadInput(t *testing.T) {
 		{"zero quantity", "POST", "/v1/redemptions", ts.admin, `{"member":"li","community":"c1","hours":"1.00","item":"理发","quantity":0}`, 400, "invalid_request", nil},
 		{"unknown field on need cancel", "POST", "/v1/needs/need-1/cancel", ts.admin, `{"why":"x"}`, 400, "unknown_field", nil},
 		{"trailing slash", "GET", "/v1/accounts/li:HOUR/", ts.admin, nil, 404, "not_found", nil},
+		// An optional amount, duration or name given as "" is refused, not
+		// taken as left out (a post of "" posted the whole hold).
+		{"empty post amount", "POST", "/v1/transfers/tx-0/post", ts.admin, `{"amount":""}`, 400, "invalid_amount", nil},
+		{"empty hold timeout", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}],"pending":true,"timeout":""}`, 400, "invalid_request", nil},
+		{"empty storage cap", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"deposit","max_balance":""}`, 400, "invalid_amount", nil},
+		{"empty settlement delay", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"deposit","settlement_delay":""}`, 400, "invalid_request", nil},
+		{"empty credit limit of a new community", "POST", "/v1/communities", ts.admin, `{"id":"c9","name":"x","policy":{"earning":"mutual_credit","credit_limit":""}}`, 400, "invalid_amount", nil},
+		{"empty need hours", "POST", "/v1/needs", resident, `{"community":"c1","category":"elder_care","title":"x","hours":""}`, 400, "invalid_amount", nil},
+		{"empty proposal deadline", "POST", "/v1/funds/nofund/proposals", coord, `{"amount":"1.00","beneficiary":"li","purpose":"x","deadline":""}`, 400, "invalid_request", nil},
+		{"empty display name beside personal data", "PATCH", "/v1/members/zhang", ts.admin, `{"display_name":"","personal":{"notes":"abc"}}`, 400, "invalid_request", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -297,6 +310,14 @@ func TestRepeatedQueryParameter(t *testing.T) {
 	}
 	if r := ts.do("GET", "/v1/public/funds?limit=1&limit=2", "", nil); r.Status != 400 {
 		t.Fatalf("a public list's limit given twice: %d %s, want 400", r.Status, r.Raw)
+	}
+	// A login or a refresh is no shared link: it takes no query at all.
+	for _, q := range []string{"x=1", "x=%zz", "a=1;b=2", "limit=1&limit=2"} {
+		for _, path := range []string{"/v1/auth/token?", "/v1/auth/refresh?"} {
+			if r := ts.do("POST", path+q, "", map[string]any{"username": "admin", "password": "x"}); r.Status != 400 || r.Code() != "invalid_request" {
+				t.Errorf("%s%s: %d %s, want 400 invalid_request", path, q, r.Status, r.Raw)
+			}
+		}
 	}
 	// A malformed pair naming a parameter a public route takes is not
 	// dropped (a garbled cursor would start the list again).

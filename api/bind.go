@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"os"
@@ -395,6 +396,14 @@ func exactFields(raw any, t reflect.Type, path string) error {
 			if !ok {
 				return ledger.Errorf(CodeUnknownField, "unknown field %q", path+k)
 			}
+			if v == "" {
+				if code, ok := emptyRefused(t)[k]; ok {
+					// An optional amount or duration given as "" is not
+					// its absence: a form that sent "amount":"" would
+					// otherwise post a hold in full.
+					return ledger.Errorf(code, "field %q is empty: leave it out, or give a value", path+k)
+				}
+			}
 			if err := exactFields(v, ft, path+k+"."); err != nil {
 				return err
 			}
@@ -433,6 +442,36 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 	f := jsonFields(t)
 	fieldsByType.Store(t, f)
 	return f
+}
+
+// emptyByType caches emptyFields per request type.
+var emptyByType sync.Map // reflect.Type → map[string]ledger.Code
+
+// emptyRefused maps the JSON names of t's optional fields that refuse an
+// empty string (tag empty:"<code>") to the code of that refusal.
+func emptyRefused(t reflect.Type) map[string]ledger.Code {
+	if f, ok := emptyByType.Load(t); ok {
+		return f.(map[string]ledger.Code)
+	}
+	out := map[string]ledger.Code{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if code := f.Tag.Get("empty"); code != "" {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			out[name] = ledger.Code(code)
+		}
+		if f.Anonymous {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				maps.Copy(out, emptyRefused(ft))
+			}
+		}
+	}
+	emptyByType.Store(t, out)
+	return out
 }
 
 // jsonFields maps the JSON names of a struct's fields, embedded structs'

@@ -57,7 +57,7 @@ type FundRequest struct {
 	// ObjectionWindow is the fund's public objection period (公示期)
 	// after each approval, a duration ("72h", "7d"); a proposal may ask
 	// for a longer one, never a shorter. Default none: approval pays.
-	ObjectionWindow string `json:"objection_window,omitempty"`
+	ObjectionWindow string `json:"objection_window,omitempty" empty:"invalid_request"`
 }
 
 // ToDomain converts the request.
@@ -197,8 +197,8 @@ type ProposalRequest struct {
 	Project         string   `json:"project,omitempty"`
 	Purpose         string   `json:"purpose" doc:"kept in the audit chain for good, never erased: about the disbursement, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
 	Evidence        []string `json:"evidence,omitempty" doc:"document hashes (or references) of the evidence, kept in the chain for good: never the documents themselves"`
-	Deadline        string   `json:"deadline,omitempty"`
-	ObjectionWindow string   `json:"objection_window,omitempty"`
+	Deadline        string   `json:"deadline,omitempty" empty:"invalid_request"`
+	ObjectionWindow string   `json:"objection_window,omitempty" empty:"invalid_request"`
 }
 
 // ToDomain parses amount, deadline and window.

@@ -23,9 +23,9 @@ import (
 // amounts as decimal strings of HOUR, durations as Go durations ("72h").
 type PolicyRequest struct {
 	Earning         string            `json:"earning,omitempty"`
-	CreditLimit     string            `json:"credit_limit,omitempty"`
-	MaxBalance      string            `json:"max_balance,omitempty"`
-	SettlementDelay string            `json:"settlement_delay,omitempty"`
+	CreditLimit     string            `json:"credit_limit,omitempty" empty:"invalid_amount"`
+	MaxBalance      string            `json:"max_balance,omitempty" empty:"invalid_amount"`
+	SettlementDelay string            `json:"settlement_delay,omitempty" empty:"invalid_request"`
 	Weights         map[string]string `json:"weights,omitempty"`
 	MinAge          int               `json:"min_age,omitempty"`
 	HardshipMinAge  int               `json:"hardship_min_age,omitempty"`
@@ -70,9 +70,9 @@ func (p *PolicyRequest) ToDomain() (community.Policy, error) {
 // PUT /v1/communities/{id}/policy replaces it.
 type PolicyView struct {
 	Earning         string            `json:"earning"`
-	CreditLimit     string            `json:"credit_limit,omitempty"`
-	MaxBalance      string            `json:"max_balance,omitempty"`
-	SettlementDelay string            `json:"settlement_delay,omitempty"`
+	CreditLimit     string            `json:"credit_limit,omitempty" empty:"invalid_amount"`
+	MaxBalance      string            `json:"max_balance,omitempty" empty:"invalid_amount"`
+	SettlementDelay string            `json:"settlement_delay,omitempty" empty:"invalid_request"`
 	Weights         map[string]string `json:"weights,omitempty"`
 	MinAge          int               `json:"min_age,omitempty"`
 	HardshipMinAge  int               `json:"hardship_min_age,omitempty"`
@@ -545,7 +545,7 @@ func (s *Server) memberOp(c *gin.Context, fn func(tx ledger.Tx, id string) (*com
 // personal field set to "" is removed (display_name cannot be); relatives,
 // when given, replace the list (both sides of each link change).
 type MemberUpdate struct {
-	DisplayName string            `json:"display_name,omitempty"`
+	DisplayName string            `json:"display_name,omitempty" empty:"invalid_request"`
 	Personal    map[string]string `json:"personal,omitempty"`
 	Relatives   *[]string         `json:"relatives,omitempty"`
 }

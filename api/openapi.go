@@ -43,9 +43,14 @@ func OpenAPIPath(p string) string {
 
 // Document returns the OpenAPI 3.1 document of every route.
 func (s *Server) Document() map[string]any {
-	schemas := map[string]any{
-		"Problem": schemaOf(reflect.TypeOf(Problem{}), nil),
+	problem := schemaOf(reflect.TypeOf(Problem{}), nil)
+	codes := make([]string, len(ProblemCodes))
+	for i, c := range ProblemCodes {
+		codes[i] = string(c.Code)
 	}
+	problem["properties"].(map[string]any)["code"] = map[string]any{"type": "string", "enum": codes,
+		"description": "stable; docs/API.md (Error codes) says what each means and its status"}
+	schemas := map[string]any{"Problem": problem}
 	paths := map[string]any{}
 	for _, r := range s.routes {
 		p := OpenAPIPath(r.path)
@@ -205,6 +210,9 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 			if f.Doc != "" { // OpenAPI 3.1: a description may sit beside a $ref
 				props[f.Name].(map[string]any)["description"] = f.Doc
 			}
+			if f.NonEmpty {
+				props[f.Name].(map[string]any)["minLength"] = 1
+			}
 			if f.Required {
 				required = append(required, f.Name)
 			}
@@ -241,6 +249,7 @@ type Field struct {
 	Required bool
 	Nullable bool   // a pointer without omitempty: present, and null when unset
 	Doc      string // the field's `doc` tag: its description in the OpenAPI document
+	NonEmpty bool   // optional, but "" is refused (tag empty:"<code>")
 }
 
 // Fields lists the JSON fields of a struct type as encoding/json sees
@@ -267,7 +276,8 @@ func Fields(t reflect.Type) []Field {
 		}
 		omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
 		ptr := f.Type.Kind() == reflect.Pointer
-		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit, Doc: f.Tag.Get("doc")})
+		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit, Doc: f.Tag.Get("doc"),
+			NonEmpty: f.Tag.Get("empty") != ""})
 	}
 	return out
 }

@@ -1269,3 +1269,20 @@ func TestPasswordResetRetryDiesWithErasure(t *testing.T) {
 		t.Fatalf("a retry after the erasure: %d %s, want 409 idempotency_conflict", r.Status, r.Raw)
 	}
 }
+
+// TestTokenWithLineBreakRefused: a token is its compact form exactly. Go's
+// base64 skips line breaks, so a refresh token with "\n" appended once
+// verified as itself; now it is refused and the token stays unspent.
+func TestTokenWithLineBreakRefused(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	login := ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "password-li"})
+	refresh := login.Str("refresh_token")
+	for _, bad := range []string{refresh + "\n", refresh + "\r\n", "\n" + refresh, refresh + " "} {
+		if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": bad}); r.Status != 401 || r.Code() != "invalid_token" {
+			t.Fatalf("refresh token %q: %d %s, want 401 invalid_token", bad, r.Status, r.Raw)
+		}
+	}
+	ts.must(200, "POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": refresh})
+}

@@ -272,15 +272,22 @@ func (s *Server) refuseDamaged(c *gin.Context) {
 	c.Next()
 }
 
-// checkPathIDs refuses a path whose :id is not an id (too long, outside
-// the URL-safe alphabet) before any lookup, so that no answer echoes it.
+// checkPathIDs refuses a path whose :id or :item is not an id (too long,
+// outside the URL-safe alphabet) before any lookup, so that no answer
+// echoes it.
 func checkPathIDs(c *gin.Context) {
-	if id, ok := c.Params.Get("id"); ok && !ledger.ValidID(id) {
-		failCode(c, ledger.CodeInvalidID, "the id in the path must be 1-%d letters, digits, '-', '_', '.' or ':'", ledger.MaxAccountIDLen)
-		return
+	for _, name := range pathIDParams {
+		if id, ok := c.Params.Get(name); ok && !ledger.ValidID(id) {
+			failCode(c, ledger.CodeInvalidID, "the %s in the path must be 1-%d letters, digits, '-', '_', '.' or ':'", name, ledger.MaxAccountIDLen)
+			return
+		}
 	}
 	c.Next()
 }
+
+// pathIDParams are the path parameters that hold ids (:seq is a number,
+// read by its handler).
+var pathIDParams = []string{"id", "item"}
 
 // queryCheck refuses a query naming a parameter twice
 // (?to=2026-11-18&to=2026-11-30): which one counts would be a guess, and a
@@ -291,14 +298,15 @@ func checkPathIDs(c *gin.Context) {
 // parameter the route does not take (?form=2026-01-01 for from, or from
 // and to on the all-time settlement). Public routes ignore parameters
 // they do not take, however they are written: shared links gather
-// tracking ones (a parameter they take is still refused twice).
+// tracking ones (a parameter they take is still refused twice). A write
+// without a token (a login, a refresh) is no shared link: strict too.
 func queryCheck(r route) gin.HandlerFunc {
 	takes := map[string]bool{}
 	for _, q := range r.query {
 		name, _, _ := strings.Cut(strings.TrimSuffix(q, "!"), ":")
 		takes[name] = true
 	}
-	strict := r.auth != public
+	strict := r.auth != public || (r.method != http.MethodGet && r.method != http.MethodHead)
 	return func(c *gin.Context) {
 		q, err := url.ParseQuery(c.Request.URL.RawQuery)
 		if err != nil && (strict || malformedTaken(c.Request.URL.RawQuery, takes)) {

@@ -417,7 +417,7 @@ type NeedRequest struct {
 	Requester string `json:"requester,omitempty"`
 	Category  string `json:"category"`
 	Title     string `json:"title" doc:"kept in the audit chain for good, never erased: about the need, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
-	Hours     string `json:"hours,omitempty"`
+	Hours     string `json:"hours,omitempty" empty:"invalid_amount"`
 }
 
 // NeedView shows a need.
@@ -660,7 +660,7 @@ type OfferRequest struct {
 	Volunteer string `json:"volunteer,omitempty"`
 	Category  string `json:"category"`
 	Title     string `json:"title" doc:"kept in the audit chain for good, never erased: about the offer, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
-	Hours     string `json:"hours,omitempty"`
+	Hours     string `json:"hours,omitempty" empty:"invalid_amount"`
 }
 
 // OfferView shows an offer.
