@@ -76,6 +76,7 @@ type Main struct {
 	http     *http.Server
 	listener net.Listener
 	serveErr chan error
+	starting api.Starting // the listener's handler: "starting" until Run is done, then the API
 	closers  []func()
 	// adminPassword is the password a new directory's admin was created
 	// with, kept only for loading the demo district on that first start.
@@ -192,6 +193,15 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.listener = ln
 	m.closers = append(m.closers, func() { ln.Close() })
+	// Served at once: while the directory opens (seconds for a large
+	// one), /healthz says starting and every other request 503 with
+	// Retry-After, instead of connections hanging in the listen queue.
+	m.http = &http.Server{Handler: &m.starting, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
+		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
+	m.serveErr = make(chan error, 1)
+	go func() {
+		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, maxConnections(openFileLimit()))))
+	}()
 	st, err := store.Open(m.Data, store.Options{})
 	if err != nil {
 		return err
@@ -225,10 +235,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.http = &http.Server{Handler: m.api.Handler(), ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
-		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
 	if m.Demo && fresh {
-		// Before serving: connections wait in the listen queue until the
+		// Before serving: requests answer 503 (starting) until the
 		// district is whole.
 		if err := loadDemo(ctx, m.api.Handler(), m.adminPassword); err != nil {
 			if ctx.Err() != nil {
@@ -249,10 +257,7 @@ func (m *Main) Run(ctx context.Context) error {
 			break
 		}
 	}
-	m.serveErr = make(chan error, 1)
-	go func() {
-		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, maxConnections(openFileLimit()))))
-	}()
+	m.starting.Set(m.api.Handler())
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
 	return nil
 }

@@ -375,13 +375,21 @@ func settleKeys(db *badger.DB, ks keyStore) error {
 	if err != nil {
 		return err
 	}
+	// Both lists are in order: one pass over the personal data's keys
+	// (no values read) finds the keys without data, where a Get per key
+	// file took tens of seconds for 10^5 members on a cold cache.
 	var orphans []string
 	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: false, Prefix: []byte(pPersonal)})
+		defer it.Close()
+		it.Rewind()
 		for _, m := range members {
-			if _, err := txn.Get([]byte(pPersonal + m)); errors.Is(err, badger.ErrKeyNotFound) {
+			want := []byte(pPersonal + m)
+			for it.Valid() && bytes.Compare(it.Item().Key(), want) < 0 {
+				it.Next()
+			}
+			if !it.Valid() || !bytes.Equal(it.Item().Key(), want) {
 				orphans = append(orphans, m)
-			} else if err != nil {
-				return fmt.Errorf("store: %w", err)
 			}
 		}
 		return nil

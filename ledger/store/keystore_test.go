@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -344,5 +345,34 @@ func TestDamagedKeyRegistryNamed(t *testing.T) {
 	wantDamaged(t, dir, "open with a damaged KEYREGISTRY", true)
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "KEYREGISTRY") {
 		t.Fatalf("the damage is not named: %v", err)
+	}
+}
+
+// TestDamagedKeyFilesFirstNamed: the key files are read by several
+// readers at once; with two damaged, the first in member order is named,
+// whichever reader found which.
+func TestDamagedKeyFilesFirstNamed(t *testing.T) {
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	for i := range 40 {
+		submit(createMemberOp(fmt.Sprintf("m%02d", i), "", "x"))
+	}
+	s.Close()
+	for _, member := range []string{"m31", "m07"} {
+		path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte(member)))
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)-1] ^= 1
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		_, err := Open(dir, Options{})
+		if err == nil || !strings.Contains(err.Error(), `member "m07"`) {
+			t.Fatalf("open with m07's and m31's key files damaged: %v, want m07 named", err)
+		}
 	}
 }
