@@ -58,6 +58,7 @@ type EntryView struct {
 	Unit         string    `json:"unit"`
 	Counterparty string    `json:"counterparty" doc:"the account on the other side of the posting"`
 	Memo         string    `json:"memo,omitempty"`
+	Balance      string    `json:"balance,omitempty" doc:"the account's balance after this line, as a passbook shows it (a pending or released line leaves it as it was); absent on lines an earlier version wrote"`
 }
 
 // PostingRequest is one posting of a transfer.
@@ -230,6 +231,9 @@ func (s *Server) getEntries(c *gin.Context) {
 		for i, e := range es {
 			views[i] = EntryView{Seq: e.Seq, Tx: e.Tx, Time: e.Time, Kind: e.Kind, Amount: ledger.FormatAmount(e.Amount, e.Unit),
 				Unit: string(e.Unit), Counterparty: e.Counterparty, Memo: e.Memo}
+			if e.Balance != nil {
+				views[i].Balance = ledger.FormatAmount(*e.Balance, e.Unit)
+			}
 		}
 		out = newList(views, next)
 		return nil

@@ -65,3 +65,34 @@ func TestGiftStaysInDistrict(t *testing.T) {
 		t.Fatalf("a gift within the district: %s", got)
 	}
 }
+
+// TestEntriesShowRunningBalance: each line of a history states the
+// account's balance after it, as a passbook does; a hold's line leaves
+// it as it was.
+func TestEntriesShowRunningBalance(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	for _, amt := range []string{"5.00", "2.50"} {
+		ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"postings": []any{
+			map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": amt, "unit": "HOUR"}}})
+	}
+	ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"pending": true, "postings": []any{
+		map[string]any{"from": "li:HOUR", "to": "c1:pool", "amount": "1.00", "unit": "HOUR"}}})
+	ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"postings": []any{
+		map[string]any{"from": "li:HOUR", "to": "c1:pool", "amount": "0.75", "unit": "HOUR"}}})
+	page := ts.must(200, "GET", "/v1/accounts/li:HOUR/entries", ts.admin, nil)
+	var got []string
+	for _, it := range page.Body["items"].([]any) {
+		e := it.(map[string]any)
+		got = append(got, e["kind"].(string)+" "+e["amount"].(string)+" → "+e["balance"].(string))
+	}
+	want := []string{"posted -0.75 → 6.75", "pending -1.00 → 7.50", "posted 2.50 → 7.50", "posted 5.00 → 5.00"} // newest first
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("history %q, want %q", got, want)
+	}
+	issuance := ts.must(200, "GET", "/v1/accounts/c1:issuance/entries", ts.admin, nil)
+	if e := issuance.Body["items"].([]any)[0].(map[string]any); e["balance"] != "-7.50" {
+		t.Fatalf("the issuance account's newest line %v, want balance -7.50", e)
+	}
+}

@@ -28,6 +28,12 @@ type Entry struct {
 	// resolved the hold, its effect's "by"), Memo that transaction's memo.
 	Tx   string
 	Memo string
+	// Balance is the account's posted balance after the line, as the
+	// line states it (HasBalance: lines written before balances were kept
+	// state none). It is not part of the canonical line: the stored side
+	// checks it against the sum of the account's posted lines so far.
+	Balance    int64
+	HasBalance bool
 	// BadKey marks a key outside the layout h/<account>/<seq u64><n u16>:
 	// Account is then the whole key after "h/", Seq and N are meaningless,
 	// and no record gives the line.
@@ -147,6 +153,12 @@ type storedSink struct {
 	line     []byte
 	lines    uint64
 	moved    []string // accounts with a line whose key and value name other records
+	// posted is the sum of the current account's posted lines so far: a
+	// line stating a balance must state this (badBalance: the first that
+	// did not, by the seq of its key).
+	balAccount string
+	posted     int64
+	badBalance *VerifyError
 }
 
 func newStoredSink(seed maphash.Seed) *storedSink {
@@ -160,6 +172,7 @@ func (s *storedSink) Entry(e *Entry) error {
 		s.end()
 		s.cur, s.h, s.started = e.Account, history{}, true
 	}
+	s.checkBalance(e)
 	if e.ValueSeq != e.Seq && len(s.moved) < MaxHistoryRecheck {
 		s.moved = append(s.moved, e.Account)
 	}
@@ -167,6 +180,25 @@ func (s *storedSink) Entry(e *Entry) error {
 	s.h.add(&s.digest, s.line)
 	s.lines++
 	return nil
+}
+
+// checkBalance adds a line to its account's sum of posted lines and
+// compares the balance the line states with it. A key outside the layout
+// names no account: it neither counts nor breaks the account around it.
+func (s *storedSink) checkBalance(e *Entry) {
+	if e.BadKey {
+		return
+	}
+	if e.Account != s.balAccount {
+		s.balAccount, s.posted = e.Account, 0
+	}
+	if e.Kind == entryPosted {
+		s.posted += e.Amount // wraps as the ledger's checked sums never do: then the balance differs
+	}
+	if e.HasBalance && e.Balance != s.posted && (s.badBalance == nil || e.Seq < s.badBalance.Seq) {
+		s.badBalance = failAt(e.Seq, ReasonHistory, "stored history line %d/%d states a balance of %d, its account's lines so far sum to %d", e.Seq, e.N, e.Balance, s.posted)
+		s.badBalance.Account = e.Account
+	}
 }
 
 func (s *storedSink) end() {

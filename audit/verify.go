@@ -140,6 +140,14 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 			err = he
 		}
 	}
+	// A line's stated balance is checked on the stored side alone, against
+	// the lines before it (which the chain checks).
+	if be := v.sink.badBalance; be != nil && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction) ||
+		isReason(err, ReasonDocument) || isReason(err, ReasonHistory)) {
+		if ve, ok := IsVerifyError(err); !ok || be.Seq < ve.Seq {
+			err = be
+		}
+	}
 	return v.report, err
 }
 

@@ -261,14 +261,18 @@ func applyPosting(tx Tx, as accounts, t *Transaction, i int, p Posting, pending 
 	}
 	tx.Effect(Effect{Op: op, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: t.Memo,
 		Kind: t.Kind, Deadline: t.Deadline, Reverses: t.Reverses})
-	return addEntries(tx, t, kind, p, p.Amount)
+	return addEntries(tx, t, kind, p, p.Amount, from, to)
 }
 
-func addEntries(tx Tx, t *Transaction, kind string, p Posting, amt int64) error {
+// addEntries adds a posting's two history lines, each with its account's
+// posted balance as it stands after the posting (from and to, already
+// changed by it).
+func addEntries(tx Tx, t *Transaction, kind string, p Posting, amt int64, from, to *Account) error {
 	base := Entry{Seq: t.Seq, Tx: t.ID, Time: t.Time, Kind: kind, Unit: p.Unit, Memo: t.Memo}
 	out, in := base, base
-	out.Amount, out.Counterparty = -amt, p.To
-	in.Amount, in.Counterparty = amt, p.From
+	fromBal, toBal := from.Balance(), to.Balance()
+	out.Amount, out.Counterparty, out.Balance = -amt, p.To, &fromBal
+	in.Amount, in.Counterparty, in.Balance = amt, p.From, &toBal
 	if err := tx.AddEntry(p.From, out); err != nil {
 		return err
 	}
@@ -315,7 +319,7 @@ func release(tx Tx, as accounts, t *Transaction, resolver *Transaction) error {
 		to.CreditsPending -= p.Amount
 		tx.Effect(Effect{Op: EffectRelease, Tx: t.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount,
 			Memo: resolver.Memo, By: resolver.ID, Kind: resolver.Kind})
-		if err := addEntries(tx, resolver, "released", p, -p.Amount); err != nil {
+		if err := addEntries(tx, resolver, "released", p, -p.Amount, from, to); err != nil {
 			return err
 		}
 	}
@@ -405,7 +409,7 @@ func PostPendingDue(tx Tx, id string, due time.Time, amount *int64, memo string)
 			return nil, err
 		}
 		tx.Effect(Effect{Op: EffectMove, Tx: r.ID, From: p.From, To: p.To, Unit: p.Unit, Amount: p.Amount, Memo: r.Memo, Kind: r.Kind})
-		if err := addEntries(tx, r, "posted", p, p.Amount); err != nil {
+		if err := addEntries(tx, r, "posted", p, p.Amount, from, to); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,10 @@
 package ledger
 
-import "time"
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+)
 
 // TxStatus is the state of a transaction.
 type TxStatus string
@@ -51,6 +55,20 @@ type Entry struct {
 	Unit         Unit      `json:"unit"`
 	Counterparty string    `json:"counterparty"`
 	Memo         string    `json:"memo,omitempty"`
+	// Balance is the account's posted balance after this line (a pending
+	// or released line leaves it as it was): a passbook's running
+	// balance, and what a report reads for the balance at a past time.
+	// Lines written before it was kept have none (nil).
+	Balance *int64 `json:"balance,omitempty"`
+}
+
+// EntryCursor is the cursor of the history line n of record seq: a page
+// After it starts at the next line (Reverse: at the line before).
+func EntryCursor(seq uint64, n uint16) string {
+	var b [10]byte
+	binary.BigEndian.PutUint64(b[:8], seq)
+	binary.BigEndian.PutUint16(b[8:], n)
+	return hex.EncodeToString(b[:])
 }
 
 // EffectOp names a balance change in an audit record. Replaying the effects

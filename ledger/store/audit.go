@@ -1001,6 +1001,9 @@ func (d *entryLineDecoder) decode(key, raw []byte) *audit.Entry {
 	}
 	e.ValueSeq, e.Time, e.Kind, e.Amount = le.Seq, le.Time.UnixNano(), le.Kind, le.Amount
 	e.Unit, e.Counterparty, e.Tx, e.Memo = string(le.Unit), le.Counterparty, le.Tx, le.Memo
+	if le.Balance != nil {
+		e.Balance, e.HasBalance = *le.Balance, true
+	}
 	return e
 }
 

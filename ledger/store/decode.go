@@ -42,6 +42,14 @@ func fastEntry(raw []byte, e *ledger.Entry) bool {
 	if d.lit(`,"memo":`) && (!d.str(&memo) || len(memo) == 0) {
 		return false // json.Marshal omits an empty memo
 	}
+	var balance *int64
+	if d.lit(`,"balance":`) {
+		var b int64
+		if !d.int(&b) {
+			return false
+		}
+		balance = &b
+	}
 	if !d.lit("}") || d.off != len(raw) {
 		return false
 	}
@@ -50,7 +58,7 @@ func fastEntry(raw []byte, e *ledger.Entry) bool {
 		return false // only the canonical UTC form; the rest to encoding/json
 	}
 	*e = ledger.Entry{Seq: seq, Tx: string(tx), Time: t, Kind: intern(kind), Amount: amount,
-		Unit: ledger.Unit(intern(unit)), Counterparty: string(cp), Memo: string(memo)}
+		Unit: ledger.Unit(intern(unit)), Counterparty: string(cp), Memo: string(memo), Balance: balance}
 	return true
 }
 

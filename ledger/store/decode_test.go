@@ -37,6 +37,10 @@ func TestDecodeEntryMatches(t *testing.T) {
 	for i := range 1000 {
 		e := ledger.Entry{Seq: r.Uint64(), Tx: "tx-" + string(rune('a'+i%26)), Time: time.Unix(r.Int63n(1<<33), r.Int63n(1e9)).UTC(),
 			Kind: "posted", Amount: randInt(r), Unit: ledger.HOUR, Counterparty: "li:HOUR", Memo: []string{"", "礼物 gift"}[i%2]}
+		if i%3 > 0 { // lines from before balances were kept have none
+			b := randInt(r)
+			e.Balance = &b
+		}
 		raw, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
@@ -50,6 +54,10 @@ func TestDecodeEntryMatches(t *testing.T) {
 	for range 5000 {
 		e := ledger.Entry{Seq: r.Uint64(), Tx: randString(r), Time: randTime(r), Kind: randString(r), Amount: randInt(r),
 			Unit: ledger.Unit(randString(r)), Counterparty: randString(r), Memo: randString(r)}
+		if r.Intn(2) == 0 {
+			b := randInt(r)
+			e.Balance = &b
+		}
 		raw, err := json.Marshal(e)
 		if err != nil {
 			continue
@@ -84,6 +92,7 @@ func TestDecodeEntryMatches(t *testing.T) {
 
 func FuzzDecodeEntry(f *testing.F) {
 	f.Add([]byte(`{"seq":1,"tx":"t","time":"2026-01-01T00:00:00Z","kind":"posted","amount":-5,"unit":"HOUR","counterparty":"a","memo":"m"}`))
+	f.Add([]byte(`{"seq":1,"tx":"t","time":"2026-01-01T00:00:00Z","kind":"posted","amount":-5,"unit":"HOUR","counterparty":"a","balance":-5}`))
 	f.Add([]byte(`{"seq":1,"tx":"t\u003c","time":"2026-01-01T00:00:00.1+08:00","kind":"","amount":0,"unit":"","counterparty":""}`))
 	f.Fuzz(func(t *testing.T, raw []byte) { sameDecode(t, raw) })
 }

@@ -121,6 +121,9 @@ func appendEntry(b []byte, e *ledger.Entry) ([]byte, bool) {
 	if e.Memo != "" {
 		b = appendField(b, `,"memo":`, e.Memo)
 	}
+	if e.Balance != nil {
+		b = appendInt(b, `,"balance":`, *e.Balance)
+	}
 	return append(b, '}'), ok
 }
 

@@ -72,6 +72,9 @@ func TestEncodeJSONMatches(t *testing.T) {
 		e := ledger.Entry{Seq: r.Uint64(), Tx: randString(r), Time: randTime(r), Kind: randString(r), Amount: randInt(r),
 			Unit: ledger.Unit(randString(r)), Counterparty: randString(r), Memo: randString(r)}
 		sameAsJSON(t, e)
+		bal := randInt(r)
+		e.Balance = &bal
+		sameAsJSON(t, e)
 		tx := &ledger.Transaction{ID: randString(r), Seq: r.Uint64(), Time: randTime(r), Kind: randString(r),
 			Status: ledger.TxStatus(randString(r)), Memo: randString(r), Actor: randString(r), OnBehalf: randString(r),
 			Deadline: randTime(r), PendingID: randString(r), Reverses: randString(r), ResolvedBy: randString(r)}
@@ -101,6 +104,7 @@ func FuzzEncodeJSON(f *testing.F) {
 		sameAsJSON(t, &ledger.Account{ID: id, Unit: ledger.Unit(unit), Owner: memo, Created: tm, Seq: seq,
 			CreditLimit: amount, DebitsPosted: amount})
 		sameAsJSON(t, ledger.Entry{Seq: seq, Tx: id, Time: tm, Kind: memo, Amount: amount, Unit: ledger.Unit(unit), Memo: memo})
+		sameAsJSON(t, ledger.Entry{Seq: seq, Tx: id, Time: tm, Kind: memo, Amount: amount, Unit: ledger.Unit(unit), Balance: &amount})
 		tx := &ledger.Transaction{ID: id, Seq: seq, Time: tm, Memo: memo, Deadline: tm,
 			Postings: []ledger.Posting{{From: id, To: memo, Amount: amount, Unit: ledger.Unit(unit)}}}
 		sameAsJSON(t, tx)

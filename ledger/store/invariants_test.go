@@ -242,6 +242,10 @@ func checkEntries(kv kv, stored map[string]*ledger.Account) error {
 			default:
 				return false, fmt.Errorf("entry kind %q", e.Kind)
 			}
+			// Every line states the running posted balance after it.
+			if e.Balance == nil || *e.Balance != posted {
+				return false, fmt.Errorf("account %s: line %d %s states balance %v, the lines so far sum to %d", id, e.Seq, e.Kind, e.Balance, posted)
+			}
 			return true, nil
 		})
 		if err != nil {

@@ -153,7 +153,7 @@ func (r reader) Entries(account string, p ledger.Page) ([]ledger.Entry, string, 
 	var out []ledger.Entry
 	next, err := r.page(entryPrefix(account), after, p, func(_, v []byte) error {
 		var e ledger.Entry
-		if err := json.Unmarshal(v, &e); err != nil {
+		if err := decodeEntry(v, &e); err != nil {
 			return fmt.Errorf("store: decode entry: %w", err)
 		}
 		out = append(out, e)

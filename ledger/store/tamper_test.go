@@ -472,6 +472,26 @@ func TestTamperHistory(t *testing.T) {
 			editEntry(t, txn, keys[2], "tx", "tx-1")
 			return entrySeq(keys[2])
 		}},
+		// A line's running balance is what a passbook and a report over a
+		// past period read: changed, it is named by its line.
+		{"balance changed", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			editEntry(t, txn, keys[3], "balance", 123456)
+			return entrySeq(keys[3])
+		}},
+		{"balance of a pending line changed", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			for _, k := range keys {
+				var e ledger.Entry
+				if err := json.Unmarshal(get(t, txn, k), &e); err != nil {
+					t.Fatal(err)
+				}
+				if e.Kind == "pending" {
+					editEntry(t, txn, k, "balance", *e.Balance+e.Amount)
+					return entrySeq(k)
+				}
+			}
+			t.Fatal("the fixture gives bob no pending line")
+			return 0
+		}},
 		{"memo changed", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
 			editEntry(t, txn, keys[2], "memo", "for something else")
 			return entrySeq(keys[2])

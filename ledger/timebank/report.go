@@ -3,6 +3,7 @@ package timebank
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -218,6 +219,17 @@ func periodEnd(to time.Time) time.Time {
 // posted history lines after end added, read newest first, so a period
 // that ends today costs one read.
 func balanceAt(r ledger.Reader, a *ledger.Account, end time.Time, budget *int) (int64, error) {
+	// A line states the balance after it: the last line before end gives
+	// the balance at end, found in O(log n) reads whatever came after.
+	// Lines written before balances were kept state none: then the lines
+	// after end are walked back from the balance now.
+	if line, ok, err := lastLineBefore(r, a.ID, end); err != nil {
+		return 0, err
+	} else if !ok {
+		return 0, nil // nothing had moved it yet
+	} else if line.Balance != nil {
+		return *line.Balance, nil
+	}
 	bal := a.Balance()
 	after := ""
 	for {
@@ -242,6 +254,50 @@ func balanceAt(r ledger.Reader, a *ledger.Account, end time.Time, budget *int) (
 		}
 		after = next
 	}
+}
+
+// lastLineBefore finds the last history line of account committed
+// before end (ok false: none). Lines follow the chain's order, and commit
+// times never go backwards along it, so the first line at or after a seq
+// is a monotonic function of the seq: a binary search over seqs finds the
+// first record at or after end.
+func lastLineBefore(r ledger.Reader, account string, end time.Time) (ledger.Entry, bool, error) {
+	newest, _, err := r.Entries(account, ledger.Page{Limit: 1, Reverse: true})
+	if err != nil || len(newest) == 0 {
+		return ledger.Entry{}, false, err
+	}
+	if newest[0].Time.Before(end) {
+		return newest[0], true, nil
+	}
+	// firstFrom reports whether the first line at or after seq x is at or
+	// after end (true when there is none).
+	firstFrom := func(x uint64) (bool, error) {
+		p := ledger.Page{Limit: 1}
+		if x > 0 {
+			p.After = ledger.EntryCursor(x-1, math.MaxUint16)
+		}
+		es, _, err := r.Entries(account, p)
+		return len(es) == 0 || !es[0].Time.Before(end), err
+	}
+	lo, hi := uint64(0), newest[0].Seq // firstFrom(hi) holds
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		late, err := firstFrom(mid)
+		if err != nil {
+			return ledger.Entry{}, false, err
+		}
+		if late {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	// Every line below seq hi is before end: the last of them.
+	es, _, err := r.Entries(account, ledger.Page{After: ledger.EntryCursor(hi, 0), Limit: 1, Reverse: true})
+	if err != nil || len(es) == 0 {
+		return ledger.Entry{}, false, err
+	}
+	return es[0], true, nil
 }
 
 // entryPosted is the kind of a history line that moved a balance.
