@@ -18,14 +18,14 @@ import (
 // env is a real store (in memory) with a clock the test moves, and the
 // time bank's timers registered.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	st       *store.Store
 	mu       sync.Mutex
 	now      time.Time
 	accounts map[string][]string // community → its HOUR accounts
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, now: time.Date(2025, 3, 1, 2, 0, 0, 0, time.UTC), accounts: map[string][]string{}}
 	st, err := store.Open("", store.Options{InMemory: true, Clock: e.clock})
