@@ -359,6 +359,15 @@ func ReverseDonation(tx ledger.Tx, id, reason string) (*Donation, error) {
 	if err := tx.PutDoc(KindDonation, d.ID, d); err != nil {
 		return nil, err
 	}
+	f, err := Get(tx, d.Fund)
+	if err != nil {
+		return nil, err
+	}
+	if f.ReversalsIndexed {
+		if err := tx.PutIndex(indexKey(f.ID, idxReversal, d.ReversalSeq), []byte(d.ID)); err != nil {
+			return nil, err
+		}
+	}
 	if err := disclose(tx, d.Fund); err != nil {
 		return nil, err
 	}

@@ -135,6 +135,11 @@ type Fund struct {
 	Receipts        int64         `json:"receipts"` // donations recorded: the last receipt number
 	Created         time.Time     `json:"created"`
 	Seq             uint64        `json:"seq"`
+	// ReversalsIndexed: every reversal of the fund's donations is in the
+	// index fund/<id>/r/<seq>, so a report finds those of a period without
+	// reading every donation. Funds created before the index was kept
+	// lack it (their reports read every donation).
+	ReversalsIndexed bool `json:"reversals_indexed,omitempty"`
 }
 
 // IsCommittee reports whether member sits on the fund's committee.
@@ -223,7 +228,7 @@ func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
 	if err := community.Reserve(tx, KindFund, n.ID); err != nil {
 		return nil, err
 	}
-	f := &Fund{ID: n.ID, Community: n.Community, Name: n.Name, Committee: n.Committee, Quorum: n.Quorum,
+	f := &Fund{ID: n.ID, Community: n.Community, Name: n.Name, Committee: n.Committee, Quorum: n.Quorum, ReversalsIndexed: true,
 		ObjectionWindow: n.ObjectionWindow, Projects: map[string]Project{}, Accounts: map[string]string{}, Created: tx.Now(), Seq: tx.Seq()}
 	if err := openAccounts(tx, f); err != nil {
 		return nil, err
@@ -571,6 +576,7 @@ func indexPrefix(fund string) string { return "fund/" + fund + "/" }
 const (
 	idxDonation = "d"
 	idxProposal = "p"
+	idxReversal = "r" // a donation's reversal, by the reversal's seq (funds with ReversalsIndexed)
 	// kindDisclosed marks "<fund>/<seq>" for every record the public page
 	// shows, so that its receipt may be served without a token.
 	kindDisclosed = "fund.disclosed"

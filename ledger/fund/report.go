@@ -1,6 +1,7 @@
 package fund
 
 import (
+	"fmt"
 	"time"
 
 	"tally/ledger"
@@ -40,14 +41,18 @@ func BuildReport(r ledger.Reader, fundID string, from, to time.Time) (*Report, e
 		rep.ByProject[id] = &Totals{}
 	}
 	scanned := 0
-	err = scanAll(r, indexPrefix(f.ID)+idxDonation+"/", &scanned, func(id string) error {
-		d := &Donation{}
-		if err := r.Doc(KindDonation, id, d); err != nil {
-			return err
-		}
-		rep.addDonation(d)
-		return nil
-	})
+	if f.ReversalsIndexed {
+		err = rep.periodDonations(r, f.ID, &scanned)
+	} else {
+		err = scanAll(r, indexPrefix(f.ID)+idxDonation+"/", &scanned, func(id string) error {
+			d := &Donation{}
+			if err := r.Doc(KindDonation, id, d); err != nil {
+				return err
+			}
+			rep.addDonation(d)
+			return nil
+		})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +67,87 @@ func BuildReport(r ledger.Reader, fundID string, from, to time.Time) (*Report, e
 		err = rep.sum.Err()
 	}
 	return rep, err
+}
+
+// periodDonations adds the donations given in the period and those
+// reversed in it, reading only those: both indexes follow the chain's
+// order, along which times never go backwards, so each period is one
+// range of an index, found by a binary search over seqs. A donation both
+// given and reversed in the period is counted once, from the first.
+func (rep *Report) periodDonations(r ledger.Reader, fund string, scanned *int) error {
+	given := func(d *Donation) time.Time { return d.Time }
+	err := rep.scanRange(r, indexPrefix(fund)+idxDonation+"/", given, scanned, func(d *Donation) { rep.addDonation(d) })
+	if err != nil {
+		return err
+	}
+	reversed := func(d *Donation) time.Time { return d.ReversedAt }
+	return rep.scanRange(r, indexPrefix(fund)+idxReversal+"/", reversed, scanned, func(d *Donation) {
+		if !rep.in(d.Time) {
+			rep.addDonation(d)
+		}
+	})
+}
+
+// scanRange calls fn with the donations of an index (keyed by %020d
+// seq, in the order of the times at gives them) whose time falls in the
+// period.
+func (rep *Report) scanRange(r ledger.Reader, prefix string, at func(*Donation) time.Time, scanned *int, fn func(*Donation)) error {
+	// first returns the donation of the first index key at or after seq x.
+	first := func(x uint64) (*Donation, error) {
+		p := ledger.Page{Limit: 1}
+		if x > 0 {
+			p.After = fmt.Sprintf("%020d", x-1)
+		}
+		var d *Donation
+		_, err := r.Index(prefix, p, func(_ string, id []byte) error {
+			d = &Donation{}
+			return r.Doc(KindDonation, string(id), d)
+		})
+		return d, err
+	}
+	size, _ := r.Head()
+	lo, hi := uint64(0), size // the first key at or after hi is none
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		d, err := first(mid)
+		if err != nil {
+			return err
+		}
+		if d == nil || !at(d).Before(rep.From) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	after := ""
+	if hi > 0 {
+		after = fmt.Sprintf("%020d", hi-1)
+	}
+	for {
+		var stop bool
+		next, err := r.Index(prefix, ledger.Page{After: after, Limit: ledger.MaxPageSize}, func(_ string, id []byte) error {
+			if stop {
+				return nil
+			}
+			if *scanned++; *scanned > MaxReportScan {
+				return ledger.Errorf(ledger.CodeLimitExceeded, "fund: a report reads at most %d documents; narrow it", MaxReportScan)
+			}
+			d := &Donation{}
+			if err := r.Doc(KindDonation, string(id), d); err != nil {
+				return err
+			}
+			if !rep.To.IsZero() && !at(d).Before(rep.To) {
+				stop = true
+				return nil
+			}
+			fn(d)
+			return nil
+		})
+		if err != nil || stop || next == "" {
+			return err
+		}
+		after = next
+	}
 }
 
 // in reports whether t falls in [From, To).
