@@ -131,6 +131,7 @@ func TestBadInput(t *testing.T) {
 		{"trailing slash", "GET", "/v1/accounts/li:HOUR/", ts.admin, nil, 404, "not_found", nil},
 		// An optional amount, duration or name given as "" is refused, not
 		// taken as left out (a post of "" posted the whole hold).
+		{"a list of names where objects go", "POST", "/v1/funds", ts.admin, `{"id":"f9","community":"c1","name":"x","committee":["li"],"quorum":1,"projects":["elder"]}`, 400, "invalid_json", nil},
 		{"empty post amount", "POST", "/v1/transfers/tx-0/post", ts.admin, `{"amount":""}`, 400, "invalid_amount", nil},
 		{"empty hold timeout", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}],"pending":true,"timeout":""}`, 400, "invalid_request", nil},
 		{"empty storage cap", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"deposit","max_balance":""}`, 400, "invalid_amount", nil},
@@ -408,5 +409,21 @@ func TestRawHoldOnClearingNotPosted(t *testing.T) {
 	}
 	for _, id := range ids {
 		ts.must(200, "POST", "/v1/transfers/"+id+"/void", ts.admin, nil)
+	}
+}
+
+// TestListItemTypeNamed: a list given items of the wrong type is told so
+// ("each item of field "projects" must be an object"), not that the list
+// itself must be an object.
+func TestListItemTypeNamed(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	r := ts.do("POST", "/v1/funds", ts.admin, `{"id":"f9","community":"c1","name":"x","committee":[],"quorum":1,"projects":["elder"]}`)
+	if r.Status != 400 || !strings.Contains(r.Str("detail"), `each item of field "projects" must be an object`) {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	r = ts.do("POST", "/v1/funds", ts.admin, `{"id":"f9","community":"c1","name":"x","committee":[],"quorum":1,"projects":"elder"}`)
+	if r.Status != 400 || strings.Contains(r.Str("detail"), "each item") {
+		t.Fatalf("a string for the list: %d %s", r.Status, r.Raw)
 	}
 }

@@ -131,6 +131,12 @@ func bind(c *gin.Context, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" && listOf(reflect.TypeOf(v), typeErr.Field, typeErr.Type) {
+			// encoding/json names the list, not the item ("projects":
+			// ["elder"] would read "projects must be an object").
+			return ledger.Errorf(CodeInvalidJSON, "each item of field %q must be %s", typeErr.Field, jsonKind(typeErr.Type))
+		}
 		return decodeError(err)
 	}
 	c.Set(ctxValue, raw)
@@ -442,6 +448,25 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 	f := jsonFields(t)
 	fieldsByType.Store(t, f)
 	return f
+}
+
+// listOf reports whether the field at path (dotted JSON names) of struct
+// type t is a list or map whose items are of type item.
+func listOf(t reflect.Type, path string, item reflect.Type) bool {
+	for _, name := range strings.Split(path, ".") {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return false
+		}
+		ft, ok := structFields(t)[name]
+		if !ok {
+			return false
+		}
+		t = ft
+	}
+	return (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) && t.Elem() == item
 }
 
 // emptyByType caches emptyFields per request type.
