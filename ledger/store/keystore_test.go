@@ -299,17 +299,9 @@ func TestWrongMasterKeyRefused(t *testing.T) {
 func TestDamagedKeyFileNamed(t *testing.T) {
 	for _, member := range []string{"m1", "m2"} {
 		dir := twoMembers(t)
-		path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte(member)))
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)-1] ^= 1
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		damageKeyFile(t, dir, member)
 		wantDamaged(t, dir, "a damaged key file", true)
-		_, err = Open(dir, Options{})
+		_, err := Open(dir, Options{})
 		if err == nil || !strings.Contains(err.Error(), `member "`+member+`"`) || strings.Contains(err.Error(), "master.key") {
 			t.Fatalf("open with %s's key file damaged: %v, want it named (not master.key)", member, err)
 		}
@@ -359,20 +351,26 @@ func TestDamagedKeyFilesFirstNamed(t *testing.T) {
 	}
 	s.Close()
 	for _, member := range []string{"m31", "m07"} {
-		path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte(member)))
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)-1] ^= 1
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		damageKeyFile(t, dir, member)
 	}
 	for range 5 {
 		_, err := Open(dir, Options{})
 		if err == nil || !strings.Contains(err.Error(), `member "m07"`) {
 			t.Fatalf("open with m07's and m31's key files damaged: %v, want m07 named", err)
 		}
+	}
+}
+
+// damageKeyFile flips the last byte of member's data key file in dir.
+func damageKeyFile(t *testing.T, dir, member string) {
+	t.Helper()
+	path := filepath.Join(dir, keysDir, hex.EncodeToString([]byte(member)))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-1] ^= 1
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
