@@ -338,6 +338,7 @@ func (s *Server) fundRoutes() []route {
 		{method: "POST", path: "/v1/proposals/:id/votes", summary: "Vote approve or reject (committee members, not the proposer)", tag: "funds", auth: authenticated, req: ProposalVoteRequest{}, resp: ProposalView{}, status: 200, handle: s.voteProposal},
 		{method: "POST", path: "/v1/proposals/:id/recusals", summary: "Declare a conflict of interest and recuse; the quorum counts over the rest", tag: "funds", auth: authenticated, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.recuseProposal},
 		{method: "POST", path: "/v1/proposals/:id/objections", summary: "Object during the objection window (公示期): back to voting", tag: "funds", auth: authenticated, roles: []community.Role{community.RoleCoordinator, community.RoleCommittee}, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.objectProposal},
+		{method: "GET", path: "/v1/reports/funds", summary: "Every fund of a community subtree over a period, added up and fund by fund (with their projects); Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: fundReaders, query: []string{"community!", "from", "to"}, resp: FundSubtreeReportView{}, csv: true, status: 200, handle: s.fundSubtreeReport},
 		{method: "GET", path: "/v1/reports/funds/:id", summary: "Donations, disbursements, holds and beneficiaries of a fund over a period; Accept: text/csv for CSV", tag: "reports", auth: authenticated, query: []string{"from", "to"}, resp: FundReportView{}, csv: true, status: 200, handle: s.fundReport},
 	}
 	return append(rs, s.publicFundRoutes()...)
@@ -1234,11 +1235,7 @@ func (s *Server) fundReport(c *gin.Context) {
 	}
 	// The period is China Standard Time days; its instants are answered
 	// in UTC like every time of the API (SPEC §7).
-	v := FundReportView{Fund: rep.Fund, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
-		ByProject: map[string]FundReportTotals{}}
-	for id, t := range rep.ByProject {
-		v.ByProject[id] = reportTotals(t)
-	}
+	v := fundReportView(rep)
 	if tbWantsCSV(c) {
 		writeFundReportCSV(c, v)
 		return
@@ -1246,18 +1243,102 @@ func (s *Server) fundReport(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
+// FundSubtreeReportView adds up the funds of a community subtree: the
+// totals (beneficiaries counted once across funds), then each fund's
+// report with its projects.
+type FundSubtreeReportView struct {
+	Community string    `json:"community"`
+	From      time.Time `json:"from,omitzero"`
+	To        time.Time `json:"to,omitzero"`
+	FundReportTotals
+	ByFund map[string]FundReportView `json:"by_fund" doc:"each fund of the subtree, by id, with its projects"`
+}
+
+// fundSubtreeReport answers the funds of ?community= and the communities
+// below it (SPEC §6), for the staff and auditors of that community.
+func (s *Server) fundSubtreeReport(c *gin.Context) {
+	from, to, err := fundPeriod(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	p, root := principal(c), c.Query("community")
+	if root == "" {
+		failCode(c, ledger.CodeInvalidRequest, "community is required: the root of the subtree whose funds are added up")
+		return
+	}
+	var rep *fund.SubtreeReport
+	if !s.view(c, func(r ledger.Reader) error {
+		if err := Authorize(r, p, root, fundReaders...); err != nil {
+			return err
+		}
+		rep, err = fund.BuildSubtreeReport(r, root, from, to)
+		return err
+	}) {
+		return
+	}
+	v := FundSubtreeReportView{Community: rep.Community, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
+		ByFund: map[string]FundReportView{}}
+	for id, fr := range rep.ByFund {
+		v.ByFund[id] = fundReportView(fr)
+	}
+	if tbWantsCSV(c) {
+		writeFundSubtreeCSV(c, v)
+		return
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// writeFundSubtreeCSV writes the subtree's total, then per fund its
+// total and its projects; every row names the community asked about and
+// the period, as the fund report's rows do.
+func writeFundSubtreeCSV(c *gin.Context, v FundSubtreeReportView) {
+	from, to := csvInstant(v.From), csvInstant(v.To)
+	c.Header("Content-Type", "text/csv; charset=utf-8")
+	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "funds-"+v.Community+".csv"))
+	c.Status(http.StatusOK)
+	w := csv.NewWriter(c.Writer)
+	row := func(fundID, project string, t FundReportTotals) {
+		_ = w.Write([]string{csvText(fundID), csvText(project), t.Donations, strconv.Itoa(t.DonationCount), t.Disbursed, strconv.Itoa(t.Payments),
+			t.Held, strconv.Itoa(t.Beneficiaries), csvText(v.Community), from, to})
+	}
+	_ = w.Write([]string{"fund", "project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries", "community", "from", "to"})
+	row("total", "total", v.FundReportTotals)
+	for _, id := range slices.Sorted(maps.Keys(v.ByFund)) {
+		f := v.ByFund[id]
+		row(id, "total", f.FundReportTotals)
+		for _, pid := range slices.Sorted(maps.Keys(f.ByProject)) {
+			row(id, pid, f.ByProject[pid])
+		}
+	}
+	w.Flush()
+}
+
+// csvInstant is a report period's bound in CSV: RFC 3339 UTC, empty for
+// an open end.
+func csvInstant(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// fundReportView is the API's form of a fund's report.
+func fundReportView(rep *fund.Report) FundReportView {
+	v := FundReportView{Fund: rep.Fund, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
+		ByProject: map[string]FundReportTotals{}}
+	for id, t := range rep.ByProject {
+		v.ByProject[id] = reportTotals(t)
+	}
+	return v
+}
+
 // writeFundReportCSV writes one row for the total and one per project;
 // every row names the fund and the period (RFC 3339 UTC instants, to
 // exclusive and empty for an open end), so a row copied into another
 // sheet still says what it counts.
 func writeFundReportCSV(c *gin.Context, v FundReportView) {
-	instant := func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return t.Format(time.RFC3339Nano) // the period exactly, as the JSON answer has it
-	}
-	from, to := instant(v.From), instant(v.To)
+	from, to := csvInstant(v.From), csvInstant(v.To) // the period exactly, as the JSON answer has it
 	c.Header("Content-Type", "text/csv; charset=utf-8")
 	c.Header("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "fund-"+v.Fund+".csv"))
 	c.Status(http.StatusOK)

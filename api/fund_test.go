@@ -891,6 +891,64 @@ func TestFundReport(t *testing.T) {
 	wantProblem(t, e.do("GET", "/v1/reports/funds/f1", e.tok["res-liu"], nil), 403, "forbidden")
 }
 
+// TestFundSubtreeReport: the funds of a community and the communities
+// below it, added up (a beneficiary paid by two funds counted once) and
+// fund by fund; a fund of another district is not in it; CSV rows name
+// fund, project, community and period; staff outside the subtree are
+// refused.
+func TestFundSubtreeReport(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.tok["cm-c2"] = e.member("cm-c2", "c2", "committee")
+	e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f2", "community": "c2", "name": "和谐社区基金",
+		"committee": []string{"cm-c2"}, "quorum": 1})
+	e.community("d9", "", nil)
+	e.member("cm-d9", "d9", "committee")
+	e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "f9", "community": "d9", "name": "别区基金",
+		"committee": []string{"cm-d9"}, "quorum": 1})
+	e.donate("1000.00")
+	e.donate("200.00", "project", "school")
+	e.must(201, "POST", "/v1/funds/f2/donations", e.admin, map[string]any{"donor": "corp-x", "amount": "300.00"})
+	e.must(201, "POST", "/v1/funds/f9/donations", e.admin, map[string]any{"donor": "corp-y", "amount": "9.00"})
+	p1 := e.propose("100.00", "beneficiary", "hh-1")
+	e.vote(p1, "cm-zhang", "approve")
+	e.vote(p1, "cm-li", "approve")
+	p2 := e.must(201, "POST", "/v1/funds/f2/proposals", e.tok["coord-c2"], map[string]any{"amount": "40.00", "beneficiary": "hh-1", "purpose": "助医"}).Str("id")
+	e.vote(p2, "cm-c2", "approve")
+	r := e.must(200, "GET", "/v1/reports/funds?community=d1&from=2026-03-01&to=2026-03-01", e.admin, nil)
+	if r.Str("donations") != "1500.00" || r.Str("disbursed") != "140.00" || r.Body["payments"] != 2.0 || r.Body["beneficiaries"] != 1.0 || r.Body["donation_count"] != 3.0 {
+		t.Fatalf("district d1: %s", r.Raw)
+	}
+	byFund := r.Body["by_fund"].(map[string]any)
+	if len(byFund) != 2 || byFund["f9"] != nil {
+		t.Fatalf("by_fund %v, want f1 and f2 only", byFund)
+	}
+	if f1 := byFund["f1"].(map[string]any); f1["donations"] != "1200.00" || f1["by_project"].(map[string]any)["school"].(map[string]any)["donations"] != "200.00" {
+		t.Fatalf("f1 in the subtree report: %v", f1)
+	}
+	if c2 := e.must(200, "GET", "/v1/reports/funds?community=c2", e.tok["coord-c2"], nil); c2.Str("donations") != "300.00" || len(c2.Body["by_fund"].(map[string]any)) != 1 {
+		t.Fatalf("community c2: %s", c2.Raw)
+	}
+	c := e.must(200, "GET", "/v1/reports/funds?community=d1&from=2026-03-01&to=2026-03-01", e.admin, nil, "Accept", "text/csv")
+	rows, err := csv.NewReader(bytes.NewReader(c.Raw)).ReadAll()
+	if err != nil || len(rows) < 5 || rows[1][0] != "total" || rows[1][2] != "1500.00" {
+		t.Fatalf("csv: %v %v", err, rows)
+	}
+	for _, row := range rows[1:] {
+		if len(row) != 11 || row[8] != "d1" || row[9] != "2026-02-28T16:00:00Z" || row[10] != "2026-03-01T16:00:00Z" {
+			t.Fatalf("csv row without its community and period: %v", row)
+		}
+	}
+	if a := e.must(200, "GET", "/v1/reports/funds?community=c1", e.tok["aud-chen"], nil); a.Str("donations") != "1200.00" {
+		t.Fatalf("c1's auditor: %s", a.Raw)
+	}
+	wantProblem(t, e.do("GET", "/v1/reports/funds?community=d1", e.tok["aud-chen"], nil), 403, "forbidden") // above their scope
+	wantProblem(t, e.do("GET", "/v1/reports/funds?community=c1", e.tok["coord-c2"], nil), 403, "forbidden")
+	wantProblem(t, e.do("GET", "/v1/reports/funds?community=d1", e.tok["res-liu"], nil), 403, "forbidden")
+	wantProblem(t, e.do("GET", "/v1/reports/funds", e.tok["aud-chen"], nil), 400, "invalid_request")
+	wantProblem(t, e.do("GET", "/v1/reports/funds?community=nowhere", e.admin, nil), 404, "not_found")
+}
+
 // TestFundConcurrentProposals races many proposals for the same money:
 // exactly as many succeed as the fund can hold, the rest are refused with
 // insufficient_funds, and the held total never exceeds the balance.

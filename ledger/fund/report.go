@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"tally/ledger"
+	"tally/ledger/community"
 )
 
 // Totals are a fund's (or one project's) figures over a period, in fen.
@@ -226,4 +227,87 @@ func eachIndexed(r ledger.Reader, prefix string, fn func(val string) error) erro
 		}
 		pg.After = next
 	}
+}
+
+// MaxSubtreeFunds bounds the funds one subtree report adds up.
+const MaxSubtreeFunds = 1_000
+
+// SubtreeReport adds up the reports of every fund of a community subtree
+// over one period (SPEC §6: donations and disbursements by fund and
+// project for any subtree). Total.Beneficiaries counts a beneficiary paid
+// by two funds once.
+type SubtreeReport struct {
+	Community string
+	From, To  time.Time
+	Total     Totals
+	ByFund    map[string]*Report
+	sum       ledger.Sum
+}
+
+// BuildSubtreeReport reports every fund whose community is root or below
+// it. Errors: not_found (root), limit_exceeded (more than
+// MaxSubtreeFunds funds, or a fund's report over MaxReportScan).
+func BuildSubtreeReport(r ledger.Reader, root string, from, to time.Time) (*SubtreeReport, error) {
+	if _, err := community.Get(r, root); err != nil {
+		return nil, err
+	}
+	out := &SubtreeReport{Community: root, From: from, To: to, ByFund: map[string]*Report{}}
+	within := map[string]bool{} // community → in the subtree
+	p := ledger.Page{Limit: ledger.MaxPageSize}
+	for {
+		var ids []string
+		next, err := r.Docs(KindFund, p, func(id string, _ []byte) error {
+			ids = append(ids, id)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			f, err := Get(r, id)
+			if err != nil {
+				return nil, err
+			}
+			in, seen := within[f.Community]
+			if !seen {
+				c, err := community.Get(r, f.Community)
+				if err != nil {
+					return nil, err
+				}
+				in = c.Within(root)
+				within[f.Community] = in
+			}
+			if !in {
+				continue
+			}
+			if len(out.ByFund) == MaxSubtreeFunds {
+				return nil, ledger.Errorf(ledger.CodeLimitExceeded, "fund: a subtree report adds up at most %d funds; ask a smaller subtree", MaxSubtreeFunds)
+			}
+			rep, err := BuildReport(r, f.ID, from, to)
+			if err != nil {
+				return nil, err
+			}
+			out.ByFund[f.ID] = rep
+			out.add(&rep.Total)
+		}
+		if next == "" {
+			return out, out.sum.Err()
+		}
+		p.After = next
+	}
+}
+
+func (s *SubtreeReport) add(t *Totals) {
+	s.sum.Add(&s.Total.Donations, t.Donations)
+	s.sum.Add(&s.Total.Disbursed, t.Disbursed)
+	s.sum.Add(&s.Total.Held, t.Held)
+	s.Total.DonationCount += t.DonationCount
+	s.Total.Payments += t.Payments
+	for b := range t.beneficiaries {
+		if s.Total.beneficiaries == nil {
+			s.Total.beneficiaries = map[string]bool{}
+		}
+		s.Total.beneficiaries[b] = true
+	}
+	s.Total.Beneficiaries = len(s.Total.beneficiaries)
 }
