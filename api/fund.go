@@ -851,7 +851,7 @@ type PublicDonationView struct {
 	// DonorCommitment: for a person named by name, the salted commitment
 	// the chain holds (donor shows the name until it is erased).
 	DonorCommitment string    `json:"donor_commitment,omitempty"`
-	DonorKind       string    `json:"donor_kind"`
+	DonorKind       string    `json:"donor_kind" doc:"company, organisation or person; anonymous for an anonymous donation"`
 	Amount          string    `json:"amount"`
 	Project         string    `json:"project,omitempty"`
 	Time            time.Time `json:"time"`
@@ -957,7 +957,8 @@ func publicDonation(r ledger.Reader, d *fund.Donation) (PublicDonationView, erro
 	}
 	switch {
 	case d.Anonymous:
-		v.Donor = anonymousDonor
+		// Nor what kind of donor: a company or a person would narrow it.
+		v.Donor, v.DonorKind = anonymousDonor, anonymousDonor
 	case d.Sealed:
 		// A person named by name who did not ask to be anonymous is shown
 		// by name (SPEC §5: anonymous where asked), read from the

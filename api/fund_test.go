@@ -792,7 +792,7 @@ func TestFundAnonymousAndPublic(t *testing.T) {
 			}
 		}
 	}
-	if d := page.Body["items"].([]any)[0].(map[string]any); d["donor"] != "anonymous" || d["amount"] != "88.00" {
+	if d := page.Body["items"].([]any)[0].(map[string]any); d["donor"] != "anonymous" || d["donor_kind"] != "anonymous" || d["amount"] != "88.00" {
 		t.Fatalf("public anonymous donation: %v", d)
 	}
 	if pub.Str("donated") != "15088.00" || pub.Str("disbursed") != "50.00" || pub.Str("checkpoint") == "" || pub.Str("name") != "幸福社区基金" {
@@ -947,6 +947,10 @@ func TestFundSubtreeReport(t *testing.T) {
 	wantProblem(t, e.do("GET", "/v1/reports/funds?community=d1", e.tok["res-liu"], nil), 403, "forbidden")
 	wantProblem(t, e.do("GET", "/v1/reports/funds", e.tok["aud-chen"], nil), 400, "invalid_request")
 	wantProblem(t, e.do("GET", "/v1/reports/funds?community=nowhere", e.admin, nil), 404, "not_found")
+	// A fund id differing from another's only in case is refused: the
+	// public list would show two funds nobody tells apart.
+	wantProblem(t, e.do("POST", "/v1/funds", e.admin, map[string]any{"id": "F2", "community": "c2", "name": "和谐社区基金",
+		"committee": []string{"cm-c2"}, "quorum": 1}), 409, "already_exists")
 }
 
 // TestFundConcurrentProposals races many proposals for the same money:

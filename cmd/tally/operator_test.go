@@ -229,3 +229,25 @@ func TestHealthCommand(t *testing.T) {
 		t.Fatalf("localURL: %s", got)
 	}
 }
+
+// TestAdminPasswordCheckedOnlyWhenUsed: TALLY_ADMIN_PASSWORD is read only
+// when a directory is first initialised; a short one left in the
+// environment refuses a new directory, not the restart of one that has
+// its keys (the server warns that it is ignored there).
+func TestAdminPasswordCheckedOnlyWhenUsed(t *testing.T) {
+	t.Setenv("TALLY_ADMIN_PASSWORD", "short")
+	dir := t.TempDir()
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"--data", dir, "--addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.validate(); err == nil || !strings.Contains(err.Error(), "TALLY_ADMIN_PASSWORD") {
+		t.Fatalf("a short admin password for a new directory: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "master.key"), make([]byte, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.validate(); err != nil {
+		t.Fatalf("a short admin password beside an initialised directory: %v", err)
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -289,7 +291,11 @@ func (m *Main) validate() error {
 	if err := store.CheckOrigin(envOr("TALLY_ORIGIN", "")); err != nil {
 		return fmt.Errorf("TALLY_ORIGIN: %w", err)
 	}
-	if pw := envOr("TALLY_ADMIN_PASSWORD", ""); pw != "" {
+	// The admin password is read only when a directory is first
+	// initialised: on one that has its keys already it is ignored (a
+	// warning says so), so a left-over one does not stop a restart.
+	_, statErr := os.Stat(filepath.Join(m.Data, "master.key"))
+	if pw := envOr("TALLY_ADMIN_PASSWORD", ""); pw != "" && errors.Is(statErr, fs.ErrNotExist) {
 		if _, err := api.HashPassword(pw); err != nil {
 			return fmt.Errorf("TALLY_ADMIN_PASSWORD: %w", err)
 		}

@@ -225,6 +225,9 @@ func Create(tx ledger.Tx, n NewFund) (*Fund, error) {
 	if len(n.Projects) > MaxProjects {
 		return nil, ledger.Errorf(ledger.CodeLimitExceeded, "fund: at most %d projects", MaxProjects)
 	}
+	if err := caseTwin(tx, n.ID); err != nil {
+		return nil, err
+	}
 	if err := community.Reserve(tx, KindFund, n.ID); err != nil {
 		return nil, err
 	}
@@ -335,16 +338,45 @@ func openAccount(tx ledger.Tx, f *Fund, suffix string, guard ledger.Guard) (stri
 	return a.ID, nil
 }
 
+// caseTwin refuses a fund id that differs from an existing fund's only
+// in case: the public list would show two funds a donor cannot tell
+// apart ("FA" beside "fA"), as a project's case twin is refused.
+func caseTwin(r ledger.Reader, id string) error {
+	p := ledger.Page{Limit: ledger.MaxPageSize}
+	for {
+		var twin string
+		next, err := r.Docs(KindFund, p, func(other string, _ []byte) error {
+			if twin == "" && other != id && strings.EqualFold(other, id) {
+				twin = other
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if twin != "" {
+			return ledger.Errorf(ledger.CodeAlreadyExists, "fund: %s differs from fund %s only in case", id, twin)
+		}
+		if next == "" {
+			return nil
+		}
+		p.After = next
+	}
+}
+
 // reservedProjectIDs name the fund's own lines in its reports: the money
 // of no project, and the sum of all (the report's CSV rows).
 var reservedProjectIDs = []string{Unrestricted, "total"}
 
 func addProject(tx ledger.Tx, f *Fund, n NewProject) error {
+	if len(n.ID) > MaxProjectIDLen { // checked first: one message for every id too long
+		return ledger.Errorf(ledger.CodeInvalidID, "fund: a project id is at most %d characters", MaxProjectIDLen)
+	}
 	if err := ledger.CheckEntityID("project id", n.ID); err != nil { // public, and in the chain
 		return err
 	}
-	if len(n.ID) > MaxProjectIDLen || slices.ContainsFunc(reservedProjectIDs, func(r string) bool { return strings.EqualFold(n.ID, r) }) {
-		return ledger.Errorf(ledger.CodeInvalidID, "fund: a project id is at most %d characters and not one of %q (in any case)", MaxProjectIDLen, reservedProjectIDs)
+	if slices.ContainsFunc(reservedProjectIDs, func(r string) bool { return strings.EqualFold(n.ID, r) }) {
+		return ledger.Errorf(ledger.CodeInvalidID, "fund: a project id is not one of %q (in any case): they name the report's own rows", reservedProjectIDs)
 	}
 	if err := checkName(n.Name); err != nil {
 		return err
