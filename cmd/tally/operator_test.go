@@ -251,3 +251,19 @@ func TestAdminPasswordCheckedOnlyWhenUsed(t *testing.T) {
 		t.Fatalf("a short admin password beside an initialised directory: %v", err)
 	}
 }
+
+// TestStopDuringStartIsNoFailure: a stop asked for while the server is
+// still starting ends it with exit 0, not a logged failed start (a
+// supervisor would count a deliberate stop as a crash).
+func TestStopDuringStartIsNoFailure(t *testing.T) {
+	t.Setenv("TALLY_ADMIN_PASSWORD", "start-stop-password")
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, when := range []string{"a new directory", "an initialised one"} {
+		var errOut bytes.Buffer
+		if code := runServe(ctx, []string{"--data", dir, "--addr", "127.0.0.1:0"}, io.Discard, &errOut); code != 0 || strings.Contains(errOut.String(), "could not start") {
+			t.Fatalf("stopped while starting %s: exit %d: %s", when, code, errOut.String())
+		}
+	}
+}

@@ -412,6 +412,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	if err := m.Run(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Stopped while starting, as asked: not a failed start.
+			m.Close()
+			slog.Info("tally stopped before serving")
+			return 0
+		}
 		slog.Error("tally could not start", "error", err.Error())
 		m.Close()
 		var usage *usageError
