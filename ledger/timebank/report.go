@@ -215,9 +215,10 @@ func periodEnd(to time.Time) time.Time {
 	return time.Date(y, m, d+1, 0, 0, 0, 0, DayZone)
 }
 
-// balanceAt is a's posted balance at end: its balance now less what the
-// posted history lines after end added, read newest first, so a period
-// that ends today costs one read.
+// balanceAt is a's posted balance at end: the balance its last history
+// line before end states, or, among lines written before lines stated
+// one, its balance now less what the posted lines after end added, read
+// newest first (counted against budget).
 func balanceAt(r ledger.Reader, a *ledger.Account, end time.Time, budget *int) (int64, error) {
 	// A line states the balance after it: the last line before end gives
 	// the balance at end, found in O(log n) reads whatever came after.
