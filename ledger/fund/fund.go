@@ -342,26 +342,48 @@ func openAccount(tx ledger.Tx, f *Fund, suffix string, guard ledger.Guard) (stri
 // in case: the public list would show two funds a donor cannot tell
 // apart ("FA" beside "fA"), as a project's case twin is refused.
 func caseTwin(r ledger.Reader, id string) error {
+	return eachFundID(r, func(other string) error {
+		if other != id && strings.EqualFold(other, id) {
+			return ledger.Errorf(ledger.CodeAlreadyExists, "fund: %s differs from fund %s only in case", id, other)
+		}
+		return nil
+	})
+}
+
+// eachFundID calls fn with every fund's id, in id order, a page of ids
+// read before fn sees them (fn may write through the reader's Tx).
+func eachFundID(r ledger.Reader, fn func(id string) error) error {
 	p := ledger.Page{Limit: ledger.MaxPageSize}
 	for {
-		var twin string
-		next, err := r.Docs(KindFund, p, func(other string, _ []byte) error {
-			if twin == "" && other != id && strings.EqualFold(other, id) {
-				twin = other
-			}
+		var ids []string
+		next, err := r.Docs(KindFund, p, func(id string, _ []byte) error {
+			ids = append(ids, id)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		if twin != "" {
-			return ledger.Errorf(ledger.CodeAlreadyExists, "fund: %s differs from fund %s only in case", id, twin)
+		for _, id := range ids {
+			if err := fn(id); err != nil {
+				return err
+			}
 		}
 		if next == "" {
 			return nil
 		}
 		p.After = next
 	}
+}
+
+// eachFund calls fn with every fund, in id order (see eachFundID).
+func eachFund(r ledger.Reader, fn func(f *Fund) error) error {
+	return eachFundID(r, func(id string) error {
+		f, err := Get(r, id)
+		if err != nil {
+			return err
+		}
+		return fn(f)
+	})
 }
 
 // reservedProjectIDs name the fund's own lines in its reports: the money
@@ -474,37 +496,19 @@ func MemberChanged(tx ledger.Tx, member string) error { return MembersChanged(tx
 func MembersChanged(tx ledger.Tx, members []string) error {
 	var decided []any
 	budget := MaxDecidedAtOnce // for the whole change, across funds
-	pg := ledger.Page{Limit: ledger.MaxPageSize}
-	for {
-		var funds []string
-		next, err := tx.Docs(KindFund, pg, func(id string, _ []byte) error {
-			funds = append(funds, id)
+	err := eachFund(tx, func(f *Fund) error {
+		if !slices.ContainsFunc(members, f.IsCommittee) {
 			return nil
-		})
-		if err != nil {
-			return err
 		}
-		for _, id := range funds {
-			f, err := Get(tx, id)
-			if err != nil {
-				return err
-			}
-			if !slices.ContainsFunc(members, f.IsCommittee) {
-				continue
-			}
-			// The record is a member's change (roles, relatives, an
-			// erasure): not the public's, so the proposals' events it
-			// makes carry no public receipt.
-			d, err := redecide(tx, f, &budget, false)
-			if err != nil {
-				return err
-			}
-			decided = append(decided, d...)
-		}
-		if next == "" {
-			break
-		}
-		pg.After = next
+		// The record is a member's change (roles, relatives, an
+		// erasure): not the public's, so the proposals' events it
+		// makes carry no public receipt.
+		d, err := redecide(tx, f, &budget, false)
+		decided = append(decided, d...)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if len(decided) > 0 {
 		tx.AuditField("decided", decided)

@@ -253,48 +253,34 @@ func BuildSubtreeReport(r ledger.Reader, root string, from, to time.Time) (*Subt
 	}
 	out := &SubtreeReport{Community: root, From: from, To: to, ByFund: map[string]*Report{}}
 	within := map[string]bool{} // community → in the subtree
-	p := ledger.Page{Limit: ledger.MaxPageSize}
-	for {
-		var ids []string
-		next, err := r.Docs(KindFund, p, func(id string, _ []byte) error {
-			ids = append(ids, id)
+	err := eachFund(r, func(f *Fund) error {
+		in, seen := within[f.Community]
+		if !seen {
+			c, err := community.Get(r, f.Community)
+			if err != nil {
+				return err
+			}
+			in = c.Within(root)
+			within[f.Community] = in
+		}
+		if !in {
 			return nil
-		})
+		}
+		if len(out.ByFund) == MaxSubtreeFunds {
+			return ledger.Errorf(ledger.CodeLimitExceeded, "fund: a subtree report adds up at most %d funds; ask a smaller subtree", MaxSubtreeFunds)
+		}
+		rep, err := BuildReport(r, f.ID, from, to)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for _, id := range ids {
-			f, err := Get(r, id)
-			if err != nil {
-				return nil, err
-			}
-			in, seen := within[f.Community]
-			if !seen {
-				c, err := community.Get(r, f.Community)
-				if err != nil {
-					return nil, err
-				}
-				in = c.Within(root)
-				within[f.Community] = in
-			}
-			if !in {
-				continue
-			}
-			if len(out.ByFund) == MaxSubtreeFunds {
-				return nil, ledger.Errorf(ledger.CodeLimitExceeded, "fund: a subtree report adds up at most %d funds; ask a smaller subtree", MaxSubtreeFunds)
-			}
-			rep, err := BuildReport(r, f.ID, from, to)
-			if err != nil {
-				return nil, err
-			}
-			out.ByFund[f.ID] = rep
-			out.add(&rep.Total)
-		}
-		if next == "" {
-			return out, out.sum.Err()
-		}
-		p.After = next
+		out.ByFund[f.ID] = rep
+		out.add(&rep.Total)
+		return nil
+	})
+	if err == nil {
+		err = out.sum.Err()
 	}
+	return out, err
 }
 
 func (s *SubtreeReport) add(t *Totals) {
