@@ -28,6 +28,10 @@ const (
 	// may hold fewer rows than asked (even none) and a next cursor, when
 	// the subtree's postings are sparse in the period.
 	MaxExportPageRecords = 10_000
+	// MaxExportAccounts bounds the accounts whose community one export
+	// remembers (a district's members; about 100 bytes each): past it,
+	// an account is looked up each time it is met.
+	MaxExportAccounts = 1 << 17
 )
 
 // PostingRow is one side of a posted move: the debit of its source
@@ -200,6 +204,7 @@ type exporter struct {
 	a         AuditLog
 	inScope   map[string]bool
 	community map[string]string // account id → its community, as read
+	moves     []audit.Move      // reused by each record's moves
 }
 
 // walk emits the rows of records [first, last) in order. With limit > 0
@@ -220,14 +225,11 @@ func (ex *exporter) walk(ctx context.Context, first, last uint64, limit int, emi
 			return last, nil
 		}
 		for _, ar := range recs {
-			rec, err := audit.Decode(ar.Record)
+			n, err := ex.recordRows(ar.Record, emit)
 			if err != nil {
 				return seq, err
 			}
-			for _, row := range ex.rows(rec) {
-				emit(row)
-				rows++
-			}
+			rows += n
 			seq = ar.Seq + 1
 			if limit > 0 && rows >= limit {
 				return seq, nil
@@ -237,11 +239,52 @@ func (ex *exporter) walk(ctx context.Context, first, last uint64, limit int, emi
 	return last, nil
 }
 
-// rows are the debit and credit rows of rec's posted moves whose accounts
-// lie in scope.
-func (ex *exporter) rows(rec *audit.Record) []PostingRow {
+// recordRows emits the debit and credit rows of a record's posted moves
+// whose accounts lie in scope, and returns how many. The moves are read
+// in place (audit.Moves): most records of a district's period touch no
+// account of a small subtree, and building each one's content cost the
+// export most of its time.
+func (ex *exporter) recordRows(data []byte, emit func(PostingRow)) (int, error) {
+	seq, tm, action, moves, ok := audit.Moves(data, ex.moves)
+	ex.moves = moves
+	if !ok {
+		// Not a record the fast path reads (more effects than it keeps,
+		// or effects of another shape): its decoded content.
+		rec, err := audit.Decode(data)
+		if err != nil {
+			return 0, err
+		}
+		seq, tm, action, moves = rec.Seq, rec.Time, []byte(rec.Action), decodedMoves(rec)
+	}
+	n := 0
+	for _, m := range moves {
+		inFrom, inTo := ex.scoped(m.From), ex.scoped(m.To)
+		if !inFrom && !inTo {
+			continue
+		}
+		unit := string(m.Unit)
+		base := PostingRow{Seq: seq, Time: time.Unix(0, tm).UTC(), Action: string(action), Tx: string(m.Tx), Unit: unit}
+		str := ledger.FormatAmount(m.Amount, ledger.Unit(unit))
+		if inFrom {
+			row := base
+			row.Account, row.Debit, row.Counterparty = string(m.From), str, string(m.To)
+			emit(row)
+			n++
+		}
+		if inTo {
+			row := base
+			row.Account, row.Credit, row.Counterparty = string(m.To), str, string(m.From)
+			emit(row)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// decodedMoves are the posted moves of a decoded record's effects.
+func decodedMoves(rec *audit.Record) []audit.Move {
 	effects, _ := rec.Content["effects"].([]any)
-	var out []PostingRow
+	var out []audit.Move
 	for _, e := range effects {
 		m, _ := e.(map[string]any)
 		if op, _ := m["op"].(string); op != string(ledger.EffectMove) {
@@ -252,34 +295,23 @@ func (ex *exporter) rows(rec *audit.Record) []PostingRow {
 		to, _ := m["to"].(string)
 		unit, _ := m["unit"].(string)
 		amount, _ := m["amount"].(int64)
-		base := PostingRow{Seq: rec.Seq, Time: time.Unix(0, rec.Time).UTC(), Action: rec.Action, Tx: tx, Unit: unit}
-		str := ledger.FormatAmount(amount, ledger.Unit(unit))
-		if ex.scoped(from) {
-			row := base
-			row.Account, row.Debit, row.Counterparty = from, str, to
-			out = append(out, row)
-		}
-		if ex.scoped(to) {
-			row := base
-			row.Account, row.Credit, row.Counterparty = to, str, from
-			out = append(out, row)
-		}
+		out = append(out, audit.Move{Tx: []byte(tx), From: []byte(from), To: []byte(to), Unit: []byte(unit), Amount: amount})
 	}
 	return out
 }
 
 // scoped reports whether account belongs to a community of the subtree.
-func (ex *exporter) scoped(account string) bool {
-	cm, ok := ex.community[account]
+func (ex *exporter) scoped(account []byte) bool {
+	cm, ok := ex.community[string(account)]
 	if !ok {
 		ex.s.ledger.View(ex.c.Request.Context(), func(r ledger.Reader) error {
-			if a, err := r.Account(account); err == nil {
+			if a, err := r.Account(string(account)); err == nil {
 				cm = a.Community
 			}
 			return nil
 		})
-		if len(ex.community) < MaxMemberCache {
-			ex.community[account] = cm
+		if len(ex.community) < MaxExportAccounts {
+			ex.community[string(account)] = cm
 		}
 	}
 	return cm != "" && ex.inScope[cm]

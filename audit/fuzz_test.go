@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"slices"
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -41,7 +43,41 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("scan header differs from Decode")
 		}
 		checkScannedEffects(t, &s, rec)
+		checkMoves(t, data, rec)
 	})
+}
+
+// checkMoves holds Moves to what a reader of Decode's content finds: the
+// "move" effects with their tx, accounts, unit and amount, in order.
+func checkMoves(t *testing.T, data []byte, rec *Record) {
+	seq, tm, action, moves, ok := Moves(data, nil)
+	if !ok {
+		return // the caller decodes instead
+	}
+	if seq != rec.Seq || tm != rec.Time || string(action) != rec.Action {
+		t.Fatalf("Moves header differs from Decode")
+	}
+	var want []string
+	list, _ := rec.Content["effects"].([]any)
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		if op, _ := m["op"].(string); op != "move" {
+			continue
+		}
+		tx, _ := m["tx"].(string)
+		from, _ := m["from"].(string)
+		to, _ := m["to"].(string)
+		unit, _ := m["unit"].(string)
+		amount, _ := m["amount"].(int64)
+		want = append(want, fmt.Sprintf("%q %q %q %q %d", tx, from, to, unit, amount))
+	}
+	var got []string
+	for _, m := range moves {
+		got = append(got, fmt.Sprintf("%q %q %q %q %d", m.Tx, m.From, m.To, m.Unit, m.Amount))
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Moves %v, Decode's content %v", got, want)
+	}
 }
 
 func checkScannedEffects(t *testing.T, s *scan, rec *Record) {
