@@ -254,7 +254,7 @@ func (ex *exporter) recordRows(data []byte, emit func(PostingRow)) (int, error) 
 		if err != nil {
 			return 0, err
 		}
-		seq, tm, action, moves = rec.Seq, rec.Time, []byte(rec.Action), decodedMoves(rec)
+		seq, tm, action, moves = rec.Seq, rec.Time, []byte(rec.Action), audit.DecodedMoves(rec)
 	}
 	n := 0
 	for _, m := range moves {
@@ -279,25 +279,6 @@ func (ex *exporter) recordRows(data []byte, emit func(PostingRow)) (int, error) 
 		}
 	}
 	return n, nil
-}
-
-// decodedMoves are the posted moves of a decoded record's effects.
-func decodedMoves(rec *audit.Record) []audit.Move {
-	effects, _ := rec.Content["effects"].([]any)
-	var out []audit.Move
-	for _, e := range effects {
-		m, _ := e.(map[string]any)
-		if op, _ := m["op"].(string); op != string(ledger.EffectMove) {
-			continue
-		}
-		tx, _ := m["tx"].(string)
-		from, _ := m["from"].(string)
-		to, _ := m["to"].(string)
-		unit, _ := m["unit"].(string)
-		amount, _ := m["amount"].(int64)
-		out = append(out, audit.Move{Tx: []byte(tx), From: []byte(from), To: []byte(to), Unit: []byte(unit), Amount: amount})
-	}
-	return out
 }
 
 // scoped reports whether account belongs to a community of the subtree.

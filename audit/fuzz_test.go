@@ -47,8 +47,9 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// checkMoves holds Moves to what a reader of Decode's content finds: the
-// "move" effects with their tx, accounts, unit and amount, in order.
+// checkMoves holds Moves (read in place) to DecodedMoves (read from
+// Decode's content): the "move" effects with their tx, accounts, unit
+// and amount, in order.
 func checkMoves(t *testing.T, data []byte, rec *Record) {
 	seq, tm, action, moves, ok := Moves(data, nil)
 	if !ok {
@@ -58,18 +59,8 @@ func checkMoves(t *testing.T, data []byte, rec *Record) {
 		t.Fatalf("Moves header differs from Decode")
 	}
 	var want []string
-	list, _ := rec.Content["effects"].([]any)
-	for _, e := range list {
-		m, _ := e.(map[string]any)
-		if op, _ := m["op"].(string); op != "move" {
-			continue
-		}
-		tx, _ := m["tx"].(string)
-		from, _ := m["from"].(string)
-		to, _ := m["to"].(string)
-		unit, _ := m["unit"].(string)
-		amount, _ := m["amount"].(int64)
-		want = append(want, fmt.Sprintf("%q %q %q %q %d", tx, from, to, unit, amount))
+	for _, m := range DecodedMoves(rec) {
+		want = append(want, fmt.Sprintf("%q %q %q %q %d", m.Tx, m.From, m.To, m.Unit, m.Amount))
 	}
 	var got []string
 	for _, m := range moves {

@@ -26,3 +26,24 @@ func Moves(data []byte, moves []Move) (seq uint64, time int64, action []byte, ou
 	}
 	return s.seq, s.time, s.action, out, true
 }
+
+// DecodedMoves are the posted moves of a decoded record's effects, read
+// from its content as Decode built it (fields of another type read as
+// empty): what Moves gives when it can read the record in place.
+func DecodedMoves(rec *Record) []Move {
+	effects, _ := rec.Content["effects"].([]any)
+	var out []Move
+	for _, e := range effects {
+		m, _ := e.(map[string]any)
+		if op, _ := m["op"].(string); op != effectMove {
+			continue
+		}
+		tx, _ := m["tx"].(string)
+		from, _ := m["from"].(string)
+		to, _ := m["to"].(string)
+		unit, _ := m["unit"].(string)
+		amount, _ := m["amount"].(int64)
+		out = append(out, Move{Tx: []byte(tx), From: []byte(from), To: []byte(to), Unit: []byte(unit), Amount: amount})
+	}
+	return out
+}
