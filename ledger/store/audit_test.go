@@ -416,3 +416,47 @@ func TestHoldWritesUntilVerified(t *testing.T) {
 	}
 	auditSubmit(t, s, auditTransfer("issuance", "alice", 1, false))
 }
+
+// TestRecordsPages: Records returns the same records whether a range is
+// read by Gets (short ranges) or by one iterator (long ones), stops at the
+// log's end, and names a record missing inside the range either way.
+func TestRecordsPages(t *testing.T) {
+	_, s := fixture(t, true)
+	a := s.Audit()
+	size, _, err := a.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([]AuditRecord, size)
+	for seq := range want {
+		if want[seq], err = a.Record(uint64(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for from := uint64(0); from <= size+1; from++ {
+		for _, limit := range []int{1, recordsScanMin - 1, recordsScanMin, recordsScanMin + 1, int(size), MaxRecordsPage + 1} {
+			got, next, err := a.Records(from, limit)
+			if err != nil {
+				t.Fatalf("from %d limit %d: %v", from, limit, err)
+			}
+			lo := min(from, size)
+			hi := min(lo+uint64(min(limit, MaxRecordsPage)), size)
+			if !reflect.DeepEqual(got, want[lo:hi]) && !(len(got) == 0 && lo == hi) {
+				t.Fatalf("from %d limit %d: %d records, want %d", from, limit, len(got), hi-lo)
+			}
+			if wantNext := hi; (hi < size && next != wantNext) || (hi >= size && next != 0) {
+				t.Fatalf("from %d limit %d: next %d", from, limit, next)
+			}
+		}
+	}
+	gone := size / 2
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(recordKey(gone)) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{1, recordsScanMin, int(size)} {
+		from := gone + 1 - uint64(min(limit, int(gone)+1))
+		if _, _, err := a.Records(from, limit); !errors.Is(err, errNotFound) {
+			t.Fatalf("limit %d over the missing record %d: %v", limit, gone, err)
+		}
+	}
+}
