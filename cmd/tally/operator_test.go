@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -265,5 +266,47 @@ func TestStopDuringStartIsNoFailure(t *testing.T) {
 		if code := runServe(ctx, []string{"--data", dir, "--addr", "127.0.0.1:0"}, io.Discard, &errOut); code != 0 || strings.Contains(errOut.String(), "could not start") {
 			t.Fatalf("stopped while starting %s: exit %d: %s", when, code, errOut.String())
 		}
+	}
+}
+
+// TestSlowClientDoesNotFailStop: a request still running when the
+// shutdown timeout ends (a client reading a download slowly, here one
+// that never finishes its request) has its connection closed, and the
+// stop is still clean: Close reports no error (runServe exits 0) and the
+// store is closed.
+func TestSlowClientDoesNotFailStop(t *testing.T) {
+	t.Setenv("TALLY_ADMIN_PASSWORD", "slow-client-password")
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"--data", t.TempDir(), "--addr", "127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.shutdownTimeout = 100 * time.Millisecond
+	conn, err := net.Dial("tcp", m.listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Half a request: the connection is active until the header timeout.
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: tally\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := http.Get(m.URL() + "/healthz"); err != nil {
+		t.Fatal(err)
+	} else {
+		r.Body.Close()
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("stop with a slow client: %v", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the slow client's connection is still open (%d bytes)", n)
+	}
+	if _, err := m.store.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor,
+		Op: func(tx ledger.Tx) (any, error) { return nil, nil }}); err == nil {
+		t.Fatal("the store still takes writes after the stop")
 	}
 }

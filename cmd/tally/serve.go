@@ -83,11 +83,13 @@ type Main struct {
 	// adminPassword is the password a new directory's admin was created
 	// with, kept only for loading the demo district on that first start.
 	adminPassword string
+	// shutdownTimeout is ShutdownTimeout (tests shorten it).
+	shutdownTimeout time.Duration
 }
 
 // NewMain returns a Main writing to stdout and stderr.
 func NewMain(stdout, stderr io.Writer) *Main {
-	return &Main{Stdout: stdout, Stderr: stderr}
+	return &Main{Stdout: stdout, Stderr: stderr, shutdownTimeout: ShutdownTimeout}
 }
 
 // ParseFlags reads the serve flags, each defaulting to its environment
@@ -331,13 +333,21 @@ func (m *Main) checkDemo(ctx context.Context) error {
 func (m *Main) URL() string { return "http://" + m.listener.Addr().String() }
 
 // Close stops taking connections, lets in-flight requests finish, then
-// commits what is queued and closes the store.
+// commits what is queued and closes the store. Requests still running
+// after ShutdownTimeout — a download read slowly, a backup or an export —
+// have their connections closed: the stop is still clean (the writes they
+// could hold are answered from the queue or never acknowledged), said in
+// a warning.
 func (m *Main) Close() error {
 	var err error
 	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), m.shutdownTimeout)
 		defer cancel()
 		err = m.http.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			slog.Warn("tally stopping: requests still running after the shutdown timeout were cut off (slow downloads of a backup, an export or a report); acknowledged writes are on disk", "timeout", m.shutdownTimeout.String())
+			err = m.http.Close()
+		}
 	}
 	for _, c := range m.closers {
 		c()
@@ -429,7 +439,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "Tally is serving on %s (data %s)\n", m.URL(), m.Data)
 	select {
 	case <-ctx.Done():
-		slog.Info("tally stopping: in-flight requests finish, queued commits are written (a second signal stops at once)", "timeout", ShutdownTimeout.String())
+		slog.Info("tally stopping: in-flight requests finish, queued commits are written (a second signal stops at once)", "timeout", m.shutdownTimeout.String())
 		// A second signal does not wait for slow clients: every
 		// acknowledged write is already on disk. One that comes with the
 		// first (timeout(1) and others signal the process and its group)
