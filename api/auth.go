@@ -118,7 +118,14 @@ func checkPasswordLen(pw string) error {
 }
 
 // dummyHash keeps a login for an unknown user as slow as a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("tally-not-a-password"), PasswordCost)
+// It is made at the first such login, not when the program starts: a
+// bcrypt hash costs about 60 ms of CPU, which every start of every
+// subcommand (tally health in a container's health check) would pay, and
+// a stop signal in those first milliseconds found no handler yet.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("tally-not-a-password"), PasswordCost)
+	return h
+})
 
 func newJTI() string {
 	b := make([]byte, 16)
@@ -580,7 +587,7 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 		}
 		return nil
 	})
-	hash := dummyHash
+	hash := dummyHash()
 	if m != nil {
 		hash = user.PasswordHash
 	}
