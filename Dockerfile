@@ -4,11 +4,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/tally ./cmd/tally
+# The context leaves out .git: the revision `tally version` names is given
+# as a build argument (docker build --build-arg REVISION=$(git rev-parse HEAD) .).
+ARG REVISION=
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.revision=${REVISION}" -o /out/tally ./cmd/tally
 # The data directory must exist in the image, owned by the nonroot user:
 # a volume mounted where the image has no directory is created root-owned,
-# and the server could not write its ledger.
-RUN mkdir -p /out/data
+# and the server could not write its ledger. 0700: the database holds the
+# signing keys and Badger writes its files readable by all.
+RUN mkdir -p -m 0700 /out/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tally /usr/local/bin/tally

@@ -474,7 +474,8 @@ func (v *verifier) checkTrustedKeys() error {
 		// fails against an auditor who also kept an earlier key.
 		for _, k := range v.trustedKeys {
 			if !slices.Contains(v.vkeys, k) {
-				return failAt(0, ReasonTrustedKey, "the trusted key %s is none of the log's keys", k)
+				return failAt(0, ReasonTrustedKey, "the trusted key %s is none of the log's keys: either this log ends before the operator put that key in force "+
+					"(an export or backup older than a key rotation: verify it with the keys in force up to its end), or it was rewritten without that key's records", k)
 			}
 		}
 		if !slices.Contains(v.trustedKeys, v.ckKey) {

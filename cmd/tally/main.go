@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -50,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
+	if args[0] != "serve" { // serve logs JSON lines
+		slog.SetDefault(slog.New(newCLIHandler(args[0], stderr)))
+	}
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
@@ -67,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "health":
 		return runHealth(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "tally version: unexpected argument %q\n", args[1])
+			return 2
+		}
 		fmt.Fprintln(stdout, version())
 		return 0
 	}
@@ -74,9 +82,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// revision is the source revision given at link time (-ldflags
+// "-X main.revision=…"), for builds without the git checkout: the Docker
+// image's (docker build --build-arg REVISION=$(git rev-parse HEAD)).
+var revision string
+
 // version names the build: the module version and, for a build from a
 // git checkout, its revision and commit time (and "+dirty" when the tree
-// had changes).
+// had changes), else the revision given at link time.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -96,8 +109,11 @@ func version() string {
 			}
 		}
 	}
-	if rev != "" {
+	switch {
+	case rev != "":
 		v += " " + rev + dirty + " " + at
+	case revision != "":
+		v += " " + revision
 	}
 	return v + " " + bi.GoVersion
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -58,6 +59,20 @@ func TestServeRefusesBeforeCreating(t *testing.T) {
 			t.Fatalf("--addr %s: exit %d, want 2: %s", addr, code, out.String())
 		}
 	}
+	// A bad value from the environment is named by its variable, one
+	// from the command line by its flag.
+	t.Setenv("TALLY_TRUSTED_PROXIES", "10.0.0.300")
+	for _, c := range []struct{ args, want string }{
+		{"", "TALLY_TRUSTED_PROXIES: "},
+		{"--trusted-proxies 10.0.0.301", "--trusted-proxies: "},
+	} {
+		out.Reset()
+		args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, strings.Fields(c.args)...)
+		if code := run(args, &out, &out); code != 2 || !strings.Contains(out.String(), c.want) {
+			t.Fatalf("a bad proxy list %q: exit %d, want 2 naming %s: %s", c.args, code, c.want, out.String())
+		}
+	}
+	t.Setenv("TALLY_TRUSTED_PROXIES", "")
 	t.Setenv("TALLY_ORIGIN", "bad origin with spaces")
 	if code := run([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0"}, &out, &out); code != 2 {
 		t.Fatalf("a bad TALLY_ORIGIN: exit %d, want 2: %s", code, out.String())
@@ -308,5 +323,53 @@ func TestSlowClientDoesNotFailStop(t *testing.T) {
 	if _, err := m.store.Submit(context.Background(), ledger.Request{Actor: ledger.SystemActor,
 		Op: func(tx ledger.Tx) (any, error) { return nil, nil }}); err == nil {
 		t.Fatal("the store still takes writes after the stop")
+	}
+}
+
+// TestVersionCommand: version prints one line naming the build and the
+// revision given at link time when the build has no git information (the
+// Docker image's); a stray argument is a usage error, as for every
+// subcommand.
+func TestVersionCommand(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"version"}, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "tally ") {
+		t.Fatalf("version: %d %q %q", code, out.String(), errOut.String())
+	}
+	defer func(r string) { revision = r }(revision)
+	revision = "0123abcd"
+	// A test binary carries no git information (go test does not stamp it).
+	if v := version(); !strings.Contains(v, " 0123abcd ") {
+		t.Fatalf("version without git information ignores the link-time revision: %q", v)
+	}
+	out.Reset()
+	if code := run([]string{"version", "extra"}, &out, &errOut); code != 2 || out.Len() != 0 {
+		t.Fatalf("version with a stray argument: exit %d, %q", code, out.String())
+	}
+}
+
+// TestCommandWarningsInCommandStyle: a warning of the store a command
+// other than serve opens is written as the command's other messages are
+// ("tally backup: warning: …"), to the command's stderr, not in the Go
+// log package's format to the process's.
+func TestCommandWarningsInCommandStyle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "d")
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnsureCheckpointKey(context.Background(), "tally.test/cli"); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer func(l *slog.Logger) { slog.SetDefault(l) }(slog.Default())
+	var out, errOut bytes.Buffer
+	if code := run([]string{"backup", "--data", dir, "--out", filepath.Join(t.TempDir(), "b.tally")}, &out, &errOut); code != 0 {
+		t.Fatalf("backup: %d %s", code, errOut.String())
+	}
+	if got := errOut.String(); !strings.HasPrefix(got, "tally backup: warning: the data directory can be entered by other users") || !strings.Contains(got, "mode=-rwxr-xr-x") {
+		t.Fatalf("backup's warning: %q", got)
 	}
 }

@@ -85,6 +85,7 @@ type Main struct {
 	adminPassword string
 	// shutdownTimeout is ShutdownTimeout (tests shorten it).
 	shutdownTimeout time.Duration
+	given           map[string]bool // flags given on the command line
 }
 
 // NewMain returns a Main writing to stdout and stderr.
@@ -122,7 +123,19 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprintf(m.Stderr, "tally serve: %v\n", err)
 		return err
 	}
+	m.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { m.given[f.Name] = true })
 	return nil
+}
+
+// setting names where a setting's value came from, for an error about
+// it: the flag when given on the command line, else its environment
+// variable when set there.
+func (m *Main) setting(flagName, env string) string {
+	if !m.given[flagName] && os.Getenv(env) != "" {
+		return env
+	}
+	return "--" + flagName
 }
 
 // SameSignalWindow: a stop signal this soon after the first is taken as
@@ -276,17 +289,17 @@ func (e *usageError) Unwrap() error { return e.error }
 // proxies, the checkpoint origin (TALLY_ORIGIN) and the admin password.
 func (m *Main) validate() error {
 	if strings.TrimSpace(m.Data) == "" {
-		return fmt.Errorf("--data: give a data directory (default ./tally-data)")
+		return fmt.Errorf("%s: give a data directory (default ./tally-data)", m.setting("data", "TALLY_DATA"))
 	}
 	if _, port, err := net.SplitHostPort(m.Addr); err != nil {
-		return fmt.Errorf("--addr %q: give HOST:PORT, e.g. 127.0.0.1:8080 (%v)", m.Addr, err)
+		return fmt.Errorf("%s %q: give HOST:PORT, e.g. 127.0.0.1:8080 (%v)", m.setting("addr", "TALLY_ADDR"), m.Addr, err)
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
-		return fmt.Errorf("--addr %q: %v", m.Addr, err)
+		return fmt.Errorf("%s %q: %v", m.setting("addr", "TALLY_ADDR"), m.Addr, err)
 	}
 	for _, p := range splitList(m.TrustedProxies) {
 		if net.ParseIP(p) == nil {
 			if _, _, err := net.ParseCIDR(p); err != nil {
-				return fmt.Errorf("--trusted-proxies: %q is neither an IP address nor a CIDR", p)
+				return fmt.Errorf("%s: %q is neither an IP address nor a CIDR", m.setting("trusted-proxies", "TALLY_TRUSTED_PROXIES"), p)
 			}
 		}
 	}

@@ -512,6 +512,7 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
+	makePrivate(dir)
 	// Until the restore is whole, the directory says so: a restore killed
 	// halfway must not leave a directory a server takes for a ledger (or
 	// for a new one, before anything was loaded).

@@ -486,3 +486,53 @@ func TestRestoreHeldUntilFinished(t *testing.T) {
 	}
 	r.Close()
 }
+
+// TestNewLedgerDirectoryIsPrivate: a ledger first made, or restored, in an
+// existing directory open to other users (an empty 0755 folder, a
+// container's volume) closes it to them, as the store's own 0700 folder
+// is; an existing ledger's directory is left as the operator set it.
+func TestNewLedgerDirectoryIsPrivate(t *testing.T) {
+	perm := func(dir string) os.FileMode {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	dir := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755) // whatever the umask
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := perm(dir); got != 0o700 {
+		t.Fatalf("a new ledger in a 0755 directory left it %v", got)
+	}
+	if _, err := s.EnsureCheckpointKey(context.Background(), "tally.test/private"); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := s.Backup(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	os.Chmod(dir, 0o750)
+	openWith(t, dir, nil).Close()
+	if got := perm(dir); got != 0o750 {
+		t.Fatalf("reopening an existing ledger changed its directory to %v", got)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	if err := os.Mkdir(restored, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(restored, 0o755)
+	if err := Restore(&buf, restored); err != nil {
+		t.Fatal(err)
+	}
+	if got := perm(restored); got != 0o700 {
+		t.Fatalf("a restore into a 0755 directory left it %v", got)
+	}
+}

@@ -422,6 +422,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	makePrivate(filepath.Dir(path))
 	b = make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -432,6 +433,20 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// makePrivate closes dir to other users when a ledger is first made in
+// it (an existing empty directory, a container's volume, is often 0755):
+// as when the store creates it 0700, for the files Badger writes 0644.
+// A directory that cannot be changed is warned about, as at every start.
+func makePrivate(dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	if err := os.Chmod(dir, fi.Mode().Perm()&0o700|0o700); err != nil {
+		slog.Warn("the data directory can be entered by other users of this machine and could not be closed to them: chmod 700 it", "path", dir, "error", err.Error())
+	}
 }
 
 // OnTimer registers the handler of a timer kind. Register before the
