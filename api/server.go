@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -57,6 +58,9 @@ type Config struct {
 	// DiskFree, if set, reports the bytes free for the ledger's data,
 	// exported as tally_disk_free_bytes.
 	DiskFree func() (uint64, error)
+	// DiskFreeInodes, if set, reports the files the data's filesystem can
+	// still create, exported as tally_disk_free_inodes.
+	DiskFreeInodes func() (uint64, error)
 	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
 	// X-Forwarded-For and X-Real-IP are believed; by default none, and the
 	// client address is the connection's.
@@ -107,6 +111,17 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 			func() float64 {
 				free, err := cfg.DiskFree()
 				if err != nil {
+					return -1
+				}
+				return float64(free)
+			}))
+	}
+	if cfg.DiskFreeInodes != nil {
+		cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tally_disk_free_inodes",
+			Help: "Files (inodes) the data directory's filesystem can still create; writes are refused below the store's reserve. -1 where not counted."},
+			func() float64 {
+				free, err := cfg.DiskFreeInodes()
+				if err != nil || free == math.MaxUint64 {
 					return -1
 				}
 				return float64(free)

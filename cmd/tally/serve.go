@@ -247,7 +247,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
 	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: store.RotateCheckpointKeyOp, CheckpointNow: st.Checkpoint,
-		DiskFree: st.FreeSpace, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready, Damaged: st.Damaged, Live: st.Broken,
+		DiskFree: st.FreeSpace, DiskFreeInodes: st.FreeInodes, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready, Damaged: st.Damaged, Live: st.Broken,
 		Registry: serverMetrics(st)})
 	if err != nil {
 		return err

@@ -336,3 +336,62 @@ func TestPanicInCommitBreaksStoreNotProcess(t *testing.T) {
 		t.Fatalf("alice after the refused writes: %d, want 1000", bal)
 	}
 }
+
+// TestFewInodesRefuseWrites: a filesystem out of files (inodes) with bytes
+// to spare refuses writes with storage_full as a full disk does, and
+// writes nothing — without the reserve Badger could not create its next
+// memtable file and broke; files freed, writes resume.
+func TestFewInodesRefuseWrites(t *testing.T) {
+	s := openWith(t, t.TempDir(), nil)
+	if s.freeInodes == nil {
+		t.Fatal("a store on disk must watch its free files")
+	}
+	if free, err := s.freeInodes(); err != nil || free == 0 {
+		t.Fatalf("free files of the test directory: %d, %v", free, err)
+	}
+	fund(t, s, 1000, "alice", "bob")
+	before := checkInvariants(t, s)
+	s.freeInodes = func() (uint64, error) { return MinFreeInodes - 1, nil }
+	_, err := submit(t, s, transferOp(pay("alice", "bob", 100)))
+	wantCode(t, "write with few inodes", err, ledger.CodeStorageFull)
+	if after := checkInvariants(t, s); after != before {
+		t.Fatalf("records %d → %d with few inodes", before, after)
+	}
+	s.freeInodes = func() (uint64, error) { return MinFreeInodes, nil }
+	mustSubmit(t, s, transferOp(pay("alice", "bob", 100)))
+	if bal, _ := balance(t, s, "alice"); bal != 900 {
+		t.Fatalf("alice %d after files were freed, want 900", bal)
+	}
+}
+
+// TestBrokenStoreReadsAnswerUnavailable: once the store is broken, a read
+// that panics inside Badger (left without a memtable by a file it could
+// not create) answers unavailable instead of a panic (a 500 on every
+// login, checkpoint and public page); on a store not broken a panic is
+// not hidden.
+func TestBrokenStoreReadsAnswerUnavailable(t *testing.T) {
+	s := openTest(t)
+	boom := func(ledger.Reader) error { panic("injected: Badger's memtable is nil") }
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("a panic in a read of a sound store was hidden")
+			}
+		}()
+		s.View(context.Background(), boom)
+	}()
+	s.broken.Store(true)
+	if err := s.View(context.Background(), boom); !ledger.IsCode(err, ledger.CodeUnavailable) {
+		t.Fatalf("a read of a broken store: %v, want unavailable", err)
+	}
+	a := s.Audit()
+	if err := a.view(func(badgerKV) error { panic("injected") }); !ledger.IsCode(err, ledger.CodeUnavailable) {
+		t.Fatalf("an audit read of a broken store: %v, want unavailable", err)
+	}
+	if n := s.FireTimers(context.Background()); n != 0 {
+		t.Fatalf("a broken store fired %d timers", n)
+	}
+	if n := s.FailingTimers(); n != 0 {
+		t.Fatalf("failing timers %d", n)
+	}
+}

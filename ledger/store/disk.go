@@ -29,17 +29,41 @@ const MinFreeDisk = 64 << 20
 // still starts and serves reads.
 const MinFreeToOpen = 40 << 20
 
-// diskFree measures the free space checked against MinFreeToOpen (a
-// variable for the tests).
-var diskFree = freeBytes
+// MinFreeInodes is the number of files that must still be creatable on
+// the data directory's filesystem for writes to go on. A filesystem can
+// run out of inodes with bytes to spare (each member and person donor
+// has a data key file; Badger writes a file per table): Badger then
+// cannot create its next memtable, its reads fail from then on, and the
+// server needs a restart that cannot succeed until files are freed. The
+// reserve covers a full batch's key files (MaxBatchOps) and Badger's
+// files several times over.
+const MinFreeInodes = 4096
+
+// MinFreeInodesToOpen is the number of creatable files below which the
+// store does not open (Badger creates its memtable log and flushes tables
+// at open); below MinFreeInodes, so a server refusing writes for want of
+// files still starts and serves reads.
+const MinFreeInodesToOpen = 1024
+
+// diskFree and diskFreeInodes measure what checkFreeToOpen checks
+// (variables for the tests).
+var (
+	diskFree       = freeBytes
+	diskFreeInodes = freeInodes
+)
 
 // checkFreeToOpen refuses to open the database in dir with less than
 // MinFreeToOpen free: even a read-only open replays the WAL through
-// memory maps, which on a full tmpfs end the process with SIGBUS.
+// memory maps, which on a full tmpfs end the process with SIGBUS. It
+// also needs MinFreeInodesToOpen files.
 func checkFreeToOpen(dir string) error {
 	if free, err := diskFree(dir); err == nil && free < MinFreeToOpen {
 		return fmt.Errorf("store: the disk holding %s has %d MiB free; the store needs at least %d MiB to open (Badger reads and writes its tables through memory maps, and a full disk would crash it): free some space and start again",
 			dir, free>>20, MinFreeToOpen>>20)
+	}
+	if free, err := diskFreeInodes(dir); err == nil && free < MinFreeInodesToOpen {
+		return fmt.Errorf("store: the filesystem holding %s can create only %d more files (inodes), though it may have bytes free; the store needs at least %d to open: remove files from it (df -i shows the count) and start again",
+			dir, free, MinFreeInodesToOpen)
 	}
 	return nil
 }
@@ -48,15 +72,30 @@ var errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
 	"the server's disk is nearly full; writes are refused until an operator frees space")
 
 // roomOnDisk reports whether the data directory has at least MinFreeDisk
-// free. It is asked once per batch (one statfs). If the free space cannot
-// be read, writes go on: the check protects, it must not itself stop the
-// ledger.
+// bytes and MinFreeInodes files free. It is asked once per batch (a
+// statfs each). If what is free cannot be read, writes go on: the check
+// protects, it must not itself stop the ledger.
 func (s *Store) roomOnDisk() bool {
-	if s.freeSpace == nil {
-		return true
+	if s.freeSpace != nil {
+		if free, err := s.freeSpace(); err == nil && free < MinFreeDisk {
+			return false
+		}
 	}
-	free, err := s.freeSpace()
-	return err != nil || free >= MinFreeDisk
+	if s.freeInodes != nil {
+		if free, err := s.freeInodes(); err == nil && free < MinFreeInodes {
+			return false
+		}
+	}
+	return true
+}
+
+// FreeInodes reports the files that can still be created on the data
+// directory's filesystem (an error in memory or where it is not counted).
+func (s *Store) FreeInodes() (uint64, error) {
+	if s.freeInodes == nil {
+		return 0, errors.New("store: in memory")
+	}
+	return s.freeInodes()
 }
 
 // FreeSpace reports the bytes free on the data directory's filesystem (an

@@ -4,6 +4,7 @@ package store
 
 import (
 	"errors"
+	"math"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,20 @@ func freeBytes(dir string) (uint64, error) {
 		return 0, err
 	}
 	return uint64(st.Bavail) * uint64(st.Bsize), nil
+}
+
+// freeInodes returns the files that can still be created on the
+// filesystem holding dir; a filesystem that does not count them (btrfs
+// reports none in total) has no such limit.
+func freeInodes(dir string) (uint64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	if st.Files == 0 {
+		return math.MaxUint64, nil
+	}
+	return uint64(st.Ffree), nil
 }
 
 // inUse reports whether a process holds Badger's lock on the database

@@ -121,9 +121,46 @@ func openBadger(o badger.Options) (*badger.DB, error) {
 		if err := keepUnlisted(o.Dir, o); err != nil {
 			return nil, err
 		}
+		if err := removeEmptyMemtables(o.Dir); err != nil {
+			return nil, err
+		}
 	}
 	db, err := badger.Open(o)
 	return db, openErr(err)
+}
+
+// emptyMemtables lists the memtable logs (*.mem) of dir that are empty
+// files. Badger creates a memtable's log, then sizes and maps it: a crash
+// between the two leaves an empty file, which holds nothing, and which
+// Badger's next open refuses ("while opening fid: N err: Create a new
+// file") while making it whole, so that only a second start succeeded.
+func emptyMemtables(dir string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.mem"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// removeEmptyMemtables removes the empty memtable logs a crash left in
+// dir (emptyMemtables) before Badger opens it.
+func removeEmptyMemtables(dir string) error {
+	paths, err := emptyMemtables(dir)
+	if err != nil || len(paths) == 0 {
+		return err
+	}
+	for _, p := range paths {
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("store: remove the empty memtable log a crash left: %w", err)
+		}
+	}
+	return syncDir(dir)
 }
 
 // openErr names the damage behind a Badger open error that would mislead:

@@ -62,6 +62,9 @@ type Options struct {
 	// FreeSpace, when set, replaces the check of the bytes free on the
 	// data directory's filesystem (tests fill the disk with it).
 	FreeSpace func() (uint64, error)
+	// FreeInodes, when set, replaces the count of files the filesystem
+	// can still create (tests run out of inodes with it).
+	FreeInodes func() (uint64, error)
 }
 
 // checkDataDir refuses a directory that is not a ledger's to open: one
@@ -166,7 +169,8 @@ type Store struct {
 	commitTxn func(*badger.Txn) error
 	// freeSpace reports the bytes free on the data directory's filesystem
 	// (nil in memory); tests replace it to fill the disk.
-	freeSpace func() (uint64, error)
+	freeSpace  func() (uint64, error)
+	freeInodes func() (uint64, error) // files the filesystem can still create
 
 	timerMu sync.Mutex
 	retryMu sync.Mutex            // guards retry
@@ -374,9 +378,13 @@ func openStore(dir string, opt Options) (*Store, error) {
 	dbDir := filepath.Join(dir, "db")
 	if !opt.InMemory {
 		s.freeSpace = func() (uint64, error) { return freeBytes(dbDir) }
+		s.freeInodes = func() (uint64, error) { return freeInodes(dbDir) }
 	}
 	if opt.FreeSpace != nil {
 		s.freeSpace = opt.FreeSpace
+	}
+	if opt.FreeInodes != nil {
+		s.freeInodes = opt.FreeInodes
 	}
 	s.timers[ledger.ExpiryKindHold] = ledger.ExpireHold
 	go s.run()
@@ -651,10 +659,28 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 }
 
 // View implements ledger.Committer.
-func (s *Store) View(ctx context.Context, fn func(ledger.Reader) error) error {
+func (s *Store) View(ctx context.Context, fn func(ledger.Reader) error) (err error) {
+	defer s.readFailed(&err)
 	return s.db.View(func(txn *badger.Txn) error {
 		return fn(reader{kv: keyed{badgerKV{txn}, s.keys}, pk: s.pk})
 	})
+}
+
+// errBrokenRead answers a read of a store broken under it.
+var errBrokenRead = ledger.Errorf(ledger.CodeUnavailable, "the store failed and cannot be read until the server is restarted")
+
+// readFailed, deferred by a read, turns a panic of Badger into
+// errBrokenRead once the store is broken: a commit that could not create
+// Badger's next memtable (no inode or space left for its file) leaves
+// Badger without one, and every read then panics inside it. On a store
+// not broken a panic goes on as before (the server answers 500).
+func (s *Store) readFailed(err *error) {
+	if !s.broken.Load() {
+		return
+	}
+	if r := recover(); r != nil {
+		*err = errBrokenRead
+	}
 }
 
 // run is the single writer: it takes every request waiting, applies them

@@ -82,14 +82,41 @@ type dueTimer struct {
 // many it ran. Errors of individual handlers are the handlers' business:
 // a timer whose op fails stays scheduled and is tried again.
 func (s *Store) FireTimers(ctx context.Context) int {
-	if s.verifying.Load() {
-		return 0 // fired once the log is verified
+	if s.verifying.Load() || s.broken.Load() {
+		return 0 // fired once the log is verified; none on a broken store
 	}
 	clock := s.clock()
+	due, retries := s.dueTimers(clock)
+	take := min(len(retries), max(maxRetriesPerTick, maxTimersPerTick-len(due)))
+	due = append(due[:min(len(due), maxTimersPerTick-take)], retries[:take]...)
+	// The workflows' timers run before the ledger's hold expiries: a
+	// settlement or payment that fell due before its hold's deadline
+	// wins over the expiry when both are due in one tick (timers fire
+	// late after the server was stopped), whichever the writer would
+	// have taken first.
+	var first, expiries []dueTimer
+	for _, d := range due {
+		if d.kind == ledger.ExpiryKindHold {
+			expiries = append(expiries, d)
+		} else {
+			first = append(first, d)
+		}
+	}
+	var n atomic.Int64
+	s.fireAll(ctx, first, clock, &n)
+	s.fireAll(ctx, expiries, clock, &n)
+	return int(n.Load())
+}
+
+// dueTimers reads the timers due at clock, new ones and failing ones
+// whose next try has come. The retry table's lock is released however
+// the read ends (a panic of a broken Badger left it held, and every
+// later /metrics scrape waited on it for ever).
+func (s *Store) dueTimers(clock time.Time) (due, retries []dueTimer) {
 	now := uint64(clock.UnixNano())
-	var due, retries []dueTimer
 	seen, scanned, whole := map[string]bool{}, 0, true
 	s.retryMu.Lock()
+	defer s.retryMu.Unlock()
 	_ = s.db.View(func(txn *badger.Txn) error {
 		return badgerKV{txn}.scan([]byte(pTimer), nil, false, func(k, _ []byte) (bool, error) {
 			rest := k[len(pTimer):]
@@ -127,26 +154,7 @@ func (s *Store) FireTimers(ctx context.Context) int {
 			}
 		}
 	}
-	s.retryMu.Unlock()
-	take := min(len(retries), max(maxRetriesPerTick, maxTimersPerTick-len(due)))
-	due = append(due[:min(len(due), maxTimersPerTick-take)], retries[:take]...)
-	// The workflows' timers run before the ledger's hold expiries: a
-	// settlement or payment that fell due before its hold's deadline
-	// wins over the expiry when both are due in one tick (timers fire
-	// late after the server was stopped), whichever the writer would
-	// have taken first.
-	var first, expiries []dueTimer
-	for _, d := range due {
-		if d.kind == ledger.ExpiryKindHold {
-			expiries = append(expiries, d)
-		} else {
-			first = append(first, d)
-		}
-	}
-	var n atomic.Int64
-	s.fireAll(ctx, first, clock, &n)
-	s.fireAll(ctx, expiries, clock, &n)
-	return int(n.Load())
+	return due, retries
 }
 
 // fireAll submits the ops of the timers ds together, so that they share
