@@ -183,6 +183,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	f, err := os.Open(*in)
 	if err == nil {
 		defer f.Close()
+		var fi os.FileInfo
+		if fi, err = f.Stat(); err == nil {
+			err = store.CheckRoomToRestore(*data, fi.Size())
+		}
+	}
+	if err == nil {
 		err = store.RestoreHeld(f, *data)
 	}
 	if err != nil {

@@ -96,6 +96,10 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	// Badger's own Stream.Backup would write every version of a key (old
 	// password hashes, old balances); a backup holds the newest only.
 	stream.KeyToList = newestOnly
+	// Badger answers a failed Send with the stream's own cancellation
+	// ("context canceled"): the write's error (no space left on device)
+	// is kept to be said instead.
+	var sendErr error
 	stream.Send = func(buf *z.Buffer) error {
 		list, err := badger.BufferToKVList(buf)
 		if err != nil {
@@ -108,9 +112,16 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 			}
 		}
 		list.Kv = out
-		return writeKVList(fw, list)
+		if err := writeKVList(fw, list); err != nil {
+			sendErr = err
+			return err
+		}
+		return nil
 	}
 	if err := stream.Orchestrate(ctx); err != nil {
+		if sendErr != nil {
+			err = sendErr
+		}
 		return fmt.Errorf("store: backup: %w", err)
 	}
 	if err := whole.check(); err != nil {

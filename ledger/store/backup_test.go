@@ -182,3 +182,33 @@ func FuzzCheckBackup(f *testing.F) {
 		}
 	})
 }
+
+// failWriter takes room bytes, then fails every write, as a disk
+// filling up does.
+type failWriter struct{ room int }
+
+func (w *failWriter) Write(b []byte) (int, error) {
+	if len(b) > w.room {
+		return 0, errors.New("injected: no space left on device")
+	}
+	w.room -= len(b)
+	return len(b), nil
+}
+
+// TestBackupSaysWhyItsWriteFailed: a backup whose output cannot be
+// written says why (the disk is full), not Badger's stream cancellation
+// that followed ("context canceled").
+func TestBackupSaysWhyItsWriteFailed(t *testing.T) {
+	s := openTest(t)
+	for b := range 20 {
+		specs := make([]ledger.AccountSpec, 1000)
+		for i := range specs {
+			specs[i] = ledger.AccountSpec{ID: fmt.Sprintf("member-%02d-%03d", b, i), Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft}
+		}
+		mustSubmit(t, s, openOp(specs...))
+	}
+	err := s.Backup(context.Background(), &failWriter{room: 64 << 10})
+	if err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("backup to a full disk: %v", err)
+	}
+}

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"tally/ledger"
 )
@@ -69,7 +71,7 @@ func checkFreeToOpen(dir string) error {
 }
 
 var errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
-	"the server's disk is nearly full; writes are refused until an operator frees space")
+	"the server's disk is nearly full (writes need %d MiB and %d files free); writes are refused until an operator frees space", MinFreeDisk>>20, MinFreeInodes)
 
 // roomOnDisk reports whether the data directory has at least MinFreeDisk
 // bytes and MinFreeInodes files free. It is asked once per batch (a
@@ -105,4 +107,34 @@ func (s *Store) FreeSpace() (uint64, error) {
 		return 0, errors.New("store: in memory")
 	}
 	return s.freeSpace()
+}
+
+// CheckRoomToRestore refuses a restore of a backup of size bytes into dir
+// when dir's filesystem (that of its nearest existing parent, for a
+// directory yet to be made) lacks room for it and the write reserve: the
+// tables a restore writes are about the backup's size, and a restore that
+// ran out of space ended in SIGBUS in Badger's memory-mapped log, or in a
+// copy refused afterwards for want of the space to check it.
+func CheckRoomToRestore(dir string, size int64) error {
+	at := dir
+	for {
+		if _, err := os.Stat(at); err == nil {
+			break
+		}
+		parent := filepath.Dir(at)
+		if parent == at {
+			return nil
+		}
+		at = parent
+	}
+	need := uint64(max(size, 0)) + MinFreeDisk
+	if free, err := diskFree(at); err == nil && free < need {
+		return fmt.Errorf("store: the disk holding %s has %d MiB free; restoring this backup of %d MiB needs at least %d MiB (its size and the %d MiB a server keeps free): free some space or restore elsewhere",
+			dir, free>>20, size>>20, need>>20, MinFreeDisk>>20)
+	}
+	if free, err := diskFreeInodes(at); err == nil && free < MinFreeInodes {
+		return fmt.Errorf("store: the filesystem holding %s can create only %d more files (inodes); a restore needs at least %d: remove files from it or restore elsewhere",
+			dir, free, MinFreeInodes)
+	}
+	return nil
 }

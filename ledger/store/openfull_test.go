@@ -155,3 +155,28 @@ func TestCopyFileSparse(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRoomToRestore: a restore needs the backup's size and the write
+// reserve free on the target's filesystem, measured at its nearest
+// existing parent when the directory is yet to be made, and enough files.
+func TestCheckRoomToRestore(t *testing.T) {
+	defer func(f, g func(string) (uint64, error)) { diskFree, diskFreeInodes = f, g }(diskFree, diskFreeInodes)
+	base := t.TempDir()
+	var asked string
+	diskFree = func(dir string) (uint64, error) { asked = dir; return 100 << 20, nil }
+	diskFreeInodes = func(string) (uint64, error) { return MinFreeInodes, nil }
+	target := filepath.Join(base, "new", "copy")
+	if err := CheckRoomToRestore(target, 30<<20); err != nil {
+		t.Fatalf("30 MiB into 100 MiB free: %v", err)
+	}
+	if asked != base {
+		t.Fatalf("free space asked of %q, want the nearest existing parent %q", asked, base)
+	}
+	if err := CheckRoomToRestore(target, 40<<20); err == nil || !strings.Contains(err.Error(), "MiB free") {
+		t.Fatalf("40 MiB and the 64 MiB reserve into 100 MiB free: %v", err)
+	}
+	diskFreeInodes = func(string) (uint64, error) { return MinFreeInodes - 1, nil }
+	if err := CheckRoomToRestore(target, 1); err == nil || !strings.Contains(err.Error(), "inodes") {
+		t.Fatalf("a restore with few inodes: %v", err)
+	}
+}
