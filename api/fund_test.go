@@ -626,9 +626,29 @@ func TestFundCommitteeChangeRejectsOnlyTheUnreachable(t *testing.T) {
 	if d, _ := e.lastRecord().Content["decided"].([]any); len(d) != fund.MaxDecidedAtOnce {
 		t.Fatalf("decided in the change's commit: %d, want %d", len(d), fund.MaxDecidedAtOnce)
 	}
+	// Before the timers record the rest, they are closed to votes: a
+	// vote then would be counted on a decided proposal and named as its
+	// decision (probe s19d).
+	deferred := 0
+	for _, id := range ids {
+		if e.proposal(id).Str("status") != "voting" {
+			continue
+		}
+		deferred++
+		r := e.vote(id, "cm-zhao", "approve")
+		if r.Status != 409 || r.Code() != "proposal_closed" {
+			t.Fatalf("a vote on %s, decided by the change but not yet recorded: %d %s", id, r.Status, r.Raw)
+		}
+	}
+	if deferred != 8 {
+		t.Fatalf("%d proposals left to the timers, want 8", deferred)
+	}
 	e.fire(time.Second)
 	for _, id := range ids {
 		e.wantStatus(id, "paid")
+		if a := e.proposal(id).Body["approvals"]; fmt.Sprint(a) != "1" {
+			t.Fatalf("%s approvals %v, want the one cast before the change", id, a)
+		}
 	}
 	e.wantFund("450.00", "450.00", "0.00")
 	if rep, err := e.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {

@@ -82,6 +82,18 @@ func votable(tx ledger.Tx, id, member string) (*Proposal, *Fund, error) {
 	case p.voted(member) || p.recused(member):
 		return nil, nil, ledger.Errorf(CodeAlreadyVoted, "fund: %s has already voted or recused on proposal %s", member, id)
 	}
+	// A committee change settled it and left the outcome to a timer
+	// (more than MaxDecidedAtOnce settled at once): it is decided as of
+	// the change, and a vote in the second before the timer records it
+	// would be counted on a closed vote and named as its decision.
+	if !p.DecideDue.IsZero() && settled(tx, f, p) {
+		if due, err := tx.Scheduled(p.DecideDue, TimerDecide, p.ID); err != nil {
+			return nil, nil, err
+		} else if due {
+			return nil, nil, ledger.Errorf(CodeProposalClosed, "fund: proposal %s was decided by the committee change of %s; its outcome is being recorded (read it again in a moment)",
+				id, p.DecideDue.UTC().Format(time.RFC3339))
+		}
+	}
 	return p, f, nil
 }
 
