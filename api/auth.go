@@ -118,7 +118,7 @@ func checkPasswordLen(pw string) error {
 }
 
 // dummyHash keeps a login for an unknown user as slow as a wrong password.
-// It is made at the first such login, not when the program starts: a
+// It is made when a server is made (New), not when the program starts: a
 // bcrypt hash costs about 60 ms of CPU, which every start of every
 // subcommand (tally health in a container's health check) would pay, and
 // a stop signal in those first milliseconds found no handler yet.

@@ -97,6 +97,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
+	// The decoy hash is made now, beside the start, so that the first
+	// login for an unknown user takes no longer than the others.
+	go dummyHash()
 	s := &Server{ledger: l, cfg: cfg,
 		revoked:    &revocations{ids: map[string]time.Time{}, now: cfg.Clock},
 		throttle:   &throttle{fails: map[string]*attempts{}, now: cfg.Clock},

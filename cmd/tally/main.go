@@ -72,6 +72,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runHealth(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		if len(args) > 1 {
+			if h := args[1]; len(args) == 2 && (h == "-h" || h == "--help" || h == "-help") {
+				fmt.Fprintln(stdout, "usage: tally version\nprints the build: module version, source revision and Go version")
+				return 0
+			}
 			fmt.Fprintf(stderr, "tally version: unexpected argument %q\n", args[1])
 			return 2
 		}

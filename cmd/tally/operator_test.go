@@ -345,6 +345,9 @@ func TestVersionCommand(t *testing.T) {
 	if code := run([]string{"version", "extra"}, &out, &errOut); code != 2 || out.Len() != 0 {
 		t.Fatalf("version with a stray argument: exit %d, %q", code, out.String())
 	}
+	if code := run([]string{"version", "--help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "usage: tally version") {
+		t.Fatalf("version --help: exit %d, %q", code, out.String())
+	}
 }
 
 // TestCommandWarningsInCommandStyle: a warning of the store a command

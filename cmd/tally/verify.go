@@ -38,6 +38,7 @@ type verifyFlags struct {
 	data, export, url, token string
 	checkpoints              checkpointFiles
 	keys                     checkpointFiles // --key: verifier keys or files holding one
+	keySrc, checkpointSrc    string          // "--key" or TALLY_KEY, "--checkpoint" or TALLY_CHECKPOINT: where they came from, for errors
 	restoring                bool            // data is a restore not yet finished (tally restore's own check)
 	notes                    io.Writer       // where notes on what could not be checked go (nil: nowhere)
 }
@@ -55,9 +56,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "tally verify: %v\n", err)
 		return exitUsage
 	}
-	opt, err := trustedCheckpoints(f.checkpoints)
+	opt, err := trustedCheckpoints(f.checkpoints, f.checkpointSrc)
 	if err == nil {
-		opt.Keys, err = trustedKeys(f.keys)
+		opt.Keys, err = trustedKeys(f.keys, f.keySrc)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tally verify: %v\n", err)
@@ -125,15 +126,19 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	if f.data == "" && f.export == "" && f.url == "" {
 		f.data, f.export, f.url = os.Getenv("TALLY_DATA"), os.Getenv("TALLY_EXPORT"), os.Getenv("TALLY_URL")
 	}
+	f.keySrc, f.checkpointSrc = "--key", "--checkpoint"
 	if len(f.checkpoints) == 0 {
 		for _, name := range filepath.SplitList(os.Getenv("TALLY_CHECKPOINT")) {
 			if name != "" {
 				f.checkpoints = append(f.checkpoints, name)
+				f.checkpointSrc = "TALLY_CHECKPOINT"
 			}
 		}
 	}
 	if len(f.keys) == 0 {
-		f.keys = strings.Fields(os.Getenv("TALLY_KEY"))
+		if f.keys = strings.Fields(os.Getenv("TALLY_KEY")); len(f.keys) > 0 {
+			f.keySrc = "TALLY_KEY"
+		}
 	}
 	n := 0
 	for _, s := range []string{f.data, f.export, f.url} {
@@ -152,17 +157,17 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 
 // trustedKeys reads --key values: a verifier key, or a file holding one
 // (GET /v1/audit/key saved).
-func trustedKeys(values []string) ([]string, error) {
+func trustedKeys(values []string, src string) ([]string, error) {
 	var out []string
 	for _, v := range values {
 		if _, err := audit.VerifierName(v); err != nil {
 			b, ferr := os.ReadFile(v)
 			if ferr != nil {
-				return nil, fmt.Errorf("--key %q is neither a verifier key (%v) nor a readable file", v, err)
+				return nil, fmt.Errorf("%s %q is neither a verifier key (%v) nor a readable file", src, v, err)
 			}
 			key := strings.TrimSpace(string(b))
 			if _, err := audit.VerifierName(key); err != nil {
-				return nil, fmt.Errorf("--key file %s: %v", v, err)
+				return nil, fmt.Errorf("%s file %s: %v", src, v, err)
 			}
 			v = key
 		}
@@ -171,15 +176,15 @@ func trustedKeys(values []string) ([]string, error) {
 	return out, nil
 }
 
-func trustedCheckpoints(files []string) (audit.VerifyOptions, error) {
+func trustedCheckpoints(files []string, src string) (audit.VerifyOptions, error) {
 	var opt audit.VerifyOptions
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {
-			return opt, err
+			return opt, fmt.Errorf("%s: %w", src, err)
 		}
 		if _, err := audit.CheckpointBody(b); err != nil {
-			return opt, fmt.Errorf("%s: %w", name, err)
+			return opt, fmt.Errorf("%s %s: %w", src, name, err)
 		}
 		opt.Trusted = append(opt.Trusted, b)
 	}

@@ -192,3 +192,27 @@ func TestVerifyCommandKey(t *testing.T) {
 		t.Errorf("TALLY_KEY: exit %d, want %d", code, exitBad)
 	}
 }
+
+// TestVerifySettingNamedBySource: a bad key or checkpoint file given in
+// the environment is named by its variable, one given by flag by the
+// flag (the message once said --key for a TALLY_KEY nobody typed).
+func TestVerifySettingNamedBySource(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		env, val string
+		args     []string
+		want     string
+	}{
+		{"TALLY_KEY", "garbage", nil, `TALLY_KEY "garbage" is neither`},
+		{"TALLY_KEY", "", []string{"--key", "garbage"}, `--key "garbage" is neither`},
+		{"TALLY_CHECKPOINT", "/nonexistent-checkpoint", nil, "TALLY_CHECKPOINT: open /nonexistent-checkpoint"},
+		{"TALLY_CHECKPOINT", "", []string{"--checkpoint", "/nonexistent-checkpoint"}, "--checkpoint: open /nonexistent-checkpoint"},
+	} {
+		t.Setenv(c.env, c.val)
+		var out, errOut bytes.Buffer
+		args := append([]string{"verify", "--data", dir}, c.args...)
+		if code := run(args, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("%s=%q %v: exit %d, %q; want it to say %q", c.env, c.val, c.args, code, errOut.String(), c.want)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 	} else if busy {
 		return nil, fmt.Errorf("store: %s is in use by a running server: stop it first (verify and backup can ask a running server instead, with --url)", dir)
 	}
-	if err := checkFreeToOpen(dir); err != nil {
+	if err := checkFreeToOpen(dir, false); err != nil {
 		return nil, err
 	}
 	// A ledger without its master.key cannot open anyone's personal data:
@@ -771,7 +771,7 @@ func (s *Store) signSnapshot(k badgerKV) (_ *StoredCheckpoint, err error) {
 	case err != nil || note == nil:
 		return nil, err
 	}
-	if !s.roomOnDisk() {
+	if s.roomOnDisk() != nil {
 		// Reads go on with the disk nearly full: the export carries the
 		// note it signed without storing it (the checkpointer stores one
 		// once there is room).

@@ -206,8 +206,8 @@ func (s *Store) Checkpoint(ctx context.Context) (_ uint64, err error) {
 // keepCheckpoint stores a signed checkpoint of size records, and
 // publishes it in the witness file when it is the largest yet.
 func (s *Store) keepCheckpoint(size uint64, note []byte) error {
-	if !s.roomOnDisk() {
-		return errStorageFull
+	if err := s.roomOnDisk(); err != nil {
+		return err
 	}
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(checkpointKey(size), note) }); err != nil {
 		return fmt.Errorf("store: write checkpoint: %w", err)

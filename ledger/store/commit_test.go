@@ -354,6 +354,9 @@ func TestFewInodesRefuseWrites(t *testing.T) {
 	s.freeInodes = func() (uint64, error) { return MinFreeInodes - 1, nil }
 	_, err := submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "write with few inodes", err, ledger.CodeStorageFull)
+	if !strings.Contains(err.Error(), "inodes") {
+		t.Fatalf("a refusal for want of files does not say so: %v", err)
+	}
 	if after := checkInvariants(t, s); after != before {
 		t.Fatalf("records %d → %d with few inodes", before, after)
 	}

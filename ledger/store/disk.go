@@ -56,39 +56,46 @@ var (
 
 // checkFreeToOpen refuses to open the database in dir with less than
 // MinFreeToOpen free: even a read-only open replays the WAL through
-// memory maps, which on a full tmpfs end the process with SIGBUS. It
-// also needs MinFreeInodesToOpen files.
-func checkFreeToOpen(dir string) error {
+// memory maps, which on a full tmpfs end the process with SIGBUS. A
+// store that will write (files) also needs MinFreeInodesToOpen files; a
+// verification creates none in dir (a crashed directory is replayed on a
+// scratch copy elsewhere).
+func checkFreeToOpen(dir string, files bool) error {
 	if free, err := diskFree(dir); err == nil && free < MinFreeToOpen {
 		return fmt.Errorf("store: the disk holding %s has %d MiB free; the store needs at least %d MiB to open (Badger reads and writes its tables through memory maps, and a full disk would crash it): free some space and start again",
 			dir, free>>20, MinFreeToOpen>>20)
 	}
-	if free, err := diskFreeInodes(dir); err == nil && free < MinFreeInodesToOpen {
+	if free, err := diskFreeInodes(dir); files && err == nil && free < MinFreeInodesToOpen {
 		return fmt.Errorf("store: the filesystem holding %s can create only %d more files (inodes), though it may have bytes free; the store needs at least %d to open: remove files from it (df -i shows the count) and start again",
 			dir, free, MinFreeInodesToOpen)
 	}
 	return nil
 }
 
-var errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
-	"the server's disk is nearly full (writes need %d MiB and %d files free); writes are refused until an operator frees space", MinFreeDisk>>20, MinFreeInodes)
+var (
+	errStorageFull = ledger.Errorf(ledger.CodeStorageFull,
+		"the server's disk is nearly full (writes need %d MiB free); writes are refused until an operator frees space", MinFreeDisk>>20)
+	errInodesFull = ledger.Errorf(ledger.CodeStorageFull,
+		"the server's filesystem can create almost no more files (writes need %d inodes free, though bytes may be free); writes are refused until an operator frees some", MinFreeInodes)
+)
 
 // roomOnDisk reports whether the data directory has at least MinFreeDisk
-// bytes and MinFreeInodes files free. It is asked once per batch (a
-// statfs each). If what is free cannot be read, writes go on: the check
-// protects, it must not itself stop the ledger.
-func (s *Store) roomOnDisk() bool {
+// bytes and MinFreeInodes files free, or the storage_full error saying
+// which is short. It is asked once per batch (a statfs each). If what is
+// free cannot be read, writes go on: the check protects, it must not
+// itself stop the ledger.
+func (s *Store) roomOnDisk() error {
 	if s.freeSpace != nil {
 		if free, err := s.freeSpace(); err == nil && free < MinFreeDisk {
-			return false
+			return errStorageFull
 		}
 	}
 	if s.freeInodes != nil {
 		if free, err := s.freeInodes(); err == nil && free < MinFreeInodes {
-			return false
+			return errInodesFull
 		}
 	}
-	return true
+	return nil
 }
 
 // FreeInodes reports the files that can still be created on the data

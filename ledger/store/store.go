@@ -298,7 +298,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		if err := checkFreeToOpen(dir); err != nil {
+		if err := checkFreeToOpen(dir, true); err != nil {
 			return nil, err
 		}
 		var err error
@@ -769,8 +769,8 @@ type group struct {
 }
 
 func (s *Store) commit(batch []*pending) {
-	if !s.roomOnDisk() {
-		s.answerReadOnly(batch)
+	if full := s.roomOnDisk(); full != nil {
+		s.answerReadOnly(batch, full)
 		return
 	}
 	g := s.newGroup()
@@ -812,7 +812,7 @@ func (s *Store) commit(batch []*pending) {
 // gets its answer — bad input its own error, an idempotent retry its
 // original result, a start-up check that finds its key in place its value
 // — so a server on a full disk starts and keeps answering what it can.
-func (s *Store) answerReadOnly(batch []*pending) {
+func (s *Store) answerReadOnly(batch []*pending, full error) {
 	g := s.newGroup()
 	defer g.txn.Discard()
 	for _, p := range batch {
@@ -821,7 +821,7 @@ func (s *Store) answerReadOnly(batch []*pending) {
 		case err != nil:
 			p.done <- outcome{err: err}
 		case o != nil && len(o.tx.order) > 0:
-			p.done <- outcome{err: errStorageFull}
+			p.done <- outcome{err: full}
 		default:
 			p.done <- outcome{res: res}
 		}
