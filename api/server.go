@@ -53,6 +53,12 @@ type Config struct {
 	// answers ledger_damaged, and only the audit routes, logins, health
 	// and the backup stay open, for the operator and auditors to look.
 	Damaged func() error
+	// Verifying reports whether the stored log is still being verified
+	// after a start: the routes closed on a damaged ledger answer 503
+	// unavailable meanwhile, so that figures an edit of the data directory
+	// changed are never shown before the verification has compared them
+	// with the chain.
+	Verifying func() bool
 	// Registry receives the metrics; default a new registry.
 	Registry *prometheus.Registry
 	// DiskFree, if set, reports the bytes free for the ledger's data,
@@ -280,11 +286,17 @@ func openWhenDamaged(r route) bool {
 }
 
 // refuseDamaged answers ledger_damaged once verification has found the
-// stored log or state changed (Config.Damaged).
+// stored log or state changed (Config.Damaged), and unavailable while
+// that verification is still running after a start (Config.Verifying).
 func (s *Server) refuseDamaged(c *gin.Context) {
 	if s.cfg.Damaged != nil && s.cfg.Damaged() != nil {
 		failCode(c, ledger.CodeLedgerDamaged,
 			"the ledger found its stored data changed outside it and shows no figures until an operator has checked it (tally verify); the audit log stays readable")
+		return
+	}
+	if s.cfg.Verifying != nil && s.cfg.Verifying() {
+		failCode(c, ledger.CodeUnavailable,
+			"the ledger is verifying its stored data after a start and shows figures once that is done; retry shortly (the audit log is readable meanwhile)")
 		return
 	}
 	c.Next()

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -36,4 +37,35 @@ func TestStartingAnswers(t *testing.T) {
 	if w := get("GET", "/healthz"); w.Code != http.StatusTeapot {
 		t.Fatalf("after Set: %d, want the API's answer", w.Code)
 	}
+}
+
+// TestNoFiguresWhileVerifying: while the stored log is still being
+// verified after a start, every route that shows ledger figures answers
+// 503 unavailable with Retry-After — an edit of the data directory must
+// not be shown before the verification has compared it with the chain —
+// while logins, health and the audit log are served; once verified,
+// figures are shown.
+func TestNoFiguresWhileVerifying(t *testing.T) {
+	var verifying atomic.Bool
+	ts := newTestServerWith(t, Config{Verifying: verifying.Load})
+	ts.community("c1", "", nil)
+	ts.member("m1", "c1", "resident")
+	verifying.Store(true)
+	for _, path := range []string{"/v1/accounts/m1:HOUR", "/v1/accounts/m1:HOUR/entries", "/v1/members/m1", "/v1/public/funds", "/v1/communities/c1",
+		"/v1/reports/services?community=c1"} {
+		r := ts.do("GET", path, ts.admin, nil)
+		if r.Status != 503 || r.Code() != "unavailable" || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("GET %s while verifying: %d %s", path, r.Status, r.Raw)
+		}
+	}
+	ts.login("admin", testAdminPassword)
+	// (This server has no audit log; the audit routes are open as on a
+	// damaged ledger: openWhenDamaged.)
+	for _, path := range []string{"/healthz", "/openapi.json"} {
+		if r := ts.do("GET", path, ts.admin, nil); r.Status != 200 {
+			t.Fatalf("GET %s while verifying: %d %s", path, r.Status, r.Raw)
+		}
+	}
+	verifying.Store(false)
+	ts.must(200, "GET", "/v1/accounts/m1:HOUR", ts.admin, nil)
 }

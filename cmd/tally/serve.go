@@ -185,7 +185,7 @@ func (m *Main) verifyAtStart() {
 	select {
 	case <-done:
 	case <-time.After(StartupVerifyWait):
-		slog.Info("verifying the stored log: reads are served, writes answer 503 until it is done")
+		slog.Info("verifying the stored log: logins and the audit log are served; ledger figures and writes answer 503 until it is done")
 	}
 }
 
@@ -247,7 +247,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.closers = append([]func(){audit.stop}, m.closers...)
 	}
 	m.api, err = api.New(ctx, st, api.Config{Audit: audit.log, Backup: st.Backup, RotateCheckpointKey: store.RotateCheckpointKeyOp, CheckpointNow: st.Checkpoint,
-		DiskFree: st.FreeSpace, DiskFreeInodes: st.FreeInodes, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready, Damaged: st.Damaged, Live: st.Broken,
+		DiskFree: st.FreeSpace, DiskFreeInodes: st.FreeInodes, TrustedProxies: splitList(m.TrustedProxies), Ready: st.Ready, Damaged: st.Damaged, Verifying: st.Verifying, Live: st.Broken,
 		Registry: serverMetrics(st)})
 	if err != nil {
 		return err

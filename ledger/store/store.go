@@ -529,6 +529,10 @@ func (s *Store) Broken() error {
 	return nil
 }
 
+// Verifying reports whether the stored log is still being verified after
+// the store opened (writes wait for it; the API shows no figures).
+func (s *Store) Verifying() bool { return s.verifying.Load() }
+
 // Ready reports whether the store takes writes: nil, the damage found,
 // the failure that needs a restart, or that it is still verifying its log.
 func (s *Store) Ready() error {
