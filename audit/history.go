@@ -158,6 +158,7 @@ type storedSink struct {
 	// did not, by the seq of its key).
 	balAccount string
 	posted     int64
+	balSeen    bool // a line of the account so far stated a balance
 	badBalance *VerifyError
 }
 
@@ -190,14 +191,24 @@ func (s *storedSink) checkBalance(e *Entry) {
 		return
 	}
 	if e.Account != s.balAccount {
-		s.balAccount, s.posted = e.Account, 0
+		s.balAccount, s.posted, s.balSeen = e.Account, 0, false
 	}
 	if e.Kind == entryPosted {
 		s.posted += e.Amount // wraps as the ledger's checked sums never do: then the balance differs
 	}
-	if e.HasBalance && e.Balance != s.posted && (s.badBalance == nil || e.Seq < s.badBalance.Seq) {
-		s.badBalance = failAt(e.Seq, ReasonHistory, "stored history line %d/%d states a balance of %d, its account's lines so far sum to %d", e.Seq, e.N, e.Balance, s.posted)
-		s.badBalance.Account = e.Account
+	var bad *VerifyError
+	switch {
+	case e.HasBalance && e.Balance != s.posted:
+		bad = failAt(e.Seq, ReasonHistory, "stored history line %d/%d states a balance of %d, its account's lines so far sum to %d", e.Seq, e.N, e.Balance, s.posted)
+	case !e.HasBalance && s.balSeen:
+		// Lines are written with their balance since the version that
+		// began stating it; older lines have none, and come first.
+		bad = failAt(e.Seq, ReasonHistory, "stored history line %d/%d states no balance, though an earlier line of its account does: its balance was removed", e.Seq, e.N)
+	}
+	s.balSeen = s.balSeen || e.HasBalance
+	if bad != nil && (s.badBalance == nil || e.Seq < s.badBalance.Seq) {
+		bad.Account = e.Account
+		s.badBalance = bad
 	}
 }
 

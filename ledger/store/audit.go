@@ -31,6 +31,11 @@ type AuditDB struct {
 	st      *Store // the running store it reads, which signs an export's tail (nil: OpenAudit)
 	own     bool   // opened by OpenAudit, closed by Close
 	scratch string // the copy it opened, for a directory not closed cleanly
+	// witness is the published checkpoint (the witness file) when the
+	// stored tree does not match it (witnessErr): Verify holds the walk
+	// to it, and fails with witnessErr if the walk found nothing else.
+	witness    []byte
+	witnessErr error
 }
 
 // OpenAudit opens the database in dir for reading the audit chain, with
@@ -122,7 +127,10 @@ func witnessed(dir string, a *AuditDB) (*AuditDB, error) {
 		if err != nil {
 			return fmt.Errorf("%w: m/head: %v", ErrDamaged, err)
 		}
-		if err := checkPublished(dir, k, h); err != nil {
+		var rw *witnessRewritten
+		if err := checkPublished(dir, k, h); errors.As(err, &rw) {
+			a.witness, a.witnessErr = rw.note, rw.err
+		} else if err != nil {
 			return err
 		}
 		var ks keyStore = &memKeys{keys: map[string][]byte{}} // no folder: the layout before it, keys in Badger
@@ -791,9 +799,17 @@ func (a *AuditDB) Verify(ctx context.Context, opt audit.VerifyOptions) (audit.Re
 	// A data directory may end with records no checkpoint covers yet (a
 	// server killed before its next one); its signing key is in it anyway.
 	opt.TailMayBeUnsigned = true
+	if a.witness != nil {
+		// The published checkpoint the stored tree no longer matches
+		// (OpenAudit): the walk names where the records differ from it.
+		opt.Trusted = append(slices.Clip(opt.Trusted), a.witness)
+	}
 	rep, err := audit.Verify(ctx, a, opt)
 	if terr := <-tables; terr != nil {
 		return audit.Report{}, terr // the damage explains whatever the walk saw
+	}
+	if err == nil && a.witnessErr != nil {
+		return audit.Report{}, a.witnessErr
 	}
 	return rep, err
 }

@@ -478,6 +478,21 @@ func TestTamperHistory(t *testing.T) {
 			editEntry(t, txn, keys[3], "balance", 123456)
 			return entrySeq(keys[3])
 		}},
+		// Lines written before balances were stated have none, and come
+		// first: a line without one after a line with one was stripped.
+		{"balance removed", "alice", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
+			var m map[string]any
+			if err := json.Unmarshal(get(t, txn, keys[3]), &m); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := m["balance"]; !ok {
+				t.Fatal("the fixture's line states no balance")
+			}
+			delete(m, "balance")
+			b, _ := json.Marshal(m)
+			set(t, txn, keys[3], b)
+			return entrySeq(keys[3])
+		}},
 		{"balance of a pending line changed", "bob", func(t *testing.T, txn *badger.Txn, keys [][]byte) uint64 {
 			for _, k := range keys {
 				var e ledger.Entry
@@ -1234,5 +1249,40 @@ func TestTamperAccountGarbage(t *testing.T) {
 	_, err := tamper(t, true, func(txn *badger.Txn) { set(t, txn, accountKey("bob"), []byte("{garbage")) })
 	if ve, ok := audit.IsVerifyError(err); !ok || ve.Reason != audit.ReasonBalance || ve.Account != "bob" {
 		t.Fatalf("got %v, want a balance failure naming bob", err)
+	}
+}
+
+// TestRewriteAgainstPublishedCheckpoint: a log rewritten from a record on
+// and re-signed with the store's own key, the witness file (the last
+// published checkpoint) left in place: a server refuses to open it, and
+// the verification names where the records differ — the range up to the
+// published checkpoint's size — instead of a message without a seq.
+func TestRewriteAgainstPublishedCheckpoint(t *testing.T) {
+	dir, s := fixture(t, false)
+	saved := notes(t, s, 14)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	damageDir(t, dir, func(txn *badger.Txn) { rewriteLog(t, txn, 15) })
+	if st, err := Open(dir, Options{}); err == nil {
+		st.Close()
+		t.Fatal("a server opened a log rewritten under its published checkpoint")
+	} else if !errors.Is(err, ErrDamaged) {
+		t.Fatalf("open: %v", err)
+	}
+	a, err := OpenAudit(dir)
+	if err != nil {
+		t.Fatalf("the verification stopped at open: %v", err)
+	}
+	defer a.Close()
+	_, err = a.Verify(context.Background(), audit.VerifyOptions{})
+	ve := wantBad(t, err, 0, audit.ReasonTrusted)
+	if ve.End != 20 {
+		t.Fatalf("range %d..%d, want ..20 (the published checkpoint)", ve.Seq, ve.End)
+	}
+	// With checkpoints saved before, the range narrows to the rewrite.
+	_, err = a.Verify(context.Background(), audit.VerifyOptions{Trusted: saved})
+	if ve := wantBad(t, err, 14, audit.ReasonTrusted); ve.End != 20 {
+		t.Fatalf("range %d..%d with the checkpoint of 14 saved, want 14..20", ve.Seq, ve.End)
 	}
 }

@@ -63,7 +63,7 @@ func checkWitness(dir string, k kv, h head) error {
 		return fmt.Errorf("%w: tree root at the published checkpoint: %v", ErrDamaged, err)
 	}
 	if root != c.Hash {
-		return fmt.Errorf("%w: the ledger's tree of %d records differs from the published checkpoint (%s): records, or the stored tree hashes above them, were rewritten", ErrDamaged, c.Size, witnessFile)
+		return &witnessRewritten{note: note, err: fmt.Errorf("%w: the ledger's tree of %d records differs from the published checkpoint (%s): records, or the stored tree hashes above them, were rewritten", ErrDamaged, c.Size, witnessFile)}
 	}
 	// The checkpoint itself is stored before the witness is written.
 	if stored, err := k.get(checkpointKey(uint64(c.Size))); err != nil || !bytes.Equal(stored, note) {
@@ -80,3 +80,16 @@ func storeDir(dir string, inMemory bool) string {
 	}
 	return dir
 }
+
+// witnessRewritten is checkWitness's finding that the tree at the
+// published checkpoint's size is not the one it signed. A server refuses
+// to open on it; a verification goes on with the checkpoint as one the
+// user trusts, so that its walk names the records the rewrite lies in
+// (from the last checkpoint the recomputed tree still matches).
+type witnessRewritten struct {
+	note []byte
+	err  error
+}
+
+func (e *witnessRewritten) Error() string { return e.err.Error() }
+func (e *witnessRewritten) Unwrap() error { return e.err }
