@@ -219,6 +219,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitBad
 	}
 	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts, %d history lines, %d transactions and %d documents and indexes match\n", *in, *data, rep.Records, rep.Accounts, rep.Entries, rep.Transactions, rep.Documents)
+	if rep.Latest < rep.Records {
+		fmt.Fprintf(stderr, "note: the last %d records (from seq %d) are after the backup's latest checkpoint: no signature covers them; check the copy against checkpoints saved earlier (tally verify --data %s --checkpoint FILE)\n", rep.Records-rep.Latest, rep.Latest, *data)
+	}
 	if err := retireTokenKey(ctx, *data); err != nil {
 		discard()
 		fmt.Fprintf(stderr, "tally restore: the copy verified, but its token key could not be rotated, so it was removed (a copy signing with the original's key would mint tokens the original accepts): %v\n", err)

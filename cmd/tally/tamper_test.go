@@ -152,3 +152,19 @@ func editDB(t *testing.T, dir string, edit func(txn *badger.Txn) error) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerifyNotesMissingWitness: a data directory whose published
+// checkpoint file was removed verifies (nothing in it is wrong), but the
+// verification says that a rollback could not be told without it.
+func TestVerifyNotesMissingWitness(t *testing.T) {
+	dir := stoppedDemo(t)
+	if code, _, errs := runV(t, "--data", dir); code != 0 || strings.Contains(errs, "no published checkpoint file") {
+		t.Fatalf("verify of a whole directory: exit %d %s", code, errs)
+	}
+	if err := os.Remove(filepath.Join(dir, "checkpoint")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runV(t, "--data", dir); code != 0 || !strings.Contains(errs, "no published checkpoint file") {
+		t.Fatalf("verify without the published checkpoint file: exit %d %s", code, errs)
+	}
+}

@@ -96,6 +96,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if rep.Latest < rep.Records {
 		fmt.Fprintf(stderr, "note: the last %d records (from seq %d) are after the latest checkpoint: no signature covers them\n", rep.Records-rep.Latest, rep.Latest)
 	}
+	if f.data != "" && rep.Checkpoints > 0 && !store.HasWitness(f.data) {
+		fmt.Fprintf(stderr, "note: the directory has no published checkpoint file (checkpoint) though its log has checkpoints: a rollback of the directory to an earlier copy of itself cannot be told without checkpoints saved earlier (--checkpoint)\n")
+	}
 	if f.data == "" {
 		// An export carries the chain and the balances only.
 		fmt.Fprintf(stderr, "note: an export holds no history lines, transactions, documents or indexes: they were not checked (tally verify --data checks them on the server's directory)\n")

@@ -338,6 +338,10 @@ func openStore(dir string, opt Options) (*Store, error) {
 		if opt.InMemory {
 			return nil
 		}
+		if s.stats.checkpointed.Load() > 0 && !HasWitness(dir) {
+			slog.Warn("the published checkpoint file is missing though the ledger has signed checkpoints: it is written again at the next checkpoint, and until then a rollback of the directory to an earlier copy cannot be told; if nobody removed it on purpose, check the directory with tally verify --data --checkpoint SAVED",
+				"path", filepath.Join(dir, witnessFile))
+		}
 		return checkPublished(dir, badgerKV{txn}, s.head)
 	}); err != nil {
 		db.Close()

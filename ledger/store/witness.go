@@ -25,6 +25,14 @@ const witnessFile = "checkpoint"
 // writeWitness replaces the witness with note.
 func writeWitness(dir string, note []byte) error { return replaceFile(dir, witnessFile, note) }
 
+// HasWitness reports whether the data directory dir holds its published
+// checkpoint file: without it a directory rolled back to an earlier copy
+// of itself cannot be told from the real one (its checkpoints agree).
+func HasWitness(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, witnessFile))
+	return err == nil
+}
+
 // replaceFile makes dir/name hold b durably: written to name.tmp, synced,
 // renamed over name, and the directory synced, so that a crash or a power
 // loss leaves the old file or the new one, never a short one.
