@@ -160,6 +160,10 @@ type storedSink struct {
 	posted     int64
 	balSeen    bool // a line of the account so far stated a balance
 	badBalance *VerifyError
+	// unstated counts lines without a balance after one with a balance
+	// in their account (Report.Unstated), the first at unstatedFirst.
+	unstated      uint64
+	unstatedFirst uint64
 }
 
 func newStoredSink(seed maphash.Seed) *storedSink {
@@ -196,19 +200,20 @@ func (s *storedSink) checkBalance(e *Entry) {
 	if e.Kind == entryPosted {
 		s.posted += e.Amount // wraps as the ledger's checked sums never do: then the balance differs
 	}
-	var bad *VerifyError
-	switch {
-	case e.HasBalance && e.Balance != s.posted:
-		bad = failAt(e.Seq, ReasonHistory, "stored history line %d/%d states a balance of %d, its account's lines so far sum to %d", e.Seq, e.N, e.Balance, s.posted)
-	case !e.HasBalance && s.balSeen:
+	if !e.HasBalance && s.balSeen {
 		// Lines are written with their balance since the version that
-		// began stating it; older lines have none, and come first.
-		bad = failAt(e.Seq, ReasonHistory, "stored history line %d/%d states no balance, though an earlier line of its account does: its balance was removed", e.Seq, e.N)
+		// began stating it, and older lines come first — unless that
+		// older version ran again after it (a rollback), or the balance
+		// was removed: reported, since no figure depends on it.
+		if s.unstated == 0 || e.Seq < s.unstatedFirst {
+			s.unstatedFirst = e.Seq
+		}
+		s.unstated++
 	}
 	s.balSeen = s.balSeen || e.HasBalance
-	if bad != nil && (s.badBalance == nil || e.Seq < s.badBalance.Seq) {
-		bad.Account = e.Account
-		s.badBalance = bad
+	if e.HasBalance && e.Balance != s.posted && (s.badBalance == nil || e.Seq < s.badBalance.Seq) {
+		s.badBalance = failAt(e.Seq, ReasonHistory, "stored history line %d/%d states a balance of %d, its account's lines so far sum to %d", e.Seq, e.N, e.Balance, s.posted)
+		s.badBalance.Account = e.Account
 	}
 }
 

@@ -64,6 +64,14 @@ type Report struct {
 	// neither posted nor voided), sorted: each must still have its expiry
 	// timer, which the chain does not cover.
 	Pending []string
+	// Unstated counts the stored history lines that state no balance
+	// though an earlier line of their account does, and UnstatedFirst is
+	// the seq of the first: lines an earlier version wrote (run again
+	// after this one, a rollback), or a balance removed from a line. No
+	// figure depends on them (a balance at a past instant is summed from
+	// the lines then), so they are reported, not failed.
+	Unstated      uint64
+	UnstatedFirst uint64
 }
 
 // Verify reads src and checks, in one pass and in O(accounts + log₂ n)
@@ -140,6 +148,7 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 			err = he
 		}
 	}
+	v.report.Unstated, v.report.UnstatedFirst = v.sink.unstated, v.sink.unstatedFirst
 	// A line's stated balance is checked on the stored side alone, against
 	// the lines before it (which the chain checks).
 	if be := v.sink.badBalance; be != nil && (err == nil || isReason(err, ReasonBalance) || isReason(err, ReasonTransaction) ||

@@ -167,6 +167,10 @@ func (m *Main) verifyAtStart() {
 		switch {
 		case err == nil:
 			slog.Info("stored log verified", "records", rep.Records, "accounts", rep.Accounts, "took", time.Since(start).Round(time.Millisecond).String())
+			if rep.Unstated > 0 {
+				slog.Warn("history lines state no balance though earlier lines of their accounts do: written by an earlier version run after this one, or their balance was removed (no figure depends on it; tally verify --data notes them)",
+					"lines", rep.Unstated, "first_seq", rep.UnstatedFirst)
+			}
 			// What fell due meanwhile, and the records since the last
 			// checkpoint, are settled and signed now.
 			m.store.FireTimers(ctx)

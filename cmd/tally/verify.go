@@ -96,6 +96,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if rep.Latest < rep.Records {
 		fmt.Fprintf(stderr, "note: the last %d records (from seq %d) are after the latest checkpoint: no signature covers them\n", rep.Records-rep.Latest, rep.Latest)
 	}
+	if rep.Unstated > 0 {
+		fmt.Fprintf(stderr, "note: %d history lines (the first at seq %d) state no balance though earlier lines of their accounts do: written by an earlier version run after this one, or their balance was removed (no figure depends on it)\n", rep.Unstated, rep.UnstatedFirst)
+	}
 	if f.data != "" && rep.Checkpoints > 0 && !store.HasWitness(f.data) {
 		fmt.Fprintf(stderr, "note: the directory has no published checkpoint file (checkpoint) though its log has checkpoints: a rollback of the directory to an earlier copy of itself cannot be told without checkpoints saved earlier (--checkpoint)\n")
 	}

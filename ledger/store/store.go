@@ -561,12 +561,22 @@ func (s *Store) VerifyLog(ctx context.Context) (audit.Report, error) {
 	s.verifying.Store(true)
 	defer s.verifying.Store(false)
 	rep, err := audit.Verify(ctx, s.Audit(), audit.VerifyOptions{})
-	if _, bad := audit.IsVerifyError(err); bad {
-		e := fmt.Errorf("%w: %v", ErrDamaged, err)
+	if err != nil && ctx.Err() == nil {
+		// Not only a record or figure found wrong: a store that could not
+		// be read through (a damaged table) is not shown either.
+		e := err
+		if !errors.Is(e, ErrDamaged) {
+			e = fmt.Errorf("%w: %w", ErrDamaged, err)
+		}
 		s.damaged.CompareAndSwap(nil, &e)
+		return rep, e
 	}
 	if err == nil {
-		err = s.restoreHoldTimers(rep.Pending)
+		if terr := s.restoreHoldTimers(rep.Pending); terr != nil {
+			// The log verified; a timer that could not be put back is
+			// said, and the hold is voided by hand if need be.
+			slog.Error("the stored log verified, but holds without their expiry timer could not get it back", "error", terr.Error())
+		}
 	}
 	return rep, err
 }
