@@ -219,9 +219,6 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitBad
 	}
 	fmt.Fprintf(stdout, "restored %s into %s and verified: %d records, %d accounts, %d history lines, %d transactions and %d documents and indexes match\n", *in, *data, rep.Records, rep.Accounts, rep.Entries, rep.Transactions, rep.Documents)
-	if rep.Latest < rep.Records {
-		fmt.Fprintf(stderr, "note: the last %d records (from seq %d) are after the backup's latest checkpoint: no signature covers them; check the copy against checkpoints saved earlier (tally verify --data %s --checkpoint FILE)\n", rep.Records-rep.Latest, rep.Latest, *data)
-	}
 	if err := retireTokenKey(ctx, *data); err != nil {
 		discard()
 		fmt.Fprintf(stderr, "tally restore: the copy verified, but its token key could not be rotated, so it was removed (a copy signing with the original's key would mint tokens the original accepts): %v\n", err)
@@ -233,6 +230,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	fmt.Fprintf(stdout, "rotated the copy's token signing key: tokens it issues are not valid on the server the backup came from; tokens signed with the keys the backup holds stay valid here until they expire (rotate with end_sessions to refuse them)\n")
+	if rep.Latest < rep.Records {
+		fmt.Fprintf(stderr, "note: the last %d records (from seq %d) are after the backup's latest checkpoint: no signature covers them; check the copy against checkpoints saved earlier (tally verify --data %s --checkpoint FILE)\n", rep.Records-rep.Latest, rep.Latest, *data)
+	}
 	return 0
 }
 
