@@ -396,7 +396,11 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 	}
 	c, err := OpenCheckpoint(note, v.vkey)
 	if err != nil {
-		return failAt(at, ReasonSignature, "checkpoint of size %d: %v", size, err)
+		// No signature covers the records since the previous checkpoint:
+		// a rewrite among them re-signed with a key not in force, or the
+		// note itself damaged; the range is what is unproven.
+		return &VerifyError{Seq: v.lastCk, End: size, Reason: ReasonSignature,
+			Detail: fmt.Sprintf("checkpoint of size %d: %v", size, err)}
 	}
 	if c.Size != int64(size) {
 		return failAt(at, ReasonCheckpoint, "checkpoint stored for size %d says %d", size, c.Size)

@@ -179,7 +179,11 @@ func TestTamperCheckpointSignature(t *testing.T) {
 
 		set(t, txn, checkpointKey(10), note)
 	})
-	wantBad(t, err, 9, audit.ReasonSignature)
+	// The records since the checkpoint before (of 3) are what no valid
+	// signature covers.
+	if ve := wantBad(t, err, 3, audit.ReasonSignature); ve.End != 10 {
+		t.Fatalf("range %d..%d, want 3..10", ve.Seq, ve.End)
+	}
 }
 
 // TestTamperRewrittenLog rewrites the log consistently from a record on
@@ -215,7 +219,14 @@ func TestTamperRewrittenLog(t *testing.T) {
 // checkpoints, and is caught without any trusted checkpoint.
 func TestTamperRewriteAcrossRotation(t *testing.T) {
 	_, err := tamper(t, true, func(txn *badger.Txn) { rewriteLog(t, txn, 0) })
-	wantBad(t, err, 2, audit.ReasonSignature)
+	wantBad(t, err, 0, audit.ReasonSignature)
+	// A rewrite from a later record is named by the range it lies in,
+	// from the last checkpoint the old key still signs (probe s19e: a
+	// change at 20 was named at 28).
+	_, err = tamper(t, true, func(txn *badger.Txn) { rewriteLog(t, txn, 11) })
+	if ve := wantBad(t, err, 10, audit.ReasonSignature); ve.End != 12 {
+		t.Fatalf("rewrite from 11: range %d..%d, want 10..12 (the old key signed the tree of 12 before its rotation)", ve.Seq, ve.End)
+	}
 }
 
 // rewriteLog changes the actor of record from and rewrites everything
