@@ -258,7 +258,10 @@ func (v *verifier) Record(key uint64, data []byte, stored []Hash) error {
 	}
 	n := v.n
 	if key != n {
-		return failAt(n, ReasonSeq, "record %d is missing (next stored record is %d)", n, key)
+		if key < n {
+			return failAt(n, ReasonSeq, "record %d comes after record %d: the records are out of order or repeated", key, n-1)
+		}
+		return failAt(n, ReasonSeq, "record %d is missing, or out of order (the next record given is %d)", n, key)
 	}
 	if !v.s.read(data) {
 		_, err := Decode(data)
