@@ -402,7 +402,7 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 		// No signature covers the records since the previous checkpoint:
 		// a rewrite among them re-signed with a key not in force, or the
 		// note itself damaged; the range is what is unproven.
-		return &VerifyError{Seq: v.lastCk, End: size, Reason: ReasonSignature,
+		return &VerifyError{Seq: v.provenUpTo(size), End: size, Reason: ReasonSignature,
 			Detail: fmt.Sprintf("checkpoint of size %d: %v", size, err)}
 	}
 	if c.Size != int64(size) {
@@ -415,7 +415,7 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 	if root != c.Hash {
 		// The records since the previous checkpoint do not hash to this
 		// signed root; the root cannot say which of them changed.
-		return &VerifyError{Seq: v.lastCk, End: size, Reason: ReasonCheckpoint,
+		return &VerifyError{Seq: v.provenUpTo(size), End: size, Reason: ReasonCheckpoint,
 			Detail: fmt.Sprintf("root of the tree of size %d differs from its signed checkpoint", size)}
 	}
 	// A second frame of the same size (an export is a file anyone can
@@ -428,6 +428,14 @@ func (v *verifier) Checkpoint(size uint64, note []byte) error {
 	v.report.Checkpoints++
 	v.report.Latest = size
 	return nil
+}
+
+// provenUpTo is where the records a failing checkpoint of size covers
+// stop being proven: the largest size a good checkpoint or a trusted one
+// already matched, and at most size−1 (a repeated frame of a size already
+// proven names the last record it covers, not an empty range).
+func (v *verifier) provenUpTo(size uint64) uint64 {
+	return min(max(v.lastCk, v.trustedOK), size-1)
 }
 
 // checkTrusted compares the tree with the trusted checkpoints of the size
