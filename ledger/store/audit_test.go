@@ -405,6 +405,14 @@ func TestHoldWritesUntilVerified(t *testing.T) {
 	if s.Ready() == nil {
 		t.Fatal("ready while verifying")
 	}
+	// A verification stopped before its end (the server stopping) leaves
+	// the log unverified: still nothing signed over it, nor marked damaged.
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.VerifyLog(stopped)
+	if n, err := s.Checkpoint(context.Background()); n != 0 || err != nil || !s.Verifying() || s.Damaged() != nil {
+		t.Fatalf("after a stopped verification: checkpoint %d (%v), verifying %v, damaged %v", n, err, s.Verifying(), s.Damaged())
+	}
 	if _, err := s.VerifyLog(context.Background()); err != nil {
 		t.Fatal(err)
 	}
