@@ -456,7 +456,7 @@ func makePrivate(dir string) {
 	if err != nil || fi.Mode().Perm()&0o077 == 0 {
 		return
 	}
-	if err := os.Chmod(dir, fi.Mode().Perm()&0o700|0o700); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil {
 		slog.Warn("the data directory can be entered by other users of this machine and could not be closed to them: chmod 700 it", "path", dir, "error", err.Error())
 	}
 }
