@@ -63,9 +63,8 @@ type Account struct {
 // that changed it (where a stored difference is reported).
 type replayed struct {
 	Account
-	last     uint64
-	hist     history // the history lines the chain gives the account
-	histSeen bool    // the stored history of the account was read
+	last uint64
+	hist history // the history lines the chain gives the account
 }
 
 func (a *replayed) balance() int64   { return a.CreditsPosted - a.DebitsPosted }
