@@ -437,8 +437,9 @@ func ConfirmService(tx ledger.Tx, by Caller, id, reason string) (*Service, error
 }
 
 // liveOverlaps lists the records s was flagged against that still stand:
-// one rejected since (a duplicate entry, a service that never happened)
-// no longer casts doubt on s.
+// one rejected since (a duplicate entry, a service that never happened),
+// or whose credit was voided (its volunteer erased, or expired unsettled:
+// a coordinator logs it again), no longer casts doubt on s.
 func liveOverlaps(r ledger.Reader, s *Service) ([]string, error) {
 	var live []string
 	for _, id := range s.Overlaps {
@@ -446,7 +447,7 @@ func liveOverlaps(r ledger.Reader, s *Service) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		if o.Status != StatusRejected {
+		if o.Status != StatusRejected && o.Credit != CreditVoided {
 			live = append(live, id)
 		}
 	}
@@ -542,17 +543,22 @@ func repKey(s *Service) string {
 	return "tb/rep/" + s.Community + "/" + dayKey(s.OccurredAt) + "/" + s.ID
 }
 
+// saveConfirmed stores a confirmed record and its report entry. Who
+// confirmed it comes from the record (DecidedBy, DecidedFor), not from
+// the transaction's actor: the settlement timer that posts a held credit
+// later rewrites the entry, and must not name the system as the confirmer
+// (the collusion signals read it).
 func saveConfirmed(tx ledger.Tx, s *Service) error {
 	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
 		return err
 	}
-	by := tx.Actor().OnBehalf
+	by := s.DecidedFor
 	if by == "" {
-		by = tx.Actor().ID
+		by = s.DecidedBy
 	}
 	return putJSON(tx, repKey(s), repEntry{Volunteer: s.Volunteer, Recipient: s.Recipient, Kind: s.RecipientKind,
 		By: by, Category: s.Category, Hours: s.Hours, Credits: s.Credits, Held: s.Credit == CreditHeld,
-		Single: tx.Actor().ID == s.LoggedBy, Agent: tx.Actor().OnBehalf != ""})
+		Single: s.DecidedBy == s.LoggedBy, Agent: s.DecidedFor != ""})
 }
 
 // RejectService rejects a pending record, or disputes a confirmed one
@@ -766,7 +772,7 @@ func SettleTimer(id string, at time.Time) ledger.Op {
 			if err := tx.PutDoc(KindService, s.ID, s); err != nil {
 				return nil, err
 			}
-			if err := tx.DeleteIndex(repKey(s)); err != nil {
+			if err := dropVoided(tx, s); err != nil {
 				return nil, err
 			}
 			f := s.Fields()
@@ -836,11 +842,23 @@ func expiredCredit(tx ledger.Tx, s *Service) error {
 	if err := tx.PutDoc(KindService, s.ID, s); err != nil {
 		return err
 	}
-	if err := tx.DeleteIndex(repKey(s)); err != nil {
+	if err := dropVoided(tx, s); err != nil {
 		return err
 	}
 	f := s.Fields()
 	f["settlement"], f["expired"] = s.Settlement, true
 	tx.Audit("service.settle", f)
 	return nil
+}
+
+// dropVoided takes a confirmed record whose held credit was voided by the
+// ledger (expired unsettled, or its volunteer erased) out of the reports
+// and out of its volunteer's day: it earned nothing, and a coordinator
+// logging the service again must not meet it as the daily limit or an
+// overlap (a rejected record frees its day the same way).
+func dropVoided(tx ledger.Tx, s *Service) error {
+	if err := tx.DeleteIndex(repKey(s)); err != nil {
+		return err
+	}
+	return tx.DeleteIndex(vdayKey(s))
 }

@@ -571,3 +571,97 @@ func TestReportOverflowRefused(t *testing.T) {
 		t.Fatalf("both: %v, want overflow", err)
 	}
 }
+
+// A held credit the ledger voided at its hold's deadline (the volunteer's
+// account frozen through the settlement delay and its grace) earned
+// nothing: its record leaves the volunteer's day, so the coordinator's
+// documented remedy — logging the service again — is not refused by the
+// daily limit, and the new record is not flagged as overlapping it.
+func TestVoidedCreditFreesTheDay(t *testing.T) {
+	e := newEnv(t)
+	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
+	e.member("v", "c", nil, nil, community.RoleVolunteer)
+	e.member("r", "c", nil, nil, community.RoleResident)
+	e.member("coord", "c", nil, nil, community.RoleCoordinator)
+	at := e.clock().Add(-17 * time.Hour)
+	logIt := func(who string, by timebank.Caller) (any, error) {
+		return e.do(who, func(tx ledger.Tx) (any, error) {
+			return timebank.LogService(tx, by, timebank.NewService{Community: "c", Volunteer: "v",
+				Recipient: "r", Category: "elder_care", Hours: 1600, OccurredAt: at})
+		})
+	}
+	v, err := logIt("v", timebank.Caller{Member: "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := v.(*timebank.Service)
+	e.must("r", func(tx ledger.Tx) (any, error) { return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "") })
+	setStatus := func(st ledger.Status) {
+		e.must("admin", func(tx ledger.Tx) (any, error) {
+			tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": string(st)})
+			return ledger.SetAccountStatus(tx, "v:HOUR", st)
+		})
+	}
+	setStatus(ledger.StatusFrozen)
+	for _, d := range []time.Duration{25 * time.Hour, timebank.SettleGrace, time.Hour} {
+		e.advance(d)
+		e.st.FireTimers(context.Background())
+	}
+	if got := e.service(s.ID); got.Credit != timebank.CreditVoided {
+		t.Fatalf("credit %s, want voided", got.Credit)
+	}
+	setStatus(ledger.StatusOpen)
+	again, err := logIt("coord", timebank.Caller{Member: "coord", Staff: true})
+	if err != nil {
+		t.Fatalf("logging the voided service again: %v", err)
+	}
+	if o := again.(*timebank.Service).Overlaps; len(o) != 0 {
+		t.Fatalf("the new record is flagged against %v", o)
+	}
+	if _, err := e.do("r", func(tx ledger.Tx) (any, error) {
+		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, again.(*timebank.Service).ID, "")
+	}); err != nil {
+		t.Fatalf("the recipient confirming it: %v", err)
+	}
+}
+
+// Posting a held credit when its settlement delay ends keeps who
+// confirmed it: a record a coordinator both logged and confirmed stays
+// in the single-handed signal after it settles.
+func TestSettlementKeepsTheConfirmer(t *testing.T) {
+	e := newEnv(t)
+	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
+	e.member("v", "c", nil, nil, community.RoleVolunteer)
+	e.member("r", "c", nil, nil, community.RoleResident)
+	e.member("coord", "c", nil, nil, community.RoleCoordinator)
+	staff := timebank.Caller{Member: "coord", Staff: true}
+	s := e.must("coord", func(tx ledger.Tx) (any, error) {
+		return timebank.LogService(tx, staff, timebank.NewService{Community: "c", Volunteer: "v",
+			Recipient: "r", Category: "elder_care", Hours: 200, OccurredAt: tx.Now().Add(-3 * time.Hour)})
+	}).(*timebank.Service)
+	e.must("coord", func(tx ledger.Tx) (any, error) { return timebank.ConfirmService(tx, staff, s.ID, "") })
+	single := func() []*timebank.Service {
+		var got []*timebank.Service
+		if err := e.st.View(context.Background(), func(r ledger.Reader) error {
+			g, err := timebank.CollusionSignals(r, "c", e.clock().AddDate(0, 0, -10), e.clock())
+			if err == nil {
+				got = g.SingleHanded
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := single(); len(got) != 1 || got[0].ID != s.ID {
+		t.Fatalf("single-handed while held: %v", got)
+	}
+	e.advance(25 * time.Hour)
+	e.st.FireTimers(context.Background())
+	if c := e.service(s.ID).Credit; c != timebank.CreditPosted {
+		t.Fatalf("credit %s, want posted", c)
+	}
+	if got := single(); len(got) != 1 || got[0].ID != s.ID {
+		t.Fatalf("single-handed after settlement: %v", got)
+	}
+}
