@@ -414,11 +414,10 @@ func holdAmount(tx ledger.Tx, f *Fund, p *Proposal, source string) (*ledger.Tran
 		Timeout:  p.VotingPeriod + p.ObjectionWindow + HoldGrace,
 		Postings: []ledger.Posting{{From: source, To: f.Accounts[AcctPaid], Amount: p.Amount, Unit: ledger.CNY}}})
 	if ledger.IsCode(err, ledger.CodeInsufficientFunds) && restrictedElsewhere(tx, f, p.Amount) {
-		what := "its unrestricted money"
 		if p.Project != "" {
-			what = "project " + p.Project
+			return nil, ledger.Errorf(CodeRestrictedFunds, "fund: project %s of fund %s is short; a project's proposal is paid only from money given to that project, not from unrestricted money or other projects'", p.Project, f.ID)
 		}
-		return nil, ledger.Errorf(CodeRestrictedFunds, "fund: %s of fund %s is short; the fund holds enough only counting money kept for other purposes", what, f.ID)
+		return nil, ledger.Errorf(CodeRestrictedFunds, "fund: the unrestricted money of fund %s is short; the fund holds enough only counting money given to its projects, which pays only their proposals", f.ID)
 	}
 	if err != nil {
 		return nil, err
