@@ -7,11 +7,13 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime"
@@ -184,6 +186,9 @@ func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 		}
 		return c, nil
 	}
+	if !strictJOSE(raw, aud) {
+		return nil, bad
+	}
 	claims := &tokenClaims{}
 	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -195,7 +200,7 @@ func (s *Server) parseToken(raw, aud string, spent bool) (*tokenClaims, error) {
 		return ed25519.PublicKey(pub), nil
 	}, jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), jwt.WithIssuer(s.cfg.Issuer),
 		jwt.WithAudience(aud), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(ClockLeeway),
-		jwt.WithTimeFunc(s.now))
+		jwt.WithTimeFunc(s.now), jwt.WithStrictDecoding())
 	if err != nil || claims.IssuedAt == nil || claims.ID == "" || claims.Subject == "" {
 		return nil, bad
 	}
@@ -227,6 +232,88 @@ func (s *Server) inForce(c *tokenClaims, aud string, retired time.Time) bool {
 // the session it belongs to, was revoked.
 func (s *Server) revokedToken(c *tokenClaims, spent bool) bool {
 	return (!spent && s.revoked.has(c.ID)) || (c.Session != "" && s.revoked.has(c.Session))
+}
+
+// strictJOSE holds a token to the one shape this server issues, before
+// its signature is checked: a header and a payload that are JSON objects
+// with no member named twice (which one a parser keeps is its own
+// choice), a header with no "crit" (RFC 7515 §4.1.11: an extension this
+// server does not know must be refused), numeric dates that are numbers,
+// and exactly one audience, the one expected (a token for both audiences
+// would pass as an access and a refresh token alike). The signature's
+// base64 is decoded strictly (jwt.WithStrictDecoding): its unused low
+// bits must be zero, so a token has one spelling, not sixteen.
+func strictJOSE(raw, aud string) bool {
+	parts := strings.SplitN(raw, ".", 3)
+	header, err := base64.RawURLEncoding.Strict().DecodeString(parts[0])
+	if err != nil {
+		return false
+	}
+	h, ok := uniqueObject(header)
+	if !ok || h["crit"] != nil {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	c, ok := uniqueObject(payload)
+	if !ok {
+		return false
+	}
+	for _, k := range []string{"exp", "iat", "nbf"} {
+		if v, set := c[k]; set && !isJSONNumber(v) {
+			return false
+		}
+	}
+	var auds []string
+	if err := json.Unmarshal(c["aud"], &auds); err != nil {
+		var one string
+		if err := json.Unmarshal(c["aud"], &one); err != nil {
+			return false
+		}
+		auds = []string{one}
+	}
+	return len(auds) == 1 && auds[0] == aud
+}
+
+// uniqueObject decodes a JSON object whose members each appear once, and
+// nothing after it.
+func uniqueObject(b []byte) (map[string]json.RawMessage, bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	m := map[string]json.RawMessage{}
+	for d.More() {
+		t, err := d.Token()
+		if err != nil {
+			return nil, false
+		}
+		k, _ := t.(string)
+		if _, dup := m[k]; dup {
+			return nil, false
+		}
+		var v json.RawMessage
+		if err := d.Decode(&v); err != nil {
+			return nil, false
+		}
+		m[k] = v
+	}
+	if t, err := d.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, false
+	}
+	return m, true
+}
+
+// isJSONNumber reports whether a JSON value is a number (not a string
+// holding one).
+func isJSONNumber(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && (v[0] == '-' || v[0] >= '0' && v[0] <= '9')
 }
 
 // compactJWS reports whether raw is three base64url parts joined by dots
@@ -871,6 +958,10 @@ func (s *Server) refresh(c *gin.Context) {
 	var m *community.Member
 	if !s.view(c, func(r ledger.Reader) error {
 		m, err = community.GetMember(r, claims.Subject)
+		if ledger.IsCode(err, ledger.CodeNotFound) {
+			// A signed token naming nobody is a bad token, as for access.
+			return ledger.Errorf(CodeInvalidToken, "the token is invalid or expired")
+		}
 		return err
 	}) {
 		return

@@ -678,7 +678,7 @@ func (s *Server) resetPassword(c *gin.Context) {
 		if id == principal(c).Member {
 			// One's own password needs the current one (a stolen access
 			// token must not become the account).
-			return nil, ledger.Errorf(ledger.CodeConflict, "change your own password with POST /v1/auth/password")
+			return nil, ledger.Errorf(ledger.CodeForbidden, "a reset is for others' passwords; change your own with POST /v1/auth/password (the current one is checked)")
 		}
 		if err := community.SetPassword(tx, req.Username, id, hash, ""); err != nil {
 			return nil, err

@@ -131,7 +131,7 @@ func TestPasswordChangeAndReset(t *testing.T) {
 
 	// An admin does not reset their own password (the current one is
 	// needed), nor an erased member's.
-	wantProblem(t, ts.do("PUT", "/v1/members/admin/password", ts.admin, map[string]any{"username": "admin", "new_password": "taken-over-1"}), 409, "conflict")
+	wantProblem(t, ts.do("PUT", "/v1/members/admin/password", ts.admin, map[string]any{"username": "admin", "new_password": "taken-over-1"}), 403, "forbidden")
 	ts.member("gone", "c1", "resident")
 	ts.must(200, "POST", "/v1/members/gone/erase", ts.admin, map[string]any{"reason": "PIPL request"})
 	// (erasure removed the login itself)

@@ -1286,3 +1286,52 @@ func TestTokenWithLineBreakRefused(t *testing.T) {
 	}
 	ts.must(200, "POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": refresh})
 }
+
+// TestTokenOneShape: a token signed with the server's own key is still
+// refused unless it has the one shape the server issues — its signature
+// spelt one way (the unused low bits of the last base64 character zero),
+// no member named twice, no "crit" header, numeric dates as numbers, one
+// audience — and a refresh token naming nobody is a bad token, not 404.
+func TestTokenOneShape(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	kid, priv := ts.api.keys.signer()
+	enc := base64.RawURLEncoding.EncodeToString
+	sign := func(header, payload string) string {
+		in := enc([]byte(header)) + "." + enc([]byte(payload))
+		return in + "." + enc(ed25519.Sign(priv, []byte(in)))
+	}
+	now := time.Now().Unix()
+	head := `{"alg":"EdDSA","kid":"` + kid + `","typ":"JWT"}`
+	claims := func(aud, extra string) string {
+		return fmt.Sprintf(`{"iss":"tally","sub":"li","aud":%s,"exp":%d,"iat":%d,"jti":"%s","roles":["resident"],"scope":"c1"%s}`,
+			aud, now+300, now, newJTI(), extra)
+	}
+	// The control: the hand-made token is good, so each refusal below is
+	// the one thing changed.
+	ts.must(200, "GET", "/v1/accounts/li:HOUR", sign(head, claims(`["tally-api"]`, "")), nil)
+	ts.must(200, "GET", "/v1/accounts/li:HOUR", sign(head, claims(`"tally-api"`, "")), nil)
+
+	real := ts.login("li", "password-li")
+	last := strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", real[len(real)-1])
+	respelt := real[:len(real)-1] + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[last^1])
+	cases := map[string]string{
+		"signature respelt": respelt,
+		"crit header":       sign(`{"alg":"EdDSA","kid":"`+kid+`","typ":"JWT","crit":["exp"]}`, claims(`["tally-api"]`, "")),
+		"kid twice":         sign(`{"alg":"EdDSA","kid":"zzz","kid":"`+kid+`","typ":"JWT"}`, claims(`["tally-api"]`, "")),
+		"sub twice":         sign(head, claims(`["tally-api"]`, `,"sub":"admin"`)),
+		"two audiences":     sign(head, claims(`["tally-refresh","tally-api"]`, "")),
+		"exp a string":      sign(head, strings.Replace(claims(`["tally-api"]`, ""), fmt.Sprintf(`"exp":%d`, now+300), fmt.Sprintf(`"exp":"%d"`, now+300), 1)),
+		"trailing data":     sign(head, claims(`["tally-api"]`, "")+"{}"),
+	}
+	for name, tok := range cases {
+		if r := ts.do("GET", "/v1/accounts/li:HOUR", tok, nil); r.Status != 401 || r.Code() != "invalid_token" {
+			t.Errorf("%s: %d %s, want 401 invalid_token", name, r.Status, r.Raw)
+		}
+	}
+	nobody := sign(head, strings.Replace(strings.Replace(claims(`["tally-refresh"]`, ""), `"sub":"li"`, `"sub":"ghost"`, 1), `"exp":`+strconv.FormatInt(now+300, 10), `"exp":`+strconv.FormatInt(now+3600, 10), 1))
+	if r := ts.do("POST", "/v1/auth/refresh", "", map[string]any{"refresh_token": nobody}); r.Status != 401 || r.Code() != "invalid_token" {
+		t.Errorf("refresh naming nobody: %d %s, want 401 invalid_token", r.Status, r.Raw)
+	}
+}
