@@ -66,6 +66,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	f.notes = stderr
 	rep, err := verifySource(ctx, f, opt)
+	if f.data != "" && (errors.Is(err, store.ErrDamaged) || errors.Is(err, audit.ErrVerify)) && !store.HasFormatMark(f.data) {
+		defer fmt.Fprintf(stderr, "note: %s\n", store.OlderFormatHint)
+	}
 	if ve, ok := audit.IsVerifyError(err); ok {
 		fmt.Fprintf(stderr, "tally verify: FAILED: first bad seq %d: %s\n", ve.Seq, ve.Error())
 		return exitBad

@@ -81,6 +81,9 @@ func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
+	if err := checkFormat(dir); err != nil {
+		return nil, err
+	}
 	if err := checkMasterKey(dir); err != nil {
 		return nil, err
 	}

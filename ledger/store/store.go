@@ -295,6 +295,9 @@ func openStore(dir string, opt Options) (*Store, error) {
 		if err := checkDataDir(dir, opt.Existing, opt.Restoring); err != nil {
 			return nil, err
 		}
+		if err := checkFormat(dir); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -339,7 +342,7 @@ func openStore(dir string, opt Options) (*Store, error) {
 			return nil
 		}
 		if s.stats.checkpointed.Load() > 0 && !HasWitness(dir) {
-			slog.Warn("the published checkpoint file is missing though the ledger has signed checkpoints: it is written again at the next checkpoint, and until then a rollback of the directory to an earlier copy cannot be told; if nobody removed it on purpose, check the directory with tally verify --data --checkpoint SAVED",
+			slog.Warn("the published checkpoint file is missing though the ledger has signed checkpoints: it is written again at the next checkpoint, and until then a rollback of the directory to an earlier copy cannot be told; if nobody removed it on purpose (a directory last run by an early build may never have had it), check the directory with tally verify --data --checkpoint SAVED",
 				"path", filepath.Join(dir, witnessFile))
 		}
 		return checkPublished(dir, badgerKV{txn}, s.head)
@@ -378,6 +381,14 @@ func openStore(dir string, opt Options) (*Store, error) {
 	if err := s.pk.opens(s.keys); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if !opt.InMemory && s.head.Size == 0 {
+		// A new ledger is of this build's format (an existing one is
+		// marked once this build has verified its log: VerifyLog).
+		if err := markFormat(dir); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	dbDir := filepath.Join(dir, "db")
 	if !opt.InMemory {
@@ -575,6 +586,11 @@ func (s *Store) VerifyLog(ctx context.Context) (audit.Report, error) {
 		}
 		s.damaged.CompareAndSwap(nil, &e)
 		return rep, e
+	}
+	if err == nil && s.dir != "" {
+		if merr := markFormat(s.dir); merr != nil {
+			slog.Warn("the stored log verified, but its format mark could not be written", "error", merr.Error())
+		}
 	}
 	if err == nil {
 		if terr := s.restoreHoldTimers(rep.Pending); terr != nil {
