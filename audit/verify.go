@@ -361,7 +361,7 @@ func (v *verifier) keyRecord(n uint64) error {
 		return failAt(n, ReasonKey, "a %s record at %d while a key is in force (key %d): a new key comes by key.rotate", a, n, v.vkeySeq)
 	}
 	if v.vkey != "" && v.lastCk != n {
-		return failAt(n, ReasonKey, "%s record at %d, but no checkpoint of the tree before it (size %d) signed by the key it replaces (latest checkpoint: size %d)", a, n, n, v.lastCk)
+		return failAt(n, ReasonKey, "%s record at %d, but no checkpoint of the tree before it (size %d) signed by the key it replaces (the latest checkpoint before it: size %d)", a, n, n, v.lastCk)
 	}
 	// The replaced key endorses its successor (rotation.go). A rotation
 	// made before endorsements were signed has none: it is taken on the
