@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"syscall"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -45,18 +46,29 @@ const (
 	MaxConnections = 10000
 	MinConnections = 16
 	FileReserve    = 256
+	// FileWatchInterval: how often the open descriptors are compared
+	// with the limit (watchOpenFiles).
+	FileWatchInterval = time.Minute
+	// FileWarnPercent of the open-file limit in use is warned about once
+	// (again after it fell below FileRearmPercent).
+	FileWarnPercent  = 80
+	FileRearmPercent = 70
 )
 
 // maxConnections is the cap on connections for an open-file limit
-// (0: unknown).
-func maxConnections(fileLimit uint64) int {
+// (0: unknown) when the store already holds held files open: Badger keeps
+// every table open, one descriptor per 512 KiB table (about 2 per MB of
+// db/), so the reserve is FileReserve plus room for the store to double
+// before the next start.
+func maxConnections(fileLimit, held uint64) int {
 	if fileLimit == 0 {
 		return MaxConnections
 	}
-	if fileLimit <= FileReserve+2*MinConnections {
+	reserve := FileReserve + 2*held
+	if fileLimit <= reserve+2*MinConnections {
 		return MinConnections
 	}
-	return int(min((fileLimit-FileReserve)/2, MaxConnections))
+	return int(min((fileLimit-reserve)/2, MaxConnections))
 }
 
 // Main is the server program, testable end to end: ParseFlags, Run (which
@@ -224,7 +236,7 @@ func (m *Main) Run(ctx context.Context) error {
 		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
 	m.serveErr = make(chan error, 1)
 	go func() {
-		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, maxConnections(openFileLimit()))))
+		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, maxConnections(openFileLimit(), storeFiles(m.Data)))))
 	}()
 	st, err := store.Open(m.Data, store.Options{})
 	if err != nil {
@@ -282,6 +294,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.starting.Set(m.api.Handler())
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { defer close(watched); watchOpenFiles(watchCtx, openFileLimit(), FileWatchInterval) }()
+	m.closers = append([]func(){func() { stopWatch(); <-watched }}, m.closers...)
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
 	return nil
 }
@@ -448,7 +464,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			slog.Info("tally stopped before serving")
 			return 0
 		}
-		slog.Error("tally could not start", "error", err.Error())
+		args := []any{"error", err.Error()}
+		if errors.Is(err, syscall.EMFILE) || strings.Contains(err.Error(), syscall.EMFILE.Error()) { // Badger does not wrap it
+			args = append(args, "hint", fmt.Sprintf("the open-file limit (%d) is too low for this store, which keeps each of its %d files in db/ open (about 2 per MB): raise it (ulimit -n, LimitNOFILE= in a systemd unit, docker run --ulimit nofile=…)", openFileLimit(), storeFiles(m.Data)))
+		}
+		slog.Error("tally could not start", args...)
 		m.Close()
 		var usage *usageError
 		if errors.As(err, &usage) {
