@@ -13,9 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"syscall"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/netutil"

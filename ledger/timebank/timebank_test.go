@@ -595,7 +595,9 @@ func TestVoidedCreditFreesTheDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := v.(*timebank.Service)
-	e.must("r", func(tx ledger.Tx) (any, error) { return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "") })
+	e.must("r", func(tx ledger.Tx) (any, error) {
+		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
+	})
 	setStatus := func(st ledger.Status) {
 		e.must("admin", func(tx ledger.Tx) (any, error) {
 			tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": string(st)})
