@@ -237,7 +237,8 @@ func (s *Server) revokedToken(c *tokenClaims, spent bool) bool {
 // strictJOSE holds a token to the one shape this server issues, before
 // its signature is checked: a header and a payload that are JSON objects
 // with no member named twice (which one a parser keeps is its own
-// choice), a header with no "crit" (RFC 7515 §4.1.11: an extension this
+// choice; names differing only in case are the same member to the
+// claims' decoder), a header with no "crit" (RFC 7515 §4.1.11: an extension this
 // server does not know must be refused), numeric dates that are numbers,
 // and exactly one audience, the one expected (a token for both audiences
 // would pass as an access and a refresh token alike). The signature's
@@ -278,7 +279,9 @@ func strictJOSE(raw, aud string) bool {
 }
 
 // uniqueObject decodes a JSON object whose members each appear once, and
-// nothing after it.
+// nothing after it. Names are compared, and returned, in lower case: Go's
+// encoding/json (which fills the claims) matches names ignoring case, so
+// "sub" and "SUB" name the same claim, the last one winning.
 func uniqueObject(b []byte) (map[string]json.RawMessage, bool) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	if t, err := d.Token(); err != nil || t != json.Delim('{') {
@@ -291,6 +294,7 @@ func uniqueObject(b []byte) (map[string]json.RawMessage, bool) {
 			return nil, false
 		}
 		k, _ := t.(string)
+		k = strings.ToLower(k)
 		if _, dup := m[k]; dup {
 			return nil, false
 		}

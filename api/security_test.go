@@ -1324,6 +1324,10 @@ func TestTokenOneShape(t *testing.T) {
 		"two audiences":     sign(head, claims(`["tally-refresh","tally-api"]`, "")),
 		"exp a string":      sign(head, strings.Replace(claims(`["tally-api"]`, ""), fmt.Sprintf(`"exp":%d`, now+300), fmt.Sprintf(`"exp":"%d"`, now+300), 1)),
 		"trailing data":     sign(head, claims(`["tally-api"]`, "")+"{}"),
+		"SUB beside sub":    sign(head, claims(`["tally-api"]`, `,"SUB":"admin","ROLES":["admin"]`)),
+		"Exp a string":      sign(head, claims(`["tally-api"]`, fmt.Sprintf(`,"Exp":"%d"`, now+300))),
+		"Aud two audiences": sign(head, claims(`["tally-api"]`, `,"Aud":["tally-refresh","tally-api"]`)),
+		"CRIT header":       sign(`{"alg":"EdDSA","kid":"`+kid+`","typ":"JWT","CRIT":["exp"]}`, claims(`["tally-api"]`, "")),
 	}
 	for name, tok := range cases {
 		if r := ts.do("GET", "/v1/accounts/li:HOUR", tok, nil); r.Status != 401 || r.Code() != "invalid_token" {

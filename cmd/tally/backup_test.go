@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"tally/ledger/store"
 )
 
 // TestBackupRefusesWhatIsNotABackup: a server that answers 200 with
@@ -70,6 +72,10 @@ func TestBackupAndRestoreOfDamage(t *testing.T) {
 	}
 	if code, out := runTally(t, "restore", "--in", good, "--data", target); code != 0 {
 		t.Fatalf("restore into the same path: %d %s", code, out)
+	}
+	// The copy verified: it carries this build's format mark.
+	if !store.HasFormatMark(target) {
+		t.Fatal("a verified restore left no format mark")
 	}
 	// A balance changed behind the server's back: no backup of it.
 	editDB(t, dir, func(txn *badger.Txn) error {

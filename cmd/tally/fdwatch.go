@@ -36,7 +36,10 @@ func watchOpenFiles(ctx context.Context, limit uint64, every time.Duration) {
 	defer t.Stop()
 	warned := false
 	for {
-		n, _ := openFiles()
+		n, ok := openFiles()
+		if !ok {
+			n = int(limit) // counting needs a descriptor: none is left
+		}
 		switch pct := uint64(n) * 100 / limit; {
 		case !warned && pct >= FileWarnPercent:
 			warned = true

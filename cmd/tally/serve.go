@@ -53,6 +53,8 @@ const (
 	// (again after it fell below FileRearmPercent).
 	FileWarnPercent  = 80
 	FileRearmPercent = 70
+	// FewConnections: a connection cap below it is warned about at start.
+	FewConnections = 64
 )
 
 // maxConnections is the cap on connections for an open-file limit
@@ -77,6 +79,8 @@ type Main struct {
 	Data string
 	Addr string
 	Demo bool
+	// maxConns caps the connections served at once (maxConnections).
+	maxConns int
 	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
 	// X-Forwarded-For names the client; none by default, so a client
 	// cannot pick the address that login throttling and the security log
@@ -229,6 +233,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.listener = ln
 	m.closers = append(m.closers, func() { ln.Close() })
+	limit, held := openFileLimit(), storeFiles(m.Data)
+	m.maxConns = maxConnections(limit, held)
+	if limit != 0 && m.maxConns < FewConnections {
+		slog.Warn("the open-file limit leaves few connections: the store keeps each of its files in db/ open and takes more as the ledger grows (about 2 per MB); raise the limit (ulimit -n, LimitNOFILE=, docker run --ulimit nofile=…)",
+			"max_connections", m.maxConns, "limit", limit, "store_files", held)
+	}
 	// Served at once: while the directory opens (seconds for a large
 	// one), /healthz says starting and every other request 503 with
 	// Retry-After, instead of connections hanging in the listen queue.
@@ -236,7 +246,7 @@ func (m *Main) Run(ctx context.Context) error {
 		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
 	m.serveErr = make(chan error, 1)
 	go func() {
-		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, maxConnections(openFileLimit(), storeFiles(m.Data)))))
+		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, m.maxConns)))
 	}()
 	st, err := store.Open(m.Data, store.Options{})
 	if err != nil {
@@ -298,7 +308,7 @@ func (m *Main) Run(ctx context.Context) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); watchOpenFiles(watchCtx, openFileLimit(), FileWatchInterval) }()
 	m.closers = append([]func(){func() { stopWatch(); <-watched }}, m.closers...)
-	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data)
+	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data, "max_connections", m.maxConns)
 	return nil
 }
 

@@ -587,8 +587,12 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 }
 
 // FinishRestore removes the mark RestoreHeld left: the directory is a
-// ledger a server may start on.
+// ledger a server may start on. The copy has verified by then, so it
+// is marked with this build's storage format first.
 func FinishRestore(dir string) error {
+	if err := markFormat(dir); err != nil {
+		return err
+	}
 	if err := os.Remove(filepath.Join(dir, restoringFile)); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}

@@ -68,6 +68,6 @@ func markFormat(dir string) error {
 // OlderFormatHint is said beside a verification failure of a directory
 // without a format mark: the failure may be a format this build does not
 // read rather than damage. Directories written before the chain named
-// idempotency records (e4d8eb2, 2026-11-23) read as changed outside the
-// ledger to this build.
-const OlderFormatHint = "the directory carries no format mark (" + formatFile + "), so it was last verified by a development build from before 2026-11-24: builds before 2026-11-23 (e4d8eb2) stored a format this version cannot read, which it finds as changed data — if the build that wrote it verifies it (its tally verify --data), the data is intact: keep running that build, or export what is needed with it"
+// idempotency records (e4d8eb2, 2026-11-23 20:42) read as changed outside
+// the ledger to this build.
+const OlderFormatHint = "the directory carries no format mark (" + formatFile + "), so no build since 2026-11-24 has verified it: development builds before e4d8eb2 (2026-11-23 20:42) stored a format this version cannot read, which it finds as changed data — if the build that wrote it verifies it (its tally verify --data), the data is intact: keep running that build, or export what is needed with it"

@@ -1,12 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // TestFormatMark: a new ledger is marked with this build's storage
@@ -44,9 +47,31 @@ func TestFormatMark(t *testing.T) {
 		}
 	}
 
+	// Unmarked and changed outside the ledger: the failed verification
+	// leaves it unmarked (the hint of an older format stays true).
 	if err := os.Remove(mark); err != nil {
 		t.Fatal(err)
 	}
+	copyDir := t.TempDir()
+	if err := os.CopyFS(copyDir, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	damageDir(t, copyDir, func(txn *badger.Txn) {
+		v := get(t, txn, accountKey("alice"))
+		set(t, txn, accountKey("alice"), bytes.Replace(v, []byte("500"), []byte("900"), 1))
+	})
+	bad, err := Open(copyDir, Options{Existing: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.VerifyLog(context.Background()); err == nil {
+		t.Fatal("the changed copy verified")
+	}
+	bad.Close()
+	if HasFormatMark(copyDir) {
+		t.Fatal("a directory that failed verification was marked")
+	}
+
 	st, err = Open(dir, Options{Existing: true})
 	if err != nil {
 		t.Fatalf("open without a mark: %v", err)

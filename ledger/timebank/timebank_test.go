@@ -667,3 +667,51 @@ func TestSettlementKeepsTheConfirmer(t *testing.T) {
 		t.Fatalf("single-handed after settlement: %v", got)
 	}
 }
+
+// A record flagged against one whose held credit the ledger has voided —
+// before the settlement timer's next try took it out of the day — is
+// not held up by it: the recipient confirms it without a coordinator.
+func TestVoidedCreditIsNoLiveOverlap(t *testing.T) {
+	e := newEnv(t)
+	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
+	e.member("v", "c", nil, nil, community.RoleVolunteer)
+	e.member("r", "c", nil, nil, community.RoleResident)
+	e.member("coord", "c", nil, nil, community.RoleCoordinator)
+	at := e.clock().Add(-17 * time.Hour)
+	first := e.must("v", func(tx ledger.Tx) (any, error) {
+		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
+			Recipient: "r", Category: "elder_care", Hours: 300, OccurredAt: at})
+	}).(*timebank.Service)
+	e.must("r", func(tx ledger.Tx) (any, error) {
+		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, first.ID, "")
+	})
+	setStatus := func(st ledger.Status) {
+		e.must("admin", func(tx ledger.Tx) (any, error) {
+			tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": string(st)})
+			return ledger.SetAccountStatus(tx, "v:HOUR", st)
+		})
+	}
+	setStatus(ledger.StatusFrozen)
+	// The settlement fails; then the hold's deadline passes and the
+	// ledger voids it, in the tick that tries the settlement once more.
+	for _, d := range []time.Duration{25 * time.Hour, timebank.SettleGrace} {
+		e.advance(d)
+		e.st.FireTimers(context.Background())
+	}
+	if got := e.service(first.ID); got.Credit != timebank.CreditVoided {
+		t.Fatalf("credit %s, want voided", got.Credit)
+	}
+	setStatus(ledger.StatusOpen)
+	again := e.must("v", func(tx ledger.Tx) (any, error) {
+		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
+			Recipient: "r", Category: "elder_care", Hours: 300, OccurredAt: at})
+	}).(*timebank.Service)
+	if len(again.Overlaps) == 0 {
+		t.Skip("the voided record already left the day: nothing to flag (TestVoidedCreditFreesTheDay)")
+	}
+	if _, err := e.do("r", func(tx ledger.Tx) (any, error) {
+		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, again.ID, "")
+	}); err != nil {
+		t.Fatalf("the recipient confirming a record flagged only against a voided one: %v", err)
+	}
+}
