@@ -554,6 +554,17 @@ func (v *verifier) checkUnendorsed() error {
 
 // signedByAnyKey reports whether a note verifies with a key the log has
 // had: one its source listed, or one of its key records so far.
+// signedByGivenKey reports whether note verifies with a key the user
+// gave (--key).
+func (v *verifier) signedByGivenKey(n []byte) bool {
+	for _, k := range v.trustedKeys {
+		if _, err := OpenCheckpoint(n, k); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 func (v *verifier) signedByAnyKey(n []byte) bool {
 	for _, k := range append(append([]string{}, v.keys...), v.vkeys...) {
 		if _, err := OpenCheckpoint(n, k); err == nil {
@@ -597,6 +608,12 @@ func (v *verifier) finish() error {
 		return err
 	}
 	if len(v.trusted) > 0 {
+		if v.signedByGivenKey(v.trusted[0].note) && !v.signedByAnyKey(v.trusted[0].note) {
+			// Signed by a key the operator publishes that this log never
+			// put in force: the log ends before that key's rotation.
+			return failAt(v.n, ReasonTrusted, "the log has %d records, a trusted checkpoint %d, signed by a key given with --key that this log never put in force: "+
+				"records were removed — the directory was rolled back to a copy from before that key's rotation, or lost its end", v.n, v.trusted[0].Size)
+		}
 		if !v.signedByAnyKey(v.trusted[0].note) {
 			return failAt(v.n, ReasonTrusted, "a trusted checkpoint of size %d (the log has %d records) verifies with no key this log has had: "+
 				"the checkpoint file is damaged or of another log, or the log was rewritten with its keys", v.trusted[0].Size, v.n)

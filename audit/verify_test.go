@@ -488,7 +488,7 @@ func TestVerifyTrustedKeys(t *testing.T) {
 // log says records were removed only when it is signed by a key of the
 // log; a damaged one is named as such.
 func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
-	m, skey, _ := ledgerLog(t)
+	m, skey, vkey := ledgerLog(t)
 	m.checkpoint(t, "tally.test/log", skey)
 	m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
 		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
@@ -499,6 +499,20 @@ func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
 	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{longer}})
 	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "records were removed") {
 		t.Fatalf("signed checkpoint of 99: %v", err)
+	}
+	// Signed by the key the operator rotated to, which this (rolled back)
+	// log never put in force, and given with --key: a rollback.
+	nextS, nextV, err := GenerateCheckpointKey("tally.test/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := SignCheckpoint(Checkpoint{Origin: "tally.test/log", Size: 99, Hash: Hash{1}}, nextS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{later}, Keys: []string{vkey, nextV}})
+	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "rolled back") {
+		t.Fatalf("a checkpoint of 99 signed by a later key given with --key: %v", err)
 	}
 	damaged := bytes.Clone(longer)
 	damaged[len(damaged)-20] ^= 1 // inside the signature's base64 (the last character holds ignored bits)
