@@ -572,29 +572,31 @@ func TestReportOverflowRefused(t *testing.T) {
 	}
 }
 
-// A held credit the ledger voided at its hold's deadline (the volunteer's
-// account frozen through the settlement delay and its grace) earned
-// nothing: its record leaves the volunteer's day, so the coordinator's
-// documented remedy — logging the service again — is not refused by the
-// daily limit, and the new record is not flagged as overlapping it.
-func TestVoidedCreditFreesTheDay(t *testing.T) {
+// voidedCredit sets up a community with a settlement delay where v's
+// service of hours to r, confirmed by r, cannot settle (v:HOUR frozen)
+// until the ledger voids its hold at the deadline; advancing by each of
+// ticks (timers fired after each). It returns the env, the record, and
+// a function that logs the same service again as a caller.
+func voidedCredit(t *testing.T, hours int64, ticks ...time.Duration) (*env, *timebank.Service, func(who string, by timebank.Caller) (*timebank.Service, error)) {
+	t.Helper()
 	e := newEnv(t)
 	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
 	e.member("v", "c", nil, nil, community.RoleVolunteer)
 	e.member("r", "c", nil, nil, community.RoleResident)
 	e.member("coord", "c", nil, nil, community.RoleCoordinator)
 	at := e.clock().Add(-17 * time.Hour)
-	logIt := func(who string, by timebank.Caller) (any, error) {
-		return e.do(who, func(tx ledger.Tx) (any, error) {
+	logIt := func(who string, by timebank.Caller) (*timebank.Service, error) {
+		v, err := e.do(who, func(tx ledger.Tx) (any, error) {
 			return timebank.LogService(tx, by, timebank.NewService{Community: "c", Volunteer: "v",
-				Recipient: "r", Category: "elder_care", Hours: 1600, OccurredAt: at})
+				Recipient: "r", Category: "elder_care", Hours: hours, OccurredAt: at})
 		})
+		s, _ := v.(*timebank.Service)
+		return s, err
 	}
-	v, err := logIt("v", timebank.Caller{Member: "v"})
+	s, err := logIt("v", timebank.Caller{Member: "v"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := v.(*timebank.Service)
 	e.must("r", func(tx ledger.Tx) (any, error) {
 		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, s.ID, "")
 	})
@@ -605,7 +607,7 @@ func TestVoidedCreditFreesTheDay(t *testing.T) {
 		})
 	}
 	setStatus(ledger.StatusFrozen)
-	for _, d := range []time.Duration{25 * time.Hour, timebank.SettleGrace, time.Hour} {
+	for _, d := range ticks {
 		e.advance(d)
 		e.st.FireTimers(context.Background())
 	}
@@ -613,15 +615,27 @@ func TestVoidedCreditFreesTheDay(t *testing.T) {
 		t.Fatalf("credit %s, want voided", got.Credit)
 	}
 	setStatus(ledger.StatusOpen)
+	return e, s, logIt
+}
+
+// A held credit the ledger voided at its hold's deadline (the volunteer's
+// account frozen through the settlement delay and its grace) earned
+// nothing: its record leaves the volunteer's day, so the coordinator's
+// documented remedy — logging the service again — is not refused by the
+// daily limit, and the new record is not flagged as overlapping it.
+func TestVoidedCreditFreesTheDay(t *testing.T) {
+	// The settlement fails, the ledger voids the hold at its deadline, the
+	// settlement's next try records the void.
+	e, _, logIt := voidedCredit(t, 1600, 25*time.Hour, timebank.SettleGrace, time.Hour)
 	again, err := logIt("coord", timebank.Caller{Member: "coord", Staff: true})
 	if err != nil {
 		t.Fatalf("logging the voided service again: %v", err)
 	}
-	if o := again.(*timebank.Service).Overlaps; len(o) != 0 {
-		t.Fatalf("the new record is flagged against %v", o)
+	if len(again.Overlaps) != 0 {
+		t.Fatalf("the new record is flagged against %v", again.Overlaps)
 	}
 	if _, err := e.do("r", func(tx ledger.Tx) (any, error) {
-		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, again.(*timebank.Service).ID, "")
+		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, again.ID, "")
 	}); err != nil {
 		t.Fatalf("the recipient confirming it: %v", err)
 	}
@@ -672,40 +686,13 @@ func TestSettlementKeepsTheConfirmer(t *testing.T) {
 // before the settlement timer's next try took it out of the day — is
 // not held up by it: the recipient confirms it without a coordinator.
 func TestVoidedCreditIsNoLiveOverlap(t *testing.T) {
-	e := newEnv(t)
-	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
-	e.member("v", "c", nil, nil, community.RoleVolunteer)
-	e.member("r", "c", nil, nil, community.RoleResident)
-	e.member("coord", "c", nil, nil, community.RoleCoordinator)
-	at := e.clock().Add(-17 * time.Hour)
-	first := e.must("v", func(tx ledger.Tx) (any, error) {
-		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
-			Recipient: "r", Category: "elder_care", Hours: 300, OccurredAt: at})
-	}).(*timebank.Service)
-	e.must("r", func(tx ledger.Tx) (any, error) {
-		return timebank.ConfirmService(tx, timebank.Caller{Member: "r"}, first.ID, "")
-	})
-	setStatus := func(st ledger.Status) {
-		e.must("admin", func(tx ledger.Tx) (any, error) {
-			tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": string(st)})
-			return ledger.SetAccountStatus(tx, "v:HOUR", st)
-		})
-	}
-	setStatus(ledger.StatusFrozen)
 	// The settlement fails; then the hold's deadline passes and the
 	// ledger voids it, in the tick that tries the settlement once more.
-	for _, d := range []time.Duration{25 * time.Hour, timebank.SettleGrace} {
-		e.advance(d)
-		e.st.FireTimers(context.Background())
+	e, _, logIt := voidedCredit(t, 300, 25*time.Hour, timebank.SettleGrace)
+	again, err := logIt("v", timebank.Caller{Member: "v"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := e.service(first.ID); got.Credit != timebank.CreditVoided {
-		t.Fatalf("credit %s, want voided", got.Credit)
-	}
-	setStatus(ledger.StatusOpen)
-	again := e.must("v", func(tx ledger.Tx) (any, error) {
-		return timebank.LogService(tx, timebank.Caller{Member: "v"}, timebank.NewService{Community: "c", Volunteer: "v",
-			Recipient: "r", Category: "elder_care", Hours: 300, OccurredAt: at})
-	}).(*timebank.Service)
 	if len(again.Overlaps) == 0 {
 		t.Skip("the voided record already left the day: nothing to flag (TestVoidedCreditFreesTheDay)")
 	}
