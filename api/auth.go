@@ -294,7 +294,7 @@ func uniqueObject(b []byte) (map[string]json.RawMessage, bool) {
 			return nil, false
 		}
 		k, _ := t.(string)
-		k = strings.ToLower(k)
+		k = strings.ToLower(strings.ToUpper(k)) // "ſ" and "K" (Kelvin) fold as the decoder folds them
 		if _, dup := m[k]; dup {
 			return nil, false
 		}

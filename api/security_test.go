@@ -1325,6 +1325,7 @@ func TestTokenOneShape(t *testing.T) {
 		"exp a string":      sign(head, strings.Replace(claims(`["tally-api"]`, ""), fmt.Sprintf(`"exp":%d`, now+300), fmt.Sprintf(`"exp":"%d"`, now+300), 1)),
 		"trailing data":     sign(head, claims(`["tally-api"]`, "")+"{}"),
 		"SUB beside sub":    sign(head, claims(`["tally-api"]`, `,"SUB":"admin","ROLES":["admin"]`)),
+		"ſub beside sub":    sign(head, claims(`["tally-api"]`, `,"ſub":"admin"`)),
 		"Exp a string":      sign(head, claims(`["tally-api"]`, fmt.Sprintf(`,"Exp":"%d"`, now+300))),
 		"Aud two audiences": sign(head, claims(`["tally-api"]`, `,"Aud":["tally-refresh","tally-api"]`)),
 		"CRIT header":       sign(`{"alg":"EdDSA","kid":"`+kid+`","typ":"JWT","CRIT":["exp"]}`, claims(`["tally-api"]`, "")),

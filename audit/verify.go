@@ -552,8 +552,13 @@ func (v *verifier) checkUnendorsed() error {
 	return nil
 }
 
-// signedByAnyKey reports whether a note verifies with a key the log has
-// had: one its source listed, or one of its key records so far.
+// sameOrigin reports whether origin is the log's (the name of its key in
+// force; keys keep the origin across rotations).
+func (v *verifier) sameOrigin(origin string) bool {
+	nv, err := note.NewVerifier(v.vkey)
+	return err == nil && nv.Name() == origin
+}
+
 // signedByGivenKey reports whether note verifies with a key the user
 // gave (--key).
 func (v *verifier) signedByGivenKey(n []byte) bool {
@@ -565,6 +570,8 @@ func (v *verifier) signedByGivenKey(n []byte) bool {
 	return false
 }
 
+// signedByAnyKey reports whether a note verifies with a key the log has
+// had: one its source listed, or one of its key records so far.
 func (v *verifier) signedByAnyKey(n []byte) bool {
 	for _, k := range append(append([]string{}, v.keys...), v.vkeys...) {
 		if _, err := OpenCheckpoint(n, k); err == nil {
@@ -608,11 +615,12 @@ func (v *verifier) finish() error {
 		return err
 	}
 	if len(v.trusted) > 0 {
-		if v.signedByGivenKey(v.trusted[0].note) && !v.signedByAnyKey(v.trusted[0].note) {
+		if v.sameOrigin(v.trusted[0].Origin) && v.signedByGivenKey(v.trusted[0].note) && !v.signedByAnyKey(v.trusted[0].note) {
 			// Signed by a key the operator publishes that this log never
-			// put in force: the log ends before that key's rotation.
-			return failAt(v.n, ReasonTrusted, "the log has %d records, a trusted checkpoint %d, signed by a key given with --key that this log never put in force: "+
-				"records were removed — the directory was rolled back to a copy from before that key's rotation, or lost its end", v.n, v.trusted[0].Size)
+			// put in force: the log ends before that key's rotation — or
+			// it was rebuilt under keys of its own; the log cannot say.
+			return failAt(v.n, ReasonTrusted, "the log has %d records, a trusted checkpoint of this log's origin %d, signed by a key given with --key that this log never put in force: "+
+				"records were removed — the directory was rolled back to a copy from before that key's rotation, or lost its end — or the log was rewritten under keys of its own", v.n, v.trusted[0].Size)
 		}
 		if !v.signedByAnyKey(v.trusted[0].note) {
 			return failAt(v.n, ReasonTrusted, "a trusted checkpoint of size %d (the log has %d records) verifies with no key this log has had: "+

@@ -511,8 +511,21 @@ func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{later}, Keys: []string{vkey, nextV}})
-	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "rolled back") {
+	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "rolled back") || !strings.Contains(ve.Detail, "rewritten") {
 		t.Fatalf("a checkpoint of 99 signed by a later key given with --key: %v", err)
+	}
+	// Another deployment's checkpoint, its key given too: not a rollback.
+	otherS, otherV, err := GenerateCheckpointKey("tally.other/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := SignCheckpoint(Checkpoint{Origin: "tally.other/log", Size: 99, Hash: Hash{1}}, otherS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{other}, Keys: []string{vkey, otherV}})
+	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || strings.Contains(ve.Detail, "rolled back") {
+		t.Fatalf("another log's checkpoint of 99: %v, want no rollback named", err)
 	}
 	damaged := bytes.Clone(longer)
 	damaged[len(damaged)-20] ^= 1 // inside the signature's base64 (the last character holds ignored bits)

@@ -587,8 +587,9 @@ func loadBackup(br *bufio.Reader, sum hash.Hash, dir string, key []byte, created
 }
 
 // FinishRestore removes the mark RestoreHeld left: the directory is a
-// ledger a server may start on. The copy has verified by then, so it
-// is marked with this build's storage format first.
+// ledger a server may start on. Its caller has verified the copy by then
+// (tally restore; Restore, which does not, is for tests), so it is
+// marked with this build's storage format first.
 func FinishRestore(dir string) error {
 	if err := markFormat(dir); err != nil {
 		return err
