@@ -14,6 +14,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
@@ -490,6 +492,13 @@ func readBackupHeader(br *bufio.Reader, sum hash.Hash) ([]byte, error) {
 	case backupMagicV1:
 		return nil, fmt.Errorf("%w: format 1 carries no checksum; restore it with the Tally that wrote it", ErrBadBackup)
 	default:
+		// A later format (a build that raised the storage format raises
+		// this too) is named, not taken for a file that is no backup.
+		if v, ok := strings.CutPrefix(string(magic), "TALLY-BACKUP-"); ok && strings.HasSuffix(v, "\n") {
+			if n, err := strconv.Atoi(strings.TrimSuffix(v, "\n")); err == nil && n > 2 {
+				return nil, fmt.Errorf("%w: backup format %d was written by a newer Tally (this build reads format 2): restore it with that version or a newer one", ErrBadBackup, n)
+			}
+		}
 		return nil, fmt.Errorf("%w: no Tally backup header", ErrBadBackup)
 	}
 	sum.Write(magic)

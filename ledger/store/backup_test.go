@@ -126,6 +126,10 @@ func TestRestoreRefusesDamagedBackup(t *testing.T) {
 	refused("bytes appended", bytes.NewReader(append(bytes.Clone(good), 0)))
 	old := append([]byte(backupMagicV1), good[len(backupMagic):]...)
 	refused("format 1", bytes.NewReader(old))
+	newer := append([]byte("TALLY-BACKUP-3\n"), good[len(backupMagic):]...)
+	if err := Restore(bytes.NewReader(newer), filepath.Join(t.TempDir(), "newer")); err == nil || !strings.Contains(err.Error(), "backup format 3 was written by a newer Tally") {
+		t.Fatalf("a backup of a later format: %v, want it named", err)
+	}
 	// A stream that cannot be read twice is checked as it loads.
 	bad := bytes.Clone(good)
 	bad[len(bad)-1] ^= 1
