@@ -25,8 +25,11 @@ const (
 	// FileResidentTarget is what a page-out aims for.
 	FileResidentTarget = 48 << 20
 	// ResidentCheckInterval is how often the resident set is read
-	// (a read of /proc/self/status, a few microseconds).
-	ResidentCheckInterval = time.Second
+	// (a read of /proc/self/status, a few microseconds). A reader of
+	// every table — the start-up verification, ~140 MB/s — maps that
+	// much between two checks: at once a second it peaked 70–80 MB
+	// higher (docs/OPERATIONS.md).
+	ResidentCheckInterval = 250 * time.Millisecond
 )
 
 var errUnsupported = errors.New("store: paging out is not supported here")
