@@ -502,27 +502,13 @@ func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
 	}
 	// Signed by the key the operator rotated to, which this (rolled back)
 	// log never put in force, and given with --key: a rollback.
-	nextS, nextV, err := GenerateCheckpointKey("tally.test/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	later, err := SignCheckpoint(Checkpoint{Origin: "tally.test/log", Size: 99, Hash: Hash{1}}, nextS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	later, nextV := newKeyCheckpoint(t, "tally.test/log", 99)
 	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{later}, Keys: []string{vkey, nextV}})
 	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "rolled back") || !strings.Contains(ve.Detail, "rewritten") {
 		t.Fatalf("a checkpoint of 99 signed by a later key given with --key: %v", err)
 	}
 	// Another deployment's checkpoint, its key given too: not a rollback.
-	otherS, otherV, err := GenerateCheckpointKey("tally.other/log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := SignCheckpoint(Checkpoint{Origin: "tally.other/log", Size: 99, Hash: Hash{1}}, otherS)
-	if err != nil {
-		t.Fatal(err)
-	}
+	other, otherV := newKeyCheckpoint(t, "tally.other/log", 99)
 	_, err = Verify(context.Background(), m, VerifyOptions{Trusted: [][]byte{other}, Keys: []string{vkey, otherV}})
 	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || strings.Contains(ve.Detail, "rolled back") {
 		t.Fatalf("another log's checkpoint of 99: %v, want no rollback named", err)
@@ -533,6 +519,21 @@ func TestTrustedCheckpointBeyondTheLog(t *testing.T) {
 	if ve, ok := IsVerifyError(err); !ok || ve.Reason != ReasonTrusted || !strings.Contains(ve.Detail, "damaged") {
 		t.Fatalf("damaged checkpoint of 99: %v", err)
 	}
+}
+
+// newKeyCheckpoint signs a checkpoint of size (a made-up root) of origin
+// with a new key, returning it and the key's verifier.
+func newKeyCheckpoint(t *testing.T, origin string, size int64) ([]byte, string) {
+	t.Helper()
+	skey, vkey, err := GenerateCheckpointKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := SignCheckpoint(Checkpoint{Origin: origin, Size: size, Hash: Hash{1}}, skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck, vkey
 }
 
 // TestVerifyUnsignedTail: given trusted keys or checkpoints, an export

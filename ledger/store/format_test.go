@@ -18,13 +18,7 @@ import (
 // ledger without a mark (last run before marks existed) opens and is
 // marked once its log verifies.
 func TestFormatMark(t *testing.T) {
-	dir := t.TempDir()
-	st, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fund(t, st, 500, "alice")
-	st.Close()
+	dir := fundedDir(t)
 	mark := filepath.Join(dir, formatFile)
 	raw, err := os.ReadFile(mark)
 	if err != nil || strings.TrimSpace(string(raw)) != "tally storage format 1" {
@@ -72,7 +66,7 @@ func TestFormatMark(t *testing.T) {
 		t.Fatal("a directory that failed verification was marked")
 	}
 
-	st, err = Open(dir, Options{Existing: true})
+	st, err := Open(dir, Options{Existing: true})
 	if err != nil {
 		t.Fatalf("open without a mark: %v", err)
 	}

@@ -100,13 +100,7 @@ func TestOpenRefusedWithFewInodes(t *testing.T) {
 // backup, which do not change the directory, every time. The server's
 // open removes it; a verification leaves it and reads a copy without it.
 func TestEmptyMemtableLogAfterCrash(t *testing.T) {
-	dir := t.TempDir()
-	st, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fund(t, st, 500, "alice")
-	st.Close()
+	dir := fundedDir(t)
 	empty := filepath.Join(dir, "db", "00099.mem")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -119,7 +113,7 @@ func TestEmptyMemtableLogAfterCrash(t *testing.T) {
 	if _, err := os.Stat(empty); err != nil {
 		t.Fatalf("the verification changed the directory: %v", err)
 	}
-	st, err = Open(dir, Options{})
+	st, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatalf("open with an empty memtable log: %v", err)
 	}
@@ -127,6 +121,22 @@ func TestEmptyMemtableLogAfterCrash(t *testing.T) {
 	if bal, _ := balance(t, st, "alice"); bal != 500 {
 		t.Fatalf("alice %d after the reopen, want 500", bal)
 	}
+}
+
+// fundedDir is a closed ledger in a new directory in which alice holds
+// 500 (fund).
+func fundedDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fund(t, st, 500, "alice")
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // TestCopyFileSparse: the scratch copy of a crashed directory keeps a
