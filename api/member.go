@@ -228,6 +228,7 @@ func (s *Server) memberRoutes() []route {
 		{method: "GET", path: "/v1/communities/:id", summary: "A community and its policy", tag: "communities", auth: authenticated, resp: CommunityView{}, status: 200, handle: s.getCommunity},
 		{method: "PUT", path: "/v1/communities/:id/policy", summary: "Replace a community's policy (earning and credit_limit stay as created: 409 conflict)", tag: "communities", auth: authenticated, roles: admin, req: PolicyView{}, resp: CommunityView{}, status: 200, handle: s.setPolicy},
 		{method: "POST", path: "/v1/members", summary: "Register a member (with a HOUR account)", tag: "members", auth: authenticated, roles: staff, req: MemberRequest{}, resp: MemberView{}, status: 201, handle: s.createMember},
+		{method: "GET", path: "/v1/members", summary: "A community's roster, newest first (role=volunteer,resident lists those holding any of the roles named); display names for its coordinators and admins only, other personal data on the member's own page", tag: "members", auth: authenticated, roles: tbReaders, query: []string{"community!", "role", "after", "limit:int", "order"}, resp: List[MemberView]{}, status: 200, handle: s.listMembers},
 		{method: "GET", path: "/v1/members/:id", summary: "A member", tag: "members", auth: authenticated, resp: MemberView{}, status: 200, handle: s.getMember},
 		{method: "PATCH", path: "/v1/members/:id", summary: "Change a member's display name, personal data (the member or staff) or relatives (an admin); recorded without the values", tag: "members", auth: authenticated, req: MemberUpdate{}, resp: MemberView{}, status: 200, handle: s.updateMember},
 		{method: "PUT", path: "/v1/members/:id/roles", summary: "Replace a member's roles", tag: "members", auth: authenticated, roles: admin, req: RolesRequest{}, resp: MemberView{}, status: 200, handle: s.setRoles},
@@ -514,6 +515,34 @@ func (s *Server) getMember(c *gin.Context) {
 	}) {
 		c.JSON(http.StatusOK, out)
 	}
+}
+
+// listMembers is a community's roster (not its subtree's) for its
+// coordinators, admins and auditors. A roster shows each member's display
+// name to staff, who register and serve them, and to nobody else; the
+// rest of a person's data is read one member at a time.
+func (s *Server) listMembers(c *gin.Context) {
+	var roles []community.Role
+	if q := c.Query("role"); q != "" {
+		for _, r := range strings.Split(q, ",") {
+			roles = append(roles, community.Role(r))
+		}
+	}
+	p := principal(c)
+	names := p.Has(community.RoleCoordinator, community.RoleAdmin)
+	readersList(s, c, func(r ledger.Reader, cm, _ string, pg ledger.Page) ([]MemberView, string, error) {
+		ms, next, err := community.ListMembers(r, cm, roles, pg)
+		views := make([]MemberView, len(ms))
+		for i, m := range ms {
+			views[i] = memberView(m, nil)
+			if names {
+				if personal, err := r.Personal(m.ID); err == nil {
+					views[i].DisplayName = personal["display_name"]
+				}
+			}
+		}
+		return views, next, err
+	}, func(v MemberView) MemberView { return v })
 }
 
 func (s *Server) memberOp(c *gin.Context, fn func(tx ledger.Tx, id string) (*community.Member, error)) {

@@ -49,6 +49,8 @@ func (s *Server) timebankRoutes() []route {
 		{method: "POST", path: "/v1/communities/:id/catalogue/:item/withdraw", summary: "Stop offering a catalogue item (bookings already made stand; a PUT offers it again)", tag: tag, auth: authenticated, roles: staff, req: DecisionRequest{}, resp: ItemView{}, status: 200, handle: s.withdrawItem},
 		{method: "GET", path: "/v1/communities/:id/catalogue", summary: "A community's redemption catalogue", tag: tag, auth: authenticated, query: []string{"after", "limit:int"}, resp: List[ItemView]{}, status: 200, handle: s.getCatalogue},
 		{method: "POST", path: "/v1/redemptions", summary: "Redeem credits, at once or booked with a hold (book: true)", tag: tag, auth: authenticated, req: RedemptionRequest{}, resp: RedemptionView{}, status: 201, handle: s.redeem},
+		{method: "GET", path: "/v1/redemptions", summary: "The redemptions made in a community, newest first (status=redeemed|booked|completed|cancelled|expired|reversed: booked lists what awaits completion)", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!", "status", "after", "limit:int", "order"}, resp: List[RedemptionView]{}, status: 200, handle: s.listRedemptions},
+		{method: "GET", path: "/v1/members/:id/redemptions", summary: "A member's redemptions, wherever made (the member, or staff and auditors of their community); status as for /v1/redemptions", tag: tag, auth: authenticated, query: []string{"status", "after", "limit:int", "order"}, resp: List[RedemptionView]{}, status: 200, handle: s.memberRedemptions},
 		{method: "GET", path: "/v1/redemptions/:id", summary: "A redemption", tag: tag, auth: authenticated, resp: RedemptionView{}, status: 200, handle: s.getRedemption},
 		{method: "POST", path: "/v1/redemptions/:id/complete", summary: "Complete a booking: post its hold (coordinator)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.completeRedemption},
 		{method: "POST", path: "/v1/redemptions/:id/cancel", summary: "Cancel a booking: void its hold", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.cancelRedemption},
@@ -271,49 +273,76 @@ func (s *Server) logService(c *gin.Context) {
 }
 
 func (s *Server) listServices(c *gin.Context) {
+	readersList(s, c, timebank.ListServices, serviceView)
+}
+
+// readersList serves a ?community= list kept for the community's
+// readers (tbReaders in scope): one page of list, filtered by ?status=.
+func readersList[T, V any](s *Server, c *gin.Context, list func(r ledger.Reader, cm, status string, p ledger.Page) ([]T, string, error), view func(T) V) {
 	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	p, cm := principal(c), c.Query("community")
-	tbView(s, c, func(r ledger.Reader) (List[ServiceView], error) {
+	tbView(s, c, func(r ledger.Reader) (List[V], error) {
 		if err := requiredCommunity(cm); err != nil {
-			return List[ServiceView]{}, err
+			return List[V]{}, err
 		}
 		if err := tbCanRead(r, p, cm); err != nil {
-			return List[ServiceView]{}, err
+			return List[V]{}, err
 		}
-		return serviceList(timebank.ListServices(r, cm, c.Query("status"), pg))
+		return pageOf(view)(list(r, cm, c.Query("status"), pg))
 	})
 }
 
-// serviceList is a page of services as served.
-func serviceList(svs []*timebank.Service, next string, err error) (List[ServiceView], error) {
-	views := make([]ServiceView, len(svs))
-	for i, sv := range svs {
-		views[i] = serviceView(sv)
+// pageOf turns a page of items into a page of their views.
+func pageOf[T, V any](view func(T) V) func(items []T, next string, err error) (List[V], error) {
+	return func(items []T, next string, err error) (List[V], error) {
+		views := make([]V, len(items))
+		for i, it := range items {
+			views[i] = view(it)
+		}
+		return newList(views, next), err
 	}
-	return newList(views, next), err
 }
 
 // memberServices lists a member's own service records: for the member
 // (or whoever acts for them), and readers of the member's community.
 func (s *Server) memberServices(c *gin.Context) {
+	memberList(s, c, timebank.MemberServices, serviceView)
+}
+
+// memberRedemptions lists a member's redemptions, wherever made, to the
+// same readers.
+func (s *Server) memberRedemptions(c *gin.Context) {
+	memberList(s, c, timebank.MemberRedemptions, redemptionView)
+}
+
+// listRedemptions lists the redemptions made in a community (the
+// charity supermarket's clerk finds the bookings to complete).
+func (s *Server) listRedemptions(c *gin.Context) {
+	readersList(s, c, timebank.ListRedemptions, redemptionView)
+}
+
+// memberList serves a list of a member's own records (filtered by
+// ?status=) to the member, whoever acts for them, and the readers of the
+// member's community; to anyone else the member is unknown.
+func memberList[T, V any](s *Server, c *gin.Context, list func(r ledger.Reader, member, status string, p ledger.Page) ([]T, string, error), view func(T) V) {
 	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	p, id := principal(c), c.Param("id")
-	tbView(s, c, func(r ledger.Reader) (List[ServiceView], error) {
+	tbView(s, c, func(r ledger.Reader) (List[V], error) {
 		if err := ledger.CheckID("member", id); err != nil {
-			return List[ServiceView]{}, err
+			return List[V]{}, err
 		}
 		if p.Acting() != id && !tbCanReadMember(r, p, id) {
-			return List[ServiceView]{}, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
+			return List[V]{}, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
 		}
-		return serviceList(timebank.MemberServices(r, id, c.Query("status"), pg))
+		return pageOf(view)(list(r, id, c.Query("status"), pg))
 	})
 }
 
@@ -547,12 +576,7 @@ func listInCommunity[T, V any](s *Server, c *gin.Context, list func(ledger.Reade
 		if err := tbCommunityInScope(r, p, cm); err != nil {
 			return List[V]{}, err
 		}
-		items, next, err := list(r, cm, pg)
-		views := make([]V, len(items))
-		for i, it := range items {
-			views[i] = view(it)
-		}
-		return newList(views, next), err
+		return pageOf(view)(list(r, cm, pg))
 	})
 }
 
@@ -798,12 +822,7 @@ func (s *Server) getCatalogue(c *gin.Context) {
 		if _, err := community.Get(r, c.Param("id")); err != nil {
 			return List[ItemView]{}, ledger.Errorf(ledger.CodeNotFound, "community %s not found", c.Param("id"))
 		}
-		its, next, err := timebank.Catalogue(r, c.Param("id"), pg)
-		views := make([]ItemView, len(its))
-		for i, it := range its {
-			views[i] = itemView(it)
-		}
-		return newList(views, next), err
+		return pageOf(itemView)(timebank.Catalogue(r, c.Param("id"), pg))
 	})
 }
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -592,4 +593,12 @@ func CheckAccountID(s string) error {
 		return Errorf(CodeInvalidID, "account id must be 1-%d letters, digits, '-', '_', '.' or ':'", MaxAccountIDLen)
 	}
 	return nil
+}
+
+// SeqKey is an audit sequence number as an index key component: zero
+// padded to 20 digits, so that an index lists its entries in commit order.
+func SeqKey(seq uint64) string {
+	const digits = "00000000000000000000"
+	s := strconv.FormatUint(seq, 10)
+	return digits[len(s):] + s
 }

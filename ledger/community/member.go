@@ -297,9 +297,43 @@ func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
 	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
 		return nil, err
 	}
+	if m.Community != "" {
+		if err := tx.PutIndex(rosterKey(m.Community, tx.Seq()), []byte(m.ID)); err != nil {
+			return nil, err
+		}
+	}
 	tx.Audit("member.create", map[string]any{"id": m.ID, "community": m.Community,
 		"roles": roleStrings(m.Roles), "relatives": m.Relatives, "login": m.Login})
 	return m, nil
+}
+
+// rosterKey lists a member under their community, in order of
+// registration (members of a community never move).
+func rosterKey(c string, seq uint64) string { return "mem/" + c + "/" + ledger.SeqKey(seq) }
+
+// ListMembers lists the members registered in community c (not its
+// subtree), in order of registration (the page says which way); with roles, only those holding any of them.
+// The page counts roster entries, so a filter that matches few cannot make
+// one call read the whole roster. Erased members stay listed (erased).
+// Errors: invalid_request (an unknown role).
+func ListMembers(r ledger.Reader, c string, roles []Role, p ledger.Page) ([]*Member, string, error) {
+	for i, role := range roles {
+		if !slices.Contains(Roles, role) || slices.Contains(roles[:i], role) {
+			return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "role %q is not one of %v, or named twice", role, Roles)
+		}
+	}
+	var out []*Member
+	next, err := r.Index("mem/"+c+"/", p, func(_ string, v []byte) error {
+		m, err := GetMember(r, string(v))
+		if err != nil {
+			return err
+		}
+		if len(roles) == 0 || m.Has(roles...) {
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, next, err
 }
 
 func addUser(tx ledger.Tx, username, member string, hash []byte) error {

@@ -3,6 +3,8 @@ package timebank
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"tally/ledger"
@@ -263,8 +265,48 @@ func Redeem(tx ledger.Tx, by Caller, n NewRedemption) (*Redemption, error) {
 	if err := saveRedemption(tx, d); err != nil {
 		return nil, err
 	}
+	// Listed where it was redeemed (the clerk completing a booking) and
+	// under its member (their own bookings).
+	if err := tx.PutIndex(redListKey(d.Community, d.Seq), []byte(d.ID)); err != nil {
+		return nil, err
+	}
+	if err := tx.PutIndex(redMineKey(d.Member, d.Seq), []byte(d.ID)); err != nil {
+		return nil, err
+	}
 	tx.Audit("redemption.create", d.fields())
 	return d, nil
+}
+
+func redListKey(c string, seq uint64) string { return "tb/rdm/" + c + "/" + seqKey(seq) }
+func redMineKey(m string, seq uint64) string { return "tb/rdmine/" + m + "/" + seqKey(seq) }
+
+// redemptionStatuses are the states a redemption list may be filtered by.
+var redemptionStatuses = []string{RedeemRedeemed, RedeemBooked, RedeemCompleted, RedeemCancelled, RedeemExpired, RedeemReversed}
+
+// ListRedemptions lists the redemptions made in community c in order,
+// optionally only those with a status (a booking the ledger voided at its
+// timeout is expired). Errors: invalid_request.
+func ListRedemptions(r ledger.Reader, c, status string, p ledger.Page) ([]*Redemption, string, error) {
+	return listRedemptions(r, "tb/rdm/"+c+"/", status, p)
+}
+
+// MemberRedemptions lists a member's redemptions, wherever made, like
+// ListRedemptions.
+func MemberRedemptions(r ledger.Reader, member, status string, p ledger.Page) ([]*Redemption, string, error) {
+	return listRedemptions(r, "tb/rdmine/"+member+"/", status, p)
+}
+
+func listRedemptions(r ledger.Reader, prefix, status string, p ledger.Page) ([]*Redemption, string, error) {
+	if status != "" && !slices.Contains(redemptionStatuses, status) {
+		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is one of %s", strings.Join(redemptionStatuses, ", "))
+	}
+	return listDocs(r, prefix, p, func(id string) (*Redemption, bool, error) {
+		d, err := GetRedemption(r, id)
+		if err != nil {
+			return nil, false, err
+		}
+		return d, status == "" || d.Status == status, nil
+	})
 }
 
 func checkRedeemer(tx ledger.Tx, by Caller, n NewRedemption) (*community.Member, *community.Community, error) {

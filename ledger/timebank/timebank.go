@@ -20,6 +20,8 @@
 //	tb/offer/<community>/<seq>         → offer id
 //	tb/cat/<community>/<item>          → catalogue item JSON
 //	tb/red/<community>/<day>/<id>      → posted redemption (report)
+//	tb/rdm/<community>/<seq>           → redemption id (list, where redeemed)
+//	tb/rdmine/<member>/<seq>           → redemption id (the member's list)
 //	tb/owe/<a>/<b>                     → net HOUR minor units a owes b
 //
 // <day> is the calendar day in China Standard Time (DayZone), <seq> the
@@ -117,7 +119,7 @@ type Caller struct {
 func dayKey(t time.Time) string { return t.In(DayZone).Format("20060102") }
 
 // seqKey orders index entries by the audit sequence that made them.
-func seqKey(seq uint64) string { return fmt.Sprintf("%020d", seq) }
+func seqKey(seq uint64) string { return ledger.SeqKey(seq) }
 
 // ParseDay parses a "YYYY-MM-DD" calendar day in DayZone, or the day in
 // DayZone of an RFC 3339 time. Errors: invalid_request.
