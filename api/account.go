@@ -63,8 +63,8 @@ type EntryView struct {
 
 // PostingRequest is one posting of a transfer.
 type PostingRequest struct {
-	From   string `json:"from"`
-	To     string `json:"to"`
+	From   string `json:"from" id:"account"`
+	To     string `json:"to" id:"account"`
 	Amount string `json:"amount"`
 	Unit   string `json:"unit"`
 }
@@ -491,6 +491,16 @@ func (s *Server) createTransfer(c *gin.Context) {
 		if err := withinCommunity(tx, spec.Postings); err != nil {
 			return nil, err
 		}
+		// Judged before the ledger's own checks: the shape of a request is
+		// refused the same way whatever the balances (a second member's
+		// account was insufficient_funds while empty).
+		owner, err := debitedMember(tx, p, spec.Postings)
+		switch {
+		case err != nil:
+			return nil, err
+		case owner != debited:
+			return nil, ledger.Errorf(ledger.CodeConflict, "the accounts changed while this request was waiting; send it again")
+		}
 		sent := spec
 		if debited != "" && ledger.Blank(sent.Memo) {
 			// memo is optional (SPEC §7a); credits taken out of a member's
@@ -503,13 +513,6 @@ func (s *Server) createTransfer(c *gin.Context) {
 		}
 		if err := community.ErasedAccountsSettle(tx, t.Postings); err != nil {
 			return nil, err
-		}
-		owner, err := debitedMember(tx, p, spec.Postings)
-		switch {
-		case err != nil:
-			return nil, err
-		case owner != debited:
-			return nil, ledger.Errorf(ledger.CodeConflict, "the accounts changed while this request was waiting; send it again")
 		}
 		action := "tx.transfer"
 		if spec.Pending {
@@ -711,7 +714,7 @@ func (s *Server) reverseTransfer(c *gin.Context) {
 // ("closed", only an empty account without holds) an account. The reason is
 // about the account's state, not a person: it enters the chain.
 type AccountStatusRequest struct {
-	Status string `json:"status"`
+	Status string `json:"status" enum:"frozen|open|closed"`
 	Reason string `json:"reason,omitempty" doc:"kept in the audit chain for good, never erased: about the decision, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 

@@ -406,6 +406,12 @@ func (s *Server) authenticate(c *gin.Context) {
 		fail(c, err)
 		return
 	}
+	if vs := c.Request.Header.Values(HeaderOnBehalf); len(vs) == 1 && strings.TrimSpace(vs[0]) == "" {
+		// Sent empty (a client's template with no member filled in): not
+		// the header left out, which would act as the caller.
+		failCode(c, ledger.CodeInvalidRequest, "%s is empty: leave it out, or name the member acted for", HeaderOnBehalf)
+		return
+	}
 	if ob := c.GetHeader(HeaderOnBehalf); ob != "" {
 		if err := s.onBehalf(c, p, ob); err != nil {
 			fail(c, err)

@@ -407,7 +407,7 @@ func TestAuthzBadInputTimebank(t *testing.T) {
 		{"service: future time", "POST", "/v1/services", vol, svc("occurred_at", tb.ago(-time.Hour)), 422, "occurred_in_future", nil},
 		{"service: ancient time", "POST", "/v1/services", vol, svc("occurred_at", "1970-01-01T00:00:00Z"), 400, "invalid_request", nil},
 		{"service: bad volunteer id", "POST", "/v1/services", vol, svc("volunteer", "../li"), 400, "invalid_id", nil},
-		{"service: bad community id", "POST", "/v1/services", vol, svc("community", "c1/../c2"), 404, "not_found", nil},
+		{"service: bad community id", "POST", "/v1/services", vol, svc("community", "c1/../c2"), 400, "invalid_id", nil},
 		{"service: bad category", "POST", "/v1/services", vol, svc("category", "a b"), 400, "invalid_id", nil},
 		{"service: bad recipient kind", "POST", "/v1/services", vol, svc("recipient_kind", "everyone"), 400, "invalid_request", nil},
 		{"service: not json", "POST", "/v1/services", vol, "x", 400, "invalid_json", nil},

@@ -68,6 +68,7 @@ func TestBadInput(t *testing.T) {
 		{"wrong unit", "POST", "/v1/transfers", ts.admin, post("1.00", "CNY", "li:HOUR", "zhang:HOUR"), 400, "unit_mismatch", nil},
 		{"unknown account", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "nobody:HOUR"), 404, "not_found", nil},
 		{"bad account id", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "../etc"), 400, "invalid_id", nil},
+		{"two members' accounts debited, one empty", "POST", "/v1/transfers", coord, `{"postings":[{"from":"zhang:HOUR","to":"c1:pool","amount":"1.00","unit":"HOUR"},{"from":"li:HOUR","to":"c1:pool","amount":"1.00","unit":"HOUR"}]}`, 400, "invalid_request", nil},
 		{"same account", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "li:HOUR"), 400, "same_account", nil},
 		{"overdraft", "POST", "/v1/transfers", ts.admin, post("5.01", "HOUR", "li:HOUR", "zhang:HOUR"), 422, "insufficient_funds", nil},
 		{"resident makes transfer", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", nil},
@@ -84,6 +85,7 @@ func TestBadInput(t *testing.T) {
 		{"duplicate member", "POST", "/v1/members", ts.admin, map[string]any{"id": "li", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 409, "already_exists", nil},
 		{"bad idempotency key", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_idempotency_key", []string{"Idempotency-Key", strings.Repeat("k", MaxIdempotencyKey+1)}},
 		{"bad limit", "GET", "/v1/accounts/li:HOUR/entries?limit=100000", ts.admin, nil, 400, "invalid_request", nil},
+		{"empty limit", "GET", "/v1/accounts/li:HOUR/entries?limit=", ts.admin, nil, 400, "invalid_request", nil},
 		{"bad cursor", "GET", "/v1/accounts/li:HOUR/entries?after=zz", ts.admin, nil, 400, "invalid_request", nil},
 		{"unknown route", "GET", "/v1/nothing", ts.admin, nil, 404, "not_found", nil},
 		{"on behalf by resident", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
@@ -140,6 +142,32 @@ func TestBadInput(t *testing.T) {
 		{"empty need hours", "POST", "/v1/needs", resident, `{"community":"c1","category":"elder_care","title":"x","hours":""}`, 400, "invalid_amount", nil},
 		{"empty proposal deadline", "POST", "/v1/funds/nofund/proposals", coord, `{"amount":"1.00","beneficiary":"li","purpose":"x","deadline":""}`, 400, "invalid_request", nil},
 		{"empty display name beside personal data", "PATCH", "/v1/members/zhang", ts.admin, `{"display_name":"","personal":{"notes":"abc"}}`, 400, "invalid_request", nil},
+		// An id given as "" is no id, not the field left out: a blank
+		// parent made a new district, a blank project unrestricted money,
+		// a blank volunteer or requester the caller.
+		{"empty parent", "POST", "/v1/communities", ts.admin, `{"id":"c8","name":"x","parent":""}`, 400, "invalid_id", nil},
+		{"empty project of a donation", "POST", "/v1/funds/nofund/donations", coord, `{"donor":"Acme","amount":"1.00","project":""}`, 400, "invalid_id", nil},
+		{"empty requester", "POST", "/v1/needs", coord, `{"community":"c1","requester":"","category":"elder_care","title":"x"}`, 400, "invalid_id", nil},
+		{"empty volunteer of an offer", "POST", "/v1/offers", coord, `{"community":"c1","volunteer":"","category":"elder_care","title":"x"}`, 400, "invalid_id", nil},
+		{"empty volunteer of a claim", "POST", "/v1/needs/need-1/claim", coord, `{"volunteer":""}`, 400, "invalid_id", nil},
+		{"empty member of a grant", "POST", "/v1/grants", coord, `{"community":"c1","member":"","hours":"1.00","reason":"x"}`, 400, "invalid_id", nil},
+		{"empty relative", "POST", "/v1/members", ts.admin, map[string]any{"id": "x7", "community": "c1", "display_name": "x", "roles": []string{"resident"}, "relatives": []string{""}}, 400, "invalid_id", nil},
+		{"empty donor kind", "POST", "/v1/funds/nofund/donations", coord, `{"donor":"Acme","amount":"1.00","donor_kind":""}`, 400, "invalid_request", nil},
+		{"empty recipient kind", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","recipient_kind":"","community":"c1","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00Z"}`, 400, "invalid_request", nil},
+		// A field left out is invalid_request on every route, never an
+		// unknown (404) or malformed id.
+		{"service without a community", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00Z"}`, 400, "invalid_request", nil},
+		{"gift without to", "POST", "/v1/gifts", resident, `{"from":"zhang","hours":"1.00"}`, 400, "invalid_request", nil},
+		{"posting without a unit", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00"}]}`, 400, "invalid_request", nil},
+		{"community without an id", "POST", "/v1/communities", ts.admin, `{"name":"x"}`, 400, "invalid_request", nil},
+		// An id no id could be is invalid_id wherever it is named.
+		{"community id with a slash", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","community":"a/b","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00Z"}`, 400, "invalid_id", nil},
+		{"need community with a NUL", "POST", "/v1/needs", resident, `{"community":"c1\u0000b","category":"elder_care","title":"x"}`, 400, "invalid_id", nil},
+		{"parent with a slash", "POST", "/v1/communities", ts.admin, `{"id":"c7","name":"x","parent":"c1/.."}`, 400, "invalid_id", nil},
+		{"empty X-On-Behalf-Of", "POST", "/v1/gifts", resident, `{"from":"zhang","to":"c1:pool","hours":"0.01"}`, 400, "invalid_request", []string{HeaderOnBehalf, ""}},
+		{"community named as the ledger", "POST", "/v1/communities", ts.admin, `{"id":"System","name":"x"}`, 400, "invalid_id", nil},
+		{"community differing only in case", "POST", "/v1/communities", ts.admin, `{"id":"C1","name":"x"}`, 409, "already_exists", nil},
+		{"account id too long", "POST", "/v1/gifts", resident, map[string]any{"from": "zhang", "to": strings.Repeat("p", 200), "hours": "1.00"}, 400, "invalid_id", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -402,6 +402,11 @@ func exactFields(raw any, t reflect.Type, path string) error {
 			if !ok {
 				return ledger.Errorf(CodeUnknownField, "unknown field %q", path+k)
 			}
+			if kind, ok := idFields(t)[k]; ok {
+				if err := checkIDValue(path+k, kind, v); err != nil {
+					return err
+				}
+			}
 			if v == "" {
 				if code, ok := emptyRefused(t)[k]; ok {
 					// An optional amount or duration given as "" is not
@@ -412,6 +417,13 @@ func exactFields(raw any, t reflect.Type, path string) error {
 			}
 			if err := exactFields(v, ft, path+k+"."); err != nil {
 				return err
+			}
+		}
+		for _, name := range requiredFields(t) {
+			if _, ok := obj[name]; !ok {
+				// One code for a field left out, whatever it names: an id
+				// left out is not an unknown one (404) nor a malformed one.
+				return ledger.Errorf(ledger.CodeInvalidRequest, "field %q is required", path+name)
 			}
 		}
 	case reflect.Slice, reflect.Array:
@@ -467,6 +479,84 @@ func listOf(t reflect.Type, path string, item reflect.Type) bool {
 		t = ft
 	}
 	return (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) && t.Elem() == item
+}
+
+// idByType caches idFields per request type.
+var idByType sync.Map // reflect.Type → map[string]string
+
+// idFields maps the JSON names of t's fields that hold ids (tag
+// id:"entity": a community's, member's, fund's or project's id;
+// id:"account": an account id, or what an account is named by) to
+// their kind.
+func idFields(t reflect.Type) map[string]string {
+	if f, ok := idByType.Load(t); ok {
+		return f.(map[string]string)
+	}
+	out := map[string]string{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if kind := f.Tag.Get("id"); kind != "" {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			out[name] = kind
+		}
+	}
+	idByType.Store(t, out)
+	return out
+}
+
+// checkIDValue refuses an id field (or an item of a list of ids) that no
+// id could be — empty, too long, with a '/', a space or a control
+// character — as 400 invalid_id, whatever the route: looked up, it would
+// read as an unknown id (404), and given as "" it would be taken for the
+// field left out (a root community, an unrestricted project, the
+// caller). null stays the field left out; other types are for
+// encoding/json to refuse.
+func checkIDValue(name, kind string, v any) error {
+	check := func(what string, s string) error {
+		if kind == "account" {
+			if !ledger.ValidID(s) {
+				return ledger.Errorf(ledger.CodeInvalidID, "field %q must be an account id, or the id of whom it names: 1-%d letters, digits, '-', '_', '.' or ':'", what, ledger.MaxAccountIDLen)
+			}
+			return nil
+		}
+		if err := ledger.CheckID(what, s); err != nil {
+			return ledger.Errorf(ledger.CodeInvalidID, "field %q must be an id: 1-%d letters, digits, '-', '_', '.' or ':' (not \".\" or \"..\")", what, ledger.MaxIDLen)
+		}
+		return nil
+	}
+	switch x := v.(type) {
+	case string:
+		return check(name, x)
+	case []any:
+		for i, it := range x {
+			if s, ok := it.(string); ok {
+				if err := check(name+"."+strconv.Itoa(i), s); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// requiredByType caches requiredFields per request type.
+var requiredByType sync.Map // reflect.Type → []string
+
+// requiredFields lists the JSON names of t's required fields, as the
+// OpenAPI document marks them (Fields: no omitempty, not a pointer), in
+// declaration order, so that a body missing two names the first.
+func requiredFields(t reflect.Type) []string {
+	if f, ok := requiredByType.Load(t); ok {
+		return f.([]string)
+	}
+	var out []string
+	for _, f := range Fields(t) {
+		if f.Required {
+			out = append(out, f.Name)
+		}
+	}
+	requiredByType.Store(t, out)
+	return out
 }
 
 // emptyByType caches emptyFields per request type.
@@ -703,7 +793,7 @@ func (s *Server) view(c *gin.Context, fn func(ledger.Reader) error) bool {
 // page reads ?after=&limit=&order= for a list.
 func page(c *gin.Context) (ledger.Page, error) {
 	p := ledger.Page{After: c.Query("after"), Limit: ledger.DefaultPageSize}
-	if l := c.Query("limit"); l != "" {
+	if l, ok := c.GetQuery("limit"); ok { // limit= (empty) is no page size either
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > ledger.MaxPageSize {
 			return p, ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"tally/ledger"
+	"tally/ledger/fund"
 )
 
 // sourceCodes finds every constant of type Code (ledger.Code) declared in
@@ -99,5 +100,44 @@ func TestProblemCodesDocumented(t *testing.T) {
 	}
 	if !slices.Equal(rows, inOrder) {
 		t.Fatalf("docs/API.md's table of codes %v\nwant, in this order, %v", rows, inOrder)
+	}
+}
+
+// TestDetailEscapesControls: a problem's detail that echoes what a
+// request sent shows control and bidirectional-formatting characters as
+// \uXXXX, never raw (an ANSI escape in a terminal, reordered text).
+func TestDetailEscapesControls(t *testing.T) {
+	for in, want := range map[string]string{
+		"timebank: item a\x1b[31mb not found": `item a\u001b[31mb not found`,
+		"item a\x00b\u202eevil":               `item a\u0000b\u202eevil`,
+		"line\u2028break\u200b":               `line\u2028break\u200b`,
+		"catalogue item 理发 not found":         "catalogue item 理发 not found",
+	} {
+		if got := userDetail(in); got != want {
+			t.Errorf("userDetail(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestDocumentedLimits: docs/API.md states each body limit with the
+// value of its constant.
+func TestDocumentedLimits(t *testing.T) {
+	doc, err := os.ReadFile("../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(doc)), " ")
+	for name, v := range map[string]int{"ledger.MaxIDLen": ledger.MaxIDLen, "ledger.MaxAccountIDLen": ledger.MaxAccountIDLen,
+		"ledger.MaxMemoLen": ledger.MaxMemoLen, "ledger.MaxNameLen": ledger.MaxNameLen, "ledger.MaxPostings": ledger.MaxPostings,
+		"ledger.MaxRoles": ledger.MaxRoles, "ledger.MaxRelatives": ledger.MaxRelatives, "fund.MaxEvidence": fund.MaxEvidence,
+		"fund.MaxProjects": fund.MaxProjects, "fund.MaxProjectIDLen": fund.MaxProjectIDLen} {
+		i := strings.Index(text, "(`"+name+"`)")
+		if i < 0 {
+			t.Errorf("docs/API.md does not name %s", name)
+			continue
+		}
+		if !strings.Contains(text[max(0, i-40):i], " "+strconv.Itoa(v)+" ") {
+			t.Errorf("docs/API.md: %s is %d, not what the text before it says: %q", name, v, text[max(0, i-40):i])
+		}
 	}
 }

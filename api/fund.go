@@ -48,10 +48,10 @@ type FundProjectRequest struct {
 // role let them vote, so withdrawing the role stops their votes at once.
 // 1 ≤ quorum ≤ len(committee).
 type FundRequest struct {
-	ID        string               `json:"id"`
-	Community string               `json:"community"`
+	ID        string               `json:"id" id:"entity"`
+	Community string               `json:"community" id:"entity"`
 	Name      string               `json:"name"`
-	Committee []string             `json:"committee"`
+	Committee []string             `json:"committee" id:"entity"`
 	Quorum    int                  `json:"quorum"`
 	Projects  []FundProjectRequest `json:"projects,omitempty"`
 	// ObjectionWindow is the fund's public objection period (公示期)
@@ -126,9 +126,9 @@ type FundView struct {
 // none of them.
 type DonationRequest struct {
 	Donor     string `json:"donor" doc:"a company or organisation name as published (in clear, in the chain and on the public page), a member id, or a person's name, kept only as a salted commitment in the chain and encrypted (erasable) in the personal store"`
-	DonorKind string `json:"donor_kind,omitempty"`
+	DonorKind string `json:"donor_kind,omitempty" empty:"invalid_request" enum:"person|company|organisation"`
 	Amount    string `json:"amount"`
-	Project   string `json:"project,omitempty"`
+	Project   string `json:"project,omitempty" id:"entity"`
 	Anonymous bool   `json:"anonymous,omitempty"`
 }
 
@@ -194,7 +194,7 @@ func donationView(r ledger.Reader, d *fund.Donation, written bool) (DonationView
 type ProposalRequest struct {
 	Amount          string   `json:"amount"`
 	Beneficiary     string   `json:"beneficiary" doc:"a pseudonymous id (a member id or another opaque id), shown on the public page and kept in the chain for good: never a name, phone or ID-card number"`
-	Project         string   `json:"project,omitempty"`
+	Project         string   `json:"project,omitempty" id:"entity"`
 	Purpose         string   `json:"purpose" doc:"kept in the audit chain for good, never erased: about the disbursement, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
 	Evidence        []string `json:"evidence,omitempty" doc:"document hashes (or references) of the evidence, kept in the chain for good: never the documents themselves"`
 	Deadline        string   `json:"deadline,omitempty" empty:"invalid_request"`
@@ -231,7 +231,7 @@ func (r *ProposalRequest) ToDomain(fundID, proposer string) (fund.NewProposal, e
 
 // ProposalVoteRequest is a committee member's vote.
 type ProposalVoteRequest struct {
-	Decision string `json:"decision"` // approve | reject
+	Decision string `json:"decision" enum:"approve|reject"`
 	Reason   string `json:"reason,omitempty" doc:"kept in the audit chain for good, never erased: about the vote, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
 }
 
@@ -511,7 +511,7 @@ func (s *Server) addFundProject(c *gin.Context) {
 // CommitteeRequest replaces a fund's committee: registered members holding
 // the committee role, 1 ≤ quorum ≤ len(committee).
 type CommitteeRequest struct {
-	Committee []string `json:"committee"`
+	Committee []string `json:"committee" id:"entity"`
 	Quorum    int      `json:"quorum"`
 }
 

@@ -1185,3 +1185,21 @@ func TestDonorNameSealedAndErased(t *testing.T) {
 		t.Fatalf("verify after erasure: %v", err)
 	}
 }
+
+// TestLedgerNameReserved: no fund, and no proposal's beneficiary, takes
+// the id the ledger's own records name as their actor ("system", in any
+// case): the public page would show the ledger as a fund or as paid.
+func TestLedgerNameReserved(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	size := e.auditSize()
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "beneficiary", "SYSTEM")), 400, "invalid_id")
+	body := map[string]any{"id": "System", "community": "c1", "name": "x", "committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 2}
+	wantProblem(t, e.do("POST", "/v1/funds", e.admin, body), 400, "invalid_id")
+	if e.auditSize() != size {
+		t.Fatal("a refused request wrote a record")
+	}
+	body["id"] = "f-system"
+	e.must(201, "POST", "/v1/funds", e.admin, body)
+}

@@ -22,7 +22,7 @@ import (
 // PolicyRequest is a community's time-bank policy as the API takes it:
 // amounts as decimal strings of HOUR, durations as Go durations ("72h").
 type PolicyRequest struct {
-	Earning         string            `json:"earning,omitempty"`
+	Earning         string            `json:"earning,omitempty" enum:"deposit|mutual_credit"`
 	CreditLimit     string            `json:"credit_limit,omitempty" empty:"invalid_amount"`
 	MaxBalance      string            `json:"max_balance,omitempty" empty:"invalid_amount"`
 	SettlementDelay string            `json:"settlement_delay,omitempty" empty:"invalid_request"`
@@ -69,7 +69,7 @@ func (p *PolicyRequest) ToDomain() (community.Policy, error) {
 // PolicyView is a policy as the API shows it, and as
 // PUT /v1/communities/{id}/policy replaces it.
 type PolicyView struct {
-	Earning         string            `json:"earning"`
+	Earning         string            `json:"earning" enum:"deposit|mutual_credit"`
 	CreditLimit     string            `json:"credit_limit,omitempty" empty:"invalid_amount"`
 	MaxBalance      string            `json:"max_balance,omitempty" empty:"invalid_amount"`
 	SettlementDelay string            `json:"settlement_delay,omitempty" empty:"invalid_request"`
@@ -166,9 +166,9 @@ func truncateStr(s string, n int) string {
 
 // CommunityRequest creates a community.
 type CommunityRequest struct {
-	ID     string         `json:"id"`
+	ID     string         `json:"id" id:"entity"`
 	Name   string         `json:"name"`
-	Parent string         `json:"parent,omitempty"`
+	Parent string         `json:"parent,omitempty" id:"entity"`
 	Policy *PolicyRequest `json:"policy,omitempty"`
 }
 
@@ -191,13 +191,13 @@ func communityView(c *community.Community) CommunityView {
 // A password without a username logs in as the member's id; a member
 // without a password cannot log in (served through a coordinator).
 type MemberRequest struct {
-	ID          string            `json:"id"`
-	Community   string            `json:"community"`
+	ID          string            `json:"id" id:"entity"`
+	Community   string            `json:"community" id:"entity"`
 	DisplayName string            `json:"display_name"`
 	Roles       []community.Role  `json:"roles"`
 	Username    string            `json:"username,omitempty"`
 	Password    string            `json:"password,omitempty"`
-	Relatives   []string          `json:"relatives,omitempty"`
+	Relatives   []string          `json:"relatives,omitempty" id:"entity"`
 	Personal    map[string]string `json:"personal,omitempty"`
 }
 
@@ -576,7 +576,7 @@ func (s *Server) memberOp(c *gin.Context, fn func(tx ledger.Tx, id string) (*com
 type MemberUpdate struct {
 	DisplayName string            `json:"display_name,omitempty" empty:"invalid_request"`
 	Personal    map[string]string `json:"personal,omitempty"`
-	Relatives   *[]string         `json:"relatives,omitempty"`
+	Relatives   *[]string         `json:"relatives,omitempty" id:"entity"`
 }
 
 // updateMember: a member changes their own display name and personal

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,7 +97,15 @@ func operation(r route, schemas map[string]any) map[string]any {
 			}
 		}
 		param := map[string]any{"name": name, "in": "query", "required": required, "schema": schema}
-		if d := queryDoc(name, isInt); d != "" {
+		if name == "order" {
+			schema["enum"] = []string{"newest", "oldest"}
+		}
+		d := queryDoc(name, isInt)
+		if name == "community" && slices.Contains(r.query, "order") {
+			// A list holds one community's items; reports cover a subtree.
+			d = "community id: this community's items only, not its subtree's"
+		}
+		if d != "" {
 			param["description"] = d
 		}
 		params = append(params, param)
@@ -213,6 +222,9 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 			if f.NonEmpty {
 				props[f.Name].(map[string]any)["minLength"] = 1
 			}
+			if f.Enum != nil {
+				props[f.Name].(map[string]any)["enum"] = f.Enum
+			}
 			if f.Required {
 				required = append(required, f.Name)
 			}
@@ -247,9 +259,10 @@ type Field struct {
 	Name     string
 	Type     reflect.Type
 	Required bool
-	Nullable bool   // a pointer without omitempty: present, and null when unset
-	Doc      string // the field's `doc` tag: its description in the OpenAPI document
-	NonEmpty bool   // optional, but "" is refused (tag empty:"<code>")
+	Nullable bool     // a pointer without omitempty: present, and null when unset
+	Doc      string   // the field's `doc` tag: its description in the OpenAPI document
+	NonEmpty bool     // optional, but "" is refused (tag empty:"<code>")
+	Enum     []string // the values it takes (tag enum:"a|b"), where they are a closed set
 }
 
 // Fields lists the JSON fields of a struct type as encoding/json sees
@@ -277,9 +290,16 @@ func Fields(t reflect.Type) []Field {
 		omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
 		ptr := f.Type.Kind() == reflect.Pointer
 		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit, Doc: f.Tag.Get("doc"),
-			NonEmpty: f.Tag.Get("empty") != ""})
+			NonEmpty: f.Tag.Get("empty") != "", Enum: enumOf(f.Tag.Get("enum"))})
 	}
 	return out
+}
+
+func enumOf(tag string) []string {
+	if tag == "" {
+		return nil
+	}
+	return strings.Split(tag, "|")
 }
 
 // queryDoc describes a query parameter by its name (docs/API.md has the

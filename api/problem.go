@@ -3,11 +3,14 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -116,10 +119,35 @@ var packagePrefixes = []string{"timebank: ", "fund: ", "community: ", "ledger: "
 func userDetail(msg string) string {
 	for _, p := range packagePrefixes {
 		if rest, ok := strings.CutPrefix(msg, p); ok {
-			return rest
+			msg = rest
+			break
 		}
 	}
-	return msg
+	return escapeControls(msg)
+}
+
+// escapeControls writes the control and bidirectional-formatting
+// characters a message may echo from a request (an id looked up as sent)
+// as \uXXXX: a detail shown in a terminal, a log or a page must not
+// carry escape sequences or reorder its text.
+func escapeControls(s string) string {
+	if !strings.ContainsFunc(s, hiddenRune) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if hiddenRune(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func hiddenRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError ||
+		r >= 0x200b && r <= 0x200f || r == 0x2028 || r == 0x2029 || r == 0xfeff
 }
 
 // UnavailableRetryAfter is the Retry-After of a 503 (a record not yet in

@@ -154,10 +154,10 @@ func tbView[T any](s *Server, c *gin.Context, fn func(r ledger.Reader) (T, error
 // when absent the recipient is a member, or the community when it names
 // it.
 type ServiceRequest struct {
-	Volunteer     string `json:"volunteer"`
+	Volunteer     string `json:"volunteer" id:"entity"`
 	Recipient     string `json:"recipient" doc:"a member id, a group id (kept in the chain for good: an opaque name, never a phone number) or the community id"`
-	RecipientKind string `json:"recipient_kind,omitempty"`
-	Community     string `json:"community"`
+	RecipientKind string `json:"recipient_kind,omitempty" empty:"invalid_request" enum:"member|group|community"`
+	Community     string `json:"community" id:"entity"`
 	Category      string `json:"category" doc:"kind of service (case_work, group_work, community_activity, elder_care, child_care, ...), kept in the chain"`
 	Hours         string `json:"hours"`
 	OccurredAt    string `json:"occurred_at"`
@@ -442,8 +442,8 @@ func (s *Server) rejectService(c *gin.Context)  { s.decideService(c, false, time
 // The title says what is needed and enters the audit chain: it is about
 // the task, never a description of the person.
 type NeedRequest struct {
-	Community string `json:"community"`
-	Requester string `json:"requester,omitempty"`
+	Community string `json:"community" id:"entity"`
+	Requester string `json:"requester,omitempty" id:"entity"`
 	Category  string `json:"category"`
 	Title     string `json:"title" doc:"kept in the audit chain for good, never erased: about the need, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 	Hours     string `json:"hours,omitempty" empty:"invalid_amount"`
@@ -474,7 +474,7 @@ func needView(n *timebank.Need) NeedView {
 
 // ClaimRequest claims a need; a coordinator may name the volunteer.
 type ClaimRequest struct {
-	Volunteer string `json:"volunteer,omitempty"`
+	Volunteer string `json:"volunteer,omitempty" id:"entity"`
 }
 
 // CompleteNeedRequest says how long the service took and when.
@@ -680,8 +680,8 @@ func (s *Server) needDecision(decide func(ledger.Tx, timebank.Caller, string, st
 // OfferRequest posts an offer; volunteer defaults to the member acted
 // for. The title is about the service offered.
 type OfferRequest struct {
-	Community string `json:"community"`
-	Volunteer string `json:"volunteer,omitempty"`
+	Community string `json:"community" id:"entity"`
+	Volunteer string `json:"volunteer,omitempty" id:"entity"`
 	Category  string `json:"category"`
 	Title     string `json:"title" doc:"kept in the audit chain for good, never erased: about the offer, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 	Hours     string `json:"hours,omitempty" empty:"invalid_amount"`
@@ -752,7 +752,7 @@ func (s *Server) withdrawOffer(c *gin.Context) {
 type ItemRequest struct {
 	Name  string `json:"name"`
 	Hours string `json:"hours"`
-	Kind  string `json:"kind"`
+	Kind  string `json:"kind" enum:"service|goods"`
 }
 
 // ItemView shows a catalogue item; a withdrawn one is no longer offered.
@@ -831,8 +831,8 @@ func (s *Server) getCatalogue(c *gin.Context) {
 // price × quantity), else free text about what is redeemed. With book the
 // credits are held until complete or cancel.
 type RedemptionRequest struct {
-	Member    string `json:"member"`
-	Community string `json:"community"`
+	Member    string `json:"member" id:"entity"`
+	Community string `json:"community" id:"entity"`
 	Hours     string `json:"hours"`
 	Item      string `json:"item"`
 	Book      bool   `json:"book,omitempty"`
@@ -963,8 +963,8 @@ func (s *Server) reverseRedemption(c *gin.Context)  { s.settleBooking(c, timeban
 // account id ("li:HOUR") names that member in either. A coordinator
 // gives for an offline resident with X-On-Behalf-Of.
 type GiftRequest struct {
-	From  string `json:"from"`
-	To    string `json:"to"`
+	From  string `json:"from" id:"account"`
+	To    string `json:"to" id:"account"`
 	Hours string `json:"hours"`
 	Memo  string `json:"memo,omitempty" doc:"kept in the audit chain for good, never erased: about the gift, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
@@ -972,8 +972,8 @@ type GiftRequest struct {
 // GrantRequest grants pool credits to a member; the reason is about the
 // grant (it enters the chain), never a description of the person.
 type GrantRequest struct {
-	Community string `json:"community"`
-	Member    string `json:"member"`
+	Community string `json:"community" id:"entity"`
+	Member    string `json:"member" id:"entity"`
 	Hours     string `json:"hours"`
 	Reason    string `json:"reason" doc:"kept in the audit chain for good, never erased: about the grant, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }

@@ -95,6 +95,32 @@ type Reader interface {
 	Head() (size uint64, last time.Time)
 }
 
+// EachDocID calls fn with the id of every document of kind, in id order,
+// a page at a time (the ids of a page are read before fn runs, so fn may
+// read other documents).
+func EachDocID(r Reader, kind string, fn func(id string) error) error {
+	p := Page{Limit: MaxPageSize}
+	for {
+		var ids []string
+		next, err := r.Docs(kind, p, func(id string, _ []byte) error {
+			ids = append(ids, id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := fn(id); err != nil {
+				return err
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		p.After = next
+	}
+}
+
 // DocCache is offered by the writer's Tx: documents it decoded before,
 // as they stand committed and unchanged by the batch so far. A value
 // from CachedDoc is shared: the caller copies it before changing it.

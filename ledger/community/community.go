@@ -253,6 +253,11 @@ func reserve(tx ledger.Tx, kind, id string) error {
 	if err := ledger.CheckEntityID(kind+" id", id); err != nil { // the chain keeps it for good
 		return err
 	}
+	if strings.EqualFold(id, ledger.SystemActor.ID) {
+		// The ledger's own records name it as their actor: a community or
+		// fund so named would read as the ledger on a report.
+		return ledger.Errorf(ledger.CodeInvalidID, "id %q is reserved for the ledger itself", id)
+	}
 	// Account ids are <owner>:<suffix>: an entity named "c1:pool" would
 	// read as community c1's pool wherever an account id is taken, and an
 	// entity "c1" made after an entity "c1:pool" would open that very id.
@@ -329,6 +334,16 @@ func Create(tx ledger.Tx, n NewCommunity) (*Community, error) {
 		path = append(path, parent.Path...)
 	}
 	if err := reserve(tx, KindCommunity, n.ID); err != nil {
+		return nil, err
+	}
+	// "CZ" beside "cz" would be two communities nobody tells apart on a
+	// report or a form (funds and projects refuse their case twins too).
+	if err := ledger.EachDocID(tx, KindCommunity, func(other string) error {
+		if other != n.ID && strings.EqualFold(other, n.ID) {
+			return ledger.Errorf(ledger.CodeAlreadyExists, "community %s differs from community %s only in case", n.ID, other)
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	c := &Community{ID: n.ID, Name: n.Name, Parent: n.Parent, Path: append(path, n.ID),

@@ -353,26 +353,7 @@ func caseTwin(r ledger.Reader, id string) error {
 // eachFundID calls fn with every fund's id, in id order, a page of ids
 // read before fn sees them (fn may write through the reader's Tx).
 func eachFundID(r ledger.Reader, fn func(id string) error) error {
-	p := ledger.Page{Limit: ledger.MaxPageSize}
-	for {
-		var ids []string
-		next, err := r.Docs(KindFund, p, func(id string, _ []byte) error {
-			ids = append(ids, id)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := fn(id); err != nil {
-				return err
-			}
-		}
-		if next == "" {
-			return nil
-		}
-		p.After = next
-	}
+	return ledger.EachDocID(r, KindFund, fn)
 }
 
 // eachFund calls fn with every fund, in id order (see eachFundID).

@@ -354,6 +354,9 @@ func (n *NewProposal) check(now time.Time) error {
 	if err := ledger.CheckPseudonym("beneficiary", n.Beneficiary); err != nil {
 		return err
 	}
+	if strings.EqualFold(n.Beneficiary, ledger.SystemActor.ID) {
+		return ledger.Errorf(ledger.CodeInvalidID, "beneficiary %q is reserved for the ledger itself: the public page would show the ledger as paid", n.Beneficiary)
+	}
 	if err := ledger.CheckID("proposer", n.Proposer); err != nil {
 		return err
 	}

@@ -682,7 +682,7 @@ func (a *AuditDB) Receipt(seq uint64) (*audit.Receipt, error) {
 		}
 		c, note, err := latestCheckpoint(k)
 		if ledger.IsCode(err, ledger.CodeNotFound) || err == nil && uint64(c.Size) <= seq {
-			return ledger.Errorf(ledger.CodeUnavailable, "record %d is not in a signed checkpoint yet; ask again in a second", seq)
+			return ledger.Errorf(ledger.CodeUnavailable, "record %d is not in a signed checkpoint yet: one is signed within seconds, ask again after Retry-After", seq)
 		} else if err != nil {
 			return err
 		}
