@@ -165,6 +165,8 @@ func TestBadInput(t *testing.T) {
 		{"need community with a NUL", "POST", "/v1/needs", resident, `{"community":"c1\u0000b","category":"elder_care","title":"x"}`, 400, "invalid_id", nil},
 		{"parent with a slash", "POST", "/v1/communities", ts.admin, `{"id":"c7","name":"x","parent":"c1/.."}`, 400, "invalid_id", nil},
 		{"empty X-On-Behalf-Of", "POST", "/v1/gifts", resident, `{"from":"zhang","to":"c1:pool","hours":"0.01"}`, 400, "invalid_request", []string{HeaderOnBehalf, ""}},
+		{"time with twelve fraction digits", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","community":"c1","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00.123456789123Z"}`, 400, "invalid_request", nil},
+		{"time with a one-digit hour", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","community":"c1","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T1:00:00Z"}`, 400, "invalid_request", nil},
 		{"community named as the ledger", "POST", "/v1/communities", ts.admin, `{"id":"System","name":"x"}`, 400, "invalid_id", nil},
 		{"community differing only in case", "POST", "/v1/communities", ts.admin, `{"id":"C1","name":"x"}`, 409, "already_exists", nil},
 		{"account id too long", "POST", "/v1/gifts", resident, map[string]any{"from": "zhang", "to": strings.Repeat("p", 200), "hours": "1.00"}, 400, "invalid_id", nil},

@@ -1195,7 +1195,7 @@ func fundPeriod(c *gin.Context) (from, to time.Time, err error) {
 			}
 			return t, nil
 		}
-		t, err := time.Parse(time.RFC3339, v)
+		t, err := ledger.ParseRFC3339(v)
 		if err != nil {
 			return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be a date (2026-03-01) or an RFC 3339 time", name)
 		}

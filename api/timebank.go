@@ -113,9 +113,8 @@ func tbOptionalHours(s string) (int64, error) {
 func tbHoursStr(h int64) string { return ledger.FormatAmount(h, ledger.HOUR) }
 
 func tbTime(what, s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339, s)
-	if _, off := t.Zone(); err != nil || off <= -24*60*60 || off >= 24*60*60 {
-		// Go's parser takes offsets up to +99:59; RFC 3339's end at 23:59.
+	t, err := ledger.ParseRFC3339(s)
+	if err != nil {
 		return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "%s must be an RFC 3339 time", what)
 	}
 	return t, nil

@@ -126,7 +126,7 @@ func seqKey(seq uint64) string { return ledger.SeqKey(seq) }
 func ParseDay(s string) (time.Time, error) {
 	d, err := time.ParseInLocation("2006-01-02", s, DayZone)
 	if err != nil {
-		t, err2 := time.Parse(time.RFC3339, s)
+		t, err2 := ledger.ParseRFC3339(s)
 		if err2 != nil {
 			return time.Time{}, ledger.Errorf(ledger.CodeInvalidRequest, "timebank: %q is not a date like 2025-01-31", truncate(s, 16))
 		}
