@@ -408,9 +408,14 @@ func (s *Server) authenticate(c *gin.Context) {
 	}
 	if vs := c.Request.Header.Values(HeaderOnBehalf); len(vs) == 1 && strings.TrimSpace(vs[0]) == "" {
 		// Sent empty (a client's template with no member filled in): not
-		// the header left out, which would act as the caller.
-		failCode(c, ledger.CodeInvalidRequest, "%s is empty: leave it out, or name the member acted for", HeaderOnBehalf)
-		return
+		// the header left out, which would act as the caller. A late rule
+		// (see bind): a keyed write goes on to replay or be refused.
+		err := ledger.Errorf(ledger.CodeInvalidRequest, "%s is empty: leave it out, or name the member acted for", HeaderOnBehalf)
+		if c.GetHeader("Idempotency-Key") == "" || c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+			fail(c, err)
+			return
+		}
+		c.Set(ctxLateRule, error(err))
 	}
 	if ob := c.GetHeader(HeaderOnBehalf); ob != "" {
 		if err := s.onBehalf(c, p, ob); err != nil {

@@ -85,7 +85,6 @@ func TestBadInput(t *testing.T) {
 		{"duplicate member", "POST", "/v1/members", ts.admin, map[string]any{"id": "li", "community": "c1", "display_name": "x", "roles": []string{"resident"}}, 409, "already_exists", nil},
 		{"bad idempotency key", "POST", "/v1/transfers", ts.admin, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 400, "invalid_idempotency_key", []string{"Idempotency-Key", strings.Repeat("k", MaxIdempotencyKey+1)}},
 		{"bad limit", "GET", "/v1/accounts/li:HOUR/entries?limit=100000", ts.admin, nil, 400, "invalid_request", nil},
-		{"empty limit", "GET", "/v1/accounts/li:HOUR/entries?limit=", ts.admin, nil, 400, "invalid_request", nil},
 		{"bad cursor", "GET", "/v1/accounts/li:HOUR/entries?after=zz", ts.admin, nil, 400, "invalid_request", nil},
 		{"unknown route", "GET", "/v1/nothing", ts.admin, nil, 404, "not_found", nil},
 		{"on behalf by resident", "POST", "/v1/transfers", resident, post("1.00", "HOUR", "li:HOUR", "zhang:HOUR"), 403, "forbidden", []string{HeaderOnBehalf, "li"}},
@@ -159,6 +158,10 @@ func TestBadInput(t *testing.T) {
 		{"service without a community", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00Z"}`, 400, "invalid_request", nil},
 		{"gift without to", "POST", "/v1/gifts", resident, `{"from":"zhang","hours":"1.00"}`, 400, "invalid_request", nil},
 		{"posting without a unit", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00"}]}`, 400, "invalid_request", nil},
+		{"service with a null community", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","community":null,"category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00Z"}`, 400, "invalid_request", nil},
+		{"project id with a slash", "POST", "/v1/funds/nofund/projects", ts.admin, `{"id":"a/b","name":"x"}`, 400, "invalid_id", nil},
+		{"beneficiary with a slash", "POST", "/v1/funds/nofund/proposals", coord, `{"amount":"1.00","beneficiary":"a/b","purpose":"x"}`, 400, "invalid_id", nil},
+		{"service recipient with a slash", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"a/b","community":"c1","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00Z"}`, 400, "invalid_id", nil},
 		{"community without an id", "POST", "/v1/communities", ts.admin, `{"name":"x"}`, 400, "invalid_request", nil},
 		// An id no id could be is invalid_id wherever it is named.
 		{"community id with a slash", "POST", "/v1/services", coord, `{"volunteer":"li","recipient":"zhang","community":"a/b","category":"elder_care","hours":"1.00","occurred_at":"2026-01-01T00:00:00Z"}`, 400, "invalid_id", nil},

@@ -127,8 +127,21 @@ func bind(c *gin.Context, v any) error {
 	if _, ok := raw.(map[string]any); !ok && reflect.TypeOf(v).Elem().Kind() == reflect.Struct {
 		return ledger.Errorf(CodeInvalidJSON, "the body must be a JSON object")
 	}
-	if err := exactFields(raw, reflect.TypeOf(v), ""); err != nil {
-		return err
+	if err := exactFields(raw, reflect.TypeOf(v), "", true); err != nil {
+		var late *lateRule
+		if !errors.As(err, &late) || c.GetHeader("Idempotency-Key") == "" {
+			return err
+		}
+		// A rule newer than some stored writes: the request may be the
+		// retry of one an earlier version took, which must get its
+		// original answer (SPEC §2). It goes on to its commit, which
+		// replays a stored result under its key or else refuses it with
+		// this error (submit), writing nothing; every older rule still
+		// applies here.
+		if err := exactFields(raw, reflect.TypeOf(v), "", false); err != nil {
+			return err
+		}
+		c.Set(ctxLateRule, late.error)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -144,6 +157,18 @@ func bind(c *gin.Context, v any) error {
 }
 
 const ctxValue = "tally.body.value"
+
+// ctxLateRule holds the error of a late rule a keyed request broke (see
+// bind): its commit replays or refuses it.
+const ctxLateRule = "tally.body.late"
+
+// lateRule marks a refusal by a rule added after writes were stored
+// (2026-11-24: required fields left out, ids that are none, blank kinds):
+// a request breaking only such rules may be a retry that an earlier
+// version took. exactFields checks them only when asked (late).
+type lateRule struct{ error }
+
+func (e *lateRule) Unwrap() error { return e.error }
 
 // MaxJSONDepth bounds the nesting of a request body's arrays and objects.
 const MaxJSONDepth = 32
@@ -383,7 +408,7 @@ var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 
 // exactFields walks a decoded body alongside the type it was decoded
 // into and refuses any object key that is not exactly a field's JSON name.
-func exactFields(raw any, t reflect.Type, path string) error {
+func exactFields(raw any, t reflect.Type, path string, late bool) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -402,28 +427,32 @@ func exactFields(raw any, t reflect.Type, path string) error {
 			if !ok {
 				return ledger.Errorf(CodeUnknownField, "unknown field %q", path+k)
 			}
-			if kind, ok := idFields(t)[k]; ok {
+			if kind, ok := idFields(t)[k]; ok && late {
 				if err := checkIDValue(path+k, kind, v); err != nil {
-					return err
+					return &lateRule{err}
 				}
 			}
 			if v == "" {
-				if code, ok := emptyRefused(t)[k]; ok {
+				if rule, ok := emptyRefused(t)[k]; ok && (late || !rule.late) {
 					// An optional amount or duration given as "" is not
 					// its absence: a form that sent "amount":"" would
 					// otherwise post a hold in full.
-					return ledger.Errorf(code, "field %q is empty: leave it out, or give a value", path+k)
+					err := ledger.Errorf(rule.code, "field %q is empty: leave it out, or give a value", path+k)
+					if rule.late {
+						return &lateRule{err}
+					}
+					return err
 				}
 			}
-			if err := exactFields(v, ft, path+k+"."); err != nil {
+			if err := exactFields(v, ft, path+k+".", late); err != nil {
 				return err
 			}
 		}
 		for _, name := range requiredFields(t) {
-			if _, ok := obj[name]; !ok {
+			if v, ok := obj[name]; (!ok || v == nil) && late { // null is left out too
 				// One code for a field left out, whatever it names: an id
 				// left out is not an unknown one (404) nor a malformed one.
-				return ledger.Errorf(ledger.CodeInvalidRequest, "field %q is required", path+name)
+				return &lateRule{ledger.Errorf(ledger.CodeInvalidRequest, "field %q is required", path+name)}
 			}
 		}
 	case reflect.Slice, reflect.Array:
@@ -434,14 +463,14 @@ func exactFields(raw any, t reflect.Type, path string) error {
 			return ledger.Errorf(ledger.CodeLimitExceeded, "%s holds %d items; a request's lists hold at most %d", strings.TrimSuffix(path, "."), len(arr), MaxRequestArray)
 		}
 		for i, v := range arr {
-			if err := exactFields(v, t.Elem(), path+strconv.Itoa(i)+"."); err != nil {
+			if err := exactFields(v, t.Elem(), path+strconv.Itoa(i)+".", late); err != nil {
 				return err
 			}
 		}
 	case reflect.Map:
 		obj, _ := raw.(map[string]any)
 		for k, v := range obj {
-			if err := exactFields(v, t.Elem(), path+k+"."); err != nil {
+			if err := exactFields(v, t.Elem(), path+k+".", late); err != nil {
 				return err
 			}
 		}
@@ -560,20 +589,29 @@ func requiredFields(t reflect.Type) []string {
 }
 
 // emptyByType caches emptyFields per request type.
-var emptyByType sync.Map // reflect.Type → map[string]ledger.Code
+var emptyByType sync.Map // reflect.Type → map[string]emptyRule
+
+// emptyRule is how a field refuses "": with code, and whether that is a
+// late rule (tag empty:"<code>;late").
+type emptyRule struct {
+	code ledger.Code
+	late bool
+}
 
 // emptyRefused maps the JSON names of t's optional fields that refuse an
-// empty string (tag empty:"<code>") to the code of that refusal.
-func emptyRefused(t reflect.Type) map[string]ledger.Code {
+// empty string (tag empty:"<code>", or empty:"<code>;late") to that
+// refusal.
+func emptyRefused(t reflect.Type) map[string]emptyRule {
 	if f, ok := emptyByType.Load(t); ok {
-		return f.(map[string]ledger.Code)
+		return f.(map[string]emptyRule)
 	}
-	out := map[string]ledger.Code{}
+	out := map[string]emptyRule{}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if code := f.Tag.Get("empty"); code != "" {
+		if tag := f.Tag.Get("empty"); tag != "" {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			out[name] = ledger.Code(code)
+			code, late := strings.CutSuffix(tag, ";late")
+			out[name] = emptyRule{ledger.Code(code), late}
 		}
 		if f.Anonymous {
 			ft := f.Type
@@ -757,6 +795,11 @@ func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 		return ledger.Result{}, false
 	}
 	req := ledger.Request{Actor: p.actor(), IdemKey: key, Op: s.authorized(p, op)}
+	if late, ok := c.Get(ctxLateRule); ok && key != "" {
+		// Broke a late rule (bind): a stored result under the key is
+		// replayed without running any op; anything else is refused.
+		req.Op = func(ledger.Tx) (any, error) { return nil, late.(error) }
+	}
 	if key != "" { // the fingerprint only matters to an idempotency record
 		var canon []byte
 		if raw, ok := c.Get(ctxValue); ok { // bound: re-encode what bind decoded, not decode again
@@ -793,7 +836,7 @@ func (s *Server) view(c *gin.Context, fn func(ledger.Reader) error) bool {
 // page reads ?after=&limit=&order= for a list.
 func page(c *gin.Context) (ledger.Page, error) {
 	p := ledger.Page{After: c.Query("after"), Limit: ledger.DefaultPageSize}
-	if l, ok := c.GetQuery("limit"); ok { // limit= (empty) is no page size either
+	if l := c.Query("limit"); l != "" { // limit= (empty) is left out, as every parameter
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > ledger.MaxPageSize {
 			return p, ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)

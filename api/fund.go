@@ -39,7 +39,7 @@ const FundDisclosureRecent = 20
 
 // FundProjectRequest is a restricted project (定向).
 type FundProjectRequest struct {
-	ID   string `json:"id"`
+	ID   string `json:"id" id:"entity"`
 	Name string `json:"name"`
 }
 
@@ -126,7 +126,7 @@ type FundView struct {
 // none of them.
 type DonationRequest struct {
 	Donor     string `json:"donor" doc:"a company or organisation name as published (in clear, in the chain and on the public page), a member id, or a person's name, kept only as a salted commitment in the chain and encrypted (erasable) in the personal store"`
-	DonorKind string `json:"donor_kind,omitempty" empty:"invalid_request" enum:"person|company|organisation"`
+	DonorKind string `json:"donor_kind,omitempty" empty:"invalid_request;late" enum:"person|company|organisation"`
 	Amount    string `json:"amount"`
 	Project   string `json:"project,omitempty" id:"entity"`
 	Anonymous bool   `json:"anonymous,omitempty"`
@@ -193,7 +193,7 @@ func donationView(r ledger.Reader, d *fund.Donation, written bool) (DonationView
 // none: approval pays at once).
 type ProposalRequest struct {
 	Amount          string   `json:"amount"`
-	Beneficiary     string   `json:"beneficiary" doc:"a pseudonymous id (a member id or another opaque id), shown on the public page and kept in the chain for good: never a name, phone or ID-card number"`
+	Beneficiary     string   `json:"beneficiary" id:"entity" doc:"a pseudonymous id (a member id or another opaque id), shown on the public page and kept in the chain for good: never a name, phone or ID-card number"`
 	Project         string   `json:"project,omitempty" id:"entity"`
 	Purpose         string   `json:"purpose" doc:"kept in the audit chain for good, never erased: about the disbursement, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
 	Evidence        []string `json:"evidence,omitempty" doc:"document hashes (or references) of the evidence, kept in the chain for good: never the documents themselves"`

@@ -100,6 +100,9 @@ func operation(r route, schemas map[string]any) map[string]any {
 		if name == "order" {
 			schema["enum"] = []string{"newest", "oldest"}
 		}
+		if name == "status" && r.statuses != nil {
+			schema["enum"] = r.statuses
+		}
 		d := queryDoc(name, isInt)
 		if name == "community" && slices.Contains(r.query, "order") {
 			// A list holds one community's items; reports cover a subtree.
@@ -316,6 +319,8 @@ func queryDoc(name string, isInt bool) string {
 		return "community id; a report covers its whole subtree"
 	case name == "status":
 		return "only items in this status"
+	case name == "role":
+		return "only members holding any of these roles, comma-separated"
 	case name == "size":
 		return "tree size (default: the latest checkpoint's)"
 	case (name == "from" || name == "to") && isInt:

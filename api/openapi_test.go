@@ -6,9 +6,12 @@ import (
 	"flag"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
+
+	"tally/ledger/timebank"
 )
 
 // TestOpenAPIMatchesRouter walks gin's router: every registered route is
@@ -131,5 +134,27 @@ func TestOptionalBodiesAccepted(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no route with an optional body")
+	}
+}
+
+// TestStatusFiltersListed: every route filtering by status documents the
+// values the filter takes, and they are what the list accepts.
+func TestStatusFiltersListed(t *testing.T) {
+	ts := newTestServer(t)
+	for _, r := range ts.api.allRoutes() {
+		if !slices.Contains(r.query, "status") {
+			continue
+		}
+		if len(r.statuses) == 0 {
+			t.Errorf("%s %s filters by status but names none of its values", r.method, r.path)
+		}
+	}
+	ts.community("c1", "", nil)
+	for path, statuses := range map[string][]string{"/v1/services?community=c1": timebank.ServiceStatuses, "/v1/needs?community=c1": timebank.NeedStatuses,
+		"/v1/offers?community=c1": timebank.OfferStatuses, "/v1/redemptions?community=c1": timebank.RedemptionStatuses} {
+		for _, st := range statuses {
+			ts.must(200, "GET", path+"&status="+st, ts.admin, nil)
+		}
+		tbProblem(t, ts.do("GET", path+"&status=bogus", ts.admin, nil), 400, "invalid_request")
 	}
 }

@@ -228,6 +228,7 @@ type route struct {
 	auth         access
 	roles        []community.Role // any of them; empty: any authenticated caller
 	query        []string         // documented query parameters: name[:int][!] (! = required)
+	statuses     []string         // the values of its status parameter, if it has one
 	req, resp    any              // request/response body types for the document
 	media        string           // a success body that is not JSON: its media type
 	csv          bool             // Accept: text/csv gives the same answer as CSV

@@ -293,8 +293,11 @@ func CancelNeed(tx ledger.Tx, by Caller, id, reason string) (*Need, error) {
 }
 
 // ListNeeds lists a community's needs, oldest first, optionally by status.
+// NeedStatuses are the states a needs list may be filtered by.
+var NeedStatuses = []string{NeedOpen, NeedClaimed, NeedCompleted, NeedCancelled}
+
 func ListNeeds(r ledger.Reader, c, status string, p ledger.Page) ([]*Need, string, error) {
-	if status != "" && !slices.Contains([]string{NeedOpen, NeedClaimed, NeedCompleted, NeedCancelled}, status) {
+	if status != "" && !slices.Contains(NeedStatuses, status) {
 		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is open, claimed, completed or cancelled")
 	}
 	return listDocs(r, "tb/need/"+c+"/", p, func(id string) (*Need, bool, error) {
@@ -352,8 +355,11 @@ const (
 
 // ListOffers lists a community's offers, oldest first, optionally by
 // status (open or withdrawn).
+// OfferStatuses are the states an offers list may be filtered by.
+var OfferStatuses = []string{OfferOpen, OfferWithdrawn}
+
 func ListOffers(r ledger.Reader, c, status string, p ledger.Page) ([]*Offer, string, error) {
-	if status != "" && status != OfferOpen && status != OfferWithdrawn {
+	if status != "" && !slices.Contains(OfferStatuses, status) {
 		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is open or withdrawn")
 	}
 	return listDocs(r, "tb/offer/"+c+"/", p, func(id string) (*Offer, bool, error) {

@@ -280,8 +280,8 @@ func Redeem(tx ledger.Tx, by Caller, n NewRedemption) (*Redemption, error) {
 func redListKey(c string, seq uint64) string { return "tb/rdm/" + c + "/" + seqKey(seq) }
 func redMineKey(m string, seq uint64) string { return "tb/rdmine/" + m + "/" + seqKey(seq) }
 
-// redemptionStatuses are the states a redemption list may be filtered by.
-var redemptionStatuses = []string{RedeemRedeemed, RedeemBooked, RedeemCompleted, RedeemCancelled, RedeemExpired, RedeemReversed}
+// RedemptionStatuses are the states a redemption list may be filtered by.
+var RedemptionStatuses = []string{RedeemRedeemed, RedeemBooked, RedeemCompleted, RedeemCancelled, RedeemExpired, RedeemReversed}
 
 // ListRedemptions lists the redemptions made in community c in order,
 // optionally only those with a status (a booking the ledger voided at its
@@ -297,8 +297,8 @@ func MemberRedemptions(r ledger.Reader, member, status string, p ledger.Page) ([
 }
 
 func listRedemptions(r ledger.Reader, prefix, status string, p ledger.Page) ([]*Redemption, string, error) {
-	if status != "" && !slices.Contains(redemptionStatuses, status) {
-		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is one of %s", strings.Join(redemptionStatuses, ", "))
+	if status != "" && !slices.Contains(RedemptionStatuses, status) {
+		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is one of %s", strings.Join(RedemptionStatuses, ", "))
 	}
 	return listDocs(r, prefix, p, func(id string) (*Redemption, bool, error) {
 		d, err := GetRedemption(r, id)

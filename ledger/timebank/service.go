@@ -801,9 +801,12 @@ func ListServices(r ledger.Reader, c, status string, p ledger.Page) ([]*Service,
 	return listServices(r, "tb/svc/"+c+"/", status, p)
 }
 
+// ServiceStatuses are the states a services list may be filtered by.
+var ServiceStatuses = []string{StatusPending, StatusConfirmed, StatusRejected}
+
 // listServices pages through a service id index under prefix.
 func listServices(r ledger.Reader, prefix, status string, p ledger.Page) ([]*Service, string, error) {
-	if status != "" && status != StatusPending && status != StatusConfirmed && status != StatusRejected {
+	if status != "" && !slices.Contains(ServiceStatuses, status) {
 		return nil, "", ledger.Errorf(ledger.CodeInvalidRequest, "timebank: status is pending, confirmed or rejected")
 	}
 	return listDocs(r, prefix, p, func(id string) (*Service, bool, error) {
