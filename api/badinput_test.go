@@ -137,6 +137,7 @@ func TestBadInput(t *testing.T) {
 		{"empty hold timeout", "POST", "/v1/transfers", ts.admin, `{"postings":[{"from":"li:HOUR","to":"zhang:HOUR","amount":"1.00","unit":"HOUR"}],"pending":true,"timeout":""}`, 400, "invalid_request", nil},
 		{"empty storage cap", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"deposit","max_balance":""}`, 400, "invalid_amount", nil},
 		{"empty settlement delay", "PUT", "/v1/communities/c1/policy", ts.admin, `{"earning":"deposit","settlement_delay":""}`, 400, "invalid_request", nil},
+		{"empty earning model of a new community", "POST", "/v1/communities", ts.admin, `{"id":"c9","name":"x","policy":{"earning":""}}`, 400, "invalid_request", nil},
 		{"empty credit limit of a new community", "POST", "/v1/communities", ts.admin, `{"id":"c9","name":"x","policy":{"earning":"mutual_credit","credit_limit":""}}`, 400, "invalid_amount", nil},
 		{"empty need hours", "POST", "/v1/needs", resident, `{"community":"c1","category":"elder_care","title":"x","hours":""}`, 400, "invalid_amount", nil},
 		{"empty proposal deadline", "POST", "/v1/funds/nofund/proposals", coord, `{"amount":"1.00","beneficiary":"li","purpose":"x","deadline":""}`, 400, "invalid_request", nil},

@@ -22,7 +22,7 @@ import (
 // PolicyRequest is a community's time-bank policy as the API takes it:
 // amounts as decimal strings of HOUR, durations as Go durations ("72h").
 type PolicyRequest struct {
-	Earning         string            `json:"earning,omitempty" enum:"deposit|mutual_credit"`
+	Earning         string            `json:"earning,omitempty" empty:"invalid_request;late" enum:"deposit|mutual_credit"`
 	CreditLimit     string            `json:"credit_limit,omitempty" empty:"invalid_amount"`
 	MaxBalance      string            `json:"max_balance,omitempty" empty:"invalid_amount"`
 	SettlementDelay string            `json:"settlement_delay,omitempty" empty:"invalid_request"`
