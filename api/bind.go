@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
 	"os"
@@ -427,13 +426,14 @@ func exactFields(raw any, t reflect.Type, path string, late bool) error {
 			if !ok {
 				return ledger.Errorf(CodeUnknownField, "unknown field %q", path+k)
 			}
-			if kind, ok := idFields(t)[k]; ok && late {
+			rules := rulesOf(t)
+			if kind, ok := rules.id[k]; ok && late {
 				if err := checkIDValue(path+k, kind, v); err != nil {
 					return &lateRule{err}
 				}
 			}
 			if v == "" {
-				if rule, ok := emptyRefused(t)[k]; ok && (late || !rule.late) {
+				if rule, ok := rules.empty[k]; ok && (late || !rule.late) {
 					// An optional amount or duration given as "" is not
 					// its absence: a form that sent "amount":"" would
 					// otherwise post a hold in full.
@@ -448,7 +448,7 @@ func exactFields(raw any, t reflect.Type, path string, late bool) error {
 				return err
 			}
 		}
-		for _, name := range requiredFields(t) {
+		for _, name := range rulesOf(t).required {
 			if v, ok := obj[name]; (!ok || v == nil) && late { // null is left out too
 				// One code for a field left out, whatever it names: an id
 				// left out is not an unknown one (404) nor a malformed one.
@@ -510,29 +510,6 @@ func listOf(t reflect.Type, path string, item reflect.Type) bool {
 	return (t.Kind() == reflect.Slice || t.Kind() == reflect.Map) && t.Elem() == item
 }
 
-// idByType caches idFields per request type.
-var idByType sync.Map // reflect.Type → map[string]string
-
-// idFields maps the JSON names of t's fields that hold ids (tag
-// id:"entity": a community's, member's, fund's or project's id;
-// id:"account": an account id, or what an account is named by) to
-// their kind.
-func idFields(t reflect.Type) map[string]string {
-	if f, ok := idByType.Load(t); ok {
-		return f.(map[string]string)
-	}
-	out := map[string]string{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if kind := f.Tag.Get("id"); kind != "" {
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			out[name] = kind
-		}
-	}
-	idByType.Store(t, out)
-	return out
-}
-
 // checkIDValue refuses an id field (or an item of a list of ids) that no
 // id could be — empty, too long, with a '/', a space or a control
 // character — as 400 invalid_id, whatever the route: looked up, it would
@@ -568,63 +545,47 @@ func checkIDValue(name, kind string, v any) error {
 	return nil
 }
 
-// requiredByType caches requiredFields per request type.
-var requiredByType sync.Map // reflect.Type → []string
-
-// requiredFields lists the JSON names of t's required fields, as the
-// OpenAPI document marks them (Fields: no omitempty, not a pointer), in
-// declaration order, so that a body missing two names the first.
-func requiredFields(t reflect.Type) []string {
-	if f, ok := requiredByType.Load(t); ok {
-		return f.([]string)
-	}
-	var out []string
-	for _, f := range Fields(t) {
-		if f.Required {
-			out = append(out, f.Name)
-		}
-	}
-	requiredByType.Store(t, out)
-	return out
+// bodyRules is what exactFields checks of a request type's fields beyond
+// their names: which hold ids (tag id:"entity"|"account"), which refuse
+// "" (tag empty:"<code>", or empty:"<code>;late"), and which are required
+// (as the OpenAPI document marks them: Fields), in declaration order so
+// that a body missing two names the first.
+type bodyRules struct {
+	id       map[string]string
+	empty    map[string]emptyRule
+	required []string
 }
 
-// emptyByType caches emptyFields per request type.
-var emptyByType sync.Map // reflect.Type → map[string]emptyRule
-
 // emptyRule is how a field refuses "": with code, and whether that is a
-// late rule (tag empty:"<code>;late").
+// late rule.
 type emptyRule struct {
 	code ledger.Code
 	late bool
 }
 
-// emptyRefused maps the JSON names of t's optional fields that refuse an
-// empty string (tag empty:"<code>", or empty:"<code>;late") to that
-// refusal.
-func emptyRefused(t reflect.Type) map[string]emptyRule {
-	if f, ok := emptyByType.Load(t); ok {
-		return f.(map[string]emptyRule)
+// rulesByType caches bodyRules per request type (a bounded set: the
+// types the handlers bind).
+var rulesByType sync.Map // reflect.Type → *bodyRules
+
+func rulesOf(t reflect.Type) *bodyRules {
+	if r, ok := rulesByType.Load(t); ok {
+		return r.(*bodyRules)
 	}
-	out := map[string]emptyRule{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if tag := f.Tag.Get("empty"); tag != "" {
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			code, late := strings.CutSuffix(tag, ";late")
-			out[name] = emptyRule{ledger.Code(code), late}
+	r := &bodyRules{id: map[string]string{}, empty: map[string]emptyRule{}}
+	for _, f := range Fields(t) {
+		if f.ID != "" {
+			r.id[f.Name] = f.ID
 		}
-		if f.Anonymous {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				maps.Copy(out, emptyRefused(ft))
-			}
+		if f.Empty != "" {
+			code, late := strings.CutSuffix(f.Empty, ";late")
+			r.empty[f.Name] = emptyRule{ledger.Code(code), late}
+		}
+		if f.Required {
+			r.required = append(r.required, f.Name)
 		}
 	}
-	emptyByType.Store(t, out)
-	return out
+	rulesByType.Store(t, r)
+	return r
 }
 
 // jsonFields maps the JSON names of a struct's fields, embedded structs'

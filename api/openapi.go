@@ -265,6 +265,8 @@ type Field struct {
 	Nullable bool     // a pointer without omitempty: present, and null when unset
 	Doc      string   // the field's `doc` tag: its description in the OpenAPI document
 	NonEmpty bool     // optional, but "" is refused (tag empty:"<code>")
+	Empty    string   // that tag: the refusal's code (";late": a late rule, see bind)
+	ID       string   // tag id:"entity"|"account": the field holds an id (bind checks its shape)
 	Enum     []string // the values it takes (tag enum:"a|b"), where they are a closed set
 }
 
@@ -293,7 +295,7 @@ func Fields(t reflect.Type) []Field {
 		omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
 		ptr := f.Type.Kind() == reflect.Pointer
 		out = append(out, Field{Name: name, Type: f.Type, Required: !omit && !ptr, Nullable: ptr && !omit, Doc: f.Tag.Get("doc"),
-			NonEmpty: f.Tag.Get("empty") != "", Enum: enumOf(f.Tag.Get("enum"))})
+			NonEmpty: f.Tag.Get("empty") != "", Empty: f.Tag.Get("empty"), ID: f.Tag.Get("id"), Enum: enumOf(f.Tag.Get("enum"))})
 	}
 	return out
 }
