@@ -196,19 +196,16 @@ func (s *Server) readAccount(c *gin.Context, r ledger.Reader) (*ledger.Account, 
 }
 
 func (s *Server) getAccount(c *gin.Context) {
-	var out AccountView
-	if s.view(c, func(r ledger.Reader) error {
+	viewJSON(s, c, func(r ledger.Reader) (AccountView, error) {
 		a, err := s.readAccount(c, r)
 		if err == nil {
 			err = ledger.CurrentCap(r, a)
 		}
-		if err == nil {
-			out = AccountViewOf(a)
+		if err != nil {
+			return AccountView{}, err
 		}
-		return err
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+		return AccountViewOf(a), nil
+	})
 }
 
 func (s *Server) getEntries(c *gin.Context) {
@@ -217,15 +214,14 @@ func (s *Server) getEntries(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	var out List[EntryView]
-	if s.view(c, func(r ledger.Reader) error {
+	viewJSON(s, c, func(r ledger.Reader) (List[EntryView], error) {
 		a, err := s.readAccount(c, r)
 		if err != nil {
-			return err
+			return List[EntryView]{}, err
 		}
 		es, next, err := r.Entries(a.ID, pg)
 		if err != nil {
-			return err
+			return List[EntryView]{}, err
 		}
 		views := make([]EntryView, len(es))
 		for i, e := range es {
@@ -235,11 +231,8 @@ func (s *Server) getEntries(c *gin.Context) {
 				views[i].Balance = ledger.FormatAmount(*e.Balance, e.Unit)
 			}
 		}
-		out = newList(views, next)
-		return nil
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+		return newList(views, next), nil
+	})
 }
 
 // accountsInScope refuses a transaction touching accounts outside the
@@ -524,21 +517,7 @@ func (s *Server) createTransfer(c *gin.Context) {
 }
 
 func (s *Server) getTransfer(c *gin.Context) {
-	p := principal(c)
-	var out TransactionView
-	if s.view(c, func(r ledger.Reader) error {
-		t, err := r.Transaction(c.Param("id"))
-		if err != nil {
-			return err
-		}
-		if err := canReadTransaction(r, p, t); err != nil {
-			return err
-		}
-		out = TransactionViewOf(t)
-		return nil
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+	viewOne(s, c, ledger.Reader.Transaction, canReadTransaction, TransactionViewOf)
 }
 
 // canReadTransaction: whoever may read one of its accounts may read the

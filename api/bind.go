@@ -794,6 +794,54 @@ func (s *Server) view(c *gin.Context, fn func(ledger.Reader) error) bool {
 	return true
 }
 
+// viewJSON runs fn over a snapshot and answers its value as 200 JSON, or
+// the error as a problem.
+func viewJSON[T any](s *Server, c *gin.Context, fn func(r ledger.Reader) (T, error)) {
+	var out T
+	if s.view(c, func(r ledger.Reader) error {
+		var err error
+		out, err = fn(r)
+		return err
+	}) {
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+// viewOne answers a read of one document named by the path's id: got,
+// then shown only if visible to the caller (visible's error otherwise,
+// not_found where the id must not be revealed), in its view.
+func viewOne[T, V any](s *Server, c *gin.Context, get func(ledger.Reader, string) (T, error), visible func(ledger.Reader, *Principal, T) error, view func(T) V) {
+	p, id := principal(c), c.Param("id")
+	viewJSON(s, c, func(r ledger.Reader) (V, error) {
+		var none V
+		d, err := get(r, id)
+		if err != nil {
+			return none, err
+		}
+		if err := visible(r, p, d); err != nil {
+			return none, err
+		}
+		return view(d), nil
+	})
+}
+
+// bindThen binds the body into req (an absent body is an empty request
+// when optional) and runs next, or answers the error.
+func bindThen[T any](c *gin.Context, optional bool, next func(req *T)) {
+	var req T
+	var err error
+	if optional {
+		err = bindOptional(c, &req)
+	} else {
+		err = bind(c, &req)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	next(&req)
+}
+
 // page reads ?after=&limit=&order= for a list.
 func page(c *gin.Context) (ledger.Page, error) {
 	p := ledger.Page{After: c.Query("after"), Limit: ledger.DefaultPageSize}

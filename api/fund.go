@@ -473,20 +473,16 @@ func (s *Server) createFund(c *gin.Context) {
 
 func (s *Server) getFund(c *gin.Context) {
 	p := principal(c)
-	var out FundView
-	if s.view(c, func(r ledger.Reader) error {
+	viewJSON(s, c, func(r ledger.Reader) (FundView, error) {
 		f, err := fund.Get(r, c.Param("id"))
 		if err != nil {
-			return err
+			return FundView{}, err
 		}
 		if err := canReadFund(r, p, f); err != nil {
-			return err
+			return FundView{}, err
 		}
-		out, err = fundView(r, f)
-		return err
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+		return fundView(r, f)
+	})
 }
 
 func (s *Server) addFundProject(c *gin.Context) {
@@ -631,27 +627,23 @@ func (s *Server) listDonations(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	var out List[DonationView]
-	if s.view(c, func(r ledger.Reader) error {
+	viewJSON(s, c, func(r ledger.Reader) (List[DonationView], error) {
 		f, err := fundOf(r, p, c.Param("id"), fundReaders...)
 		if err != nil {
-			return err
+			return List[DonationView]{}, err
 		}
 		ds, next, err := fund.Donations(r, f.ID, pg)
 		if err != nil {
-			return err
+			return List[DonationView]{}, err
 		}
 		views := make([]DonationView, len(ds))
 		for i, d := range ds {
 			if views[i], err = donationView(r, d, false); err != nil {
-				return err
+				return List[DonationView]{}, err
 			}
 		}
-		out = newList(views, next)
-		return nil
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+		return newList(views, next), nil
+	})
 }
 
 // --- proposals ---------------------------------------------------------------
@@ -688,25 +680,21 @@ func (s *Server) listProposals(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	var out List[ProposalView]
-	if s.view(c, func(r ledger.Reader) error {
+	viewJSON(s, c, func(r ledger.Reader) (List[ProposalView], error) {
 		f, err := fund.Get(r, c.Param("id"))
 		if err != nil {
-			return err
+			return List[ProposalView]{}, err
 		}
 		if err := canReadFund(r, p, f); err != nil {
-			return err
+			return List[ProposalView]{}, err
 		}
 		ps, next, err := fund.Proposals(r, f.ID, pg)
 		views := make([]ProposalView, len(ps))
 		for i, x := range ps {
 			views[i] = proposalView(fund.Current(r, f, x), f)
 		}
-		out = newList(views, next)
-		return err
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+		return newList(views, next), err
+	})
 }
 
 // readProposal loads a proposal the caller may read: its proposer, or a
@@ -728,16 +716,13 @@ func readProposal(r ledger.Reader, p *Principal, id string) (*fund.Proposal, *fu
 
 func (s *Server) getProposal(c *gin.Context) {
 	p := principal(c)
-	var out ProposalView
-	if s.view(c, func(r ledger.Reader) error {
+	viewJSON(s, c, func(r ledger.Reader) (ProposalView, error) {
 		pr, f, err := readProposal(r, p, c.Param("id"))
-		if err == nil {
-			out = proposalView(fund.Current(r, f, pr), f)
+		if err != nil {
+			return ProposalView{}, err
 		}
-		return err
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+		return proposalView(fund.Current(r, f, pr), f), nil
+	})
 }
 
 // proposalOp runs a committee action on proposal :id and answers the

@@ -271,17 +271,13 @@ func (s *Server) createCommunity(c *gin.Context) {
 }
 
 func (s *Server) getCommunity(c *gin.Context) {
-	var out CommunityView
-	if s.view(c, func(r ledger.Reader) error {
+	viewJSON(s, c, func(r ledger.Reader) (CommunityView, error) {
 		cm, err := community.Get(r, c.Param("id"))
 		if err != nil {
-			return err
+			return CommunityView{}, err
 		}
-		out = communityView(cm)
-		return nil
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
+		return communityView(cm), nil
+	})
 }
 
 func (s *Server) setPolicy(c *gin.Context) {

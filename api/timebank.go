@@ -120,34 +120,6 @@ func tbTime(what, s string) (time.Time, error) {
 	return t, nil
 }
 
-// tbBind binds the body into req and runs next, or answers the error.
-func tbBind[T any](c *gin.Context, optional bool, next func(req *T)) {
-	var req T
-	var err error
-	if optional {
-		err = bindOptional(c, &req)
-	} else {
-		err = bind(c, &req)
-	}
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	next(&req)
-}
-
-// tbView runs fn over a snapshot and answers its value.
-func tbView[T any](s *Server, c *gin.Context, fn func(r ledger.Reader) (T, error)) {
-	var out T
-	if s.view(c, func(r ledger.Reader) error {
-		var err error
-		out, err = fn(r)
-		return err
-	}) {
-		c.JSON(http.StatusOK, out)
-	}
-}
-
 // ServiceRequest logs a service. Hours are decimal hours ("1.50");
 // occurred_at is RFC 3339. recipient_kind is member, group or community;
 // when absent the recipient is a member, or the community when it names
@@ -246,7 +218,7 @@ func serviceView(sv *timebank.Service) ServiceView {
 }
 
 func (s *Server) logService(c *gin.Context) {
-	tbBind(c, false, func(req *ServiceRequest) {
+	bindThen(c, false, func(req *ServiceRequest) {
 		n, err := req.ToDomain()
 		if err != nil {
 			fail(c, err)
@@ -278,20 +250,30 @@ func (s *Server) listServices(c *gin.Context) {
 // readersList serves a ?community= list kept for the community's
 // readers (tbReaders in scope): one page of list, filtered by ?status=.
 func readersList[T, V any](s *Server, c *gin.Context, list func(r ledger.Reader, cm, status string, p ledger.Page) ([]T, string, error), view func(T) V) {
+	pagedList(s, c, c.Query("community"), func(r ledger.Reader, p *Principal, cm string) error {
+		if err := requiredCommunity(cm); err != nil {
+			return err
+		}
+		return tbCanRead(r, p, cm)
+	}, list, view)
+}
+
+// pagedList serves one page (?after=&limit=&order=) of the list kept under
+// key (a community, a member), filtered by ?status=, once allowed says
+// the caller may read it.
+func pagedList[T, V any](s *Server, c *gin.Context, key string, allowed func(r ledger.Reader, p *Principal, key string) error,
+	list func(r ledger.Reader, key, status string, p ledger.Page) ([]T, string, error), view func(T) V) {
 	pg, err := seqPage(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	p, cm := principal(c), c.Query("community")
-	tbView(s, c, func(r ledger.Reader) (List[V], error) {
-		if err := requiredCommunity(cm); err != nil {
+	p := principal(c)
+	viewJSON(s, c, func(r ledger.Reader) (List[V], error) {
+		if err := allowed(r, p, key); err != nil {
 			return List[V]{}, err
 		}
-		if err := tbCanRead(r, p, cm); err != nil {
-			return List[V]{}, err
-		}
-		return pageOf(view)(list(r, cm, c.Query("status"), pg))
+		return pageOf(view)(list(r, key, c.Query("status"), pg))
 	})
 }
 
@@ -328,36 +310,20 @@ func (s *Server) listRedemptions(c *gin.Context) {
 // ?status=) to the member, whoever acts for them, and the readers of the
 // member's community; to anyone else the member is unknown.
 func memberList[T, V any](s *Server, c *gin.Context, list func(r ledger.Reader, member, status string, p ledger.Page) ([]T, string, error), view func(T) V) {
-	pg, err := seqPage(c)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	p, id := principal(c), c.Param("id")
-	tbView(s, c, func(r ledger.Reader) (List[V], error) {
+	pagedList(s, c, c.Param("id"), func(r ledger.Reader, p *Principal, id string) error {
 		if err := ledger.CheckID("member", id); err != nil {
-			return List[V]{}, err
+			return err
 		}
 		if p.Acting() != id && !tbCanReadMember(r, p, id) {
-			return List[V]{}, ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
+			return ledger.Errorf(ledger.CodeNotFound, "member %s not found", id)
 		}
-		return pageOf(view)(list(r, id, c.Query("status"), pg))
-	})
+		return nil
+	}, list, view)
 }
 
 // getService: the volunteer, the recipient, or readers of its community.
 func (s *Server) getService(c *gin.Context) {
-	p := principal(c)
-	tbView(s, c, func(r ledger.Reader) (ServiceView, error) {
-		sv, err := timebank.GetService(r, c.Param("id"))
-		if err != nil {
-			return ServiceView{}, err
-		}
-		if err := serviceVisible(r, p, sv); err != nil {
-			return ServiceView{}, err
-		}
-		return serviceView(sv), nil
-	})
+	viewOne(s, c, timebank.GetService, serviceVisible, serviceView)
 }
 
 // serviceVisible: a service is seen by its volunteer, its recipient, those
@@ -384,7 +350,7 @@ func tbCanReadMember(r ledger.Reader, p *Principal, id string) bool {
 
 // decideService confirms or rejects; the domain decides who may.
 func (s *Server) decideService(c *gin.Context, pays bool, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Service, error)) {
-	tbBind(c, true, func(req *DecisionRequest) {
+	bindThen(c, true, func(req *DecisionRequest) {
 		p, id := principal(c), c.Param("id")
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			sv, err := timebank.GetService(tx, id)
@@ -489,7 +455,7 @@ type NeedCompletion struct {
 }
 
 func (s *Server) postNeed(c *gin.Context) {
-	tbBind(c, false, func(req *NeedRequest) {
+	bindThen(c, false, func(req *NeedRequest) {
 		s.postListing(c, req.Community, "requester", &req.Requester, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
 			n, err := timebank.PostNeed(tx, by, req.Community, req.Requester, req.Category, req.Title, hours)
 			if err != nil {
@@ -565,18 +531,9 @@ func (s *Server) listNeeds(c *gin.Context) {
 // listInCommunity serves a ?community= list open to everyone in the
 // community's scope: one page of list, each item shown through view.
 func listInCommunity[T, V any](s *Server, c *gin.Context, list func(ledger.Reader, string, ledger.Page) ([]T, string, error), view func(T) V) {
-	pg, err := seqPage(c)
-	if err != nil {
-		fail(c, err)
-		return
-	}
-	p, cm := principal(c), c.Query("community")
-	tbView(s, c, func(r ledger.Reader) (List[V], error) {
-		if err := tbCommunityInScope(r, p, cm); err != nil {
-			return List[V]{}, err
-		}
-		return pageOf(view)(list(r, cm, pg))
-	})
+	pagedList(s, c, c.Query("community"), tbCommunityInScope, func(r ledger.Reader, cm, _ string, pg ledger.Page) ([]T, string, error) {
+		return list(r, cm, pg)
+	}, view)
 }
 
 // tbCommunityInScope checks a required ?community= against the caller's scope.
@@ -588,17 +545,16 @@ func tbCommunityInScope(r ledger.Reader, p *Principal, cm string) error {
 }
 
 func (s *Server) getNeed(c *gin.Context) {
-	p := principal(c)
-	tbView(s, c, func(r ledger.Reader) (NeedView, error) {
-		n, err := timebank.GetNeed(r, c.Param("id"))
-		if err != nil {
-			return NeedView{}, err
-		}
-		if err := inScope(r, p, n.Community); err != nil {
-			return NeedView{}, ledger.Errorf(ledger.CodeNotFound, "need %s not found", n.ID)
-		}
-		return needView(n), nil
-	})
+	viewOne(s, c, timebank.GetNeed, needVisible, needView)
+}
+
+// needVisible: a need is seen in the caller's scope; outside it, it is not
+// revealed to exist.
+func needVisible(r ledger.Reader, p *Principal, n *timebank.Need) error {
+	if inScope(r, p, n.Community) != nil {
+		return ledger.Errorf(ledger.CodeNotFound, "need %s not found", n.ID)
+	}
+	return nil
 }
 
 // needOp runs a step on a need in the caller's scope.
@@ -609,17 +565,15 @@ func (s *Server) needOp(c *gin.Context, status int, fn func(tx ledger.Tx, by tim
 		if err != nil {
 			return nil, err
 		}
-		if err := inScope(tx, p, n.Community); err != nil {
-			// As reading it: a need outside the caller's scope is not
-			// revealed to exist.
-			return nil, ledger.Errorf(ledger.CodeNotFound, "need %s not found", n.ID)
+		if err := needVisible(tx, p, n); err != nil {
+			return nil, err
 		}
 		return fn(tx, tbCaller(tx, p, n.Community), id)
 	})
 }
 
 func (s *Server) claimNeed(c *gin.Context) {
-	tbBind(c, true, func(req *ClaimRequest) {
+	bindThen(c, true, func(req *ClaimRequest) {
 		s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
 			if by.Staff && req.Volunteer != "" && req.Volunteer != by.Member {
 				// A volunteer outside the coordinator's scope is not found,
@@ -639,7 +593,7 @@ func (s *Server) claimNeed(c *gin.Context) {
 }
 
 func (s *Server) completeNeed(c *gin.Context) {
-	tbBind(c, false, func(req *CompleteNeedRequest) {
+	bindThen(c, false, func(req *CompleteNeedRequest) {
 		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
@@ -664,7 +618,7 @@ func (s *Server) completeNeed(c *gin.Context) {
 // an optional reason and answer the need.
 func (s *Server) needDecision(decide func(ledger.Tx, timebank.Caller, string, string) (*timebank.Need, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		tbBind(c, true, func(req *DecisionRequest) {
+		bindThen(c, true, func(req *DecisionRequest) {
 			s.needOp(c, http.StatusOK, func(tx ledger.Tx, by timebank.Caller, id string) (any, error) {
 				n, err := decide(tx, by, id, req.Reason)
 				if err != nil {
@@ -707,7 +661,7 @@ func offerView(o *timebank.Offer) OfferView {
 }
 
 func (s *Server) postOffer(c *gin.Context) {
-	tbBind(c, false, func(req *OfferRequest) {
+	bindThen(c, false, func(req *OfferRequest) {
 		s.postListing(c, req.Community, "volunteer", &req.Volunteer, req.Hours, func(tx ledger.Tx, by timebank.Caller, hours int64) (any, error) {
 			o, err := timebank.PostOffer(tx, by, req.Community, req.Volunteer, req.Category, req.Title, hours)
 			if err != nil {
@@ -726,7 +680,7 @@ func (s *Server) listOffers(c *gin.Context) {
 
 // withdrawOffer takes an offer off the list: its volunteer, or staff.
 func (s *Server) withdrawOffer(c *gin.Context) {
-	tbBind(c, true, func(req *DecisionRequest) {
+	bindThen(c, true, func(req *DecisionRequest) {
 		p, id := principal(c), c.Param("id")
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			o, err := timebank.GetOffer(tx, id)
@@ -768,7 +722,7 @@ func itemView(it timebank.Item) ItemView {
 }
 
 func (s *Server) putItem(c *gin.Context) {
-	tbBind(c, false, func(req *ItemRequest) {
+	bindThen(c, false, func(req *ItemRequest) {
 		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
@@ -782,7 +736,7 @@ func (s *Server) putItem(c *gin.Context) {
 // withdrawItem takes an optional reason (about the item: it enters the
 // chain).
 func (s *Server) withdrawItem(c *gin.Context) {
-	tbBind(c, true, func(req *DecisionRequest) {
+	bindThen(c, true, func(req *DecisionRequest) {
 		s.catalogueOp(c, func(tx ledger.Tx, cm string) (*timebank.Item, error) {
 			return timebank.WithdrawItem(tx, cm, c.Param("item"), req.Reason)
 		})
@@ -817,7 +771,7 @@ func (s *Server) getCatalogue(c *gin.Context) {
 		return
 	}
 	pg.Reverse = false // catalogues read in id order
-	tbView(s, c, func(r ledger.Reader) (List[ItemView], error) {
+	viewJSON(s, c, func(r ledger.Reader) (List[ItemView], error) {
 		if _, err := community.Get(r, c.Param("id")); err != nil {
 			return List[ItemView]{}, ledger.Errorf(ledger.CodeNotFound, "community %s not found", c.Param("id"))
 		}
@@ -867,7 +821,7 @@ func redemptionView(d *timebank.Redemption) RedemptionView {
 }
 
 func (s *Server) redeem(c *gin.Context) {
-	tbBind(c, false, func(req *RedemptionRequest) {
+	bindThen(c, false, func(req *RedemptionRequest) {
 		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
@@ -907,17 +861,7 @@ func (s *Server) redeem(c *gin.Context) {
 }
 
 func (s *Server) getRedemption(c *gin.Context) {
-	p := principal(c)
-	tbView(s, c, func(r ledger.Reader) (RedemptionView, error) {
-		d, err := timebank.GetRedemption(r, c.Param("id"))
-		if err != nil {
-			return RedemptionView{}, err
-		}
-		if err := redemptionVisible(r, p, d); err != nil {
-			return RedemptionView{}, err
-		}
-		return redemptionView(d), nil
-	})
+	viewOne(s, c, timebank.GetRedemption, redemptionVisible, redemptionView)
 }
 
 // redemptionVisible hides a redemption from everyone but its member and
@@ -933,7 +877,7 @@ func redemptionVisible(r ledger.Reader, p *Principal, d *timebank.Redemption) er
 // settleBooking completes or cancels a booking; staff means staff of the
 // community where it was redeemed.
 func (s *Server) settleBooking(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Redemption, error)) {
-	tbBind(c, true, func(req *DecisionRequest) {
+	bindThen(c, true, func(req *DecisionRequest) {
 		p, id := principal(c), c.Param("id")
 		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
 			d, err := timebank.GetRedemption(tx, id)
@@ -998,7 +942,7 @@ func transferResult(t *timebank.Transfer) TransferResult {
 }
 
 func (s *Server) gift(c *gin.Context) {
-	tbBind(c, false, func(req *GiftRequest) {
+	bindThen(c, false, func(req *GiftRequest) {
 		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
@@ -1021,7 +965,7 @@ func (s *Server) gift(c *gin.Context) {
 }
 
 func (s *Server) grant(c *gin.Context) {
-	tbBind(c, false, func(req *GrantRequest) {
+	bindThen(c, false, func(req *GrantRequest) {
 		hours, err := tbHours("hours", req.Hours)
 		if err != nil {
 			fail(c, err)
@@ -1173,7 +1117,7 @@ func (s *Server) signals(c *gin.Context) {
 		return
 	}
 	p, cm := principal(c), c.Query("community")
-	tbView(s, c, func(r ledger.Reader) (SignalsView, error) {
+	viewJSON(s, c, func(r ledger.Reader) (SignalsView, error) {
 		if err := tbCanReadQuery(r, p, cm); err != nil {
 			return SignalsView{}, err
 		}
