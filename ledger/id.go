@@ -602,3 +602,18 @@ func SeqKey(seq uint64) string {
 	s := strconv.FormatUint(seq, 10)
 	return digits[len(s):] + s
 }
+
+// GetDoc reads the document kind/id into a new T. A missing one is
+// not_found naming what and the id (cut to MaxIDLen, so a hostile id is
+// not echoed whole); any other error (a damaged value) is returned as it
+// is, never disguised as not_found.
+func GetDoc[T any](r Reader, kind, what, id string) (*T, error) {
+	d := new(T)
+	if err := r.Doc(kind, id, d); err != nil {
+		if IsCode(err, CodeNotFound) {
+			return nil, Errorf(CodeNotFound, "%s %s not found", what, id[:min(len(id), MaxIDLen)])
+		}
+		return nil, err
+	}
+	return d, nil
+}

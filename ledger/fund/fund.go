@@ -170,14 +170,7 @@ func (f *Fund) Spendable() []string {
 
 // Get returns a fund or not_found.
 func Get(r ledger.Reader, id string) (*Fund, error) {
-	f := &Fund{}
-	if err := r.Doc(KindFund, id, f); err != nil {
-		if ledger.IsCode(err, ledger.CodeNotFound) {
-			return nil, ledger.Errorf(ledger.CodeNotFound, "fund: fund %s not found", id)
-		}
-		return nil, err
-	}
-	return f, nil
+	return ledger.GetDoc[Fund](r, KindFund, "fund: fund", id)
 }
 
 // NewProject describes a restricted project.

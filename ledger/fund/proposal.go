@@ -240,14 +240,7 @@ func (p *Proposal) voted(member string) bool {
 
 // GetProposal returns a proposal or not_found.
 func GetProposal(r ledger.Reader, id string) (*Proposal, error) {
-	p := &Proposal{}
-	if err := r.Doc(KindProposal, id, p); err != nil {
-		if ledger.IsCode(err, ledger.CodeNotFound) {
-			return nil, ledger.Errorf(ledger.CodeNotFound, "fund: proposal %s not found", id)
-		}
-		return nil, err
-	}
-	return p, nil
+	return ledger.GetDoc[Proposal](r, KindProposal, "fund: proposal", id)
 }
 
 // Proposals lists one page of a fund's proposals in creation order

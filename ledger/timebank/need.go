@@ -59,20 +59,12 @@ func (n *Need) fields() map[string]any {
 
 // GetNeed returns a need or not_found.
 func GetNeed(r ledger.Reader, id string) (*Need, error) {
-	n := &Need{}
-	if err := r.Doc(KindNeed, id, n); err != nil {
-		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: need %s not found", truncate(id, ledger.MaxIDLen))
-	}
-	return n, nil
+	return ledger.GetDoc[Need](r, KindNeed, "timebank: need", id)
 }
 
 // GetOffer returns an offer or not_found.
 func GetOffer(r ledger.Reader, id string) (*Offer, error) {
-	o := &Offer{}
-	if err := r.Doc(KindOffer, id, o); err != nil {
-		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: offer %s not found", truncate(id, ledger.MaxIDLen))
-	}
-	return o, nil
+	return ledger.GetDoc[Offer](r, KindOffer, "timebank: offer", id)
 }
 
 func checkListing(category, title string, hours int64) error {

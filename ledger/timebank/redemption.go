@@ -201,18 +201,14 @@ func (d *Redemption) fields() map[string]any {
 // GetRedemption returns a redemption or not_found; a booking whose hold
 // the ledger voided at its timeout reads as expired.
 func GetRedemption(r ledger.Reader, id string) (*Redemption, error) {
-	d := &Redemption{}
-	if err := r.Doc(KindRedemption, id, d); err != nil {
-		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: redemption %s not found", truncate(id, ledger.MaxIDLen))
+	d, err := ledger.GetDoc[Redemption](r, KindRedemption, "timebank: redemption", id)
+	if err != nil || d.Status != RedeemBooked {
+		return d, err
 	}
-	if d.Status == RedeemBooked {
-		t, err := r.Transaction(d.Transaction)
-		if err != nil {
-			return nil, err
-		}
-		if t.Status == ledger.TxVoided {
-			d.Status, d.Settlement = RedeemExpired, t.ResolvedBy
-		}
+	if by, voided, err := holdVoided(r, d.Transaction); err != nil {
+		return nil, err
+	} else if voided {
+		d.Status, d.Settlement = RedeemExpired, by
 	}
 	return d, nil
 }

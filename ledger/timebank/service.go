@@ -90,20 +90,26 @@ type NewService struct {
 // hold the ledger voided at its timeout (the settlement timer never ran
 // within SettleGrace) reads as voided.
 func GetService(r ledger.Reader, id string) (*Service, error) {
-	s := &Service{}
-	if err := r.Doc(KindService, id, s); err != nil {
-		return nil, ledger.Errorf(ledger.CodeNotFound, "timebank: service %s not found", truncate(id, ledger.MaxIDLen))
+	s, err := ledger.GetDoc[Service](r, KindService, "timebank: service", id)
+	if err != nil || s.Credit != CreditHeld {
+		return s, err
 	}
-	if s.Credit == CreditHeld {
-		t, err := r.Transaction(s.Transaction)
-		if err != nil {
-			return nil, err
-		}
-		if t.Status == ledger.TxVoided {
-			s.Credit, s.Settlement = CreditVoided, t.ResolvedBy
-		}
+	if by, voided, err := holdVoided(r, s.Transaction); err != nil {
+		return nil, err
+	} else if voided {
+		s.Credit, s.Settlement = CreditVoided, by
 	}
 	return s, nil
+}
+
+// holdVoided reports whether the hold tx is voided (by the ledger at its
+// timeout, when a document still calls it held) and the entry that did.
+func holdVoided(r ledger.Reader, tx string) (by string, voided bool, err error) {
+	t, err := r.Transaction(tx)
+	if err != nil {
+		return "", false, err
+	}
+	return t.ResolvedBy, t.Status == ledger.TxVoided, nil
 }
 
 // Fields returns the record as audit content: ids, amounts and times.
