@@ -248,7 +248,9 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, m.maxConns)))
 	}()
-	st, err := store.Open(m.Data, store.Options{})
+	// Held from the open (before the timer loop's first tick) until the
+	// stored log is verified: nothing is fired, signed or written over it.
+	st, err := store.Open(m.Data, store.Options{HoldUntilVerified: true})
 	if err != nil {
 		return err
 	}
@@ -268,6 +270,11 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// The stored log is verified before anything is fired, signed or
+	// written (the records since the last checkpoint included: a forged
+	// one must not be signed at start); on a large log writes wait for it
+	// while reads are served.
+	m.verifyAtStart()
 	audit, err := startAudit(ctx, st)
 	if err != nil {
 		return err
@@ -292,9 +299,6 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		fmt.Fprintf(m.Stdout, "Loaded the demo district (logins in README.md)\n")
 	}
-	// The stored log is verified before anything is fired, signed or
-	// served (writes wait for it on a large log).
-	m.verifyAtStart()
 	// Holds, settlements and deadlines that fell due while the server was
 	// down are settled before the first request, so no client reads a
 	// hold as pending that the ledger is about to expire.

@@ -63,6 +63,15 @@ func (s *Store) EnsureCheckpointKey(ctx context.Context, origin string) (string,
 		}
 		origin = DefaultOriginPrefix + hex.EncodeToString(suffix)
 	}
+	// Read first: a store held until its log is verified takes no write,
+	// and one that has its key needs none.
+	var have signingKey
+	err := s.View(ctx, func(r ledger.Reader) error { return r.Doc(checkpointKeyKind, checkpointKeyID, &have) })
+	if err == nil {
+		return have.Verifier, nil
+	} else if !ledger.IsCode(err, ledger.CodeNotFound) {
+		return "", err
+	}
 	res, err := s.Submit(ctx, ledger.Request{Actor: ledger.SystemActor, Op: func(tx ledger.Tx) (any, error) {
 		var ck signingKey
 		if err := tx.Doc(checkpointKeyKind, checkpointKeyID, &ck); err == nil {
@@ -179,8 +188,11 @@ func (s *Store) Checkpoint(ctx context.Context) (_ uint64, err error) {
 	// Badger broken under it (a file it could not open) panics in a read:
 	// an error, the store marked broken, not a crash of the server.
 	defer s.contain(&err)
-	if s.verifying.Load() {
-		return 0, nil // nothing is signed before the log is verified
+	if s.verifying.Load() || s.damaged.Load() != nil {
+		// Nothing is signed before the log is verified, nor over a log
+		// found damaged: a new checkpoint would endorse the forgery (the
+		// damage is said where it was found, not at every tick).
+		return 0, nil
 	}
 	var size uint64
 	var note []byte

@@ -65,6 +65,13 @@ type Options struct {
 	// FreeInodes, when set, replaces the count of files the filesystem
 	// can still create (tests run out of inodes with it).
 	FreeInodes func() (uint64, error)
+	// HoldUntilVerified opens a store that already holds records with
+	// its writes, timers and checkpoints held (HoldWrites) from the
+	// start, before its timer loop runs, until VerifyLog passes: a server
+	// signs, fires and writes nothing over a log edited while it was down.
+	// An empty store is not held (there is nothing to verify; a first
+	// start initialises it).
+	HoldUntilVerified bool
 }
 
 // checkDataDir refuses a directory that is not a ledger's to open: one
@@ -402,6 +409,9 @@ func openStore(dir string, opt Options) (*Store, error) {
 		s.freeInodes = opt.FreeInodes
 	}
 	s.timers[ledger.ExpiryKindHold] = ledger.ExpireHold
+	if opt.HoldUntilVerified && s.head.Size > 0 {
+		s.HoldWrites()
+	}
 	go s.run()
 	go s.runTimers()
 	if opt.InMemory {
