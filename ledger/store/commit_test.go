@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -70,6 +72,11 @@ func TestCommitFailureBreaksStore(t *testing.T) {
 	}
 	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "failed commit", err, ledger.CodeUnavailable)
+	// The disk may have kept it (it did here): the caller is not told to
+	// simply try again, which would pay twice (review s22c).
+	if !strings.Contains(err.Error(), "may have been made or not") || !strings.Contains(err.Error(), "Idempotency-Key") {
+		t.Fatalf("a failed commit's answer: %v", err)
+	}
 	s.commitTxn = (*badger.Txn).Commit
 	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "write after failed commit", err, ledger.CodeUnavailable)
@@ -396,5 +403,58 @@ func TestBrokenStoreReadsAnswerUnavailable(t *testing.T) {
 	}
 	if n := s.FailingTimers(); n != 0 {
 		t.Fatalf("failing timers %d", n)
+	}
+}
+
+// TestRefusalsAnsweredWithTheirBatch: a request refused because of what a
+// batch-mate wrote (the account it opened, the idempotency key it took)
+// is answered with the batch: when the batch's commit fails, the refusal
+// never stood, and the caller hears the failed write, not "already
+// exists" of an account that never was (review s22c).
+func TestRefusalsAnsweredWithTheirBatch(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fund(t, s, 1000, "alice", "bob")
+	ctx := context.Background()
+	release := gate(t, s)
+	calls := 0
+	s.commitTxn = func(txn *badger.Txn) error {
+		if calls++; calls == 1 { // the gate's own batch
+			return txn.Commit()
+		}
+		return errors.New("injected: the disk refused the commit")
+	}
+	open := openOp(ledger.AccountSpec{ID: "carol", Unit: ledger.HOUR, Guard: ledger.GuardNoOverdraft})
+	reqs := []ledger.Request{
+		{Actor: ledger.Actor{ID: "admin"}, Op: open},
+		{Actor: ledger.Actor{ID: "admin"}, Op: open},
+		idemReq("alice", "K", "pay 1", transferOp(pay("alice", "bob", 1))),
+		idemReq("alice", "K", "pay 2", transferOp(pay("alice", "bob", 2))),
+	}
+	errs := make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		n := len(s.reqs)
+		wg.Go(func() { _, errs[i] = s.Submit(ctx, req) })
+		for len(s.reqs) == n { // queued in this order
+			runtime.Gosched()
+		}
+	}
+	release(len(reqs))
+	wg.Wait()
+	for i, err := range errs {
+		wantCode(t, fmt.Sprintf("request %d of the failed batch", i), err, ledger.CodeUnavailable)
+	}
+	s.commitTxn = (*badger.Txn).Commit
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, dir, nil)
+	mustSubmit(t, s, open)
+	if _, err := s.Submit(ctx, idemReq("alice", "K", "pay 2", transferOp(pay("alice", "bob", 2)))); err != nil {
+		t.Fatalf("the key no write took: %v", err)
 	}
 }

@@ -374,3 +374,69 @@ func damageKeyFile(t *testing.T, dir, member string) {
 		t.Fatal(err)
 	}
 }
+
+// keysThatFailAfterWriting is a key store whose next put writes its files
+// and then reports a failure (a sync of keys/ that failed after the
+// renames).
+type keysThatFailAfterWriting struct {
+	keyStore
+	fail bool
+}
+
+func (k *keysThatFailAfterWriting) put(keys map[string][]byte) error {
+	err := k.keyStore.put(keys)
+	if k.fail && len(keys) > 0 {
+		k.fail = false
+		return errors.Join(err, errors.New("injected: sync of keys/ failed"))
+	}
+	return err
+}
+
+// TestFailedKeyWriteStopsStore: a data key whose write failed after its
+// file was made leaves the store broken until a restart (not taking the
+// next write, which would find the file and chain no q/<member> for it);
+// the restart removes the orphan and the member's key, when written
+// again, is in its record's state (review s22c).
+func TestFailedKeyWriteStopsStore(t *testing.T) {
+	dir, ctx := t.TempDir(), context.Background()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fk := &keysThatFailAfterWriting{keyStore: s.keys, fail: true}
+	s.keys = fk
+	req := ledger.Request{Actor: ledger.SystemActor, Op: createMemberOp("m1", "", "Li")}
+	if _, err := s.Submit(ctx, req); ledger.ErrorCode(err) != ledger.CodeUnavailable {
+		t.Fatalf("write whose key failed: %v", err)
+	}
+	if _, err := s.Submit(ctx, req); ledger.ErrorCode(err) != ledger.CodeUnavailable || s.Broken() == nil {
+		t.Fatalf("the next write on the store: %v (broken: %v)", err, s.Broken())
+	}
+	s.keys = fk.keyStore
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openWith(t, dir, nil)
+	res, err := s.Submit(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []byte
+	if err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		raw, err = badgerKV{txn}.get(recordKey(res.Seq))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := audit.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state, _ := rec.Content["state"].(map[string]any); state[pDataKey+"m1"] == nil {
+		t.Fatalf("the member's data key is not in its record's state: %v", rec.Content["state"])
+	}
+	if _, err := s.VerifyLog(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -814,7 +814,10 @@ type group struct {
 	// after it.
 	keys    map[string]write
 	decided []*pending
-	results []ledger.Result
+	// outs are the answers of decided, sent once the group is durable:
+	// results, and the refusals judged over state the group's staged ops
+	// wrote (an account a batch-mate opened, a key it took, its debit).
+	outs []outcome
 }
 
 func (s *Store) commit(batch []*pending) {
@@ -830,7 +833,15 @@ func (s *Store) commit(batch []*pending) {
 		}
 		o, res, err := s.apply(g, p)
 		if err != nil {
-			p.done <- outcome{err: err}
+			if len(g.staged) == 0 {
+				p.done <- outcome{err: err} // judged on committed state only
+				continue
+			}
+			// Judged over writes not yet durable: answered with the group,
+			// and as a failed write if the group fails (the caller must
+			// not hear "already exists" of what never was).
+			g.decided = append(g.decided, p)
+			g.outs = append(g.outs, outcome{err: err})
 			continue
 		}
 		if o != nil && g.bytes+o.bytes > MaxBatchBytes && len(g.decided) > 0 {
@@ -851,7 +862,7 @@ func (s *Store) commit(batch []*pending) {
 			}
 		}
 		g.decided = append(g.decided, p)
-		g.results = append(g.results, res)
+		g.outs = append(g.outs, outcome{res: res})
 	}
 	s.finish(g)
 }
@@ -978,6 +989,13 @@ func (s *Store) stage(g *group, o *applied) error {
 // I/O error); the cause is internal, the code is stable.
 var errWrite = ledger.Errorf(ledger.CodeUnavailable, "the ledger could not write; try again")
 
+// errCommitUnknown is what callers see when Badger's commit of their
+// batch fails: the disk may have taken it (the write reached the WAL, its
+// fsync failed) or not, so a plain "try again" could pay twice. The
+// store is broken until a restart, which shows what the disk kept.
+var errCommitUnknown = ledger.Errorf(ledger.CodeUnavailable,
+	"the ledger could not confirm this write: the disk failed during its commit, so it may have been made or not; after the server restarts, retry with the same Idempotency-Key (the original answer comes back if it was made) or read before writing again")
+
 // finish commits the group's transaction (one fsync) and answers its
 // requests, or fails them all if the commit fails. It reports success.
 func (s *Store) finish(g *group) bool {
@@ -1010,12 +1028,17 @@ func (s *Store) finish(g *group) bool {
 		fresh[member] = w.val
 	}
 	if err := s.keys.put(fresh); err != nil {
+		// Nothing was committed, but a key file may be written (a sync of
+		// keys/ that failed after its rename): the store stops until a
+		// restart, whose open removes the orphan — a later write for the
+		// member must not adopt it without its q/<member> in a record.
+		s.broken.Store(true)
 		s.fail(g)
-		return false // nothing was committed; a key written is an orphan the next open removes
+		return false
 	}
 	if err := s.commitTxn(g.txn); err != nil {
 		s.broken.Store(true)
-		s.fail(g)
+		s.failWith(g, errCommitUnknown)
 		return false
 	}
 	// An erased member's key goes once the erasure is durable. If the
@@ -1039,20 +1062,23 @@ func (s *Store) finish(g *group) bool {
 		delete(s.docs, k)
 	}
 	for i, p := range g.decided {
-		p.done <- outcome{res: g.results[i]}
+		p.done <- g.outs[i]
 	}
-	g.decided, g.results, g.staged = nil, nil, nil
+	g.decided, g.outs, g.staged = nil, nil, nil
 	return true
 }
 
 // fail answers every request of the group with errWrite and discards its
 // transaction; nothing of it was acknowledged, and the writer state stays
 // at the last commit.
-func (s *Store) fail(g *group) {
+func (s *Store) fail(g *group) { s.failWith(g, errWrite) }
+
+// failWith is fail answering err.
+func (s *Store) failWith(g *group, err error) {
 	for _, p := range g.decided {
-		p.done <- outcome{err: errWrite}
+		p.done <- outcome{err: err}
 	}
-	g.decided, g.results, g.staged, g.bytes = nil, nil, nil, 0
+	g.decided, g.outs, g.staged, g.bytes = nil, nil, nil, 0
 	clear(g.accounts)
 	clear(g.keys)
 	g.state = s.head
