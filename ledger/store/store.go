@@ -289,7 +289,8 @@ func Open(dir string, opt Options) (s *Store, err error) {
 }
 
 func openStore(dir string, opt Options) (*Store, error) {
-	if opt.Clock == nil {
+	steady := opt.Clock == nil
+	if steady {
 		opt.Clock = time.Now
 	}
 	var master []byte
@@ -356,6 +357,11 @@ func openStore(dir string, opt Options) (*Store, error) {
 	}); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if steady {
+		start := time.Now()
+		s.clock = steadyClock(time.Unix(0, s.head.LastTime), func() time.Time { return time.Now().Round(0) },
+			func() time.Duration { return time.Since(start) })
 	}
 	if opt.InMemory {
 		s.keys = &memKeys{keys: map[string][]byte{}}
