@@ -458,3 +458,44 @@ func TestRefusalsAnsweredWithTheirBatch(t *testing.T) {
 		t.Fatalf("the key no write took: %v", err)
 	}
 }
+
+// TestCloseCommitsQueueInGroups: requests still queued when the store
+// closes are committed in groups, as ever, not one fsync each (review
+// s22c: 200 queued transfers took 200 commits at a stop).
+func TestCloseCommitsQueueInGroups(t *testing.T) {
+	const queued = 200
+	for range 4 { // the writer sees the queue or the stop first, at random
+		s, err := Open(t.TempDir(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fund(t, s, 100000, "alice", "bob")
+		before := s.Stats().Commits
+		release := gate(t, s)
+		var wg sync.WaitGroup
+		for range queued {
+			wg.Go(func() { submit(t, s, transferOp(pay("alice", "bob", 1))) })
+		}
+		for len(s.reqs) < queued {
+			runtime.Gosched()
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		for stopping := false; !stopping; {
+			select {
+			case <-s.quit:
+				stopping = true
+			default:
+				runtime.Gosched()
+			}
+		}
+		release(0)
+		wg.Wait()
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		if n := s.Stats().Commits - before; n > 3 {
+			t.Fatalf("%d queued transfers at a stop took %d commits", queued, n)
+		}
+	}
+}

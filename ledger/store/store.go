@@ -744,19 +744,16 @@ func (s *Store) readFailed(err *error) {
 func (s *Store) run() {
 	defer close(s.done)
 	batch := make([]*pending, 0, MaxBatchOps)
+	quitting := false
 	for {
 		batch = batch[:0]
-		select {
-		case p := <-s.reqs:
-			batch = append(batch, p)
-		case <-s.quit:
-			for {
-				select {
-				case p := <-s.reqs:
-					s.commit([]*pending{p})
-				default:
-					return
-				}
+		if !quitting {
+			select {
+			case p := <-s.reqs:
+				batch = append(batch, p)
+			case <-s.quit:
+				// What is queued still commits, in groups as ever.
+				quitting = true
 			}
 		}
 	fill:
@@ -767,6 +764,9 @@ func (s *Store) run() {
 			default:
 				break fill
 			}
+		}
+		if len(batch) == 0 {
+			return // quitting, and nothing left queued
 		}
 		s.commitContained(batch)
 	}
