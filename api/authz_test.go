@@ -174,6 +174,12 @@ func TestAuthzCommitteeOfAnotherFund(t *testing.T) {
 		{"auditor redeems", "POST", "/v1/redemptions", e.tok["aud-chen"], map[string]any{"member": "aud-chen", "community": "c1", "hours": "0.01", "item": "x"}, 403, "forbidden", nil},
 		{"resident lists donors", "GET", "/v1/funds/f1/donations", e.tok["res-liu"], nil, 403, "forbidden", nil},
 	})
+	// Told who reads the fund (probe s22a: "this needs one of the roles
+	// [coordinator admin auditor]" to a committee member, whose role
+	// does read a fund: their own).
+	if r := e.do("GET", "/v1/funds/f1", e.tok["cm-other"], nil); !strings.Contains(string(r.Raw), "read by its committee") {
+		t.Fatalf("committee of f2 reading f1: %d %s", r.Status, r.Raw)
+	}
 }
 
 // TestAuthzRedeemForeignMember: a coordinator of the community where

@@ -318,6 +318,9 @@ func cny(v int64) string { return ledger.FormatAmount(v, ledger.CNY) }
 var (
 	fundStaff   = []community.Role{community.RoleCoordinator, community.RoleAdmin}
 	fundReaders = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor}
+	// fundViewers read a fund, its proposals and its report: its readers
+	// over its community, and its committee (canReadFund).
+	fundViewers = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor, community.RoleCommittee}
 )
 
 func (s *Server) fundRoutes() []route {
@@ -325,7 +328,7 @@ func (s *Server) fundRoutes() []route {
 	paged := []string{"after", "limit:int", "order"}
 	rs := []route{
 		{method: "POST", path: "/v1/funds", summary: "Create a community fund with its committee, quorum, projects and CNY accounts", tag: "funds", auth: authenticated, roles: admin, req: FundRequest{}, resp: FundView{}, status: 201, handle: s.createFund},
-		{method: "GET", path: "/v1/funds/:id", summary: "A fund's money, projects and committee", tag: "funds", auth: authenticated, resp: FundView{}, status: 200, handle: s.getFund},
+		{method: "GET", path: "/v1/funds/:id", summary: "A fund's money, projects and committee", tag: "funds", auth: authenticated, roles: fundViewers, resp: FundView{}, status: 200, handle: s.getFund},
 		{method: "PUT", path: "/v1/funds/:id/committee", summary: "Replace a fund's committee and quorum (admin); votes cast stand, and open proposals the new quorum settles are decided at once", tag: "funds", auth: authenticated, roles: admin, req: CommitteeRequest{}, resp: FundView{}, status: 200, handle: s.setCommittee},
 		{method: "POST", path: "/v1/funds/:id/projects", summary: "Add a restricted project (定向) with its own account", tag: "funds", auth: authenticated, roles: fundStaff, req: FundProjectRequest{}, resp: FundView{}, status: 201, handle: s.addFundProject},
 		{method: "POST", path: "/v1/funds/:id/donations", summary: "Record a donation; it gets a receipt number", tag: "funds", auth: authenticated, roles: fundStaff, req: DonationRequest{}, resp: DonationView{}, status: 201, handle: s.createDonation},
@@ -333,13 +336,13 @@ func (s *Server) fundRoutes() []route {
 		{method: "POST", path: "/v1/donations/:id/erase", summary: "Erase the name of a donation's donor, a person named by name (PIPL; admin); the donation and the chain stay", tag: "funds", auth: authenticated, roles: admin, req: DecisionRequest{}, resp: DonationView{}, status: 200, handle: s.eraseDonor},
 		{method: "GET", path: "/v1/funds/:id/donations", summary: "A fund's donations with their donors (staff and auditors)", tag: "funds", auth: authenticated, roles: fundReaders, query: paged, resp: List[DonationView]{}, status: 200, handle: s.listDonations},
 		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: fundStaff, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
-		{method: "GET", path: "/v1/funds/:id/proposals", summary: "A fund's proposals", tag: "funds", auth: authenticated, query: paged, resp: List[ProposalView]{}, status: 200, handle: s.listProposals},
-		{method: "GET", path: "/v1/proposals/:id", summary: "A proposal with its votes", tag: "funds", auth: authenticated, resp: ProposalView{}, status: 200, handle: s.getProposal},
+		{method: "GET", path: "/v1/funds/:id/proposals", summary: "A fund's proposals", tag: "funds", auth: authenticated, roles: fundViewers, query: paged, resp: List[ProposalView]{}, status: 200, handle: s.listProposals},
+		{method: "GET", path: "/v1/proposals/:id", summary: "A proposal with its votes", tag: "funds", auth: authenticated, roles: fundViewers, resp: ProposalView{}, status: 200, handle: s.getProposal},
 		{method: "POST", path: "/v1/proposals/:id/votes", summary: "Vote approve or reject (committee members, not the proposer)", tag: "funds", auth: authenticated, req: ProposalVoteRequest{}, resp: ProposalView{}, status: 200, handle: s.voteProposal},
 		{method: "POST", path: "/v1/proposals/:id/recusals", summary: "Declare a conflict of interest and recuse; the quorum counts over the rest", tag: "funds", auth: authenticated, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.recuseProposal},
 		{method: "POST", path: "/v1/proposals/:id/objections", summary: "Object during the objection window (公示期): back to voting", tag: "funds", auth: authenticated, roles: []community.Role{community.RoleCoordinator, community.RoleCommittee}, req: ProposalReasonRequest{}, resp: ProposalView{}, status: 200, handle: s.objectProposal},
 		{method: "GET", path: "/v1/reports/funds", summary: "Every fund of a community subtree over a period, added up and fund by fund (with their projects); Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: fundReaders, query: []string{"community!", "from", "to"}, resp: FundSubtreeReportView{}, csv: true, status: 200, handle: s.fundSubtreeReport},
-		{method: "GET", path: "/v1/reports/funds/:id", summary: "Donations, disbursements, holds and beneficiaries of a fund over a period; Accept: text/csv for CSV", tag: "reports", auth: authenticated, query: []string{"from", "to"}, resp: FundReportView{}, csv: true, status: 200, handle: s.fundReport},
+		{method: "GET", path: "/v1/reports/funds/:id", summary: "Donations, disbursements, holds and beneficiaries of a fund over a period; Accept: text/csv for CSV", tag: "reports", auth: authenticated, roles: fundViewers, query: []string{"from", "to"}, resp: FundReportView{}, csv: true, status: 200, handle: s.fundReport},
 	}
 	return append(rs, s.publicFundRoutes()...)
 }
@@ -352,7 +355,13 @@ func canReadFund(r ledger.Reader, p *Principal, f *fund.Fund) error {
 	if onCommittee(p, f) && p.OnBehalf == "" {
 		return nil
 	}
-	return Authorize(r, p, f.Community, fundReaders...)
+	err := Authorize(r, p, f.Community, fundReaders...)
+	if ledger.IsCode(err, ledger.CodeForbidden) && !p.Has(fundReaders...) {
+		// A committee member of another fund holds no reader's role: told
+		// who reads this one, not that their role is missing.
+		return ledger.Errorf(ledger.CodeForbidden, "fund %s is read by its committee, and by coordinators, admins and auditors over its community", f.ID)
+	}
+	return err
 }
 
 // onCommittee: the caller sits on f's committee and still holds the

@@ -366,7 +366,7 @@ func (s *Server) decideService(c *gin.Context, pays bool, fn func(tx ledger.Tx, 
 					return nil, err
 				}
 				if !by.Staff && by.Member != sv.Recipient {
-					return nil, ledger.Errorf(ledger.CodeForbidden, "under mutual credit the recipient pays, and recipient %s is outside your scope: the recipient, or a coordinator over their community, confirms or rejects", sv.Recipient)
+					return nil, ledger.Errorf(ledger.CodeForbidden, "under mutual credit the recipient pays, and recipient %s is outside your scope: the recipient (or a coordinator acting for them), or a coordinator over both the service's community and theirs, confirms or rejects", sv.Recipient)
 				}
 			}
 			sv, err = fn(tx, by, id, req.Reason)
