@@ -512,7 +512,7 @@ func CompleteRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption
 func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, error) {
 	d, err := booked(tx, id, reason, func(d *Redemption) error {
 		if by.Member != d.Member && !by.Staff {
-			return ledger.Errorf(ledger.CodeForbidden, "timebank: the member or a coordinator cancels a booking")
+			return ledger.Errorf(ledger.CodeForbidden, "timebank: the member, or a coordinator of %s where it was booked, cancels a booking", d.Community)
 		}
 		return nil
 	})
