@@ -190,7 +190,9 @@ func (m *Main) verifyAtStart() {
 			// What fell due meanwhile, and the records since the last
 			// checkpoint, are settled and signed now.
 			m.store.FireTimers(ctx)
-			if _, err := m.store.Checkpoint(ctx); err != nil {
+			// (On a first start the checkpoint key is made after this, and
+			// signs the first checkpoint then.)
+			if _, err := m.store.Checkpoint(ctx); err != nil && !errors.Is(err, store.ErrNoCheckpointKey) {
 				slog.Error("checkpoint", "err", err)
 			}
 		case ctx.Err() != nil:
