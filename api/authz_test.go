@@ -174,6 +174,11 @@ func TestAuthzCommitteeOfAnotherFund(t *testing.T) {
 		{"auditor redeems", "POST", "/v1/redemptions", e.tok["aud-chen"], map[string]any{"member": "aud-chen", "community": "c1", "hours": "0.01", "item": "x"}, 403, "forbidden", nil},
 		{"resident lists donors", "GET", "/v1/funds/f1/donations", e.tok["res-liu"], nil, 403, "forbidden", nil},
 	})
+	// Whoever proposed it reads their proposal whatever their roles now
+	// (review s22R: the route's roles shut out a demoted proposer).
+	e.must(200, "PUT", "/v1/members/coord-wang/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
+	e.must(403, "GET", "/v1/funds/f1", e.tok["coord-wang"], nil)
 	// Told who reads the fund (probe s22a: "this needs one of the roles
 	// [coordinator admin auditor]" to a committee member, whose role
 	// does read a fund: their own).
