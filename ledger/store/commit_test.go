@@ -80,6 +80,9 @@ func TestCommitFailureBreaksStore(t *testing.T) {
 	s.commitTxn = (*badger.Txn).Commit
 	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "write after failed commit", err, ledger.CodeUnavailable)
+	if !strings.Contains(err.Error(), "needs a restart") {
+		t.Fatalf("a write on the broken store is told %v, not that it needs a restart", err)
+	}
 	// Only a restart mends it: the store says so, and is not ready.
 	if s.Broken() == nil || s.Ready() == nil {
 		t.Fatalf("after a failed commit: Broken %v, Ready %v", s.Broken(), s.Ready())
@@ -497,5 +500,19 @@ func TestCloseCommitsQueueInGroups(t *testing.T) {
 		if n := s.Stats().Commits - before; n > 3 {
 			t.Fatalf("%d queued transfers at a stop took %d commits", queued, n)
 		}
+	}
+}
+
+// TestCommitPanicIsUncertain: Badger panicking inside its commit leaves
+// the outcome as unknown as a failed fsync: the callers are told so, not
+// "try again" (review s22R).
+func TestCommitPanicIsUncertain(t *testing.T) {
+	s := openTest(t)
+	fund(t, s, 1000, "alice", "bob")
+	s.commitTxn = func(txn *badger.Txn) error { panic("injected: badger broke in its commit") }
+	_, err := submit(t, s, transferOp(pay("alice", "bob", 100)))
+	wantCode(t, "panicking commit", err, ledger.CodeUnavailable)
+	if !strings.Contains(err.Error(), "may have been made or not") || s.Broken() == nil {
+		t.Fatalf("a panicking commit: %v (broken: %v)", err, s.Broken())
 	}
 }

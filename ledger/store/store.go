@@ -677,7 +677,7 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 		}
 	}
 	if s.broken.Load() {
-		return ledger.Result{}, errWrite
+		return ledger.Result{}, errBroken
 	}
 	if s.damaged.Load() != nil {
 		return ledger.Result{}, errDamagedLog
@@ -834,7 +834,7 @@ func (s *Store) commit(batch []*pending) {
 	g := s.newGroup()
 	for _, p := range batch {
 		if s.broken.Load() {
-			p.done <- outcome{err: errWrite}
+			p.done <- outcome{err: errBroken}
 			continue
 		}
 		o, res, err := s.apply(g, p)
@@ -1042,7 +1042,7 @@ func (s *Store) finish(g *group) bool {
 		s.fail(g)
 		return false
 	}
-	if err := s.commitTxn(g.txn); err != nil {
+	if err := s.commitUncertain(g.txn); err != nil {
 		s.broken.Store(true)
 		s.failWith(g, errCommitUnknown)
 		return false
@@ -1072,6 +1072,17 @@ func (s *Store) finish(g *group) bool {
 	}
 	g.decided, g.outs, g.staged = nil, nil, nil
 	return true
+}
+
+// commitUncertain is commitTxn with a panic inside Badger's commit made an
+// error: what the disk took of it is as unknown as after a failed fsync.
+func (s *Store) commitUncertain(txn *badger.Txn) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: badger panicked in a commit: %v", r)
+		}
+	}()
+	return s.commitTxn(txn)
 }
 
 // fail answers every request of the group with errWrite and discards its
