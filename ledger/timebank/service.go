@@ -629,6 +629,26 @@ func RejectService(tx ledger.Tx, by Caller, id, reason string) (*Service, error)
 	return s, nil
 }
 
+// settlementStuck: the held credit cannot settle now — an account of its
+// hold is frozen or closed, so the settlement timer fails and retries and
+// the credit stays held (a second later too): staff then void it, as a
+// dispute would (probe s22b: a freeze, the safeguard while a fraud is
+// checked, left the suspect credit impossible to void).
+func settlementStuck(r ledger.Reader, s *Service) bool {
+	t, err := r.Transaction(s.Transaction)
+	if err != nil {
+		return false
+	}
+	for _, p := range t.Postings {
+		for _, id := range []string{p.From, p.To} {
+			if a, err := r.Account(id); err == nil && a.Status != ledger.StatusOpen {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // undo voids a held credit (a dispute) and reports whether it did; staff
 // reverse a posted one.
 func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
@@ -640,7 +660,7 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// settlement timer has posted the credit yet: the same answer as
 		// after it has.
 		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s settled at %s and can no longer be disputed; a coordinator reverses it", s.ID, s.SettlesAt.UTC().Format(time.RFC3339))
-	case s.Status == StatusConfirmed && s.Credit == CreditHeld && by.Staff && !tx.Now().Before(s.SettlesAt):
+	case s.Status == StatusConfirmed && s.Credit == CreditHeld && by.Staff && !tx.Now().Before(s.SettlesAt) && !settlementStuck(tx, s):
 		// Staff after the window, before the settlement timer's tick:
 		// settle now, as the tick would, and reverse the posted credit —
 		// the same outcome and record as a second later, not a dispute.

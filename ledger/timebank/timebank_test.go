@@ -702,3 +702,34 @@ func TestVoidedCreditIsNoLiveOverlap(t *testing.T) {
 		t.Fatalf("the recipient confirming a record flagged only against a voided one: %v", err)
 	}
 }
+
+// TestStuckHeldCreditVoidedByStaff: a held credit whose settlement cannot
+// post (the volunteer's account frozen while a fraud is checked) is still
+// held after settles_at; a coordinator correcting it then voids it, as a
+// dispute would — before, they got account_frozen (settle, then reverse)
+// and nobody could undo the suspect credit during the freeze (probe s22b).
+func TestStuckHeldCreditVoidedByStaff(t *testing.T) {
+	e := newEnv(t)
+	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
+	e.member("v", "c", nil, nil, community.RoleVolunteer)
+	e.member("r", "c", nil, nil, community.RoleResident)
+	s := e.confirmedService("v", "r", "c", 100)
+	e.must("admin", func(tx ledger.Tx) (any, error) {
+		tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": "frozen"})
+		return ledger.SetAccountStatus(tx, "v:HOUR", ledger.StatusFrozen)
+	})
+	e.advance(25 * time.Hour)
+	e.st.FireTimers(context.Background()) // the settlement fails: frozen
+	got, err := e.do("coord", func(tx ledger.Tx) (any, error) { return timebank.RejectService(tx, staff, s.ID, "核实") })
+	if err != nil {
+		t.Fatalf("correcting a stuck held credit: %v", err)
+	}
+	if sv := got.(*timebank.Service); sv.Credit != timebank.CreditVoided || e.account("v:HOUR").CreditsPending != 0 {
+		t.Fatalf("credit %s, pending %d; want voided, 0", sv.Credit, e.account("v:HOUR").CreditsPending)
+	}
+	e.st.FireTimers(context.Background()) // nothing left to settle
+	if n := e.st.FailingTimers(); n != 0 {
+		t.Fatalf("%d timers still failing", n)
+	}
+	e.checkZero(0)
+}
