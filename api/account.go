@@ -566,30 +566,39 @@ func (s *Server) settleOp(c *gin.Context, status int, action string, settles boo
 	})
 }
 
+// settleAmount reads a post's or void's optional amount in the unit of
+// the hold :id (nil when none is given); false when it answered an error.
+func (s *Server) settleAmount(c *gin.Context, req *SettleRequest) (*int64, bool) {
+	if req.Amount == "" {
+		return nil, true
+	}
+	var unit ledger.Unit
+	if !s.view(c, func(r ledger.Reader) error {
+		t, err := r.Transaction(c.Param("id"))
+		if err == nil && len(t.Postings) > 0 {
+			unit = t.Postings[0].Unit
+		}
+		return err
+	}) {
+		return nil, false
+	}
+	amt, err := ledger.ParseAmount(req.Amount, unit)
+	if err != nil {
+		fail(c, err)
+		return nil, false
+	}
+	return &amt, true
+}
+
 func (s *Server) postTransfer(c *gin.Context) {
 	var req SettleRequest
 	if err := bindOptional(c, &req); err != nil {
 		fail(c, err)
 		return
 	}
-	var amount *int64
-	if req.Amount != "" {
-		var unit ledger.Unit
-		if !s.view(c, func(r ledger.Reader) error {
-			t, err := r.Transaction(c.Param("id"))
-			if err == nil && len(t.Postings) > 0 {
-				unit = t.Postings[0].Unit
-			}
-			return err
-		}) {
-			return
-		}
-		amt, err := ledger.ParseAmount(req.Amount, unit)
-		if err != nil {
-			fail(c, err)
-			return
-		}
-		amount = &amt
+	amount, ok := s.settleAmount(c, &req)
+	if !ok {
+		return
 	}
 	s.settleOp(c, http.StatusOK, "tx.post", true, func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
 		if err := workflowHold(t); err != nil {
@@ -636,13 +645,21 @@ func (s *Server) voidTransfer(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if req.Amount != "" {
-		failCode(c, ledger.CodeInvalidRequest, "a void takes no amount")
+	// SPEC §7a gives /post and /void one body: a void releases the whole
+	// hold, so an amount, when given, is the amount held.
+	amount, ok := s.settleAmount(c, &req)
+	if !ok {
 		return
 	}
 	s.settleOp(c, http.StatusOK, "tx.void", true, func(tx ledger.Tx, t *ledger.Transaction) (*ledger.Transaction, error) {
 		if err := workflowHold(t); err != nil {
 			return nil, err
+		}
+		if held := ledger.HeldTotal(t.Postings); amount != nil && *amount != held {
+			if held < 0 {
+				return nil, ledger.Errorf(ledger.CodeInvalidAmount, "a void releases the whole hold, of more than one unit here: give no amount")
+			}
+			return nil, ledger.Errorf(ledger.CodeInvalidAmount, "a void releases the whole hold: amount, when given, is the amount held (%s)", ledger.FormatAmount(held, t.Postings[0].Unit))
 		}
 		// A void gives the payer back what the hold reserved: staff do
 		// not void a hold on their own or a relative's account.

@@ -125,3 +125,26 @@ func TestIdempotencyNoBodyIsEmptyObject(t *testing.T) {
 	wantProblem(t, ts.do("POST", "/v1/transfers/"+void+"/void", ts.admin, nil), 409, "not_pending")
 	wantProblem(t, ts.do("POST", "/v1/transfers/"+void+"/post", ts.admin, nil), 409, "not_pending")
 }
+
+// TestVoidTakesTheHeldAmount: /post and /void share SPEC §7a's body
+// `{"amount"?}`; a void releases the whole hold, so it takes an amount
+// equal to what is held and refuses any other (probe s22b: any amount was
+// "a void takes no amount").
+func TestVoidTakesTheHeldAmount(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	hold := ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"pending": true, "postings": []any{
+		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.50", "unit": "HOUR"}}}).Str("id")
+	size := ts.auditSize()
+	for _, amt := range []string{"0.50", "2.00", "1.5x"} {
+		wantProblem(t, ts.do("POST", "/v1/transfers/"+hold+"/void", ts.admin, map[string]any{"amount": amt}), 400, "invalid_amount")
+	}
+	if ts.auditSize() != size {
+		t.Fatal("a refused void wrote a record")
+	}
+	ts.must(200, "POST", "/v1/transfers/"+hold+"/void", ts.admin, map[string]any{"amount": "1.50"})
+	if got := ts.balance("li:HOUR"); got != "0.00" {
+		t.Fatalf("li's balance after the void: %s", got)
+	}
+}

@@ -326,9 +326,9 @@ func release(tx Tx, as accounts, t *Transaction, resolver *Transaction) error {
 	return nil
 }
 
-// heldTotal is the sum of a hold's postings when they share one unit,
+// HeldTotal is the sum of a hold's postings when they share one unit,
 // else -1 (no amount equals it).
-func heldTotal(ps []Posting) int64 {
+func HeldTotal(ps []Posting) int64 {
 	var sum int64
 	for _, p := range ps {
 		if p.Unit != ps[0].Unit || sum > MaxAmountMinor {
@@ -376,7 +376,7 @@ func PostPendingDue(tx Tx, id string, due time.Time, amount *int64, memo string)
 		return nil, err
 	}
 	posted := append([]Posting(nil), t.Postings...)
-	if amount != nil && len(posted) > 1 && *amount == heldTotal(posted) {
+	if amount != nil && len(posted) > 1 && *amount == HeldTotal(posted) {
 		amount = nil // the whole of a multi-posting hold: a full post
 	}
 	if amount != nil {
