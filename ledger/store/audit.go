@@ -443,6 +443,9 @@ func (s *Store) Audit() *AuditDB { return &AuditDB{db: s.db, st: s} }
 
 func (a *AuditDB) view(fn func(k badgerKV) error) (err error) {
 	if a.st != nil {
+		if a.st.uncertain.Load() {
+			return errUncertainRead
+		}
 		defer a.st.readFailed(&err)
 	}
 	return a.db.View(func(txn *badger.Txn) error { return fn(badgerKV{txn}) })
@@ -758,6 +761,9 @@ var errExportVerifying = ledger.Errorf(ledger.CodeUnavailable,
 // the damage).
 func (s *Store) signSnapshot(k badgerKV) (_ *StoredCheckpoint, err error) {
 	defer s.contain(&err)
+	if s.broken.Load() {
+		return nil, nil // nothing is signed on a broken store (Checkpoint)
+	}
 	if s.verifying.Load() {
 		h, err := loadHead(k)
 		if err != nil {

@@ -188,10 +188,12 @@ func (s *Store) Checkpoint(ctx context.Context) (_ uint64, err error) {
 	// Badger broken under it (a file it could not open) panics in a read:
 	// an error, the store marked broken, not a crash of the server.
 	defer s.contain(&err)
-	if s.verifying.Load() || s.damaged.Load() != nil {
+	if s.verifying.Load() || s.damaged.Load() != nil || s.broken.Load() {
 		// Nothing is signed before the log is verified, nor over a log
-		// found damaged: a new checkpoint would endorse the forgery (the
-		// damage is said where it was found, not at every tick).
+		// found damaged (a new checkpoint would endorse the forgery; the
+		// damage is said where it was found, not at every tick), nor on a
+		// broken store, whose memory may hold a batch the disk lost (a
+		// commit that failed): the restart signs what the disk kept.
 		return 0, nil
 	}
 	var size uint64

@@ -154,6 +154,10 @@ type Store struct {
 	// refused until the store is reopened, which replays only whole
 	// transactions from the WAL.
 	broken atomic.Bool
+	// uncertain is set when Badger's commit failed: its memtable may hold
+	// the batch although the disk may not, so nothing is read (nor signed)
+	// until a restart shows what the disk kept.
+	uncertain atomic.Bool
 	// damaged holds what the checkpointer found wrong with the stored
 	// log (ErrDamaged); once set, writes are refused and Damaged reports
 	// it, until an operator checks the directory and restarts.
@@ -715,11 +719,20 @@ func (s *Store) Submit(ctx context.Context, req ledger.Request) (ledger.Result, 
 
 // View implements ledger.Committer.
 func (s *Store) View(ctx context.Context, fn func(ledger.Reader) error) (err error) {
+	if s.uncertain.Load() {
+		return errUncertainRead
+	}
 	defer s.readFailed(&err)
 	return s.db.View(func(txn *badger.Txn) error {
 		return fn(reader{kv: keyed{badgerKV{txn}, s.keys}, pk: s.pk})
 	})
 }
+
+// errUncertainRead answers every read after a commit whose outcome is
+// unknown (errCommitUnknown): Badger's memory may show a write the disk
+// lost, and no figure, record or signature may rest on it.
+var errUncertainRead = ledger.Errorf(ledger.CodeUnavailable,
+	"a commit's outcome is unknown after a disk failure: nothing is shown until the server is restarted and reads what the disk kept")
 
 // errBrokenRead answers a read of a store broken under it.
 var errBrokenRead = ledger.Errorf(ledger.CodeUnavailable, "the store failed and cannot be read until the server is restarted")
@@ -1043,6 +1056,7 @@ func (s *Store) finish(g *group) bool {
 		return false
 	}
 	if err := s.commitUncertain(g.txn); err != nil {
+		s.uncertain.Store(true)
 		s.broken.Store(true)
 		s.failWith(g, errCommitUnknown)
 		return false
