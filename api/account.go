@@ -655,7 +655,7 @@ func (s *Server) voidTransfer(c *gin.Context) {
 		if err := workflowHold(t); err != nil {
 			return nil, err
 		}
-		if held := ledger.HeldTotal(t.Postings); amount != nil && *amount != held {
+		if held := ledger.HeldTotal(t.Postings); amount != nil && t.Status == ledger.TxPending && *amount != held {
 			if held < 0 {
 				return nil, ledger.Errorf(ledger.CodeInvalidAmount, "a void releases the whole hold, of more than one unit here: give no amount")
 			}

@@ -147,4 +147,21 @@ func TestVoidTakesTheHeldAmount(t *testing.T) {
 	if got := ts.balance("li:HOUR"); got != "0.00" {
 		t.Fatalf("li's balance after the void: %s", got)
 	}
+	// Voided now: whatever the amount, the answer is that nothing is held
+	// (probe s22F: another amount was told "the amount held (1.50)").
+	wantProblem(t, ts.do("POST", "/v1/transfers/"+hold+"/void", ts.admin, map[string]any{"amount": "0.50"}), 409, "not_pending")
+}
+
+// TestUnknownQueryNamedInOrder: a request with two parameters its route
+// does not take is told of the same one every time, the first by name
+// (probe s22F: map order named one or the other).
+func TestUnknownQueryNamedInOrder(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	for range 20 {
+		r := ts.do("GET", "/v1/redemptions?community=c1&zeta=1&alpha=2&mid=3", ts.admin, nil)
+		if r.Status != 400 || !strings.Contains(r.Str("detail"), `"alpha"`) {
+			t.Fatalf("unknown parameters: %d %s, want 400 naming alpha", r.Status, r.Raw)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -344,7 +345,9 @@ func queryCheck(r route) gin.HandlerFunc {
 			failCode(c, ledger.CodeInvalidRequest, "the query string is malformed (separate parameters with '&' and %%-escape reserved characters)")
 			return
 		}
-		for k, vs := range q {
+		// In name order: the same request is told of the same parameter.
+		for _, k := range slices.Sorted(maps.Keys(q)) {
+			vs := q[k]
 			if len(vs) > 1 && (strict || takes[k]) {
 				failCode(c, ledger.CodeInvalidRequest, "query parameter %q is given %d times; give it once", truncateStr(k, 64), len(vs))
 				return

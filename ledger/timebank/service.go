@@ -659,7 +659,7 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// The dispute window closed at SettlesAt, whether or not the
 		// settlement timer has posted the credit yet: the same answer as
 		// after it has.
-		return false, ledger.Errorf(CodeWrongState, "timebank: the credit of service %s settled at %s and can no longer be disputed; a coordinator reverses it", s.ID, s.SettlesAt.UTC().Format(time.RFC3339))
+		return false, ledger.Errorf(CodeWrongState, "timebank: the dispute window of service %s closed at %s (its credit settles then); a coordinator corrects it", s.ID, s.SettlesAt.UTC().Format(time.RFC3339))
 	case s.Status == StatusConfirmed && s.Credit == CreditHeld && by.Staff && !tx.Now().Before(s.SettlesAt) && !settlementStuck(tx, s):
 		// Staff after the window, before the settlement timer's tick:
 		// settle now, as the tick would, and reverse the posted credit —
