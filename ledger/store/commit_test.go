@@ -57,6 +57,15 @@ func TestInvariantCheckerCatchesDamage(t *testing.T) {
 // get unavailable, and no later write may build on a writer state that no
 // longer matches the database, so every later write is refused until the
 // store is reopened; the reopened store is whole.
+// commitThenFail commits to Badger and then reports a failure, as an
+// fsync error after the write reached the WAL does.
+func commitThenFail(txn *badger.Txn) error {
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	return errors.New("injected: fsync failed")
+}
+
 func TestCommitFailureBreaksStore(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{})
@@ -64,12 +73,7 @@ func TestCommitFailureBreaksStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	fund(t, s, 1000, "alice", "bob")
-	s.commitTxn = func(txn *badger.Txn) error {
-		if err := txn.Commit(); err != nil {
-			return err
-		}
-		return errors.New("injected: fsync failed")
-	}
+	s.commitTxn = commitThenFail
 	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "failed commit", err, ledger.CodeUnavailable)
 	// The disk may have kept it (it did here): the caller is not told to
@@ -538,12 +542,7 @@ func TestUncertainCommitShowsAndSignsNothing(t *testing.T) {
 	if err != nil || signed == 0 {
 		t.Fatalf("checkpoint: %d %v", signed, err)
 	}
-	s.commitTxn = func(txn *badger.Txn) error {
-		if err := txn.Commit(); err != nil {
-			return err
-		}
-		return errors.New("injected: fsync failed")
-	}
+	s.commitTxn = commitThenFail
 	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "failed commit", err, ledger.CodeUnavailable)
 	if n, err := s.Checkpoint(ctx); n != 0 || err != nil {

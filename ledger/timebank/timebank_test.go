@@ -360,11 +360,10 @@ func TestHeldCreditExpires(t *testing.T) {
 	e.checkZero(0)
 }
 
-// TestHeldCreditExpiredLeavesReport: a held credit whose settlement keeps
-// failing (the volunteer's account frozen) until the ledger voids its hold
-// at the deadline is then recorded as voided and leaves the services
-// report, which counted it as held and credited.
-func TestHeldCreditExpiredLeavesReport(t *testing.T) {
+// frozenHeldCredit: community c holds credits 24 h; v served r for 1 h,
+// confirmed and held, then v's account was frozen.
+func frozenHeldCredit(t *testing.T) (*env, *timebank.Service) {
+	t.Helper()
 	e := newEnv(t)
 	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
 	e.member("v", "c", nil, nil, community.RoleVolunteer)
@@ -374,6 +373,15 @@ func TestHeldCreditExpiredLeavesReport(t *testing.T) {
 		tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": "frozen"})
 		return ledger.SetAccountStatus(tx, "v:HOUR", ledger.StatusFrozen)
 	})
+	return e, s
+}
+
+// TestHeldCreditExpiredLeavesReport: a held credit whose settlement keeps
+// failing (the volunteer's account frozen) until the ledger voids its hold
+// at the deadline is then recorded as voided and leaves the services
+// report, which counted it as held and credited.
+func TestHeldCreditExpiredLeavesReport(t *testing.T) {
+	e, s := frozenHeldCredit(t)
 	report := func() *timebank.Report {
 		var rep *timebank.Report
 		e.st.View(context.Background(), func(r ledger.Reader) error {
@@ -709,15 +717,7 @@ func TestVoidedCreditIsNoLiveOverlap(t *testing.T) {
 // dispute would — before, they got account_frozen (settle, then reverse)
 // and nobody could undo the suspect credit during the freeze (probe s22b).
 func TestStuckHeldCreditVoidedByStaff(t *testing.T) {
-	e := newEnv(t)
-	e.community("c", "", community.Policy{SettlementDelay: 24 * time.Hour})
-	e.member("v", "c", nil, nil, community.RoleVolunteer)
-	e.member("r", "c", nil, nil, community.RoleResident)
-	s := e.confirmedService("v", "r", "c", 100)
-	e.must("admin", func(tx ledger.Tx) (any, error) {
-		tx.Audit("account.status", map[string]any{"account": "v:HOUR", "status": "frozen"})
-		return ledger.SetAccountStatus(tx, "v:HOUR", ledger.StatusFrozen)
-	})
+	e, s := frozenHeldCredit(t)
 	e.advance(25 * time.Hour)
 	e.st.FireTimers(context.Background()) // the settlement fails: frozen
 	got, err := e.do("coord", func(tx ledger.Tx) (any, error) { return timebank.RejectService(tx, staff, s.ID, "核实") })
