@@ -107,10 +107,7 @@ func FuzzDecodeValue(f *testing.F) {
 // request (replayed), not an idempotency_conflict.
 func TestIdempotencyNoBodyIsEmptyObject(t *testing.T) {
 	ts := newTestServer(t)
-	ts.community("c1", "", nil)
-	ts.member("li", "c1", "resident")
-	hold := ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"pending": true, "postings": []any{
-		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.00", "unit": "HOUR"}}}).Str("id")
+	hold := holdForLi(ts, "1.00")
 	first := ts.must(200, "POST", "/v1/transfers/"+hold+"/void", ts.admin, nil, "Idempotency-Key", "void-no-body-1")
 	size := ts.auditSize()
 	again := ts.must(200, "POST", "/v1/transfers/"+hold+"/void", ts.admin, "{}", "Idempotency-Key", "void-no-body-1")
@@ -132,10 +129,7 @@ func TestIdempotencyNoBodyIsEmptyObject(t *testing.T) {
 // "a void takes no amount").
 func TestVoidTakesTheHeldAmount(t *testing.T) {
 	ts := newTestServer(t)
-	ts.community("c1", "", nil)
-	ts.member("li", "c1", "resident")
-	hold := ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"pending": true, "postings": []any{
-		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": "1.50", "unit": "HOUR"}}}).Str("id")
+	hold := holdForLi(ts, "1.50")
 	size := ts.auditSize()
 	for _, amt := range []string{"0.50", "2.00", "1.5x"} {
 		wantProblem(t, ts.do("POST", "/v1/transfers/"+hold+"/void", ts.admin, map[string]any{"amount": amt}), 400, "invalid_amount")
@@ -164,4 +158,13 @@ func TestUnknownQueryNamedInOrder(t *testing.T) {
 			t.Fatalf("unknown parameters: %d %s, want 400 naming alpha", r.Status, r.Raw)
 		}
 	}
+}
+
+// holdForLi makes community c1 and its resident li, and holds amount of
+// c1's issuance for li; it returns the hold's id.
+func holdForLi(ts *testServer, amount string) string {
+	ts.community("c1", "", nil)
+	ts.member("li", "c1", "resident")
+	return ts.must(201, "POST", "/v1/transfers", ts.admin, map[string]any{"pending": true, "postings": []any{
+		map[string]any{"from": "c1:issuance", "to": "li:HOUR", "amount": amount, "unit": "HOUR"}}}).Str("id")
 }
