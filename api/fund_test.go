@@ -1203,3 +1203,26 @@ func TestLedgerNameReserved(t *testing.T) {
 	body["id"] = "f-system"
 	e.must(201, "POST", "/v1/funds", e.admin, body)
 }
+
+// TestReceiptWaitsForCheckpoint: a receipt of a record no checkpoint
+// covers yet is 503 unavailable, and its Retry-After is the checkpoint
+// interval (one is signed within about a second), not every 503's
+// UnavailableRetryAfter; once signed, it is served.
+func TestReceiptWaitsForCheckpoint(t *testing.T) {
+	e := newFundEnv(t, true)
+	e.createFund()
+	if _, err := e.store.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d := e.donate("1.00")
+	path := "/v1/public/funds/f1/receipts/" + jsonNum(d.Body["seq"])
+	r := e.do("GET", path, "", nil)
+	wantProblem(t, r, 503, "unavailable")
+	if got, want := r.Header.Get("Retry-After"), fmt.Sprint(int(store.CheckpointInterval/time.Second)); got != want {
+		t.Fatalf("receipt before its checkpoint: Retry-After %q, want %q", got, want)
+	}
+	if _, err := e.store.Checkpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.checkReceipt(path, "donation.create")
+}

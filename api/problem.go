@@ -184,7 +184,11 @@ func fail(c *gin.Context, err error) {
 		if e.Code == ledger.CodeLedgerDamaged {
 			break // waiting does not help: an operator must check the directory
 		}
-		c.Header("Retry-After", strconv.Itoa(int(UnavailableRetryAfter/time.Second)))
+		wait := UnavailableRetryAfter
+		if e.RetryAfter > 0 {
+			wait = e.RetryAfter
+		}
+		c.Header("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	}
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(st, Problem{Type: problemTypeBase + string(e.Code), Title: http.StatusText(st),

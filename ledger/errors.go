@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error code. Codes are part of the API
@@ -50,6 +51,10 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// RetryAfter, when set on an unavailable error, is how soon a retry
+	// is expected to succeed (a record waiting for the next checkpoint);
+	// zero leaves the API's default for the code.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return "ledger: " + string(e.Code) + ": " + e.Message }

@@ -685,7 +685,8 @@ func (a *AuditDB) Receipt(seq uint64) (*audit.Receipt, error) {
 		}
 		c, note, err := latestCheckpoint(k)
 		if ledger.IsCode(err, ledger.CodeNotFound) || err == nil && uint64(c.Size) <= seq {
-			return ledger.Errorf(ledger.CodeUnavailable, "record %d is not in a signed checkpoint yet: one is signed within seconds, ask again after Retry-After", seq)
+			return &ledger.Error{Code: ledger.CodeUnavailable, RetryAfter: CheckpointInterval,
+				Message: fmt.Sprintf("record %d is not in a signed checkpoint yet: one is signed within about a second, ask again after Retry-After", seq)}
 		} else if err != nil {
 			return err
 		}
