@@ -40,6 +40,8 @@ type scan struct {
 	action   []byte
 	vkey     []byte
 	endorse  []byte // a key.rotate record's "endorsement"
+	origin   []byte // a key record's "origin"
+	previous []byte // a key.rotate record's "previous" (the key it replaces)
 	effects  []effect
 	docs     []docRef // the "state" map: chained keys the record changed
 	badShape bool     // effects present but not a list of maps of known types
@@ -170,8 +172,8 @@ func (s *scan) skip(depth int) {
 	}
 }
 
-// content walks the top-level map (depth 0), keeping "effects" and, for
-// key records, "vkey".
+// content walks the top-level map (depth 0), keeping "effects", "state"
+// and, for key records, "vkey", "endorsement", "origin" and "previous".
 func (s *scan) content() {
 	s.keys(func(k []byte) {
 		switch string(k) {
@@ -180,21 +182,28 @@ func (s *scan) content() {
 		case "state":
 			s.docList()
 		case "vkey":
-			start := s.off
-			s.skip(1)
-			if !s.bad && s.b[start] == TagString {
-				s.vkey = s.b[start+5 : s.off]
-			}
+			s.vkey = s.stringField()
 		case "endorsement":
-			start := s.off
-			s.skip(1)
-			if !s.bad && s.b[start] == TagString {
-				s.endorse = s.b[start+5 : s.off]
-			}
+			s.endorse = s.stringField()
+		case "origin":
+			s.origin = s.stringField()
+		case "previous":
+			s.previous = s.stringField()
 		default:
 			s.skip(1)
 		}
 	})
+}
+
+// stringField reads a top-level field's value, returning it if it is a
+// string (nil for another type).
+func (s *scan) stringField() []byte {
+	start := s.off
+	s.skip(1)
+	if !s.bad && s.b[start] == TagString {
+		return s.b[start+5 : s.off]
+	}
+	return nil
 }
 
 func (s *scan) effectList() {

@@ -219,6 +219,7 @@ type verifier struct {
 	txStored      *storedTxSink     // transactions the store holds
 	txSeed        maphash.Seed
 	keys, vkeys   []string // verifier keys the source listed; those of key records so far
+	vkeySeqs      []uint64 // the seq of each key record, as vkeys
 	docSeed       maphash.Seed
 	docChain      docSums     // documents the records wrote
 	docStored     *storedDocs // documents the store holds
@@ -347,8 +348,17 @@ func (v *verifier) keyRecord(n uint64) error {
 		return nil
 	}
 	vkey := string(v.s.vkey)
-	if _, err := VerifierName(vkey); err != nil {
+	name, err := VerifierName(vkey)
+	if err != nil {
 		return failAt(n, ReasonKey, "%s record without a valid vkey", a)
+	}
+	// The record says what it does: the origin it names is its key's,
+	// and a rotation names the key it replaces, the one in force.
+	if string(v.s.origin) != name {
+		return failAt(n, ReasonKey, "%s record at %d names origin %q, but its key is %q's", a, n, v.s.origin, name)
+	}
+	if a == ActionKeyRotate && v.vkey != "" && string(v.s.previous) != v.vkey {
+		return failAt(n, ReasonKey, "%s record at %d names as the key it replaces one that is not in force (key %d)", a, n, v.vkeySeq)
 	}
 	// A key rotated out signs, with its last act, the tree just before
 	// the record that replaces it: without that checkpoint the records
@@ -378,6 +388,7 @@ func (v *verifier) keyRecord(n uint64) error {
 	}
 	v.vkey, v.vkeySeq = vkey, n
 	v.vkeys = append(v.vkeys, vkey)
+	v.vkeySeqs = append(v.vkeySeqs, n)
 	v.report.Keys++
 	return nil
 }
@@ -531,14 +542,16 @@ type unendorsed struct {
 	vkey string
 }
 
-// checkUnendorsed refuses, when checkpoints were given, a key put in
-// force by a rotation that its predecessor did not endorse, unless a
-// trusted checkpoint after the rotation matched the log (it vouches for
-// the record). With keys given, the latest checkpoint is signed by one of
+// checkUnendorsed refuses a key put in force by a rotation that its
+// predecessor did not endorse, unless a trusted checkpoint after the
+// rotation matched the log (it vouches for the record). With nothing
+// given it is refused too: otherwise the easiest forgery would be the
+// genuine history, whose first key an auditor recognises, then a
+// key.rotate of the forger's own without an endorsement. With keys given, the latest checkpoint is signed by one of
 // them (checkTrustedKeys) and covers the whole log: the operator's
 // published key vouches for every rotation before it.
 func (v *verifier) checkUnendorsed() error {
-	if !v.pinned || len(v.trustedKeys) > 0 {
+	if len(v.trustedKeys) > 0 {
 		return nil
 	}
 	for _, u := range v.unendorsed {
@@ -637,19 +650,27 @@ func (v *verifier) finish() error {
 	if err := v.checkUnendorsed(); err != nil {
 		return err
 	}
-	// The source's current verifier key (listed last) signs the next
-	// checkpoints: it must be the one the last key record put in force,
-	// or a key swapped in the store would sign checkpoints the chain
-	// never named.
-	if len(v.keys) > 0 && v.vkey != "" && v.keys[len(v.keys)-1] != v.vkey {
-		return failAt(v.vkeySeq, ReasonKey, "the current checkpoint key the source holds (its last key listed) is not the one this key record put in force")
-	}
 	// The keys the source lists (an export's K frames, a directory's
 	// current and previous keys) are those the key records put in force,
 	// in order: no more, no fewer (a source listing none, when the log
-	// has key records, hides them all).
+	// has key records, hides them all). The last one listed signs the
+	// next checkpoints: a key swapped in the store would sign checkpoints
+	// the chain never named. Named at the first key record whose key the
+	// list does not hold in its place (the last key record when the list
+	// only has more after them).
 	if !slices.Equal(v.keys, v.vkeys) {
-		return failAt(v.vkeySeq, ReasonKey, "the source lists %d verifier keys, the key records put %d in force, or not the same ones", len(v.keys), len(v.vkeys))
+		i := 0
+		for i < len(v.vkeys) && i < len(v.keys) && v.keys[i] == v.vkeys[i] {
+			i++
+		}
+		at := v.vkeySeq
+		if i < len(v.vkeySeqs) {
+			at = v.vkeySeqs[i]
+		}
+		if len(v.keys) == len(v.vkeys) && i == len(v.vkeys)-1 {
+			return failAt(at, ReasonKey, "the current checkpoint key the source holds (its last key listed) is not the one this key record put in force")
+		}
+		return failAt(at, ReasonKey, "the source lists %d verifier keys, the key records put %d in force, or not the same ones", len(v.keys), len(v.vkeys))
 	}
 	if v.n > 0 && v.head.Last != v.prev {
 		return failAt(v.n-1, ReasonHead, "head's last hash is not the hash of the last record")

@@ -703,3 +703,102 @@ func TestVerifyRepeatedCheckpointCountedOnce(t *testing.T) {
 		t.Fatalf("report %+v: want 2 checkpoints, latest 4", rep)
 	}
 }
+
+// TestKeyRecordsNameTheirKeys: a key record's origin is its own key's
+// name and a rotation's previous is the key in force; a rotation no key
+// endorsed needs a given key or a trusted checkpoint after it even when
+// nothing else is given (else the genuine history, whose first key an
+// auditor knows, then a forger's unendorsed rotation verified); and a
+// source listing other keys is named at the first key record it does not
+// hold in its place.
+func TestKeyRecordsNameTheirKeys(t *testing.T) {
+	ctx := context.Background()
+	// rotated is ledgerLog's log rotated at seq 3, its content changed as
+	// change says (a nil value deletes the field).
+	rotated := func(change map[string]any, endorse bool) (*memLog, string, string) {
+		m, skey1, vkey1 := ledgerLog(t)
+		m.checkpoint(t, "tally.test/log", skey1)
+		skey2, vkey2, _ := GenerateCheckpointKey("tally.test/log")
+		content := map[string]any{"vkey": vkey2, "origin": "tally.test/log", "previous": vkey1}
+		if endorse {
+			root, err := tlog.TreeHash(int64(len(m.records)), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := EndorseRotation(skey1, "tally.test/log", int64(len(m.records)), root, vkey2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content["endorsement"] = string(e)
+		}
+		for k, v := range change {
+			if v == nil {
+				delete(content, k)
+			} else {
+				content[k] = v
+			}
+		}
+		m.add(t, ActionKeyRotate, content)
+		m.keys = []string{vkey1, vkey2}
+		m.checkpoint(t, "tally.test/log", skey2)
+		m.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+			acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+		return m, vkey1, vkey2
+	}
+	m, vkey1, vkey2 := rotated(nil, true)
+	if _, err := Verify(ctx, m, VerifyOptions{}); err != nil {
+		t.Fatalf("a rotation as the server writes it: %v", err)
+	}
+	_, other, _ := GenerateCheckpointKey("tally.test/log")
+	for name, change := range map[string]map[string]any{
+		"previous names another key": {"previous": other},
+		"previous left out":          {"previous": nil},
+		"origin of another log":      {"origin": "elsewhere.test/log"},
+		"origin left out":            {"origin": nil},
+	} {
+		m, _, _ := rotated(change, true)
+		if _, err := Verify(ctx, m, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
+			t.Errorf("%s: %v, want key at 3", name, err)
+		}
+	}
+	u, _, vkey2u := rotated(nil, false)
+	if _, err := Verify(ctx, u, VerifyOptions{}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("an unendorsed rotation with nothing given: %v, want key at 3", err)
+	}
+	if _, err := Verify(ctx, u, VerifyOptions{Keys: []string{vkey2u}}); err != nil {
+		t.Fatalf("an unendorsed rotation with the current key given: %v", err)
+	}
+	// A key.create naming another origin than its key's.
+	c, skey, vkey := ledgerLog(t)
+	c2 := newMemLog()
+	c2.keys = []string{vkey}
+	c2.add(t, ActionKeyCreate, map[string]any{"vkey": vkey, "origin": "elsewhere.test/log"})
+	for _, r := range c.records[1:] {
+		rec, err := Decode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2.add(t, rec.Action, rec.Content)
+	}
+	c2.checkpoint(t, "tally.test/log", skey)
+	c2.accounts(acct("alice", "no_overdraft", 0, 0, 0, 500, 0, 0), acct("bob", "credit_limit", 100, 1000, 0, 0, 0, 0),
+		acct("issuance", "none", 0, 0, 500, 0, 0, 0))
+	if _, err := Verify(ctx, c2, VerifyOptions{}); !isFailure(err, 0, ReasonKey) {
+		t.Fatalf("a key.create of another origin: %v, want key at 0", err)
+	}
+	// The keys the source lists, against the key records (0 and 3).
+	for _, tc := range []struct {
+		keys []string
+		at   uint64
+	}{
+		{[]string{other, vkey2}, 0},
+		{[]string{vkey2, vkey1}, 0},
+		{[]string{vkey1}, 3},
+		{[]string{vkey1, other}, 3},
+	} {
+		m.keys = tc.keys
+		if _, err := Verify(ctx, m, VerifyOptions{}); !isFailure(err, tc.at, ReasonKey) {
+			t.Errorf("the source lists %d keys, the log's at %d changed: %v, want key at %d", len(tc.keys), tc.at, err, tc.at)
+		}
+	}
+}
