@@ -204,3 +204,19 @@ func ProveCheckpoint(prev, next Checkpoint, r HashReader) error {
 	}
 	return CheckConsistency(p, prev.Size, prev.Hash, next.Size, next.Hash)
 }
+
+// SignedByNoneOf reports whether msg is a well-formed signed note none of
+// whose signatures names (by name and key hash) one of vkeys: a note
+// signed by a key its reader does not hold, rather than one whose text
+// was changed under a known key's signature.
+func SignedByNoneOf(msg []byte, vkeys []string) bool {
+	var vs []note.Verifier
+	for _, k := range vkeys {
+		if v, err := note.NewVerifier(k); err == nil {
+			vs = append(vs, v)
+		}
+	}
+	_, err := note.Open(msg, note.VerifierList(vs...))
+	var unverified *note.UnverifiedNoteError
+	return errors.As(err, &unverified)
+}

@@ -158,7 +158,7 @@ func checkPublished(dir string, k badgerKV, h head) error {
 	if err := checkHeadCount(k, h); err != nil {
 		return err
 	}
-	if err := checkWitnessSigned(dir, k); err != nil {
+	if err := checkWitnessSigned(dir, k, h); err != nil {
 		return err
 	}
 	if err := checkWitnessHashes(dir, k, h); err != nil {
@@ -203,9 +203,12 @@ func readWitness(dir string) (audit.Checkpoint, []byte, error) {
 
 // checkWitnessSigned refuses a witness whose signature verifies with none
 // of the log's checkpoint keys: the file is damaged (or the stored keys
-// were replaced), which says nothing of the records.
-func checkWitnessSigned(dir string, k badgerKV) error {
-	_, note, err := readWitness(dir)
+// were replaced), which says nothing of the records — unless it names
+// more records than the ledger holds: then records were lost, and with
+// them the key record and key that signed it (a write-ahead log damaged
+// near its start replays only what comes before the damage).
+func checkWitnessSigned(dir string, k badgerKV, h head) error {
+	c, note, err := readWitness(dir)
 	if err != nil || note == nil {
 		return err
 	}
@@ -217,6 +220,11 @@ func checkWitnessSigned(dir string, k badgerKV) error {
 		if _, err := audit.OpenCheckpoint(note, vkey); err == nil {
 			return nil
 		}
+	}
+	if uint64(c.Size) > h.Size && audit.SignedByNoneOf(note, keys) {
+		return fmt.Errorf("%w: the ledger holds %d records and %d checkpoint keys, but the checkpoint witness file (%s) names a published log of %d records signed by a key the store does not hold: "+
+			"acknowledged records were lost, and the key that signed it with them (a stale or damaged db/; restore from a backup taken after it) — unless the witness file itself is damaged",
+			ErrDamaged, h.Size, len(keys), filepath.Join(dir, witnessFile), c.Size)
 	}
 	return fmt.Errorf("%w: the checkpoint witness file (%s) is damaged: its signature verifies with none of the log's checkpoint keys, "+
 		"so it is not a checkpoint this server published (or the stored keys were replaced); nothing was compared with it",

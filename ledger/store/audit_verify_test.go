@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,6 +248,36 @@ func TestVerifyNamesMissingTreeHash(t *testing.T) {
 			t.Fatalf("got %v", ve)
 		}
 	})
+}
+
+// TestWitnessOfLostKeysSaysLost: a witness naming more records than the
+// ledger holds, signed by a key the store does not hold, is what a
+// write-ahead log damaged near its start leaves (its key record and key
+// were lost with the records; probe s23c flipped a byte in a killed
+// server's .mem): said as records lost, not as a damaged witness file.
+func TestWitnessOfLostKeysSaysLost(t *testing.T) {
+	dir, size := stoppedFixture(t)
+	skey, _, err := audit.GenerateCheckpointKey("tally.test/lost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, err := audit.SignCheckpoint(audit.Checkpoint{Origin: "tally.test/lost", Size: int64(size) + 30, Hash: audit.Hash{1}}, skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, witnessFile), note, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("names a published log of %d records signed by a key the store does not hold: acknowledged records were lost", size+30)
+	if err := verifyDir(dir); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("verify: %v, want records lost", err)
+	}
+	if st, err := Open(dir, Options{Existing: true}); err == nil {
+		st.Close()
+		t.Fatal("a server started on it")
+	} else if !strings.Contains(err.Error(), want) {
+		t.Fatalf("a server's start: %v", err)
+	}
 }
 
 // TestVerifyHeadAndWitnessNotLostRecords: a missing head, or a witness
