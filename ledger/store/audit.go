@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 	"golang.org/x/mod/sumdb/tlog"
@@ -114,10 +115,13 @@ func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 	db, err = badger.Open(badgerOptions(scratch, false))
 	if err != nil {
 		os.RemoveAll(scratch)
-		if err := openErr(err); errors.Is(err, ErrDamaged) {
-			return nil, err
+		// Badger names the scratch copy's files: name the user's.
+		err = openErr(err)
+		msg := strings.ReplaceAll(err.Error(), scratch, path)
+		if errors.Is(err, ErrDamaged) {
+			return nil, fmt.Errorf("%w: %s", ErrDamaged, strings.TrimPrefix(msg, ErrDamaged.Error()+": "))
 		}
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return nil, fmt.Errorf("store: open %s: %s", path, msg)
 	}
 	return witnessed(dir, &AuditDB{db: db, own: true, scratch: scratch})
 }

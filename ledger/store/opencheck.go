@@ -170,6 +170,11 @@ func openErr(err error) error {
 	if err != nil && strings.Contains(err.Error(), "Encryption key mismatch") {
 		return fmt.Errorf("%w: db/KEYREGISTRY cannot be read (Badger: %v); restore the directory from a backup", ErrDamaged, err)
 	}
+	if err != nil && strings.Contains(err.Error(), "Invalid datakey id") {
+		// A log file's header names its data key: a header that names
+		// none the registry holds is a damaged file, not a bad request.
+		return fmt.Errorf("%w: the header of a Badger log file (a write-ahead .mem or the .vlog) is damaged (Badger: %v); restore the directory from a backup", ErrDamaged, err)
+	}
 	return err
 }
 

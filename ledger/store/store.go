@@ -331,7 +331,9 @@ func openStore(dir string, opt Options) (*Store, error) {
 		}
 	}
 	db, err := openBadger(badgerOptions(filepath.Join(dir, "db"), opt.InMemory))
-	if err != nil {
+	if errors.Is(err, ErrDamaged) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("store: open badger: %w", err)
 	}
 	s := &Store{db: db, pk: pk, dir: storeDir(dir, opt.InMemory), master: master, fpKey: fingerprintKey(master), clock: opt.Clock, reqs: make(chan *pending, QueueDepth),
