@@ -37,6 +37,11 @@ func checkParams(seq uint64, e *effect) *VerifyError {
 	default:
 		return failAt(seq, ReasonEffects, "account %s: unknown status %q", e.account, e.status)
 	}
+	// The ledger opens no account with a negative limit or cap (a
+	// negative credit limit would raise its floor above zero).
+	if e.creditLimit < 0 || e.maxBal < 0 {
+		return failAt(seq, ReasonEffects, "account %s: negative credit_limit or max_balance", e.account)
+	}
 	return nil
 }
 

@@ -194,6 +194,13 @@ func TestVerifyGuardsAndEffects(t *testing.T) {
 		{"amount not an int", effects(map[string]any{"op": "move", "tx": "t", "from": "alice", "to": "bob", "unit": "HOUR", "amount": "5"}), ReasonEffects},
 		{"key without vkey", map[string]any{"origin": "x"}, ReasonKey},
 		{"unknown guard", effects(openFx("carol", "banana", 0, 0)), ReasonEffects},
+		{"negative credit limit", effects(openFx("carol", "credit_limit", -100, 0)), ReasonEffects},
+		{"negative max balance", effects(openFx("carol", "no_overdraft", 0, -1)), ReasonEffects},
+		{"status to a negative credit limit", effects(func() map[string]any {
+			f := openFx("bob", "credit_limit", -1, 1000)
+			f["op"] = "status"
+			return f
+		}()), ReasonEffects},
 		{"status with unknown guard", effects(func() map[string]any {
 			f := openFx("alice", "banana", 0, 0)
 			f["op"] = "status"
