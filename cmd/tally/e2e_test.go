@@ -168,6 +168,9 @@ func TestEndToEnd(t *testing.T) {
 	// an auditor pinning the key the answer gave can verify at once.
 	if code, out := runTally(t, "verify", "--url", p.url, "--token", aud, "--key", rot.str("verifier_key"), "--checkpoint", cp); code != 0 {
 		t.Fatalf("verify --url with the rotated key: exit %d\n%s", code, out)
+	} else if !strings.Contains(out, "the server's audit export") || strings.Contains(out, "note: an export holds") {
+		// The user gave a URL, not an export file: the note says what was read.
+		t.Fatalf("verify --url speaks of an export file:\n%s", out)
 	}
 	backupFile := filepath.Join(t.TempDir(), "tally.backup")
 	if code, out := runTally(t, "backup", "--url", p.url, "--out", backupFile); code != 2 {

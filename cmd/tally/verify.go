@@ -34,13 +34,20 @@ type checkpointFiles []string
 func (c *checkpointFiles) String() string     { return strings.Join(*c, ",") }
 func (c *checkpointFiles) Set(v string) error { *c = append(*c, v); return nil }
 
+// keyList is --key: repeatable, and like TALLY_KEY one value may hold
+// several keys separated by spaces (a verifier key has none).
+type keyList []string
+
+func (k *keyList) String() string     { return strings.Join(*k, " ") }
+func (k *keyList) Set(v string) error { *k = append(*k, strings.Fields(v)...); return nil }
+
 type verifyFlags struct {
 	data, export, url, token string
 	checkpoints              checkpointFiles
-	keys                     checkpointFiles // --key: verifier keys or files holding one
-	keySrc, checkpointSrc    string          // "--key" or TALLY_KEY, "--checkpoint" or TALLY_CHECKPOINT: where they came from, for errors
-	restoring                bool            // data is a restore not yet finished (tally restore's own check)
-	notes                    io.Writer       // where notes on what could not be checked go (nil: nowhere)
+	keys                     keyList   // --key: verifier keys or files holding one
+	keySrc, checkpointSrc    string    // "--key" or TALLY_KEY, "--checkpoint" or TALLY_CHECKPOINT: where they came from, for errors
+	restoring                bool      // data is a restore not yet finished (tally restore's own check)
+	notes                    io.Writer // where notes on what could not be checked go (nil: nowhere)
 }
 
 // runVerify implements `tally verify --data DIR | --export FILE | --url URL
@@ -106,8 +113,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "note: the directory has no published checkpoint file (checkpoint) though its log has checkpoints: a rollback of the directory to an earlier copy of itself cannot be told without checkpoints saved earlier (--checkpoint)\n")
 	}
 	if f.data == "" {
-		// An export carries the chain and the balances only.
-		fmt.Fprintf(stderr, "note: an export holds no history lines, transactions, documents or indexes: they were not checked (tally verify --data checks them on the server's directory)\n")
+		// An export (a file, or what a server's /v1/audit/export
+		// streams for --url) carries the chain and the balances only.
+		what := "an export holds"
+		if f.url != "" {
+			what = "the server's audit export (what --url reads) holds"
+		}
+		fmt.Fprintf(stderr, "note: %s no history lines, transactions, documents or indexes: they were not checked (tally verify --data checks them on the server's directory)\n", what)
 	}
 	return exitVerified
 }
@@ -124,7 +136,7 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath+" (env TALLY_EXPORT)")
 	fs.StringVar(&f.url, "url", "", "base URL of a running server (env TALLY_URL)")
 	fs.StringVar(&f.token, "token", os.Getenv("TALLY_TOKEN"), "bearer token of an auditor (env TALLY_TOKEN)")
-	fs.Var(&f.keys, "key", "the checkpoint verifier key you trust (GET /v1/audit/key, as the operator publishes it), or a file holding it; repeatable (env TALLY_KEY, separated by spaces)")
+	fs.Var(&f.keys, "key", "the checkpoint verifier key you trust (GET /v1/audit/key, as the operator publishes it), or a file holding it; repeatable, or several separated by spaces (env TALLY_KEY likewise)")
 	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable (env TALLY_CHECKPOINT, separated by "+string(filepath.ListSeparator)+")")
 	if err := fs.Parse(args); err != nil {
 		return f, err

@@ -184,6 +184,14 @@ func TestVerifyCommandKey(t *testing.T) {
 	if code, _, errs := runV(t, "--export", exp, "--key", other); code != exitBad || !strings.Contains(errs, "trusted_key") {
 		t.Errorf("another key: exit %d %q, want %d trusted_key", code, errs, exitBad)
 	}
+	// One --key may hold several, separated by spaces, as TALLY_KEY does:
+	// both are read (the second, not the log's, then fails as such).
+	if code, _, errs := runV(t, "--export", exp, "--key", vkey+" "+other); code != exitBad || !strings.Contains(errs, "trusted_key") {
+		t.Errorf("--key \"VKEY OTHER\": exit %d %q, want %d trusted_key", code, errs, exitBad)
+	}
+	if code, _, errs := runV(t, "--export", exp, "--key", " "+vkey+" "); code != exitVerified {
+		t.Errorf("--key with spaces around it: exit %d %q", code, errs)
+	}
 	if code, _, _ := runV(t, "--export", exp, "--key", "no-such-key-or-file"); code != exitUsage {
 		t.Errorf("a bad --key: exit %d, want %d", code, exitUsage)
 	}
