@@ -97,6 +97,7 @@ type FundView struct {
 	ID        string `json:"id"`
 	Community string `json:"community"`
 	Name      string `json:"name"`
+	Unit      string `json:"unit" doc:"CNY: the unit of every amount here"`
 	FundMoney
 	Donated      string                     `json:"donated" doc:"CNY donated over the fund's life, less donations reversed"`
 	Disbursed    string                     `json:"disbursed" doc:"CNY paid out over the fund's life"`
@@ -143,6 +144,7 @@ func (r *DonationRequest) ToDomain(fundID string) (fund.NewDonation, error) {
 type DonationView struct {
 	ID        string `json:"id"`
 	Fund      string `json:"fund"`
+	Unit      string `json:"unit" doc:"CNY: the unit of every amount here"`
 	Receipt   string `json:"receipt"`
 	Donor     string `json:"donor"`
 	DonorKind string `json:"donor_kind"`
@@ -176,7 +178,7 @@ func donationView(r ledger.Reader, d *fund.Donation, written bool) (DonationView
 			return DonationView{}, err
 		}
 	}
-	v := DonationView{ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: donor, DonorErased: erased, DonorKind: d.DonorKind,
+	v := DonationView{Unit: string(ledger.CNY), ID: d.ID, Fund: d.Fund, Receipt: d.Receipt, Donor: donor, DonorErased: erased, DonorKind: d.DonorKind,
 		Amount: cny(d.Amount), Project: d.Project, Anonymous: d.Anonymous, Salt: salt, Commitment: d.Commitment,
 		Tx: d.Tx, Time: d.Time, Seq: d.Seq, Reversal: d.Reversal, ReversalReason: d.ReversalReason}
 	if d.Reversal != "" {
@@ -258,6 +260,7 @@ type ProposalVoteView struct {
 type ProposalView struct {
 	ID              string             `json:"id"`
 	Fund            string             `json:"fund"`
+	Unit            string             `json:"unit" doc:"CNY: the unit of every amount here"`
 	Status          string             `json:"status"`
 	Amount          string             `json:"amount"`
 	Project         string             `json:"project,omitempty"`
@@ -286,7 +289,7 @@ type ProposalView struct {
 func proposalView(p *fund.Proposal, f *fund.Fund) ProposalView {
 	approvals, rejections := p.Tally()
 	quorum, eligible := p.QuorumOf(f)
-	v := ProposalView{ID: p.ID, Fund: p.Fund, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
+	v := ProposalView{Unit: string(ledger.CNY), ID: p.ID, Fund: p.Fund, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
 		Beneficiary: p.Beneficiary, Purpose: p.Purpose, Evidence: nonNilStrings(p.Evidence), Proposer: p.Proposer,
 		Approvals: approvals, Rejections: rejections, Recusals: len(p.Recusals), Quorum: quorum, Eligible: eligible,
 		Round: p.Round, Votes: []ProposalVoteView{}, Objections: []ProposalVoteView{}, Deadline: p.Deadline,
@@ -401,7 +404,7 @@ func fundOf(r ledger.Reader, p *Principal, id string, roles ...community.Role) (
 
 // fundView reads a fund's accounts and renders it.
 func fundView(r ledger.Reader, f *fund.Fund) (FundView, error) {
-	v := FundView{ID: f.ID, Community: f.Community, Name: f.Name, Committee: f.Committee, Quorum: f.Quorum,
+	v := FundView{Unit: string(ledger.CNY), ID: f.ID, Community: f.Community, Name: f.Name, Committee: f.Committee, Quorum: f.Quorum,
 		CommitteeInactive: fund.Inactive(r, f), Accounts: f.Accounts, Projects: map[string]FundProjectView{}, Created: f.Created}
 	if v.CommitteeInactive == nil {
 		v.CommitteeInactive = []string{}
@@ -818,6 +821,7 @@ type PublicFundSummary struct {
 	ID        string              `json:"id"`
 	Name      string              `json:"name"`
 	Community string              `json:"community"`
+	Unit      string              `json:"unit" doc:"CNY: the unit of every amount here"`
 	Balance   string              `json:"balance"`
 	Available string              `json:"available"`
 	Held      string              `json:"held"`
@@ -841,6 +845,7 @@ type PublicProjectView struct {
 // proof, signed checkpoint), which anyone can fetch and verify.
 type PublicDonationView struct {
 	Receipt string `json:"receipt"`
+	Unit    string `json:"unit" doc:"CNY: the unit of every amount here"`
 	Donor   string `json:"donor"`
 	// DonorCommitment: for a person named by name, the salted commitment
 	// the chain holds (donor shows the name until it is erased).
@@ -877,6 +882,7 @@ type PublicEventView struct {
 // (reasons are about the proposal, never about a person: SPEC §3).
 type PublicDisbursementView struct {
 	ID          string            `json:"id"`
+	Unit        string            `json:"unit" doc:"CNY: the unit of every amount here"`
 	Status      string            `json:"status"`
 	Amount      string            `json:"amount"`
 	Project     string            `json:"project,omitempty"`
@@ -931,7 +937,7 @@ func publicSummary(r ledger.Reader, f *fund.Fund) (PublicFundSummary, error) {
 	if err != nil {
 		return PublicFundSummary{}, err
 	}
-	out := PublicFundSummary{ID: f.ID, Name: f.Name, Community: f.Community, Balance: v.Balance, Available: v.Available,
+	out := PublicFundSummary{Unit: string(ledger.CNY), ID: f.ID, Name: f.Name, Community: f.Community, Balance: v.Balance, Available: v.Available,
 		Held: v.Held, Donated: v.Donated, Disbursed: v.Disbursed, Projects: []PublicProjectView{}}
 	for _, id := range slices.Sorted(maps.Keys(v.Projects)) {
 		p := v.Projects[id]
@@ -944,7 +950,7 @@ func publicSummary(r ledger.Reader, f *fund.Fund) (PublicFundSummary, error) {
 const anonymousDonor = "anonymous"
 
 func publicDonation(r ledger.Reader, d *fund.Donation) (PublicDonationView, error) {
-	v := PublicDonationView{Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind, Amount: cny(d.Amount),
+	v := PublicDonationView{Unit: string(ledger.CNY), Receipt: d.Receipt, Donor: d.Donor, DonorKind: d.DonorKind, Amount: cny(d.Amount),
 		Project: d.Project, Time: d.Time, Seq: d.Seq, AuditReceipt: fundReceiptPath(d.Fund, d.Seq)}
 	if d.Reversal != "" {
 		v.Reversed, v.ReversalReceipt = true, fundReceiptPath(d.Fund, d.ReversalSeq)
@@ -975,7 +981,7 @@ func publicDonation(r ledger.Reader, d *fund.Donation) (PublicDonationView, erro
 func publicDisbursement(p *fund.Proposal, f *fund.Fund) PublicDisbursementView {
 	approvals, rejections := p.Tally()
 	quorum, _ := p.QuorumOf(f)
-	v := PublicDisbursementView{ID: p.ID, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
+	v := PublicDisbursementView{Unit: string(ledger.CNY), ID: p.ID, Status: string(p.Status), Amount: cny(p.Amount), Project: p.Project,
 		Beneficiary: p.Beneficiary, Purpose: p.Purpose, Evidence: nonNilStrings(p.Evidence), Approvals: approvals,
 		Rejections: rejections, Recusals: len(p.Recusals), Objections: len(p.Objections), Quorum: quorum,
 		Created: p.Created, Deadline: p.Deadline, WindowEnds: p.WindowEnds, Resolved: p.Resolved, Events: []PublicEventView{}}
@@ -1154,6 +1160,7 @@ type FundReportTotals struct {
 // for money given without a restriction).
 type FundReportView struct {
 	Fund string    `json:"fund"`
+	Unit string    `json:"unit" doc:"CNY: the unit of every amount here"`
 	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to,omitzero"`
 	FundReportTotals
@@ -1243,6 +1250,7 @@ func (s *Server) fundReport(c *gin.Context) {
 // report with its projects.
 type FundSubtreeReportView struct {
 	Community string    `json:"community"`
+	Unit      string    `json:"unit" doc:"CNY: the unit of every amount here"`
 	From      time.Time `json:"from,omitzero"`
 	To        time.Time `json:"to,omitzero"`
 	FundReportTotals
@@ -1272,7 +1280,7 @@ func (s *Server) fundSubtreeReport(c *gin.Context) {
 	}) {
 		return
 	}
-	v := FundSubtreeReportView{Community: rep.Community, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
+	v := FundSubtreeReportView{Unit: string(ledger.CNY), Community: rep.Community, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
 		ByFund: map[string]FundReportView{}}
 	for id, fr := range rep.ByFund {
 		v.ByFund[id] = fundReportView(fr)
@@ -1320,7 +1328,7 @@ func csvInstant(t time.Time) string {
 
 // fundReportView is the API's form of a fund's report.
 func fundReportView(rep *fund.Report) FundReportView {
-	v := FundReportView{Fund: rep.Fund, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
+	v := FundReportView{Unit: string(ledger.CNY), Fund: rep.Fund, From: rep.From.UTC(), To: rep.To.UTC(), FundReportTotals: reportTotals(&rep.Total),
 		ByProject: map[string]FundReportTotals{}}
 	for id, t := range rep.ByProject {
 		v.ByProject[id] = reportTotals(t)

@@ -1226,3 +1226,32 @@ func TestReceiptWaitsForCheckpoint(t *testing.T) {
 	}
 	e.checkReceipt(path, "donation.create")
 }
+
+// TestFundAmountsCarryUnit: SPEC §7 — amounts travel with their unit.
+// Every fund answer holding amounts says CNY, the public page and the
+// reports too.
+func TestFundAmountsCarryUnit(t *testing.T) {
+	e := newFundEnv(t, false)
+	f := e.createFund()
+	d := e.donate("100.00")
+	id := e.propose("10.00")
+	aud := e.tok["aud-chen"]
+	pub := e.must(200, "GET", "/v1/public/funds/f1", "", nil)
+	withUnit := map[string]map[string]any{
+		"created fund":      f.Body,
+		"donation":          d.Body,
+		"fund":              e.must(200, "GET", "/v1/funds/f1", aud, nil).Body,
+		"proposal":          e.must(200, "GET", "/v1/proposals/"+id, aud, nil).Body,
+		"public fund":       pub.Body,
+		"public list entry": e.must(200, "GET", "/v1/public/funds", "", nil).Body["items"].([]any)[0].(map[string]any),
+		"public donation":   pub.Body["donations"].([]any)[0].(map[string]any),
+		"public proposal":   pub.Body["disbursements"].([]any)[0].(map[string]any),
+		"fund report":       e.must(200, "GET", "/v1/reports/funds/f1", aud, nil).Body,
+		"subtree report":    e.must(200, "GET", "/v1/reports/funds?community=c1", aud, nil).Body,
+	}
+	for what, body := range withUnit {
+		if body["unit"] != "CNY" {
+			t.Errorf("%s: unit %v, want CNY: %v", what, body["unit"], body)
+		}
+	}
+}
