@@ -1303,9 +1303,9 @@ func writeFundSubtreeCSV(c *gin.Context, v FundSubtreeReportView) {
 	w := csv.NewWriter(c.Writer)
 	row := func(fundID, project string, t FundReportTotals) {
 		_ = w.Write([]string{csvText(fundID), csvText(project), t.Donations, strconv.Itoa(t.DonationCount), t.Disbursed, strconv.Itoa(t.Payments),
-			t.Held, strconv.Itoa(t.Beneficiaries), csvText(v.Community), from, to})
+			t.Held, strconv.Itoa(t.Beneficiaries), csvText(v.Community), from, to, v.Unit})
 	}
-	_ = w.Write([]string{"fund", "project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries", "community", "from", "to"})
+	_ = w.Write([]string{"fund", "project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries", "community", "from", "to", "unit"})
 	row("total", "total", v.FundReportTotals)
 	for _, id := range slices.Sorted(maps.Keys(v.ByFund)) {
 		f := v.ByFund[id]
@@ -1348,9 +1348,9 @@ func writeFundReportCSV(c *gin.Context, v FundReportView) {
 	w := csv.NewWriter(c.Writer)
 	row := func(name string, t FundReportTotals) {
 		_ = w.Write([]string{csvText(name), t.Donations, strconv.Itoa(t.DonationCount), t.Disbursed, strconv.Itoa(t.Payments),
-			t.Held, strconv.Itoa(t.Beneficiaries), csvText(v.Fund), from, to})
+			t.Held, strconv.Itoa(t.Beneficiaries), csvText(v.Fund), from, to, v.Unit})
 	}
-	_ = w.Write([]string{"project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries", "fund", "from", "to"})
+	_ = w.Write([]string{"project", "donations", "donation_count", "disbursed", "payments", "held", "beneficiaries", "fund", "from", "to", "unit"})
 	row("total", v.FundReportTotals)
 	for _, id := range slices.Sorted(maps.Keys(v.ByProject)) {
 		row(id, v.ByProject[id])

@@ -903,8 +903,8 @@ func TestFundReport(t *testing.T) {
 	}
 	// Every row names the fund and the period (China Standard Time days, in UTC).
 	for _, r := range rows[1:] {
-		if len(r) != 10 || r[7] != "f1" || r[8] != "2026-02-28T16:00:00Z" || r[9] != "2026-03-01T16:00:00Z" {
-			t.Fatalf("csv row without its fund and period: %v", r)
+		if len(r) != 11 || r[7] != "f1" || r[8] != "2026-02-28T16:00:00Z" || r[9] != "2026-03-01T16:00:00Z" || r[10] != "CNY" {
+			t.Fatalf("csv row without its fund, period and unit: %v", r)
 		}
 	}
 	wantProblem(t, e.do("GET", "/v1/reports/funds/f1?from=yesterday", e.tok["aud-chen"], nil), 400, "invalid_request")
@@ -955,8 +955,8 @@ func TestFundSubtreeReport(t *testing.T) {
 		t.Fatalf("csv: %v %v", err, rows)
 	}
 	for _, row := range rows[1:] {
-		if len(row) != 11 || row[8] != "d1" || row[9] != "2026-02-28T16:00:00Z" || row[10] != "2026-03-01T16:00:00Z" {
-			t.Fatalf("csv row without its community and period: %v", row)
+		if len(row) != 12 || row[8] != "d1" || row[9] != "2026-02-28T16:00:00Z" || row[10] != "2026-03-01T16:00:00Z" || row[11] != "CNY" {
+			t.Fatalf("csv row without its community, period and unit: %v", row)
 		}
 	}
 	if a := e.must(200, "GET", "/v1/reports/funds?community=c1", e.tok["aud-chen"], nil); a.Str("donations") != "1200.00" {

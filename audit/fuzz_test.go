@@ -43,8 +43,21 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("scan header differs from Decode")
 		}
 		checkScannedEffects(t, &s, rec)
+		checkScannedKeyFields(t, &s, rec)
 		checkMoves(t, data, rec)
 	})
+}
+
+// checkScannedKeyFields holds the key records' fields the scanner keeps
+// (read in place) to Decode's content: each top-level string, or nothing
+// for another type or none.
+func checkScannedKeyFields(t *testing.T, s *scan, rec *Record) {
+	for name, got := range map[string][]byte{"vkey": s.vkey, "endorsement": s.endorse, "origin": s.origin, "previous": s.previous} {
+		want, _ := rec.Content[name].(string)
+		if string(got) != want {
+			t.Fatalf("scan's %s %q, Decode's content %q", name, got, want)
+		}
+	}
 }
 
 // checkMoves holds Moves (read in place) to DecodedMoves (read from

@@ -41,6 +41,13 @@ type VerifyOptions struct {
 	// by no one, and its contents, times included, are whatever whoever
 	// wrote the file chose.
 	TailMayBeUnsigned bool
+	// HoldsItsKeys says the source holds its own signing keys (a data
+	// directory): whoever could edit it could also sign an endorsement,
+	// so with nothing given (no Keys, no Trusted) an unendorsed rotation
+	// in it — one written by a version before endorsements — is taken.
+	// An export or a server's answer holds no key: there, with nothing
+	// given, it fails (a forger's takeover after genuine history).
+	HoldsItsKeys bool
 }
 
 // trustedCheckpoint is a checkpoint the user vouches for.
@@ -102,6 +109,7 @@ func Verify(ctx context.Context, src Source, opt VerifyOptions) (Report, error) 
 	v.trustedKeys = opt.Keys
 	v.pinned = len(opt.Keys) > 0 || len(opt.Trusted) > 0
 	v.tailOK = opt.TailMayBeUnsigned
+	v.holdsKeys = opt.HoldsItsKeys
 	p := newPipe(v)
 	if err := p.finish(src.Walk(ctx, p)); err != nil {
 		return v.report, err
@@ -202,6 +210,7 @@ type verifier struct {
 	trustedKeys []string            // verifier keys the user gave
 	ckKey       string              // the key that signed the latest checkpoint
 	pinned      bool                // trusted keys or checkpoints were given
+	holdsKeys   bool                // the source holds its signing keys (VerifyOptions.HoldsItsKeys)
 	tailOK      bool                // records after the latest checkpoint are allowed (a data directory)
 	ckKeySeq    uint64              // the record that put ckKey in force
 	rp          *replay
@@ -367,6 +376,9 @@ func (v *verifier) keyRecord(n uint64) error {
 	// A key is created once; every later one comes by rotation, which the
 	// key it replaces endorses. A second key.create would put a key in
 	// force with no endorsement at all.
+	if v.vkey == "" && a == ActionKeyRotate {
+		return failAt(n, ReasonKey, "a %s record at %d with no key in force: the first key comes by key.create", a, n)
+	}
 	if v.vkey != "" && a == ActionKeyCreate {
 		return failAt(n, ReasonKey, "a %s record at %d while a key is in force (key %d): a new key comes by key.rotate", a, n, v.vkeySeq)
 	}
@@ -545,13 +557,15 @@ type unendorsed struct {
 // checkUnendorsed refuses a key put in force by a rotation that its
 // predecessor did not endorse, unless a trusted checkpoint after the
 // rotation matched the log (it vouches for the record). With nothing
-// given it is refused too: otherwise the easiest forgery would be the
-// genuine history, whose first key an auditor recognises, then a
-// key.rotate of the forger's own without an endorsement. With keys given, the latest checkpoint is signed by one of
+// given it is refused too — otherwise the easiest forgery of an export
+// would be the genuine history, whose first key an auditor recognises,
+// then a key.rotate of the forger's own without an endorsement — but
+// not in a source that holds its own keys (HoldsItsKeys), where the
+// endorsement proves nothing its editor could not sign. With keys given, the latest checkpoint is signed by one of
 // them (checkTrustedKeys) and covers the whole log: the operator's
 // published key vouches for every rotation before it.
 func (v *verifier) checkUnendorsed() error {
-	if len(v.trustedKeys) > 0 {
+	if len(v.trustedKeys) > 0 || !v.pinned && v.holdsKeys {
 		return nil
 	}
 	for _, u := range v.unendorsed {

@@ -775,6 +775,25 @@ func TestKeyRecordsNameTheirKeys(t *testing.T) {
 	if _, err := Verify(ctx, u, VerifyOptions{Keys: []string{vkey2u}}); err != nil {
 		t.Fatalf("an unendorsed rotation with the current key given: %v", err)
 	}
+	// A data directory holds its signing key: its editor could endorse
+	// anyway, so an earlier version's unendorsed rotation in it is taken
+	// with nothing given (the server's own start-up check, backup,
+	// restore) — but not against a checkpoint kept from before it.
+	if _, err := Verify(ctx, u, VerifyOptions{HoldsItsKeys: true}); err != nil {
+		t.Fatalf("an unendorsed rotation in a source holding its keys: %v", err)
+	}
+	if _, err := Verify(ctx, u, VerifyOptions{HoldsItsKeys: true, Trusted: [][]byte{u.cks[3]}}); !isFailure(err, 3, ReasonKey) {
+		t.Fatalf("an unendorsed rotation after a kept checkpoint, in a source holding its keys: %v, want key at 3", err)
+	}
+	// A key.rotate with no key in force is no first key.
+	first := newMemLog()
+	skeyF, vkeyF, _ := GenerateCheckpointKey("tally.test/log")
+	first.keys = []string{vkeyF}
+	first.add(t, ActionKeyRotate, map[string]any{"vkey": vkeyF, "origin": "tally.test/log", "previous": vkeyF})
+	first.checkpoint(t, "tally.test/log", skeyF)
+	if _, err := Verify(ctx, first, VerifyOptions{}); !isFailure(err, 0, ReasonKey) {
+		t.Fatalf("a key.rotate first: %v, want key at 0", err)
+	}
 	// A key.create naming another origin than its key's.
 	c, skey, vkey := ledgerLog(t)
 	c2 := newMemLog()

@@ -35,11 +35,19 @@ func (c *checkpointFiles) String() string     { return strings.Join(*c, ",") }
 func (c *checkpointFiles) Set(v string) error { *c = append(*c, v); return nil }
 
 // keyList is --key: repeatable, and like TALLY_KEY one value may hold
-// several keys separated by spaces (a verifier key has none).
+// several keys separated by spaces (a verifier key has none) — unless it
+// names a file, whose path may hold a space.
 type keyList []string
 
-func (k *keyList) String() string     { return strings.Join(*k, " ") }
-func (k *keyList) Set(v string) error { *k = append(*k, strings.Fields(v)...); return nil }
+func (k *keyList) String() string { return strings.Join(*k, " ") }
+func (k *keyList) Set(v string) error {
+	if _, err := os.Stat(v); err == nil {
+		*k = append(*k, v)
+	} else {
+		*k = append(*k, strings.Fields(v)...)
+	}
+	return nil
+}
 
 type verifyFlags struct {
 	data, export, url, token string

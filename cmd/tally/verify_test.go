@@ -181,6 +181,16 @@ func TestVerifyCommandKey(t *testing.T) {
 	if code, _, errs := runV(t, "--export", exp, "--key", writeFile(t, "tally.key", []byte(vkey+"\n"))); code != exitVerified {
 		t.Errorf("--key FILE: exit %d %q", code, errs)
 	}
+	spaced := filepath.Join(t.TempDir(), "keys dir", "tally key")
+	if err := os.MkdirAll(filepath.Dir(spaced), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(spaced, []byte(vkey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runV(t, "--export", exp, "--key", spaced); code != exitVerified {
+		t.Errorf("--key FILE with a space in its path: exit %d %q", code, errs)
+	}
 	if code, _, errs := runV(t, "--export", exp, "--key", other); code != exitBad || !strings.Contains(errs, "trusted_key") {
 		t.Errorf("another key: exit %d %q, want %d trusted_key", code, errs, exitBad)
 	}

@@ -121,10 +121,20 @@ func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 		if errors.Is(err, ErrDamaged) {
 			return nil, fmt.Errorf("%w: %s", ErrDamaged, strings.TrimPrefix(msg, ErrDamaged.Error()+": "))
 		}
-		return nil, fmt.Errorf("store: open %s: %s", path, msg)
+		return nil, fmt.Errorf("store: open %s: %w", path, renamedErr{msg: msg, err: err})
 	}
 	return witnessed(dir, &AuditDB{db: db, own: true, scratch: scratch})
 }
+
+// renamedErr is err said otherwise (the user's paths for a scratch
+// copy's), still unwrapping to it.
+type renamedErr struct {
+	msg string
+	err error
+}
+
+func (e renamedErr) Error() string { return e.msg }
+func (e renamedErr) Unwrap() error { return e.err }
 
 // witnessed checks a against dir's published-checkpoint witness (as a
 // server's open does), closing it if the ledger was rolled back.
@@ -819,8 +829,11 @@ func (a *AuditDB) Verify(ctx context.Context, opt audit.VerifyOptions) (audit.Re
 	tables := make(chan error, 1)
 	go func() { tables <- verifyTables(a.db) }()
 	// A data directory may end with records no checkpoint covers yet (a
-	// server killed before its next one); its signing key is in it anyway.
+	// server killed before its next one), and may hold a key rotation
+	// written before rotations were endorsed; its signing key is in it
+	// anyway.
 	opt.TailMayBeUnsigned = true
+	opt.HoldsItsKeys = true
 	if a.witness != nil {
 		// The published checkpoint the stored tree no longer matches
 		// (OpenAudit): the walk names where the records differ from it.

@@ -592,7 +592,7 @@ func (s *Store) Ready() error {
 // server answers not ready. It returns what it found.
 func (s *Store) VerifyLog(ctx context.Context) (audit.Report, error) {
 	s.verifying.Store(true)
-	rep, err := audit.Verify(ctx, s.Audit(), audit.VerifyOptions{})
+	rep, err := audit.Verify(ctx, s.Audit(), audit.VerifyOptions{HoldsItsKeys: true})
 	// Stopped before the end (the server is stopping): the log stays
 	// unverified, so nothing is signed or fired over it while the store
 	// closes — not the last checkpoint of the stop either.
