@@ -124,12 +124,7 @@ func TestDatabaseMissingRefused(t *testing.T) {
 // opened read-only; verifying it replays the log on a scratch copy and
 // changes no byte of the directory, which may be the evidence of damage.
 func TestVerifyLeavesCrashedDirectoryAlone(t *testing.T) {
-	dir := t.TempDir()
-	s, submit := openSubmitter(t, dir)
-	defer s.Close()
-	submit(createMemberOp("m1", "", "x"))
-	crashed := filepath.Join(t.TempDir(), "crashed")
-	copyTree(t, dir, crashed)
+	crashed := crashedCopy(t)
 	before := treeSums(t, crashed)
 	a, err := OpenAudit(crashed)
 	if err != nil {
@@ -149,6 +144,20 @@ func TestVerifyLeavesCrashedDirectoryAlone(t *testing.T) {
 	if _, err := os.Stat(scratch); !os.IsNotExist(err) {
 		t.Fatalf("the scratch copy %s was left behind", scratch)
 	}
+}
+
+// crashedCopy is a copy of a store's directory taken while the store was
+// open, one member written (its log not yet in tables): the directory of
+// a server that died.
+func crashedCopy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	s, submit := openSubmitter(t, dir)
+	defer s.Close()
+	submit(createMemberOp("m1", "", "x"))
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	copyTree(t, dir, crashed)
+	return crashed
 }
 
 func copyTree(t *testing.T, src, dst string) {

@@ -467,12 +467,7 @@ func TestDamagedLogHeaderNamed(t *testing.T) {
 		}
 	})
 	t.Run("crashed write-ahead log", func(t *testing.T) {
-		dir := t.TempDir()
-		s, submit := openSubmitter(t, dir)
-		defer s.Close()
-		submit(createMemberOp("m1", "", "x"))
-		crashed := filepath.Join(t.TempDir(), "crashed")
-		copyTree(t, dir, crashed)
+		crashed := crashedCopy(t)
 		mems, err := filepath.Glob(filepath.Join(crashed, "db", "*.mem"))
 		if err != nil || len(mems) == 0 {
 			t.Fatalf("no write-ahead log in the crashed copy (%v)", err)
