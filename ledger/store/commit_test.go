@@ -68,13 +68,9 @@ func commitThenFail(txn *badger.Txn) error {
 
 func TestCommitFailureBreaksStore(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fund(t, s, 1000, "alice", "bob")
+	s := openFunded(t, dir)
 	s.commitTxn = commitThenFail
-	_, err = submit(t, s, transferOp(pay("alice", "bob", 100)))
+	_, err := submit(t, s, transferOp(pay("alice", "bob", 100)))
 	wantCode(t, "failed commit", err, ledger.CodeUnavailable)
 	// The disk may have kept it (it did here): the caller is not told to
 	// simply try again, which would pay twice (review s22c).
@@ -421,11 +417,7 @@ func TestBrokenStoreReadsAnswerUnavailable(t *testing.T) {
 // exists" of an account that never was (review s22c).
 func TestRefusalsAnsweredWithTheirBatch(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fund(t, s, 1000, "alice", "bob")
+	s := openFunded(t, dir)
 	ctx := context.Background()
 	release := gate(t, s)
 	calls := 0
@@ -530,11 +522,7 @@ func TestCommitPanicIsUncertain(t *testing.T) {
 // reads what the disk kept.
 func TestUncertainCommitShowsAndSignsNothing(t *testing.T) {
 	dir, ctx := t.TempDir(), context.Background()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fund(t, s, 1000, "alice", "bob")
+	s := openFunded(t, dir)
 	if _, err := s.EnsureCheckpointKey(ctx, ""); err != nil {
 		t.Fatal(err)
 	}

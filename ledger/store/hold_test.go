@@ -76,11 +76,7 @@ func forgeTail(t *testing.T, s *Store) {
 // verified after). The checkpoint key is read, not written, while held.
 func TestHoldUntilVerified(t *testing.T) {
 	dir, ctx := t.TempDir(), context.Background()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fund(t, s, 1000, "alice", "bob")
+	s := openFunded(t, dir)
 	key, err := s.EnsureCheckpointKey(ctx, "")
 	if err != nil {
 		t.Fatal(err)

@@ -912,11 +912,7 @@ func TestReversalVerifies(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := Open(dir, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fund(t, s, 1000, "alice", "bob")
+			s := openFunded(t, dir)
 			orig := txOf(t, mustSubmit(t, s, transferOp(pay("alice", "bob", 100))))
 			rev := mustSubmit(t, s, func(tx ledger.Tx) (any, error) {
 				r, err := ledger.Reverse(tx, orig.ID, "entered twice")

@@ -271,6 +271,18 @@ func checkHolds(t testing.TB, s *Store) int {
 
 // fund opens issuance and the given no_overdraft HOUR accounts, and pays
 // the first amt.
+// openFunded opens a store in dir (the caller closes it) whose alice and
+// bob hold 1000 each.
+func openFunded(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fund(t, s, 1000, "alice", "bob")
+	return s
+}
+
 func fund(t testing.TB, s *Store, amt int64, ids ...string) {
 	t.Helper()
 	specs := []ledger.AccountSpec{{ID: "issuance", Unit: ledger.HOUR, Guard: ledger.GuardNone}}
