@@ -561,9 +561,10 @@ type unendorsed struct {
 // would be the genuine history, whose first key an auditor recognises,
 // then a key.rotate of the forger's own without an endorsement — but
 // not in a source that holds its own keys (HoldsItsKeys), where the
-// endorsement proves nothing its editor could not sign. With keys given, the latest checkpoint is signed by one of
-// them (checkTrustedKeys) and covers the whole log: the operator's
-// published key vouches for every rotation before it.
+// endorsement proves nothing its editor could not sign. With keys
+// given, the latest checkpoint is signed by one of them
+// (checkTrustedKeys) and covers the whole log: the operator's published
+// key vouches for every rotation before it.
 func (v *verifier) checkUnendorsed() error {
 	if len(v.trustedKeys) > 0 || !v.pinned && v.holdsKeys {
 		return nil
