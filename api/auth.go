@@ -620,6 +620,7 @@ type passwordAttempt struct {
 	what, username, addr string
 	member               *community.Member // the login's member, when the password matched
 	login                string            // the member id of the login the username names, if any (for the log)
+	caller               string            // the member whose token made the attempt (a password change), for the log
 	hash                 []byte            // the stored hash it matched
 	refused              error             // errThrottled or errBusy when not counted
 	counted, finished    bool
@@ -716,7 +717,11 @@ func (a *passwordAttempt) check(c *gin.Context, password, member string) bool {
 }
 
 func (a *passwordAttempt) logFailure() {
-	slog.Warn(a.what+" failed", append(append([]any{"log", "security"}, a.s.loginNamed(a.username, a.login)...), "addr", a.addr)...)
+	attrs := append(append([]any{"log", "security"}, a.s.loginNamed(a.username, a.login)...), "addr", a.addr)
+	if a.caller != "" {
+		attrs = append(attrs, "by", a.caller)
+	}
+	slog.Warn(a.what+" failed", attrs...)
 }
 
 // logThrottled logs a throttled attempt, at most MaxThrottledLogsPerSecond
@@ -884,7 +889,21 @@ func (s *Server) changePassword(c *gin.Context) {
 	mu := &passwordChanges[stripe(p.Member)]
 	mu.Lock()
 	defer mu.Unlock()
+	// A username that is not the caller's own login is refused before
+	// any password is checked or counted: the right password under it
+	// would be refused anyway, and counting the guess against the named
+	// login would let any member lock someone else out (the admin, say)
+	// from their address. The answer is a wrong password's, so it tells
+	// nothing of whose login the name is; the log names who tried.
+	if login := s.loginOf(req.Username); login != p.Member {
+		a := &passwordAttempt{s: s, what: "password change", username: req.Username, addr: c.ClientIP(),
+			caller: p.Member, login: login}
+		a.logFailure()
+		fail(c, errWrongPassword)
+		return
+	}
 	a, allowed := s.tryAttempt(c, "password change", req.Username)
+	a.caller = p.Member
 	defer a.finish()
 	if !allowed && c.GetHeader("Idempotency-Key") == "" {
 		fail(c, a.refused)
