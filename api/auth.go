@@ -621,6 +621,7 @@ type passwordAttempt struct {
 	member               *community.Member // the login's member, when the password matched
 	login                string            // the member id of the login the username names, if any (for the log)
 	caller               string            // the member whose token made the attempt (a password change), for the log
+	countAs              string            // when set, the member the attempt counts against instead of the username
 	hash                 []byte            // the stored hash it matched
 	refused              error             // errThrottled or errBusy when not counted
 	counted, finished    bool
@@ -640,7 +641,13 @@ func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordA
 // tryAttempt counts an attempt, or reports (and logs) that too many
 // failed or are in flight (a.refused says which); it answers nothing.
 func (s *Server) tryAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
-	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP()}
+	return s.tryAttemptAs(c, what, username, "")
+}
+
+// tryAttemptAs is tryAttempt counted, when member is set, against that
+// member instead of the login username names.
+func (s *Server) tryAttemptAs(c *gin.Context, what, username, member string) (*passwordAttempt, bool) {
+	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP(), countAs: member}
 	ok, busy := s.throttle.begin(a.limits()...)
 	if !ok {
 		a.refused = errThrottled
@@ -735,6 +742,9 @@ func (s *Server) logThrottled(a *passwordAttempt, busy bool) {
 	}
 	attrs := append([]any{"log", "security"}, s.loginNamed(a.username, s.loginOf(a.username))...)
 	attrs = append(attrs, "addr", a.addr, "in_flight", busy)
+	if a.countAs != "" {
+		attrs = append(attrs, "by", a.countAs)
+	}
 	if skipped > 0 {
 		attrs = append(attrs, "throttled_not_logged", skipped)
 	}
@@ -834,6 +844,9 @@ func (a *passwordAttempt) limits() []limit {
 	// body may carry tens of kilobytes of it).
 	h := sha256.Sum256([]byte(community.UserKey(a.username)))
 	user := hex.EncodeToString(h[:16])
+	if a.countAs != "" {
+		user = "member:" + a.countAs // a member id is bounded (ledger.ValidID)
+	}
 	return []limit{{"ua:" + user + "\x00" + a.addr, MaxFailedLogins},
 		{"u:" + user, MaxFailedLoginsPerUser}, {"a:" + a.addr, MaxFailedLoginsPerAddr}}
 }
@@ -889,20 +902,18 @@ func (s *Server) changePassword(c *gin.Context) {
 	mu := &passwordChanges[stripe(p.Member)]
 	mu.Lock()
 	defer mu.Unlock()
-	// A username that is not the caller's own login is refused before
-	// any password is checked or counted: the right password under it
-	// would be refused anyway, and counting the guess against the named
-	// login would let any member lock someone else out (the admin, say)
-	// from their address. The answer is a wrong password's, so it tells
-	// nothing of whose login the name is; the log names who tried.
-	if login := s.loginOf(req.Username); login != p.Member {
-		a := &passwordAttempt{s: s, what: "password change", username: req.Username, addr: c.ClientIP(),
-			caller: p.Member, login: login}
-		a.logFailure()
-		fail(c, errWrongPassword)
-		return
+	// A username that is not the caller's own login counts against the
+	// caller, not against the login it names: the right password under
+	// it is refused anyway, and counting the guess against that login
+	// would let any member lock someone else out (the admin, say) from
+	// their address. It is still checked against a hash (a dummy one), so
+	// its answer and its time are a wrong password's, and tell nothing of
+	// which name is the caller's login; the log names who tried.
+	asCaller := ""
+	if s.loginOf(req.Username) != p.Member {
+		asCaller = p.Member
 	}
-	a, allowed := s.tryAttempt(c, "password change", req.Username)
+	a, allowed := s.tryAttemptAs(c, "password change", req.Username, asCaller)
 	a.caller = p.Member
 	defer a.finish()
 	if !allowed && c.GetHeader("Idempotency-Key") == "" {

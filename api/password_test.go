@@ -223,32 +223,36 @@ func TestThrottledLoginsLogBounded(t *testing.T) {
 }
 
 // TestPasswordChangeOfAnotherLogin: a member who names someone else's
-// login in a password change is refused as a wrong password, but never
-// counts a guess against that login — any member could otherwise lock
-// the admin out from their address — and the security log names who
-// tried.
+// login in a password change is refused as a wrong password, and the
+// guess counts against the caller, never against that login — any member
+// could otherwise lock the admin out from their address — and the
+// security log names who tried.
 func TestPasswordChangeOfAnotherLogin(t *testing.T) {
 	ts := newTestServer(t)
 	ts.community("c1", "", nil)
 	li := ts.member("li", "c1", "resident")
 	buf := captureLog(t)
-	for range MaxFailedLogins + 2 {
-		wantProblem(t, ts.do("POST", "/v1/auth/password", li,
-			map[string]any{"username": "admin", "current_password": "a-guess-1234", "new_password": "taken-over-1"}), 401, "unauthorized")
+	change := func(user string) map[string]any {
+		return map[string]any{"username": user, "current_password": "a-guess-1234", "new_password": "taken-over-1"}
 	}
-	// The admin logs in from the same address.
+	// One answer for every failure: a name that is no login, the admin's.
+	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("nobody-here")), 401, "unauthorized")
+	for range MaxFailedLogins - 1 {
+		wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("admin")), 401, "unauthorized")
+	}
+	wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("admin")), 429, "too_many_attempts")
+	for range MaxFailedLogins {
+		ts.do("POST", "/v1/auth/password", li, change("admin"))
+	}
+	// li has locked herself out of naming others, not the admin out.
 	ts.login("admin", testAdminPassword)
 	out := buf.String()
 	if !strings.Contains(out, `"msg":"password change failed"`) || !strings.Contains(out, `"member":"admin"`) || !strings.Contains(out, `"by":"li"`) {
 		t.Fatalf("the security log does not say li tried the admin's login: %s", out)
 	}
-	// Still one answer for every failure: a name that is no login.
-	wantProblem(t, ts.do("POST", "/v1/auth/password", li,
-		map[string]any{"username": "nobody-here", "current_password": "a-guess-1234", "new_password": "taken-over-1"}), 401, "unauthorized")
 	// li's own password is still checked and counted like a login.
 	for range MaxFailedLogins {
-		wantProblem(t, ts.do("POST", "/v1/auth/password", li,
-			map[string]any{"username": "li", "current_password": "a-guess-1234", "new_password": "taken-over-1"}), 401, "unauthorized")
+		wantProblem(t, ts.do("POST", "/v1/auth/password", li, change("li")), 401, "unauthorized")
 	}
 	wantProblem(t, ts.do("POST", "/v1/auth/password", li,
 		map[string]any{"username": "li", "current_password": "password-li", "new_password": "taken-over-1"}), 429, "too_many_attempts")
