@@ -62,6 +62,23 @@ func (a *Account) Balance() int64 { return a.CreditsPosted - a.DebitsPosted }
 // Available is the balance less what is held for pending debits.
 func (a *Account) Available() int64 { return a.Balance() - a.DebitsPending }
 
+// checkFigures returns overflow unless every figure an account shows —
+// balance, available (balance less pending debits) and balance with its
+// pending credits — fits in int64: each of the four counters is checked
+// as it grows, but a hold on an account already near the limit could
+// make available wrap around while every counter fits.
+func (a *Account) checkFigures() error {
+	b, err := addChecked(a.CreditsPosted, -a.DebitsPosted)
+	if err != nil {
+		return err
+	}
+	if _, err := addChecked(b, -a.DebitsPending); err != nil {
+		return err
+	}
+	_, err = addChecked(b, a.CreditsPending)
+	return err
+}
+
 // floor is the lowest available balance the guard allows.
 func (a *Account) floor() (int64, bool) {
 	switch a.Guard {

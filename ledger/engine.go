@@ -146,6 +146,9 @@ func followCap(tx Tx, a *Account) error {
 
 func (as accounts) save(tx Tx) error {
 	for _, a := range as {
+		if err := a.checkFigures(); err != nil {
+			return err
+		}
 		if err := tx.PutAccount(a); err != nil {
 			return err
 		}

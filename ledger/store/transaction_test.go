@@ -485,6 +485,33 @@ func TestGuardsAndErrors(t *testing.T) {
 	if want := 150 - int(math.MaxInt64/(ledger.MaxPostings*ledger.MaxAmountMinor)); overflows != want {
 		t.Fatalf("overflows: got %d, want %d", overflows, want)
 	}
+	// Filled to the last whole amount, the accounts take no hold either:
+	// each counter would still fit, but available (balance less pending
+	// debits) would wrap around (probe s24d).
+	for i := 0; ; i++ {
+		fill := pay("cash", "sink", ledger.MaxAmountMinor)
+		fill.Postings[0].Unit = ledger.CNY
+		if _, err := submit(t, s, transferOp(fill)); err != nil {
+			wantCode(t, "filled", err, ledger.CodeOverflow)
+			break
+		}
+		if i > ledger.MaxPostings {
+			t.Fatal("the accounts never filled")
+		}
+	}
+	mustSubmit(t, s, openOp(ledger.AccountSpec{ID: "room", Unit: ledger.CNY, Guard: ledger.GuardNone}))
+	for _, p := range [][2]string{{"cash", "room"}, {"room", "sink"}} {
+		full := pay(p[0], p[1], ledger.MaxAmountMinor)
+		full.Postings[0].Unit = ledger.CNY
+		full.Pending = true
+		_, err = submit(t, s, transferOp(full))
+		wantCode(t, "hold on a full account "+p[0]+"→"+p[1], err, ledger.CodeOverflow)
+	}
+	for _, id := range []string{"cash", "sink"} {
+		if bal, avail := balance(t, s, id); bal != avail || bal == 0 {
+			t.Fatalf("%s after refused holds: balance %d, available %d", id, bal, avail)
+		}
+	}
 
 	// Frozen accounts refuse postings both ways; a void still works.
 	mustSubmit(t, s, transferOp(pay("issuance", "a", 500)))
