@@ -208,8 +208,17 @@ func Transfer(tx Tx, s TransferSpec) (*Transaction, error) {
 		t.Deadline = tx.Now().Add(timeout)
 	}
 	as := accounts{}
+	// Every posting's accounts and unit first: a request that can never
+	// succeed is refused as such (not_found, unit_mismatch) whatever
+	// posting holds the fault, not as insufficient funds that a later
+	// retry would then find to be a unit mismatch.
 	for i, p := range s.Postings {
-		if err := applyPosting(tx, as, t, i, p, s.Pending); err != nil {
+		if err := checkPostingUnit(tx, as, i, p); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range s.Postings {
+		if err := applyPosting(tx, as, t, p, s.Pending); err != nil {
 			return nil, err
 		}
 	}
@@ -227,7 +236,9 @@ func Transfer(tx Tx, s TransferSpec) (*Transaction, error) {
 	return t, nil
 }
 
-func applyPosting(tx Tx, as accounts, t *Transaction, i int, p Posting, pending bool) error {
+// checkPostingUnit loads posting i's accounts into as and checks that
+// both are in its unit.
+func checkPostingUnit(tx Tx, as accounts, i int, p Posting) error {
 	from, err := as.get(tx, p.From)
 	if err != nil {
 		return err
@@ -239,6 +250,14 @@ func applyPosting(tx Tx, as accounts, t *Transaction, i int, p Posting, pending 
 	if from.Unit != p.Unit || to.Unit != p.Unit {
 		return Errorf(CodeUnitMismatch, "posting %d: unit %s does not match the accounts' units", i, p.Unit)
 	}
+	return nil
+}
+
+// applyPosting applies p, whose accounts checkPostingUnit has loaded
+// into as.
+func applyPosting(tx Tx, as accounts, t *Transaction, p Posting, pending bool) error {
+	from, to := as[p.From], as[p.To]
+	var err error
 	if err := from.canDebit(p.Amount); err != nil {
 		return err
 	}

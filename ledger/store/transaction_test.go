@@ -437,6 +437,13 @@ func TestGuardsAndErrors(t *testing.T) {
 
 	_, err = submit(t, s, transferOp(ledger.TransferSpec{Postings: []ledger.Posting{{From: "a", To: "cash", Amount: 1, Unit: ledger.HOUR}}}))
 	wantCode(t, "unit mismatch", err, ledger.CodeUnitMismatch)
+	// A transaction that can never succeed says so, whatever posting holds
+	// the fault: not insufficient funds for an earlier posting (probe s24d).
+	_, err = submit(t, s, transferOp(ledger.TransferSpec{Postings: []ledger.Posting{
+		{From: "a", To: "credit", Amount: 1 << 40, Unit: ledger.HOUR},
+		{From: "issuance", To: "cash", Amount: 1, Unit: ledger.HOUR},
+	}}))
+	wantCode(t, "overdraft, then unit mismatch", err, ledger.CodeUnitMismatch)
 	_, err = submit(t, s, transferOp(pay("a", "a", 1)))
 	wantCode(t, "same account", err, ledger.CodeSameAccount)
 	_, err = submit(t, s, transferOp(pay("a", "nobody", 1)))
