@@ -201,7 +201,7 @@ func (m *Main) verifyAtStart() {
 			if ve, ok := audit.IsVerifyError(err); ok {
 				args = append([]any{"first_bad_seq", ve.Seq}, args...)
 			}
-			if !store.HasFormatMark(m.Data) {
+			if store.OlderFormatHintApplies(m.Data) {
 				args = append(args, "hint", store.OlderFormatHint)
 			}
 			slog.Error("the stored log does not verify: writes are refused until an operator checks the data directory (tally verify --data)", args...)

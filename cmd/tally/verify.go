@@ -81,7 +81,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	f.notes = stderr
 	rep, err := verifySource(ctx, f, opt)
-	if f.data != "" && (errors.Is(err, store.ErrDamaged) || errors.Is(err, audit.ErrVerify)) && !store.HasFormatMark(f.data) {
+	if f.data != "" && (errors.Is(err, store.ErrDamaged) || errors.Is(err, audit.ErrVerify)) && store.OlderFormatHintApplies(f.data) {
 		defer fmt.Fprintf(stderr, "note: %s\n", store.OlderFormatHint)
 	}
 	if ve, ok := audit.IsVerifyError(err); ok {

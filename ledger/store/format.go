@@ -65,6 +65,18 @@ func markFormat(dir string) error {
 	return replaceFile(dir, formatFile, []byte(formatLine()+"\n"))
 }
 
+// OlderFormatHintApplies reports whether OlderFormatHint may explain a
+// failure to verify dir: it has no format mark, and is not a restore
+// left unfinished (whose own message says what to do, and which no
+// older build wrote).
+func OlderFormatHintApplies(dir string) bool {
+	if HasFormatMark(dir) {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, restoringFile))
+	return errors.Is(err, os.ErrNotExist)
+}
+
 // OlderFormatHint is said beside a verification failure of a directory
 // without a format mark: the failure may be a format this build does not
 // read rather than damage. Directories written before the chain named
