@@ -72,9 +72,11 @@ func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 	} else if busy {
 		return nil, fmt.Errorf("store: %s is in use by a running server: stop it first (verify and backup can ask a running server instead, with --url)", dir)
 	}
-	if err := checkFreeToOpen(dir, false); err != nil {
-		return nil, err
-	}
+	// Even a read-only open replays the log through memory maps, which on
+	// a full disk end the process (checkFreeToOpen): a directory on one —
+	// what a server stopped by a full disk leaves — is verified on a
+	// scratch copy elsewhere instead, as a crashed one is.
+	lowOnDisk := checkFreeToOpen(dir, false)
 	// A ledger without its master.key cannot open anyone's personal data:
 	// damaged, whatever the chain says (a server refuses it too).
 	if err := checkDataDir(dir, true, restoring); errors.Is(err, ErrDamaged) {
@@ -99,7 +101,7 @@ func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 		return nil, err
 	}
 	var db *badger.DB
-	if len(unlisted) == 0 {
+	if len(unlisted) == 0 && lowOnDisk == nil {
 		if db, err = badger.Open(ro); err == nil {
 			return witnessed(dir, &AuditDB{db: db, own: true})
 		}
@@ -108,9 +110,17 @@ func openAudit(dir string, restoring bool) (a *AuditDB, err error) {
 	// rewrites the log, the MANIFEST and the tables. That is done on a
 	// scratch copy, so the directory being verified — maybe the evidence
 	// of damage — is left exactly as it was.
+	why := "was not closed cleanly and replaying its log"
+	if lowOnDisk != nil {
+		why = "is on a disk too full to open it in place (" + lowOnDisk.Error() + "), and verifying it"
+	}
 	scratch, err := scratchCopy(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: %s was not closed cleanly and replaying its log needs a scratch copy (set TMPDIR to a folder with room): %w", dir, err)
+		return nil, fmt.Errorf("store: %s %s needs a scratch copy (set TMPDIR to a folder with room): %w", dir, why, err)
+	}
+	if err := checkFreeToOpen(scratch, false); err != nil {
+		os.RemoveAll(scratch)
+		return nil, fmt.Errorf("store: %s %s needs a scratch copy, and the disk holding it is too full as well (set TMPDIR to a folder with room): %w", dir, why, err)
 	}
 	db, err = badger.Open(badgerOptions(scratch, false))
 	if err != nil {

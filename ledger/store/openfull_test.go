@@ -40,10 +40,13 @@ func TestOpenRefusedOnAFullDisk(t *testing.T) {
 	}
 }
 
-// TestOpenAuditRefusedOnAFullDisk: reading the chain of a stopped store
-// (tally verify --data, backup --data) also maps its WAL: on a full disk
-// it says why instead of dying of SIGBUS.
-func TestOpenAuditRefusedOnAFullDisk(t *testing.T) {
+// TestOpenAuditOnAFullDisk: reading the chain of a stopped store (tally
+// verify --data, backup --data) also maps its WAL, which on a full disk
+// ends the process with SIGBUS: a directory on a full disk — what a
+// server stopped by one leaves — is read from a scratch copy in TMPDIR
+// (probe s24b: it was refused, "free some space and start again"); with
+// TMPDIR full as well, it says why instead of dying.
+func TestOpenAuditOnAFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	st, err := Open(dir, Options{})
 	if err != nil {
@@ -51,17 +54,34 @@ func TestOpenAuditRefusedOnAFullDisk(t *testing.T) {
 	}
 	st.Close()
 	defer func(f func(string) (uint64, error)) { diskFree = f }(diskFree)
+	diskFree = func(path string) (uint64, error) {
+		if strings.HasPrefix(path, dir) {
+			return MinFreeToOpen - 1, nil
+		}
+		return MinFreeToOpen + 1, nil
+	}
+	a, err := OpenAudit(dir)
+	if err != nil {
+		t.Fatalf("reading the chain of a directory on a full disk: %v", err)
+	}
+	if a.scratch == "" || strings.HasPrefix(a.scratch, dir) {
+		t.Fatalf("read in place, or from a copy on the full disk (%q)", a.scratch)
+	}
+	a.Close()
 	diskFree = func(string) (uint64, error) { return MinFreeToOpen - 1, nil }
-	if a, err := OpenAudit(dir); err == nil || !strings.Contains(err.Error(), "MiB free") {
+	if a, err := OpenAudit(dir); err == nil || !strings.Contains(err.Error(), "MiB free") || !strings.Contains(err.Error(), "TMPDIR") {
 		if a != nil {
 			a.Close()
 		}
-		t.Fatalf("reading the chain on a full disk: %v", err)
+		t.Fatalf("reading the chain with TMPDIR full too: %v", err)
 	}
 	diskFree = freeBytes
-	a, err := OpenAudit(dir)
+	a, err = OpenAudit(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if a.scratch != "" {
+		t.Fatalf("a cleanly closed directory on a disk with room was copied")
 	}
 	a.Close()
 }
