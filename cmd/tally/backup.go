@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,8 +17,7 @@ import (
 )
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("backup", "--out FILE (--url URL --token T | --data DIR)", stderr)
 	url := fs.String("url", "", "base URL of a running server (TALLY_URL)")
 	token := fs.String("token", envOr("TALLY_TOKEN", ""), "admin access token (TALLY_TOKEN)")
 	data := fs.String("data", "", "data directory of a stopped server (TALLY_DATA)")
@@ -163,8 +161,7 @@ func fetchBackup(ctx context.Context, url, token, data string, f *os.File) (dama
 }
 
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("restore", "--in FILE --data EMPTY_DIR", stderr)
 	in := fs.String("in", envOr("TALLY_IN", ""), "backup file (TALLY_IN)")
 	data := fs.String("data", envOr("TALLY_DATA", ""), "empty data directory to restore into (TALLY_DATA)")
 	if err := fs.Parse(args); err != nil {

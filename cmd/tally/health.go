@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,8 +18,7 @@ const HealthTimeout = 5 * time.Second
 // distroless image has no shell or curl). Exit 0 when it answers 200,
 // 1 otherwise, 2 on bad flags.
 func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("health", "[--url URL]", stderr)
 	url := fs.String("url", envOr("TALLY_URL", ""), "base URL of the server (TALLY_URL; default: the address serve listens on, TALLY_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return helpOr2(err)

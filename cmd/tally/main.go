@@ -146,6 +146,18 @@ func envBool(name string) (bool, error) {
 	}
 }
 
+// newFlagSet is a subcommand's flag set, writing to stderr, whose help
+// begins "usage: tally NAME SYNOPSIS" as serve's does.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: tally %s %s\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // helpOr2 is the exit code of a flag parse error: 0 for -help, else 2.
 func helpOr2(err error) int {
 	if errors.Is(err, flag.ErrHelp) {

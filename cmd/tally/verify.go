@@ -138,14 +138,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 // TALLY_CHECKPOINT (a list separated like PATH).
 func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	var f verifyFlags
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.data, "data", "", "data directory of a stopped server (env TALLY_DATA)")
-	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath+" (env TALLY_EXPORT)")
-	fs.StringVar(&f.url, "url", "", "base URL of a running server (env TALLY_URL)")
-	fs.StringVar(&f.token, "token", os.Getenv("TALLY_TOKEN"), "bearer token of an auditor (env TALLY_TOKEN)")
-	fs.Var(&f.keys, "key", "the checkpoint verifier key you trust (GET /v1/audit/key, as the operator publishes it), or a file holding it; repeatable, or several separated by spaces (env TALLY_KEY likewise)")
-	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable (env TALLY_CHECKPOINT, separated by "+string(filepath.ListSeparator)+")")
+	fs := newFlagSet("verify", "(--data DIR | --export FILE | --url URL --token T) [--key VKEY]... [--checkpoint FILE]...", stderr)
+	fs.StringVar(&f.data, "data", "", "data directory of a stopped server (TALLY_DATA)")
+	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath+" (TALLY_EXPORT)")
+	fs.StringVar(&f.url, "url", "", "base URL of a running server (TALLY_URL)")
+	fs.StringVar(&f.token, "token", os.Getenv("TALLY_TOKEN"), "bearer token of an auditor (TALLY_TOKEN)")
+	fs.Var(&f.keys, "key", "the checkpoint verifier key you trust (GET /v1/audit/key, as the operator publishes it), or a file holding it; repeatable, or several separated by spaces (TALLY_KEY likewise)")
+	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable (TALLY_CHECKPOINT, separated by "+string(filepath.ListSeparator)+")")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
