@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"slices"
 	"strconv"
@@ -847,8 +848,35 @@ func (a *passwordAttempt) limits() []limit {
 	if a.countAs != "" {
 		user = "member:" + a.countAs // a member id is bounded (ledger.ValidID)
 	}
-	return []limit{{"ua:" + user + "\x00" + a.addr, MaxFailedLogins},
-		{"u:" + user, MaxFailedLoginsPerUser}, {"a:" + a.addr, MaxFailedLoginsPerAddr}}
+	addr := throttleAddr(a.addr)
+	return []limit{{"ua:" + user + "\x00" + addr, MaxFailedLogins},
+		{"u:" + user, MaxFailedLoginsPerUser}, {"a:" + addr, MaxFailedLoginsPerAddr}}
+}
+
+// ThrottleIPv6PrefixBits is how much of an IPv6 address the login
+// throttle counts as one client: an IPv6 client is given a whole /64 (a
+// phone, a home), and counted per address it could make every guess from
+// a new one, never reach the per-address limits, and lock the owner out
+// everywhere at the per-user limit.
+const ThrottleIPv6PrefixBits = 64
+
+// throttleAddr is the client a throttle counts an address as: an IPv4
+// address (also when written as IPv4-mapped IPv6, in any of its forms)
+// as itself, an IPv6 address as its /64.
+func throttleAddr(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.WithZone("").Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.Prefix(ThrottleIPv6PrefixBits)
+	if err != nil {
+		return ip.String()
+	}
+	return p.String()
 }
 
 // takeBack uncounts an attempt whose password was never checked.

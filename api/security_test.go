@@ -310,6 +310,37 @@ func TestLoginLockoutIsPerAddress(t *testing.T) {
 	}
 }
 
+// TestLoginThrottleCountsIPv6Networks: an IPv6 client holds a whole /64,
+// so guesses each from a new address of it count as one client's — they
+// neither slip past the per-address limits nor lock the owner out
+// elsewhere (probe s24e) — and an IPv4 address is one client however a
+// proxy writes it.
+func TestLoginThrottleCountsIPv6Networks(t *testing.T) {
+	ts := newTestServerWith(t, Config{TrustedProxies: []string{"127.0.0.1", "::1"}})
+	guess := func(addr string) response {
+		return ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": "a-bad-guess"}, "X-Forwarded-For", addr)
+	}
+	for i := range MaxFailedLogins {
+		if r := guess(fmt.Sprintf("2001:db8:1:1::%x", i+1)); r.Status != 401 {
+			t.Fatalf("guess %d: %d %s", i, r.Status, r.Raw)
+		}
+	}
+	if r := guess("2001:db8:1:1:ffff::9"); r.Status != 429 || r.Code() != "too_many_attempts" {
+		t.Fatalf("a new address of the same /64 after %d failures: %d %s, want 429", MaxFailedLogins, r.Status, r.Raw)
+	}
+	ts.must(200, "POST", "/v1/auth/token", "", map[string]any{"username": "admin", "password": testAdminPassword}, "X-Forwarded-For", "2001:db8:1:2::1")
+	for _, same := range [][]string{
+		{"10.1.1.1", "::ffff:10.1.1.1", "::FFFF:10.1.1.1", "0:0:0:0:0:ffff:a01:101"},
+		{"2001:db8::1", "2001:db8::ffff:1", "2001:DB8:0:0:1::1", "fe80::1"},
+	} {
+		for _, a := range same[1:] {
+			if got, want := throttleAddr(a), throttleAddr(same[0]); (got == want) != (a != "fe80::1") {
+				t.Errorf("throttleAddr(%q) = %q, throttleAddr(%q) = %q", a, got, same[0], want)
+			}
+		}
+	}
+}
+
 // TestLoginsInFlightAreNotFailures: when a user's limit is reached by
 // attempts still being checked (many logins at once), the 429 says so and
 // asks for a retry in a second, not LoginWindow; once they land as
