@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +205,52 @@ func TestOversizeBodyNotAwaited(t *testing.T) {
 	}
 	if r, p := ask("Content-Length: 2\r\nExpect: 200-ok\r\n"); r.StatusCode != 417 || p["code"] != "expectation_failed" {
 		t.Fatalf("unknown Expect: %d %v", r.StatusCode, p)
+	}
+}
+
+// TestAmbiguousFramingClosesConnection: a request whose body a proxy may
+// frame otherwise (RFC 9112 §6.1) — Content-Length beside
+// Transfer-Encoding, or Transfer-Encoding on HTTP/1.0 — is answered and
+// its connection closed, so the bytes after it are never read as a
+// request of their own (probe s24e: /healthz smuggled behind a gift was
+// answered on the same connection); the HTTP/2 preface is 505.
+func TestAmbiguousFramingClosesConnection(t *testing.T) {
+	ts := newTestServer(t)
+	addr := ts.http.Listener.Addr().String()
+	login := `{"username":"admin","password":"a-bad-guess"}`
+	cases := []struct {
+		name, req string
+		status    int
+	}{
+		{"content-length and chunked", "POST /v1/auth/token HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			strconv.FormatInt(int64(len(login)), 16) + "\r\n" + login + "\r\n0\r\n\r\n", 401},
+		{"chunked on HTTP/1.0", "POST /v1/auth/token HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			strconv.FormatInt(int64(len(login)), 16) + "\r\n" + login + "\r\n0\r\n\r\n", 400},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, tc.req+"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("got %d %s, want %d", resp.StatusCode, body, tc.status)
+			}
+			if next, err := http.ReadResponse(br, nil); err == nil {
+				t.Fatalf("the connection stayed open: the bytes after the request were answered %d", next.StatusCode)
+			}
+		})
 	}
 }

@@ -159,7 +159,7 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, fmt.Errorf("api: trusted proxies: %w", err)
 	}
-	e.Use(s.recover, s.observe)
+	e.Use(s.recover, s.observe, framing)
 	e.NoRoute(func(c *gin.Context) { failCode(c, ledger.CodeNotFound, "no such route") })
 	e.NoMethod(func(c *gin.Context) {
 		// gin lists the methods registered; HEAD is answered on every GET
@@ -212,6 +212,27 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) now() time.Time { return s.cfg.Clock() }
+
+// framing closes the connection after answering a request whose body a
+// proxy in front may have framed otherwise (RFC 9112 §6.1): a chunked
+// one (net/http drops a Content-Length sent beside Transfer-Encoding, so
+// the two cannot be told apart from a plain chunked body) and an HTTP/1.0
+// one (whose Transfer-Encoding net/http ignores, reading no body). Bytes
+// the two sides framed differently are then never read as a request of
+// their own. The HTTP/2 preface (PRI *), which net/http hands on for a
+// handler that speaks HTTP/2, is answered 505 as other versions are.
+func framing(c *gin.Context) {
+	r := c.Request
+	if len(r.TransferEncoding) > 0 || !r.ProtoAtLeast(1, 1) {
+		c.Header("Connection", "close")
+	}
+	if r.ProtoMajor != 1 {
+		c.Header("Connection", "close")
+		failCode(c, CodeHTTPVersion, "this server speaks HTTP/1.1")
+		return
+	}
+	c.Next()
+}
 
 type access int
 
