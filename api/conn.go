@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"tally/ledger"
 )
@@ -34,7 +35,21 @@ func (l problemListener) Accept() (net.Conn, error) {
 	return &problemConn{Conn: c}, nil
 }
 
-type problemConn struct{ net.Conn }
+type problemConn struct {
+	net.Conn
+	// readTimedOut: a read of the connection hit its deadline (the
+	// server's ReadHeaderTimeout, for headers sent too slowly); net/http
+	// may then answer its plain 400, which is a 408 to the client.
+	readTimedOut atomic.Bool
+}
+
+func (c *problemConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		c.readTimedOut.Store(true)
+	}
+	return n, err
+}
 
 // CloseWrite keeps the half-close net/http uses after a 431.
 func (c *problemConn) CloseWrite() error {
@@ -50,6 +65,9 @@ const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnectio
 
 func (c *problemConn) Write(p []byte) (int, error) {
 	if out, ok := rewriteServerError(p); ok {
+		if c.readTimedOut.Load() && bytes.HasPrefix(p, []byte("HTTP/1.1 400 ")) {
+			out, _ = problemResponse(http.StatusRequestTimeout, CodeRequestTimeout, "the request's headers were not received in time")
+		}
 		if _, err := c.Conn.Write(out); err != nil {
 			return 0, err
 		}

@@ -254,3 +254,38 @@ func TestAmbiguousFramingClosesConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowHeadersAreRequestTimeout: headers not received within the
+// server's ReadHeaderTimeout are answered 408 request_timeout, not the
+// 400 net/http writes for them (probe s24e: a client sending its headers
+// a byte a second was told its request could not be read as HTTP).
+func TestSlowHeadersAreRequestTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 100 * time.Millisecond}
+	go srv.Serve(ProblemListener(ln))
+	t.Cleanup(func() { srv.Close() })
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// The request line cut short: net/http reads what came as a line
+	// when the deadline passes, and refuses it as malformed (cut inside
+	// the headers, it closes without a word).
+	if _, err := io.WriteString(c, "GET /v1/acc"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to headers that stopped arriving: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var p Problem
+	if resp.StatusCode != http.StatusRequestTimeout || json.Unmarshal(body, &p) != nil || p.Code != CodeRequestTimeout {
+		t.Fatalf("got %d %s, want 408 request_timeout", resp.StatusCode, body)
+	}
+}
