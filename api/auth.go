@@ -622,7 +622,6 @@ type passwordAttempt struct {
 	member               *community.Member // the login's member, when the password matched
 	login                string            // the member id of the login the username names, if any (for the log)
 	caller               string            // the member whose token made the attempt (a password change), for the log
-	countAs              string            // when set, the member the attempt counts against instead of the username
 	hash                 []byte            // the stored hash it matched
 	refused              error             // errThrottled or errBusy when not counted
 	counted, finished    bool
@@ -632,7 +631,7 @@ type passwordAttempt struct {
 // beginAttempt counts an attempt, or answers 429 when too many failed or
 // are in flight. The caller defers finish.
 func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
-	a, ok := s.tryAttempt(c, what, username)
+	a, ok := s.tryAttempt(c, what, username, "")
 	if !ok {
 		fail(c, a.refused)
 	}
@@ -641,14 +640,9 @@ func (s *Server) beginAttempt(c *gin.Context, what, username string) (*passwordA
 
 // tryAttempt counts an attempt, or reports (and logs) that too many
 // failed or are in flight (a.refused says which); it answers nothing.
-func (s *Server) tryAttempt(c *gin.Context, what, username string) (*passwordAttempt, bool) {
-	return s.tryAttemptAs(c, what, username, "")
-}
-
-// tryAttemptAs is tryAttempt counted, when member is set, against that
-// member instead of the login username names.
-func (s *Server) tryAttemptAs(c *gin.Context, what, username, member string) (*passwordAttempt, bool) {
-	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP(), countAs: member}
+// caller is the member whose token made it (a password change), or "".
+func (s *Server) tryAttempt(c *gin.Context, what, username, caller string) (*passwordAttempt, bool) {
+	a := &passwordAttempt{s: s, what: what, username: username, addr: c.ClientIP(), caller: caller}
 	ok, busy := s.throttle.begin(a.limits()...)
 	if !ok {
 		a.refused = errThrottled
@@ -743,8 +737,8 @@ func (s *Server) logThrottled(a *passwordAttempt, busy bool) {
 	}
 	attrs := append([]any{"log", "security"}, s.loginNamed(a.username, s.loginOf(a.username))...)
 	attrs = append(attrs, "addr", a.addr, "in_flight", busy)
-	if a.countAs != "" {
-		attrs = append(attrs, "by", a.countAs)
+	if a.caller != "" {
+		attrs = append(attrs, "by", a.caller)
 	}
 	if skipped > 0 {
 		attrs = append(attrs, "throttled_not_logged", skipped)
@@ -845,9 +839,6 @@ func (a *passwordAttempt) limits() []limit {
 	// body may carry tens of kilobytes of it).
 	h := sha256.Sum256([]byte(community.UserKey(a.username)))
 	user := hex.EncodeToString(h[:16])
-	if a.countAs != "" {
-		user = "member:" + a.countAs // a member id is bounded (ledger.ValidID)
-	}
 	addr := throttleAddr(a.addr)
 	return []limit{{"ua:" + user + "\x00" + addr, MaxFailedLogins},
 		{"u:" + user, MaxFailedLoginsPerUser}, {"a:" + addr, MaxFailedLoginsPerAddr}}
@@ -930,19 +921,14 @@ func (s *Server) changePassword(c *gin.Context) {
 	mu := &passwordChanges[stripe(p.Member)]
 	mu.Lock()
 	defer mu.Unlock()
-	// A username that is not the caller's own login counts against the
-	// caller, not against the login it names: the right password under
-	// it is refused anyway, and counting the guess against that login
-	// would let any member lock someone else out (the admin, say) from
-	// their address. It is still checked against a hash (a dummy one), so
-	// its answer and its time are a wrong password's, and tell nothing of
-	// which name is the caller's login; the log names who tried.
-	asCaller := ""
-	if s.loginOf(req.Username) != p.Member {
-		asCaller = p.Member
-	}
-	a, allowed := s.tryAttemptAs(c, "password change", req.Username, asCaller)
-	a.caller = p.Member
+	// Counted against the login the username names, whoever's it is, as
+	// a login is: counting it elsewhere (against the caller) made the
+	// answers differ by whether the name was the caller's own — a stolen
+	// token could find its member's username (review s24R). Naming
+	// someone else's login locks it out from the caller's address no more
+	// than the same guesses at /v1/auth/token would; the log names the
+	// caller ("by").
+	a, allowed := s.tryAttempt(c, "password change", req.Username, p.Member)
 	defer a.finish()
 	if !allowed && c.GetHeader("Idempotency-Key") == "" {
 		fail(c, a.refused)
