@@ -74,6 +74,12 @@ func writeBackup(ctx context.Context, url, token, data, out string) error {
 		return fmt.Errorf("%s exists: give a new file", out)
 	}
 	if data != "" {
+		// The backup opens the directory in place (below), which a full
+		// disk does not allow: say so before a verification that could
+		// read it from a scratch copy.
+		if err := store.CheckRoomToOpen(data); err != nil {
+			return err
+		}
 		// A backup of a directory that does not verify would not restore
 		// (restore verifies): say so now. The check reads a scratch copy
 		// of a directory left by a crash; the backup then opens the

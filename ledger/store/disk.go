@@ -60,6 +60,11 @@ var (
 // store that will write (files) also needs MinFreeInodesToOpen files; a
 // verification creates none in dir (a crashed directory is replayed on a
 // scratch copy elsewhere).
+// CheckRoomToOpen refuses, as Open would, a directory whose disk has no
+// room to open the store in place (tally backup --data asks it before
+// verifying, so that it does not verify what it cannot then open).
+func CheckRoomToOpen(dir string) error { return checkFreeToOpen(dir, true) }
+
 func checkFreeToOpen(dir string, files bool) error {
 	if free, err := diskFree(dir); err == nil && free < MinFreeToOpen {
 		return fmt.Errorf("store: the disk holding %s has %d MiB free; the store needs at least %d MiB to open (Badger reads and writes its tables through memory maps, and a full disk would crash it): free some space and start again",

@@ -64,6 +64,11 @@ func TestOpenAuditOnAFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading the chain of a directory on a full disk: %v", err)
 	}
+	// A backup --data, which opens the directory in place, is refused
+	// before its verification (review s24R).
+	if err := CheckRoomToOpen(dir); err == nil || !strings.Contains(err.Error(), "MiB free") {
+		t.Fatalf("room to open a directory on a full disk: %v", err)
+	}
 	if a.scratch == "" || strings.HasPrefix(a.scratch, dir) {
 		t.Fatalf("read in place, or from a copy on the full disk (%q)", a.scratch)
 	}
