@@ -19,7 +19,7 @@ import (
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("backup", "--out FILE (--url URL --token T | --data DIR)", stderr)
 	url := fs.String("url", "", "base URL of a running server (TALLY_URL)")
-	token := fs.String("token", envOr("TALLY_TOKEN", ""), "admin access token (TALLY_TOKEN)")
+	token := fs.String("token", "", "admin access token (TALLY_TOKEN)")
 	data := fs.String("data", "", "data directory of a stopped server (TALLY_DATA)")
 	out := fs.String("out", envOr("TALLY_OUT", ""), "backup file to write (TALLY_OUT)")
 	if err := fs.Parse(args); err != nil {
@@ -28,6 +28,11 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err := noArgs(fs); err != nil {
 		fmt.Fprintf(stderr, "tally backup: %v\n", err)
 		return 2
+	}
+	// The token is read from the environment after parsing, never as the
+	// flag's default: -help prints defaults, and would print the token.
+	if *token == "" {
+		*token = envOr("TALLY_TOKEN", "")
 	}
 	// A source given by flag wins over the environment (TALLY_DATA is set
 	// in the container image; a --url backup must still work there).

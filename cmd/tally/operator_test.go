@@ -382,3 +382,20 @@ func TestCommandWarningsInCommandStyle(t *testing.T) {
 		t.Fatalf("backup's warning: %q", got)
 	}
 }
+
+// TestHelpShowsNoToken: a token given in TALLY_TOKEN is not a flag's
+// default, which -help prints (review s24R); it is still used.
+func TestHelpShowsNoToken(t *testing.T) {
+	t.Setenv("TALLY_TOKEN", "a-secret-token-value")
+	for name, run := range map[string]func(context.Context, []string, io.Writer, io.Writer) int{"verify": runVerify, "backup": runBackup} {
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"-h"}, &out, &out); code != 0 || !strings.Contains(out.String(), "usage: tally "+name) ||
+			strings.Contains(out.String(), "a-secret-token-value") {
+			t.Fatalf("%s -h: exit %d: %s", name, code, out.String())
+		}
+	}
+	f, err := parseVerifyFlags([]string{"--url", "http://127.0.0.1:1"}, io.Discard)
+	if err != nil || f.token != "a-secret-token-value" {
+		t.Fatalf("TALLY_TOKEN not used: %q %v", f.token, err)
+	}
+}

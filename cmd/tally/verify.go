@@ -142,7 +142,7 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	fs.StringVar(&f.data, "data", "", "data directory of a stopped server (TALLY_DATA)")
 	fs.StringVar(&f.export, "export", "", "export file from GET "+exportPath+" (TALLY_EXPORT)")
 	fs.StringVar(&f.url, "url", "", "base URL of a running server (TALLY_URL)")
-	fs.StringVar(&f.token, "token", os.Getenv("TALLY_TOKEN"), "bearer token of an auditor (TALLY_TOKEN)")
+	fs.StringVar(&f.token, "token", "", "bearer token of an auditor (TALLY_TOKEN)")
 	fs.Var(&f.keys, "key", "the checkpoint verifier key you trust (GET /v1/audit/key, as the operator publishes it), or a file holding it; repeatable, or several separated by spaces (TALLY_KEY likewise)")
 	fs.Var(&f.checkpoints, "checkpoint", "a signed checkpoint saved earlier; repeatable (TALLY_CHECKPOINT, separated by "+string(filepath.ListSeparator)+")")
 	if err := fs.Parse(args); err != nil {
@@ -176,6 +176,10 @@ func parseVerifyFlags(args []string, stderr io.Writer) (verifyFlags, error) {
 	}
 	if n != 1 {
 		return f, errors.New("give exactly one of --data DIR, --export FILE, --url URL")
+	}
+	if f.token == "" {
+		// Not the flag's default: -help would print the token.
+		f.token = os.Getenv("TALLY_TOKEN")
 	}
 	if f.url != "" && f.token == "" {
 		return f, errors.New("--url needs --token (or TALLY_TOKEN)")

@@ -429,6 +429,18 @@ func SetRoles(tx ledger.Tx, id string, roles []Role) (*Member, error) {
 	if err := NotErased(m); err != nil {
 		return nil, err
 	}
+	// Nobody grants themself a role: an admin who made themself a
+	// committee member or an auditor would vote on, or audit, what they
+	// run (separation of duties, as for their own password and account
+	// status); another admin grants it. Dropping one's own roles is left
+	// to the caller's rules.
+	if tx.Actor().ID == id {
+		for _, r := range roles {
+			if !slices.Contains(m.Roles, r) {
+				return nil, ledger.Errorf(ledger.CodeForbidden, "you cannot grant yourself the %s role; another admin can", r)
+			}
+		}
+	}
 	m.Roles = roles
 	if err := tx.PutDoc(KindMember, m.ID, m); err != nil {
 		return nil, err
