@@ -246,9 +246,15 @@ func (m *Main) Run(ctx context.Context) error {
 	// Retry-After, instead of connections hanging in the listen queue.
 	m.http = &http.Server{Handler: &m.starting, ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout,
 		WriteTimeout: WriteTimeout, IdleTimeout: IdleTimeout, MaxHeaderBytes: MaxHeaderBytes}
+	// Trusted proxies speak for many clients: not limited per client.
+	proxies, err := api.ParsePrefixes(splitList(m.TrustedProxies))
+	if err != nil {
+		return &usageError{err} // validate checked them
+	}
 	m.serveErr = make(chan error, 1)
 	go func() {
-		m.serveErr <- m.http.Serve(api.ProblemListener(netutil.LimitListener(ln, m.maxConns)))
+		m.serveErr <- m.http.Serve(api.ProblemListener(api.ClientLimitListener(
+			netutil.LimitListener(ln, m.maxConns), api.ConnectionsPerClient(m.maxConns), proxies)))
 	}()
 	// Held from the open (before the timer loop's first tick) until the
 	// stored log is verified: nothing is fired, signed or written over it.
@@ -314,7 +320,8 @@ func (m *Main) Run(ctx context.Context) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); watchOpenFiles(watchCtx, openFileLimit(), FileWatchInterval) }()
 	m.closers = append([]func(){func() { stopWatch(); <-watched }}, m.closers...)
-	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data, "max_connections", m.maxConns)
+	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data, "max_connections", m.maxConns,
+		"max_connections_per_client", api.ConnectionsPerClient(m.maxConns))
 	return nil
 }
 

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestClientLimitListener: a client holds at most its share of the
+// connections; one more is answered 503 and closed, and a slot freed by a
+// close is taken again. A trusted proxy is not limited (probe s24e: one
+// client's idle keep-alives held every slot).
+func TestClientLimitListener(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		exempt []netip.Prefix
+	}{{"limited", nil}, {"trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+			go srv.Serve(ClientLimitListener(ln, 2, tc.exempt))
+			t.Cleanup(func() { srv.Close() })
+			get := func(c net.Conn) (int, string) {
+				t.Helper()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+					return 0, err.Error()
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					return 0, err.Error()
+				}
+				body, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(body)
+			}
+			var held []net.Conn
+			for range 2 {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				if st, body := get(c); st != 200 {
+					t.Fatalf("within the share: %d %s", st, body)
+				}
+				held = append(held, c)
+			}
+			third, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer third.Close()
+			st, body := get(third)
+			if tc.exempt != nil {
+				if st != 200 {
+					t.Fatalf("a trusted proxy's third connection: %d %s", st, body)
+				}
+				return
+			}
+			var p Problem
+			if st != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &p) != nil || p.Code != "unavailable" {
+				t.Fatalf("over the share: %d %s, want 503 unavailable", st, body)
+			}
+			held[0].Close()
+			// The slot comes back once the server has seen the close: a
+			// new connection is refused until then, and served after.
+			for i := 0; ; i++ {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, body := get(c)
+				c.Close()
+				if st == 200 {
+					break
+				}
+				if st != http.StatusServiceUnavailable || i > 1000 {
+					t.Fatalf("after a close: %d %s", st, body)
+				}
+			}
+		})
+	}
+	if got := ConnectionsPerClient(9872); got != 9872/ClientShareOfConnections {
+		t.Fatalf("ConnectionsPerClient(9872) = %d", got)
+	}
+	if got := ConnectionsPerClient(22); got != 22 {
+		t.Fatalf("ConnectionsPerClient(22) = %d: a small cap is not split", got)
+	}
+}
