@@ -49,7 +49,10 @@ func readBody(c *gin.Context) ([]byte, error) {
 		return nil, ledger.Errorf(CodeRequestTimeout, "the body was not received in time")
 	}
 	if err != nil {
-		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "could not read the body")
+		// Broken chunked framing, or a body cut short: not readable HTTP,
+		// and the connection's next bytes cannot be trusted either.
+		dropBody(c.Writer)
+		return nil, ledger.Errorf(CodeMalformedRequest, "the body could not be read as HTTP (broken chunked framing, or it ended early)")
 	}
 	if len(body) > 0 {
 		if err := checkMediaType(c.Request.Header); err != nil {

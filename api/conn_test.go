@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tally/ledger"
 )
 
 // TestProblemListener sends requests that Go's HTTP server refuses before
@@ -221,12 +223,14 @@ func TestAmbiguousFramingClosesConnection(t *testing.T) {
 	cases := []struct {
 		name, req string
 		status    int
+		code      ledger.Code
 	}{
 		{"content-length and chunked", "POST /v1/auth/token HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
-			strconv.FormatInt(int64(len(login)), 16) + "\r\n" + login + "\r\n0\r\n\r\n", 401},
+			strconv.FormatInt(int64(len(login)), 16) + "\r\n" + login + "\r\n0\r\n\r\n", 401, "unauthorized"},
 		{"chunked on HTTP/1.0", "POST /v1/auth/token HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
-			strconv.FormatInt(int64(len(login)), 16) + "\r\n" + login + "\r\n0\r\n\r\n", 400},
-		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+			strconv.FormatInt(int64(len(login)), 16) + "\r\n" + login + "\r\n0\r\n\r\n", 400, "invalid_json"},
+		{"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, CodeHTTPVersion},
+		{"broken chunk framing", "POST /v1/auth/token HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, CodeMalformedRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,6 +251,10 @@ func TestAmbiguousFramingClosesConnection(t *testing.T) {
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("got %d %s, want %d", resp.StatusCode, body, tc.status)
+			}
+			var p Problem
+			if json.Unmarshal(body, &p) != nil || p.Code != tc.code {
+				t.Fatalf("got %s, want code %s", body, tc.code)
 			}
 			if next, err := http.ReadResponse(br, nil); err == nil {
 				t.Fatalf("the connection stayed open: the bytes after the request were answered %d", next.StatusCode)
