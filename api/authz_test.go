@@ -374,6 +374,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"scoped admin sets the district policy", "PUT", "/v1/communities/d/policy", admin1, map[string]any{"earning": "deposit"}, 403, "forbidden", nil},
 		{"scoped admin sets roles elsewhere", "PUT", "/v1/members/qian/roles", admin1, map[string]any{"roles": []string{"admin"}}, 404, "not_found", nil},
 		{"scoped admin grants themself a role", "PUT", "/v1/members/adm1/roles", admin1, map[string]any{"roles": []string{"admin", "committee"}}, 403, "forbidden", nil},
+		{"admin sets more roles than a member has", "PUT", "/v1/members/zhang/roles", tb.admin, map[string]any{"roles": []string{"resident", "volunteer", "resident", "volunteer", "resident", "volunteer", "resident", "volunteer", "resident"}}, 422, "limit_exceeded", nil},
 		{"global admin grants themself an unknown role", "PUT", "/v1/members/admin/roles", tb.admin, map[string]any{"roles": []string{"admin", "wizard"}}, 400, "invalid_request", nil},
 		{"global admin grants themself a role", "PUT", "/v1/members/admin/roles", tb.admin, map[string]any{"roles": []string{"admin", "auditor"}}, 403, "forbidden", nil},
 		{"scoped admin sets the global admin's roles", "PUT", "/v1/members/admin/roles", admin1, map[string]any{"roles": []string{"resident"}}, 404, "not_found", nil},

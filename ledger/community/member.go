@@ -159,8 +159,13 @@ type NewMember struct {
 }
 
 func checkRoles(roles []Role) error {
-	if len(roles) == 0 || len(roles) > ledger.MaxRoles {
+	if len(roles) == 0 {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "a member has 1 to %d roles", ledger.MaxRoles)
+	}
+	if len(roles) > ledger.MaxRoles {
+		// A named limit, as for the other lists (relatives, postings) and
+		// as the body's list cap says past 64 (probe s24e).
+		return ledger.Errorf(ledger.CodeLimitExceeded, "a member has 1 to %d roles", ledger.MaxRoles)
 	}
 	for i, r := range roles {
 		if !slices.Contains(Roles, r) {
