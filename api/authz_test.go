@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -374,6 +375,13 @@ func TestAuthzScopes(t *testing.T) {
 		{"scoped admin sets the district policy", "PUT", "/v1/communities/d/policy", admin1, map[string]any{"earning": "deposit"}, 403, "forbidden", nil},
 		{"scoped admin sets roles elsewhere", "PUT", "/v1/members/qian/roles", admin1, map[string]any{"roles": []string{"admin"}}, 404, "not_found", nil},
 		{"scoped admin grants themself a role", "PUT", "/v1/members/adm1/roles", admin1, map[string]any{"roles": []string{"admin", "committee"}}, 403, "forbidden", nil},
+		{"admin creates a fund with too large a committee", "POST", "/v1/funds", tb.admin, map[string]any{"id": "f8", "community": "c1", "name": "x", "committee": func() []string {
+			ids := make([]string, 26)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("m%d", i)
+			}
+			return ids
+		}(), "quorum": 1}, 422, "limit_exceeded", nil},
 		{"admin sets more roles than a member has", "PUT", "/v1/members/zhang/roles", tb.admin, map[string]any{"roles": []string{"resident", "volunteer", "resident", "volunteer", "resident", "volunteer", "resident", "volunteer", "resident"}}, 422, "limit_exceeded", nil},
 		{"global admin grants themself an unknown role", "PUT", "/v1/members/admin/roles", tb.admin, map[string]any{"roles": []string{"admin", "wizard"}}, 400, "invalid_request", nil},
 		{"global admin grants themself a role", "PUT", "/v1/members/admin/roles", tb.admin, map[string]any{"roles": []string{"admin", "auditor"}}, 403, "forbidden", nil},

@@ -158,8 +158,11 @@ func (as accounts) save(tx Tx) error {
 
 // checkPostings validates shape only: count, ids, amounts, units.
 func checkPostings(ps []Posting) error {
-	if len(ps) == 0 || len(ps) > MaxPostings {
+	if len(ps) == 0 {
 		return Errorf(CodeInvalidRequest, "a transaction has 1 to %d postings", MaxPostings)
+	}
+	if len(ps) > MaxPostings {
+		return Errorf(CodeLimitExceeded, "a transaction has 1 to %d postings", MaxPostings)
 	}
 	for i, p := range ps {
 		if !ValidID(p.From) || !ValidID(p.To) {

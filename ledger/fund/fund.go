@@ -256,8 +256,11 @@ func checkName(name string) error {
 
 // checkCommittee validates the committee and quorum (1 ≤ M ≤ N).
 func checkCommittee(r ledger.Reader, c *community.Community, ids []string, quorum int) error {
-	if len(ids) == 0 || len(ids) > MaxCommittee {
+	if len(ids) == 0 {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: a committee has 1 to %d members", MaxCommittee)
+	}
+	if len(ids) > MaxCommittee {
+		return ledger.Errorf(ledger.CodeLimitExceeded, "fund: a committee has 1 to %d members", MaxCommittee)
 	}
 	if quorum < 1 || quorum > len(ids) {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "fund: quorum must be between 1 and the committee size %d", len(ids))

@@ -461,7 +461,7 @@ func TestGuardsAndErrors(t *testing.T) {
 		many.Postings = append(many.Postings, ledger.Posting{From: "issuance", To: "a", Amount: 1, Unit: ledger.HOUR})
 	}
 	_, err = submit(t, s, transferOp(many))
-	wantCode(t, "too many postings", err, ledger.CodeInvalidRequest)
+	wantCode(t, "too many postings", err, ledger.CodeLimitExceeded)
 
 	// Overflow of a guard-free account's counters: 150 transactions of 64
 	// maximal postings move more than an int64 holds.
