@@ -54,19 +54,7 @@ func TestProblemListener(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := io.WriteString(c, tc.req); err != nil {
-				t.Fatal(err)
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
+			_, resp, body := rawExchange(t, addr, tc.req)
 			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("got %d %q %s, want %d problem+json", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status)
 			}
@@ -234,21 +222,7 @@ func TestAmbiguousFramingClosesConnection(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := io.WriteString(c, tc.req+"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			br := bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
+			br, resp, body := rawExchange(t, addr, tc.req+"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
 			if resp.StatusCode != tc.status {
 				t.Fatalf("got %d %s, want %d", resp.StatusCode, body, tc.status)
 			}
@@ -275,25 +249,35 @@ func TestSlowHeadersAreRequestTimeout(t *testing.T) {
 	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: 100 * time.Millisecond}
 	go srv.Serve(ProblemListener(ln))
 	t.Cleanup(func() { srv.Close() })
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	// The request line cut short: net/http reads what came as a line
 	// when the deadline passes, and refuses it as malformed (cut inside
 	// the headers, it closes without a word).
-	if _, err := io.WriteString(c, "GET /v1/acc"); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer to headers that stopped arriving: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
+	_, resp, body := rawExchange(t, ln.Addr().String(), "GET /v1/acc")
 	var p Problem
 	if resp.StatusCode != http.StatusRequestTimeout || json.Unmarshal(body, &p) != nil || p.Code != CodeRequestTimeout {
 		t.Fatalf("got %d %s, want 408 request_timeout", resp.StatusCode, body)
 	}
+}
+
+// rawExchange dials addr, sends req as it is, and reads one answer; the
+// reader stays usable for what the connection sends next, and the
+// connection closes when the test ends.
+func rawExchange(t *testing.T, addr, req string) (*bufio.Reader, *http.Response, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	return br, resp, body
 }
