@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"tally/ledger"
 )
@@ -37,18 +38,40 @@ func (l problemListener) Accept() (net.Conn, error) {
 
 type problemConn struct {
 	net.Conn
-	// readTimedOut: a read of the connection hit its deadline (the
+	// readTimedOut: the last read of the connection hit its deadline (the
 	// server's ReadHeaderTimeout, for headers sent too slowly); net/http
 	// may then answer its plain 400, which is a 408 to the client.
 	readTimedOut atomic.Bool
+	readAborted  atomic.Bool // the read deadline is one long past (SetReadDeadline)
 }
+
+// abortedReadBefore: a read deadline before it is net/http aborting a
+// read (its aLongTimeAgo is the Unix second 1), not a client's timeout.
+var abortedReadBefore = time.Unix(1<<20, 0)
 
 func (c *problemConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		c.readTimedOut.Store(true)
-	}
+	// Of the last read only, and not when net/http ended a background
+	// read between requests with a deadline in the past: that timeout
+	// must not make a later malformed request on the connection a 408
+	// (review s24R2).
+	ne, ok := err.(net.Error)
+	c.readTimedOut.Store(ok && ne.Timeout() && !c.readAborted.Load())
 	return n, err
+}
+
+// SetReadDeadline notes whether the deadline is net/http's way of
+// aborting a read (a time long past) rather than a timeout for the
+// client.
+func (c *problemConn) SetReadDeadline(t time.Time) error {
+	c.readAborted.Store(!t.IsZero() && t.Before(abortedReadBefore))
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline is SetReadDeadline's note too.
+func (c *problemConn) SetDeadline(t time.Time) error {
+	c.readAborted.Store(!t.IsZero() && t.Before(abortedReadBefore))
+	return c.Conn.SetDeadline(t)
 }
 
 // CloseWrite keeps the half-close net/http uses after a 431.

@@ -257,6 +257,21 @@ func TestSlowHeadersAreRequestTimeout(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || json.Unmarshal(body, &p) != nil || p.Code != CodeRequestTimeout {
 		t.Fatalf("got %d %s, want 408 request_timeout", resp.StatusCode, body)
 	}
+	// A malformed request after a good one on a kept-alive connection is
+	// still 400: net/http ends its read between requests with a past
+	// deadline, which is no slow client (review s24R2: it was 408).
+	br, resp, _ := rawExchange(t, ln.Addr().String(), "GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\nBad\x01Header: y\r\n\r\n")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the good request: %d", resp.StatusCode)
+	}
+	next, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(next.Body)
+	if next.StatusCode != http.StatusBadRequest || json.Unmarshal(body, &p) != nil || p.Code != CodeMalformedRequest {
+		t.Fatalf("a malformed request after a good one: %d %s, want 400 malformed_request", next.StatusCode, body)
+	}
 }
 
 // rawExchange dials addr, sends req as it is, and reads one answer; the
