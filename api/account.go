@@ -82,8 +82,11 @@ type TransferRequest struct {
 // invalid_amount, unknown_unit, invalid_id.
 func (r *TransferRequest) ToDomain() (ledger.TransferSpec, error) {
 	spec := ledger.TransferSpec{Memo: r.Memo, Pending: r.Pending}
-	if len(r.Postings) == 0 || len(r.Postings) > ledger.MaxPostings {
+	if len(r.Postings) == 0 {
 		return spec, ledger.Errorf(ledger.CodeInvalidRequest, "a transfer has 1 to %d postings", ledger.MaxPostings)
+	}
+	if len(r.Postings) > ledger.MaxPostings {
+		return spec, ledger.Errorf(ledger.CodeLimitExceeded, "a transfer has 1 to %d postings", ledger.MaxPostings)
 	}
 	for _, p := range r.Postings {
 		u, err := ledger.ParseUnit(p.Unit)

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,8 +21,14 @@ const (
 	ClientShareOfConnections = 4
 	MinConnectionsPerClient  = 64
 	// refusedWriteTimeout bounds the write of the refusal to a client
-	// over its share.
+	// over its share, and the reading of its request after it.
 	refusedWriteTimeout = time.Second
+	// refusedDrainBytes bounds what is read of a refused client's request.
+	refusedDrainBytes = 64 << 10
+	// MaxRefusing bounds the refusals being answered at once (each holds
+	// its connection up to refusedWriteTimeout); past it a connection
+	// over its client's share is closed unanswered.
+	MaxRefusing = 64
 )
 
 // ConnectionsPerClient is the share of maxConns one client may hold.
@@ -28,43 +36,72 @@ func ConnectionsPerClient(maxConns int) int {
 	return max(maxConns/ClientShareOfConnections, min(maxConns, MinConnectionsPerClient))
 }
 
-// ClientLimitListener wraps a listener so that a client (by the
-// connection's address: a trusted proxy, in exempt, speaks for many and
-// is not limited) holds at most perClient connections at once; one more
-// is answered 503 unavailable and closed.
-func ClientLimitListener(ln net.Listener, perClient int, exempt []netip.Prefix) net.Listener {
-	return &clientLimitListener{Listener: ln, perClient: perClient, exempt: exempt, open: map[string]int{}}
+// ConnLimitListener wraps a listener so that at most maxConns
+// connections are served at once (more wait in the listen queue, as with
+// x/net/netutil's LimitListener, which hid the connections' CloseWrite),
+// and a client (by the connection's address: a trusted proxy, in exempt,
+// speaks for many and is not limited) holds at most perClient of them;
+// one more is answered 503 unavailable and closed.
+func ConnLimitListener(ln net.Listener, maxConns, perClient int, exempt []netip.Prefix) net.Listener {
+	return &clientLimitListener{Listener: ln, slots: make(chan struct{}, maxConns), perClient: perClient, exempt: exempt,
+		open: map[string]int{}, done: make(chan struct{}), refusing: make(chan struct{}, MaxRefusing)}
 }
 
 type clientLimitListener struct {
 	net.Listener
+	slots     chan struct{} // one per connection served
 	perClient int
 	exempt    []netip.Prefix
 	mu        sync.Mutex
 	open      map[string]int
+	closeOnce sync.Once
+	done      chan struct{}
+	refusing  chan struct{} // one per refusal being answered
 }
 
 func (l *clientLimitListener) Accept() (net.Conn, error) {
 	for {
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
 		c, err := l.Listener.Accept()
 		if err != nil {
+			<-l.slots
 			return nil, err
 		}
 		client, limited := l.client(c.RemoteAddr())
-		if !limited {
-			return c, nil
+		over := false
+		if limited {
+			l.mu.Lock()
+			if over = l.open[client] >= l.perClient; !over {
+				l.open[client]++
+			}
+			l.mu.Unlock()
 		}
-		l.mu.Lock()
-		over := l.open[client] >= l.perClient
-		if !over {
-			l.open[client]++
+		if over {
+			<-l.slots
+			select {
+			case l.refusing <- struct{}{}:
+				go func() { refuse(c); <-l.refusing }()
+			default:
+				c.Close() // refusals are answered MaxRefusing at a time
+			}
+			continue
 		}
-		l.mu.Unlock()
-		if !over {
-			return &clientConn{Conn: c, release: func() { l.release(client) }}, nil
-		}
-		go refuse(c)
+		return &clientConn{Conn: c, release: func() {
+			if limited {
+				l.release(client)
+			}
+			<-l.slots
+		}}, nil
 	}
+}
+
+func (l *clientLimitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }
 
 // client is the key a connection counts under, and whether it is limited.
@@ -90,16 +127,26 @@ func (l *clientLimitListener) release(client string) {
 	}
 }
 
-// refuse answers a connection over its client's share and closes it.
+// refuse answers a connection over its client's share and closes it,
+// after reading what the client sent (up to refusedDrainBytes, for at
+// most refusedWriteTimeout): closed with its request unread, the
+// connection would be reset, and the client lose the answer.
 func refuse(c net.Conn) {
 	defer c.Close()
 	out, ok := problemResponse(http.StatusServiceUnavailable, ledger.CodeUnavailable,
-		"too many connections from your address at once; close some, or reuse one")
+		"too many connections from your address at once; close some, or reuse one",
+		"Retry-After: "+strconv.Itoa(int(UnavailableRetryAfter/time.Second)))
 	if !ok {
 		return
 	}
-	c.SetWriteDeadline(time.Now().Add(refusedWriteTimeout))
-	c.Write(out)
+	c.SetDeadline(time.Now().Add(refusedWriteTimeout))
+	if _, err := c.Write(out); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	io.Copy(io.Discard, io.LimitReader(c, refusedDrainBytes))
 }
 
 type clientConn struct {

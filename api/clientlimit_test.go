@@ -26,8 +26,9 @@ func TestClientLimitListener(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
-			go srv.Serve(ClientLimitListener(ln, 2, tc.exempt))
+			go srv.Serve(ConnLimitListener(ln, 100, 2, tc.exempt))
 			t.Cleanup(func() { srv.Close() })
+			var retryAfter string
 			get := func(c net.Conn) (int, string) {
 				t.Helper()
 				c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -39,6 +40,7 @@ func TestClientLimitListener(t *testing.T) {
 					return 0, err.Error()
 				}
 				body, _ := io.ReadAll(resp.Body)
+				retryAfter = resp.Header.Get("Retry-After")
 				return resp.StatusCode, string(body)
 			}
 			var held []net.Conn
@@ -68,6 +70,9 @@ func TestClientLimitListener(t *testing.T) {
 			var p Problem
 			if st != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &p) != nil || p.Code != "unavailable" {
 				t.Fatalf("over the share: %d %s, want 503 unavailable", st, body)
+			}
+			if retryAfter != "5" {
+				t.Fatalf("over the share: Retry-After %q, want 5 as every 503's", retryAfter)
 			}
 			held[0].Close()
 			// The slot comes back once the server has seen the close: a

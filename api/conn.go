@@ -153,8 +153,8 @@ func rewriteServerError(p []byte) ([]byte, bool) {
 const expectationFailed = "HTTP/1.1 417 Expectation Failed\r\n"
 
 // problemResponse is a whole HTTP/1.1 answer of status with a problem
-// document, closing the connection.
-func problemResponse(status int, code ledger.Code, detail string) ([]byte, bool) {
+// document (and the header lines given), closing the connection.
+func problemResponse(status int, code ledger.Code, detail string, headers ...string) ([]byte, bool) {
 	body, err := json.Marshal(Problem{Type: problemTypeBase + string(code), Title: http.StatusText(status),
 		Status: status, Code: code, Detail: detail})
 	if err != nil {
@@ -165,6 +165,9 @@ func problemResponse(status int, code ledger.Code, detail string) ([]byte, bool)
 	b.WriteString(strconv.Itoa(status) + " " + http.StatusText(status))
 	b.WriteString("\r\nContent-Type: application/problem+json\r\nContent-Length: ")
 	b.WriteString(strconv.Itoa(len(body)))
+	for _, h := range headers {
+		b.WriteString("\r\n" + h)
+	}
 	b.WriteString("\r\nConnection: close\r\n\r\n")
 	b.Write(body)
 	return b.Bytes(), true

@@ -28,6 +28,9 @@ func (s *Starting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	if len(r.TransferEncoding) > 0 || !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
+		w.Header().Set("Connection", "close") // as framing does, once serving
+	}
 	if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(http.StatusOK)

@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"tally/api"
 	"tally/audit"
 	"tally/ledger"
@@ -253,8 +251,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.serveErr = make(chan error, 1)
 	go func() {
-		m.serveErr <- m.http.Serve(api.ProblemListener(api.ClientLimitListener(
-			netutil.LimitListener(ln, m.maxConns), api.ConnectionsPerClient(m.maxConns), proxies)))
+		m.serveErr <- m.http.Serve(api.ProblemListener(api.ConnLimitListener(
+			ln, m.maxConns, api.ConnectionsPerClient(m.maxConns), proxies)))
 	}()
 	// Held from the open (before the timer loop's first tick) until the
 	// stored log is verified: nothing is fired, signed or written over it.
