@@ -222,16 +222,20 @@ func (s *Server) now() time.Time { return s.cfg.Clock() }
 // their own. The HTTP/2 preface (PRI *), which net/http hands on for a
 // handler that speaks HTTP/2, is answered 505 as other versions are.
 func framing(c *gin.Context) {
-	r := c.Request
-	if len(r.TransferEncoding) > 0 || !r.ProtoAtLeast(1, 1) {
+	if closesAfter(c.Request) {
 		c.Header("Connection", "close")
 	}
-	if r.ProtoMajor != 1 {
-		c.Header("Connection", "close")
+	if c.Request.ProtoMajor != 1 {
 		failCode(c, CodeHTTPVersion, "this server speaks HTTP/1.1")
 		return
 	}
 	c.Next()
+}
+
+// closesAfter reports whether r's connection closes after its answer
+// (framing): a chunked request, one of HTTP/1.0, or of another version.
+func closesAfter(r *http.Request) bool {
+	return len(r.TransferEncoding) > 0 || !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1
 }
 
 type access int

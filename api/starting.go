@@ -28,7 +28,7 @@ func (s *Starting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if len(r.TransferEncoding) > 0 || !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
+	if closesAfter(r) {
 		w.Header().Set("Connection", "close") // as framing does, once serving
 	}
 	if r.URL.Path == "/healthz" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
