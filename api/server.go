@@ -14,6 +14,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -72,7 +73,16 @@ type Config struct {
 	// X-Forwarded-For and X-Real-IP are believed; by default none, and the
 	// client address is the connection's.
 	TrustedProxies []string
+	// ReportWait is how long a report waits for one of the report slots
+	// (reportSlot) before it is answered 503; 0 is ReportWait.
+	ReportWait time.Duration
 }
+
+// ReportWait is how long a report request waits for a slot: reports
+// read what their period holds, and at most half the cores compute them
+// at once (probe s24h: eight full-range reports a second beside other
+// traffic took both cores, and every route's p99 rose to seconds).
+const ReportWait = 10 * time.Second
 
 // Server is the HTTP API over a ledger.Committer.
 type Server struct {
@@ -88,6 +98,7 @@ type Server struct {
 	members    memberCache
 	engine     *gin.Engine
 	routes     []route
+	reports    chan struct{} // one per report being computed (reportSlot)
 	metrics    *metrics
 	prom       http.Handler // the registry's Prometheus exposition
 }
@@ -113,6 +124,7 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		logKey:     newLogKey(),
 		tokenCache: tokenCache{m: map[string]*tokenClaims{}},
 		members:    memberCache{m: map[string]cachedMember{}},
+		reports:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
 		metrics:    newMetrics(cfg.Registry),
 		prom:       promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})}
 	if cfg.DiskFree != nil {
@@ -183,6 +195,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 			handlers = append(handlers, checkPathIDs)
 		}
 		handlers = append(handlers, queryCheck(r))
+		if isReport(r) {
+			handlers = append(handlers, s.reportSlot)
+		}
 		if r.req == nil && (r.method == http.MethodPost || r.method == http.MethodPut) {
 			handlers = append(handlers, noBody)
 		}
@@ -212,6 +227,34 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) now() time.Time { return s.cfg.Clock() }
+
+// isReport reports whether r computes a report over a community
+// subtree or period (whose cost grows with what it reads).
+func isReport(r route) bool {
+	return strings.HasPrefix(r.path, "/v1/reports/") || r.path == "/v1/settlements" || r.path == "/v1/signals"
+}
+
+// reportSlot runs a report in one of the server's report slots, waiting
+// up to ReportWait for one; past it the answer is 503 with Retry-After.
+func (s *Server) reportSlot(c *gin.Context) {
+	wait := s.cfg.ReportWait
+	if wait <= 0 {
+		wait = ReportWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s.reports <- struct{}{}:
+	case <-t.C:
+		failCode(c, ledger.CodeUnavailable, "the server is computing as many reports as it computes at once; retry shortly")
+		return
+	case <-c.Request.Context().Done():
+		c.Abort() // the caller went away
+		return
+	}
+	defer func() { <-s.reports }()
+	c.Next()
+}
 
 // framing closes the connection after answering a request whose body a
 // proxy in front may have framed otherwise (RFC 9112 §6.1): a chunked

@@ -1,0 +1,31 @@
+package api
+
+import (
+	"testing"
+	"time"
+)
+
+// TestReportsRunInSlots: reports are computed at most len(reports) at
+// once; a report that finds every slot taken waits up to ReportWait, then
+// is 503 with Retry-After, and runs once a slot is free (probe s24h:
+// reports beside other traffic took both cores). Other routes never wait.
+func TestReportsRunInSlots(t *testing.T) {
+	ts := newTestServerWith(t, Config{ReportWait: 50 * time.Millisecond})
+	ts.community("c1", "", nil)
+	for range cap(ts.api.reports) {
+		ts.api.reports <- struct{}{}
+	}
+	for _, path := range []string{"/v1/reports/services?community=c1", "/v1/settlements?community=c1", "/v1/reports/postings?community=c1"} {
+		r := ts.do("GET", path, ts.admin, nil)
+		wantProblem(t, r, 503, "unavailable")
+		if r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s: 503 without Retry-After", path)
+		}
+	}
+	ts.must(200, "GET", "/v1/communities/c1", ts.admin, nil)
+	<-ts.api.reports
+	ts.must(200, "GET", "/v1/reports/services?community=c1", ts.admin, nil)
+	if len(ts.api.reports) != cap(ts.api.reports)-1 {
+		t.Fatalf("a finished report kept its slot: %d of %d taken", len(ts.api.reports), cap(ts.api.reports))
+	}
+}
