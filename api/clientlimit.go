@@ -143,9 +143,7 @@ func refuse(c net.Conn) {
 	if _, err := c.Write(out); err != nil {
 		return
 	}
-	if cw, ok := c.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
+	closeWrite(c)
 	io.Copy(io.Discard, io.LimitReader(c, refusedDrainBytes))
 }
 
@@ -161,12 +159,7 @@ func (c *clientConn) Close() error {
 }
 
 // CloseWrite keeps the half-close net/http uses after a 431.
-func (c *clientConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
+func (c *clientConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // ParsePrefixes reads IPs and CIDRs (as TrustedProxies holds them) as
 // prefixes: an IP is a prefix of its full length.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -98,5 +99,27 @@ func TestClientLimitListener(t *testing.T) {
 	}
 	if got := ConnectionsPerClient(22); got != 22 {
 		t.Fatalf("ConnectionsPerClient(22) = %d: a small cap is not split", got)
+	}
+}
+
+// TestLimitedConnectionsHalfClose: net/http half-closes a connection
+// after refusing headers too large (431), so the client reads the answer
+// and a clean end; through the limiting listeners the half-close still
+// reaches the TCP connection (x/net/netutil's listener hid it, and the
+// client was reset instead — review s24R2/s24R3).
+func TestLimitedConnectionsHalfClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), MaxHeaderBytes: 1 << 10}
+	go srv.Serve(ProblemListener(ConnLimitListener(ln, 10, 10, nil)))
+	t.Cleanup(func() { srv.Close() })
+	br, resp, _ := rawExchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: a\r\nX-Big: "+strings.Repeat("b", 64<<10)+"\r\n\r\n")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("got %d, want 431", resp.StatusCode)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the 431: %v, want a clean end of stream (io.EOF)", err)
 	}
 }

@@ -75,8 +75,12 @@ func (c *problemConn) SetDeadline(t time.Time) error {
 }
 
 // CloseWrite keeps the half-close net/http uses after a 431.
-func (c *problemConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+func (c *problemConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// closeWrite half-closes c when it can (a TCP connection, or a wrapper
+// passing it on), and does nothing otherwise.
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return nil
