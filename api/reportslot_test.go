@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"io"
 	"testing"
 	"time"
 )
@@ -27,5 +29,34 @@ func TestReportsRunInSlots(t *testing.T) {
 	ts.must(200, "GET", "/v1/reports/services?community=c1", ts.admin, nil)
 	if len(ts.api.reports) != cap(ts.api.reports)-1 {
 		t.Fatalf("a finished report kept its slot: %d of %d taken", len(ts.api.reports), cap(ts.api.reports))
+	}
+}
+
+// TestStreamsRunInSlots: at most MaxStreams backups and audit exports are
+// sent at once; one more is refused at once, 503 with Retry-After
+// StreamRetryAfter, and a finished stream frees its slot (probe s24h:
+// backups had no bound). Other routes, reports included, never wait.
+func TestStreamsRunInSlots(t *testing.T) {
+	ts := newTestServerWith(t, Config{Backup: func(_ context.Context, w io.Writer) error {
+		_, err := io.WriteString(w, "backup")
+		return err
+	}})
+	ts.community("c1", "", nil)
+	for range MaxStreams {
+		ts.api.streams <- struct{}{}
+	}
+	for _, path := range []string{"/v1/admin/backup", "/v1/audit/export"} {
+		r := ts.do("GET", path, ts.admin, nil)
+		wantProblem(t, r, 503, "unavailable")
+		if got, want := r.Header.Get("Retry-After"), "60"; got != want {
+			t.Fatalf("%s: Retry-After %q, want %q", path, got, want)
+		}
+	}
+	ts.must(200, "GET", "/v1/reports/services?community=c1", ts.admin, nil)
+	ts.must(200, "GET", "/v1/communities/c1", ts.admin, nil)
+	<-ts.api.streams
+	ts.must(200, "GET", "/v1/admin/backup", ts.admin, nil)
+	if len(ts.api.streams) != MaxStreams-1 {
+		t.Fatalf("a finished stream kept its slot: %d of %d taken", len(ts.api.streams), MaxStreams)
 	}
 }

@@ -84,6 +84,18 @@ type Config struct {
 // traffic took both cores, and every route's p99 rose to seconds).
 const ReportWait = 10 * time.Second
 
+// MaxStreams bounds the whole-ledger streams (backups and audit exports)
+// served at once. Each reads every record and table and takes minutes
+// under load; more of them at once only slow every route and each other
+// (probe s24h: four backups and a verify beside ~300 requests/s). One
+// past it is refused at once, 503 with Retry-After StreamRetryAfter.
+const MaxStreams = 2
+
+// StreamRetryAfter is the Retry-After of a stream refused by MaxStreams:
+// a stream lasts seconds to minutes, so a retry sooner would be refused
+// again.
+const StreamRetryAfter = 60 * time.Second
+
 // Server is the HTTP API over a ledger.Committer.
 type Server struct {
 	ledger     ledger.Committer
@@ -99,6 +111,7 @@ type Server struct {
 	engine     *gin.Engine
 	routes     []route
 	reports    chan struct{} // one per report being computed (reportSlot)
+	streams    chan struct{} // one per backup or audit export being sent (streamSlot)
 	metrics    *metrics
 	prom       http.Handler // the registry's Prometheus exposition
 }
@@ -125,6 +138,7 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		tokenCache: tokenCache{m: map[string]*tokenClaims{}},
 		members:    memberCache{m: map[string]cachedMember{}},
 		reports:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
+		streams:    make(chan struct{}, MaxStreams),
 		metrics:    newMetrics(cfg.Registry),
 		prom:       promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})}
 	if cfg.DiskFree != nil {
@@ -198,6 +212,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		if isReport(r) {
 			handlers = append(handlers, s.reportSlot)
 		}
+		if isStream(r) {
+			handlers = append(handlers, s.streamSlot)
+		}
 		if r.req == nil && (r.method == http.MethodPost || r.method == http.MethodPut) {
 			handlers = append(handlers, noBody)
 		}
@@ -253,6 +270,25 @@ func (s *Server) reportSlot(c *gin.Context) {
 		return
 	}
 	defer func() { <-s.reports }()
+	c.Next()
+}
+
+// isStream reports whether r streams the whole ledger (MaxStreams).
+func isStream(r route) bool {
+	return r.path == "/v1/admin/backup" || r.path == "/v1/audit/export"
+}
+
+// streamSlot sends a backup or an audit export in one of the server's
+// MaxStreams slots, or answers 503 at once when all are taken.
+func (s *Server) streamSlot(c *gin.Context) {
+	select {
+	case s.streams <- struct{}{}:
+	default:
+		fail(c, &ledger.Error{Code: ledger.CodeUnavailable, RetryAfter: StreamRetryAfter,
+			Message: "the server is already sending as many backups and audit exports as it sends at once; retry in a minute"})
+		return
+	}
+	defer func() { <-s.streams }()
 	c.Next()
 }
 
