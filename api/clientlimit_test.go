@@ -3,10 +3,12 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +123,58 @@ func TestLimitedConnectionsHalfClose(t *testing.T) {
 	}
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("after the 431: %v, want a clean end of stream (io.EOF)", err)
+	}
+}
+
+// TestConnLimitQueuesPastTheCap: past maxConns connections in all, a new
+// one is neither served nor refused: it waits in the listen queue until a
+// served connection closes, then is answered (as x/net/netutil's
+// LimitListener did, which ConnLimitListener replaced).
+func TestConnLimitQueuesPastTheCap(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	go srv.Serve(ConnLimitListener(ln, 2, 10, nil))
+	t.Cleanup(func() { srv.Close() })
+	dialGet := func() (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		return c, bufio.NewReader(c)
+	}
+	read := func(c net.Conn, br *bufio.Reader, within time.Duration) (int, error) {
+		c.SetReadDeadline(time.Now().Add(within))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return 0, err
+		}
+		io.ReadAll(resp.Body)
+		return resp.StatusCode, nil
+	}
+	var held []net.Conn
+	for range 2 {
+		c, br := dialGet()
+		if st, err := read(c, br, 10*time.Second); st != 200 {
+			t.Fatalf("within the cap: %d %v", st, err)
+		}
+		held = append(held, c)
+	}
+	third, br := dialGet()
+	// Not answered while both slots are held: the read can only time out
+	// (a refusal or an answer would arrive at once).
+	if st, err := read(third, br, 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("past the cap: got %d %v, want no answer until a slot frees", st, err)
+	}
+	held[0].Close()
+	if st, err := read(third, br, 10*time.Second); st != 200 {
+		t.Fatalf("after a served connection closed, the queued one: %d %v, want 200", st, err)
 	}
 }
