@@ -30,7 +30,7 @@ type AccountView struct {
 	// (for a member, the community policy's as it stands).
 	CreditLimit string `json:"credit_limit,omitempty"`
 	MaxBalance  string `json:"max_balance,omitempty"`
-	Status      string `json:"status" doc:"open; frozen and closed accounts refuse new postings"`
+	Status      string `json:"status" enum:"open|frozen|closed" doc:"open; frozen and closed accounts refuse new postings"`
 }
 
 // AccountViewOf renders an account.
@@ -53,7 +53,7 @@ type EntryView struct {
 	Seq          uint64    `json:"seq" doc:"the audit sequence number of the change that wrote this line"`
 	Tx           string    `json:"tx" doc:"the transaction: a posting, a hold, or the post or void that resolved a hold"`
 	Time         time.Time `json:"time"`
-	Kind         string    `json:"kind" doc:"posted (moved), pending (a hold reserved it) or released (a hold's reservation undone by its post or void)"`
+	Kind         string    `json:"kind" enum:"posted|pending|released" doc:"posted (moved), pending (a hold reserved it) or released (a hold's reservation undone by its post or void)"`
 	Amount       string    `json:"amount" doc:"signed decimal: negative leaves this account, positive enters it (a pending line reserves it: available moves, balance does not, until the hold is posted)"` // signed: "-1.50" is a debit
 	Unit         string    `json:"unit"`
 	Counterparty string    `json:"counterparty" doc:"the account on the other side of the posting"`
@@ -135,7 +135,7 @@ type PostingView struct {
 type TransactionView struct {
 	ID         string        `json:"id"`
 	Seq        uint64        `json:"seq"`
-	Status     string        `json:"status"`
+	Status     string        `json:"status" enum:"posted|pending|voided"`
 	Kind       string        `json:"kind"`
 	Time       time.Time     `json:"time"`
 	Postings   []PostingView `json:"postings"`

@@ -584,7 +584,7 @@ type TokenRequest struct {
 type TokenResponse struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
-	TokenType    string `json:"token_type"`
+	TokenType    string `json:"token_type" enum:"Bearer"`
 	ExpiresIn    int    `json:"expires_in"`
 }
 

@@ -320,7 +320,7 @@ func TestAuthzScopes(t *testing.T) {
 		{"resident redeems another's credits", "POST", "/v1/redemptions", res1, map[string]any{"member": "qian", "community": "c2", "hours": "1.00", "item": "x"}, 403, "forbidden", nil},
 		{"resident confirms a service not for them", "POST", "/v1/services/" + svc2 + "/confirm", res1, nil, 404, "not_found", nil},
 		{"resident cancels another's booking", "POST", "/v1/redemptions/" + book2 + "/cancel", res1, nil, 404, "not_found", nil},
-		{"resident completes a booking", "POST", "/v1/redemptions/" + book2 + "/complete", res1, nil, 404, "not_found", nil},
+		{"resident completes a booking", "POST", "/v1/redemptions/" + book2 + "/complete", res1, nil, 403, "forbidden", nil}, // staff only, whatever the id,
 		{"member completes their own booking", "POST", "/v1/redemptions/" + book2 + "/complete", res2, nil, 403, "forbidden", nil},
 		{"resident reads another's redemption", "GET", "/v1/redemptions/" + book2, res1, nil, 404, "not_found", nil},
 		{"resident posts a need for another", "POST", "/v1/needs", res1, map[string]any{"community": "c1", "requester": "li", "category": "elder_care", "title": "x"}, 403, "forbidden", nil},

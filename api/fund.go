@@ -261,7 +261,7 @@ type ProposalView struct {
 	ID              string             `json:"id"`
 	Fund            string             `json:"fund"`
 	Unit            string             `json:"unit" doc:"CNY: the unit of every amount here"`
-	Status          string             `json:"status"`
+	Status          string             `json:"status" enum:"voting|approved|paid|rejected|expired"`
 	Amount          string             `json:"amount"`
 	Project         string             `json:"project,omitempty"`
 	Beneficiary     string             `json:"beneficiary"`
@@ -883,7 +883,7 @@ type PublicEventView struct {
 type PublicDisbursementView struct {
 	ID          string            `json:"id"`
 	Unit        string            `json:"unit" doc:"CNY: the unit of every amount here"`
-	Status      string            `json:"status"`
+	Status      string            `json:"status" enum:"voting|approved|paid|rejected|expired"`
 	Amount      string            `json:"amount"`
 	Project     string            `json:"project,omitempty"`
 	Beneficiary string            `json:"beneficiary"`

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"tally/audit"
 	"tally/ledger"
 )
 
@@ -79,7 +80,11 @@ func operation(r route, schemas map[string]any) map[string]any {
 	var params []any
 	for _, seg := range strings.Split(r.path, "/") {
 		if strings.HasPrefix(seg, ":") {
-			params = append(params, map[string]any{"name": seg[1:], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			schema := map[string]any{"type": "string"}
+			if seg == ":seq" { // a record's sequence number
+				schema = map[string]any{"type": "integer", "minimum": 0}
+			}
+			params = append(params, map[string]any{"name": seg[1:], "in": "path", "required": true, "schema": schema})
 		}
 	}
 	for _, q := range r.query {
@@ -193,6 +198,9 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 	if t == reflect.TypeOf(time.Time{}) {
 		return map[string]any{"type": "string", "format": "date-time"}
 	}
+	if t == reflect.TypeFor[audit.Hash]() {
+		return map[string]any{"type": "string", "format": "byte"} // a hash, base64 as every hash served
+	}
 	if t.Implements(reflect.TypeFor[json.Marshaler]()) || t.Implements(reflect.TypeFor[encoding.TextMarshaler]()) {
 		return map[string]any{"type": "string"} // hashes and the like encode themselves as strings
 	}
@@ -228,7 +236,7 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 			if f.Enum != nil {
 				props[f.Name].(map[string]any)["enum"] = f.Enum
 			}
-			if f.Required {
+			if f.Required || f.Nullable { // a nullable field is always sent, null when unset
 				required = append(required, f.Name)
 			}
 		}

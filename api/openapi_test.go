@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"tally/ledger"
+	"tally/ledger/fund"
 	"tally/ledger/timebank"
 )
 
@@ -156,5 +158,144 @@ func TestStatusFiltersListed(t *testing.T) {
 			ts.must(200, "GET", path+"&status="+st, ts.admin, nil)
 		}
 		tbProblem(t, ts.do("GET", path+"&status=bogus", ts.admin, nil), 400, "invalid_request")
+	}
+}
+
+// TestStatusEnumsDocumented: a response's status (and the like) lists in
+// the document the values the domain gives it, the same values as the
+// route's ?status= filter where there is one (probe s25c: statuses were
+// documented as any string).
+func TestStatusEnumsDocumented(t *testing.T) {
+	enumOfField := func(v any, name string) []string {
+		t.Helper()
+		typ := reflect.TypeOf(v)
+		for _, f := range Fields(typ) {
+			if f.Name == name {
+				return f.Enum
+			}
+		}
+		t.Fatalf("%s has no field %s", typ, name)
+		return nil
+	}
+	ts := newTestServer(t)
+	for _, r := range ts.api.allRoutes() {
+		if r.statuses == nil || r.resp == nil {
+			continue
+		}
+		items, ok := reflect.TypeOf(r.resp).FieldByName("Items")
+		if !ok {
+			t.Fatalf("%s %s: filters by status but answers no list", r.method, r.path)
+		}
+		item := reflect.New(items.Type.Elem()).Elem().Interface()
+		if _, ok := items.Type.Elem().FieldByName("Status"); !ok {
+			continue // offers: a withdrawn flag
+		}
+		if got := enumOfField(item, "status"); !slices.Equal(got, r.statuses) {
+			t.Errorf("%s %s: items' status documented as %v, filtered by %v", r.method, r.path, got, r.statuses)
+		}
+	}
+	for _, c := range []struct {
+		view  any
+		field string
+		want  []string
+	}{
+		{ProposalView{}, "status", []string{string(fund.StatusVoting), string(fund.StatusApproved), string(fund.StatusPaid), string(fund.StatusRejected), string(fund.StatusExpired)}},
+		{PublicDisbursementView{}, "status", []string{string(fund.StatusVoting), string(fund.StatusApproved), string(fund.StatusPaid), string(fund.StatusRejected), string(fund.StatusExpired)}},
+		{TransactionView{}, "status", []string{string(ledger.TxPosted), string(ledger.TxPending), string(ledger.TxVoided)}},
+		{AccountView{}, "status", []string{string(ledger.StatusOpen), string(ledger.StatusFrozen), string(ledger.StatusClosed)}},
+		{ServiceView{}, "status", timebank.ServiceStatuses},
+		{NeedView{}, "status", timebank.NeedStatuses},
+		{RedemptionView{}, "status", timebank.RedemptionStatuses},
+		{TokenResponse{}, "token_type", []string{"Bearer"}},
+	} {
+		if got := enumOfField(c.view, c.field); !slices.Equal(got, c.want) {
+			t.Errorf("%T.%s documented as %v, want %v", c.view, c.field, got, c.want)
+		}
+	}
+}
+
+// TestNullableFieldsRequired: a field the server always sends, null when
+// unset (a list's next), is required in the document, so that a client
+// generated from it does not read a missing next as the end of a list
+// (probe s25c).
+func TestNullableFieldsRequired(t *testing.T) {
+	ts := newTestServer(t)
+	r := ts.must(200, "GET", "/openapi.json", "", nil)
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					AnyOf []map[string]any `json:"anyOf"`
+				} `json:"properties"`
+				Required []string `json:"required"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(r.Raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	lists := 0
+	for name, s := range doc.Components.Schemas {
+		for field, p := range s.Properties {
+			nullable := slices.ContainsFunc(p.AnyOf, func(a map[string]any) bool { return a["type"] == "null" })
+			if nullable && !slices.Contains(s.Required, field) {
+				t.Errorf("%s.%s is sent as null when unset but not required", name, field)
+			}
+			if field == "next" && nullable {
+				lists++
+			}
+		}
+	}
+	if lists < 10 {
+		t.Fatalf("%d list schemas with a nullable next, want every list's", lists)
+	}
+}
+
+// TestCursorTypesMatch: a list whose next is a number takes after as a
+// number, and a record's sequence number in a path is an integer, in the
+// document as in the handlers (probe s25c: /v1/reports/postings took
+// after as a string while its next was an integer).
+func TestCursorTypesMatch(t *testing.T) {
+	ts := newTestServer(t)
+	for _, r := range ts.api.allRoutes() {
+		if r.resp == nil {
+			continue
+		}
+		next, ok := reflect.TypeOf(r.resp).FieldByName("Next")
+		if !ok {
+			continue
+		}
+		numeric := next.Type.Elem().Kind() == reflect.Uint64
+		if numeric != slices.Contains(r.query, "after:int") {
+			t.Errorf("%s %s: next is %s, query %v", r.method, r.path, next.Type, r.query)
+		}
+	}
+	doc := ts.must(200, "GET", "/openapi.json", "", nil)
+	var d struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name, In string
+				Schema   map[string]any
+			}
+		}
+	}
+	if err := json.Unmarshal(doc.Raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for path, ops := range d.Paths {
+		for m, op := range ops {
+			for _, p := range op.Parameters {
+				if p.In == "path" && p.Name == "seq" {
+					seen++
+					if p.Schema["type"] != "integer" {
+						t.Errorf("%s %s: {seq} is %v", m, path, p.Schema["type"])
+					}
+				}
+			}
+		}
+	}
+	if seen < 3 {
+		t.Fatalf("%d {seq} parameters seen", seen)
 	}
 }

@@ -65,7 +65,7 @@ type PostingList struct {
 func (s *Server) postingsRoute() route {
 	return route{method: "GET", path: "/v1/reports/postings",
 		summary: "Accounting export: every posting of a community subtree in a period as debit and credit rows, from the audit chain; Accept: text/csv for all rows as CSV",
-		tag:     "reports", auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to", "after", "limit:int"},
+		tag:     "reports", auth: authenticated, roles: tbReaders, query: []string{"community!", "from", "to", "after:int", "limit:int"},
 		resp: PostingList{}, csv: true, status: 200, handle: s.postings}
 }
 

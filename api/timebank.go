@@ -52,9 +52,9 @@ func (s *Server) timebankRoutes() []route {
 		{method: "GET", path: "/v1/redemptions", summary: "The redemptions made in a community, newest first (status=redeemed|booked|completed|cancelled|expired|reversed: booked lists what awaits completion)", tag: tag, auth: authenticated, roles: tbReaders, statuses: timebank.RedemptionStatuses, query: []string{"community!", "status", "after", "limit:int", "order"}, resp: List[RedemptionView]{}, status: 200, handle: s.listRedemptions},
 		{method: "GET", path: "/v1/members/:id/redemptions", summary: "A member's redemptions, wherever made (the member, or staff and auditors of their community); status as for /v1/redemptions", tag: tag, auth: authenticated, statuses: timebank.RedemptionStatuses, query: []string{"status", "after", "limit:int", "order"}, resp: List[RedemptionView]{}, status: 200, handle: s.memberRedemptions},
 		{method: "GET", path: "/v1/redemptions/:id", summary: "A redemption", tag: tag, auth: authenticated, resp: RedemptionView{}, status: 200, handle: s.getRedemption},
-		{method: "POST", path: "/v1/redemptions/:id/complete", summary: "Complete a booking: post its hold (coordinator)", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.completeRedemption},
+		{method: "POST", path: "/v1/redemptions/:id/complete", summary: "Complete a booking: post its hold (coordinator)", tag: tag, auth: authenticated, roles: staff, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.completeRedemption},
 		{method: "POST", path: "/v1/redemptions/:id/cancel", summary: "Cancel a booking: void its hold", tag: tag, auth: authenticated, req: DecisionRequest{}, resp: RedemptionView{}, status: 200, handle: s.cancelRedemption},
-		{method: "POST", path: "/v1/redemptions/:id/reverse", summary: "Correct a posted redemption: reverse it, with a reason (coordinator)", tag: tag, auth: authenticated, req: ReverseRequest{}, resp: RedemptionView{}, status: 200, handle: s.reverseRedemption},
+		{method: "POST", path: "/v1/redemptions/:id/reverse", summary: "Correct a posted redemption: reverse it, with a reason (coordinator)", tag: tag, auth: authenticated, roles: staff, req: ReverseRequest{}, resp: RedemptionView{}, status: 200, handle: s.reverseRedemption},
 		{method: "POST", path: "/v1/gifts", summary: "Give credits (转赠) to a registered relative or to your community's pool (<community>:pool)", tag: tag, auth: authenticated, req: GiftRequest{}, resp: TransferResult{}, status: 201, handle: s.gift},
 		{method: "POST", path: "/v1/grants", summary: "Grant pool credits to a member in need (coordinator)", tag: tag, auth: authenticated, roles: staff, req: GrantRequest{}, resp: TransferResult{}, status: 201, handle: s.grant},
 		{method: "GET", path: "/v1/settlements", summary: "What a community, with the communities under it, owes other communities and is owed (通存通兑), each pair once", tag: tag, auth: authenticated, roles: tbReaders, query: []string{"community!"}, resp: SettlementView{}, csv: true, status: 200, handle: s.settlement},
@@ -156,7 +156,7 @@ type DecisionRequest struct {
 // rejected; credit (once confirmed) is held, posted or voided.
 type ServiceView struct {
 	ID            string     `json:"id"`
-	Status        string     `json:"status"`
+	Status        string     `json:"status" enum:"pending|confirmed|rejected"`
 	Community     string     `json:"community"`
 	Volunteer     string     `json:"volunteer"`
 	Recipient     string     `json:"recipient"`
@@ -417,7 +417,7 @@ type NeedRequest struct {
 // NeedView shows a need.
 type NeedView struct {
 	ID        string    `json:"id"`
-	Status    string    `json:"status"`
+	Status    string    `json:"status" enum:"open|claimed|completed|cancelled"`
 	Community string    `json:"community"`
 	Requester string    `json:"requester"`
 	Category  string    `json:"category"`
@@ -798,7 +798,7 @@ type RedemptionRequest struct {
 // owes community through clearing when they differ.
 type RedemptionView struct {
 	ID          string    `json:"id"`
-	Status      string    `json:"status"`
+	Status      string    `json:"status" enum:"redeemed|booked|completed|cancelled|expired|reversed"`
 	Member      string    `json:"member"`
 	Community   string    `json:"community"`
 	Home        string    `json:"home"`
@@ -876,29 +876,38 @@ func redemptionVisible(r ledger.Reader, p *Principal, d *timebank.Redemption) er
 
 // settleBooking completes or cancels a booking; staff means staff of the
 // community where it was redeemed.
-func (s *Server) settleBooking(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Redemption, error)) {
-	bindThen(c, true, func(req *DecisionRequest) {
-		p, id := principal(c), c.Param("id")
-		s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
-			d, err := timebank.GetRedemption(tx, id)
-			if err != nil {
-				return nil, err
-			}
-			if err := redemptionVisible(tx, p, d); err != nil {
-				return nil, err
-			}
-			d, err = fn(tx, tbCaller(tx, p, d.Community), id, req.Reason)
-			if err != nil {
-				return nil, err
-			}
-			return redemptionView(d), nil
-		})
+func (s *Server) settleBooking(c *gin.Context, fn func(tx ledger.Tx, by timebank.Caller, id, reason string) (*timebank.Redemption, error), reason string) {
+	p, id := principal(c), c.Param("id")
+	s.commit(c, http.StatusOK, func(tx ledger.Tx) (any, error) {
+		d, err := timebank.GetRedemption(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := redemptionVisible(tx, p, d); err != nil {
+			return nil, err
+		}
+		d, err = fn(tx, tbCaller(tx, p, d.Community), id, reason)
+		if err != nil {
+			return nil, err
+		}
+		return redemptionView(d), nil
 	})
 }
 
-func (s *Server) completeRedemption(c *gin.Context) { s.settleBooking(c, timebank.CompleteRedemption) }
-func (s *Server) cancelRedemption(c *gin.Context)   { s.settleBooking(c, timebank.CancelRedemption) }
-func (s *Server) reverseRedemption(c *gin.Context)  { s.settleBooking(c, timebank.ReverseRedemption) }
+func (s *Server) completeRedemption(c *gin.Context) {
+	bindThen(c, true, func(req *DecisionRequest) { s.settleBooking(c, timebank.CompleteRedemption, req.Reason) })
+}
+
+func (s *Server) cancelRedemption(c *gin.Context) {
+	bindThen(c, true, func(req *DecisionRequest) { s.settleBooking(c, timebank.CancelRedemption, req.Reason) })
+}
+
+// reverseRedemption binds what the route documents (ReverseRequest: a
+// reason is required, refused before the redemption is looked up, as on
+// every route; probe s25c found it refused after, 404 before 400).
+func (s *Server) reverseRedemption(c *gin.Context) {
+	bindThen(c, false, func(req *ReverseRequest) { s.settleBooking(c, timebank.ReverseRedemption, req.Reason) })
+}
 
 // GiftRequest gives credits: from is the giver's member id, to a
 // registered relative's member id, or the giver's community pool account

@@ -472,6 +472,9 @@ func TestRedemptionReversal(t *testing.T) {
 	tbProblem(t, reverse(coordA, r1, "录错了"), 403, "forbidden")
 	tbProblem(t, reverse(son, r1, "录错了"), 403, "conflict_of_interest")
 	tbProblem(t, reverse(coordB, r1, ""), 400, "invalid_request")
+	// The missing reason is bad input whatever the id, as on every route
+	// (probe s25c: an unknown id was 404 first).
+	tbProblem(t, reverse(coordB, "red-unknown", ""), 400, "invalid_request")
 	tbProblem(t, reverse(coordB, r3, "录错了"), 409, "wrong_state")
 	if got := tb.auditSize(); got != size {
 		t.Fatalf("refused reversals wrote %d records", got-size)
