@@ -36,6 +36,23 @@ type AuditLog interface {
 	Receipt(ctx context.Context, seq uint64) (any, error)
 	// Export writes everything an offline verifier needs.
 	Export(ctx context.Context, w io.Writer) error
+	// Checkpoints returns up to limit kept checkpoints of sizes above
+	// after, in size order.
+	Checkpoints(ctx context.Context, after uint64, limit int) ([]CheckpointNote, error)
+}
+
+// CheckpointNote is one kept checkpoint: the tree size it signs and the
+// signed note.
+type CheckpointNote struct {
+	Size uint64 `json:"size"`
+	Note string `json:"note" doc:"the signed checkpoint note (C2SP tlog-checkpoint), as GET /v1/audit/checkpoint serves the latest"`
+}
+
+// CheckpointList is a page of checkpoints; next is the after of the next
+// page.
+type CheckpointList struct {
+	Items []CheckpointNote `json:"items"`
+	Next  *uint64          `json:"next"`
 }
 
 // AuditRecord is one record as served: leaf index, leaf hash, bytes.
@@ -73,6 +90,7 @@ var auditReaders = []community.Role{community.RoleAuditor, community.RoleAdmin}
 func (s *Server) auditRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/audit/checkpoint", summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note, text/plain); public", tag: "audit", media: "text/plain", status: 200, handle: s.auditCheckpoint},
+		{method: "GET", path: "/v1/audit/checkpoints", summary: "Every kept signed checkpoint, by tree size (after: sizes above it); public", tag: "audit", query: []string{"after:int", "limit:int"}, resp: CheckpointList{}, status: 200, handle: s.auditCheckpoints},
 		{method: "GET", path: "/v1/audit/key", summary: "The checkpoint verifier key (note verifier string, text/plain); public", tag: "audit", media: "text/plain", status: 200, handle: s.auditKey},
 		{method: "GET", path: "/v1/audit/records", summary: "Audit records by range", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"from:int", "after:int", "limit:int"}, resp: AuditRecordList{}, status: 200, handle: s.auditRecords},
 		{method: "GET", path: "/v1/audit/records/:seq/inclusion", summary: "Inclusion proof of a record in the tree of a size", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"size:int"}, resp: InclusionProof{}, status: 200, handle: s.auditInclusion},
@@ -92,6 +110,42 @@ func (s *Server) auditLog(c *gin.Context) AuditLog {
 
 func (s *Server) auditCheckpoint(c *gin.Context) {
 	s.auditText(c, func(ctx context.Context, a AuditLog) ([]byte, error) { return a.Checkpoint(ctx) })
+}
+
+// auditCheckpoints pages through every kept checkpoint, so that an
+// auditor reading the log over the API can check it against past signed
+// roots, the ones a key rotation signs among them (probe s25b: only the
+// latest was served; the others only in an export).
+func (s *Server) auditCheckpoints(c *gin.Context) {
+	a := s.auditLog(c)
+	if a == nil {
+		return
+	}
+	after, err := uintQuery(c, "after", 0)
+	limit := uint64(ledger.DefaultPageSize)
+	if err == nil {
+		limit, err = uintQuery(c, "limit", limit)
+	}
+	if err == nil && (limit < 1 || limit > ledger.MaxPageSize) {
+		err = ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)
+	}
+	if err != nil {
+		s.failAudit(c, err)
+		return
+	}
+	cks, err := a.Checkpoints(c.Request.Context(), after, int(limit)+1)
+	if err != nil {
+		s.failAudit(c, err)
+		return
+	}
+	out := CheckpointList{Items: []CheckpointNote{}}
+	if len(cks) > int(limit) {
+		cks = cks[:limit]
+		n := cks[len(cks)-1].Size
+		out.Next = &n
+	}
+	out.Items = append(out.Items, cks...)
+	c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) auditKey(c *gin.Context) {

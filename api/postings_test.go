@@ -40,6 +40,9 @@ func (recordsLog) Consistency(context.Context, uint64, uint64) ([][]byte, error)
 func (recordsLog) Inclusion(context.Context, uint64, uint64) ([][]byte, uint64, error) {
 	return nil, 0, errNoAudit
 }
+func (recordsLog) Checkpoints(context.Context, uint64, int) ([]CheckpointNote, error) {
+	return nil, errNoAudit
+}
 
 // TestPostingsExport: the accounting export lists each posted move of the
 // subtree's accounts as a debit row and a credit row, debits equal

@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // TestHTTPProofsVerifyIndependently fetches a signed checkpoint, records,
@@ -59,6 +61,41 @@ func TestHTTPProofsVerifyIndependently(t *testing.T) {
 	r := p.must(200, "GET", fmt.Sprintf("/v1/audit/consistency?from=%d&to=%d", size, size2), "", nil)
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size, size2, decodeHashes(t, r), root, root2); err != nil {
 		t.Fatalf("consistency %d → %d: %v", size, size2, err)
+	}
+	// Every kept checkpoint is served, public, page by page, each signed
+	// by the log's key; the last is the latest (probe s25b: only the
+	// latest was served).
+	v, err := note.NewVerifier(strings.TrimSpace(string(p.must(200, "GET", "/v1/audit/key", "", nil).raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []uint64
+	var last string
+	for after := "0"; ; {
+		r := p.must(200, "GET", "/v1/audit/checkpoints?limit=1&after="+after, "", nil)
+		for _, it := range r.body["items"].([]any) {
+			m := it.(map[string]any)
+			last = m["note"].(string)
+			n, err := note.Open([]byte(last), note.VerifierList(v))
+			if err != nil {
+				t.Fatalf("checkpoint %v: %v", m["size"], err)
+			}
+			got, _ := strconv.ParseUint(strings.Split(n.Text, "\n")[1], 10, 64)
+			if got != uint64(m["size"].(float64)) || len(sizes) > 0 && got <= sizes[len(sizes)-1] {
+				t.Fatalf("checkpoint listed as size %v signs size %d, after %v", m["size"], got, sizes)
+			}
+			sizes = append(sizes, got)
+		}
+		if r.body["next"] == nil {
+			break
+		}
+		after = strconv.FormatUint(uint64(r.body["next"].(float64)), 10)
+	}
+	if !slices.Contains(sizes, size) || !slices.Contains(sizes, size2) {
+		t.Fatalf("kept checkpoints %v lack %d or %d", sizes, size, size2)
+	}
+	if latest := string(p.must(200, "GET", "/v1/audit/checkpoint", "", nil).raw); last != latest {
+		t.Fatalf("the last kept checkpoint is not the latest:\n%s\n%s", last, latest)
 	}
 }
 

@@ -124,6 +124,15 @@ func (l auditLog) Receipt(ctx context.Context, seq uint64) (any, error) { return
 
 func (l auditLog) Export(ctx context.Context, w io.Writer) error { return l.a.Export(ctx, w) }
 
+func (l auditLog) Checkpoints(ctx context.Context, after uint64, limit int) ([]api.CheckpointNote, error) {
+	cks, err := l.a.Checkpoints(after, limit)
+	out := make([]api.CheckpointNote, len(cks))
+	for i, c := range cks {
+		out[i] = api.CheckpointNote{Size: c.Size, Note: string(c.Note)}
+	}
+	return out, err
+}
+
 // registerTimers connects the workflows' timers (settlement, proposal
 // deadlines and objection windows) to the store.
 func registerTimers(st *store.Store) {
