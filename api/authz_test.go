@@ -358,6 +358,9 @@ func TestAuthzScopes(t *testing.T) {
 		{"coordinator on behalf of a committee member who is no resident", "GET", "/v1/accounts/cm-he:HOUR", coord1, nil, 403, "forbidden", []string{HeaderOnBehalf, "cm-he"}},
 		{"coordinator registers a member elsewhere", "POST", "/v1/members", coord1, map[string]any{"id": "x1", "community": "c2", "display_name": "x", "roles": []string{"resident"}}, 403, "forbidden", nil},
 		{"coordinator registers a coordinator", "POST", "/v1/members", coord1, map[string]any{"id": "x2", "community": "c1", "display_name": "x", "roles": []string{"coordinator"}}, 403, "forbidden", nil},
+		// An unknown role is bad input from anyone (probe s25e: 403 from a coordinator).
+		{"coordinator names an unknown role", "POST", "/v1/members", coord1, map[string]any{"id": "x2", "community": "c1", "display_name": "x", "roles": []string{"bogus"}}, 400, "invalid_request", nil},
+		{"coordinator names a role in capitals", "POST", "/v1/members", coord1, map[string]any{"id": "x2", "community": "c1", "display_name": "x", "roles": []string{"RESIDENT"}}, 400, "invalid_request", nil},
 		{"coordinator sets roles", "PUT", "/v1/members/zhang/roles", coord1, map[string]any{"roles": []string{"admin"}}, 403, "forbidden", nil},
 		{"coordinator acting for a resident keeps no staff rights", "POST", "/v1/grants", coord1, grant("c1", "zhang"), 403, "forbidden", []string{HeaderOnBehalf, "zhang"}},
 		// An auditor writes nothing.

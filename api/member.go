@@ -324,6 +324,12 @@ func (s *Server) createMember(c *gin.Context) {
 		return
 	}
 	p := principal(c)
+	// Bad input is 400 whoever sends it (probe s25e: an unknown role was
+	// 403 from a coordinator, 400 from an admin); then who may grant it.
+	if err := community.CheckRoles(req.Roles); err != nil {
+		fail(c, err)
+		return
+	}
 	if !p.Has(community.RoleAdmin) {
 		for _, r := range req.Roles {
 			if !containsRole(coordinatorGrantable, r) {

@@ -253,3 +253,23 @@ func TestPasswordChangeOfAnotherLogin(t *testing.T) {
 		t.Fatalf("the throttled attempts do not name who tried: %s", out)
 	}
 }
+
+// TestMalformedKeyJudgesNoPassword: a login, refresh or password change
+// with a malformed Idempotency-Key is refused before any password is
+// judged, so that it never counts as a failed login (probe s25e: five
+// password changes with the right password and an empty key locked the
+// user out), and the login route checks the header as every route does.
+func TestMalformedKeyJudgesNoPassword(t *testing.T) {
+	ts := newTestServer(t)
+	ts.community("c1", "", nil)
+	li := ts.member("li", "c1", "resident")
+	right := map[string]any{"username": "li", "current_password": "password-li", "new_password": "password-li-2"}
+	for _, key := range [][]string{{"Idempotency-Key", ""}, {"Idempotency-Key", strings.Repeat("k", MaxIdempotencyKey+1)}, {"Idempotency-Key", "键"}, {"Idempotency-Key", "a b"}, {"idempotency-key", "x", "idempotency-key", "y"}} {
+		for range MaxFailedLogins + 1 {
+			wantProblem(t, ts.do("POST", "/v1/auth/password", li, right, key...), 400, "invalid_idempotency_key")
+		}
+		wantProblem(t, ts.do("POST", "/v1/auth/token", "", map[string]any{"username": "li", "password": "password-li"}, key...), 400, "invalid_idempotency_key")
+	}
+	ts.login("li", "password-li") // not locked out
+	ts.must(200, "POST", "/v1/auth/password", li, right)
+}

@@ -209,6 +209,9 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 			handlers = append(handlers, checkPathIDs)
 		}
 		handlers = append(handlers, queryCheck(r))
+		if r.method != http.MethodGet {
+			handlers = append(handlers, keyCheck)
+		}
 		if isReport(r) {
 			handlers = append(handlers, s.reportSlot)
 		}

@@ -158,7 +158,9 @@ type NewMember struct {
 	Global bool
 }
 
-func checkRoles(roles []Role) error {
+// CheckRoles judges a list of roles: 1 to ledger.MaxRoles known roles,
+// none twice. Errors: invalid_request, limit_exceeded.
+func CheckRoles(roles []Role) error {
 	if len(roles) == 0 {
 		return ledger.Errorf(ledger.CodeInvalidRequest, "a member has 1 to %d roles", ledger.MaxRoles)
 	}
@@ -226,7 +228,7 @@ func CreateMember(tx ledger.Tx, n NewMember) (*Member, error) {
 		// as their actor: a member so named could pass for it.
 		return nil, ledger.Errorf(ledger.CodeInvalidID, "id %q is reserved for the ledger itself", n.ID)
 	}
-	if err := checkRoles(n.Roles); err != nil {
+	if err := CheckRoles(n.Roles); err != nil {
 		return nil, err
 	}
 	if err := checkPersonal(n.Personal, tx.Now()); err != nil {
@@ -424,7 +426,7 @@ func NotErased(m *Member) error {
 // SetRoles replaces a member's roles and records "role.grant". Errors:
 // not_found, invalid_request.
 func SetRoles(tx ledger.Tx, id string, roles []Role) (*Member, error) {
-	if err := checkRoles(roles); err != nil {
+	if err := CheckRoles(roles); err != nil {
 		return nil, err
 	}
 	m, err := GetMember(tx, id)
