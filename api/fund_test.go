@@ -428,6 +428,12 @@ func TestFundOvercommitAndRestriction(t *testing.T) {
 	wantProblem(t, e.do("POST", "/v1/funds/f1/projects", e.tok["coord-wang"], map[string]any{"id": "Elder", "name": "助老"}), 409, "already_exists")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "corp-huamei", "donor_kind": "company", "amount": "1.00", "project": "SCHOOL"}), 409, "already_exists")
 	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("10.00", "project", "elder")), 422, "restricted_funds")
+	// A project id no project can have is bad input here as in a
+	// donation, not an unknown project (probe s25e).
+	long := strings.Repeat("p", fund.MaxProjectIDLen+1)
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "project", long)), 400, "invalid_id")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/donations", e.tok["coord-wang"], map[string]any{"donor": "corp-huamei", "donor_kind": "company", "amount": "1.00", "project": long}), 400, "invalid_id")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", e.tok["coord-wang"], e.proposalBody("1.00", "project", "nosuch")), 404, "not_found")
 	e.propose("300.00", "project", "school")
 	f := e.wantFund("1300.00", "300.00", "1000.00")
 	if p := f.Body["projects"].(map[string]any)["school"].(map[string]any); p["available"] != "0.00" || p["held"] != "300.00" {

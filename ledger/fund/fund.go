@@ -367,11 +367,17 @@ func eachFund(r ledger.Reader, fn func(f *Fund) error) error {
 // of no project, and the sum of all (the report's CSV rows).
 var reservedProjectIDs = []string{Unrestricted, "total"}
 
-func addProject(tx ledger.Tx, f *Fund, n NewProject) error {
-	if len(n.ID) > MaxProjectIDLen { // checked first: one message for every id too long
+// checkProjectID judges the shape of a project id, wherever one is
+// named: one that no project can have is invalid_id, not not_found.
+func checkProjectID(id string) error {
+	if len(id) > MaxProjectIDLen { // checked first: one message for every id too long
 		return ledger.Errorf(ledger.CodeInvalidID, "fund: a project id is at most %d characters", MaxProjectIDLen)
 	}
-	if err := ledger.CheckEntityID("project id", n.ID); err != nil { // public, and in the chain
+	return ledger.CheckEntityID("project id", id) // public, and in the chain
+}
+
+func addProject(tx ledger.Tx, f *Fund, n NewProject) error {
+	if err := checkProjectID(n.ID); err != nil {
 		return err
 	}
 	if slices.ContainsFunc(reservedProjectIDs, func(r string) bool { return strings.EqualFold(n.ID, r) }) {

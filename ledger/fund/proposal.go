@@ -314,6 +314,13 @@ func Propose(tx ledger.Tx, n NewProposal) (*Proposal, error) {
 	case n.ObjectionWindow < f.ObjectionWindow:
 		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: fund %s gives every proposal an objection window of at least %s", f.ID, f.ObjectionWindow)
 	}
+	if n.Project != "" {
+		// As a donation naming it would be (probe s25e: a project id
+		// too long for any project was not_found here, invalid_id there).
+		if err := checkProjectID(n.Project); err != nil {
+			return nil, err
+		}
+	}
 	source, err := f.Source(n.Project)
 	if err != nil {
 		return nil, err
