@@ -43,7 +43,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "tally backup: give --out and one of --url (with --token) or --data")
 		return 2
 	}
-	if err := writeBackup(ctx, *url, *token, *data, *out); errors.Is(err, errDamagedSource) {
+	if err := writeBackup(ctx, *url, *token, *data, *out, stderr); errors.Is(err, errDamagedSource) {
 		fmt.Fprintf(stderr, "tally backup: %s written, but the server's ledger is damaged (its /readyz answers ledger_damaged): the file keeps the evidence and will not restore, since restore verifies what it brings back; run tally verify --data on the server's directory\n", *out)
 		return 1
 	} else if err != nil {
@@ -74,7 +74,7 @@ var errDamagedSource = errors.New("the server's ledger is damaged")
 // it the name out only once it is whole and checked, never replacing a
 // file already there: a backup killed half-way leaves no file under the
 // name a restore would be given (only a "<out>.partial-*" to remove).
-func writeBackup(ctx context.Context, url, token, data, out string) error {
+func writeBackup(ctx context.Context, url, token, data, out string, notes io.Writer) error {
 	if _, err := os.Lstat(out); err == nil {
 		return fmt.Errorf("%s exists: give a new file", out)
 	}
@@ -98,7 +98,7 @@ func writeBackup(ctx context.Context, url, token, data, out string) error {
 		return err
 	}
 	tmp := f.Name()
-	err = backup(ctx, url, token, data, f)
+	err = backup(ctx, url, token, data, f, notes)
 	damaged := errors.Is(err, errDamagedSource)
 	if damaged {
 		err = nil // written whole, kept as evidence
@@ -124,8 +124,8 @@ func writeBackup(ctx context.Context, url, token, data, out string) error {
 	return nil
 }
 
-func backup(ctx context.Context, url, token, data string, f *os.File) error {
-	damaged, err := fetchBackup(ctx, url, token, data, f)
+func backup(ctx context.Context, url, token, data string, f *os.File, notes io.Writer) error {
+	damaged, err := fetchBackup(ctx, url, token, data, f, notes)
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func backup(ctx context.Context, url, token, data string, f *os.File) error {
 // fetchBackup writes the backup of a stopped store's directory (data) or
 // of a running server (url, token) to f, and reports whether the server
 // marked its ledger damaged.
-func fetchBackup(ctx context.Context, url, token, data string, f *os.File) (damaged bool, err error) {
+func fetchBackup(ctx context.Context, url, token, data string, f *os.File, notes io.Writer) (damaged bool, err error) {
 	if data != "" {
 		st, err := store.Open(data, store.Options{Existing: true, Restoring: true})
 		if err != nil {
@@ -158,14 +158,13 @@ func fetchBackup(ctx context.Context, url, token, data string, f *os.File) (dama
 		defer st.Close()
 		return false, st.Backup(ctx, f)
 	}
-	resp, done, err := getStream(ctx, url, "/v1/admin/backup", token, StreamIdleTimeout)
+	resp, done, err := getStream(ctx, url, "/v1/admin/backup", token, StreamIdleTimeout, notes)
 	if err != nil {
 		return false, err
 	}
 	defer done()
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return false, fmt.Errorf("server answered %s: %s", resp.Status, b)
+		return false, statusError("/v1/admin/backup", resp)
 	}
 	_, err = io.Copy(f, resp.Body)
 	return resp.Header.Get(api.LedgerDamagedHeader) != "", err

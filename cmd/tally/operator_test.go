@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -141,7 +142,7 @@ func TestStreamStall(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	resp, done, err := getStream(context.Background(), srv.URL, "/x", "t", 200*time.Millisecond)
+	resp, done, err := getStream(context.Background(), srv.URL, "/x", "t", 200*time.Millisecond, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -397,5 +398,56 @@ func TestHelpShowsNoToken(t *testing.T) {
 	f, err := parseVerifyFlags([]string{"--url", "http://127.0.0.1:1"}, io.Discard)
 	if err != nil || f.token != "a-secret-token-value" {
 		t.Fatalf("TALLY_TOKEN not used: %q %v", f.token, err)
+	}
+}
+
+// TestStreamAsksAgainWhileBusy: verify --url and backup --url ask again
+// when the server answers 503 with a Retry-After (busy sending as many
+// streams as it sends at once), noting each wait, up to
+// StreamBusyRetries; a 503 without Retry-After (a damaged ledger) is
+// final at once (probe s25a: a cron backup failed on the first 503).
+func TestStreamAsksAgainWhileBusy(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		busy       int    // 503s before the 200
+		retryAfter string // of each 503
+		wantStatus int
+		wantCalls  int
+	}{
+		{"busy twice", 2, "0", 200, 3},
+		{"busy past the bound", StreamBusyRetries + 3, "0", 503, StreamBusyRetries + 1},
+		{"damaged: no Retry-After", 3, "", 503, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if int(calls.Add(1)) <= tc.busy {
+					if tc.retryAfter != "" {
+						w.Header().Set("Retry-After", tc.retryAfter)
+					}
+					http.Error(w, `{"code":"unavailable"}`, http.StatusServiceUnavailable)
+					return
+				}
+				io.WriteString(w, "the stream")
+			}))
+			defer srv.Close()
+			var notes strings.Builder
+			resp, done, err := getStream(context.Background(), srv.URL, "/x", "t", time.Minute, &notes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer done()
+			if resp.StatusCode != tc.wantStatus || int(calls.Load()) != tc.wantCalls {
+				t.Fatalf("status %d after %d requests, want %d after %d", resp.StatusCode, calls.Load(), tc.wantStatus, tc.wantCalls)
+			}
+			if got := strings.Count(notes.String(), "the server is busy"); got != tc.wantCalls-1 {
+				t.Fatalf("%d notes of a wait for %d retries: %q", got, tc.wantCalls-1, notes.String())
+			}
+			if tc.wantStatus != 200 {
+				if err := statusError("/x", resp); !strings.Contains(err.Error(), "503") || !strings.Contains(err.Error(), "unavailable") {
+					t.Fatalf("the final refusal reads %q, want its status and problem", err)
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -15,10 +16,65 @@ import (
 // instead of hanging for ever.
 const StreamIdleTimeout = time.Minute
 
-// getStream GETs base+path with a bearer token. Reading the answer fails
-// once no byte has come for stall (StreamIdleTimeout); the func returned
-// releases it.
-func getStream(ctx context.Context, base, path, token string, stall time.Duration) (*http.Response, func(), error) {
+// StreamBusyRetries bounds how often verify --url and backup --url ask
+// again when the server answers 503 with a Retry-After (it is sending as
+// many backups and audit exports as it sends at once, or is starting):
+// a backup run by cron then waits its turn instead of failing (probe
+// s25a). Each wait is the server's Retry-After, at most
+// StreamBusyMaxWait; a 503 without one (a damaged ledger) is not retried.
+const (
+	StreamBusyRetries = 5
+	StreamBusyMaxWait = 2 * time.Minute
+)
+
+// getStream GETs base+path with a bearer token, asking again while the
+// server is busy (StreamBusyRetries; each wait noted on notes). Reading
+// the answer fails once no byte has come for stall (StreamIdleTimeout);
+// the func returned releases it.
+func getStream(ctx context.Context, base, path, token string, stall time.Duration, notes io.Writer) (*http.Response, func(), error) {
+	if notes == nil {
+		notes = io.Discard
+	}
+	for attempt := 1; ; attempt++ {
+		resp, done, err := getStreamOnce(ctx, base, path, token, stall)
+		if err != nil {
+			return nil, nil, err
+		}
+		wait, busy := busyRetryAfter(resp)
+		if !busy || attempt > StreamBusyRetries {
+			return resp, done, nil
+		}
+		done()
+		fmt.Fprintf(notes, "note: GET %s: the server is busy (503); asking again in %s (%d of %d)\n", path, wait, attempt, StreamBusyRetries)
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// busyRetryAfter reports whether resp is a 503 worth asking again after,
+// and how long to wait.
+func busyRetryAfter(resp *http.Response) (time.Duration, bool) {
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return 0, false
+	}
+	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || secs < 0 {
+		return 0, false
+	}
+	return min(time.Duration(secs)*time.Second, StreamBusyMaxWait), true
+}
+
+// statusError describes a stream's answer other than 200, with the
+// beginning of its body (the problem's detail says why).
+func statusError(path string, resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return fmt.Errorf("GET %s: server answered %s: %s", path, resp.Status, strings.TrimSpace(string(b)))
+}
+
+func getStreamOnce(ctx context.Context, base, path, token string, stall time.Duration) (*http.Response, func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
 	idle := &idleBody{stall: stall}
 	idle.timer = time.AfterFunc(stall, func() { idle.stalled.Store(true); cancel() })

@@ -265,7 +265,7 @@ var errServerDamaged = errors.New("the server reports its own stored data damage
 // reports on /readyz (503 ledger_damaged), which is asked after the
 // export and fails the verification.
 func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions, notes io.Writer) (audit.Report, error) {
-	rep, err := verifyURLExport(ctx, base, token, opt)
+	rep, err := verifyURLExport(ctx, base, token, opt, notes)
 	if _, bad := audit.IsVerifyError(err); bad {
 		return rep, err // the log itself names the first bad record
 	}
@@ -279,14 +279,14 @@ func verifyURL(ctx context.Context, base, token string, opt audit.VerifyOptions,
 	return rep, err
 }
 
-func verifyURLExport(ctx context.Context, base, token string, opt audit.VerifyOptions) (audit.Report, error) {
-	resp, done, err := getStream(ctx, base, exportPath, token, StreamIdleTimeout)
+func verifyURLExport(ctx context.Context, base, token string, opt audit.VerifyOptions, notes io.Writer) (audit.Report, error) {
+	resp, done, err := getStream(ctx, base, exportPath, token, StreamIdleTimeout, notes)
 	if err != nil {
 		return audit.Report{}, err
 	}
 	defer done()
 	if resp.StatusCode != http.StatusOK {
-		return audit.Report{}, fmt.Errorf("GET %s: %s", exportPath, resp.Status)
+		return audit.Report{}, statusError(exportPath, resp)
 	}
 	body := &transportReader{r: resp.Body}
 	rep, err := audit.Verify(ctx, audit.NewExportReader(body), opt)
