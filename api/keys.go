@@ -212,6 +212,10 @@ func allTokenKeys(r ledger.Reader) ([]jwtKey, error) {
 			if err := jsonUnmarshal(raw, &key); err != nil {
 				return err
 			}
+			if len(key.Seed) != ed25519.SeedSize {
+				// ed25519.NewKeyFromSeed panics on any other length.
+				return fmt.Errorf("api: token key %q has a %d-byte seed, not %d (a damaged data directory)", key.Kid, len(key.Seed), ed25519.SeedSize)
+			}
 			keys = append(keys, key)
 			return nil
 		})

@@ -45,7 +45,10 @@ const MaxIDDigitRun = 10
 // CheckPseudonym is CheckID for an id that names a person: it also
 // refuses one that holds a phone or ID-card number (invalid_id).
 func CheckPseudonym(what, s string) error {
-	if err := CheckID(what, s); err != nil {
+	// What an id naming no one may not hold, one naming a person may not
+	// either ("p138....0013....8000": groups any number of id separators
+	// apart).
+	if err := CheckEntityID(what, s); err != nil {
 		return err
 	}
 	return CheckNoPersonalNumber(what, s)

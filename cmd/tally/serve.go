@@ -341,10 +341,16 @@ func (m *Main) validate() error {
 		return fmt.Errorf("%s %q: %v", m.setting("addr", "TALLY_ADDR"), m.Addr, err)
 	}
 	for _, p := range splitList(m.TrustedProxies) {
+		// Read as gin reads them (net) and as the connection limiter
+		// reads them (api.ParsePrefixes, netip: no "/08"): both must take it.
+		_, perr := api.ParsePrefixes([]string{p})
 		if net.ParseIP(p) == nil {
 			if _, _, err := net.ParseCIDR(p); err != nil {
-				return fmt.Errorf("%s: %q is neither an IP address nor a CIDR", m.setting("trusted-proxies", "TALLY_TRUSTED_PROXIES"), p)
+				perr = err
 			}
+		}
+		if perr != nil {
+			return fmt.Errorf("%s: %q is neither an IP address nor a CIDR", m.setting("trusted-proxies", "TALLY_TRUSTED_PROXIES"), p)
 		}
 	}
 	if err := store.CheckOrigin(envOr("TALLY_ORIGIN", "")); err != nil {

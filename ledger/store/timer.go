@@ -120,7 +120,10 @@ func (s *Store) dueTimers(clock time.Time) (due, retries []dueTimer) {
 	_ = s.db.View(func(txn *badger.Txn) error {
 		return badgerKV{txn}.scan([]byte(pTimer), nil, false, func(k, _ []byte) (bool, error) {
 			rest := k[len(pTimer):]
-			if len(rest) < 10 || binary.BigEndian.Uint64(rest) > now {
+			if len(rest) < 10 {
+				return true, nil // no key timerKey writes: passed over, not the end of the due timers
+			}
+			if binary.BigEndian.Uint64(rest) > now {
 				return false, nil
 			}
 			if len(due) >= maxTimersPerTick || scanned >= maxTimerScan {
