@@ -170,7 +170,7 @@ type SettleRequest struct {
 
 // ReverseRequest reverses a posted transaction; the reason is required.
 type ReverseRequest struct {
-	Reason string `json:"reason" doc:"kept in the audit chain for good, never erased: about the correction, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
+	Reason string `json:"reason" empty:"invalid_request" doc:"kept in the audit chain for good, never erased: about the correction, never personal data (names, phone numbers, health details belong in a member's personal fields)"`
 }
 
 func (s *Server) accountRoutes() []route {

@@ -96,8 +96,8 @@ func (s *Server) auditRoutes() []route {
 		{method: "GET", path: "/v1/audit/records/:seq/inclusion", summary: "Inclusion proof of a record in the tree of a size", tag: "audit", auth: authenticated, roles: auditReaders, query: []string{"size:int"}, resp: InclusionProof{}, status: 200, handle: s.auditInclusion},
 		{method: "GET", path: "/v1/audit/records/:seq/receipt", summary: "Receipt: record, inclusion proof and signed checkpoint", tag: "audit", auth: authenticated, resp: audit.Receipt{}, status: 200, handle: s.auditReceipt},
 		{method: "GET", path: "/v1/audit/consistency", summary: "Consistency proof between two tree sizes (tree hashes only); public", tag: "audit", query: []string{"from:int!", "to:int!"}, resp: ConsistencyProof{}, status: 200, handle: s.auditConsistency},
-		{method: "GET", path: "/v1/audit/export", summary: "Everything `tally verify --export` needs", tag: "audit", auth: authenticated, roles: auditReaders, media: "application/octet-stream", status: 200, handle: s.auditExport},
-		{method: "GET", path: "/v1/admin/backup", summary: "A consistent backup stream for `tally restore`", tag: "admin", auth: authenticated, roles: []community.Role{community.RoleAdmin}, media: "application/octet-stream", status: 200, handle: s.backup},
+		{method: "GET", path: exportPath, summary: "Everything `tally verify --export` needs", tag: "audit", auth: authenticated, roles: auditReaders, media: "application/octet-stream", status: 200, handle: s.auditExport},
+		{method: "GET", path: backupPath, summary: "A consistent backup stream for `tally restore`", tag: "admin", auth: authenticated, roles: []community.Role{community.RoleAdmin}, media: "application/octet-stream", status: 200, handle: s.backup},
 	}
 }
 

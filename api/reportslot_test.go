@@ -32,18 +32,25 @@ func TestReportsRunInSlots(t *testing.T) {
 	}
 }
 
-// TestStreamsRunInSlots: at most MaxStreams backups and audit exports are
-// sent at once; one more is refused at once, 503 with Retry-After
-// StreamRetryAfter, and a finished stream frees its slot (probe s24h:
-// backups had no bound). Other routes, reports included, never wait.
+// TestStreamsRunInSlots: at most MaxBackups backups and MaxExports audit
+// exports are sent at once, each kind in its own slots (an auditor's
+// exports never hold a backup's: review s25R); one more is refused at
+// once, 503 with Retry-After StreamRetryAfter, and a finished stream
+// frees its slot (probe s24h: backups had no bound). Other routes,
+// reports included, never wait; a scoped admin's backup is 403 without
+// a slot.
 func TestStreamsRunInSlots(t *testing.T) {
 	ts := newTestServerWith(t, Config{Backup: func(_ context.Context, w io.Writer) error {
 		_, err := io.WriteString(w, "backup")
 		return err
 	}})
 	ts.community("c1", "", nil)
-	for range MaxStreams {
-		ts.api.streams <- struct{}{}
+	for range MaxExports {
+		ts.api.exports <- struct{}{}
+	}
+	ts.must(200, "GET", "/v1/admin/backup", ts.admin, nil) // exports full: a backup still goes
+	for range MaxBackups {
+		ts.api.backups <- struct{}{}
 	}
 	for _, path := range []string{"/v1/admin/backup", "/v1/audit/export"} {
 		r := ts.do("GET", path, ts.admin, nil)
@@ -52,11 +59,13 @@ func TestStreamsRunInSlots(t *testing.T) {
 			t.Fatalf("%s: Retry-After %q, want %q", path, got, want)
 		}
 	}
+	scoped := ts.member("scoped", "c1", "admin")
+	wantProblem(t, ts.do("GET", "/v1/admin/backup", scoped, nil), 403, "forbidden")
 	ts.must(200, "GET", "/v1/reports/services?community=c1", ts.admin, nil)
 	ts.must(200, "GET", "/v1/communities/c1", ts.admin, nil)
-	<-ts.api.streams
+	<-ts.api.backups
 	ts.must(200, "GET", "/v1/admin/backup", ts.admin, nil)
-	if len(ts.api.streams) != MaxStreams-1 {
-		t.Fatalf("a finished stream kept its slot: %d of %d taken", len(ts.api.streams), MaxStreams)
+	if len(ts.api.backups) != MaxBackups-1 {
+		t.Fatalf("a finished backup kept its slot: %d of %d taken", len(ts.api.backups), MaxBackups)
 	}
 }

@@ -84,12 +84,18 @@ type Config struct {
 // traffic took both cores, and every route's p99 rose to seconds).
 const ReportWait = 10 * time.Second
 
-// MaxStreams bounds the whole-ledger streams (backups and audit exports)
-// served at once. Each reads every record and table and takes minutes
-// under load; more of them at once only slow every route and each other
-// (probe s24h: four backups and a verify beside ~300 requests/s). One
-// past it is refused at once, 503 with Retry-After StreamRetryAfter.
-const MaxStreams = 2
+// MaxBackups and MaxExports bound the whole-ledger streams served at
+// once: backups (an admin's) and audit exports (an auditor's or an
+// admin's), each kind its own slots, so that an auditor's exports never
+// hold the slot a backup needs (review s25R). Each reads every record and
+// table and takes minutes under load; more of them at once only slow
+// every route and each other (probe s24h: four backups and a verify
+// beside ~300 requests/s). One past its kind's bound is refused at once,
+// 503 with Retry-After StreamRetryAfter.
+const (
+	MaxBackups = 1
+	MaxExports = 2
+)
 
 // StreamRetryAfter is the Retry-After of a stream refused by MaxStreams:
 // a stream lasts seconds to minutes, so a retry sooner would be refused
@@ -111,7 +117,8 @@ type Server struct {
 	engine     *gin.Engine
 	routes     []route
 	reports    chan struct{} // one per report being computed (reportSlot)
-	streams    chan struct{} // one per backup or audit export being sent (streamSlot)
+	backups    chan struct{} // one per backup being sent (streamSlot)
+	exports    chan struct{} // one per audit export being sent (streamSlot)
 	metrics    *metrics
 	prom       http.Handler // the registry's Prometheus exposition
 }
@@ -138,7 +145,8 @@ func New(ctx context.Context, l ledger.Committer, cfg Config) (*Server, error) {
 		tokenCache: tokenCache{m: map[string]*tokenClaims{}},
 		members:    memberCache{m: map[string]cachedMember{}},
 		reports:    make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2)),
-		streams:    make(chan struct{}, MaxStreams),
+		backups:    make(chan struct{}, MaxBackups),
+		exports:    make(chan struct{}, MaxExports),
 		metrics:    newMetrics(cfg.Registry),
 		prom:       promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})}
 	if cfg.DiskFree != nil {
@@ -276,22 +284,34 @@ func (s *Server) reportSlot(c *gin.Context) {
 	c.Next()
 }
 
-// isStream reports whether r streams the whole ledger (MaxStreams).
-func isStream(r route) bool {
-	return r.path == "/v1/admin/backup" || r.path == "/v1/audit/export"
-}
+// backupPath and exportPath stream the whole ledger (MaxBackups,
+// MaxExports).
+const (
+	backupPath = "/v1/admin/backup"
+	exportPath = "/v1/audit/export"
+)
 
-// streamSlot sends a backup or an audit export in one of the server's
-// MaxStreams slots, or answers 503 at once when all are taken.
+func isStream(r route) bool { return r.path == backupPath || r.path == exportPath }
+
+// streamSlot sends a backup or an audit export in one of its kind's
+// slots, or answers 503 at once when they are all taken. A backup is
+// judged the deployment admin's first: one refused 403 takes no slot.
 func (s *Server) streamSlot(c *gin.Context) {
+	slots, what := s.exports, "audit exports"
+	if c.FullPath() == backupPath {
+		if !globalAdmin(c) {
+			return
+		}
+		slots, what = s.backups, "backups"
+	}
 	select {
-	case s.streams <- struct{}{}:
+	case slots <- struct{}{}:
 	default:
 		fail(c, &ledger.Error{Code: ledger.CodeUnavailable, RetryAfter: StreamRetryAfter,
-			Message: "the server is already sending as many backups and audit exports as it sends at once; retry in a minute"})
+			Message: "the server is already sending as many " + what + " as it sends at once; retry in a minute"})
 		return
 	}
-	defer func() { <-s.streams }()
+	defer func() { <-slots }()
 	c.Next()
 }
 

@@ -475,6 +475,7 @@ func TestRedemptionReversal(t *testing.T) {
 	// The missing reason is bad input whatever the id, as on every route
 	// (probe s25c: an unknown id was 404 first).
 	tbProblem(t, reverse(coordB, "red-unknown", ""), 400, "invalid_request")
+	tbProblem(t, tb.do("POST", "/v1/redemptions/red-unknown/reverse", coordB, map[string]any{"reason": ""}), 400, "invalid_request")
 	tbProblem(t, reverse(coordB, r3, "录错了"), 409, "wrong_state")
 	if got := tb.auditSize(); got != size {
 		t.Fatalf("refused reversals wrote %d records", got-size)

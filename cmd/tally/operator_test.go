@@ -407,6 +407,8 @@ func TestHelpShowsNoToken(t *testing.T) {
 // StreamBusyRetries; a 503 without Retry-After (a damaged ledger) is
 // final at once (probe s25a: a cron backup failed on the first 503).
 func TestStreamAsksAgainWhileBusy(t *testing.T) {
+	busyMinWait = 0 // the waits here are Retry-After: 0
+	t.Cleanup(func() { busyMinWait = StreamBusyMinWait })
 	for _, tc := range []struct {
 		name       string
 		busy       int    // 503s before the 200
@@ -449,5 +451,36 @@ func TestStreamAsksAgainWhileBusy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBusyRetryAfter: the wait a 503's Retry-After asks is clamped to
+// StreamBusyMinWait..StreamBusyMaxWait before it becomes a duration (a
+// huge one wrapped to a negative wait: review s25R); no Retry-After, or
+// one that is no count of seconds, is no invitation to ask again.
+func TestBusyRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		retryAfter string
+		wait       time.Duration
+		busy       bool
+	}{
+		{503, "60", time.Minute, true},
+		{503, "0", StreamBusyMinWait, true},
+		{503, "9999999999", StreamBusyMaxWait, true},
+		{503, "18446744073709551615", StreamBusyMaxWait, true},
+		{503, "99999999999999999999999", 0, false},
+		{503, "-1", 0, false},
+		{503, "", 0, false},
+		{503, "Wed, 21 Oct 2015 07:28:00 GMT", 0, false},
+		{500, "5", 0, false},
+	} {
+		resp := &http.Response{StatusCode: tc.status, Header: http.Header{}}
+		if tc.retryAfter != "" {
+			resp.Header.Set("Retry-After", tc.retryAfter)
+		}
+		if wait, busy := busyRetryAfter(resp); wait != tc.wait || busy != tc.busy {
+			t.Errorf("%d Retry-After %q: wait %v busy %v, want %v %v", tc.status, tc.retryAfter, wait, busy, tc.wait, tc.busy)
+		}
 	}
 }

@@ -16,16 +16,22 @@ import (
 // instead of hanging for ever.
 const StreamIdleTimeout = time.Minute
 
-// StreamBusyRetries bounds how often verify --url and backup --url ask
-// again when the server answers 503 with a Retry-After (it is sending as
-// many backups and audit exports as it sends at once, or is starting):
-// a backup run by cron then waits its turn instead of failing (probe
-// s25a). Each wait is the server's Retry-After, at most
-// StreamBusyMaxWait; a 503 without one (a damaged ledger) is not retried.
+// StreamBusyRetries and StreamBusyBudget bound how often and how long
+// verify --url and backup --url ask again when the server answers 503
+// with a Retry-After (it is sending as many backups or audit exports as
+// it sends at once, or is starting): a backup run by cron then waits its
+// turn instead of failing (probe s25a). Each wait is the server's
+// Retry-After, within StreamBusyMinWait..StreamBusyMaxWait; a 503
+// without one (a damaged ledger) is not retried.
 const (
-	StreamBusyRetries = 5
+	StreamBusyRetries = 10
+	StreamBusyBudget  = 5 * time.Minute
+	StreamBusyMinWait = time.Second
 	StreamBusyMaxWait = 2 * time.Minute
 )
+
+// busyMinWait is StreamBusyMinWait; a test sets it to 0.
+var busyMinWait = StreamBusyMinWait
 
 // getStream GETs base+path with a bearer token, asking again while the
 // server is busy (StreamBusyRetries; each wait noted on notes). Reading
@@ -35,17 +41,19 @@ func getStream(ctx context.Context, base, path, token string, stall time.Duratio
 	if notes == nil {
 		notes = io.Discard
 	}
+	var waited time.Duration
 	for attempt := 1; ; attempt++ {
 		resp, done, err := getStreamOnce(ctx, base, path, token, stall)
 		if err != nil {
 			return nil, nil, err
 		}
 		wait, busy := busyRetryAfter(resp)
-		if !busy || attempt > StreamBusyRetries {
+		if !busy || attempt > StreamBusyRetries || waited+wait > StreamBusyBudget {
 			return resp, done, nil
 		}
+		waited += wait
 		done()
-		fmt.Fprintf(notes, "note: GET %s: the server is busy (503); asking again in %s (%d of %d)\n", path, wait, attempt, StreamBusyRetries)
+		fmt.Fprintf(notes, "note: GET %s: the server is busy (503); asking again in %s (%d of at most %d)\n", path, wait, attempt, StreamBusyRetries)
 		select {
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -60,11 +68,14 @@ func busyRetryAfter(resp *http.Response) (time.Duration, bool) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		return 0, false
 	}
-	secs, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if err != nil || secs < 0 {
+	secs, err := strconv.ParseUint(resp.Header.Get("Retry-After"), 10, 64)
+	if err != nil {
 		return 0, false
 	}
-	return min(time.Duration(secs)*time.Second, StreamBusyMaxWait), true
+	// Clamped before it becomes a Duration: a huge value must not wrap
+	// (review s25R: 9999999999 s waited a negative time).
+	secs = min(secs, uint64(StreamBusyMaxWait/time.Second))
+	return max(time.Duration(secs)*time.Second, busyMinWait), true
 }
 
 // statusError describes a stream's answer other than 200, with the
