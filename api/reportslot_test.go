@@ -69,3 +69,30 @@ func TestStreamsRunInSlots(t *testing.T) {
 		t.Fatalf("a finished backup kept its slot: %d of %d taken", len(ts.api.backups), MaxBackups)
 	}
 }
+
+// TestHeadOfAStreamSendsNothing: HEAD on a backup or an audit export
+// answers its headers without running the stream or taking a slot
+// (review s25R: it read the whole ledger for nothing).
+func TestHeadOfAStreamSendsNothing(t *testing.T) {
+	ran := 0
+	ts := newTestServerWith(t, Config{Backup: func(_ context.Context, w io.Writer) error {
+		ran++
+		_, err := io.WriteString(w, "backup")
+		return err
+	}})
+	for range MaxBackups {
+		ts.api.backups <- struct{}{}
+	}
+	for _, path := range []string{"/v1/admin/backup", "/v1/audit/export"} {
+		r := ts.do("HEAD", path, ts.admin, nil)
+		if r.Status != 200 || r.Header.Get("Content-Type") != "application/octet-stream" {
+			t.Fatalf("HEAD %s: %d %q", path, r.Status, r.Header.Get("Content-Type"))
+		}
+	}
+	if r := ts.do("HEAD", "/v1/admin/backup", "", nil); r.Status != 401 {
+		t.Fatalf("HEAD of a backup without a token: %d", r.Status)
+	}
+	if ran != 0 {
+		t.Fatalf("HEAD ran the backup %d times", ran)
+	}
+}

@@ -248,11 +248,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		dropBody(w)
 	}
 	if r.Method == http.MethodHead {
-		r = r.Clone(r.Context())
+		r = r.Clone(context.WithValue(r.Context(), headRequest{}, true))
 		r.Method = http.MethodGet
 	}
 	s.engine.ServeHTTP(w, r)
 }
+
+// headRequest marks, in a request's context, a HEAD served as its GET.
+type headRequest struct{}
+
+func isHead(c *gin.Context) bool { return c.Request.Context().Value(headRequest{}) != nil }
 
 func (s *Server) now() time.Time { return s.cfg.Clock() }
 
@@ -303,6 +308,14 @@ func (s *Server) streamSlot(c *gin.Context) {
 			return
 		}
 		slots, what = s.backups, "backups"
+	}
+	if isHead(c) {
+		// The headers alone: a HEAD reads no ledger and takes no slot
+		// (review s25R: it ran the whole stream, whose body net/http
+		// then dropped).
+		c.Header("Content-Type", "application/octet-stream")
+		c.AbortWithStatus(http.StatusOK)
+		return
 	}
 	select {
 	case slots <- struct{}{}:
