@@ -1,67 +1,14 @@
 package timebank_test
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 
 	"tally/ledger"
 	"tally/ledger/community"
+	"tally/ledger/ledgertest"
 	"tally/ledger/timebank"
 )
-
-// storedReader serves the same stored bytes as every document, index
-// value, account and transaction it is asked for, and one index key
-// besides the exact one: what a damaged or hand-edited store could hold.
-type storedReader struct {
-	val []byte
-	key string
-}
-
-func (s storedReader) Account(id string) (*ledger.Account, error) {
-	a := &ledger.Account{}
-	return a, json.Unmarshal(s.val, a)
-}
-
-func (s storedReader) Transaction(id string) (*ledger.Transaction, error) {
-	t := &ledger.Transaction{}
-	return t, json.Unmarshal(s.val, t)
-}
-
-func (s storedReader) Entries(account string, p ledger.Page) ([]ledger.Entry, string, error) {
-	var e ledger.Entry
-	if err := json.Unmarshal(s.val, &e); err != nil {
-		return nil, "", err
-	}
-	return []ledger.Entry{e}, "", nil
-}
-
-func (s storedReader) Doc(kind, id string, v any) error { return json.Unmarshal(s.val, v) }
-
-func (s storedReader) Docs(kind string, p ledger.Page, each func(id string, raw []byte) error) (string, error) {
-	if p.After != "" {
-		return "", nil
-	}
-	return "", each("x", s.val)
-}
-
-func (s storedReader) Index(prefix string, p ledger.Page, each func(key string, val []byte) error) (string, error) {
-	if p.After == "" {
-		if err := each("", s.val); err != nil {
-			return "", err
-		}
-	}
-	if s.key > p.After && s.key != "" {
-		return "", each(s.key, s.val)
-	}
-	return "", nil
-}
-
-func (s storedReader) Personal(member string) (map[string]string, error) {
-	return nil, ledger.Errorf(ledger.CodeNotFound, "no personal data")
-}
-
-func (s storedReader) Head() (uint64, time.Time) { return 1, time.Unix(0, 0) }
 
 // FuzzStoredDocs: the time bank's and the communities' readers of stored
 // documents and index values (communities, members, services, needs,
@@ -76,7 +23,7 @@ func FuzzStoredDocs(f *testing.F) {
 	}
 	from, to := time.Date(2026, 3, 1, 0, 0, 0, 0, timebank.DayZone), time.Date(2026, 3, 31, 0, 0, 0, 0, timebank.DayZone)
 	f.Fuzz(func(t *testing.T, val []byte, key string) {
-		r := storedReader{val: val, key: key}
+		r := ledgertest.StoredReader{Val: val, Key: key}
 		pg := ledger.Page{Limit: 10}
 		community.Get(r, "c")
 		community.GetMember(r, "m")
