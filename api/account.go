@@ -673,10 +673,25 @@ func (s *Server) voidTransfer(c *gin.Context) {
 	})
 }
 
-func (s *Server) reverseTransfer(c *gin.Context) {
+// bindReverse binds a reversal's body: a reason of white space alone is
+// no reason, refused before the thing reversed is looked up, as an empty
+// one is (review s25R2), on the three reversal routes alike.
+func bindReverse(c *gin.Context) (*ReverseRequest, bool) {
 	var req ReverseRequest
 	if err := bind(c, &req); err != nil {
 		fail(c, err)
+		return nil, false
+	}
+	if ledger.Blank(req.Reason) {
+		failCode(c, ledger.CodeInvalidRequest, "a reversal needs a reason")
+		return nil, false
+	}
+	return &req, true
+}
+
+func (s *Server) reverseTransfer(c *gin.Context) {
+	req, ok := bindReverse(c)
+	if !ok {
 		return
 	}
 	p := principal(c)

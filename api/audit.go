@@ -330,9 +330,25 @@ func (s *Server) auditExport(c *gin.Context) {
 const StreamWriteIdle = time.Minute
 
 // streamWriter returns c's writer with a write deadline moved on before
-// every write (StreamWriteIdle).
+// every write (StreamWriteIdle). For a HEAD it sends the headers at the
+// stream's first write and ends the stream there (errHeadAnswered): the
+// status and headers are the GET's, and the ledger is not read on for a
+// body net/http would drop (review s25R).
 func streamWriter(c *gin.Context) io.Writer {
+	if isHead(c) {
+		return headWriter{c}
+	}
 	return &deadlineWriter{w: c.Writer, rc: http.NewResponseController(c.Writer)}
+}
+
+// errHeadAnswered ends a stream answering a HEAD at its first byte.
+var errHeadAnswered = errors.New("api: a HEAD is answered at the stream's first byte")
+
+type headWriter struct{ c *gin.Context }
+
+func (h headWriter) Write([]byte) (int, error) {
+	h.c.Writer.WriteHeaderNow()
+	return 0, errHeadAnswered
 }
 
 type deadlineWriter struct {
@@ -351,6 +367,9 @@ func (d *deadlineWriter) Write(p []byte) (int, error) {
 // — or, once bytes are gone, a cut stream, which fails its reader's
 // checks. Either way the cause is logged.
 func (s *Server) failStream(c *gin.Context, what string, err error) {
+	if errors.Is(err, errHeadAnswered) && c.Writer.Written() {
+		return // a HEAD, answered
+	}
 	if c.Request.Context().Err() != nil {
 		c.Error(err) // the reader went away: nobody to answer
 		return

@@ -585,9 +585,8 @@ func (s *Server) createDonation(c *gin.Context) {
 }
 
 func (s *Server) reverseDonation(c *gin.Context) {
-	var req ReverseRequest
-	if err := bind(c, &req); err != nil {
-		fail(c, err)
+	req, ok := bindReverse(c)
+	if !ok {
 		return
 	}
 	s.donationOp(c, fundStaff, func(tx ledger.Tx, id string) (*fund.Donation, error) {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -70,29 +71,37 @@ func TestStreamsRunInSlots(t *testing.T) {
 	}
 }
 
-// TestHeadOfAStreamSendsNothing: HEAD on a backup or an audit export
-// answers its headers without running the stream or taking a slot
-// (review s25R: it read the whole ledger for nothing).
+// TestHeadOfAStreamSendsNothing: HEAD on a backup answers the GET's
+// status and headers, and the stream ends at its first write instead of
+// reading the whole ledger for a body net/http drops (review s25R); with
+// the slots taken it is the GET's 503.
 func TestHeadOfAStreamSendsNothing(t *testing.T) {
-	ran := 0
+	writes := 0
 	ts := newTestServerWith(t, Config{Backup: func(_ context.Context, w io.Writer) error {
-		ran++
-		_, err := io.WriteString(w, "backup")
-		return err
+		for range 1000 {
+			writes++
+			if _, err := io.WriteString(w, "backup"); err != nil {
+				return fmt.Errorf("backup: %w", err)
+			}
+		}
+		return nil
 	}})
+	r := ts.do("HEAD", "/v1/admin/backup", ts.admin, nil)
+	if r.Status != 200 || r.Header.Get("Content-Type") != "application/octet-stream" || writes != 1 {
+		t.Fatalf("HEAD of a backup: %d %q after %d writes, want 200 octet-stream after 1", r.Status, r.Header.Get("Content-Type"), writes)
+	}
+	for _, path := range []string{"/v1/admin/backup", "/v1/audit/export"} {
+		if g, h := ts.do("GET", path, "", nil), ts.do("HEAD", path, "", nil); h.Status != g.Status || h.Status != 401 {
+			t.Fatalf("%s without a token: GET %d, HEAD %d", path, g.Status, h.Status)
+		}
+		if g, h := ts.do("GET", "/v1/audit/export", ts.admin, nil), ts.do("HEAD", "/v1/audit/export", ts.admin, nil); h.Status != g.Status {
+			t.Fatalf("an export with no audit log: GET %d, HEAD %d", g.Status, h.Status)
+		}
+	}
 	for range MaxBackups {
 		ts.api.backups <- struct{}{}
 	}
-	for _, path := range []string{"/v1/admin/backup", "/v1/audit/export"} {
-		r := ts.do("HEAD", path, ts.admin, nil)
-		if r.Status != 200 || r.Header.Get("Content-Type") != "application/octet-stream" {
-			t.Fatalf("HEAD %s: %d %q", path, r.Status, r.Header.Get("Content-Type"))
-		}
-	}
-	if r := ts.do("HEAD", "/v1/admin/backup", "", nil); r.Status != 401 {
-		t.Fatalf("HEAD of a backup without a token: %d", r.Status)
-	}
-	if ran != 0 {
-		t.Fatalf("HEAD ran the backup %d times", ran)
+	if r := ts.do("HEAD", "/v1/admin/backup", ts.admin, nil); r.Status != 503 || r.Header.Get("Retry-After") != "60" {
+		t.Fatalf("HEAD of a backup with the slots taken: %d, Retry-After %q", r.Status, r.Header.Get("Retry-After"))
 	}
 }

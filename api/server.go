@@ -97,7 +97,8 @@ const (
 	MaxExports = 2
 )
 
-// StreamRetryAfter is the Retry-After of a stream refused by MaxStreams:
+// StreamRetryAfter is the Retry-After of a stream refused by MaxBackups or
+// MaxExports:
 // a stream lasts seconds to minutes, so a retry sooner would be refused
 // again.
 const StreamRetryAfter = 60 * time.Second
@@ -290,7 +291,8 @@ func (s *Server) reportSlot(c *gin.Context) {
 }
 
 // backupPath and exportPath stream the whole ledger (MaxBackups,
-// MaxExports).
+// MaxExports). A HEAD of one answers the GET's status and headers and
+// stops at the stream's first byte (streamWriter).
 const (
 	backupPath = "/v1/admin/backup"
 	exportPath = "/v1/audit/export"
@@ -308,14 +310,6 @@ func (s *Server) streamSlot(c *gin.Context) {
 			return
 		}
 		slots, what = s.backups, "backups"
-	}
-	if isHead(c) {
-		// The headers alone: a HEAD reads no ledger and takes no slot
-		// (review s25R: it ran the whole stream, whose body net/http
-		// then dropped).
-		c.Header("Content-Type", "application/octet-stream")
-		c.AbortWithStatus(http.StatusOK)
-		return
 	}
 	select {
 	case slots <- struct{}{}:

@@ -906,7 +906,9 @@ func (s *Server) cancelRedemption(c *gin.Context) {
 // reason is required, refused before the redemption is looked up, as on
 // every route; probe s25c found it refused after, 404 before 400).
 func (s *Server) reverseRedemption(c *gin.Context) {
-	bindThen(c, false, func(req *ReverseRequest) { s.settleBooking(c, timebank.ReverseRedemption, req.Reason) })
+	if req, ok := bindReverse(c); ok {
+		s.settleBooking(c, timebank.ReverseRedemption, req.Reason)
+	}
 }
 
 // GiftRequest gives credits: from is the giver's member id, to a

@@ -475,7 +475,11 @@ func TestRedemptionReversal(t *testing.T) {
 	// The missing reason is bad input whatever the id, as on every route
 	// (probe s25c: an unknown id was 404 first).
 	tbProblem(t, reverse(coordB, "red-unknown", ""), 400, "invalid_request")
-	tbProblem(t, tb.do("POST", "/v1/redemptions/red-unknown/reverse", coordB, map[string]any{"reason": ""}), 400, "invalid_request")
+	for _, path := range []string{"/v1/redemptions/red-unknown/reverse", "/v1/transfers/tx-unknown/reverse", "/v1/donations/don-unknown/reverse"} {
+		for _, reason := range []string{"", "  \t"} {
+			tbProblem(t, tb.do("POST", path, coordB, map[string]any{"reason": reason}), 400, "invalid_request")
+		}
+	}
 	tbProblem(t, reverse(coordB, r3, "录错了"), 409, "wrong_state")
 	if got := tb.auditSize(); got != size {
 		t.Fatalf("refused reversals wrote %d records", got-size)
