@@ -407,20 +407,25 @@ func TestHelpShowsNoToken(t *testing.T) {
 // StreamBusyRetries; a 503 without Retry-After (a damaged ledger) is
 // final at once (probe s25a: a cron backup failed on the first 503).
 func TestStreamAsksAgainWhileBusy(t *testing.T) {
-	busyMinWait = 0 // the waits here are Retry-After: 0
-	t.Cleanup(func() { busyMinWait = StreamBusyMinWait })
+	var waits []time.Duration
+	orig := busyWait
+	busyWait = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	t.Cleanup(func() { busyWait = orig })
 	for _, tc := range []struct {
 		name       string
 		busy       int    // 503s before the 200
 		retryAfter string // of each 503
 		wantStatus int
 		wantCalls  int
+		wantWaited time.Duration
 	}{
-		{"busy twice", 2, "0", 200, 3},
-		{"busy past the bound", StreamBusyRetries + 3, "0", 503, StreamBusyRetries + 1},
-		{"damaged: no Retry-After", 3, "", 503, 1},
+		{"busy twice", 2, "60", 200, 3, 2 * time.Minute},
+		{"busy past the count", StreamBusyRetries + 3, "0", 503, StreamBusyRetries + 1, StreamBusyRetries * StreamBusyMinWait},
+		{"busy past the time budget", 20, "120", 503, 3, 2 * StreamBusyMaxWait},
+		{"damaged: no Retry-After", 3, "", 503, 1, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			waits = nil
 			var calls atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if int(calls.Add(1)) <= tc.busy {
@@ -441,6 +446,13 @@ func TestStreamAsksAgainWhileBusy(t *testing.T) {
 			defer done()
 			if resp.StatusCode != tc.wantStatus || int(calls.Load()) != tc.wantCalls {
 				t.Fatalf("status %d after %d requests, want %d after %d", resp.StatusCode, calls.Load(), tc.wantStatus, tc.wantCalls)
+			}
+			var waited time.Duration
+			for _, w := range waits {
+				waited += w
+			}
+			if waited != tc.wantWaited || waited > StreamBusyBudget {
+				t.Fatalf("waited %v (%v), want %v within the budget %v", waited, waits, tc.wantWaited, StreamBusyBudget)
 			}
 			if got := strings.Count(notes.String(), "the server is busy"); got != tc.wantCalls-1 {
 				t.Fatalf("%d notes of a wait for %d retries: %q", got, tc.wantCalls-1, notes.String())

@@ -30,8 +30,17 @@ const (
 	StreamBusyMaxWait = 2 * time.Minute
 )
 
-// busyMinWait is StreamBusyMinWait; a test sets it to 0.
-var busyMinWait = StreamBusyMinWait
+// busyWait waits d or until ctx ends; a test records the waits instead.
+var busyWait = func(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // getStream GETs base+path with a bearer token, asking again while the
 // server is busy (StreamBusyRetries; each wait noted on notes). Reading
@@ -54,10 +63,8 @@ func getStream(ctx context.Context, base, path, token string, stall time.Duratio
 		waited += wait
 		done()
 		fmt.Fprintf(notes, "note: GET %s: the server is busy (503); asking again in %s (%d of at most %d)\n", path, wait, attempt, StreamBusyRetries)
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-time.After(wait):
+		if err := busyWait(ctx, wait); err != nil {
+			return nil, nil, err
 		}
 	}
 }
@@ -75,7 +82,7 @@ func busyRetryAfter(resp *http.Response) (time.Duration, bool) {
 	// Clamped before it becomes a Duration: a huge value must not wrap
 	// (review s25R: 9999999999 s waited a negative time).
 	secs = min(secs, uint64(StreamBusyMaxWait/time.Second))
-	return max(time.Duration(secs)*time.Second, busyMinWait), true
+	return max(time.Duration(secs)*time.Second, StreamBusyMinWait), true
 }
 
 // statusError describes a stream's answer other than 200, with the
