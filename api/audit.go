@@ -121,14 +121,7 @@ func (s *Server) auditCheckpoints(c *gin.Context) {
 	if a == nil {
 		return
 	}
-	after, err := uintQuery(c, "after", 0)
-	limit := uint64(ledger.DefaultPageSize)
-	if err == nil {
-		limit, err = uintQuery(c, "limit", limit)
-	}
-	if err == nil && (limit < 1 || limit > ledger.MaxPageSize) {
-		err = ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)
-	}
+	after, limit, err := seqPageQuery(c)
 	if err != nil {
 		s.failAudit(c, err)
 		return
@@ -171,6 +164,20 @@ func (s *Server) auditText(c *gin.Context, get func(context.Context, AuditLog) (
 
 // MaxAuditPage bounds a page of audit records.
 const MaxAuditPage = 1000
+
+// seqPageQuery reads ?after=&limit= of a list paged by number: after 0
+// by default, limit 1 to ledger.MaxPageSize (ledger.DefaultPageSize).
+func seqPageQuery(c *gin.Context) (after, limit uint64, err error) {
+	after, err = uintQuery(c, "after", 0)
+	limit = uint64(ledger.DefaultPageSize)
+	if err == nil {
+		limit, err = uintQuery(c, "limit", limit)
+	}
+	if err == nil && (limit < 1 || limit > ledger.MaxPageSize) {
+		err = ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)
+	}
+	return after, limit, err
+}
 
 func uintQuery(c *gin.Context, name string, def uint64) (uint64, error) {
 	v := c.Query(name)

@@ -83,14 +83,7 @@ func (s *Server) postings(c *gin.Context) {
 		failCode(c, ledger.CodeInvalidRequest, "from is after to")
 		return
 	}
-	after, err := uintQuery(c, "after", 0)
-	limit := uint64(ledger.DefaultPageSize)
-	if err == nil {
-		limit, err = uintQuery(c, "limit", limit)
-	}
-	if err == nil && (limit < 1 || limit > ledger.MaxPageSize) {
-		err = ledger.Errorf(ledger.CodeInvalidRequest, "limit must be 1 to %d", ledger.MaxPageSize)
-	}
+	after, limit, err := seqPageQuery(c)
 	if err != nil {
 		fail(c, err)
 		return
