@@ -97,10 +97,9 @@ const (
 	MaxExports = 2
 )
 
-// StreamRetryAfter is the Retry-After of a stream refused by MaxBackups or
-// MaxExports:
-// a stream lasts seconds to minutes, so a retry sooner would be refused
-// again.
+// StreamRetryAfter is the Retry-After of a stream refused by MaxBackups
+// or MaxExports: a stream lasts seconds to minutes, so a retry sooner
+// would be refused again.
 const StreamRetryAfter = 60 * time.Second
 
 // Server is the HTTP API over a ledger.Committer.
