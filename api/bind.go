@@ -771,10 +771,7 @@ func keyCheck(c *gin.Context) {
 // submit is commit without writing the response.
 func (s *Server) submit(c *gin.Context, op ledger.Op) (ledger.Result, bool) {
 	p := principal(c)
-	key := c.GetHeader("Idempotency-Key")
-	if !validKey(c) {
-		return ledger.Result{}, false
-	}
+	key := c.GetHeader("Idempotency-Key") // judged by keyCheck before every write's handler
 	body, err := readBody(c)
 	if err != nil {
 		fail(c, err)
