@@ -527,9 +527,15 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	if err := CheckChainText("reason", reason, MaxMemoLen); err != nil {
 		return nil, err // checked here, so that the error names the reason, not the memo it becomes
 	}
+	// Last posting first: each posting is judged against the balances
+	// the earlier ones left, so undoing them in reverse order passes
+	// through the same states as the original (a posting that credited
+	// an empty account which a later one debited is undone after that
+	// one), and a reversal of a legal transfer is legal unless the
+	// accounts have moved since.
 	back := make([]Posting, len(t.Postings))
 	for i, p := range t.Postings {
-		back[i] = Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}
+		back[len(back)-1-i] = Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}
 	}
 	r, err := Transfer(tx, TransferSpec{Kind: "reversal", Postings: back, Memo: reason, Reverses: t.ID})
 	if err != nil {

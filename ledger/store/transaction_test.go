@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -583,4 +584,33 @@ func TestReverse(t *testing.T) {
 	mustSubmit(t, s, reverseOp(post.ID))
 	checkInvariants(t, s)
 	checkHolds(t, s)
+}
+
+// TestReversePassThrough: a transfer that credits an empty account and
+// debits it again in a later posting is legal, so its reversal must be
+// too: the reversal undoes the postings last first (probe s26b: in the
+// original order its first posting debited the account the original had
+// emptied, insufficient_funds).
+func TestReversePassThrough(t *testing.T) {
+	s := openTest(t)
+	fund(t, s, 1000, "alice", "bob", "carol") // bob and carol empty
+	through := ledger.TransferSpec{Postings: []ledger.Posting{
+		{From: "alice", To: "bob", Amount: 600, Unit: ledger.HOUR},
+		{From: "bob", To: "carol", Amount: 600, Unit: ledger.HOUR},
+	}}
+	tr := txOf(t, mustSubmit(t, s, transferOp(through)))
+	rev := txOf(t, mustSubmit(t, s, reverseOp(tr.ID)))
+	want := []ledger.Posting{
+		{From: "carol", To: "bob", Amount: 600, Unit: ledger.HOUR},
+		{From: "bob", To: "alice", Amount: 600, Unit: ledger.HOUR},
+	}
+	if !slices.Equal(rev.Postings, want) {
+		t.Fatalf("reversal postings: got %+v, want %+v", rev.Postings, want)
+	}
+	for id, want := range map[string]int64{"alice": 1000, "bob": 0, "carol": 0} {
+		if bal, _ := balance(t, s, id); bal != want {
+			t.Fatalf("%s after the reversal: balance %d, want %d", id, bal, want)
+		}
+	}
+	checkInvariants(t, s)
 }
