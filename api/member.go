@@ -381,6 +381,9 @@ func (s *Server) createMember(c *gin.Context) {
 		if err := relativesInScope(tx, p, req.Relatives); err != nil {
 			return nil, err
 		}
+		if err := committeesInScope(tx, p, req.Relatives); err != nil {
+			return nil, err
+		}
 		// Nor a relative of the registrar's own family (a member they
 		// hold the login of could pass credits on to it).
 		for _, rel := range req.Relatives {
@@ -446,6 +449,62 @@ func relativesInScope(r ledger.Reader, p *Principal, ids []string) error {
 		}
 		if err := inScope(r, p, m.Community); err != nil {
 			return hideOutOfScope(err, "member %s not found", id)
+		}
+	}
+	return nil
+}
+
+// relativesChange judges a change of member id's relatives from before
+// to after by p. Links that involve p are changed by another admin, the
+// links dropped as the ones added: an admin who could drop their own link
+// could then direct credits or a disbursement to that relative (probe
+// s26c). Every member whose list changes must be in p's scope (a dropped
+// relative's record is rewritten too), and so must every fund on whose
+// committee one of them sits (who must recuse is decided by the links).
+func relativesChange(r ledger.Reader, p *Principal, id string, before, after []string) error {
+	added := slices.DeleteFunc(slices.Clone(after), func(x string) bool { return slices.Contains(before, x) })
+	dropped := slices.DeleteFunc(slices.Clone(before), func(x string) bool { return slices.Contains(after, x) })
+	if len(added)+len(dropped) == 0 {
+		return nil
+	}
+	if id == p.Member || slices.Contains(added, p.Member) || slices.Contains(dropped, p.Member) {
+		return ledger.Errorf(ledger.CodeForbidden, "nobody adds or drops their own relative links; another admin does")
+	}
+	if err := relativesInScope(r, p, after); err != nil {
+		return err
+	}
+	for _, rel := range dropped {
+		m, err := community.GetMember(r, rel)
+		if err != nil {
+			return err
+		}
+		if err := inScope(r, p, m.Community); err != nil {
+			return ledger.Errorf(ledger.CodeForbidden, "dropping the link to %s changes a member outside your scope; an admin over their community does", rel)
+		}
+	}
+	return committeesInScope(r, p, append(append([]string{id}, added...), dropped...))
+}
+
+// committeesInScope refuses a change concerning members who sit on the
+// committee of a fund outside p's scope — their committee role, their
+// relatives, their erasure — which would decide who votes on, or settle,
+// that fund's proposals: an admin over the fund's community makes it
+// (probe s26c: an admin of a child community withdrew the roles of a
+// parent community fund's committee and so rejected its proposal).
+func committeesInScope(r ledger.Reader, p *Principal, members []string) error {
+	if p.Community == "" {
+		return nil
+	}
+	fs, err := fund.Committees(r, members)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if err := inScope(r, p, f.Community); err != nil {
+			if !ledger.IsCode(err, ledger.CodeForbidden) {
+				return err
+			}
+			return ledger.Errorf(ledger.CodeForbidden, "this change concerns a committee member of fund %s, outside your scope; an admin over community %s makes it", f.ID, f.Community)
 		}
 	}
 	return nil
@@ -640,14 +699,6 @@ func (s *Server) updateMember(c *gin.Context) {
 				return nil, err
 			}
 		}
-		if ch.Relatives != nil {
-			if slices.Contains(*ch.Relatives, p.Member) {
-				return nil, ledger.Errorf(ledger.CodeForbidden, "nobody makes themself a relative of a member; another coordinator or an admin does")
-			}
-			if err := relativesInScope(tx, p, *ch.Relatives); err != nil {
-				return nil, err
-			}
-		}
 		var before []string
 		if ch.Relatives != nil {
 			old, err := community.GetMember(tx, id)
@@ -655,6 +706,9 @@ func (s *Server) updateMember(c *gin.Context) {
 				return nil, err
 			}
 			before = old.Relatives
+			if err := relativesChange(tx, p, id, before, *ch.Relatives); err != nil {
+				return nil, err
+			}
 		}
 		m, err := community.UpdateMember(tx, id, ch)
 		if err != nil || ch.Relatives == nil {
@@ -679,6 +733,15 @@ func (s *Server) setRoles(c *gin.Context) {
 		// deployment with nobody to run it; another admin can do it.
 		if p := principal(c); id == p.Member && p.Has(community.RoleAdmin) && !slices.Contains(req.Roles, community.RoleAdmin) {
 			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot remove your own admin role; another admin can")
+		}
+		old, err := community.GetMember(tx, id)
+		if err != nil {
+			return nil, err
+		}
+		if containsRole(old.Roles, community.RoleCommittee) != containsRole(req.Roles, community.RoleCommittee) {
+			if err := committeesInScope(tx, principal(c), []string{id}); err != nil {
+				return nil, err
+			}
 		}
 		m, err := community.SetRoles(tx, id, req.Roles)
 		if err != nil {
@@ -727,6 +790,9 @@ func (s *Server) eraseMember(c *gin.Context) {
 	s.memberOp(c, func(tx ledger.Tx, id string) (*community.Member, error) {
 		if id == principal(c).Member {
 			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot erase yourself; another admin can")
+		}
+		if err := committeesInScope(tx, principal(c), []string{id}); err != nil {
+			return nil, err
 		}
 		m, err := community.Erase(tx, id, req.Reason)
 		if err != nil {

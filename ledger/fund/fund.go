@@ -448,6 +448,20 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 	if err := checkCommittee(tx, c, committee, quorum); err != nil {
 		return nil, err
 	}
+	// Who proposes does not choose who approves: an admin with a
+	// proposal of this fund still open (voting, or in its objection
+	// window) would pick its voters or lower its quorum to the approvals
+	// it has (probe s26c); another admin changes the committee.
+	err = eachIndexed(tx, indexPrefix(f.ID)+idxProposal+"/", func(id string) error {
+		p, err := GetProposal(tx, id)
+		if err == nil && p.Proposer == tx.Actor().ID && (p.Status == StatusVoting || p.Status == StatusApproved) {
+			return ledger.Errorf(CodeConflictOfInterest, "you proposed %s, still open on fund %s: another admin changes its committee", p.ID, f.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	f.Committee, f.Quorum = committee, quorum
 	if err := save(tx, f); err != nil {
 		return nil, err
@@ -463,6 +477,18 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 	}
 	tx.Audit("fund.committee", fields)
 	return f, nil
+}
+
+// Committees returns the funds whose committee names any of members.
+func Committees(r ledger.Reader, members []string) ([]*Fund, error) {
+	var fs []*Fund
+	err := eachFund(r, func(f *Fund) error {
+		if slices.ContainsFunc(members, f.IsCommittee) {
+			fs = append(fs, f)
+		}
+		return nil
+	})
+	return fs, err
 }
 
 // MemberChanged applies the quorum rule again to the open proposals of

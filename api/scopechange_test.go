@@ -1,0 +1,117 @@
+package api
+
+import "testing"
+
+// TestAdminDoesNotDropOwnRelativeLinks: an admin's own relative links are
+// changed by another admin, dropped as well as added — on the relative's
+// record or on the admin's own. Dropping one would let the admin then
+// direct credits or a disbursement to that relative (probe s26c). The
+// link stays, and so do the refusals it causes.
+func TestAdminDoesNotDropOwnRelativeLinks(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	adm := e.member("adm-c1", "c1", "admin")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "hh-kin", "community": "c1",
+		"display_name": "亲属", "roles": []string{"resident"}, "relatives": []string{"adm-c1"}})
+	wantProblem(t, e.do("PATCH", "/v1/members/hh-kin", adm, map[string]any{"relatives": []string{}}), 403, "forbidden")
+	wantProblem(t, e.do("PATCH", "/v1/members/adm-c1", adm, map[string]any{"relatives": []string{}}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", adm, e.proposalBody("50.00", "beneficiary", "hh-kin")), 403, "conflict_of_interest")
+	credit := map[string]any{"postings": []any{map[string]any{"from": "c1:issuance", "to": "hh-kin:HOUR", "amount": "5.00", "unit": "HOUR"}}, "memo": "补贴"}
+	wantProblem(t, e.do("POST", "/v1/transfers", adm, credit), 403, "conflict_of_interest")
+	// Another admin may drop it; a link not touching the admin stays theirs
+	// to change.
+	e.must(200, "PATCH", "/v1/members/hh-kin", e.admin, map[string]any{"relatives": []string{}})
+	e.member("hh-2", "c1", "resident")
+	e.must(200, "PATCH", "/v1/members/hh-kin", adm, map[string]any{"relatives": []string{"hh-2"}})
+}
+
+// streetFund sets up a street s1 with a community s1c below it, a street
+// fund fs whose committee is cm-a (living in s1c), cm-s and cm-t (in
+// s1), quorum 2, 100.00 donated, and an admin scoped to s1c. The street
+// coordinator coord-s is cm-a's relative.
+func streetFund(t *testing.T) (e *fundEnv, coordS, admChild string) {
+	e = newFundEnv(t, false)
+	e.community("s1", "d1", nil)
+	e.community("s1c", "s1", nil)
+	e.tok["cm-a"] = e.member("cm-a", "s1c", "committee")
+	e.tok["cm-s"] = e.member("cm-s", "s1", "committee")
+	e.tok["cm-t"] = e.member("cm-t", "s1", "committee")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "coord-s", "community": "s1",
+		"display_name": "社工", "roles": []string{"coordinator"}, "relatives": []string{"cm-a"},
+		"username": "coord-s", "password": "password-coord-s"})
+	coordS = e.login("coord-s", "password-coord-s")
+	admChild = e.member("adm-s1c", "s1c", "admin")
+	e.must(201, "POST", "/v1/funds", e.admin, map[string]any{"id": "fs", "community": "s1", "name": "街道基金",
+		"committee": []string{"cm-a", "cm-s", "cm-t"}, "quorum": 2})
+	e.must(201, "POST", "/v1/funds/fs/donations", coordS, map[string]any{"donor": "corp-x", "donor_kind": "company", "amount": "100.00"})
+	return e, coordS, admChild
+}
+
+// TestChildAdminDoesNotDecideParentFund: an admin scoped to a community
+// below a street cannot read the street's fund, so neither may they
+// change what decides its votes: the committee role, the relatives or the
+// erasure of a member who sits on its committee (probe s26c: withdrawing
+// two members' roles rejected the street fund's proposal; dropping a
+// committee member's link to the street's proposer cleared a recusal).
+// Changes that leave the fund's votes alone stay theirs; an admin over
+// the street makes the others.
+func TestChildAdminDoesNotDecideParentFund(t *testing.T) {
+	e, coordS, admChild := streetFund(t)
+	id := e.must(201, "POST", "/v1/funds/fs/proposals", coordS, e.proposalBody("60.00")).Str("id")
+	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["cm-a"], map[string]any{"decision": "approve"}), 403, "conflict_of_interest")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-s"], map[string]any{"decision": "approve"})
+	e.member("kin", "s1c", "resident")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "plain", "community": "s1c",
+		"display_name": "居民", "roles": []string{"resident"}, "relatives": []string{"coord-s"}})
+	records := e.auditSize()
+
+	// A dropped relative's record changes too: coord-s is the street's.
+	wantProblem(t, e.do("PATCH", "/v1/members/plain", admChild, map[string]any{"relatives": []string{}}), 403, "forbidden")
+
+	wantProblem(t, e.do("PUT", "/v1/members/cm-a/roles", admChild, map[string]any{"roles": []string{"resident"}}), 403, "forbidden")
+	wantProblem(t, e.do("PATCH", "/v1/members/cm-a", admChild, map[string]any{"relatives": []string{}}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/members/cm-a/erase", admChild, map[string]any{"reason": "本人申请"}), 403, "forbidden")
+	wantProblem(t, e.do("PATCH", "/v1/members/kin", admChild, map[string]any{"relatives": []string{"cm-a"}}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/members", admChild, map[string]any{"id": "kin2", "community": "s1c",
+		"display_name": "亲属", "roles": []string{"resident"}, "relatives": []string{"cm-a"}}), 403, "forbidden")
+	if n := e.auditSize(); n != records {
+		t.Fatalf("refused changes wrote %d records", n-records)
+	}
+	p := e.must(200, "GET", "/v1/proposals/"+id, coordS, nil)
+	if p.Str("status") != "voting" {
+		t.Fatalf("the street proposal is %s after refused changes, want voting", p.Str("status"))
+	}
+	wantProblem(t, e.do("POST", "/v1/proposals/"+id+"/votes", e.tok["cm-a"], map[string]any{"decision": "approve"}), 403, "conflict_of_interest")
+
+	// A role change that keeps the committee role is not the fund's.
+	e.must(200, "PUT", "/v1/members/cm-a/roles", admChild, map[string]any{"roles": []string{"committee", "volunteer"}})
+	// The deployment admin may withdraw it: the proposal can no longer
+	// reach its quorum of 2 (cm-a recuses, cm-s approved, cm-t left).
+	e.must(200, "PUT", "/v1/members/cm-t/roles", e.admin, map[string]any{"roles": []string{"resident"}})
+	if p := e.must(200, "GET", "/v1/proposals/"+id, coordS, nil); p.Str("status") != "rejected" {
+		t.Fatalf("after the street's admin withdrew cm-t: %s, want rejected", p.Str("status"))
+	}
+}
+
+// TestProposerDoesNotChangeCommittee: an admin with an open proposal on a
+// fund does not change its committee or quorum (probe s26c: the proposer
+// lowered the quorum to the one approval it had and it was paid at once);
+// another admin may.
+func TestProposerDoesNotChangeCommittee(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	adm := e.member("adm-c1", "c1", "admin")
+	id := e.must(201, "POST", "/v1/funds/f1/proposals", adm, e.proposalBody("80.00")).Str("id")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	quorum1 := map[string]any{"committee": []string{"cm-zhang", "cm-li", "cm-zhao"}, "quorum": 1}
+	wantProblem(t, e.do("PUT", "/v1/funds/f1/committee", adm, quorum1), 403, "conflict_of_interest")
+	if p := e.must(200, "GET", "/v1/proposals/"+id, adm, nil); p.Str("status") != "voting" {
+		t.Fatalf("proposal %s after the refused change, want voting", p.Str("status"))
+	}
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, quorum1)
+	if p := e.must(200, "GET", "/v1/proposals/"+id, adm, nil); p.Str("status") != "paid" {
+		t.Fatalf("proposal %s after another admin's change, want paid", p.Str("status"))
+	}
+}
