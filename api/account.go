@@ -792,6 +792,13 @@ func mayChangeStatus(tx ledger.Tx, p *Principal, id string, to ledger.Status) er
 			return ledger.Errorf(ledger.CodeConflictOfInterest, "account %s is of %s, a registered relative of %s; someone else changes its status", id, a.Owner, p.Member)
 		}
 	}
+	if to == ledger.StatusClosed && !p.Has(community.RoleAdmin) {
+		// A closed account is never reopened, by anyone: a coordinator
+		// who closed a community's clearing or issuance account would end
+		// its redemptions across communities, or its credits, for good
+		// (probe s26d). A coordinator freezes; an admin closes.
+		return ledger.Errorf(ledger.CodeForbidden, "closing an account is for good and is an admin's to do; freeze it meanwhile")
+	}
 	if a.Status == ledger.StatusFrozen && to != ledger.StatusFrozen && !p.Has(community.RoleAdmin) {
 		// Closing it would make the freeze permanent, past the admin.
 		return ledger.Errorf(ledger.CodeForbidden, "a frozen account is reopened or closed by an admin")

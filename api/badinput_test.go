@@ -262,10 +262,16 @@ func TestFrozenAndClosedAccounts(t *testing.T) {
 	if r := move("li:HOUR", "zhang:HOUR"); r.Status != 201 {
 		t.Fatalf("after reopening: %d %s", r.Status, r.Raw)
 	}
-	if r := ts.do("POST", "/v1/accounts/zhang:HOUR/status", coord, map[string]any{"status": "closed"}); r.Status != 409 || r.Code() != "conflict" {
+	if r := ts.do("POST", "/v1/accounts/zhang:HOUR/status", ts.admin, map[string]any{"status": "closed"}); r.Status != 409 || r.Code() != "conflict" {
 		t.Fatalf("closing an account with a balance: %d %s, want 409 conflict", r.Status, r.Raw)
 	}
-	ts.must(200, "POST", "/v1/accounts/li:HOUR/status", coord, map[string]any{"status": "closed"})
+	// Closing is for good (nobody reopens a closed account): an admin's.
+	for _, id := range []string{"li:HOUR", "c1:clearing", "c1:issuance"} {
+		if r := ts.do("POST", "/v1/accounts/"+id+"/status", coord, map[string]any{"status": "closed"}); r.Status != 403 || r.Code() != "forbidden" {
+			t.Fatalf("a coordinator closing %s: %d %s, want 403 forbidden", id, r.Status, r.Raw)
+		}
+	}
+	ts.must(200, "POST", "/v1/accounts/li:HOUR/status", ts.admin, map[string]any{"status": "closed"})
 	if r := move("c1:issuance", "li:HOUR"); r.Status != 422 || r.Code() != "account_closed" {
 		t.Fatalf("posting to a closed account: %d %s, want 422 account_closed", r.Status, r.Raw)
 	}

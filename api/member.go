@@ -473,6 +473,15 @@ func relativesChange(r ledger.Reader, p *Principal, id string, before, after []s
 	if err := relativesInScope(r, p, after); err != nil {
 		return err
 	}
+	// Nor links of their own family, as at registration: an admin who
+	// linked a relative of theirs to a member whose login they hold
+	// (one they registered) could pass credits on through it (probe
+	// s26f).
+	for _, m := range append(append([]string{id}, added...), dropped...) {
+		if err := community.NoConflict(r, p.Member, m, "a change of relative links"); err != nil {
+			return err
+		}
+	}
 	for _, rel := range dropped {
 		m, err := community.GetMember(r, rel)
 		if err != nil {
@@ -773,6 +782,13 @@ func (s *Server) resetPassword(c *gin.Context) {
 			// One's own password needs the current one (a stolen access
 			// token must not become the account).
 			return nil, ledger.Errorf(ledger.CodeForbidden, "a reset is for others' passwords; change your own with POST /v1/auth/password (the current one is checked)")
+		}
+		// A login is everything its member may do: a scoped admin does
+		// not take over the login of a committee member of a fund outside
+		// their scope (probe s26d: reset, logged in and cast the deciding
+		// vote on a fund they cannot read).
+		if err := committeesInScope(tx, principal(c), []string{id}); err != nil {
+			return nil, err
 		}
 		if err := community.SetPassword(tx, req.Username, id, hash, ""); err != nil {
 			return nil, err

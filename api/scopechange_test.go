@@ -115,3 +115,47 @@ func TestProposerDoesNotChangeCommittee(t *testing.T) {
 		t.Fatalf("proposal %s after another admin's change, want paid", p.Str("status"))
 	}
 }
+
+// TestChildAdminDoesNotTakeOverParentCommitteeLogin: a login is all its
+// member may do, so a scoped admin does not reset the password of a
+// member on the committee of a fund outside their scope (probe s26d: the
+// child admin reset it, logged in and cast the deciding vote on a street
+// fund they cannot read); an admin over the fund may.
+func TestChildAdminDoesNotTakeOverParentCommitteeLogin(t *testing.T) {
+	e, coordS, admChild := streetFund(t)
+	id := e.must(201, "POST", "/v1/funds/fs/proposals", coordS, e.proposalBody("60.00")).Str("id")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-s"], map[string]any{"decision": "approve"})
+	reset := map[string]any{"username": "cm-a", "new_password": "taken-over-pw-1"}
+	wantProblem(t, e.do("PUT", "/v1/members/cm-a/password", admChild, reset), 403, "forbidden")
+	if r := e.do("POST", "/v1/auth/token", "", map[string]any{"username": "cm-a", "password": "taken-over-pw-1"}); r.Status != 401 {
+		t.Fatalf("login with the refused password: %d, want 401", r.Status)
+	}
+	// A resident of the child community is still the child admin's.
+	e.must(201, "POST", "/v1/members", admChild, map[string]any{"id": "res-c", "community": "s1c",
+		"display_name": "居民", "roles": []string{"resident"}, "username": "res-c", "password": "password-res-c"})
+	e.must(200, "PUT", "/v1/members/res-c/password", admChild, map[string]any{"username": "res-c", "new_password": "password-res-c2"})
+	e.must(200, "PUT", "/v1/members/cm-a/password", e.admin, reset)
+}
+
+// TestAdminDoesNotLinkOwnFamily: an admin does not add or drop a link one
+// of whose ends is their own relative, as a coordinator may not register
+// a member naming one (probe s26f: an admin registered a member with a
+// login they chose, linked their own relative to it, granted it pool
+// credits and had it gift them on). Another admin may.
+func TestAdminDoesNotLinkOwnFamily(t *testing.T) {
+	e := newFundEnv(t, false)
+	adm := e.member("adm-c1", "c1", "admin")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "kin", "community": "c1",
+		"display_name": "亲属", "roles": []string{"resident"}, "relatives": []string{"adm-c1"}})
+	e.must(201, "POST", "/v1/members", adm, map[string]any{"id": "sock", "community": "c1",
+		"display_name": "某人", "roles": []string{"resident"}, "username": "sock", "password": "password-sock"})
+	size := e.auditSize()
+	wantProblem(t, e.do("PATCH", "/v1/members/sock", adm, map[string]any{"relatives": []string{"kin"}}), 403, "conflict_of_interest")
+	wantProblem(t, e.do("PATCH", "/v1/members/kin", adm, map[string]any{"relatives": []string{"adm-c1", "sock"}}), 403, "conflict_of_interest")
+	if e.auditSize() != size {
+		t.Fatal("a refused link was written")
+	}
+	e.must(200, "PATCH", "/v1/members/sock", e.admin, map[string]any{"relatives": []string{"kin"}})
+	// Dropping it again is the other admin's too.
+	wantProblem(t, e.do("PATCH", "/v1/members/sock", adm, map[string]any{"relatives": []string{}}), 403, "conflict_of_interest")
+}
