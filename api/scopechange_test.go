@@ -159,3 +159,29 @@ func TestAdminDoesNotLinkOwnFamily(t *testing.T) {
 	// Dropping it again is the other admin's too.
 	wantProblem(t, e.do("PATCH", "/v1/members/sock", adm, map[string]any{"relatives": []string{}}), 403, "conflict_of_interest")
 }
+
+// TestCaseVariantsNameTheMember: member ids are case-sensitive, but a
+// beneficiary that is a member's id but for case names that member to
+// anyone reading the disclosure, so the recusal rules read it so (probe
+// s26f: "COC1" was paid on its proposer coC1's proposal, and a committee
+// member voted on a payment to their relative in capitals).
+func TestCaseVariantsNameTheMember(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "kin-li", "community": "c1",
+		"display_name": "亲属", "roles": []string{"resident"}, "relatives": []string{"cm-li"}})
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "kin-wang", "community": "c1",
+		"display_name": "亲属", "roles": []string{"resident"}, "relatives": []string{"coord-wang"}})
+	coord := e.tok["coord-wang"]
+	for _, b := range []string{"COORD-WANG", "Coord-Wang", "KIN-WANG"} {
+		wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", coord, e.proposalBody("10.00", "beneficiary", b)), 403, "conflict_of_interest")
+	}
+	for voter, b := range map[string]string{"cm-li": "KIN-LI", "cm-zhao": "CM-ZHAO"} {
+		id := e.propose("10.00", "beneficiary", b)
+		wantProblem(t, e.vote(id, voter, "approve"), 403, "conflict_of_interest")
+	}
+	// A pseudonym that names no member but for case is anyone's.
+	id := e.propose("10.00", "beneficiary", "hh-0042")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
+}

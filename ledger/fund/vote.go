@@ -109,8 +109,15 @@ func checkConflict(r ledger.Reader, p *Proposal, voter string) error {
 	if err != nil {
 		return err
 	}
-	if b, err := community.GetMember(r, p.Beneficiary); err == nil && community.AreRelatives(v, b) {
+	b, err := community.GetMember(r, p.Beneficiary)
+	switch {
+	case err == nil && community.AreRelatives(v, b):
 		return ledger.Errorf(CodeConflictOfInterest, "fund: a relative of the beneficiary must recuse")
+	case ledger.IsCode(err, ledger.CodeNotFound):
+		// A pseudonym that is a member's id but for case names them.
+		if community.NameConflict(v, p.Beneficiary, "") != nil {
+			return ledger.Errorf(CodeConflictOfInterest, "fund: the beneficiary %s names %s or a relative (ids differ only in case): they must recuse", p.Beneficiary, voter)
+		}
 	}
 	if pr, err := community.GetMember(r, p.Proposer); err == nil && community.AreRelatives(v, pr) {
 		return ledger.Errorf(CodeConflictOfInterest, "fund: a relative of the proposer must recuse")
