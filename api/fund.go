@@ -1078,7 +1078,9 @@ func publicDisbursementPage(r ledger.Reader, f *fund.Fund, pg ledger.Page) (List
 	ps, next, err := fund.Proposals(r, f.ID, pg)
 	views := make([]PublicDisbursementView, len(ps))
 	for i, p := range ps {
-		views[i] = publicDisbursement(p, f)
+		// Counted as its next vote would count them (Tally leaves out
+		// votes taken back by a conflict found since).
+		views[i] = publicDisbursement(fund.Current(r, f, p), f)
 	}
 	return newList(views, next), err
 }

@@ -185,3 +185,32 @@ func TestCaseVariantsNameTheMember(t *testing.T) {
 	id := e.propose("10.00", "beneficiary", "hh-0042")
 	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
 }
+
+// TestConflictFoundAfterVoteTakesItBack: a member with a conflict of
+// interest must recuse (SPEC §5), so a conflict registered after they
+// voted — the beneficiary registered as their relative — takes the vote
+// back (probe s26f: it still counted, and the next approval paid). The
+// vote stays listed; it no longer counts, and they are conflicted.
+func TestConflictFoundAfterVoteTakesItBack(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	id := e.propose("10.00", "beneficiary", "m-new")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
+		"display_name": "新成员", "roles": []string{"resident"}, "relatives": []string{"cm-zhang"}})
+	p := e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
+	num := func(r response, k string) float64 { f, _ := r.Body[k].(float64); return f }
+	if num(p, "approvals") != 0 || num(p, "eligible") != 2 {
+		t.Fatalf("after the conflict: approvals %v eligible %v, want 0 and 2: %s", p.Body["approvals"], p.Body["eligible"], p.Raw)
+	}
+	p = e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
+	if p.Str("status") != "voting" || num(p, "approvals") != 1 {
+		t.Fatalf("one counted approval of quorum 2: %s approvals %v, want voting 1", p.Str("status"), p.Body["approvals"])
+	}
+	// The last eligible member's rejection leaves 1 approval short: rejected.
+	p = e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhao"], map[string]any{"decision": "reject", "reason": "利益冲突"})
+	if p.Str("status") != "rejected" {
+		t.Fatalf("after the last eligible vote: %s, want rejected", p.Str("status"))
+	}
+}

@@ -125,10 +125,11 @@ func (p *Proposal) QuorumOf(f *Fund) (quorum, eligible int) {
 // ended notes the quorum and eligible voters as voting ends.
 func (p *Proposal) ended(f *Fund) { p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f) }
 
-// Tally counts the current round's approvals and rejections.
+// Tally counts the current round's approvals and rejections, leaving
+// out the votes of members found conflicted since they voted (Conflicted).
 func (p *Proposal) Tally() (approvals, rejections int) {
 	for _, v := range p.Votes {
-		if v.Round != p.Round {
+		if v.Round != p.Round || slices.Contains(p.Conflicted, v.Member) {
 			continue
 		}
 		if v.Decision == Approve {
@@ -173,14 +174,21 @@ func (p *Proposal) Waiting(f *Fund) int {
 	return n
 }
 
-// conflicted lists the committee members who may not vote on p now (the
-// beneficiary, the beneficiary's or the proposer's relatives, and those
-// whose committee role was withdrawn or who were erased), except those
-// who voted before: their vote stands.
+// conflicted lists the committee members who may not vote on p now: the
+// beneficiary, the beneficiary's or the proposer's relatives — a conflict
+// of interest found after they voted (a relative named since, the
+// beneficiary registered as a member) takes their vote back, as a member
+// with a conflict must recuse (SPEC §5; probe s26f: the vote counted) —
+// and those whose committee role was withdrawn or who were erased, unless
+// they voted before: that vote stands.
 func conflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
 	var out []string
 	for _, m := range f.Committee {
-		if m != p.Proposer && !p.voted(m) && (checkConflict(r, p, m) != nil || !votingMember(r, m)) {
+		if m == p.Proposer {
+			continue
+		}
+		c := checkConflict(r, p, m)
+		if ledger.IsCode(c, CodeConflictOfInterest) || !p.voted(m) && (c != nil || !votingMember(r, m)) {
 			out = append(out, m)
 		}
 	}
