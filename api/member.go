@@ -378,6 +378,11 @@ func (s *Server) createMember(c *gin.Context) {
 		if err := inScope(tx, p, req.Community); err != nil {
 			return nil, err
 		}
+		if containsRole(req.Roles, community.RoleAdmin) {
+			if err := fromAbove(p, req.Community); err != nil {
+				return nil, err
+			}
+		}
 		if err := relativesInScope(tx, p, req.Relatives); err != nil {
 			return nil, err
 		}
@@ -517,6 +522,20 @@ func committeesInScope(r ledger.Reader, p *Principal, members []string) error {
 		}
 	}
 	return nil
+}
+
+// fromAbove: the admin role is given and taken from above — by an admin
+// over the whole deployment, or one whose scope holds the member's
+// community below its own top — never by a peer of the same scope (probe
+// s26f: an admin scoped to a community registered a second admin of it
+// with a login they chose, and through it granted themself the committee
+// role, dropped their own relative link and credited that relative). The
+// member's community is in p's scope already (checked by the caller).
+func fromAbove(p *Principal, memberCommunity string) error {
+	if p.Community == "" || memberCommunity != p.Community {
+		return nil
+	}
+	return ledger.Errorf(ledger.CodeForbidden, "the admin role of a member of %s is given or withdrawn by an admin over a wider scope, not by one of %s", memberCommunity, p.Community)
 }
 
 func hasKey(m map[string]string, k string) bool {
@@ -746,6 +765,11 @@ func (s *Server) setRoles(c *gin.Context) {
 		old, err := community.GetMember(tx, id)
 		if err != nil {
 			return nil, err
+		}
+		if containsRole(old.Roles, community.RoleAdmin) != containsRole(req.Roles, community.RoleAdmin) {
+			if err := fromAbove(principal(c), old.Community); err != nil {
+				return nil, err
+			}
 		}
 		if containsRole(old.Roles, community.RoleCommittee) != containsRole(req.Roles, community.RoleCommittee) {
 			if err := committeesInScope(tx, principal(c), []string{id}); err != nil {

@@ -214,3 +214,34 @@ func TestConflictFoundAfterVoteTakesItBack(t *testing.T) {
 		t.Fatalf("after the last eligible vote: %s, want rejected", p.Str("status"))
 	}
 }
+
+// TestAdminRoleFromAbove: the admin role is given and withdrawn by an
+// admin over a wider scope, never by a peer of the same one (probe s26f:
+// an admin of c1 registered a second admin of c1 with a login they chose,
+// and through it granted themself the committee role and credited their
+// relative).
+func TestAdminRoleFromAbove(t *testing.T) {
+	e := newFundEnv(t, false)
+	admC1 := e.member("adm-c1", "c1", "admin")
+	admD1 := e.member("adm-d1", "d1", "admin")
+	e.member("res-1", "c1", "resident")
+	puppet := func(id, communityID string) map[string]any {
+		return map[string]any{"id": id, "community": communityID, "display_name": "管理员",
+			"roles": []string{"admin"}, "username": id, "password": "password-" + id}
+	}
+	size := e.auditSize()
+	wantProblem(t, e.do("POST", "/v1/members", admC1, puppet("pa-1", "c1")), 403, "forbidden")
+	wantProblem(t, e.do("PUT", "/v1/members/res-1/roles", admC1, map[string]any{"roles": []string{"resident", "admin"}}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/members", admD1, puppet("pa-2", "d1")), 403, "forbidden")
+	if e.auditSize() != size {
+		t.Fatal("a refused appointment was written")
+	}
+	// From above: the district's admin for c1, the deployment's for d1.
+	e.must(201, "POST", "/v1/members", admD1, puppet("pa-3", "c1"))
+	e.must(200, "PUT", "/v1/members/res-1/roles", admD1, map[string]any{"roles": []string{"resident", "admin"}})
+	wantProblem(t, e.do("PUT", "/v1/members/res-1/roles", admC1, map[string]any{"roles": []string{"resident"}}), 403, "forbidden")
+	e.must(201, "POST", "/v1/members", e.admin, puppet("pa-4", "d1"))
+	// Other roles stay the community admin's to give.
+	e.must(201, "POST", "/v1/members", admC1, map[string]any{"id": "co-1", "community": "c1", "display_name": "社工",
+		"roles": []string{"coordinator"}, "username": "co-1", "password": "password-co-1"})
+}
