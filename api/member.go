@@ -475,7 +475,7 @@ func relativesChange(r ledger.Reader, p *Principal, id string, before, after []s
 	if id == p.Member || slices.Contains(added, p.Member) || slices.Contains(dropped, p.Member) {
 		return ledger.Errorf(ledger.CodeForbidden, "nobody adds or drops their own relative links; another admin does")
 	}
-	if err := relativesInScope(r, p, after); err != nil {
+	if err := relativesInScope(r, p, added); err != nil {
 		return err
 	}
 	// Nor links of their own family, as at registration: an admin who
@@ -518,7 +518,8 @@ func committeesInScope(r ledger.Reader, p *Principal, members []string) error {
 			if !ledger.IsCode(err, ledger.CodeForbidden) {
 				return err
 			}
-			return ledger.Errorf(ledger.CodeForbidden, "this change concerns a committee member of fund %s, outside your scope; an admin over community %s makes it", f.ID, f.Community)
+			// Not naming the fund: who sits on a committee is not public.
+			return ledger.Errorf(ledger.CodeForbidden, "this change concerns a member of the committee of a fund outside your scope; an admin over that fund's community makes it")
 		}
 	}
 	return nil
@@ -536,6 +537,18 @@ func fromAbove(p *Principal, memberCommunity string) error {
 		return nil
 	}
 	return ledger.Errorf(ledger.CodeForbidden, "the admin role of a member of %s is given or withdrawn by an admin over a wider scope, not by one of %s", memberCommunity, p.Community)
+}
+
+// adminFromAbove: taking over or removing an admin — resetting their
+// password, erasing them — is done from above, as their role is (review
+// s26R: a peer reset the other admin's password and, logged in as them,
+// granted themself the committee role).
+func adminFromAbove(r ledger.Reader, p *Principal, id string) error {
+	m, err := community.GetMember(r, id)
+	if err != nil || !m.Has(community.RoleAdmin) {
+		return err
+	}
+	return fromAbove(p, m.Community)
 }
 
 func hasKey(m map[string]string, k string) bool {
@@ -814,6 +827,9 @@ func (s *Server) resetPassword(c *gin.Context) {
 		if err := committeesInScope(tx, principal(c), []string{id}); err != nil {
 			return nil, err
 		}
+		if err := adminFromAbove(tx, principal(c), id); err != nil {
+			return nil, err
+		}
 		if err := community.SetPassword(tx, req.Username, id, hash, ""); err != nil {
 			return nil, err
 		}
@@ -832,6 +848,9 @@ func (s *Server) eraseMember(c *gin.Context) {
 			return nil, ledger.Errorf(ledger.CodeConflict, "you cannot erase yourself; another admin can")
 		}
 		if err := committeesInScope(tx, principal(c), []string{id}); err != nil {
+			return nil, err
+		}
+		if err := adminFromAbove(tx, principal(c), id); err != nil {
 			return nil, err
 		}
 		m, err := community.Erase(tx, id, req.Reason)

@@ -1,6 +1,9 @@
 package api
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestAdminDoesNotDropOwnRelativeLinks: an admin's own relative links are
 // changed by another admin, dropped as well as added — on the relative's
@@ -204,6 +207,10 @@ func TestConflictFoundAfterVoteTakesItBack(t *testing.T) {
 	if num(p, "approvals") != 0 || num(p, "eligible") != 2 {
 		t.Fatalf("after the conflict: approvals %v eligible %v, want 0 and 2: %s", p.Body["approvals"], p.Body["eligible"], p.Raw)
 	}
+	pub := e.must(200, "GET", "/v1/public/funds/f1/disbursements", "", nil)
+	if items, _ := pub.Body["items"].([]any); len(items) != 1 || items[0].(map[string]any)["approvals"] != 0.0 {
+		t.Fatalf("the public page counts the vote taken back: %s", pub.Raw)
+	}
 	p = e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
 	if p.Str("status") != "voting" || num(p, "approvals") != 1 {
 		t.Fatalf("one counted approval of quorum 2: %s approvals %v, want voting 1", p.Str("status"), p.Body["approvals"])
@@ -244,4 +251,114 @@ func TestAdminRoleFromAbove(t *testing.T) {
 	// Other roles stay the community admin's to give.
 	e.must(201, "POST", "/v1/members", admC1, map[string]any{"id": "co-1", "community": "c1", "display_name": "社工",
 		"roles": []string{"coordinator"}, "username": "co-1", "password": "password-co-1"})
+}
+
+// Review s26R's cases, each failing before its fix.
+
+// TestExpiryCountsAsTheLastVoteWould: a vote taken back by a conflict
+// stays taken back when the proposal expires (review s26R: the expiry
+// counted it again from the last vote's stale list).
+func TestExpiryCountsAsTheLastVoteWould(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	id := e.propose("10.00", "beneficiary", "m-new", "deadline", "48h")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
+		"display_name": "新成员", "roles": []string{"resident"}, "relatives": []string{"cm-zhang"}})
+	p := e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
+	t.Logf("voting: approvals %v eligible %v", p.Body["approvals"], p.Body["eligible"])
+	e.fire(48*time.Hour + time.Second)
+	p = e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
+	t.Logf("expired: status %v approvals %v eligible %v", p.Str("status"), p.Body["approvals"], p.Body["eligible"])
+	if p.Body["approvals"] != 0.0 || p.Body["eligible"] != 2.0 {
+		t.Fatalf("after expiry the taken-back vote counts again: approvals %v eligible %v (voting view showed 0 and 2)", p.Body["approvals"], p.Body["eligible"])
+	}
+}
+
+// TestPeerAdminDoesNotResetAdminPassword: an admin's password is reset
+// from above, as their role is given (review s26R: a peer reset it and,
+// logged in as them, granted themself the committee role).
+func TestPeerAdminDoesNotResetAdminPassword(t *testing.T) {
+	e := newFundEnv(t, false)
+	admC1 := e.member("adm-c1", "c1", "admin")
+	admD1 := e.member("adm-d1", "d1", "admin")
+	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c1b", "community": "c1", "display_name": "管理员二",
+		"roles": []string{"admin"}, "username": "adm-c1b", "password": "password-adm-c1b"})
+	wantProblem(t, e.do("PUT", "/v1/members/adm-c1b/password", admC1, map[string]any{"username": "adm-c1b", "new_password": "chosen-by-adm-c1"}), 403, "forbidden")
+	if r := e.do("POST", "/v1/auth/token", "", map[string]any{"username": "adm-c1b", "password": "chosen-by-adm-c1"}); r.Status != 401 {
+		t.Fatalf("login with the refused password: %d, want 401", r.Status)
+	}
+	// From above it is allowed.
+	e.must(200, "PUT", "/v1/members/adm-c1b/password", admD1, map[string]any{"username": "adm-c1b", "new_password": "chosen-by-adm-d1"})
+}
+
+// TestConflictTakesBackReplacedVotersVote: a vote that stands after its
+// member left the committee is taken back by a conflict registered
+// later, as any vote (review s26R: it still counted and paid).
+func TestConflictTakesBackReplacedVotersVote(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	e.tok["cm-new"] = e.member("cm-new", "c1", "committee")
+	id := e.propose("10.00", "beneficiary", "m-new")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-li", "cm-zhao", "cm-new"}, "quorum": 2})
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
+		"display_name": "新成员", "roles": []string{"resident"}, "relatives": []string{"cm-zhang"}})
+	p := e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
+	t.Logf("after cm-li: status %s approvals %v", p.Str("status"), p.Body["approvals"])
+	if p.Str("status") == "paid" {
+		t.Fatal("paid with the approval of the beneficiary's relative (conflict registered after their vote, while off the committee)")
+	}
+}
+
+// TestCaseTwinMemberIsTheSamePerson: a member registered under the
+// proposer's id but for case reads as the proposer (review s26R: the
+// coordinator registered "COW" and proposed a payment to it).
+func TestCaseTwinMemberIsTheSamePerson(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "coW", "community": "c1", "display_name": "社工",
+		"roles": []string{"coordinator"}, "username": "13800000000", "password": "password-coW"})
+	coW := e.login("13800000000", "password-coW")
+	wantProblem(t, e.do("POST", "/v1/funds/f1/proposals", coW, e.proposalBody("10.00", "beneficiary", "COW")), 403, "conflict_of_interest")
+	r := e.do("POST", "/v1/members", coW, map[string]any{"id": "COW", "community": "c1", "display_name": "某人", "roles": []string{"resident"}})
+	t.Logf("register COW: %d %s", r.Status, r.Raw)
+	p := e.do("POST", "/v1/funds/f1/proposals", coW, e.proposalBody("10.00", "beneficiary", "COW"))
+	t.Logf("propose to COW: %d %s", p.Status, p.Raw)
+	if p.Status == 201 {
+		t.Fatal("coW proposed a payment to COW after registering it as a member")
+	}
+}
+
+// TestKeptRelativeOutOfScopeDoesNotBlock: a link kept unchanged is not
+// judged again (review s26R: a kept relative outside the child admin's
+// scope made adding one in scope a 404).
+func TestKeptRelativeOutOfScopeDoesNotBlock(t *testing.T) {
+	e, _, admChild := streetFund(t)
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "plain", "community": "s1c",
+		"display_name": "居民", "roles": []string{"resident"}, "relatives": []string{"coord-s"}})
+	e.member("kin", "s1c", "resident")
+	g := e.must(200, "GET", "/v1/members/plain", admChild, nil)
+	t.Logf("child admin reads plain: %s", g.Raw)
+	r := e.do("PATCH", "/v1/members/plain", admChild, map[string]any{"relatives": []string{"coord-s", "kin"}})
+	t.Logf("add kin keeping coord-s: %d %s", r.Status, r.Raw)
+	if r.Status != 200 {
+		t.Fatalf("adding an in-scope relative refused because a kept one is out of scope: %d %s", r.Status, r.Raw)
+	}
+}
+
+// TestPeerAdminDoesNotEraseAdmin: an admin is erased from above, as
+// their role is withdrawn (review s26R: a peer erased them).
+func TestPeerAdminDoesNotEraseAdmin(t *testing.T) {
+	e := newFundEnv(t, false)
+	admC1 := e.member("adm-c1", "c1", "admin")
+	admD1 := e.member("adm-d1", "d1", "admin")
+	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c1b", "community": "c1", "display_name": "管理员二",
+		"roles": []string{"admin"}, "username": "adm-c1b", "password": "password-adm-c1b"})
+	wantProblem(t, e.do("PUT", "/v1/members/adm-c1b/roles", admC1, map[string]any{"roles": []string{"resident"}}), 403, "forbidden")
+	wantProblem(t, e.do("POST", "/v1/members/adm-c1b/erase", admC1, map[string]any{"reason": "x"}), 403, "forbidden")
+	e.must(200, "POST", "/v1/members/adm-c1b/erase", admD1, map[string]any{"reason": "x"})
 }

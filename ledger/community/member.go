@@ -741,22 +741,27 @@ func NoConflict(r ledger.Reader, actor, member, what string) error {
 		// member's relatives.
 		return ledger.Errorf(ledger.CodeConflictOfInterest, "%s to %s, a registered relative of %s, is made by someone else", what, member, actor)
 	}
-	return nil
+	// A member registered under the actor's id, or a relative's, but
+	// for case reads as that person too (review s26R).
+	return NameConflict(a, member, what)
 }
 
-// NameConflict judges a name that is no member's id (a pseudonymous
-// beneficiary, a donor's name) against member a: one that differs from
+// NameConflict judges a name (a pseudonymous beneficiary, a member's id)
+// against member a: one that differs from
 // a's id, or from one of a's relatives' ids, only in case names that
 // member all the same — member ids are case-sensitive, but a "COC1" paid
 // is coC1 to anyone reading it (probe s26f: a coordinator proposed a
 // payment to their own id in capitals, and their relative voted on one
 // to theirs).
 func NameConflict(a *Member, name, what string) error {
+	if name == a.ID {
+		return nil // the same member: judged by the caller
+	}
 	if strings.EqualFold(name, a.ID) {
 		return ledger.Errorf(ledger.CodeForbidden, "%s to %s (%s, but for case) is made by someone else", what, name, a.ID)
 	}
 	for _, rel := range a.Relatives {
-		if strings.EqualFold(name, rel) {
+		if name != rel && strings.EqualFold(name, rel) {
 			return ledger.Errorf(ledger.CodeConflictOfInterest, "%s to %s (%s, a registered relative of %s, but for case) is made by someone else", what, name, rel, a.ID)
 		}
 	}

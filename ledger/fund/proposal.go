@@ -122,8 +122,13 @@ func (p *Proposal) QuorumOf(f *Fund) (quorum, eligible int) {
 	return f.Quorum, p.Eligible(f)
 }
 
-// ended notes the quorum and eligible voters as voting ends.
-func (p *Proposal) ended(f *Fund) { p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f) }
+// ended notes the quorum and eligible voters as voting ends, judging
+// who may vote as of now (a conflict found since the last vote takes
+// that vote back, also from an expiry's count).
+func (p *Proposal) ended(r ledger.Reader, f *Fund) {
+	p.Conflicted = conflicted(r, f, p)
+	p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f)
+}
 
 // Tally counts the current round's approvals and rejections, leaving
 // out the votes of members found conflicted since they voted (Conflicted).
@@ -183,7 +188,15 @@ func (p *Proposal) Waiting(f *Fund) int {
 // they voted before: that vote stands.
 func conflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
 	var out []string
-	for _, m := range f.Committee {
+	// This round's voters since replaced on the committee too: their
+	// votes stand, unless a conflict takes them back.
+	members := slices.Clone(f.Committee)
+	for _, v := range p.Votes {
+		if v.Round == p.Round && !slices.Contains(members, v.Member) {
+			members = append(members, v.Member)
+		}
+	}
+	for _, m := range members {
 		if m == p.Proposer {
 			continue
 		}

@@ -109,15 +109,13 @@ func checkConflict(r ledger.Reader, p *Proposal, voter string) error {
 	if err != nil {
 		return err
 	}
-	b, err := community.GetMember(r, p.Beneficiary)
-	switch {
-	case err == nil && community.AreRelatives(v, b):
+	if b, err := community.GetMember(r, p.Beneficiary); err == nil && community.AreRelatives(v, b) {
 		return ledger.Errorf(CodeConflictOfInterest, "fund: a relative of the beneficiary must recuse")
-	case ledger.IsCode(err, ledger.CodeNotFound):
-		// A pseudonym that is a member's id but for case names them.
-		if community.NameConflict(v, p.Beneficiary, "") != nil {
-			return ledger.Errorf(CodeConflictOfInterest, "fund: the beneficiary %s names %s or a relative (ids differ only in case): they must recuse", p.Beneficiary, voter)
-		}
+	}
+	// A beneficiary that is the voter's id, or a relative's, but for case
+	// names them all the same, a member registered under it or not.
+	if community.NameConflict(v, p.Beneficiary, "") != nil {
+		return ledger.Errorf(CodeConflictOfInterest, "fund: the beneficiary %s names %s or a relative (ids differ only in case): they must recuse", p.Beneficiary, voter)
 	}
 	if pr, err := community.GetMember(r, p.Proposer); err == nil && community.AreRelatives(v, pr) {
 		return ledger.Errorf(CodeConflictOfInterest, "fund: a relative of the proposer must recuse")
@@ -158,10 +156,10 @@ func outcomeAt(tx ledger.Tx, f *Fund, p *Proposal, asOf time.Time) (string, map[
 	p.Conflicted = conflicted(tx, f, p)
 	switch verdict(f, p) {
 	case Approve:
-		p.ended(f)
+		p.ended(tx, f)
 		return approve(tx, p, asOf)
 	case Reject:
-		p.ended(f)
+		p.ended(tx, f)
 		return reject(tx, p)
 	}
 	return "", nil, nil
@@ -337,7 +335,7 @@ func objectRejects(tx ledger.Tx, f *Fund, p *Proposal, by, reason string) error 
 	}
 	p.WindowEnds = time.Time{}
 	p.event(tx, "proposal.object")
-	p.ended(f)
+	p.ended(tx, f)
 	extra, err := finish(tx, p, StatusRejected, "proposal.reject")
 	if err != nil {
 		return err
