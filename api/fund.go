@@ -319,8 +319,11 @@ func nonNilStrings(xs []string) []string {
 func cny(v int64) string { return ledger.FormatAmount(v, ledger.CNY) }
 
 var (
-	fundStaff   = []community.Role{community.RoleCoordinator, community.RoleAdmin}
-	fundReaders = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor}
+	fundStaff = []community.Role{community.RoleCoordinator, community.RoleAdmin}
+	// fundProposers propose disbursements (SPEC §5: a coordinator
+	// proposes); an admin, who chooses the committee, does not.
+	fundProposers = []community.Role{community.RoleCoordinator}
+	fundReaders   = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor}
 	// fundViewers read a fund, its proposals and its report: its readers
 	// over its community, and its committee (canReadFund).
 	fundViewers = []community.Role{community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor, community.RoleCommittee}
@@ -338,7 +341,7 @@ func (s *Server) fundRoutes() []route {
 		{method: "POST", path: "/v1/donations/:id/reverse", summary: "Correct a donation recorded in error: a reversal naming it and the reason takes the money back out of the fund", tag: "funds", auth: authenticated, roles: fundStaff, req: ReverseRequest{}, resp: DonationView{}, status: 200, handle: s.reverseDonation},
 		{method: "POST", path: "/v1/donations/:id/erase", summary: "Erase the name of a donation's donor, a person named by name (PIPL; admin); the donation and the chain stay", tag: "funds", auth: authenticated, roles: admin, req: DecisionRequest{}, resp: DonationView{}, status: 200, handle: s.eraseDonor},
 		{method: "GET", path: "/v1/funds/:id/donations", summary: "A fund's donations with their donors (staff and auditors)", tag: "funds", auth: authenticated, roles: fundReaders, query: paged, resp: List[DonationView]{}, status: 200, handle: s.listDonations},
-		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: fundStaff, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
+		{method: "POST", path: "/v1/funds/:id/proposals", summary: "Propose a disbursement; its amount is held at once", tag: "funds", auth: authenticated, roles: fundProposers, req: ProposalRequest{}, resp: ProposalView{}, status: 201, handle: s.createProposal},
 		{method: "GET", path: "/v1/funds/:id/proposals", summary: "A fund's proposals", tag: "funds", auth: authenticated, roles: fundViewers, query: paged, resp: List[ProposalView]{}, status: 200, handle: s.listProposals},
 		{method: "GET", path: "/v1/proposals/:id", summary: "A proposal with its votes", tag: "funds", auth: authenticated, resp: ProposalView{}, status: 200, handle: s.getProposal},
 		{method: "POST", path: "/v1/proposals/:id/votes", summary: "Vote approve or reject (committee members, not the proposer)", tag: "funds", auth: authenticated, req: ProposalVoteRequest{}, resp: ProposalView{}, status: 200, handle: s.voteProposal},
@@ -672,7 +675,7 @@ func (s *Server) createProposal(c *gin.Context) {
 		return
 	}
 	s.commit(c, http.StatusCreated, func(tx ledger.Tx) (any, error) {
-		f, err := fundOf(tx, p, id, community.RoleCoordinator, community.RoleAdmin)
+		f, err := fundOf(tx, p, id, fundProposers...)
 		if err != nil {
 			return nil, err
 		}

@@ -501,19 +501,28 @@ func relativesChange(r ledger.Reader, p *Principal, id string, before, after []s
 
 // committeesInScope refuses a change concerning members who sit on the
 // committee of a fund outside p's scope — their committee role, their
-// relatives, their erasure — which would decide who votes on, or settle,
-// that fund's proposals: an admin over the fund's community makes it
-// (probe s26c: an admin of a child community withdrew the roles of a
-// parent community fund's committee and so rejected its proposal).
+// relatives, their password, their erasure — which would decide who votes
+// on, or settle, that fund's proposals: an admin over the fund's
+// community makes it (probe s26c: an admin of a child community withdrew
+// the roles of a parent community fund's committee and so rejected its
+// proposal). Nor does one with a proposal of their own open on such a
+// fund make it: who proposes does not choose who approves (probe s26h:
+// a proposer dropped a voter's recusing link, reset another's password
+// and voted as them).
 func committeesInScope(r ledger.Reader, p *Principal, members []string) error {
-	if p.Community == "" {
-		return nil
-	}
 	fs, err := fund.Committees(r, members)
 	if err != nil {
 		return err
 	}
 	for _, f := range fs {
+		if open, err := fund.OpenProposalOf(r, f.ID, p.Member); err != nil {
+			return err
+		} else if open != "" {
+			return ledger.Errorf(ledger.CodeConflictOfInterest, "this change concerns a member of the committee voting on your proposal %s; someone else makes it", open)
+		}
+		if p.Community == "" {
+			continue
+		}
 		if err := inScope(r, p, f.Community); err != nil {
 			if !ledger.IsCode(err, ledger.CodeForbidden) {
 				return err

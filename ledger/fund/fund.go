@@ -452,15 +452,10 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 	// proposal of this fund still open (voting, or in its objection
 	// window) would pick its voters or lower its quorum to the approvals
 	// it has (probe s26c); another admin changes the committee.
-	err = eachIndexed(tx, indexPrefix(f.ID)+idxProposal+"/", func(id string) error {
-		p, err := GetProposal(tx, id)
-		if err == nil && p.Proposer == tx.Actor().ID && (p.Status == StatusVoting || p.Status == StatusApproved) {
-			return ledger.Errorf(CodeConflictOfInterest, "you proposed %s, still open on fund %s: another admin changes its committee", p.ID, f.ID)
-		}
-		return err
-	})
-	if err != nil {
+	if open, err := OpenProposalOf(tx, f.ID, tx.Actor().ID); err != nil {
 		return nil, err
+	} else if open != "" {
+		return nil, ledger.Errorf(CodeConflictOfInterest, "you proposed %s, still open on fund %s: another admin changes its committee", open, f.ID)
 	}
 	f.Committee, f.Quorum = committee, quorum
 	if err := save(tx, f); err != nil {
@@ -477,6 +472,21 @@ func SetCommittee(tx ledger.Tx, fundID string, committee []string, quorum int) (
 	}
 	tx.Audit("fund.committee", fields)
 	return f, nil
+}
+
+// OpenProposalOf returns the id of a proposal of fund that member made
+// and that is still open (voting, or approved in its objection window),
+// or "".
+func OpenProposalOf(r ledger.Reader, fund, member string) (string, error) {
+	var open string
+	err := eachIndexed(r, indexPrefix(fund)+idxProposal+"/", func(id string) error {
+		p, err := GetProposal(r, id)
+		if err == nil && open == "" && p.Proposer == member && (p.Status == StatusVoting || p.Status == StatusApproved) {
+			open = p.ID
+		}
+		return err
+	})
+	return open, err
 }
 
 // Committees returns the funds whose committee names any of members.

@@ -188,15 +188,10 @@ func (p *Proposal) Waiting(f *Fund) int {
 // they voted before: that vote stands.
 func conflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
 	var out []string
-	// This round's voters since replaced on the committee too: their
-	// votes stand, unless a conflict takes them back.
-	members := slices.Clone(f.Committee)
-	for _, v := range p.Votes {
-		if v.Round == p.Round && !slices.Contains(members, v.Member) {
-			members = append(members, v.Member)
-		}
-	}
-	for _, m := range members {
+	// Only the present committee: a vote cast by a member replaced since
+	// stands as cast (changes to that member are not the fund's to judge,
+	// and no scope check or re-decision looks at them; review s26h).
+	for _, m := range f.Committee {
 		if m == p.Proposer {
 			continue
 		}
