@@ -252,6 +252,7 @@ type ProposalVoteView struct {
 	Round    int       `json:"round,omitempty"`
 	Time     time.Time `json:"time"`
 	Seq      uint64    `json:"seq"`
+	Void     bool      `json:"void,omitempty" doc:"a conflict of interest registered after the vote took it back: it counts for nothing"`
 }
 
 // ProposalView is a proposal as the committee and staff see it.
@@ -298,7 +299,7 @@ func proposalView(p *fund.Proposal, f *fund.Fund) ProposalView {
 		v.ObjectionWindow = formatDuration(p.ObjectionWindow)
 	}
 	for _, x := range p.Votes {
-		v.Votes = append(v.Votes, ProposalVoteView{Member: x.Member, Decision: x.Decision, Reason: x.Reason, Round: x.Round, Time: x.Time, Seq: x.Seq})
+		v.Votes = append(v.Votes, ProposalVoteView{Member: x.Member, Decision: x.Decision, Reason: x.Reason, Round: x.Round, Time: x.Time, Seq: x.Seq, Void: x.Void})
 	}
 	for _, x := range p.Recusals {
 		v.Votes = append(v.Votes, ProposalVoteView{Member: x.Member, Decision: "recuse", Reason: x.Reason, Time: x.Time, Seq: x.Seq})

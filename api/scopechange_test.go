@@ -380,3 +380,72 @@ func TestPeerAdminDoesNotEraseAdmin(t *testing.T) {
 	wantProblem(t, e.do("POST", "/v1/members/adm-c1b/erase", admC1, map[string]any{"reason": "x"}), 403, "forbidden")
 	e.must(200, "POST", "/v1/members/adm-c1b/erase", admD1, map[string]any{"reason": "x"})
 }
+
+// TestVoidVoteStaysVoid: a vote a conflict took back is void for good —
+// a committee replacement that removes its member does not bring it back
+// (review s26R2: it counted again and paid), nor does the link dropped
+// again, before or after the deadline; the member, no longer conflicted,
+// votes again.
+func TestVoidVoteStaysVoid(t *testing.T) {
+	for _, quorum := range []int{2, 1} {
+		e := newFundEnv(t, false)
+		e.createFund()
+		e.donate("100.00")
+		e.tok["cm-new"] = e.member("cm-new", "c1", "committee")
+		id := e.propose("10.00", "beneficiary", "m-new")
+		e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+		e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
+			"display_name": "新成员", "roles": []string{"resident"}, "relatives": []string{"cm-zhang"}})
+		p := e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
+		if votes, _ := p.Body["votes"].([]any); len(votes) != 1 || votes[0].(map[string]any)["void"] != true {
+			t.Fatalf("the vote taken back is not shown void: %s", p.Raw)
+		}
+		e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-li", "cm-zhao", "cm-new"}, "quorum": quorum})
+		p = e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
+		if a, _ := p.Body["approvals"].(float64); a != 0 || p.Str("status") != "voting" {
+			t.Fatalf("quorum %d: after the replacement %s approvals %v, want voting 0", quorum, p.Str("status"), p.Body["approvals"])
+		}
+	}
+
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
+		"display_name": "新成员", "roles": []string{"resident"}})
+	id := e.propose("10.00", "beneficiary", "m-new", "deadline", "48h")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{"cm-zhang"}})
+	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{}})
+	p := e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
+	if a, _ := p.Body["approvals"].(float64); a != 1 || p.Str("status") != "voting" {
+		t.Fatalf("after the link dropped again: %s approvals %v, want voting 1 (the void vote stays void)", p.Str("status"), p.Body["approvals"])
+	}
+	// Past the deadline, with the expiry not yet run, nothing changes it.
+	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{"cm-zhang"}})
+	e.clock.Advance(48*time.Hour + time.Millisecond)
+	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{}})
+	e.fire(time.Second)
+	p = e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
+	if a, _ := p.Body["approvals"].(float64); a != 1 || p.Str("status") != "expired" {
+		t.Fatalf("expired: %s approvals %v, want expired 1", p.Str("status"), p.Body["approvals"])
+	}
+}
+
+// TestVoidVoterVotesAgain: once the conflict that voided their vote is
+// gone, the member may vote again, and that vote counts.
+func TestVoidVoterVotesAgain(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
+		"display_name": "新成员", "roles": []string{"resident"}})
+	id := e.propose("10.00", "beneficiary", "m-new")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{"cm-zhang"}})
+	wantProblem(t, e.vote(id, "cm-zhang", "approve"), 403, "conflict_of_interest")
+	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{}})
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	if p := e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"}); p.Str("status") != "paid" {
+		t.Fatalf("two counted approvals: %s, want paid", p.Str("status"))
+	}
+}

@@ -556,6 +556,18 @@ func redecide(tx ledger.Tx, f *Fund, budget *int, public bool) ([]any, error) {
 	}
 	var decided []any
 	for _, p := range open {
+		if who := voidConflicted(tx, f, p); len(who) > 0 {
+			p.Conflicted = conflicted(tx, f, p)
+			for _, m := range who {
+				decided = append(decided, map[string]any{"proposal": p.ID, "action": "vote.void", "member": m, "status": string(p.Status)})
+			}
+			if !settled(tx, f, p) {
+				if err := saveProposal(tx, p); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
 		if !settled(tx, f, p) {
 			continue
 		}

@@ -36,6 +36,11 @@ type Vote struct {
 	Round    int       `json:"round"`
 	Time     time.Time `json:"time"`
 	Seq      uint64    `json:"seq"`
+	// Void: a conflict of interest registered after the vote (the
+	// beneficiary named the voter's relative) took it back for good; it
+	// counts for nothing, and the member votes again only once the
+	// conflict is gone (voidConflicted).
+	Void bool `json:"void,omitempty"`
 }
 
 // Recusal is a committee member's declared conflict of interest; it holds
@@ -125,16 +130,13 @@ func (p *Proposal) QuorumOf(f *Fund) (quorum, eligible int) {
 // ended notes the quorum and eligible voters as voting ends, judging
 // who may vote as of now (a conflict found since the last vote takes
 // that vote back, also from an expiry's count).
-func (p *Proposal) ended(r ledger.Reader, f *Fund) {
-	p.Conflicted = conflicted(r, f, p)
-	p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f)
-}
+func (p *Proposal) ended(f *Fund) { p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f) }
 
-// Tally counts the current round's approvals and rejections, leaving
-// out the votes of members found conflicted since they voted (Conflicted).
+// Tally counts the current round's approvals and rejections, void votes
+// left out.
 func (p *Proposal) Tally() (approvals, rejections int) {
 	for _, v := range p.Votes {
-		if v.Round != p.Round || slices.Contains(p.Conflicted, v.Member) {
+		if v.Round != p.Round || v.Void {
 			continue
 		}
 		if v.Decision == Approve {
@@ -179,25 +181,35 @@ func (p *Proposal) Waiting(f *Fund) int {
 	return n
 }
 
-// conflicted lists the committee members who may not vote on p now: the
-// beneficiary, the beneficiary's or the proposer's relatives — a conflict
-// of interest found after they voted (a relative named since, the
-// beneficiary registered as a member) takes their vote back, as a member
-// with a conflict must recuse (SPEC §5; probe s26f: the vote counted) —
-// and those whose committee role was withdrawn or who were erased, unless
-// they voted before: that vote stands.
+// conflicted lists the committee members who may not vote on p now (the
+// beneficiary, the beneficiary's or the proposer's relatives, and those
+// whose committee role was withdrawn or who were erased), except those
+// who voted before: their vote stands, unless a conflict of interest
+// found since voided it (voidConflicted).
 func conflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
 	var out []string
-	// Only the present committee: a vote cast by a member replaced since
-	// stands as cast (changes to that member are not the fund's to judge,
-	// and no scope check or re-decision looks at them; review s26h).
 	for _, m := range f.Committee {
-		if m == p.Proposer {
-			continue
-		}
-		c := checkConflict(r, p, m)
-		if ledger.IsCode(c, CodeConflictOfInterest) || !p.voted(m) && (c != nil || !votingMember(r, m)) {
+		if m != p.Proposer && !p.voted(m) && (checkConflict(r, p, m) != nil || !votingMember(r, m)) {
 			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// voidConflicted takes back, for good, this round's votes of committee
+// members a conflict of interest now bars (a member with a conflict must
+// recuse, SPEC §5; probe s26f: a vote cast before the beneficiary was
+// registered as the voter's relative still counted), and returns who
+// they were. Persisted on the vote, so that neither a later committee
+// replacement nor the link dropped again gives it back (review s26R2):
+// once the conflict is gone the member may vote again.
+func voidConflicted(r ledger.Reader, f *Fund, p *Proposal) []string {
+	var out []string
+	for i := range p.Votes {
+		v := &p.Votes[i]
+		if v.Round == p.Round && !v.Void && f.IsCommittee(v.Member) && ledger.IsCode(checkConflict(r, p, v.Member), CodeConflictOfInterest) {
+			v.Void = true
+			out = append(out, v.Member)
 		}
 	}
 	return out
@@ -247,7 +259,7 @@ func (p *Proposal) recused(member string) bool {
 
 func (p *Proposal) voted(member string) bool {
 	for _, v := range p.Votes {
-		if v.Round == p.Round && v.Member == member {
+		if v.Round == p.Round && v.Member == member && !v.Void {
 			return true
 		}
 	}

@@ -156,10 +156,10 @@ func outcomeAt(tx ledger.Tx, f *Fund, p *Proposal, asOf time.Time) (string, map[
 	p.Conflicted = conflicted(tx, f, p)
 	switch verdict(f, p) {
 	case Approve:
-		p.ended(tx, f)
+		p.ended(f)
 		return approve(tx, p, asOf)
 	case Reject:
-		p.ended(tx, f)
+		p.ended(f)
 		return reject(tx, p)
 	}
 	return "", nil, nil
@@ -335,7 +335,7 @@ func objectRejects(tx ledger.Tx, f *Fund, p *Proposal, by, reason string) error 
 	}
 	p.WindowEnds = time.Time{}
 	p.event(tx, "proposal.object")
-	p.ended(tx, f)
+	p.ended(f)
 	extra, err := finish(tx, p, StatusRejected, "proposal.reject")
 	if err != nil {
 		return err
