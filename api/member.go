@@ -379,7 +379,7 @@ func (s *Server) createMember(c *gin.Context) {
 			return nil, err
 		}
 		if containsRole(req.Roles, community.RoleAdmin) {
-			if err := fromAbove(p, req.Community); err != nil {
+			if err := fromAbove(tx, p, req.Community); err != nil {
 				return nil, err
 			}
 		}
@@ -541,11 +541,26 @@ func committeesInScope(r ledger.Reader, p *Principal, members []string) error {
 // with a login they chose, and through it granted themself the committee
 // role, dropped their own relative link and credited that relative). The
 // member's community is in p's scope already (checked by the caller).
-func fromAbove(p *Principal, memberCommunity string) error {
-	if p.Community == "" || memberCommunity != p.Community {
-		return nil
+//
+// Nor does one with a proposal of their own open on a fund of that
+// community (or below it) appoint, or take over, an admin who would run
+// it: that admin could change the fund's committee for them (review
+// s26R2: a proposer appointed a puppet admin who lowered the quorum).
+func fromAbove(r ledger.Reader, p *Principal, memberCommunity string) error {
+	if p.Community != "" && memberCommunity == p.Community {
+		return ledger.Errorf(ledger.CodeForbidden, "the admin role of a member of %s is given or withdrawn by an admin over a wider scope, not by one of %s", memberCommunity, p.Community)
 	}
-	return ledger.Errorf(ledger.CodeForbidden, "the admin role of a member of %s is given or withdrawn by an admin over a wider scope, not by one of %s", memberCommunity, p.Community)
+	open, err := fund.OpenProposalIn(r, p.Member, func(fc string) bool {
+		c, err := community.Get(r, fc)
+		return err == nil && c.Within(memberCommunity)
+	})
+	if err != nil {
+		return err
+	}
+	if open != "" {
+		return ledger.Errorf(ledger.CodeConflictOfInterest, "you proposed %s, still open on a fund this admin would run; another admin appoints them", open)
+	}
+	return nil
 }
 
 // adminFromAbove: taking over or removing an admin — resetting their
@@ -557,7 +572,7 @@ func adminFromAbove(r ledger.Reader, p *Principal, id string) error {
 	if err != nil || !m.Has(community.RoleAdmin) {
 		return err
 	}
-	return fromAbove(p, m.Community)
+	return fromAbove(r, p, m.Community)
 }
 
 func hasKey(m map[string]string, k string) bool {
@@ -789,7 +804,7 @@ func (s *Server) setRoles(c *gin.Context) {
 			return nil, err
 		}
 		if containsRole(old.Roles, community.RoleAdmin) != containsRole(req.Roles, community.RoleAdmin) {
-			if err := fromAbove(principal(c), old.Community); err != nil {
+			if err := fromAbove(tx, principal(c), old.Community); err != nil {
 				return nil, err
 			}
 		}

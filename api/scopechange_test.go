@@ -449,3 +449,30 @@ func TestVoidVoterVotesAgain(t *testing.T) {
 		t.Fatalf("two counted approvals: %s, want paid", p.Str("status"))
 	}
 }
+
+// TestProposerDoesNotAppointAdminOverFund: a member with a proposal open
+// on a fund does not appoint, or take over the login of, an admin who
+// would run that fund's community — who could change its committee for
+// them (review s26R2: the proposer registered a puppet admin of c1 who
+// lowered the quorum to the one approval it had).
+func TestProposerDoesNotAppointAdminOverFund(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	admD1 := e.member("adm-d1", "d1", "admin", "coordinator")
+	e.member("adm-c1", "c1", "admin")
+	e.member("res-1", "c1", "resident")
+	id := e.must(201, "POST", "/v1/funds/f1/proposals", admD1, e.proposalBody("80.00")).Str("id")
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	size := e.auditSize()
+	wantProblem(t, e.do("POST", "/v1/members", admD1, map[string]any{"id": "pup", "community": "c1", "display_name": "管理员",
+		"roles": []string{"admin"}, "username": "pup", "password": "password-pup"}), 403, "conflict_of_interest")
+	wantProblem(t, e.do("PUT", "/v1/members/res-1/roles", admD1, map[string]any{"roles": []string{"resident", "admin"}}), 403, "conflict_of_interest")
+	wantProblem(t, e.do("PUT", "/v1/members/adm-c1/password", admD1, map[string]any{"username": "adm-c1", "new_password": "taken-over-pw-1"}), 403, "conflict_of_interest")
+	if e.auditSize() != size {
+		t.Fatal("a refused appointment was written")
+	}
+	// An admin of c2, whose funds they propose nothing on, is theirs to appoint.
+	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c2", "community": "c2", "display_name": "管理员",
+		"roles": []string{"admin"}, "username": "adm-c2", "password": "password-adm-c2"})
+}

@@ -489,6 +489,21 @@ func OpenProposalOf(r ledger.Reader, fund, member string) (string, error) {
 	return open, err
 }
 
+// OpenProposalIn returns a proposal member made and still open on a fund
+// whose community in accepts, or "".
+func OpenProposalIn(r ledger.Reader, member string, in func(community string) bool) (string, error) {
+	var open string
+	err := eachFund(r, func(f *Fund) error {
+		if open != "" || !in(f.Community) {
+			return nil
+		}
+		var err error
+		open, err = OpenProposalOf(r, f.ID, member)
+		return err
+	})
+	return open, err
+}
+
 // Committees returns the funds whose committee names any of members.
 func Committees(r ledger.Reader, members []string) ([]*Fund, error) {
 	var fs []*Fund
