@@ -476,3 +476,19 @@ func TestProposerDoesNotAppointAdminOverFund(t *testing.T) {
 	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c2", "community": "c2", "display_name": "管理员",
 		"roles": []string{"admin"}, "username": "adm-c2", "password": "password-adm-c2"})
 }
+
+// TestCaseTwinsMoveCreditsAsTwoPeople: members whose ids differ only in
+// case are two people with two accounts, so staff credit one whatever
+// the other's id (review s26R2: a coordinator co-li could not credit an
+// unrelated resident CO-LI); a disbursement naming the twin still reads
+// as the coordinator (TestCaseTwinMemberIsTheSamePerson).
+func TestCaseTwinsMoveCreditsAsTwoPeople(t *testing.T) {
+	e := newFundEnv(t, false)
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "co-li", "community": "c1", "display_name": "社工",
+		"roles": []string{"coordinator"}, "username": "13900000001", "password": "password-co-li"})
+	coLi := e.login("13900000001", "password-co-li")
+	e.must(201, "POST", "/v1/members", e.tok["coord-wang"], map[string]any{"id": "CO-LI", "community": "c1",
+		"display_name": "居民", "roles": []string{"resident"}})
+	e.must(201, "POST", "/v1/transfers", coLi, map[string]any{"memo": "补贴", "postings": []any{
+		map[string]any{"from": "c1:issuance", "to": "CO-LI:HOUR", "amount": "1.00", "unit": "HOUR"}}})
+}

@@ -741,9 +741,12 @@ func NoConflict(r ledger.Reader, actor, member, what string) error {
 		// member's relatives.
 		return ledger.Errorf(ledger.CodeConflictOfInterest, "%s to %s, a registered relative of %s, is made by someone else", what, member, actor)
 	}
-	// A member registered under the actor's id, or a relative's, but
-	// for case reads as that person too (review s26R).
-	return NameConflict(a, member, what)
+	// A member registered under an id that is the actor's but for case is
+	// another person with an account of their own (review s26R2: judging
+	// them as the actor refused ordinary work between strangers); only a
+	// name that is no member's is read as the member it spells (above),
+	// and a disbursement's beneficiary always (fund's checkConflict).
+	return nil
 }
 
 // NameConflict judges a name (a pseudonymous beneficiary, a member's id)
