@@ -573,8 +573,14 @@ func redecide(tx ledger.Tx, f *Fund, budget *int, public bool) ([]any, error) {
 	for _, p := range open {
 		if who := voidConflicted(tx, f, p); len(who) > 0 {
 			p.Conflicted = conflicted(tx, f, p)
+			// Listed in a member's record, which is not disclosed; a
+			// committee change's is (it names no voters and no family
+			// ties: the voids show on the proposal's votes; review
+			// s26R3).
 			for _, m := range who {
-				decided = append(decided, map[string]any{"proposal": p.ID, "action": "vote.void", "member": m, "status": string(p.Status)})
+				if !public {
+					decided = append(decided, map[string]any{"proposal": p.ID, "action": "vote.void", "member": m, "status": string(p.Status)})
+				}
 			}
 			if !settled(tx, f, p) {
 				if err := saveProposal(tx, p); err != nil {

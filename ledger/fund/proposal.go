@@ -130,7 +130,12 @@ func (p *Proposal) QuorumOf(f *Fund) (quorum, eligible int) {
 // ended notes the quorum and eligible voters as voting ends, judging
 // who may vote as of now (a conflict found since the last vote takes
 // that vote back, also from an expiry's count).
-func (p *Proposal) ended(f *Fund) { p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f) }
+func (p *Proposal) ended(r ledger.Reader, f *Fund) {
+	// Who may vote as of now (a role withdrawn since the last vote): the
+	// eligible voters it shows from now on (review s26R3).
+	p.Conflicted = conflicted(r, f, p)
+	p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f)
+}
 
 // Tally counts the current round's approvals and rejections, void votes
 // left out.
@@ -223,7 +228,16 @@ func Current(r ledger.Reader, f *Fund, p *Proposal) *Proposal {
 	if p.Status != StatusVoting {
 		return p
 	}
+	return judged(r, f, p)
+}
+
+// judged returns a copy of p judged as its next decision would judge it:
+// votes a conflict now bars void, and who may vote as of now. Nothing is
+// saved, and p is not changed.
+func judged(r ledger.Reader, f *Fund, p *Proposal) *Proposal {
 	q := *p
+	q.Votes = slices.Clone(p.Votes)
+	voidConflicted(r, f, &q)
 	q.Conflicted = conflicted(r, f, &q)
 	return &q
 }

@@ -80,7 +80,7 @@ func Expire(id string, at time.Time) ledger.Op {
 			}
 			return p, record(tx, p, action, extra)
 		}
-		p.ended(f)
+		p.ended(tx, f)
 		extra, err := finish(tx, p, StatusExpired, "proposal.expire")
 		if err != nil {
 			return nil, err

@@ -152,17 +152,29 @@ func outcome(tx ledger.Tx, f *Fund, p *Proposal) (string, map[string]any, error)
 // late): an approval's objection window, or its payment, counts from then.
 func outcomeAt(tx ledger.Tx, f *Fund, p *Proposal, asOf time.Time) (string, map[string]any, error) {
 	// Relatives named since the proposal opened change who may vote:
-	// eligibility is as of this vote.
+	// eligibility is as of this vote, and a vote a conflict now bars is
+	// void (also one a version before Void was kept left unmarked).
+	voided := voidConflicted(tx, f, p)
 	p.Conflicted = conflicted(tx, f, p)
+	var (
+		action string
+		extra  map[string]any
+		err    error
+	)
 	switch verdict(f, p) {
 	case Approve:
-		p.ended(f)
-		return approve(tx, p, asOf)
+		p.ended(tx, f)
+		action, extra, err = approve(tx, p, asOf)
 	case Reject:
-		p.ended(f)
-		return reject(tx, p)
+		p.ended(tx, f)
+		action, extra, err = reject(tx, p)
 	}
-	return "", nil, nil
+	if err == nil && len(voided) > 0 {
+		// Counted, not named: a vote's record is disclosed, and a void
+		// names a voter and a family tie (the proposal's votes show it).
+		extra = setField(extra, "votes_void", int64(len(voided)))
+	}
+	return action, extra, err
 }
 
 // verdict is the quorum rule on p with its Conflicted as they are:
@@ -181,9 +193,7 @@ func verdict(f *Fund, p *Proposal) string {
 
 // settled reports whether outcome would decide p now, changing nothing.
 func settled(r ledger.Reader, f *Fund, p *Proposal) bool {
-	q := *p
-	q.Conflicted = conflicted(r, f, &q)
-	return verdict(f, &q) != ""
+	return verdict(f, judged(r, f, p)) != ""
 }
 
 func setField(m map[string]any, k string, v any) map[string]any {
@@ -335,7 +345,7 @@ func objectRejects(tx ledger.Tx, f *Fund, p *Proposal, by, reason string) error 
 	}
 	p.WindowEnds = time.Time{}
 	p.event(tx, "proposal.object")
-	p.ended(f)
+	p.ended(tx, f)
 	extra, err := finish(tx, p, StatusRejected, "proposal.reject")
 	if err != nil {
 		return err
