@@ -407,13 +407,7 @@ func TestVoidVoteStaysVoid(t *testing.T) {
 		}
 	}
 
-	e := newFundEnv(t, false)
-	e.createFund()
-	e.donate("100.00")
-	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
-		"display_name": "新成员", "roles": []string{"resident"}})
-	id := e.propose("10.00", "beneficiary", "m-new", "deadline", "48h")
-	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e, id := votedForMember(t, "deadline", "48h")
 	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{"cm-zhang"}})
 	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{}})
 	p := e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
@@ -434,13 +428,7 @@ func TestVoidVoteStaysVoid(t *testing.T) {
 // TestVoidVoterVotesAgain: once the conflict that voided their vote is
 // gone, the member may vote again, and that vote counts.
 func TestVoidVoterVotesAgain(t *testing.T) {
-	e := newFundEnv(t, false)
-	e.createFund()
-	e.donate("100.00")
-	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
-		"display_name": "新成员", "roles": []string{"resident"}})
-	id := e.propose("10.00", "beneficiary", "m-new")
-	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e, id := votedForMember(t)
 	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{"cm-zhang"}})
 	wantProblem(t, e.vote(id, "cm-zhang", "approve"), 403, "conflict_of_interest")
 	e.must(200, "PATCH", "/v1/members/m-new", e.admin, map[string]any{"relatives": []string{}})

@@ -31,13 +31,7 @@ func linkWithoutRedecide(t *testing.T, e *fundEnv, id string, rels []string) {
 // session, e1ea627) is void at the next decision (review s26R3: it
 // counted again and paid).
 func TestUnmarkedConflictedVoteIsVoidAtNextVote(t *testing.T) {
-	e := newFundEnv(t, false)
-	e.createFund()
-	e.donate("100.00")
-	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
-		"display_name": "新成员", "roles": []string{"resident"}})
-	id := e.propose("10.00", "beneficiary", "m-new")
-	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e, id := votedForMember(t)
 	linkWithoutRedecide(t, e, "m-new", []string{"cm-zhang"})
 	p := e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-li"], map[string]any{"decision": "approve"})
 	if p.Str("status") != "voting" {
@@ -48,13 +42,7 @@ func TestUnmarkedConflictedVoteIsVoidAtNextVote(t *testing.T) {
 // TestUnmarkedConflictedVoteNotShown: the view judges it as the next
 // decision would.
 func TestUnmarkedConflictedVoteNotShown(t *testing.T) {
-	e := newFundEnv(t, false)
-	e.createFund()
-	e.donate("100.00")
-	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
-		"display_name": "新成员", "roles": []string{"resident"}})
-	id := e.propose("10.00", "beneficiary", "m-new")
-	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	e, id := votedForMember(t)
 	linkWithoutRedecide(t, e, "m-new", []string{"cm-zhang"})
 	p := e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)
 	if a, _ := p.Body["approvals"].(float64); a != 0 {
@@ -113,4 +101,18 @@ func TestExpiryShowsEligibleAsOfExpiry(t *testing.T) {
 	if p.Str("status") != "expired" || p.Body["eligible"] != 2.0 {
 		t.Fatalf("expired: %s eligible %v, want expired with 2 eligible (zhao's role was withdrawn before the deadline)", p.Str("status"), p.Body["eligible"])
 	}
+}
+
+// votedForMember sets up f1 with 100.00, the resident m-new, a proposal of
+// 10.00 to m-new (extra: more proposal fields) and cm-zhang's approval of
+// it, and returns the proposal's id.
+func votedForMember(t *testing.T, extra ...any) (*fundEnv, string) {
+	e := newFundEnv(t, false)
+	e.createFund()
+	e.donate("100.00")
+	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
+		"display_name": "新成员", "roles": []string{"resident"}})
+	id := e.propose("10.00", append([]any{"beneficiary", "m-new"}, extra...)...)
+	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	return e, id
 }
