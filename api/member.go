@@ -379,7 +379,7 @@ func (s *Server) createMember(c *gin.Context) {
 			return nil, err
 		}
 		if containsRole(req.Roles, community.RoleAdmin) {
-			if err := fromAbove(tx, p, req.Community); err != nil {
+			if err := fromAbove(tx, p, req.Community, "registering an admin"); err != nil {
 				return nil, err
 			}
 		}
@@ -546,9 +546,11 @@ func committeesInScope(r ledger.Reader, p *Principal, members []string) error {
 // community (or below it) appoint, or take over, an admin who would run
 // it: that admin could change the fund's committee for them (review
 // s26R2: a proposer appointed a puppet admin who lowered the quorum).
-func fromAbove(r ledger.Reader, p *Principal, memberCommunity string) error {
+// act names what is refused ("giving or withdrawing the admin role of a
+// member").
+func fromAbove(r ledger.Reader, p *Principal, memberCommunity, act string) error {
 	if p.Community != "" && memberCommunity == p.Community {
-		return ledger.Errorf(ledger.CodeForbidden, "the admin role of a member of %s is given or withdrawn by an admin over a wider scope, not by one of %s", memberCommunity, p.Community)
+		return ledger.Errorf(ledger.CodeForbidden, "%s of %s is for an admin over a wider scope, not one of %s", act, memberCommunity, p.Community)
 	}
 	open, err := fund.OpenProposalIn(r, p.Member, func(fc string) bool {
 		c, err := community.Get(r, fc)
@@ -567,12 +569,12 @@ func fromAbove(r ledger.Reader, p *Principal, memberCommunity string) error {
 // password, erasing them — is done from above, as their role is (review
 // s26R: a peer reset the other admin's password and, logged in as them,
 // granted themself the committee role).
-func adminFromAbove(r ledger.Reader, p *Principal, id string) error {
+func adminFromAbove(r ledger.Reader, p *Principal, id, act string) error {
 	m, err := community.GetMember(r, id)
 	if err != nil || !m.Has(community.RoleAdmin) {
 		return err
 	}
-	return fromAbove(r, p, m.Community)
+	return fromAbove(r, p, m.Community, act)
 }
 
 func hasKey(m map[string]string, k string) bool {
@@ -804,7 +806,7 @@ func (s *Server) setRoles(c *gin.Context) {
 			return nil, err
 		}
 		if containsRole(old.Roles, community.RoleAdmin) != containsRole(req.Roles, community.RoleAdmin) {
-			if err := fromAbove(tx, principal(c), old.Community); err != nil {
+			if err := fromAbove(tx, principal(c), old.Community, "giving or withdrawing the admin role of a member"); err != nil {
 				return nil, err
 			}
 		}
@@ -851,7 +853,7 @@ func (s *Server) resetPassword(c *gin.Context) {
 		if err := committeesInScope(tx, principal(c), []string{id}); err != nil {
 			return nil, err
 		}
-		if err := adminFromAbove(tx, principal(c), id); err != nil {
+		if err := adminFromAbove(tx, principal(c), id, "resetting the password of an admin"); err != nil {
 			return nil, err
 		}
 		if err := community.SetPassword(tx, req.Username, id, hash, ""); err != nil {
@@ -874,7 +876,7 @@ func (s *Server) eraseMember(c *gin.Context) {
 		if err := committeesInScope(tx, principal(c), []string{id}); err != nil {
 			return nil, err
 		}
-		if err := adminFromAbove(tx, principal(c), id); err != nil {
+		if err := adminFromAbove(tx, principal(c), id, "erasing an admin"); err != nil {
 			return nil, err
 		}
 		m, err := community.Erase(tx, id, req.Reason)

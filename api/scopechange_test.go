@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -299,7 +300,11 @@ func TestPeerAdminDoesNotResetAdminPassword(t *testing.T) {
 	admD1 := e.member("adm-d1", "d1", "admin")
 	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c1b", "community": "c1", "display_name": "管理员二",
 		"roles": []string{"admin"}, "username": "adm-c1b", "password": "password-adm-c1b"})
-	wantProblem(t, e.do("PUT", "/v1/members/adm-c1b/password", admC1, map[string]any{"username": "adm-c1b", "new_password": "chosen-by-adm-c1"}), 403, "forbidden")
+	r := e.do("PUT", "/v1/members/adm-c1b/password", admC1, map[string]any{"username": "adm-c1b", "new_password": "chosen-by-adm-c1"})
+	wantProblem(t, r, 403, "forbidden")
+	if d := r.Str("detail"); !strings.Contains(d, "resetting the password of an admin") {
+		t.Fatalf("the refusal says %q, not what it refuses", d)
+	}
 	if r := e.do("POST", "/v1/auth/token", "", map[string]any{"username": "adm-c1b", "password": "chosen-by-adm-c1"}); r.Status != 401 {
 		t.Fatalf("login with the refused password: %d, want 401", r.Status)
 	}
