@@ -127,12 +127,11 @@ func (p *Proposal) QuorumOf(f *Fund) (quorum, eligible int) {
 	return f.Quorum, p.Eligible(f)
 }
 
-// ended notes the quorum and eligible voters as voting ends, judging
-// who may vote as of now (a conflict found since the last vote takes
-// that vote back, also from an expiry's count).
+// ended notes the quorum and eligible voters as voting ends, who may
+// vote judged as of now (a role withdrawn since the last vote: the
+// eligible voters it shows from now on; review s26R3). Votes are not
+// voided here (voidConflicted): an expiry counts what was cast.
 func (p *Proposal) ended(r ledger.Reader, f *Fund) {
-	// Who may vote as of now (a role withdrawn since the last vote): the
-	// eligible voters it shows from now on (review s26R3).
 	p.Conflicted = conflicted(r, f, p)
 	p.DecidedQuorum, p.DecidedEligible = f.Quorum, p.Eligible(f)
 }
