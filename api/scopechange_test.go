@@ -295,11 +295,7 @@ func TestExpiryCountsAsTheLastVoteWould(t *testing.T) {
 // from above, as their role is given (review s26R: a peer reset it and,
 // logged in as them, granted themself the committee role).
 func TestPeerAdminDoesNotResetAdminPassword(t *testing.T) {
-	e := newFundEnv(t, false)
-	admC1 := e.member("adm-c1", "c1", "admin")
-	admD1 := e.member("adm-d1", "d1", "admin")
-	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c1b", "community": "c1", "display_name": "管理员二",
-		"roles": []string{"admin"}, "username": "adm-c1b", "password": "password-adm-c1b"})
+	e, admC1, admD1 := peerAdmins(t)
 	r := e.do("PUT", "/v1/members/adm-c1b/password", admC1, map[string]any{"username": "adm-c1b", "new_password": "chosen-by-adm-c1"})
 	wantProblem(t, r, 403, "forbidden")
 	if d := r.Str("detail"); !strings.Contains(d, "resetting the password of an admin") {
@@ -376,11 +372,7 @@ func TestKeptRelativeOutOfScopeDoesNotBlock(t *testing.T) {
 // TestPeerAdminDoesNotEraseAdmin: an admin is erased from above, as
 // their role is withdrawn (review s26R: a peer erased them).
 func TestPeerAdminDoesNotEraseAdmin(t *testing.T) {
-	e := newFundEnv(t, false)
-	admC1 := e.member("adm-c1", "c1", "admin")
-	admD1 := e.member("adm-d1", "d1", "admin")
-	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c1b", "community": "c1", "display_name": "管理员二",
-		"roles": []string{"admin"}, "username": "adm-c1b", "password": "password-adm-c1b"})
+	e, admC1, admD1 := peerAdmins(t)
 	wantProblem(t, e.do("PUT", "/v1/members/adm-c1b/roles", admC1, map[string]any{"roles": []string{"resident"}}), 403, "forbidden")
 	wantProblem(t, e.do("POST", "/v1/members/adm-c1b/erase", admC1, map[string]any{"reason": "x"}), 403, "forbidden")
 	e.must(200, "POST", "/v1/members/adm-c1b/erase", admD1, map[string]any{"reason": "x"})
@@ -484,4 +476,16 @@ func TestCaseTwinsMoveCreditsAsTwoPeople(t *testing.T) {
 		"display_name": "居民", "roles": []string{"resident"}})
 	e.must(201, "POST", "/v1/transfers", coLi, map[string]any{"memo": "补贴", "postings": []any{
 		map[string]any{"from": "c1:issuance", "to": "CO-LI:HOUR", "amount": "1.00", "unit": "HOUR"}}})
+}
+
+// peerAdmins sets up adm-c1 and adm-c1b, two admins of c1 (adm-c1b
+// appointed from above by adm-d1, an admin of d1), and returns the
+// tokens of adm-c1 and adm-d1.
+func peerAdmins(t *testing.T) (e *fundEnv, admC1, admD1 string) {
+	e = newFundEnv(t, false)
+	admC1 = e.member("adm-c1", "c1", "admin")
+	admD1 = e.member("adm-d1", "d1", "admin")
+	e.must(201, "POST", "/v1/members", admD1, map[string]any{"id": "adm-c1b", "community": "c1", "display_name": "管理员二",
+		"roles": []string{"admin"}, "username": "adm-c1b", "password": "password-adm-c1b"})
+	return e, admC1, admD1
 }
