@@ -166,7 +166,11 @@ func fetchBackup(ctx context.Context, url, token, data string, f *os.File, notes
 	if resp.StatusCode != http.StatusOK {
 		return false, statusError("/v1/admin/backup", resp)
 	}
-	_, err = io.Copy(f, resp.Body)
+	if _, err = io.Copy(f, resp.Body); err != nil && ctx.Err() == nil {
+		// The bare "unexpected EOF" of a server gone mid-stream names
+		// neither the server nor what was lost (probe s27b).
+		err = fmt.Errorf("the backup stream from %s broke off before its end (the server stopped or the connection dropped; no backup written): %w", url, err)
+	}
 	return resp.Header.Get(api.LedgerDamagedHeader) != "", err
 }
 
@@ -191,7 +195,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err == nil {
 		defer f.Close()
 		var fi os.FileInfo
-		if fi, err = f.Stat(); err == nil {
+		if fi, err = f.Stat(); err == nil && fi.IsDir() {
+			err = fmt.Errorf("--in %s is a directory: give the backup file", *in)
+		} else if err == nil {
 			err = store.CheckRoomToRestore(*data, fi.Size())
 		}
 	}

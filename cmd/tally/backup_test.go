@@ -34,6 +34,38 @@ func TestBackupRefusesWhatIsNotABackup(t *testing.T) {
 	}
 }
 
+// TestBackupAndRestoreSayWhatWentWrong: a stream cut short names the
+// server and that no backup was written, not a bare "unexpected EOF"; a
+// directory given as the backup file is named as such, not as a damaged
+// backup (probe s27b).
+func TestBackupAndRestoreSayWhatWentWrong(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000000")
+		io.WriteString(w, "TALLY-BACKUP-2\n")
+		if hj, ok := w.(http.Hijacker); ok {
+			w.(http.Flusher).Flush()
+			c, _, _ := hj.Hijack()
+			c.Close()
+		}
+	}))
+	defer srv.Close()
+	out := filepath.Join(t.TempDir(), "b.bak")
+	var stderr bytes.Buffer
+	if code := runBackup(context.Background(), []string{"--url", srv.URL, "--token", "x", "--out", out}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "broke off") || !strings.Contains(stderr.String(), srv.URL) {
+		t.Fatalf("a cut stream: exit %d, %q", code, stderr.String())
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("a cut stream left %s (%v)", out, err)
+	}
+	dir, target := t.TempDir(), filepath.Join(t.TempDir(), "new")
+	if code, msg := runTally(t, "restore", "--in", dir, "--data", target); code != 1 || !strings.Contains(msg, "is a directory") {
+		t.Fatalf("a directory as --in: exit %d, %q", code, msg)
+	}
+	if _, err := os.Stat(target); !os.IsNotExist(err) {
+		t.Fatalf("a refused restore left %s (%v)", target, err)
+	}
+}
+
 // TestBackupAndRestoreOfDamage: a stopped directory that does not verify
 // is not backed up (its backup would not restore); a backup whose content
 // was changed and its checksum recomputed restores, fails verification,
