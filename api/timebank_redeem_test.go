@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"tally/audit"
 	"tally/ledger/timebank"
 )
 
@@ -566,4 +567,60 @@ func TestMutualCreditDebtStaysHomeForServices(t *testing.T) {
 		t.Fatalf("the recipient after paying from earned credits: %s", got)
 	}
 	tb.sumsToZero("mc1", "r1")
+}
+
+// TestReversalAboveTheCap: a correction that pays a member back above
+// their storage cap sends the part above it to the pool, as the overflow
+// rule would have had the corrected move never been made — a member at
+// the cap charged for goods never handed over is refunded (probe s27d:
+// it was 422 max_balance_exceeded, with no way to correct it). A
+// reversal the pool itself pays is still refused above the cap, and a
+// frozen member gets nothing back even where all of it would overflow.
+func TestReversalAboveTheCap(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"max_balance": "2.00"})
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	li := tb.resident("li", "c1", nil, nil, "resident")
+	tb.resident("son", "c1", nil, []string{"li"}, "resident")
+	tb.fund("c1", "li", "2.00")
+	red := tb.must(201, "POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "c1", "hours": "1.50", "item": "大米"}).Str("id")
+	gift := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "son", "hours": "0.25"}).Str("id")
+	toPool := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "c1:pool", "hours": "0.25"}).Str("id")
+	tb.fund("c1", "li", "2.00") // back at the cap: 0.00 + 2.00
+	// The pool's own gift back would put li above the cap: refused.
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/transfers/"+toPool+"/reverse", tb.admin, map[string]any{"reason": "误操作"}), 422, "max_balance_exceeded")
+	tb.must(200, "POST", "/v1/accounts/li:HOUR/status", tb.admin, map[string]any{"status": "frozen"})
+	size++ // the freeze
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+red+"/reverse", coord, map[string]any{"reason": "大米未发放"}), 422, "account_frozen")
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refused reversals wrote %d records", got-size)
+	}
+	tb.must(200, "POST", "/v1/accounts/li:HOUR/status", tb.admin, map[string]any{"status": "open"})
+	// Lower li to 1.75 so that 0.25 of the 1.50 refund fits.
+	tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "son", "hours": "0.25"})
+	v := tb.must(200, "POST", "/v1/redemptions/"+red+"/reverse", coord, map[string]any{"reason": "大米未发放"})
+	if v.Str("status") != "reversed" {
+		t.Fatalf("reversal: %s", v.Raw)
+	}
+	if li, pool, red := tb.balance("li:HOUR"), tb.balance("c1:pool"), tb.balance("c1:redemptions"); li != "2.00" || pool != "1.50" || red != "0.00" {
+		t.Fatalf("after the refund at the cap: li %s pool %s redemptions %s, want 2.00, 1.50 (0.25 given + 1.25 over), 0.00", li, pool, red)
+	}
+	r := tb.must(200, "GET", "/v1/transfers/"+v.Str("reversal"), tb.admin, nil)
+	ps, _ := r.Body["postings"].([]any)
+	if r.Str("reverses") == "" || len(ps) != 2 {
+		t.Fatalf("the refund's transaction: %s", r.Raw)
+	}
+	// A gift back to a giver at the cap: all of it to the pool.
+	g := tb.must(201, "POST", "/v1/transfers/"+gift+"/reverse", tb.admin, map[string]any{"reason": "误操作"})
+	if gp, _ := g.Body["postings"].([]any); len(gp) != 1 || gp[0].(map[string]any)["to"] != "c1:pool" || gp[0].(map[string]any)["from"] != "son:HOUR" {
+		t.Fatalf("a gift reversed to a giver at the cap: %s", g.Raw)
+	}
+	if li, son, pool := tb.balance("li:HOUR"), tb.balance("son:HOUR"), tb.balance("c1:pool"); li != "2.00" || son != "0.25" || pool != "1.75" {
+		t.Fatalf("after the gift's reversal: li %s son %s pool %s", li, son, pool)
+	}
+	tb.sumsToZero("c1", "li", "son", "wang")
+	if rep, err := tb.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("the chain with diverted reversals: %v %+v", err, rep)
+	}
 }

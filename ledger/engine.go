@@ -504,6 +504,20 @@ func settle(tx Tx, as accounts, hold, r *Transaction) error {
 // conflict (a pending hold: void it instead), already_reversed, invalid_request
 // (no reason), and Transfer's errors.
 func Reverse(tx Tx, id, reason string) (*Transaction, error) {
+	return ReverseDiverted(tx, id, reason, nil)
+}
+
+// Diverter sends part of a reversal's posting elsewhere: it returns the
+// postings that replace p, which must each debit p.From in p.Unit (to
+// another account), with amounts that add up to p.Amount. It is called for each posting in the
+// order they apply, so it can count what it has already sent to an
+// account.
+type Diverter func(p Posting) ([]Posting, error)
+
+// ReverseDiverted is Reverse with the reversal's postings passed through
+// divert (nil: none diverted) — a workflow whose payee may take only so
+// much (a storage cap) sends the rest where its rule says.
+func ReverseDiverted(tx Tx, id, reason string, divert Diverter) (*Transaction, error) {
 	t, err := tx.Transaction(id)
 	if err != nil {
 		return nil, err
@@ -537,12 +551,42 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 	for i, p := range t.Postings {
 		back[len(back)-1-i] = Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}
 	}
+	if divert != nil {
+		if back, err = diverted(back, divert); err != nil {
+			return nil, err
+		}
+	}
 	r, err := Transfer(tx, TransferSpec{Kind: "reversal", Postings: back, Memo: reason, Reverses: t.ID})
 	if err != nil {
 		return nil, err
 	}
 	t.ResolvedBy = r.ID
 	return r, tx.PutTransaction(t)
+}
+
+// diverted passes each of back through divert, checking that what
+// replaces a posting debits the same account, in the same unit, the same
+// amount in all.
+func diverted(back []Posting, divert Diverter) ([]Posting, error) {
+	var out []Posting
+	for _, p := range back {
+		ps, err := divert(p)
+		if err != nil {
+			return nil, err
+		}
+		var sum int64
+		for _, q := range ps {
+			if q.From != p.From || q.To == q.From || q.Unit != p.Unit || q.Amount <= 0 || q.Amount > p.Amount-sum {
+				return nil, Errorf(CodeInternal, "reversal of a posting from %s diverted wrongly", p.From)
+			}
+			sum += q.Amount
+		}
+		if sum != p.Amount {
+			return nil, Errorf(CodeInternal, "reversal of a posting from %s diverted wrongly", p.From)
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
 }
 
 // ExpireHold is the timer handler of pending transactions: it voids the

@@ -614,3 +614,57 @@ func TestReversePassThrough(t *testing.T) {
 	}
 	checkInvariants(t, s)
 }
+
+// TestReverseDiverted: a diverter may send part of a reversal's posting
+// to another account, but what replaces a posting must debit the same
+// account, in its unit, to another account, the same amount in all;
+// anything else is refused and writes nothing.
+func TestReverseDiverted(t *testing.T) {
+	s := openTest(t)
+	fund(t, s, 1000, "alice", "bob", "carol") // bob and carol empty
+	tr := txOf(t, mustSubmit(t, s, transferOp(ledger.TransferSpec{Postings: []ledger.Posting{
+		{From: "alice", To: "bob", Amount: 600, Unit: ledger.HOUR}}})))
+	op := func(divert ledger.Diverter) ledger.Op {
+		return func(tx ledger.Tx) (any, error) {
+			r, err := ledger.ReverseDiverted(tx, tr.ID, "entered twice", divert)
+			if err != nil {
+				return nil, err
+			}
+			tx.Audit("tx.reverse", ledger.TxFields(r))
+			return r, nil
+		}
+	}
+	split := func(parts ...ledger.Posting) ledger.Diverter {
+		return func(ledger.Posting) ([]ledger.Posting, error) { return parts, nil }
+	}
+	bad := map[string]ledger.Diverter{
+		"short":      split(ledger.Posting{From: "bob", To: "alice", Amount: 500, Unit: ledger.HOUR}),
+		"long":       split(ledger.Posting{From: "bob", To: "alice", Amount: 500, Unit: ledger.HOUR}, ledger.Posting{From: "bob", To: "carol", Amount: 200, Unit: ledger.HOUR}),
+		"other from": split(ledger.Posting{From: "carol", To: "alice", Amount: 600, Unit: ledger.HOUR}),
+		"to itself":  split(ledger.Posting{From: "bob", To: "alice", Amount: 500, Unit: ledger.HOUR}, ledger.Posting{From: "bob", To: "bob", Amount: 100, Unit: ledger.HOUR}),
+		"other unit": split(ledger.Posting{From: "bob", To: "alice", Amount: 600, Unit: ledger.CNY}),
+		"zero":       split(ledger.Posting{From: "bob", To: "alice", Amount: 600, Unit: ledger.HOUR}, ledger.Posting{From: "bob", To: "carol", Unit: ledger.HOUR}),
+		"none":       split(),
+	}
+	size, _, _ := s.Audit().Size()
+	for name, d := range bad {
+		if _, err := s.Submit(context.Background(), ledger.Request{Actor: ledger.Actor{ID: "admin"}, Op: op(d)}); err == nil {
+			t.Fatalf("%s: a wrong diversion was taken", name)
+		}
+	}
+	if got, _, _ := s.Audit().Size(); got != size {
+		t.Fatalf("refused diversions wrote %d records", got-size)
+	}
+	rev := txOf(t, mustSubmit(t, s, op(split(
+		ledger.Posting{From: "bob", To: "alice", Amount: 450, Unit: ledger.HOUR},
+		ledger.Posting{From: "bob", To: "carol", Amount: 150, Unit: ledger.HOUR}))))
+	if rev.Reverses != tr.ID || len(rev.Postings) != 2 {
+		t.Fatalf("the diverted reversal: %+v", rev)
+	}
+	for id, want := range map[string]int64{"alice": 850, "bob": 0, "carol": 150} {
+		if bal, _ := balance(t, s, id); bal != want {
+			t.Fatalf("%s after the diverted reversal: balance %d, want %d", id, bal, want)
+		}
+	}
+	checkInvariants(t, s)
+}

@@ -119,11 +119,14 @@ const (
 
 // ReverseMove reverses a gift's, a grant's, a redemption's or a service
 // credit's transaction (the correction names it and why) and takes what it
-// made one community owe another back off the settlement view. An erased
-// member's account is settled only towards zero
-// (community.ErasedAccountsSettle). Errors: ledger.Reverse's, conflict.
+// made one community owe another back off the settlement view. What it
+// pays back to a member above their storage cap goes to the pool of
+// their community instead, as the overflow rule would have sent it had
+// the corrected move never been made (capDiverter). An erased member's
+// account is settled only towards zero (community.ErasedAccountsSettle).
+// Errors: ledger.Reverse's, conflict.
 func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
-	r, err := ledger.Reverse(tx, id, reason)
+	r, err := ledger.ReverseDiverted(tx, id, reason, capDiverter(tx))
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +138,45 @@ func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
 		return nil, err
 	}
 	return r, addOwed(tx, by, to, amt)
+}
+
+// capDiverter splits a reversal's posting to a member's time account at
+// the member's storage cap: the member gets what fits (counting what the
+// reversal's earlier postings already gave them), the pool of their
+// community the rest. A posting paid by that pool itself is left whole
+// (the ledger refuses it above the cap: max_balance_exceeded), and a
+// frozen or closed member's is refused even when none of it would reach
+// them, as toMember does.
+func capDiverter(r ledger.Reader) ledger.Diverter {
+	given := map[string]int64{}
+	return func(p ledger.Posting) ([]ledger.Posting, error) {
+		a, err := r.Account(p.To)
+		if err != nil || a.OwnerKind != ledger.OwnerMember || a.Kind != "member" || a.Unit != ledger.HOUR {
+			return []ledger.Posting{p}, nil // the ledger names a missing account
+		}
+		c, err := communityOf(r, a.Community)
+		if err != nil {
+			return nil, err
+		}
+		room := headroom(a, c)
+		pool := community.AccountID(a.Community, community.AcctPool)
+		if room < 0 || p.From == pool {
+			return []ledger.Posting{p}, nil
+		}
+		room = max(room-given[a.ID], 0)
+		keep := min(room, p.Amount)
+		given[a.ID] += keep
+		if keep == p.Amount {
+			return []ledger.Posting{p}, nil
+		}
+		if err := a.CheckOpen(); err != nil {
+			return nil, err
+		}
+		var mv move
+		mv.add(p.From, a.ID, keep)
+		mv.add(p.From, pool, p.Amount-keep)
+		return mv.postings, nil
+	}
 }
 
 // postHold posts a hold a workflow made and counts its clearing legs.
