@@ -177,10 +177,13 @@ type ServiceView struct {
 	Flagged bool `json:"flagged"`
 	// Overflow: the credits the confirmation sent to the pool above the
 	// volunteer's storage cap.
-	Overflow  string `json:"overflow,omitempty"`
-	Need      string `json:"need,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	LoggedBy  string `json:"logged_by"`
+	Overflow string `json:"overflow,omitempty"`
+	Need     string `json:"need,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	LoggedBy string `json:"logged_by"`
+	// LoggedFor: the volunteer a coordinator logged it for (代办, with
+	// X-On-Behalf-Of); records logged before 2026-11-25 do not show it.
+	LoggedFor string `json:"logged_for,omitempty"`
 	DecidedBy string `json:"decided_by,omitempty"`
 	// DecidedFor: the member a coordinator confirmed or rejected for (代办).
 	DecidedFor string `json:"decided_for,omitempty"`
@@ -200,7 +203,7 @@ func serviceView(sv *timebank.Service) ServiceView {
 	v := ServiceView{ID: sv.ID, Status: sv.Status, Community: sv.Community, Volunteer: sv.Volunteer, Recipient: sv.Recipient,
 		RecipientKind: sv.RecipientKind, Category: sv.Category, Hours: tbHoursStr(sv.Hours), OccurredAt: sv.OccurredAt,
 		Credit: sv.Credit, Transaction: sv.Transaction, Settlement: sv.Settlement, Reversal: sv.Reversal, Overlaps: sv.Overlaps, Flagged: len(sv.Overlaps) > 0, Need: sv.Need,
-		Reason: sv.Reason, LoggedBy: sv.LoggedBy, DecidedBy: sv.DecidedBy, DecidedFor: sv.DecidedFor, ConfirmedBy: sv.ConfirmedBy, ConfirmedFor: sv.ConfirmedFor, ConfirmReason: sv.ConfirmReason, Seq: sv.Seq,
+		Reason: sv.Reason, LoggedBy: sv.LoggedBy, LoggedFor: sv.LoggedFor, DecidedBy: sv.DecidedBy, DecidedFor: sv.DecidedFor, ConfirmedBy: sv.ConfirmedBy, ConfirmedFor: sv.ConfirmedFor, ConfirmReason: sv.ConfirmReason, Seq: sv.Seq,
 		// Nobody else decides a volunteer's own record: one they decided
 		// is one they withdrew.
 		Withdrawn: sv.Status == timebank.StatusRejected && sv.DecidedBy == sv.Volunteer && sv.ConfirmedBy == ""}
@@ -416,21 +419,24 @@ type NeedRequest struct {
 
 // NeedView shows a need.
 type NeedView struct {
-	ID        string    `json:"id"`
-	Status    string    `json:"status" enum:"open|claimed|completed|cancelled"`
-	Community string    `json:"community"`
-	Requester string    `json:"requester"`
-	Category  string    `json:"category"`
-	Title     string    `json:"title"`
-	Hours     string    `json:"hours,omitempty"`
-	Volunteer string    `json:"volunteer,omitempty"`
-	Service   string    `json:"service,omitempty"`
-	Created   time.Time `json:"created"`
+	ID        string `json:"id"`
+	Status    string `json:"status" enum:"open|claimed|completed|cancelled"`
+	Community string `json:"community"`
+	Requester string `json:"requester"`
+	Category  string `json:"category"`
+	Title     string `json:"title"`
+	Hours     string `json:"hours,omitempty"`
+	Volunteer string `json:"volunteer,omitempty"`
+	Service   string `json:"service,omitempty"`
+	// PostedBy: the coordinator who posted it for the requester (代办);
+	// needs posted before 2026-11-25 do not show it.
+	PostedBy string    `json:"posted_by,omitempty"`
+	Created  time.Time `json:"created"`
 }
 
 func needView(n *timebank.Need) NeedView {
 	v := NeedView{ID: n.ID, Status: n.Status, Community: n.Community, Requester: n.Requester, Category: n.Category,
-		Title: n.Title, Volunteer: n.Volunteer, Service: n.Service, Created: n.Created}
+		Title: n.Title, Volunteer: n.Volunteer, Service: n.Service, PostedBy: n.PostedBy, Created: n.Created}
 	if n.Hours > 0 {
 		v.Hours = tbHoursStr(n.Hours)
 	}
@@ -797,27 +803,30 @@ type RedemptionRequest struct {
 // correcting transaction); home is the member's community, which
 // owes community through clearing when they differ.
 type RedemptionView struct {
-	ID          string    `json:"id"`
-	Status      string    `json:"status" enum:"redeemed|booked|completed|cancelled|expired|reversed"`
-	Member      string    `json:"member"`
-	Community   string    `json:"community"`
-	Home        string    `json:"home"`
-	Item        string    `json:"item"`
-	ItemName    string    `json:"item_name,omitempty"`
-	Kind        string    `json:"kind,omitempty"`
-	Quantity    int64     `json:"quantity"`
-	Hours       string    `json:"hours"`
-	Transaction string    `json:"transaction"`
-	Settlement  string    `json:"settlement,omitempty"`
-	Reversal    string    `json:"reversal,omitempty"`
-	Reason      string    `json:"reason,omitempty"`
-	Created     time.Time `json:"created"`
+	ID          string `json:"id"`
+	Status      string `json:"status" enum:"redeemed|booked|completed|cancelled|expired|reversed"`
+	Member      string `json:"member"`
+	Community   string `json:"community"`
+	Home        string `json:"home"`
+	Item        string `json:"item"`
+	ItemName    string `json:"item_name,omitempty"`
+	Kind        string `json:"kind,omitempty"`
+	Quantity    int64  `json:"quantity"`
+	Hours       string `json:"hours"`
+	Transaction string `json:"transaction"`
+	Settlement  string `json:"settlement,omitempty"`
+	Reversal    string `json:"reversal,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	// MadeBy: the coordinator who redeemed for the member (代办);
+	// redemptions made before 2026-11-25 do not show it.
+	MadeBy  string    `json:"made_by,omitempty"`
+	Created time.Time `json:"created"`
 }
 
 func redemptionView(d *timebank.Redemption) RedemptionView {
 	return RedemptionView{ID: d.ID, Status: d.Status, Member: d.Member, Community: d.Community, Home: d.Home, Item: d.Item,
 		ItemName: d.ItemName, Kind: d.Kind, Quantity: d.Quantity, Hours: tbHoursStr(d.Hours), Transaction: d.Transaction,
-		Settlement: d.Settlement, Reversal: d.Reversal, Reason: d.Reason, Created: d.Created}
+		Settlement: d.Settlement, Reversal: d.Reversal, Reason: d.Reason, MadeBy: d.MadeBy, Created: d.Created}
 }
 
 func (s *Server) redeem(c *gin.Context) {

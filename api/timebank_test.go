@@ -994,3 +994,45 @@ func TestVolunteerPostsNeed(t *testing.T) {
 		t.Fatalf("need: %s", r.Raw)
 	}
 }
+
+// TestOnBehalfShown: what a coordinator does for an offline resident
+// (代办) shows as such where staff and relatives read it, not only in the
+// chain (probe s27d): a service logged for a volunteer names the
+// volunteer it was logged for, a need and a redemption name the
+// coordinator who made them; what members do themselves names no one.
+func TestOnBehalfShown(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", nil)
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	elder := tb.resident("zhang", "c1", nil, nil, "resident")
+	tb.fund("c1", "zhang", "3.00")
+	svc := func(token string, headers ...string) response {
+		return tb.must(201, "POST", "/v1/services", token, map[string]any{"volunteer": "li", "recipient": "zhang", "community": "c1",
+			"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(time.Duration(3+len(headers)) * time.Hour)}, headers...)
+	}
+	if r := svc(coord, "X-On-Behalf-Of", "li"); r.Str("logged_by") != "wang" || r.Str("logged_for") != "li" {
+		t.Fatalf("logged for the volunteer: %s", r.Raw)
+	}
+	if r := svc(vol); r.Str("logged_by") != "li" || r.Str("logged_for") != "" {
+		t.Fatalf("logged by the volunteer: %s", r.Raw)
+	}
+	need := func(token string, headers ...string) response {
+		return tb.must(201, "POST", "/v1/needs", token, map[string]any{"requester": "zhang", "community": "c1", "category": "elder_care", "title": "陪同就医"}, headers...)
+	}
+	redeem := func(token string, headers ...string) response {
+		return tb.must(201, "POST", "/v1/redemptions", token, map[string]any{"member": "zhang", "community": "c1", "hours": "1.00", "item": "理发"}, headers...)
+	}
+	for _, h := range [][]string{nil, {"X-On-Behalf-Of", "zhang"}} {
+		n, d := need(coord, h...), redeem(coord, h...)
+		if n.Str("posted_by") != "wang" || d.Str("made_by") != "wang" {
+			t.Fatalf("made by a coordinator (headers %v): need %s, redemption %s", h, n.Raw, d.Raw)
+		}
+		if g := tb.must(200, "GET", "/v1/redemptions/"+d.Str("id"), elder, nil); g.Str("made_by") != "wang" {
+			t.Fatalf("the member reads back %s", g.Raw)
+		}
+	}
+	if n, d := need(elder), redeem(elder); n.Str("posted_by") != "" || d.Str("made_by") != "" {
+		t.Fatalf("made by the member: need %s, redemption %s", n.Raw, d.Raw)
+	}
+}

@@ -21,17 +21,20 @@ const (
 // (陪同就医, 修水管): it is about the task, enters the chain, and must not
 // describe the person.
 type Need struct {
-	ID        string    `json:"id"`
-	Community string    `json:"community"`
-	Requester string    `json:"requester"`
-	Category  string    `json:"category"`
-	Title     string    `json:"title"`
-	Hours     int64     `json:"hours,omitempty"` // estimate
-	Status    string    `json:"status"`
-	Volunteer string    `json:"volunteer,omitempty"`
-	Service   string    `json:"service,omitempty"`
-	Seq       uint64    `json:"seq"`
-	Created   time.Time `json:"created"`
+	ID        string `json:"id"`
+	Community string `json:"community"`
+	Requester string `json:"requester"`
+	Category  string `json:"category"`
+	Title     string `json:"title"`
+	Hours     int64  `json:"hours,omitempty"` // estimate
+	Status    string `json:"status"`
+	Volunteer string `json:"volunteer,omitempty"`
+	Service   string `json:"service,omitempty"`
+	// PostedBy: the coordinator who posted it for the requester (代办),
+	// kept since 2026-11-25.
+	PostedBy string    `json:"posted_by,omitempty"`
+	Seq      uint64    `json:"seq"`
+	Created  time.Time `json:"created"`
 }
 
 // Offer is an entry of the service list (服务清单): what a volunteer
@@ -108,6 +111,9 @@ func PostNeed(tx ledger.Tx, by Caller, c, requester, category, title string, hou
 	}
 	n := &Need{ID: tx.NewID("need"), Community: c, Requester: m.ID, Category: category, Title: title,
 		Hours: hours, Status: NeedOpen, Seq: tx.Seq(), Created: tx.Now()}
+	if a := tx.Actor().ID; a != m.ID {
+		n.PostedBy = a
+	}
 	if err := saveNeed(tx, n, true); err != nil {
 		return nil, err
 	}

@@ -162,22 +162,25 @@ const (
 // Redemption spends a member's credits in a community (the member's own,
 // or another through clearing: 通存通兑).
 type Redemption struct {
-	ID          string    `json:"id"`
-	Member      string    `json:"member"`
-	Community   string    `json:"community"` // where redeemed
-	Home        string    `json:"home"`      // the member's community
-	Item        string    `json:"item"`      // catalogue id, or free text where there is no catalogue
-	ItemName    string    `json:"item_name,omitempty"`
-	Kind        string    `json:"kind,omitempty"`
-	Quantity    int64     `json:"quantity"`
-	Hours       int64     `json:"hours"`
-	Status      string    `json:"status"`
-	Transaction string    `json:"transaction"`
-	Settlement  string    `json:"settlement,omitempty"`
-	Reversal    string    `json:"reversal,omitempty"` // the reversal that corrected a posted redemption
-	Reason      string    `json:"reason,omitempty"`
-	Seq         uint64    `json:"seq"`
-	Created     time.Time `json:"created"`
+	ID          string `json:"id"`
+	Member      string `json:"member"`
+	Community   string `json:"community"` // where redeemed
+	Home        string `json:"home"`      // the member's community
+	Item        string `json:"item"`      // catalogue id, or free text where there is no catalogue
+	ItemName    string `json:"item_name,omitempty"`
+	Kind        string `json:"kind,omitempty"`
+	Quantity    int64  `json:"quantity"`
+	Hours       int64  `json:"hours"`
+	Status      string `json:"status"`
+	Transaction string `json:"transaction"`
+	Settlement  string `json:"settlement,omitempty"`
+	Reversal    string `json:"reversal,omitempty"` // the reversal that corrected a posted redemption
+	Reason      string `json:"reason,omitempty"`
+	// MadeBy: the coordinator who redeemed for the member (代办), kept
+	// since 2026-11-25.
+	MadeBy  string    `json:"made_by,omitempty"`
+	Seq     uint64    `json:"seq"`
+	Created time.Time `json:"created"`
 }
 
 // NewRedemption describes a redemption.
@@ -228,6 +231,9 @@ func Redeem(tx ledger.Tx, by Caller, n NewRedemption) (*Redemption, error) {
 	}
 	d := &Redemption{ID: tx.NewID("red"), Member: m.ID, Community: c.ID, Home: m.Community, Item: n.Item,
 		Quantity: max(n.Quantity, 1), Hours: n.Hours, Status: RedeemRedeemed, Seq: tx.Seq(), Created: tx.Now()}
+	if a := tx.Actor().ID; a != m.ID {
+		d.MadeBy = a
+	}
 	if err := priceItem(tx, d); err != nil {
 		return nil, err
 	}

@@ -51,6 +51,7 @@ type Service struct {
 	Status        string    `json:"status"`
 	Credit        string    `json:"credit,omitempty"`
 	LoggedBy      string    `json:"logged_by"`
+	LoggedFor     string    `json:"logged_for,omitempty"` // the member LoggedBy acted for (代办), kept since 2026-11-25
 	DecidedBy     string    `json:"decided_by,omitempty"`
 	DecidedFor    string    `json:"decided_for,omitempty"` // the member DecidedBy acted for (代办)
 	Reason        string    `json:"reason,omitempty"`
@@ -150,7 +151,7 @@ func logService(tx ledger.Tx, by Caller, n NewService) (*Service, error) {
 	}
 	s := &Service{ID: tx.NewID("svc"), Community: n.Community, Volunteer: n.Volunteer, Recipient: n.Recipient,
 		RecipientKind: n.RecipientKind, Category: n.Category, Hours: n.Hours, OccurredAt: n.OccurredAt.UTC(),
-		Status: StatusPending, LoggedBy: tx.Actor().ID, Need: n.Need, Seq: tx.Seq(), Created: tx.Now()}
+		Status: StatusPending, LoggedBy: tx.Actor().ID, LoggedFor: tx.Actor().OnBehalf, Need: n.Need, Seq: tx.Seq(), Created: tx.Now()}
 	var err error
 	if s.Overlaps, err = dayCheck(tx, s); err != nil {
 		return nil, err
