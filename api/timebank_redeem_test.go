@@ -624,3 +624,40 @@ func TestReversalAboveTheCap(t *testing.T) {
 		t.Fatalf("the chain with diverted reversals: %v %+v", err, rep)
 	}
 }
+
+// TestSettlingLinesSayWhy: the history lines of a booking completed or
+// cancelled, and of a held credit settled, name their record (and the
+// reason given, when it fits a memo), so an elderly member reading the
+// passbook sees why the credits moved (probe s27d: no memo at all).
+func TestSettlingLinesSayWhy(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"settlement_delay": "1h"})
+	coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+	li := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
+	tb.resident("zhang", "c1", nil, nil, "resident")
+	tb.fund("c1", "li", "3.00")
+	book := func() string {
+		return tb.must(201, "POST", "/v1/redemptions", li, map[string]any{"member": "li", "community": "c1", "hours": "1.00", "item": "理发", "book": true}).Str("id")
+	}
+	done, gone, long := book(), book(), book()
+	tb.must(200, "POST", "/v1/redemptions/"+done+"/complete", coord, map[string]any{"reason": "已理发"})
+	tb.must(200, "POST", "/v1/redemptions/"+gone+"/cancel", li, nil)
+	tb.must(200, "POST", "/v1/redemptions/"+long+"/complete", coord, map[string]any{"reason": strings.Repeat("理", 166)})
+	svc := tb.service(coord, "li", "zhang", "c1", "elder_care", "1.00", 3*time.Hour)
+	tb.must(200, "POST", "/v1/services/"+svc+"/confirm", coord, nil)
+	tb.advance(2 * time.Hour)
+	memos := map[string]bool{}
+	r := tb.must(200, "GET", "/v1/accounts/li:HOUR/entries?limit=100", li, nil)
+	for _, it := range r.Body["items"].([]any) {
+		e := it.(map[string]any)
+		if e["kind"] != "pending" {
+			memo, _ := e["memo"].(string)
+			memos[memo] = true
+		}
+	}
+	for _, want := range []string{"redemption " + done + " completed: 已理发", "redemption " + gone + " cancelled", "redemption " + long + " completed", "service " + svc + " settled"} {
+		if !memos[want] {
+			t.Fatalf("no line reads %q: %v", want, memos)
+		}
+	}
+}

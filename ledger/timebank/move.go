@@ -179,6 +179,19 @@ func capDiverter(r ledger.Reader) ledger.Diverter {
 	}
 }
 
+// settleMemo is the memo of the post or void that settles a workflow's
+// hold: what it was, so the member's history says why the credits moved
+// (probe s27d: a completed booking's lines had no memo), with the
+// caller's reason after it when one was given and the two fit in a memo
+// (the reason is in the record's chain entry either way).
+func settleMemo(what, reason string) string {
+	m := what + ": " + reason
+	if ledger.Blank(reason) || ledger.CheckChainText("memo", m, ledger.MaxMemoLen) != nil {
+		return what
+	}
+	return m
+}
+
 // postHold posts a hold a workflow made and counts its clearing legs.
 func postHold(tx ledger.Tx, id, memo string) (*ledger.Transaction, error) {
 	return postHoldDue(tx, id, tx.Now(), memo)

@@ -500,7 +500,7 @@ func CompleteRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption
 	if err != nil {
 		return nil, err
 	}
-	t, err := postHold(tx, d.Transaction, reason)
+	t, err := postHold(tx, d.Transaction, settleMemo("redemption "+d.ID+" completed", reason))
 	if err != nil {
 		return nil, err
 	}
@@ -536,7 +536,7 @@ func CancelRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption, 
 	// Past the booking's deadline the ledger expires it (a second later
 	// at most): answered as a completion would be, hold_expired, so the
 	// booking reads expired, not cancelled.
-	t, err := ledger.VoidBeforeDeadline(tx, d.Transaction, reason)
+	t, err := ledger.VoidBeforeDeadline(tx, d.Transaction, settleMemo("redemption "+d.ID+" cancelled", reason))
 	if err != nil {
 		return nil, err
 	}

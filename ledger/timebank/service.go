@@ -665,7 +665,7 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// Staff after the window, before the settlement timer's tick:
 		// settle now, as the tick would, and reverse the posted credit —
 		// the same outcome and record as a second later, not a dispute.
-		t, err := postHoldDue(tx, s.Transaction, s.SettlesAt, "settled")
+		t, err := postHoldDue(tx, s.Transaction, s.SettlesAt, "service "+s.ID+" settled")
 		if err != nil {
 			return false, err
 		}
@@ -807,7 +807,7 @@ func SettleTimer(id string, at time.Time) ledger.Op {
 			tx.Audit("service.settle", f)
 			return s, nil
 		}
-		t, err := postHoldDue(tx, s.Transaction, at, "settled")
+		t, err := postHoldDue(tx, s.Transaction, at, "service "+s.ID+" settled")
 		if err != nil {
 			return nil, err
 		}
