@@ -181,8 +181,8 @@ type ServiceView struct {
 	Need     string `json:"need,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	LoggedBy string `json:"logged_by"`
-	// LoggedFor: the volunteer a coordinator logged it for (代办, with
-	// X-On-Behalf-Of); records logged before 2026-11-25 do not show it.
+	// LoggedFor: the volunteer, when a coordinator logged it for them
+	// (代办); records logged before 2026-11-25 do not show it.
 	LoggedFor string `json:"logged_for,omitempty"`
 	DecidedBy string `json:"decided_by,omitempty"`
 	// DecidedFor: the member a coordinator confirmed or rejected for (代办).

@@ -608,7 +608,7 @@ func TestReversalAboveTheCap(t *testing.T) {
 	}
 	r := tb.must(200, "GET", "/v1/transfers/"+v.Str("reversal"), tb.admin, nil)
 	ps, _ := r.Body["postings"].([]any)
-	if r.Str("reverses") == "" || len(ps) != 2 {
+	if r.Str("reverses") == "" || len(ps) != 2 || r.Str("memo") != "redemption "+red+" reversed: 大米未发放" {
 		t.Fatalf("the refund's transaction: %s", r.Raw)
 	}
 	// A gift back to a giver at the cap: all of it to the pool.

@@ -1007,15 +1007,19 @@ func TestOnBehalfShown(t *testing.T) {
 	vol := tb.resident("li", "c1", nil, nil, "resident", "volunteer")
 	elder := tb.resident("zhang", "c1", nil, nil, "resident")
 	tb.fund("c1", "zhang", "3.00")
-	svc := func(token string, headers ...string) response {
+	svc := func(token string, ago time.Duration, headers ...string) response {
 		return tb.must(201, "POST", "/v1/services", token, map[string]any{"volunteer": "li", "recipient": "zhang", "community": "c1",
-			"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(time.Duration(3+len(headers)) * time.Hour)}, headers...)
+			"category": "elder_care", "hours": "1.00", "occurred_at": tb.ago(ago)}, headers...)
 	}
-	if r := svc(coord, "X-On-Behalf-Of", "li"); r.Str("logged_by") != "wang" || r.Str("logged_for") != "li" {
+	if r := svc(coord, 3*time.Hour, "X-On-Behalf-Of", "li"); r.Str("logged_by") != "wang" || r.Str("logged_for") != "li" {
 		t.Fatalf("logged for the volunteer: %s", r.Raw)
 	}
-	if r := svc(vol); r.Str("logged_by") != "li" || r.Str("logged_for") != "" {
+	if r := svc(vol, 5*time.Hour); r.Str("logged_by") != "li" || r.Str("logged_for") != "" {
 		t.Fatalf("logged by the volunteer: %s", r.Raw)
+	}
+	// Staff naming the volunteer without the header log for them too.
+	if r := svc(coord, 7*time.Hour); r.Str("logged_by") != "wang" || r.Str("logged_for") != "li" {
+		t.Fatalf("logged by a coordinator naming the volunteer: %s", r.Raw)
 	}
 	need := func(token string, headers ...string) response {
 		return tb.must(201, "POST", "/v1/needs", token, map[string]any{"requester": "zhang", "community": "c1", "category": "elder_care", "title": "陪同就医"}, headers...)

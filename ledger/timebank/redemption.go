@@ -469,7 +469,7 @@ func ReverseRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption,
 	if err != nil {
 		return nil, err
 	}
-	r, err := ReverseMove(tx, posted, reason)
+	r, err := ReverseMove(tx, posted, settleMemo("redemption "+d.ID+" reversed", reason))
 	if err != nil {
 		return nil, err
 	}

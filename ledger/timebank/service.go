@@ -51,7 +51,7 @@ type Service struct {
 	Status        string    `json:"status"`
 	Credit        string    `json:"credit,omitempty"`
 	LoggedBy      string    `json:"logged_by"`
-	LoggedFor     string    `json:"logged_for,omitempty"` // the member LoggedBy acted for (代办), kept since 2026-11-25
+	LoggedFor     string    `json:"logged_for,omitempty"` // the volunteer, when someone else logged it (代办), kept since 2026-11-25
 	DecidedBy     string    `json:"decided_by,omitempty"`
 	DecidedFor    string    `json:"decided_for,omitempty"` // the member DecidedBy acted for (代办)
 	Reason        string    `json:"reason,omitempty"`
@@ -151,7 +151,10 @@ func logService(tx ledger.Tx, by Caller, n NewService) (*Service, error) {
 	}
 	s := &Service{ID: tx.NewID("svc"), Community: n.Community, Volunteer: n.Volunteer, Recipient: n.Recipient,
 		RecipientKind: n.RecipientKind, Category: n.Category, Hours: n.Hours, OccurredAt: n.OccurredAt.UTC(),
-		Status: StatusPending, LoggedBy: tx.Actor().ID, LoggedFor: tx.Actor().OnBehalf, Need: n.Need, Seq: tx.Seq(), Created: tx.Now()}
+		Status: StatusPending, LoggedBy: tx.Actor().ID, Need: n.Need, Seq: tx.Seq(), Created: tx.Now()}
+	if s.LoggedBy != s.Volunteer {
+		s.LoggedFor = s.Volunteer
+	}
 	var err error
 	if s.Overlaps, err = dayCheck(tx, s); err != nil {
 		return nil, err
@@ -709,7 +712,7 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 		// A credit paid across communities made one owe the other; its
 		// reversal takes that back (the clearing legs run the other way).
 		// A recipient erased since is refunded only towards zero.
-		r, err := ReverseMove(tx, posted, reason)
+		r, err := ReverseMove(tx, posted, settleMemo("service "+s.ID+" reversed", reason))
 		if err != nil {
 			return false, err
 		}
