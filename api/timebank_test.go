@@ -196,7 +196,7 @@ func TestServiceRefusals(t *testing.T) {
 		t.Fatalf("staff reversal of a posted credit: %s", rev.Raw)
 	}
 	back := tb.must(200, "GET", "/v1/transfers/"+rev.Str("reversal"), coord, nil)
-	if back.Str("reverses") != svc.Str("transaction") || back.Str("memo") != "核实后只服务了一半" {
+	if back.Str("reverses") != svc.Str("transaction") || back.Str("memo") != "service "+over+" reversed: 核实后只服务了一半" {
 		t.Fatalf("the reversal names %q (%q), want %q and the reason: %s", back.Str("reverses"), back.Str("memo"), svc.Str("transaction"), back.Raw)
 	}
 	if after := tb.balance(svc.Str("volunteer") + ":HOUR"); after == before {
