@@ -434,6 +434,20 @@ type NeedView struct {
 	Created  time.Time `json:"created"`
 }
 
+// needViewFor shows needs to p: who posted a need for its requester
+// (posted_by) only to staff and the requester — in the community's list
+// it would tell every neighbour which residents a coordinator speaks for
+// (the offline, often the frail; review s27e).
+func needViewFor(p *Principal) func(*timebank.Need) NeedView {
+	return func(n *timebank.Need) NeedView {
+		v := needView(n)
+		if !p.Has(community.RoleCoordinator, community.RoleAdmin, community.RoleAuditor) && p.Acting() != n.Requester {
+			v.PostedBy = ""
+		}
+		return v
+	}
+}
+
 func needView(n *timebank.Need) NeedView {
 	v := NeedView{ID: n.ID, Status: n.Status, Community: n.Community, Requester: n.Requester, Category: n.Category,
 		Title: n.Title, Volunteer: n.Volunteer, Service: n.Service, PostedBy: n.PostedBy, Created: n.Created}
@@ -467,7 +481,7 @@ func (s *Server) postNeed(c *gin.Context) {
 			if err != nil {
 				return nil, err
 			}
-			return needView(n), nil
+			return needViewFor(principal(c))(n), nil
 		})
 	})
 }
@@ -531,7 +545,7 @@ func (s *Server) postListing(c *gin.Context, cm, field string, member *string, h
 func (s *Server) listNeeds(c *gin.Context) {
 	listInCommunity(s, c, func(r ledger.Reader, cm string, pg ledger.Page) ([]*timebank.Need, string, error) {
 		return timebank.ListNeeds(r, cm, c.Query("status"), pg)
-	}, needView)
+	}, needViewFor(principal(c)))
 }
 
 // listInCommunity serves a ?community= list open to everyone in the
@@ -551,7 +565,7 @@ func tbCommunityInScope(r ledger.Reader, p *Principal, cm string) error {
 }
 
 func (s *Server) getNeed(c *gin.Context) {
-	viewOne(s, c, timebank.GetNeed, needVisible, needView)
+	viewOne(s, c, timebank.GetNeed, needVisible, needViewFor(principal(c)))
 }
 
 // needVisible: a need is seen in the caller's scope; outside it, it is not
@@ -593,7 +607,7 @@ func (s *Server) claimNeed(c *gin.Context) {
 			if err != nil {
 				return nil, err
 			}
-			return needView(n), nil
+			return needViewFor(principal(c))(n), nil
 		})
 	})
 }
@@ -615,7 +629,7 @@ func (s *Server) completeNeed(c *gin.Context) {
 			if err != nil {
 				return nil, err
 			}
-			return NeedCompletion{Need: needView(n), Service: serviceView(sv)}, nil
+			return NeedCompletion{Need: needViewFor(principal(c))(n), Service: serviceView(sv)}, nil
 		})
 	})
 }
@@ -630,7 +644,7 @@ func (s *Server) needDecision(decide func(ledger.Tx, timebank.Caller, string, st
 				if err != nil {
 					return nil, err
 				}
-				return needView(n), nil
+				return needViewFor(principal(c))(n), nil
 			})
 		})
 	}
@@ -817,6 +831,9 @@ type RedemptionView struct {
 	Settlement  string `json:"settlement,omitempty"`
 	Reversal    string `json:"reversal,omitempty"`
 	Reason      string `json:"reason,omitempty"`
+	// RefundedToPool: the part of a reversal's refund that went to the
+	// member's community pool, above their storage cap.
+	RefundedToPool string `json:"refunded_to_pool,omitempty"`
 	// MadeBy: the coordinator who redeemed for the member (代办);
 	// redemptions made before 2026-11-25 do not show it.
 	MadeBy  string    `json:"made_by,omitempty"`
@@ -824,9 +841,13 @@ type RedemptionView struct {
 }
 
 func redemptionView(d *timebank.Redemption) RedemptionView {
-	return RedemptionView{ID: d.ID, Status: d.Status, Member: d.Member, Community: d.Community, Home: d.Home, Item: d.Item,
+	v := RedemptionView{ID: d.ID, Status: d.Status, Member: d.Member, Community: d.Community, Home: d.Home, Item: d.Item,
 		ItemName: d.ItemName, Kind: d.Kind, Quantity: d.Quantity, Hours: tbHoursStr(d.Hours), Transaction: d.Transaction,
 		Settlement: d.Settlement, Reversal: d.Reversal, Reason: d.Reason, MadeBy: d.MadeBy, Created: d.Created}
+	if d.RefundedToPool > 0 {
+		v.RefundedToPool = tbHoursStr(d.RefundedToPool)
+	}
+	return v
 }
 
 func (s *Server) redeem(c *gin.Context) {

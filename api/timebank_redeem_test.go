@@ -600,7 +600,7 @@ func TestReversalAboveTheCap(t *testing.T) {
 	// Lower li to 1.75 so that 0.25 of the 1.50 refund fits.
 	tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "son", "hours": "0.25"})
 	v := tb.must(200, "POST", "/v1/redemptions/"+red+"/reverse", coord, map[string]any{"reason": "大米未发放"})
-	if v.Str("status") != "reversed" {
+	if v.Str("status") != "reversed" || v.Str("refunded_to_pool") != "1.25" {
 		t.Fatalf("reversal: %s", v.Raw)
 	}
 	if li, pool, red := tb.balance("li:HOUR"), tb.balance("c1:pool"), tb.balance("c1:redemptions"); li != "2.00" || pool != "1.50" || red != "0.00" {
@@ -659,5 +659,85 @@ func TestSettlingLinesSayWhy(t *testing.T) {
 		if !memos[want] {
 			t.Fatalf("no line reads %q: %v", want, memos)
 		}
+	}
+}
+
+// TestReversalAboveTheCapEdges (review s27e): a gift that overflowed,
+// given back to a giver with room for part of it, counts the pool's leg
+// back against the giver's room and sends the rest of the relative's leg
+// to the pool; a gift to the pool given back to a giver with some room
+// leaves the rest in the pool; a mutual-credit credit that overflowed is
+// refunded to its payer likewise; an erased member is refused alike
+// whether or not anything fits.
+func TestReversalAboveTheCapEdges(t *testing.T) {
+	tb := newTBServer(t)
+	tb.community("c1", "", map[string]any{"max_balance": "2.00"})
+	tb.resident("wang", "c1", nil, nil, "coordinator")
+	li := tb.resident("li", "c1", nil, nil, "resident")
+	tb.resident("son", "c1", nil, []string{"li"}, "resident")
+	tb.fund("c1", "li", "2.00")
+	tb.fund("c1", "son", "1.50")
+	g := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "son", "hours": "1.00"})
+	if g.Str("overflow") != "0.50" {
+		t.Fatalf("gift: %s", g.Raw)
+	}
+	toPool := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "c1:pool", "hours": "0.25"}).Str("id")
+	tb.fund("c1", "li", "0.45") // li 1.20: room 0.80 ≥ the pool's 0.50, < 1.00
+	tb.must(201, "POST", "/v1/transfers/"+g.Str("id")+"/reverse", tb.admin, map[string]any{"reason": "误操作"})
+	if li, son, pool := tb.balance("li:HOUR"), tb.balance("son:HOUR"), tb.balance("c1:pool"); li != "2.00" || son != "1.50" || pool != "0.45" {
+		t.Fatalf("an overflowed gift given back: li %s son %s pool %s, want 2.00 1.50 0.45 (0.25 given + 0.20 over)", li, son, pool)
+	}
+	tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "son", "hours": "0.10"}) // son 1.60, li 1.90
+	r := tb.must(201, "POST", "/v1/transfers/"+toPool+"/reverse", tb.admin, map[string]any{"reason": "误操作"})
+	if ps, _ := r.Body["postings"].([]any); len(ps) != 1 || ps[0].(map[string]any)["amount"] != "0.10" {
+		t.Fatalf("a gift to the pool given back to a giver with 0.10 of room: %s", r.Raw)
+	}
+	if li, pool := tb.balance("li:HOUR"), tb.balance("c1:pool"); li != "2.00" || pool != "0.35" {
+		t.Fatalf("after it: li %s pool %s, want 2.00 and 0.35", li, pool)
+	}
+	tb.sumsToZero("c1", "li", "son", "wang")
+
+	// Mutual credit: the recipient paid; the credit overflowed at the
+	// volunteer; the refund counts the pool's leg back too.
+	tb.community("m", "", map[string]any{"earning": "mutual_credit", "credit_limit": "10.00", "max_balance": "2.00"})
+	mc := tb.resident("zhao", "m", nil, nil, "coordinator")
+	tb.resident("vol", "m", nil, nil, "resident", "volunteer")
+	tb.resident("old", "m", nil, nil, "resident")
+	tb.fund("m", "vol", "1.50")
+	svc := tb.service(mc, "vol", "old", "m", "elder_care", "1.00", 3*time.Hour)
+	if c := tb.must(200, "POST", "/v1/services/"+svc+"/confirm", mc, nil); c.Str("overflow") != "0.50" {
+		t.Fatalf("confirm: %s", c.Raw)
+	}
+	tb.fund("m", "old", "2.20") // old 1.20: room 0.80
+	tb.must(200, "POST", "/v1/services/"+svc+"/reject", mc, map[string]any{"reason": "未服务"})
+	if vol, old, pool := tb.balance("vol:HOUR"), tb.balance("old:HOUR"), tb.balance("m:pool"); vol != "1.50" || old != "2.00" || pool != "0.20" {
+		t.Fatalf("a mutual-credit refund: vol %s old %s pool %s, want 1.50 2.00 0.20", vol, old, pool)
+	}
+	tb.sumsToZero("m", "vol", "old", "zhao")
+
+	// An erased member: nothing diverted — refused above the cap as
+	// before (422), and with room as an erased account (409: only
+	// towards zero), never split so that the pool takes it all.
+	tb.community("e", "", map[string]any{"max_balance": "2.00"})
+	ec := tb.resident("qian", "e", nil, nil, "coordinator")
+	gone := tb.resident("gone", "e", nil, nil, "resident")
+	tb.fund("e", "gone", "2.00")
+	r1 := tb.must(201, "POST", "/v1/redemptions", gone, map[string]any{"member": "gone", "community": "e", "hours": "0.50", "item": "米"}).Str("id")
+	r2 := tb.must(201, "POST", "/v1/redemptions", gone, map[string]any{"member": "gone", "community": "e", "hours": "0.50", "item": "面"}).Str("id")
+	tb.fund("e", "gone", "0.75") // 1.75
+	tb.must(200, "POST", "/v1/members/gone/erase", tb.admin, map[string]any{"reason": "PIPL"})
+	size := tb.auditSize()
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+r1+"/reverse", ec, map[string]any{"reason": "错"}), 422, "max_balance_exceeded")
+	tb.must(200, "PUT", "/v1/communities/e/policy", tb.admin, map[string]any{"earning": "deposit", "max_balance": "1.50"})
+	size++
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+r2+"/reverse", ec, map[string]any{"reason": "错"}), 422, "max_balance_exceeded")
+	tb.must(200, "PUT", "/v1/communities/e/policy", tb.admin, map[string]any{"earning": "deposit", "max_balance": "5.00"})
+	size++
+	tbProblem(t, tb.do("POST", "/v1/redemptions/"+r2+"/reverse", ec, map[string]any{"reason": "错"}), 409, "conflict")
+	if got := tb.auditSize(); got != size {
+		t.Fatalf("refused reversals wrote %d records", got-size)
+	}
+	if rep, err := tb.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
+		t.Fatalf("verify: %v %+v", err, rep)
 	}
 }

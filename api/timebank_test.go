@@ -1039,4 +1039,17 @@ func TestOnBehalfShown(t *testing.T) {
 	if n, d := need(elder), redeem(elder); n.Str("posted_by") != "" || d.Str("made_by") != "" {
 		t.Fatalf("made by the member: need %s, redemption %s", n.Raw, d.Raw)
 	}
+	// Who a coordinator speaks for is not shown to the neighbours
+	// (review s27e): the list and the need read by another resident
+	// carry no posted_by; the requester and staff see it.
+	id := need(coord).Str("id")
+	for tok, want := range map[string]string{vol: "", elder: "wang", coord: "wang"} {
+		if g := tb.must(200, "GET", "/v1/needs/"+id, tok, nil); g.Str("posted_by") != want {
+			t.Fatalf("need read: %s, want posted_by %q", g.Raw, want)
+		}
+		l := tb.must(200, "GET", "/v1/needs?community=c1", tok, nil)
+		if strings.Contains(string(l.Raw), `"posted_by"`) != (want != "") {
+			t.Fatalf("needs list: %s, want posted_by %q", l.Raw, want)
+		}
+	}
 }

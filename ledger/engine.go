@@ -508,10 +508,10 @@ func Reverse(tx Tx, id, reason string) (*Transaction, error) {
 }
 
 // Diverter sends part of a reversal's posting elsewhere: it returns the
-// postings that replace p, which must each debit p.From in p.Unit (to
-// another account), with amounts that add up to p.Amount. It is called for each posting in the
-// order they apply, so it can count what it has already sent to an
-// account.
+// postings that replace p, which must each debit p.From in p.Unit, with
+// amounts that add up to p.Amount; a part "to" p.From itself stays where
+// it is and is not posted. It is called for each posting in the order
+// they apply, so it can count what it has already sent to an account.
 type Diverter func(p Posting) ([]Posting, error)
 
 // ReverseDiverted is Reverse with the reversal's postings passed through
@@ -576,15 +576,20 @@ func diverted(back []Posting, divert Diverter) ([]Posting, error) {
 		}
 		var sum int64
 		for _, q := range ps {
-			if q.From != p.From || q.To == q.From || q.Unit != p.Unit || q.Amount <= 0 || q.Amount > p.Amount-sum {
+			if q.From != p.From || q.Unit != p.Unit || q.Amount <= 0 || q.Amount > p.Amount-sum {
 				return nil, Errorf(CodeInternal, "reversal of a posting from %s diverted wrongly", p.From)
 			}
 			sum += q.Amount
+			if q.To != q.From {
+				out = append(out, q)
+			}
 		}
 		if sum != p.Amount {
 			return nil, Errorf(CodeInternal, "reversal of a posting from %s diverted wrongly", p.From)
 		}
-		out = append(out, ps...)
+	}
+	if len(out) == 0 {
+		return nil, Errorf(CodeInternal, "a diverted reversal moves nothing")
 	}
 	return out, nil
 }

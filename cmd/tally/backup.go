@@ -166,9 +166,12 @@ func fetchBackup(ctx context.Context, url, token, data string, f *os.File, notes
 	if resp.StatusCode != http.StatusOK {
 		return false, statusError("/v1/admin/backup", resp)
 	}
-	if _, err = io.Copy(f, resp.Body); err != nil && ctx.Err() == nil {
+	body := &readErr{r: resp.Body}
+	if _, err = io.Copy(f, body); err != nil && body.err != nil && ctx.Err() == nil {
 		// The bare "unexpected EOF" of a server gone mid-stream names
-		// neither the server nor what was lost (probe s27b).
+		// neither the server nor what was lost (probe s27b); an error
+		// writing the file here (a full disk) is this machine's, said
+		// as it is (review s27e).
 		err = fmt.Errorf("the backup stream from %s broke off before its end (the server stopped or the connection dropped; no backup written): %w", url, err)
 	}
 	return resp.Header.Get(api.LedgerDamagedHeader) != "", err
@@ -279,4 +282,19 @@ func removeContents(dir string, keep ...string) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// readErr remembers the error its reader returned, so that a copy's
+// failure can be told apart from the writer's.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
 }

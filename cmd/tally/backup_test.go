@@ -127,3 +127,22 @@ func TestBackupAndRestoreOfDamage(t *testing.T) {
 		t.Fatalf("a refused backup left %v", es)
 	}
 }
+
+// TestBackupLocalWriteError: a file that cannot be written (a full
+// disk) is said to be this machine's fault, not the server's (review
+// s27e).
+func TestBackupLocalWriteError(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("TALLY-BACKUP-2\n", 1<<12))
+	}))
+	defer srv.Close()
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full here")
+	}
+	defer f.Close()
+	_, err = fetchBackup(context.Background(), srv.URL, "x", "", f, io.Discard)
+	if err == nil || strings.Contains(err.Error(), "broke off") || !strings.Contains(err.Error(), "no space") {
+		t.Fatalf("a full disk: %v", err)
+	}
+}

@@ -183,7 +183,7 @@ func CheckRoles(roles []Role) error {
 func checkPersonal(p map[string]string, now time.Time) error {
 	for k, v := range p {
 		if !slices.Contains(PersonalFields, k) {
-			return ledger.Errorf(ledger.CodeInvalidRequest, "unknown personal field %q", k)
+			return ledger.Errorf(ledger.CodeInvalidRequest, "unknown personal field %q: the fields are %s", k, strings.Join(PersonalFields, ", "))
 		}
 		if err := ledger.CheckText(k, v, MaxPersonalLen); err != nil {
 			return err

@@ -616,9 +616,10 @@ func TestReversePassThrough(t *testing.T) {
 }
 
 // TestReverseDiverted: a diverter may send part of a reversal's posting
-// to another account, but what replaces a posting must debit the same
-// account, in its unit, to another account, the same amount in all;
-// anything else is refused and writes nothing.
+// to another account, or leave it with the payer, but what replaces a
+// posting must debit the same account, in its unit, the same amount in
+// all, and something must move; anything else is refused and writes
+// nothing.
 func TestReverseDiverted(t *testing.T) {
 	s := openTest(t)
 	fund(t, s, 1000, "alice", "bob", "carol") // bob and carol empty
@@ -641,7 +642,7 @@ func TestReverseDiverted(t *testing.T) {
 		"short":      split(ledger.Posting{From: "bob", To: "alice", Amount: 500, Unit: ledger.HOUR}),
 		"long":       split(ledger.Posting{From: "bob", To: "alice", Amount: 500, Unit: ledger.HOUR}, ledger.Posting{From: "bob", To: "carol", Amount: 200, Unit: ledger.HOUR}),
 		"other from": split(ledger.Posting{From: "carol", To: "alice", Amount: 600, Unit: ledger.HOUR}),
-		"to itself":  split(ledger.Posting{From: "bob", To: "alice", Amount: 500, Unit: ledger.HOUR}, ledger.Posting{From: "bob", To: "bob", Amount: 100, Unit: ledger.HOUR}),
+		"all kept":   split(ledger.Posting{From: "bob", To: "bob", Amount: 600, Unit: ledger.HOUR}),
 		"other unit": split(ledger.Posting{From: "bob", To: "alice", Amount: 600, Unit: ledger.CNY}),
 		"zero":       split(ledger.Posting{From: "bob", To: "alice", Amount: 600, Unit: ledger.HOUR}, ledger.Posting{From: "bob", To: "carol", Unit: ledger.HOUR}),
 		"none":       split(),
@@ -655,13 +656,15 @@ func TestReverseDiverted(t *testing.T) {
 	if got, _, _ := s.Audit().Size(); got != size {
 		t.Fatalf("refused diversions wrote %d records", got-size)
 	}
+	// A part "to" the payer itself stays with it, unposted.
 	rev := txOf(t, mustSubmit(t, s, op(split(
-		ledger.Posting{From: "bob", To: "alice", Amount: 450, Unit: ledger.HOUR},
+		ledger.Posting{From: "bob", To: "alice", Amount: 400, Unit: ledger.HOUR},
+		ledger.Posting{From: "bob", To: "bob", Amount: 50, Unit: ledger.HOUR},
 		ledger.Posting{From: "bob", To: "carol", Amount: 150, Unit: ledger.HOUR}))))
 	if rev.Reverses != tr.ID || len(rev.Postings) != 2 {
 		t.Fatalf("the diverted reversal: %+v", rev)
 	}
-	for id, want := range map[string]int64{"alice": 850, "bob": 0, "carol": 150} {
+	for id, want := range map[string]int64{"alice": 800, "bob": 50, "carol": 150} {
 		if bal, _ := balance(t, s, id); bal != want {
 			t.Fatalf("%s after the diverted reversal: balance %d, want %d", id, bal, want)
 		}

@@ -126,7 +126,11 @@ const (
 // account is settled only towards zero (community.ErasedAccountsSettle).
 // Errors: ledger.Reverse's, conflict.
 func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
-	r, err := ledger.ReverseDiverted(tx, id, reason, capDiverter(tx))
+	t, err := tx.Transaction(id)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ledger.ReverseDiverted(tx, id, reason, capDiverter(tx, len(t.Postings)))
 	if err != nil {
 		return nil, err
 	}
@@ -140,43 +144,65 @@ func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
 	return r, addOwed(tx, by, to, amt)
 }
 
-// capDiverter splits a reversal's posting to a member's time account at
-// the member's storage cap: the member gets what fits (counting what the
-// reversal's earlier postings already gave them), the pool of their
-// community the rest. A posting paid by that pool itself is left whole
-// (the ledger refuses it above the cap: max_balance_exceeded), and a
-// frozen or closed member's is refused even when none of it would reach
-// them, as toMember does.
-func capDiverter(r ledger.Reader) ledger.Diverter {
+// capDiverter splits each of a reversal's n postings to a member's time
+// account at the member's storage cap: the member gets what fits
+// (counting what the reversal's earlier postings already gave them), the
+// pool of their community the rest — and where that pool is the payer
+// (a gift to it, or the overflow of one, given back), the rest stays in
+// it; when nothing would move at all, max_balance_exceeded. A frozen or
+// closed member's posting is refused even when none of it would reach
+// them, as toMember does; an erased member's is left whole, to be judged
+// as before (community.ErasedAccountsSettle: only towards zero).
+func capDiverter(r ledger.Reader, n int) ledger.Diverter {
 	given := map[string]int64{}
+	calls, moved := 0, false
 	return func(p ledger.Posting) ([]ledger.Posting, error) {
-		a, err := r.Account(p.To)
-		if err != nil || a.OwnerKind != ledger.OwnerMember || a.Kind != "member" || a.Unit != ledger.HOUR {
-			return []ledger.Posting{p}, nil // the ledger names a missing account
-		}
-		c, err := communityOf(r, a.Community)
+		calls++
+		ps, err := capSplit(r, p, given)
 		if err != nil {
 			return nil, err
 		}
-		room := headroom(a, c)
-		pool := community.AccountID(a.Community, community.AcctPool)
-		if room < 0 || p.From == pool {
-			return []ledger.Posting{p}, nil
+		for _, q := range ps {
+			moved = moved || q.To != q.From
 		}
-		room = max(room-given[a.ID], 0)
-		keep := min(room, p.Amount)
-		given[a.ID] += keep
-		if keep == p.Amount {
-			return []ledger.Posting{p}, nil
+		if calls == n && !moved {
+			return nil, ledger.Errorf(ledger.CodeMaxBalanceExceeded, "timebank: %s is at its storage cap: what the reversal would give back stays in the pool that paid it", p.To)
 		}
-		if err := a.CheckOpen(); err != nil {
-			return nil, err
-		}
-		var mv move
-		mv.add(p.From, a.ID, keep)
-		mv.add(p.From, pool, p.Amount-keep)
-		return mv.postings, nil
+		return ps, nil
 	}
+}
+
+// capSplit is capDiverter's split of one posting; given counts what the
+// reversal gave each member so far.
+func capSplit(r ledger.Reader, p ledger.Posting, given map[string]int64) ([]ledger.Posting, error) {
+	whole := []ledger.Posting{p}
+	a, err := r.Account(p.To)
+	if err != nil || a.OwnerKind != ledger.OwnerMember || a.Kind != "member" || a.Unit != ledger.HOUR {
+		return whole, nil // the ledger names a missing account
+	}
+	c, err := communityOf(r, a.Community)
+	if err != nil {
+		return nil, err
+	}
+	room := headroom(a, c)
+	if room < 0 {
+		return whole, nil
+	}
+	if m, err := community.GetMember(r, a.Owner); err != nil || m.Erased {
+		return whole, err
+	}
+	keep := min(max(room-given[a.ID], 0), p.Amount)
+	given[a.ID] += keep
+	if keep == p.Amount {
+		return whole, nil
+	}
+	if err := a.CheckOpen(); err != nil {
+		return nil, err
+	}
+	var mv move
+	mv.add(p.From, a.ID, keep)
+	mv.add(p.From, community.AccountID(a.Community, community.AcctPool), p.Amount-keep)
+	return mv.postings, nil
 }
 
 // settleMemo is the memo of the post or void that settles a workflow's

@@ -176,6 +176,9 @@ type Redemption struct {
 	Settlement  string `json:"settlement,omitempty"`
 	Reversal    string `json:"reversal,omitempty"` // the reversal that corrected a posted redemption
 	Reason      string `json:"reason,omitempty"`
+	// RefundedToPool: what a reversal paid back to the member's pool
+	// instead, above their storage cap (since 2026-11-25).
+	RefundedToPool int64 `json:"refunded_to_pool,omitempty"`
 	// MadeBy: the coordinator who redeemed for the member (代办), kept
 	// since 2026-11-25.
 	MadeBy  string    `json:"made_by,omitempty"`
@@ -477,6 +480,12 @@ func ReverseRedemption(tx ledger.Tx, by Caller, id, reason string) (*Redemption,
 		return nil, err
 	}
 	d.Status, d.Reversal, d.Reason = RedeemReversed, r.ID, reason
+	pool := community.AccountID(d.Home, community.AcctPool)
+	for _, p := range r.Postings {
+		if p.To == pool {
+			d.RefundedToPool += p.Amount
+		}
+	}
 	if err := tx.PutDoc(KindRedemption, d.ID, d); err != nil {
 		return nil, err
 	}
