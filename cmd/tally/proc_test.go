@@ -190,3 +190,20 @@ func runTally(t testing.TB, args ...string) (int, string) {
 	}
 	return 0, string(out)
 }
+
+// TestServingLineNamesTheBuild: the "tally serving" log line names the
+// build, as `tally version` does, so an operator can tell from the log
+// which one served (probe s27f).
+func TestServingLineNamesTheBuild(t *testing.T) {
+	p := startServer(t, t.TempDir())
+	p.stop()
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		if strings.Contains(line, `"msg":"tally serving"`) {
+			if !strings.Contains(line, `"version":"tally `) {
+				t.Fatalf("the serving line names no build: %s", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("no serving line in %s", p.out)
+}

@@ -318,8 +318,10 @@ func (m *Main) Run(ctx context.Context) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); watchOpenFiles(watchCtx, openFileLimit(), FileWatchInterval) }()
 	m.closers = append([]func(){func() { stopWatch(); <-watched }}, m.closers...)
+	// The build is named, so an operator rolling back (OPERATIONS.md) can
+	// tell from the log which one served (probe s27f).
 	slog.Info("tally serving", "addr", ln.Addr().String(), "data", m.Data, "max_connections", m.maxConns,
-		"max_connections_per_client", api.ConnectionsPerClient(m.maxConns))
+		"max_connections_per_client", api.ConnectionsPerClient(m.maxConns), "version", version())
 	return nil
 }
 
