@@ -198,7 +198,7 @@ type ProposalRequest struct {
 	Beneficiary     string   `json:"beneficiary" id:"entity" doc:"a pseudonymous id (a member id or another opaque id), shown on the public page and kept in the chain for good: never a name, phone or ID-card number"`
 	Project         string   `json:"project,omitempty" id:"entity"`
 	Purpose         string   `json:"purpose" doc:"kept in the audit chain for good, never erased: about the disbursement, never personal data (names, phone numbers, health details belong in a member's personal fields); shown on the public page"`
-	Evidence        []string `json:"evidence,omitempty" doc:"document hashes (or references) of the evidence, kept in the chain for good: never the documents themselves"`
+	Evidence        []string `json:"evidence,omitempty" doc:"SHA-256 digests of the evidence documents, 64 hex digits each (kept in lower case; each document once), kept in the chain for good: never the documents themselves"`
 	Deadline        string   `json:"deadline,omitempty" empty:"invalid_request"`
 	ObjectionWindow string   `json:"objection_window,omitempty" empty:"invalid_request"`
 }

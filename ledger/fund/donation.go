@@ -161,6 +161,11 @@ func newDonation(tx ledger.Tx, f *Fund, n NewDonation) (*Donation, error) {
 		return nil, err
 	}
 	member := fm != nil
+	if member && n.DonorKind != DonorPerson {
+		// A member is a person: shown as a company or organisation, the
+		// public page and the chain would call them one (probe s27i).
+		return nil, ledger.Errorf(ledger.CodeInvalidRequest, "fund: donor %s is a member of the fund's community, a person: give donor_kind person (or leave it out), or the company's or organisation's own name", n.Donor)
+	}
 	if member && n.DonorKind == DonorPerson {
 		// Named in clear by their id: an erased member gives nothing new.
 		if err := community.NotErased(fm); err != nil {

@@ -2,6 +2,7 @@ package fund_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -540,4 +541,34 @@ func TestDonationReversalNotByDonorOrFamily(t *testing.T) {
 		}
 	}
 	e.verify()
+}
+
+// TestMemberIsNoCompany: a member of the fund's community gives as a
+// person; named as a company or organisation (anonymous or not), the
+// chain and the public page would call a person one (probe s27i).
+func TestMemberIsNoCompany(t *testing.T) {
+	e := newEnv(t)
+	e.createFund([]string{"a"}, 1)
+	for _, kind := range []string{fund.DonorCompany, fund.DonorOrganisation} {
+		for _, anon := range []bool{false, true} {
+			e.refused(ledger.CodeInvalidRequest, donate(fund.NewDonation{Fund: "f1", Donor: "a", DonorKind: kind, Amount: 100, Anonymous: anon}))
+		}
+	}
+	d := e.must(donate(fund.NewDonation{Fund: "f1", Donor: "a", Amount: 100})).(*fund.Donation)
+	if rec := e.record(d.Seq); rec.Content["donor"] != "a" || rec.Content["donor_kind"] != fund.DonorPerson {
+		t.Fatalf("a member's donation: %v", rec.Content)
+	}
+}
+
+// TestShortFundSaysWhose: a proposal above what the fund holds is
+// refused naming the fund's money, not the account behind it (probe
+// s27i: "account f1:balance has …").
+func TestShortFundSaysWhose(t *testing.T) {
+	e := newEnv(t)
+	e.createFund([]string{"a"}, 1)
+	e.must(donate(fund.NewDonation{Fund: "f1", Donor: "金辉公司", DonorKind: fund.DonorCompany, Amount: 5000}))
+	_, err := e.run(propose(fund.NewProposal{Fund: "f1", Proposer: "coord", Beneficiary: "ben-7", Purpose: "助学", Amount: 5001}))
+	if ledger.ErrorCode(err) != ledger.CodeInsufficientFunds || !strings.Contains(err.Error(), "the unrestricted money of fund f1 has 50.00 available") {
+		t.Fatalf("a proposal above the fund: %v", err)
+	}
 }

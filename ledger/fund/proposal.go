@@ -463,6 +463,19 @@ func holdAmount(tx ledger.Tx, f *Fund, p *Proposal, source string) (*ledger.Tran
 		}
 		return nil, ledger.Errorf(CodeRestrictedFunds, "fund: the unrestricted money of fund %s is short; the fund holds enough only counting money given to its projects, which pays only their proposals", f.ID)
 	}
+	if ledger.IsCode(err, ledger.CodeInsufficientFunds) {
+		// Said as the fund's money, not as the account that holds it
+		// (probe s27i: "account cf:balance has …" read as the whole fund).
+		what := "the unrestricted money of fund " + f.ID
+		if p.Project != "" {
+			what = "project " + p.Project + " of fund " + f.ID
+		}
+		var avail int64
+		if a, aerr := tx.Account(source); aerr == nil {
+			avail = max(a.Available(), 0)
+		}
+		return nil, ledger.Errorf(ledger.CodeInsufficientFunds, "fund: %s has %s available", what, ledger.FormatAmount(avail, ledger.CNY))
+	}
 	if err != nil {
 		return nil, err
 	}
