@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tally/audit"
+	"tally/ledger"
 	"tally/ledger/timebank"
 )
 
@@ -739,5 +740,46 @@ func TestReversalAboveTheCapEdges(t *testing.T) {
 	}
 	if rep, err := tb.store.Audit().Verify(t.Context(), audit.VerifyOptions{}); err != nil {
 		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
+
+// TestReversalPoolLegLast (review s27h): an overflowed gift given back to
+// a giver with some room fills that room from the relative's leg first;
+// the pool pays back only what that leaves, so a pool that granted the
+// overflow away since does not refuse a reversal whose end state is
+// legal. Only a giver with more room than the relative's leg needs the
+// pool to pay out (refused when it cannot).
+func TestReversalPoolLegLast(t *testing.T) {
+	for room, want := range map[string]struct {
+		status        int
+		li, son, pool string
+	}{
+		"0.00": {201, "2.00", "1.50", "0.50"},
+		"0.30": {201, "2.00", "1.50", "0.20"},
+		"0.50": {201, "2.00", "1.50", "0.00"},
+		"0.70": {422, "1.30", "2.00", "0.00"},
+	} {
+		t.Run(room, func(t *testing.T) {
+			tb := newTBServer(t)
+			tb.community("c1", "", map[string]any{"max_balance": "2.00"})
+			coord := tb.resident("wang", "c1", nil, nil, "coordinator")
+			li := tb.resident("li", "c1", nil, nil, "resident")
+			tb.resident("son", "c1", nil, []string{"li"}, "resident")
+			tb.resident("zhang", "c1", nil, nil, "resident")
+			tb.fund("c1", "li", "2.00")
+			tb.fund("c1", "son", "1.50")
+			g := tb.must(201, "POST", "/v1/gifts", li, map[string]any{"from": "li", "to": "son", "hours": "1.00"}) // son 2.00, pool 0.50
+			tb.must(201, "POST", "/v1/grants", coord, map[string]any{"community": "c1", "member": "zhang", "hours": "0.50", "reason": "帮扶"})
+			r, _ := ledger.ParseAmount(room, ledger.HOUR)
+			tb.fund("c1", "li", ledger.FormatAmount(100-r, ledger.HOUR)) // li at 2.00 less room
+			ans := tb.do("POST", "/v1/transfers/"+g.Str("id")+"/reverse", tb.admin, map[string]any{"reason": "误操作"})
+			if ans.Status != want.status {
+				t.Fatalf("room %s: %d %s", room, ans.Status, ans.Raw)
+			}
+			if li, son, pool := tb.balance("li:HOUR"), tb.balance("son:HOUR"), tb.balance("c1:pool"); li != want.li || son != want.son || pool != want.pool {
+				t.Fatalf("room %s: li %s son %s pool %s, want %s %s %s", room, li, son, pool, want.li, want.son, want.pool)
+			}
+			tb.sumsToZero("c1", "li", "son", "zhang", "wang")
+		})
 	}
 }

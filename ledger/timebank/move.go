@@ -130,7 +130,7 @@ func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := ledger.ReverseDiverted(tx, id, reason, capDiverter(tx, len(t.Postings)))
+	r, err := ledger.ReverseDiverted(tx, id, reason, capDiverter(tx, t.Postings))
 	if err != nil {
 		return nil, err
 	}
@@ -144,24 +144,40 @@ func ReverseMove(tx ledger.Tx, id, reason string) (*ledger.Transaction, error) {
 	return r, addOwed(tx, by, to, amt)
 }
 
-// capDiverter splits each of a reversal's n postings to a member's time
-// account at the member's storage cap: the member gets what fits
-// (counting what the reversal's earlier postings already gave them), the
-// pool of their community the rest — and where that pool is the payer
-// (a gift to it, or the overflow of one, given back), the rest stays in
-// it; when nothing would move at all, max_balance_exceeded. A frozen or
+// capDiverter splits each posting of the reversal of orig to a member's
+// time account at the member's storage cap: the member gets what fits
+// (counting what the reversal's earlier postings gave or took), the pool
+// of their community the rest — and where that pool is the payer (a gift
+// to it, or the overflow of one, given back), the rest stays in it, the
+// member's room going first to the reversal's other legs (review s27h:
+// the pool's leg comes first, and paid out what the relative's leg then
+// sent back, refused when the pool had granted it away); when nothing
+// would move at all, max_balance_exceeded. A frozen or
 // closed member's posting is refused even when none of it would reach
 // them, as toMember does; an erased member's is left whole, to be judged
 // as before (community.ErasedAccountsSettle: only towards zero).
-func capDiverter(r ledger.Reader, n int) ledger.Diverter {
+func capDiverter(r ledger.Reader, orig []ledger.Posting) ledger.Diverter {
+	n := len(orig)
 	given := map[string]int64{}
+	// A member's room goes first to the legs that are not their own
+	// pool's: a pool leg gets only what they leave, so the pool never
+	// pays out what another leg of the same reversal would send it back.
+	others := map[string]int64{}
+	for _, p := range orig {
+		if a, err := r.Account(p.From); err == nil && p.To != community.AccountID(a.Community, community.AcctPool) {
+			others[a.ID] += p.Amount
+		}
+	}
 	calls, moved := 0, false
 	return func(p ledger.Posting) ([]ledger.Posting, error) {
 		calls++
-		ps, err := capSplit(r, p, given)
+		ps, err := capSplit(r, p, given, others)
 		if err != nil {
 			return nil, err
 		}
+		// What this leg takes from an account is room for a later leg
+		// to give back (the ledger judges each leg after the earlier).
+		given[p.From] -= p.Amount
 		for _, q := range ps {
 			moved = moved || q.To != q.From
 		}
@@ -173,8 +189,9 @@ func capDiverter(r ledger.Reader, n int) ledger.Diverter {
 }
 
 // capSplit is capDiverter's split of one posting; given counts what the
-// reversal gave each member so far.
-func capSplit(r ledger.Reader, p ledger.Posting, given map[string]int64) ([]ledger.Posting, error) {
+// reversal gave each member so far, others what its legs not from the
+// member's pool have still to give them.
+func capSplit(r ledger.Reader, p ledger.Posting, given, others map[string]int64) ([]ledger.Posting, error) {
 	whole := []ledger.Posting{p}
 	a, err := r.Account(p.To)
 	if err != nil || a.OwnerKind != ledger.OwnerMember || a.Kind != "member" || a.Unit != ledger.HOUR {
@@ -191,7 +208,14 @@ func capSplit(r ledger.Reader, p ledger.Posting, given map[string]int64) ([]ledg
 	if m, err := community.GetMember(r, a.Owner); err != nil || m.Erased {
 		return whole, err
 	}
-	keep := min(max(room-given[a.ID], 0), p.Amount)
+	pool := community.AccountID(a.Community, community.AcctPool)
+	reserved := int64(0)
+	if p.From == pool {
+		reserved = others[a.ID]
+	} else {
+		others[a.ID] -= p.Amount
+	}
+	keep := min(max(room-given[a.ID]-reserved, 0), p.Amount)
 	given[a.ID] += keep
 	if keep == p.Amount {
 		return whole, nil
@@ -201,7 +225,7 @@ func capSplit(r ledger.Reader, p ledger.Posting, given map[string]int64) ([]ledg
 	}
 	var mv move
 	mv.add(p.From, a.ID, keep)
-	mv.add(p.From, community.AccountID(a.Community, community.AcctPool), p.Amount-keep)
+	mv.add(p.From, pool, p.Amount-keep)
 	return mv.postings, nil
 }
 

@@ -166,12 +166,15 @@ type world struct {
 	home      map[string]string
 	services  []string
 	bookings  []string
+	redeemed  []string // redemptions made, to reverse
+	gifts     []string // gifts' transactions, to reverse
 	communitz []string
+	done      map[string]int // successful ops by kind: each kind must run
 }
 
 func newWorld(t *testing.T, seed uint64) *world {
 	e := newEnv(t)
-	w := &world{e: e, rng: rand.New(rand.NewPCG(seed, seed*7)), home: map[string]string{}}
+	w := &world{e: e, rng: rand.New(rand.NewPCG(seed, seed*7)), home: map[string]string{}, done: map[string]int{}}
 	e.community("dist", "", community.Policy{Earning: community.EarningDeposit})
 	e.community("a", "dist", community.Policy{Earning: community.EarningDeposit, MaxBalance: 1000,
 		Weights: map[string]int64{"elder_care": 150}})
@@ -208,15 +211,37 @@ func runRandom(t *testing.T, seed uint64, steps int) {
 			w.e.st.FireTimers(context.Background())
 		}
 		w.e.checkZero(i)
+		w.checkCaps(i)
 	}
-	// The run must have crossed communities, or clearing went untested.
+	// The run must have crossed communities, or clearing went untested,
+	// and every kind of op must have succeeded at least once (review
+	// s27h: redemptions had all been refused, untested).
 	if w.e.account("a:clearing").Balance() == 0 && w.e.account("b:clearing").Balance() == 0 {
 		t.Fatalf("seed %d: no cross-community move happened", seed)
+	}
+	for _, k := range []string{"redeem", "gift", "reverse"} {
+		if w.done[k] == 0 {
+			t.Fatalf("seed %d: no %s succeeded: %v", seed, k, w.done)
+		}
+	}
+}
+
+// checkCaps: no member of a capped community ever holds more than the
+// cap, counting credits held for them (no workflow's cap changes here).
+func (w *world) checkCaps(step int) {
+	caps := map[string]int64{"a": 1000, "b": 800}
+	for _, m := range w.members {
+		a := w.e.account(m + ":HOUR")
+		if c := caps[w.home[m]]; c > 0 && a.Balance()+a.CreditsPending > c {
+			w.e.t.Fatalf("step %d: %s holds %d + %d held, above the cap %d", step, m, a.Balance(), a.CreditsPending, c)
+		}
 	}
 }
 
 func (w *world) randomOp() ledger.Op {
-	switch w.rng.IntN(8) {
+	switch w.rng.IntN(9) {
+	case 8:
+		return w.reverseOp()
 	case 0, 1:
 		return w.logOp()
 	case 2:
@@ -266,9 +291,15 @@ func (w *world) redeemOp() ledger.Op {
 	n := timebank.NewRedemption{Member: w.pick(w.members), Community: w.pick(w.communitz),
 		Hours: int64(1 + w.rng.IntN(300)), Item: "理发", Book: w.rng.IntN(2) == 0}
 	return func(tx ledger.Tx) (any, error) {
-		d, err := timebank.Redeem(tx, staff, n)
-		if err == nil && n.Book {
+		d, err := timebank.Redeem(tx, timebank.Caller{Member: n.Member}, n)
+		switch {
+		case err == nil && n.Book:
 			w.bookings = append(w.bookings, d.ID)
+		case err == nil:
+			w.redeemed = append(w.redeemed, d.ID)
+		}
+		if err == nil {
+			w.done["redeem"]++
 		}
 		return d, err
 	}
@@ -295,8 +326,49 @@ func (w *world) giftOp() ledger.Op {
 	}
 	hours := int64(1 + w.rng.IntN(200))
 	return func(tx ledger.Tx) (any, error) {
-		return timebank.Gift(tx, timebank.Caller{Member: from}, from, to, hours, "")
+		g, err := timebank.Gift(tx, timebank.Caller{Member: from}, from, to, hours, "")
+		if err == nil {
+			w.gifts = append(w.gifts, g.Transaction)
+			w.done["gift"]++
+		}
+		return g, err
 	}
+}
+
+// reverseOp corrects a redemption, a gift or a confirmed credit: what it
+// pays back above a member's storage cap goes to their pool.
+func (w *world) reverseOp() ledger.Op {
+	switch k := w.rng.IntN(3); {
+	case k == 0 && len(w.redeemed) > 0:
+		id := w.pick(w.redeemed)
+		return func(tx ledger.Tx) (any, error) {
+			d, err := timebank.ReverseRedemption(tx, staff, id, "录错了")
+			if err == nil {
+				w.done["reverse"]++
+			}
+			return d, err
+		}
+	case k == 1 && len(w.gifts) > 0:
+		id := w.pick(w.gifts)
+		return func(tx ledger.Tx) (any, error) {
+			r, err := timebank.ReverseMove(tx, id, "误操作")
+			if err == nil {
+				tx.Audit("tx.reverse", ledger.TxFields(r))
+				w.done["reverse"]++
+			}
+			return r, err
+		}
+	case len(w.services) > 0:
+		id := w.pick(w.services)
+		return func(tx ledger.Tx) (any, error) {
+			s, err := timebank.RejectService(tx, staff, id, "核实有误")
+			if err == nil {
+				w.done["reverse"]++
+			}
+			return s, err
+		}
+	}
+	return w.giftOp()
 }
 
 func (w *world) grantOp() ledger.Op {
