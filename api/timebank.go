@@ -182,7 +182,7 @@ type ServiceView struct {
 	Reason   string `json:"reason,omitempty"`
 	LoggedBy string `json:"logged_by"`
 	// LoggedFor: the volunteer, when a coordinator logged it for them
-	// (代办); records logged before 2026-11-25 do not show it.
+	// (代办); records logged by builds before 86e41a0 do not show it.
 	LoggedFor string `json:"logged_for,omitempty"`
 	DecidedBy string `json:"decided_by,omitempty"`
 	// DecidedFor: the member a coordinator confirmed or rejected for (代办).
@@ -429,7 +429,7 @@ type NeedView struct {
 	Volunteer string `json:"volunteer,omitempty"`
 	Service   string `json:"service,omitempty"`
 	// PostedBy: the coordinator who posted it for the requester (代办);
-	// needs posted before 2026-11-25 do not show it.
+	// needs posted by builds before 86e41a0 do not show it.
 	PostedBy string    `json:"posted_by,omitempty"`
 	Created  time.Time `json:"created"`
 }
@@ -835,7 +835,7 @@ type RedemptionView struct {
 	// member's community pool, above their storage cap.
 	RefundedToPool string `json:"refunded_to_pool,omitempty"`
 	// MadeBy: the coordinator who redeemed for the member (代办);
-	// redemptions made before 2026-11-25 do not show it.
+	// redemptions made by builds before 86e41a0 do not show it.
 	MadeBy  string    `json:"made_by,omitempty"`
 	Created time.Time `json:"created"`
 }

@@ -185,7 +185,14 @@ func checkPersonal(p map[string]string, now time.Time) error {
 		if !slices.Contains(PersonalFields, k) {
 			return ledger.Errorf(ledger.CodeInvalidRequest, "unknown personal field %q: the fields are %s", k, strings.Join(PersonalFields, ", "))
 		}
-		if err := ledger.CheckText(k, v, MaxPersonalLen); err != nil {
+		check := ledger.CheckText
+		if k == "display_name" && v != "" {
+			// The name the views show, also when sent among the personal
+			// fields: one line and at most a name's length, as the
+			// top-level field is (review s27l).
+			check = func(k, v string, _ int) error { return ledger.CheckName(k, v, ledger.MaxNameLen) }
+		}
+		if err := check(k, v, MaxPersonalLen); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package community
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,5 +20,21 @@ func TestBirthDateTodayInChina(t *testing.T) {
 	late := time.Date(2026, 11, 23, 15, 30, 0, 0, time.UTC) // 23:30 on the 23rd in China
 	if err := checkPersonal(map[string]string{"birth_date": "2026-11-24"}, late); err == nil {
 		t.Fatal("born tomorrow (China time) accepted")
+	}
+}
+
+// TestPersonalDisplayNameIsAName: a display name sent among the personal
+// fields is held to a name's rules, as the top-level field is — one line,
+// at most ledger.MaxNameLen bytes (review s27l: 300 bytes over two lines
+// were taken through PATCH's personal map).
+func TestPersonalDisplayNameIsAName(t *testing.T) {
+	now := time.Now()
+	for _, bad := range []string{strings.Repeat("名", 100), "名\n第二行"} {
+		if err := checkPersonal(map[string]string{"display_name": bad}, now); err == nil {
+			t.Fatalf("display name %q taken", bad)
+		}
+	}
+	if err := checkPersonal(map[string]string{"display_name": "王奶奶", "notes": "第一行\n第二行"}, now); err != nil {
+		t.Fatalf("a name and two-line notes: %v", err)
 	}
 }

@@ -31,7 +31,7 @@ type Need struct {
 	Volunteer string `json:"volunteer,omitempty"`
 	Service   string `json:"service,omitempty"`
 	// PostedBy: the coordinator who posted it for the requester (代办),
-	// kept since 2026-11-25.
+	// kept since 86e41a0.
 	PostedBy string    `json:"posted_by,omitempty"`
 	Seq      uint64    `json:"seq"`
 	Created  time.Time `json:"created"`

@@ -177,10 +177,10 @@ type Redemption struct {
 	Reversal    string `json:"reversal,omitempty"` // the reversal that corrected a posted redemption
 	Reason      string `json:"reason,omitempty"`
 	// RefundedToPool: what a reversal paid back to the member's pool
-	// instead, above their storage cap (since 2026-11-25).
+	// instead, above their storage cap (since b3afc40).
 	RefundedToPool int64 `json:"refunded_to_pool,omitempty"`
 	// MadeBy: the coordinator who redeemed for the member (代办), kept
-	// since 2026-11-25.
+	// since 86e41a0.
 	MadeBy  string    `json:"made_by,omitempty"`
 	Seq     uint64    `json:"seq"`
 	Created time.Time `json:"created"`

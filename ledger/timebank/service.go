@@ -51,7 +51,7 @@ type Service struct {
 	Status        string    `json:"status"`
 	Credit        string    `json:"credit,omitempty"`
 	LoggedBy      string    `json:"logged_by"`
-	LoggedFor     string    `json:"logged_for,omitempty"` // the volunteer, when someone else logged it (代办), kept since 2026-11-25
+	LoggedFor     string    `json:"logged_for,omitempty"` // the volunteer, when someone else logged it (代办), kept since 86e41a0
 	DecidedBy     string    `json:"decided_by,omitempty"`
 	DecidedFor    string    `json:"decided_for,omitempty"` // the member DecidedBy acted for (代办)
 	Reason        string    `json:"reason,omitempty"`
