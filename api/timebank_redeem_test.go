@@ -646,6 +646,9 @@ func TestSettlingLinesSayWhy(t *testing.T) {
 	tb.must(200, "POST", "/v1/redemptions/"+long+"/complete", coord, map[string]any{"reason": strings.Repeat("理", 166)})
 	svc := tb.service(coord, "li", "zhang", "c1", "elder_care", "1.00", 3*time.Hour)
 	tb.must(200, "POST", "/v1/services/"+svc+"/confirm", coord, nil)
+	disputed := tb.service(coord, "li", "zhang", "c1", "elder_care", "0.50", 5*time.Hour)
+	tb.must(200, "POST", "/v1/services/"+disputed+"/confirm", coord, nil)
+	tb.must(200, "POST", "/v1/services/"+disputed+"/reject", coord, map[string]any{"reason": "核实未服务"})
 	tb.advance(2 * time.Hour)
 	memos := map[string]bool{}
 	r := tb.must(200, "GET", "/v1/accounts/li:HOUR/entries?limit=100", li, nil)
@@ -656,7 +659,7 @@ func TestSettlingLinesSayWhy(t *testing.T) {
 			memos[memo] = true
 		}
 	}
-	for _, want := range []string{"redemption " + done + " completed: 已理发", "redemption " + gone + " cancelled", "redemption " + long + " completed", "service " + svc + " settled"} {
+	for _, want := range []string{"service " + disputed + " disputed: 核实未服务", "redemption " + done + " completed: 已理发", "redemption " + gone + " cancelled", "redemption " + long + " completed", "service " + svc + " settled"} {
 		if !memos[want] {
 			t.Fatalf("no line reads %q: %v", want, memos)
 		}

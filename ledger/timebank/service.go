@@ -689,7 +689,7 @@ func undo(tx ledger.Tx, s *Service, by Caller, reason string) (bool, error) {
 				return false, err
 			}
 		}
-		v, err := ledger.VoidPending(tx, s.Transaction, "disputed")
+		v, err := ledger.VoidPending(tx, s.Transaction, settleMemo("service "+s.ID+" disputed", reason))
 		if err != nil {
 			return false, err
 		}
@@ -794,7 +794,7 @@ func SettleTimer(id string, at time.Time) ledger.Op {
 			}
 		}
 		if gone != "" {
-			v, err := ledger.VoidPending(tx, s.Transaction, "member "+gone+" erased")
+			v, err := ledger.VoidPending(tx, s.Transaction, "service "+s.ID+": member "+gone+" erased")
 			if err != nil {
 				return nil, err
 			}
