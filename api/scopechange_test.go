@@ -308,18 +308,28 @@ func TestPeerAdminDoesNotResetAdminPassword(t *testing.T) {
 	e.must(200, "PUT", "/v1/members/adm-c1b/password", admD1, map[string]any{"username": "adm-c1b", "new_password": "chosen-by-adm-d1"})
 }
 
-// TestReplacedVotersVoteStands: a vote cast by a member the committee
-// replacement removed stands as cast, whatever is registered about them
-// later: no change to a former member is the fund's to judge (review
-// s26h: judging one let an admin outside the fund's scope take the vote
-// back and give it again, leaving the proposal at quorum undecided).
-func TestReplacedVotersVoteStands(t *testing.T) {
+// zhangApprovedForNewcomer: fund f1 with 100.00, a committee member
+// cm-new added, a proposal for m-new (not yet registered) that cm-zhang
+// approved; the vote tests then replace the committee or register m-new
+// as cm-zhang's relative, in their own order.
+func zhangApprovedForNewcomer(t *testing.T) (*fundEnv, string) {
+	t.Helper()
 	e := newFundEnv(t, false)
 	e.createFund()
 	e.donate("100.00")
 	e.tok["cm-new"] = e.member("cm-new", "c1", "committee")
 	id := e.propose("10.00", "beneficiary", "m-new")
 	e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+	return e, id
+}
+
+// TestReplacedVotersVoteStands: a vote cast by a member the committee
+// replacement removed stands as cast, whatever is registered about them
+// later: no change to a former member is the fund's to judge (review
+// s26h: judging one let an admin outside the fund's scope take the vote
+// back and give it again, leaving the proposal at quorum undecided).
+func TestReplacedVotersVoteStands(t *testing.T) {
+	e, id := zhangApprovedForNewcomer(t)
 	e.must(200, "PUT", "/v1/funds/f1/committee", e.admin, map[string]any{"committee": []string{"cm-li", "cm-zhao", "cm-new"}, "quorum": 2})
 	e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
 		"display_name": "新成员", "roles": []string{"resident"}, "relatives": []string{"cm-zhang"}})
@@ -385,12 +395,7 @@ func TestPeerAdminDoesNotEraseAdmin(t *testing.T) {
 // votes again.
 func TestVoidVoteStaysVoid(t *testing.T) {
 	for _, quorum := range []int{2, 1} {
-		e := newFundEnv(t, false)
-		e.createFund()
-		e.donate("100.00")
-		e.tok["cm-new"] = e.member("cm-new", "c1", "committee")
-		id := e.propose("10.00", "beneficiary", "m-new")
-		e.must(200, "POST", "/v1/proposals/"+id+"/votes", e.tok["cm-zhang"], map[string]any{"decision": "approve"})
+		e, id := zhangApprovedForNewcomer(t)
 		e.must(201, "POST", "/v1/members", e.admin, map[string]any{"id": "m-new", "community": "c1",
 			"display_name": "新成员", "roles": []string{"resident"}, "relatives": []string{"cm-zhang"}})
 		p := e.must(200, "GET", "/v1/proposals/"+id, e.tok["coord-wang"], nil)

@@ -335,38 +335,36 @@ func (w *world) giftOp() ledger.Op {
 	}
 }
 
+// counted runs op, counting its successes under kind.
+func (w *world) counted(kind string, op ledger.Op) ledger.Op {
+	return func(tx ledger.Tx) (any, error) {
+		v, err := op(tx)
+		if err == nil {
+			w.done[kind]++
+		}
+		return v, err
+	}
+}
+
 // reverseOp corrects a redemption, a gift or a confirmed credit: what it
 // pays back above a member's storage cap goes to their pool.
 func (w *world) reverseOp() ledger.Op {
 	switch k := w.rng.IntN(3); {
 	case k == 0 && len(w.redeemed) > 0:
 		id := w.pick(w.redeemed)
-		return func(tx ledger.Tx) (any, error) {
-			d, err := timebank.ReverseRedemption(tx, staff, id, "录错了")
-			if err == nil {
-				w.done["reverse"]++
-			}
-			return d, err
-		}
+		return w.counted("reverse", func(tx ledger.Tx) (any, error) { return timebank.ReverseRedemption(tx, staff, id, "录错了") })
 	case k == 1 && len(w.gifts) > 0:
 		id := w.pick(w.gifts)
-		return func(tx ledger.Tx) (any, error) {
+		return w.counted("reverse", func(tx ledger.Tx) (any, error) {
 			r, err := timebank.ReverseMove(tx, id, "误操作")
 			if err == nil {
 				tx.Audit("tx.reverse", ledger.TxFields(r))
-				w.done["reverse"]++
 			}
 			return r, err
-		}
+		})
 	case len(w.services) > 0:
 		id := w.pick(w.services)
-		return func(tx ledger.Tx) (any, error) {
-			s, err := timebank.RejectService(tx, staff, id, "核实有误")
-			if err == nil {
-				w.done["reverse"]++
-			}
-			return s, err
-		}
+		return w.counted("reverse", func(tx ledger.Tx) (any, error) { return timebank.RejectService(tx, staff, id, "核实有误") })
 	}
 	return w.giftOp()
 }
